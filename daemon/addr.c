@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <netlink/addr.h>
+#include <netlink/cache.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/socket.h>
+
+#include "addr.h"
+#include "macro.h"
+#include "netns.h"
+
+DEFINE_CLEANUP(struct nl_sock *, nl_socket_free);
+DEFINE_CLEANUP(struct nl_cache *, nl_cache_free);
+
+struct collect {
+	struct policy_addr *addrs;
+	size_t n;
+	int error;
+};
+
+static void collect_one(struct nl_object *obj, void *userdata)
+{
+	struct rtnl_addr *a = (struct rtnl_addr *)obj;
+	struct collect *c = userdata;
+	struct nl_addr *local = rtnl_addr_get_local(a);
+	int family = rtnl_addr_get_family(a);
+	unsigned len;
+
+	if (c->error || !local || rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE)
+		return;
+	if (family != AF_INET && family != AF_INET6)
+		return;
+	len = nl_addr_get_len(local);
+	if (len != (family == AF_INET ? 4u : 16u))
+		return;
+	if (c->n >= POLICY_MAX_ENDPOINT_ADDRS) {
+		c->error = -E2BIG;
+		return;
+	}
+	c->addrs[c->n] = (struct policy_addr){ .family = family };
+	memcpy(c->addrs[c->n].addr, nl_addr_get_binary_addr(local), len);
+	c->n++;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct policy_addr *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family - y->family;
+	return memcmp(x->addr, y->addr, 16);
+}
+
+int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n)
+{
+	_cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct collect c = { 0 };
+	int fd, r;
+
+	r = netns_socket(nsfd, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, &fd);
+	if (r < 0)
+		return r;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	sk = nl_socket_alloc();
+	if (!sk) {
+		close(fd);
+		return -ENOMEM;
+	}
+	/* libnl owns fd from here on and closes it with the socket. */
+	r = nl_socket_set_fd(sk, NETLINK_ROUTE, fd);
+	if (r < 0) {
+		close(fd);
+		return -EIO;
+	}
+	r = rtnl_addr_alloc_cache(sk, &cache);
+	if (r < 0)
+		return -EIO;
+
+	c.addrs = calloc(POLICY_MAX_ENDPOINT_ADDRS, sizeof(*c.addrs));
+	if (!c.addrs)
+		return -ENOMEM;
+	nl_cache_foreach(cache, collect_one, &c);
+	if (c.error < 0) {
+		free(c.addrs);
+		return c.error;
+	}
+	qsort(c.addrs, c.n, sizeof(*c.addrs), cmp_addr);
+	*ret = c.addrs;
+	*ret_n = c.n;
+	return 0;
+}
+
+int addr_monitor_open(int nsfd, int *ret_fd)
+{
+	struct sockaddr_nl sa = {
+		.nl_family = AF_NETLINK,
+		.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_LINK,
+	};
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	r = netns_socket(nsfd, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_ROUTE, &fd);
+	if (r < 0)
+		return r;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int addr_monitor_drain(int fd)
+{
+	char buf[8192];
+	int got = 0, overrun = 0;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {
+				overrun = 1;
+				continue;
+			}
+			if (errno == EAGAIN)
+				break;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got = 1;
+	}
+	return overrun ? -ENOBUFS : got;
+}

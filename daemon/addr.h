@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+
+#include "policy/policy.h"
+
+/*
+ * Addresses of a network namespace, read with libnl (rtnl_addr cache) from a NETLINK_ROUTE
+ * socket created inside it, and an event socket subscribed to address changes there.
+ * Only global (universe scope) addresses count: loopback and link-local ones never identify a
+ * peer across namespaces.
+ */
+int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n);
+/* A non-blocking NETLINK_ROUTE socket in nsfd bound to the IPv4/IPv6 address groups. */
+int addr_monitor_open(int nsfd, int *ret_fd);
+/* Reads and discards every queued message; returns 1 if anything was read, 0 if none,
+ * -ENOBUFS if the kernel dropped events (the caller re-reads everything anyway). */
+int addr_monitor_drain(int fd);

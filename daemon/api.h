@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+struct api;
+struct manager;
+
+/*
+ * The control API: HTTP/1.1 + JSON on a unix socket, served by libmicrohttpd from our epoll
+ * loop (no threads). Peers are identified with SO_PEERCRED/SO_PEERGROUPS: root and members of
+ * `group` may use it; everyone else gets 403. Bodies over POLICY_MAX_INPUT_BYTES get 413.
+ */
+int api_new(struct manager *m, const char *socket_path, const char *group, struct api **ret);
+struct api *api_free(struct api *a);
+/* Lets libmicrohttpd do its timed work; returns the next timeout for epoll (ms, -1 none). */
+int api_timeout_ms(struct api *a);

@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+
+static const char *arg_socket = "/run/segd/segd.sock";
+static const char *arg_state_dir = "/var/lib/segd";
+static const char *arg_group = "segd";
+static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
+
+static void help(void)
+{
+	printf("Usage: segd [OPTIONS]\n"
+	       "Enforce Kubernetes NetworkPolicy with nftables inside each endpoint's network\n"
+	       "namespace. Runs in the foreground and logs to stderr.\n\n"
+	       "  --socket PATH          control socket (default /run/segd/segd.sock)\n"
+	       "  --state-dir DIR        persistent state (default /var/lib/segd)\n"
+	       "  --engine none          container engine to follow; 'none': endpoints are\n"
+	       "                         registered with 'segctl endpoint add' only\n"
+	       "  --deny-action ACTION   drop (default) or reject denied traffic\n"
+	       "  --group NAME           group allowed to use the socket besides root (default segd)\n"
+	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
+	       "  -h, --help             show this help\n"
+	       "  --version              show the version\n");
+}
+
+static int parse_level(const char *s)
+{
+	if (streq(s, "error"))
+		return LOG_ERR;
+	if (streq(s, "warning"))
+		return LOG_WARNING;
+	if (streq(s, "info"))
+		return LOG_INFO;
+	if (streq(s, "debug"))
+		return LOG_DEBUG;
+	return -EINVAL;
+}
+
+static int parse_argv(int argc, char **argv)
+{
+	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
+	       ARG_VERSION };
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
+		{ "engine", required_argument, NULL, ARG_ENGINE },
+		{ "deny-action", required_argument, NULL, ARG_DENY },
+		{ "group", required_argument, NULL, ARG_GROUP },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, ARG_VERSION },
+		{}
+	};
+	int c, l;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case ARG_SOCKET:
+			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
+			    optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--socket needs an absolute path of "
+							       "at most 107 bytes");
+			arg_socket = optarg;
+			break;
+		case ARG_STATE_DIR:
+			arg_state_dir = optarg;
+			break;
+		case ARG_ENGINE:
+			if (!streq(optarg, "none"))
+				return log_error_errno(-EOPNOTSUPP,
+						       "--engine %s: only 'none' is supported by "
+						       "this version", optarg);
+			break;
+		case ARG_DENY:
+			if (streq(optarg, "drop"))
+				arg_deny = POLICY_DENY_DROP;
+			else if (streq(optarg, "reject"))
+				arg_deny = POLICY_DENY_REJECT;
+			else
+				return log_error_errno(-EINVAL, "--deny-action: 'drop' or 'reject', "
+								"not '%s'", optarg);
+			break;
+		case ARG_GROUP:
+			arg_group = optarg;
+			break;
+		case ARG_LOG_LEVEL:
+			l = parse_level(optarg);
+			if (l < 0)
+				return log_error_errno(l, "--log-level: error, warning, info or debug");
+			log_set_level(l);
+			break;
+		case 'h':
+			help();
+			return 0;
+		case ARG_VERSION:
+			printf("segd %s\n", SEGD_VERSION);
+			return 0;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc)
+		return log_error_errno(-EINVAL, "Unexpected argument '%s' (see --help)", argv[optind]);
+	return 1;
+}
+
+/* READY=1 straight to $NOTIFY_SOCKET, no libsystemd (ell does the same). */
+static void notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	_cleanup_close_ int fd = -1;
+	size_t len;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	len = strlen(path);
+	memcpy(sa.sun_path, path, len);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = 0;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+		     (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len));
+}
+
+int main(int argc, char **argv)
+{
+	struct manager_config cfg;
+	struct manager *m = NULL;
+	sigset_t mask;
+	int r;
+
+	if (getenv("INVOCATION_ID"))	/* under systemd: journald reads the <N> prefixes */
+		log_set_prefix(1);
+	else
+		log_set_prefix(0);
+
+	r = parse_argv(argc, argv);
+	if (r <= 0)
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	if (geteuid() != 0)
+		log_warning("Not running as root: entering network namespaces will fail");
+
+	/* Signals are read from a signalfd: block them before anything else. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	cfg = (struct manager_config){
+		.socket_path = arg_socket,
+		.state_dir = arg_state_dir,
+		.deny = arg_deny,
+		.group = arg_group,
+	};
+	r = manager_new(&cfg, &m);
+	if (r < 0) {
+		log_error_errno(r, "Failed to set up: %m");
+		goto finish;
+	}
+	r = manager_start(m);
+	if (r < 0)
+		goto finish;
+	log_info("segd %s ready", SEGD_VERSION);
+	notify_ready();
+	r = manager_run(m);
+	if (r < 0)
+		log_error_errno(r, "Event loop failed: %m");
+finish:
+	manager_free(m);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

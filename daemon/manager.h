@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "loop.h"
+#include "policy/policy.h"
+
+struct api;
+struct nft_sock;
+
+enum endpoint_state {
+	ENDPOINT_PENDING,	/* registered, table not yet committed */
+	ENDPOINT_ENFORCED,	/* the kernel holds its current plan */
+	ENDPOINT_ERROR,		/* see error; the last committed table (if any) stays in place */
+	ENDPOINT_UNENFORCEABLE,	/* segd cannot enforce here (later: host network, ...) */
+	_ENDPOINT_STATE_MAX,
+};
+
+const char *endpoint_state_to_string(enum endpoint_state s);
+
+struct endpoint {
+	struct manager *manager;
+	struct policy_endpoint pe;	/* name, namespace, labels, addrs, named ports */
+	char *netns;			/* name under /run/netns */
+	int nsfd;			/* pins the namespace */
+	ino_t ns_ino;
+	struct nft_sock *nft;		/* owns our table in that namespace */
+	int mon_fd;			/* address change events */
+	struct watch mon_watch;
+	bool addrs_dirty;
+	struct policy_plan *installed;	/* what the kernel holds, NULL before the first commit */
+	enum endpoint_state state;
+	char *error;
+};
+
+struct manager_config {
+	const char *socket_path;
+	const char *state_dir;
+	enum policy_deny_action deny;
+	const char *group;	/* group allowed to use the API besides root, e.g. "segd" */
+};
+
+#define MANAGER_MAX_ERRORS 16
+
+struct manager {
+	struct manager_config cfg;
+	struct loop *loop;
+	int signal_fd;
+	struct watch signal_watch;
+	int debounce_fd;
+	struct watch debounce_watch;
+	bool debounce_armed;
+	int periodic_fd;
+	struct watch periodic_watch;
+	struct api *api;
+
+	struct endpoint **endpoints;	/* sorted by name */
+	size_t n_endpoints;
+	struct policy_namespace **namespaces;	/* sorted by name; only applied ones */
+	size_t n_namespaces;
+	struct policy_netpol **netpols;	/* sorted by namespace, name */
+	size_t n_netpols;
+	/* Endpoints removed while a loop round may still hold their watch: freed in tick. */
+	struct endpoint **dead;
+	size_t n_dead;
+
+	uint32_t table_flags;
+	bool table_flags_known;
+	time_t started;
+	uint64_t commits, commit_errors;
+	struct {
+		time_t time;
+		char *message;
+	} errors[MANAGER_MAX_ERRORS];
+	size_t n_errors_total;
+};
+
+/* An operation's failure as the API reports it. */
+struct op_error {
+	int status;		/* HTTP status */
+	char *message;
+	struct policy_diags diags;
+};
+
+void op_error_done(struct op_error *e);
+int op_error_set(struct op_error *e, int status, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+int manager_new(const struct manager_config *cfg, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+/* Loads the state dir, re-adopts and reconciles every namespace, opens the API socket. */
+int manager_start(struct manager *m);
+int manager_run(struct manager *m);
+
+/* Operations behind the API. Each returns 0 and a JSON result, or -errno with *err filled;
+ * a failed operation changes nothing. */
+int manager_apply(struct manager *m, const char *file, const char *text, size_t len,
+		  bool dry_run, json_t **ret, struct op_error *err);
+int manager_delete_file(struct manager *m, const char *file, const char *text, size_t len,
+			json_t **ret, struct op_error *err);
+int manager_delete_netpol(struct manager *m, const char *ns, const char *name, json_t **ret,
+			  struct op_error *err);
+int manager_endpoint_add(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
+int manager_endpoint_label(struct manager *m, const char *name, json_t *body, json_t **ret,
+			   struct op_error *err);
+int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, struct op_error *err);
+int manager_endpoint_rules(struct manager *m, const char *name, json_t **ret,
+			   struct op_error *err);
+
+json_t *manager_status_json(struct manager *m);
+json_t *manager_netpols_json(struct manager *m, const char *ns);
+int manager_netpol_json(struct manager *m, const char *ns, const char *name, json_t **ret,
+			struct op_error *err);
+json_t *manager_namespaces_json(struct manager *m);
+json_t *manager_endpoints_json(struct manager *m, const char *ns);
+int manager_endpoint_json(struct manager *m, const char *name, json_t **ret, struct op_error *err);
+
+struct endpoint *manager_find_endpoint(struct manager *m, const char *name);
+void manager_record_error(struct manager *m, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sys/types.h>
+
+/*
+ * Network namespaces by fd. A namespace is pinned by keeping its fd open (never trust a pid or
+ * a name later). netns_socket() creates a socket *inside* a namespace: a netlink socket stays
+ * in the namespace it was created in, so we enter, call socket(), and return at once.
+ */
+
+#define NETNS_RUN_DIR "/run/netns"
+
+/* Opens /run/netns/NAME (O_RDONLY|O_CLOEXEC). -ENOENT if absent, -EINVAL for a bad name. */
+int netns_open_name(const char *name, int *ret_fd);
+/* Validates an `ip netns` name: no '/', not "." or "..", 1..255 bytes. */
+int netns_name_valid(const char *name);
+/* st_ino of the namespace behind fd (for identity checks). */
+int netns_inode(int nsfd, ino_t *ret);
+/* socket(domain, type|SOCK_CLOEXEC, protocol) inside nsfd; the caller's namespace is restored
+ * before returning (a failure to restore aborts: continuing in the wrong netns is unsafe). */
+int netns_socket(int nsfd, int domain, int type, int protocol, int *ret_fd);
+
+/* Runs fn(userdata) inside nsfd and returns to the caller's namespace (abort if that fails). */
+int netns_call(int nsfd, int (*fn)(void *userdata), void *userdata);

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+
+#include "macro.h"
+#include "nft.h"
+#include "rules.h"
+
+struct expected {
+	const struct nft_dump *dump;
+	size_t pos[2];		/* next rule index in input / output */
+	bool ok;
+};
+
+static const struct nft_dump_chain *find_chain(const struct nft_dump *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_chains; i++)
+		if (streq(d->chains[i].name, name))
+			return &d->chains[i];
+	return NULL;
+}
+
+/* Walks what the plan emits, in order, against what the kernel returned. */
+static int check_one(enum policy_emit_kind kind, void *obj, const struct policy_plan_rule *pr,
+		     void *userdata)
+{
+	struct expected *x = userdata;
+
+	switch (kind) {
+	case POLICY_EMIT_RULE: {
+		struct nftnl_rule *r = obj;
+		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+		const struct nft_dump_chain *c = chain ? find_chain(x->dump, chain) : NULL;
+		size_t *pos = &x->pos[chain && streq(chain, POLICY_NFT_CHAIN_OUTPUT)];
+
+		if (!c || *pos >= c->n_rules)
+			x->ok = false;
+		else if (pr && (!c->rules[*pos].comment || !streq(c->rules[*pos].comment, pr->comment)))
+			x->ok = false;
+		(*pos)++;
+		nftnl_rule_free(r);
+		break;
+	}
+	case POLICY_EMIT_TABLE:
+		nftnl_table_free(obj);
+		break;
+	case POLICY_EMIT_CHAIN:
+		nftnl_chain_free(obj);
+		break;
+	case POLICY_EMIT_SET:
+		nftnl_set_free(obj);
+		break;
+	case _POLICY_EMIT_MAX:
+		break;
+	}
+	return 0;
+}
+
+static bool sets_match(const struct nft_dump *d, const struct policy_plan *plan)
+{
+	for (size_t i = 0; i < plan->n_sets; i++) {
+		const struct policy_set *ps = &plan->sets[i];
+		const struct nft_dump_set *ds = NULL;
+
+		for (size_t j = 0; j < d->n_sets; j++)
+			if (!d->sets[j].anonymous && streq(d->sets[j].name, ps->name))
+				ds = &d->sets[j];
+		if (!ds || ds->n_elements != ps->n_elems)
+			return false;
+	}
+	return true;
+}
+
+int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan, json_t **ret,
+		   bool *ret_in_sync)
+{
+	struct nft_dump *d = NULL;
+	struct expected x = { .ok = true };
+	json_t *o;
+	int r;
+
+	r = nft_dump(s, &d);
+	if (r < 0)
+		return r;
+	x.dump = d;
+	if (!plan) {
+		x.ok = false;
+	} else {
+		struct policy_emit_options opts = { .table_flags = d->table_flags };
+
+		r = policy_emit(plan, &opts, check_one, &x);
+		if (r < 0) {
+			nft_dump_free(d);
+			return r;
+		}
+		/* nothing extra in the kernel either */
+		for (size_t i = 0; i < d->n_chains; i++) {
+			size_t want = streq(d->chains[i].name, POLICY_NFT_CHAIN_OUTPUT) ? x.pos[1]
+				      : streq(d->chains[i].name, POLICY_NFT_CHAIN_INPUT) ? x.pos[0]
+				      : 0;
+			if (d->chains[i].n_rules != want)
+				x.ok = false;
+		}
+		if (!sets_match(d, plan))
+			x.ok = false;
+	}
+
+	o = nft_dump_to_json(d);
+	nft_dump_free(d);
+	if (!o)
+		return -ENOMEM;
+	*ret = o;
+	*ret_in_sync = x.ok;
+	return 0;
+}

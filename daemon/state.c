@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "state.h"
+
+int manager_restore_endpoint(struct manager *m, json_t *desc);
+int manager_restore_objects(struct manager *m, struct policy_objects *objs);
+
+static json_t *text_to_json(char *text)
+{
+	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+
+	free(text);
+	return o;
+}
+
+static json_t *endpoint_desc(const struct endpoint *e)
+{
+	json_t *labels = json_object(), *ports = json_array();
+
+	for (size_t i = 0; labels && i < e->pe.labels.n; i++)
+		json_object_set_new(labels, e->pe.labels.items[i].key,
+				    json_string(e->pe.labels.items[i].value));
+	for (size_t i = 0; ports && i < e->pe.n_ports; i++)
+		json_array_append_new(ports, json_pack("{s:s, s:i, s:s}", "name", e->pe.ports[i].name,
+						       "port", e->pe.ports[i].port, "protocol",
+						       policy_proto_to_string(e->pe.ports[i].proto)));
+	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", e->pe.name, "netns", e->netns,
+			 "namespace", e->pe.namespace, "labels", labels, "ports", ports);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+int state_save(struct manager *m)
+{
+	json_auto_t *root = NULL;
+	json_t *items, *eps;
+	_cleanup_free_ char *text = NULL, *tmp = NULL, *path = NULL;
+	_cleanup_close_ int fd = -1, dfd = -1;
+	int r;
+
+	items = json_array();
+	eps = json_array();
+	root = json_pack("{s:i, s:{s:s, s:s, s:o}, s:o}", "version", 1, "objects", "apiVersion", "v1",
+			 "kind", "List", "items", items, "endpoints", eps);
+	if (!root)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_namespaces; i++)
+		if (json_array_append_new(items, text_to_json(policy_namespace_to_json(m->namespaces[i]))) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < m->n_netpols; i++)
+		if (json_array_append_new(items, text_to_json(policy_netpol_to_json(m->netpols[i]))) < 0)
+			return -ENOMEM;
+	for (size_t i = 0; i < m->n_endpoints; i++)
+		if (json_array_append_new(eps, endpoint_desc(m->endpoints[i])) < 0)
+			return -ENOMEM;
+
+	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+	if (!text)
+		return -ENOMEM;
+	if (asprintf(&path, "%s/%s", m->cfg.state_dir, STATE_FILE) < 0 ||
+	    asprintf(&tmp, "%s/.%s.tmp", m->cfg.state_dir, STATE_FILE) < 0)
+		return -ENOMEM;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, text, strlen(text));
+	if (r >= 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlink(tmp);
+		return r;
+	}
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		(void)unlink(tmp);
+		return r;
+	}
+	dfd = open(m->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		(void)fsync(dfd);
+	return 0;
+}
+
+int state_load(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL, *objs_text = NULL;
+	json_auto_t *root = NULL;
+	json_t *objs = NULL, *eps = NULL, *v;
+	struct policy_objects *parsed = NULL;
+	struct policy_diags diags = { 0 };
+	json_error_t jerr;
+	struct stat st;
+	int version = 0, r;
+	size_t i;
+
+	if (mkdir(m->cfg.state_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (asprintf(&path, "%s/%s", m->cfg.state_dir, STATE_FILE) < 0)
+		return -ENOMEM;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT) {
+			log_info("No state in %s, starting empty", m->cfg.state_dir);
+			return 0;
+		}
+		return -errno;
+	}
+	if ((size_t)st.st_size > STATE_MAX_BYTES)
+		return log_error_errno(-EFBIG, "%s is over %u bytes, refusing it", path,
+				       STATE_MAX_BYTES);
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return log_error_errno(-EBADMSG, "%s:%d:%d: %s", path, jerr.line, jerr.column,
+				       jerr.text);
+	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:i, s:o, s:o}", "version", &version,
+			   "objects", &objs, "endpoints", &eps) < 0 ||
+	    version != 1 || !json_is_array(eps))
+		return log_error_errno(-EBADMSG, "%s: not a segd state file (%s)", path, jerr.text);
+
+	/* Stored objects pass the same parser and validation as user input. */
+	objs_text = json_dumps(objs, JSON_COMPACT);
+	if (!objs_text)
+		return -ENOMEM;
+	r = policy_parse(path, objs_text, strlen(objs_text), &parsed, &diags);
+	if (r < 0) {
+		for (size_t k = 0; k < diags.n; k++) {
+			_cleanup_free_ char *s = policy_diag_format(&diags.items[k]);
+
+			log_error("%s", s ? s : "invalid stored object");
+		}
+		policy_diags_done(&diags);
+		return log_error_errno(r, "Refusing the stored policies in %s", path);
+	}
+	r = manager_restore_objects(m, parsed);
+	if (r < 0)
+		return r;
+
+	json_array_foreach(eps, i, v) {
+		r = manager_restore_endpoint(m, v);
+		if (r < 0)
+			return r;
+	}
+	log_info("Loaded state: %zu namespace(s), %zu policies, %zu endpoint(s)", m->n_namespaces,
+		 m->n_netpols, m->n_endpoints);
+	return 0;
+}

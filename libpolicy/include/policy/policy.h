@@ -1,0 +1,368 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpolicy: Kubernetes NetworkPolicy for containers, as a pure library.
+ *
+ *   text (JSON/YAML) --policy_parse()--> objects --policy_compile()--> per-endpoint plan (IR)
+ *   plan --policy_emit()--> libnftnl objects, handed to a caller's callback
+ *
+ * No sockets, no namespaces, no logging. Errors are negative errno; bad input is -EBADMSG with
+ * diagnostics in struct policy_diags.
+ *
+ * The structs are visible on purpose: libpolicy is a static library inside segd, linked by the
+ * daemon, the CLI and the tests only (the wireguard-tools "containers.h" trade-off). Objects are
+ * created and destroyed only through the functions below.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Hard limits. Input over a limit is rejected with a diagnostic, never truncated. */
+#define POLICY_MAX_INPUT_BYTES (4u * 1024 * 1024)
+#define POLICY_MAX_DOCUMENTS 4096
+#define POLICY_MAX_DEPTH 64
+#define POLICY_MAX_RULES 256		/* ingress or egress rules per policy */
+#define POLICY_MAX_PEERS 256		/* from/to entries per rule */
+#define POLICY_MAX_PORTS 256		/* port entries per rule */
+#define POLICY_MAX_EXCEPT 256		/* except entries per ipBlock */
+#define POLICY_MAX_LABELS 256		/* labels per object, matchLabels per selector */
+#define POLICY_MAX_EXPRESSIONS 64	/* matchExpressions per selector */
+#define POLICY_MAX_VALUES 256		/* values per matchExpression */
+#define POLICY_MAX_NAME 253		/* DNS subdomain (policy names) */
+#define POLICY_MAX_NS_NAME 63		/* DNS label (namespace names) */
+#define POLICY_MAX_ENDPOINT_PORTS 64	/* named ports per endpoint */
+#define POLICY_MAX_ENDPOINT_ADDRS 64	/* addresses per endpoint */
+
+#define POLICY_NS_NAME_LABEL "kubernetes.io/metadata.name"
+
+/* ---- diagnostics -------------------------------------------------------------------------- */
+
+struct policy_diag {
+	char *file;	/* as given to the parser; "-" for stdin */
+	unsigned line;	/* 1-based; 0 if unknown */
+	unsigned column;	/* 1-based; 0 if unknown */
+	char *path;	/* field path, e.g. "spec.ingress[0].from[1].ipBlock.cidr"; "" for the document */
+	char *message;	/* e.g. "invalid CIDR \"10.0.0.0/33\"" */
+};
+
+struct policy_diags {
+	struct policy_diag *items;
+	size_t n;
+};
+
+void policy_diags_done(struct policy_diags *d);
+/* "file:line:column: path: message" (line/column/path omitted when unknown). Caller frees. */
+char *policy_diag_format(const struct policy_diag *d);
+/* Appends a diagnostic (printf-style message). Returns 0 or -ENOMEM. */
+int policy_diags_add(struct policy_diags *d, const char *file, unsigned line, unsigned column,
+		     const char *path, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* ---- labels and selectors ----------------------------------------------------------------- */
+
+struct policy_label {
+	char *key;
+	char *value;
+};
+
+/* Sorted by key, keys unique. */
+struct policy_labels {
+	struct policy_label *items;
+	size_t n;
+};
+
+enum policy_op {
+	POLICY_OP_IN,
+	POLICY_OP_NOT_IN,
+	POLICY_OP_EXISTS,
+	POLICY_OP_DOES_NOT_EXIST,
+	_POLICY_OP_MAX,
+};
+
+struct policy_expr {
+	char *key;
+	enum policy_op op;
+	char **values;	/* In/NotIn: at least one; Exists/DoesNotExist: none */
+	size_t n_values;
+};
+
+/* A present selector with no matchLabels and no matchExpressions matches everything. */
+struct policy_selector {
+	struct policy_labels match_labels;
+	struct policy_expr *exprs;
+	size_t n_exprs;
+};
+
+void policy_labels_done(struct policy_labels *l);
+const char *policy_labels_get(const struct policy_labels *l, const char *key);
+/* Sets (adds or replaces) key=value, keeping the array sorted. */
+int policy_labels_set(struct policy_labels *l, const char *key, const char *value);
+int policy_labels_unset(struct policy_labels *l, const char *key);
+int policy_labels_copy(struct policy_labels *dst, const struct policy_labels *src);
+bool policy_labels_equal(const struct policy_labels *a, const struct policy_labels *b);
+bool policy_selector_matches(const struct policy_selector *s, const struct policy_labels *l);
+
+/* Label syntax as the API server checks it. Return NULL if valid, else a static reason. */
+const char *policy_label_key_invalid(const char *key);
+const char *policy_label_value_invalid(const char *value);
+const char *policy_dns_label_invalid(const char *name);	/* RFC 1123 label, <= 63 */
+const char *policy_dns_subdomain_invalid(const char *name);	/* RFC 1123 subdomain, <= 253 */
+
+/* ---- policy objects ------------------------------------------------------------------------ */
+
+enum policy_proto {
+	POLICY_PROTO_TCP,
+	POLICY_PROTO_UDP,
+	POLICY_PROTO_SCTP,
+	_POLICY_PROTO_MAX,
+};
+
+const char *policy_proto_to_string(enum policy_proto p);	/* "TCP" */
+int policy_proto_from_string(const char *s);		/* -EINVAL if unknown */
+uint8_t policy_proto_ipproto(enum policy_proto p);		/* IPPROTO_TCP, ... */
+
+struct policy_port {
+	enum policy_proto proto;	/* defaulted to TCP when absent */
+	bool has_port;		/* false: every port of proto */
+	char *name;		/* named port (IANA_SVC_NAME), or NULL for numeric */
+	uint16_t port;		/* numeric port, when has_port && !name */
+	uint16_t end_port;	/* 0: no range; else port <= end_port */
+};
+
+struct policy_cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];	/* network byte order, host bits are whatever was written */
+	uint8_t prefixlen;
+};
+
+struct policy_ipblock {
+	struct policy_cidr cidr;
+	struct policy_cidr *except;	/* each within cidr, same family */
+	size_t n_except;
+};
+
+/* At least one member is set. pod and ns together mean AND. */
+struct policy_peer {
+	struct policy_selector *pod_selector;	/* NULL: absent */
+	struct policy_selector *ns_selector;	/* NULL: absent */
+	struct policy_ipblock *ipblock;		/* NULL: absent; exclusive with the selectors */
+};
+
+struct policy_rule {
+	struct policy_peer *peers;	/* n_peers == 0: every peer */
+	size_t n_peers;
+	struct policy_port *ports;	/* n_ports == 0: every port and protocol */
+	size_t n_ports;
+};
+
+enum {
+	POLICY_TYPE_INGRESS = 1u << 0,
+	POLICY_TYPE_EGRESS = 1u << 1,
+};
+
+struct policy_netpol {
+	char *namespace;	/* metadata.namespace, "default" when absent */
+	char *name;
+	struct policy_labels labels;	/* metadata.labels (informational) */
+	struct policy_selector pod_selector;
+	struct policy_rule *ingress;
+	size_t n_ingress;
+	struct policy_rule *egress;
+	size_t n_egress;
+	unsigned types;		/* POLICY_TYPE_*, after upstream defaulting */
+	/* Where it came from, for messages: file and line of the document; may be NULL/0. */
+	char *source_file;
+	unsigned source_line;
+};
+
+struct policy_namespace {
+	char *name;
+	struct policy_labels labels;	/* includes kubernetes.io/metadata.name = name */
+};
+
+/* What one input (file) held, in input order. */
+struct policy_objects {
+	struct policy_namespace **namespaces;
+	size_t n_namespaces;
+	struct policy_netpol **netpols;
+	size_t n_netpols;
+};
+
+/*
+ * Parses JSON or YAML (detected from content: JSON if the first non-space byte is '{' or '['),
+ * multi-document YAML, `kind: List` (items), and validates every object as the API server does.
+ * On any problem returns -EBADMSG with one diagnostic per problem in *reterr and *ret untouched:
+ * nothing of a bad input is used. Unknown kinds, unknown fields, duplicate keys, invalid UTF-8,
+ * over-limit sizes are problems. `file` is used for diagnostics only.
+ */
+int policy_parse(const char *file, const char *text, size_t len, struct policy_objects **ret,
+		 struct policy_diags *reterr);
+struct policy_objects *policy_objects_free(struct policy_objects *o);
+
+struct policy_netpol *policy_netpol_free(struct policy_netpol *p);
+struct policy_netpol *policy_netpol_dup(const struct policy_netpol *p);
+struct policy_namespace *policy_namespace_free(struct policy_namespace *n);
+struct policy_namespace *policy_namespace_new(const char *name, const struct policy_labels *l);
+
+/*
+ * Canonical JSON (the upstream v1 object, defaults filled in, keys in a fixed order) as a
+ * NUL-terminated string the caller frees. Parsing it back gives an equal object. Used for
+ * state persistence and `segctl get -o json|yaml`.
+ */
+char *policy_netpol_to_json(const struct policy_netpol *p);
+char *policy_namespace_to_json(const struct policy_namespace *n);
+bool policy_netpol_equal(const struct policy_netpol *a, const struct policy_netpol *b);
+
+/* ---- endpoints (pods) ---------------------------------------------------------------------- */
+
+struct policy_addr {
+	int family;	/* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+struct policy_named_port {
+	char *name;
+	enum policy_proto proto;
+	uint16_t port;
+};
+
+struct policy_endpoint {
+	char *name;
+	char *namespace;
+	struct policy_labels labels;
+	struct policy_addr *addrs;
+	size_t n_addrs;
+	struct policy_named_port *ports;
+	size_t n_ports;
+};
+
+/* ---- compiler ------------------------------------------------------------------------------ */
+
+/* Everything the compiler looks at. Borrowed pointers; nothing is freed by the compiler.
+ * A namespace used by an endpoint but absent from `namespaces` has only its name label. */
+struct policy_world {
+	struct policy_namespace *const *namespaces;
+	size_t n_namespaces;
+	struct policy_netpol *const *netpols;
+	size_t n_netpols;
+	struct policy_endpoint *const *endpoints;
+	size_t n_endpoints;
+};
+
+enum policy_dir {
+	POLICY_DIR_INGRESS,
+	POLICY_DIR_EGRESS,
+	_POLICY_DIR_MAX,
+};
+
+const char *policy_dir_to_string(enum policy_dir d);	/* "ingress" / "egress" */
+
+enum policy_deny_action {
+	POLICY_DENY_DROP,
+	POLICY_DENY_REJECT,
+	_POLICY_DENY_MAX,
+};
+
+/* One element of a set: a single address (hash sets), or [start, end] inclusive (interval). */
+struct policy_set_elem {
+	uint8_t start[16];
+	uint8_t end[16];
+};
+
+/* A named set in the endpoint's table. */
+struct policy_set {
+	char *name;		/* <= 31 chars, e.g. "i0_p4" */
+	int family;		/* AF_INET (ipv4_addr) or AF_INET6 (ipv6_addr) */
+	bool interval;		/* false: hash set of addresses; true: interval set of ranges */
+	struct policy_set_elem *elems;	/* sorted, unique; intervals merged, non-overlapping */
+	size_t n_elems;
+};
+
+/*
+ * One allow rule: [peer match] [l4 match] counter accept, in the chain of its direction.
+ * The peer is the remote side: source address for ingress, destination for egress.
+ */
+struct policy_plan_rule {
+	enum policy_dir dir;
+	/* provenance */
+	char *policy_namespace;
+	char *policy_name;
+	unsigned rule_index;	/* index in spec.ingress / spec.egress */
+	/* peer match: family AF_UNSPEC and set -1 means any peer (both families) */
+	int family;
+	int set;		/* index into plan->sets, or -1 */
+	/* l4 match: has_proto false means any protocol and port */
+	bool has_proto;
+	enum policy_proto proto;
+	uint16_t port_lo, port_hi;	/* 0,0: any port of proto; else inclusive range */
+	char *comment;		/* "NS/NAME ingress[I]"; <= 128 bytes, stored as the nft comment */
+};
+
+struct policy_plan {
+	char *endpoint;		/* endpoint name */
+	bool isolated[_POLICY_DIR_MAX];	/* selected by a policy of that type: default drop */
+	enum policy_deny_action deny;
+	struct policy_set *sets;
+	size_t n_sets;
+	struct policy_plan_rule *rules;	/* in chain order: ingress rules, then egress rules */
+	size_t n_rules;
+	/* "NS/NAME" of each policy selecting this endpoint, sorted, for display */
+	char **selected_by;
+	size_t n_selected_by;
+};
+
+/*
+ * Compiles the plan of endpoint `ep` (one of world->endpoints). Deterministic: the same world
+ * gives a byte-identical plan (sets and rules ordered by policy namespace/name, rule index).
+ * Named ports: ingress resolves against `ep`'s own named ports; egress against each selected
+ * peer endpoint's named ports (peers grouped by resolved number); a named port that resolves
+ * nowhere matches nothing. ipBlock except is computed exactly into interval sets.
+ */
+int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
+		   enum policy_deny_action deny, struct policy_plan **ret);
+struct policy_plan *policy_plan_free(struct policy_plan *p);
+bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b);
+/* Plan as JSON text (for `segctl rules`, `explain` and tests). Caller frees. */
+char *policy_plan_to_json(const struct policy_plan *p);
+
+/* ---- emitter: plan -> libnftnl objects ----------------------------------------------------- */
+
+struct nftnl_table;
+struct nftnl_chain;
+struct nftnl_set;
+struct nftnl_rule;
+
+#define POLICY_NFT_TABLE "segd"
+#define POLICY_NFT_CHAIN_INPUT "input"
+#define POLICY_NFT_CHAIN_OUTPUT "output"
+
+enum policy_emit_kind {
+	POLICY_EMIT_TABLE,	/* struct nftnl_table * (family NFPROTO_INET) */
+	POLICY_EMIT_CHAIN,	/* struct nftnl_chain * */
+	POLICY_EMIT_SET,		/* struct nftnl_set * with its elements attached */
+	POLICY_EMIT_RULE,	/* struct nftnl_rule * */
+	_POLICY_EMIT_MAX,
+};
+
+/*
+ * Called for each object in dependency order (table, chains, sets, rules). Ownership of `obj`
+ * passes to the callback. `plan_rule` is the plan rule a rule came from, or NULL for the fixed
+ * rules (loopback, ct state, ND, default drop) and for non-rule objects.
+ */
+typedef int (*policy_emit_fn)(enum policy_emit_kind kind, void *obj,
+			      const struct policy_plan_rule *plan_rule, void *userdata);
+
+struct policy_emit_options {
+	uint32_t table_flags;	/* NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST, decided by the caller */
+};
+
+int policy_emit(const struct policy_plan *plan, const struct policy_emit_options *opts,
+		policy_emit_fn fn, void *userdata);
+
+/* Comment strings of the fixed rules, so readers of the kernel ruleset can tell them apart. */
+#define POLICY_COMMENT_LOOPBACK "segd: loopback"
+#define POLICY_COMMENT_ESTABLISHED "segd: established,related"
+#define POLICY_COMMENT_INVALID "segd: invalid"
+#define POLICY_COMMENT_ND "segd: icmpv6 neighbour discovery"
+#define POLICY_COMMENT_RA_OUT "segd: no router advertisements from endpoints"
+#define POLICY_COMMENT_DEFAULT_DENY "segd: default deny"

@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NetworkPolicy -> per-endpoint plan.
+ *
+ * Semantics (networking.k8s.io/v1): an endpoint is isolated for a direction when at least one
+ * policy of its namespace selects it and has that direction in policyTypes. Traffic in an
+ * isolated direction is allowed when any rule of any selecting policy allows it (union). A rule
+ * allows a peer (any of `from`/`to`, or every peer when empty) on a port (any of `ports`, or
+ * every port when empty). A selector peer names endpoints: podSelector alone = same namespace as
+ * the policy, namespaceSelector alone = every endpoint of the matching namespaces, both = AND.
+ *
+ * Per rule, peers become named sets: selector peers one hash set per family (addresses of the
+ * selected endpoints), ipBlocks one interval set per family (cidr minus except, merged).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "ipset.h"
+#include "macro.h"
+#include "policy/policy.h"
+
+#define COMMENT_MAX 240
+
+struct port_spec {
+	bool has_proto;
+	enum policy_proto proto;
+	uint16_t lo, hi;
+};
+
+struct builder {
+	const struct policy_world *w;
+	const struct policy_endpoint *ep;
+	struct policy_plan *plan;
+	size_t sets_allocated, rules_allocated;
+	unsigned seq[_POLICY_DIR_MAX];
+};
+
+static const struct policy_labels *ns_labels(const struct policy_world *w, const char *ns,
+					     struct policy_labels *tmp, struct policy_label *tmp_label)
+{
+	for (size_t i = 0; i < w->n_namespaces; i++)
+		if (streq(w->namespaces[i]->name, ns))
+			return &w->namespaces[i]->labels;
+
+	/* Implicit namespace: only the name label, as the API server would add it. */
+	*tmp_label = (struct policy_label){ .key = (char *)POLICY_NS_NAME_LABEL, .value = (char *)ns };
+	*tmp = (struct policy_labels){ .items = tmp_label, .n = 1 };
+	return tmp;
+}
+
+static bool peer_selects(const struct policy_world *w, const struct policy_netpol *p,
+			 const struct policy_peer *peer, const struct policy_endpoint *e)
+{
+	if (peer->ipblock)
+		return false;
+
+	if (peer->ns_selector) {
+		struct policy_labels tmp;
+		struct policy_label tmp_label;
+
+		if (!policy_selector_matches(peer->ns_selector,
+					     ns_labels(w, e->namespace, &tmp, &tmp_label)))
+			return false;
+	} else if (!streq(e->namespace, p->namespace))
+		return false;
+
+	return !peer->pod_selector || policy_selector_matches(peer->pod_selector, &e->labels);
+}
+
+static bool policy_selects(const struct policy_netpol *p, const struct policy_endpoint *e)
+{
+	return streq(p->namespace, e->namespace) && policy_selector_matches(&p->pod_selector, &e->labels);
+}
+
+static int cmp_netpol(const void *a, const void *b)
+{
+	const struct policy_netpol *x = *(struct policy_netpol *const *)a;
+	const struct policy_netpol *y = *(struct policy_netpol *const *)b;
+	int c = strcmp(x->namespace, y->namespace);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+static int cmp_elem(const void *a, const void *b)
+{
+	const struct policy_set_elem *x = a, *y = b;
+	int c = memcmp(x->start, y->start, 16);
+
+	return c ? c : memcmp(x->end, y->end, 16);
+}
+
+static int add_set(struct builder *b, const char *name, int family, bool interval,
+		   struct policy_set_elem *elems, size_t n, int *ret_index)
+{
+	struct policy_plan *plan = b->plan;
+	struct policy_set *s;
+
+	if (plan->n_sets == b->sets_allocated) {
+		size_t m = b->sets_allocated ? b->sets_allocated * 2 : 8;
+		struct policy_set *p = reallocarray(plan->sets, m, sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		plan->sets = p;
+		b->sets_allocated = m;
+	}
+	s = &plan->sets[plan->n_sets];
+	*s = (struct policy_set){ .family = family, .interval = interval, .elems = elems, .n_elems = n };
+	s->name = strdup(name);
+	if (!s->name)
+		return -ENOMEM;
+	*ret_index = (int)plan->n_sets++;
+	return 0;
+}
+
+/* A hash set of the addresses (of `family`) of the endpoints flagged in `sel`. Takes no
+ * ownership of anything; the set is added even when empty, so that endpoints appearing later
+ * only ever change set elements. */
+static int add_endpoint_set(struct builder *b, const char *name, int family, const bool *sel,
+			    int *ret_index)
+{
+	const struct policy_world *w = b->w;
+	struct policy_set_elem *elems = NULL;
+	size_t n = 0, o = 0;
+	int r;
+
+	for (size_t i = 0; i < w->n_endpoints; i++)
+		if (sel[i])
+			for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++)
+				n += w->endpoints[i]->addrs[a].family == family;
+
+	if (n > 0) {
+		elems = calloc(n, sizeof(*elems));
+		if (!elems)
+			return -ENOMEM;
+		for (size_t i = 0; i < w->n_endpoints; i++) {
+			if (!sel[i])
+				continue;
+			for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++) {
+				const struct policy_addr *ad = &w->endpoints[i]->addrs[a];
+
+				if (ad->family != family)
+					continue;
+				memcpy(elems[o].start, ad->addr, 16);
+				memcpy(elems[o].end, ad->addr, 16);
+				o++;
+			}
+		}
+		qsort(elems, n, sizeof(*elems), cmp_elem);
+		/* unique: two endpoints may briefly claim one address */
+		o = 1;
+		for (size_t i = 1; i < n; i++)
+			if (cmp_elem(&elems[i], &elems[o - 1]) != 0)
+				elems[o++] = elems[i];
+		n = o;
+	}
+
+	r = add_set(b, name, family, false, elems, n, ret_index);
+	if (r < 0)
+		free(elems);
+	return r;
+}
+
+static int add_range_set(struct builder *b, const char *name, int family,
+			 const struct range_list *rl, int *ret_index)
+{
+	struct policy_set_elem *elems;
+	int r;
+
+	elems = calloc(rl->n ? rl->n : 1, sizeof(*elems));
+	if (!elems)
+		return -ENOMEM;
+	for (size_t i = 0; i < rl->n; i++) {
+		u128_to_addr(family, rl->items[i].lo, elems[i].start);
+		u128_to_addr(family, rl->items[i].hi, elems[i].end);
+	}
+	r = add_set(b, name, family, true, elems, rl->n, ret_index);
+	if (r < 0)
+		free(elems);
+	return r;
+}
+
+static void make_comment(char *buf, size_t size, const struct policy_netpol *p, enum policy_dir dir,
+			 unsigned idx)
+{
+	int n = snprintf(buf, size, "%s/%s %s[%u]", p->namespace, p->name, policy_dir_to_string(dir),
+			 idx);
+
+	if (n >= 0 && (size_t)n < size)
+		return;
+
+	/* Display only (the plan keeps the full provenance): a long name is shortened and made
+	 * unique again with a hash of the whole name. */
+	uint32_t h = 2166136261u;
+	for (const char *c = p->name; *c; c++)
+		h = (h ^ (uint8_t)*c) * 16777619u;
+	snprintf(buf, size, "%s/%.*s~%08x %s[%u]", p->namespace, 120, p->name, h,
+		 policy_dir_to_string(dir), idx);
+}
+
+static int add_rule(struct builder *b, enum policy_dir dir, const struct policy_netpol *p,
+		    unsigned idx, int family, int set, const struct port_spec *ps)
+{
+	struct policy_plan *plan = b->plan;
+	struct policy_plan_rule *r;
+	char comment[COMMENT_MAX];
+
+	if (plan->n_rules == b->rules_allocated) {
+		size_t m = b->rules_allocated ? b->rules_allocated * 2 : 16;
+		struct policy_plan_rule *q = reallocarray(plan->rules, m, sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		plan->rules = q;
+		b->rules_allocated = m;
+	}
+	make_comment(comment, sizeof(comment), p, dir, idx);
+
+	r = &plan->rules[plan->n_rules];
+	*r = (struct policy_plan_rule){
+		.dir = dir,
+		.rule_index = idx,
+		.family = family,
+		.set = set,
+		.has_proto = ps->has_proto,
+		.proto = ps->proto,
+		.port_lo = ps->lo,
+		.port_hi = ps->hi,
+	};
+	r->policy_namespace = strdup(p->namespace);
+	r->policy_name = strdup(p->name);
+	r->comment = strdup(comment);
+	plan->n_rules++;	/* counted now so that policy_plan_free() releases partial strings */
+	if (!r->policy_namespace || !r->policy_name || !r->comment)
+		return -ENOMEM;
+	return 0;
+}
+
+static int add_rules_for(struct builder *b, enum policy_dir dir, const struct policy_netpol *p,
+			 unsigned idx, int family, int set, const struct port_spec *specs,
+			 size_t n_specs)
+{
+	for (size_t i = 0; i < n_specs; i++) {
+		int r = add_rule(b, dir, p, idx, family, set, &specs[i]);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static const struct policy_named_port *find_named_port(const struct policy_endpoint *e,
+							const char *name, enum policy_proto proto)
+{
+	for (size_t i = 0; i < e->n_ports; i++)
+		if (e->ports[i].proto == proto && streq(e->ports[i].name, name))
+			return &e->ports[i];
+	return NULL;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+	return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+/*
+ * Egress to a named port: the number is the destination's. Peers are grouped by the number
+ * their port of that name has, one pair of hash sets and rules per number.
+ */
+static int compile_named_egress(struct builder *b, const struct policy_netpol *p, unsigned idx,
+				 unsigned seq, unsigned k, const struct policy_port *port,
+				 const bool *sel, bool any_peer)
+{
+	const struct policy_world *w = b->w;
+	_cleanup_free_ uint16_t *nums = NULL;
+	_cleanup_free_ bool *group = NULL;
+	size_t n_nums = 0;
+	int r;
+
+	nums = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*nums));
+	group = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*group));
+	if (!nums || !group)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < w->n_endpoints; i++) {
+		const struct policy_named_port *np;
+
+		if (!any_peer && !sel[i])
+			continue;
+		np = find_named_port(w->endpoints[i], port->name, port->proto);
+		if (np)
+			nums[n_nums++] = np->port;
+	}
+	qsort(nums, n_nums, sizeof(*nums), cmp_u16);
+
+	for (size_t j = 0; j < n_nums; j++) {
+		struct port_spec ps = { .has_proto = true, .proto = port->proto };
+		char name[32];
+		int s4, s6;
+
+		if (j > 0 && nums[j] == nums[j - 1])
+			continue;
+		ps.lo = ps.hi = nums[j];
+		for (size_t i = 0; i < w->n_endpoints; i++) {
+			const struct policy_named_port *np;
+
+			group[i] = false;
+			if (!any_peer && !sel[i])
+				continue;
+			np = find_named_port(w->endpoints[i], port->name, port->proto);
+			group[i] = np && np->port == nums[j];
+		}
+		snprintf(name, sizeof(name), "e%u_n%u_%u_4", seq, k, (unsigned)nums[j]);
+		r = add_endpoint_set(b, name, AF_INET, group, &s4);
+		if (r < 0)
+			return r;
+		snprintf(name, sizeof(name), "e%u_n%u_%u_6", seq, k, (unsigned)nums[j]);
+		r = add_endpoint_set(b, name, AF_INET6, group, &s6);
+		if (r < 0)
+			return r;
+		r = add_rule(b, POLICY_DIR_EGRESS, p, idx, AF_INET, s4, &ps);
+		if (r < 0)
+			return r;
+		r = add_rule(b, POLICY_DIR_EGRESS, p, idx, AF_INET6, s6, &ps);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int compile_rule(struct builder *b, enum policy_dir dir, const struct policy_netpol *p,
+			unsigned idx, const struct policy_rule *rule)
+{
+	const struct policy_world *w = b->w;
+	const char d = dir == POLICY_DIR_INGRESS ? 'i' : 'e';
+	struct range_list r4 = { 0 }, r6 = { 0 };
+	_cleanup_free_ bool *sel = NULL;
+	_cleanup_free_ struct port_spec *specs = NULL;
+	size_t n_specs = 0;
+	bool any_peer = rule->n_peers == 0, has_sel = false;
+	unsigned seq = b->seq[dir]++;
+	char name[32];
+	int r, s;
+
+	sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*sel));
+	specs = calloc(rule->n_ports ? rule->n_ports : 1, sizeof(*specs));
+	if (!sel || !specs)
+		return -ENOMEM;
+
+	for (size_t i = 0; i < rule->n_peers; i++) {
+		const struct policy_peer *peer = &rule->peers[i];
+
+		if (peer->ipblock) {
+			r = ipblock_ranges(peer->ipblock,
+					   peer->ipblock->cidr.family == AF_INET ? &r4 : &r6);
+			if (r < 0)
+				goto out;
+			continue;
+		}
+		has_sel = true;
+		for (size_t e = 0; e < w->n_endpoints; e++)
+			if (!sel[e] && peer_selects(w, p, peer, w->endpoints[e]))
+				sel[e] = true;
+	}
+	range_list_normalize(&r4);
+	range_list_normalize(&r6);
+
+	/* Numeric ports, protocol-only entries and (for ingress) our own named ports. */
+	if (rule->n_ports == 0)
+		specs[n_specs++] = (struct port_spec){ .has_proto = false };
+	for (size_t i = 0; i < rule->n_ports; i++) {
+		const struct policy_port *pt = &rule->ports[i];
+		const struct policy_named_port *np;
+
+		if (!pt->has_port)
+			specs[n_specs++] = (struct port_spec){ true, pt->proto, 0, 0 };
+		else if (!pt->name)
+			specs[n_specs++] = (struct port_spec){ true, pt->proto, pt->port,
+							       pt->end_port ? pt->end_port : pt->port };
+		else if (dir == POLICY_DIR_INGRESS) {
+			np = find_named_port(b->ep, pt->name, pt->proto);
+			if (np)
+				specs[n_specs++] = (struct port_spec){ true, pt->proto, np->port, np->port };
+		}
+	}
+
+	if (n_specs > 0) {
+		if (any_peer) {
+			r = add_rules_for(b, dir, p, idx, AF_UNSPEC, -1, specs, n_specs);
+			if (r < 0)
+				goto out;
+		}
+		if (has_sel) {
+			snprintf(name, sizeof(name), "%c%u_p4", d, seq);
+			r = add_endpoint_set(b, name, AF_INET, sel, &s);
+			if (r >= 0)
+				r = add_rules_for(b, dir, p, idx, AF_INET, s, specs, n_specs);
+			if (r < 0)
+				goto out;
+			snprintf(name, sizeof(name), "%c%u_p6", d, seq);
+			r = add_endpoint_set(b, name, AF_INET6, sel, &s);
+			if (r >= 0)
+				r = add_rules_for(b, dir, p, idx, AF_INET6, s, specs, n_specs);
+			if (r < 0)
+				goto out;
+		}
+		if (r4.n > 0) {
+			snprintf(name, sizeof(name), "%c%u_c4", d, seq);
+			r = add_range_set(b, name, AF_INET, &r4, &s);
+			if (r >= 0)
+				r = add_rules_for(b, dir, p, idx, AF_INET, s, specs, n_specs);
+			if (r < 0)
+				goto out;
+		}
+		if (r6.n > 0) {
+			snprintf(name, sizeof(name), "%c%u_c6", d, seq);
+			r = add_range_set(b, name, AF_INET6, &r6, &s);
+			if (r >= 0)
+				r = add_rules_for(b, dir, p, idx, AF_INET6, s, specs, n_specs);
+			if (r < 0)
+				goto out;
+		}
+	}
+
+	/* Egress named ports resolve per destination endpoint. An ipBlock peer has no named
+	 * ports, so such a port matches nothing there. */
+	if (dir == POLICY_DIR_EGRESS && (any_peer || has_sel)) {
+		unsigned k = 0;
+
+		for (size_t i = 0; i < rule->n_ports; i++) {
+			const struct policy_port *pt = &rule->ports[i];
+
+			if (!pt->has_port || !pt->name)
+				continue;
+			r = compile_named_egress(b, p, idx, seq, k++, pt, sel, any_peer);
+			if (r < 0)
+				goto out;
+		}
+	}
+	r = 0;
+out:
+	range_list_done(&r4);
+	range_list_done(&r6);
+	return r;
+}
+
+int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
+		   enum policy_deny_action deny, struct policy_plan **ret)
+{
+	struct builder b = { .w = world, .ep = ep };
+	_cleanup_free_ const struct policy_netpol **selecting = NULL;
+	size_t n_selecting = 0;
+	int r;
+
+	b.plan = calloc(1, sizeof(*b.plan));
+	if (!b.plan)
+		return -ENOMEM;
+	b.plan->deny = deny;
+	b.plan->endpoint = strdup(ep->name);
+	selecting = calloc(world->n_netpols ? world->n_netpols : 1, sizeof(*selecting));
+	if (!b.plan->endpoint || !selecting) {
+		r = -ENOMEM;
+		goto fail;
+	}
+
+	for (size_t i = 0; i < world->n_netpols; i++)
+		if (policy_selects(world->netpols[i], ep))
+			selecting[n_selecting++] = world->netpols[i];
+	qsort(selecting, n_selecting, sizeof(*selecting), cmp_netpol);
+
+	if (n_selecting > 0) {
+		b.plan->selected_by = calloc(n_selecting, sizeof(char *));
+		if (!b.plan->selected_by) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < n_selecting; i++) {
+		if (asprintf(&b.plan->selected_by[i], "%s/%s", selecting[i]->namespace,
+			     selecting[i]->name) < 0) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		b.plan->n_selected_by++;
+	}
+
+	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
+		unsigned type = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
+
+		for (size_t i = 0; i < n_selecting; i++) {
+			const struct policy_netpol *p = selecting[i];
+			const struct policy_rule *rules = dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
+			size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
+
+			/* Rules of a direction not in policyTypes are ignored, as upstream. */
+			if (!(p->types & type))
+				continue;
+			b.plan->isolated[dir] = true;
+			for (size_t j = 0; j < n; j++) {
+				r = compile_rule(&b, dir, p, (unsigned)j, &rules[j]);
+				if (r < 0)
+					goto fail;
+			}
+		}
+	}
+
+	*ret = b.plan;
+	return 0;
+fail:
+	policy_plan_free(b.plan);
+	return r;
+}
