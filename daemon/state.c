@@ -108,6 +108,24 @@ int state_save(struct manager *m)
 	return 0;
 }
 
+/* mkdir -p, the last component private to root. */
+static int mkdir_parents(const char *dir)
+{
+	_cleanup_free_ char *p = strdup(dir);
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = 0;
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 int state_load(struct manager *m)
 {
 	_cleanup_free_ char *path = NULL, *objs_text = NULL;
@@ -120,8 +138,9 @@ int state_load(struct manager *m)
 	int version = 0, r;
 	size_t i;
 
-	if (mkdir(m->cfg.state_dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
+	r = mkdir_parents(m->cfg.state_dir);
+	if (r < 0)
+		return r;
 	if (asprintf(&path, "%s/%s", m->cfg.state_dir, STATE_FILE) < 0)
 		return -ENOMEM;
 	if (stat(path, &st) < 0) {

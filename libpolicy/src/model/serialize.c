@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Canonical JSON: the upstream v1 objects with defaults filled in (policyTypes, port protocol),
+ * keys in a fixed order. policy_parse() of the output gives an equal object.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+
+#include "model/model.h"
+#include "policy/policy.h"
+#include "macro.h"
+
+static const char *const op_names[_POLICY_OP_MAX] = {
+	[POLICY_OP_IN] = "In",
+	[POLICY_OP_NOT_IN] = "NotIn",
+	[POLICY_OP_EXISTS] = "Exists",
+	[POLICY_OP_DOES_NOT_EXIST] = "DoesNotExist",
+};
+
+/* jansson's json_object_set_new() steals the value even on failure */
+static int set_new(json_t *o, const char *key, json_t *v)
+{
+	if (!v)
+		return -ENOMEM;
+	return json_object_set_new(o, key, v) < 0 ? -ENOMEM : 0;
+}
+
+static int append_new(json_t *a, json_t *v)
+{
+	if (!v)
+		return -ENOMEM;
+	return json_array_append_new(a, v) < 0 ? -ENOMEM : 0;
+}
+
+static json_t *labels_to_json(const struct policy_labels *l)
+{
+	json_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	for (size_t i = 0; i < l->n; i++)
+		if (set_new(o, l->items[i].key, json_string(l->items[i].value)) < 0)
+			return json_decref(o), NULL;
+	return o;
+}
+
+static json_t *selector_to_json(const struct policy_selector *s)
+{
+	json_auto_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	if (s->match_labels.n > 0 && set_new(o, "matchLabels", labels_to_json(&s->match_labels)) < 0)
+		return NULL;
+	if (s->n_exprs > 0) {
+		json_t *a = json_array();
+
+		if (set_new(o, "matchExpressions", a) < 0)
+			return NULL;
+		for (size_t i = 0; i < s->n_exprs; i++) {
+			const struct policy_expr *e = &s->exprs[i];
+			json_t *x = json_object();
+
+			if (append_new(a, x) < 0 || set_new(x, "key", json_string(e->key)) < 0 ||
+			    (unsigned)e->op >= _POLICY_OP_MAX ||
+			    set_new(x, "operator", json_string(op_names[e->op])) < 0)
+				return NULL;
+			if (e->n_values > 0) {
+				json_t *v = json_array();
+
+				if (set_new(x, "values", v) < 0)
+					return NULL;
+				for (size_t j = 0; j < e->n_values; j++)
+					if (append_new(v, json_string(e->values[j])) < 0)
+						return NULL;
+			}
+		}
+	}
+	return TAKE_PTR(o);
+}
+
+static json_t *cidr_to_json(const struct policy_cidr *c)
+{
+	char addr[INET6_ADDRSTRLEN], buf[INET6_ADDRSTRLEN + 8];
+
+	if (!inet_ntop(c->family, c->addr, addr, sizeof(addr)))
+		return NULL;
+	snprintf(buf, sizeof(buf), "%s/%u", addr, c->prefixlen);
+	return json_string(buf);
+}
+
+static json_t *peer_to_json(const struct policy_peer *p)
+{
+	json_auto_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	if (p->pod_selector && set_new(o, "podSelector", selector_to_json(p->pod_selector)) < 0)
+		return NULL;
+	if (p->ns_selector && set_new(o, "namespaceSelector", selector_to_json(p->ns_selector)) < 0)
+		return NULL;
+	if (p->ipblock) {
+		json_t *b = json_object();
+
+		if (set_new(o, "ipBlock", b) < 0 ||
+		    set_new(b, "cidr", cidr_to_json(&p->ipblock->cidr)) < 0)
+			return NULL;
+		if (p->ipblock->n_except > 0) {
+			json_t *a = json_array();
+
+			if (set_new(b, "except", a) < 0)
+				return NULL;
+			for (size_t i = 0; i < p->ipblock->n_except; i++)
+				if (append_new(a, cidr_to_json(&p->ipblock->except[i])) < 0)
+					return NULL;
+		}
+	}
+	return TAKE_PTR(o);
+}
+
+static json_t *port_to_json(const struct policy_port *p)
+{
+	json_auto_t *o = json_object();
+	const char *proto = policy_proto_to_string(p->proto);
+
+	if (!o || !proto || set_new(o, "protocol", json_string(proto)) < 0)
+		return NULL;
+	if (p->has_port) {
+		if (p->name) {
+			if (set_new(o, "port", json_string(p->name)) < 0)
+				return NULL;
+		} else {
+			if (set_new(o, "port", json_integer(p->port)) < 0)
+				return NULL;
+			if (p->end_port > 0 && set_new(o, "endPort", json_integer(p->end_port)) < 0)
+				return NULL;
+		}
+	}
+	return TAKE_PTR(o);
+}
+
+static json_t *rule_to_json(const struct policy_rule *r, const char *peers_key)
+{
+	json_auto_t *o = json_object();
+
+	if (!o)
+		return NULL;
+	if (r->n_ports > 0) {
+		json_t *a = json_array();
+
+		if (set_new(o, "ports", a) < 0)
+			return NULL;
+		for (size_t i = 0; i < r->n_ports; i++)
+			if (append_new(a, port_to_json(&r->ports[i])) < 0)
+				return NULL;
+	}
+	if (r->n_peers > 0) {
+		json_t *a = json_array();
+
+		if (set_new(o, peers_key, a) < 0)
+			return NULL;
+		for (size_t i = 0; i < r->n_peers; i++)
+			if (append_new(a, peer_to_json(&r->peers[i])) < 0)
+				return NULL;
+	}
+	return TAKE_PTR(o);
+}
+
+static json_t *rules_to_json(const struct policy_rule *r, size_t n, const char *peers_key)
+{
+	json_auto_t *a = json_array();
+
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (append_new(a, rule_to_json(&r[i], peers_key)) < 0)
+			return NULL;
+	return TAKE_PTR(a);
+}
+
+static json_t *metadata_to_json(const char *name, const char *ns, const struct policy_labels *l)
+{
+	json_auto_t *o = json_object();
+
+	if (!o || !name || set_new(o, "name", json_string(name)) < 0)
+		return NULL;
+	if (ns && set_new(o, "namespace", json_string(ns)) < 0)
+		return NULL;
+	if (l->n > 0 && set_new(o, "labels", labels_to_json(l)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+static char *dump(json_t *o)
+{
+	return json_dumps(o, JSON_PRESERVE_ORDER | JSON_COMPACT);
+}
+
+_public_ char *policy_netpol_to_json(const struct policy_netpol *p)
+{
+	json_auto_t *o = json_object();
+	json_t *spec, *types;
+
+	if (!o || !p)
+		return NULL;
+	if (set_new(o, "apiVersion", json_string("networking.k8s.io/v1")) < 0 ||
+	    set_new(o, "kind", json_string("NetworkPolicy")) < 0 ||
+	    set_new(o, "metadata", metadata_to_json(p->name, p->namespace, &p->labels)) < 0)
+		return NULL;
+	spec = json_object();
+	if (set_new(o, "spec", spec) < 0 ||
+	    set_new(spec, "podSelector", selector_to_json(&p->pod_selector)) < 0)
+		return NULL;
+	if (p->n_ingress > 0 &&
+	    set_new(spec, "ingress", rules_to_json(p->ingress, p->n_ingress, "from")) < 0)
+		return NULL;
+	if (p->n_egress > 0 &&
+	    set_new(spec, "egress", rules_to_json(p->egress, p->n_egress, "to")) < 0)
+		return NULL;
+	types = json_array();
+	if (set_new(spec, "policyTypes", types) < 0)
+		return NULL;
+	if ((p->types & POLICY_TYPE_INGRESS) && append_new(types, json_string("Ingress")) < 0)
+		return NULL;
+	if ((p->types & POLICY_TYPE_EGRESS) && append_new(types, json_string("Egress")) < 0)
+		return NULL;
+	return dump(o);
+}
+
+_public_ char *policy_namespace_to_json(const struct policy_namespace *n)
+{
+	json_auto_t *o = json_object();
+
+	if (!o || !n)
+		return NULL;
+	if (set_new(o, "apiVersion", json_string("v1")) < 0 ||
+	    set_new(o, "kind", json_string("Namespace")) < 0 ||
+	    set_new(o, "metadata", metadata_to_json(n->name, NULL, &n->labels)) < 0)
+		return NULL;
+	return dump(o);
+}

@@ -1,0 +1,658 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan -> libnftnl objects. Pure: no sockets, no logging. Every group of expressions is preceded
+ * by the nft syntax it implements. The objects go to the caller's callback in dependency order:
+ * table, chains, sets (with their elements), rules.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
+#include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
+
+#include "policy/policy.h"
+#include "macro.h"
+
+#ifndef NFT_TABLE_F_PERSIST
+#define NFT_TABLE_F_PERSIST 0x4
+#endif
+
+/* nft's datatype ids (nftables include/datatype.h), stored as the set key type. */
+#define NFT_TYPE_IPADDR 7
+#define NFT_TYPE_IP6ADDR 8
+#define NFT_TYPE_ICMP6_TYPE 29
+
+/* ct state bits as the kernel loads them (NF_CT_STATE_BIT, host byte order). */
+#define CT_STATE_INVALID (1u << 0)
+#define CT_STATE_ESTABLISHED (1u << 1)
+#define CT_STATE_RELATED (1u << 2)
+
+/* Anonymous sets get their name from the kernel ("%d" is filled in at commit). */
+#define ANON_SET_NAME "__set%d"
+
+DEFINE_CLEANUP(struct nftnl_table *, nftnl_table_free);
+DEFINE_CLEANUP(struct nftnl_chain *, nftnl_chain_free);
+DEFINE_CLEANUP(struct nftnl_set *, nftnl_set_free);
+DEFINE_CLEANUP(struct nftnl_rule *, nftnl_rule_free);
+DEFINE_CLEANUP(struct nftnl_expr *, nftnl_expr_free);
+DEFINE_CLEANUP(struct nftnl_udata_buf *, nftnl_udata_buf_free);
+
+static const uint8_t icmpv6_nd_in[] = { 130, 131, 132, 134, 135, 136, 143 };
+static const uint8_t icmpv6_nd_out[] = { 130, 131, 132, 133, 135, 136, 143 };
+#define ICMPV6_ROUTER_ADVERT 134
+
+struct emit {
+	const struct policy_plan *plan;
+	policy_emit_fn fn;
+	void *userdata;
+	uint32_t next_set_id;
+	uint32_t set_ids[_POLICY_DIR_MAX]; /* ids of the ND anonymous sets */
+};
+
+static uint8_t proto_number(enum policy_proto p)
+{
+	switch (p) {
+	case POLICY_PROTO_TCP:
+		return IPPROTO_TCP;
+	case POLICY_PROTO_UDP:
+		return IPPROTO_UDP;
+	case POLICY_PROTO_SCTP:
+		return IPPROTO_SCTP;
+	case _POLICY_PROTO_MAX:
+		break;
+	}
+	return 0;
+}
+
+static const char *dir_chain(enum policy_dir d)
+{
+	return d == POLICY_DIR_INGRESS ? POLICY_NFT_CHAIN_INPUT : POLICY_NFT_CHAIN_OUTPUT;
+}
+
+/* ---- expression builders: each appends one expression, or returns -ENOMEM ---------------- */
+
+static int add_expr(struct nftnl_rule *r, struct nftnl_expr **e)
+{
+	nftnl_rule_add_expr(r, TAKE_PTR(*e));
+	return 0;
+}
+
+static int expr_meta(struct nftnl_rule *r, uint32_t key)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("meta");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
+	return add_expr(r, &e);
+}
+
+static int expr_ct(struct nftnl_rule *r, uint32_t key)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("ct");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
+	return add_expr(r, &e);
+}
+
+static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("payload");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
+	return add_expr(r, &e);
+}
+
+static int expr_cmp(struct nftnl_rule *r, enum nft_cmp_ops op, const void *data, uint32_t len)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("cmp");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
+	if (nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len) < 0)
+		return -ENOMEM;
+	return add_expr(r, &e);
+}
+
+static int expr_cmp_u8(struct nftnl_rule *r, uint8_t v)
+{
+	return expr_cmp(r, NFT_CMP_EQ, &v, sizeof(v));
+}
+
+static int expr_bitwise(struct nftnl_rule *r, uint32_t mask)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
+	uint32_t xor = 0;
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
+	if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask)) < 0 ||
+	    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, sizeof(xor)) < 0)
+		return -ENOMEM;
+	return add_expr(r, &e);
+}
+
+static int expr_lookup(struct nftnl_rule *r, const char *set, uint32_t set_id)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("lookup");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
+	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
+	return add_expr(r, &e);
+}
+
+static int expr_counter(struct nftnl_rule *r)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("counter");
+
+	if (!e)
+		return -ENOMEM;
+	return add_expr(r, &e);
+}
+
+static int expr_verdict(struct nftnl_rule *r, int verdict)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
+	return add_expr(r, &e);
+}
+
+static int expr_reject(struct nftnl_rule *r, uint32_t type, uint8_t code)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("reject");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
+	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
+	return add_expr(r, &e);
+}
+
+/* ---- statement groups --------------------------------------------------------------------- */
+
+static int match_nfproto(struct nftnl_rule *r, int family)
+{
+	int k;
+
+	/* meta nfproto ipv4|ipv6 */
+	k = expr_meta(r, NFT_META_NFPROTO);
+	if (k < 0)
+		return k;
+	return expr_cmp_u8(r, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+}
+
+static int match_l4proto(struct nftnl_rule *r, uint8_t proto)
+{
+	int k;
+
+	/* meta l4proto tcp|udp|sctp|ipv6-icmp */
+	k = expr_meta(r, NFT_META_L4PROTO);
+	if (k < 0)
+		return k;
+	return expr_cmp_u8(r, proto);
+}
+
+static int match_ifname(struct nftnl_rule *r, enum policy_dir dir, const char *name)
+{
+	char buf[16] = { 0 }; /* IFNAMSIZ, NUL padded: an exact match */
+	int k;
+
+	/* iifname "lo" (input) / oifname "lo" (output) */
+	k = expr_meta(r, dir == POLICY_DIR_INGRESS ? NFT_META_IIFNAME : NFT_META_OIFNAME);
+	if (k < 0)
+		return k;
+	strncpy(buf, name, sizeof(buf) - 1);
+	return expr_cmp(r, NFT_CMP_EQ, buf, sizeof(buf));
+}
+
+static int match_ct_state(struct nftnl_rule *r, uint32_t bits)
+{
+	uint32_t zero = 0;
+	int k;
+
+	/* ct state <bits>: (state & bits) != 0 */
+	k = expr_ct(r, NFT_CT_STATE);
+	if (k < 0)
+		return k;
+	k = expr_bitwise(r, bits);
+	if (k < 0)
+		return k;
+	return expr_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
+}
+
+static int match_icmpv6_type(struct nftnl_rule *r)
+{
+	int k;
+
+	/* meta nfproto ipv6 meta l4proto ipv6-icmp: an IPv4 packet with protocol 58 is not ND */
+	k = match_nfproto(r, AF_INET6);
+	if (k < 0)
+		return k;
+	k = match_l4proto(r, IPPROTO_ICMPV6);
+	if (k < 0)
+		return k;
+	/* icmpv6 type: 1 byte at transport header + 0 */
+	return expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+}
+
+static int match_peer(struct nftnl_rule *r, const struct policy_plan *plan,
+		      const struct policy_plan_rule *pr, uint32_t set_id)
+{
+	const struct policy_set *set = pr->set >= 0 ? &plan->sets[pr->set] : NULL;
+	int family = set ? set->family : pr->family;
+	bool v4 = family == AF_INET;
+	bool src = pr->dir == POLICY_DIR_INGRESS;
+	int k;
+
+	if (family == AF_UNSPEC)
+		return 0;
+	k = match_nfproto(r, family);
+	if (k < 0 || !set)
+		return k;
+	/* ip saddr|daddr @set (v4: offset 12/16, len 4) / ip6 saddr|daddr @set (8/24, len 16) */
+	k = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v4 ? (src ? 12 : 16) : (src ? 8 : 24),
+			 v4 ? 4 : 16);
+	if (k < 0)
+		return k;
+	return expr_lookup(r, set->name, set_id);
+}
+
+static int match_l4(struct nftnl_rule *r, const struct policy_plan_rule *pr)
+{
+	uint16_t lo = htons(pr->port_lo), hi = htons(pr->port_hi);
+	int k;
+
+	if (!pr->has_proto)
+		return 0;
+	k = match_l4proto(r, proto_number(pr->proto));
+	if (k < 0 || (pr->port_lo == 0 && pr->port_hi == 0))
+		return k;
+	/* th dport N, or th dport LO-HI: payload transport + 2, len 2, network byte order */
+	k = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+	if (k < 0)
+		return k;
+	if (pr->port_lo == pr->port_hi)
+		return expr_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
+	k = expr_cmp(r, NFT_CMP_GTE, &lo, sizeof(lo));
+	if (k < 0)
+		return k;
+	return expr_cmp(r, NFT_CMP_LTE, &hi, sizeof(hi));
+}
+
+/* ---- objects ------------------------------------------------------------------------------ */
+
+static int rule_new(enum policy_dir dir, const char *comment, struct nftnl_rule **ret)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+	_cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *ud = NULL;
+
+	if (!r)
+		return -ENOMEM;
+	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, POLICY_NFT_TABLE) < 0 ||
+	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, dir_chain(dir)) < 0)
+		return -ENOMEM;
+	if (comment && *comment) {
+		/* comment "...": NFTNL_UDATA_RULE_COMMENT, NUL-terminated, as nft writes it */
+		if (strlen(comment) > NFTNL_UDATA_COMMENT_MAXLEN)
+			return -EINVAL;
+		ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
+		if (!ud)
+			return -ENOMEM;
+		if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment))
+			return -EINVAL;
+		if (nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
+					nftnl_udata_buf_len(ud)) < 0)
+			return -ENOMEM;
+	}
+	*ret = TAKE_PTR(r);
+	return 0;
+}
+
+static int emit_rule(struct emit *e, struct nftnl_rule **r, const struct policy_plan_rule *pr)
+{
+	return e->fn(POLICY_EMIT_RULE, TAKE_PTR(*r), pr, e->userdata);
+}
+
+static int emit_table(struct emit *e, uint32_t flags)
+{
+	_cleanup_(nftnl_table_freep) struct nftnl_table *t = nftnl_table_alloc();
+
+	if (!t)
+		return -ENOMEM;
+	/* table inet segd { flags owner,persist } */
+	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
+	nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, flags);
+	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, POLICY_NFT_TABLE) < 0)
+		return -ENOMEM;
+	return e->fn(POLICY_EMIT_TABLE, TAKE_PTR(t), NULL, e->userdata);
+}
+
+static int emit_chain(struct emit *e, enum policy_dir dir)
+{
+	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (!c)
+		return -ENOMEM;
+	/* chain input|output { type filter hook input|output priority 0; policy accept; } */
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM,
+			    dir == POLICY_DIR_INGRESS ? NF_INET_LOCAL_IN : NF_INET_LOCAL_OUT);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, POLICY_NFT_TABLE) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, dir_chain(dir)) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter") < 0)
+		return -ENOMEM;
+	return e->fn(POLICY_EMIT_CHAIN, TAKE_PTR(c), NULL, e->userdata);
+}
+
+static int set_new(const char *name, uint32_t flags, uint32_t key_type, uint32_t key_len,
+		   uint32_t id, struct nftnl_set **ret)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
+
+	if (!s)
+		return -ENOMEM;
+	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, key_type);
+	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len);
+	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
+	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, POLICY_NFT_TABLE) < 0 ||
+	    nftnl_set_set_str(s, NFTNL_SET_NAME, name) < 0)
+		return -ENOMEM;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+static int set_add_elem(struct nftnl_set *s, const uint8_t *key, uint32_t len, uint32_t flags)
+{
+	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
+
+	if (!el)
+		return -ENOMEM;
+	if (nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, len) < 0) {
+		nftnl_set_elem_free(el);
+		return -ENOMEM;
+	}
+	if (flags)
+		nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, flags);
+	nftnl_set_elem_add(s, el);
+	return 0;
+}
+
+/* a + 1 in network byte order; false if a was all ones. */
+static bool addr_inc(uint8_t *a, size_t len)
+{
+	for (size_t i = len; i-- > 0;)
+		if (++a[i] != 0)
+			return true;
+	return false;
+}
+
+static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t id)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	uint32_t len = ps->family == AF_INET ? 4 : 16;
+	int k;
+
+	if (ps->family != AF_INET && ps->family != AF_INET6)
+		return -EINVAL;
+	if (!ps->name || strlen(ps->name) >= NFT_SET_MAXNAMELEN || strchr(ps->name, '%'))
+		return -EINVAL;
+	/* set NAME { type ipv4_addr|ipv6_addr; [flags interval;] elements = { ... } } */
+	k = set_new(ps->name, ps->interval ? NFT_SET_INTERVAL : 0,
+		    ps->family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR, len, id, &s);
+	if (k < 0)
+		return k;
+	for (size_t i = 0; i < ps->n_elems; i++) {
+		const struct policy_set_elem *el = &ps->elems[i];
+		uint8_t end[16];
+
+		k = set_add_elem(s, el->start, len, 0);
+		if (k < 0)
+			return k;
+		if (!ps->interval)
+			continue;
+		/*
+		 * The rbtree backend stores an interval as a start key plus an end key flagged
+		 * INTERVAL_END, exclusive (end + 1). An interval that runs to the last address
+		 * has no end key: the kernel treats an open start as "up to the top".
+		 */
+		if (memcmp(el->start, el->end, len) > 0)
+			return -EINVAL;
+		memcpy(end, el->end, len);
+		if (!addr_inc(end, len))
+			continue;
+		k = set_add_elem(s, end, len, NFT_SET_ELEM_INTERVAL_END);
+		if (k < 0)
+			return k;
+	}
+	return e->fn(POLICY_EMIT_SET, TAKE_PTR(s), NULL, e->userdata);
+}
+
+static int emit_nd_set(struct emit *e, enum policy_dir dir)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	const uint8_t *types = dir == POLICY_DIR_INGRESS ? icmpv6_nd_in : icmpv6_nd_out;
+	size_t n = dir == POLICY_DIR_INGRESS ? ARRAY_SIZE(icmpv6_nd_in) : ARRAY_SIZE(icmpv6_nd_out);
+	uint32_t id = e->next_set_id++;
+	int k;
+
+	/* anonymous constant set { 130, 131, ... } of icmpv6_type */
+	k = set_new(ANON_SET_NAME, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT, NFT_TYPE_ICMP6_TYPE, 1, id,
+		    &s);
+	if (k < 0)
+		return k;
+	for (size_t i = 0; i < n; i++) {
+		k = set_add_elem(s, &types[i], 1, 0);
+		if (k < 0)
+			return k;
+	}
+	e->set_ids[dir] = id;
+	return e->fn(POLICY_EMIT_SET, TAKE_PTR(s), NULL, e->userdata);
+}
+
+static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	uint8_t ra = ICMPV6_ROUTER_ADVERT;
+	int k;
+
+	/* iifname "lo" accept (input) / oifname "lo" accept (output) */
+	k = rule_new(dir, POLICY_COMMENT_LOOPBACK, &r);
+	if (k < 0 || (k = match_ifname(r, dir, "lo")) < 0 || (k = expr_verdict(r, NF_ACCEPT)) < 0 ||
+	    (k = emit_rule(e, &r, NULL)) < 0)
+		return k;
+
+	/* ct state established,related accept */
+	k = rule_new(dir, POLICY_COMMENT_ESTABLISHED, &r);
+	if (k < 0 || (k = match_ct_state(r, CT_STATE_ESTABLISHED | CT_STATE_RELATED)) < 0 ||
+	    (k = expr_verdict(r, NF_ACCEPT)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
+		return k;
+
+	/* ct state invalid drop */
+	k = rule_new(dir, POLICY_COMMENT_INVALID, &r);
+	if (k < 0 || (k = match_ct_state(r, CT_STATE_INVALID)) < 0 ||
+	    (k = expr_verdict(r, NF_DROP)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
+		return k;
+
+	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ND and MLD types } accept */
+	k = rule_new(dir, POLICY_COMMENT_ND, &r);
+	if (k < 0 || (k = match_icmpv6_type(r)) < 0 ||
+	    (k = expr_lookup(r, ANON_SET_NAME, e->set_ids[dir])) < 0 ||
+	    (k = expr_verdict(r, NF_ACCEPT)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
+		return k;
+
+	if (dir != POLICY_DIR_EGRESS)
+		return 0;
+	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop */
+	k = rule_new(dir, POLICY_COMMENT_RA_OUT, &r);
+	if (k < 0 || (k = match_icmpv6_type(r)) < 0 ||
+	    (k = expr_cmp(r, NFT_CMP_EQ, &ra, sizeof(ra))) < 0 ||
+	    (k = expr_verdict(r, NF_DROP)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
+		return k;
+	return 0;
+}
+
+static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	int k;
+
+	/* [meta nfproto F] [ip|ip6 saddr|daddr @set] [meta l4proto P [th dport N|LO-HI]]
+	 * counter accept comment "NS/NAME dir[I]" */
+	k = rule_new(pr->dir, pr->comment, &r);
+	if (k < 0)
+		return k;
+	k = match_peer(r, e->plan, pr, pr->set >= 0 ? (uint32_t)pr->set + 1 : 0);
+	if (k < 0)
+		return k;
+	k = match_l4(r, pr);
+	if (k < 0)
+		return k;
+	k = expr_counter(r);
+	if (k < 0)
+		return k;
+	k = expr_verdict(r, NF_ACCEPT);
+	if (k < 0)
+		return k;
+	return emit_rule(e, &r, pr);
+}
+
+static int emit_default_deny(struct emit *e, enum policy_dir dir)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	int k;
+
+	if (e->plan->deny == POLICY_DENY_DROP) {
+		/* counter drop */
+		k = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &r);
+		if (k < 0 || (k = expr_counter(r)) < 0 || (k = expr_verdict(r, NF_DROP)) < 0)
+			return k;
+		return emit_rule(e, &r, NULL);
+	}
+
+	/* meta l4proto tcp counter reject with tcp reset */
+	k = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &r);
+	if (k < 0 || (k = match_l4proto(r, IPPROTO_TCP)) < 0 || (k = expr_counter(r)) < 0 ||
+	    (k = expr_reject(r, NFT_REJECT_TCP_RST, 0)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
+		return k;
+	/* counter reject with icmpx port-unreachable */
+	k = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &r);
+	if (k < 0 || (k = expr_counter(r)) < 0 ||
+	    (k = expr_reject(r, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH)) < 0)
+		return k;
+	return emit_rule(e, &r, NULL);
+}
+
+static int plan_validate(const struct policy_plan *plan)
+{
+	if (plan->deny != POLICY_DENY_DROP && plan->deny != POLICY_DENY_REJECT)
+		return -EINVAL;
+	for (size_t i = 0; i < plan->n_rules; i++) {
+		const struct policy_plan_rule *pr = &plan->rules[i];
+
+		if (pr->dir != POLICY_DIR_INGRESS && pr->dir != POLICY_DIR_EGRESS)
+			return -EINVAL;
+		if (pr->set >= 0 && (size_t)pr->set >= plan->n_sets)
+			return -EINVAL;
+		if (pr->set >= 0 && pr->family != AF_UNSPEC &&
+		    pr->family != plan->sets[pr->set].family)
+			return -EINVAL;
+		if (pr->set < 0 && pr->family != AF_UNSPEC && pr->family != AF_INET &&
+		    pr->family != AF_INET6)
+			return -EINVAL;
+		if (pr->has_proto && (pr->proto >= _POLICY_PROTO_MAX || pr->port_lo > pr->port_hi))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+_public_ int policy_emit(const struct policy_plan *plan, const struct policy_emit_options *opts,
+			 policy_emit_fn fn, void *userdata)
+{
+	struct emit e = {
+		.plan = plan,
+		.fn = fn,
+		.userdata = userdata,
+	};
+	int k;
+
+	if (!plan || !fn)
+		return -EINVAL;
+	e.next_set_id = (uint32_t)plan->n_sets + 1; /* plan set i has id i + 1 */
+	k = plan_validate(plan);
+	if (k < 0)
+		return k;
+
+	k = emit_table(&e, opts ? opts->table_flags : 0);
+	if (k < 0)
+		return k;
+	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
+		k = emit_chain(&e, d);
+		if (k < 0)
+			return k;
+	}
+	for (size_t i = 0; i < plan->n_sets; i++) {
+		k = emit_plan_set(&e, &plan->sets[i], (uint32_t)i + 1);
+		if (k < 0)
+			return k;
+	}
+	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
+		k = emit_nd_set(&e, d);
+		if (k < 0)
+			return k;
+	}
+	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
+		k = emit_fixed_rules(&e, d);
+		if (k < 0)
+			return k;
+		for (size_t i = 0; i < plan->n_rules; i++) {
+			if (plan->rules[i].dir != d)
+				continue;
+			k = emit_plan_rule(&e, &plan->rules[i]);
+			if (k < 0)
+				return k;
+		}
+		if (!plan->isolated[d])
+			continue;
+		k = emit_default_deny(&e, d);
+		if (k < 0)
+			return k;
+	}
+	return 0;
+}

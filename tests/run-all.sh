@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# segd's whole test suite, as CI runs it: builds with gcc (-Werror) and with clang + ASan/UBSan
+# (-Werror), runs the unit and golden suites on both, then the root-only suites against the
+# sanitized build: kernel apply tests, CLI tests, integration tests in real network namespaces,
+# the restart test and the NetworkPolicy conformance cases. Run as root on Debian 12.
+# The last line is "N passed, N failed" over every test of every suite.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+logdir=${SEGD_TEST_LOGS:-$top/build-logs}
+mkdir -p "$logdir"
+
+[ "$(id -u)" = 0 ] || { echo "run-all: run as root (tests create network namespaces)" >&2; exit 1; }
+scripts/deps.sh || { echo "run-all: installing dependencies failed" >&2; exit 1; }
+
+passed=0
+failed=0
+skipped=0
+suites_failed=()
+
+# Runs one suite, shows its output, and adds its counts (its own "N passed, N failed" line, or
+# meson's Ok/Fail summary). A suite that fails without printing counts counts as one failure.
+suite() {
+	local name=$1; shift
+	local log="$logdir/$name.log" rc p f s
+	echo "=== $name: $*"
+	"$@" > >(tee "$log") 2>&1
+	rc=$?
+	sleep 0.2	# let tee finish
+	if line=$(grep -aE '^[A-Za-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1); [ -n "$line" ]; then
+		p=$(sed -E 's/^[^0-9]*([0-9]+) passed.*/\1/' <<<"$line")
+		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+		s=$(grep -oE '[0-9]+ skipped' <<<"$line" | grep -oE '[0-9]+' || echo 0)
+	elif grep -aqE '^Ok:' "$log"; then
+		p=$(grep -aE '^Ok:' "$log" | tail -1 | grep -oE '[0-9]+')
+		f=$(( $(grep -aE '^Fail:' "$log" | tail -1 | grep -oE '[0-9]+') + $(grep -aE '^Timeout:' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0) ))
+		s=$(grep -aE '^Skipped:' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+	else
+		p=0; f=0; s=0
+	fi
+	if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
+	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+	[ "$rc" -ne 0 ] && suites_failed+=("$name")
+	echo "=== $name: exit $rc (passed ${p:-0}, failed ${f:-0}, skipped ${s:-0})"
+}
+
+build() {
+	local dir=$1; shift
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" || return 1
+	ninja -C "$dir"
+}
+
+suite build-gcc env CC=gcc build "$top/build-gcc" -Dwerror=true --buildtype=debugoptimized
+suite unit-gcc meson test -C "$top/build-gcc" --print-errorlogs
+suite build-asan env CC=clang build "$top/build-asan" -Dwerror=true --buildtype=debug \
+	-Db_sanitize=address,undefined -Db_lundef=false
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+suite unit-asan meson test -C "$top/build-asan" --print-errorlogs
+suite kernel-asan meson test -C "$top/build-asan" --suite integration --print-errorlogs
+
+B=$top/build-asan
+bins=(--segd "$B/daemon/segd" --segctl "$B/cli/segctl" --probe "$B/tests/tools/segd-probe")
+[ -x tests/cli/test-cli.sh ] && suite cli tests/cli/test-cli.sh "$B/cli/segctl"
+suite integration python3 tests/integration/test_netns.py "${bins[@]}"
+suite restart python3 tests/integration/test_restart.py "${bins[@]}"
+cases=(tests/conformance/cases)
+if [ -d "$top/../shared/conformance/cases" ]; then
+	cases=("$(cd "$top/../shared/conformance/cases" && pwd)" "${cases[@]}")
+else
+	echo "note: ../shared/conformance/cases not found; running the project's own cases only"
+fi
+suite conformance python3 tests/conformance/run.py "${bins[@]}" --family both "${cases[@]}"
+
+echo
+if [ "${#suites_failed[@]}" -gt 0 ]; then
+	echo "failed suites: ${suites_failed[*]} (logs in $logdir)"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/* The compiler against hand-made worlds: which peers land in which set, which ports in which
+ * rule, and what isolation each endpoint gets. */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "policy/policy.h"
+
+struct fixture {
+	struct policy_objects *objs;
+	struct policy_endpoint eps[4];
+	struct policy_endpoint *ep_ptrs[4];
+	struct policy_addr addrs[4][2];
+	struct policy_named_port ports[4][2];
+	struct policy_label labels[4][2];
+	struct policy_world w;
+};
+
+static void set_addr(struct policy_addr *a, const char *s)
+{
+	a->family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	assert_int_equal(inet_pton(a->family, s, a->addr), 1);
+}
+
+/* x/a (pod=a, 10.0.0.1, fd00::1, http=8080/TCP), x/b (pod=b, 10.0.0.2, http=9090/TCP),
+ * y/a (pod=a, 10.0.1.1), y/c (pod=c, role=db, 10.0.1.3, dns=53/UDP) */
+static void world_init(struct fixture *f, const char *yaml)
+{
+	static const struct {
+		const char *name, *ns, *pod, *a4, *a6, *port;
+		uint16_t num;
+		enum policy_proto proto;
+	} def[4] = {
+		{ "x-a", "x", "a", "10.0.0.1", "fd00::1", "http", 8080, POLICY_PROTO_TCP },
+		{ "x-b", "x", "b", "10.0.0.2", NULL, "http", 9090, POLICY_PROTO_TCP },
+		{ "y-a", "y", "a", "10.0.1.1", NULL, NULL, 0, 0 },
+		{ "y-c", "y", "c", "10.0.1.3", NULL, "dns", 53, POLICY_PROTO_UDP },
+	};
+	struct policy_diags d = { 0 };
+	int r;
+
+	memset(f, 0, sizeof(*f));
+	r = policy_parse("t.yaml", yaml, strlen(yaml), &f->objs, &d);
+	for (size_t i = 0; i < d.n; i++) {
+		char *s = policy_diag_format(&d.items[i]);
+		print_error("%s\n", s);
+		free(s);
+	}
+	policy_diags_done(&d);
+	assert_int_equal(r, 0);
+
+	for (size_t i = 0; i < 4; i++) {
+		struct policy_endpoint *e = &f->eps[i];
+
+		e->name = (char *)def[i].name;
+		e->namespace = (char *)def[i].ns;
+		f->labels[i][0] = (struct policy_label){ (char *)"pod", (char *)def[i].pod };
+		f->labels[i][1] = (struct policy_label){ (char *)"role", (char *)"db" };
+		e->labels = (struct policy_labels){ f->labels[i], i == 3 ? 2 : 1 };
+		set_addr(&f->addrs[i][0], def[i].a4);
+		e->n_addrs = 1;
+		if (def[i].a6) {
+			set_addr(&f->addrs[i][1], def[i].a6);
+			e->n_addrs = 2;
+		}
+		e->addrs = f->addrs[i];
+		if (def[i].port) {
+			f->ports[i][0] = (struct policy_named_port){ (char *)def[i].port, def[i].proto,
+								     def[i].num };
+			e->ports = f->ports[i];
+			e->n_ports = 1;
+		}
+		f->ep_ptrs[i] = e;
+	}
+	f->w = (struct policy_world){
+		.namespaces = f->objs->namespaces,
+		.n_namespaces = f->objs->n_namespaces,
+		.netpols = f->objs->netpols,
+		.n_netpols = f->objs->n_netpols,
+		.endpoints = f->ep_ptrs,
+		.n_endpoints = 4,
+	};
+}
+
+static void world_done(struct fixture *f)
+{
+	policy_objects_free(f->objs);
+}
+
+static struct policy_plan *compile(struct fixture *f, size_t ep)
+{
+	struct policy_plan *p = NULL;
+
+	assert_int_equal(policy_compile(&f->w, &f->eps[ep], POLICY_DENY_DROP, &p), 0);
+	assert_non_null(p);
+	return p;
+}
+
+/* "10.0.0.1,10.0.0.2" or "10.0.0.0-10.0.0.4,..." */
+static void assert_set(const struct policy_plan *p, const char *name, const char *want)
+{
+	char buf[1024] = "";
+
+	for (size_t i = 0; i < p->n_sets; i++) {
+		const struct policy_set *s = &p->sets[i];
+
+		if (strcmp(s->name, name) != 0)
+			continue;
+		for (size_t j = 0; j < s->n_elems; j++) {
+			char a[64], z[64];
+
+			inet_ntop(s->family, s->elems[j].start, a, sizeof(a));
+			inet_ntop(s->family, s->elems[j].end, z, sizeof(z));
+			if (j)
+				strcat(buf, ",");
+			strcat(buf, a);
+			if (s->interval && strcmp(a, z) != 0) {
+				strcat(buf, "-");
+				strcat(buf, z);
+			}
+		}
+		assert_string_equal(buf, want);
+		return;
+	}
+	fail_msg("no set %s", name);
+}
+
+#define NS                                                                    \
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: blue}}\n" \
+	"---\n"                                                                 \
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {team: red}}\n"
+
+#define NP(name, ns, spec)                                                               \
+	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name \
+	", namespace: " ns "}\nspec: " spec "\n"
+
+static void test_unselected_endpoint_is_open(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS);
+	p = compile(&f, 0);
+	assert_false(p->isolated[POLICY_DIR_INGRESS]);
+	assert_false(p->isolated[POLICY_DIR_EGRESS]);
+	assert_int_equal(p->n_rules, 0);
+	assert_int_equal(p->n_selected_by, 0);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_deny_all_ingress(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		       "metadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n");
+	p = compile(&f, 0);
+	assert_true(p->isolated[POLICY_DIR_INGRESS]);
+	assert_false(p->isolated[POLICY_DIR_EGRESS]);	/* policyTypes defaults to Ingress */
+	assert_int_equal(p->n_rules, 0);
+	assert_int_equal(p->n_selected_by, 1);
+	assert_string_equal(p->selected_by[0], "x/deny");
+	policy_plan_free(p);
+
+	p = compile(&f, 2);	/* y/a: other namespace, not selected */
+	assert_false(p->isolated[POLICY_DIR_INGRESS]);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_pod_selector_is_same_namespace(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("allow-a", "x",
+			     "{podSelector: {matchLabels: {pod: b}}, ingress: [{from: [{podSelector: "
+			     "{matchLabels: {pod: a}}}], ports: [{port: 80}]}]}"));
+	p = compile(&f, 1);
+	assert_true(p->isolated[POLICY_DIR_INGRESS]);
+	assert_set(p, "i0_p4", "10.0.0.1");	/* x/a, not y/a */
+	assert_set(p, "i0_p6", "fd00::1");
+	assert_int_equal(p->n_rules, 2);
+	assert_int_equal(p->rules[0].family, AF_INET);
+	assert_true(p->rules[0].has_proto);
+	assert_int_equal(p->rules[0].proto, POLICY_PROTO_TCP);
+	assert_int_equal(p->rules[0].port_lo, 80);
+	assert_int_equal(p->rules[0].port_hi, 80);
+	assert_string_equal(p->rules[0].comment, "x/allow-a ingress[0]");
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_namespace_selector_alone_and_with_pods(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("ns-only", "x",
+			     "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: "
+			     "{matchLabels: {team: red}}}]}, {from: [{namespaceSelector: {matchExpressions: "
+			     "[{key: team, operator: Exists}]}, podSelector: {matchLabels: {pod: c}}}]}]}"));
+	p = compile(&f, 0);
+	assert_set(p, "i0_p4", "10.0.1.1,10.0.1.3");	/* every pod of y */
+	assert_set(p, "i1_p4", "10.0.1.3");		/* AND: pod=c in any labelled ns */
+	/* no ports: any protocol, any port */
+	assert_false(p->rules[0].has_proto);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_implicit_namespace_name_label(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	/* No Namespace objects: y still carries kubernetes.io/metadata.name=y. */
+	world_init(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		       "metadata: {name: by-name, namespace: x}\nspec: {podSelector: {}, ingress: "
+		       "[{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]}]}\n");
+	p = compile(&f, 0);
+	assert_set(p, "i0_p4", "10.0.1.1,10.0.1.3");
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_ipblock_except_interval_set(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("cidr", "x",
+			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress], egress: [{to: "
+			     "[{ipBlock: {cidr: 10.0.0.0/24, except: [10.0.0.2/32, 10.0.0.128/25]}}, "
+			     "{ipBlock: {cidr: 10.0.0.200/29}}, {ipBlock: {cidr: 'fd00::/64'}}]}]}"));
+	p = compile(&f, 0);
+	assert_false(p->isolated[POLICY_DIR_INGRESS]);
+	assert_true(p->isolated[POLICY_DIR_EGRESS]);
+	/* except subtracted, the second block merged back in */
+	assert_set(p, "e0_c4", "10.0.0.0-10.0.0.1,10.0.0.3-10.0.0.127,10.0.0.200-10.0.0.207");
+	assert_set(p, "e0_c6", "fd00::-fd00::ffff:ffff:ffff:ffff");
+	for (size_t i = 0; i < p->n_rules; i++)
+		assert_int_equal(p->rules[i].dir, POLICY_DIR_EGRESS);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_named_ports(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("named", "x",
+			     "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{ports: "
+			     "[{port: http}]}], egress: [{to: [{podSelector: {}}], ports: [{port: http}]}]}"));
+	/* Ingress resolves against the destination itself: x/a's http is 8080, x/b's 9090. */
+	p = compile(&f, 0);
+	assert_int_equal(p->rules[0].dir, POLICY_DIR_INGRESS);
+	assert_int_equal(p->rules[0].port_lo, 8080);
+	/* Egress resolves per peer: one set per number. */
+	assert_set(p, "e0_n0_8080_4", "10.0.0.1");
+	assert_set(p, "e0_n0_9090_4", "10.0.0.2");
+	policy_plan_free(p);
+
+	p = compile(&f, 1);
+	assert_int_equal(p->rules[0].port_lo, 9090);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_named_port_protocol_must_match(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	/* y/c names dns as UDP; a TCP rule for it resolves nowhere and allows nothing. */
+	world_init(&f, NS NP("dns", "y",
+			     "{podSelector: {matchLabels: {pod: c}}, ingress: [{ports: [{port: dns, "
+			     "protocol: TCP}]}, {ports: [{port: dns, protocol: UDP}]}]}"));
+	p = compile(&f, 3);
+	assert_true(p->isolated[POLICY_DIR_INGRESS]);
+	assert_int_equal(p->n_rules, 1);
+	assert_int_equal(p->rules[0].rule_index, 1);
+	assert_int_equal(p->rules[0].proto, POLICY_PROTO_UDP);
+	assert_int_equal(p->rules[0].port_lo, 53);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_policy_types_egress_ignores_ingress_rules(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("eg", "x",
+			     "{podSelector: {}, policyTypes: [Egress], ingress: [{}], egress: [{ports: "
+			     "[{port: 53, protocol: UDP}, {port: 1000, endPort: 2000}, {protocol: SCTP}]}]}"));
+	p = compile(&f, 0);
+	assert_false(p->isolated[POLICY_DIR_INGRESS]);
+	assert_true(p->isolated[POLICY_DIR_EGRESS]);
+	assert_int_equal(p->n_rules, 3);
+	assert_int_equal(p->rules[0].family, AF_UNSPEC);
+	assert_int_equal(p->rules[0].set, -1);
+	assert_int_equal(p->rules[1].port_lo, 1000);
+	assert_int_equal(p->rules[1].port_hi, 2000);
+	assert_int_equal(p->rules[2].proto, POLICY_PROTO_SCTP);
+	assert_int_equal(p->rules[2].port_lo, 0);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_union_and_order_are_deterministic(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p, *q;
+	char *a, *b;
+
+	/* Declared in reverse order: the plan is ordered by policy name regardless. */
+	world_init(&f, NS NP("zz", "x", "{podSelector: {}, ingress: [{ports: [{port: 2}]}]}")
+		       NP("aa", "x", "{podSelector: {}, ingress: [{ports: [{port: 1}]}]}"));
+	p = compile(&f, 0);
+	q = compile(&f, 0);
+	assert_true(policy_plan_equal(p, q));
+	a = policy_plan_to_json(p);
+	b = policy_plan_to_json(q);
+	assert_non_null(a);
+	assert_string_equal(a, b);
+	assert_int_equal(p->n_selected_by, 2);
+	assert_string_equal(p->selected_by[0], "x/aa");
+	assert_int_equal(p->rules[0].port_lo, 1);
+	assert_int_equal(p->rules[1].port_lo, 2);
+	free(a);
+	free(b);
+	policy_plan_free(q);
+
+	/* A changed peer address changes the plan. */
+	set_addr(&f.addrs[1][0], "10.0.0.9");
+	q = compile(&f, 0);
+	assert_true(policy_plan_equal(p, q));	/* no selector peers here */
+	policy_plan_free(q);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_set_changes_with_peer_labels(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p, *q;
+
+	world_init(&f, NS NP("from-db", "x",
+			     "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: "
+			     "{}, podSelector: {matchLabels: {role: db}}}]}]}"));
+	p = compile(&f, 0);
+	assert_set(p, "i0_p4", "10.0.1.3");
+	f.eps[3].labels.n = 1;	/* y/c loses role=db */
+	q = compile(&f, 0);
+	assert_set(q, "i0_p4", "");
+	assert_false(policy_plan_equal(p, q));
+	policy_plan_free(p);
+	policy_plan_free(q);
+	world_done(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unselected_endpoint_is_open),
+		cmocka_unit_test(test_deny_all_ingress),
+		cmocka_unit_test(test_pod_selector_is_same_namespace),
+		cmocka_unit_test(test_namespace_selector_alone_and_with_pods),
+		cmocka_unit_test(test_implicit_namespace_name_label),
+		cmocka_unit_test(test_ipblock_except_interval_set),
+		cmocka_unit_test(test_named_ports),
+		cmocka_unit_test(test_named_port_protocol_must_match),
+		cmocka_unit_test(test_policy_types_egress_ignores_ingress_rules),
+		cmocka_unit_test(test_union_and_order_are_deterministic),
+		cmocka_unit_test(test_set_changes_with_peer_labels),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
