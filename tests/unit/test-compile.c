@@ -137,11 +137,11 @@ static void assert_set(const struct policy_plan *p, const char *name, const char
 #define NS                                                                    \
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: blue}}\n" \
 	"---\n"                                                                 \
-	"apiVersion: v1\nkind: Namespace\nmetadata: {name: y, labels: {team: red}}\n"
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: \"y\", labels: {team: red}}\n"
 
 #define NP(name, ns, spec)                                                               \
 	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name \
-	", namespace: " ns "}\nspec: " spec "\n"
+	", namespace: \"" ns "\"}\nspec: " spec "\n"
 
 static void test_unselected_endpoint_is_open(void **state)
 {
@@ -228,7 +228,7 @@ static void test_implicit_namespace_name_label(void **state)
 	/* No Namespace objects: y still carries kubernetes.io/metadata.name=y. */
 	world_init(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
 		       "metadata: {name: by-name, namespace: x}\nspec: {podSelector: {}, ingress: "
-		       "[{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: y}}}]}]}\n");
+		       "[{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: \"y\"}}}]}]}\n");
 	p = compile(&f, 0);
 	assert_set(p, "i0_p4", "10.0.1.1,10.0.1.3");
 	policy_plan_free(p);
