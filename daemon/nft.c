@@ -270,7 +270,6 @@ struct nft_txn *nft_txn_free(struct nft_txn *t)
 	free(t);
 	return NULL;
 }
-DEFINE_CLEANUP(struct nft_txn *, nft_txn_free);
 
 size_t nft_txn_messages(const struct nft_txn *t)
 {
@@ -441,7 +440,7 @@ static char *rule_comment(const struct nftnl_rule *rule)
 
 int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const char *what)
 {
-	char buf[256];
+	char buf[256] = {};
 	struct nlmsghdr *nlh;
 	int r = 0;
 
@@ -774,7 +773,7 @@ static int table_get_cb(const struct nlmsghdr *nlh, void *data)
 int nft_table_get(struct nft_sock *s, uint32_t *ret_flags, uint32_t *ret_owner)
 {
 	struct table_get_ctx c = {};
-	char buf[512];
+	char buf[512] = {};
 	struct nlmsghdr *nlh;
 	int r;
 
@@ -812,7 +811,7 @@ static int genid_cb(const struct nlmsghdr *nlh, void *data)
 
 int nft_genid(struct nft_sock *s, uint32_t *ret)
 {
-	char buf[256];
+	char buf[256] = {};
 	struct nlmsghdr *nlh;
 	uint32_t id = 0;
 	int r;
@@ -1484,7 +1483,6 @@ struct nft_dump *nft_dump_free(struct nft_dump *d)
 	free(d);
 	return NULL;
 }
-DEFINE_CLEANUP(struct nft_dump *, nft_dump_free);
 
 struct dump_ctx {
 	struct nft_dump *d;
@@ -1727,7 +1725,7 @@ static int dump_once(struct nft_sock *s, struct nft_dump **ret)
 	_cleanup_(rule_list_done) struct rule_list rules = {};
 	struct dump_ctx x = { .d = d, .rules = &rules };
 	uint32_t gen2 = 0;
-	char buf[1024];
+	char buf[1024] = {};
 	struct nlmsghdr *nlh;
 	int r;
 

@@ -145,3 +145,19 @@ const struct nft_dump_rule *nft_dump_find_rule(const struct nft_dump *d, const c
  * (anonymous sets are shown inline in `expr`). Rules whose comment is "NS/NAME dir[I]" also get
  * "policy", "direction" and "rule". NULL on OOM. */
 json_t *nft_dump_to_json(const struct nft_dump *d);
+
+/* _cleanup_() helpers; the destructors above accept NULL. */
+static inline __attribute__((unused)) void nft_sock_freep(struct nft_sock **s)
+{
+	nft_sock_free(*s);
+}
+
+static inline __attribute__((unused)) void nft_txn_freep(struct nft_txn **t)
+{
+	nft_txn_free(*t);
+}
+
+static inline __attribute__((unused)) void nft_dump_freep(struct nft_dump **d)
+{
+	nft_dump_free(*d);
+}

@@ -81,13 +81,13 @@ static const char *dir_chain(enum policy_dir d)
 
 /* ---- expression builders: each appends one expression, or returns -ENOMEM ---------------- */
 
-static int add_expr(struct nftnl_rule *r, struct nftnl_expr **e)
+static int add_expr(struct nftnl_rule *rule, struct nftnl_expr **e)
 {
-	nftnl_rule_add_expr(r, TAKE_PTR(*e));
+	nftnl_rule_add_expr(rule, TAKE_PTR(*e));
 	return 0;
 }
 
-static int expr_meta(struct nftnl_rule *r, uint32_t key)
+static int expr_meta(struct nftnl_rule *rule, uint32_t key)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("meta");
 
@@ -95,10 +95,10 @@ static int expr_meta(struct nftnl_rule *r, uint32_t key)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_ct(struct nftnl_rule *r, uint32_t key)
+static int expr_ct(struct nftnl_rule *rule, uint32_t key)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("ct");
 
@@ -106,10 +106,10 @@ static int expr_ct(struct nftnl_rule *r, uint32_t key)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t offset, uint32_t len)
+static int expr_payload(struct nftnl_rule *rule, uint32_t base, uint32_t offset, uint32_t len)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("payload");
 
@@ -119,10 +119,10 @@ static int expr_payload(struct nftnl_rule *r, uint32_t base, uint32_t offset, ui
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_cmp(struct nftnl_rule *r, enum nft_cmp_ops op, const void *data, uint32_t len)
+static int expr_cmp(struct nftnl_rule *rule, enum nft_cmp_ops op, const void *data, uint32_t len)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("cmp");
 
@@ -132,15 +132,15 @@ static int expr_cmp(struct nftnl_rule *r, enum nft_cmp_ops op, const void *data,
 	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
 	if (nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len) < 0)
 		return -ENOMEM;
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_cmp_u8(struct nftnl_rule *r, uint8_t v)
+static int expr_cmp_u8(struct nftnl_rule *rule, uint8_t v)
 {
-	return expr_cmp(r, NFT_CMP_EQ, &v, sizeof(v));
+	return expr_cmp(rule, NFT_CMP_EQ, &v, sizeof(v));
 }
 
-static int expr_bitwise(struct nftnl_rule *r, uint32_t mask)
+static int expr_bitwise(struct nftnl_rule *rule, uint32_t mask)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
 	uint32_t xor = 0;
@@ -153,10 +153,10 @@ static int expr_bitwise(struct nftnl_rule *r, uint32_t mask)
 	if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask)) < 0 ||
 	    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, sizeof(xor)) < 0)
 		return -ENOMEM;
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_lookup(struct nftnl_rule *r, const char *set, uint32_t set_id)
+static int expr_lookup(struct nftnl_rule *rule, const char *set, uint32_t set_id)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("lookup");
 
@@ -166,19 +166,19 @@ static int expr_lookup(struct nftnl_rule *r, const char *set, uint32_t set_id)
 	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_counter(struct nftnl_rule *r)
+static int expr_counter(struct nftnl_rule *rule)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("counter");
 
 	if (!e)
 		return -ENOMEM;
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_verdict(struct nftnl_rule *r, int verdict)
+static int expr_verdict(struct nftnl_rule *rule, int verdict)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("immediate");
 
@@ -186,10 +186,10 @@ static int expr_verdict(struct nftnl_rule *r, int verdict)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
 	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
-static int expr_reject(struct nftnl_rule *r, uint32_t type, uint8_t code)
+static int expr_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("reject");
 
@@ -197,132 +197,132 @@ static int expr_reject(struct nftnl_rule *r, uint32_t type, uint8_t code)
 		return -ENOMEM;
 	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
 	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
-	return add_expr(r, &e);
+	return add_expr(rule, &e);
 }
 
 /* ---- statement groups --------------------------------------------------------------------- */
 
-static int match_nfproto(struct nftnl_rule *r, int family)
+static int match_nfproto(struct nftnl_rule *rule, int family)
 {
-	int k;
+	int r;
 
 	/* meta nfproto ipv4|ipv6 */
-	k = expr_meta(r, NFT_META_NFPROTO);
-	if (k < 0)
-		return k;
-	return expr_cmp_u8(r, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
+	r = expr_meta(rule, NFT_META_NFPROTO);
+	if (r < 0)
+		return r;
+	return expr_cmp_u8(rule, family == AF_INET ? NFPROTO_IPV4 : NFPROTO_IPV6);
 }
 
-static int match_l4proto(struct nftnl_rule *r, uint8_t proto)
+static int match_l4proto(struct nftnl_rule *rule, uint8_t proto)
 {
-	int k;
+	int r;
 
 	/* meta l4proto tcp|udp|sctp|ipv6-icmp */
-	k = expr_meta(r, NFT_META_L4PROTO);
-	if (k < 0)
-		return k;
-	return expr_cmp_u8(r, proto);
+	r = expr_meta(rule, NFT_META_L4PROTO);
+	if (r < 0)
+		return r;
+	return expr_cmp_u8(rule, proto);
 }
 
-static int match_ifname(struct nftnl_rule *r, enum policy_dir dir, const char *name)
+static int match_ifname(struct nftnl_rule *rule, enum policy_dir dir, const char *name)
 {
 	char buf[16] = { 0 }; /* IFNAMSIZ, NUL padded: an exact match */
-	int k;
+	int r;
 
 	/* iifname "lo" (input) / oifname "lo" (output) */
-	k = expr_meta(r, dir == POLICY_DIR_INGRESS ? NFT_META_IIFNAME : NFT_META_OIFNAME);
-	if (k < 0)
-		return k;
+	r = expr_meta(rule, dir == POLICY_DIR_INGRESS ? NFT_META_IIFNAME : NFT_META_OIFNAME);
+	if (r < 0)
+		return r;
 	strncpy(buf, name, sizeof(buf) - 1);
-	return expr_cmp(r, NFT_CMP_EQ, buf, sizeof(buf));
+	return expr_cmp(rule, NFT_CMP_EQ, buf, sizeof(buf));
 }
 
-static int match_ct_state(struct nftnl_rule *r, uint32_t bits)
+static int match_ct_state(struct nftnl_rule *rule, uint32_t bits)
 {
 	uint32_t zero = 0;
-	int k;
+	int r;
 
 	/* ct state <bits>: (state & bits) != 0 */
-	k = expr_ct(r, NFT_CT_STATE);
-	if (k < 0)
-		return k;
-	k = expr_bitwise(r, bits);
-	if (k < 0)
-		return k;
-	return expr_cmp(r, NFT_CMP_NEQ, &zero, sizeof(zero));
+	r = expr_ct(rule, NFT_CT_STATE);
+	if (r < 0)
+		return r;
+	r = expr_bitwise(rule, bits);
+	if (r < 0)
+		return r;
+	return expr_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
 }
 
-static int match_icmpv6_type(struct nftnl_rule *r)
+static int match_icmpv6_type(struct nftnl_rule *rule)
 {
-	int k;
+	int r;
 
 	/* meta nfproto ipv6 meta l4proto ipv6-icmp: an IPv4 packet with protocol 58 is not ND */
-	k = match_nfproto(r, AF_INET6);
-	if (k < 0)
-		return k;
-	k = match_l4proto(r, IPPROTO_ICMPV6);
-	if (k < 0)
-		return k;
+	r = match_nfproto(rule, AF_INET6);
+	if (r < 0)
+		return r;
+	r = match_l4proto(rule, IPPROTO_ICMPV6);
+	if (r < 0)
+		return r;
 	/* icmpv6 type: 1 byte at transport header + 0 */
-	return expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
+	return expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
 }
 
-static int match_peer(struct nftnl_rule *r, const struct policy_plan *plan,
+static int match_peer(struct nftnl_rule *rule, const struct policy_plan *plan,
 		      const struct policy_plan_rule *pr, uint32_t set_id)
 {
 	const struct policy_set *set = pr->set >= 0 ? &plan->sets[pr->set] : NULL;
 	int family = set ? set->family : pr->family;
 	bool v4 = family == AF_INET;
 	bool src = pr->dir == POLICY_DIR_INGRESS;
-	int k;
+	int r;
 
 	if (family == AF_UNSPEC)
 		return 0;
-	k = match_nfproto(r, family);
-	if (k < 0 || !set)
-		return k;
+	r = match_nfproto(rule, family);
+	if (r < 0 || !set)
+		return r;
 	/* ip saddr|daddr @set (v4: offset 12/16, len 4) / ip6 saddr|daddr @set (8/24, len 16) */
-	k = expr_payload(r, NFT_PAYLOAD_NETWORK_HEADER, v4 ? (src ? 12 : 16) : (src ? 8 : 24),
+	r = expr_payload(rule, NFT_PAYLOAD_NETWORK_HEADER, v4 ? (src ? 12 : 16) : (src ? 8 : 24),
 			 v4 ? 4 : 16);
-	if (k < 0)
-		return k;
-	return expr_lookup(r, set->name, set_id);
+	if (r < 0)
+		return r;
+	return expr_lookup(rule, set->name, set_id);
 }
 
-static int match_l4(struct nftnl_rule *r, const struct policy_plan_rule *pr)
+static int match_l4(struct nftnl_rule *rule, const struct policy_plan_rule *pr)
 {
 	uint16_t lo = htons(pr->port_lo), hi = htons(pr->port_hi);
-	int k;
+	int r;
 
 	if (!pr->has_proto)
 		return 0;
-	k = match_l4proto(r, proto_number(pr->proto));
-	if (k < 0 || (pr->port_lo == 0 && pr->port_hi == 0))
-		return k;
+	r = match_l4proto(rule, proto_number(pr->proto));
+	if (r < 0 || (pr->port_lo == 0 && pr->port_hi == 0))
+		return r;
 	/* th dport N, or th dport LO-HI: payload transport + 2, len 2, network byte order */
-	k = expr_payload(r, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
-	if (k < 0)
-		return k;
+	r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
+	if (r < 0)
+		return r;
 	if (pr->port_lo == pr->port_hi)
-		return expr_cmp(r, NFT_CMP_EQ, &lo, sizeof(lo));
-	k = expr_cmp(r, NFT_CMP_GTE, &lo, sizeof(lo));
-	if (k < 0)
-		return k;
-	return expr_cmp(r, NFT_CMP_LTE, &hi, sizeof(hi));
+		return expr_cmp(rule, NFT_CMP_EQ, &lo, sizeof(lo));
+	r = expr_cmp(rule, NFT_CMP_GTE, &lo, sizeof(lo));
+	if (r < 0)
+		return r;
+	return expr_cmp(rule, NFT_CMP_LTE, &hi, sizeof(hi));
 }
 
 /* ---- objects ------------------------------------------------------------------------------ */
 
 static int rule_new(enum policy_dir dir, const char *comment, struct nftnl_rule **ret)
 {
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = nftnl_rule_alloc();
 	_cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *ud = NULL;
 
-	if (!r)
+	if (!rule)
 		return -ENOMEM;
-	nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	if (nftnl_rule_set_str(r, NFTNL_RULE_TABLE, POLICY_NFT_TABLE) < 0 ||
-	    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, dir_chain(dir)) < 0)
+	nftnl_rule_set_u32(rule, NFTNL_RULE_FAMILY, NFPROTO_INET);
+	if (nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, POLICY_NFT_TABLE) < 0 ||
+	    nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, dir_chain(dir)) < 0)
 		return -ENOMEM;
 	if (comment && *comment) {
 		/* comment "...": NFTNL_UDATA_RULE_COMMENT, NUL-terminated, as nft writes it */
@@ -333,17 +333,17 @@ static int rule_new(enum policy_dir dir, const char *comment, struct nftnl_rule 
 			return -ENOMEM;
 		if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment))
 			return -EINVAL;
-		if (nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
+		if (nftnl_rule_set_data(rule, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
 					nftnl_udata_buf_len(ud)) < 0)
 			return -ENOMEM;
 	}
-	*ret = TAKE_PTR(r);
+	*ret = TAKE_PTR(rule);
 	return 0;
 }
 
-static int emit_rule(struct emit *e, struct nftnl_rule **r, const struct policy_plan_rule *pr)
+static int emit_rule(struct emit *e, struct nftnl_rule **rule, const struct policy_plan_rule *pr)
 {
-	return e->fn(POLICY_EMIT_RULE, TAKE_PTR(*r), pr, e->userdata);
+	return e->fn(POLICY_EMIT_RULE, TAKE_PTR(*rule), pr, e->userdata);
 }
 
 static int emit_table(struct emit *e, uint32_t flags)
@@ -427,24 +427,24 @@ static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t i
 {
 	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
 	uint32_t len = ps->family == AF_INET ? 4 : 16;
-	int k;
+	int r;
 
 	if (ps->family != AF_INET && ps->family != AF_INET6)
 		return -EINVAL;
 	if (!ps->name || strlen(ps->name) >= NFT_SET_MAXNAMELEN || strchr(ps->name, '%'))
 		return -EINVAL;
 	/* set NAME { type ipv4_addr|ipv6_addr; [flags interval;] elements = { ... } } */
-	k = set_new(ps->name, ps->interval ? NFT_SET_INTERVAL : 0,
+	r = set_new(ps->name, ps->interval ? NFT_SET_INTERVAL : 0,
 		    ps->family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR, len, id, &s);
-	if (k < 0)
-		return k;
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < ps->n_elems; i++) {
 		const struct policy_set_elem *el = &ps->elems[i];
 		uint8_t end[16];
 
-		k = set_add_elem(s, el->start, len, 0);
-		if (k < 0)
-			return k;
+		r = set_add_elem(s, el->start, len, 0);
+		if (r < 0)
+			return r;
 		if (!ps->interval)
 			continue;
 		/*
@@ -457,9 +457,9 @@ static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t i
 		memcpy(end, el->end, len);
 		if (!addr_inc(end, len))
 			continue;
-		k = set_add_elem(s, end, len, NFT_SET_ELEM_INTERVAL_END);
-		if (k < 0)
-			return k;
+		r = set_add_elem(s, end, len, NFT_SET_ELEM_INTERVAL_END);
+		if (r < 0)
+			return r;
 	}
 	return e->fn(POLICY_EMIT_SET, TAKE_PTR(s), NULL, e->userdata);
 }
@@ -470,17 +470,17 @@ static int emit_nd_set(struct emit *e, enum policy_dir dir)
 	const uint8_t *types = dir == POLICY_DIR_INGRESS ? icmpv6_nd_in : icmpv6_nd_out;
 	size_t n = dir == POLICY_DIR_INGRESS ? ARRAY_SIZE(icmpv6_nd_in) : ARRAY_SIZE(icmpv6_nd_out);
 	uint32_t id = e->next_set_id++;
-	int k;
+	int r;
 
 	/* anonymous constant set { 130, 131, ... } of icmpv6_type */
-	k = set_new(ANON_SET_NAME, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT, NFT_TYPE_ICMP6_TYPE, 1, id,
+	r = set_new(ANON_SET_NAME, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT, NFT_TYPE_ICMP6_TYPE, 1, id,
 		    &s);
-	if (k < 0)
-		return k;
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
-		k = set_add_elem(s, &types[i], 1, 0);
-		if (k < 0)
-			return k;
+		r = set_add_elem(s, &types[i], 1, 0);
+		if (r < 0)
+			return r;
 	}
 	e->set_ids[dir] = id;
 	return e->fn(POLICY_EMIT_SET, TAKE_PTR(s), NULL, e->userdata);
@@ -488,95 +488,95 @@ static int emit_nd_set(struct emit *e, enum policy_dir dir)
 
 static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 {
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
 	uint8_t ra = ICMPV6_ROUTER_ADVERT;
-	int k;
+	int r;
 
 	/* iifname "lo" accept (input) / oifname "lo" accept (output) */
-	k = rule_new(dir, POLICY_COMMENT_LOOPBACK, &r);
-	if (k < 0 || (k = match_ifname(r, dir, "lo")) < 0 || (k = expr_verdict(r, NF_ACCEPT)) < 0 ||
-	    (k = emit_rule(e, &r, NULL)) < 0)
-		return k;
+	r = rule_new(dir, POLICY_COMMENT_LOOPBACK, &rule);
+	if (r < 0 || (r = match_ifname(rule, dir, "lo")) < 0 || (r = expr_verdict(rule, NF_ACCEPT)) < 0 ||
+	    (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
 
 	/* ct state established,related accept */
-	k = rule_new(dir, POLICY_COMMENT_ESTABLISHED, &r);
-	if (k < 0 || (k = match_ct_state(r, CT_STATE_ESTABLISHED | CT_STATE_RELATED)) < 0 ||
-	    (k = expr_verdict(r, NF_ACCEPT)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
-		return k;
+	r = rule_new(dir, POLICY_COMMENT_ESTABLISHED, &rule);
+	if (r < 0 || (r = match_ct_state(rule, CT_STATE_ESTABLISHED | CT_STATE_RELATED)) < 0 ||
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
 
 	/* ct state invalid drop */
-	k = rule_new(dir, POLICY_COMMENT_INVALID, &r);
-	if (k < 0 || (k = match_ct_state(r, CT_STATE_INVALID)) < 0 ||
-	    (k = expr_verdict(r, NF_DROP)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
-		return k;
+	r = rule_new(dir, POLICY_COMMENT_INVALID, &rule);
+	if (r < 0 || (r = match_ct_state(rule, CT_STATE_INVALID)) < 0 ||
+	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
 
 	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ND and MLD types } accept */
-	k = rule_new(dir, POLICY_COMMENT_ND, &r);
-	if (k < 0 || (k = match_icmpv6_type(r)) < 0 ||
-	    (k = expr_lookup(r, ANON_SET_NAME, e->set_ids[dir])) < 0 ||
-	    (k = expr_verdict(r, NF_ACCEPT)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
-		return k;
+	r = rule_new(dir, POLICY_COMMENT_ND, &rule);
+	if (r < 0 || (r = match_icmpv6_type(rule)) < 0 ||
+	    (r = expr_lookup(rule, ANON_SET_NAME, e->set_ids[dir])) < 0 ||
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
 
 	if (dir != POLICY_DIR_EGRESS)
 		return 0;
 	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop */
-	k = rule_new(dir, POLICY_COMMENT_RA_OUT, &r);
-	if (k < 0 || (k = match_icmpv6_type(r)) < 0 ||
-	    (k = expr_cmp(r, NFT_CMP_EQ, &ra, sizeof(ra))) < 0 ||
-	    (k = expr_verdict(r, NF_DROP)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
-		return k;
+	r = rule_new(dir, POLICY_COMMENT_RA_OUT, &rule);
+	if (r < 0 || (r = match_icmpv6_type(rule)) < 0 ||
+	    (r = expr_cmp(rule, NFT_CMP_EQ, &ra, sizeof(ra))) < 0 ||
+	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
 	return 0;
 }
 
 static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 {
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
-	int k;
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	int r;
 
 	/* [meta nfproto F] [ip|ip6 saddr|daddr @set] [meta l4proto P [th dport N|LO-HI]]
 	 * counter accept comment "NS/NAME dir[I]" */
-	k = rule_new(pr->dir, pr->comment, &r);
-	if (k < 0)
-		return k;
-	k = match_peer(r, e->plan, pr, pr->set >= 0 ? (uint32_t)pr->set + 1 : 0);
-	if (k < 0)
-		return k;
-	k = match_l4(r, pr);
-	if (k < 0)
-		return k;
-	k = expr_counter(r);
-	if (k < 0)
-		return k;
-	k = expr_verdict(r, NF_ACCEPT);
-	if (k < 0)
-		return k;
-	return emit_rule(e, &r, pr);
+	r = rule_new(pr->dir, pr->comment, &rule);
+	if (r < 0)
+		return r;
+	r = match_peer(rule, e->plan, pr, pr->set >= 0 ? (uint32_t)pr->set + 1 : 0);
+	if (r < 0)
+		return r;
+	r = match_l4(rule, pr);
+	if (r < 0)
+		return r;
+	r = expr_counter(rule);
+	if (r < 0)
+		return r;
+	r = expr_verdict(rule, NF_ACCEPT);
+	if (r < 0)
+		return r;
+	return emit_rule(e, &rule, pr);
 }
 
 static int emit_default_deny(struct emit *e, enum policy_dir dir)
 {
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = NULL;
-	int k;
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	int r;
 
 	if (e->plan->deny == POLICY_DENY_DROP) {
 		/* counter drop */
-		k = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &r);
-		if (k < 0 || (k = expr_counter(r)) < 0 || (k = expr_verdict(r, NF_DROP)) < 0)
-			return k;
-		return emit_rule(e, &r, NULL);
+		r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
+		if (r < 0 || (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0)
+			return r;
+		return emit_rule(e, &rule, NULL);
 	}
 
 	/* meta l4proto tcp counter reject with tcp reset */
-	k = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &r);
-	if (k < 0 || (k = match_l4proto(r, IPPROTO_TCP)) < 0 || (k = expr_counter(r)) < 0 ||
-	    (k = expr_reject(r, NFT_REJECT_TCP_RST, 0)) < 0 || (k = emit_rule(e, &r, NULL)) < 0)
-		return k;
+	r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
+	if (r < 0 || (r = match_l4proto(rule, IPPROTO_TCP)) < 0 || (r = expr_counter(rule)) < 0 ||
+	    (r = expr_reject(rule, NFT_REJECT_TCP_RST, 0)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
 	/* counter reject with icmpx port-unreachable */
-	k = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &r);
-	if (k < 0 || (k = expr_counter(r)) < 0 ||
-	    (k = expr_reject(r, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH)) < 0)
-		return k;
-	return emit_rule(e, &r, NULL);
+	r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
+	if (r < 0 || (r = expr_counter(rule)) < 0 ||
+	    (r = expr_reject(rule, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH)) < 0)
+		return r;
+	return emit_rule(e, &rule, NULL);
 }
 
 static int plan_validate(const struct policy_plan *plan)
@@ -610,49 +610,49 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 		.fn = fn,
 		.userdata = userdata,
 	};
-	int k;
+	int r;
 
 	if (!plan || !fn)
 		return -EINVAL;
 	e.next_set_id = (uint32_t)plan->n_sets + 1; /* plan set i has id i + 1 */
-	k = plan_validate(plan);
-	if (k < 0)
-		return k;
+	r = plan_validate(plan);
+	if (r < 0)
+		return r;
 
-	k = emit_table(&e, opts ? opts->table_flags : 0);
-	if (k < 0)
-		return k;
+	r = emit_table(&e, opts ? opts->table_flags : 0);
+	if (r < 0)
+		return r;
 	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
-		k = emit_chain(&e, d);
-		if (k < 0)
-			return k;
+		r = emit_chain(&e, d);
+		if (r < 0)
+			return r;
 	}
 	for (size_t i = 0; i < plan->n_sets; i++) {
-		k = emit_plan_set(&e, &plan->sets[i], (uint32_t)i + 1);
-		if (k < 0)
-			return k;
+		r = emit_plan_set(&e, &plan->sets[i], (uint32_t)i + 1);
+		if (r < 0)
+			return r;
 	}
 	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
-		k = emit_nd_set(&e, d);
-		if (k < 0)
-			return k;
+		r = emit_nd_set(&e, d);
+		if (r < 0)
+			return r;
 	}
 	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
-		k = emit_fixed_rules(&e, d);
-		if (k < 0)
-			return k;
+		r = emit_fixed_rules(&e, d);
+		if (r < 0)
+			return r;
 		for (size_t i = 0; i < plan->n_rules; i++) {
 			if (plan->rules[i].dir != d)
 				continue;
-			k = emit_plan_rule(&e, &plan->rules[i]);
-			if (k < 0)
-				return k;
+			r = emit_plan_rule(&e, &plan->rules[i]);
+			if (r < 0)
+				return r;
 		}
 		if (!plan->isolated[d])
 			continue;
-		k = emit_default_deny(&e, d);
-		if (k < 0)
-			return k;
+		r = emit_default_deny(&e, d);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -243,7 +243,7 @@ static bool node_append(struct pnode *p, struct pnode *child)
 }
 
 /* Places a finished node in its parent, or makes it the document root. Takes ownership. */
-static void builder_add(struct builder *b, struct pnode *n, const yaml_mark_t *m)
+static void builder_add(struct builder *b, struct pnode *n)
 {
 	struct pnode *p;
 
@@ -254,7 +254,9 @@ static void builder_add(struct builder *b, struct pnode *n, const yaml_mark_t *m
 	p = b->stack[b->depth - 1];
 	if (p->type == PNODE_MAP && (p->n == 0 || p->items[2 * (p->n - 1) + 1]) &&
 	    n->type != PNODE_SCALAR) {
-		berr(b, m, true, "a mapping key must be a scalar");
+		yaml_mark_t at = { .line = n->line - 1, .column = n->column - 1 };
+
+		berr(b, &at, true, "a mapping key must be a scalar");
 		b->fatal = true;
 		pnode_free(n);
 		return;
@@ -406,7 +408,7 @@ static void builder_event(struct builder *b, yaml_event_t *e)
 		}
 		memcpy(n->str, v, n->len);
 		n->str[n->len] = '\0';
-		builder_add(b, n, m);
+		builder_add(b, n);
 		return;
 	}
 	case YAML_SEQUENCE_START_EVENT:
@@ -414,7 +416,7 @@ static void builder_event(struct builder *b, yaml_event_t *e)
 		bool seq = e->type == YAML_SEQUENCE_START_EVENT;
 
 		if (b->depth >= POLICY_MAX_DEPTH) {
-			berr(b, m, true, "nesting too deep (max %u)", POLICY_MAX_DEPTH);
+			berr(b, m, false, "nesting too deep (max %u)", POLICY_MAX_DEPTH);
 			b->fatal = b->limit = true;
 			return;
 		}
@@ -437,7 +439,7 @@ static void builder_event(struct builder *b, yaml_event_t *e)
 		if (n->type == PNODE_MAP)
 			builder_check_duplicates(b, n);
 		b->depth--;
-		builder_add(b, n, m);
+		builder_add(b, n);
 		return;
 	}
 }
