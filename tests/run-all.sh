@@ -45,14 +45,14 @@ suite() {
 }
 
 build() {
-	local dir=$1; shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" || return 1
+	local cc=$1 dir=$2; shift 2
+	[ -f "$dir/build.ninja" ] || CC=$cc meson setup "$dir" "$@" || return 1
 	ninja -C "$dir"
 }
 
-suite build-gcc env CC=gcc build "$top/build-gcc" -Dwerror=true --buildtype=debugoptimized
+suite build-gcc build gcc "$top/build-gcc" -Dwerror=true --buildtype=debugoptimized
 suite unit-gcc meson test -C "$top/build-gcc" --print-errorlogs
-suite build-asan env CC=clang build "$top/build-asan" -Dwerror=true --buildtype=debug \
+suite build-asan build clang "$top/build-asan" -Dwerror=true --buildtype=debug \
 	-Db_sanitize=address,undefined -Db_lundef=false
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -61,7 +61,7 @@ suite kernel-asan meson test -C "$top/build-asan" --suite integration --print-er
 
 B=$top/build-asan
 bins=(--segd "$B/daemon/segd" --segctl "$B/cli/segctl" --probe "$B/tests/tools/segd-probe")
-[ -x tests/cli/test-cli.sh ] && suite cli tests/cli/test-cli.sh "$B/cli/segctl"
+suite bad-input python3 tests/integration/test_bad_input.py "${bins[@]}"
 suite integration python3 tests/integration/test_netns.py "${bins[@]}"
 suite restart python3 tests/integration/test_restart.py "${bins[@]}"
 cases=(tests/conformance/cases)

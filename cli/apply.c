@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "client.h"
+#include "manifest.h"
+#include "print.h"
+#include "segctl.h"
+
+#define MAX_FILES 256
+
+static const char usage[] =
+	"Usage: segctl apply -f FILE [-f FILE]... [--dry-run] [-o json|yaml]\n"
+	"\n"
+	"Create or update NetworkPolicy and Namespace objects from JSON or YAML files\n"
+	"(multi-document, kind: List). Each file is applied as one transaction.\n"
+	"\n"
+	"Options:\n"
+	"  -f, --filename FILE   policy file, '-' for standard input (repeatable)\n"
+	"      --dry-run         validate and report, change nothing\n"
+	"  -o, --output FORMAT   json or yaml: print segd's reply instead of a summary\n"
+	"      --socket PATH     segd's API socket\n"
+	"  -h, --help            show this help\n";
+
+static void manifests_done(struct manifest *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		manifest_done(&m[i]);
+}
+
+int apply_main(struct segctl *c, int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "filename", required_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "output", required_argument, NULL, 'o' },
+		COMMON_OPTIONS,
+		{},
+	};
+	const char *files[MAX_FILES];
+	struct manifest manifests[MAX_FILES] = {};
+	enum output_format out = OUTPUT_TABLE;
+	size_t n_files = 0;
+	bool dry_run = false, stdin_used = false;
+	int opt, r, ret = 0;
+
+	args_reset();
+	while ((opt = getopt_long(argc, argv, ":f:o:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'f':
+			if (n_files == MAX_FILES)
+				return exit_status(usage_error(c, "more than %d files", MAX_FILES));
+			if (streq(optarg, "-")) {
+				if (stdin_used)
+					return exit_status(usage_error(c, "'-f -' given twice"));
+				stdin_used = true;
+			}
+			if (!*optarg)
+				return exit_status(usage_error(c, "-f: empty file name"));
+			files[n_files++] = optarg;
+			break;
+		case 'D':
+			dry_run = true;
+			break;
+		case 'o':
+			r = args_output(c, optarg,
+					OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON) |
+						OUTPUT_MASK(OUTPUT_YAML),
+					&out);
+			if (r < 0)
+				return exit_status(r);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			r = args_common(c, opt, argv);
+			if (r < 0)
+				return exit_status(r);
+			break;
+		}
+	}
+	if (optind < argc)
+		return exit_status(usage_error(c, "unexpected argument '%s'", argv[optind]));
+	if (n_files == 0)
+		return exit_status(usage_error(c, "no files given (-f FILE)"));
+
+	/* Read everything first: an unreadable file must not leave the others half applied. */
+	for (size_t i = 0; i < n_files; i++) {
+		r = manifest_read(files[i], &manifests[i]);
+		if (r < 0) {
+			manifests_done(manifests, i);
+			return EXIT_FAIL;
+		}
+	}
+
+	for (size_t i = 0; i < n_files; i++) {
+		json_auto_t *reply = NULL;
+
+		r = manifest_send(c, "/v1/apply", &manifests[i], dry_run, &reply);
+		if (r == -ENOTCONN) {
+			ret = EXIT_CONNECT;
+			break;
+		}
+		if (r < 0) {
+			ret = EXIT_FAIL;
+			continue;	/* like kubectl: report, go on with the next file */
+		}
+		if (out == OUTPUT_TABLE)
+			manifest_print_objects(json_object_get(reply, "applied"), NULL, dry_run);
+		else if (print_structured(reply, out) < 0)
+			ret = EXIT_FAIL;
+	}
+	manifests_done(manifests, n_files);
+	return ret;
+}

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include <policy/policy.h>
+
+#include "segctl.h"
+
+static const char *const output_names[_OUTPUT_MAX] = {
+	[OUTPUT_TABLE] = "table",
+	[OUTPUT_JSON] = "json",
+	[OUTPUT_YAML] = "yaml",
+	[OUTPUT_NAME] = "name",
+};
+
+void args_reset(void)
+{
+	/* optind = 0 makes glibc re-initialise its permutation state, not just the index. */
+	optind = 0;
+	opterr = 0;
+}
+
+int usage_error(const struct segctl *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "segctl%s%s: ", *c->verb ? " " : "", c->verb);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'segctl%s%s --help' for more information.\n", *c->verb ? " " : "",
+		c->verb);
+	return -EINVAL;
+}
+
+int args_common(struct segctl *c, int opt, char *const argv[])
+{
+	switch (opt) {
+	case OPT_SOCKET: {
+		struct sockaddr_un sa;
+
+		if (!*optarg)
+			return usage_error(c, "--socket: empty path");
+		if (strlen(optarg) >= sizeof(sa.sun_path))
+			return usage_error(c, "--socket: path longer than %zu bytes",
+					   sizeof(sa.sun_path) - 1);
+		c->socket = optarg;
+		return 0;
+	}
+	case ':':
+		/* optopt is the option's val: a letter for short options, anything for long ones. */
+		if (optopt > 0 && optopt < 0x80 && argv[optind - 1][1] != '-')
+			return usage_error(c, "option '-%c' requires an argument", optopt);
+		return usage_error(c, "option '%s' requires an argument", argv[optind - 1]);
+	case '?':
+		if (optopt > 0 && optopt < 0x80)
+			return usage_error(c, "unknown option '-%c'", optopt);
+		return usage_error(c, "unknown option '%s'", argv[optind - 1]);
+	default:
+		return usage_error(c, "unhandled option %d", opt);
+	}
+}
+
+int args_output(struct segctl *c, const char *s, unsigned allowed, enum output_format *ret)
+{
+	char list[64] = "";
+
+	for (int f = 0; f < _OUTPUT_MAX; f++) {
+		if (!(allowed & OUTPUT_MASK(f)))
+			continue;
+		if (streq(s, output_names[f])) {
+			*ret = f;
+			return 0;
+		}
+		if (*list)
+			strcat(list, ", ");
+		strcat(list, output_names[f]);
+	}
+	return usage_error(c, "unknown output format '%s' (expected one of: %s)", s, list);
+}
+
+int args_check_name(const struct segctl *c, const char *what, const char *name)
+{
+	const char *why;
+
+	/* Policy names are DNS subdomains; endpoint and namespace names DNS labels. */
+	if (streq(what, "networkpolicy"))
+		why = policy_dns_subdomain_invalid(name);
+	else
+		why = policy_dns_label_invalid(name);
+	if (why)
+		return usage_error(c, "invalid %s name '%s': %s", what, name, why);
+	return 0;
+}
+
+int args_check_namespace(const struct segctl *c, const char *ns)
+{
+	return args_check_name(c, "namespace", ns);
+}
+
+int exit_status(int r)
+{
+	if (r >= 0)
+		return 0;
+	return r == -ENOTCONN ? EXIT_CONNECT : EXIT_FAIL;
+}

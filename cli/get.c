@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "client.h"
+#include "print.h"
+#include "segctl.h"
+
+static const char usage[] =
+	"Usage: segctl get RESOURCE [NAME] [-n NAMESPACE | -A] [-o table|json|yaml|name]\n"
+	"\n"
+	"List endpoints, network policies or namespaces, or show one of them.\n"
+	"\n"
+	"Resources:\n"
+	"  endpoints        (ep, endpoint)         all namespaces unless -n is given\n"
+	"  networkpolicies  (netpol, networkpolicy) namespace 'default' unless -n or -A\n"
+	"  namespaces       (ns, namespace)\n"
+	"\n"
+	"Options:\n"
+	"  -n, --namespace NAMESPACE  only objects of this namespace\n"
+	"  -A, --all-namespaces       objects of every namespace\n"
+	"  -o, --output FORMAT        table (default), json, yaml or name\n"
+	"      --socket PATH          segd's API socket\n"
+	"  -h, --help                 show this help\n";
+
+enum resource {
+	RESOURCE_ENDPOINTS,
+	RESOURCE_NETPOLS,
+	RESOURCE_NAMESPACES,
+	_RESOURCE_MAX,
+};
+
+static const struct {
+	const char *names[3];	/* plural first */
+	const char *singular;	/* for "-o name" and messages */
+} resources[_RESOURCE_MAX] = {
+	[RESOURCE_ENDPOINTS] = { { "endpoints", "endpoint", "ep" }, "endpoint" },
+	[RESOURCE_NETPOLS] = { { "networkpolicies", "networkpolicy", "netpol" }, "networkpolicy" },
+	[RESOURCE_NAMESPACES] = { { "namespaces", "namespace", "ns" }, "namespace" },
+};
+
+struct get_args {
+	enum resource res;
+	const char *name;	/* NULL: list */
+	const char *ns;		/* -n */
+	bool all;		/* -A */
+	enum output_format out;
+};
+
+static int resource_from_string(const char *s)
+{
+	for (int r = 0; r < _RESOURCE_MAX; r++)
+		for (size_t i = 0; i < ARRAY_SIZE(resources[r].names); i++)
+			if (streq(s, resources[r].names[i]))
+				return r;
+	return -EINVAL;
+}
+
+static const char *object_name(json_t *o, enum resource res)
+{
+	if (res == RESOURCE_ENDPOINTS)
+		return json_str(o, "name", "");
+	return json_str(json_object_get(o, "metadata"), "name", "");
+}
+
+static const char *object_namespace(json_t *o, enum resource res)
+{
+	if (res == RESOURCE_ENDPOINTS)
+		return json_str(o, "namespace", "");
+	return json_str(json_object_get(o, "metadata"), "namespace", "");
+}
+
+/* kubectl's selector text: "app=web,tier in (a,b),!legacy"; NONE when it selects all. */
+static char *format_selector(json_t *sel)
+{
+	json_t *labels = json_object_get(sel, "matchLabels"), *exprs, *e;
+	_cleanup_free_ char *l = NULL;
+	char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	exprs = json_object_get(sel, "matchExpressions");
+	if (json_array_size(exprs) == 0)
+		return format_labels(labels);
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	if (json_object_size(labels) > 0) {
+		l = format_labels(labels);
+		if (l)
+			fprintf(f, "%s", l);
+	}
+	json_array_foreach(exprs, i, e) {
+		const char *key = json_str(e, "key", "?"), *op = json_str(e, "operator", "?");
+		_cleanup_free_ char *values = format_strings(json_object_get(e, "values"), ",");
+
+		if (ftell(f) > 0)
+			fputc(',', f);
+		if (streq(op, "In"))
+			fprintf(f, "%s in (%s)", key, values ? values : "");
+		else if (streq(op, "NotIn"))
+			fprintf(f, "%s notin (%s)", key, values ? values : "");
+		else if (streq(op, "Exists"))
+			fprintf(f, "%s", key);
+		else if (streq(op, "DoesNotExist"))
+			fprintf(f, "!%s", key);
+		else
+			fprintf(f, "%s %s (%s)", key, op, values ? values : "");
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int add_row(struct table *t, enum resource res, json_t *o)
+{
+	switch (res) {
+	case RESOURCE_ENDPOINTS: {
+		_cleanup_free_ char *addrs = format_strings(json_object_get(o, "addresses"), ",");
+		_cleanup_free_ char *labels = format_labels(json_object_get(o, "labels"));
+		_cleanup_free_ char *pols = format_strings(json_object_get(o, "policies"), ",");
+
+		if (!addrs || !labels || !pols)
+			return -ENOMEM;
+		return table_add(t, json_str(o, "name", ""), json_str(o, "namespace", ""),
+				 json_str(o, "state", "unknown"), addrs, labels, pols);
+	}
+	case RESOURCE_NETPOLS: {
+		json_t *spec = json_object_get(o, "spec");
+		_cleanup_free_ char *sel = format_selector(json_object_get(spec, "podSelector"));
+		_cleanup_free_ char *types = format_strings(json_object_get(spec, "policyTypes"), ",");
+
+		if (!sel || !types)
+			return -ENOMEM;
+		return table_add(t, object_namespace(o, res), object_name(o, res), sel, types);
+	}
+	case RESOURCE_NAMESPACES: {
+		_cleanup_free_ char *labels =
+			format_labels(json_object_get(json_object_get(o, "metadata"), "labels"));
+
+		if (!labels)
+			return -ENOMEM;
+		return table_add(t, object_name(o, res), labels);
+	}
+	case _RESOURCE_MAX:
+		break;
+	}
+	return -EINVAL;
+}
+
+static struct table *new_table(enum resource res)
+{
+	switch (res) {
+	case RESOURCE_ENDPOINTS:
+		return table_new(6, "NAME", "NAMESPACE", "STATE", "ADDRESSES", "LABELS", "POLICIES");
+	case RESOURCE_NETPOLS:
+		return table_new(4, "NAMESPACE", "NAME", "POD-SELECTOR", "POLICY-TYPES");
+	case RESOURCE_NAMESPACES:
+		return table_new(2, "NAME", "LABELS");
+	case _RESOURCE_MAX:
+		break;
+	}
+	return NULL;
+}
+
+static int print_items(const struct get_args *a, json_t *items)
+{
+	_cleanup_(table_freep) struct table *t = NULL;
+	json_t *o;
+	size_t i;
+	int r;
+
+	if (a->out == OUTPUT_NAME) {
+		json_array_foreach(items, i, o) {
+			const char *ns = object_namespace(o, a->res);
+
+			printf("%s/", resources[a->res].singular);
+			if (a->res == RESOURCE_NETPOLS && *ns) {
+				print_sanitized(stdout, ns);
+				fputc('/', stdout);
+			}
+			print_sanitized(stdout, object_name(o, a->res));
+			fputc('\n', stdout);
+		}
+		return 0;
+	}
+
+	if (json_array_size(items) == 0) {
+		/* Like kubectl: nothing on stdout, a note on stderr, success. */
+		if (a->res != RESOURCE_NAMESPACES && a->ns && !a->all)
+			fprintf(stderr, "No resources found in %s namespace.\n", a->ns);
+		else
+			fputs("No resources found.\n", stderr);
+		return 0;
+	}
+	t = new_table(a->res);
+	if (!t)
+		return -ENOMEM;
+	json_array_foreach(items, i, o) {
+		r = add_row(t, a->res, o);
+		if (r < 0)
+			return r;
+	}
+	table_print(t, stdout, "");
+	return 0;
+}
+
+static int get_one(const struct segctl *c, const struct get_args *a, json_t **ret)
+{
+	_cleanup_free_ char *ename = client_escape(a->name), *ens = NULL, *path = NULL;
+	json_auto_t *reply = NULL;
+	json_t *o;
+	size_t i;
+	int r;
+
+	if (!ename)
+		return -ENOMEM;
+	switch (a->res) {
+	case RESOURCE_ENDPOINTS:
+		if (asprintf(&path, "/v1/endpoints/%s", ename) < 0)
+			return -ENOMEM;
+		r = client_get(c, path, &reply);
+		if (r < 0)
+			return r;
+		if (a->ns && !streq(object_namespace(reply, a->res), a->ns)) {
+			fprintf(stderr, "segctl: endpoint \"%s\" not found in namespace \"%s\"\n",
+				a->name, a->ns);
+			return -ENOENT;
+		}
+		*ret = TAKE_PTR(reply);
+		return 0;
+	case RESOURCE_NETPOLS:
+		ens = client_escape(a->ns ? a->ns : SEGCTL_DEFAULT_NAMESPACE);
+		if (!ens || asprintf(&path, "/v1/networkpolicies/%s/%s", ens, ename) < 0)
+			return -ENOMEM;
+		r = client_get(c, path, &reply);
+		if (r < 0)
+			return r;
+		*ret = TAKE_PTR(reply);
+		return 0;
+	case RESOURCE_NAMESPACES:
+		/* There is no per-namespace route: pick it from the list. */
+		r = client_get(c, "/v1/namespaces", &reply);
+		if (r < 0)
+			return r;
+		json_array_foreach(json_object_get(reply, "items"), i, o)
+			if (streq(object_name(o, a->res), a->name)) {
+				*ret = json_incref(o);
+				return 0;
+			}
+		fprintf(stderr, "segctl: namespace \"%s\" not found\n", a->name);
+		return -ENOENT;
+	case _RESOURCE_MAX:
+		break;
+	}
+	return -EINVAL;
+}
+
+static int get_list(const struct segctl *c, const struct get_args *a, json_t **ret)
+{
+	_cleanup_free_ char *ens = NULL, *path = NULL;
+	const char *route = a->res == RESOURCE_ENDPOINTS ? "/v1/endpoints" :
+			    a->res == RESOURCE_NETPOLS	 ? "/v1/networkpolicies" :
+							   "/v1/namespaces";
+	json_auto_t *reply = NULL;
+	int r;
+
+	if (a->ns && !a->all && a->res != RESOURCE_NAMESPACES) {
+		ens = client_escape(a->ns);
+		if (!ens || asprintf(&path, "%s?namespace=%s", route, ens) < 0)
+			return -ENOMEM;
+	}
+	r = client_get(c, path ? path : route, &reply);
+	if (r < 0)
+		return r;
+	if (!json_is_array(json_object_get(reply, "items"))) {
+		fprintf(stderr, "segctl: reply from segd has no \"items\" list\n");
+		return -EPROTO;
+	}
+	*ret = TAKE_PTR(reply);
+	return 0;
+}
+
+int get_main(struct segctl *c, int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "namespace", required_argument, NULL, 'n' },
+		{ "all-namespaces", no_argument, NULL, 'A' },
+		{ "output", required_argument, NULL, 'o' },
+		COMMON_OPTIONS,
+		{},
+	};
+	struct get_args a = { .out = OUTPUT_TABLE };
+	json_auto_t *reply = NULL, *items = NULL;
+	int opt, r, res;
+
+	args_reset();
+	while ((opt = getopt_long(argc, argv, ":n:Ao:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'n':
+			r = args_check_namespace(c, optarg);
+			if (r < 0)
+				return exit_status(r);
+			a.ns = optarg;
+			break;
+		case 'A':
+			a.all = true;
+			break;
+		case 'o':
+			r = args_output(c, optarg,
+					OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON) |
+						OUTPUT_MASK(OUTPUT_YAML) | OUTPUT_MASK(OUTPUT_NAME),
+					&a.out);
+			if (r < 0)
+				return exit_status(r);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			r = args_common(c, opt, argv);
+			if (r < 0)
+				return exit_status(r);
+			break;
+		}
+	}
+	if (optind >= argc)
+		return exit_status(usage_error(c, "expected a resource: endpoints, networkpolicies "
+					       "or namespaces"));
+	res = resource_from_string(argv[optind]);
+	if (res < 0)
+		return exit_status(usage_error(c, "unknown resource '%s' (expected endpoints, "
+					       "networkpolicies or namespaces)", argv[optind]));
+	a.res = res;
+	if (++optind < argc)
+		a.name = argv[optind++];
+	if (optind < argc)
+		return exit_status(usage_error(c, "unexpected argument '%s'", argv[optind]));
+	if (a.ns && a.all)
+		return exit_status(usage_error(c, "-n and -A are exclusive"));
+	if (a.res == RESOURCE_NAMESPACES && a.ns)
+		return exit_status(usage_error(c, "namespaces are not namespaced: -n does not apply"));
+	if (a.name && a.all)
+		return exit_status(usage_error(c, "-A lists every namespace: it takes no NAME"));
+	if (a.name) {
+		r = args_check_name(c, resources[a.res].singular, a.name);
+		if (r < 0)
+			return exit_status(r);
+	}
+	/* Network policies default to namespace "default", as kubectl does for namespaced kinds. */
+	if (a.res == RESOURCE_NETPOLS && !a.ns && !a.all)
+		a.ns = SEGCTL_DEFAULT_NAMESPACE;
+
+	if (a.name) {
+		r = get_one(c, &a, &reply);
+		if (r < 0)
+			return exit_status(r);
+		if (a.out == OUTPUT_JSON || a.out == OUTPUT_YAML)
+			return exit_status(print_structured(reply, a.out));
+		items = json_pack("[O]", reply);
+		if (!items)
+			return exit_status(-ENOMEM);
+		return exit_status(print_items(&a, items));
+	}
+
+	r = get_list(c, &a, &reply);
+	if (r < 0)
+		return exit_status(r);
+	if (a.out == OUTPUT_JSON || a.out == OUTPUT_YAML)
+		return exit_status(print_structured(reply, a.out));
+	return exit_status(print_items(&a, json_object_get(reply, "items")));
+}

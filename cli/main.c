@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "segctl.h"
+
+/*
+ * The verbs. A new one (hook, check, matrix, flows, diff) is a file with a NAME_main() and
+ * one line here; main() needs no other change.
+ */
+static const struct {
+	const char *name;
+	int (*fn)(struct segctl *c, int argc, char *argv[]);
+	const char *description;
+} subcommands[] = {
+	{ "apply", apply_main, "Create or update policies and namespaces from files" },
+	{ "delete", delete_main, "Delete policies by file or by name, or endpoints by name" },
+	{ "get", get_main, "List or show endpoints, network policies and namespaces" },
+	{ "endpoint", endpoint_main, "Add, label or remove an endpoint (a network namespace)" },
+	{ "rules", rules_main, "Show the ruleset in an endpoint's namespace, read from the kernel" },
+	{ "status", status_main, "Show segd's state" },
+};
+
+static void show_usage(FILE *f)
+{
+	fputs("Usage: segctl [--socket PATH] COMMAND [ARGS...]\n"
+	      "\n"
+	      "Client of segd, the network micro-segmentation enforcer for Linux containers.\n"
+	      "\n"
+	      "Commands:\n",
+	      f);
+	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++)
+		fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].description);
+	fputs("\n"
+	      "Options (also accepted after the command):\n"
+	      "      --socket PATH  segd's API socket (default: $SEGD_SOCKET, else "
+	      SEGCTL_DEFAULT_SOCKET ")\n"
+	      "  -h, --help         show this help; 'segctl COMMAND --help' for a command\n"
+	      "      --version      show the version\n"
+	      "\n"
+	      "Exit status: 0 success, 1 error (usage, or reported by segd), 2 segd unreachable.\n",
+	      f);
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "version", no_argument, NULL, 'V' },
+		COMMON_OPTIONS,
+		{},
+	};
+	struct segctl c = { .verb = "" };
+	char *help_argv[3] = {};
+	int opt, r;
+
+	/* Global options come before the verb; '+' stops at the first non-option. */
+	args_reset();
+	while ((opt = getopt_long(argc, argv, "+:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'h':
+			show_usage(stdout);
+			return 0;
+		case 'V':
+			puts("segctl " SEGD_VERSION);
+			return 0;
+		default:
+			if (args_common(&c, opt, argv) < 0)
+				return EXIT_FAIL;
+		}
+	}
+	if (optind >= argc) {
+		show_usage(stderr);
+		return EXIT_FAIL;
+	}
+	if (streq(argv[optind], "help")) {
+		if (optind + 1 >= argc) {
+			show_usage(stdout);
+			return 0;
+		}
+		/* "segctl help VERB" is "segctl VERB --help" */
+		help_argv[0] = argv[optind + 1];
+		help_argv[1] = (char *)"--help";
+		argv = help_argv;
+		argc = 2;
+		optind = 0;
+	}
+
+	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++) {
+		if (!streq(argv[optind], subcommands[i].name))
+			continue;
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			fputs("segctl: cannot initialise libcurl\n", stderr);
+			return EXIT_FAIL;
+		}
+		c.verb = subcommands[i].name;
+		r = subcommands[i].fn(&c, argc - optind, argv + optind);
+		curl_global_cleanup();
+		return r;
+	}
+	fprintf(stderr, "segctl: unknown command '%s'\nTry 'segctl --help' for more information.\n",
+		argv[optind]);
+	return EXIT_FAIL;
+}

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "client.h"
+#include "print.h"
+#include "segctl.h"
+
+static const char usage[] =
+	"Usage: segctl status [-o table|json|yaml]\n"
+	"\n"
+	"Show segd's version, uptime, object counts and recent errors.\n"
+	"\n"
+	"Options:\n"
+	"  -o, --output FORMAT   table (default), json or yaml\n"
+	"      --socket PATH     segd's API socket\n"
+	"  -h, --help            show this help\n";
+
+static json_int_t int_of(json_t *o, const char *key)
+{
+	return json_integer_value(json_object_get(o, key));	/* 0 when absent */
+}
+
+static void print_duration(json_int_t s)
+{
+	if (s >= 86400)
+		printf("%" JSON_INTEGER_FORMAT "d ", s / 86400);
+	if (s >= 3600)
+		printf("%" JSON_INTEGER_FORMAT "h ", s / 3600 % 24);
+	if (s >= 60)
+		printf("%" JSON_INTEGER_FORMAT "m ", s / 60 % 60);
+	printf("%" JSON_INTEGER_FORMAT "s", s % 60);
+}
+
+/* Times may come as text (printed as is) or as seconds since the epoch (printed in UTC). */
+static void print_time(json_t *t)
+{
+	char buf[64];
+	struct tm tm;
+	time_t secs;
+
+	if (json_is_string(t)) {
+		print_sanitized(stdout, json_string_value(t));
+		return;
+	}
+	if (!json_is_number(t)) {
+		fputs("-", stdout);
+		return;
+	}
+	secs = (time_t)json_number_value(t);
+	if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+		fputs("-", stdout);
+		return;
+	}
+	fputs(buf, stdout);
+}
+
+static int print_status(json_t *st)
+{
+	_cleanup_free_ char *flags = format_strings(json_object_get(st, "table_flags"), ",");
+	json_t *errors = json_object_get(st, "last_errors"), *e;
+	size_t i;
+
+	if (!flags)
+		return -ENOMEM;
+	fputs("segd ", stdout);
+	print_sanitized(stdout, json_str(st, "version", "?"));
+	printf(" (pid %" JSON_INTEGER_FORMAT "), up ", int_of(st, "pid"));
+	print_duration(int_of(st, "uptime_seconds"));
+	fputc('\n', stdout);
+	printf("endpoints:        %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+	       " enforced, %" JSON_INTEGER_FORMAT " in error)\n",
+	       int_of(st, "endpoints"), int_of(st, "enforced"), int_of(st, "errors"));
+	printf("networkpolicies:  %" JSON_INTEGER_FORMAT "\n", int_of(st, "networkpolicies"));
+	printf("namespaces:       %" JSON_INTEGER_FORMAT "\n", int_of(st, "namespaces"));
+	printf("table flags:      %s\n", flags);
+	if (json_array_size(errors) == 0) {
+		fputs("last errors:      none\n", stdout);
+		return 0;
+	}
+	fputs("last errors:\n", stdout);
+	json_array_foreach(errors, i, e) {
+		fputs("  ", stdout);
+		print_time(json_object_get(e, "time"));
+		fputs("  ", stdout);
+		print_sanitized(stdout, json_str(e, "message", ""));
+		fputc('\n', stdout);
+	}
+	return 0;
+}
+
+int status_main(struct segctl *c, int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "output", required_argument, NULL, 'o' },
+		COMMON_OPTIONS,
+		{},
+	};
+	json_auto_t *reply = NULL;
+	enum output_format out = OUTPUT_TABLE;
+	int opt, r;
+
+	args_reset();
+	while ((opt = getopt_long(argc, argv, ":o:h", options, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			r = args_output(c, optarg,
+					OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON) |
+						OUTPUT_MASK(OUTPUT_YAML),
+					&out);
+			if (r < 0)
+				return exit_status(r);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			r = args_common(c, opt, argv);
+			if (r < 0)
+				return exit_status(r);
+			break;
+		}
+	}
+	if (optind < argc)
+		return exit_status(usage_error(c, "unexpected argument '%s'", argv[optind]));
+
+	r = client_get(c, "/v1/status", &reply);
+	if (r < 0)
+		return exit_status(r);
+	if (out != OUTPUT_TABLE)
+		return exit_status(print_structured(reply, out));
+	return exit_status(print_status(reply));
+}

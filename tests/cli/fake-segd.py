@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""A stand-in for segd's HTTP API (docs/api.md) on a unix socket, for testing segctl.
+
+Serves canned objects, records every request as one JSON line in --log:
+  {"method", "path", "query", "content_type", "body"}
+Special names trigger error paths: see the handlers below.
+"""
+import argparse
+import copy
+import json
+import os
+import socketserver
+import sys
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, unquote, urlsplit
+
+ENDPOINTS = [
+    {"name": "x-a", "namespace": "x", "netns": "x-a",
+     "labels": {"pod": "a", "app": "web"},
+     "ports": [{"name": "serve-80-tcp", "port": 80, "protocol": "TCP"}],
+     "addresses": ["10.71.0.2", "fd71::2"], "state": "enforced", "error": None,
+     "policies": ["x/deny-all", "x/allow-b"],
+     "isolation": {"ingress": True, "egress": False}},
+    {"name": "y-b", "namespace": "y", "netns": "y-b", "labels": {}, "ports": [],
+     "addresses": [], "state": "error", "error": "netns y-b vanished",
+     "policies": [], "isolation": {"ingress": False, "egress": False}},
+]
+
+def netpol(ns, name, sel, types):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"podSelector": sel, "policyTypes": types, "ingress": [{}]}}
+
+NETPOLS = [
+    netpol("default", "web", {"matchLabels": {"app": "web", "tier": "front"}}, ["Ingress"]),
+    netpol("x", "allow-b", {"matchLabels": {"pod": "a"},
+                            "matchExpressions": [
+                                {"key": "env", "operator": "In", "values": ["prod", "stage"]},
+                                {"key": "legacy", "operator": "DoesNotExist"}]},
+           ["Ingress", "Egress"]),
+    netpol("x", "deny-all", {}, ["Ingress"]),
+]
+
+NAMESPACES = [
+    {"apiVersion": "v1", "kind": "Namespace",
+     "metadata": {"name": "default", "labels": {"kubernetes.io/metadata.name": "default"}}},
+    {"apiVersion": "v1", "kind": "Namespace",
+     "metadata": {"name": "x", "labels": {"kubernetes.io/metadata.name": "x", "team": "red"}}},
+]
+
+RULES = {
+    "endpoint": "x-a", "netns": "x-a", "table": "inet segd", "flags": ["owner", "persist"],
+    "in_sync": True,
+    "chains": [{"name": "input", "hook": "input", "priority": 0, "policy": "accept",
+                "rules": [{"handle": 4, "expr": "iifname \"lo\" accept",
+                           "comment": "segd: loopback", "packets": 0, "bytes": 0},
+                          {"handle": 9, "expr": "ip saddr @i0_p4 tcp dport 80 counter accept",
+                           "comment": "x/allow-b ingress[0]", "policy": "x/allow-b",
+                           "direction": "ingress", "rule": 0, "packets": 3, "bytes": 180}]},
+               {"name": "output", "hook": "output", "priority": 0, "policy": "accept",
+                "rules": []}],
+    "sets": [{"name": "i0_p4", "type": "ipv4_addr", "flags": [], "elements": ["10.71.0.3"]},
+             {"name": "i1_c4", "type": "ipv4_addr", "flags": ["interval"],
+              "elements": ["10.0.0.0-10.0.255.255"]},
+             {"name": "i0_p6", "type": "ipv6_addr", "flags": [], "elements": []}],
+}
+
+STATUS = {"version": "0.1.0", "pid": 4242, "uptime_seconds": 3723, "endpoints": 2,
+          "networkpolicies": 3, "namespaces": 2, "enforced": 1, "errors": 1,
+          "table_flags": ["owner", "persist"],
+          "last_errors": [{"time": "2024-05-01T10:00:00Z", "message": "netns y-b vanished"}]}
+
+
+def error(status, message, errno=22, diagnostics=None):
+    e = {"message": message, "errno": errno}
+    if diagnostics is not None:
+        e["diagnostics"] = diagnostics
+    return status, {"error": e}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def address_string(self):
+        return "unix"
+
+    def reply(self, status, body, raw=None):
+        data = raw if raw is not None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        with open(self.server.log, "a") as f:
+            f.write(json.dumps({"method": self.command, "path": url.path, "query": query,
+                                "raw_query": url.query,
+                                "content_type": self.headers.get("Content-Type"),
+                                "body": body}) + "\n")
+        parts = [unquote(p) for p in url.path.split("/")[1:]]
+        if parts[:1] != ["v1"]:
+            return self.reply(*error(404, "no such route"))
+        if parts[1:] == ["endpoints", "huge", "rules"]:
+            # Over segctl's 64 MiB cap, with no Content-Length up front.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = b" " * (1 << 20)
+            try:
+                for _ in range(70):
+                    self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            self.close_connection = True
+            return
+        status, obj, raw = self.route(self.command, parts[1:], query, body)
+        self.reply(status, obj, raw)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = handle_any
+
+    def route(self, method, p, q, body):
+        ns = q.get("namespace")
+        if method == "GET" and p == ["status"]:
+            return 200, STATUS, None
+        if method == "GET" and p == ["endpoints", "garbage"]:
+            return 200, None, b"this is not json"
+        if method == "GET" and p == ["endpoints", "fail-plain"]:
+            return 500, None, b"Internal Server Error"
+        if method == "GET" and p == ["endpoints", "array"]:
+            return 200, None, b"[1, 2]"
+        if method == "POST" and p in (["apply"], ["delete"]):
+            if "BAD" in body:
+                return error(400, "%s: invalid policy (2 problems)" % q.get("file", "?"),
+                             74, [{"file": q.get("file"), "line": 14, "column": 9,
+                                   "path": "spec.ingress[0].from[1].ipBlock.cidr",
+                                   "message": "invalid CIDR \"10.0.0.0/33\""},
+                                  {"file": q.get("file"), "line": 3, "column": 1,
+                                   "path": "", "message": "unknown field \"spek\""}]) + (None,)
+            if p == ["delete"]:
+                if "MISSING" in body:
+                    return error(404, "networkpolicy x/missing not found", 2) + (None,)
+                return 200, {"deleted": [{"kind": "NetworkPolicy", "namespace": "x",
+                                          "name": "allow-b"}], "endpoints_updated": 1}, None
+            if body.strip() == "":
+                return 200, {"applied": [], "endpoints_updated": 0}, None
+            return 200, {"applied": [
+                {"kind": "Namespace", "namespace": "", "name": "x", "action": "configured"},
+                {"kind": "NetworkPolicy", "namespace": "x", "name": "allow-b",
+                 "action": "created"},
+                {"kind": "NetworkPolicy", "namespace": "x", "name": "deny-all",
+                 "action": "unchanged"}], "endpoints_updated": 2}, None
+        if p[:1] == ["networkpolicies"]:
+            if method == "GET" and len(p) == 1:
+                return 200, {"items": [n for n in NETPOLS
+                                       if ns is None or n["metadata"]["namespace"] == ns]}, None
+            if len(p) == 3:
+                found = [n for n in NETPOLS if n["metadata"]["namespace"] == p[1]
+                         and n["metadata"]["name"] == p[2]]
+                if not found:
+                    return error(404, "networkpolicy %s/%s not found" % (p[1], p[2]), 2) + (None,)
+                if method == "GET":
+                    return 200, found[0], None
+                if method == "DELETE":
+                    return 200, {"deleted": [{"kind": "NetworkPolicy", "namespace": p[1],
+                                              "name": p[2]}], "endpoints_updated": 1}, None
+        if p == ["namespaces"] and method == "GET":
+            return 200, {"items": NAMESPACES}, None
+        if p[:1] == ["endpoints"]:
+            if len(p) == 1 and method == "GET":
+                return 200, {"items": [e for e in ENDPOINTS
+                                       if ns is None or e["namespace"] == ns]}, None
+            if len(p) == 1 and method == "POST":
+                req = json.loads(body)
+                if any(e["name"] == req["name"] for e in ENDPOINTS):
+                    return error(409, "endpoint \"%s\" exists" % req["name"], 17) + (None,)
+                ep = {"name": req["name"], "namespace": req.get("namespace", "default"),
+                      "netns": req["netns"], "labels": req.get("labels", {}),
+                      "ports": req.get("ports", []), "addresses": [], "state": "pending",
+                      "error": None, "policies": [],
+                      "isolation": {"ingress": False, "egress": False}}
+                return 201, ep, None
+            found = [e for e in ENDPOINTS if len(p) > 1 and e["name"] == p[1]]
+            if not found:
+                return error(404, "endpoint \"%s\" not found" % p[1], 2) + (None,)
+            ep = copy.deepcopy(found[0])
+            if len(p) == 2 and method == "GET":
+                return 200, ep, None
+            if len(p) == 2 and method == "DELETE":
+                return 200, {"deleted": [{"kind": "Endpoint", "name": p[1]}]}, None
+            if p[2:] == ["labels"] and method == "PATCH":
+                req = json.loads(body)
+                ep["labels"].update(req.get("set", {}))
+                for k in req.get("remove", []):
+                    ep["labels"].pop(k, None)
+                return 200, ep, None
+            if p[2:] == ["rules"] and method == "GET":
+                rules = copy.deepcopy(RULES)
+                rules["endpoint"] = rules["netns"] = p[1]
+                if p[1] == "y-b":
+                    rules["in_sync"] = False
+                return 200, rules, None
+        return error(404, "no such route", 2) + (None,)
+
+
+class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--log", required=True)
+    a = ap.parse_args()
+    try:
+        os.unlink(a.socket)
+    except FileNotFoundError:
+        pass
+    srv = Server(a.socket, Handler)
+    srv.log = a.log
+    print("ready", flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

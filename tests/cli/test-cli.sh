@@ -1,0 +1,861 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# segctl against fake-segd.py: requests sent (method, path, query, body), output formats,
+# argument errors, diagnostics, exit codes. A client test only; the real daemon is tested
+# end to end elsewhere.
+#
+# Usage: tests/cli/test-cli.sh [PATH/TO/segctl]     (or SEGCTL=...)
+set -u
+
+SEGCTL=${1:-${SEGCTL:-segctl}}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+sock=$tmp/segd.sock
+log=$tmp/requests.log
+pass=0
+fail=0
+name=
+
+python3 "$here/fake-segd.py" --socket "$sock" --log "$log" >"$tmp/server.out" 2>&1 &
+server=$!
+cleanup() {
+	kill "$server" 2>/dev/null
+	wait "$server" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+for _ in $(seq 50); do
+	[ -S "$sock" ] && break
+	sleep 0.1
+done
+if [ ! -S "$sock" ]; then
+	echo "fake-segd did not start:" >&2
+	cat "$tmp/server.out" >&2
+	exit 1
+fi
+export SEGD_SOCKET=$sock
+# A sanitized segctl must fail loudly, not print and carry on.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+# ---- helpers --------------------------------------------------------------------------------
+
+# run ARGS...: runs segctl, stdout in $tmp/out, stderr in $tmp/err, status in $rc.
+run() {
+	: >"$log"
+	"$SEGCTL" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+run_stdin() {
+	local input=$1
+	shift
+	: >"$log"
+	"$SEGCTL" "$@" <"$input" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+}
+
+t() { name=$*; }
+
+ok() { pass=$((pass + 1)); }
+bad() {
+	fail=$((fail + 1))
+	echo "FAIL [$name]: $*"
+	echo "  rc=$rc"
+	sed 's/^/  stdout: /' "$tmp/out" | head -20
+	sed 's/^/  stderr: /' "$tmp/err" | head -20
+}
+
+expect_rc() { [ "$rc" -eq "$1" ] && ok || bad "exit status $rc, expected $1"; }
+expect_out() { [ "$(cat "$tmp/out")" == "$1" ] && ok || bad "stdout differs; expected:
+$1"; }
+expect_err() { [ "$(cat "$tmp/err")" == "$1" ] && ok || bad "stderr differs; expected:
+$1"; }
+expect_out_has() { [[ "$(cat "$tmp/out")" == *"$1"* ]] && ok || bad "stdout lacks '$1'"; }
+expect_err_has() { [[ "$(cat "$tmp/err")" == *"$1"* ]] && ok || bad "stderr lacks '$1'"; }
+expect_out_empty() { [ ! -s "$tmp/out" ] && ok || bad "stdout not empty"; }
+expect_err_empty() { [ ! -s "$tmp/err" ] && ok || bad "stderr not empty"; }
+expect_requests() {
+	local n
+	n=$(wc -l <"$log")
+	[ "$n" -eq "$1" ] && ok || bad "$n requests, expected $1"
+}
+# expect_req N PYEXPR: request number N (1-based) satisfies PYEXPR over r (the logged request)
+# and b (its body parsed as JSON, or None).
+expect_req() {
+	if python3 - "$log" "$1" "$2" <<'EOF'; then ok; else bad "request $1: not ($2)"; sed 's/^/  request: /' "$log"; fi
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+n = int(sys.argv[2])
+if len(lines) < n:
+    sys.exit(1)
+r = json.loads(lines[n - 1])
+try:
+    b = json.loads(r["body"])
+except ValueError:
+    b = None
+sys.exit(0 if eval(sys.argv[3]) else 1)
+EOF
+}
+# expect_json PYEXPR: stdout is JSON and satisfies PYEXPR over j.
+expect_json() {
+	if python3 - "$tmp/out" "$1" <<'EOF'; then ok; else bad "stdout JSON: not ($1)"; fi
+import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)
+EOF
+}
+
+# ---- global options, help, version ------------------------------------------------------
+
+t version
+run --version
+expect_rc 0
+expect_out "segctl $("$SEGCTL" --version | cut -d' ' -f2)"
+expect_out_has "segctl 0."
+
+t help
+run --help
+expect_rc 0
+for v in apply delete get endpoint rules status; do expect_out_has "  $v "; done
+
+for v in apply delete get endpoint rules status; do
+	t "$v --help"
+	run "$v" --help
+	expect_rc 0
+	expect_out_has "Usage: segctl $v"
+	expect_requests 0
+	t "help $v"
+	run help "$v"
+	expect_rc 0
+	expect_out_has "Usage: segctl $v"
+done
+
+t "endpoint add --help"
+run endpoint add --help
+expect_rc 0
+expect_out_has "Usage: segctl endpoint add"
+
+t "no command"
+run
+expect_rc 1
+expect_err_has "Usage: segctl"
+
+t "unknown command"
+run frobnicate
+expect_rc 1
+expect_err "segctl: unknown command 'frobnicate'
+Try 'segctl --help' for more information."
+
+t "unknown global option"
+run --frob status
+expect_rc 1
+expect_err_has "segctl: unknown option '--frob'"
+
+t "unknown verb option"
+run get ep --frob
+expect_rc 1
+expect_err "segctl get: unknown option '--frob'
+Try 'segctl get --help' for more information."
+expect_requests 0
+
+t "missing option argument"
+run get ep -o
+expect_rc 1
+expect_err_has "segctl get: option '-o' requires an argument"
+
+t "missing long option argument"
+run status --socket
+expect_rc 1
+expect_err_has "segctl status: option '--socket' requires an argument"
+
+t "bad output format"
+run get ep -o xml
+expect_rc 1
+expect_err_has "unknown output format 'xml' (expected one of: table, json, yaml, name)"
+expect_requests 0
+
+# ---- socket selection and connection errors ----------------------------------------------
+
+t "socket from --socket before the verb"
+SEGD_SOCKET=$tmp/nope.sock run --socket "$sock" status
+expect_rc 0
+expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/status"'
+
+t "socket from --socket after the verb"
+SEGD_SOCKET=$tmp/nope.sock run status --socket "$sock"
+expect_rc 0
+expect_requests 1
+expect_out_has "segd 0.1.0 (pid 4242)"
+SEGD_SOCKET=$tmp/nope.sock run status --socket="$sock"
+expect_rc 0
+expect_requests 1
+for args in "get ep" "get netpol x -n x" "rules x-a" "delete ep x-a" "delete -f $tmp/p.json" \
+	"apply -f $tmp/p.json" "endpoint add w --netns n" "endpoint label x-a a=b" \
+	"endpoint del x-a"; do
+	t "--socket after: $args"
+	echo '{}' >"$tmp/p.json"
+	# shellcheck disable=SC2086
+	SEGD_SOCKET=$tmp/nope.sock run $args --socket "$sock"
+	expect_requests 1
+	# shellcheck disable=SC2086
+	run $args --socket "$tmp/nope.sock"
+	expect_rc 2
+	expect_err "segctl: cannot connect to segd at $tmp/nope.sock: No such file or directory"
+done
+
+t "socket from SEGD_SOCKET"
+run status
+expect_rc 0
+
+t "connection failure"
+run --socket "$tmp/nope.sock" status
+expect_rc 2
+expect_err "segctl: cannot connect to segd at $tmp/nope.sock: No such file or directory"
+
+t "default socket"
+if [ ! -e /run/segd/segd.sock ]; then
+	SEGD_SOCKET='' run status
+	expect_rc 2
+	expect_err_has "segctl: cannot connect to segd at /run/segd/segd.sock: "
+fi
+
+t "socket path too long"
+run --socket "/$(printf 'a%.0s' $(seq 120))" status
+expect_rc 1
+expect_err_has "--socket: path longer than 107 bytes"
+
+# ---- apply --------------------------------------------------------------------------------
+
+cat >"$tmp/p.yaml" <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-b, namespace: x}
+spec: {podSelector: {}}
+EOF
+applied='namespace/x configured
+networkpolicy/x/allow-b created
+networkpolicy/x/deny-all unchanged'
+
+t "apply -f"
+run apply -f "$tmp/p.yaml"
+expect_rc 0
+expect_out "$applied"
+expect_err_empty
+expect_requests 1
+expect_req 1 'r["method"] == "POST" and r["path"] == "/v1/apply"'
+expect_req 1 "r['query'] == {'file': '$tmp/p.yaml'}"
+expect_req 1 "r['body'] == open('$tmp/p.yaml').read()"
+expect_req 1 'r["content_type"] == "application/yaml"'
+
+t "apply --dry-run"
+run apply --dry-run -f "$tmp/p.yaml"
+expect_rc 0
+expect_req 1 "r['query'] == {'file': '$tmp/p.yaml', 'dryRun': 'true'}"
+expect_out_has "networkpolicy/x/allow-b created (dry run)"
+
+t "apply file name is URL-encoded"
+cp "$tmp/p.yaml" "$tmp/a b&c=d%.json"
+run apply -f "$tmp/a b&c=d%.json"
+expect_rc 0
+expect_req 1 "r['query'] == {'file': '$tmp/a b&c=d%.json'}"
+expect_req 1 "'%20' in r['raw_query'] and '%26' in r['raw_query'] and '%25' in r['raw_query']"
+
+t "apply JSON content type"
+echo '  {"kind": "List", "items": []}' >"$tmp/p.json"
+run apply -f "$tmp/p.json"
+expect_req 1 'r["content_type"] == "application/json"'
+
+t "apply -f - (stdin)"
+run_stdin "$tmp/p.yaml" apply -f -
+expect_rc 0
+expect_req 1 "r['query'] == {'file': '-'} and r['body'] == open('$tmp/p.yaml').read()"
+
+t "apply several files, options after files"
+run apply -f "$tmp/p.yaml" --filename "$tmp/p.json" --socket "$sock"
+expect_rc 0
+expect_requests 2
+expect_req 2 "r['query'] == {'file': '$tmp/p.json'}"
+
+t "apply -o json"
+run apply -f "$tmp/p.yaml" -o json
+expect_rc 0
+expect_json 'j["endpoints_updated"] == 2 and len(j["applied"]) == 3'
+
+t "apply diagnostics"
+printf 'kind: NetworkPolicy\nBAD\n' >"$tmp/bad.yaml"
+run apply -f "$tmp/bad.yaml"
+expect_rc 1
+expect_out_empty
+expect_err "segctl: $tmp/bad.yaml: invalid policy (2 problems)
+$tmp/bad.yaml:14:9: spec.ingress[0].from[1].ipBlock.cidr: invalid CIDR \"10.0.0.0/33\"
+$tmp/bad.yaml:3:1: unknown field \"spek\""
+
+t "apply goes on after a bad file"
+run apply -f "$tmp/bad.yaml" -f "$tmp/p.yaml"
+expect_rc 1
+expect_requests 2
+expect_out "$applied"
+
+t "apply without -f"
+run apply
+expect_rc 1
+expect_err_has "segctl apply: no files given (-f FILE)"
+expect_requests 0
+
+t "apply stray argument"
+run apply -f "$tmp/p.yaml" extra
+expect_rc 1
+expect_err_has "unexpected argument 'extra'"
+expect_requests 0
+
+t "apply -f - twice"
+run apply -f - -f -
+expect_rc 1
+expect_err_has "'-f -' given twice"
+
+t "apply missing file sends nothing"
+run apply -f "$tmp/p.yaml" -f "$tmp/missing.yaml"
+expect_rc 1
+expect_err "segctl: cannot open $tmp/missing.yaml: No such file or directory"
+expect_requests 0
+
+t "apply directory"
+run apply -f "$tmp"
+expect_rc 1
+expect_err "segctl: $tmp: is a directory"
+
+t "apply over 4 MiB"
+head -c $((4 * 1024 * 1024 + 1)) /dev/zero | tr '\0' ' ' >"$tmp/big.yaml"
+run apply -f "$tmp/big.yaml"
+expect_rc 1
+expect_err "segctl: $tmp/big.yaml: larger than the 4 MiB limit"
+expect_requests 0
+run_stdin "$tmp/big.yaml" apply -f -
+expect_rc 1
+expect_err "segctl: -: larger than the 4 MiB limit"
+
+t "apply exactly 4 MiB"
+head -c $((4 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$tmp/big.yaml"
+run apply -f "$tmp/big.yaml"
+expect_rc 0
+expect_req 1 'len(r["body"]) == 4 * 1024 * 1024'
+expect_out ""
+
+t "apply connection failure"
+run apply -f "$tmp/p.yaml" --socket "$tmp/nope.sock"
+expect_rc 2
+
+# ---- delete -----------------------------------------------------------------------------
+
+t "delete -f"
+run delete -f "$tmp/p.yaml"
+expect_rc 0
+expect_req 1 "r['method'] == 'POST' and r['path'] == '/v1/delete' and r['query'] == {'file': '$tmp/p.yaml'}"
+expect_out "networkpolicy/x/allow-b deleted"
+
+t "delete -f, policy absent"
+echo MISSING >"$tmp/missing.yaml"
+run delete -f "$tmp/missing.yaml"
+expect_rc 1
+expect_err "segctl: networkpolicy x/missing not found"
+
+t "delete networkpolicy NAME -n NS"
+run delete networkpolicy allow-b -n x
+expect_rc 0
+expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/networkpolicies/x/allow-b" and r["body"] == ""'
+expect_out "networkpolicy/x/allow-b deleted"
+
+t "delete netpol: default namespace"
+run delete netpol web
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/networkpolicies/default/web"'
+
+t "delete networkpolicies: several names"
+run delete networkpolicies -n x allow-b deny-all
+expect_rc 0
+expect_requests 2
+expect_req 2 'r["path"] == "/v1/networkpolicies/x/deny-all"'
+
+t "delete networkpolicy: 404"
+run delete netpol nope -n x
+expect_rc 1
+expect_err "segctl: networkpolicy x/nope not found"
+
+t "delete endpoint NAME"
+run delete endpoint x-a
+expect_rc 0
+expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/endpoints/x-a"'
+expect_out "endpoint/x-a deleted"
+
+t "delete argument errors"
+run delete
+expect_rc 1
+expect_err_has "expected -f FILE or a resource and names"
+run delete pods x
+expect_rc 1
+expect_err_has "unknown resource 'pods'"
+run delete netpol
+expect_rc 1
+expect_err_has "expected a name after 'netpol'"
+run delete netpol Bad_Name
+expect_rc 1
+expect_err_has "invalid networkpolicy name 'Bad_Name'"
+run delete -f "$tmp/p.yaml" netpol x
+expect_rc 1
+expect_err_has "exclusive"
+run delete netpol x -n BAD
+expect_rc 1
+expect_err_has "invalid namespace name 'BAD'"
+expect_requests 0
+
+# ---- endpoint ---------------------------------------------------------------------------
+
+t "endpoint add"
+run endpoint add web-1 --netns web-1 --namespace shop -l app=web --label tier=front \
+	--port http=8080 -p dns=53/udp -p assoc=9/Sctp
+expect_rc 0
+expect_out "endpoint/web-1 created"
+expect_req 1 'r["method"] == "POST" and r["path"] == "/v1/endpoints" and r["content_type"] == "application/json"'
+expect_req 1 'b == {"name": "web-1", "netns": "web-1", "namespace": "shop", "labels": {"app": "web", "tier": "front"}, "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "assoc", "port": 9, "protocol": "SCTP"}]}'
+
+t "endpoint add: minimal body"
+run endpoint add web-2 --netns ns2
+expect_rc 0
+expect_req 1 'b == {"name": "web-2", "netns": "ns2"}'
+
+t "endpoint add -o json"
+run endpoint add web-3 --netns ns3 -n shop -o json
+expect_rc 0
+expect_json 'j["name"] == "web-3" and j["namespace"] == "shop" and j["state"] == "pending"'
+
+t "endpoint add: exists"
+run endpoint add x-a --netns x-a
+expect_rc 1
+expect_err 'segctl: endpoint "x-a" exists'
+
+t "endpoint add: argument errors"
+run endpoint add web-1
+expect_rc 1
+expect_err_has "segctl endpoint add: --netns NETNS is required"
+run endpoint add --netns n
+expect_rc 1
+expect_err_has "expected an endpoint NAME"
+run endpoint add Web --netns n
+expect_rc 1
+expect_err_has "invalid endpoint name 'Web'"
+run endpoint add w --netns a/b
+expect_rc 1
+expect_err_has "invalid netns name 'a/b'"
+run endpoint add w --netns ..
+expect_rc 1
+expect_err_has "invalid netns name '..'"
+run endpoint add w --netns n -l app
+expect_rc 1
+expect_err_has "invalid label 'app': expected KEY=VALUE"
+run endpoint add w --netns n -l 'app=a b'
+expect_rc 1
+expect_err_has "invalid value for label 'app'"
+run endpoint add w --netns n -l '-x=1'
+expect_rc 1
+expect_err_has "invalid label key '-x'"
+run endpoint add w --netns n -l a=1 -l a=2
+expect_rc 1
+expect_err_has "label 'a' given twice"
+run endpoint add w --netns n -p http
+expect_rc 1
+expect_err_has "expected NAME=PORT[/PROTO]"
+run endpoint add w --netns n -p http=0
+expect_rc 1
+expect_err_has "invalid port number '0'"
+run endpoint add w --netns n -p http=65536
+expect_rc 1
+expect_err_has "invalid port number '65536'"
+run endpoint add w --netns n -p http=80x
+expect_rc 1
+expect_err_has "invalid port number '80x'"
+run endpoint add w --netns n -p http=-1
+expect_rc 1
+expect_err_has "invalid port number '-1'"
+run endpoint add w --netns n -p http=80/icmp
+expect_rc 1
+expect_err_has "invalid protocol 'icmp'"
+run endpoint add w --netns n -p HTTP=80
+expect_rc 1
+expect_err_has "invalid port name 'HTTP'"
+run endpoint add w --netns n -p http=80 -p http=81
+expect_rc 1
+expect_err_has "port 'http' given twice"
+run endpoint add w x --netns n
+expect_rc 1
+expect_err_has "unexpected argument 'x'"
+run endpoint
+expect_rc 1
+expect_err_has "expected add, label or del"
+run endpoint frob
+expect_rc 1
+expect_err_has "unknown sub-command 'frob'"
+expect_requests 0
+
+t "endpoint label"
+run endpoint label x-a app=db tier- env=prod
+expect_rc 0
+expect_out "endpoint/x-a labeled"
+expect_req 1 'r["method"] == "PATCH" and r["path"] == "/v1/endpoints/x-a/labels"'
+expect_req 1 'b == {"set": {"app": "db", "env": "prod"}, "remove": ["tier"]}'
+
+t "endpoint label -o yaml"
+run endpoint label x-a pod- -o yaml
+expect_rc 0
+expect_out_has "labels:
+  app: web
+ports:"
+
+t "endpoint label: errors"
+run endpoint label x-a
+expect_rc 1
+expect_err_has "expected KEY=VALUE or KEY- after the name"
+run endpoint label x-a app
+expect_rc 1
+expect_err_has "invalid label change 'app'"
+run endpoint label x-a app=1 app-
+expect_rc 1
+expect_err_has "label 'app' given twice"
+run endpoint label x-a -
+expect_rc 1
+expect_err_has "invalid label change '-'"
+expect_requests 0
+run endpoint label nope a=b
+expect_rc 1
+expect_err 'segctl: endpoint "nope" not found'
+
+for v in del delete rm; do
+	t "endpoint $v"
+	run endpoint "$v" x-a
+	expect_rc 0
+	expect_out "endpoint/x-a deleted"
+	expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/endpoints/x-a"'
+done
+
+t "endpoint del: several, one missing"
+run endpoint rm x-a nope y-b
+expect_rc 1
+expect_requests 3
+expect_out "endpoint/x-a deleted
+endpoint/y-b deleted"
+expect_err 'segctl: endpoint "nope" not found'
+
+t "endpoint: --socket before the sub-verb"
+SEGD_SOCKET=$tmp/nope.sock run endpoint --socket "$sock" del x-a
+expect_rc 0
+expect_requests 1
+
+# ---- get --------------------------------------------------------------------------------
+
+t "get endpoints"
+run get endpoints
+expect_rc 0
+expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/endpoints" and r["query"] == {}'
+expect_out "NAME   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
+x-a    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b
+y-b    y           error      <none>              <none>          <none>"
+
+for alias in ep endpoint; do
+	t "get $alias -n x"
+	run get "$alias" -n x
+	expect_rc 0
+	expect_req 1 'r["path"] == "/v1/endpoints" and r["query"] == {"namespace": "x"}'
+	expect_out "NAME   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
+x-a    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b"
+done
+
+t "get endpoints: empty"
+run get ep -n empty
+expect_rc 0
+expect_out_empty
+expect_err "No resources found in empty namespace."
+
+t "get endpoint NAME"
+run get ep x-a
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/endpoints/x-a"'
+expect_out_has "x-a    x           enforced"
+
+t "get endpoint NAME -n other"
+run get ep x-a -n y
+expect_rc 1
+expect_err 'segctl: endpoint "x-a" not found in namespace "y"'
+
+t "get endpoint: 404"
+run get ep nope
+expect_rc 1
+expect_err 'segctl: endpoint "nope" not found'
+
+t "get endpoints -o json"
+run get ep -o json
+expect_rc 0
+expect_json 'list(j) == ["items"] and [e["name"] for e in j["items"]] == ["x-a", "y-b"]'
+expect_out_has '    "items": ['
+
+t "get endpoint NAME -o json"
+run get ep x-a -o json
+expect_rc 0
+expect_json 'j["name"] == "x-a" and j["isolation"] == {"ingress": True, "egress": False} and j["error"] is None'
+
+t "get endpoint NAME -o yaml"
+run get ep x-a -o yaml
+expect_rc 0
+expect_out "name: x-a
+namespace: x
+netns: x-a
+labels:
+  pod: a
+  app: web
+ports:
+- name: serve-80-tcp
+  port: 80
+  protocol: TCP
+addresses:
+- 10.71.0.2
+- fd71::2
+state: enforced
+error: null
+policies:
+- x/deny-all
+- x/allow-b
+isolation:
+  ingress: true
+  egress: false"
+
+if python3 -c 'import yaml' 2>/dev/null; then
+	for res in ep netpol ns; do
+		t "get $res -o yaml equals -o json"
+		run get "$res" -A -o json
+		cp "$tmp/out" "$tmp/json"
+		run get "$res" -A -o yaml
+		expect_rc 0
+		python3 -c 'import json, sys, yaml
+sys.exit(0 if yaml.safe_load(open(sys.argv[1])) == json.load(open(sys.argv[2])) else 1)' \
+			"$tmp/out" "$tmp/json" && ok || bad "YAML and JSON differ"
+	done
+fi
+
+t "yaml quoting"
+run endpoint add q --netns n -l a=true -l b=80 -l c=null -l d=yes -l e=1.5 -l f=0o17 -l g=x -o yaml
+expect_rc 0
+expect_out_has "  a: 'true'
+  b: '80'
+  c: 'null'
+  d: 'yes'
+  e: '1.5'
+  f: '0o17'
+  g: x"
+expect_out_has "ports: []"
+
+t "get networkpolicies: namespace default"
+run get networkpolicies
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/networkpolicies" and r["query"] == {"namespace": "default"}'
+expect_out "NAMESPACE   NAME   POD-SELECTOR         POLICY-TYPES
+default     web    app=web,tier=front   Ingress"
+
+t "get netpol -A"
+run get netpol -A
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/networkpolicies" and r["query"] == {}'
+expect_out "NAMESPACE   NAME       POD-SELECTOR                        POLICY-TYPES
+default     web        app=web,tier=front                  Ingress
+x           allow-b    pod=a,env in (prod,stage),!legacy   Ingress,Egress
+x           deny-all   <none>                              Ingress"
+
+t "get networkpolicy NAME -n NS"
+run get networkpolicy allow-b -n x
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/networkpolicies/x/allow-b"'
+expect_out_has "x           allow-b"
+
+t "get netpol NAME -o yaml"
+run get netpol allow-b -n x -o yaml
+expect_rc 0
+expect_out "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: allow-b
+  namespace: x
+spec:
+  podSelector:
+    matchLabels:
+      pod: a
+    matchExpressions:
+    - key: env
+      operator: In
+      values:
+      - prod
+      - stage
+    - key: legacy
+      operator: DoesNotExist
+  policyTypes:
+  - Ingress
+  - Egress
+  ingress:
+  - {}"
+
+t "get netpol -o name"
+run get netpol -A -o name
+expect_rc 0
+expect_out "networkpolicy/default/web
+networkpolicy/x/allow-b
+networkpolicy/x/deny-all"
+
+t "get netpol: 404"
+run get netpol nope
+expect_rc 1
+expect_req 1 'r["path"] == "/v1/networkpolicies/default/nope"'
+expect_err "segctl: networkpolicy default/nope not found"
+
+t "get namespaces"
+run get ns
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/namespaces"'
+expect_out "NAME      LABELS
+default   kubernetes.io/metadata.name=default
+x         kubernetes.io/metadata.name=x,team=red"
+
+t "get namespace NAME"
+run get namespace x -o json
+expect_rc 0
+expect_json 'j["metadata"]["name"] == "x"'
+run get namespaces nope
+expect_rc 1
+expect_err 'segctl: namespace "nope" not found'
+
+t "get -o name for endpoints and namespaces"
+run get ep -o name
+expect_out "endpoint/x-a
+endpoint/y-b"
+run get ns -o name
+expect_out "namespace/default
+namespace/x"
+
+t "get argument errors"
+run get
+expect_rc 1
+expect_err_has "expected a resource"
+run get pods
+expect_rc 1
+expect_err_has "unknown resource 'pods'"
+run get netpol -n x -A
+expect_rc 1
+expect_err_has "-n and -A are exclusive"
+run get ns -n x
+expect_rc 1
+expect_err_has "namespaces are not namespaced"
+run get netpol web -A
+expect_rc 1
+expect_err_has "-A lists every namespace: it takes no NAME"
+run get ep a b
+expect_rc 1
+expect_err_has "unexpected argument 'b'"
+run get ep -n Bad
+expect_rc 1
+expect_err_has "invalid namespace name 'Bad'"
+expect_requests 0
+
+t "get: options before the resource"
+run get -o name -n x ep
+expect_rc 0
+expect_out "endpoint/x-a"
+
+# ---- rules ------------------------------------------------------------------------------
+
+t "rules"
+run rules x-a
+expect_rc 0
+expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/endpoints/x-a/rules"'
+expect_out 'endpoint x-a  netns x-a  table inet segd  flags owner,persist
+in sync: yes
+
+chain input (hook input, priority 0, policy accept)
+  HANDLE   PACKETS   BYTES   EXPR                                          COMMENT
+  4        0         0       iifname "lo" accept                           segd: loopback
+  9        3         180     ip saddr @i0_p4 tcp dport 80 counter accept   x/allow-b ingress[0]
+
+chain output (hook output, priority 0, policy accept)
+  (no rules)
+
+set i0_p4 (ipv4_addr)
+  10.71.0.3
+set i1_c4 (ipv4_addr, interval)
+  10.0.0.0-10.0.255.255
+set i0_p6 (ipv6_addr)
+  (empty)'
+
+t "rules: out of sync"
+run rules y-b
+expect_rc 0
+expect_out_has "in sync: NO"
+
+t "rules -o json"
+run rules x-a -o json
+expect_rc 0
+expect_json 'j["in_sync"] is True and j["chains"][0]["rules"][1]["packets"] == 3 and j["sets"][1]["flags"] == ["interval"]'
+
+t "rules: errors"
+run rules
+expect_rc 1
+expect_err_has "expected an endpoint NAME"
+run rules x-a -o name
+expect_rc 1
+expect_err_has "unknown output format 'name'"
+run rules nope
+expect_rc 1
+expect_err 'segctl: endpoint "nope" not found'
+
+# ---- status -----------------------------------------------------------------------------
+
+t "status"
+run status
+expect_rc 0
+expect_out "segd 0.1.0 (pid 4242), up 1h 2m 3s
+endpoints:        2 (1 enforced, 1 in error)
+networkpolicies:  3
+namespaces:       2
+table flags:      owner,persist
+last errors:
+  2024-05-01T10:00:00Z  netns y-b vanished"
+
+t "status -o json"
+run status -o json
+expect_rc 0
+expect_json 'j["pid"] == 4242 and j["table_flags"] == ["owner", "persist"]'
+
+t "status: stray argument"
+run status now
+expect_rc 1
+expect_err_has "unexpected argument 'now'"
+
+# ---- bad replies ------------------------------------------------------------------------
+
+t "reply not JSON"
+run get ep garbage
+expect_rc 1
+expect_err_has "segctl: reply from segd is not valid JSON"
+
+t "reply not an object"
+run get ep array
+expect_rc 1
+expect_err "segctl: reply from segd is not a JSON object"
+
+t "error reply without JSON"
+run get ep fail-plain
+expect_rc 1
+expect_err "segctl: segd answered HTTP 500 without an error message"
+
+t "reply over 64 MiB"
+run rules huge
+expect_rc 1
+expect_err "segctl: reply from segd is larger than 64 MiB"
+
+# -------------------------------------------------------------------------------------------
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
