@@ -34,12 +34,25 @@ static struct policy_objects *parse_ok(const char *file, const char *text)
 	return o;
 }
 
-/* want: NULL-terminated list of formatted diagnostics, in order */
+/* "file:LINE:COL: ..." -> LINE * 100000 + COL; 0 when the position is not given */
+static unsigned long diag_pos(const char *s)
+{
+	unsigned line = 0, col = 0;
+	const char *p = strchr(s, ':');
+
+	if (p && sscanf(p + 1, "%u:%u:", &line, &col) == 2)
+		return (unsigned long)line * 100000 + col;
+	return 0;
+}
+
+/* want: NULL-terminated list of formatted diagnostics; policy_parse() reports them in file
+ * order (stable for equal positions), so they are compared in that order. */
 static void expect_diags_len(const char *file, const char *text, size_t len,
-			     const char *const *want)
+			     const char *const *want_in)
 {
 	struct policy_objects *o = (struct policy_objects *)0x1;
 	struct policy_diags d = { 0 };
+	const char *want[1100];
 	size_t n = 0;
 	bool bad = false;
 	int r;
@@ -47,8 +60,17 @@ static void expect_diags_len(const char *file, const char *text, size_t len,
 	r = policy_parse(file, text, len, &o, &d);
 	assert_int_equal(r, -EBADMSG);
 	assert_ptr_equal(o, (struct policy_objects *)0x1);	/* untouched */
-	while (want[n])
+	while (want_in[n] && n < 1100) {
+		const char *x = want_in[n];
+		size_t j = n;
+
+		while (j > 0 && diag_pos(want[j - 1]) > diag_pos(x)) {
+			want[j] = want[j - 1];
+			j--;
+		}
+		want[j] = x;
 		n++;
+	}
 	for (size_t i = 0; i < d.n || i < n; i++) {
 		char *s = i < d.n ? policy_diag_format(&d.items[i]) : NULL;
 

@@ -908,6 +908,23 @@ static int diags_move(struct policy_diags *dst, struct policy_diags *src)
 	return 0;
 }
 
+/* File order, so that a reader can walk the input top to bottom. Stable (insertion sort: at
+ * most a thousand diagnostics), so problems at one position keep the order they were found in. */
+static void diags_sort(struct policy_diags *d)
+{
+	for (size_t i = 1; i < d->n; i++) {
+		struct policy_diag x = d->items[i];
+		size_t j = i;
+
+		while (j > 0 && (d->items[j - 1].line > x.line ||
+				 (d->items[j - 1].line == x.line && d->items[j - 1].column > x.column))) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = x;
+	}
+}
+
 _public_ int policy_parse(const char *file, const char *text, size_t len,
 			  struct policy_objects **ret, struct policy_diags *reterr)
 {
@@ -922,6 +939,7 @@ _public_ int policy_parse(const char *file, const char *text, size_t len,
 	if (!o)
 		return -ENOMEM;
 	r = parse_all(&c, text ? text : "", len, o);
+	diags_sort(&diags);
 	if (r == -EBADMSG && reterr && diags_move(reterr, &diags) < 0)
 		r = -ENOMEM;
 	policy_diags_done(&diags);
