@@ -1108,9 +1108,13 @@ json_t *manager_namespaces_json(struct manager *m)
 json_t *manager_status_json(struct manager *m)
 {
 	json_t *errs = json_array(), *flags = json_array();
-	size_t enforced = 0, errors = 0;
+	json_t *nss = manager_namespaces_json(m);
+	size_t enforced = 0, errors = 0, n_namespaces;
 	size_t n = m->n_errors_total < MANAGER_MAX_ERRORS ? m->n_errors_total : MANAGER_MAX_ERRORS;
 
+	/* Applied and implicit namespaces alike, as `get namespaces` lists them. */
+	n_namespaces = json_array_size(json_object_get(nss, "items"));
+	json_decref(nss);
 	for (size_t i = 0; i < m->n_endpoints; i++) {
 		enforced += m->endpoints[i]->state == ENDPOINT_ENFORCED;
 		errors += m->endpoints[i]->state == ENDPOINT_ERROR;
@@ -1135,7 +1139,7 @@ json_t *manager_status_json(struct manager *m)
 			 SEGD_VERSION, "pid", (int)getpid(), "uptime_seconds",
 			 (json_int_t)(time(NULL) - m->started), "endpoints",
 			 (json_int_t)m->n_endpoints, "networkpolicies", (json_int_t)m->n_netpols,
-			 "namespaces", (json_int_t)m->n_namespaces, "enforced", (json_int_t)enforced,
+			 "namespaces", (json_int_t)n_namespaces, "enforced", (json_int_t)enforced,
 			 "errors", (json_int_t)errors, "commits", (json_int_t)m->commits,
 			 "commit_errors", (json_int_t)m->commit_errors, "table_flags", flags,
 			 "last_errors", errs);
