@@ -15,7 +15,8 @@ static const char usage[] =
 	"Usage: segctl apply -f FILE [-f FILE]... [--dry-run] [-o json|yaml]\n"
 	"\n"
 	"Create or update NetworkPolicy and Namespace objects from JSON or YAML files\n"
-	"(multi-document, kind: List). Each file is applied as one transaction.\n"
+	"(multi-document, kind: List). All or nothing: every file is validated by segd\n"
+	"before any is applied, and a file is applied as one transaction.\n"
 	"\n"
 	"Options:\n"
 	"  -f, --filename FILE   policy file, '-' for standard input (repeatable)\n"
@@ -96,6 +97,24 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 		}
 	}
 
+	/* Several files: a dry run of each first, so that one bad file applies none. */
+	for (size_t i = 0; n_files > 1 && !dry_run && i < n_files; i++) {
+		json_auto_t *reply = NULL;
+
+		r = manifest_send(c, "/v1/apply", &manifests[i], true, &reply);
+		if (r == -ENOTCONN) {
+			manifests_done(manifests, n_files);
+			return EXIT_CONNECT;
+		}
+		if (r < 0)
+			ret = EXIT_FAIL;
+	}
+	if (ret != 0) {
+		fprintf(stderr, "segctl: nothing applied\n");
+		manifests_done(manifests, n_files);
+		return ret;
+	}
+
 	for (size_t i = 0; i < n_files; i++) {
 		json_auto_t *reply = NULL;
 
@@ -106,7 +125,7 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 		}
 		if (r < 0) {
 			ret = EXIT_FAIL;
-			continue;	/* like kubectl: report, go on with the next file */
+			break;	/* the kernel refused it: do not go on with the others */
 		}
 		if (out == OUTPUT_TABLE)
 			manifest_print_objects(json_object_get(reply, "applied"), NULL, dry_run);

@@ -193,7 +193,7 @@ char *format_labels(json_t *labels)
 		return NULL;
 	json_object_foreach(labels, k, v)
 		keys[n++] = k;
-	qsort(keys, n, sizeof(char *), cmp_str);
+	qsort_safe(keys, n, sizeof(char *), cmp_str);
 
 	f = open_memstream(&buf, &len);
 	if (!f)

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -70,3 +71,17 @@ static inline int safe_close(int fd)
 }
 
 #define streq(a, b) (strcmp((a), (b)) == 0)
+
+/* qsort() and memcpy() declare their pointers nonnull even for zero elements; an empty array
+ * here is often NULL (systemd's qsort_safe/memcpy_safe). */
+static inline void qsort_safe(void *base, size_t n, size_t size,
+			      int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(base, n, size, cmp);
+}
+
+static inline void *memcpy_safe(void *dst, const void *src, size_t n)
+{
+	return n > 0 ? memcpy(dst, src, n) : dst;
+}

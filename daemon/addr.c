@@ -98,7 +98,7 @@ int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n)
 		free(c.addrs);
 		return c.error;
 	}
-	qsort(c.addrs, c.n, sizeof(*c.addrs), cmp_addr);
+	qsort_safe(c.addrs, c.n, sizeof(*c.addrs), cmp_addr);
 	*ret = c.addrs;
 	*ret_n = c.n;
 	return 0;

@@ -226,7 +226,7 @@ static int endpoints_insert(struct manager *m, struct endpoint *e)
 		return -ENOMEM;
 	m->endpoints = p;
 	m->endpoints[m->n_endpoints++] = e;
-	qsort(m->endpoints, m->n_endpoints, sizeof(*m->endpoints), cmp_endpoint);
+	qsort_safe(m->endpoints, m->n_endpoints, sizeof(*m->endpoints), cmp_endpoint);
 	return 0;
 }
 
@@ -276,8 +276,8 @@ static int snapshot_take(struct manager *m, struct snapshot *s)
 		free(s->netpols);
 		return -ENOMEM;
 	}
-	memcpy(s->namespaces, m->namespaces, m->n_namespaces * sizeof(*s->namespaces));
-	memcpy(s->netpols, m->netpols, m->n_netpols * sizeof(*s->netpols));
+	memcpy_safe(s->namespaces, m->namespaces, m->n_namespaces * sizeof(*s->namespaces));
+	memcpy_safe(s->netpols, m->netpols, m->n_netpols * sizeof(*s->netpols));
 	return 0;
 }
 
@@ -576,8 +576,8 @@ int manager_apply(struct manager *m, const char *file, const char *text, size_t 
 	}
 	/* Everything moved out of objs is owned by the model now; the rest is freed. */
 	policy_objects_free(objs);
-	qsort(m->namespaces, m->n_namespaces, sizeof(*m->namespaces), cmp_namespace);
-	qsort(m->netpols, m->n_netpols, sizeof(*m->netpols), cmp_netpol);
+	qsort_safe(m->namespaces, m->n_namespaces, sizeof(*m->namespaces), cmp_namespace);
+	qsort_safe(m->netpols, m->n_netpols, sizeof(*m->netpols), cmp_netpol);
 
 	if (dry_run) {
 		snapshot_restore(m, &snap);
@@ -1084,7 +1084,7 @@ json_t *manager_namespaces_json(struct manager *m)
 		names[n++] = m->endpoints[i]->pe.namespace;
 	for (size_t i = 0; i < m->n_netpols; i++)
 		names[n++] = m->netpols[i]->namespace;
-	qsort(names, n, sizeof(*names), cmp_str);
+	qsort_safe(names, n, sizeof(*names), cmp_str);
 
 	for (size_t i = 0; i < n; i++) {
 		ssize_t k;
@@ -1399,8 +1399,8 @@ int manager_restore_objects(struct manager *m, struct policy_objects *objs)
 	m->n_netpols = objs->n_netpols;
 	objs->n_netpols = 0;
 	policy_objects_free(objs);
-	qsort(m->namespaces, m->n_namespaces, sizeof(*m->namespaces), cmp_namespace);
-	qsort(m->netpols, m->n_netpols, sizeof(*m->netpols), cmp_netpol);
+	qsort_safe(m->namespaces, m->n_namespaces, sizeof(*m->namespaces), cmp_namespace);
+	qsort_safe(m->netpols, m->n_netpols, sizeof(*m->netpols), cmp_netpol);
 	return 0;
 }
 

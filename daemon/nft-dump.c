@@ -856,7 +856,7 @@ static int set_render(struct nft_dump_set *s)
 	size_t n = 0;
 
 	if (s->n_raw > 1)
-		qsort(s->raw, s->n_raw, sizeof(*s->raw), elem_cmp);
+		qsort_safe(s->raw, s->n_raw, sizeof(*s->raw), elem_cmp);
 	s->elements = calloc(s->n_raw ? s->n_raw : 1, sizeof(char *));
 	if (!s->elements)
 		return -ENOMEM;

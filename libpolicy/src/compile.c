@@ -149,7 +149,7 @@ static int add_endpoint_set(struct builder *b, const char *name, int family, con
 				o++;
 			}
 		}
-		qsort(elems, n, sizeof(*elems), cmp_elem);
+		qsort_safe(elems, n, sizeof(*elems), cmp_elem);
 		/* unique: two endpoints may briefly claim one address */
 		o = 1;
 		for (size_t i = 1; i < n; i++)
@@ -294,7 +294,7 @@ static int compile_named_egress(struct builder *b, const struct policy_netpol *p
 		if (np)
 			nums[n_nums++] = np->port;
 	}
-	qsort(nums, n_nums, sizeof(*nums), cmp_u16);
+	qsort_safe(nums, n_nums, sizeof(*nums), cmp_u16);
 
 	for (size_t j = 0; j < n_nums; j++) {
 		struct port_spec ps = { .has_proto = true, .proto = port->proto };
@@ -469,7 +469,7 @@ int policy_compile(const struct policy_world *world, const struct policy_endpoin
 	for (size_t i = 0; i < world->n_netpols; i++)
 		if (policy_selects(world->netpols[i], ep))
 			selecting[n_selecting++] = world->netpols[i];
-	qsort(selecting, n_selecting, sizeof(*selecting), cmp_netpol);
+	qsort_safe(selecting, n_selecting, sizeof(*selecting), cmp_netpol);
 
 	if (n_selecting > 0) {
 		b.plan->selected_by = calloc(n_selecting, sizeof(char *));

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "ipset.h"
+#include "macro.h"
 
 void range_list_done(struct range_list *l)
 {
@@ -44,7 +45,7 @@ void range_list_normalize(struct range_list *l)
 
 	if (l->n == 0)
 		return;
-	qsort(l->items, l->n, sizeof(*l->items), range_cmp);
+	qsort_safe(l->items, l->n, sizeof(*l->items), range_cmp);
 	for (size_t i = 1; i < l->n; i++) {
 		struct range *cur = &l->items[o];
 		const struct range *next = &l->items[i];

@@ -270,11 +270,13 @@ run_stdin "$tmp/p.yaml" apply -f -
 expect_rc 0
 expect_req 1 "r['query'] == {'file': '-'} and r['body'] == open('$tmp/p.yaml').read()"
 
-t "apply several files, options after files"
+t "apply several files, options after files: all validated, then all applied"
 run apply -f "$tmp/p.yaml" --filename "$tmp/p.json" --socket "$sock"
 expect_rc 0
-expect_requests 2
-expect_req 2 "r['query'] == {'file': '$tmp/p.json'}"
+expect_requests 4
+expect_req 1 "r['query'] == {'file': '$tmp/p.yaml', 'dryRun': 'true'}"
+expect_req 2 "r['query'] == {'file': '$tmp/p.json', 'dryRun': 'true'}"
+expect_req 4 "r['query'] == {'file': '$tmp/p.json'}"
 
 t "apply -o json"
 run apply -f "$tmp/p.yaml" -o json
@@ -290,11 +292,13 @@ expect_err "segctl: $tmp/bad.yaml: invalid policy (2 problems)
 $tmp/bad.yaml:14:9: spec.ingress[0].from[1].ipBlock.cidr: invalid CIDR \"10.0.0.0/33\"
 $tmp/bad.yaml:3:1: unknown field \"spek\""
 
-t "apply goes on after a bad file"
+t "apply with one bad file applies nothing"
 run apply -f "$tmp/bad.yaml" -f "$tmp/p.yaml"
 expect_rc 1
 expect_requests 2
-expect_out "$applied"
+expect_req 2 "r['query'].get('dryRun') == 'true'"
+expect_out_empty
+expect_err_has "segctl: nothing applied"
 
 t "apply without -f"
 run apply

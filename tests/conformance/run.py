@@ -468,6 +468,9 @@ class Runner:
             self.teardown()
         if self.total_skipped_probes:
             print("# %d probes skipped (%s)" % (self.total_skipped_probes, SCTP_REASON))
+        for report in T.sanitizer_failures():
+            failed += 1
+            print("FAIL sanitizer report from segd\n    " + report.replace("\n", "\n    "), flush=True)
         print("%d passed, %d failed%s" % (passed, failed, (", %d skipped" % skipped) if skipped else ""), flush=True)
         return 1 if failed else 0
 

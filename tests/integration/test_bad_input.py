@@ -287,9 +287,10 @@ def main():
 
     if res.failed:
         print("segd log tail:\n" + segd.log_tail(60))
+    rc = res.summary()  # before close(): it reads segd's log for sanitizer reports
     segd.close()
     topo.close()
-    return res.summary()
+    return rc
 
 
 if __name__ == "__main__":

@@ -350,6 +350,30 @@ def _readline_timeout(f, timeout):
     return box[0] if box else ""
 
 
+SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                     "SUMMARY: UndefinedBehaviorSanitizer")
+ALL_SEGDS = []
+
+
+def sanitizer_failures():
+    """Stops every segd this process started and returns the sanitizer reports in their logs.
+
+    A sanitized segd that hits UB or leaks must fail the suite even when every probe passed."""
+    found = []
+    for s in ALL_SEGDS:
+        s.stop()
+        try:
+            with open(s.log_path, errors="replace") as f:
+                lines = f.readlines()
+        except OSError:
+            continue
+        for i, line in enumerate(lines):
+            if any(m in line for m in SANITIZER_MARKERS):
+                found.append("%s: %s" % (s.log_path, "".join(lines[i:i + 12]).rstrip()))
+                break
+    return found
+
+
 class Segd:
     """segd on a private socket and state dir; segctl helpers."""
 
@@ -369,6 +393,7 @@ class Segd:
         self.log_path = os.path.join(self.workdir, "segd.log")
         self._logf = None
         self.starts = 0
+        ALL_SEGDS.append(self)
         atexit.register(self.close)
 
     def start(self, timeout=15):
@@ -560,6 +585,9 @@ class Results:
         return not self._problems
 
     def summary(self):
+        for report in sanitizer_failures():
+            self.failed += 1
+            print("FAIL sanitizer report from segd\n    " + report.replace("\n", "\n    "), flush=True)
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
 

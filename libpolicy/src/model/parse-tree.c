@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <yaml.h>
 
+#include "macro.h"
 #include "model/parse.h"
 
 struct pnode *pnode_free(struct pnode *n)
@@ -338,7 +339,7 @@ static void builder_check_duplicates(struct builder *b, const struct pnode *map)
 	}
 	for (size_t i = 0; i < map->n; i++)
 		keys[i] = map->items[2 * i];
-	qsort(keys, map->n, sizeof(*keys), key_cmp);
+	qsort_safe(keys, map->n, sizeof(*keys), key_cmp);
 	for (size_t i = 1; i < map->n; i++)
 		if (keys[i]->len == keys[i - 1]->len &&
 		    memcmp(keys[i]->str, keys[i - 1]->str, keys[i]->len) == 0) {
