@@ -236,6 +236,19 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 			r = manager_endpoint_rules(m, seg[2], &out, &err);
 		else
 			return respond_simple_error(c, 405, -EINVAL, "method not allowed");
+	} else if (streq(res, "hooks") && n == 3 && post) {
+		json_auto_t *body = NULL;
+		json_error_t jerr;
+
+		body = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!json_is_object(body))
+			return respond_simple_error(c, 400, -EINVAL, "hook request: not a JSON object");
+		if (streq(seg[2], "createRuntime"))
+			r = manager_hook_create(m, body, &out, &err);
+		else if (streq(seg[2], "poststop"))
+			r = manager_hook_poststop(m, body, &out, &err);
+		else
+			return respond_simple_error(c, 404, -ENOENT, "no such hook stage");
 	} else
 		return respond_simple_error(c, 404, -ENOENT, "no such API path");
 

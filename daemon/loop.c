@@ -57,6 +57,15 @@ int loop_add(struct loop *l, struct watch *w, int fd, uint32_t events, watch_fn 
 	return 0;
 }
 
+int loop_modify(struct watch *w, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = w };
+
+	if (!w->loop)
+		return -EINVAL;
+	return RET_NERRNO(epoll_ctl(w->loop->epfd, EPOLL_CTL_MOD, w->fd, &ev));
+}
+
 void loop_remove(struct watch *w)
 {
 	if (!w->loop)

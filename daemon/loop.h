@@ -27,6 +27,7 @@ struct watch {
 int loop_new(struct loop **ret);
 struct loop *loop_free(struct loop *l);
 int loop_add(struct loop *l, struct watch *w, int fd, uint32_t events, watch_fn fn);
+int loop_modify(struct watch *w, uint32_t events);
 void loop_remove(struct watch *w);
 /* Runs until a callback returns LOOP_EXIT (returns 0) or an error (returns it). The `tick`
  * callback runs after each dispatch round and returns the next epoll timeout in ms (-1 none). */

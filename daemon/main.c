@@ -17,6 +17,8 @@ static const char *arg_socket = "/run/segd/segd.sock";
 static const char *arg_state_dir = "/var/lib/segd";
 static const char *arg_group = "segd";
 static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
+static const char *arg_engine = "none";
+static unsigned arg_resync_interval = 30;
 
 static void help(void)
 {
@@ -25,8 +27,11 @@ static void help(void)
 	       "namespace. Runs in the foreground and logs to stderr.\n\n"
 	       "  --socket PATH          control socket (default /run/segd/segd.sock)\n"
 	       "  --state-dir DIR        persistent state (default /var/lib/segd)\n"
-	       "  --engine none          container engine to follow; 'none': endpoints are\n"
-	       "                         registered with 'segctl endpoint add' only\n"
+	       "  --engine ENGINE        container engine to follow: 'auto' (Podman's socket\n"
+	       "                         /run/podman/podman.sock, then Docker's /var/run/docker.sock),\n"
+	       "                         'unix:///path/to/engine.sock', or 'none' (default: endpoints\n"
+	       "                         come from 'segctl endpoint add' and the OCI hook only)\n"
+	       "  --resync-interval SEC  full resync with the engine every SEC seconds (default 30)\n"
 	       "  --deny-action ACTION   drop (default) or reject denied traffic\n"
 	       "  --group NAME           group allowed to use the socket besides root (default segd)\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
@@ -50,11 +55,12 @@ static int parse_level(const char *s)
 static int parse_argv(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
-	       ARG_VERSION };
+	       ARG_VERSION, ARG_RESYNC };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
 		{ "engine", required_argument, NULL, ARG_ENGINE },
+		{ "resync-interval", required_argument, NULL, ARG_RESYNC },
 		{ "deny-action", required_argument, NULL, ARG_DENY },
 		{ "group", required_argument, NULL, ARG_GROUP },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
@@ -77,11 +83,23 @@ static int parse_argv(int argc, char **argv)
 			arg_state_dir = optarg;
 			break;
 		case ARG_ENGINE:
-			if (!streq(optarg, "none"))
-				return log_error_errno(-EOPNOTSUPP,
-						       "--engine %s: only 'none' is supported by "
-						       "this version", optarg);
+			if (!streq(optarg, "none") && !streq(optarg, "auto") &&
+			    !(strncmp(optarg, "unix:///", 8) == 0 && strlen(optarg) < 115))
+				return log_error_errno(-EINVAL, "--engine: 'auto', 'none' or "
+								"'unix:///path', not '%s'", optarg);
+			arg_engine = optarg;
 			break;
+		case ARG_RESYNC: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 86400)
+				return log_error_errno(-EINVAL, "--resync-interval: 1 to 86400 seconds");
+			arg_resync_interval = (unsigned)v;
+			break;
+		}
 		case ARG_DENY:
 			if (streq(optarg, "drop"))
 				arg_deny = POLICY_DENY_DROP;
@@ -168,6 +186,8 @@ int main(int argc, char **argv)
 		.state_dir = arg_state_dir,
 		.deny = arg_deny,
 		.group = arg_group,
+		.engine = arg_engine,
+		.resync_interval_s = arg_resync_interval,
 	};
 	r = manager_new(&cfg, &m);
 	if (r < 0) {

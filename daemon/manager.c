@@ -23,9 +23,11 @@
 
 #include "addr.h"
 #include "api.h"
+#include "engine.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "manager-internal.h"
 #include "netns.h"
 #include "nft.h"
 #include "rules.h"
@@ -94,7 +96,7 @@ static void policy_endpoint_done(struct policy_endpoint *pe)
 	*pe = (struct policy_endpoint){ 0 };
 }
 
-static void endpoint_close(struct endpoint *e)
+void endpoint_close(struct endpoint *e)
 {
 	loop_remove(&e->mon_watch);
 	e->mon_fd = safe_close(e->mon_fd);
@@ -102,11 +104,12 @@ static void endpoint_close(struct endpoint *e)
 	e->nsfd = safe_close(e->nsfd);
 }
 
-static struct endpoint *endpoint_free(struct endpoint *e)
+struct endpoint *endpoint_free(struct endpoint *e)
 {
 	if (!e)
 		return NULL;
 	endpoint_close(e);
+	endpoint_containers_done(e);
 	policy_endpoint_done(&e->pe);
 	policy_plan_free(e->installed);
 	free(e->netns);
@@ -115,9 +118,7 @@ static struct endpoint *endpoint_free(struct endpoint *e)
 	return NULL;
 }
 
-static void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
+void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -130,7 +131,7 @@ static void endpoint_set_error(struct endpoint *e, enum endpoint_state state, co
 	va_end(ap);
 }
 
-static void arm_debounce(struct manager *m)
+void arm_debounce(struct manager *m)
 {
 	if (m->debounce_armed)
 		return;
@@ -152,18 +153,16 @@ static int on_addr_event(struct watch *w, uint32_t events)
 	return 0;
 }
 
-/* Opens the namespace, our nftables socket and the address monitor in it, and reads the
- * addresses. On failure nothing is left open. */
-static int endpoint_attach(struct endpoint *e)
+/* Takes nsfd (a pinned namespace), opens our nftables socket and the address monitor in it,
+ * and reads the addresses. On failure nothing is left open, nsfd included. */
+int endpoint_attach(struct endpoint *e, int nsfd)
 {
 	struct manager *m = e->manager;
 	struct policy_addr *addrs = NULL;
 	size_t n_addrs = 0;
 	int r;
 
-	r = netns_open_name(e->netns, &e->nsfd);
-	if (r < 0)
-		return r;
+	e->nsfd = nsfd;
 	r = netns_inode(e->nsfd, &e->ns_ino);
 	if (r >= 0)
 		r = nft_sock_open(e->nsfd, &e->nft);
@@ -184,7 +183,7 @@ static int endpoint_attach(struct endpoint *e)
 	return 0;
 }
 
-static int endpoint_new(struct manager *m, const char *name, const char *netns, const char *ns,
+int endpoint_new(struct manager *m, const char *name, const char *netns, const char *ns,
 			struct endpoint **ret)
 {
 	struct endpoint *e = calloc(1, sizeof(*e));
@@ -205,12 +204,25 @@ static int endpoint_new(struct manager *m, const char *name, const char *netns, 
 	return 0;
 }
 
+/* By name, else by container id or unique id prefix (4 or more hex digits). */
 struct endpoint *manager_find_endpoint(struct manager *m, const char *name)
 {
+	struct endpoint *found = NULL;
+	size_t len = strlen(name);
+
 	for (size_t i = 0; i < m->n_endpoints; i++)
 		if (streq(m->endpoints[i]->pe.name, name))
 			return m->endpoints[i];
-	return NULL;
+	if (len < 4 || strspn(name, "0123456789abcdef") != len)
+		return NULL;
+	for (size_t i = 0; i < m->n_endpoints; i++)
+		for (size_t j = 0; j < m->endpoints[i]->n_containers; j++)
+			if (strncmp(m->endpoints[i]->containers[j].id, name, len) == 0) {
+				if (found && found != m->endpoints[i])
+					return NULL;	/* ambiguous */
+				found = m->endpoints[i];
+			}
+	return found;
 }
 
 static int cmp_endpoint(const void *a, const void *b)
@@ -218,7 +230,7 @@ static int cmp_endpoint(const void *a, const void *b)
 	return strcmp((*(struct endpoint *const *)a)->pe.name, (*(struct endpoint *const *)b)->pe.name);
 }
 
-static int endpoints_insert(struct manager *m, struct endpoint *e)
+int endpoints_insert(struct manager *m, struct endpoint *e)
 {
 	struct endpoint **p = reallocarray(m->endpoints, m->n_endpoints + 1, sizeof(*p));
 
@@ -230,7 +242,7 @@ static int endpoints_insert(struct manager *m, struct endpoint *e)
 	return 0;
 }
 
-static void endpoints_remove(struct manager *m, struct endpoint *e)
+void endpoints_remove(struct manager *m, struct endpoint *e)
 {
 	for (size_t i = 0; i < m->n_endpoints; i++)
 		if (m->endpoints[i] == e) {
@@ -242,7 +254,7 @@ static void endpoints_remove(struct manager *m, struct endpoint *e)
 }
 
 /* The watch of a removed endpoint may be in the current dispatch round: free it later. */
-static int bury(struct manager *m, struct endpoint *e)
+int bury(struct manager *m, struct endpoint *e)
 {
 	struct endpoint **p;
 
@@ -359,12 +371,30 @@ static bool endpoint_live(const struct endpoint *e)
 	return e->nft != NULL;
 }
 
+/* Isolated both ways, no rules: what an endpoint gets while its labels are unknown. */
+static int deny_all_plan(const char *name, enum policy_deny_action deny, struct policy_plan **ret)
+{
+	struct policy_plan *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->endpoint = strdup(name);
+	if (!p->endpoint) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->isolated[POLICY_DIR_INGRESS] = p->isolated[POLICY_DIR_EGRESS] = true;
+	p->deny = deny;
+	*ret = p;
+	return 0;
+}
+
 /*
  * Compiles every live endpoint's plan and commits the ones that differ from what its namespace
  * holds. Returns the number of namespaces that failed (0 = all enforced), or -ENOMEM.
  * *ret_updated counts the namespaces committed.
  */
-static int reconcile(struct manager *m, size_t *ret_updated)
+int reconcile(struct manager *m, size_t *ret_updated)
 {
 	_cleanup_free_ struct policy_endpoint **eps = NULL;
 	struct policy_world w;
@@ -376,7 +406,7 @@ static int reconcile(struct manager *m, size_t *ret_updated)
 		return -ENOMEM;
 	/* A dead endpoint's addresses are not peers: its address may be reused by anyone. */
 	for (size_t i = 0; i < m->n_endpoints; i++)
-		if (endpoint_live(m->endpoints[i]))
+		if (endpoint_live(m->endpoints[i]) && !m->endpoints[i]->quarantined)
 			eps[n++] = &m->endpoints[i]->pe;
 
 	w = (struct policy_world){
@@ -396,12 +426,16 @@ static int reconcile(struct manager *m, size_t *ret_updated)
 
 		if (!endpoint_live(e))
 			continue;
-		r = policy_compile(&w, &e->pe, m->cfg.deny, &plan);
+		if (e->quarantined)
+			r = deny_all_plan(e->pe.name, m->cfg.deny, &plan);
+		else
+			r = policy_compile(&w, &e->pe, m->cfg.deny, &plan);
 		if (r < 0)
 			return r;
 		if (e->installed && policy_plan_equal(plan, e->installed)) {
 			policy_plan_free(plan);
-			if (e->state != ENDPOINT_ENFORCED) {
+			if (e->state == ENDPOINT_PENDING ||
+			    (e->state == ENDPOINT_ERROR && !e->quarantined)) {
 				/* A previous failure left the old table; it is current again. */
 				e->state = ENDPOINT_ENFORCED;
 				free(e->error);
@@ -426,9 +460,13 @@ static int reconcile(struct manager *m, size_t *ret_updated)
 			  plan->n_rules);
 		policy_plan_free(e->installed);
 		e->installed = plan;
-		e->state = ENDPOINT_ENFORCED;
-		free(e->error);
-		e->error = NULL;
+		/* A quarantined endpoint with a reason (bad labels) stays in error, enforced as
+		 * default-deny; one merely waiting for its labels is enforced. */
+		if (!(e->quarantined && e->state == ENDPOINT_ERROR)) {
+			e->state = ENDPOINT_ENFORCED;
+			free(e->error);
+			e->error = NULL;
+		}
 		updated++;
 	}
 	if (ret_updated)
@@ -437,7 +475,7 @@ static int reconcile(struct manager *m, size_t *ret_updated)
 }
 
 /* After a failed change was rolled back: bring every namespace back to the restored model. */
-static void reconcile_after_rollback(struct manager *m)
+void reconcile_after_rollback(struct manager *m)
 {
 	int r = reconcile(m, NULL);
 
@@ -447,7 +485,7 @@ static void reconcile_after_rollback(struct manager *m)
 }
 
 /* Reconcile + persist; on failure the caller restores its snapshot. */
-static int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
+int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
 {
 	int r;
 
@@ -846,7 +884,13 @@ static int endpoint_create(struct manager *m, json_t *body, bool attach_required
 		return r;
 	}
 
-	r = endpoint_attach(e);
+	{
+		int nsfd = -1;
+
+		r = netns_open_name(e->netns, &nsfd);
+		if (r >= 0)
+			r = endpoint_attach(e, nsfd);
+	}
 	if (r < 0) {
 		if (attach_required) {
 			endpoint_free(e);
@@ -903,6 +947,9 @@ int manager_endpoint_label(struct manager *m, const char *name, json_t *body, js
 
 	if (!e)
 		return op_error_set(err, 404, -ENOENT, "endpoint %s not found", name);
+	if (e->kind == ENDPOINT_KIND_CONTAINER)
+		return op_error_set(err, 409, -EPERM, "endpoint %s is a container: its labels come "
+						     "from the engine (recreate it with new labels)", name);
 	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s?o, s?o}", "set", &set, "remove", &remove) < 0)
 		return op_error_set(err, 400, -EINVAL, "invalid label change: %s", jerr.text);
 	if (policy_labels_copy(&next, &e->pe.labels) < 0)
@@ -955,6 +1002,9 @@ int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, stru
 
 	if (!e)
 		return op_error_set(err, 404, -ENOENT, "endpoint %s not found", name);
+	if (e->kind == ENDPOINT_KIND_CONTAINER)
+		return op_error_set(err, 409, -EPERM, "endpoint %s is a container: it leaves when "
+						     "the container stops", name);
 	endpoints_remove(m, e);
 	r = commit_change(m, &updated, err);
 	if (r < 0) {
@@ -985,7 +1035,7 @@ static json_t *labels_json(const struct policy_labels *l)
 	return o;
 }
 
-static json_t *endpoint_json(const struct endpoint *e)
+json_t *endpoint_json(const struct endpoint *e)
 {
 	json_t *o, *addrs = json_array(), *ports = json_array(), *pols = json_array();
 	const struct policy_plan *p = e->installed;
@@ -1003,12 +1053,27 @@ static json_t *endpoint_json(const struct endpoint *e)
 	for (size_t i = 0; pols && p && i < p->n_selected_by; i++)
 		json_array_append_new(pols, json_string(p->selected_by[i]));
 
-	o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s?, s:o, s:{s:b, s:b}}", "name",
-		      e->pe.name, "namespace", e->pe.namespace, "netns", e->netns, "labels",
+	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s?, s:o, s:{s:b, s:b}}", "name",
+		      e->pe.name, "kind", e->kind == ENDPOINT_KIND_CONTAINER ? "container" : "netns",
+		      "namespace", e->pe.namespace, "netns", e->netns, "labels",
 		      labels_json(&e->pe.labels), "ports", ports, "addresses", addrs, "state",
 		      endpoint_state_to_string(e->state), "error", e->error, "policies", pols,
 		      "isolation", "ingress", p && p->isolated[POLICY_DIR_INGRESS], "egress",
 		      p && p->isolated[POLICY_DIR_EGRESS]);
+	if (o && e->kind == ENDPOINT_KIND_CONTAINER) {
+		json_t *cs = json_array();
+		const char *owner = e->n_containers ? e->containers[0].id : NULL;
+
+		for (size_t i = 0; i < e->n_containers; i++) {
+			if (e->containers[i].owner && owner == e->containers[0].id)
+				owner = e->containers[i].id;
+			json_array_append_new(cs, json_pack("{s:s, s:s?}", "id", e->containers[i].id,
+							    "name", e->containers[i].name));
+		}
+		json_object_set_new(o, "id", owner ? json_string(owner) : json_null());
+		json_object_set_new(o, "containers", cs);
+		json_object_set_new(o, "quarantined", json_boolean(e->quarantined));
+	}
 	return o;
 }
 
@@ -1248,8 +1313,13 @@ static int check_namespaces(struct manager *m)
 
 		if (!endpoint_live(e))
 			continue;
-		if (netns_open_name(e->netns, &fd) >= 0 && netns_inode(fd, &ino) >= 0 &&
-		    ino == e->ns_ino)
+		/* A container's namespace opened by pid cannot be looked up again: the engine
+		 * (and the poststop hook) report its end instead. */
+		if (e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0)
+			continue;
+		if ((e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_path(e->netns, &fd)
+							: netns_open_name(e->netns, &fd)) >= 0 &&
+		    netns_inode(fd, &ino) >= 0 && ino == e->ns_ino)
 			continue;
 		log_warning("Network namespace %s of endpoint %s vanished", e->netns, e->pe.name);
 		endpoint_close(e);
@@ -1286,6 +1356,7 @@ static int on_tick(void *userdata)
 	for (size_t i = 0; i < m->n_dead; i++)
 		endpoint_free(m->dead[i]);
 	m->n_dead = 0;
+	engine_tick(m->engine);
 	return api_timeout_ms(m->api);
 }
 
@@ -1300,6 +1371,9 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	m->cfg = *cfg;
 	m->signal_fd = m->debounce_fd = m->periodic_fd = -1;
 	m->started = time(NULL);
+	r = netns_host_inode(&m->host_netns_ino);
+	if (r < 0)
+		goto fail;
 
 	r = loop_new(&m->loop);
 	if (r < 0)
@@ -1342,6 +1416,7 @@ struct manager *manager_free(struct manager *m)
 	if (!m)
 		return NULL;
 	m->api = api_free(m->api);
+	m->engine = engine_free(m->engine);
 	/* Closing our sockets leaves the tables in place (PERSIST): stopping segd never
 	 * opens anything. */
 	for (size_t i = 0; i < m->n_endpoints; i++)
@@ -1444,6 +1519,13 @@ int manager_start(struct manager *m)
 	r = api_new(m, m->cfg.socket_path, m->cfg.group, &m->api);
 	if (r < 0)
 		return r;
+
+	/* After the API: the OCI hook may already be asking while the first list runs. */
+	if (m->cfg.engine && !streq(m->cfg.engine, "none")) {
+		r = engine_new(m, m->cfg.engine, m->cfg.resync_interval_s, &m->engine);
+		if (r < 0)
+			return r;
+	}
 	return 0;
 }
 

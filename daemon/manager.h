@@ -12,6 +12,7 @@
 #include "policy/policy.h"
 
 struct api;
+struct engine;
 struct nft_sock;
 
 enum endpoint_state {
@@ -24,8 +25,42 @@ enum endpoint_state {
 
 const char *endpoint_state_to_string(enum endpoint_state s);
 
+enum endpoint_kind {
+	ENDPOINT_KIND_NETNS,		/* registered by hand: segctl endpoint add */
+	ENDPOINT_KIND_CONTAINER,	/* from the engine API or the OCI hook */
+	_ENDPOINT_KIND_MAX,
+};
+
+/* One container of a container endpoint (several share one namespace in a pod). */
+struct ep_container {
+	char *id;
+	char *name;		/* NULL until the engine names it */
+	struct policy_labels labels;
+	bool known;		/* labels are known (engine inspect, or annotation) */
+	char *invalid;		/* why its labels cannot be used, or NULL */
+	bool owner;		/* created the namespace (not --network container:X) */
+};
+
+/* What the engine (or the hook) tells about a container. */
+struct container_info {
+	char *id;
+	char *name;
+	bool running;
+	int pid;
+	char *netns_path;	/* SandboxKey, or NULL */
+	char *network_mode;	/* "bridge", "host", "container:ID", ... */
+	struct policy_labels labels;
+	bool labels_known;
+	char *invalid;		/* label problem, or NULL */
+};
+
 struct endpoint {
 	struct manager *manager;
+	enum endpoint_kind kind;
+	struct ep_container *containers;
+	size_t n_containers;
+	/* Labels unknown or unusable: default-deny both ways, and not anyone's peer. */
+	bool quarantined;
 	struct policy_endpoint pe;	/* name, namespace, labels, addrs, named ports */
 	char *netns;			/* name under /run/netns */
 	int nsfd;			/* pins the namespace */
@@ -44,6 +79,8 @@ struct manager_config {
 	const char *state_dir;
 	enum policy_deny_action deny;
 	const char *group;	/* group allowed to use the API besides root, e.g. "segd" */
+	const char *engine;	/* "none", "auto" or "unix:///path" */
+	unsigned resync_interval_s;
 };
 
 #define MANAGER_MAX_ERRORS 16
@@ -59,6 +96,9 @@ struct manager {
 	int periodic_fd;
 	struct watch periodic_watch;
 	struct api *api;
+	struct engine *engine;
+	uint64_t resync_generation;
+	ino_t host_netns_ino;
 
 	struct endpoint **endpoints;	/* sorted by name */
 	size_t n_endpoints;
@@ -112,6 +152,17 @@ int manager_endpoint_label(struct manager *m, const char *name, json_t *body, js
 int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, struct op_error *err);
 int manager_endpoint_rules(struct manager *m, const char *name, json_t **ret,
 			   struct op_error *err);
+
+/* Containers: from the engine source (inspect results, gone containers, a completed list for
+ * the mark-and-sweep of a resync) and from the OCI hook. */
+void container_info_done(struct container_info *ci);
+int manager_container_seen(struct manager *m, const struct container_info *ci);
+void manager_container_gone(struct manager *m, const char *id);
+bool manager_container_known(struct manager *m, const char *id);
+void manager_containers_resync_begin(struct manager *m);
+void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n);
+int manager_hook_create(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
+int manager_hook_poststop(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
 
 json_t *manager_status_json(struct manager *m);
 json_t *manager_netpols_json(struct manager *m, const char *ns);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <linux/nsfs.h>
 
 #include "netns.h"
 #include "macro.h"
@@ -80,4 +83,48 @@ int netns_call(int nsfd, int (*fn)(void *userdata), void *userdata)
 	if (setns(self, CLONE_NEWNET) < 0)
 		abort();
 	return r;
+}
+
+static bool path_allowed(const char *path)
+{
+	unsigned long pid;
+	char tail[16];
+
+	if (strstr(path, "/../") || strstr(path, "/./") || strstr(path, "//"))
+		return false;
+	if (strncmp(path, "/run/netns/", 11) == 0 && path[11] && !strchr(path + 11, '/'))
+		return true;
+	if (strncmp(path, "/var/run/netns/", 15) == 0 && path[15] && !strchr(path + 15, '/'))
+		return true;
+	return sscanf(path, "/proc/%lu/ns/ne%15s", &pid, tail) == 2 && streq(tail, "t") && pid > 0 &&
+	       strlen(path) < 40;
+}
+
+int netns_open_path(const char *path, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	int type;
+
+	if (!path || !path_allowed(path))
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ELOOP && strncmp(path, "/proc/", 6) == 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);	/* /proc/PID/ns/net is a magic link */
+	if (fd < 0)
+		return -errno;
+	/* Whatever the path said, it must be a network namespace. */
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type < 0 || type != CLONE_NEWNET)
+		return -ENOTTY;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+int netns_host_inode(ino_t *ret)
+{
+	_cleanup_close_ int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	return netns_inode(fd, ret);
 }

@@ -13,6 +13,12 @@
 
 /* Opens /run/netns/NAME (O_RDONLY|O_CLOEXEC). -ENOENT if absent, -EINVAL for a bad name. */
 int netns_open_name(const char *name, int *ret_fd);
+/* Opens a namespace by path: a file under /run/netns or /var/run/netns (no "..", no symlink
+ * games: the result must be a network namespace), or /proc/PID/ns/net. -EINVAL for any other
+ * path, -ENOENT if absent, -ENOTTY if what was opened is not a network namespace. */
+int netns_open_path(const char *path, int *ret_fd);
+/* Inode of our own (the host's) network namespace. */
+int netns_host_inode(ino_t *ret);
 /* Validates an `ip netns` name: no '/', not "." or "..", 1..255 bytes. */
 int netns_name_valid(const char *name);
 /* st_ino of the namespace behind fd (for identity checks). */

@@ -76,8 +76,11 @@ int state_save(struct manager *m)
 	for (size_t i = 0; i < m->n_netpols; i++)
 		if (json_array_append_new(items, text_to_json(policy_netpol_to_json(m->netpols[i]))) < 0)
 			return -ENOMEM;
+	/* Container endpoints are not stored: the engine is their source of truth, and a
+	 * restarted segd lists the containers again (their tables stay meanwhile). */
 	for (size_t i = 0; i < m->n_endpoints; i++)
-		if (json_array_append_new(eps, endpoint_desc(m->endpoints[i])) < 0)
+		if (m->endpoints[i]->kind == ENDPOINT_KIND_NETNS &&
+		    json_array_append_new(eps, endpoint_desc(m->endpoints[i])) < 0)
 			return -ENOMEM;
 
 	text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);

@@ -1,0 +1,768 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "engine.h"
+#include "log.h"
+#include "loop.h"
+#include "macro.h"
+#include "manager.h"
+
+#define API_PREFIX "http://engine/v1.41"
+/* {"type":["container"]} */
+#define EVENTS_PATH "/events?filters=%7B%22type%22%3A%5B%22container%22%5D%7D"
+#define MAX_LIST_BYTES (16u * 1024 * 1024)
+#define MAX_INSPECT_BYTES (4u * 1024 * 1024)
+#define MAX_EVENT_LINE (1024u * 1024)
+#define MAX_CONTAINERS 65536
+#define MAX_INFLIGHT 8
+#define REQUEST_TIMEOUT_MS 10000
+#define CONNECT_TIMEOUT_MS 2000
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+
+static const char *const auto_sockets[] = { "/run/podman/podman.sock", "/var/run/docker.sock" };
+
+enum req_kind {
+	REQ_LIST,
+	REQ_INSPECT,
+	REQ_EVENTS,
+	_REQ_KIND_MAX,
+};
+
+struct req {
+	struct engine *eng;
+	struct req *next, *prev;	/* every request in flight, for engine_free() */
+	enum req_kind kind;
+	CURL *easy;
+	char *id;		/* REQ_INSPECT */
+	bool full;		/* REQ_LIST: inspect every container, not only new ones */
+	char *buf;
+	size_t len, allocated, limit;
+	bool overflow;
+	size_t lines;		/* REQ_EVENTS: events handled */
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+struct curl_sock {
+	struct watch w;
+	struct engine *eng;
+	curl_socket_t fd;
+};
+
+struct engine {
+	struct manager *m;
+	char *spec_path;	/* NULL for auto */
+	char *path;		/* socket in use */
+	unsigned resync_interval_s;
+	CURLM *multi;
+	int timer_fd;
+	struct watch timer_watch;
+	int retry_fd;
+	struct watch retry_watch;
+	unsigned backoff_ms;
+	struct req *events, *list;
+	struct req *reqs;	/* all in flight */
+	char **queue;		/* container ids waiting for an inspect */
+	size_t n_queue;
+	size_t inflight;
+	struct curl_sock **dead;	/* freed after the loop round */
+	size_t n_dead;
+	bool logged_down;
+};
+
+static void req_free(struct req *q)
+{
+	if (!q)
+		return;
+	if (q->prev)
+		q->prev->next = q->next;
+	else if (q->eng && q->eng->reqs == q)
+		q->eng->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	if (q->easy)
+		curl_easy_cleanup(q->easy);
+	free(q->id);
+	free(q->buf);
+	free(q);
+}
+
+static bool id_valid(const char *id)
+{
+	size_t n = id ? strlen(id) : 0;
+
+	return n >= 12 && n <= 128 && strspn(id, "0123456789abcdef") == n;
+}
+
+/* ---- libcurl <-> epoll ---------------------------------------------------------------------- */
+
+static void process_done(struct engine *eng);
+
+static int on_curl_event(struct watch *w, uint32_t events)
+{
+	struct curl_sock *cs = container_of(w, struct curl_sock, w);
+	struct engine *eng = cs->eng;
+	int flags = 0, running;
+
+	if (events & EPOLLIN)
+		flags |= CURL_CSELECT_IN;
+	if (events & EPOLLOUT)
+		flags |= CURL_CSELECT_OUT;
+	if (events & (EPOLLERR | EPOLLHUP))
+		flags |= CURL_CSELECT_ERR;
+	(void)curl_multi_socket_action(eng->multi, cs->fd, flags, &running);
+	process_done(eng);
+	return 0;
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct engine *eng = userp;
+	struct curl_sock *cs = socketp;
+	uint32_t ev = 0;
+
+	if (what == CURL_POLL_REMOVE) {
+		if (cs) {
+			struct curl_sock **p;
+
+			loop_remove(&cs->w);
+			(void)curl_multi_assign(eng->multi, s, NULL);
+			/* This round may still hold an event for it: free it afterwards. */
+			p = reallocarray(eng->dead, eng->n_dead + 1, sizeof(*p));
+			if (p) {
+				eng->dead = p;
+				eng->dead[eng->n_dead++] = cs;
+			}
+		}
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev |= EPOLLOUT;
+	if (!cs) {
+		cs = calloc(1, sizeof(*cs));
+		if (!cs)
+			return -1;
+		cs->eng = eng;
+		cs->fd = s;
+		if (loop_add(eng->m->loop, &cs->w, s, ev, on_curl_event) < 0) {
+			free(cs);
+			return -1;
+		}
+		(void)curl_multi_assign(eng->multi, s, cs);
+	} else if (loop_modify(&cs->w, ev) < 0)
+		return -1;
+	return 0;
+}
+
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct engine *eng = userp;
+
+	if (timeout_ms < 0)
+		return timer_fd_arm(eng->timer_fd, 0, false) < 0 ? -1 : 0;
+	/* 0 means "now": a 1 ms timer keeps libcurl out of its own callback. */
+	return timer_fd_arm(eng->timer_fd, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, false) < 0 ? -1 : 0;
+}
+
+static int on_timer(struct watch *w, uint32_t events)
+{
+	struct engine *eng = container_of(w, struct engine, timer_watch);
+	int running;
+
+	(void)timer_fd_ack(eng->timer_fd);
+	(void)curl_multi_socket_action(eng->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	process_done(eng);
+	return 0;
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t n, void *userdata);
+static size_t on_events(char *data, size_t size, size_t n, void *userdata);
+
+static int req_start(struct engine *eng, enum req_kind kind, const char *id, struct req **ret)
+{
+	_cleanup_free_ char *url = NULL;
+	struct req *q;
+	int r;
+
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->eng = eng;
+	q->kind = kind;
+	switch (kind) {
+	case REQ_LIST:
+		r = asprintf(&url, "%s/containers/json", API_PREFIX);
+		q->limit = MAX_LIST_BYTES;
+		break;
+	case REQ_INSPECT:
+		q->id = strdup(id);
+		r = q->id ? asprintf(&url, "%s/containers/%s/json", API_PREFIX, id) : -1;
+		q->limit = MAX_INSPECT_BYTES;
+		break;
+	case REQ_EVENTS:
+		r = asprintf(&url, "%s%s", API_PREFIX, EVENTS_PATH);
+		q->limit = MAX_EVENT_LINE;
+		break;
+	case _REQ_KIND_MAX:
+	default:
+		r = -1;
+		break;
+	}
+	q->easy = r >= 0 ? curl_easy_init() : NULL;
+	if (!q->easy) {
+		req_free(q);
+		return -ENOMEM;
+	}
+	curl_easy_setopt(q->easy, CURLOPT_URL, url);
+	curl_easy_setopt(q->easy, CURLOPT_UNIX_SOCKET_PATH, eng->path);
+	curl_easy_setopt(q->easy, CURLOPT_PRIVATE, q);
+	curl_easy_setopt(q->easy, CURLOPT_ERRORBUFFER, q->errbuf);
+	curl_easy_setopt(q->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(q->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(q->easy, CURLOPT_PROTOCOLS_STR, "http");
+	curl_easy_setopt(q->easy, CURLOPT_WRITEDATA, q);
+	if (kind == REQ_EVENTS) {
+		curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, on_events);
+		/* A stream: no overall timeout; TCP-level keepalive is meaningless on a unix
+		 * socket, the periodic resync covers a silently stuck engine. */
+	} else {
+		curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long)REQUEST_TIMEOUT_MS);
+	}
+	if (curl_multi_add_handle(eng->multi, q->easy) != CURLM_OK) {
+		req_free(q);
+		return -EIO;
+	}
+	q->next = eng->reqs;
+	if (eng->reqs)
+		eng->reqs->prev = q;
+	eng->reqs = q;
+	if (kind == REQ_INSPECT)
+		eng->inflight++;
+	if (ret)
+		*ret = q;
+	return 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *userdata)
+{
+	struct req *q = userdata;
+	size_t len = size * n;
+
+	if (q->len + len > q->limit) {
+		q->overflow = true;
+		return 0;	/* aborts the transfer: over the bound is rejected, never cut */
+	}
+	if (q->len + len + 1 > q->allocated) {
+		size_t m = (q->len + len + 1) * 2;
+		char *p;
+
+		if (m > q->limit + 1)
+			m = q->limit + 1;
+		p = realloc(q->buf, m);
+		if (!p)
+			return 0;
+		q->buf = p;
+		q->allocated = m;
+	}
+	memcpy(q->buf + q->len, data, len);
+	q->len += len;
+	q->buf[q->len] = 0;
+	return len;
+}
+
+static void enqueue_inspect(struct engine *eng, const char *id)
+{
+	char **p;
+
+	for (size_t i = 0; i < eng->n_queue; i++)
+		if (streq(eng->queue[i], id))
+			return;
+	if (eng->n_queue >= MAX_CONTAINERS) {
+		log_warning("Engine: over %d containers waiting for inspection, dropping %.12s "
+			    "(the next resync catches it)", MAX_CONTAINERS, id);
+		return;
+	}
+	p = reallocarray(eng->queue, eng->n_queue + 1, sizeof(*p));
+	if (!p)
+		return;
+	eng->queue = p;
+	eng->queue[eng->n_queue] = strdup(id);
+	if (eng->queue[eng->n_queue])
+		eng->n_queue++;
+}
+
+static void inspect_queue_run(struct engine *eng)
+{
+	while (eng->n_queue > 0 && eng->inflight < MAX_INFLIGHT) {
+		char *id = eng->queue[0];
+
+		memmove(&eng->queue[0], &eng->queue[1], (eng->n_queue - 1) * sizeof(*eng->queue));
+		eng->n_queue--;
+		if (req_start(eng, REQ_INSPECT, id, NULL) < 0)
+			log_warning("Engine: cannot inspect %.12s, ignoring", id);
+		free(id);
+	}
+}
+
+/* One line of the event stream: every container event is a hint to look at that container. */
+static void handle_event_line(struct engine *eng, const char *line, size_t len)
+{
+	json_auto_t *o = NULL;
+	json_error_t jerr;
+	const char *type = NULL, *id = NULL, *action = NULL;
+	json_t *actor;
+
+	if (len == 0)
+		return;
+	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(o)) {
+		log_warning("Engine: ignoring a malformed event (%s)", o ? "not an object" : jerr.text);
+		return;
+	}
+	type = json_string_value(json_object_get(o, "Type"));
+	if (!type)
+		type = json_string_value(json_object_get(o, "type"));
+	action = json_string_value(json_object_get(o, "Action"));
+	if (!action)
+		action = json_string_value(json_object_get(o, "status"));
+	id = json_string_value(json_object_get(o, "id"));
+	actor = json_object_get(o, "Actor");
+	if (!id && json_is_object(actor))
+		id = json_string_value(json_object_get(actor, "ID"));
+	if (type && !streq(type, "container"))
+		return;
+	if (!id_valid(id)) {
+		log_warning("Engine: ignoring an event without a valid container id");
+		return;
+	}
+	log_debug("Engine event: %s %.12s", action ? action : "?", id);
+	/* Only queued here: this runs inside libcurl's write callback, where no transfer may be
+	 * added; process_done() starts the inspections. */
+	enqueue_inspect(eng, id);
+}
+
+static size_t on_events(char *data, size_t size, size_t n, void *userdata)
+{
+	struct req *q = userdata;
+	struct engine *eng = q->eng;
+	size_t len = size * n, start = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		/* the line is the buffered part plus data[start..i) */
+		if (q->len > 0) {
+			if (on_body(data + start, 1, i - start, q) != i - start) {
+				q->overflow = true;
+				return 0;
+			}
+			handle_event_line(eng, q->buf, q->len);
+			q->len = 0;
+		} else
+			handle_event_line(eng, data + start, i - start);
+		q->lines++;
+		start = i + 1;
+	}
+	if (start < len && on_body(data + start, 1, len - start, q) != len - start) {
+		log_warning("Engine: an event line is over %u bytes; reconnecting", MAX_EVENT_LINE);
+		q->overflow = true;
+		return 0;
+	}
+	return len;
+}
+
+/* ---- connection ----------------------------------------------------------------------------- */
+
+static void schedule_retry(struct engine *eng)
+{
+	if (eng->backoff_ms < BACKOFF_MIN_MS)
+		eng->backoff_ms = BACKOFF_MIN_MS;
+	(void)timer_fd_arm(eng->retry_fd, eng->backoff_ms, false);
+	eng->backoff_ms = eng->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : eng->backoff_ms * 2;
+}
+
+static const char *pick_socket(struct engine *eng)
+{
+	struct stat st;
+
+	if (eng->spec_path)
+		return eng->spec_path;
+	for (size_t i = 0; i < ARRAY_SIZE(auto_sockets); i++)
+		if (stat(auto_sockets[i], &st) == 0 && S_ISSOCK(st.st_mode))
+			return auto_sockets[i];
+	return NULL;
+}
+
+static int start_list(struct engine *eng, bool full)
+{
+	int r;
+
+	if (eng->list)
+		return 0;
+	r = req_start(eng, REQ_LIST, NULL, &eng->list);
+	if (r >= 0)
+		eng->list->full = full;
+	return r;
+}
+
+/* Events first, then the list: nothing that happens in between is missed. */
+static void engine_connect(struct engine *eng)
+{
+	const char *path = pick_socket(eng);
+	int r;
+
+	if (!path) {
+		if (!eng->logged_down)
+			log_info("Engine: no Podman or Docker socket yet, waiting");
+		eng->logged_down = true;
+		schedule_retry(eng);
+		return;
+	}
+	if (!eng->path || !streq(eng->path, path)) {
+		char *p = strdup(path);
+
+		if (!p) {
+			schedule_retry(eng);
+			return;
+		}
+		free(eng->path);
+		eng->path = p;
+	}
+	r = req_start(eng, REQ_EVENTS, NULL, &eng->events);
+	if (r >= 0)
+		r = start_list(eng, true);
+	if (r < 0) {
+		log_warning_errno(r, "Engine: cannot start requests to %s: %m", eng->path);
+		schedule_retry(eng);
+	}
+}
+
+static long http_status(CURL *easy)
+{
+	long code = 0;
+
+	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	return code;
+}
+
+static void list_done(struct engine *eng, struct req *q, CURLcode res)
+{
+	json_auto_t *o = NULL;
+	json_error_t jerr;
+	_cleanup_free_ char **ids = NULL;
+	size_t n = 0, i;
+	long code = http_status(q->easy);
+	json_t *v;
+
+	if (res != CURLE_OK || code != 200) {
+		if (!eng->logged_down)
+			log_warning("Engine: listing containers at %s failed: %s", eng->path,
+				    q->overflow ? "reply over the size limit"
+				    : res != CURLE_OK ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
+						      : "unexpected HTTP status");
+		eng->logged_down = true;
+		return;
+	}
+	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_array(o) || json_array_size(o) > MAX_CONTAINERS) {
+		log_warning("Engine: ignoring a malformed container list (%s)",
+			    o ? "not an array of at most 65536" : jerr.text);
+		return;
+	}
+	ids = calloc(json_array_size(o) + 1, sizeof(*ids));
+	if (!ids)
+		return;
+	json_array_foreach(o, i, v) {
+		const char *id = json_string_value(json_object_get(v, "Id"));
+
+		if (id_valid(id))
+			ids[n++] = (char *)id;
+		else
+			log_warning("Engine: a listed container has no valid Id, skipping it");
+	}
+	if (eng->logged_down)
+		log_info("Engine: connected to %s, %zu running container(s)", eng->path, n);
+	eng->logged_down = false;
+	eng->backoff_ms = 0;
+
+	manager_containers_resync_end(eng->m, ids, n);
+	for (size_t k = 0; k < n; k++)
+		if (q->full || !manager_container_known(eng->m, ids[k]))
+			enqueue_inspect(eng, ids[k]);
+	inspect_queue_run(eng);
+}
+
+static char *dup_json_string(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? strdup(s) : NULL;
+}
+
+static bool container_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || (i > 0 && strchr("_.-", s[i]))))
+			return false;
+	return true;
+}
+
+/* Labels as the engine gives them: bad ones do not drop the container, they quarantine it. */
+static void parse_labels(json_t *labels, struct container_info *ci)
+{
+	const char *k;
+	json_t *v;
+
+	ci->labels_known = true;
+	if (!labels || json_is_null(labels))
+		return;
+	if (!json_is_object(labels)) {
+		ci->invalid = strdup("engine labels are not an object");
+		return;
+	}
+	if (json_object_size(labels) > POLICY_MAX_LABELS) {
+		if (asprintf(&ci->invalid, "%zu labels, over the limit of %d", json_object_size(labels),
+			     POLICY_MAX_LABELS) < 0)
+			ci->invalid = NULL;
+		return;
+	}
+	json_object_foreach(labels, k, v) {
+		const char *why = json_is_string(v) ? policy_label_key_invalid(k) : "not a string";
+
+		/* segd's own labels (segd.io/ports: "http=80/TCP,...") have their own syntax,
+		 * checked where they are read; every other value must be a label value. */
+		if (!why && strncmp(k, "segd.io/", 8) != 0)
+			why = policy_label_value_invalid(json_string_value(v));
+		if (!why && strlen(json_string_value(v)) > 4096)
+			why = "value over 4096 bytes";
+		if (why) {
+			if (asprintf(&ci->invalid, "label \"%.64s\": %s", k, why) < 0)
+				ci->invalid = NULL;
+			policy_labels_done(&ci->labels);
+			return;
+		}
+		if (policy_labels_set(&ci->labels, k, json_string_value(v)) < 0) {
+			ci->invalid = strdup("out of memory reading labels");
+			return;
+		}
+	}
+}
+
+static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
+{
+	struct container_info ci = { 0 };
+	json_auto_t *o = NULL;
+	json_t *state, *config, *host, *net;
+	json_error_t jerr;
+	const char *name;
+	long code = http_status(q->easy);
+
+	if (res == CURLE_OK && code == 404) {
+		manager_container_gone(eng->m, q->id);
+		return;
+	}
+	if (res != CURLE_OK || code != 200) {
+		log_warning("Engine: inspecting %.12s failed (%s), skipping it until the next event "
+			    "or resync", q->id,
+			    q->overflow ? "reply over the size limit"
+			    : res != CURLE_OK ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
+					      : "unexpected HTTP status");
+		return;
+	}
+	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
+	state = json_object_get(o, "State");
+	config = json_object_get(o, "Config");
+	host = json_object_get(o, "HostConfig");
+	net = json_object_get(o, "NetworkSettings");
+	if (!json_is_object(o) || !json_is_object(state) ||
+	    !json_is_string(json_object_get(o, "Id")) ||
+	    !streq(json_string_value(json_object_get(o, "Id")), q->id)) {
+		log_warning("Engine: ignoring a malformed inspect reply for %.12s", q->id);
+		return;
+	}
+
+	ci.id = strdup(q->id);
+	name = json_string_value(json_object_get(o, "Name"));
+	if (name && name[0] == '/')
+		name++;
+	if (name && container_name_valid(name))
+		ci.name = strdup(name);
+	ci.running = json_is_true(json_object_get(state, "Running"));
+	if (json_is_integer(json_object_get(state, "Pid")) &&
+	    json_integer_value(json_object_get(state, "Pid")) > 0 &&
+	    json_integer_value(json_object_get(state, "Pid")) < 4194304)
+		ci.pid = (int)json_integer_value(json_object_get(state, "Pid"));
+	if (json_is_object(host))
+		ci.network_mode = dup_json_string(host, "NetworkMode");
+	if (json_is_object(net))
+		ci.netns_path = dup_json_string(net, "SandboxKey");
+	parse_labels(json_is_object(config) ? json_object_get(config, "Labels") : NULL, &ci);
+
+	if (ci.id)
+		(void)manager_container_seen(eng->m, &ci);
+	container_info_done(&ci);
+}
+
+static void process_done(struct engine *eng)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(eng->multi, &left))) {
+		struct req *q = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+		(void)curl_multi_remove_handle(eng->multi, msg->easy_handle);
+		if (!q)
+			continue;
+		switch (q->kind) {
+		case REQ_LIST:
+			eng->list = NULL;
+			list_done(eng, q, msg->data.result);
+			break;
+		case REQ_INSPECT:
+			eng->inflight--;
+			inspect_done(eng, q, msg->data.result);
+			break;
+		case REQ_EVENTS:
+			eng->events = NULL;
+			if (!eng->logged_down)
+				log_warning("Engine: event stream from %s ended (%s); reconnecting",
+					    eng->path,
+					    q->overflow ? "line over the size limit"
+					    : msg->data.result != CURLE_OK
+						    ? (q->errbuf[0] ? q->errbuf
+								    : curl_easy_strerror(msg->data.result))
+						    : "closed by the engine");
+			eng->logged_down = true;
+			schedule_retry(eng);
+			break;
+		case _REQ_KIND_MAX:
+			break;
+		}
+		req_free(q);
+	}
+	inspect_queue_run(eng);
+}
+
+/* Reconnect after a backoff, or (connected) the periodic level-triggered resync. */
+static int on_retry(struct watch *w, uint32_t events)
+{
+	struct engine *eng = container_of(w, struct engine, retry_watch);
+
+	(void)timer_fd_ack(eng->retry_fd);
+	if (!eng->events)
+		engine_connect(eng);
+	else
+		(void)start_list(eng, false);
+	if (eng->events)
+		(void)timer_fd_arm(eng->retry_fd, (uint64_t)eng->resync_interval_s * 1000, false);
+	return 0;
+}
+
+void engine_tick(struct engine *eng)
+{
+	if (!eng)
+		return;
+	for (size_t i = 0; i < eng->n_dead; i++)
+		free(eng->dead[i]);
+	eng->n_dead = 0;
+}
+
+int engine_new(struct manager *m, const char *spec, unsigned resync_interval_s,
+	       struct engine **ret)
+{
+	struct engine *eng;
+
+	if (!streq(spec, "auto") && strncmp(spec, "unix://", 7) != 0)
+		return log_error_errno(-EINVAL, "--engine: 'none', 'auto' or 'unix:///path', not '%s'",
+				       spec);
+	if (strncmp(spec, "unix://", 7) == 0 && spec[7] != '/')
+		return log_error_errno(-EINVAL, "--engine %s: the socket path must be absolute", spec);
+
+	eng = calloc(1, sizeof(*eng));
+	if (!eng)
+		return -ENOMEM;
+	eng->m = m;
+	eng->timer_fd = eng->retry_fd = -1;
+	eng->resync_interval_s = resync_interval_s ? resync_interval_s : 30;
+	eng->logged_down = true;
+	if (strncmp(spec, "unix://", 7) == 0) {
+		eng->spec_path = strdup(spec + 7);
+		if (!eng->spec_path)
+			goto oom;
+	}
+	eng->multi = curl_multi_init();
+	eng->timer_fd = timer_fd_new();
+	eng->retry_fd = timer_fd_new();
+	if (!eng->multi || eng->timer_fd < 0 || eng->retry_fd < 0)
+		goto oom;
+	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
+	curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng);
+	if (loop_add(m->loop, &eng->timer_watch, eng->timer_fd, EPOLLIN, on_timer) < 0 ||
+	    loop_add(m->loop, &eng->retry_watch, eng->retry_fd, EPOLLIN, on_retry) < 0)
+		goto oom;
+
+	log_info("Engine: following %s, resync every %us", eng->spec_path ? eng->spec_path
+			: "/run/podman/podman.sock or /var/run/docker.sock", eng->resync_interval_s);
+	engine_connect(eng);
+	if (eng->events)
+		(void)timer_fd_arm(eng->retry_fd, (uint64_t)eng->resync_interval_s * 1000, false);
+	*ret = eng;
+	return 0;
+oom:
+	engine_free(eng);
+	return -ENOMEM;
+}
+
+struct engine *engine_free(struct engine *eng)
+{
+	if (!eng)
+		return NULL;
+	if (eng->multi) {
+		/* Removing the easy handles makes libcurl release (CURL_POLL_REMOVE) their sockets. */
+		while (eng->reqs) {
+			struct req *q = eng->reqs;
+
+			(void)curl_multi_remove_handle(eng->multi, q->easy);
+			req_free(q);
+		}
+		curl_multi_cleanup(eng->multi);
+	}
+	loop_remove(&eng->timer_watch);
+	loop_remove(&eng->retry_watch);
+	safe_close(eng->timer_fd);
+	safe_close(eng->retry_fd);
+	for (size_t i = 0; i < eng->n_queue; i++)
+		free(eng->queue[i]);
+	free(eng->queue);
+	engine_tick(eng);
+	free(eng->dead);
+	free(eng->spec_path);
+	free(eng->path);
+	free(eng);
+	return NULL;
+}

@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * segd-oci-hook: the OCI runtime hook that isolates a container before its first instruction.
+ *
+ * createRuntime: the runtime has created the container's namespaces and process but not
+ * started the workload. We ask segd to enforce (it commits the container's plan, or default-deny
+ * while it does not know the labels) and wait for that, bounded. If segd cannot answer in time,
+ * we commit a default-deny table ourselves and let the container start: fail closed. The
+ * annotation segd.io/fail-open=true skips that fallback for one container.
+ *
+ * poststop: tells segd the container is gone (best effort; the engine reports it too).
+ *
+ * Exit status 0 lets the container start; we exit non-zero only for --refuse-unenforceable
+ * (host network) or when even the fallback could not be committed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include <linux/netfilter/nf_tables.h>
+
+#include "log.h"
+#include "macro.h"
+#include "netns.h"
+#include "nft.h"
+#include "policy/policy.h"
+
+#define MAX_STATE_BYTES (1024u * 1024)
+#define MAX_CONFIG_BYTES (8u * 1024 * 1024)
+#define MAX_REPLY_BYTES (1024u * 1024)
+
+static const char *arg_socket = "/run/segd/segd.sock";
+static long arg_timeout_ms = 2000;
+static bool arg_refuse_unenforceable;
+
+static void help(void)
+{
+	printf("Usage: segd-oci-hook [OPTIONS] createRuntime|poststop < OCI-STATE\n"
+	       "OCI runtime hook for segd: isolates a container before its workload starts.\n\n"
+	       "  --socket PATH             segd's control socket (default /run/segd/segd.sock)\n"
+	       "  --timeout-ms N            how long to wait for segd (default 2000)\n"
+	       "  --refuse-unenforceable    fail (refuse to start) host-network containers\n"
+	       "  -h, --help                show this help\n\n"
+	       "If segd does not answer in time, a default-deny table is installed in the\n"
+	       "container's network namespace (annotation segd.io/fail-open=true: nothing is).\n");
+}
+
+/* Reads all of fd, at most max bytes: over the limit is an error, never a truncation. */
+static int read_bounded(int fd, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, allocated = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (len + 4096 + 1 > allocated) {
+			size_t m = allocated ? allocated * 2 : 8192;
+			char *p;
+
+			if (m > max + 4096 + 1)
+				m = max + 4096 + 1;
+			p = realloc(buf, m);
+			if (!p)
+				return -ENOMEM;
+			buf = p;
+			allocated = m;
+		}
+		n = read(fd, buf + len, allocated - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > max)
+			return -EFBIG;
+	}
+	buf[len] = 0;
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+static int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
+{
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return -errno;
+	return read_bounded(fd, max, ret, ret_len);
+}
+
+struct reply {
+	char *buf;
+	size_t len;
+	bool overflow;
+};
+
+static size_t on_reply(char *data, size_t size, size_t n, void *userdata)
+{
+	struct reply *rp = userdata;
+	size_t len = size * n;
+	char *p;
+
+	if (rp->len + len > MAX_REPLY_BYTES) {
+		rp->overflow = true;
+		return 0;
+	}
+	p = realloc(rp->buf, rp->len + len + 1);
+	if (!p)
+		return 0;
+	rp->buf = p;
+	memcpy(rp->buf + rp->len, data, len);
+	rp->len += len;
+	rp->buf[rp->len] = 0;
+	return len;
+}
+
+/* POSTs body to segd; returns the HTTP status (200 = done), or -errno. */
+static int ask_segd(const char *route, const char *body, long timeout_ms, char **ret_message)
+{
+	_cleanup_free_ char *url = NULL;
+	struct reply rp = { 0 };
+	struct curl_slist *hdrs = NULL;
+	CURL *c;
+	CURLcode res;
+	long code = 0;
+
+	if (asprintf(&url, "http://segd/v1/hooks/%s", route) < 0)
+		return -ENOMEM;
+	c = curl_easy_init();
+	if (!c)
+		return -ENOMEM;
+	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, arg_socket);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &rp);
+	res = curl_easy_perform(c);
+	if (res == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+
+	if (res != CURLE_OK) {
+		if (ret_message)
+			*ret_message = strdup(curl_easy_strerror(res));
+		free(rp.buf);
+		return res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNREFUSED;
+	}
+	if (ret_message) {
+		json_auto_t *o = rp.buf ? json_loads(rp.buf, 0, NULL) : NULL;
+		const char *msg = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+		const char *state = json_string_value(json_object_get(o, "state"));
+
+		*ret_message = msg ? strdup(msg) : state ? strdup(state) : NULL;
+	}
+	free(rp.buf);
+	return (int)code;
+}
+
+/* The fallback: default-deny both ways, committed by us. */
+static int install_default_deny(int nsfd, const char *id)
+{
+	struct policy_plan plan = {
+		.endpoint = (char *)id,
+		.isolated = { true, true },
+		.deny = POLICY_DENY_DROP,
+	};
+	struct nft_error nerr = { 0 };
+	struct nft_sock *s = NULL;
+	uint32_t flags = 0;
+	int r;
+
+	r = nft_sock_open(nsfd, &s);
+	if (r < 0)
+		return r;
+	/* With PERSIST the table outlives our socket; segd adopts it later. Without it, an
+	 * owned table would vanish when we exit: then no owner flag at all. */
+	if (nft_probe_table_flags(s, &flags) < 0 || !(flags & NFT_TABLE_F_PERSIST))
+		flags = 0;
+	r = nft_replace_table(s, &plan, flags, &nerr);
+	/* Owned by another socket: segd holds it, so it is already enforced. */
+	if (r == -EPERM)
+		r = 0;
+	nft_sock_free(s);
+	return r;
+}
+
+static int hook_create(json_t *state)
+{
+	const char *id = NULL, *bundle = NULL;
+	json_t *annotations = NULL, *cfg_ns, *ns;
+	json_auto_t *config = NULL, *req = NULL;
+	_cleanup_free_ char *cfg_path = NULL, *cfg_text = NULL, *body = NULL, *msg = NULL;
+	_cleanup_close_ int nsfd = -1;
+	const char *netns = NULL, *fail_open;
+	json_int_t pid = 0;
+	json_error_t jerr;
+	size_t cfg_len = 0, i;
+	ino_t ino = 0, host = 0;
+	int r, code;
+
+	if (json_unpack_ex(state, &jerr, 0, "{s:s, s?I, s?s, s?o}", "id", &id, "pid", &pid, "bundle",
+			   &bundle, "annotations", &annotations) < 0)
+		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state: %s", jerr.text);
+	if (strlen(id) > 128 || pid < 0 || pid > 4194304)
+		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state (id or pid)");
+
+	/* The network namespace the runtime joined, if any, is in the bundle's config. */
+	if (bundle && bundle[0] == '/' && asprintf(&cfg_path, "%s/config.json", bundle) > 0 &&
+	    read_file_bounded(cfg_path, MAX_CONFIG_BYTES, &cfg_text, &cfg_len) >= 0) {
+		config = json_loadb(cfg_text, cfg_len, 0, &jerr);
+		cfg_ns = json_object_get(json_object_get(config, "linux"), "namespaces");
+		json_array_foreach(cfg_ns, i, ns) {
+			const char *type = json_string_value(json_object_get(ns, "type"));
+
+			if (type && streq(type, "network"))
+				netns = json_string_value(json_object_get(ns, "path"));
+		}
+		if (!annotations)
+			annotations = json_object_get(config, "annotations");
+	}
+
+	req = json_pack("{s:s, s:I, s:s?, s:O?}", "id", id, "pid", pid, "netns", netns,
+			"annotations", json_is_object(annotations) ? annotations : NULL);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	if (!body)
+		return log_error_errno(-ENOMEM, "segd-oci-hook: out of memory");
+
+	code = ask_segd("createRuntime", body, arg_timeout_ms, &msg);
+	if (code == 200) {
+		if (msg && streq(msg, "unenforceable") && arg_refuse_unenforceable)
+			return log_error_errno(-EPERM, "segd-oci-hook: container %.12s is on the host "
+						       "network; refusing to start it", id);
+		return 0;
+	}
+	log_warning("segd-oci-hook: segd did not enforce container %.12s (%s%s%s)", id,
+		    code < 0 ? strerror(-code) : "HTTP error", msg ? ": " : "", msg ? msg : "");
+
+	fail_open = json_string_value(json_object_get(annotations, "segd.io/fail-open"));
+	if (fail_open && streq(fail_open, "true")) {
+		log_warning("segd-oci-hook: container %.12s asked to fail open; starting it without "
+			    "isolation", id);
+		return 0;
+	}
+
+	r = netns ? netns_open_path(netns, &nsfd) : -ENOENT;
+	if (r < 0 && pid > 0) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%lld/ns/net", (long long)pid);
+		r = netns_open_path(path, &nsfd);
+	}
+	if (r < 0)
+		return log_error_errno(r, "segd-oci-hook: container %.12s: cannot open its network "
+					  "namespace: %m", id);
+	if (netns_inode(nsfd, &ino) >= 0 && netns_host_inode(&host) >= 0 && ino == host) {
+		if (arg_refuse_unenforceable)
+			return log_error_errno(-EPERM, "segd-oci-hook: container %.12s is on the host "
+						       "network; refusing to start it", id);
+		log_warning("segd-oci-hook: container %.12s is on the host network: unenforceable", id);
+		return 0;
+	}
+	r = install_default_deny(nsfd, id);
+	if (r < 0)
+		return log_error_errno(r, "segd-oci-hook: container %.12s: cannot install "
+					  "default-deny: %m", id);
+	log_warning("segd-oci-hook: container %.12s starts default-deny until segd takes over", id);
+	return 0;
+}
+
+static int hook_poststop(json_t *state)
+{
+	const char *id = json_string_value(json_object_get(state, "id"));
+	json_auto_t *req = NULL;
+	_cleanup_free_ char *body = NULL;
+
+	if (!id || strlen(id) > 128)
+		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state");
+	req = json_pack("{s:s}", "id", id);
+	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	if (body)
+		(void)ask_segd("poststop", body, arg_timeout_ms < 1000 ? arg_timeout_ms : 1000, NULL);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	enum { ARG_SOCKET = 0x100, ARG_TIMEOUT, ARG_REFUSE };
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, ARG_SOCKET },
+		{ "timeout-ms", required_argument, NULL, ARG_TIMEOUT },
+		{ "refuse-unenforceable", no_argument, NULL, ARG_REFUSE },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	_cleanup_free_ char *text = NULL;
+	json_auto_t *state = NULL;
+	json_error_t jerr;
+	size_t len = 0;
+	char *end;
+	int c, r;
+
+	log_set_prefix(0);
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+		switch (c) {
+		case ARG_SOCKET:
+			arg_socket = optarg;
+			break;
+		case ARG_TIMEOUT:
+			errno = 0;
+			arg_timeout_ms = strtol(optarg, &end, 10);
+			if (errno || *end || arg_timeout_ms < 1 || arg_timeout_ms > 60000) {
+				log_error("segd-oci-hook: --timeout-ms: 1 to 60000");
+				return EXIT_FAILURE;
+			}
+			break;
+		case ARG_REFUSE:
+			arg_refuse_unenforceable = true;
+			break;
+		case 'h':
+			help();
+			return EXIT_SUCCESS;
+		default:
+			return EXIT_FAILURE;
+		}
+	}
+	if (optind + 1 != argc || (!streq(argv[optind], "createRuntime") &&
+				   !streq(argv[optind], "poststop"))) {
+		log_error("segd-oci-hook: expected one stage, createRuntime or poststop (see --help)");
+		return EXIT_FAILURE;
+	}
+
+	r = read_bounded(STDIN_FILENO, MAX_STATE_BYTES, &text, &len);
+	if (r < 0) {
+		log_error_errno(r, "segd-oci-hook: cannot read the OCI state: %m");
+		return EXIT_FAILURE;
+	}
+	state = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(state)) {
+		log_error("segd-oci-hook: the OCI state is not a JSON object (%d:%d: %s)", jerr.line,
+			  jerr.column, jerr.text);
+		return EXIT_FAILURE;
+	}
+	curl_global_init(CURL_GLOBAL_NOTHING);
+	r = streq(argv[optind], "createRuntime") ? hook_create(state) : hook_poststop(state);
+	curl_global_cleanup();
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The manager's own plumbing, shared by manager.c and containers.c only. */
+
+#include <jansson.h>
+
+#include "manager.h"
+
+int endpoint_new(struct manager *m, const char *name, const char *netns, const char *ns,
+		 struct endpoint **ret);
+struct endpoint *endpoint_free(struct endpoint *e);
+int endpoint_attach(struct endpoint *e, int nsfd);
+void endpoint_close(struct endpoint *e);
+void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+json_t *endpoint_json(const struct endpoint *e);
+
+int endpoints_insert(struct manager *m, struct endpoint *e);
+void endpoints_remove(struct manager *m, struct endpoint *e);
+int bury(struct manager *m, struct endpoint *e);
+void arm_debounce(struct manager *m);
+
+int reconcile(struct manager *m, size_t *ret_updated);
+void reconcile_after_rollback(struct manager *m);
+int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err);
+
+/* containers.c */
+void endpoint_containers_done(struct endpoint *e);
