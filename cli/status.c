@@ -80,6 +80,20 @@ static int print_status(json_t *st)
 	printf("networkpolicies:  %" JSON_INTEGER_FORMAT "\n", int_of(st, "networkpolicies"));
 	printf("namespaces:       %" JSON_INTEGER_FORMAT "\n", int_of(st, "namespaces"));
 	printf("table flags:      %s\n", flags);
+	{
+		json_t *eng = json_object_get(st, "engine");
+		const char *spec = json_string_value(json_object_get(st, "engine_spec"));
+
+		if (json_is_object(eng))
+			printf("engine:           %s (%s%s)\n", spec ? spec : "?",
+			       json_is_true(json_object_get(eng, "connected")) ? "connected to "
+									      : "not connected",
+			       json_is_true(json_object_get(eng, "connected"))
+				       ? json_string_value(json_object_get(eng, "socket"))
+				       : "");
+		else if (spec)
+			printf("engine:           %s\n", spec);
+	}
 	if (json_array_size(errors) == 0) {
 		fputs("last errors:      none\n", stdout);
 		return 0;

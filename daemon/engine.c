@@ -766,3 +766,12 @@ struct engine *engine_free(struct engine *eng)
 	free(eng);
 	return NULL;
 }
+
+json_t *engine_status_json(const struct engine *eng)
+{
+	if (!eng)
+		return json_null();
+	return json_pack("{s:s?, s:b, s:I, s:I}", "socket", eng->path, "connected",
+			 eng->events != NULL && !eng->logged_down, "queued", (json_int_t)eng->n_queue,
+			 "inflight", (json_int_t)eng->inflight);
+}

@@ -19,3 +19,7 @@ int engine_new(struct manager *m, const char *spec, unsigned resync_interval_s,
 struct engine *engine_free(struct engine *e);
 /* Frees what the last loop round released; called after every round. */
 void engine_tick(struct engine *e);
+
+#include <jansson.h>
+/* {"socket", "connected", "queued"} for segctl status; NULL engine: null. */
+json_t *engine_status_json(const struct engine *e);

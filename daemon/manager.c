@@ -1200,14 +1200,16 @@ json_t *manager_status_json(struct manager *m)
 	if (flags && (m->table_flags & NFT_TABLE_F_PERSIST))
 		json_array_append_new(flags, json_string("persist"));
 
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "version",
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o}",
+			 "version",
 			 SEGD_VERSION, "pid", (int)getpid(), "uptime_seconds",
 			 (json_int_t)(time(NULL) - m->started), "endpoints",
 			 (json_int_t)m->n_endpoints, "networkpolicies", (json_int_t)m->n_netpols,
 			 "namespaces", (json_int_t)n_namespaces, "enforced", (json_int_t)enforced,
 			 "errors", (json_int_t)errors, "commits", (json_int_t)m->commits,
 			 "commit_errors", (json_int_t)m->commit_errors, "table_flags", flags,
-			 "last_errors", errs);
+			 "last_errors", errs, "engine_spec", m->cfg.engine ? m->cfg.engine : "none",
+			 "engine", engine_status_json(m->engine));
 }
 
 int manager_endpoint_rules(struct manager *m, const char *name, json_t **ret,
