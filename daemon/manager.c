@@ -535,6 +535,33 @@ static int parse_input(const char *file, const char *text, size_t len,
 	return 0;
 }
 
+enum { PUT_UNCHANGED, PUT_CONFIGURED, PUT_CREATED };
+static const char *const put_action[] = { "unchanged", "configured", "created" };
+
+/* Puts *objp at index k of `array` (replacing what was there) or appends it (k < 0), taking
+ * ownership (*objp = NULL) unless `same`. Evaluates to PUT_* or -ENOMEM. A macro, so that it
+ * works on arrays of any object type without casts. */
+#define MODEL_PUT(array, n, k, same, objp)                                            \
+	({                                                                             \
+		int _r = PUT_UNCHANGED;                                                \
+		if (!(same) && (k) >= 0) {                                             \
+			(array)[k] = *(objp);                                          \
+			*(objp) = NULL;                                                \
+			_r = PUT_CONFIGURED;                                           \
+		} else if (!(same)) {                                                  \
+			__typeof__(array) _p = reallocarray((array), (n) + 1, sizeof(*_p)); \
+			if (!_p)                                                       \
+				_r = -ENOMEM;                                          \
+			else {                                                         \
+				(array) = _p;                                          \
+				(array)[(n)++] = *(objp);                              \
+				*(objp) = NULL;                                        \
+				_r = PUT_CREATED;                                      \
+			}                                                              \
+		}                                                                      \
+		_r;                                                                    \
+	})
+
 int manager_apply(struct manager *m, const char *file, const char *text, size_t len,
 		  bool dry_run, json_t **ret, struct op_error *err)
 {
@@ -558,53 +585,23 @@ int manager_apply(struct manager *m, const char *file, const char *text, size_t 
 	for (size_t i = 0; i < objs->n_namespaces; i++) {
 		struct policy_namespace *n = objs->namespaces[i];
 		ssize_t k = find_namespace(m, n->name);
-		const char *action;
+		bool same = k >= 0 && policy_labels_equal(&m->namespaces[k]->labels, &n->labels);
 
-		if (k >= 0 && policy_labels_equal(&m->namespaces[k]->labels, &n->labels)) {
-			action = "unchanged";
-		} else if (k >= 0) {
-			action = "configured";
-			m->namespaces[k] = n;
-			objs->namespaces[i] = NULL;
-		} else {
-			struct policy_namespace **p = reallocarray(m->namespaces, m->n_namespaces + 1,
-								   sizeof(*p));
-			if (!p) {
-				r = -ENOMEM;
-				break;
-			}
-			m->namespaces = p;
-			m->namespaces[m->n_namespaces++] = n;
-			objs->namespaces[i] = NULL;
-			action = "created";
-		}
-		json_array_append_new(applied, object_ref("Namespace", NULL, n->name, action));
+		r = MODEL_PUT(m->namespaces, m->n_namespaces, k, same, &objs->namespaces[i]);
+		if (r < 0)
+			break;
+		json_array_append_new(applied, object_ref("Namespace", NULL, n->name, put_action[r]));
 	}
 	for (size_t i = 0; r >= 0 && i < objs->n_netpols; i++) {
 		struct policy_netpol *p = objs->netpols[i];
 		ssize_t k = find_netpol(m, p->namespace, p->name);
-		const char *action;
+		bool same = k >= 0 && policy_netpol_equal(m->netpols[k], p);
 
-		if (k >= 0 && policy_netpol_equal(m->netpols[k], p)) {
-			action = "unchanged";
-		} else if (k >= 0) {
-			action = "configured";
-			m->netpols[k] = p;
-			objs->netpols[i] = NULL;
-		} else {
-			struct policy_netpol **q = reallocarray(m->netpols, m->n_netpols + 1,
-								sizeof(*q));
-			if (!q) {
-				r = -ENOMEM;
-				break;
-			}
-			m->netpols = q;
-			m->netpols[m->n_netpols++] = p;
-			objs->netpols[i] = NULL;
-			action = "created";
-		}
+		r = MODEL_PUT(m->netpols, m->n_netpols, k, same, &objs->netpols[i]);
+		if (r < 0)
+			break;
 		json_array_append_new(applied, object_ref("NetworkPolicy", p->namespace, p->name,
-							  action));
+							  put_action[r]));
 	}
 	if (r < 0) {
 		/* Objects already moved into the model are freed by the restore. */
