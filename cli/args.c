@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -94,6 +95,20 @@ int args_check_name(const struct segctl *c, const char *what, const char *name)
 		why = policy_dns_label_invalid(name);
 	if (why)
 		return usage_error(c, "invalid %s name '%s': %s", what, name, why);
+	return 0;
+}
+
+/* An existing endpoint: by hand it has a DNS-label name, a container keeps its engine name
+ * ([a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 128) and can also be named by an id prefix. */
+int args_check_endpoint_ref(const struct segctl *c, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > 128 || !isalnum((unsigned char)name[0]))
+		return usage_error(c, "invalid endpoint name '%s'", name);
+	for (size_t i = 1; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
+			return usage_error(c, "invalid endpoint name '%s'", name);
 	return 0;
 }
 

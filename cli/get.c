@@ -350,7 +350,8 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (a.name && a.all)
 		return exit_status(usage_error(c, "-A lists every namespace: it takes no NAME"));
 	if (a.name) {
-		r = args_check_name(c, resources[a.res].singular, a.name);
+		r = a.res == RESOURCE_ENDPOINTS ? args_check_endpoint_ref(c, a.name)
+						 : args_check_name(c, resources[a.res].singular, a.name);
 		if (r < 0)
 			return exit_status(r);
 	}

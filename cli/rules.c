@@ -207,7 +207,7 @@ int rules_main(struct segctl *c, int argc, char *argv[])
 	name = argv[optind++];
 	if (optind < argc)
 		return exit_status(usage_error(c, "unexpected argument '%s'", argv[optind]));
-	r = args_check_name(c, "endpoint", name);
+	r = args_check_endpoint_ref(c, name);
 	if (r < 0)
 		return exit_status(r);
 

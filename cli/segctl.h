@@ -57,5 +57,6 @@ int usage_error(const struct segctl *c, const char *fmt, ...) _printf_(2, 3);
 /* Validators for names given on the command line. Return 0 or -EINVAL after printing. */
 int args_check_name(const struct segctl *c, const char *what, const char *name);
 int args_check_namespace(const struct segctl *c, const char *ns);
+int args_check_endpoint_ref(const struct segctl *c, const char *name);
 /* 0 for r >= 0, EXIT_CONNECT for -ENOTCONN, else EXIT_FAIL. */
 int exit_status(int r);

@@ -303,6 +303,8 @@ static int endpoint_put_container(struct endpoint *e, const struct container_inf
 		c->invalid = ci->invalid ? strdup(ci->invalid) : NULL;
 	}
 	c->owner = c->owner || owner;
+	if (ci->observed_usec > c->observed_usec)
+		c->observed_usec = ci->observed_usec;
 	qsort_safe(e->containers, e->n_containers, sizeof(*e->containers), cmp_container);
 	return 0;
 }
@@ -467,7 +469,10 @@ int manager_container_seen(struct manager *m, const struct container_info *ci)
 	int r;
 
 	if (!ci->running) {
-		manager_container_gone(m, ci->id);
+		/* Created but not started yet (the OCI hook may be isolating it right now): keep
+		 * whatever protects it. Only a finished container leaves. */
+		if (ci->finished)
+			manager_container_gone(m, ci->id);
 		return 0;
 	}
 	r = container_upsert(m, ci, &e, &err);
@@ -510,9 +515,11 @@ void manager_containers_resync_begin(struct manager *m)
 	m->resync_generation++;
 }
 
-/* After a full list: every container the engine reported before and no longer lists is gone.
- * Containers only the hook has seen are kept: they are being created. */
-void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n)
+/* After a full list: every container the engine reported before the list was asked for, and
+ * that it no longer lists, is gone. Containers only the hook has seen are kept: they are being
+ * created. */
+void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n,
+				   uint64_t asked_usec)
 {
 	bool changed = false;
 
@@ -523,7 +530,9 @@ void manager_containers_resync_end(struct manager *m, char *const *running_ids, 
 			const struct ep_container *c = &e->containers[j];
 			bool listed = false;
 
-			if (!c->known || !c->name)
+			/* A container the engine showed us after this list was asked for is newer
+			 * than the list: missing from it proves nothing. */
+			if (!c->known || !c->name || c->observed_usec >= asked_usec)
 				continue;
 			for (size_t k = 0; k < n && !listed; k++)
 				listed = streq(running_ids[k], c->id);

@@ -49,6 +49,9 @@ struct req {
 	size_t len, allocated, limit;
 	bool overflow;
 	size_t lines;		/* REQ_EVENTS: events handled */
+	uint64_t seq;		/* start order of requests */
+	uint64_t started_usec;	/* CLOCK_MONOTONIC */
+	bool stale;		/* REQ_INSPECT: a newer view of this container exists */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -71,6 +74,7 @@ struct engine {
 	unsigned backoff_ms;
 	struct req *events, *list;
 	struct req *reqs;	/* all in flight */
+	uint64_t seq;
 	char **queue;		/* container ids waiting for an inspect */
 	size_t n_queue;
 	size_t inflight;
@@ -78,6 +82,25 @@ struct engine {
 	size_t n_dead;
 	bool logged_down;
 };
+
+/* A string value without embedded NULs (parsed with JSON_ALLOW_NUL, so that one bad value
+ * does not make a whole reply unreadable), else NULL. */
+static const char *jstr(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+#define JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static void req_free(struct req *q)
 {
@@ -246,6 +269,15 @@ static int req_start(struct engine *eng, enum req_kind kind, const char *id, str
 		req_free(q);
 		return -EIO;
 	}
+	q->seq = ++eng->seq;
+	q->started_usec = now_usec();
+	/* Replies may arrive out of order: an older inspection of the same container must never
+	 * undo what a newer one found (a slow "running" after a quick 404 would bring back a
+	 * container that is gone). */
+	if (kind == REQ_INSPECT)
+		for (struct req *o = eng->reqs; o; o = o->next)
+			if (o->kind == REQ_INSPECT && streq(o->id, q->id))
+				o->stale = true;
 	q->next = eng->reqs;
 	if (eng->reqs)
 		eng->reqs->prev = q;
@@ -328,21 +360,21 @@ static void handle_event_line(struct engine *eng, const char *line, size_t len)
 
 	if (len == 0)
 		return;
-	o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+	o = json_loadb(line, len, JSON_FLAGS, &jerr);
 	if (!json_is_object(o)) {
 		log_warning("Engine: ignoring a malformed event (%s)", o ? "not an object" : jerr.text);
 		return;
 	}
-	type = json_string_value(json_object_get(o, "Type"));
+	type = jstr(json_object_get(o, "Type"));
 	if (!type)
-		type = json_string_value(json_object_get(o, "type"));
-	action = json_string_value(json_object_get(o, "Action"));
+		type = jstr(json_object_get(o, "type"));
+	action = jstr(json_object_get(o, "Action"));
 	if (!action)
-		action = json_string_value(json_object_get(o, "status"));
-	id = json_string_value(json_object_get(o, "id"));
+		action = jstr(json_object_get(o, "status"));
+	id = jstr(json_object_get(o, "id"));
 	actor = json_object_get(o, "Actor");
 	if (!id && json_is_object(actor))
-		id = json_string_value(json_object_get(actor, "ID"));
+		id = jstr(json_object_get(actor, "ID"));
 	if (type && !streq(type, "container"))
 		return;
 	if (!id_valid(id)) {
@@ -477,7 +509,7 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 		eng->logged_down = true;
 		return;
 	}
-	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
+	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_FLAGS, &jerr);
 	if (!json_is_array(o) || json_array_size(o) > MAX_CONTAINERS) {
 		log_warning("Engine: ignoring a malformed container list (%s)",
 			    o ? "not an array of at most 65536" : jerr.text);
@@ -487,7 +519,7 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 	if (!ids)
 		return;
 	json_array_foreach(o, i, v) {
-		const char *id = json_string_value(json_object_get(v, "Id"));
+		const char *id = jstr(json_object_get(v, "Id"));
 
 		if (id_valid(id))
 			ids[n++] = (char *)id;
@@ -499,7 +531,18 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 	eng->logged_down = false;
 	eng->backoff_ms = 0;
 
-	manager_containers_resync_end(eng->m, ids, n);
+	/* Inspections started before this list about containers it no longer shows are stale. */
+	for (struct req *x = eng->reqs; x; x = x->next) {
+		bool listed = false;
+
+		if (x->kind != REQ_INSPECT || x->seq > q->seq)
+			continue;
+		for (size_t k = 0; k < n && !listed; k++)
+			listed = streq(ids[k], x->id);
+		if (!listed)
+			x->stale = true;
+	}
+	manager_containers_resync_end(eng->m, ids, n, q->started_usec);
 	for (size_t k = 0; k < n; k++)
 		if (q->full || !manager_container_known(eng->m, ids[k]))
 			enqueue_inspect(eng, ids[k]);
@@ -508,7 +551,7 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 
 static char *dup_json_string(json_t *o, const char *key)
 {
-	const char *s = json_string_value(json_object_get(o, key));
+	const char *s = jstr(json_object_get(o, key));
 
 	return s ? strdup(s) : NULL;
 }
@@ -546,7 +589,7 @@ static void parse_labels(json_t *labels, struct container_info *ci)
 		return;
 	}
 	json_object_foreach(labels, k, v) {
-		const char *why = json_is_string(v) ? policy_label_key_invalid(k) : "not a string";
+		const char *why = jstr(v) ? policy_label_key_invalid(k) : "not a string without NULs";
 
 		/* segd's own labels (segd.io/ports: "http=80/TCP,...") have their own syntax,
 		 * checked where they are read; every other value must be a label value. */
@@ -576,6 +619,10 @@ static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 	const char *name;
 	long code = http_status(q->easy);
 
+	if (q->stale) {
+		log_debug("Engine: dropping an outdated inspection of %.12s", q->id);
+		return;
+	}
 	if (res == CURLE_OK && code == 404) {
 		manager_container_gone(eng->m, q->id);
 		return;
@@ -588,25 +635,35 @@ static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 					      : "unexpected HTTP status");
 		return;
 	}
-	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
+	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_FLAGS, &jerr);
 	state = json_object_get(o, "State");
 	config = json_object_get(o, "Config");
 	host = json_object_get(o, "HostConfig");
 	net = json_object_get(o, "NetworkSettings");
 	if (!json_is_object(o) || !json_is_object(state) ||
-	    !json_is_string(json_object_get(o, "Id")) ||
-	    !streq(json_string_value(json_object_get(o, "Id")), q->id)) {
+	    !jstr(json_object_get(o, "Id")) || !streq(jstr(json_object_get(o, "Id")), q->id)) {
 		log_warning("Engine: ignoring a malformed inspect reply for %.12s", q->id);
 		return;
 	}
 
 	ci.id = strdup(q->id);
-	name = json_string_value(json_object_get(o, "Name"));
+	ci.observed_usec = q->started_usec;
+	name = jstr(json_object_get(o, "Name"));
 	if (name && name[0] == '/')
 		name++;
 	if (name && container_name_valid(name))
 		ci.name = strdup(name);
-	ci.running = json_is_true(json_object_get(state, "Running"));
+	ci.running = json_is_true(json_object_get(state, "Running")) ||
+		     json_is_true(json_object_get(state, "Paused"));
+	{
+		static const char *const finished[] = { "exited", "stopped", "dead", "removing" };
+		const char *status = jstr(json_object_get(state, "Status"));
+
+		for (size_t k = 0; status && k < ARRAY_SIZE(finished); k++)
+			ci.finished = ci.finished || streq(status, finished[k]);
+		if (!status && !ci.running)
+			ci.finished = true;
+	}
 	if (json_is_integer(json_object_get(state, "Pid")) &&
 	    json_integer_value(json_object_get(state, "Pid")) > 0 &&
 	    json_integer_value(json_object_get(state, "Pid")) < 4194304)

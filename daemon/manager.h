@@ -39,6 +39,7 @@ struct ep_container {
 	bool known;		/* labels are known (engine inspect, or annotation) */
 	char *invalid;		/* why its labels cannot be used, or NULL */
 	bool owner;		/* created the namespace (not --network container:X) */
+	uint64_t observed_usec;	/* CLOCK_MONOTONIC when the engine's newest view of it was asked */
 };
 
 /* What the engine (or the hook) tells about a container. */
@@ -46,12 +47,14 @@ struct container_info {
 	char *id;
 	char *name;
 	bool running;
+	bool finished;		/* exited, stopped, dead or being removed (not merely created) */
 	int pid;
 	char *netns_path;	/* SandboxKey, or NULL */
 	char *network_mode;	/* "bridge", "host", "container:ID", ... */
 	struct policy_labels labels;
 	bool labels_known;
 	char *invalid;		/* label problem, or NULL */
+	uint64_t observed_usec;	/* CLOCK_MONOTONIC when this view was asked for (0: now) */
 };
 
 struct endpoint {
@@ -160,7 +163,9 @@ int manager_container_seen(struct manager *m, const struct container_info *ci);
 void manager_container_gone(struct manager *m, const char *id);
 bool manager_container_known(struct manager *m, const char *id);
 void manager_containers_resync_begin(struct manager *m);
-void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n);
+/* `asked_usec`: when the list was requested; containers observed after that are kept. */
+void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n,
+				   uint64_t asked_usec);
 int manager_hook_create(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
 int manager_hook_poststop(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
 

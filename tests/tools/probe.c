@@ -19,11 +19,22 @@
  *       datagram is sent three times spread over the timeout. Prints "TARGET ok|fail" per
  *       target in input order (-v appends the reason and the time taken), exits 0.
  *
+ *   segd-probe hammer [--duration-ms N] [--interval-us N] [--concurrency N] [--timeout-ms N]
+ *                     [--stop-on-eof] tcp:ADDR:PORT
+ *       Zero-window measurement: starts a non-blocking TCP connect to the target every
+ *       interval-us microseconds (default 1000; 0 = as fast as the concurrency allows), at most
+ *       concurrency (default 64) in flight, each abandoned after timeout-ms (default 200), for
+ *       duration-ms (default 1000) or until stdin reaches EOF (--stop-on-eof). Every completed
+ *       handshake prints "ok T0 T1" and every reset "refused T0 T1" as it happens
+ *       (CLOCK_MONOTONIC microseconds at the attempt's start and end); at the end, after the
+ *       attempts still in flight are decided, one line
+ *       "attempts N ok N refused N unreach N timeout N other N".
+ *
  * Exit status: 0 success, 2 usage error, 1 other error.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -48,6 +59,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: segd-probe serve [--tcp PORT[,PORT]] [--udp PORT[,PORT]] [--pidfile FILE]\n"
 	      "       segd-probe connect [--timeout-ms N] [--sport-base P] [--bind ADDR]... [-v] TARGET...\n"
+	      "       segd-probe hammer [--duration-ms N] [--interval-us N] [--concurrency N]\n"
+	      "                         [--timeout-ms N] [--stop-on-eof] tcp:ADDR:PORT\n"
 	      "TARGET: tcp:ADDR:PORT | udp:ADDR:PORT (IPv6: tcp:[ADDR]:PORT), at most 4096\n",
 	      f);
 }
@@ -318,6 +331,51 @@ bad:
 	return 2;
 }
 
+/*
+ * A numeric IPv4 or IPv6 address (IPv6 with an optional %SCOPE, an interface name or index)
+ * and a port into *sa. No resolver: the probe is also linked statically (segd-probe-static,
+ * the binary inside the podman test image), where glibc's getaddrinfo is unusable.
+ */
+static int parse_addr(const char *host, int port, struct sockaddr_storage *sa, socklen_t *salen)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)sa;
+	char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
+	char *scope;
+
+	memset(sa, 0, sizeof(*sa));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*salen = sizeof(*s4);
+		return 0;
+	}
+	if (strlen(host) >= sizeof(buf))
+		return -1;
+	strcpy(buf, host);
+	scope = strchr(buf, '%');
+	if (scope)
+		*scope++ = '\0';
+	if (inet_pton(AF_INET6, buf, &s6->sin6_addr) != 1)
+		return -1;
+	if (scope) {
+		char *end;
+		unsigned long idx;
+
+		errno = 0;
+		idx = strtoul(scope, &end, 10);
+		if (*scope == '\0' || errno || *end || idx > UINT32_MAX)
+			idx = if_nametoindex(scope);
+		if (idx == 0)
+			return -1;
+		s6->sin6_scope_id = (uint32_t)idx;
+	}
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = htons((uint16_t)port);
+	*salen = sizeof(*s6);
+	return 0;
+}
+
 /* -------------------------------------------------------------- connect */
 
 enum tstate { T_NEW, T_RUNNING, T_OK, T_FAIL };
@@ -338,11 +396,8 @@ struct target {
 
 static int parse_target(const char *text, struct target *t)
 {
-	char host[INET6_ADDRSTRLEN + 64];
+	char host[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
 	const char *rest, *colon;
-	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV,
-				  .ai_family = AF_UNSPEC };
-	struct addrinfo *res = NULL;
 	size_t hlen;
 	int port;
 
@@ -353,7 +408,6 @@ static int parse_target(const char *text, struct target *t)
 		t->tcp = true;
 	else if (strncmp(text, "udp:", 4) != 0)
 		return -1;
-	hints.ai_socktype = t->tcp ? SOCK_STREAM : SOCK_DGRAM;
 	rest = text + 4;
 	if (*rest == '[') {
 		const char *close_br = strchr(rest, ']');
@@ -378,16 +432,7 @@ static int parse_target(const char *text, struct target *t)
 	port = parse_port(colon + 1, strlen(colon + 1));
 	if (port < 0)
 		return -1;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-		return -1;
-	if (res->ai_addrlen > sizeof(t->sa)) {
-		freeaddrinfo(res);
-		return -1;
-	}
-	memcpy(&t->sa, res->ai_addr, res->ai_addrlen);
-	t->salen = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
+	return parse_addr(host, port, &t->sa, &t->salen);
 }
 
 static void finish(struct target *t, enum tstate st, int err)
@@ -597,24 +642,21 @@ static int cmd_connect(int argc, char **argv)
 			if (errno || *end || sport_base < 1024 || sport_base > 65535)
 				goto bad;
 		} else if (!strcmp(argv[a], "--bind")) {
-			struct addrinfo hints = { .ai_flags = AI_NUMERICHOST, .ai_family = AF_UNSPEC,
-						  .ai_socktype = SOCK_DGRAM };
-			struct addrinfo *res = NULL;
+			struct sockaddr_storage sa;
+			socklen_t salen;
 
-			if (a + 1 >= argc || getaddrinfo(argv[a + 1], NULL, &hints, &res) != 0 || !res)
+			if (a + 1 >= argc || parse_addr(argv[a + 1], 0, &sa, &salen) < 0)
 				goto bad;
 			a++;
-			if (res->ai_family == AF_INET6 && !have6) {
-				memcpy(&bind6, res->ai_addr, res->ai_addrlen);
+			if (sa.ss_family == AF_INET6 && !have6) {
+				bind6 = sa;
 				have6 = true;
-			} else if (res->ai_family == AF_INET && !have4) {
-				memcpy(&bind4, res->ai_addr, res->ai_addrlen);
+			} else if (sa.ss_family == AF_INET && !have4) {
+				bind4 = sa;
 				have4 = true;
 			} else {
-				freeaddrinfo(res);
 				goto bad;
 			}
-			freeaddrinfo(res);
 		} else if (!strcmp(argv[a], "-v")) {
 			verbose = true;
 		} else if (!strcmp(argv[a], "--")) {
@@ -666,12 +708,228 @@ bad:
 	return 2;
 }
 
+/* --------------------------------------------------------------- hammer */
+
+#define HAMMER_MAX 1024
+
+struct hslot {
+	int fd;
+	int64_t t0;		/* CLOCK_MONOTONIC, microseconds */
+};
+
+struct hcount {
+	long attempts, ok, refused, unreach, timeout, other;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static bool parse_long_arg(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* One finished attempt: count it; successes and resets are printed as they happen. */
+static void hammer_result(struct hcount *c, int err, int64_t t0, int64_t t1)
+{
+	switch (err) {
+	case 0:
+		c->ok++;
+		printf("ok %lld %lld\n", (long long)t0, (long long)t1);
+		fflush(stdout);
+		break;
+	case ECONNREFUSED:
+		c->refused++;
+		printf("refused %lld %lld\n", (long long)t0, (long long)t1);
+		fflush(stdout);
+		break;
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+		c->unreach++;
+		break;
+	case ETIMEDOUT:
+		c->timeout++;
+		break;
+	default:
+		c->other++;
+		break;
+	}
+}
+
+static int cmd_hammer(int argc, char **argv)
+{
+	static struct hslot slots[HAMMER_MAX];
+	static struct pollfd pfd[HAMMER_MAX + 1];
+	static int pidx[HAMMER_MAX + 1];
+	long duration_ms = 1000, interval_us = 1000, conc = 64, timeout_ms = 200;
+	bool stop_on_eof = false, stopping = false;
+	struct hcount c = { 0 };
+	struct target tgt;
+	int64_t end, next;
+	int inflight = 0, a, i;
+
+	for (a = 0; a < argc; a++) {
+		long *dst = NULL, lo = 0, hi = 0;
+
+		if (!strcmp(argv[a], "--duration-ms")) {
+			dst = &duration_ms, lo = 1, hi = 86400000;
+		} else if (!strcmp(argv[a], "--interval-us")) {
+			dst = &interval_us, lo = 0, hi = 10000000;
+		} else if (!strcmp(argv[a], "--concurrency")) {
+			dst = &conc, lo = 1, hi = HAMMER_MAX;
+		} else if (!strcmp(argv[a], "--timeout-ms")) {
+			dst = &timeout_ms, lo = 1, hi = 600000;
+		} else if (!strcmp(argv[a], "--stop-on-eof")) {
+			stop_on_eof = true;
+			continue;
+		} else {
+			break;
+		}
+		if (a + 1 >= argc || !parse_long_arg(argv[++a], lo, hi, dst))
+			goto bad;
+	}
+	if (a + 1 != argc || parse_target(argv[a], &tgt) < 0 || !tgt.tcp)
+		goto bad;
+	if ((size_t)conc + 16 > max_open_sockets())
+		conc = (long)max_open_sockets() - 16;
+	for (i = 0; i < HAMMER_MAX; i++)
+		slots[i].fd = -1;
+
+	next = now_us();
+	end = next + (int64_t)duration_ms * 1000;
+	for (;;) {
+		int64_t now = now_us(), wait_us = -1;
+		struct timespec tmo;
+		int np = 0, r;
+
+		if (now >= end)
+			stopping = true;
+		/* New attempts at most every interval_us, never more than conc in flight. */
+		while (!stopping && now >= next && inflight < conc) {
+			int fd;
+
+			for (i = 0; slots[i].fd >= 0; i++)
+				;
+			c.attempts++;
+			fd = socket(tgt.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (fd < 0) {
+				hammer_result(&c, errno, now, now);
+			} else if (connect(fd, (struct sockaddr *)&tgt.sa, tgt.salen) == 0) {
+				hammer_result(&c, 0, now, now);
+				close(fd);
+			} else if (errno != EINPROGRESS) {
+				hammer_result(&c, errno, now, now_us());
+				close(fd);
+			} else {
+				slots[i].fd = fd;
+				slots[i].t0 = now;
+				inflight++;
+			}
+			/* No bursts to catch up after a stall. */
+			next = (next + interval_us > now) ? next + interval_us : now + interval_us;
+			now = now_us();
+		}
+		for (i = 0; i < HAMMER_MAX; i++) {
+			int64_t due;
+
+			if (slots[i].fd < 0)
+				continue;
+			due = slots[i].t0 + (int64_t)timeout_ms * 1000;
+			if (now >= due) {
+				close(slots[i].fd);
+				slots[i].fd = -1;
+				inflight--;
+				c.timeout++;
+				continue;
+			}
+			if (wait_us < 0 || due - now < wait_us)
+				wait_us = due - now;
+			pfd[np].fd = slots[i].fd;
+			pfd[np].events = POLLOUT;
+			pfd[np].revents = 0;
+			pidx[np++] = i;
+		}
+		if (stopping && inflight == 0)
+			break;
+		if (!stopping) {
+			int64_t w = next > now ? next - now : 0;
+
+			if (inflight >= conc)
+				w = end - now;
+			if (end - now < w)
+				w = end - now;
+			if (wait_us < 0 || w < wait_us)
+				wait_us = w;
+			if (stop_on_eof) {
+				pfd[np].fd = STDIN_FILENO;
+				pfd[np].events = POLLIN;
+				pfd[np].revents = 0;
+				pidx[np++] = -1;
+			}
+		}
+		if (wait_us < 0)
+			wait_us = 0;
+		tmo.tv_sec = (time_t)(wait_us / 1000000);
+		tmo.tv_nsec = (long)(wait_us % 1000000) * 1000;
+		r = ppoll(pfd, (nfds_t)np, &tmo, NULL);
+		if (r < 0 && errno != EINTR) {
+			fprintf(stderr, "segd-probe: ppoll: %s\n", strerror(errno));
+			return 1;
+		}
+		for (i = 0; r > 0 && i < np; i++) {
+			struct hslot *sl;
+			int soerr = 0;
+			socklen_t sol = sizeof(soerr);
+
+			if (!pfd[i].revents)
+				continue;
+			if (pidx[i] < 0) {
+				char buf[256];
+
+				if (read(STDIN_FILENO, buf, sizeof(buf)) <= 0)
+					stopping = true;
+				continue;
+			}
+			sl = &slots[pidx[i]];
+			if (getsockopt(sl->fd, SOL_SOCKET, SO_ERROR, &soerr, &sol) < 0)
+				soerr = errno;
+			if (soerr == 0 && (pfd[i].revents & (POLLERR | POLLHUP)))
+				soerr = ECONNRESET;
+			hammer_result(&c, soerr, sl->t0, now_us());
+			close(sl->fd);
+			sl->fd = -1;
+			inflight--;
+		}
+	}
+	printf("attempts %ld ok %ld refused %ld unreach %ld timeout %ld other %ld\n",
+	       c.attempts, c.ok, c.refused, c.unreach, c.timeout, c.other);
+	return fflush(stdout) == 0 ? 0 : 1;
+bad:
+	usage(stderr);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "connect"))
 		return cmd_connect(argc - 2, argv + 2);
+	if (argc >= 2 && !strcmp(argv[1], "hammer"))
+		return cmd_hammer(argc - 2, argv + 2);
 	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 		usage(stdout);
 		return 0;

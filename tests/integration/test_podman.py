@@ -1,0 +1,505 @@
+#!/usr/bin/env python3
+"""segd following real podman containers: labels, relabel, stop, pods, engine and segd restarts.
+
+    test_podman.py [--segd BIN] [--segctl BIN] [--probe BIN] [--hook BIN] [--build DIR]
+                   [--only REGEX] [--keep-log] [--timeout-ms N] [--converge-s N]
+
+Sets up podman with scripts/podman-env.sh (its own API service on a private socket, the OCI
+hook pointing at this run's segd), creates a bridge network with its own /24, and runs
+containers of the image localhost/segd-test (busybox + a static segd-probe serving TCP 8080
+and 5432). Every check of access is a real TCP connection between containers (podman exec
+segd-probe connect), plus segctl get endpoints / segctl rules.
+
+Namespace shop; policies: api accepts only app=web on its named port http (8080/TCP); db
+accepts only app=api on 5432/TCP; everything else is open.
+
+Scenarios: (a) labelled containers and the policy, (b) relabel by recreate, (c) stop and
+start, (d) a pod and --network container:X are one endpoint, (e) restart of the podman API
+service, (f) kill -9 of segd with containers coming and going (the hook fails closed), (g) a
+host-network container is unenforceable. Prints PASS/FAIL per scenario and `N passed, N failed`.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import topology as T  # noqa: E402
+import podman as P  # noqa: E402
+from topology import eventually  # noqa: E402
+
+NS = "shop"
+PORTS = (8080, 5432)
+
+
+def np(name, spec):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": NS}, "spec": spec}
+
+
+POLICIES = [
+    np("api-ingress", {"podSelector": {"matchLabels": {"app": "api"}},
+                       "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "web"}}}],
+                                    "ports": [{"port": "http", "protocol": "TCP"}]}],
+                       "policyTypes": ["Ingress"]}),
+    np("db-ingress", {"podSelector": {"matchLabels": {"app": "db"}},
+                      "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "api"}}}],
+                                   "ports": [{"port": 5432, "protocol": "TCP"}]}],
+                      "policyTypes": ["Ingress"]}),
+]
+
+
+def allowed(src_app, dst_app, port):
+    if dst_app == "api":
+        return src_app == "web" and port == 8080
+    if dst_app == "db":
+        return src_app == "api" and port == 5432
+    return True
+
+
+def labels_for(app):
+    lab = {"app": app, "segd.io/namespace": NS}
+    if app == "api":
+        lab["segd.io/ports"] = "http=8080/TCP"
+    elif app == "db":
+        lab["segd.io/ports"] = "pg=5432/TCP"
+    return lab
+
+
+class Suite:
+    def __init__(self, a):
+        self.a = a
+        self.r = T.Results()
+        self.pm = None
+        self.segd = None
+        self.net = None
+        self.subnet = None
+        self.live = {}      # short name -> (app, ip): containers in the access matrix
+        self.exec_in = {}   # short name -> container to run probes in (a pod's member)
+        self.policy_on = False
+
+    # ------------------------------------------------------------------ setup
+    def setup(self):
+        self.segd = P.EngineSegd(self.a.segd, self.a.segctl, engine="unix://placeholder",
+                                 resync_interval=self.a.resync_interval, deny_action=self.a.deny_action)
+        self.pm = P.Podman(hook=self.a.hook, segd_socket=self.segd.socket,
+                           hook_timeout_ms=self.a.hook_timeout_ms, probe_static=self.a.probe_static)
+        self.segd.engine = "unix://" + self.pm.api_socket
+        self.net, self.subnet = self.pm.network_create("net")
+        print("# podman network %s %s; API service %s (pid %s); hook %s" % (
+            self.net, self.subnet, self.pm.api_socket, self.pm.service_pid(), self.a.hook), flush=True)
+        self.segd.start()
+
+    def ip(self, host):
+        return str(self.subnet.network_address + host)
+
+    def n(self, short):
+        return self.pm.name(short)
+
+    def run_app(self, short, app, host, **kw):
+        c = self.pm.run(short, labels=labels_for(app), network=self.net, ip=self.ip(host),
+                        serve=PORTS, **kw)
+        self.live[short] = (app, self.ip(host))
+        return c
+
+    # ---------------------------------------------------------------- checks
+    def endpoint_problems(self, present=(), absent=()):
+        """present: short names that must be enforced endpoints with their labels and address."""
+        try:
+            eps = self.segd.endpoints()
+        except Exception as e:  # noqa: BLE001
+            return ["get endpoints: %s" % e]
+        bad = []
+        for short in present:
+            app, ip = self.live[short]
+            ep = eps.get(self.n(short))
+            if ep is None:
+                bad.append("%s: no endpoint" % short)
+                continue
+            c = self.pm.containers.get(self.n(short))
+            if ep.get("state") != "enforced":
+                bad.append("%s: state %s (%s)" % (short, ep.get("state"), ep.get("error")))
+            if (ep.get("labels") or {}).get("app") != app:
+                bad.append("%s: labels %s, want app=%s" % (short, ep.get("labels"), app))
+            if ep.get("namespace") != NS:
+                bad.append("%s: namespace %s" % (short, ep.get("namespace")))
+            if ep.get("kind") != "container":
+                bad.append("%s: kind %s" % (short, ep.get("kind")))
+            if c and ep.get("id") != c.id:
+                bad.append("%s: id %s, container is %s" % (short, ep.get("id"), c.id[:12]))
+            if ip not in (ep.get("addresses") or []):
+                bad.append("%s: addresses %s lack %s" % (short, ep.get("addresses"), ip))
+        for short in absent:
+            if self.n(short) in eps:
+                bad.append("%s: endpoint still present (state %s)" % (short, eps[self.n(short)].get("state")))
+        return bad
+
+    def wait_endpoints(self, present=(), absent=(), what="", timeout=None):
+        t0 = time.monotonic()
+        bad = eventually(lambda: self.endpoint_problems(present, absent),
+                         timeout=timeout or self.a.converge_s, interval=0.2)
+        self.r.no_problems(bad or [], "endpoints %s" % what)
+        return time.monotonic() - t0
+
+    def matrix_problems(self, overrides=None):
+        """Probe every live container to every other on 8080 and 5432; compare with policy.
+
+        overrides: {(src, dst): bool} forcing an expectation (e.g. default-deny)."""
+        plan, index = {}, {}
+        for s in self.live:
+            for d, (dapp, dip) in self.live.items():
+                if s == d:
+                    continue
+                for port in PORTS:
+                    t = "tcp:%s:%d" % (dip, port)
+                    plan.setdefault(s, []).append(t)
+                    exp = allowed(self.live[s][0], dapp, port) if self.policy_on else True
+                    if overrides and (s, d) in overrides:
+                        exp = overrides[(s, d)]
+                    index[(s, t)] = (d, port, exp)
+        res = self.pm.probe_matrix({self.exec_in.get(s, s): t for s, t in plan.items()}, self.a.timeout_ms)
+        res = {s: res[self.exec_in.get(s, s)] for s in plan}
+        bad = []
+        for (s, t), (d, port, exp) in sorted(index.items()):
+            got = res[s][t]
+            if got != exp:
+                bad.append("%s(%s) -> %s(%s):%d expected %s, got %s" % (
+                    s, self.live[s][0], d, self.live[d][0], port, "allow" if exp else "deny",
+                    "allow" if got else "deny"))
+        return bad
+
+    def matrix_ok(self, what, overrides=None, settle=None):
+        """Flows must match; a short settle time allows set updates still in flight."""
+        bad = eventually(lambda: self.matrix_problems(overrides), timeout=settle or 3.0, interval=0.3)
+        return self.r.no_problems(bad or [], what)
+
+    def peer_sets(self, short):
+        return P.set_elements(self.segd.rules(self.n(short)))
+
+    def rules_in_sync(self, shorts, what):
+        for short in shorts:
+            rj = self.segd.rules(self.n(short))
+            if self.r.check(rj is not None, "%s: segctl rules %s failed" % (what, short)):
+                self.r.check(rj.get("in_sync") is True, "%s: rules of %s not in_sync" % (what, short))
+
+    # ------------------------------------------------------------- scenarios
+    def t_basic(self):
+        t0 = time.monotonic()
+        for short, app, host in (("web", "web", 10), ("api", "api", 11), ("db", "db", 12),
+                                 ("intruder", "intruder", 13)):
+            self.run_app(short, app, host)
+        t_run = time.monotonic() - t0
+        dt = self.wait_endpoints(present=list(self.live), what="after start")
+        print("    4 containers: podman run %.2fs, all endpoints enforced %.2fs later" % (t_run, dt), flush=True)
+        self.matrix_ok("no policy yet: everything open")
+        p = self.segd.apply_objects(POLICIES)
+        if not self.r.check(p.returncode == 0, "apply failed: %s" % (p.stderr or p.stdout).strip()):
+            return
+        self.policy_on = True
+        self.matrix_ok("policy applied")
+        eps = self.segd.endpoints()
+        api = eps.get(self.n("api")) or {}
+        self.r.check(api.get("netns") == self.pm.netns_path("api"),
+                     "api endpoint netns %s, podman SandboxKey %s" % (api.get("netns"), self.pm.netns_path("api")))
+        self.r.check([c.get("name") for c in api.get("containers") or []] == [self.n("api")],
+                     "api endpoint containers %s" % api.get("containers"))
+        self.r.check(sorted(api.get("policies") or []) == ["shop/api-ingress"], "api policies %s" % api.get("policies"))
+        self.r.check((api.get("isolation") or {}).get("ingress") is True, "api not isolated for ingress")
+        self.r.check(any(pt.get("name") == "http" and pt.get("port") == 8080 for pt in api.get("ports") or []),
+                     "api named ports %s" % api.get("ports"))
+        elems = self.peer_sets("api")
+        self.r.check(self.ip(10) in elems, "web's %s not in api's sets %s" % (self.ip(10), sorted(elems)))
+        self.r.check(self.ip(13) not in elems, "intruder's %s in api's sets" % self.ip(13))
+        self.rules_in_sync(self.live, "policy applied")
+        self.r.check(self.pm.nft_table("api") is not None, "no table inet segd in api's netns")
+
+    def t_relabel(self):
+        old_id = self.pm.containers[self.n("intruder")].id
+        self.pm.rm("intruder")
+        self.run_app("intruder", "web", 13)
+        self.wait_endpoints(present=["intruder"], what="recreated as app=web")
+        new = (self.segd.endpoints().get(self.n("intruder")) or {}).get("id")
+        self.r.check(new and new != old_id, "endpoint id %s after recreate (old %s)" % (new, old_id[:12]))
+        self.matrix_ok("intruder recreated as app=web")
+        ok = eventually(lambda: self.ip(13) not in self.peer_sets("api"), timeout=3)
+        self.r.check(not ok, "%s (now app=web) missing from api's sets" % self.ip(13))
+        self.pm.rm("intruder")
+        self.run_app("intruder", "intruder", 13)
+        self.wait_endpoints(present=["intruder"], what="recreated as app=intruder")
+        self.matrix_ok("intruder recreated as app=intruder again")
+        bad = eventually(lambda: self.ip(13) in self.peer_sets("api"), timeout=3)
+        self.r.check(not bad, "%s (app=intruder again) still in api's sets" % self.ip(13))
+
+    def t_stop(self):
+        self.pm.stop("web")
+        web = self.live.pop("web")
+        t0 = time.monotonic()
+        self.wait_endpoints(absent=["web"], present=list(self.live), what="web stopped")
+        t_gone = time.monotonic() - t0
+        bad = eventually(lambda: web[1] in self.peer_sets("api"), timeout=3)
+        self.r.check(not bad, "stopped web's %s still in api's sets" % web[1])
+        self.matrix_ok("web stopped")
+        self.pm.start("web")
+        self.live["web"] = web
+        t0 = time.monotonic()
+        self.wait_endpoints(present=["web"], what="web started again")
+        print("    stop: endpoint gone %.2fs after podman stop; start: enforced %.2fs after podman start" % (
+            t_gone, time.monotonic() - t0), flush=True)
+        ok = eventually(lambda: web[1] not in self.peer_sets("api"), timeout=3)
+        self.r.check(not ok, "restarted web's %s not back in api's sets" % web[1])
+        self.matrix_ok("web started again (new netns)")
+
+    def t_pod(self):
+        lab = labels_for("api")
+        self.pm.pod_create("pod", network=self.net, ip=self.ip(20), labels=lab)
+        p1 = self.pm.run("pod-a", labels=lab, pod="pod", serve=(8080,))
+        p2 = self.pm.run("pod-b", labels=lab, pod="pod", serve=(5432,))
+        pinfo = self.pm.pod_inspect("pod")
+        infra = pinfo.get("InfraContainerID") or ""
+        want = {p1.id, p2.id}
+
+        def pod_problems():
+            eps = self.segd.endpoints()
+            holders = [e for e in eps.values()
+                       if want & {c.get("id") for c in e.get("containers") or []}
+                       or e.get("id") in want | {infra}]
+            if len(holders) != 1:
+                return ["%d endpoints hold the pod's containers: %s" % (
+                    len(holders), [(e["name"], [c.get("name") for c in e.get("containers") or []]) for e in holders])]
+            e = holders[0]
+            bad = []
+            ids = {c.get("id") for c in e.get("containers") or []}
+            if not want <= ids:
+                bad.append("endpoint %s containers %s lack pod-a/pod-b" % (e["name"], e.get("containers")))
+            if e.get("state") != "enforced":
+                bad.append("endpoint %s state %s (%s)" % (e["name"], e.get("state"), e.get("error")))
+            if (e.get("labels") or {}).get("app") != "api":
+                bad.append("endpoint %s labels %s" % (e["name"], e.get("labels")))
+            if self.ip(20) not in (e.get("addresses") or []):
+                bad.append("endpoint %s addresses %s" % (e["name"], e.get("addresses")))
+            return bad
+        bad = eventually(pod_problems, timeout=self.a.converge_s, interval=0.2)
+        self.r.no_problems(bad or [], "pod")
+        eps = self.segd.endpoints()
+        for e in eps.values():
+            if want & {c.get("id") for c in e.get("containers") or []}:
+                print("    pod endpoint: name %s id %s containers %s" % (
+                    e["name"], (e.get("id") or "")[:12],
+                    [c.get("name") for c in e.get("containers") or []]), flush=True)
+        # Real traffic: the pod is app=api (pod-a serves 8080, pod-b 5432, one address).
+        self.live["pod"] = ("api", self.ip(20))
+        self.exec_in["pod"] = "pod-a"
+        self.matrix_ok("pod as app=api")
+        # --network container:api joins api's netns: still one endpoint, and leaving keeps it.
+        side = self.pm.run("side", labels=labels_for("api"), network="container:" + self.n("api"))
+
+        def side_problems():
+            eps = self.segd.endpoints()
+            bad = []
+            if self.n("side") in eps:
+                bad.append("container:api joiner has its own endpoint %s" % self.n("side"))
+            api = eps.get(self.n("api")) or {}
+            ids = {c.get("id") for c in api.get("containers") or []}
+            if side.id not in ids:
+                bad.append("api endpoint containers %s lack side" % [c.get("name") for c in api.get("containers") or []])
+            if api.get("state") != "enforced":
+                bad.append("api state %s" % api.get("state"))
+            return bad
+        bad = eventually(side_problems, timeout=self.a.converge_s, interval=0.2)
+        self.r.no_problems(bad or [], "--network container:api")
+        self.pm.rm("side")
+
+        def side_gone():
+            api = self.segd.endpoints().get(self.n("api")) or {}
+            ids = [c.get("id") for c in api.get("containers") or []]
+            bad = []
+            if side.id in ids:
+                bad.append("side still listed in api's containers")
+            if api.get("state") != "enforced":
+                bad.append("api state %s after side left" % api.get("state"))
+            return bad
+        bad = eventually(side_gone, timeout=self.a.converge_s, interval=0.2)
+        self.r.no_problems(bad or [], "side removed")
+        self.r.check(self.pm.nft_table("api") is not None, "api's table gone after side left its netns")
+        self.matrix_ok("after the container:api joiner left")
+        # Pod removed: its endpoint goes, its address leaves db's sets.
+        self.pm.pod_rm("pod")
+        self.live.pop("pod")
+        bad = eventually(lambda: [e["name"] for e in self.segd.endpoints().values()
+                                  if want & {c.get("id") for c in e.get("containers") or []}],
+                         timeout=self.a.converge_s, interval=0.2)
+        self.r.check(not bad, "pod removed but endpoints remain: %s" % bad)
+        bad = eventually(lambda: self.ip(20) in self.peer_sets("db"), timeout=3)
+        self.r.check(not bad, "removed pod's %s still in db's sets" % self.ip(20))
+
+    def t_api_restart(self):
+        old_pid = self.pm.service_pid()
+        self.pm.stop_service()
+        self.r.check(not self.pm.api_answers(), "API service still answers after stop")
+        t_down = time.monotonic()
+        # While the engine API is down: one container starts (the hook still reaches segd),
+        # one goes away.
+        self.run_app("late", "web", 14)
+        if self.a.hook:
+            ov = {("late", d): False for d in self.live if d != "late"}
+            ov.update({(s, "late"): False for s in self.live if s != "late"})
+            bad = self.matrix_problems(overrides=ov)
+            self.r.no_problems(bad, "engine API down: new container must be default-deny (labels unknown)")
+        self.pm.rm("intruder")
+        self.live.pop("intruder")
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - t_down)))
+        self.r.check(self.segd.alive(), "segd died while the engine API was down:\n" + self.segd.log_tail())
+        self.pm.start_service()
+        new_pid = self.pm.service_pid()
+        dt = self.wait_endpoints(present=list(self.live), absent=["intruder"], what="after API restart")
+        print("    API service pid %s -> %s; converged %.2fs after it answered again" % (
+            old_pid, new_pid, dt), flush=True)
+        self.matrix_ok("after API restart")
+        bad = eventually(lambda: self.ip(13) in self.peer_sets("api") or self.ip(13) in self.peer_sets("db"),
+                         timeout=3)
+        self.r.check(not bad, "removed intruder's %s still in a peer set" % self.ip(13))
+        # And events flow again: a container started now is picked up.
+        self.run_app("after", "api", 16)
+        t1 = time.monotonic()
+        self.wait_endpoints(present=["after"], what="container started after the API restart")
+        print("    container started after the restart enforced in %.2fs" % (time.monotonic() - t1), flush=True)
+        self.matrix_ok("with a container started after the API restart")
+        self.rules_in_sync(self.live, "after API restart")
+
+    def t_segd_kill(self):
+        self.segd.kill9()
+        tables = {s: self.pm.nft_table(s) for s in self.live}
+        missing = [s for s, t in tables.items() if t is None]
+        self.r.check(not missing, "tables gone after kill -9: %s" % missing)
+        self.matrix_ok("segd dead: enforcement unchanged", settle=0.1)
+        # Containers come and go while segd is down.
+        t0 = time.monotonic()
+        self.run_app("x1", "web", 15)
+        t_run = time.monotonic() - t0
+        print("    podman run with segd down: %.2fs (the hook's fail-closed path)" % t_run, flush=True)
+        gone_ip = self.live["late"][1]
+        self.pm.rm("late")
+        self.live.pop("late")
+        if self.a.hook:
+            self.r.check(self.pm.nft_table("x1") is not None,
+                         "container started while segd was down has no table inet segd (hook failed open)")
+            ov = {("x1", d): False for d in self.live if d != "x1"}
+            ov.update({(s, "x1"): False for s in self.live if s != "x1"})
+            self.matrix_ok("segd down: new container is default-deny", overrides=ov, settle=0.1)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        self.segd.start()
+        t_ready = time.monotonic() - t0
+        dt = self.wait_endpoints(present=list(self.live), absent=["late"], what="after segd restart")
+        print("    segd restart: socket %.2fs, all endpoints enforced %.2fs" % (t_ready, t_ready + dt), flush=True)
+        self.matrix_ok("after segd restart")
+        bad = eventually(lambda: gone_ip in self.peer_sets("api") or gone_ip in self.peer_sets("db"), timeout=3)
+        self.r.check(not bad, "container removed while segd was down: %s still in a peer set" % gone_ip)
+        self.rules_in_sync(self.live, "after segd restart")
+
+    def t_host(self):
+        self.pm.run("hostnet", labels=labels_for("web"), network="host")
+
+        def problems():
+            ep = self.segd.endpoints().get(self.n("hostnet"))
+            if ep is None:
+                return ["no endpoint for the host-network container"]
+            if ep.get("state") != "unenforceable":
+                return ["state %s, want unenforceable" % ep.get("state")]
+            if not ep.get("error"):
+                return ["unenforceable without a reason in error"]
+            return []
+        bad = eventually(problems, timeout=self.a.converge_s, interval=0.2)
+        self.r.no_problems(bad or [], "host-network container")
+        ep = self.segd.endpoints().get(self.n("hostnet")) or {}
+        print("    hostnet: state %s, error %r" % (ep.get("state"), ep.get("error")), flush=True)
+        p = T.run(["nft", "list", "table", "inet", "segd"], check=False)
+        self.r.check(p.returncode != 0, "a table inet segd appeared in the host's network namespace")
+        self.pm.rm("hostnet")
+        self.matrix_ok("after the host-network container")
+
+    # ------------------------------------------------------------------ main
+    def main(self):
+        try:
+            self.setup()
+        except Exception as e:  # noqa: BLE001
+            print("SETUP FAILED: %s" % e, flush=True)
+            if self.segd:
+                print(self.segd.log_tail(), flush=True)
+            self.r.failed += 1
+            self.teardown()
+            return self.r.summary()
+        tests = [("(a) labelled containers, policy web->api:http, api->db:5432", self.t_basic),
+                 ("(b) relabel by recreate (same name, same address)", self.t_relabel),
+                 ("(c) stop: endpoint and peer address go; start: back", self.t_stop),
+                 ("(d) pod and --network container:X are one endpoint", self.t_pod),
+                 ("(e) podman API service restart: reconnect and converge", self.t_api_restart),
+                 ("(f) kill -9 segd while containers come and go", self.t_segd_kill),
+                 ("(g) host-network container is unenforceable", self.t_host)]
+        try:
+            for name, fn in tests:
+                if self.a.only and not re.search(self.a.only, name):
+                    continue
+                if not self.segd.alive() and fn is not self.t_segd_kill:
+                    self.r.run(name, lambda: self.r.check(False, "segd is not running; log tail:\n" +
+                                                          self.segd.log_tail()))
+                    continue
+                self.r.run(name, fn)
+                if self.r._problems and self.a.keep_log:
+                    print("    segd log tail:\n" + self.segd.log_tail(15), flush=True)
+        finally:
+            self.teardown()
+        return self.r.summary()
+
+    def teardown(self):
+        if self.a.keep_log and self.segd:
+            print("# segd log: %s" % self.segd.log_path, flush=True)
+        if self.pm:
+            self.pm.close()
+        if self.segd:
+            self.segd.stop()
+
+
+def args():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--build", default=os.environ.get("SEGD_BUILD", os.path.join(HERE, "..", "..", "build")))
+    ap.add_argument("--segd")
+    ap.add_argument("--segctl")
+    ap.add_argument("--probe", help="host-side probe (unused by the scenarios; accepted for symmetry)")
+    ap.add_argument("--hook", help="segd-oci-hook; default BUILD/daemon/segd-oci-hook; 'none' = no hook")
+    ap.add_argument("--probe-static", help="statically linked probe for the image "
+                    "(default BUILD/tests/tools/segd-probe-static if present, else built by podman-env.sh)")
+    ap.add_argument("--hook-timeout-ms", type=int)
+    ap.add_argument("--resync-interval", type=int, default=5)
+    ap.add_argument("--timeout-ms", type=int, default=500)
+    ap.add_argument("--converge-s", type=float, default=15.0)
+    ap.add_argument("--deny-action", choices=["drop", "reject"])
+    ap.add_argument("--only", help="regex on scenario names")
+    ap.add_argument("--keep-log", action="store_true")
+    a = ap.parse_args()
+    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
+    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
+    if a.hook == "none":
+        a.hook = None
+    elif not a.hook:
+        a.hook = os.path.join(os.path.dirname(os.path.abspath(a.segd)), "segd-oci-hook")
+    if not a.probe_static:
+        cand = os.path.join(a.build, "tests", "tools", "segd-probe-static")
+        a.probe_static = cand if os.access(cand, os.X_OK) else None
+    if a.keep_log:
+        os.environ["SEGD_TEST_KEEP"] = "1"
+    if os.geteuid() != 0:
+        sys.exit("%s: needs root" % sys.argv[0])
+    for b in [a.segd, a.segctl] + ([a.hook] if a.hook else []):
+        if not os.access(b, os.X_OK):
+            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
+    print("# kernel %s" % os.uname().release, flush=True)
+    return a
+
+
+if __name__ == "__main__":
+    sys.exit(Suite(args()).main())
