@@ -154,10 +154,13 @@ write_confs() {
 	else
 		rm -f "$storage_conf"
 	fi
-	sed -e "s|@HOOKS_DIR@|$state/hooks.d|" -e "/^hooks_dir/a $extra" "$tmpl" >"$conf.tmp" &&
+	# GNU sed's `a` needs text: only append when there is something to append.
+	local add=()
+	[ -n "$extra" ] && add=(-e "/^hooks_dir/a $extra")
+	sed -e "s|@HOOKS_DIR@|$state/hooks.d|" "${add[@]}" "$tmpl" >"$conf.tmp" &&
 		mv "$conf.tmp" "$conf"
-	sed -e "s|@HOOKS_DIR@|$state/hooks-none.d|" -e "/^hooks_dir/a $extra" "$tmpl" \
-		>"$conf_nohooks.tmp" && mv "$conf_nohooks.tmp" "$conf_nohooks"
+	sed -e "s|@HOOKS_DIR@|$state/hooks-none.d|" "${add[@]}" "$tmpl" >"$conf_nohooks.tmp" &&
+		mv "$conf_nohooks.tmp" "$conf_nohooks"
 }
 
 json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # segd's whole test suite, as CI runs it: builds with gcc (-Werror) and with clang + ASan/UBSan
-# (-Werror), runs the unit and golden suites on both, then the root-only suites against the
-# sanitized build: kernel apply tests, CLI tests, integration tests in real network namespaces,
-# the restart test and the NetworkPolicy conformance cases. Run as root on Debian 12.
+# (-Werror), runs the unit, golden and CLI suites on both, then the root-only suites against the
+# sanitized build: kernel apply tests, hostile API input, integration tests in real network
+# namespaces, the restart test, a hostile fake engine, real Podman containers, the zero-window
+# measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
+# Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +66,10 @@ bins=(--segd "$B/daemon/segd" --segctl "$B/cli/segctl" --probe "$B/tests/tools/s
 suite bad-input python3 tests/integration/test_bad_input.py "${bins[@]}"
 suite integration python3 tests/integration/test_netns.py "${bins[@]}"
 suite restart python3 tests/integration/test_restart.py "${bins[@]}"
+suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
+# Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
+suite podman python3 tests/integration/test_podman.py --build "$B"
+suite zero-window python3 tests/integration/test_zero_window.py --build "$B" --starts 200
 cases=(tests/conformance/cases)
 if [ -d "$top/../shared/conformance/cases" ]; then
 	cases=("$(cd "$top/../shared/conformance/cases" && pwd)" "${cases[@]}")
