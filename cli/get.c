@@ -127,9 +127,14 @@ static int add_row(struct table *t, enum resource res, json_t *o)
 		_cleanup_free_ char *labels = format_labels(json_object_get(o, "labels"));
 		_cleanup_free_ char *pols = format_strings(json_object_get(o, "policies"), ",");
 
+		/* Containers show their (short) id, as podman ps does; namespaces added by hand "-". */
+		char id[13] = "-";
+
 		if (!addrs || !labels || !pols)
 			return -ENOMEM;
-		return table_add(t, json_str(o, "name", ""), json_str(o, "namespace", ""),
+		if (json_is_string(json_object_get(o, "id")))
+			snprintf(id, sizeof(id), "%s", json_str(o, "id", "-"));
+		return table_add(t, json_str(o, "name", ""), id, json_str(o, "namespace", ""),
 				 json_str(o, "state", "unknown"), addrs, labels, pols);
 	}
 	case RESOURCE_NETPOLS: {
@@ -159,7 +164,8 @@ static struct table *new_table(enum resource res)
 {
 	switch (res) {
 	case RESOURCE_ENDPOINTS:
-		return table_new(6, "NAME", "NAMESPACE", "STATE", "ADDRESSES", "LABELS", "POLICIES");
+		return table_new(7, "NAME", "ID", "NAMESPACE", "STATE", "ADDRESSES", "LABELS",
+				 "POLICIES");
 	case RESOURCE_NETPOLS:
 		return table_new(4, "NAMESPACE", "NAME", "POD-SELECTOR", "POLICY-TYPES");
 	case RESOURCE_NAMESPACES:

@@ -559,17 +559,17 @@ t "get endpoints"
 run get endpoints
 expect_rc 0
 expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/endpoints" and r["query"] == {}'
-expect_out "NAME   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
-x-a    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b
-y-b    y           error      <none>              <none>          <none>"
+expect_out "NAME   ID   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
+x-a    -    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b
+y-b    -    y           error      <none>              <none>          <none>"
 
 for alias in ep endpoint; do
 	t "get $alias -n x"
 	run get "$alias" -n x
 	expect_rc 0
 	expect_req 1 'r["path"] == "/v1/endpoints" and r["query"] == {"namespace": "x"}'
-	expect_out "NAME   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
-x-a    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b"
+	expect_out "NAME   ID   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
+x-a    -    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b"
 done
 
 t "get endpoints: empty"
@@ -582,7 +582,7 @@ t "get endpoint NAME"
 run get ep x-a
 expect_rc 0
 expect_req 1 'r["path"] == "/v1/endpoints/x-a"'
-expect_out_has "x-a    x           enforced"
+expect_out_has "x-a    -    x           enforced"
 
 t "get endpoint NAME -n other"
 run get ep x-a -n y
