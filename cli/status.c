@@ -81,6 +81,18 @@ static int print_status(json_t *st)
 	printf("namespaces:       %" JSON_INTEGER_FORMAT "\n", int_of(st, "namespaces"));
 	printf("table flags:      %s\n", flags);
 	{
+		json_t *last = json_object_get(json_object_get(st, "changes"), "last");
+
+		if (json_is_object(last))
+			printf("last change:      %" JSON_INTEGER_FORMAT " plan(s) compiled, %"
+			       JSON_INTEGER_FORMAT " namespace(s) committed (%" JSON_INTEGER_FORMAT
+			       " by set elements), %" JSON_INTEGER_FORMAT " messages, %"
+			       JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT " us\n",
+			       int_of(last, "compiled"), int_of(last, "namespaces"),
+			       int_of(last, "incremental"), int_of(last, "messages"),
+			       int_of(last, "bytes"), int_of(last, "usec"));
+	}
+	{
 		json_t *eng = json_object_get(st, "engine");
 		const char *spec = json_string_value(json_object_get(st, "engine_spec"));
 

@@ -148,7 +148,24 @@ static bool name_taken(struct manager *m, const struct endpoint *self, const cha
 }
 
 /* Recomputes name, labels, namespace, ports and quarantine from the containers. */
+static int endpoint_derive_inner(struct manager *m, struct endpoint *e);
+
+/* Recomputes what the containers make of e, marking for the next reconcile every endpoint
+ * whose plan may see the difference: e, and the peers of e before and after. */
 static int endpoint_derive(struct manager *m, struct endpoint *e)
+{
+	int r;
+
+	if (e->installed && !e->quarantined)
+		mark_peers_of(m, &e->pe);
+	r = endpoint_derive_inner(m, e);
+	e->dirty = true;
+	if (!e->quarantined)
+		mark_peers_of(m, &e->pe);
+	return r;
+}
+
+static int endpoint_derive_inner(struct manager *m, struct endpoint *e)
 {
 	struct policy_labels merged = { 0 };
 	_cleanup_free_ char *why = NULL;
@@ -312,6 +329,8 @@ static int endpoint_put_container(struct endpoint *e, const struct container_inf
 /* Removes endpoint e for good: its table goes, its addresses stop being peers. */
 static void endpoint_retire(struct manager *m, struct endpoint *e)
 {
+	if (!e->quarantined)
+		mark_peers_of(m, &e->pe);
 	endpoints_remove(m, e);
 	if (e->nft) {
 		int r = nft_delete_table(e->nft);
@@ -486,7 +505,7 @@ int manager_container_seen(struct manager *m, const struct container_info *ci)
 	}
 	if (ci->invalid)
 		log_warning("Container %.12s: %s; it stays default-deny", ci->id, ci->invalid);
-	r = reconcile(m, NULL);
+	r = reconcile_marked(m, NULL);
 	return r < 0 ? r : 0;
 }
 
@@ -499,7 +518,7 @@ void manager_container_gone(struct manager *m, const char *id)
 		return;
 	log_info("Container %.12s is gone", id);
 	container_remove(m, e, k);
-	(void)reconcile(m, NULL);
+	(void)reconcile_marked(m, NULL);
 }
 
 bool manager_container_known(struct manager *m, const char *id)
@@ -547,7 +566,7 @@ void manager_containers_resync_end(struct manager *m, char *const *running_ids, 
 		}
 	}
 	if (changed)
-		(void)reconcile(m, NULL);
+		(void)reconcile_marked(m, NULL);
 }
 
 /* ---- OCI hook ------------------------------------------------------------------------------ */
@@ -618,7 +637,7 @@ int manager_hook_create(struct manager *m, json_t *body, json_t **ret, struct op
 	container_info_done(&ci);
 	if (r < 0)
 		return r;
-	r = reconcile(m, NULL);
+	r = reconcile_marked(m, NULL);
 	if (r < 0)
 		return op_error_set(err, 500, r, "out of memory while compiling");
 	if (e->state == ENDPOINT_ERROR && e->nft && !e->installed)

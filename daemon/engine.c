@@ -775,6 +775,9 @@ int engine_new(struct manager *m, const char *spec, unsigned resync_interval_s,
 	eng->retry_fd = timer_fd_new();
 	if (!eng->multi || eng->timer_fd < 0 || eng->retry_fd < 0)
 		goto oom;
+	/* Idle connections kept for reuse: a burst of inspections must not leave a burst of
+	 * open sockets behind. */
+	curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, 2L);
 	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
 	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
 	curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);

@@ -21,7 +21,13 @@ void endpoints_remove(struct manager *m, struct endpoint *e);
 int bury(struct manager *m, struct endpoint *e);
 void arm_debounce(struct manager *m);
 
+/* reconcile(): every endpoint; reconcile_marked(): only those marked dirty (plus any never
+ * committed). Marking: the endpoint itself, the endpoints selected by policies that reference
+ * an endpoint (call before and after it changes), the endpoints a policy selects. */
 int reconcile(struct manager *m, size_t *ret_updated);
+int reconcile_marked(struct manager *m, size_t *ret_updated);
+void mark_peers_of(struct manager *m, const struct policy_endpoint *x);
+void mark_selected_by(struct manager *m, const struct policy_netpol *p);
 void reconcile_after_rollback(struct manager *m);
 int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err);
 

@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -333,6 +334,26 @@ static void snapshot_restore(struct manager *m, struct snapshot *s)
 	*s = (struct snapshot){ 0 };
 }
 
+/* Marks the endpoints whose plans the model change since `s` can touch: those selected by a
+ * policy that was added, changed or removed; everything when a namespace's labels changed. */
+static void mark_model_changes(struct manager *m, const struct snapshot *s)
+{
+	for (size_t i = 0; i < m->n_namespaces; i++)
+		if (!has_ptr((void *const *)s->namespaces, s->n_namespaces, m->namespaces[i]))
+			m->all_dirty = true;
+	for (size_t i = 0; i < s->n_namespaces; i++)
+		if (!has_ptr((void *const *)m->namespaces, m->n_namespaces, s->namespaces[i]))
+			m->all_dirty = true;
+	if (m->all_dirty)
+		return;
+	for (size_t i = 0; i < m->n_netpols; i++)
+		if (!has_ptr((void *const *)s->netpols, s->n_netpols, m->netpols[i]))
+			mark_selected_by(m, m->netpols[i]);
+	for (size_t i = 0; i < s->n_netpols; i++)
+		if (!has_ptr((void *const *)m->netpols, m->n_netpols, s->netpols[i]))
+			mark_selected_by(m, s->netpols[i]);
+}
+
 static int cmp_namespace(const void *a, const void *b)
 {
 	return strcmp((*(struct policy_namespace *const *)a)->name,
@@ -394,22 +415,16 @@ static int deny_all_plan(const char *name, enum policy_deny_action deny, struct 
  * holds. Returns the number of namespaces that failed (0 = all enforced), or -ENOMEM.
  * *ret_updated counts the namespaces committed.
  */
-int reconcile(struct manager *m, size_t *ret_updated)
+/* The endpoints that can be peers: live, and with known labels (a dead endpoint's address may
+ * be reused by anyone; a quarantined one has no labels to match). `eps` has room for all. */
+static void world_build(struct manager *m, struct policy_endpoint **eps, struct policy_world *w)
 {
-	_cleanup_free_ struct policy_endpoint **eps = NULL;
-	struct policy_world w;
-	size_t n = 0, updated = 0;
-	int failed = 0;
+	size_t n = 0;
 
-	eps = calloc(m->n_endpoints + 1, sizeof(*eps));
-	if (!eps)
-		return -ENOMEM;
-	/* A dead endpoint's addresses are not peers: its address may be reused by anyone. */
 	for (size_t i = 0; i < m->n_endpoints; i++)
 		if (endpoint_live(m->endpoints[i]) && !m->endpoints[i]->quarantined)
 			eps[n++] = &m->endpoints[i]->pe;
-
-	w = (struct policy_world){
+	*w = (struct policy_world){
 		.namespaces = m->namespaces,
 		.n_namespaces = m->n_namespaces,
 		.netpols = m->netpols,
@@ -417,6 +432,88 @@ int reconcile(struct manager *m, size_t *ret_updated)
 		.endpoints = eps,
 		.n_endpoints = n,
 	};
+}
+
+void mark_selected_by(struct manager *m, const struct policy_netpol *p)
+{
+	for (size_t i = 0; i < m->n_endpoints; i++)
+		if (!m->endpoints[i]->dirty && policy_netpol_selects(p, &m->endpoints[i]->pe))
+			m->endpoints[i]->dirty = true;
+}
+
+void mark_peers_of(struct manager *m, const struct policy_endpoint *x)
+{
+	_cleanup_free_ struct policy_endpoint **eps = calloc(m->n_endpoints + 1, sizeof(*eps));
+	struct policy_world w;
+
+	if (!eps) {
+		m->all_dirty = true;	/* cannot tell: recompile everything */
+		return;
+	}
+	world_build(m, eps, &w);
+	for (size_t i = 0; i < m->n_netpols; i++)
+		if (policy_netpol_references(&w, m->netpols[i], x))
+			mark_selected_by(m, m->netpols[i]);
+}
+
+/* Brings the kernel of one endpoint to `plan` (taking it): by set elements alone when only
+ * those changed, else by replacing the table in one transaction. */
+static int commit_plan(struct manager *m, struct endpoint *e, struct policy_plan *plan,
+		       struct nft_error *nerr)
+{
+	struct nft_stats before, after;
+	bool incremental = false;
+	int r = -ESTALE;
+
+	nft_sock_stats(e->nft, &before);
+	if (e->installed && policy_plan_same_shape(e->installed, plan)) {
+		r = nft_update_elements(e->nft, e->installed, plan, nerr);
+		incremental = r >= 0;
+		if (r < 0 && r != -ESTALE)
+			log_debug_errno(r, "Incremental update of %s failed, replacing its table: %m",
+					e->pe.name);
+	}
+	if (r < 0) {
+		*nerr = (struct nft_error){ 0 };
+		r = nft_replace_table(e->nft, plan, m->table_flags, nerr);
+	}
+	nft_sock_stats(e->nft, &after);
+	m->last.batches += after.batches - before.batches;
+	m->last.messages += after.messages - before.messages;
+	m->last.bytes += after.bytes - before.bytes;
+	if (r >= 0) {
+		m->last.namespaces++;
+		m->last.incremental += incremental;
+	}
+	return r;
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * Compiles the plans of the marked endpoints (all of them after reconcile()) and commits the
+ * ones that differ from what their namespace holds. Returns the number of namespaces that
+ * failed (0 = all enforced), or -ENOMEM. *ret_updated counts the namespaces committed.
+ */
+int reconcile_marked(struct manager *m, size_t *ret_updated)
+{
+	_cleanup_free_ struct policy_endpoint **eps = NULL;
+	struct policy_world w;
+	uint64_t t0 = now_usec();
+	size_t updated = 0;
+	int failed = 0;
+
+	eps = calloc(m->n_endpoints + 1, sizeof(*eps));
+	if (!eps)
+		return -ENOMEM;
+	world_build(m, eps, &w);
+	m->last = (struct change_stats){ 0 };
 
 	for (size_t i = 0; i < m->n_endpoints; i++) {
 		struct endpoint *e = m->endpoints[i];
@@ -424,14 +521,18 @@ int reconcile(struct manager *m, size_t *ret_updated)
 		struct nft_error nerr = { 0 };
 		int r;
 
-		if (!endpoint_live(e))
+		if (!endpoint_live(e) || (!m->all_dirty && !e->dirty && e->installed))
 			continue;
+		e->dirty = false;
 		if (e->quarantined)
 			r = deny_all_plan(e->pe.name, m->cfg.deny, &plan);
 		else
 			r = policy_compile(&w, &e->pe, m->cfg.deny, &plan);
-		if (r < 0)
+		if (r < 0) {
+			e->dirty = true;
 			return r;
+		}
+		m->last.compiled++;
 		if (e->installed && policy_plan_equal(plan, e->installed)) {
 			policy_plan_free(plan);
 			if (e->state == ENDPOINT_PENDING ||
@@ -443,10 +544,11 @@ int reconcile(struct manager *m, size_t *ret_updated)
 			}
 			continue;
 		}
-		r = nft_replace_table(e->nft, plan, m->table_flags, &nerr);
+		r = commit_plan(m, e, plan, &nerr);
 		m->commits++;
 		if (r < 0) {
 			m->commit_errors++;
+			e->dirty = true;	/* try again with the next change */
 			endpoint_set_error(e, ENDPOINT_ERROR, "kernel refused ruleset: %s%s%s",
 					   strerror(-r), nerr.message[0] ? ": " : "", nerr.message);
 			manager_record_error(m, "endpoint %s: %s", e->pe.name, e->error);
@@ -469,9 +571,29 @@ int reconcile(struct manager *m, size_t *ret_updated)
 		}
 		updated++;
 	}
+	m->all_dirty = false;
+	m->last.usec = now_usec() - t0;
+	m->total.namespaces += m->last.namespaces;
+	m->total.incremental += m->last.incremental;
+	m->total.compiled += m->last.compiled;
+	m->total.batches += m->last.batches;
+	m->total.messages += m->last.messages;
+	m->total.bytes += m->last.bytes;
+	m->total.usec += m->last.usec;
+	if (m->last.namespaces > 0 || failed > 0)
+		log_debug("Change: %" PRIu64 " plan(s) compiled, %" PRIu64 " namespace(s) committed "
+			  "(%" PRIu64 " by set elements alone), %" PRIu64 " message(s), %" PRIu64
+			  " byte(s), %" PRIu64 " us", m->last.compiled, m->last.namespaces,
+			  m->last.incremental, m->last.messages, m->last.bytes, m->last.usec);
 	if (ret_updated)
 		*ret_updated = updated;
 	return failed;
+}
+
+int reconcile(struct manager *m, size_t *ret_updated)
+{
+	m->all_dirty = true;
+	return reconcile_marked(m, ret_updated);
 }
 
 /* After a failed change was rolled back: bring every namespace back to the restored model. */
@@ -484,12 +606,12 @@ void reconcile_after_rollback(struct manager *m)
 			  "last committed ruleset and are marked as error", r < 0 ? -1 : r);
 }
 
-/* Reconcile + persist; on failure the caller restores its snapshot. */
+/* Reconcile what the caller marked + persist; on failure the caller restores its snapshot. */
 int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
 {
 	int r;
 
-	r = reconcile(m, ret_updated);
+	r = reconcile_marked(m, ret_updated);
 	if (r < 0)
 		return op_error_set(err, 500, r, "out of memory while compiling");
 	if (r > 0) {
@@ -617,6 +739,7 @@ int manager_apply(struct manager *m, const char *file, const char *text, size_t 
 	if (dry_run) {
 		snapshot_restore(m, &snap);
 	} else {
+		mark_model_changes(m, &snap);
 		r = commit_change(m, &updated, err);
 		if (r < 0) {
 			snapshot_restore(m, &snap);
@@ -701,6 +824,7 @@ int manager_delete_file(struct manager *m, const char *file, const char *text, s
 	}
 	policy_objects_free(objs);
 
+	mark_model_changes(m, &snap);
 	r = commit_change(m, &updated, err);
 	if (r < 0) {
 		snapshot_restore(m, &snap);
@@ -727,6 +851,7 @@ int manager_delete_netpol(struct manager *m, const char *ns, const char *name, j
 	if (snapshot_take(m, &snap) < 0)
 		return op_error_set(err, 500, -ENOMEM, "out of memory");
 	remove_netpol_at(m, (size_t)k);
+	mark_model_changes(m, &snap);
 	r = commit_change(m, &updated, err);
 	if (r < 0) {
 		snapshot_restore(m, &snap);
@@ -919,6 +1044,8 @@ int manager_endpoint_add(struct manager *m, json_t *body, json_t **ret, struct o
 		endpoint_free(e);
 		return op_error_set(err, 500, r, "out of memory");
 	}
+	e->dirty = true;
+	mark_peers_of(m, &e->pe);
 	r = commit_change(m, &updated, err);
 	if (r < 0) {
 		endpoints_remove(m, e);
@@ -977,8 +1104,11 @@ int manager_endpoint_label(struct manager *m, const char *name, json_t *body, js
 		return op_error_set(err, 400, -E2BIG, "more than %d labels", POLICY_MAX_LABELS);
 	}
 
+	mark_peers_of(m, &e->pe);
 	saved = e->pe.labels;
 	e->pe.labels = next;
+	e->dirty = true;
+	mark_peers_of(m, &e->pe);
 	r = commit_change(m, &updated, err);
 	if (r < 0) {
 		policy_labels_done(&e->pe.labels);
@@ -1002,6 +1132,7 @@ int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, stru
 	if (e->kind == ENDPOINT_KIND_CONTAINER)
 		return op_error_set(err, 409, -EPERM, "endpoint %s is a container: it leaves when "
 						     "the container stops", name);
+	mark_peers_of(m, &e->pe);
 	endpoints_remove(m, e);
 	r = commit_change(m, &updated, err);
 	if (r < 0) {
@@ -1167,6 +1298,15 @@ json_t *manager_namespaces_json(struct manager *m)
 	return json_pack("{s:o}", "items", items);
 }
 
+static json_t *change_json(const struct change_stats *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "compiled", (json_int_t)c->compiled,
+			 "namespaces", (json_int_t)c->namespaces, "incremental",
+			 (json_int_t)c->incremental, "batches", (json_int_t)c->batches, "messages",
+			 (json_int_t)c->messages, "bytes", (json_int_t)c->bytes, "usec",
+			 (json_int_t)c->usec);
+}
+
 json_t *manager_status_json(struct manager *m)
 {
 	json_t *errs = json_array(), *flags = json_array();
@@ -1197,7 +1337,7 @@ json_t *manager_status_json(struct manager *m)
 	if (flags && (m->table_flags & NFT_TABLE_F_PERSIST))
 		json_array_append_new(flags, json_string("persist"));
 
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o}",
+	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o}",
 			 "version",
 			 SEGD_VERSION, "pid", (int)getpid(), "uptime_seconds",
 			 (json_int_t)(time(NULL) - m->started), "endpoints",
@@ -1206,7 +1346,9 @@ json_t *manager_status_json(struct manager *m)
 			 "errors", (json_int_t)errors, "commits", (json_int_t)m->commits,
 			 "commit_errors", (json_int_t)m->commit_errors, "table_flags", flags,
 			 "last_errors", errs, "engine_spec", m->cfg.engine ? m->cfg.engine : "none",
-			 "engine", engine_status_json(m->engine));
+			 "engine", engine_status_json(m->engine), "changes",
+			 json_pack("{s:o, s:o}", "last", change_json(&m->last), "total",
+				   change_json(&m->total)));
 }
 
 int manager_endpoint_rules(struct manager *m, const char *name, json_t **ret,
@@ -1277,11 +1419,13 @@ static int refresh_addresses(struct manager *m)
 		e->pe.addrs = addrs;
 		e->pe.n_addrs = n;
 		changed = true;
+		/* Its own plan does not depend on its addresses; its peers' sets do. */
+		mark_peers_of(m, &e->pe);
 		log_info("Addresses of %s changed (%zu now)", e->pe.name, n);
 	}
 	if (changed) {
 		size_t updated = 0;
-		int r = reconcile(m, &updated);
+		int r = reconcile_marked(m, &updated);
 
 		if (r < 0)
 			return r;
@@ -1321,6 +1465,7 @@ static int check_namespaces(struct manager *m)
 		    netns_inode(fd, &ino) >= 0 && ino == e->ns_ino)
 			continue;
 		log_warning("Network namespace %s of endpoint %s vanished", e->netns, e->pe.name);
+		mark_peers_of(m, &e->pe);
 		endpoint_close(e);
 		free(e->pe.addrs);
 		e->pe.addrs = NULL;
@@ -1332,7 +1477,7 @@ static int check_namespaces(struct manager *m)
 		changed = true;
 	}
 	if (changed) {
-		int r = reconcile(m, NULL);
+		int r = reconcile_marked(m, NULL);
 
 		if (r < 0)
 			return r;

@@ -73,6 +73,7 @@ struct endpoint {
 	struct watch mon_watch;
 	bool addrs_dirty;
 	struct policy_plan *installed;	/* what the kernel holds, NULL before the first commit */
+	bool dirty;			/* its plan may have changed: recompile at the next reconcile */
 	enum endpoint_state state;
 	char *error;
 };
@@ -115,6 +116,15 @@ struct manager {
 
 	uint32_t table_flags;
 	bool table_flags_known;
+	bool all_dirty;		/* the next reconcile compiles every endpoint */
+	/* What the kernel was sent: in total, and for the last change. */
+	struct change_stats {
+		uint64_t namespaces;	/* namespaces committed */
+		uint64_t incremental;	/* of those, by set elements alone */
+		uint64_t compiled;	/* plans compiled */
+		uint64_t batches, messages, bytes;
+		uint64_t usec;
+	} total, last;
 	time_t started;
 	uint64_t commits, commit_errors;
 	struct {

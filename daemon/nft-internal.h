@@ -7,12 +7,15 @@
 
 #include <libmnl/libmnl.h>
 
+#include "nft.h"
+
 struct nft_sock {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
 	int sndbuf;
 	char *buf;	/* RECV_BUF_SIZE */
+	struct nft_stats stats;
 };
 
 uint32_t sock_next_seq(struct nft_sock *s);

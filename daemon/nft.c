@@ -127,6 +127,11 @@ int nft_sock_fd(const struct nft_sock *s)
 	return mnl_socket_get_fd(s->nl);
 }
 
+void nft_sock_stats(const struct nft_sock *s, struct nft_stats *ret)
+{
+	*ret = s ? s->stats : (struct nft_stats){ 0 };
+}
+
 uint32_t nft_sock_portid(const struct nft_sock *s)
 {
 	return s->portid;
@@ -356,6 +361,7 @@ int nft_txn_add_table_delete(struct nft_txn *t)
 struct elems_ctx {
 	struct nft_txn *t;
 	const struct nftnl_set *set;
+	uint16_t type;		/* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
 	struct nlmsghdr *nlh;
 	struct nlattr *nest;
 	unsigned n;
@@ -367,7 +373,8 @@ static void elems_msg_start(struct elems_ctx *c)
 {
 	const struct nftnl_set *set = c->set;
 
-	c->nlh = txn_msg_start(c->t, NFT_MSG_NEWSETELEM, NLM_F_CREATE);
+	c->nlh = txn_msg_start(c->t, c->type ? c->type : NFT_MSG_NEWSETELEM,
+			       c->type == NFT_MSG_DELSETELEM ? 0 : NLM_F_CREATE);
 	mnl_attr_put_strz(c->nlh, NFTA_SET_ELEM_LIST_TABLE, nftnl_set_get_str(set, NFTNL_SET_TABLE));
 	mnl_attr_put_strz(c->nlh, NFTA_SET_ELEM_LIST_SET, nftnl_set_get_str(set, NFTNL_SET_NAME));
 	if (nftnl_set_is_set(set, NFTNL_SET_ID))
@@ -598,6 +605,9 @@ int nft_txn_commit(struct nft_txn *t, struct nft_error *reterr)
 	nftnl_batch_iovec(t->batch, iov, (uint32_t)niov);
 	for (int i = 0; i < niov; i++)
 		total += iov[i].iov_len;
+	t->s->stats.batches++;
+	t->s->stats.messages += t->n_msgs + 2;
+	t->s->stats.bytes += total;
 	/* the whole batch is one datagram: it must fit in the send buffer */
 	r = sock_grow_sndbuf(t->s, total + 64 * 1024);
 	if (r < 0)
@@ -725,6 +735,109 @@ int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan, uint32
 		*reterr = err;
 	}
 	return r;
+}
+
+/* A set of `ps`'s name and key carrying the given elements, for NEW/DELSETELEM. */
+static int elems_set(const struct policy_set *ps, const struct policy_set_elem *const *elems,
+		     size_t n, struct nftnl_set **ret)
+{
+	uint32_t len = ps->family == AF_INET ? 4 : 16;
+	struct nftnl_set *set = nftnl_set_alloc();
+
+	if (!set)
+		return -ENOMEM;
+	nftnl_set_set_str(set, NFTNL_SET_TABLE, POLICY_NFT_TABLE);
+	nftnl_set_set_str(set, NFTNL_SET_NAME, ps->name);
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	for (size_t i = 0; i < n; i++) {
+		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
+
+		if (!e) {
+			nftnl_set_free(set);
+			return -ENOMEM;
+		}
+		nftnl_set_elem_set(e, NFTNL_SET_ELEM_KEY, elems[i]->start, len);
+		nftnl_set_elem_add(set, e);
+	}
+	*ret = set;
+	return 0;
+}
+
+static int txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
+			 const struct policy_set_elem *const *elems, size_t n, uint16_t type)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *set = NULL;
+	struct elems_ctx c = { .t = t, .type = type };
+	int r;
+
+	if (n == 0)
+		return 0;
+	r = elems_set(ps, elems, n, &set);
+	if (r < 0)
+		return r;
+	c.set = set;
+	snprintf(c.what, sizeof(c.what), "%s set %s", type == NFT_MSG_DELSETELEM ? "delete from"
+										    : "add to", ps->name);
+	r = nftnl_set_elem_foreach(set, elems_add_one, &c);
+	if (r >= 0 && c.nlh)
+		r = elems_msg_end(&c);
+	return r;
+}
+
+static int cmp_elem16(const struct policy_set_elem *a, const struct policy_set_elem *b)
+{
+	return memcmp(a->start, b->start, 16);
+}
+
+int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
+			const struct policy_plan *new, struct nft_error *reterr)
+{
+	_cleanup_(nft_txn_freep) struct nft_txn *t = NULL;
+	_cleanup_free_ const struct policy_set_elem **add = NULL, **del = NULL;
+	size_t max = 0;
+	int r;
+
+	if (!old || !new || !policy_plan_same_shape(old, new))
+		return -ESTALE;
+	for (size_t i = 0; i < new->n_sets; i++)
+		max = new->sets[i].n_elems + old->sets[i].n_elems > max
+			      ? new->sets[i].n_elems + old->sets[i].n_elems : max;
+	add = calloc(max + 1, sizeof(*add));
+	del = calloc(max + 1, sizeof(*del));
+	if (!add || !del)
+		return -ENOMEM;
+	r = nft_txn_new(s, &t);
+	if (r < 0)
+		return r;
+
+	/* Deletions first: an address that moved between sets of one table never sits in
+	 * both for a moment. Both element lists are sorted: one merge walk per set. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < new->n_sets; i++) {
+			const struct policy_set *a = &old->sets[i], *b = &new->sets[i];
+			size_t x = 0, y = 0, n_add = 0, n_del = 0;
+
+			if (a->interval)
+				continue;	/* same_shape: interval sets are equal */
+			while (x < a->n_elems || y < b->n_elems) {
+				int c = x == a->n_elems ? 1 : y == b->n_elems ? -1
+						: cmp_elem16(&a->elems[x], &b->elems[y]);
+
+				if (c < 0)
+					del[n_del++] = &a->elems[x++];
+				else if (c > 0)
+					add[n_add++] = &b->elems[y++];
+				else
+					x++, y++;
+			}
+			r = pass == 0 ? txn_add_elems(t, b, del, n_del, NFT_MSG_DELSETELEM)
+				      : txn_add_elems(t, b, add, n_add, NFT_MSG_NEWSETELEM);
+			if (r < 0)
+				return r;
+		}
+	if (nft_txn_messages(t) == 0)
+		return 0;
+	return nft_txn_commit(t, reterr);
 }
 
 int nft_delete_table(struct nft_sock *s)

@@ -36,6 +36,13 @@ struct nft_error {
 	char message[128];	/* extack message of the kernel, "" if none */
 };
 
+/* What a socket has sent: every batch committed through it (for the per-change counters). */
+struct nft_stats {
+	uint64_t batches;	/* sendmsg() calls, one per transaction */
+	uint64_t messages;	/* netlink messages, BEGIN/END included */
+	uint64_t bytes;
+};
+
 /* ---- socket ------------------------------------------------------------------------------- */
 
 /* netns_fd < 0: the caller's namespace. Non-blocking, CLOEXEC, NETLINK_EXT_ACK and
@@ -44,6 +51,7 @@ int nft_sock_open(int netns_fd, struct nft_sock **ret);
 struct nft_sock *nft_sock_free(struct nft_sock *s);
 int nft_sock_fd(const struct nft_sock *s);
 uint32_t nft_sock_portid(const struct nft_sock *s);	/* what the kernel stores as table owner */
+void nft_sock_stats(const struct nft_sock *s, struct nft_stats *ret);
 
 /* ---- transactions ------------------------------------------------------------------------- */
 
@@ -75,6 +83,15 @@ int nft_txn_commit(struct nft_txn *t, struct nft_error *reterr);
  */
 int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan, uint32_t table_flags,
 		      struct nft_error *reterr);
+/*
+ * Moves the kernel from plan `old` to plan `new` when they differ only in the elements of hash
+ * sets (policy_plan_same_shape): one batch of DELSETELEM then NEWSETELEM messages with exactly
+ * the difference, nothing else; counters of rules survive. Nothing to send: 0, no batch.
+ * -ESTALE if the plans differ in more than that (the caller replaces the table).
+ */
+int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
+			const struct policy_plan *new, struct nft_error *reterr);
+
 /* Deletes table inet segd; absent is success. */
 int nft_delete_table(struct nft_sock *s);
 /* 1 if table inet segd exists, 0 if not. *ret_flags / *ret_owner (portid, 0: none) if non-NULL. */

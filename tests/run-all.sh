@@ -66,6 +66,7 @@ bins=(--segd "$B/daemon/segd" --segctl "$B/cli/segctl" --probe "$B/tests/tools/s
 suite bad-input python3 tests/integration/test_bad_input.py "${bins[@]}"
 suite integration python3 tests/integration/test_netns.py "${bins[@]}"
 suite restart python3 tests/integration/test_restart.py "${bins[@]}"
+suite incremental python3 tests/integration/test_incremental.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
 suite podman python3 tests/integration/test_podman.py --build "$B"

@@ -70,9 +70,35 @@ static bool peer_selects(const struct policy_world *w, const struct policy_netpo
 	return !peer->pod_selector || policy_selector_matches(peer->pod_selector, &e->labels);
 }
 
-static bool policy_selects(const struct policy_netpol *p, const struct policy_endpoint *e)
+bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e)
 {
 	return streq(p->namespace, e->namespace) && policy_selector_matches(&p->pod_selector, &e->labels);
+}
+
+bool policy_netpol_references(const struct policy_world *w, const struct policy_netpol *p,
+			      const struct policy_endpoint *e)
+{
+	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
+		unsigned type = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
+		const struct policy_rule *rules = dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
+		size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
+
+		if (!(p->types & type))
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			const struct policy_rule *r = &rules[i];
+
+			/* Egress named ports resolve against every candidate destination. */
+			if (dir == POLICY_DIR_EGRESS)
+				for (size_t k = 0; k < r->n_ports; k++)
+					if (r->ports[k].has_port && r->ports[k].name)
+						return true;
+			for (size_t k = 0; k < r->n_peers; k++)
+				if (peer_selects(w, p, &r->peers[k], e))
+					return true;
+		}
+	}
+	return false;
 }
 
 static int cmp_netpol(const void *a, const void *b)
@@ -467,7 +493,7 @@ int policy_compile(const struct policy_world *world, const struct policy_endpoin
 	}
 
 	for (size_t i = 0; i < world->n_netpols; i++)
-		if (policy_selects(world->netpols[i], ep))
+		if (policy_netpol_selects(world->netpols[i], ep))
 			selecting[n_selecting++] = world->netpols[i];
 	qsort_safe(selecting, n_selecting, sizeof(*selecting), cmp_netpol);
 

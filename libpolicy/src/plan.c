@@ -38,10 +38,13 @@ static bool str_eq(const char *a, const char *b)
 	return a == b || (a && b && streq(a, b));
 }
 
-static bool set_equal(const struct policy_set *a, const struct policy_set *b)
+static bool set_equal(const struct policy_set *a, const struct policy_set *b, bool elements)
 {
-	if (!str_eq(a->name, b->name) || a->family != b->family || a->interval != b->interval ||
-	    a->n_elems != b->n_elems)
+	if (!str_eq(a->name, b->name) || a->family != b->family || a->interval != b->interval)
+		return false;
+	if (!elements && !a->interval)
+		return true;
+	if (a->n_elems != b->n_elems)
 		return false;
 	return a->n_elems == 0 || memcmp(a->elems, b->elems, a->n_elems * sizeof(*a->elems)) == 0;
 }
@@ -55,7 +58,7 @@ static bool rule_equal(const struct policy_plan_rule *a, const struct policy_pla
 	       str_eq(a->policy_name, b->policy_name) && str_eq(a->comment, b->comment);
 }
 
-bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b)
+static bool plan_equal(const struct policy_plan *a, const struct policy_plan *b, bool elements)
 {
 	if (!a || !b)
 		return a == b;
@@ -66,7 +69,7 @@ bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b)
 		if (a->isolated[d] != b->isolated[d])
 			return false;
 	for (size_t i = 0; i < a->n_sets; i++)
-		if (!set_equal(&a->sets[i], &b->sets[i]))
+		if (!set_equal(&a->sets[i], &b->sets[i], elements))
 			return false;
 	for (size_t i = 0; i < a->n_rules; i++)
 		if (!rule_equal(&a->rules[i], &b->rules[i]))
@@ -75,6 +78,16 @@ bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b)
 		if (!str_eq(a->selected_by[i], b->selected_by[i]))
 			return false;
 	return true;
+}
+
+bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b)
+{
+	return plan_equal(a, b, true);
+}
+
+bool policy_plan_same_shape(const struct policy_plan *a, const struct policy_plan *b)
+{
+	return plan_equal(a, b, false);
 }
 
 static json_t *elem_to_json(const struct policy_set *s, const struct policy_set_elem *e)

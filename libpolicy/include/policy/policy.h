@@ -318,10 +318,24 @@ struct policy_plan {
  * peer endpoint's named ports (peers grouped by resolved number); a named port that resolves
  * nowhere matches nothing. ipBlock except is computed exactly into interval sets.
  */
+/* Whether p selects e (same namespace, podSelector matches). */
+bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e);
+/*
+ * Whether e can appear in the plans of the endpoints p selects: as a selector peer of one of
+ * its rules, or as a candidate destination of an egress named port. When e changes (appears,
+ * goes, is relabelled, moves address), only the endpoints selected by policies referencing e
+ * (before or after the change) and e itself need a new plan.
+ */
+bool policy_netpol_references(const struct policy_world *w, const struct policy_netpol *p,
+			      const struct policy_endpoint *e);
+
 int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
 		   enum policy_deny_action deny, struct policy_plan **ret);
 struct policy_plan *policy_plan_free(struct policy_plan *p);
 bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b);
+/* Equal but for the elements of hash sets: the kernel can go from one to the other with set
+ * element messages alone (interval sets must be equal: changing those is O(set) anyway). */
+bool policy_plan_same_shape(const struct policy_plan *a, const struct policy_plan *b);
 /* Plan as JSON text (for `segctl rules`, `explain` and tests). Caller frees. */
 char *policy_plan_to_json(const struct policy_plan *p);
 
