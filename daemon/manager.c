@@ -501,9 +501,12 @@ static uint64_t now_usec(void)
  * ones that differ from what their namespace holds. Returns the number of namespaces that
  * failed (0 = all enforced), or -ENOMEM. *ret_updated counts the namespaces committed.
  */
+DEFINE_CLEANUP(struct policy_compile_cache *, policy_compile_cache_free);
+
 int reconcile_marked(struct manager *m, size_t *ret_updated)
 {
 	_cleanup_free_ struct policy_endpoint **eps = NULL;
+	_cleanup_(policy_compile_cache_freep) struct policy_compile_cache *cache = NULL;
 	struct policy_world w;
 	uint64_t t0 = now_usec();
 	size_t updated = 0;
@@ -513,6 +516,8 @@ int reconcile_marked(struct manager *m, size_t *ret_updated)
 	if (!eps)
 		return -ENOMEM;
 	world_build(m, eps, &w);
+	if (policy_compile_cache_new(&w, &cache) < 0)
+		return -ENOMEM;
 	m->last = (struct change_stats){ 0 };
 
 	for (size_t i = 0; i < m->n_endpoints; i++) {
@@ -527,7 +532,7 @@ int reconcile_marked(struct manager *m, size_t *ret_updated)
 		if (e->quarantined)
 			r = deny_all_plan(e->pe.name, m->cfg.deny, &plan);
 		else
-			r = policy_compile(&w, &e->pe, m->cfg.deny, &plan);
+			r = policy_compile_cached(cache, &e->pe, m->cfg.deny, &plan);
 		if (r < 0) {
 			e->dirty = true;
 			return r;

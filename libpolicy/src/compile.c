@@ -30,8 +30,22 @@ struct port_spec {
 	uint16_t lo, hi;
 };
 
+/* Selected endpoints per rule, keyed by the rule's address (open addressing). */
+struct cache_entry {
+	const struct policy_rule *rule;
+	bool *sel;		/* world->n_endpoints flags */
+	bool has_sel;		/* the rule has selector peers */
+};
+
+struct policy_compile_cache {
+	const struct policy_world *w;
+	struct cache_entry *slots;
+	size_t n_slots, used;
+};
+
 struct builder {
 	const struct policy_world *w;
+	struct policy_compile_cache *cache;
 	const struct policy_endpoint *ep;
 	struct policy_plan *plan;
 	size_t sets_allocated, rules_allocated;
@@ -357,6 +371,111 @@ static int compile_named_egress(struct builder *b, const struct policy_netpol *p
 	return 0;
 }
 
+/* Flags in sel the endpoints a rule's selector peers select; whether it has any. */
+static bool select_peers(const struct policy_world *w, const struct policy_netpol *p,
+			 const struct policy_rule *rule, bool *sel)
+{
+	bool has_sel = false;
+
+	for (size_t i = 0; i < rule->n_peers; i++) {
+		const struct policy_peer *peer = &rule->peers[i];
+
+		if (peer->ipblock)
+			continue;
+		has_sel = true;
+		for (size_t e = 0; e < w->n_endpoints; e++)
+			if (!sel[e] && peer_selects(w, p, peer, w->endpoints[e]))
+				sel[e] = true;
+	}
+	return has_sel;
+}
+
+static size_t hash_ptr(const void *p, size_t n)
+{
+	uintptr_t x = (uintptr_t)p;
+
+	x ^= x >> 17;
+	x *= (uintptr_t)0xed5ad4bbu;
+	x ^= x >> 11;
+	return (size_t)x & (n - 1);
+}
+
+static int cache_grow(struct policy_compile_cache *c)
+{
+	size_t n = c->n_slots ? c->n_slots * 2 : 64;
+	struct cache_entry *slots = calloc(n, sizeof(*slots));
+
+	if (!slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->n_slots; i++) {
+		size_t k;
+
+		if (!c->slots[i].rule)
+			continue;
+		for (k = hash_ptr(c->slots[i].rule, n); slots[k].rule; k = (k + 1) & (n - 1))
+			;
+		slots[k] = c->slots[i];
+	}
+	free(c->slots);
+	c->slots = slots;
+	c->n_slots = n;
+	return 0;
+}
+
+static int cache_lookup(struct policy_compile_cache *c, const struct policy_netpol *p,
+			const struct policy_rule *rule, const bool **ret_sel, bool *ret_has_sel)
+{
+	size_t k;
+	bool *sel;
+	int r;
+
+	if (c->n_slots > 0)
+		for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
+			if (c->slots[k].rule == rule) {
+				*ret_sel = c->slots[k].sel;
+				*ret_has_sel = c->slots[k].has_sel;
+				return 0;
+			}
+	if ((c->used + 1) * 2 > c->n_slots) {
+		r = cache_grow(c);
+		if (r < 0)
+			return r;
+	}
+	sel = calloc(c->w->n_endpoints ? c->w->n_endpoints : 1, sizeof(*sel));
+	if (!sel)
+		return -ENOMEM;
+	for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
+		;
+	c->slots[k] = (struct cache_entry){ .rule = rule, .sel = sel };
+	c->slots[k].has_sel = select_peers(c->w, p, rule, sel);
+	c->used++;
+	*ret_sel = sel;
+	*ret_has_sel = c->slots[k].has_sel;
+	return 0;
+}
+
+int policy_compile_cache_new(const struct policy_world *world, struct policy_compile_cache **ret)
+{
+	struct policy_compile_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->w = world;
+	*ret = c;
+	return 0;
+}
+
+struct policy_compile_cache *policy_compile_cache_free(struct policy_compile_cache *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_slots; i++)
+		free(c->slots[i].sel);
+	free(c->slots);
+	free(c);
+	return NULL;
+}
+
 static int compile_rule(struct builder *b, enum policy_dir dir, const struct policy_netpol *p,
 			unsigned idx, const struct policy_rule *rule)
 {
@@ -371,25 +490,31 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 	char name[32];
 	int r, s;
 
-	sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*sel));
+	const bool *selp = NULL;
+
 	specs = calloc(rule->n_ports ? rule->n_ports : 1, sizeof(*specs));
-	if (!sel || !specs)
+	if (!specs)
 		return -ENOMEM;
+	if (b->cache) {
+		r = cache_lookup(b->cache, p, rule, &selp, &has_sel);
+		if (r < 0)
+			return r;
+	} else {
+		sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*sel));
+		if (!sel)
+			return -ENOMEM;
+		has_sel = select_peers(w, p, rule, sel);
+		selp = sel;
+	}
 
 	for (size_t i = 0; i < rule->n_peers; i++) {
 		const struct policy_peer *peer = &rule->peers[i];
 
-		if (peer->ipblock) {
-			r = ipblock_ranges(peer->ipblock,
-					   peer->ipblock->cidr.family == AF_INET ? &r4 : &r6);
-			if (r < 0)
-				goto out;
+		if (!peer->ipblock)
 			continue;
-		}
-		has_sel = true;
-		for (size_t e = 0; e < w->n_endpoints; e++)
-			if (!sel[e] && peer_selects(w, p, peer, w->endpoints[e]))
-				sel[e] = true;
+		r = ipblock_ranges(peer->ipblock, peer->ipblock->cidr.family == AF_INET ? &r4 : &r6);
+		if (r < 0)
+			goto out;
 	}
 	range_list_normalize(&r4);
 	range_list_normalize(&r6);
@@ -421,13 +546,13 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 		}
 		if (has_sel) {
 			snprintf(name, sizeof(name), "%c%u_p4", d, seq);
-			r = add_endpoint_set(b, name, AF_INET, sel, &s);
+			r = add_endpoint_set(b, name, AF_INET, selp, &s);
 			if (r >= 0)
 				r = add_rules_for(b, dir, p, idx, AF_INET, s, specs, n_specs);
 			if (r < 0)
 				goto out;
 			snprintf(name, sizeof(name), "%c%u_p6", d, seq);
-			r = add_endpoint_set(b, name, AF_INET6, sel, &s);
+			r = add_endpoint_set(b, name, AF_INET6, selp, &s);
 			if (r >= 0)
 				r = add_rules_for(b, dir, p, idx, AF_INET6, s, specs, n_specs);
 			if (r < 0)
@@ -461,7 +586,7 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 
 			if (!pt->has_port || !pt->name)
 				continue;
-			r = compile_named_egress(b, p, idx, seq, k++, pt, sel, any_peer);
+			r = compile_named_egress(b, p, idx, seq, k++, pt, selp, any_peer);
 			if (r < 0)
 				goto out;
 		}
@@ -473,10 +598,11 @@ out:
 	return r;
 }
 
-int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
-		   enum policy_deny_action deny, struct policy_plan **ret)
+static int compile_with(const struct policy_world *world, struct policy_compile_cache *cache,
+			const struct policy_endpoint *ep, enum policy_deny_action deny,
+			struct policy_plan **ret)
 {
-	struct builder b = { .w = world, .ep = ep };
+	struct builder b = { .w = world, .cache = cache, .ep = ep };
 	_cleanup_free_ const struct policy_netpol **selecting = NULL;
 	size_t n_selecting = 0;
 	int r;
@@ -538,4 +664,16 @@ int policy_compile(const struct policy_world *world, const struct policy_endpoin
 fail:
 	policy_plan_free(b.plan);
 	return r;
+}
+
+int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
+		   enum policy_deny_action deny, struct policy_plan **ret)
+{
+	return compile_with(world, NULL, ep, deny, ret);
+}
+
+int policy_compile_cached(struct policy_compile_cache *c, const struct policy_endpoint *ep,
+			  enum policy_deny_action deny, struct policy_plan **ret)
+{
+	return compile_with(c->w, c, ep, deny, ret);
 }

@@ -372,6 +372,32 @@ static void test_set_changes_with_peer_labels(void **state)
 	world_done(&f);
 }
 
+/* The cache shares selector results between endpoints; plans must be the same as without. */
+static void test_cache_gives_the_same_plans(void **state)
+{
+	struct fixture f;
+	struct policy_compile_cache *c = NULL;
+
+	world_init(&f, NS NP("from-db", "x",
+			     "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{from: "
+			     "[{namespaceSelector: {}, podSelector: {matchLabels: {role: db}}}]}], egress: "
+			     "[{to: [{podSelector: {}}], ports: [{port: http}]}, {to: [{ipBlock: {cidr: "
+			     "10.0.0.0/8, except: [10.0.1.0/24]}}]}]}")
+		       NP("any", "y", "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}"));
+	assert_int_equal(policy_compile_cache_new(&f.w, &c), 0);
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < 4; i++) {
+			struct policy_plan *a = compile(&f, i), *b = NULL;
+
+			assert_int_equal(policy_compile_cached(c, &f.eps[i], POLICY_DENY_DROP, &b), 0);
+			assert_true(policy_plan_equal(a, b));
+			policy_plan_free(a);
+			policy_plan_free(b);
+		}
+	policy_compile_cache_free(c);
+	world_done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +412,7 @@ int main(void)
 		cmocka_unit_test(test_policy_types_egress_ignores_ingress_rules),
 		cmocka_unit_test(test_union_and_order_are_deterministic),
 		cmocka_unit_test(test_set_changes_with_peer_labels),
+		cmocka_unit_test(test_cache_gives_the_same_plans),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -332,6 +332,18 @@ bool policy_netpol_references(const struct policy_world *w, const struct policy_
 int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
 		   enum policy_deny_action deny, struct policy_plan **ret);
 struct policy_plan *policy_plan_free(struct policy_plan *p);
+
+/*
+ * Compiling many endpoints against one world: the endpoints a rule's selector peers select are
+ * the same for every endpoint that rule applies to, so they are computed once per rule and
+ * reused (a policy selecting A endpoints costs one scan of the world, not A). The cache borrows
+ * `world` and is valid only while the world does not change.
+ */
+struct policy_compile_cache;
+int policy_compile_cache_new(const struct policy_world *world, struct policy_compile_cache **ret);
+struct policy_compile_cache *policy_compile_cache_free(struct policy_compile_cache *c);
+int policy_compile_cached(struct policy_compile_cache *c, const struct policy_endpoint *ep,
+			  enum policy_deny_action deny, struct policy_plan **ret);
 bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b);
 /* Equal but for the elements of hash sets: the kernel can go from one to the other with set
  * element messages alone (interval sets must be equal: changing those is O(set) anyway). */
