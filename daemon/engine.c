@@ -647,7 +647,10 @@ static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 	}
 
 	ci.id = strdup(q->id);
-	ci.observed_usec = q->started_usec;
+	/* When we learnt it, not when we asked: a list requested before this reply may predate
+	 * the state the reply shows (a container "created" when the list was taken, running
+	 * when inspected), and must not sweep it. */
+	ci.observed_usec = now_usec();
 	name = jstr(json_object_get(o, "Name"));
 	if (name && name[0] == '/')
 		name++;

@@ -39,7 +39,7 @@ struct ep_container {
 	bool known;		/* labels are known (engine inspect, or annotation) */
 	char *invalid;		/* why its labels cannot be used, or NULL */
 	bool owner;		/* created the namespace (not --network container:X) */
-	uint64_t observed_usec;	/* CLOCK_MONOTONIC when the engine's newest view of it was asked */
+	uint64_t observed_usec;	/* CLOCK_MONOTONIC when the engine's newest view of it arrived */
 };
 
 /* What the engine (or the hook) tells about a container. */
@@ -54,7 +54,7 @@ struct container_info {
 	struct policy_labels labels;
 	bool labels_known;
 	char *invalid;		/* label problem, or NULL */
-	uint64_t observed_usec;	/* CLOCK_MONOTONIC when this view was asked for (0: now) */
+	uint64_t observed_usec;	/* CLOCK_MONOTONIC when this view arrived (0: unknown) */
 };
 
 struct endpoint {
