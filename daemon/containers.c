@@ -529,44 +529,45 @@ bool manager_container_known(struct manager *m, const char *id)
 	return e && e->containers[k].known && e->containers[k].name;
 }
 
-void manager_containers_resync_begin(struct manager *m)
+int manager_containers_missing(struct manager *m, char *const *running_ids, size_t n,
+			       uint64_t asked_usec, char ***ret)
 {
-	m->resync_generation++;
-}
-
-/* After a full list: every container the engine reported before the list was asked for, and
- * that it no longer lists, is gone. Containers only the hook has seen are kept: they are being
- * created. */
-void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n,
-				   uint64_t asked_usec)
-{
-	bool changed = false;
+	char **out = NULL;
+	size_t k = 0;
 
 	for (size_t i = 0; i < m->n_endpoints; i++) {
-		struct endpoint *e = m->endpoints[i];
+		const struct endpoint *e = m->endpoints[i];
 
 		for (size_t j = 0; j < e->n_containers; j++) {
 			const struct ep_container *c = &e->containers[j];
 			bool listed = false;
+			char **p;
 
-			/* A container the engine showed us after this list was asked for is newer
-			 * than the list: missing from it proves nothing. */
+			/* Only the hook has seen it (being created), or the engine showed it after
+			 * this list was asked for: missing from the list proves nothing. */
 			if (!c->known || !c->name || c->observed_usec >= asked_usec)
 				continue;
-			for (size_t k = 0; k < n && !listed; k++)
-				listed = streq(running_ids[k], c->id);
+			for (size_t x = 0; x < n && !listed; x++)
+				listed = streq(running_ids[x], c->id);
 			if (listed)
 				continue;
-			log_info("Container %.12s (%s) no longer runs", c->id, c->name);
-			container_remove(m, e, j);
-			changed = true;
-			/* e may be retired and the array shifted: start over */
-			i = (size_t)-1;
-			break;
+			p = reallocarray(out, k + 2, sizeof(*p));
+			if (!p)
+				goto oom;
+			out = p;
+			out[k] = strdup(c->id);
+			if (!out[k])
+				goto oom;
+			out[++k] = NULL;
 		}
 	}
-	if (changed)
-		(void)reconcile_marked(m, NULL);
+	*ret = out;
+	return (int)k;
+oom:
+	for (size_t i = 0; i < k; i++)
+		free(out[i]);
+	free(out);
+	return -ENOMEM;
 }
 
 /* ---- OCI hook ------------------------------------------------------------------------------ */

@@ -542,7 +542,19 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 		if (!listed)
 			x->stale = true;
 	}
-	manager_containers_resync_end(eng->m, ids, n, q->started_usec);
+	{
+		char **missing = NULL;
+		int k = manager_containers_missing(eng->m, ids, n, q->started_usec, &missing);
+
+		/* Not removed on the list's word alone: inspected again, and a 404 or a finished
+		 * state removes them. */
+		for (int x = 0; x < k; x++) {
+			log_debug("Engine: %.12s is not listed any more, checking it", missing[x]);
+			enqueue_inspect(eng, missing[x]);
+			free(missing[x]);
+		}
+		free(missing);
+	}
 	for (size_t k = 0; k < n; k++)
 		if (q->full || !manager_container_known(eng->m, ids[k]))
 			enqueue_inspect(eng, ids[k]);

@@ -101,7 +101,6 @@ struct manager {
 	struct watch periodic_watch;
 	struct api *api;
 	struct engine *engine;
-	uint64_t resync_generation;
 	ino_t host_netns_ino;
 
 	struct endpoint **endpoints;	/* sorted by name */
@@ -166,16 +165,18 @@ int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, stru
 int manager_endpoint_rules(struct manager *m, const char *name, json_t **ret,
 			   struct op_error *err);
 
-/* Containers: from the engine source (inspect results, gone containers, a completed list for
- * the mark-and-sweep of a resync) and from the OCI hook. */
+/* Containers: from the engine source (inspect results, gone containers, the containers a
+ * resync's list no longer shows) and from the OCI hook. */
 void container_info_done(struct container_info *ci);
 int manager_container_seen(struct manager *m, const struct container_info *ci);
 void manager_container_gone(struct manager *m, const char *id);
 bool manager_container_known(struct manager *m, const char *id);
-void manager_containers_resync_begin(struct manager *m);
-/* `asked_usec`: when the list was requested; containers observed after that are kept. */
-void manager_containers_resync_end(struct manager *m, char *const *running_ids, size_t n,
-				   uint64_t asked_usec);
+/* After a full list (asked for at `asked_usec`): the ids of known containers the list does
+ * not show, and that the engine last showed us before it was asked for. They are not removed
+ * here: the caller inspects each again (a list is a hint too; a 404 or a finished state
+ * removes). *ret is a NULL-terminated array the caller frees with strv_free(). */
+int manager_containers_missing(struct manager *m, char *const *running_ids, size_t n,
+			       uint64_t asked_usec, char ***ret);
 int manager_hook_create(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
 int manager_hook_poststop(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
 
