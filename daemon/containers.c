@@ -579,6 +579,29 @@ static int labels_from_annotation(const char *text, struct policy_labels *l, cha
 	const char *k;
 	json_t *v;
 
+	/* "app=web;tier=front" (podman reads --annotation values as CSV, so JSON needs quoting
+	 * there), or a JSON object of strings. */
+	if (text[0] != '{') {
+		_cleanup_free_ char *copy = strdup(text);
+		char *save = NULL;
+
+		if (!copy)
+			return -ENOMEM;
+		for (char *kv = strtok_r(copy, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+			char *eq = strchr(kv, '=');
+
+			if (!eq || l->n >= POLICY_MAX_LABELS)
+				return asprintf(reterr, "annotation %s: \"%s\" is not KEY=VALUE",
+						ANNOTATION_LABELS, kv) < 0 ? -ENOMEM : -EINVAL;
+			*eq = 0;
+			if (policy_label_key_invalid(kv) || policy_label_value_invalid(eq + 1))
+				return asprintf(reterr, "annotation %s: invalid label \"%s\"",
+						ANNOTATION_LABELS, kv) < 0 ? -ENOMEM : -EINVAL;
+			if (policy_labels_set(l, kv, eq + 1) < 0)
+				return -ENOMEM;
+		}
+		return 0;
+	}
 	o = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(o))
 		return asprintf(reterr, "annotation %s: not a JSON object of strings", ANNOTATION_LABELS) < 0
@@ -601,15 +624,18 @@ int manager_hook_create(struct manager *m, json_t *body, json_t **ret, struct op
 {
 	struct container_info ci = { .running = true };
 	const char *id = NULL, *netns = NULL;
-	json_t *annotations = NULL, *lab;
+	json_t *annotations = NULL, *lab, *jnetns = NULL;
 	struct endpoint *e = NULL;
 	json_int_t pid = 0;
 	json_error_t jerr;
 	int r;
 
-	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?s*, s?o}", "id", &id, "pid", &pid,
-			   "netns", &netns, "annotations", &annotations) < 0)
+	if (json_unpack_ex(body, &jerr, JSON_STRICT, "{s:s, s?I, s?o, s?o}", "id", &id, "pid", &pid,
+			   "netns", &jnetns, "annotations", &annotations) < 0)
 		return op_error_set(err, 400, -EINVAL, "invalid hook request: %s", jerr.text);
+	if (jnetns && !json_is_null(jnetns) && !json_is_string(jnetns))
+		return op_error_set(err, 400, -EINVAL, "netns: must be a path or null");
+	netns = json_string_value(jnetns);
 	if (!container_id_valid(id))
 		return op_error_set(err, 400, -EINVAL, "invalid container id");
 	if (pid < 0 || pid > 4194304)

@@ -271,7 +271,51 @@ def main():
                   "status does not list the vanished namespace")
         segd.ctl("endpoint", "del", "gone", check=True)
 
-    for name, fn in [("oversized body is rejected, not truncated", oversized),
+    def hook_api():
+        # What segd-oci-hook sends at createRuntime: the container's netns and annotations.
+        topo.add_endpoint("hooked")
+        h = topo.endpoints["hooked"]
+        cid = "%064x" % 0xabc123
+        body = {"id": cid, "pid": 0, "netns": "/run/netns/" + h.netns,
+                "annotations": {"segd.io/labels": "app=b;segd.io/namespace=t"}}
+        st, o = http(segd.socket, "POST", "/v1/hooks/createRuntime", json.dumps(body).encode())
+        res.check(st == 200, "hook createRuntime: HTTP %s %s" % (st, o))
+        if st == 200:
+            res.check(o.get("state") == "enforced" and o.get("labels", {}).get("app") == "b"
+                      and o.get("namespace") == "t" and o.get("quarantined") is False,
+                      "hook with labels: not enforced with its labels: %s" % o)
+            # its address is a peer of a (app=b is allowed into a) before any engine saw it
+            res.check(str(h.v4) in json.dumps(segd.ctl_json("rules", "a")),
+                      "hooked container's address is not in a's peer set")
+        # without labels: default-deny both ways until the engine tells
+        cid2 = "%064x" % 0xabc124
+        topo.add_endpoint("hooked2")
+        st, o = http(segd.socket, "POST", "/v1/hooks/createRuntime", json.dumps(
+            {"id": cid2, "pid": 0, "netns": "/run/netns/" + topo.endpoints["hooked2"].netns,
+             "annotations": {}}).encode())
+        res.check(st == 200 and o.get("quarantined") is True and o.get("isolation") ==
+                  {"ingress": True, "egress": True}, "hook without labels: %s %s" % (st, o))
+        # null netns (the runtime made a new one: use the pid), bad values
+        st, o = http(segd.socket, "POST", "/v1/hooks/createRuntime", json.dumps(
+            {"id": "%064x" % 1, "pid": 0, "netns": None}).encode())
+        res.check(st in (400, 404), "hook with no netns and no pid: HTTP %s" % st)
+        st, o = http(segd.socket, "POST", "/v1/hooks/createRuntime", json.dumps(
+            {"id": "../../etc", "pid": 1, "netns": "/run/netns/" + h.netns}).encode())
+        res.check(st == 400, "hook with a bad id: HTTP %s" % st)
+        st, o = http(segd.socket, "POST", "/v1/hooks/createRuntime", json.dumps(
+            {"id": "%064x" % 2, "pid": 1, "netns": "/etc/passwd"}).encode())
+        res.check(st == 400, "hook with a netns outside /run/netns: HTTP %s" % st)
+        for c in (cid, cid2):
+            st, o = http(segd.socket, "POST", "/v1/hooks/poststop", json.dumps({"id": c}).encode())
+            res.check(st == 200, "poststop: HTTP %s" % st)
+        left = [e["name"] for e in segd.ctl_json("get", "endpoints", "-A")["items"]
+                if e.get("kind") == "container"]
+        res.check(not left, "containers left after poststop: %s" % left)
+        res.check(str(h.v4) not in json.dumps(segd.ctl_json("rules", "a")),
+                  "a stopped container's address is still a peer")
+
+    for name, fn in [("the OCI hook's API: labels, default-deny, poststop", hook_api),
+                     ("oversized body is rejected, not truncated", oversized),
                      ("invalid UTF-8", invalid_utf8),
                      ("duplicate keys", duplicate_keys),
                      ("unknown kind and unknown field", unknown_kind_and_field),

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Benchmark (a): policy compile time, N endpoints x M NetworkPolicies (PERFORMANCE.md §4 (a)).
+
+    bench_a.py [--profile quick|full] [--build DIR] [--reps R] [--seed S] [--json FILE]
+
+Runs tests/bench/compile/segd-bench-compile (built into BUILD/tests/bench/compile/) once per
+(N, M) point: it generates a seeded world, checks policy_compile against the brute-force
+reference compiler (A1, ref-compile.c) for every endpoint - any difference fails the point,
+with the endpoint and the first differing line of the two plans' JSON - then times, interleaved
+after a warm-up, ours / A1 / A3 (memcpy of the netlink bytes policy_emit produces). A2
+(libnftables parse+evaluate) is not implemented.
+
+Quick: N in {100, 1000} x M in {10, 100}. Full: N in {100, 1000, 10000} x M in {10, 100, 1000}.
+Result lines: {benchmark, arm: "ours", point: {N, M}, t_ours_s, t_A1_s, t_A3_s,
+ratio_ours_A1, ratio_ours_A3, sets, elements, rules, netlink_bytes, peak_rss_kb, mismatches}
+plus one "slope" line: log-log slope of t_ours vs N (per M) and vs M (per N).
+"""
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+ID = "a"
+TITLE = "Policy compile time, N endpoints x M policies"
+GRID = {"quick": ([100, 1000], [10, 100]), "smoke": ([100, 1000], [10, 100]),
+        "full": ([100, 1000, 10000], [10, 100, 1000])}
+
+
+def helper_path(build):
+    return os.path.join(build, "tests", "bench", "compile", "segd-bench-compile")
+
+
+def slope(xs, ys):
+    pts = [(math.log(x), math.log(y)) for x, y in zip(xs, ys) if x > 0 and y and y > 0]
+    if len(pts) < 2:
+        return None
+    mx = sum(p[0] for p in pts) / len(pts)
+    my = sum(p[1] for p in pts) / len(pts)
+    num = sum((p[0] - mx) * (p[1] - my) for p in pts)
+    den = sum((p[0] - mx) ** 2 for p in pts)
+    return round(num / den, 3) if den else None
+
+
+def point(h, n, m, reps, seed, timeout):
+    p = subprocess.run([h, str(n), str(m), "--reps", str(reps), "--seed", str(seed)],
+                       capture_output=True, text=True, timeout=timeout)
+    try:
+        d = json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"benchmark": "a", "arm": "ours", "point": {"N": n, "M": m},
+                "error": "helper failed (%d): %s" % (p.returncode, p.stderr.strip()[-400:])}
+    r = {"benchmark": "a", "arm": "ours", "point": {"N": n, "M": m, "seed": seed},
+         "t_ours_s": d.get("t_ours_s"), "t_A1_s": d.get("t_ref_s"), "t_A3_s": d.get("t_memcpy_s"),
+         "t_emit_s": d.get("t_emit_s"),
+         "ratio_ours_A1": round(d["t_ours_s"] / d["t_ref_s"], 3) if d.get("t_ref_s") else None,
+         "ratio_ours_A3": round(d["t_ours_s"] / d["t_memcpy_s"], 1) if d.get("t_memcpy_s") else None,
+         "ratio_ours_A2": None, "A2": "not implemented",
+         "reps": reps}
+    for k in ("policies", "endpoints_isolated", "sets", "elements", "rules", "netlink_bytes",
+              "rss_world_kb", "peak_rss_kb", "mismatches", "first_mismatch_endpoint", "first_mismatch_diff"):
+        if k in d:
+            r[k] = d[k]
+    if d.get("mismatches"):
+        r["failed"] = "plans differ from the reference compiler"
+    return r
+
+
+def run(profile, ctx=None, reps=None, seed=1, build=None):
+    prof = getattr(profile, "name", profile) or "quick"
+    build = build or getattr(ctx, "builddir", None) or os.environ.get("SEGD_BUILD") or os.path.join(ROOT, "build")
+    h = helper_path(build)
+    if not os.access(h, os.X_OK):
+        return [{"benchmark": "a", "arm": "all", "skipped": "%s missing (subdir('compile') in tests/bench/meson.build)" % h}]
+    ns, ms = GRID.get(prof, GRID["quick"])
+    reps = reps or (5 if prof != "full" else 3)
+    res = []
+    for n in ns:
+        for m in ms:
+            # the largest points are quadratic in N: fewer repetitions
+            rr = reps if n * m <= 1000000 else 1
+            res.append(point(h, n, m, rr, seed, timeout=3600))
+            print(json.dumps(res[-1]), file=sys.stderr, flush=True)
+    ok = [r for r in res if r.get("t_ours_s")]
+    sl = {"benchmark": "a", "arm": "slope", "point": {"profile": prof}}
+    for m in ms:
+        rows = sorted((r["point"]["N"], r["t_ours_s"]) for r in ok if r["point"]["M"] == m)
+        sl["slope_vs_N_at_M%d" % m] = slope([x for x, _ in rows], [y for _, y in rows])
+    for n in ns:
+        rows = sorted((r["point"]["M"], r["t_ours_s"]) for r in ok if r["point"]["N"] == n)
+        sl["slope_vs_M_at_N%d" % n] = slope([x for x, _ in rows], [y for _, y in rows])
+    sl["target_slope_N_le_1.1"] = all(v is not None and v <= 1.1 for k, v in sl.items() if k.startswith("slope_vs_N"))
+    res.append(sl)
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="quick")
+    ap.add_argument("--build", default=os.environ.get("SEGD_BUILD", os.path.join(ROOT, "build")))
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    res = run(a.profile, None, a.reps, a.seed, a.build)
+    out = open(a.json, "a") if a.json else None
+    for r in res:
+        print(json.dumps(r), flush=True)
+        if out:
+            out.write(json.dumps(r) + "\n")
+    return 1 if any(r.get("mismatches") or r.get("error") for r in res) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
