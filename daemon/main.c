@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -133,6 +134,19 @@ static int parse_argv(int argc, char **argv)
 	return 1;
 }
 
+/* Each endpoint holds three descriptors (its namespace, our nftables socket, the address
+ * monitor): the default soft limit of 1024 would cap a host at ~300 endpoints. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warning_errno(-errno, "Failed to raise the open file limit, ignoring: %m");
+}
+
 /* READY=1 straight to $NOTIFY_SOCKET, no libsystemd (ell does the same). */
 static void notify_ready(void)
 {
@@ -172,6 +186,7 @@ int main(int argc, char **argv)
 
 	if (geteuid() != 0)
 		log_warning("Not running as root: entering network namespaces will fail");
+	raise_nofile();
 
 	/* Signals are read from a signalfd: block them before anything else. */
 	sigemptyset(&mask);

@@ -49,6 +49,11 @@
 #define BATCH_PAGE_SIZE (256u * 1024)
 #define BATCH_PAGE_OVERRUN (128u * 1024)
 #define RECV_BUF_SIZE (128u * 1024)
+
+/* One receive buffer for every socket: users are single-threaded and read each socket's replies
+ * to the end before the next request, so no two sockets need it at once. A buffer per socket
+ * cost every endpoint 128 KiB. */
+static char recv_buf[RECV_BUF_SIZE];
 #define RCVBUF_SIZE (8 * 1024 * 1024)
 #define REPLY_TIMEOUT_MS 5000
 #define DUMP_RETRIES 5
@@ -102,9 +107,7 @@ int nft_sock_open(int netns_fd, struct nft_sock **ret)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->buf = malloc(RECV_BUF_SIZE);
-	if (!s->buf)
-		return -ENOMEM;
+	s->buf = recv_buf;
 	s->portid = mnl_socket_get_portid(nl);
 	s->seq = (uint32_t)time(NULL);
 	s->nl = TAKE_PTR(nl);
@@ -117,7 +120,6 @@ struct nft_sock *nft_sock_free(struct nft_sock *s)
 	if (!s)
 		return NULL;
 	mnl_socket_close(s->nl);
-	free(s->buf);
 	free(s);
 	return NULL;
 }
