@@ -297,7 +297,7 @@ static int endpoint_put_container(struct endpoint *e, const struct container_inf
 			return -ENOMEM;
 		e->containers = p;
 		c = &e->containers[e->n_containers];
-		*c = (struct ep_container){ .owner = owner };
+		*c = (struct ep_container){ .owner = ci->network_mode && owner };
 		c->id = strdup(ci->id);
 		if (!c->id)
 			return -ENOMEM;
@@ -319,7 +319,9 @@ static int endpoint_put_container(struct endpoint *e, const struct container_inf
 		free(c->invalid);
 		c->invalid = ci->invalid ? strdup(ci->invalid) : NULL;
 	}
-	c->owner = c->owner || owner;
+	/* Only the engine knows the network mode; the hook cannot tell an owner from a joiner. */
+	if (ci->network_mode)
+		c->owner = owner;
 	if (ci->observed_usec > c->observed_usec)
 		c->observed_usec = ci->observed_usec;
 	qsort_safe(e->containers, e->n_containers, sizeof(*e->containers), cmp_container);

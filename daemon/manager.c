@@ -1195,14 +1195,17 @@ json_t *endpoint_json(const struct endpoint *e)
 		      p && p->isolated[POLICY_DIR_EGRESS]);
 	if (o && e->kind == ENDPOINT_KIND_CONTAINER) {
 		json_t *cs = json_array();
-		const char *owner = e->n_containers ? e->containers[0].id : NULL;
+		const char *owner = NULL;
 
+		/* id: the container that owns the namespace (a pod's infra), else the first */
 		for (size_t i = 0; i < e->n_containers; i++) {
-			if (e->containers[i].owner && owner == e->containers[0].id)
+			if (e->containers[i].owner && !owner)
 				owner = e->containers[i].id;
 			json_array_append_new(cs, json_pack("{s:s, s:s?}", "id", e->containers[i].id,
 							    "name", e->containers[i].name));
 		}
+		if (!owner && e->n_containers)
+			owner = e->containers[0].id;
 		json_object_set_new(o, "id", owner ? json_string(owner) : json_null());
 		json_object_set_new(o, "containers", cs);
 		json_object_set_new(o, "quarantined", json_boolean(e->quarantined));

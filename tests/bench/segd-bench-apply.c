@@ -316,7 +316,7 @@ static int replay_one(int nsfd, int self, const char *buf, size_t len)
 	/* the batch asks for one ACK (its last command); errors come as NLMSG_ERROR too */
 	while (!done) {
 		ssize_t n = recv(fd, rbuf, sizeof(rbuf), 0);
-		int rem = (int)n;
+		unsigned int rem = (unsigned int)n;
 
 		if (n < 0) {
 			close(fd);
@@ -394,7 +394,7 @@ static int cmd_apply(int argc, char **argv)
 	int64_t w0, w1;
 	char path[512];
 
-	for (int i = 5; i < argc; i++) {
+	for (int i = 5; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!v)
@@ -413,7 +413,6 @@ static int cmd_apply(int argc, char **argv)
 			flags = atol(v);
 		else
 			die(argv[i], EINVAL);
-		i++;
 	}
 	if (!strcmp(arm, "ours")) {
 		plan = make_plan(peers, dual, client, ports);

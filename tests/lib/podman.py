@@ -401,45 +401,7 @@ class EngineSegd(T.Segd):
     """segd following a container engine (--engine unix://SOCK) instead of --engine none."""
 
     def __init__(self, segd_bin, segctl_bin, engine, resync_interval=None, **kw):
-        super().__init__(segd_bin, segctl_bin, **kw)
-        self.engine = engine
-        self.resync_interval = resync_interval
-
-    def start(self, timeout=15):
-        if self.proc and self.proc.poll() is None:
-            raise RuntimeError("segd already running")
-        cmd = [self.segd_bin, "--socket", self.socket, "--state-dir", self.state_dir,
-               "--engine", self.engine]
-        if self.resync_interval:
-            cmd += ["--resync-interval", str(self.resync_interval)]
-        if self.deny_action:
-            cmd += ["--deny-action", self.deny_action]
-        if self.log_level:
-            cmd += ["--log-level", self.log_level]
-        cmd += self.extra_args
-        self._logf = open(self.log_path, "a")
-        self._logf.write("==== start %d: %s\n" % (self.starts, " ".join(cmd)))
-        self._logf.flush()
-        self.starts += 1
-        self.proc = subprocess.Popen(cmd, stdout=self._logf, stderr=self._logf)
-        with open(os.path.join(self.workdir, "segd.pid"), "w") as f:
-            f.write("%d\n" % self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("segd exited with %d during start-up; log %s:\n%s" % (
-                    self.proc.returncode, self.log_path, self.log_tail()))
-            if os.path.exists(self.socket):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                try:
-                    s.connect(self.socket)
-                    return self
-                except OSError:
-                    pass
-                finally:
-                    s.close()
-            time.sleep(0.02)
-        raise RuntimeError("segd not ready after %ss; log %s:\n%s" % (timeout, self.log_path, self.log_tail()))
+        super().__init__(segd_bin, segctl_bin, engine=engine, resync_interval=resync_interval, **kw)
 
     def endpoints(self):
         """{name: Endpoint JSON} from segctl get endpoints -A -o json."""

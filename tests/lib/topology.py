@@ -378,7 +378,7 @@ class Segd:
     """segd on a private socket and state dir; segctl helpers."""
 
     def __init__(self, segd_bin, segctl_bin, workdir=None, deny_action=None, extra_args=(),
-                 log_level="debug"):
+                 log_level="debug", engine="none", resync_interval=None):
         self.segd_bin = os.path.abspath(segd_bin)
         self.segctl_bin = os.path.abspath(segctl_bin)
         self._own_workdir = workdir is None
@@ -387,6 +387,8 @@ class Segd:
         self.state_dir = os.path.join(self.workdir, "state")
         os.makedirs(self.state_dir, exist_ok=True)
         self.deny_action = deny_action
+        self.engine = engine
+        self.resync_interval = resync_interval
         self.extra_args = list(extra_args)
         self.log_level = log_level
         self.proc = None
@@ -400,7 +402,9 @@ class Segd:
         if self.proc and self.proc.poll() is None:
             raise RuntimeError("segd already running")
         cmd = [self.segd_bin, "--socket", self.socket, "--state-dir", self.state_dir,
-               "--engine", "none"]
+               "--engine", self.engine]
+        if self.resync_interval:
+            cmd += ["--resync-interval", str(self.resync_interval)]
         if self.deny_action:
             cmd += ["--deny-action", self.deny_action]
         if self.log_level:
