@@ -241,6 +241,5 @@ def summarize(results, ctx):
                          "measured points did not allow 10k inside the time budget." % (
                              fmt(est / 1048576.0), big["K"], 10000 - big["K"]))
     lines.append("- segd holds ≈%s fds per endpoint; the harness raises RLIMIT_NOFILE for it "
-                 "(segd does not raise its own limit; default soft limit 1024 caps a fleet at "
-                 "≈300 endpoints)." % fmt(pts[-1]["fds_per_endpoint"] if pts else None))
+                 "(segd raises its soft limit to the hard limit; the systemd unit sets LimitNOFILE)." % fmt(pts[-1]["fds_per_endpoint"] if pts else None))
     return "\n".join(lines)
