@@ -78,6 +78,9 @@ else
 	echo "note: ../shared/conformance/cases not found; running the project's own cases only"
 fi
 suite conformance python3 tests/conformance/run.py "${bins[@]}" --family both "${cases[@]}"
+# The benchmark suite's quick profile keeps it working (it does not judge speed here).
+suite bench-quick env SEGD_BENCH_BUILD="$top/build-bench" python3 tests/bench/run --quick \
+	--out "$logdir/bench"
 
 echo
 if [ "${#suites_failed[@]}" -gt 0 ]; then

@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 ID = "a"
 TITLE = "Policy compile time, N endpoints x M policies"
+TARGETS = ["tests/bench/compile/segd-bench-compile"]
 GRID = {"quick": ([100, 1000], [10, 100]), "smoke": ([100, 1000], [10, 100]),
         "full": ([100, 1000, 10000], [10, 100, 1000])}
 
@@ -94,7 +95,33 @@ def run(profile, ctx=None, reps=None, seed=1, build=None):
         sl["slope_vs_M_at_N%d" % n] = slope([x for x, _ in rows], [y for _, y in rows])
     sl["target_slope_N_le_1.1"] = all(v is not None and v <= 1.1 for k, v in sl.items() if k.startswith("slope_vs_N"))
     res.append(sl)
+    if ctx is not None and hasattr(ctx, "emit"):
+        res = [ctx.emit(dict(r, bench="a")) for r in res]
     return res
+
+
+def summarize(results, ctx):
+    pts = [r for r in results if r.get("arm") == "ours"]
+    rows = [[str(r["point"]["N"]), str(r["point"]["M"]), "%.3g" % (r["t_ours_s"] or 0),
+             "%.3g" % (r["t_A1_s"] or 0), str(r.get("ratio_ours_A1")), str(r.get("ratio_ours_A3")),
+             str(r.get("elements")), str(r.get("mismatches"))] for r in pts if r.get("t_ours_s")]
+    out = ["`ours` = policy_compile_cached over every endpoint (what segd does on a full "
+           "reconcile); A1 = the brute-force reference compiler in tests/bench/compile, which is "
+           "also the correctness oracle; A3 = memcpy of the emitted netlink bytes; A2 (libnftables "
+           "dry run) not implemented.", "",
+           "| N | M | ours s | A1 s | ours/A1 | ours/A3 | set elements | plan differences |",
+           "|---|---|---|---|---|---|---|---|"] + ["| " + " | ".join(r) + " |" for r in rows]
+    sl = [r for r in results if r.get("arm") == "slope"]
+    if sl:
+        out.append("")
+        out.append("- Slopes (log-log): %s. Target slope in N <= 1.1: %s." % (
+            ", ".join("%s %s" % (k, v) for k, v in sorted(sl[0].items()) if k.startswith("slope_")),
+            "**met**" if sl[0].get("target_slope_N_le_1.1") else
+            "**missed** (the plans of N endpoints are compiled per endpoint; no label index)"))
+    bad = [r for r in pts if r.get("mismatches")]
+    out.append("- Plans equal to the reference compiler's at every point: %s." % (
+        "**yes**" if not bad else "**no** (%d points differ)" % len(bad)))
+    return "\n".join(out)
 
 
 def main():

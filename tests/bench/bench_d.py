@@ -54,6 +54,7 @@ TARGET_MAC = "02:5e:67:00:0d:20"
 PROFILES = {"smoke": {"starts": 20}, "quick": {"starts": 20}, "full": {"starts": 200}}
 ID = "d"
 TITLE = "Event-to-enforced latency with real podman containers"
+TARGETS = ["daemon/segd", "cli/segctl", "daemon/segd-oci-hook", "tests/tools/segd-probe-static"]
 
 
 def policy():
@@ -581,6 +582,7 @@ def make_args(argv=None, profile=None, ctx=None):
 
 def run(profile, ctx=None):
     """Driver entry point: list of result dicts (one per mode)."""
+    driver = None if isinstance(ctx, dict) or ctx is None else ctx
     prof = getattr(profile, "name", profile) or "smoke"
     if not isinstance(ctx, dict):   # tests/bench/run's benchlib.Context
         ctx = {"build": getattr(ctx, "builddir", None)}
@@ -595,7 +597,30 @@ def run(profile, ctx=None):
     res = BenchD(a).main([m for m in a.modes.split(",") if m], a.starts)
     for r in res:
         r["env"] = info
+    if driver is not None and hasattr(driver, "emit"):
+        res = [driver.emit(dict(r, bench="d", env=r.get("env"))) for r in res]
     return res
+
+
+def summarize(results, ctx):
+    out = ["Each start: the target's first instruction stamps its start; friend and attacker probe "
+           "it every 0.5 ms both ways; enforced = friend allowed and attacker denied. Hook mode "
+           "uses segd-oci-hook at createRuntime, event mode the engine's events only.", "",
+           "| mode | starts | enforced before first packet | deny before first packet | "
+           "enforced after start ms p50 / p99 |", "|---|---|---|---|---|"]
+    for r in results:
+        e = r.get("enforced_after_start_ms") or {}
+        out.append("| %s | %s | %s (%s) | %s | %s / %s |" % (
+            r.get("arm"), r.get("starts_ok"), r.get("enforced_before_first_packet"),
+            r.get("fraction_enforced_before_first_packet"), r.get("deny_side_before_first_packet"),
+            e.get("p50") if isinstance(e, dict) else e, e.get("p99") if isinstance(e, dict) else ""))
+    hook = [r for r in results if r.get("arm") == "hook"]
+    if hook:
+        f = hook[0].get("fraction_enforced_before_first_packet")
+        out.append("")
+        out.append("- Target, hook mode: 100%% of starts enforced before the first packet: %s "
+                   "(%s)." % ("**met**" if f == 1 else "**missed**", f))
+    return "\n".join(out)
 
 
 def main():
