@@ -85,3 +85,11 @@ static inline void *memcpy_safe(void *dst, const void *src, size_t n)
 {
 	return n > 0 ? memcpy(dst, src, n) : dst;
 }
+
+/* A malloc'd copy of n bytes (n > 0); NULL when out of memory. */
+static inline void *memdup(const void *p, size_t n)
+{
+	void *q = malloc(n);
+
+	return q ? memcpy(q, p, n) : NULL;
+}

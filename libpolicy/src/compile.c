@@ -30,17 +30,28 @@ struct port_spec {
 	uint16_t lo, hi;
 };
 
-/* Selected endpoints per rule, keyed by the rule's address (open addressing). */
-struct cache_entry {
-	const struct policy_rule *rule;
+/* The endpoints a rule's selector peers select, and their addresses per family (sorted,
+ * unique), so that each plan's sets are a copy of output size. */
+struct peers {
 	bool *sel;		/* world->n_endpoints flags */
 	bool has_sel;		/* the rule has selector peers */
+	struct policy_set_elem *elems[2];	/* [0] AF_INET, [1] AF_INET6 */
+	size_t n_elems[2];
+};
+
+/* Peers per rule, keyed by the rule's address (open addressing). */
+struct cache_entry {
+	const struct policy_rule *rule;
+	struct peers peers;
 };
 
 struct policy_compile_cache {
 	const struct policy_world *w;
 	struct cache_entry *slots;
 	size_t n_slots, used;
+	/* The world's policies sorted by (namespace, name): an endpoint's candidates are the run
+	 * of its namespace, already in plan order. Built on first use. */
+	const struct policy_netpol **by_ns;
 };
 
 struct builder {
@@ -156,51 +167,83 @@ static int add_set(struct builder *b, const char *name, int family, bool interva
 	return 0;
 }
 
-/* A hash set of the addresses (of `family`) of the endpoints flagged in `sel`. Takes no
- * ownership of anything; the set is added even when empty, so that endpoints appearing later
- * only ever change set elements. */
-static int add_endpoint_set(struct builder *b, const char *name, int family, const bool *sel,
-			    int *ret_index)
+/* The addresses (of `family`) of the endpoints flagged in `sel`, sorted and unique; NULL and
+ * 0 when there are none. */
+static int endpoint_elems(const struct policy_world *w, int family, const bool *sel,
+			  struct policy_set_elem **ret, size_t *ret_n)
 {
-	const struct policy_world *w = b->w;
-	struct policy_set_elem *elems = NULL;
+	struct policy_set_elem *elems;
 	size_t n = 0, o = 0;
-	int r;
 
+	*ret = NULL;
+	*ret_n = 0;
 	for (size_t i = 0; i < w->n_endpoints; i++)
 		if (sel[i])
 			for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++)
 				n += w->endpoints[i]->addrs[a].family == family;
+	if (n == 0)
+		return 0;
+
+	elems = calloc(n, sizeof(*elems));
+	if (!elems)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->n_endpoints; i++) {
+		if (!sel[i])
+			continue;
+		for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++) {
+			const struct policy_addr *ad = &w->endpoints[i]->addrs[a];
+
+			if (ad->family != family)
+				continue;
+			memcpy(elems[o].start, ad->addr, 16);
+			memcpy(elems[o].end, ad->addr, 16);
+			o++;
+		}
+	}
+	qsort_safe(elems, n, sizeof(*elems), cmp_elem);
+	/* unique: two endpoints may briefly claim one address */
+	o = 1;
+	for (size_t i = 1; i < n; i++)
+		if (cmp_elem(&elems[i], &elems[o - 1]) != 0)
+			elems[o++] = elems[i];
+	*ret = elems;
+	*ret_n = o;
+	return 0;
+}
+
+/* A hash set holding a copy of elems. The set is added even when empty, so that endpoints
+ * appearing later only ever change set elements. */
+static int add_elems_set(struct builder *b, const char *name, int family,
+			 const struct policy_set_elem *elems, size_t n, int *ret_index)
+{
+	_cleanup_free_ struct policy_set_elem *copy = NULL;
+	int r;
 
 	if (n > 0) {
-		elems = calloc(n, sizeof(*elems));
-		if (!elems)
+		copy = memdup(elems, n * sizeof(*elems));
+		if (!copy)
 			return -ENOMEM;
-		for (size_t i = 0; i < w->n_endpoints; i++) {
-			if (!sel[i])
-				continue;
-			for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++) {
-				const struct policy_addr *ad = &w->endpoints[i]->addrs[a];
-
-				if (ad->family != family)
-					continue;
-				memcpy(elems[o].start, ad->addr, 16);
-				memcpy(elems[o].end, ad->addr, 16);
-				o++;
-			}
-		}
-		qsort_safe(elems, n, sizeof(*elems), cmp_elem);
-		/* unique: two endpoints may briefly claim one address */
-		o = 1;
-		for (size_t i = 1; i < n; i++)
-			if (cmp_elem(&elems[i], &elems[o - 1]) != 0)
-				elems[o++] = elems[i];
-		n = o;
 	}
+	r = add_set(b, name, family, false, copy, n, ret_index);
+	if (r >= 0)
+		TAKE_PTR(copy);
+	return r;
+}
 
-	r = add_set(b, name, family, false, elems, n, ret_index);
+/* A hash set of the addresses (of `family`) of the endpoints flagged in `sel`. */
+static int add_endpoint_set(struct builder *b, const char *name, int family, const bool *sel,
+			    int *ret_index)
+{
+	_cleanup_free_ struct policy_set_elem *elems = NULL;
+	size_t n;
+	int r;
+
+	r = endpoint_elems(b->w, family, sel, &elems, &n);
 	if (r < 0)
-		free(elems);
+		return r;
+	r = add_set(b, name, family, false, elems, n, ret_index);
+	if (r >= 0)
+		TAKE_PTR(elems);
 	return r;
 }
 
@@ -422,18 +465,44 @@ static int cache_grow(struct policy_compile_cache *c)
 	return 0;
 }
 
+static void peers_done(struct peers *pe)
+{
+	free(pe->sel);
+	free(pe->elems[0]);
+	free(pe->elems[1]);
+	*pe = (struct peers){ 0 };
+}
+
+static int peers_compute(const struct policy_world *w, const struct policy_netpol *p,
+			 const struct policy_rule *rule, struct peers *pe)
+{
+	int r;
+
+	*pe = (struct peers){ 0 };
+	pe->sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*pe->sel));
+	if (!pe->sel)
+		return -ENOMEM;
+	pe->has_sel = select_peers(w, p, rule, pe->sel);
+	if (!pe->has_sel)
+		return 0;
+	r = endpoint_elems(w, AF_INET, pe->sel, &pe->elems[0], &pe->n_elems[0]);
+	if (r >= 0)
+		r = endpoint_elems(w, AF_INET6, pe->sel, &pe->elems[1], &pe->n_elems[1]);
+	if (r < 0)
+		peers_done(pe);
+	return r;
+}
+
 static int cache_lookup(struct policy_compile_cache *c, const struct policy_netpol *p,
-			const struct policy_rule *rule, const bool **ret_sel, bool *ret_has_sel)
+			const struct policy_rule *rule, const struct peers **ret)
 {
 	size_t k;
-	bool *sel;
 	int r;
 
 	if (c->n_slots > 0)
 		for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
 			if (c->slots[k].rule == rule) {
-				*ret_sel = c->slots[k].sel;
-				*ret_has_sel = c->slots[k].has_sel;
+				*ret = &c->slots[k].peers;
 				return 0;
 			}
 	if ((c->used + 1) * 2 > c->n_slots) {
@@ -441,16 +510,14 @@ static int cache_lookup(struct policy_compile_cache *c, const struct policy_netp
 		if (r < 0)
 			return r;
 	}
-	sel = calloc(c->w->n_endpoints ? c->w->n_endpoints : 1, sizeof(*sel));
-	if (!sel)
-		return -ENOMEM;
 	for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
 		;
-	c->slots[k] = (struct cache_entry){ .rule = rule, .sel = sel };
-	c->slots[k].has_sel = select_peers(c->w, p, rule, sel);
+	r = peers_compute(c->w, p, rule, &c->slots[k].peers);
+	if (r < 0)
+		return r;
+	c->slots[k].rule = rule;
 	c->used++;
-	*ret_sel = sel;
-	*ret_has_sel = c->slots[k].has_sel;
+	*ret = &c->slots[k].peers;
 	return 0;
 }
 
@@ -470,42 +537,86 @@ struct policy_compile_cache *policy_compile_cache_free(struct policy_compile_cac
 	if (!c)
 		return NULL;
 	for (size_t i = 0; i < c->n_slots; i++)
-		free(c->slots[i].sel);
+		if (c->slots[i].rule)
+			peers_done(&c->slots[i].peers);
 	free(c->slots);
+	free(c->by_ns);
 	free(c);
 	return NULL;
+}
+
+static int cmp_netpol_ns(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct policy_netpol *const *)elem)->namespace);
+}
+
+/* The policies of the endpoint's namespace that select it, sorted by name. */
+static int selecting_policies(const struct policy_world *w, struct policy_compile_cache *c,
+			      const struct policy_endpoint *ep, const struct policy_netpol **out,
+			      size_t *ret_n)
+{
+	size_t n = 0;
+
+	if (!c) {
+		for (size_t i = 0; i < w->n_netpols; i++)
+			if (policy_netpol_selects(w->netpols[i], ep))
+				out[n++] = w->netpols[i];
+		qsort_safe(out, n, sizeof(*out), cmp_netpol);
+		*ret_n = n;
+		return 0;
+	}
+
+	if (!c->by_ns && w->n_netpols > 0) {
+		c->by_ns = memdup(w->netpols, w->n_netpols * sizeof(*c->by_ns));
+		if (!c->by_ns)
+			return -ENOMEM;
+		qsort_safe(c->by_ns, w->n_netpols, sizeof(*c->by_ns), cmp_netpol);
+	}
+	if (w->n_netpols > 0) {
+		/* lower bound of the namespace's run */
+		size_t lo = 0, hi = w->n_netpols;
+
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (cmp_netpol_ns(ep->namespace, &c->by_ns[mid]) > 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (size_t i = lo; i < w->n_netpols && streq(c->by_ns[i]->namespace, ep->namespace); i++)
+			if (policy_selector_matches(&c->by_ns[i]->pod_selector, &ep->labels))
+				out[n++] = c->by_ns[i];
+	}
+	*ret_n = n;
+	return 0;
 }
 
 static int compile_rule(struct builder *b, enum policy_dir dir, const struct policy_netpol *p,
 			unsigned idx, const struct policy_rule *rule)
 {
-	const struct policy_world *w = b->w;
 	const char d = dir == POLICY_DIR_INGRESS ? 'i' : 'e';
 	struct range_list r4 = { 0 }, r6 = { 0 };
-	_cleanup_free_ bool *sel = NULL;
 	_cleanup_free_ struct port_spec *specs = NULL;
+	struct peers own = { 0 };
+	const struct peers *pe;
 	size_t n_specs = 0;
-	bool any_peer = rule->n_peers == 0, has_sel = false;
+	bool any_peer = rule->n_peers == 0;
 	unsigned seq = b->seq[dir]++;
 	char name[32];
 	int r, s;
 
-	const bool *selp = NULL;
-
 	specs = calloc(rule->n_ports ? rule->n_ports : 1, sizeof(*specs));
 	if (!specs)
 		return -ENOMEM;
-	if (b->cache) {
-		r = cache_lookup(b->cache, p, rule, &selp, &has_sel);
-		if (r < 0)
-			return r;
-	} else {
-		sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*sel));
-		if (!sel)
-			return -ENOMEM;
-		has_sel = select_peers(w, p, rule, sel);
-		selp = sel;
+	if (b->cache)
+		r = cache_lookup(b->cache, p, rule, &pe);
+	else {
+		r = peers_compute(b->w, p, rule, &own);
+		pe = &own;
 	}
+	if (r < 0)
+		return r;
 
 	for (size_t i = 0; i < rule->n_peers; i++) {
 		const struct policy_peer *peer = &rule->peers[i];
@@ -544,15 +655,15 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 			if (r < 0)
 				goto out;
 		}
-		if (has_sel) {
+		if (pe->has_sel) {
 			snprintf(name, sizeof(name), "%c%u_p4", d, seq);
-			r = add_endpoint_set(b, name, AF_INET, selp, &s);
+			r = add_elems_set(b, name, AF_INET, pe->elems[0], pe->n_elems[0], &s);
 			if (r >= 0)
 				r = add_rules_for(b, dir, p, idx, AF_INET, s, specs, n_specs);
 			if (r < 0)
 				goto out;
 			snprintf(name, sizeof(name), "%c%u_p6", d, seq);
-			r = add_endpoint_set(b, name, AF_INET6, selp, &s);
+			r = add_elems_set(b, name, AF_INET6, pe->elems[1], pe->n_elems[1], &s);
 			if (r >= 0)
 				r = add_rules_for(b, dir, p, idx, AF_INET6, s, specs, n_specs);
 			if (r < 0)
@@ -578,7 +689,7 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 
 	/* Egress named ports resolve per destination endpoint. An ipBlock peer has no named
 	 * ports, so such a port matches nothing there. */
-	if (dir == POLICY_DIR_EGRESS && (any_peer || has_sel)) {
+	if (dir == POLICY_DIR_EGRESS && (any_peer || pe->has_sel)) {
 		unsigned k = 0;
 
 		for (size_t i = 0; i < rule->n_ports; i++) {
@@ -586,7 +697,7 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 
 			if (!pt->has_port || !pt->name)
 				continue;
-			r = compile_named_egress(b, p, idx, seq, k++, pt, selp, any_peer);
+			r = compile_named_egress(b, p, idx, seq, k++, pt, pe->sel, any_peer);
 			if (r < 0)
 				goto out;
 		}
@@ -595,6 +706,7 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 out:
 	range_list_done(&r4);
 	range_list_done(&r6);
+	peers_done(&own);
 	return r;
 }
 
@@ -618,10 +730,9 @@ static int compile_with(const struct policy_world *world, struct policy_compile_
 		goto fail;
 	}
 
-	for (size_t i = 0; i < world->n_netpols; i++)
-		if (policy_netpol_selects(world->netpols[i], ep))
-			selecting[n_selecting++] = world->netpols[i];
-	qsort_safe(selecting, n_selecting, sizeof(*selecting), cmp_netpol);
+	r = selecting_policies(world, cache, ep, selecting, &n_selecting);
+	if (r < 0)
+		goto fail;
 
 	if (n_selecting > 0) {
 		b.plan->selected_by = calloc(n_selecting, sizeof(char *));
