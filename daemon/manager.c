@@ -206,14 +206,29 @@ int endpoint_new(struct manager *m, const char *name, const char *netns, const c
 }
 
 /* By name, else by container id or unique id prefix (4 or more hex digits). */
+/* The index of the first endpoint whose name is not below `name` (m->endpoints is sorted). */
+static size_t endpoints_lower_bound(struct manager *m, const char *name)
+{
+	size_t lo = 0, hi = m->n_endpoints;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(m->endpoints[mid]->pe.name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 struct endpoint *manager_find_endpoint(struct manager *m, const char *name)
 {
 	struct endpoint *found = NULL;
-	size_t len = strlen(name);
+	size_t len = strlen(name), k = endpoints_lower_bound(m, name);
 
-	for (size_t i = 0; i < m->n_endpoints; i++)
-		if (streq(m->endpoints[i]->pe.name, name))
-			return m->endpoints[i];
+	if (k < m->n_endpoints && streq(m->endpoints[k]->pe.name, name))
+		return m->endpoints[k];
 	if (len < 4 || strspn(name, "0123456789abcdef") != len)
 		return NULL;
 	for (size_t i = 0; i < m->n_endpoints; i++)
@@ -226,20 +241,18 @@ struct endpoint *manager_find_endpoint(struct manager *m, const char *name)
 	return found;
 }
 
-static int cmp_endpoint(const void *a, const void *b)
-{
-	return strcmp((*(struct endpoint *const *)a)->pe.name, (*(struct endpoint *const *)b)->pe.name);
-}
-
 int endpoints_insert(struct manager *m, struct endpoint *e)
 {
 	struct endpoint **p = reallocarray(m->endpoints, m->n_endpoints + 1, sizeof(*p));
+	size_t k;
 
 	if (!p)
 		return -ENOMEM;
 	m->endpoints = p;
-	m->endpoints[m->n_endpoints++] = e;
-	qsort_safe(m->endpoints, m->n_endpoints, sizeof(*m->endpoints), cmp_endpoint);
+	k = endpoints_lower_bound(m, e->pe.name);
+	memmove(&m->endpoints[k + 1], &m->endpoints[k], (m->n_endpoints - k) * sizeof(*p));
+	m->endpoints[k] = e;
+	m->n_endpoints++;
 	return 0;
 }
 
@@ -611,8 +624,10 @@ void reconcile_after_rollback(struct manager *m)
 			  "last committed ruleset and are marked as error", r < 0 ? -1 : r);
 }
 
-/* Reconcile what the caller marked + persist; on failure the caller restores its snapshot. */
-int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
+/* Reconcile what the caller marked + persist (everything, or only endpoint `e` when given);
+ * on failure the caller restores its snapshot. */
+static int commit_with(struct manager *m, const struct endpoint *e, bool removed,
+		       size_t *ret_updated, struct op_error *err)
 {
 	int r;
 
@@ -628,11 +643,16 @@ int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
 						    m->endpoints[i]->pe.name, m->endpoints[i]->error);
 		return op_error_set(err, 500, -EIO, "change not applied: the kernel refused it");
 	}
-	r = state_save(m);
+	r = e ? state_record_endpoint(m, e, removed) : state_save(m);
 	if (r < 0)
 		return op_error_set(err, 500, r, "change not applied: cannot write state in %s: %s",
 				    m->cfg.state_dir, strerror(-r));
 	return 0;
+}
+
+int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
+{
+	return commit_with(m, NULL, false, ret_updated, err);
 }
 
 /* ---- policy operations ---------------------------------------------------------------------- */
@@ -1051,7 +1071,7 @@ int manager_endpoint_add(struct manager *m, json_t *body, json_t **ret, struct o
 	}
 	e->dirty = true;
 	mark_peers_of(m, &e->pe);
-	r = commit_change(m, &updated, err);
+	r = commit_with(m, e, false, &updated, err);
 	if (r < 0) {
 		endpoints_remove(m, e);
 		(void)nft_delete_table(e->nft);
@@ -1114,7 +1134,7 @@ int manager_endpoint_label(struct manager *m, const char *name, json_t *body, js
 	e->pe.labels = next;
 	e->dirty = true;
 	mark_peers_of(m, &e->pe);
-	r = commit_change(m, &updated, err);
+	r = commit_with(m, e, false, &updated, err);
 	if (r < 0) {
 		policy_labels_done(&e->pe.labels);
 		e->pe.labels = saved;
@@ -1139,7 +1159,7 @@ int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, stru
 						     "the container stops", name);
 	mark_peers_of(m, &e->pe);
 	endpoints_remove(m, e);
-	r = commit_change(m, &updated, err);
+	r = commit_with(m, e, true, &updated, err);
 	if (r < 0) {
 		(void)endpoints_insert(m, e);
 		reconcile_after_rollback(m);
@@ -1521,7 +1541,7 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
-	m->signal_fd = m->debounce_fd = m->periodic_fd = -1;
+	m->signal_fd = m->debounce_fd = m->periodic_fd = m->journal_fd = -1;
 	m->started = time(NULL);
 	r = netns_host_inode(&m->host_netns_ino);
 	if (r < 0)
@@ -1587,6 +1607,7 @@ struct manager *manager_free(struct manager *m)
 		free(m->errors[i].message);
 	safe_close(m->signal_fd);
 	safe_close(m->debounce_fd);
+	state_close(m);
 	safe_close(m->periodic_fd);
 	loop_free(m->loop);
 	free(m);
@@ -1613,6 +1634,18 @@ int manager_restore_endpoint(struct manager *m, json_t *desc)
 	if (r < 0)
 		endpoint_free(e);
 	return r;
+}
+
+/* Called by state_load() when the journal replaces or removes a stored endpoint. */
+void manager_forget_endpoint(struct manager *m, const char *name);
+void manager_forget_endpoint(struct manager *m, const char *name)
+{
+	struct endpoint *e = manager_find_endpoint(m, name);
+
+	if (!e)
+		return;
+	endpoints_remove(m, e);
+	endpoint_free(e);
 }
 
 /* Called by state_load() with the stored policy objects (ownership taken). */

@@ -126,6 +126,9 @@ struct manager {
 	} total, last;
 	time_t started;
 	uint64_t commits, commit_errors;
+	/* state.journal (state.h): open for appending, its size, and state.json's */
+	int journal_fd;
+	uint64_t journal_bytes, state_bytes;
 	struct {
 		time_t time;
 		char *message;

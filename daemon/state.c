@@ -11,11 +11,20 @@
 
 #include "log.h"
 #include "macro.h"
+#include "manager-internal.h"
 #include "manager.h"
 #include "state.h"
 
 int manager_restore_endpoint(struct manager *m, json_t *desc);
 int manager_restore_objects(struct manager *m, struct policy_objects *objs);
+void manager_forget_endpoint(struct manager *m, const char *name);
+
+/* read-only streams: nothing to flush */
+static void fclosep(FILE **f)
+{
+	if (*f)
+		fclose(*f);
+}
 
 static json_t *text_to_json(char *text)
 {
@@ -108,6 +117,156 @@ int state_save(struct manager *m)
 	dfd = open(m->cfg.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0)
 		(void)fsync(dfd);
+	m->state_bytes = strlen(text);
+
+	/* state.json now holds everything the journal said. */
+	if (m->journal_fd >= 0 && m->journal_bytes > 0) {
+		if (ftruncate(m->journal_fd, 0) < 0 || fdatasync(m->journal_fd) < 0) {
+			/* Replaying it over the new state is harmless; start a new one later. */
+			log_warning_errno(-errno, "Failed to empty %s, ignoring: %m", STATE_JOURNAL);
+			m->journal_fd = safe_close(m->journal_fd);
+		}
+		m->journal_bytes = 0;
+	}
+	return 0;
+}
+
+static int journal_open(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	int fd;
+
+	if (m->journal_fd >= 0)
+		return 0;
+	if (asprintf(&path, "%s/%s", m->cfg.state_dir, STATE_JOURNAL) < 0)
+		return -ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		safe_close(fd);
+		return r;
+	}
+	m->journal_fd = fd;
+	m->journal_bytes = (uint64_t)st.st_size;
+	return 0;
+}
+
+int state_record_endpoint(struct manager *m, const struct endpoint *e, bool removed)
+{
+	json_auto_t *rec = NULL;
+	_cleanup_free_ char *line = NULL;
+	size_t len;
+	int r;
+
+	/* Containers are not stored (see state_save); a journal past state.json's size is
+	 * folded into a new state.json. */
+	if (e->kind != ENDPOINT_KIND_NETNS)
+		return 0;
+	if (m->journal_bytes >= STATE_JOURNAL_MIN && m->journal_bytes >= m->state_bytes)
+		return state_save(m);
+	r = journal_open(m);
+	if (r < 0)
+		return r;
+
+	rec = removed ? json_pack("{s:s, s:s}", "op", "remove", "name", e->pe.name)
+		      : json_pack("{s:s, s:o}", "op", "put", "endpoint", endpoint_desc(e));
+	if (!rec)
+		return -ENOMEM;
+	line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!line)
+		return -ENOMEM;
+	len = strlen(line);
+	line[len] = '\n';	/* replaces the NUL; written with its length */
+	r = write_all(m->journal_fd, line, len + 1);
+	if (r >= 0 && fdatasync(m->journal_fd) < 0)
+		r = -errno;
+	if (r < 0) {
+		/* Leave no torn line for the next record to follow. */
+		if (ftruncate(m->journal_fd, (off_t)m->journal_bytes) < 0)
+			m->journal_fd = safe_close(m->journal_fd);
+		return r;
+	}
+	m->journal_bytes += len + 1;
+	return 0;
+}
+
+void state_close(struct manager *m)
+{
+	m->journal_fd = safe_close(m->journal_fd);
+}
+
+/* Replays state.journal over what state.json gave. */
+static int journal_replay(struct manager *m)
+{
+	_cleanup_free_ char *path = NULL, *line = NULL;
+	_cleanup_(fclosep) FILE *f = NULL;
+	size_t cap = 0, lineno = 0, replayed = 0;
+	uint64_t good = 0;	/* bytes of complete lines */
+	struct stat st;
+	ssize_t n;
+	int r;
+
+	if (asprintf(&path, "%s/%s", m->cfg.state_dir, STATE_JOURNAL) < 0)
+		return -ENOMEM;
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	if (fstat(fileno(f), &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size > STATE_MAX_BYTES)
+		return log_error_errno(-EFBIG, "%s is over %u bytes, refusing it", path,
+				       STATE_MAX_BYTES);
+
+	while ((n = getline(&line, &cap, f)) >= 0) {
+		json_auto_t *rec = NULL;
+		json_t *desc = NULL;
+		const char *op = NULL, *name = NULL;
+		json_error_t jerr;
+
+		lineno++;
+		if (n == 0 || line[n - 1] != '\n') {
+			log_warning("%s:%zu: incomplete last record (a crash while writing it), "
+				    "skipped", path, lineno);
+			break;
+		}
+		good += (uint64_t)n;
+		rec = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+		if (!rec || json_unpack_ex(rec, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "op", &op,
+					   "name", &name, "endpoint", &desc) < 0 ||
+		    (streq(op, "put") ? !desc || name : !streq(op, "remove") || !name || desc)) {
+			log_warning("%s:%zu:%d: invalid record, skipped: %s", path, lineno,
+				    jerr.column, rec ? "unknown operation" : jerr.text);
+			continue;
+		}
+		if (desc) {
+			const char *ename = NULL;
+
+			if (json_unpack(desc, "{s:s}", "name", &ename) == 0)
+				manager_forget_endpoint(m, ename);
+			if (manager_restore_endpoint(m, desc) < 0)
+				return -ENOMEM;
+		} else
+			manager_forget_endpoint(m, name);
+		replayed++;
+	}
+	if (ferror(f))
+		return -EIO;
+	if (replayed > 0)
+		log_info("Replayed %zu record(s) of %s", replayed, path);
+	/* Appends go after what was replayed, and the next full write empties it; a torn tail
+	 * is cut off so that the next record starts a line of its own. */
+	r = journal_open(m);
+	if (r < 0)
+		return r;
+	if (m->journal_bytes > good) {
+		if (ftruncate(m->journal_fd, (off_t)good) < 0)
+			return -errno;
+		m->journal_bytes = good;
+	}
 	return 0;
 }
 
@@ -148,7 +307,13 @@ int state_load(struct manager *m)
 		return -ENOMEM;
 	if (stat(path, &st) < 0) {
 		if (errno == ENOENT) {
-			log_info("No state in %s, starting empty", m->cfg.state_dir);
+			/* Registrations may have gone to the journal alone so far. */
+			r = journal_replay(m);
+			if (r < 0)
+				return log_error_errno(r, "Failed to read %s/%s: %m",
+						       m->cfg.state_dir, STATE_JOURNAL);
+			if (m->n_endpoints == 0)
+				log_info("No state in %s, starting empty", m->cfg.state_dir);
 			return 0;
 		}
 		return -errno;
@@ -189,6 +354,10 @@ int state_load(struct manager *m)
 		if (r < 0)
 			return r;
 	}
+	m->state_bytes = (uint64_t)st.st_size;
+	r = journal_replay(m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to read %s/%s: %m", m->cfg.state_dir, STATE_JOURNAL);
 	log_info("Loaded state: %zu namespace(s), %zu policies, %zu endpoint(s)", m->n_namespaces,
 		 m->n_netpols, m->n_endpoints);
 	return 0;
