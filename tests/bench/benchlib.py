@@ -279,6 +279,42 @@ def install_signal_cleanup(ctx):
         signal.signal(sig, handler)
 
 
+FDS_PER_ENDPOINT = 3  # segd: the namespace pin, its nf_tables socket, its address monitor
+
+
+def nofile_hard():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def max_fleet():
+    """The largest fleet segd can hold under this process's hard RLIMIT_NOFILE (raising it
+    needs CAP_SYS_RESOURCE, which the project's VMs do not grant: hard limit 20000)."""
+    return (nofile_hard() - 512) // FDS_PER_ENDPOINT
+
+
+def fleet_sizes(wanted):
+    """`wanted`, with points over max_fleet() replaced by max_fleet() (rounded down to
+    hundreds), each at most once; the caller reports the substitution."""
+    cap = max_fleet() // 100 * 100
+    out = []
+    for n in wanted:
+        n = min(n, cap)
+        if n not in out:
+            out.append(n)
+    return out
+
+
+def nofile_preexec(n):
+    """preexec_fn giving the child min(n, hard) open files."""
+    import resource
+    n = min(n, nofile_hard())
+
+    def f():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+    return f
+
+
 def children_cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
