@@ -4,7 +4,9 @@
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include <policy/policy.h>
@@ -109,6 +111,22 @@ int args_check_endpoint_ref(const struct segctl *c, const char *name)
 	for (size_t i = 1; i < n; i++)
 		if (!isalnum((unsigned char)name[i]) && !strchr("_.-", name[i]))
 			return usage_error(c, "invalid endpoint name '%s'", name);
+	return 0;
+}
+
+int args_check_port(const struct segctl *c, const char *spec)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(spec, &end, 10);
+	if (errno || end == spec || !isdigit((unsigned char)spec[0]) || v == 0 || v > 65535 ||
+	    (*end && *end != '/') ||
+	    (*end == '/' && strcasecmp(end + 1, "TCP") && strcasecmp(end + 1, "UDP") &&
+	     strcasecmp(end + 1, "SCTP")))
+		return usage_error(c, "invalid port '%s': expected PORT or PORT/PROTOCOL (1-65535, "
+				   "TCP, UDP or SCTP)", spec);
 	return 0;
 }
 

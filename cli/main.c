@@ -22,6 +22,8 @@ static const struct {
 	{ "get", get_main, "List or show endpoints, network policies and namespaces" },
 	{ "endpoint", endpoint_main, "Add, label or remove an endpoint (a network namespace)" },
 	{ "rules", rules_main, "Show the ruleset in an endpoint's namespace, read from the kernel" },
+	{ "check", check_main, "Explain whether one flow is allowed, by which policy and rule" },
+	{ "matrix", matrix_main, "Show who can reach whom: every pair of endpoints, per port" },
 	{ "status", status_main, "Show segd's state" },
 };
 

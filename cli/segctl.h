@@ -24,7 +24,9 @@ struct segctl {
 int apply_main(struct segctl *c, int argc, char *argv[]);
 int delete_main(struct segctl *c, int argc, char *argv[]);
 int endpoint_main(struct segctl *c, int argc, char *argv[]);
+int check_main(struct segctl *c, int argc, char *argv[]);
 int get_main(struct segctl *c, int argc, char *argv[]);
+int matrix_main(struct segctl *c, int argc, char *argv[]);
 int rules_main(struct segctl *c, int argc, char *argv[]);
 int status_main(struct segctl *c, int argc, char *argv[]);
 
@@ -58,5 +60,6 @@ int usage_error(const struct segctl *c, const char *fmt, ...) _printf_(2, 3);
 int args_check_name(const struct segctl *c, const char *what, const char *name);
 int args_check_namespace(const struct segctl *c, const char *ns);
 int args_check_endpoint_ref(const struct segctl *c, const char *name);
+int args_check_port(const struct segctl *c, const char *spec);	/* "80", "53/UDP" */
 /* 0 for r >= 0, EXIT_CONNECT for -ENOTCONN, else EXIT_FAIL. */
 int exit_status(int r);

@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "explain.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -189,6 +190,10 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 
 	if (n == 2 && get && streq(res, "status")) {
 		out = manager_status_json(m);
+	} else if (n == 2 && get && streq(res, "check")) {
+		r = manager_check(m, arg(c, "from"), arg(c, "to"), arg(c, "port"), &out, &err);
+	} else if (n == 2 && get && streq(res, "matrix")) {
+		r = manager_matrix(m, arg(c, "namespace"), arg(c, "ports"), &out, &err);
 	} else if (n == 2 && post && streq(res, "apply")) {
 		r = manager_apply(m, file, q->body ? q->body : "", q->len, is_true(arg(c, "dryRun")),
 				  &out, &err);

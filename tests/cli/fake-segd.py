@@ -159,6 +159,32 @@ class Handler(BaseHTTPRequestHandler):
                  "action": "created"},
                 {"kind": "NetworkPolicy", "namespace": "x", "name": "deny-all",
                  "action": "unchanged"}], "endpoints_updated": 2}, None
+        if method == "GET" and p == ["check"]:
+            if q.get("from") == "nobody":
+                return error(404, "nobody: no such endpoint (name, container id prefix) or IP address", 2) + (None,)
+            deny = {"endpoint": "x-a", "enforced": True, "isolated": True, "allowed": False,
+                    "selected_by": ["x/deny-all"], "rules": [],
+                    "reason": "x-a is selected by x/deny-all for ingress, and none of their rules matches"}
+            allow = {"endpoint": q.get("from"), "enforced": True, "isolated": False, "allowed": True,
+                     "selected_by": [], "rules": [], "reason": "no policy with Egress in policyTypes selects it"}
+            side = {"endpoint": q.get("from"), "namespace": "x", "address": "10.71.0.3"}
+            return 200, {"from": q.get("from"), "to": q.get("to"), "port": q.get("port"),
+                         "verdict": "denied", "family": "ipv4", "egress": allow, "ingress": deny,
+                         "checks": [{"family": "ipv4", "from": side,
+                                     "to": {"endpoint": "x-a", "namespace": "x", "address": "10.71.0.2"},
+                                     "egress": allow, "ingress": deny, "allowed": False}],
+                         "kernel": [{"endpoint": q.get("from"), "in_sync": True},
+                                    {"endpoint": "x-a", "in_sync": False}],
+                         "kernel_mismatch": True}, None
+        if method == "GET" and p == ["matrix"]:
+            ports = (q.get("ports") or "80/TCP").split(",")
+            eps = [{"name": "x-a", "namespace": "x"}, {"name": "x,b", "namespace": "x"},
+                   {"name": "y-c", "namespace": "y"}]
+            pairs = [{"from": f["name"], "to": t["name"], "port": pt,
+                      "allowed": t["name"] != "x-a" or pt == "53/UDP"}
+                     for f in eps for t in eps if f != t for pt in ports]
+            return 200, {"endpoints": eps, "ports": ports, "pairs": pairs,
+                         "not_enforced": [{"name": "y-b", "state": "error"}]}, None
         if p[:1] == ["networkpolicies"]:
             if method == "GET" and len(p) == 1:
                 return 200, {"items": [n for n in NETPOLS

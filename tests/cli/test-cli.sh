@@ -116,7 +116,7 @@ expect_out_has "segctl 0."
 t help
 run --help
 expect_rc 0
-for v in apply delete get endpoint rules status; do expect_out_has "  $v "; done
+for v in apply delete get endpoint rules check matrix status; do expect_out_has "  $v "; done
 
 for v in apply delete get endpoint rules status; do
 	t "$v --help"
@@ -836,6 +836,81 @@ t "status: stray argument"
 run status now
 expect_rc 1
 expect_err_has "unexpected argument 'now'"
+
+# ---- check, matrix ----------------------------------------------------------------------
+
+t "check"
+run check web x-a 80
+expect_rc 0
+expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/check" and r["query"] == {"from": "web", "to": "x-a", "port": "80"}'
+expect_out_has "web -> x-a 80: DENIED"
+expect_out_has "  ingress  at x-a: DENIED - x-a is selected by x/deny-all for ingress"
+expect_out_has "kernel: web in sync, x-a DIFFERS from the plan"
+expect_out_has "warning: the kernel does not hold the committed plan"
+
+t "check -o json"
+run check web x-a 53/udp -o json
+expect_rc 0
+expect_json 'j["verdict"] == "denied" and j["ingress"]["selected_by"] == ["x/deny-all"] and j["port"] == "53/udp"'
+
+t "check: bad port"
+for port in 0 65536 80/ICMP http 80/ /TCP; do
+	run check web x-a "$port"
+	expect_rc 1
+	expect_err_has "invalid port '$port'"
+done
+expect_requests 0
+
+t "check: argument count"
+run check web x-a
+expect_rc 1
+expect_err_has "expected FROM TO PORT[/PROTOCOL]"
+
+t "check: unknown endpoint"
+run check nobody x-a 80
+expect_rc 1
+expect_err_has "nobody: no such endpoint"
+
+t "matrix: table"
+run matrix -n x --port 80 --port 53/UDP
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/matrix" and r["query"] == {"namespace": "x", "ports": "80,53/UDP"}'
+expect_out_has "PORT 80"
+expect_out_has "Not evaluated (no committed ruleset): y-b (error)"
+
+t "matrix: default namespace, no ports"
+run matrix
+expect_req 1 'r["query"] == {"namespace": "default"}'
+
+t "matrix -A -o csv"
+run matrix -A -o csv
+expect_rc 0
+expect_req 1 'r["query"] == {}'
+expect_out_has "from,to,port,allowed"
+expect_out_has '"x,b",x-a,80/TCP,false'
+expect_out_has 'x-a,y-c,80/TCP,true'
+
+t "matrix -o dot"
+run matrix -A -o dot --port 80 --port 53/UDP
+expect_rc 0
+expect_out_has 'subgraph "cluster_0"'
+expect_out_has '"x-a" -> "y-c" [label="80,53/UDP"];'
+expect_out_has '"y-c" -> "x-a" [label="53/UDP"];'
+
+t "matrix -o json"
+run matrix -A -o json
+expect_json 'len(j["pairs"]) == 6 and j["pairs"][0]["from"] == "x-a"'
+
+t "matrix: bad options"
+run matrix -o html
+expect_rc 1
+expect_err_has "unknown output format 'html'"
+run matrix -n x -A
+expect_rc 1
+expect_err_has "exclude each other"
+run matrix --port 99999
+expect_rc 1
+expect_err_has "invalid port '99999'"
 
 # ---- bad replies ------------------------------------------------------------------------
 

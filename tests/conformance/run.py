@@ -164,6 +164,10 @@ class Runner:
         self.jsonl = open(args.jsonl, "w") if args.jsonl else None
         self.ns_labels = None  # last namespace labels applied and verified
         self.total_skipped_probes = 0
+        self.policies_in_force = set()
+        # segctl matrix/check evaluate every address family two endpoints share, so their
+        # answers equal the truth table only when the case's ipBlocks cover both
+        self.explain = args.family == "both" and not args.no_explain
 
     # ------------------------------------------------------------------ setup
     def plan_topology(self):
@@ -304,6 +308,7 @@ class Runner:
                     for it in self.segd.items("networkpolicies")}
         if have != want:
             raise CaseError("policies in force %s, want %s" % (sorted(have), sorted(want)))
+        self.policies_in_force = {"%s/%s" % k for k in want}
 
     def endpoint_problems(self):
         bad = []
@@ -352,6 +357,55 @@ class Runner:
                              "expected": exp, "got": got})
         return len(want), skipped, mism
 
+    # ---------------------------------------------------------------- explain
+    def explain_step(self, case, expect):
+        """segctl matrix must equal the truth table (SCTP included: it reads plans, not
+        packets), and segctl check must give the same verdict for the step's exceptions and
+        one default pair, naming policies in force, with the kernel in sync."""
+        keys = list(expect)
+        args = ["matrix", "-A", "-o", "json"]
+        for k in keys:
+            args += ["--port", k]
+        m = self.segd.ctl_json(*args)
+        got = {(p["from"], p["to"], p["port"]): p["allowed"] for p in m.get("pairs", [])}
+        probs, samples = [], []
+        for key in keys:
+            e = expect[key]
+            exc = {(x[0], x[1]): bool(x[2]) for x in e.get("exceptions", [])}
+            default = bool(e.get("allowed_default", True))
+            for f in self.pods:
+                for t in self.pods:
+                    if f == t:
+                        continue  # the matrix leaves out an endpoint to itself
+                    exp = exc.get((f, t), default)
+                    g = got.get((ep_name(f), ep_name(t), key))
+                    if g != exp:
+                        probs.append("matrix %s %s -> %s: %s, expected %s" % (
+                            key, f, t, g, "allow" if exp else "deny"))
+            samples += [(f, t, key, v) for (f, t), v in list(exc.items())[:3] if f != t]
+            pair = next(((f, t) for f in self.pods for t in self.pods
+                         if f != t and (f, t) not in exc), None)
+            if pair:
+                samples.append((pair[0], pair[1], key, default))
+        for f, t, key, exp in samples[:6]:
+            o = self.segd.ctl_json("check", ep_name(f), ep_name(t), key, "-o", "json")
+            what = "check %s -> %s %s" % (f, t, key)
+            if (o.get("verdict") == "allowed") != exp:
+                probs.append("%s: verdict %s, expected %s" % (what, o.get("verdict"), "allow" if exp else "deny"))
+            for d in ("egress", "ingress"):
+                x = o.get(d) or {}
+                named = [r.get("policy") for r in x.get("rules", [])] + list(x.get("selected_by", []))
+                stray = [n for n in named if n not in self.policies_in_force]
+                if stray:
+                    probs.append("%s: %s names policies not in force: %s" % (what, d, stray))
+                if x.get("isolated") and x.get("allowed") and not x.get("rules"):
+                    probs.append("%s: %s allowed while isolated, but no rule named" % (what, d))
+                if x.get("enforced") and not x.get("allowed") and not x.get("selected_by"):
+                    probs.append("%s: %s denied without the selecting policies" % (what, d))
+            if o.get("kernel_mismatch"):
+                probs.append("%s: the kernel does not hold the plan: %s" % (what, o.get("kernel")))
+        return probs
+
     # ------------------------------------------------------------------- case
     def run_case(self, c):
         t0 = time.monotonic()
@@ -383,20 +437,28 @@ class Runner:
             if not st.get("expect"):
                 continue
             probes, skipped, mism = self.probe_step(c, st["expect"])
+            if self.explain:
+                for prob in self.explain_step(c, st["expect"]):
+                    mism.append({"explain": prob})
             rec["probes"] += probes
             rec["skipped_probes"] += skipped
             rec["mismatches"] += len(mism)
             srec = {"step": i + 1, "probes": probes, "mismatches": len(mism),
-                    "denied_but_allowed": sum(1 for m in mism if m["got"]),
-                    "allowed_but_denied": sum(1 for m in mism if not m["got"])}
+                    "denied_but_allowed": sum(1 for m in mism if m.get("got")),
+                    "allowed_but_denied": sum(1 for m in mism if m.get("got") is False),
+                    "explain": sum(1 for m in mism if "explain" in m)}
             rec["steps"].append(srec)
             if mism:
                 probs = self.endpoint_problems()
-                lines.append("  %s%s: %d mismatches (%d allowed but should be denied, %d denied but should be allowed)" % (
-                    label, (" (%s)" % st["action"]) if st.get("action") else "", len(mism),
-                    srec["denied_but_allowed"], srec["allowed_but_denied"]))
+                lines.append("  %s%s: %d mismatches (%d allowed but should be denied, %d denied but should be allowed, "
+                             "%d from segctl matrix/check)" % (
+                                 label, (" (%s)" % st["action"]) if st.get("action") else "", len(mism),
+                                 srec["denied_but_allowed"], srec["allowed_but_denied"], srec["explain"]))
                 merged = {}
                 for m in mism:
+                    if "explain" in m:
+                        lines.append("    explain: %s" % m["explain"])
+                        continue
                     merged.setdefault((m["port"], m["from"], m["to"], m["expected"], m["got"]), []).append(m["family"])
                 for (port, f, t, exp, got), fams in sorted(merged.items())[:MAX_LISTED]:
                     lines.append("    %-7s %s -> %s [%s]: expected %s, got %s" % (
@@ -448,7 +510,7 @@ class Runner:
                     continue
                 self.total_skipped_probes += rec["skipped_probes"]
                 skip_txt = (", %d skipped: %s" % (rec["skipped_probes"], SCTP_REASON)) if rec["skipped_probes"] else ""
-                if rec["probes"] == 0 and rec["skipped_probes"] > 0:
+                if rec["probes"] == 0 and rec["skipped_probes"] > 0 and not rec["mismatches"]:
                     result = "SKIP"
                     skipped += 1
                     print("SKIP %s (%d probes skipped: %s)" % (name, rec["skipped_probes"], SCTP_REASON), flush=True)
@@ -517,6 +579,8 @@ def main():
     ap.add_argument("--settle-ms", type=int, default=0,
                     help="sleep after each change before probing (default 0: segctl returns when enforced)")
     ap.add_argument("--only", help="regex: run only cases whose name matches")
+    ap.add_argument("--no-explain", action="store_true",
+                    help="do not check segctl matrix/check against each step's truth table")
     ap.add_argument("--jsonl", help="write one JSON record per case to this file")
     ap.add_argument("--keep-log", action="store_true", help="keep the segd work dir and print its log path")
     ap.add_argument("cases", nargs="*", help="case files or directories")

@@ -373,6 +373,64 @@ static void test_set_changes_with_peer_labels(void **state)
 }
 
 /* The cache shares selector results between endpoints; plans must be the same as without. */
+static bool allows(const struct policy_plan *p, enum policy_dir dir, const char *peer,
+		   enum policy_proto proto, uint16_t port, const char *want_comment)
+{
+	struct policy_verdict v;
+	struct policy_addr a;
+	bool allowed;
+
+	set_addr(&a, peer);
+	assert_int_equal(policy_plan_evaluate(p, dir, &a, proto, port, &v), 0);
+	allowed = v.allowed;
+	if (want_comment) {
+		assert_true(v.n_rules > 0);
+		assert_string_equal(p->rules[v.rules[0]].comment, want_comment);
+	}
+	if (!v.isolated)
+		assert_int_equal(v.n_rules, 0);
+	policy_verdict_done(&v);
+	return allowed;
+}
+
+static void test_evaluate(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("web", "x",
+			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress, Egress], "
+			     "ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: 80}, "
+			     "{port: 1000, endPort: 1010, protocol: UDP}]}, {from: [{ipBlock: {cidr: "
+			     "10.9.0.0/16, except: [10.9.1.0/24]}}]}], egress: [{to: [{namespaceSelector: {}, "
+			     "podSelector: {matchLabels: {role: db}}}], ports: [{port: dns, protocol: UDP}]}]}"));
+	p = compile(&f, 0);
+	/* ingress: b on 80/TCP and 1000-1010/UDP; the ipBlock on every port */
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 80, "x/web ingress[0]"));
+	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 81, NULL));
+	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 80, NULL));
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 1010, NULL));
+	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 1011, NULL));
+	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.1.1", POLICY_PROTO_TCP, 80, NULL));
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.9.200.1", POLICY_PROTO_SCTP, 9, "x/web ingress[1]"));
+	assert_false(allows(p, POLICY_DIR_INGRESS, "10.9.1.7", POLICY_PROTO_TCP, 80, NULL));
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.9.0.0", POLICY_PROTO_TCP, 80, NULL));
+	assert_false(allows(p, POLICY_DIR_INGRESS, "10.10.0.0", POLICY_PROTO_TCP, 80, NULL));
+	/* egress: the named port resolves per destination (y/c's dns is 53/UDP) */
+	assert_true(allows(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_UDP, 53, "x/web egress[0]"));
+	assert_false(allows(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_TCP, 53, NULL));
+	assert_false(allows(p, POLICY_DIR_EGRESS, "10.0.1.1", POLICY_PROTO_UDP, 53, NULL));
+	assert_false(allows(p, POLICY_DIR_EGRESS, "fd00::1", POLICY_PROTO_UDP, 53, NULL));
+	policy_plan_free(p);
+
+	/* x/b is selected by nothing: open both ways */
+	p = compile(&f, 1);
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.99.0.1", POLICY_PROTO_TCP, 1, NULL));
+	assert_true(allows(p, POLICY_DIR_EGRESS, "fd00::99", POLICY_PROTO_UDP, 2, NULL));
+	policy_plan_free(p);
+	world_done(&f);
+}
+
 static void test_cache_gives_the_same_plans(void **state)
 {
 	struct fixture f;
@@ -413,6 +471,7 @@ int main(void)
 		cmocka_unit_test(test_union_and_order_are_deterministic),
 		cmocka_unit_test(test_set_changes_with_peer_labels),
 		cmocka_unit_test(test_cache_gives_the_same_plans),
+		cmocka_unit_test(test_evaluate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

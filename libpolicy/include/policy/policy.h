@@ -344,6 +344,24 @@ int policy_compile_cache_new(const struct policy_world *world, struct policy_com
 struct policy_compile_cache *policy_compile_cache_free(struct policy_compile_cache *c);
 int policy_compile_cached(struct policy_compile_cache *c, const struct policy_endpoint *ep,
 			  enum policy_deny_action deny, struct policy_plan **ret);
+
+/*
+ * A connection through one direction of a plan, as the kernel evaluates the chain it emits:
+ * `peer` is the remote side (the source for ingress, the destination for egress). A direction
+ * the endpoint is not isolated for allows everything; otherwise the allow rules that match, in
+ * chain order (the first one decides), or none: the chain's default deny.
+ */
+struct policy_verdict {
+	bool isolated;		/* selected by a policy with this direction in policyTypes */
+	bool allowed;
+	size_t *rules;		/* indexes into plan->rules that match */
+	size_t n_rules;
+};
+
+int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
+			 const struct policy_addr *peer, enum policy_proto proto, uint16_t port,
+			 struct policy_verdict *ret);
+void policy_verdict_done(struct policy_verdict *v);
 bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b);
 /* Equal but for the elements of hash sets: the kernel can go from one to the other with set
  * element messages alone (interval sets must be equal: changing those is O(set) anyway). */

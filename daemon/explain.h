@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "manager.h"
+#include "policy/policy.h"
+
+/* "80", "80/TCP", "53/udp" */
+struct explain_port {
+	uint16_t port;
+	enum policy_proto proto;
+};
+
+int explain_parse_port(const char *s, struct explain_port *ret);
+/* A comma-separated list of ports; 0 ports for NULL or "". -EINVAL past 64 or on a bad one. */
+int explain_collect_ports(const char *spec, struct explain_port *ports, size_t *ret_n);
+
+/*
+ * {"endpoints": [{name, namespace}], "ports": ["80/TCP"], "pairs": [{from, to, port, allowed}]}
+ * for every ordered pair of distinct endpoints of `eps` (each with a plan in ->installed) that
+ * share an address family: allowed when egress at `from` and ingress at `to` both allow it in
+ * every family they share.
+ */
+int explain_matrix_json(struct endpoint **eps, size_t n, const struct explain_port *ports,
+			size_t n_ports, json_t **ret);
+
+/* GET /v1/check and /v1/matrix (docs/api.md). */
+int manager_check(struct manager *m, const char *from, const char *to, const char *port,
+		  json_t **ret, struct op_error *err);
+int manager_matrix(struct manager *m, const char *ns, const char *ports, json_t **ret,
+		   struct op_error *err);

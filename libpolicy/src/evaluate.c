@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Evaluating a compiled plan for one connection, the way the kernel walks the chain segd
+ * emits for it: in a direction the endpoint is not isolated for, everything passes; otherwise
+ * the first allow rule whose peer and port match accepts, and the chain's drop (or reject)
+ * ends everything else. Every matching rule is reported, the first being the deciding one.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "macro.h"
+#include "policy/policy.h"
+
+/* Whether set `s` holds `addr`: elements are sorted by start, intervals do not overlap. */
+static bool set_has(const struct policy_set *s, const uint8_t addr[16])
+{
+	size_t lo = 0, hi = s->n_elems;
+
+	/* the last element whose start is <= addr */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (memcmp(s->elems[mid].start, addr, 16) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return false;
+	return memcmp(addr, s->elems[lo - 1].end, 16) <= 0;
+}
+
+/* `key` is the peer's address as sets store it: an IPv4 address in the first 4 bytes, zeros
+ * after. */
+static bool peer_matches(const struct policy_plan *plan, const struct policy_plan_rule *r,
+			 const struct policy_addr *peer, const uint8_t key[16])
+{
+	if (r->family == AF_UNSPEC && r->set < 0)
+		return true;
+	if (r->family != peer->family)
+		return false;
+	if (r->set < 0)
+		return true;
+	if ((size_t)r->set >= plan->n_sets)
+		return false;
+	return set_has(&plan->sets[r->set], key);
+}
+
+static bool port_matches(const struct policy_plan_rule *r, enum policy_proto proto, uint16_t port)
+{
+	if (!r->has_proto)
+		return true;
+	if (r->proto != proto)
+		return false;
+	if (r->port_lo == 0 && r->port_hi == 0)
+		return true;
+	return port >= r->port_lo && port <= r->port_hi;
+}
+
+int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
+			 const struct policy_addr *peer, enum policy_proto proto, uint16_t port,
+			 struct policy_verdict *ret)
+{
+	struct policy_verdict v = { 0 };
+	uint8_t key[16] = { 0 };
+
+	if ((unsigned)dir >= _POLICY_DIR_MAX || (unsigned)proto >= _POLICY_PROTO_MAX ||
+	    (peer->family != AF_INET && peer->family != AF_INET6))
+		return -EINVAL;
+	memcpy(key, peer->addr, peer->family == AF_INET ? 4 : 16);
+	v.isolated = plan->isolated[dir];
+	for (size_t i = 0; i < plan->n_rules; i++) {
+		const struct policy_plan_rule *r = &plan->rules[i];
+
+		if (r->dir != dir || !peer_matches(plan, r, peer, key) || !port_matches(r, proto, port))
+			continue;
+		if (v.n_rules == 0) {
+			v.rules = calloc(plan->n_rules - i, sizeof(*v.rules));
+			if (!v.rules)
+				return -ENOMEM;
+		}
+		v.rules[v.n_rules++] = i;
+	}
+	v.allowed = !v.isolated || v.n_rules > 0;
+	*ret = v;
+	return 0;
+}
+
+void policy_verdict_done(struct policy_verdict *v)
+{
+	free(v->rules);
+	*v = (struct policy_verdict){ 0 };
+}
