@@ -23,6 +23,7 @@ static const struct {
 	{ "endpoint", endpoint_main, "Add, label or remove an endpoint (a network namespace)" },
 	{ "rules", rules_main, "Show the ruleset in an endpoint's namespace, read from the kernel" },
 	{ "check", check_main, "Explain whether one flow is allowed, by which policy and rule" },
+	{ "diff", diff_main, "Show what applying a file would change, before applying it" },
 	{ "matrix", matrix_main, "Show who can reach whom: every pair of endpoints, per port" },
 	{ "status", status_main, "Show segd's state" },
 };

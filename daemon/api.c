@@ -197,6 +197,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	} else if (n == 2 && post && streq(res, "apply")) {
 		r = manager_apply(m, file, q->body ? q->body : "", q->len, is_true(arg(c, "dryRun")),
 				  &out, &err);
+	} else if (n == 2 && post && streq(res, "diff")) {
+		r = manager_diff(m, file, q->body ? q->body : "", q->len, &out, &err);
 	} else if (n == 2 && post && streq(res, "delete")) {
 		r = manager_delete_file(m, file, q->body ? q->body : "", q->len, &out, &err);
 	} else if (streq(res, "networkpolicies")) {

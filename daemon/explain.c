@@ -17,7 +17,6 @@
 #include "manager-internal.h"
 #include "rules.h"
 
-#define MATRIX_MAX_PORTS 64
 #define MATRIX_MAX_PAIRS (1u << 20)	/* pairs x ports in one answer */
 
 /* One side of a flow: an endpoint, or an address segd does not manage. */
@@ -58,7 +57,7 @@ int explain_parse_port(const char *s, struct explain_port *ret)
 	return 0;
 }
 
-static json_t *port_json(const struct explain_port *p)
+json_t *explain_port_json(const struct explain_port *p)
 {
 	return json_sprintf("%u/%s", p->port, policy_proto_to_string(p->proto));
 }
@@ -303,7 +302,7 @@ int manager_check(struct manager *m, const char *from, const char *to, const cha
 	}
 
 	out = json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:O, s:O, s:O, s:b}", "from", from, "to", to,
-			"port", port_json(&p), "verdict", verdict ? "allowed" : "denied", "family",
+			"port", explain_port_json(&p), "verdict", verdict ? "allowed" : "denied", "family",
 			json_object_get(decisive, "family"), "egress",
 			json_object_get(decisive, "egress"), "ingress",
 			json_object_get(decisive, "ingress"), "checks", checks, "kernel", kernel,
@@ -333,32 +332,40 @@ static int cmp_port(const void *x, const void *y)
 	return (int)a->port - (int)b->port;
 }
 
+size_t explain_plan_ports(const struct policy_plan *plan, struct explain_port *ports, size_t k)
+{
+	for (size_t j = 0; plan && j < plan->n_rules && k < MATRIX_MAX_PORTS; j++) {
+		const struct policy_plan_rule *r = &plan->rules[j];
+		struct explain_port p = { .port = r->port_lo, .proto = r->proto };
+
+		if (!r->has_proto || r->port_lo == 0 || has_port(ports, k, &p))
+			continue;
+		ports[k++] = p;
+	}
+	return k;
+}
+
+void explain_sort_ports(struct explain_port *ports, size_t n)
+{
+	qsort_safe(ports, n, sizeof(*ports), cmp_port);
+}
+
 /* The ports the plans of `eps` name (a range by its first port), sorted; 80/TCP when none. */
 static size_t default_ports(struct endpoint **eps, size_t n, struct explain_port *ports)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct policy_plan *plan = eps[i]->installed;
-
-		for (size_t j = 0; plan && j < plan->n_rules && k < MATRIX_MAX_PORTS; j++) {
-			const struct policy_plan_rule *r = &plan->rules[j];
-			struct explain_port p = { .port = r->port_lo, .proto = r->proto };
-
-			if (!r->has_proto || r->port_lo == 0 || has_port(ports, k, &p))
-				continue;
-			ports[k++] = p;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		k = explain_plan_ports(eps[i]->installed, ports, k);
 	if (k == 0)
 		ports[k++] = (struct explain_port){ .port = 80, .proto = POLICY_PROTO_TCP };
-	qsort(ports, k, sizeof(*ports), cmp_port);
+	explain_sort_ports(ports, k);
 	return k;
 }
 
-/* Allowed in every family both have (the same rule as check's verdict). */
-static bool pair_allowed(struct endpoint *a, struct endpoint *b, const struct explain_port *p,
-			 bool *ret_known)
+/* Allowed in every family both have (the same rule as check's verdict), with plans pa, pb. */
+static bool pair_allowed(struct endpoint *a, const struct policy_plan *pa, struct endpoint *b,
+			 const struct policy_plan *pb, const struct explain_port *p, bool *ret_known)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	bool allowed = true, any = false;
@@ -371,17 +378,23 @@ static bool pair_allowed(struct endpoint *a, struct endpoint *b, const struct ex
 		if (!x || !y)
 			continue;
 		any = true;
-		if (policy_plan_evaluate(a->installed, POLICY_DIR_EGRESS, y, p->proto, p->port, &v) < 0)
+		if (policy_plan_evaluate(pa, POLICY_DIR_EGRESS, y, p->proto, p->port, &v) < 0)
 			return false;
 		allowed = allowed && v.allowed;
 		policy_verdict_done(&v);
-		if (policy_plan_evaluate(b->installed, POLICY_DIR_INGRESS, x, p->proto, p->port, &v) < 0)
+		if (policy_plan_evaluate(pb, POLICY_DIR_INGRESS, x, p->proto, p->port, &v) < 0)
 			return false;
 		allowed = allowed && v.allowed;
 		policy_verdict_done(&v);
 	}
 	*ret_known = any;
 	return any && allowed;
+}
+
+bool explain_pair_allowed(struct endpoint *a, const struct policy_plan *pa, struct endpoint *b,
+			  const struct policy_plan *pb, const struct explain_port *p, bool *ret_known)
+{
+	return pair_allowed(a, pa, b, pb, p, ret_known);
 }
 
 int explain_matrix_json(struct endpoint **eps, size_t n, const struct explain_port *ports,
@@ -400,20 +413,21 @@ int explain_matrix_json(struct endpoint **eps, size_t n, const struct explain_po
 		json_array_append_new(names, json_pack("{s:s, s:s}", "name", eps[i]->pe.name,
 						       "namespace", eps[i]->pe.namespace));
 	for (size_t k = 0; k < n_ports; k++)
-		json_array_append_new(plist, port_json(&ports[k]));
+		json_array_append_new(plist, explain_port_json(&ports[k]));
 	for (size_t i = 0; i < n; i++)
 		for (size_t j = 0; j < n; j++) {
 			if (i == j)
 				continue;
 			for (size_t k = 0; k < n_ports; k++) {
 				bool known = false;
-				bool ok = pair_allowed(eps[i], eps[j], &ports[k], &known);
+				bool ok = pair_allowed(eps[i], eps[i]->installed, eps[j],
+						       eps[j]->installed, &ports[k], &known);
 				json_t *o;
 
 				if (!known)
 					continue;	/* no address family in common */
 				o = json_pack("{s:s, s:s, s:o, s:b}", "from", eps[i]->pe.name, "to",
-					      eps[j]->pe.name, "port", port_json(&ports[k]), "allowed",
+					      eps[j]->pe.name, "port", explain_port_json(&ports[k]), "allowed",
 					      ok);
 				if (!o || json_array_append_new(pairs, o) < 0)
 					return -ENOMEM;
@@ -486,5 +500,251 @@ int manager_matrix(struct manager *m, const char *ns, const char *ports_spec, js
 		return op_error_set(err, 500, r, "out of memory");
 	/* endpoints without a committed ruleset cannot be evaluated: named, not guessed */
 	json_object_set(*ret, "not_enforced", skipped);
+	return 0;
+}
+
+/* ---- diff ----------------------------------------------------------------------------------- */
+
+#define DIFF_MAX_ELEMENTS_LISTED 32
+
+static char *elem_text(const struct policy_set *s, const struct policy_set_elem *el)
+{
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	char *out;
+
+	if (!inet_ntop(s->family, el->start, a, sizeof(a)) ||
+	    !inet_ntop(s->family, el->end, b, sizeof(b)))
+		return NULL;
+	if (streq(a, b))
+		return strdup(a);
+	return asprintf(&out, "%s-%s", a, b) < 0 ? NULL : out;
+}
+
+/* "x/allow-b ingress[0]: ipv4 from @i0_p4 TCP/80" */
+static char *rule_text(const struct policy_plan *plan, const struct policy_plan_rule *r)
+{
+	char l4[32], *out;
+	const char *set = r->set >= 0 && (size_t)r->set < plan->n_sets ? plan->sets[r->set].name : NULL;
+
+	if (!r->has_proto)
+		snprintf(l4, sizeof(l4), "any port");
+	else if (r->port_lo == 0)
+		snprintf(l4, sizeof(l4), "%s any port", policy_proto_to_string(r->proto));
+	else if (r->port_lo == r->port_hi)
+		snprintf(l4, sizeof(l4), "%s/%u", policy_proto_to_string(r->proto), r->port_lo);
+	else
+		snprintf(l4, sizeof(l4), "%s/%u-%u", policy_proto_to_string(r->proto), r->port_lo,
+			 r->port_hi);
+	if (asprintf(&out, "%s: %s %s %s%s %s", r->comment ? r->comment : "?",
+		     r->family == AF_UNSPEC ? "any family" : family_name(r->family),
+		     r->dir == POLICY_DIR_INGRESS ? "from" : "to", set ? "@" : "",
+		     set ? set : "anyone", l4) < 0)
+		return NULL;
+	return out;
+}
+
+static json_t *rule_texts(const struct policy_plan *plan)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && plan && i < plan->n_rules; i++) {
+		char *t = rule_text(plan, &plan->rules[i]);
+
+		if (!t || json_array_append_new(a, json_string(t)) < 0) {
+			free(t);
+			json_decref(a);
+			return NULL;
+		}
+		free(t);
+	}
+	return a;
+}
+
+static bool json_strings_has(json_t *a, const char *s)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+		if (streq(json_string_value(v), s))
+			return true;
+	return false;
+}
+
+/* The strings of a that b lacks. */
+static json_t *json_strings_minus(json_t *a, json_t *b)
+{
+	json_t *out = json_array(), *v;
+	size_t i;
+
+	json_array_foreach(a, i, v)
+		if (out && !json_strings_has(b, json_string_value(v)))
+			json_array_append(out, v);
+	return out;
+}
+
+static const struct policy_set *find_set(const struct policy_plan *plan, const char *name)
+{
+	for (size_t i = 0; plan && i < plan->n_sets; i++)
+		if (streq(plan->sets[i].name, name))
+			return &plan->sets[i];
+	return NULL;
+}
+
+static bool set_has_elem(const struct policy_set *s, const struct policy_set_elem *el)
+{
+	for (size_t i = 0; s && i < s->n_elems; i++)
+		if (memcmp(&s->elems[i], el, sizeof(*el)) == 0)
+			return true;
+	return false;
+}
+
+/* Elements of a's sets that b's same-named sets lack: {"set": [elements]}, and their count. */
+static json_t *elements_minus(const struct policy_plan *a, const struct policy_plan *b,
+			      size_t *ret_n)
+{
+	json_t *out = json_object();
+	size_t total = 0;
+
+	for (size_t i = 0; out && a && i < a->n_sets; i++) {
+		const struct policy_set *s = &a->sets[i], *t = find_set(b, s->name);
+		json_t *list = NULL;
+		size_t n = 0;
+
+		for (size_t k = 0; k < s->n_elems; k++) {
+			char *txt;
+
+			if (set_has_elem(t, &s->elems[k]))
+				continue;
+			n++;
+			if (n > DIFF_MAX_ELEMENTS_LISTED)
+				continue;
+			if (!list)
+				list = json_array();
+			txt = elem_text(s, &s->elems[k]);
+			json_array_append_new(list, txt ? json_string(txt) : json_null());
+			free(txt);
+		}
+		if (n > DIFF_MAX_ELEMENTS_LISTED)
+			json_array_append_new(list, json_sprintf("... %zu more", n - DIFF_MAX_ELEMENTS_LISTED));
+		if (list)
+			json_object_set_new(out, s->name, list);
+		total += n;
+	}
+	*ret_n = total;
+	return out;
+}
+
+static json_t *isolation_json(const struct policy_plan *p)
+{
+	if (!p)
+		return json_null();
+	return json_pack("{s:b, s:b}", "ingress", p->isolated[POLICY_DIR_INGRESS], "egress",
+			 p->isolated[POLICY_DIR_EGRESS]);
+}
+
+static json_t *selected_json(const struct policy_plan *p)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && p && i < p->n_selected_by; i++)
+		json_array_append_new(a, json_string(p->selected_by[i]));
+	return a;
+}
+
+static json_t *endpoint_diff(struct endpoint *e, const struct policy_plan *old,
+			     const struct policy_plan *new)
+{
+	json_auto_t *ro = rule_texts(old), *rn = rule_texts(new);
+	size_t n_add = 0, n_del = 0;
+	json_t *add, *del;
+
+	if (!ro || !rn)
+		return NULL;
+	add = elements_minus(new, old, &n_add);
+	del = elements_minus(old, new, &n_del);
+	return json_pack("{s:s, s:s, s:b, s:{s:o, s:o}, s:{s:o, s:o}, s:o, s:o, s:I, s:I, s:o, s:o}",
+			 "name", e->pe.name, "namespace", e->pe.namespace, "committed_before", old != NULL,
+			 "isolation", "before", isolation_json(old), "after", isolation_json(new),
+			 "selected_by", "before", selected_json(old), "after", selected_json(new),
+			 "rules_added", json_strings_minus(rn, ro), "rules_removed",
+			 json_strings_minus(ro, rn), "elements_added_count", (json_int_t)n_add,
+			 "elements_removed_count", (json_int_t)n_del, "elements_added", add,
+			 "elements_removed", del);
+}
+
+int explain_diff_json(struct manager *m, struct policy_plan **plans, json_t **ret)
+{
+	struct explain_port ports[MATRIX_MAX_PORTS];
+	_cleanup_free_ bool *changed = calloc(m->n_endpoints + 1, sizeof(*changed));
+	json_auto_t *eps = json_array(), *reach = json_array(), *plist = json_array();
+	size_t n_ports = 0, n_changed = 0, n_eval = 0;
+	json_t *out;
+
+	if (!changed || !eps || !reach || !plist)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_endpoints; i++) {
+		struct endpoint *e = m->endpoints[i];
+		json_t *d;
+
+		if (!plans[i])
+			continue;
+		n_ports = explain_plan_ports(e->installed, ports, n_ports);
+		n_ports = explain_plan_ports(plans[i], ports, n_ports);
+		if (e->installed)
+			n_eval++;
+		if (e->installed && policy_plan_equal(e->installed, plans[i]))
+			continue;
+		changed[i] = true;
+		n_changed++;
+		d = endpoint_diff(e, e->installed, plans[i]);
+		if (!d || json_array_append_new(eps, d) < 0)
+			return -ENOMEM;
+	}
+	if (n_ports == 0)
+		ports[n_ports++] = (struct explain_port){ .port = 80, .proto = POLICY_PROTO_TCP };
+	explain_sort_ports(ports, n_ports);
+	for (size_t k = 0; k < n_ports; k++)
+		json_array_append_new(plist, explain_port_json(&ports[k]));
+
+	/* Only a pair with a changed end can change; both ends need a plan before and after. */
+	if ((uint64_t)n_changed * n_eval * 2 * n_ports > MATRIX_MAX_PAIRS) {
+		json_decref(reach);
+		reach = json_null();
+	} else
+		for (size_t i = 0; i < m->n_endpoints; i++)
+			for (size_t j = 0; j < m->n_endpoints; j++) {
+				struct endpoint *a = m->endpoints[i], *b = m->endpoints[j];
+
+				if (i == j || !(changed[i] || changed[j]) || !plans[i] || !plans[j] ||
+				    !a->installed || !b->installed)
+					continue;
+				for (size_t k = 0; k < n_ports; k++) {
+					bool known = false, before, after;
+
+					before = explain_pair_allowed(a, a->installed, b, b->installed,
+								      &ports[k], &known);
+					if (!known)
+						break;
+					after = explain_pair_allowed(a, plans[i], b, plans[j], &ports[k],
+								     &known);
+					if (before == after)
+						continue;
+					if (json_array_append_new(reach, json_pack(
+						    "{s:s, s:s, s:o, s:b, s:b}", "from", a->pe.name, "to",
+						    b->pe.name, "port", explain_port_json(&ports[k]),
+						    "before", before, "after", after)) < 0)
+						return -ENOMEM;
+				}
+			}
+
+	out = json_pack("{s:O, s:O, s:O}", "endpoints", eps, "ports", plist, "reachability", reach);
+	if (!out)
+		return -ENOMEM;
+	if (json_is_null(reach))
+		json_object_set_new(out, "reachability_error",
+				    json_sprintf("over %u pairs x ports: run segctl matrix before and "
+						 "after instead", MATRIX_MAX_PAIRS));
+	*ret = out;
 	return 0;
 }

@@ -15,7 +15,18 @@ struct explain_port {
 	enum policy_proto proto;
 };
 
+#define MATRIX_MAX_PORTS 64
+
 int explain_parse_port(const char *s, struct explain_port *ret);
+json_t *explain_port_json(const struct explain_port *p);
+/* Adds the ports `plan`'s rules name (a range by its first port) to ports[0..k), up to
+ * MATRIX_MAX_PORTS; returns the new count. */
+size_t explain_plan_ports(const struct policy_plan *plan, struct explain_port *ports, size_t k);
+void explain_sort_ports(struct explain_port *ports, size_t n);
+/* Whether a may reach b on p with plans pa and pb; *ret_known false when they share no
+ * address family. */
+bool explain_pair_allowed(struct endpoint *a, const struct policy_plan *pa, struct endpoint *b,
+			  const struct policy_plan *pb, const struct explain_port *p, bool *ret_known);
 /* A comma-separated list of ports; 0 ports for NULL or "". -EINVAL past 64 or on a bad one. */
 int explain_collect_ports(const char *spec, struct explain_port *ports, size_t *ret_n);
 
@@ -27,6 +38,14 @@ int explain_collect_ports(const char *spec, struct explain_port *ports, size_t *
  */
 int explain_matrix_json(struct endpoint **eps, size_t n, const struct explain_port *ports,
 			size_t n_ports, json_t **ret);
+
+/*
+ * What the plans `plans` (indexed like m->endpoints, NULL for endpoints not live) change against
+ * what is committed: {"endpoints": [per changed endpoint: rules and set elements added and
+ * removed, isolation and selecting policies before and after], "ports": [...], "reachability":
+ * [{from, to, port, before, after}] for every pair whose verdict changes}.
+ */
+int explain_diff_json(struct manager *m, struct policy_plan **plans, json_t **ret);
 
 /* GET /v1/check and /v1/matrix (docs/api.md). */
 int manager_check(struct manager *m, const char *from, const char *to, const char *port,

@@ -30,6 +30,10 @@ void mark_peers_of(struct manager *m, const struct policy_endpoint *x);
 void mark_selected_by(struct manager *m, const struct policy_netpol *p);
 void reconcile_after_rollback(struct manager *m);
 int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err);
+/* Every live endpoint's plan under the current model, indexed like m->endpoints (NULL for the
+ * others); nothing is committed. */
+int manager_compile_all(struct manager *m, struct policy_plan ***ret);
+void manager_plans_free(struct manager *m, struct policy_plan **plans);
 
 /* containers.c */
 void endpoint_containers_done(struct endpoint *e);

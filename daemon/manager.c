@@ -25,6 +25,7 @@
 #include "addr.h"
 #include "api.h"
 #include "engine.h"
+#include "explain.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -469,6 +470,50 @@ void mark_peers_of(struct manager *m, const struct policy_endpoint *x)
 			mark_selected_by(m, m->netpols[i]);
 }
 
+DEFINE_CLEANUP(struct policy_compile_cache *, policy_compile_cache_free);
+
+/* The plan of every live endpoint under the current model (NULL for the others), as the next
+ * reconcile would compute it; nothing is committed. */
+int manager_compile_all(struct manager *m, struct policy_plan ***ret)
+{
+	_cleanup_free_ struct policy_endpoint **eps = calloc(m->n_endpoints + 1, sizeof(*eps));
+	_cleanup_(policy_compile_cache_freep) struct policy_compile_cache *cache = NULL;
+	struct policy_plan **plans = calloc(m->n_endpoints + 1, sizeof(*plans));
+	struct policy_world w;
+	int r = 0;
+
+	if (!eps || !plans) {
+		free(plans);
+		return -ENOMEM;
+	}
+	world_build(m, eps, &w);
+	if (policy_compile_cache_new(&w, &cache) < 0) {
+		free(plans);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; r >= 0 && i < m->n_endpoints; i++) {
+		struct endpoint *e = m->endpoints[i];
+
+		if (!endpoint_live(e))
+			continue;
+		r = e->quarantined ? deny_all_plan(e->pe.name, m->cfg.deny, &plans[i])
+				   : policy_compile_cached(cache, &e->pe, m->cfg.deny, &plans[i]);
+	}
+	if (r < 0) {
+		manager_plans_free(m, plans);
+		return r;
+	}
+	*ret = plans;
+	return 0;
+}
+
+void manager_plans_free(struct manager *m, struct policy_plan **plans)
+{
+	for (size_t i = 0; plans && i < m->n_endpoints; i++)
+		policy_plan_free(plans[i]);
+	free(plans);
+}
+
 /* Brings the kernel of one endpoint to `plan` (taking it): by set elements alone when only
  * those changed, else by replacing the table in one transaction. */
 static int commit_plan(struct manager *m, struct endpoint *e, struct policy_plan *plan,
@@ -514,8 +559,6 @@ static uint64_t now_usec(void)
  * ones that differ from what their namespace holds. Returns the number of namespaces that
  * failed (0 = all enforced), or -ENOMEM. *ret_updated counts the namespaces committed.
  */
-DEFINE_CLEANUP(struct policy_compile_cache *, policy_compile_cache_free);
-
 int reconcile_marked(struct manager *m, size_t *ret_updated)
 {
 	_cleanup_free_ struct policy_endpoint **eps = NULL;
@@ -709,12 +752,15 @@ static const char *const put_action[] = { "unchanged", "configured", "created" }
 		_r;                                                                    \
 	})
 
-int manager_apply(struct manager *m, const char *file, const char *text, size_t len,
-		  bool dry_run, json_t **ret, struct op_error *err)
+enum apply_mode { APPLY, APPLY_DRY_RUN, APPLY_DIFF };
+
+static int apply_objects(struct manager *m, const char *file, const char *text, size_t len,
+			 enum apply_mode mode, json_t **ret, struct op_error *err)
 {
 	struct policy_objects *objs = NULL;
 	struct snapshot snap;
-	json_auto_t *applied = NULL;
+	json_auto_t *applied = NULL, *diff = NULL;
+	bool dry_run = mode != APPLY;
 	size_t updated = 0;
 	int r;
 
@@ -761,7 +807,17 @@ int manager_apply(struct manager *m, const char *file, const char *text, size_t 
 	qsort_safe(m->namespaces, m->n_namespaces, sizeof(*m->namespaces), cmp_namespace);
 	qsort_safe(m->netpols, m->n_netpols, sizeof(*m->netpols), cmp_netpol);
 
-	if (dry_run) {
+	if (mode == APPLY_DIFF) {
+		struct policy_plan **plans = NULL;
+
+		r = manager_compile_all(m, &plans);
+		if (r >= 0)
+			r = explain_diff_json(m, plans, &diff);
+		manager_plans_free(m, plans);
+		snapshot_restore(m, &snap);
+		if (r < 0)
+			return op_error_set(err, 500, r, "out of memory while compiling");
+	} else if (dry_run) {
 		snapshot_restore(m, &snap);
 	} else {
 		mark_model_changes(m, &snap);
@@ -778,7 +834,21 @@ int manager_apply(struct manager *m, const char *file, const char *text, size_t 
 
 	*ret = json_pack("{s:O, s:I, s:b}", "applied", applied, "endpoints_updated",
 			 (json_int_t)updated, "dryRun", dry_run);
+	if (*ret && diff)
+		json_object_update(*ret, diff);
 	return *ret ? 0 : op_error_set(err, 500, -ENOMEM, "out of memory");
+}
+
+int manager_apply(struct manager *m, const char *file, const char *text, size_t len,
+		  bool dry_run, json_t **ret, struct op_error *err)
+{
+	return apply_objects(m, file, text, len, dry_run ? APPLY_DRY_RUN : APPLY, ret, err);
+}
+
+int manager_diff(struct manager *m, const char *file, const char *text, size_t len, json_t **ret,
+		 struct op_error *err)
+{
+	return apply_objects(m, file, text, len, APPLY_DIFF, ret, err);
 }
 
 static void remove_netpol_at(struct manager *m, size_t k)

@@ -157,6 +157,10 @@ int manager_run(struct manager *m);
  * a failed operation changes nothing. */
 int manager_apply(struct manager *m, const char *file, const char *text, size_t len,
 		  bool dry_run, json_t **ret, struct op_error *err);
+/* What applying the file would change (plans per endpoint, reachability per pair), without
+ * changing anything. */
+int manager_diff(struct manager *m, const char *file, const char *text, size_t len, json_t **ret,
+		 struct op_error *err);
 int manager_delete_file(struct manager *m, const char *file, const char *text, size_t len,
 			json_t **ret, struct op_error *err);
 int manager_delete_netpol(struct manager *m, const char *ns, const char *name, json_t **ret,
