@@ -14,6 +14,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "audit.h"
 #include "explain.h"
 #include "log.h"
 #include "macro.h"
@@ -27,8 +28,8 @@ struct api {
 	struct manager *manager;
 	char *path;
 	int listen_fd;
-	gid_t gid;
-	bool have_gid;
+	gid_t gid, audit_gid;
+	bool have_gid, have_audit_gid;
 	struct MHD_Daemon *mhd;
 	int mhd_epoll_fd;
 	struct watch watch;
@@ -40,6 +41,7 @@ struct request {
 	size_t len, allocated;
 	bool too_large;
 	bool forbidden;
+	bool read_only;		/* a member of the audit group only */
 	uid_t uid;
 	pid_t pid;
 };
@@ -118,12 +120,24 @@ static enum MHD_Result respond_simple_error(struct MHD_Connection *c, unsigned s
 	return respond_error(c, r, &err);
 }
 
+static bool in_group(gid_t gid, gid_t primary, const gid_t *groups, size_t n)
+{
+	if (primary == gid)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
+
+/* 1 read-write (root, --group), 2 read-only (--audit-group), 0 refused. */
 static int peer_allowed(struct api *a, int fd, struct request *q)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	gid_t groups[NGROUPS_MAX];
 	socklen_t glen = sizeof(groups);
+	size_t n = 0;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
@@ -131,16 +145,13 @@ static int peer_allowed(struct api *a, int fd, struct request *q)
 	q->pid = cred.pid;
 	if (cred.uid == 0)
 		return 1;
-	if (!a->have_gid)
-		return 0;
-	if (cred.gid == a->gid)
-		return 1;
 	/* Supplementary groups of the peer as of connect(). */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) < 0)
-		return 0;
-	for (size_t i = 0; i < glen / sizeof(gid_t); i++)
-		if (groups[i] == a->gid)
-			return 1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) >= 0)
+		n = glen / sizeof(gid_t);
+	if (a->have_gid && in_group(a->gid, cred.gid, groups, n))
+		return 1;
+	if (a->have_audit_gid && in_group(a->audit_gid, cred.gid, groups, n))
+		return 2;
 	return 0;
 }
 
@@ -256,6 +267,19 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 			r = manager_hook_poststop(m, body, &out, &err);
 		else
 			return respond_simple_error(c, 404, -ENOENT, "no such hook stage");
+		if (r >= 0 && audit_active(m->audit)) {
+			const char *id = json_string_value(json_object_get(body, "id"));
+			bool create = streq(seg[2], "createRuntime");
+
+			audit_change(m->audit, "Container", NULL, id ? id : "?",
+				     create ? "created" : "stopped", NULL, create ? json_incref(out) : NULL);
+			r = audit_commit(m->audit);
+			if (r < 0) {
+				/* The container's table is in place; only the record is missing. */
+				json_decref(out);
+				return respond_simple_error(c, 500, r, "cannot write the audit log");
+			}
+		}
 	} else
 		return respond_simple_error(c, 404, -ENOENT, "no such API path");
 
@@ -284,6 +308,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 		r = ci ? peer_allowed(a, ci->connect_fd, q) : -EBADF;
 		q->forbidden = r <= 0;
+		q->read_only = r == 2;
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > POLICY_MAX_INPUT_BYTES)
 			q->too_large = true;
@@ -326,12 +351,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return respond_simple_error(c, 403, -EACCES,
 					    "permission denied: root or group segd required");
 	}
+	if (q->read_only && !streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD)) {
+		log_notice("Refused API request %s %s from read-only uid %u pid %d", method, url,
+			   (unsigned)q->uid, (int)q->pid);
+		return respond_simple_error(c, 403, -EACCES,
+					    "permission denied: read-only access (audit group); "
+					    "changes need root or group segd");
+	}
 	if (q->too_large)
 		return respond_simple_error(c, 413, -E2BIG, "request body over the 4 MiB limit, "
 							    "nothing applied");
 	log_debug("API %s %s from uid %u pid %d (%zu bytes)", method, url, (unsigned)q->uid,
 		  (int)q->pid, q->len);
-	return dispatch(a, c, method, url, q);
+	{
+		enum MHD_Result ret;
+
+		audit_begin(a->manager->audit, q->uid, q->pid, method, url, arg(c, "file"));
+		ret = dispatch(a, c, method, url, q);
+		audit_end(a->manager->audit);
+		return ret;
+	}
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -378,7 +417,7 @@ static int make_dirs(const char *path)
 	return 0;
 }
 
-static int listen_unix(const char *path, int *ret_fd)
+static int listen_unix(const char *path, mode_t mode, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	_cleanup_close_ int fd = -1;
@@ -406,7 +445,7 @@ static int listen_unix(const char *path, int *ret_fd)
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
-	if (chmod(path, 0660) < 0)
+	if (chmod(path, mode) < 0)
 		return -errno;
 	if (listen(fd, 128) < 0)
 		return -errno;
@@ -414,7 +453,8 @@ static int listen_unix(const char *path, int *ret_fd)
 	return 0;
 }
 
-int api_new(struct manager *m, const char *socket_path, const char *group, struct api **ret)
+int api_new(struct manager *m, const char *socket_path, const char *group,
+	    const char *audit_group, struct api **ret)
 {
 	const union MHD_DaemonInfo *di;
 	struct api *a;
@@ -436,8 +476,16 @@ int api_new(struct manager *m, const char *socket_path, const char *group, struc
 		a->gid = g->gr_gid;
 		a->have_gid = true;
 	}
+	g = audit_group ? getgrnam(audit_group) : NULL;
+	if (g) {
+		a->audit_gid = g->gr_gid;
+		a->have_audit_gid = true;
+	}
 
-	r = listen_unix(socket_path, &a->listen_fd);
+	/* With an audit group, its members must be able to connect without being in --group:
+	 * the socket is then open to all, and every request is authorised by the peer's
+	 * credentials (SO_PEERCRED, SO_PEERGROUPS) before its body is even read. */
+	r = listen_unix(socket_path, a->have_audit_gid ? 0666 : 0660, &a->listen_fd);
 	if (r == -EADDRINUSE) {
 		api_free(a);
 		return log_error_errno(r, "Another segd is serving %s", socket_path);

@@ -9,7 +9,10 @@ struct manager;
  * loop (no threads). Peers are identified with SO_PEERCRED/SO_PEERGROUPS: root and members of
  * `group` may use it; everyone else gets 403. Bodies over POLICY_MAX_INPUT_BYTES get 413.
  */
-int api_new(struct manager *m, const char *socket_path, const char *group, struct api **ret);
+/* Root and members of `group` may read and change; members of `audit_group` may only read
+ * (GET); anyone else gets 403. */
+int api_new(struct manager *m, const char *socket_path, const char *group,
+	    const char *audit_group, struct api **ret);
 struct api *api_free(struct api *a);
 /* Lets libmicrohttpd do its timed work; returns the next timeout for epoll (ms, -1 none). */
 int api_timeout_ms(struct api *a);

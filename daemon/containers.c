@@ -252,6 +252,7 @@ static int endpoint_derive_inner(struct manager *m, struct endpoint *e)
 
 	free(e->pe.name);
 	e->pe.name = name;
+	endpoints_reposition(m, e);	/* no-op while e is not in the list yet */
 	if (!streq(e->pe.namespace, ns)) {
 		char *n = strdup(ns);
 

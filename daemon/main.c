@@ -12,11 +12,14 @@
 
 #include "log.h"
 #include "macro.h"
+#include "audit.h"
 #include "manager.h"
 
 static const char *arg_socket = "/run/segd/segd.sock";
 static const char *arg_state_dir = "/var/lib/segd";
 static const char *arg_group = "segd";
+static const char *arg_audit_group = "segd-audit";
+static const char *arg_audit_log = AUDIT_LOG_DEFAULT;
 static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
 static const char *arg_engine = "none";
 static unsigned arg_resync_interval = 30;
@@ -35,6 +38,10 @@ static void help(void)
 	       "  --resync-interval SEC  full resync with the engine every SEC seconds (default 30)\n"
 	       "  --deny-action ACTION   drop (default) or reject denied traffic\n"
 	       "  --group NAME           group allowed to use the socket besides root (default segd)\n"
+	       "  --audit-group NAME     group with read-only access to the socket (default\n"
+	       "                         segd-audit; ignored if the group does not exist)\n"
+	       "  --audit-log PATH|none  append every change made through the API, before it is\n"
+	       "                         acknowledged (default " AUDIT_LOG_DEFAULT ")\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
 	       "  -h, --help             show this help\n"
 	       "  --version              show the version\n");
@@ -56,7 +63,7 @@ static int parse_level(const char *s)
 static int parse_argv(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
-	       ARG_VERSION, ARG_RESYNC };
+	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -64,6 +71,8 @@ static int parse_argv(int argc, char **argv)
 		{ "resync-interval", required_argument, NULL, ARG_RESYNC },
 		{ "deny-action", required_argument, NULL, ARG_DENY },
 		{ "group", required_argument, NULL, ARG_GROUP },
+		{ "audit-group", required_argument, NULL, ARG_AUDIT_GROUP },
+		{ "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -112,6 +121,18 @@ static int parse_argv(int argc, char **argv)
 			break;
 		case ARG_GROUP:
 			arg_group = optarg;
+			break;
+		case ARG_AUDIT_GROUP:
+			arg_audit_group = optarg;
+			break;
+		case ARG_AUDIT_LOG:
+			if (streq(optarg, "none"))
+				arg_audit_log = NULL;
+			else if (optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--audit-log needs an absolute path or "
+								"'none', not '%s'", optarg);
+			else
+				arg_audit_log = optarg;
 			break;
 		case ARG_LOG_LEVEL:
 			l = parse_level(optarg);
@@ -203,6 +224,8 @@ int main(int argc, char **argv)
 		.group = arg_group,
 		.engine = arg_engine,
 		.resync_interval_s = arg_resync_interval,
+		.audit_group = arg_audit_group,
+		.audit_log = arg_audit_log,
 	};
 	r = manager_new(&cfg, &m);
 	if (r < 0) {

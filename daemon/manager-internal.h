@@ -18,6 +18,8 @@ json_t *endpoint_json(const struct endpoint *e);
 
 int endpoints_insert(struct manager *m, struct endpoint *e);
 void endpoints_remove(struct manager *m, struct endpoint *e);
+/* After e's name changed: keeps m->endpoints sorted by name (lookups rely on it). */
+void endpoints_reposition(struct manager *m, struct endpoint *e);
 int bury(struct manager *m, struct endpoint *e);
 void arm_debounce(struct manager *m);
 

@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "api.h"
+#include "audit.h"
 #include "engine.h"
 #include "explain.h"
 #include "log.h"
@@ -255,6 +256,24 @@ int endpoints_insert(struct manager *m, struct endpoint *e)
 	m->endpoints[k] = e;
 	m->n_endpoints++;
 	return 0;
+}
+
+void endpoints_reposition(struct manager *m, struct endpoint *e)
+{
+	size_t k;
+
+	for (size_t i = 0; i < m->n_endpoints; i++)
+		if (m->endpoints[i] == e) {
+			memmove(&m->endpoints[i], &m->endpoints[i + 1],
+				(m->n_endpoints - i - 1) * sizeof(*m->endpoints));
+			m->n_endpoints--;
+			k = endpoints_lower_bound(m, e->pe.name);
+			memmove(&m->endpoints[k + 1], &m->endpoints[k],
+				(m->n_endpoints - k) * sizeof(*m->endpoints));
+			m->endpoints[k] = e;
+			m->n_endpoints++;
+			return;
+		}
 }
 
 void endpoints_remove(struct manager *m, struct endpoint *e)
@@ -686,11 +705,37 @@ static int commit_with(struct manager *m, const struct endpoint *e, bool removed
 						    m->endpoints[i]->pe.name, m->endpoints[i]->error);
 		return op_error_set(err, 500, -EIO, "change not applied: the kernel refused it");
 	}
-	r = e ? state_record_endpoint(m, e, removed) : state_save(m);
+	/* The record is written before anything can acknowledge the change. */
+	r = audit_commit(m->audit);
 	if (r < 0)
-		return op_error_set(err, 500, r, "change not applied: cannot write state in %s: %s",
-				    m->cfg.state_dir, strerror(-r));
+		return op_error_set(err, 500, r, "change not applied: cannot write the audit log: %s",
+				    strerror(-r));
+	r = e ? state_record_endpoint(m, e, removed) : state_save(m);
+	if (r < 0) {
+		op_error_set(err, 500, r, "change not applied: cannot write state in %s: %s",
+			     m->cfg.state_dir, strerror(-r));
+		audit_rolled_back(m->audit, err->message);
+		return r;
+	}
 	return 0;
+}
+
+static json_t *json_from_text(char *text)
+{
+	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
+
+	free(text);
+	return o;
+}
+
+static json_t *netpol_json(const struct policy_netpol *p)
+{
+	return p ? json_from_text(policy_netpol_to_json(p)) : NULL;
+}
+
+static json_t *namespace_json(const struct policy_namespace *n)
+{
+	return n ? json_from_text(policy_namespace_to_json(n)) : NULL;
 }
 
 int commit_change(struct manager *m, size_t *ret_updated, struct op_error *err)
@@ -760,7 +805,7 @@ static int apply_objects(struct manager *m, const char *file, const char *text, 
 	struct policy_objects *objs = NULL;
 	struct snapshot snap;
 	json_auto_t *applied = NULL, *diff = NULL;
-	bool dry_run = mode != APPLY;
+	bool dry_run = mode != APPLY, audit = mode == APPLY && audit_active(m->audit);
 	size_t updated = 0;
 	int r;
 
@@ -779,22 +824,34 @@ static int apply_objects(struct manager *m, const char *file, const char *text, 
 		struct policy_namespace *n = objs->namespaces[i];
 		ssize_t k = find_namespace(m, n->name);
 		bool same = k >= 0 && policy_labels_equal(&m->namespaces[k]->labels, &n->labels);
+		json_t *before = !same && audit ? namespace_json(k >= 0 ? m->namespaces[k] : NULL) : NULL;
 
 		r = MODEL_PUT(m->namespaces, m->n_namespaces, k, same, &objs->namespaces[i]);
-		if (r < 0)
+		if (r < 0) {
+			json_decref(before);
 			break;
+		}
 		json_array_append_new(applied, object_ref("Namespace", NULL, n->name, put_action[r]));
+		if (r != PUT_UNCHANGED && audit)
+			audit_change(m->audit, "Namespace", NULL, n->name, put_action[r], before,
+				     namespace_json(n));
 	}
 	for (size_t i = 0; r >= 0 && i < objs->n_netpols; i++) {
 		struct policy_netpol *p = objs->netpols[i];
 		ssize_t k = find_netpol(m, p->namespace, p->name);
 		bool same = k >= 0 && policy_netpol_equal(m->netpols[k], p);
+		json_t *before = !same && audit ? netpol_json(k >= 0 ? m->netpols[k] : NULL) : NULL;
 
 		r = MODEL_PUT(m->netpols, m->n_netpols, k, same, &objs->netpols[i]);
-		if (r < 0)
+		if (r < 0) {
+			json_decref(before);
 			break;
+		}
 		json_array_append_new(applied, object_ref("NetworkPolicy", p->namespace, p->name,
 							  put_action[r]));
+		if (r != PUT_UNCHANGED && audit)
+			audit_change(m->audit, "NetworkPolicy", p->namespace, p->name, put_action[r],
+				     before, netpol_json(p));
 	}
 	if (r < 0) {
 		/* Objects already moved into the model are freed by the restore. */
@@ -904,6 +961,9 @@ int manager_delete_file(struct manager *m, const char *file, const char *text, s
 
 		if (k < 0)
 			continue;	/* named twice in the file */
+		if (audit_active(m->audit))
+			audit_change(m->audit, "NetworkPolicy", m->netpols[k]->namespace,
+				     m->netpols[k]->name, "deleted", netpol_json(m->netpols[k]), NULL);
 		remove_netpol_at(m, (size_t)k);
 		json_array_append_new(deleted, object_ref("NetworkPolicy", objs->netpols[i]->namespace,
 							  objs->netpols[i]->name, NULL));
@@ -913,6 +973,9 @@ int manager_delete_file(struct manager *m, const char *file, const char *text, s
 
 		if (k < 0)
 			continue;
+		if (audit_active(m->audit))
+			audit_change(m->audit, "Namespace", NULL, m->namespaces[k]->name, "deleted",
+				     namespace_json(m->namespaces[k]), NULL);
 		remove_namespace_at(m, (size_t)k);
 		json_array_append_new(deleted,
 				      object_ref("Namespace", NULL, objs->namespaces[i]->name, NULL));
@@ -945,6 +1008,9 @@ int manager_delete_netpol(struct manager *m, const char *ns, const char *name, j
 		return op_error_set(err, 404, -ENOENT, "networkpolicy %s/%s not found", ns, name);
 	if (snapshot_take(m, &snap) < 0)
 		return op_error_set(err, 500, -ENOMEM, "out of memory");
+	if (audit_active(m->audit))
+		audit_change(m->audit, "NetworkPolicy", ns, name, "deleted", netpol_json(m->netpols[k]),
+			     NULL);
 	remove_netpol_at(m, (size_t)k);
 	mark_model_changes(m, &snap);
 	r = commit_change(m, &updated, err);
@@ -1141,6 +1207,9 @@ int manager_endpoint_add(struct manager *m, json_t *body, json_t **ret, struct o
 	}
 	e->dirty = true;
 	mark_peers_of(m, &e->pe);
+	if (audit_active(m->audit))
+		audit_change(m->audit, "Endpoint", e->pe.namespace, e->pe.name, "created", NULL,
+			     endpoint_json(e));
 	r = commit_with(m, e, false, &updated, err);
 	if (r < 0) {
 		endpoints_remove(m, e);
@@ -1200,8 +1269,15 @@ int manager_endpoint_label(struct manager *m, const char *name, json_t *body, js
 	}
 
 	mark_peers_of(m, &e->pe);
-	saved = e->pe.labels;
-	e->pe.labels = next;
+	{
+		json_t *before = audit_active(m->audit) ? endpoint_json(e) : NULL;
+
+		saved = e->pe.labels;
+		e->pe.labels = next;
+		if (before)
+			audit_change(m->audit, "Endpoint", e->pe.namespace, e->pe.name, "configured",
+				     before, endpoint_json(e));
+	}
 	e->dirty = true;
 	mark_peers_of(m, &e->pe);
 	r = commit_with(m, e, false, &updated, err);
@@ -1228,6 +1304,9 @@ int manager_endpoint_del(struct manager *m, const char *name, json_t **ret, stru
 		return op_error_set(err, 409, -EPERM, "endpoint %s is a container: it leaves when "
 						     "the container stops", name);
 	mark_peers_of(m, &e->pe);
+	if (audit_active(m->audit))
+		audit_change(m->audit, "Endpoint", e->pe.namespace, e->pe.name, "deleted",
+			     endpoint_json(e), NULL);
 	endpoints_remove(m, e);
 	r = commit_with(m, e, true, &updated, err);
 	if (r < 0) {
@@ -1321,14 +1400,6 @@ json_t *manager_endpoints_json(struct manager *m, const char *ns)
 		if (!ns || streq(m->endpoints[i]->pe.namespace, ns))
 			json_array_append_new(items, endpoint_json(m->endpoints[i]));
 	return json_pack("{s:o}", "items", items);
-}
-
-static json_t *json_from_text(char *text)
-{
-	json_t *o = text ? json_loads(text, 0, NULL) : NULL;
-
-	free(text);
-	return o;
 }
 
 json_t *manager_netpols_json(struct manager *m, const char *ns)
@@ -1613,6 +1684,9 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	m->cfg = *cfg;
 	m->signal_fd = m->debounce_fd = m->periodic_fd = m->journal_fd = -1;
 	m->started = time(NULL);
+	r = audit_open(cfg->audit_log, &m->audit);
+	if (r < 0)
+		goto fail;
 	r = netns_host_inode(&m->host_netns_ino);
 	if (r < 0)
 		goto fail;
@@ -1678,6 +1752,7 @@ struct manager *manager_free(struct manager *m)
 	safe_close(m->signal_fd);
 	safe_close(m->debounce_fd);
 	state_close(m);
+	m->audit = audit_free(m->audit);
 	safe_close(m->periodic_fd);
 	loop_free(m->loop);
 	free(m);
@@ -1771,7 +1846,7 @@ int manager_start(struct manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Failed to arm the periodic timer: %m");
 
-	r = api_new(m, m->cfg.socket_path, m->cfg.group, &m->api);
+	r = api_new(m, m->cfg.socket_path, m->cfg.group, m->cfg.audit_group, &m->api);
 	if (r < 0)
 		return r;
 

@@ -85,6 +85,8 @@ struct manager_config {
 	const char *group;	/* group allowed to use the API besides root, e.g. "segd" */
 	const char *engine;	/* "none", "auto" or "unix:///path" */
 	unsigned resync_interval_s;
+	const char *audit_group;	/* read-only API access, e.g. "segd-audit" */
+	const char *audit_log;		/* JSON lines (audit.h); NULL: none */
 };
 
 #define MANAGER_MAX_ERRORS 16
@@ -101,6 +103,7 @@ struct manager {
 	struct watch periodic_watch;
 	struct api *api;
 	struct engine *engine;
+	struct audit *audit;
 	ino_t host_netns_ino;
 
 	struct endpoint **endpoints;	/* sorted by name */

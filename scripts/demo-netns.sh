@@ -56,7 +56,7 @@ for t in "${TIERS[@]}"; do
 done
 
 say "segd, with its control socket at $SEGD_SOCKET"
-"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --engine none 2>$RUN/segd.log &
+"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --audit-log $RUN/audit.jsonl --engine none 2>$RUN/segd.log &
 echo $! > $RUN/segd.pid
 for _ in $(seq 100); do [ -S "$SEGD_SOCKET" ] && break; sleep 0.05; done
 run "$SEGCTL" status

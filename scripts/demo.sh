@@ -46,7 +46,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 
 say "segd follows Podman ($SEGD_PODMAN_SOCKET); its OCI hook isolates containers before they start"
 rm -rf $RUN/state
-"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --engine "unix://$SEGD_PODMAN_SOCKET" \
+"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --audit-log $RUN/audit.jsonl --engine "unix://$SEGD_PODMAN_SOCKET" \
 	--resync-interval 10 2>$RUN/segd.log &
 echo $! > $RUN/segd.pid
 for _ in $(seq 100); do [ -S "$SEGD_SOCKET" ] && break; sleep 0.05; done

@@ -53,6 +53,7 @@ def start_segd(ctx, sock, state, logpath, nofile):
     logf = open(logpath, "a")
     t0 = time.monotonic()
     p = ctx.popen([ctx.product("daemon/segd"), "--socket", sock, "--state-dir", state,
+                   "--audit-log", os.path.join(state, "audit.jsonl"),
                    "--engine", "none", "--log-level", "warning"],
                   stdout=logf, stderr=logf, preexec_fn=limits)
     for _ in range(30000):

@@ -88,7 +88,7 @@ class BenchSegd(P.EngineSegd):
 
     def start(self, timeout=15):
         cmd = [self.segd_bin, "--socket", self.socket, "--state-dir", self.state_dir,
-               "--engine", self.engine, "--log-level", "debug"]
+               "--engine", self.engine, "--log-level", "debug", "--audit-log", self.audit_log]
         if self.resync_interval:
             cmd += ["--resync-interval", str(self.resync_interval)]
         self._logf = open(self.log_path, "a")

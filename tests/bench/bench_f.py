@@ -117,6 +117,7 @@ def one_point(ctx, k):
     limits = benchlib.nofile_preexec(nofile)
     logf = open(os.path.join(work, "segd.log"), "w")
     p = ctx.popen([segd, "--socket", sock, "--state-dir", os.path.join(work, "state"),
+                   "--audit-log", os.path.join(work, "audit.jsonl"),
                    "--engine", "none", "--log-level", "warning"],
                   stdout=logf, stderr=logf, preexec_fn=limits)
     try:

@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Audit and explain on real namespaces: segctl check names the deciding policy and rule for
 allowed and denied flows, segctl matrix equals probed reality, segctl diff predicts exactly what
-apply then does, and rule counters count real traffic.
+apply then does, rule counters count real traffic, every change through the API is in the audit
+log (and nothing else is), and the audit group can read but not write.
 
 Usage: test_audit.py --segd BIN --segctl BIN --probe BIN
 """
 
 import argparse
+import grp
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -46,12 +49,19 @@ BATCH_TO_WEB = netpol("batch-no-egress", {"app": "batch"}, types=["Egress"],
                                "ports": [{"port": 80}]}])
 
 
+AUDIT_GROUP = "segd-audit-t%d" % os.getpid()
+NOBODY = 65534
+
+
 class Test:
     def __init__(self, a):
         self.a = a
         self.r = Results()
+        subprocess.run(["groupadd", "--system", AUDIT_GROUP], check=True)
+        self.audit_gid = grp.getgrnam(AUDIT_GROUP).gr_gid
         self.topo = Topology(a.probe)
-        self.segd = Segd(a.segd, a.segctl).start()
+        self.segd = Segd(a.segd, a.segctl, extra_args=["--audit-group", AUDIT_GROUP]).start()
+        os.chmod(self.segd.workdir, 0o711)  # the socket is reachable; segd decides who may use it
         for name, app in EPS.items():
             self.topo.add_endpoint(name)
             self.topo.start_server(name)
@@ -193,15 +203,97 @@ class Test:
         self.r.check(last["incremental"] >= 1, "web2's arrival was not incremental: %s" % last)
         self.r.check(packets() >= grown, "counters reset by an incremental update: %d -> %d" % (grown, packets()))
 
+    def audit_records(self):
+        with open(self.segd.audit_log) as f:
+            return [json.loads(line) for line in f]
+
+    def t_audit_log(self):
+        n0 = len(self.audit_records())
+        self.r.check(n0 >= 6, "setup made 4 endpoints and 2 policies, the log has %d records" % n0)
+        path = os.path.join(self.segd.workdir, "audit-p.json")
+        pol = netpol("audit-probe", {"app": "cache"}, ingress=[{}])
+        with open(path, "w") as f:
+            json.dump(pol, f)
+        self.segd.ctl_json("diff", "-f", path)
+        p = self.segd.ctl("apply", "--dry-run", "-f", path)
+        self.r.check(p.returncode == 0, "dry run: %s" % p.stderr)
+        self.segd.ctl_json("check", "web", "db", "80")
+        self.r.check(len(self.audit_records()) == n0, "diff, dry run or a read left a record")
+        p = self.segd.ctl("apply", "-f", path)
+        self.r.check(p.returncode == 0, "apply: %s" % p.stderr)
+        recs = self.audit_records()  # written before segctl got its answer
+        self.r.check(len(recs) == n0 + 1, "apply: %d new records" % (len(recs) - n0))
+        rec = recs[-1]
+        self.r.check(rec["uid"] == 0 and rec["comm"] == "segctl" and rec["pid"] > 0 and
+                     rec["request"] == "POST /v1/apply" and rec["file"] == path, "record header: %s" % rec)
+        ch = rec["changes"]
+        self.r.check(len(ch) == 1 and ch[0]["kind"] == "NetworkPolicy" and ch[0]["action"] == "created"
+                     and ch[0]["before"] is None and ch[0]["after"]["metadata"]["name"] == "audit-probe",
+                     "apply's change: %s" % ch)
+        p = self.segd.ctl("apply", "-f", path)
+        self.r.check(len(self.audit_records()) == n0 + 1, "re-applying the same object left a record")
+        pol["spec"]["ingress"] = []
+        with open(path, "w") as f:
+            json.dump(pol, f)
+        self.segd.ctl("apply", "-f", path)
+        ch = self.audit_records()[-1]["changes"]
+        self.r.check(ch[0]["action"] == "configured" and ch[0]["before"]["spec"]["ingress"] == [{}]
+                     and ch[0]["after"]["spec"].get("ingress", []) == [],
+                     "a configured policy's before/after: %s" % ch)
+        self.segd.ctl("delete", "networkpolicy", "audit-probe", "-n", NS)
+        ch = self.audit_records()[-1]["changes"]
+        self.r.check(ch[0]["action"] == "deleted" and ch[0]["after"] is None and ch[0]["before"],
+                     "a deletion: %s" % ch)
+        self.segd.endpoint_label("cache", {"tier": "hot"})
+        ch = self.audit_records()[-1]["changes"]
+        self.r.check(ch[0]["kind"] == "Endpoint" and ch[0]["before"]["labels"].get("tier") is None and
+                     ch[0]["after"]["labels"]["tier"] == "hot", "a relabel: %s" % ch)
+
+    def as_user(self, gid=None, *args):
+        groups = [gid] if gid is not None else []
+
+        def drop():
+            os.setgroups(groups)
+            os.setgid(gid if gid is not None else NOBODY)
+            os.setuid(NOBODY)
+        return subprocess.run([self.segd.segctl_bin, "--socket", self.segd.socket] + list(args),
+                              capture_output=True, text=True, preexec_fn=drop, timeout=30)
+
+    def t_roles(self):
+        p = self.as_user(None, "get", "endpoints", "-A")
+        self.r.check(p.returncode == 1 and "permission denied" in p.stderr,
+                     "a user in no group read the API: %d %s" % (p.returncode, p.stderr))
+        for args in (["get", "endpoints", "-A"], ["check", "web", "db", "80"], ["matrix", "-n", NS],
+                     ["status"], ["rules", "db"]):
+            p = self.as_user(self.audit_gid, *args)
+            self.r.check(p.returncode == 0, "audit group cannot %s: %s" % (" ".join(args), p.stderr))
+        n = len(self.audit_records())
+        path = os.path.join(self.segd.workdir, "ro.json")
+        with open(path, "w") as f:
+            json.dump(netpol("ro-probe", {"app": "web"}, ingress=[]), f)
+        os.chmod(path, 0o644)
+        for args in (["apply", "-f", path], ["delete", "networkpolicy", "db-from-web", "-n", NS],
+                     ["endpoint", "label", "web", "x=y"], ["endpoint", "del", "web"],
+                     ["diff", "-f", path]):
+            p = self.as_user(self.audit_gid, *args)
+            self.r.check(p.returncode == 1 and "read-only" in p.stderr,
+                         "audit group could %s: %d %s" % (" ".join(args), p.returncode, p.stderr))
+        self.r.check(len(self.audit_records()) == n, "a refused write left an audit record")
+        names = [it["metadata"]["name"] for it in self.segd.items("networkpolicies")]
+        self.r.check("ro-probe" not in names and "db-from-web" in names, "a refused write changed policies")
+
     def main(self):
         try:
             self.r.run("check names the deciding policy and rule", self.t_check)
             self.r.run("matrix equals probed reality", self.t_matrix_is_reality)
             self.r.run("diff predicts exactly what apply does", self.t_diff_predicts_apply)
             self.r.run("rule counters count traffic and survive incremental updates", self.t_counters)
+            self.r.run("every change through the API is in the audit log", self.t_audit_log)
+            self.r.run("the audit group reads and cannot write", self.t_roles)
         finally:
             self.segd.close()
             self.topo.close()
+            subprocess.run(["groupdel", AUDIT_GROUP])
         return self.r.summary()
 
 

@@ -385,6 +385,7 @@ class Segd:
         self.workdir = workdir or tempfile.mkdtemp(prefix="segd-test-%d-" % os.getpid())
         self.socket = os.path.join(self.workdir, "segd.sock")
         self.state_dir = os.path.join(self.workdir, "state")
+        self.audit_log = os.path.join(self.workdir, "audit.jsonl")
         os.makedirs(self.state_dir, exist_ok=True)
         self.deny_action = deny_action
         self.engine = engine
@@ -402,7 +403,7 @@ class Segd:
         if self.proc and self.proc.poll() is None:
             raise RuntimeError("segd already running")
         cmd = [self.segd_bin, "--socket", self.socket, "--state-dir", self.state_dir,
-               "--engine", self.engine]
+               "--engine", self.engine, "--audit-log", self.audit_log]
         if self.resync_interval:
             cmd += ["--resync-interval", str(self.resync_interval)]
         if self.deny_action:
