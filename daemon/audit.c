@@ -217,6 +217,11 @@ void audit_rolled_back(struct audit *a, const char *error)
 		log_error("Failed to record a rollback in the audit log %s", a->path);
 }
 
+uint64_t audit_records(const struct audit *a)
+{
+	return a ? a->seq : 0;
+}
+
 void audit_discard(struct audit *a)
 {
 	if (!a)

@@ -45,5 +45,7 @@ void audit_change(struct audit *a, const char *kind, const char *ns, const char 
 int audit_commit(struct audit *a);
 /* After audit_commit succeeded but the change was then undone. */
 void audit_rolled_back(struct audit *a, const char *error);
+/* Records written since start. */
+uint64_t audit_records(const struct audit *a);
 /* Forgets the current request's changes (the request failed before audit_commit). */
 void audit_discard(struct audit *a);

@@ -842,6 +842,11 @@ struct engine *engine_free(struct engine *eng)
 	return NULL;
 }
 
+bool engine_connected(const struct engine *eng)
+{
+	return eng && eng->events != NULL && !eng->logged_down;
+}
+
 json_t *engine_status_json(const struct engine *eng)
 {
 	if (!eng)

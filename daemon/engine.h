@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+
 struct engine;
 struct manager;
 
@@ -23,3 +25,5 @@ void engine_tick(struct engine *e);
 #include <jansson.h>
 /* {"socket", "connected", "queued"} for segctl status; NULL engine: null. */
 json_t *engine_status_json(const struct engine *e);
+/* Whether the event stream is up (false without an engine). */
+bool engine_connected(const struct engine *e);

@@ -14,12 +14,14 @@
 #include "macro.h"
 #include "audit.h"
 #include "manager.h"
+#include "metrics.h"
 
 static const char *arg_socket = "/run/segd/segd.sock";
 static const char *arg_state_dir = "/var/lib/segd";
 static const char *arg_group = "segd";
 static const char *arg_audit_group = "segd-audit";
 static const char *arg_audit_log = AUDIT_LOG_DEFAULT;
+static const char *arg_metrics_listen = NULL;
 static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
 static const char *arg_engine = "none";
 static unsigned arg_resync_interval = 30;
@@ -42,6 +44,8 @@ static void help(void)
 	       "                         segd-audit; ignored if the group does not exist)\n"
 	       "  --audit-log PATH|none  append every change made through the API, before it is\n"
 	       "                         acknowledged (default " AUDIT_LOG_DEFAULT ")\n"
+	       "  --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics, ADDR being\n"
+	       "                         IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9469 (default: off)\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
 	       "  -h, --help             show this help\n"
 	       "  --version              show the version\n");
@@ -63,7 +67,7 @@ static int parse_level(const char *s)
 static int parse_argv(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
-	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG };
+	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG, ARG_METRICS };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -73,6 +77,7 @@ static int parse_argv(int argc, char **argv)
 		{ "group", required_argument, NULL, ARG_GROUP },
 		{ "audit-group", required_argument, NULL, ARG_AUDIT_GROUP },
 		{ "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
+		{ "metrics-listen", required_argument, NULL, ARG_METRICS },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -125,6 +130,16 @@ static int parse_argv(int argc, char **argv)
 		case ARG_AUDIT_GROUP:
 			arg_audit_group = optarg;
 			break;
+		case ARG_METRICS: {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			if (metrics_parse_listen(optarg, &ss, &sl) < 0)
+				return log_error_errno(-EINVAL, "--metrics-listen: IPV4:PORT or "
+								"[IPV6]:PORT, not '%s'", optarg);
+			arg_metrics_listen = optarg;
+			break;
+		}
 		case ARG_AUDIT_LOG:
 			if (streq(optarg, "none"))
 				arg_audit_log = NULL;
@@ -226,6 +241,7 @@ int main(int argc, char **argv)
 		.resync_interval_s = arg_resync_interval,
 		.audit_group = arg_audit_group,
 		.audit_log = arg_audit_log,
+		.metrics_listen = arg_metrics_listen,
 	};
 	r = manager_new(&cfg, &m);
 	if (r < 0) {

@@ -653,6 +653,7 @@ int reconcile_marked(struct manager *m, size_t *ret_updated)
 	}
 	m->all_dirty = false;
 	m->last.usec = now_usec() - t0;
+	metrics_observe(&m->stats.reconcile, (double)m->last.usec / 1e6);
 	m->total.namespaces += m->last.namespaces;
 	m->total.incremental += m->last.incremental;
 	m->total.compiled += m->last.compiled;
@@ -1670,7 +1671,11 @@ static int on_tick(void *userdata)
 		endpoint_free(m->dead[i]);
 	m->n_dead = 0;
 	engine_tick(m->engine);
-	return api_timeout_ms(m->api);
+	{
+		int a = api_timeout_ms(m->api), b = metrics_timeout_ms(m->metrics);
+
+		return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+	}
 }
 
 int manager_new(const struct manager_config *cfg, struct manager **ret)
@@ -1753,6 +1758,7 @@ struct manager *manager_free(struct manager *m)
 	safe_close(m->debounce_fd);
 	state_close(m);
 	m->audit = audit_free(m->audit);
+	m->metrics = metrics_free(m->metrics);
 	safe_close(m->periodic_fd);
 	loop_free(m->loop);
 	free(m);
@@ -1847,6 +1853,8 @@ int manager_start(struct manager *m)
 		return log_error_errno(r, "Failed to arm the periodic timer: %m");
 
 	r = api_new(m, m->cfg.socket_path, m->cfg.group, m->cfg.audit_group, &m->api);
+	if (r >= 0 && m->cfg.metrics_listen)
+		r = metrics_new(m, m->loop, m->cfg.metrics_listen, &m->metrics);
 	if (r < 0)
 		return r;
 

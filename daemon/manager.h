@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "loop.h"
+#include "metrics.h"
 #include "policy/policy.h"
 
 struct api;
@@ -87,6 +88,7 @@ struct manager_config {
 	unsigned resync_interval_s;
 	const char *audit_group;	/* read-only API access, e.g. "segd-audit" */
 	const char *audit_log;		/* JSON lines (audit.h); NULL: none */
+	const char *metrics_listen;	/* "127.0.0.1:9469"; NULL: no metrics server */
 };
 
 #define MANAGER_MAX_ERRORS 16
@@ -104,6 +106,7 @@ struct manager {
 	struct api *api;
 	struct engine *engine;
 	struct audit *audit;
+	struct metrics *metrics;
 	ino_t host_netns_ino;
 
 	struct endpoint **endpoints;	/* sorted by name */
@@ -129,6 +132,12 @@ struct manager {
 	} total, last;
 	time_t started;
 	uint64_t commits, commit_errors;
+	/* for the metrics */
+	struct {
+		struct histogram reconcile;
+		uint64_t drift_detected, drift_repairs, event_overruns;
+		uint64_t flows_allowed, flows_denied;
+	} stats;
 	/* state.journal (state.h): open for appending, its size, and state.json's */
 	int journal_fd;
 	uint64_t journal_bytes, state_bytes;

@@ -11,8 +11,12 @@ import argparse
 import grp
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from topology import Results, Segd, Topology  # noqa: E402
@@ -60,7 +64,12 @@ class Test:
         subprocess.run(["groupadd", "--system", AUDIT_GROUP], check=True)
         self.audit_gid = grp.getgrnam(AUDIT_GROUP).gr_gid
         self.topo = Topology(a.probe)
-        self.segd = Segd(a.segd, a.segctl, extra_args=["--audit-group", AUDIT_GROUP]).start()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.metrics_port = s.getsockname()[1]
+        self.segd = Segd(a.segd, a.segctl, extra_args=[
+            "--audit-group", AUDIT_GROUP,
+            "--metrics-listen", "127.0.0.1:%d" % self.metrics_port]).start()
         os.chmod(self.segd.workdir, 0o711)  # the socket is reachable; segd decides who may use it
         for name, app in EPS.items():
             self.topo.add_endpoint(name)
@@ -282,6 +291,48 @@ class Test:
         names = [it["metadata"]["name"] for it in self.segd.items("networkpolicies")]
         self.r.check("ro-probe" not in names and "db-from-web" in names, "a refused write changed policies")
 
+    def metrics(self, path="/metrics"):
+        url = "http://127.0.0.1:%d%s" % (self.metrics_port, path)
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+            ctype = r.headers.get("Content-Type", "")
+        values = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line:
+                continue
+            m = re.match(r'^([a-z_]+(?:\{[^}]*\})?) (\S+)$', line)
+            if not m:
+                raise RuntimeError("not Prometheus text: %r" % line)
+            values[m.group(1)] = float(m.group(2))
+        return ctype, values
+
+    def t_metrics(self):
+        ctype, v = self.metrics()
+        self.r.check(ctype.startswith("text/plain; version=0.0.4"), "content type %s" % ctype)
+        eps = self.segd.items("endpoints")
+        self.r.check(v.get('segd_endpoints{state="enforced"}') == len(eps),
+                     "endpoints enforced %s, want %d" % (v.get('segd_endpoints{state="enforced"}'), len(eps)))
+        self.r.check(v.get("segd_networkpolicies") == len(self.segd.items("networkpolicies")),
+                     "policies: %s" % v.get("segd_networkpolicies"))
+        self.r.check(v.get("segd_audit_records_total", 0) >= 6, "audit records: %s" % v.get("segd_audit_records_total"))
+        n = v.get("segd_reconcile_duration_seconds_count", 0)
+        self.r.check(n > 0 and v.get('segd_reconcile_duration_seconds_bucket{le="+Inf"}') == n,
+                     "reconcile histogram: count %s" % n)
+        for k in ("segd_netlink_errors_total", "segd_drift_repairs_total", 'segd_flows_total{verdict="denied"}',
+                  "segd_netlink_messages_total"):
+            self.r.check(k in v, "%s missing" % k)
+        self.segd.endpoint_label("cache", {"app": "web"})  # joins db's peer set
+        _, v2 = self.metrics()
+        self.segd.endpoint_label("cache", {"app": "cache"})
+        self.r.check(v2["segd_reconcile_duration_seconds_count"] > n and
+                     v2["segd_netlink_messages_total"] > v["segd_netlink_messages_total"],
+                     "a relabel did not move the reconcile and netlink counters")
+        try:
+            self.metrics("/")
+            self.r.check(False, "GET / did not 404")
+        except urllib.error.HTTPError as e:
+            self.r.check(e.code == 404, "GET /: %d" % e.code)
+
     def main(self):
         try:
             self.r.run("check names the deciding policy and rule", self.t_check)
@@ -290,6 +341,7 @@ class Test:
             self.r.run("rule counters count traffic and survive incremental updates", self.t_counters)
             self.r.run("every change through the API is in the audit log", self.t_audit_log)
             self.r.run("the audit group reads and cannot write", self.t_roles)
+            self.r.run("Prometheus metrics", self.t_metrics)
         finally:
             self.segd.close()
             self.topo.close()
