@@ -93,6 +93,17 @@ static int print_status(json_t *st)
 			       int_of(last, "bytes"), int_of(last, "usec"));
 	}
 	{
+		json_t *d = json_object_get(st, "drift");
+
+		if (json_is_object(d))
+			printf("drift:            %s, %" JSON_INTEGER_FORMAT " change(s) by other "
+			       "processes, %" JSON_INTEGER_FORMAT " repaired\n",
+			       json_is_true(json_object_get(d, "watching"))
+				       ? "watching nf_tables events"
+				       : "tables owned by segd (the kernel refuses other writers)",
+			       int_of(d, "detected"), int_of(d, "repairs"));
+	}
+	{
 		json_t *eng = json_object_get(st, "engine");
 		const char *spec = json_string_value(json_object_get(st, "engine_spec"));
 

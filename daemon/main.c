@@ -22,6 +22,7 @@ static const char *arg_group = "segd";
 static const char *arg_audit_group = "segd-audit";
 static const char *arg_audit_log = AUDIT_LOG_DEFAULT;
 static const char *arg_metrics_listen = NULL;
+static bool arg_no_table_owner = false;
 static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
 static const char *arg_engine = "none";
 static unsigned arg_resync_interval = 30;
@@ -44,6 +45,9 @@ static void help(void)
 	       "                         segd-audit; ignored if the group does not exist)\n"
 	       "  --audit-log PATH|none  append every change made through the API, before it is\n"
 	       "                         acknowledged (default " AUDIT_LOG_DEFAULT ")\n"
+	       "  --no-table-owner       do not make segd's tables owned (NFT_TABLE_F_OWNER): other\n"
+	       "                         processes may then change them (e.g. nft tracing rules);\n"
+	       "                         segd watches nf_tables events and repairs its tables\n"
 	       "  --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics, ADDR being\n"
 	       "                         IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9469 (default: off)\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
@@ -67,7 +71,8 @@ static int parse_level(const char *s)
 static int parse_argv(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
-	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG, ARG_METRICS };
+	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG, ARG_METRICS,
+	       ARG_NO_OWNER };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -78,6 +83,7 @@ static int parse_argv(int argc, char **argv)
 		{ "audit-group", required_argument, NULL, ARG_AUDIT_GROUP },
 		{ "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
 		{ "metrics-listen", required_argument, NULL, ARG_METRICS },
+		{ "no-table-owner", no_argument, NULL, ARG_NO_OWNER },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -129,6 +135,9 @@ static int parse_argv(int argc, char **argv)
 			break;
 		case ARG_AUDIT_GROUP:
 			arg_audit_group = optarg;
+			break;
+		case ARG_NO_OWNER:
+			arg_no_table_owner = true;
 			break;
 		case ARG_METRICS: {
 			struct sockaddr_storage ss;
@@ -242,6 +251,7 @@ int main(int argc, char **argv)
 		.audit_group = arg_audit_group,
 		.audit_log = arg_audit_log,
 		.metrics_listen = arg_metrics_listen,
+		.no_table_owner = arg_no_table_owner,
 	};
 	r = manager_new(&cfg, &m);
 	if (r < 0) {

@@ -103,6 +103,8 @@ void endpoint_close(struct endpoint *e)
 {
 	loop_remove(&e->mon_watch);
 	e->mon_fd = safe_close(e->mon_fd);
+	loop_remove(&e->ev_watch);
+	e->ev.fd = safe_close(e->ev.fd);
 	e->nft = nft_sock_free(e->nft);
 	e->nsfd = safe_close(e->nsfd);
 }
@@ -142,6 +144,79 @@ void arm_debounce(struct manager *m)
 		m->debounce_armed = true;
 }
 
+static bool endpoint_live(const struct endpoint *e)
+{
+	return e->nft != NULL;
+}
+
+/* ---- drift: someone else changed our table (possible only without the owner flag) ---- */
+
+/* Replaces e's table with what segd computes, whatever the kernel holds now. */
+static void drift_repair(struct endpoint *e, const char *why)
+{
+	struct manager *m = e->manager;
+	size_t n = 0;
+	int r;
+
+	e->installed = policy_plan_free(e->installed);
+	e->dirty = true;
+	r = reconcile_marked(m, &n);
+	if (r == 0 && e->state == ENDPOINT_ENFORCED && e->installed) {
+		m->stats.drift_repairs++;
+		log_warning("Endpoint %s: %s; its table was replaced", e->pe.name, why);
+		manager_record_error(m, "endpoint %s: %s; repaired", e->pe.name, why);
+	} else
+		log_error("Endpoint %s: %s, and its table could not be replaced: %s", e->pe.name, why,
+			  e->error ? e->error : "out of memory");
+}
+
+struct drift_ctx {
+	struct endpoint *e;
+	char why[160];
+};
+
+static int on_nft_gen(const struct nft_gen_event *g, void *data)
+{
+	struct drift_ctx *c = data;
+
+	if (!g->touched || g->pid == getpid())
+		return 0;	/* not our table, or our own commit */
+	c->e->manager->stats.drift_detected++;
+	snprintf(c->why, sizeof(c->why), "table inet %s changed by pid %d (%s), generation %u",
+		 POLICY_NFT_TABLE, (int)g->pid, g->comm[0] ? g->comm : "?", g->genid);
+	return 0;
+}
+
+static int on_nft_event(struct watch *w, uint32_t events)
+{
+	struct endpoint *e = container_of(w, struct endpoint, ev_watch);
+	struct drift_ctx c = { .e = e };
+	int r;
+
+	r = nft_events_read(&e->ev, on_nft_gen, &c);
+	if (r < 0) {
+		json_t *o = NULL;
+		bool in_sync = false;
+
+		/* Events were lost: compare the table with the plan instead. */
+		e->manager->stats.event_overruns++;
+		log_debug_errno(r, "Endpoint %s: nf_tables events lost (%m), checking its table",
+				e->pe.name);
+		if (e->nft && e->installed && nft_rules_json(e->nft, e->installed, &o, &in_sync) >= 0 &&
+		    in_sync) {
+			json_decref(o);
+			return 0;
+		}
+		json_decref(o);
+		if (!c.why[0])
+			snprintf(c.why, sizeof(c.why), "table inet %s differs from the plan after lost "
+				 "nf_tables events", POLICY_NFT_TABLE);
+	}
+	if (c.why[0] && endpoint_live(e))
+		drift_repair(e, c.why);
+	return 0;
+}
+
 static int on_addr_event(struct watch *w, uint32_t events)
 {
 	struct endpoint *e = container_of(w, struct endpoint, mon_watch);
@@ -173,6 +248,11 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 		r = addr_monitor_open(e->nsfd, &e->mon_fd);
 	if (r >= 0)
 		r = loop_add(m->loop, &e->mon_watch, e->mon_fd, EPOLLIN, on_addr_event);
+	if (r >= 0 && m->drift_watch) {
+		r = nft_events_open(e->nsfd, &e->ev.fd);
+		if (r >= 0)
+			r = loop_add(m->loop, &e->ev_watch, e->ev.fd, EPOLLIN, on_nft_event);
+	}
 	/* Subscribe before reading, so that no change falls between the two. */
 	if (r >= 0)
 		r = addr_read(e->nsfd, &addrs, &n_addrs);
@@ -194,7 +274,7 @@ int endpoint_new(struct manager *m, const char *name, const char *netns, const c
 	if (!e)
 		return -ENOMEM;
 	e->manager = m;
-	e->nsfd = e->mon_fd = -1;
+	e->nsfd = e->mon_fd = e->ev.fd = -1;
 	e->state = ENDPOINT_PENDING;
 	e->pe.name = strdup(name);
 	e->pe.namespace = strdup(ns);
@@ -293,6 +373,7 @@ int bury(struct manager *m, struct endpoint *e)
 	struct endpoint **p;
 
 	loop_remove(&e->mon_watch);
+	loop_remove(&e->ev_watch);
 	p = reallocarray(m->dead, m->n_dead + 1, sizeof(*p));
 	if (!p) {
 		/* Keep it alive (leak) rather than risk a use after free. */
@@ -419,11 +500,6 @@ static ssize_t find_namespace(struct manager *m, const char *name)
 }
 
 /* ---- reconcile ------------------------------------------------------------------------------ */
-
-static bool endpoint_live(const struct endpoint *e)
-{
-	return e->nft != NULL;
-}
 
 /* Isolated both ways, no rules: what an endpoint gets while its labels are unknown. */
 static int deny_all_plan(const char *name, enum policy_deny_action deny, struct policy_plan **ret)
@@ -1479,7 +1555,7 @@ static json_t *change_json(const struct change_stats *c)
 
 json_t *manager_status_json(struct manager *m)
 {
-	json_t *errs = json_array(), *flags = json_array();
+	json_t *errs = json_array(), *flags = json_array(), *o;
 	json_t *nss = manager_namespaces_json(m);
 	size_t enforced = 0, errors = 0, n_namespaces;
 	size_t n = m->n_errors_total < MANAGER_MAX_ERRORS ? m->n_errors_total : MANAGER_MAX_ERRORS;
@@ -1507,7 +1583,7 @@ json_t *manager_status_json(struct manager *m)
 	if (flags && (m->table_flags & NFT_TABLE_F_PERSIST))
 		json_array_append_new(flags, json_string("persist"));
 
-	return json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o}",
+	o = json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:s, s:o, s:o}",
 			 "version",
 			 SEGD_VERSION, "pid", (int)getpid(), "uptime_seconds",
 			 (json_int_t)(time(NULL) - m->started), "endpoints",
@@ -1519,6 +1595,13 @@ json_t *manager_status_json(struct manager *m)
 			 "engine", engine_status_json(m->engine), "changes",
 			 json_pack("{s:o, s:o}", "last", change_json(&m->last), "total",
 				   change_json(&m->total)));
+	if (o)
+		json_object_set_new(o, "drift",
+				    json_pack("{s:b, s:I, s:I, s:I}", "watching", m->drift_watch,
+					      "detected", (json_int_t)m->stats.drift_detected,
+					      "repairs", (json_int_t)m->stats.drift_repairs,
+					      "event_overruns", (json_int_t)m->stats.event_overruns));
+	return o;
 }
 
 int manager_endpoint_rules(struct manager *m, const char *name, json_t **ret,
@@ -1831,8 +1914,14 @@ int manager_start(struct manager *m)
 		if (r < 0)
 			return log_error_errno(r, "Failed to probe nf_tables table flags: %m");
 	}
+	if (m->cfg.no_table_owner)
+		m->table_flags &= ~(uint32_t)(NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
 	m->table_flags_known = true;
-	if (!(m->table_flags & NFT_TABLE_F_PERSIST))
+	m->drift_watch = !(m->table_flags & NFT_TABLE_F_OWNER);
+	if (m->drift_watch)
+		log_info("Tables are not owned: watching nf_tables events in every namespace to "
+			 "repair changes by other processes");
+	else if (!(m->table_flags & NFT_TABLE_F_PERSIST))
 		log_warning("Kernel lacks NFT_TABLE_F_PERSIST: tables are not owned, a segd crash "
 			    "keeps them but they are not protected from other writers");
 

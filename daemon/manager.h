@@ -10,6 +10,7 @@
 
 #include "loop.h"
 #include "metrics.h"
+#include "nft.h"
 #include "policy/policy.h"
 
 struct api;
@@ -72,6 +73,8 @@ struct endpoint {
 	struct nft_sock *nft;		/* owns our table in that namespace */
 	int mon_fd;			/* address change events */
 	struct watch mon_watch;
+	struct nft_events ev;		/* nf_tables change events (only without the owner flag) */
+	struct watch ev_watch;
 	bool addrs_dirty;
 	struct policy_plan *installed;	/* what the kernel holds, NULL before the first commit */
 	bool dirty;			/* its plan may have changed: recompile at the next reconcile */
@@ -86,6 +89,7 @@ struct manager_config {
 	const char *group;	/* group allowed to use the API besides root, e.g. "segd" */
 	const char *engine;	/* "none", "auto" or "unix:///path" */
 	unsigned resync_interval_s;
+	bool no_table_owner;	/* tables without NFT_TABLE_F_OWNER: others may change them */
 	const char *audit_group;	/* read-only API access, e.g. "segd-audit" */
 	const char *audit_log;		/* JSON lines (audit.h); NULL: none */
 	const char *metrics_listen;	/* "127.0.0.1:9469"; NULL: no metrics server */
@@ -121,6 +125,7 @@ struct manager {
 
 	uint32_t table_flags;
 	bool table_flags_known;
+	bool drift_watch;	/* tables are not owned: watch nf_tables events for foreign changes */
 	bool all_dirty;		/* the next reconcile compiles every endpoint */
 	/* What the kernel was sent: in total, and for the last change. */
 	struct change_stats {

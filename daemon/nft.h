@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <linux/netfilter/nf_tables.h>
 
@@ -178,3 +179,26 @@ static inline __attribute__((unused)) void nft_dump_freep(struct nft_dump **d)
 {
 	nft_dump_free(*d);
 }
+
+/* ---- change events (nft-events.c) ------------------------------------------------------------- */
+
+/* One namespace's NFNLGRP_NFTABLES subscription. */
+struct nft_events {
+	int fd;
+	bool touched;	/* the transaction being announced changed table inet segd */
+};
+
+/* A committed transaction: its generation, who committed it, and whether it changed table
+ * inet segd. */
+struct nft_gen_event {
+	uint32_t genid;
+	pid_t pid;
+	char comm[32];
+	bool touched;
+};
+
+int nft_events_open(int netns_fd, int *ret_fd);
+/* Runs cb for each transaction announced so far. -ENOBUFS when events were lost (the caller
+ * must check the namespace itself), else 0 or -errno. */
+int nft_events_read(struct nft_events *ev, int (*cb)(const struct nft_gen_event *g, void *data),
+		    void *data);

@@ -2,7 +2,8 @@
 # segd's whole test suite, as CI runs it: builds with gcc (-Werror) and with clang + ASan/UBSan
 # (-Werror), runs the unit, golden and CLI suites on both, then the root-only suites against the
 # sanitized build: kernel apply tests, hostile API input, integration tests in real network
-# namespaces, the restart test, audit and explain (check, matrix, diff), a hostile fake engine,
+# namespaces, the restart test, audit and explain (check, matrix, diff, audit log, roles,
+# metrics), drift repair, a hostile fake engine,
 # real Podman containers, the zero-window
 # measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
@@ -69,6 +70,7 @@ suite integration python3 tests/integration/test_netns.py "${bins[@]}"
 suite restart python3 tests/integration/test_restart.py "${bins[@]}"
 suite incremental python3 tests/integration/test_incremental.py "${bins[@]}"
 suite audit python3 tests/integration/test_audit.py "${bins[@]}"
+suite drift python3 tests/integration/test_drift.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
 suite podman python3 tests/integration/test_podman.py --build "$B"
