@@ -24,6 +24,7 @@ static const struct {
 	{ "rules", rules_main, "Show the ruleset in an endpoint's namespace, read from the kernel" },
 	{ "check", check_main, "Explain whether one flow is allowed, by which policy and rule" },
 	{ "diff", diff_main, "Show what applying a file would change, before applying it" },
+	{ "flows", flows_main, "Show logged connections: who tried to reach whom, and the verdict" },
 	{ "matrix", matrix_main, "Show who can reach whom: every pair of endpoints, per port" },
 	{ "status", status_main, "Show segd's state" },
 };

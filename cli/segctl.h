@@ -26,6 +26,7 @@ int delete_main(struct segctl *c, int argc, char *argv[]);
 int endpoint_main(struct segctl *c, int argc, char *argv[]);
 int check_main(struct segctl *c, int argc, char *argv[]);
 int diff_main(struct segctl *c, int argc, char *argv[]);
+int flows_main(struct segctl *c, int argc, char *argv[]);
 int get_main(struct segctl *c, int argc, char *argv[]);
 int matrix_main(struct segctl *c, int argc, char *argv[]);
 int rules_main(struct segctl *c, int argc, char *argv[]);

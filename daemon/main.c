@@ -23,6 +23,9 @@ static const char *arg_audit_group = "segd-audit";
 static const char *arg_audit_log = AUDIT_LOG_DEFAULT;
 static const char *arg_metrics_listen = NULL;
 static bool arg_no_table_owner = false;
+static enum policy_flow_log arg_flow_log = POLICY_FLOW_LOG_DENIED;
+static const char *arg_flow_log_file = NULL;
+static uint64_t arg_flow_log_max = 64ull << 20;
 static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
 static const char *arg_engine = "none";
 static unsigned arg_resync_interval = 30;
@@ -48,6 +51,11 @@ static void help(void)
 	       "  --no-table-owner       do not make segd's tables owned (NFT_TABLE_F_OWNER): other\n"
 	       "                         processes may then change them (e.g. nft tracing rules);\n"
 	       "                         segd watches nf_tables events and repairs its tables\n"
+	       "  --flow-log MODE        NFLOG new connections in the endpoints' chains and keep them\n"
+	       "                         for 'segctl flows': denied (default, 10/s per chain),\n"
+	       "                         all (also every allowed new connection), or none\n"
+	       "  --flow-log-file PATH   also append the records to PATH as JSON lines\n"
+	       "  --flow-log-max-size N  rotate PATH to PATH.1 past N MiB (default 64)\n"
 	       "  --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics, ADDR being\n"
 	       "                         IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9469 (default: off)\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
@@ -72,7 +80,7 @@ static int parse_argv(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
 	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG, ARG_METRICS,
-	       ARG_NO_OWNER };
+	       ARG_NO_OWNER, ARG_FLOW_LOG, ARG_FLOW_FILE, ARG_FLOW_MAX };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -84,6 +92,9 @@ static int parse_argv(int argc, char **argv)
 		{ "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
 		{ "metrics-listen", required_argument, NULL, ARG_METRICS },
 		{ "no-table-owner", no_argument, NULL, ARG_NO_OWNER },
+		{ "flow-log", required_argument, NULL, ARG_FLOW_LOG },
+		{ "flow-log-file", required_argument, NULL, ARG_FLOW_FILE },
+		{ "flow-log-max-size", required_argument, NULL, ARG_FLOW_MAX },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -136,6 +147,33 @@ static int parse_argv(int argc, char **argv)
 		case ARG_AUDIT_GROUP:
 			arg_audit_group = optarg;
 			break;
+		case ARG_FLOW_LOG:
+			if (streq(optarg, "denied"))
+				arg_flow_log = POLICY_FLOW_LOG_DENIED;
+			else if (streq(optarg, "all"))
+				arg_flow_log = POLICY_FLOW_LOG_ALL;
+			else if (streq(optarg, "none"))
+				arg_flow_log = POLICY_FLOW_LOG_NONE;
+			else
+				return log_error_errno(-EINVAL, "--flow-log: denied, all or none, not '%s'",
+						       optarg);
+			break;
+		case ARG_FLOW_FILE:
+			if (optarg[0] != '/')
+				return log_error_errno(-EINVAL, "--flow-log-file needs an absolute path");
+			arg_flow_log_file = optarg;
+			break;
+		case ARG_FLOW_MAX: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 65536)
+				return log_error_errno(-EINVAL, "--flow-log-max-size: 1 to 65536 (MiB)");
+			arg_flow_log_max = (uint64_t)v << 20;
+			break;
+		}
 		case ARG_NO_OWNER:
 			arg_no_table_owner = true;
 			break;
@@ -252,6 +290,9 @@ int main(int argc, char **argv)
 		.audit_log = arg_audit_log,
 		.metrics_listen = arg_metrics_listen,
 		.no_table_owner = arg_no_table_owner,
+		.flow_log = arg_flow_log,
+		.flow_log_file = arg_flow_log_file,
+		.flow_log_max_bytes = arg_flow_log_max,
 	};
 	r = manager_new(&cfg, &m);
 	if (r < 0) {

@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "engine.h"
 #include "explain.h"
+#include "flows.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -105,6 +106,8 @@ void endpoint_close(struct endpoint *e)
 	e->mon_fd = safe_close(e->mon_fd);
 	loop_remove(&e->ev_watch);
 	e->ev.fd = safe_close(e->ev.fd);
+	loop_remove(&e->log_watch);
+	e->log_fd = safe_close(e->log_fd);
 	e->nft = nft_sock_free(e->nft);
 	e->nsfd = safe_close(e->nsfd);
 }
@@ -217,6 +220,16 @@ static int on_nft_event(struct watch *w, uint32_t events)
 	return 0;
 }
 
+static int on_flow_event(struct watch *w, uint32_t events)
+{
+	struct endpoint *e = container_of(w, struct endpoint, log_watch);
+	int r = flows_read(e->manager, e);
+
+	if (r < 0)
+		log_debug_errno(r, "Endpoint %s: reading flow logs: %m", e->pe.name);
+	return 0;
+}
+
 static int on_addr_event(struct watch *w, uint32_t events)
 {
 	struct endpoint *e = container_of(w, struct endpoint, mon_watch);
@@ -253,6 +266,16 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 		if (r >= 0)
 			r = loop_add(m->loop, &e->ev_watch, e->ev.fd, EPOLLIN, on_nft_event);
 	}
+	if (r >= 0 && m->cfg.flow_log != POLICY_FLOW_LOG_NONE) {
+		int k = flows_socket_open(e->nsfd, &e->log_fd);
+
+		/* Not fatal: enforcement does not depend on it (EBUSY: the group is taken). */
+		if (k < 0)
+			log_warning_errno(k, "Endpoint %s: no flow logs from netns %s: %m", e->pe.name,
+					  e->netns);
+		else
+			r = loop_add(m->loop, &e->log_watch, e->log_fd, EPOLLIN, on_flow_event);
+	}
 	/* Subscribe before reading, so that no change falls between the two. */
 	if (r >= 0)
 		r = addr_read(e->nsfd, &addrs, &n_addrs);
@@ -274,7 +297,7 @@ int endpoint_new(struct manager *m, const char *name, const char *netns, const c
 	if (!e)
 		return -ENOMEM;
 	e->manager = m;
-	e->nsfd = e->mon_fd = e->ev.fd = -1;
+	e->nsfd = e->mon_fd = e->ev.fd = e->log_fd = -1;
 	e->state = ENDPOINT_PENDING;
 	e->pe.name = strdup(name);
 	e->pe.namespace = strdup(ns);
@@ -374,6 +397,7 @@ int bury(struct manager *m, struct endpoint *e)
 
 	loop_remove(&e->mon_watch);
 	loop_remove(&e->ev_watch);
+	loop_remove(&e->log_watch);
 	p = reallocarray(m->dead, m->n_dead + 1, sizeof(*p));
 	if (!p) {
 		/* Keep it alive (leak) rather than risk a use after free. */
@@ -1553,6 +1577,37 @@ static json_t *change_json(const struct change_stats *c)
 			 (json_int_t)c->usec);
 }
 
+int manager_flows(struct manager *m, const char *endpoint, const char *verdict, const char *since,
+		  const char *limit, json_t **ret, struct op_error *err)
+{
+	unsigned long long s = 0, l = 0;
+	char *end;
+
+	if (verdict && !streq(verdict, "allowed") && !streq(verdict, "denied"))
+		return op_error_set(err, 400, -EINVAL, "verdict: \"allowed\" or \"denied\"");
+	if (since) {
+		errno = 0;
+		s = strtoull(since, &end, 10);
+		if (errno || *end || end == since)
+			return op_error_set(err, 400, -EINVAL, "since: a record number");
+	}
+	if (limit) {
+		errno = 0;
+		l = strtoull(limit, &end, 10);
+		if (errno || *end || end == limit || l == 0 || l > FLOWS_QUERY_MAX)
+			return op_error_set(err, 400, -EINVAL, "limit: 1 to %d", FLOWS_QUERY_MAX);
+	}
+	if (endpoint && !manager_find_endpoint(m, endpoint))
+		return op_error_set(err, 404, -ENOENT, "endpoint %s not found", endpoint);
+	*ret = flows_query(m->flows, endpoint, verdict, (uint64_t)s, (size_t)l);
+	if (!*ret)
+		return op_error_set(err, 500, -ENOMEM, "out of memory");
+	json_object_set_new(*ret, "logging", json_string(m->cfg.flow_log == POLICY_FLOW_LOG_ALL ?
+							 "all" : m->cfg.flow_log == POLICY_FLOW_LOG_DENIED
+								 ? "denied" : "none"));
+	return 0;
+}
+
 json_t *manager_status_json(struct manager *m)
 {
 	json_t *errs = json_array(), *flags = json_array(), *o;
@@ -1775,6 +1830,10 @@ int manager_new(const struct manager_config *cfg, struct manager **ret)
 	r = audit_open(cfg->audit_log, &m->audit);
 	if (r < 0)
 		goto fail;
+	r = flows_new(cfg->flow_log_file, cfg->flow_log_max_bytes, &m->flows);
+	if (r < 0)
+		goto fail;
+	nft_set_flow_log(cfg->flow_log, FLOWS_NFLOG_GROUP, POLICY_FLOW_LOG_RATE);
 	r = netns_host_inode(&m->host_netns_ino);
 	if (r < 0)
 		goto fail;
@@ -1842,6 +1901,7 @@ struct manager *manager_free(struct manager *m)
 	state_close(m);
 	m->audit = audit_free(m->audit);
 	m->metrics = metrics_free(m->metrics);
+	m->flows = flows_free(m->flows);
 	safe_close(m->periodic_fd);
 	loop_free(m->loop);
 	free(m);

@@ -75,6 +75,8 @@ struct endpoint {
 	struct watch mon_watch;
 	struct nft_events ev;		/* nf_tables change events (only without the owner flag) */
 	struct watch ev_watch;
+	int log_fd;			/* NFLOG: this namespace's flow logs */
+	struct watch log_watch;
 	bool addrs_dirty;
 	struct policy_plan *installed;	/* what the kernel holds, NULL before the first commit */
 	bool dirty;			/* its plan may have changed: recompile at the next reconcile */
@@ -93,6 +95,9 @@ struct manager_config {
 	const char *audit_group;	/* read-only API access, e.g. "segd-audit" */
 	const char *audit_log;		/* JSON lines (audit.h); NULL: none */
 	const char *metrics_listen;	/* "127.0.0.1:9469"; NULL: no metrics server */
+	enum policy_flow_log flow_log;
+	const char *flow_log_file;	/* JSON lines; NULL: the ring buffer only */
+	uint64_t flow_log_max_bytes;	/* rotation size of flow_log_file */
 };
 
 #define MANAGER_MAX_ERRORS 16
@@ -111,6 +116,7 @@ struct manager {
 	struct engine *engine;
 	struct audit *audit;
 	struct metrics *metrics;
+	struct flows *flows;
 	ino_t host_netns_ino;
 
 	struct endpoint **endpoints;	/* sorted by name */
@@ -205,6 +211,9 @@ int manager_hook_create(struct manager *m, json_t *body, json_t **ret, struct op
 int manager_hook_poststop(struct manager *m, json_t *body, json_t **ret, struct op_error *err);
 
 json_t *manager_status_json(struct manager *m);
+/* GET /v1/flows: records after `since`, optionally of one endpoint and one verdict. */
+int manager_flows(struct manager *m, const char *endpoint, const char *verdict, const char *since,
+		  const char *limit, json_t **ret, struct op_error *err);
 json_t *manager_netpols_json(struct manager *m, const char *ns);
 int manager_netpol_json(struct manager *m, const char *ns, const char *name, json_t **ret,
 			struct op_error *err);

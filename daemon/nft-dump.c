@@ -568,6 +568,26 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 		dc_immediate(dc, e);
 	} else if (streq(name, "reject")) {
 		dc_reject(dc, e);
+	} else if (streq(name, "limit")) {
+		uint64_t unit = nftnl_expr_get_u64(e, NFTNL_EXPR_LIMIT_UNIT);
+
+		dc_flush_pending(dc);
+		out_word(dc, "limit rate %" PRIu64 "/%s burst %" PRIu32 " %s",
+			 nftnl_expr_get_u64(e, NFTNL_EXPR_LIMIT_RATE),
+			 unit == 1 ? "second" : unit == 60 ? "minute" : unit == 3600 ? "hour" : "?",
+			 nftnl_expr_get_u32(e, NFTNL_EXPR_LIMIT_BURST),
+			 nftnl_expr_get_u32(e, NFTNL_EXPR_LIMIT_TYPE) == NFT_LIMIT_PKT_BYTES ? "bytes"
+											 : "packets");
+	} else if (streq(name, "log")) {
+		const char *prefix = nftnl_expr_is_set(e, NFTNL_EXPR_LOG_PREFIX)
+					     ? nftnl_expr_get_str(e, NFTNL_EXPR_LOG_PREFIX) : NULL;
+
+		dc_flush_pending(dc);
+		out_word(dc, "log");
+		if (prefix)
+			out_word(dc, "prefix \"%s\"", prefix);
+		if (nftnl_expr_is_set(e, NFTNL_EXPR_LOG_GROUP))
+			out_word(dc, "group %u", (unsigned)nftnl_expr_get_u16(e, NFTNL_EXPR_LOG_GROUP));
 	} else {
 		dc_flush_pending(dc);
 		out_word(dc, "[%s]", name);

@@ -679,11 +679,29 @@ static int emit_to_txn(enum policy_emit_kind kind, void *obj,
 	return nft_txn_add(c->t, kind, obj, NULL);
 }
 
+/* What every table this process writes logs (flow logs are off unless segd sets them). */
+static struct policy_emit_options emit_defaults;
+
+void nft_set_flow_log(enum policy_flow_log mode, uint16_t group, uint32_t rate)
+{
+	emit_defaults.flow_log = mode;
+	emit_defaults.log_group = group;
+	emit_defaults.log_rate = rate;
+}
+
+struct policy_emit_options nft_emit_options(uint32_t table_flags)
+{
+	struct policy_emit_options o = emit_defaults;
+
+	o.table_flags = table_flags;
+	return o;
+}
+
 static int replace_once(struct nft_sock *s, const struct policy_plan *plan, uint32_t flags,
 			uint32_t ensure_flags, uint32_t *ret_ensure_seq, struct nft_error *reterr)
 {
 	_cleanup_(nft_txn_freep) struct nft_txn *t = NULL;
-	struct policy_emit_options opts = { .table_flags = flags };
+	struct policy_emit_options opts = nft_emit_options(flags);
 	struct emit_ctx c;
 	int r;
 

@@ -180,6 +180,11 @@ static inline __attribute__((unused)) void nft_dump_freep(struct nft_dump **d)
 	nft_dump_free(*d);
 }
 
+/* Flow logging of every table this process writes from now on (default: none). */
+void nft_set_flow_log(enum policy_flow_log mode, uint16_t group, uint32_t rate);
+/* The emit options a table is written with: these flags and the flow logging set above. */
+struct policy_emit_options nft_emit_options(uint32_t table_flags);
+
 /* ---- change events (nft-events.c) ------------------------------------------------------------- */
 
 /* One namespace's NFNLGRP_NFTABLES subscription. */

@@ -93,7 +93,7 @@ int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan, json_t **
 	if (!plan) {
 		x.ok = false;
 	} else {
-		struct policy_emit_options opts = { .table_flags = d->table_flags };
+		struct policy_emit_options opts = nft_emit_options(d->table_flags);
 
 		r = policy_emit(plan, &opts, check_one, &x);
 		if (r < 0) {

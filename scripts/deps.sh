@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
 	meson ninja-build pkg-config gcc clang
 	libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libyaml-dev
-	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev
+	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
 	nftables iproute2 python3 procps
 )
 

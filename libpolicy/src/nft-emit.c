@@ -57,6 +57,7 @@ struct emit {
 	void *userdata;
 	uint32_t next_set_id;
 	uint32_t set_ids[_POLICY_DIR_MAX]; /* ids of the ND anonymous sets */
+	struct policy_emit_options opts;
 };
 
 static uint8_t proto_number(enum policy_proto p)
@@ -175,6 +176,34 @@ static int expr_counter(struct nftnl_rule *rule)
 
 	if (!e)
 		return -ENOMEM;
+	return add_expr(rule, &e);
+}
+
+/* log prefix "..." group G (NFLOG; the prefix names the decision, see policy.h) */
+static int expr_log(struct nftnl_rule *rule, const char *prefix, uint16_t group)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("log");
+
+	if (!e)
+		return -ENOMEM;
+	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix) < 0)
+		return -ENOMEM;
+	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, POLICY_FLOW_LOG_SNAPLEN);
+	return add_expr(rule, &e);
+}
+
+/* limit rate N/second burst B packets */
+static int expr_limit(struct nftnl_rule *rule, uint32_t rate, uint32_t burst)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("limit");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
+	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, burst);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
 	return add_expr(rule, &e);
 }
 
@@ -544,6 +573,16 @@ static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 	r = match_l4(rule, pr);
 	if (r < 0)
 		return r;
+	if (e->opts.flow_log == POLICY_FLOW_LOG_ALL) {
+		char prefix[POLICY_FLOW_LOG_PREFIX_MAX];
+
+		/* every new flow it accepts (established ones were accepted before) */
+		snprintf(prefix, sizeof(prefix), "%s%c:%zu ", POLICY_FLOW_PREFIX_ALLOWED,
+			 pr->dir == POLICY_DIR_INGRESS ? 'i' : 'e', (size_t)(pr - e->plan->rules));
+		r = expr_log(rule, prefix, e->opts.log_group);
+		if (r < 0)
+			return r;
+	}
 	r = expr_counter(rule);
 	if (r < 0)
 		return r;
@@ -551,6 +590,23 @@ static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 	if (r < 0)
 		return r;
 	return emit_rule(e, &rule, pr);
+}
+
+/* limit rate R/second burst 2R packets log prefix "segd:D:i " group G, before the deny */
+static int emit_deny_log(struct emit *e, enum policy_dir dir)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	char prefix[POLICY_FLOW_LOG_PREFIX_MAX];
+	uint32_t rate = e->opts.log_rate ? e->opts.log_rate : POLICY_FLOW_LOG_RATE;
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "%s%c ", POLICY_FLOW_PREFIX_DENIED,
+		 dir == POLICY_DIR_INGRESS ? 'i' : 'e');
+	r = rule_new(dir, POLICY_COMMENT_FLOW_LOG, &rule);
+	if (r < 0 || (r = expr_limit(rule, rate, 2 * rate)) < 0 ||
+	    (r = expr_log(rule, prefix, e->opts.log_group)) < 0)
+		return r;
+	return emit_rule(e, &rule, NULL);
 }
 
 static int emit_default_deny(struct emit *e, enum policy_dir dir)
@@ -614,6 +670,8 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 
 	if (!plan || !fn)
 		return -EINVAL;
+	if (opts)
+		e.opts = *opts;
 	e.next_set_id = (uint32_t)plan->n_sets + 1; /* plan set i has id i + 1 */
 	r = plan_validate(plan);
 	if (r < 0)
@@ -650,6 +708,11 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 		}
 		if (!plan->isolated[d])
 			continue;
+		if (e.opts.flow_log != POLICY_FLOW_LOG_NONE) {
+			r = emit_deny_log(&e, d);
+			if (r < 0)
+				return r;
+		}
 		r = emit_default_deny(&e, d);
 		if (r < 0)
 			return r;

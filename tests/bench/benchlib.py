@@ -279,7 +279,7 @@ def install_signal_cleanup(ctx):
         signal.signal(sig, handler)
 
 
-FDS_PER_ENDPOINT = 3  # segd: the namespace pin, its nf_tables socket, its address monitor
+FDS_PER_ENDPOINT = 4  # segd: the namespace pin, its nf_tables socket, its address monitor, NFLOG
 
 
 def nofile_hard():

@@ -12,14 +12,16 @@ import grp
 import json
 import os
 import re
+import select
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from topology import Results, Segd, Topology  # noqa: E402
+from topology import Results, Segd, Topology, eventually  # noqa: E402
 
 NS = "shop"
 EPS = {"web": "web", "db": "db", "cache": "cache", "batch": "batch"}
@@ -67,9 +69,14 @@ class Test:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.metrics_port = s.getsockname()[1]
+        self.flow_file = None
         self.segd = Segd(a.segd, a.segctl, extra_args=[
-            "--audit-group", AUDIT_GROUP,
+            "--audit-group", AUDIT_GROUP, "--flow-log", "all",
             "--metrics-listen", "127.0.0.1:%d" % self.metrics_port]).start()
+        self.flow_file = os.path.join(self.segd.workdir, "flows.jsonl")
+        self.segd.extra_args += ["--flow-log-file", self.flow_file, "--flow-log-max-size", "1"]
+        self.segd.stop()
+        self.segd.start()
         os.chmod(self.segd.workdir, 0o711)  # the socket is reachable; segd decides who may use it
         for name, app in EPS.items():
             self.topo.add_endpoint(name)
@@ -333,6 +340,88 @@ class Test:
         except urllib.error.HTTPError as e:
             self.r.check(e.code == 404, "GET /: %d" % e.code)
 
+    def flows(self, *args):
+        p = self.segd.ctl("flows", "-o", "json", *args)
+        if p.returncode != 0:
+            raise RuntimeError("segctl flows: %s" % p.stderr)
+        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+    def t_flows(self):
+        last = max([f["seq"] for f in self.flows()] or [0])
+        t0 = time.monotonic()
+        self.r.check(not self.topo.can("cache", "db", "tcp", 80, timeout_ms=300), "cache reached db:80")
+
+        def denied():
+            got = [f for f in self.flows("--since", str(last), "--verdict", "denied", "--endpoint", "db")
+                   if f["source"].get("endpoint") == "cache"]
+            return got
+        got = []
+        while time.monotonic() - t0 < 1.0 and not got:
+            got = denied()
+            time.sleep(0.05)
+        dt = time.monotonic() - t0
+        print("    denied flow recorded after %.0f ms" % (dt * 1000), flush=True)
+        if self.r.check(got, "no denied cache -> db record within 1 s"):
+            f = got[0]
+            self.r.check(f["destination"]["endpoint"] == "db" and f["destination"]["namespace"] == NS and
+                         f["destination"]["port"] == 80 and f["protocol"] == "TCP" and
+                         f["direction"] == "ingress" and f["source"]["labels"].get("app") == "cache" and
+                         f["destination"]["labels"] == {"app": "db"},
+                         "record names: %s" % f)
+            self.r.check(f["policies"] == [NS + "/db-from-web"], "deciding policies: %s" % f.get("policies"))
+        # batch is isolated for egress: its attempt is logged at its own end
+        self.topo.can("batch", "db", "udp", 80, timeout_ms=200)
+        bad = eventually(lambda: [] if any(f["direction"] == "egress" and f["source"]["endpoint"] == "batch"
+                                           for f in self.flows("--since", str(last), "--endpoint", "batch"))
+                         else ["none"], timeout=1.0, interval=0.05)
+        self.r.check(not bad, "batch's denied egress not recorded")
+        # allowed, with --flow-log all: the rule that allowed it
+        self.r.check(self.topo.can("web", "db", "tcp", 80), "web cannot reach db")
+        bad = eventually(lambda: [] if any(f.get("policy") == NS + "/db-from-web" and f.get("rule") == "ingress[0]"
+                                           and f["source"]["endpoint"] == "web"
+                                           for f in self.flows("--since", str(last), "--verdict", "allowed"))
+                         else ["none"], timeout=1.0, interval=0.05)
+        self.r.check(not bad, "web -> db not recorded as allowed by db-from-web ingress[0]")
+        p = self.segd.ctl("flows", "--endpoint", "db")
+        self.r.check(p.returncode == 0 and "denied" in p.stdout and "isolated by %s/db-from-web" % NS in p.stdout,
+                     "table output: %s" % p.stdout[-400:])
+        with open(self.flow_file) as fh:
+            lines = [json.loads(x) for x in fh]
+        self.r.check(any(x["verdict"] == "denied" for x in lines), "the flow log file has no denied record")
+        rules = self.segd.ctl_json("rules", "db")
+        logs = [r for c in rules["chains"] for r in c["rules"] if r.get("comment") == "segd: flow log"]
+        self.r.check(logs and "limit rate 10/second" in logs[0]["expr"] and 'log prefix "segd:D:i "' in logs[0]["expr"],
+                     "db's flow log rule: %s" % logs)
+        self.r.check(rules["in_sync"] is True, "db not in sync with flow logging on")
+        # follow: a new denial shows up in a running segctl flows -f
+        proc = subprocess.Popen([self.segd.segctl_bin, "--socket", self.segd.socket, "flows", "-f", "-o", "json",
+                                 "--since", str(max(x["seq"] for x in lines)), "--verdict", "denied"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)
+            self.topo.can("cache", "db", "tcp", 82, timeout_ms=200)
+            seen, buf = False, ""
+            deadline = time.monotonic() + 2
+            fd = proc.stdout.fileno()
+            os.set_blocking(fd, False)
+            while time.monotonic() < deadline and not seen:
+                select.select([fd], [], [], 0.1)
+                try:
+                    chunk = os.read(fd, 65536).decode()
+                except BlockingIOError:
+                    continue
+                buf += chunk
+                for line in buf.splitlines():
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    seen = seen or rec["destination"].get("port") == 82
+            self.r.check(seen, "segctl flows -f did not show the new denial within 2 s: %r" % buf[-300:])
+        finally:
+            proc.terminate()
+            proc.wait(5)
+
     def main(self):
         try:
             self.r.run("check names the deciding policy and rule", self.t_check)
@@ -341,6 +430,7 @@ class Test:
             self.r.run("rule counters count traffic and survive incremental updates", self.t_counters)
             self.r.run("every change through the API is in the audit log", self.t_audit_log)
             self.r.run("the audit group reads and cannot write", self.t_roles)
+            self.r.run("flows: denied and allowed connections with names within a second", self.t_flows)
             self.r.run("Prometheus metrics", self.t_metrics)
         finally:
             self.segd.close()

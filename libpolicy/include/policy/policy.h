@@ -396,8 +396,30 @@ enum policy_emit_kind {
 typedef int (*policy_emit_fn)(enum policy_emit_kind kind, void *obj,
 			      const struct policy_plan_rule *plan_rule, void *userdata);
 
+/*
+ * Flow logs (NFLOG): with DENIED, an isolated direction logs what it is about to deny, at most
+ * log_rate packets per second (burst 2x) per chain, with prefix "segd:D:i " (ingress) or
+ * "segd:D:e " (egress); with ALL, every allow rule also logs the new flows it accepts, unlimited
+ * (a limit there would turn into a deny), with prefix "segd:A:i:N " where N is the index of the
+ * rule in plan->rules. Packets go to NFLOG group log_group with POLICY_FLOW_LOG_SNAPLEN bytes.
+ */
+enum policy_flow_log {
+	POLICY_FLOW_LOG_NONE,
+	POLICY_FLOW_LOG_DENIED,
+	POLICY_FLOW_LOG_ALL,
+};
+
+#define POLICY_FLOW_PREFIX_DENIED "segd:D:"
+#define POLICY_FLOW_PREFIX_ALLOWED "segd:A:"
+#define POLICY_FLOW_LOG_PREFIX_MAX 32
+#define POLICY_FLOW_LOG_SNAPLEN 128	/* IPv6 header + transport ports, with room */
+#define POLICY_FLOW_LOG_RATE 10		/* denied packets logged per second per chain */
+
 struct policy_emit_options {
 	uint32_t table_flags;	/* NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST, decided by the caller */
+	enum policy_flow_log flow_log;
+	uint16_t log_group;
+	uint32_t log_rate;	/* 0: POLICY_FLOW_LOG_RATE */
 };
 
 int policy_emit(const struct policy_plan *plan, const struct policy_emit_options *opts,
@@ -410,3 +432,4 @@ int policy_emit(const struct policy_plan *plan, const struct policy_emit_options
 #define POLICY_COMMENT_ND "segd: icmpv6 neighbour discovery"
 #define POLICY_COMMENT_RA_OUT "segd: no router advertisements from endpoints"
 #define POLICY_COMMENT_DEFAULT_DENY "segd: default deny"
+#define POLICY_COMMENT_FLOW_LOG "segd: flow log"

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_log.h>
+#include <linux/netlink.h>
+
+#include <libmnl/libmnl.h>
+#include <libnetfilter_log/libnetfilter_log.h>
+
+#include "flows.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "netns.h"
+
+struct flows {
+	json_t *ring[FLOWS_RING];
+	uint64_t seq;		/* of the newest record; record s lives at ring[s % FLOWS_RING] */
+	char *file;
+	uint64_t max_file_bytes, file_bytes;
+	int fd;
+};
+
+int flows_new(const char *file, uint64_t max_file_bytes, struct flows **ret)
+{
+	struct flows *f = calloc(1, sizeof(*f));
+	struct stat st;
+
+	if (!f)
+		return -ENOMEM;
+	f->fd = -1;
+	f->max_file_bytes = max_file_bytes;
+	if (file) {
+		f->file = strdup(file);
+		if (!f->file) {
+			free(f);
+			return -ENOMEM;
+		}
+		f->fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+		if (f->fd < 0 || fstat(f->fd, &st) < 0) {
+			int r = -errno;
+
+			flows_free(f);
+			return log_error_errno(r, "Failed to open the flow log %s: %m", file);
+		}
+		f->file_bytes = (uint64_t)st.st_size;
+	}
+	*ret = f;
+	return 0;
+}
+
+struct flows *flows_free(struct flows *f)
+{
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < FLOWS_RING; i++)
+		json_decref(f->ring[i]);
+	safe_close(f->fd);
+	free(f->file);
+	free(f);
+	return NULL;
+}
+
+/* ---- the NFLOG socket of one namespace ------------------------------------------------------ */
+
+static int config(int fd, void (*put)(struct nlmsghdr *nlh, const void *arg), const void *arg)
+{
+	char buf[8192];
+	struct nlmsghdr *nlh = nflog_nlmsg_put_header(buf, NFULNL_MSG_CONFIG, AF_UNSPEC,
+						      FLOWS_NFLOG_GROUP);
+	ssize_t n;
+
+	put(nlh, arg);
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = 1;
+	if (send(fd, nlh, nlh->nlmsg_len, 0) < 0)
+		return -errno;
+	n = recv(fd, buf, sizeof(buf), 0);
+	if (n < 0)
+		return -errno;
+	if (mnl_cb_run(buf, (size_t)n, 1, 0, NULL, NULL) < 0)
+		return -errno;
+	return 0;
+}
+
+static void put_bind(struct nlmsghdr *nlh, const void *arg)
+{
+	nflog_attr_put_cfg_cmd(nlh, NFULNL_CFG_CMD_BIND);
+}
+
+static void put_mode(struct nlmsghdr *nlh, const void *arg)
+{
+	nflog_attr_put_cfg_mode(nlh, NFULNL_COPY_PACKET, POLICY_FLOW_LOG_SNAPLEN);
+	/* one packet per message, sent at once: records within a second */
+	mnl_attr_put_u32(nlh, NFULA_CFG_QTHRESH, htonl(1));
+	mnl_attr_put_u32(nlh, NFULA_CFG_TIMEOUT, htonl(1));
+}
+
+int flows_socket_open(int nsfd, int *ret_fd)
+{
+	_cleanup_close_ int fd = -1;
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = 1 };
+	int r;
+
+	r = netns_socket(nsfd, AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER, &fd);
+	if (r < 0)
+		return r;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	r = config(fd, put_bind, NULL);
+	if (r >= 0)
+		r = config(fd, put_mode, NULL);
+	if (r < 0)
+		return r;
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
+		return -errno;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
+/* ---- records -------------------------------------------------------------------------------- */
+
+static json_t *labels_json(const struct policy_labels *l)
+{
+	json_t *o = json_object();
+
+	for (size_t i = 0; o && i < l->n; i++)
+		json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
+	return o;
+}
+
+static struct endpoint *endpoint_by_addr(struct manager *m, int family, const uint8_t *addr)
+{
+	size_t len = family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < m->n_endpoints; i++)
+		for (size_t k = 0; k < m->endpoints[i]->pe.n_addrs; k++) {
+			const struct policy_addr *a = &m->endpoints[i]->pe.addrs[k];
+
+			if (a->family == family && memcmp(a->addr, addr, len) == 0)
+				return m->endpoints[i];
+		}
+	return NULL;
+}
+
+static json_t *end_json(struct manager *m, struct endpoint *known, int family, const uint8_t *addr,
+			int port)
+{
+	struct endpoint *e = known ? known : endpoint_by_addr(m, family, addr);
+	char buf[INET6_ADDRSTRLEN] = "?";
+	json_t *o;
+
+	inet_ntop(family, addr, buf, sizeof(buf));
+	o = json_pack("{s:s}", "address", buf);
+	if (o && port >= 0)
+		json_object_set_new(o, "port", json_integer(port));
+	if (o && e) {
+		json_object_set_new(o, "endpoint", json_string(e->pe.name));
+		json_object_set_new(o, "namespace", json_string(e->pe.namespace));
+		json_object_set_new(o, "labels", labels_json(&e->pe.labels));
+	}
+	return o;
+}
+
+static const char *proto_name(uint8_t p)
+{
+	switch (p) {
+	case IPPROTO_TCP:
+		return "TCP";
+	case IPPROTO_UDP:
+		return "UDP";
+	case IPPROTO_SCTP:
+		return "SCTP";
+	case IPPROTO_ICMP:
+		return "ICMP";
+	case IPPROTO_ICMPV6:
+		return "ICMPv6";
+	default:
+		return NULL;
+	}
+}
+
+struct packet {
+	int family;
+	uint8_t proto;
+	uint8_t src[16], dst[16];
+	int sport, dport;	/* -1: none */
+};
+
+static int parse_packet(const uint8_t *p, size_t n, struct packet *pk)
+{
+	size_t off;
+
+	*pk = (struct packet){ .sport = -1, .dport = -1 };
+	if (n < 1)
+		return -EBADMSG;
+	if (p[0] >> 4 == 4) {
+		if (n < 20 || (p[0] & 0xf) < 5)
+			return -EBADMSG;
+		pk->family = AF_INET;
+		pk->proto = p[9];
+		memcpy(pk->src, p + 12, 4);
+		memcpy(pk->dst, p + 16, 4);
+		off = (size_t)(p[0] & 0xf) * 4;
+		/* a later fragment has no transport header */
+		if ((((size_t)p[6] << 8 | p[7]) & 0x1fff) != 0)
+			return 0;
+	} else if (p[0] >> 4 == 6) {
+		if (n < 40)
+			return -EBADMSG;
+		pk->family = AF_INET6;
+		pk->proto = p[6];
+		memcpy(pk->src, p + 8, 16);
+		memcpy(pk->dst, p + 24, 16);
+		off = 40;
+	} else
+		return -EBADMSG;
+	if ((pk->proto == IPPROTO_TCP || pk->proto == IPPROTO_UDP || pk->proto == IPPROTO_SCTP) &&
+	    n >= off + 4) {
+		pk->sport = p[off] << 8 | p[off + 1];
+		pk->dport = p[off + 2] << 8 | p[off + 3];
+	}
+	return 0;
+}
+
+static json_t *now_json(void)
+{
+	struct timespec ts;
+	struct tm tm;
+	char buf[40];
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!gmtime_r(&ts.tv_sec, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
+		return json_null();
+	return json_sprintf("%s.%06ldZ", buf, ts.tv_nsec / 1000);
+}
+
+static void file_append(struct flows *f, json_t *rec)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t len;
+
+	if (f->fd < 0)
+		return;
+	line = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!line)
+		return;
+	len = strlen(line);
+	line[len++] = '\n';
+	if (f->max_file_bytes && f->file_bytes + len > f->max_file_bytes) {
+		_cleanup_free_ char *old = NULL;
+
+		/* FILE -> FILE.1 (the previous FILE.1 goes), then a new FILE */
+		if (asprintf(&old, "%s.1", f->file) >= 0 && rename(f->file, old) == 0) {
+			int fd = open(f->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				      0640);
+
+			if (fd >= 0) {
+				safe_close(f->fd);
+				f->fd = fd;
+				f->file_bytes = 0;
+			}
+		}
+	}
+	if (write(f->fd, line, len) == (ssize_t)len)
+		f->file_bytes += len;
+}
+
+static void record(struct flows *f, json_t *rec)
+{
+	size_t k;
+
+	f->seq++;
+	json_object_set_new(rec, "seq", json_integer((json_int_t)f->seq));
+	file_append(f, rec);
+	k = f->seq % FLOWS_RING;
+	json_decref(f->ring[k]);
+	f->ring[k] = rec;
+}
+
+/* One logged packet from e's namespace. */
+static int on_packet(struct manager *m, struct endpoint *e, const char *prefix, const uint8_t *pl,
+		     size_t n)
+{
+	const struct policy_plan *plan = e->installed;
+	bool denied, ingress;
+	unsigned long idx = 0;
+	struct packet pk;
+	json_t *rec, *sel;
+	const char *pn;
+
+	if (strncmp(prefix, POLICY_FLOW_PREFIX_DENIED, strlen(POLICY_FLOW_PREFIX_DENIED)) == 0)
+		denied = true;
+	else if (strncmp(prefix, POLICY_FLOW_PREFIX_ALLOWED, strlen(POLICY_FLOW_PREFIX_ALLOWED)) == 0)
+		denied = false;
+	else
+		return 0;	/* not ours: someone else's rule logging to our group */
+	ingress = prefix[strlen(POLICY_FLOW_PREFIX_DENIED)] == 'i';
+	if (!denied)
+		idx = strtoul(prefix + strlen(POLICY_FLOW_PREFIX_ALLOWED) + 2, NULL, 10);
+	if (parse_packet(pl, n, &pk) < 0)
+		return 0;
+
+	pn = proto_name(pk.proto);
+	rec = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "time", now_json(), "verdict",
+			denied ? "denied" : "allowed", "direction", ingress ? "ingress" : "egress",
+			"family", pk.family == AF_INET ? "ipv4" : "ipv6", "protocol",
+			pn ? json_string(pn) : json_integer(pk.proto), "source",
+			end_json(m, ingress ? NULL : e, pk.family, pk.src, pk.sport), "destination",
+			end_json(m, ingress ? e : NULL, pk.family, pk.dst, pk.dport));
+	if (!rec)
+		return -ENOMEM;
+	json_object_set_new(rec, "enforced_at", json_string(e->pe.name));
+	sel = json_array();
+	for (size_t i = 0; plan && sel && i < plan->n_selected_by; i++)
+		json_array_append_new(sel, json_string(plan->selected_by[i]));
+	if (denied) {
+		json_object_set_new(rec, "policies", sel);
+		json_object_set_new(rec, "reason", json_sprintf(
+			"%s is isolated for %s by %zu polic%s and none of their rules allows it",
+			e->pe.name, ingress ? "ingress" : "egress", plan ? plan->n_selected_by : 0,
+			plan && plan->n_selected_by == 1 ? "y" : "ies"));
+		m->stats.flows_denied++;
+	} else {
+		json_decref(sel);
+		if (plan && idx < plan->n_rules) {
+			const struct policy_plan_rule *r = &plan->rules[idx];
+
+			json_object_set_new(rec, "policy", json_sprintf("%s/%s", r->policy_namespace,
+									 r->policy_name));
+			json_object_set_new(rec, "rule", json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
+								       r->rule_index));
+		}
+		m->stats.flows_allowed++;
+	}
+	record(m->flows, rec);
+	return 0;
+}
+
+struct read_ctx {
+	struct manager *m;
+	struct endpoint *e;
+};
+
+static int log_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct read_ctx *c = data;
+	struct nlattr *attr[NFULA_MAX + 1] = { 0 };
+	const char *prefix;
+
+	if (NFNL_SUBSYS_ID(nlh->nlmsg_type) != NFNL_SUBSYS_ULOG ||
+	    NFNL_MSG_TYPE(nlh->nlmsg_type) != NFULNL_MSG_PACKET)
+		return MNL_CB_OK;
+	if (nflog_nlmsg_parse(nlh, attr) < 0 || !attr[NFULA_PREFIX] || !attr[NFULA_PAYLOAD])
+		return MNL_CB_OK;
+	prefix = mnl_attr_get_str(attr[NFULA_PREFIX]);
+	if (mnl_attr_get_payload_len(attr[NFULA_PREFIX]) == 0 ||
+	    !memchr(prefix, 0, mnl_attr_get_payload_len(attr[NFULA_PREFIX])))
+		return MNL_CB_OK;
+	return on_packet(c->m, c->e, prefix, mnl_attr_get_payload(attr[NFULA_PAYLOAD]),
+			 mnl_attr_get_payload_len(attr[NFULA_PAYLOAD])) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int flows_read(struct manager *m, struct endpoint *e)
+{
+	static char buf[65536];
+	struct read_ctx c = { .m = m, .e = e };
+
+	for (int i = 0; i < 256; i++) {
+		ssize_t n = recv(e->log_fd, buf, sizeof(buf), 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == ENOBUFS) {
+			log_debug("Endpoint %s: flow log messages lost (socket overran)", e->pe.name);
+			continue;
+		}
+		if (n < 0)
+			return errno == EAGAIN ? 0 : -errno;
+		(void)mnl_cb_run(buf, (size_t)n, 0, 0, log_cb, &c);
+	}
+	return 0;
+}
+
+/* ---- queries -------------------------------------------------------------------------------- */
+
+static bool names(json_t *rec, const char *side, const char *endpoint)
+{
+	const char *n = json_string_value(json_object_get(json_object_get(rec, side), "endpoint"));
+
+	return n && streq(n, endpoint);
+}
+
+json_t *flows_query(struct flows *f, const char *endpoint, const char *verdict, uint64_t since,
+		    size_t limit)
+{
+	uint64_t oldest = f->seq >= FLOWS_RING ? f->seq - FLOWS_RING + 1 : 1, next = since;
+	json_t *list = json_array();
+
+	if (!list)
+		return NULL;
+	if (limit == 0 || limit > FLOWS_QUERY_MAX)
+		limit = FLOWS_QUERY_MAX;
+	for (uint64_t s = since + 1 > oldest ? since + 1 : oldest; s <= f->seq; s++) {
+		json_t *rec = f->ring[s % FLOWS_RING];
+
+		if (json_array_size(list) == limit)
+			break;
+		next = s;
+		if (!rec)
+			continue;
+		if (endpoint && !names(rec, "source", endpoint) && !names(rec, "destination", endpoint))
+			continue;
+		if (verdict && !streq(json_string_value(json_object_get(rec, "verdict")), verdict))
+			continue;
+		json_array_append(list, rec);
+	}
+	if (next < f->seq && json_array_size(list) < limit)
+		next = f->seq;
+	return json_pack("{s:o, s:I, s:I}", "flows", list, "next", (json_int_t)next, "dropped",
+			 (json_int_t)(since + 1 < oldest ? oldest - since - 1 : 0));
+}
