@@ -7,26 +7,32 @@
 
 #include <jansson.h>
 
+#include <unistd.h>
+
 #include "client.h"
 #include "print.h"
+#include "probe.h"
 #include "segctl.h"
 
 #define MATRIX_MAX_PORT_ARGS 64
 
 static const char usage[] =
 	"Usage: segctl matrix [-n NAMESPACE | -A] [--port PORT[/PROTOCOL]]...\n"
-	"                     [-o table|csv|dot|json|yaml]\n"
+	"                     [--probe] [-o table|csv|dot|json|yaml]\n"
 	"\n"
 	"Show who can reach whom: for every ordered pair of endpoints and every port,\n"
 	"whether a new connection is allowed (egress at the source and ingress at the\n"
 	"destination, in every address family both have), computed from the plans segd\n"
 	"committed. Without --port, the ports the policies name are used (80/TCP if none).\n"
-	"Endpoints without a committed ruleset are listed apart, not guessed.\n"
+	"Endpoints without a committed ruleset are listed apart, not guessed. With --probe\n"
+	"(root), every pair is also tried with real packets from inside the source's\n"
+	"namespace, and any disagreement between plan and reality is reported (exit 1).\n"
 	"\n"
 	"Options:\n"
 	"  -n, --namespace NAMESPACE  endpoints of this namespace (default: default)\n"
 	"  -A, --all-namespaces       endpoints of every namespace\n"
 	"  -p, --port PORT[/PROTOCOL] a port to evaluate (repeatable; TCP by default)\n"
+	"      --probe                test every pair with real packets (TCP, UDP)\n"
 	"  -o, --output FORMAT        table (default), csv, dot (Graphviz: nodes grouped by\n"
 	"                             namespace, edges labelled with allowed ports), json, yaml\n"
 	"      --socket PATH          segd's API socket\n"
@@ -240,6 +246,79 @@ static int print_dot(json_t *reply)
 	return 0;
 }
 
+static void print_probe(json_t *p)
+{
+	json_t *d = json_object_get(p, "disagreements"), *v;
+	size_t i, unknown = 0;
+
+	json_array_foreach(json_object_get(p, "pairs"), i, v)
+		unknown += json_is_null(json_object_get(v, "allowed"));
+	printf("\nprobe: %zu pair(s) tried with real packets, %zu disagree with the plan",
+	       json_array_size(json_object_get(p, "pairs")), json_array_size(d));
+	if (unknown)
+		printf(", %zu unknown (a UDP service of the endpoint's own holds the port)", unknown);
+	fputc('\n', stdout);
+	json_array_foreach(d, i, v) {
+		fputs("  ", stdout);
+		print_sanitized(stdout, json_str(v, "from", "?"));
+		fputs(" -> ", stdout);
+		print_sanitized(stdout, json_str(v, "to", "?"));
+		printf(" %s: plan %s, packets %s\n", json_str(v, "port", "?"),
+		       json_is_true(json_object_get(v, "plan")) ? "allows" : "denies",
+		       json_is_true(json_object_get(v, "probe")) ? "got through" : "did not");
+	}
+	json_array_foreach(json_object_get(p, "skipped"), i, v) {
+		fputs("  not probed: ", stdout);
+		print_sanitized(stdout, json_str(v, "port", "?"));
+		fputs(" (", stdout);
+		print_sanitized(stdout, json_str(v, "reason", "?"));
+		fputs(")\n", stdout);
+	}
+}
+
+/* Probes, prints the matrix with the probe's results; -EREMOTEIO when they disagree. */
+static int probe_and_print(struct segctl *c, json_t *reply, enum matrix_format fmt)
+{
+	json_auto_t *eps = NULL, *p = NULL;
+	int r;
+
+	if (geteuid() != 0)
+		return usage_error(c, "--probe needs root (it enters the endpoints' namespaces)");
+	r = client_get(c, "/v1/endpoints", &eps);
+	if (r < 0)
+		return r;
+	r = matrix_probe(reply, eps, 1000, &p);
+	if (r < 0) {
+		fprintf(stderr, "segctl: probing failed: %s\n", strerror(-r));
+		return r;
+	}
+	json_object_set(reply, "probe", p);
+	switch (fmt) {
+	case FMT_JSON:
+		r = print_structured(reply, OUTPUT_JSON);
+		break;
+	case FMT_YAML:
+		r = print_structured(reply, OUTPUT_YAML);
+		break;
+	case FMT_CSV:
+		r = print_csv(reply);
+		break;
+	case FMT_DOT:
+		r = print_dot(reply);
+		break;
+	default:
+		r = print_table(reply);
+		print_probe(p);
+		break;
+	}
+	if (r >= 0 && json_array_size(json_object_get(p, "disagreements")) > 0) {
+		fprintf(stderr, "segctl: %zu pair(s) behave differently from the plan\n",
+			json_array_size(json_object_get(p, "disagreements")));
+		return -EREMOTEIO;
+	}
+	return r;
+}
+
 int matrix_main(struct segctl *c, int argc, char *argv[])
 {
 	static const struct option options[] = {
@@ -247,13 +326,14 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 		{ "all-namespaces", no_argument, NULL, 'A' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "probe", no_argument, NULL, 'P' },
 		COMMON_OPTIONS,
 		{},
 	};
 	static const char *const formats[] = { "table", "csv", "dot", "json", "yaml" };
 	_cleanup_free_ char *path = NULL, *ports = NULL, *ens = NULL, *eports = NULL;
 	const char *ns = NULL;
-	bool all = false;
+	bool all = false, probe = false;
 	size_t n_ports = 0;
 	enum matrix_format fmt = FMT_TABLE;
 	json_auto_t *reply = NULL;
@@ -270,6 +350,9 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 			break;
 		case 'A':
 			all = true;
+			break;
+		case 'P':
+			probe = true;
 			break;
 		case 'p': {
 			char *s;
@@ -330,6 +413,8 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 	r = client_get(c, path, &reply);
 	if (r < 0)
 		return exit_status(r);
+	if (probe)
+		return exit_status(probe_and_print(c, reply, fmt));
 	switch (fmt) {
 	case FMT_CSV:
 		return exit_status(print_csv(reply));

@@ -165,6 +165,28 @@ class Test:
             p = self.segd.ctl("matrix", "-n", NS, "-o", fmt)
             self.r.check(p.returncode == 0 and want in p.stdout, "-o %s: %s" % (fmt, p.stdout[:200]))
 
+    def t_matrix_probe(self):
+        args = ["matrix", "-n", NS, "--probe", "-o", "json"]
+        for port in PORTS:
+            args += ["--port", port]
+        p = self.segd.ctl(*args)
+        self.r.check(p.returncode == 0, "matrix --probe: %d %s" % (p.returncode, p.stderr))
+        m = json.loads(p.stdout) if p.stdout else {}
+        pr = m.get("probe", {})
+        self.r.check(len(pr.get("pairs", [])) == len(m.get("pairs", [])) > 0,
+                     "probe tried %d pairs, matrix has %d" % (len(pr.get("pairs", [])), len(m.get("pairs", []))))
+        self.r.check(pr.get("disagreements") == [], "plan and packets disagree: %s" % pr.get("disagreements"))
+        # a drop segd knows nothing about (another table): the plan allows, packets do not get through
+        ns = self.topo.endpoints["db"].netns
+        self.topo.ns_exec(ns, ["nft", "add table inet evil; add chain inet evil in "
+                               "{ type filter hook input priority -10; }; add rule inet evil in tcp dport 80 drop"])
+        try:
+            p = self.segd.ctl("matrix", "-n", NS, "--probe", "--port", "80/TCP")
+            self.r.check(p.returncode == 1 and "web -> db 80/TCP: plan allows, packets did not" in p.stdout,
+                         "a foreign drop was not reported: %d %s %s" % (p.returncode, p.stdout[-500:], p.stderr))
+        finally:
+            self.topo.ns_exec(ns, ["nft", "delete", "table", "inet", "evil"])
+
     def t_diff_predicts_apply(self):
         before = self.matrix()
         path = os.path.join(self.segd.workdir, "next.json")
@@ -426,6 +448,7 @@ class Test:
         try:
             self.r.run("check names the deciding policy and rule", self.t_check)
             self.r.run("matrix equals probed reality", self.t_matrix_is_reality)
+            self.r.run("matrix --probe agrees with the plan and reports a foreign drop", self.t_matrix_probe)
             self.r.run("diff predicts exactly what apply does", self.t_diff_predicts_apply)
             self.r.run("rule counters count traffic and survive incremental updates", self.t_counters)
             self.r.run("every change through the API is in the audit log", self.t_audit_log)
