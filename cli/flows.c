@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,7 +19,7 @@
 
 static const char usage[] =
 	"Usage: segctl flows [-f|--follow] [--endpoint NAME] [--verdict denied|allowed]\n"
-	"                    [--since N] [-o table|json]\n"
+	"                    [--since DURATION] [--after N] [-o table|json]\n"
 	"\n"
 	"Show the new connections the endpoints' rulesets logged: denied ones (rate-limited\n"
 	"in the kernel), and allowed ones when segd runs with --flow-log all. Each record names\n"
@@ -30,7 +31,8 @@ static const char usage[] =
 	"  -f, --follow            keep printing new records until interrupted\n"
 	"      --endpoint NAME     records with this endpoint at either end\n"
 	"      --verdict VERDICT   denied or allowed\n"
-	"      --since N           records after record number N\n"
+	"      --since DURATION    records of the last DURATION: 90s, 15m, 1h, 2d\n"
+	"      --after N           records after record number N\n"
 	"  -o, --output FORMAT     table (default) or json (one record per line)\n"
 	"      --socket PATH       segd's API socket\n"
 	"  -h, --help              show this help\n";
@@ -98,6 +100,31 @@ static void print_record(json_t *r, enum output_format out)
 	fputc('\n', stdout);
 }
 
+/* "90s", "15m", "1h", "2d" (a number alone: seconds) */
+static int parse_duration(const char *s, uint64_t *ret)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	if (streq(end, "m"))
+		mult = 60;
+	else if (streq(end, "h"))
+		mult = 3600;
+	else if (streq(end, "d"))
+		mult = 86400;
+	else if (*end && !streq(end, "s"))
+		return -EINVAL;
+	if (v == 0 || v > 366ull * 86400 / mult)
+		return -EINVAL;
+	*ret = v * mult;
+	return 0;
+}
+
 static int fetch(struct segctl *c, const char *filter, uint64_t since, json_t **ret)
 {
 	_cleanup_free_ char *path = NULL;
@@ -109,21 +136,23 @@ static int fetch(struct segctl *c, const char *filter, uint64_t since, json_t **
 
 int flows_main(struct segctl *c, int argc, char *argv[])
 {
-	enum { OPT_ENDPOINT = 0x200, OPT_VERDICT, OPT_SINCE };
+	enum { OPT_ENDPOINT = 0x200, OPT_VERDICT, OPT_SINCE, OPT_AFTER };
 	static const struct option options[] = {
 		{ "follow", no_argument, NULL, 'f' },
 		{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
 		{ "verdict", required_argument, NULL, OPT_VERDICT },
 		{ "since", required_argument, NULL, OPT_SINCE },
+		{ "after", required_argument, NULL, OPT_AFTER },
 		{ "output", required_argument, NULL, 'o' },
 		COMMON_OPTIONS,
 		{},
 	};
 	_cleanup_free_ char *filter = NULL, *eep = NULL;
+	char from[64] = "";
 	const char *endpoint = NULL, *verdict = NULL;
 	enum output_format out = OUTPUT_TABLE;
 	bool follow = false, header = false;
-	uint64_t since = 0;
+	uint64_t since = 0, window = 0;
 	int opt, r;
 
 	args_reset();
@@ -144,15 +173,20 @@ int flows_main(struct segctl *c, int argc, char *argv[])
 							       optarg));
 			verdict = optarg;
 			break;
-		case OPT_SINCE: {
+		case OPT_AFTER: {
 			char *end;
 
 			errno = 0;
 			since = strtoull(optarg, &end, 10);
-			if (errno || *end || end == optarg)
-				return exit_status(usage_error(c, "--since: a record number"));
+			if (errno || *end || end == optarg || !isdigit((unsigned char)optarg[0]))
+				return exit_status(usage_error(c, "--after: a record number"));
 			break;
 		}
+		case OPT_SINCE:
+			if (parse_duration(optarg, &window) < 0)
+				return exit_status(usage_error(c, "--since: a duration such as 90s, 15m, "
+							       "1h or 2d, not '%s'", optarg));
+			break;
 		case 'o':
 			r = args_output(c, optarg, OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON),
 					&out);
@@ -177,8 +211,15 @@ int flows_main(struct segctl *c, int argc, char *argv[])
 		if (!eep)
 			return exit_status(-ENOMEM);
 	}
-	if (asprintf(&filter, "%s%s%s%s", eep ? "&endpoint=" : "", eep ? eep : "",
-		     verdict ? "&verdict=" : "", verdict ? verdict : "") < 0)
+	if (window) {
+		time_t t = time(NULL) - (time_t)window;
+		struct tm tm;
+
+		if (!gmtime_r(&t, &tm) || !strftime(from, sizeof(from), "&from=%Y-%m-%dT%H:%M:%S.000000Z", &tm))
+			return exit_status(-EINVAL);
+	}
+	if (asprintf(&filter, "%s%s%s%s%s", eep ? "&endpoint=" : "", eep ? eep : "",
+		     verdict ? "&verdict=" : "", verdict ? verdict : "", from) < 0)
 		return exit_status(-ENOMEM);
 	if (follow) {
 		signal(SIGINT, on_signal);

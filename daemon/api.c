@@ -205,7 +205,7 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 		r = manager_check(m, arg(c, "from"), arg(c, "to"), arg(c, "port"), &out, &err);
 	} else if (n == 2 && get && streq(res, "flows")) {
 		r = manager_flows(m, arg(c, "endpoint"), arg(c, "verdict"), arg(c, "since"),
-				  arg(c, "limit"), &out, &err);
+				  arg(c, "from"), arg(c, "limit"), &out, &err);
 	} else if (n == 2 && get && streq(res, "matrix")) {
 		r = manager_matrix(m, arg(c, "namespace"), arg(c, "ports"), &out, &err);
 	} else if (n == 2 && post && streq(res, "apply")) {

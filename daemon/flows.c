@@ -405,7 +405,7 @@ static bool names(json_t *rec, const char *side, const char *endpoint)
 }
 
 json_t *flows_query(struct flows *f, const char *endpoint, const char *verdict, uint64_t since,
-		    size_t limit)
+		    const char *time_from, size_t limit)
 {
 	uint64_t oldest = f->seq >= FLOWS_RING ? f->seq - FLOWS_RING + 1 : 1, next = since;
 	json_t *list = json_array();
@@ -425,6 +425,9 @@ json_t *flows_query(struct flows *f, const char *endpoint, const char *verdict, 
 		if (endpoint && !names(rec, "source", endpoint) && !names(rec, "destination", endpoint))
 			continue;
 		if (verdict && !streq(json_string_value(json_object_get(rec, "verdict")), verdict))
+			continue;
+		/* same format, UTC: the text order is the time order */
+		if (time_from && strcmp(json_string_value(json_object_get(rec, "time")) ?: "", time_from) < 0)
 			continue;
 		json_array_append(list, rec);
 	}

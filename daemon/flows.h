@@ -32,7 +32,8 @@ int flows_read(struct manager *m, struct endpoint *e);
 /*
  * {"flows": [records with seq > since, oldest first, at most limit], "next": seq to ask from
  * next time, "dropped": records that left the ring before anyone could read them}, filtered by
- * an endpoint at either end and by verdict ("allowed"/"denied") when given.
+ * an endpoint at either end, by verdict ("allowed"/"denied") and by time (records at or after
+ * time_from, "YYYY-MM-DDTHH:MM:SS.ffffffZ") when given.
  */
 json_t *flows_query(struct flows *f, const char *endpoint, const char *verdict, uint64_t since,
-		    size_t limit);
+		    const char *time_from, size_t limit);

@@ -1578,7 +1578,7 @@ static json_t *change_json(const struct change_stats *c)
 }
 
 int manager_flows(struct manager *m, const char *endpoint, const char *verdict, const char *since,
-		  const char *limit, json_t **ret, struct op_error *err)
+		  const char *time_from, const char *limit, json_t **ret, struct op_error *err)
 {
 	unsigned long long s = 0, l = 0;
 	char *end;
@@ -1597,9 +1597,12 @@ int manager_flows(struct manager *m, const char *endpoint, const char *verdict, 
 		if (errno || *end || end == limit || l == 0 || l > FLOWS_QUERY_MAX)
 			return op_error_set(err, 400, -EINVAL, "limit: 1 to %d", FLOWS_QUERY_MAX);
 	}
+	if (time_from && (strlen(time_from) != 27 || time_from[10] != 'T' || time_from[26] != 'Z' ||
+			  strspn(time_from, "0123456789-T:.Z") != 27))
+		return op_error_set(err, 400, -EINVAL, "from: a UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ");
 	if (endpoint && !manager_find_endpoint(m, endpoint))
 		return op_error_set(err, 404, -ENOENT, "endpoint %s not found", endpoint);
-	*ret = flows_query(m->flows, endpoint, verdict, (uint64_t)s, (size_t)l);
+	*ret = flows_query(m->flows, endpoint, verdict, (uint64_t)s, time_from, (size_t)l);
 	if (!*ret)
 		return op_error_set(err, 500, -ENOMEM, "out of memory");
 	json_object_set_new(*ret, "logging", json_string(m->cfg.flow_log == POLICY_FLOW_LOG_ALL ?

@@ -213,7 +213,7 @@ int manager_hook_poststop(struct manager *m, json_t *body, json_t **ret, struct 
 json_t *manager_status_json(struct manager *m);
 /* GET /v1/flows: records after `since`, optionally of one endpoint and one verdict. */
 int manager_flows(struct manager *m, const char *endpoint, const char *verdict, const char *since,
-		  const char *limit, json_t **ret, struct op_error *err);
+		  const char *time_from, const char *limit, json_t **ret, struct op_error *err);
 json_t *manager_netpols_json(struct manager *m, const char *ns);
 int manager_netpol_json(struct manager *m, const char *ns, const char *name, json_t **ret,
 			struct op_error *err);

@@ -374,7 +374,7 @@ class Test:
         self.r.check(not self.topo.can("cache", "db", "tcp", 80, timeout_ms=300), "cache reached db:80")
 
         def denied():
-            got = [f for f in self.flows("--since", str(last), "--verdict", "denied", "--endpoint", "db")
+            got = [f for f in self.flows("--after", str(last), "--verdict", "denied", "--endpoint", "db")
                    if f["source"].get("endpoint") == "cache"]
             return got
         got = []
@@ -394,19 +394,23 @@ class Test:
         # batch is isolated for egress: its attempt is logged at its own end
         self.topo.can("batch", "db", "udp", 80, timeout_ms=200)
         bad = eventually(lambda: [] if any(f["direction"] == "egress" and f["source"]["endpoint"] == "batch"
-                                           for f in self.flows("--since", str(last), "--endpoint", "batch"))
+                                           for f in self.flows("--after", str(last), "--endpoint", "batch"))
                          else ["none"], timeout=1.0, interval=0.05)
         self.r.check(not bad, "batch's denied egress not recorded")
         # allowed, with --flow-log all: the rule that allowed it
         self.r.check(self.topo.can("web", "db", "tcp", 80), "web cannot reach db")
         bad = eventually(lambda: [] if any(f.get("policy") == NS + "/db-from-web" and f.get("rule") == "ingress[0]"
                                            and f["source"]["endpoint"] == "web"
-                                           for f in self.flows("--since", str(last), "--verdict", "allowed"))
+                                           for f in self.flows("--after", str(last), "--verdict", "allowed"))
                          else ["none"], timeout=1.0, interval=0.05)
         self.r.check(not bad, "web -> db not recorded as allowed by db-from-web ingress[0]")
-        p = self.segd.ctl("flows", "--endpoint", "db")
+        p = self.segd.ctl("flows", "--endpoint", "db", "--since", "1h")
         self.r.check(p.returncode == 0 and "denied" in p.stdout and "isolated by %s/db-from-web" % NS in p.stdout,
                      "table output: %s" % p.stdout[-400:])
+        self.r.check(self.flows("--since", "1h") and len(self.flows("--since", "1h")) == len(self.flows()),
+                     "--since 1h lost records of the last seconds")
+        time.sleep(2.1)
+        self.r.check(self.flows("--since", "2s") == [], "--since 2s shows records older than 2 s")
         with open(self.flow_file) as fh:
             lines = [json.loads(x) for x in fh]
         self.r.check(any(x["verdict"] == "denied" for x in lines), "the flow log file has no denied record")
@@ -417,7 +421,7 @@ class Test:
         self.r.check(rules["in_sync"] is True, "db not in sync with flow logging on")
         # follow: a new denial shows up in a running segctl flows -f
         proc = subprocess.Popen([self.segd.segctl_bin, "--socket", self.segd.socket, "flows", "-f", "-o", "json",
-                                 "--since", str(max(x["seq"] for x in lines)), "--verdict", "denied"],
+                                 "--after", str(max(x["seq"] for x in lines)), "--verdict", "denied"],
                                 stdout=subprocess.PIPE, text=True)
         try:
             time.sleep(0.3)
