@@ -81,6 +81,14 @@ matrix() {
 say "Real connections between the containers: only web -> api:8080 and api -> db:5432 pass"
 matrix
 
+say "The same from the plans: segctl matrix, and why one flow passes and another does not"
+run "$SEGCTL" matrix -n shop --port 8080 --port 5432
+run "$SEGCTL" check demo-api demo-db 5432/TCP
+run "$SEGCTL" check demo-intruder demo-db 5432/TCP
+
+say "Who tried and was refused (flow logs from the containers' own rulesets)"
+run "$SEGCTL" flows --endpoint demo-db --verdict denied --since 1h
+
 say "The ruleset in the api container's network namespace, read back from the kernel"
 run "$SEGCTL" rules demo-api
 
