@@ -177,11 +177,9 @@ static json_t *direction_json(struct endpoint *e, enum policy_dir dir, const str
 	*allowed = v.allowed;
 
 	rules = json_array();
-	sel = json_array();
+	sel = explain_isolating(plan, dir);
 	for (size_t i = 0; rules && i < v.n_rules; i++)
 		json_array_append_new(rules, rule_json(&plan->rules[v.rules[i]]));
-	for (size_t i = 0; sel && i < plan->n_selected_by; i++)
-		json_array_append_new(sel, json_string(plan->selected_by[i]));
 
 	if (e->quarantined)
 		snprintf(reason, sizeof(reason), "quarantined: its labels are not known yet, so it is "
@@ -199,8 +197,8 @@ static json_t *direction_json(struct endpoint *e, enum policy_dir dir, const str
 		size_t len = 0;
 		FILE *f = open_memstream(&names, &len);
 
-		for (size_t i = 0; f && i < plan->n_selected_by; i++)
-			fprintf(f, "%s%s", i ? ", " : "", plan->selected_by[i]);
+		for (size_t i = 0; f && i < json_array_size(sel); i++)
+			fprintf(f, "%s%s", i ? ", " : "", json_string_value(json_array_get(sel, i)));
 		if (f)
 			fclose(f);
 		snprintf(reason, sizeof(reason), "%s is selected by %s for %s, and none of their "
@@ -212,6 +210,17 @@ static json_t *direction_json(struct endpoint *e, enum policy_dir dir, const str
 		      rules, "reason", reason);
 	policy_verdict_done(&v);
 	return o;
+}
+
+json_t *explain_isolating(const struct policy_plan *plan, enum policy_dir dir)
+{
+	unsigned type = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && plan && i < plan->n_selected_by; i++)
+		if (!plan->selected_types || (plan->selected_types[i] & type))
+			json_array_append_new(a, json_string(plan->selected_by[i]));
+	return a;
 }
 
 /* Whether the kernel still holds what segd believes it committed in e's namespace. */

@@ -18,6 +18,8 @@ struct explain_port {
 #define MATRIX_MAX_PORTS 64
 
 int explain_parse_port(const char *s, struct explain_port *ret);
+/* The policies of plan->selected_by that isolate the endpoint in `dir` (a JSON array). */
+json_t *explain_isolating(const struct policy_plan *plan, enum policy_dir dir);
 json_t *explain_port_json(const struct explain_port *p);
 /* Adds the ports `plan`'s rules name (a range by its first port) to ports[0..k), up to
  * MATRIX_MAX_PORTS; returns the new count. */

@@ -18,6 +18,7 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_log/libnetfilter_log.h>
 
+#include "explain.h"
 #include "flows.h"
 #include "log.h"
 #include "macro.h"
@@ -324,15 +325,14 @@ static int on_packet(struct manager *m, struct endpoint *e, const char *prefix, 
 	if (!rec)
 		return -ENOMEM;
 	json_object_set_new(rec, "enforced_at", json_string(e->pe.name));
-	sel = json_array();
-	for (size_t i = 0; plan && sel && i < plan->n_selected_by; i++)
-		json_array_append_new(sel, json_string(plan->selected_by[i]));
+	sel = explain_isolating(plan, ingress ? POLICY_DIR_INGRESS : POLICY_DIR_EGRESS);
 	if (denied) {
+		size_t n_sel = json_array_size(sel);
+
 		json_object_set_new(rec, "policies", sel);
 		json_object_set_new(rec, "reason", json_sprintf(
 			"%s is isolated for %s by %zu polic%s and none of their rules allows it",
-			e->pe.name, ingress ? "ingress" : "egress", plan ? plan->n_selected_by : 0,
-			plan && plan->n_selected_by == 1 ? "y" : "ies"));
+			e->pe.name, ingress ? "ingress" : "egress", n_sel, n_sel == 1 ? "y" : "ies"));
 		m->stats.flows_denied++;
 	} else {
 		json_decref(sel);

@@ -736,7 +736,8 @@ static int compile_with(const struct policy_world *world, struct policy_compile_
 
 	if (n_selecting > 0) {
 		b.plan->selected_by = calloc(n_selecting, sizeof(char *));
-		if (!b.plan->selected_by) {
+		b.plan->selected_types = calloc(n_selecting, sizeof(unsigned));
+		if (!b.plan->selected_by || !b.plan->selected_types) {
 			r = -ENOMEM;
 			goto fail;
 		}
@@ -747,6 +748,7 @@ static int compile_with(const struct policy_world *world, struct policy_compile_
 			r = -ENOMEM;
 			goto fail;
 		}
+		b.plan->selected_types[i] = selecting[i]->types;
 		b.plan->n_selected_by++;
 	}
 

@@ -28,6 +28,7 @@ struct policy_plan *policy_plan_free(struct policy_plan *p)
 	for (size_t i = 0; i < p->n_selected_by; i++)
 		free(p->selected_by[i]);
 	free(p->selected_by);
+	free(p->selected_types);
 	free(p->endpoint);
 	free(p);
 	return NULL;
@@ -75,7 +76,8 @@ static bool plan_equal(const struct policy_plan *a, const struct policy_plan *b,
 		if (!rule_equal(&a->rules[i], &b->rules[i]))
 			return false;
 	for (size_t i = 0; i < a->n_selected_by; i++)
-		if (!str_eq(a->selected_by[i], b->selected_by[i]))
+		if (!str_eq(a->selected_by[i], b->selected_by[i]) ||
+		    a->selected_types[i] != b->selected_types[i])
 			return false;
 	return true;
 }

@@ -7,7 +7,6 @@ segd group.
 Usage: test_bad_input.py --segd BIN --segctl BIN --probe BIN
 """
 
-import argparse
 import json
 import os
 import socket
@@ -17,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import topology  # noqa: E402
-from topology import Results, Segd, Topology, eventually  # noqa: E402
+from topology import Results, Segd, Topology, binaries_args, eventually  # noqa: E402
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -82,11 +81,7 @@ NP = ('{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy",'
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--segd", required=True)
-    ap.add_argument("--segctl", required=True)
-    ap.add_argument("--probe", required=True)
-    a = ap.parse_args()
+    a = binaries_args()
 
     res = Results()
     topo = Topology(a.probe)

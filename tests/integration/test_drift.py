@@ -10,14 +10,13 @@ when it starts again.
 Usage: test_drift.py --segd BIN --segctl BIN --probe BIN
 """
 
-import argparse
 import os
 import re
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from topology import Results, Segd, Topology, eventually  # noqa: E402
+from topology import Results, Segd, Topology, binaries_args, eventually  # noqa: E402
 
 NS = "drift"
 A_INGRESS = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -134,12 +133,7 @@ class Test:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--segd", required=True)
-    ap.add_argument("--segctl", required=True)
-    ap.add_argument("--probe", required=True)
-    a = ap.parse_args()
-    return Test(a).main()
+    return Test(binaries_args()).main()
 
 
 if __name__ == "__main__":

@@ -7,22 +7,17 @@ the kernel's own view (segctl rules, nft list) as a cross-check.
 Usage: test_incremental.py --segd BIN --segctl BIN --probe BIN
 """
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from topology import Results, Segd, Topology  # noqa: E402
+from topology import Results, Segd, Topology, binaries_args  # noqa: E402
 
 NS = "inc"
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--segd", required=True)
-    ap.add_argument("--segctl", required=True)
-    ap.add_argument("--probe", required=True)
-    a = ap.parse_args()
+    a = binaries_args()
 
     res = Results()
     topo = Topology(a.probe)

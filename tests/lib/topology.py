@@ -509,6 +509,16 @@ class Segd:
 
 
 # ------------------------------------------------------------- test helpers
+def binaries_args(argv=None):
+    """--segd BIN --segctl BIN --probe BIN, as every root suite takes them."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--segd", required=True)
+    ap.add_argument("--segctl", required=True)
+    ap.add_argument("--probe", required=True)
+    return ap.parse_args(argv)
+
+
 def flows(srcs, dsts, protos=("tcp", "udp"), ports=(80,), families=(4, 6), expect=True):
     """Expand to [(src, dst, proto, port, family, expect)] for src != dst."""
     return [(s, d, pr, po, f, expect) for s in srcs for d in dsts if s != d

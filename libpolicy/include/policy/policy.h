@@ -306,8 +306,10 @@ struct policy_plan {
 	size_t n_sets;
 	struct policy_plan_rule *rules;	/* in chain order: ingress rules, then egress rules */
 	size_t n_rules;
-	/* "NS/NAME" of each policy selecting this endpoint, sorted, for display */
+	/* "NS/NAME" of each policy selecting this endpoint, sorted, for display, and the
+	 * POLICY_TYPE_* bits of each (which directions it isolates) */
 	char **selected_by;
+	unsigned *selected_types;
 	size_t n_selected_by;
 };
 

@@ -487,10 +487,12 @@ int ref_compile(const struct policy_world *w, const struct policy_endpoint *ep,
 	qsort(sel, n, sizeof(*sel), pol_cmp);
 	if (n) {
 		c.pl->selected_by = calloc(n, sizeof(char *));
-		for (size_t i = 0; c.pl->selected_by && i < n; i++) {
+		c.pl->selected_types = calloc(n, sizeof(unsigned));
+		for (size_t i = 0; c.pl->selected_by && c.pl->selected_types && i < n; i++) {
 			char *s = NULL;
 			if (asprintf(&s, "%s/%s", sel[i]->namespace, sel[i]->name) < 0)
 				s = NULL;
+			c.pl->selected_types[c.pl->n_selected_by] = sel[i]->types;
 			c.pl->selected_by[c.pl->n_selected_by++] = s;
 		}
 	}
