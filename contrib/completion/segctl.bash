@@ -29,7 +29,7 @@ _segctl()
 		cword=$COMP_CWORD
 	fi
 
-	local commands="apply delete get endpoint rules status help"
+	local commands="apply delete diff get endpoint rules check matrix flows status help"
 	local verb="" sub="" resource="" ns="" i
 	local -a positional=()
 	_segctl_socket=""
@@ -40,7 +40,9 @@ _segctl()
 		--socket) _segctl_socket=${words[i + 1]}; ((i++)) ;;
 		--socket=*) _segctl_socket=${words[i]#--socket=} ;;
 		-n | --namespace) ns=${words[i + 1]}; ((i++)) ;;
-		-f | --filename | -o | --output | -l | --label | -p | --port | --netns) ((i++)) ;;
+		-f) [[ $verb == flows ]] || ((i++)) ;;	# flows -f is --follow
+		--filename | -o | --output | -l | --label | -p | --port | --netns | --endpoint | \
+			--verdict | --since | --after) ((i++)) ;;
 		-*) ;;
 		*)
 			if [[ -z $verb ]]; then
@@ -59,6 +61,7 @@ _segctl()
 		return
 		;;
 	-f | --filename)
+		[[ $verb == flows && $prev == -f ]] && return
 		compopt -o filenames 2>/dev/null
 		COMPREPLY=($(compgen -f -X '!*.@(json|yaml|yml)' -- "$cur") $(compgen -d -- "$cur"))
 		[[ -z $cur ]] && COMPREPLY+=(-)
@@ -67,6 +70,8 @@ _segctl()
 	-o | --output)
 		case $verb in
 		get) COMPREPLY=($(compgen -W "table json yaml name" -- "$cur")) ;;
+		matrix) COMPREPLY=($(compgen -W "table csv dot json yaml" -- "$cur")) ;;
+		flows) COMPREPLY=($(compgen -W "table json" -- "$cur")) ;;
 		apply | delete | endpoint) COMPREPLY=($(compgen -W "json yaml" -- "$cur")) ;;
 		*) COMPREPLY=($(compgen -W "table json yaml" -- "$cur")) ;;
 		esac
@@ -80,7 +85,15 @@ _segctl()
 		COMPREPLY=($(compgen -W "$(ls /run/netns 2>/dev/null)" -- "$cur"))
 		return
 		;;
-	-l | --label | -p | --port)
+	--endpoint)
+		COMPREPLY=($(compgen -W "$(_segctl_names endpoints)" -- "$cur"))
+		return
+		;;
+	--verdict)
+		COMPREPLY=($(compgen -W "denied allowed" -- "$cur"))
+		return
+		;;
+	-l | --label | -p | --port | --since | --after)
 		return
 		;;
 	esac
@@ -170,6 +183,23 @@ _segctl()
 		;;
 	status)
 		opts+=" -o --output"
+		;;
+	diff)
+		opts+=" -f --filename -o --output"
+		;;
+	check)
+		opts+=" -o --output"
+		if [[ $cur != -* ]]; then
+			[[ ${#positional[@]} -lt 2 ]] &&
+				COMPREPLY=($(compgen -W "$(_segctl_names endpoints)" -- "$cur"))
+			return
+		fi
+		;;
+	matrix)
+		opts+=" -n --namespace -A --all-namespaces -p --port --probe -o --output"
+		;;
+	flows)
+		opts+=" -f --follow --endpoint --verdict --since --after -o --output"
 		;;
 	*)
 		return
