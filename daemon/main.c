@@ -23,6 +23,7 @@ static const char *arg_audit_group = "segd-audit";
 static const char *arg_audit_log = AUDIT_LOG_DEFAULT;
 static const char *arg_metrics_listen = NULL;
 static bool arg_no_table_owner = false;
+static bool arg_drift_report_only = false;
 static enum policy_flow_log arg_flow_log = POLICY_FLOW_LOG_DENIED;
 static const char *arg_flow_log_file = NULL;
 static uint64_t arg_flow_log_max = 64ull << 20;
@@ -51,6 +52,8 @@ static void help(void)
 	       "  --no-table-owner       do not make segd's tables owned (NFT_TABLE_F_OWNER): other\n"
 	       "                         processes may then change them (e.g. nft tracing rules);\n"
 	       "                         segd watches nf_tables events and repairs its tables\n"
+	       "  --drift MODE           with --no-table-owner: repair (default) or report (log,\n"
+	       "                         count and mark the endpoint, leave the change in place)\n"
 	       "  --flow-log MODE        NFLOG new connections in the endpoints' chains and keep them\n"
 	       "                         for 'segctl flows': denied (default, 10/s per chain),\n"
 	       "                         all (also every allowed new connection), or none\n"
@@ -80,7 +83,7 @@ static int parse_argv(int argc, char **argv)
 {
 	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
 	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG, ARG_METRICS,
-	       ARG_NO_OWNER, ARG_FLOW_LOG, ARG_FLOW_FILE, ARG_FLOW_MAX };
+	       ARG_NO_OWNER, ARG_FLOW_LOG, ARG_FLOW_FILE, ARG_FLOW_MAX, ARG_DRIFT };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, ARG_SOCKET },
 		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
@@ -92,6 +95,7 @@ static int parse_argv(int argc, char **argv)
 		{ "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
 		{ "metrics-listen", required_argument, NULL, ARG_METRICS },
 		{ "no-table-owner", no_argument, NULL, ARG_NO_OWNER },
+		{ "drift", required_argument, NULL, ARG_DRIFT },
 		{ "flow-log", required_argument, NULL, ARG_FLOW_LOG },
 		{ "flow-log-file", required_argument, NULL, ARG_FLOW_FILE },
 		{ "flow-log-max-size", required_argument, NULL, ARG_FLOW_MAX },
@@ -174,6 +178,14 @@ static int parse_argv(int argc, char **argv)
 			arg_flow_log_max = (uint64_t)v << 20;
 			break;
 		}
+		case ARG_DRIFT:
+			if (streq(optarg, "report"))
+				arg_drift_report_only = true;
+			else if (streq(optarg, "repair"))
+				arg_drift_report_only = false;
+			else
+				return log_error_errno(-EINVAL, "--drift: repair or report, not '%s'", optarg);
+			break;
 		case ARG_NO_OWNER:
 			arg_no_table_owner = true;
 			break;
@@ -290,6 +302,7 @@ int main(int argc, char **argv)
 		.audit_log = arg_audit_log,
 		.metrics_listen = arg_metrics_listen,
 		.no_table_owner = arg_no_table_owner,
+		.drift_report_only = arg_drift_report_only,
 		.flow_log = arg_flow_log,
 		.flow_log_file = arg_flow_log_file,
 		.flow_log_max_bytes = arg_flow_log_max,

@@ -215,8 +215,16 @@ static int on_nft_event(struct watch *w, uint32_t events)
 			snprintf(c.why, sizeof(c.why), "table inet %s differs from the plan after lost "
 				 "nf_tables events", POLICY_NFT_TABLE);
 	}
-	if (c.why[0] && endpoint_live(e))
-		drift_repair(e, c.why);
+	if (!c.why[0] || !endpoint_live(e))
+		return 0;
+	if (e->manager->cfg.drift_report_only) {
+		/* Left as found (--drift report): visible in status, check and rules. */
+		log_warning("Endpoint %s: %s; not repaired (--drift report)", e->pe.name, c.why);
+		manager_record_error(e->manager, "endpoint %s: %s; not repaired", e->pe.name, c.why);
+		endpoint_set_error(e, ENDPOINT_ERROR, "%s; not repaired (--drift report)", c.why);
+		return 0;
+	}
+	drift_repair(e, c.why);
 	return 0;
 }
 

@@ -92,6 +92,7 @@ struct manager_config {
 	const char *engine;	/* "none", "auto" or "unix:///path" */
 	unsigned resync_interval_s;
 	bool no_table_owner;	/* tables without NFT_TABLE_F_OWNER: others may change them */
+	bool drift_report_only;	/* log and count foreign changes, do not repair them */
 	const char *audit_group;	/* read-only API access, e.g. "segd-audit" */
 	const char *audit_log;		/* JSON lines (audit.h); NULL: none */
 	const char *metrics_listen;	/* "127.0.0.1:9469"; NULL: no metrics server */

@@ -10,6 +10,7 @@ when it starts again.
 Usage: test_drift.py --segd BIN --segctl BIN --probe BIN
 """
 
+import json
 import os
 import re
 import sys
@@ -107,6 +108,29 @@ class Test:
         p = self.segd.ctl("status")
         self.r.check("2 change(s) by other processes, 2 repaired" in p.stdout, "segctl status: %s" % p.stdout)
 
+    def t_report_only(self):
+        """--drift report leaves the change in place, marks the endpoint, and segctl check,
+        which reads the rulesets back, flags the table that differs from the plan."""
+        self.start("--no-table-owner", "--drift", "report")
+        self.nft("insert", "rule", "inet", "segd", "input", "accept", check=True)
+
+        def marked():
+            items = {it["name"]: it for it in self.segd.items("endpoints")}
+            return [] if items["a"]["state"] == "error" else ["a is %s" % items["a"]["state"]]
+        bad = eventually(marked, timeout=1.0, interval=0.02)
+        self.r.check(not bad, "a foreign change was not reported on the endpoint: %s" % bad)
+        st = self.segd.ctl_json("status")["drift"]
+        self.r.check(st["detected"] == 1 and st["repairs"] == 0, "report-only counters: %s" % st)
+        o = self.segd.ctl_json("check", "c", "a", "80")
+        self.r.check(o["kernel_mismatch"] is True and
+                     any(k["endpoint"] == "a" and k["in_sync"] is False for k in o["kernel"]),
+                     "check did not flag a's changed table: %s" % o["kernel"])
+        self.r.check(o["verdict"] == "denied", "check's verdict is the plan's: %s" % o["verdict"])
+        p = self.segd.ctl("check", "c", "a", "80")
+        self.r.check("DIFFERS from the plan" in p.stdout and "warning:" in p.stdout, p.stdout)
+        self.r.check(self.topo.can("c", "a", "tcp", 80), "the foreign accept rule is not in place")
+        self.r.check(self.segd.ctl_json("rules", "a")["in_sync"] is False, "rules a claims in sync")
+
     def t_changed_while_down(self):
         """Events cannot tell a stopped segd anything: the restart compares and replaces."""
         self.segd.stop()
@@ -123,6 +147,7 @@ class Test:
             self.r.run("owned tables: the kernel refuses other writers", self.t_owner_refuses)
             self.r.run("unowned tables: foreign changes are logged and repaired within 1 s",
                        self.t_unowned_repaired)
+            self.r.run("--drift report: left in place, reported, and flagged by check", self.t_report_only)
             self.r.run("a table changed while segd was down is replaced at restart",
                        self.t_changed_while_down)
         finally:
