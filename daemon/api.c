@@ -16,6 +16,7 @@
 #include "api.h"
 #include "audit.h"
 #include "explain.h"
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -405,21 +406,6 @@ int api_timeout_ms(struct api *a)
 	return t > INT_MAX ? INT_MAX : (int)t;
 }
 
-static int make_dirs(const char *path)
-{
-	_cleanup_free_ char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	return 0;
-}
-
 static int listen_unix(const char *path, mode_t mode, int *ret_fd)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -429,7 +415,7 @@ static int listen_unix(const char *path, mode_t mode, int *ret_fd)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, strlen(path) + 1);
-	r = make_dirs(path);
+	r = mkdir_parents(path, 0755);
 	if (r < 0)
 		return r;
 

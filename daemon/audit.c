@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 
@@ -24,21 +25,6 @@ struct audit {
 	json_t *changes;
 };
 
-static int mkdir_parents(const char *path)
-{
-	_cleanup_free_ char *p = strdup(path);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(p, 0750) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	return 0;
-}
-
 int audit_open(const char *path, struct audit **ret)
 {
 	struct audit *a = calloc(1, sizeof(*a));
@@ -53,7 +39,7 @@ int audit_open(const char *path, struct audit **ret)
 			free(a);
 			return -ENOMEM;
 		}
-		r = mkdir_parents(path);
+		r = mkdir_parents(path, 0750);
 		if (r >= 0) {
 			a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 			if (a->fd < 0)
@@ -131,14 +117,9 @@ void audit_change(struct audit *a, const char *kind, const char *ns, const char 
 
 static json_t *now_json(void)
 {
-	struct timespec ts;
-	struct tm tm;
 	char buf[40];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-		return json_null();
-	return json_sprintf("%s.%03ldZ", buf, ts.tv_nsec / 1000000);
+	return format_utc_now(buf, sizeof(buf), 3) < 0 ? json_null() : json_string(buf);
 }
 
 /* The caller's command name, as /proc shows it (it may have exited: null). */

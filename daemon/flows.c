@@ -20,6 +20,7 @@
 
 #include "explain.h"
 #include "flows.h"
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -239,14 +240,9 @@ static int parse_packet(const uint8_t *p, size_t n, struct packet *pk)
 
 static json_t *now_json(void)
 {
-	struct timespec ts;
-	struct tm tm;
 	char buf[40];
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	if (!gmtime_r(&ts.tv_sec, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-		return json_null();
-	return json_sprintf("%s.%06ldZ", buf, ts.tv_nsec / 1000);
+	return format_utc_now(buf, sizeof(buf), 6) < 0 ? json_null() : json_string(buf);
 }
 
 static void file_append(struct flows *f, json_t *rec)

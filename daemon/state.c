@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "manager-internal.h"
@@ -270,24 +271,6 @@ static int journal_replay(struct manager *m)
 	return 0;
 }
 
-/* mkdir -p, the last component private to root. */
-static int mkdir_parents(const char *dir)
-{
-	_cleanup_free_ char *p = strdup(dir);
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-		*s = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*s = '/';
-	}
-	if (mkdir(p, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int state_load(struct manager *m)
 {
 	_cleanup_free_ char *path = NULL, *objs_text = NULL;
@@ -300,9 +283,16 @@ int state_load(struct manager *m)
 	int version = 0, r;
 	size_t i;
 
-	r = mkdir_parents(m->cfg.state_dir);
-	if (r < 0)
-		return r;
+	{
+		_cleanup_free_ char *probe = NULL;
+
+		/* mkdir -p of the state dir, the last component private to root */
+		if (asprintf(&probe, "%s/%s", m->cfg.state_dir, STATE_FILE) < 0)
+			return -ENOMEM;
+		r = mkdir_parents(probe, 0700);
+		if (r < 0)
+			return r;
+	}
 	if (asprintf(&path, "%s/%s", m->cfg.state_dir, STATE_FILE) < 0)
 		return -ENOMEM;
 	if (stat(path, &st) < 0) {
