@@ -393,17 +393,22 @@ static int on_api_event(struct watch *w, uint32_t events)
 	return 0;
 }
 
-int api_timeout_ms(struct api *a)
+int mhd_timeout_ms(struct MHD_Daemon *d)
 {
 	MHD_UNSIGNED_LONG_LONG t;
 
-	if (!a)
+	if (!d)
 		return -1;
 	/* Finish whatever became due (connection timeouts, queued responses). */
-	(void)MHD_run(a->mhd);
-	if (MHD_get_timeout(a->mhd, &t) != MHD_YES)
+	(void)MHD_run(d);
+	if (MHD_get_timeout(d, &t) != MHD_YES)
 		return -1;
 	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+int api_timeout_ms(struct api *a)
+{
+	return a ? mhd_timeout_ms(a->mhd) : -1;
 }
 
 static int listen_unix(const char *path, mode_t mode, int *ret_fd)

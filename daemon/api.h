@@ -16,3 +16,8 @@ int api_new(struct manager *m, const char *socket_path, const char *group,
 struct api *api_free(struct api *a);
 /* Lets libmicrohttpd do its timed work; returns the next timeout for epoll (ms, -1 none). */
 int api_timeout_ms(struct api *a);
+
+struct MHD_Daemon;
+/* For a libmicrohttpd daemon run from our epoll loop: runs what is due, then returns the
+ * epoll timeout it needs (-1 for none). */
+int mhd_timeout_ms(struct MHD_Daemon *d);

@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 
+#include "api.h"
 #include "audit.h"
 #include "engine.h"
 #include "log.h"
@@ -236,14 +237,7 @@ static int on_event(struct watch *w, uint32_t events)
 
 int metrics_timeout_ms(struct metrics *x)
 {
-	MHD_UNSIGNED_LONG_LONG t;
-
-	if (!x)
-		return -1;
-	(void)MHD_run(x->mhd);
-	if (MHD_get_timeout(x->mhd, &t) != MHD_YES)
-		return -1;
-	return t > INT_MAX ? INT_MAX : (int)t;
+	return x ? mhd_timeout_ms(x->mhd) : -1;
 }
 
 int metrics_new(struct manager *m, struct loop *loop, const char *listen, struct metrics **ret)
