@@ -19,7 +19,6 @@ service, (f) kill -9 of segd with containers coming and going (the hook fails cl
 host-network container is unenforceable. Prints PASS/FAIL per scenario and `N passed, N failed`.
 """
 
-import argparse
 import json
 import os
 import re
@@ -456,49 +455,17 @@ class Suite:
         return self.r.summary()
 
     def teardown(self):
-        if self.a.keep_log and self.segd:
-            print("# segd log: %s" % self.segd.log_path, flush=True)
-        if self.pm:
-            self.pm.close()
-        if self.segd:
-            self.segd.stop()
+        P.suite_teardown(self)
 
 
 def args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--build", default=os.environ.get("SEGD_BUILD", os.path.join(HERE, "..", "..", "build")))
-    ap.add_argument("--segd")
-    ap.add_argument("--segctl")
-    ap.add_argument("--probe", help="host-side probe (unused by the scenarios; accepted for symmetry)")
-    ap.add_argument("--hook", help="segd-oci-hook; default BUILD/daemon/segd-oci-hook; 'none' = no hook")
-    ap.add_argument("--probe-static", help="statically linked probe for the image "
-                    "(default BUILD/tests/tools/segd-probe-static if present, else built by podman-env.sh)")
-    ap.add_argument("--hook-timeout-ms", type=int)
+    ap = P.suite_parser(__doc__)
     ap.add_argument("--resync-interval", type=int, default=5)
     ap.add_argument("--timeout-ms", type=int, default=500)
     ap.add_argument("--converge-s", type=float, default=15.0)
     ap.add_argument("--deny-action", choices=["drop", "reject"])
     ap.add_argument("--only", help="regex on scenario names")
-    ap.add_argument("--keep-log", action="store_true")
-    a = ap.parse_args()
-    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
-    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
-    if a.hook == "none":
-        a.hook = None
-    elif not a.hook:
-        a.hook = os.path.join(os.path.dirname(os.path.abspath(a.segd)), "segd-oci-hook")
-    if not a.probe_static:
-        cand = os.path.join(a.build, "tests", "tools", "segd-probe-static")
-        a.probe_static = cand if os.access(cand, os.X_OK) else None
-    if a.keep_log:
-        os.environ["SEGD_TEST_KEEP"] = "1"
-    if os.geteuid() != 0:
-        sys.exit("%s: needs root" % sys.argv[0])
-    for b in [a.segd, a.segctl] + ([a.hook] if a.hook else []):
-        if not os.access(b, os.X_OK):
-            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
-    print("# kernel %s" % os.uname().release, flush=True)
-    return a
+    return P.suite_args(ap)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ events only). Successes there are printed, not failed on: they show why the hook
 Also printed: `podman run` latency with and without the hook (the start latency it adds).
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -274,45 +273,17 @@ class Suite:
         return self.r.summary()
 
     def teardown(self):
-        if self.a.keep_log and self.segd:
-            print("# segd log: %s" % self.segd.log_path, flush=True)
-        if self.pm:
-            self.pm.close()
-        if self.segd:
-            self.segd.stop()
+        P.suite_teardown(self)
 
 
 def args():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
-    ap.add_argument("--build", default=os.environ.get("SEGD_BUILD", os.path.join(HERE, "..", "..", "build")))
-    ap.add_argument("--segd")
-    ap.add_argument("--segctl")
-    ap.add_argument("--probe", help="accepted for symmetry with the other suites; unused")
-    ap.add_argument("--hook")
-    ap.add_argument("--probe-static")
-    ap.add_argument("--hook-timeout-ms", type=int)
+    ap = P.suite_parser(__doc__)
     ap.add_argument("--starts", type=int, default=200)
     ap.add_argument("--control-starts", type=int, default=20)
     ap.add_argument("--hold-ms", type=int, default=200, help="how long each target stays up")
     ap.add_argument("--interval-us", type=int, default=2000, help="hammer: one new connect every N us")
     ap.add_argument("--log-level", default="info")
-    ap.add_argument("--keep-log", action="store_true")
-    a = ap.parse_args()
-    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
-    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
-    a.hook = a.hook or os.path.join(os.path.dirname(os.path.abspath(a.segd)), "segd-oci-hook")
-    if not a.probe_static:
-        cand = os.path.join(a.build, "tests", "tools", "segd-probe-static")
-        a.probe_static = cand if os.access(cand, os.X_OK) else None
-    if a.keep_log:
-        os.environ["SEGD_TEST_KEEP"] = "1"
-    if os.geteuid() != 0:
-        sys.exit("%s: needs root" % sys.argv[0])
-    for b in (a.segd, a.segctl, a.hook):
-        if not os.access(b, os.X_OK):
-            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
-    print("# kernel %s" % os.uname().release, flush=True)
-    return a
+    return P.suite_args(ap)
 
 
 if __name__ == "__main__":

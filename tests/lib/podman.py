@@ -425,3 +425,54 @@ def set_elements(rules_json):
             out.add(str(e))
     return out
 
+
+# ------------------------------------------------------------- suite plumbing
+def suite_parser(doc, probe_help="accepted for symmetry with the other suites; unused"):
+    """The options every Podman suite takes: where the binaries are, the hook, the image's
+    probe, keeping the log."""
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.split("\n")[1])
+    ap.add_argument("--build", default=os.environ.get("SEGD_BUILD", os.path.join(HERE, "..", "..", "build")))
+    ap.add_argument("--segd")
+    ap.add_argument("--segctl")
+    ap.add_argument("--probe", help=probe_help)
+    ap.add_argument("--hook", help="segd-oci-hook; default BUILD/daemon/segd-oci-hook; 'none' = no hook")
+    ap.add_argument("--probe-static", help="statically linked probe for the image "
+                    "(default BUILD/tests/tools/segd-probe-static if present, else built by podman-env.sh)")
+    ap.add_argument("--hook-timeout-ms", type=int)
+    ap.add_argument("--keep-log", action="store_true")
+    return ap
+
+
+def suite_args(ap, argv=None):
+    """Parses, fills the defaults from --build, and exits unless root with every binary."""
+    import sys
+    a = ap.parse_args(argv)
+    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
+    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
+    if a.hook == "none":
+        a.hook = None
+    elif not a.hook:
+        a.hook = os.path.join(os.path.dirname(os.path.abspath(a.segd)), "segd-oci-hook")
+    if not a.probe_static:
+        cand = os.path.join(a.build, "tests", "tools", "segd-probe-static")
+        a.probe_static = cand if os.access(cand, os.X_OK) else None
+    if a.keep_log:
+        os.environ["SEGD_TEST_KEEP"] = "1"
+    if os.geteuid() != 0:
+        sys.exit("%s: needs root" % sys.argv[0])
+    for b in [a.segd, a.segctl] + ([a.hook] if a.hook else []):
+        if not os.access(b, os.X_OK):
+            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
+    print("# kernel %s" % os.uname().release, flush=True)
+    return a
+
+
+def suite_teardown(suite):
+    """Closes a suite's Podman fixture (suite.pm) and segd (suite.segd)."""
+    if suite.a.keep_log and suite.segd:
+        print("# segd log: %s" % suite.segd.log_path, flush=True)
+    if suite.pm:
+        suite.pm.close()
+    if suite.segd:
+        suite.segd.stop()
