@@ -81,6 +81,8 @@ struct engine {
 	struct curl_sock **dead;	/* freed after the loop round */
 	size_t n_dead;
 	bool logged_down;
+	/* What has been handled so far, for `segctl status` (tests synchronise on these). */
+	uint64_t n_events, n_lists, n_inspections, n_connects;
 };
 
 /* A string value without embedded NULs (parsed with JSON_ALLOW_NUL, so that one bad value
@@ -407,6 +409,7 @@ static size_t on_events(char *data, size_t size, size_t n, void *userdata)
 		} else
 			handle_event_line(eng, data + start, i - start);
 		q->lines++;
+		eng->n_events++;
 		start = i + 1;
 	}
 	if (start < len && on_body(data + start, 1, len - start, q) != len - start) {
@@ -475,6 +478,8 @@ static void engine_connect(struct engine *eng)
 		eng->path = p;
 	}
 	r = req_start(eng, REQ_EVENTS, NULL, &eng->events);
+	if (r >= 0)
+		eng->n_connects++;
 	if (r >= 0)
 		r = start_list(eng, true);
 	if (r < 0) {
@@ -712,10 +717,12 @@ static void process_done(struct engine *eng)
 		case REQ_LIST:
 			eng->list = NULL;
 			list_done(eng, q, msg->data.result);
+			eng->n_lists++;
 			break;
 		case REQ_INSPECT:
 			eng->inflight--;
 			inspect_done(eng, q, msg->data.result);
+			eng->n_inspections++;
 			break;
 		case REQ_EVENTS:
 			eng->events = NULL;
@@ -851,7 +858,9 @@ json_t *engine_status_json(const struct engine *eng)
 {
 	if (!eng)
 		return json_null();
-	return json_pack("{s:s?, s:b, s:I, s:I}", "socket", eng->path, "connected",
-			 eng->events != NULL && !eng->logged_down, "queued", (json_int_t)eng->n_queue,
-			 "inflight", (json_int_t)eng->inflight);
+	return json_pack("{s:s?, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "socket", eng->path,
+			 "connected", eng->events != NULL && !eng->logged_down, "queued",
+			 (json_int_t)eng->n_queue, "inflight", (json_int_t)eng->inflight, "events",
+			 (json_int_t)eng->n_events, "lists", (json_int_t)eng->n_lists, "inspections",
+			 (json_int_t)eng->n_inspections, "connects", (json_int_t)eng->n_connects);
 }
