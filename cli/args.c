@@ -116,15 +116,10 @@ int args_check_endpoint_ref(const struct segctl *c, const char *name)
 
 int args_check_port(const struct segctl *c, const char *spec)
 {
-	char *end = NULL;
-	unsigned long v;
+	enum policy_proto proto;
+	uint16_t port;
 
-	errno = 0;
-	v = strtoul(spec, &end, 10);
-	if (errno || end == spec || !isdigit((unsigned char)spec[0]) || v == 0 || v > 65535 ||
-	    (*end && *end != '/') ||
-	    (*end == '/' && strcasecmp(end + 1, "TCP") && strcasecmp(end + 1, "UDP") &&
-	     strcasecmp(end + 1, "SCTP")))
+	if (policy_port_spec_parse(spec, &port, &proto) < 0)
 		return usage_error(c, "invalid port '%s': expected PORT or PORT/PROTOCOL (1-65535, "
 				   "TCP, UDP or SCTP)", spec);
 	return 0;

@@ -53,9 +53,10 @@ static int print_endpoint_result(json_t *reply, const char *name, const char *wh
 
 static int check_netns(const struct segctl *c, const char *s)
 {
-	if (!*s || strchr(s, '/') || streq(s, ".") || streq(s, "..") || strlen(s) > 255)
-		return usage_error(c, "invalid netns name '%s': must be 1-255 characters, no '/', "
-				   "not '.' or '..'", s);
+	const char *why = policy_netns_name_invalid(s);
+
+	if (why)
+		return usage_error(c, "invalid netns name '%s': %s", s, why);
 	return 0;
 }
 
@@ -71,55 +72,23 @@ static int check_label(const struct segctl *c, const char *k, const char *v)
 	return 0;
 }
 
-/* IANA_SVC_NAME: <= 15 of [a-z0-9-], at least one letter, no '-' at either end, no "--". */
-static bool svc_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 15 || s[0] == '-' || s[n - 1] == '-' || strstr(s, "--"))
-		return false;
-	if (strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
-		return false;
-	return strpbrk(s, "abcdefghijklmnopqrstuvwxyz") != NULL;
-}
-
 /* NAME=PORT[/PROTO] -> {"name", "port", "protocol"} */
 static int parse_port(const struct segctl *c, const char *arg, json_t **ret)
 {
-	_cleanup_free_ char *copy = strdup(arg);
-	char *eq, *slash, *end;
-	const char *proto = "TCP";
-	unsigned long port;
+	struct policy_named_port np = { 0 };
+	_cleanup_free_ char *why = NULL;
 	json_t *o;
+	int r;
 
-	if (!copy)
-		return -ENOMEM;
-	eq = strchr(copy, '=');
-	if (!eq)
-		return usage_error(c, "invalid port '%s': expected NAME=PORT[/PROTO]", arg);
-	*eq = 0;
-	if (!svc_name_valid(copy))
-		return usage_error(c, "invalid port name '%s': expected at most 15 of a-z, 0-9 and "
-				   "'-', with at least one letter", copy);
-	slash = strchr(eq + 1, '/');
-	if (slash) {
-		*slash = 0;
-		if (strcasecmp(slash + 1, "tcp") == 0)
-			proto = "TCP";
-		else if (strcasecmp(slash + 1, "udp") == 0)
-			proto = "UDP";
-		else if (strcasecmp(slash + 1, "sctp") == 0)
-			proto = "SCTP";
-		else
-			return usage_error(c, "invalid protocol '%s' in '%s': expected TCP, UDP or SCTP",
-					   slash + 1, arg);
-	}
-	errno = 0;
-	port = strtoul(eq + 1, &end, 10);
-	if (eq[1] < '0' || eq[1] > '9' || *end || errno || port < 1 || port > 65535)
-		return usage_error(c, "invalid port number '%s' in '%s': expected 1-65535", eq + 1,
-				   arg);
-	o = json_pack("{s:s, s:i, s:s}", "name", copy, "port", (json_int_t)port, "protocol", proto);
+	r = policy_named_port_parse(arg, &np, &why);
+	if (r == -ENOMEM)
+		return r;
+	if (r < 0)
+		return usage_error(c, "invalid port '%s': %s", arg, why ? why : "expected "
+				   "NAME=PORT[/PROTOCOL]");
+	o = json_pack("{s:s, s:i, s:s}", "name", np.name, "port", (json_int_t)np.port, "protocol",
+		      policy_proto_to_string(np.proto));
+	free(np.name);
 	if (!o)
 		return -ENOMEM;
 	*ret = o;

@@ -94,19 +94,9 @@ bool policy_plan_same_shape(const struct policy_plan *a, const struct policy_pla
 
 static json_t *elem_to_json(const struct policy_set *s, const struct policy_set_elem *e)
 {
-	char a[INET6_ADDRSTRLEN], z[INET6_ADDRSTRLEN], buf[2 * INET6_ADDRSTRLEN + 2];
+	char buf[2 * INET6_ADDRSTRLEN + 2];
 
-	inet_ntop(s->family, e->start, a, sizeof(a));
-	if (!s->interval || memcmp(e->start, e->end, 16) == 0)
-		return json_string(a);
-	inet_ntop(s->family, e->end, z, sizeof(z));
-	snprintf(buf, sizeof(buf), "%s-%s", a, z);
-	return json_string(buf);
-}
-
-static const char *family_name(int family)
-{
-	return family == AF_INET ? "ipv4" : family == AF_INET6 ? "ipv6" : "any";
+	return policy_set_elem_text(s, e, buf, sizeof(buf)) < 0 ? json_null() : json_string(buf);
 }
 
 char *policy_plan_to_json(const struct policy_plan *p)
@@ -138,7 +128,7 @@ char *policy_plan_to_json(const struct policy_plan *p)
 		for (size_t j = 0; elems && j < s->n_elems; j++)
 			json_array_append_new(elems, elem_to_json(s, &s->elems[j]));
 		o = json_pack("{s:s, s:s, s:s, s:o*}", "name", s->name, "family",
-			      family_name(s->family), "type", s->interval ? "interval" : "hash",
+			      policy_family_to_string(s->family), "type", s->interval ? "interval" : "hash",
 			      "elements", elems);
 		if (!o || json_array_append_new(sets, o) < 0)
 			return NULL;
@@ -158,7 +148,7 @@ char *policy_plan_to_json(const struct policy_plan *p)
 		o = json_pack("{s:s, s:s++, s:I, s:s, s:o, s:o, s:o, s:s}", "direction",
 			      policy_dir_to_string(r->dir), "policy", r->policy_namespace, "/",
 			      r->policy_name, "rule", (json_int_t)r->rule_index, "family",
-			      family_name(r->family), "set",
+			      policy_family_to_string(r->family), "set",
 			      r->set >= 0 ? json_string(p->sets[r->set].name) : json_null(), "protocol",
 			      r->has_proto ? json_string(policy_proto_to_string(r->proto)) : json_null(),
 			      "ports", ports[0] ? json_string(ports) : json_null(), "comment",

@@ -467,25 +467,25 @@ expect_rc 1
 expect_err_has "label 'a' given twice"
 run endpoint add w --netns n -p http
 expect_rc 1
-expect_err_has "expected NAME=PORT[/PROTO]"
+expect_err_has "is not NAME=PORT[/PROTOCOL]"
 run endpoint add w --netns n -p http=0
 expect_rc 1
-expect_err_has "invalid port number '0'"
+expect_err_has 'invalid port number "0"'
 run endpoint add w --netns n -p http=65536
 expect_rc 1
-expect_err_has "invalid port number '65536'"
+expect_err_has 'invalid port number "65536"'
 run endpoint add w --netns n -p http=80x
 expect_rc 1
-expect_err_has "invalid port number '80x'"
+expect_err_has 'invalid port number "80x"'
 run endpoint add w --netns n -p http=-1
 expect_rc 1
-expect_err_has "invalid port number '-1'"
+expect_err_has 'invalid port number "-1"'
 run endpoint add w --netns n -p http=80/icmp
 expect_rc 1
-expect_err_has "invalid protocol 'icmp'"
+expect_err_has 'unsupported protocol "icmp"'
 run endpoint add w --netns n -p HTTP=80
 expect_rc 1
-expect_err_has "invalid port name 'HTTP'"
+expect_err_has 'invalid port name "HTTP"'
 run endpoint add w --netns n -p http=80 -p http=81
 expect_rc 1
 expect_err_has "port 'http' given twice"

@@ -33,6 +33,12 @@
 #define POLICY_MAX_NS_NAME 63		/* DNS label (namespace names) */
 #define POLICY_MAX_ENDPOINT_PORTS 64	/* named ports per endpoint */
 #define POLICY_MAX_ENDPOINT_ADDRS 64	/* addresses per endpoint */
+#define POLICY_MAX_PORT_NAME 15		/* IANA service name */
+#define POLICY_MIN_CONTAINER_ID 12	/* hex digits of a container id */
+#define POLICY_MAX_CONTAINER_ID 128
+#define POLICY_MAX_NETNS_NAME 255	/* a name under /run/netns */
+#define POLICY_MAX_LABEL_VALUE_TEXT 4096	/* segd.io/ports and other segd.io/ label values */
+#define POLICY_MAX_ANNOTATION 65536	/* the segd.io/labels annotation */
 
 #define POLICY_NS_NAME_LABEL "kubernetes.io/metadata.name"
 
@@ -236,6 +242,39 @@ struct policy_endpoint {
 	size_t n_ports;
 };
 
+/* ---- segd's own grammars (grammar.c) --------------------------------------------------------
+ *
+ * One function per rule, shared by the daemon, the CLI and the container sources. The *_invalid
+ * checks return NULL when valid, else a static reason. The parsers return 0 or a negative errno
+ * (-EINVAL, -E2BIG, -EEXIST, -ENOMEM) and then set *reterr (when not NULL) to a message the
+ * caller frees; nothing else is touched on failure.
+ */
+
+/* IANA service name (Kubernetes IsValidPortName): 1-15 of a-z, 0-9 and '-', a letter, no '--',
+ * no '-' at either end. */
+const char *policy_port_name_invalid(const char *name);
+/* 12 to 128 lowercase hexadecimal digits, as Docker and Podman print them. */
+const char *policy_container_id_invalid(const char *id);
+/* A name under /run/netns, as `ip netns` takes it: 1-255 bytes, no '/', not "." or "..". */
+const char *policy_netns_name_invalid(const char *name);
+/* "PORT" or "PORT/PROTOCOL": 1-65535, TCP (default), UDP or SCTP in any case. -EINVAL,
+ * -ERANGE or -EPROTONOSUPPORT. */
+int policy_port_spec_parse(const char *s, uint16_t *ret_port, enum policy_proto *ret_proto);
+/* "NAME=PORT[/PROTOCOL]" (segctl endpoint add --port, one item of segd.io/ports); ret->name is
+ * allocated. */
+int policy_named_port_parse(const char *s, struct policy_named_port *ret, char **reterr);
+/* Appends *p to the array (taking p->name) unless its name is there already (-EEXIST) or the
+ * array holds POLICY_MAX_ENDPOINT_PORTS (-E2BIG). */
+int policy_named_ports_add(struct policy_named_port **ports, size_t *n,
+			   struct policy_named_port *p, char **reterr);
+void policy_named_ports_free(struct policy_named_port *ports, size_t n);
+/* The label segd.io/ports: "NAME=PORT[/PROTOCOL],..." with unique names; "" is no ports. */
+int policy_ports_label_parse(const char *s, struct policy_named_port **ret, size_t *ret_n,
+			     char **reterr);
+/* The annotation segd.io/labels: "k=v;k=v" or a JSON object of strings; every key and value
+ * must be a valid label, each key once; "" is no labels. */
+int policy_labels_annotation_parse(const char *s, struct policy_labels *ret, char **reterr);
+
 /* ---- compiler ------------------------------------------------------------------------------ */
 
 /* Everything the compiler looks at. Borrowed pointers; nothing is freed by the compiler.
@@ -370,6 +409,70 @@ bool policy_plan_equal(const struct policy_plan *a, const struct policy_plan *b)
 bool policy_plan_same_shape(const struct policy_plan *a, const struct policy_plan *b);
 /* Plan as JSON text (for `segctl rules`, `explain` and tests). Caller frees. */
 char *policy_plan_to_json(const struct policy_plan *p);
+
+/* ---- reading plans (explain.c) --------------------------------------------------------------- */
+
+/* A port to evaluate. */
+struct policy_l4 {
+	uint16_t port;
+	enum policy_proto proto;
+};
+
+const char *policy_family_to_string(int family);	/* "ipv4", "ipv6", "any" */
+/* "TCP", "UDP", "SCTP", "ICMP", "ICMPv6" for those IP protocol numbers, else NULL. */
+const char *policy_ipproto_to_string(uint8_t ipproto);
+/* The names of plan->selected_by that isolate `dir` into ret (room for n_selected_by); the
+ * count. A NULL plan has none. */
+size_t policy_plan_isolating(const struct policy_plan *plan, enum policy_dir dir,
+			     const char **ret);
+/* Adds to ports[0..n) the ports `plan`'s rules name (a range by its first port), up to max;
+ * returns the new count. */
+size_t policy_plan_ports(const struct policy_plan *plan, struct policy_l4 *ports, size_t n,
+			 size_t max);
+void policy_l4_sort(struct policy_l4 *ports, size_t n);
+/* "80,53/udp": comma-separated policy_port_spec_parse() items, duplicates dropped; "" or NULL
+ * is none. -EINVAL on a bad item, -E2BIG past max. */
+int policy_l4_list_parse(const char *spec, struct policy_l4 *ports, size_t max, size_t *ret_n);
+/*
+ * Whether `from` (plan, addresses) may reach `to` on p: egress at `from` towards to's address
+ * and ingress at `to` from from's address, in every address family both have. 1 allowed,
+ * 0 denied, -errno; *ret_known false when they share no family (then 0).
+ */
+int policy_pair_allowed(const struct policy_plan *from, const struct policy_addr *from_addrs,
+			size_t n_from, const struct policy_plan *to, const struct policy_addr *to_addrs,
+			size_t n_to, const struct policy_l4 *p, bool *ret_known);
+/* "10.0.0.1", or "10.0.0.0-10.0.255.255" for a range of an interval set. -ENOBUFS if short. */
+int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e, char *buf,
+			 size_t size);
+/* "NS/NAME ingress[0]: ipv4 from @i0_p4 TCP/80". Caller frees; NULL on OOM. */
+char *policy_plan_rule_text(const struct policy_plan *plan, const struct policy_plan_rule *r);
+/* Pointers to the elements of `a` that `b` (may be NULL) lacks, into ret (room for a->n_elems);
+ * the count. Both sorted as plans keep them. */
+size_t policy_set_elems_minus(const struct policy_set *a, const struct policy_set *b,
+			      const struct policy_set_elem **ret);
+
+/* Elements of one set (pointers into the plan the set belongs to). */
+struct policy_elems_delta {
+	const struct policy_set *set;
+	const struct policy_set_elem **elems;
+	size_t n_elems;
+};
+
+/* What differs between two plans of one endpoint: rules by their text, set elements by set
+ * name (a set absent from one side counts all its elements). Borrows from both plans. */
+struct policy_plan_diff {
+	char **rules_added, **rules_removed;
+	size_t n_rules_added, n_rules_removed;
+	struct policy_elems_delta *elems_added;	/* sets of `new` */
+	size_t n_elems_added;
+	struct policy_elems_delta *elems_removed;	/* sets of `old` */
+	size_t n_elems_removed;
+};
+
+/* old or new may be NULL (nothing). */
+int policy_plan_diff(const struct policy_plan *old, const struct policy_plan *new,
+		     struct policy_plan_diff *ret);
+void policy_plan_diff_done(struct policy_plan_diff *d);
 
 /* ---- emitter: plan -> libnftnl objects ----------------------------------------------------- */
 

@@ -171,31 +171,6 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 	}
 }
 
-/* IANA_SVC_NAME (k8s IsValidPortName); NULL if valid */
-static const char *port_name_invalid(const char *s)
-{
-	size_t n = strlen(s);
-	bool letter = false;
-
-	if (n == 0)
-		return "must be non-empty";
-	if (n > 15)
-		return "must be no more than 15 characters";
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] >= 'a' && s[i] <= 'z')
-			letter = true;
-		else if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-')
-			return "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)";
-	}
-	if (strstr(s, "--"))
-		return "must not contain consecutive hyphens";
-	if (!letter)
-		return "must contain at least one letter (a-z)";
-	if (s[0] == '-' || s[n - 1] == '-')
-		return "must not begin or end with a hyphen";
-	return NULL;
-}
-
 static void parse_port(struct pctx *c, const struct pnode *n, struct policy_port *port)
 {
 	static const char *const fields[] = { "protocol", "port", "endPort", NULL };
@@ -240,7 +215,7 @@ static void parse_port(struct pctx *c, const struct pnode *n, struct policy_port
 			}
 		} else if (pnum->type == PNODE_SCALAR && pnum->kind == PSCALAR_STR) {
 			if (pget_str(c, pnum, &s)) {
-				const char *why = port_name_invalid(s);
+				const char *why = policy_port_name_invalid(s);
 
 				if (why)
 					perr(c, pnum, "invalid port name %s: %s", QN(pnum), why);
