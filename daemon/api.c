@@ -10,33 +10,29 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <microhttpd.h>
 
 #include "api.h"
-#include "audit.h"
 #include "explain.h"
 #include "fsutil.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
+#include "mhd-loop.h"
+#include "views.h"
 
 #define API_MAX_CONNECTIONS 64
 #define API_CONNECTION_TIMEOUT_S 30
-#define API_MAX_SEGMENTS 8
 
 struct api {
-	struct manager *manager;
+	struct ops *ops;
 	char *path;
 	int listen_fd;
 	gid_t gid, audit_gid;
 	bool have_gid, have_audit_gid;
-	struct MHD_Daemon *mhd;
-	int mhd_epoll_fd;
-	struct watch watch;
+	struct mhd_watch mw;
 };
 
-/* Per request. */
+/* Per connection: who asks, and the body read so far. */
 struct request {
 	char *body;
 	size_t len, allocated;
@@ -47,6 +43,16 @@ struct request {
 	pid_t pid;
 };
 
+/* What a handler sees. */
+struct api_request {
+	struct api *api;
+	struct ops *ops;
+	struct MHD_Connection *c;
+	char **args;		/* the '*' segments of the route */
+	const char *body;
+	size_t len;
+};
+
 static void request_free(struct request *q)
 {
 	if (!q)
@@ -54,6 +60,35 @@ static void request_free(struct request *q)
 	free(q->body);
 	free(q);
 }
+
+unsigned api_http_status(int r)
+{
+	switch (-r) {
+	case ENOENT:
+		return 404;
+	case EEXIST:
+	case EPERM:
+	case ENOTCONN:
+		return 409;
+	case EACCES:
+		return 403;
+	case EMSGSIZE:
+		return 413;
+	case EINVAL:
+	case EBADMSG:
+	case ERANGE:
+	case E2BIG:
+	case ENXIO:
+	case ENOTTY:
+	case ESRCH:
+	case EPROTONOSUPPORT:
+		return 400;
+	default:
+		return 500;
+	}
+}
+
+/* ---- answers -------------------------------------------------------------------------------- */
 
 static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, json_t *o)
 {
@@ -95,15 +130,17 @@ static json_t *diag_json(const struct policy_diag *d)
 	return o;
 }
 
-static enum MHD_Result respond_error(struct MHD_Connection *c, int r, struct op_error *err)
+/* {"error": {"message", "errno", "diagnostics"?}} with the status of r. */
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, int r,
+				     struct op_error *err)
 {
-	json_t *e, *diags = NULL;
-	unsigned status = err->status ? (unsigned)err->status : 500;
+	json_t *e;
 
 	e = json_pack("{s:s, s:i}", "message", err->message ? err->message : strerror(-r), "errno",
 		      r < 0 ? -r : r);
 	if (e && err->diags.n > 0) {
-		diags = json_array();
+		json_t *diags = json_array();
+
 		for (size_t i = 0; diags && i < err->diags.n; i++)
 			json_array_append_new(diags, diag_json(&err->diags.items[i]));
 		json_object_set_new(e, "diagnostics", diags);
@@ -112,14 +149,300 @@ static enum MHD_Result respond_error(struct MHD_Connection *c, int r, struct op_
 	return respond_json(c, status, e ? json_pack("{s:o}", "error", e) : NULL);
 }
 
-static enum MHD_Result respond_simple_error(struct MHD_Connection *c, unsigned status, int r,
-					    const char *msg)
+static enum MHD_Result respond_message(struct MHD_Connection *c, unsigned status, int r,
+				       const char *msg)
 {
-	struct op_error err = { .status = (int)status };
+	struct op_error err = { .message = strdup(msg) };
 
-	err.message = strdup(msg);
-	return respond_error(c, r, &err);
+	return respond_error(c, status, r, &err);
 }
+
+/* ---- handlers ------------------------------------------------------------------------------- */
+
+static const char *arg(const struct api_request *rq, const char *key)
+{
+	return MHD_lookup_connection_value(rq->c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *file_arg(const struct api_request *rq)
+{
+	return arg(rq, "file") ? arg(rq, "file") : "-";
+}
+
+static bool is_true(const char *v)
+{
+	return v && (streq(v, "true") || streq(v, "1"));
+}
+
+/* The body as a JSON object. */
+static int body_object(const struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	json_error_t jerr;
+	json_t *o;
+
+	o = json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!o)
+		return op_error_set(err, -EINVAL, "invalid JSON body at %d:%d: %s", jerr.line,
+				    jerr.column, jerr.text);
+	if (!json_is_object(o)) {
+		json_decref(o);
+		return op_error_set(err, -EINVAL, "the body must be a JSON object");
+	}
+	*ret = o;
+	return 0;
+}
+
+static int on_status(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = ops_status(rq->ops);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_check(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return explain_check(rq->ops->registry, &rq->ops->rc->emit, arg(rq, "from"), arg(rq, "to"),
+			     arg(rq, "port"), ret, err);
+}
+
+static int on_matrix(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return explain_matrix(rq->ops->registry, arg(rq, "namespace"), arg(rq, "ports"), ret, err);
+}
+
+/* A decimal number of at most `max` (0 for none given). */
+static int number_arg(const char *s, unsigned long long max, unsigned long long *ret)
+{
+	char *end;
+
+	*ret = 0;
+	if (!s)
+		return 0;
+	errno = 0;
+	*ret = strtoull(s, &end, 10);
+	return errno || *end || end == s || s[0] == '-' || *ret > max ? -EINVAL : 0;
+}
+
+static int on_flows(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	struct flows_filter q = { .endpoint = arg(rq, "endpoint"), .verdict = arg(rq, "verdict"),
+				  .time_from = arg(rq, "from") };
+	const char *t = q.time_from;
+	unsigned long long since, limit;
+
+	if (q.verdict && !streq(q.verdict, "allowed") && !streq(q.verdict, "denied"))
+		return op_error_set(err, -EINVAL, "verdict: \"allowed\" or \"denied\"");
+	if (number_arg(arg(rq, "since"), UINT64_MAX, &since) < 0)
+		return op_error_set(err, -EINVAL, "since: a record number");
+	if (number_arg(arg(rq, "limit"), FLOWS_QUERY_MAX, &limit) < 0 ||
+	    (arg(rq, "limit") && limit == 0))
+		return op_error_set(err, -EINVAL, "limit: 1 to %d", FLOWS_QUERY_MAX);
+	if (t && (strlen(t) != 27 || t[10] != 'T' || t[26] != 'Z' ||
+		  strspn(t, "0123456789-T:.Z") != 27))
+		return op_error_set(err, -EINVAL, "from: a UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ");
+	q.since = since;
+	q.limit = (size_t)limit;
+	return ops_flows(rq->ops, &q, ret, err);
+}
+
+static int on_apply(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_apply(rq->ops, file_arg(rq), rq->body, rq->len, is_true(arg(rq, "dryRun")), ret,
+			 err);
+}
+
+static int on_diff(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_diff(rq->ops, file_arg(rq), rq->body, rq->len, ret, err);
+}
+
+static int on_delete(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_delete_file(rq->ops, file_arg(rq), rq->body, rq->len, ret, err);
+}
+
+static int on_netpols(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = view_netpols(rq->ops->store, arg(rq, "namespace"));
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_netpol(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_get_netpol(rq->ops, rq->args[0], rq->args[1], ret, err);
+}
+
+static int on_netpol_delete(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_delete_netpol(rq->ops, rq->args[0], rq->args[1], ret, err);
+}
+
+static int on_namespaces(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = view_namespaces(rq->ops->store, rq->ops->registry);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_endpoints(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = view_endpoints(rq->ops->registry, arg(rq, "namespace"));
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_endpoint_add(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	json_auto_t *body = NULL;
+	struct endpoint_spec spec;
+	int r;
+
+	r = body_object(rq, &body, err);
+	if (r >= 0)
+		r = endpoint_spec_from_json(body, &spec, err);
+	if (r < 0)
+		return r;
+	r = ops_endpoint_add(rq->ops, &spec, ret, err);
+	endpoint_spec_done(&spec);
+	return r;
+}
+
+static int on_endpoint(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_endpoint_get(rq->ops, rq->args[0], ret, err);
+}
+
+static int on_endpoint_delete(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_endpoint_del(rq->ops, rq->args[0], ret, err);
+}
+
+static int on_endpoint_labels(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	json_auto_t *body = NULL;
+	struct label_change c;
+	int r;
+
+	r = body_object(rq, &body, err);
+	if (r >= 0)
+		r = label_change_from_json(body, &c, err);
+	if (r < 0)
+		return r;
+	r = ops_endpoint_label(rq->ops, rq->args[0], &c, ret, err);
+	label_change_done(&c);
+	return r;
+}
+
+static int on_endpoint_rules(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_endpoint_rules(rq->ops, rq->args[0], ret, err);
+}
+
+static int on_hook_create(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	json_auto_t *body = NULL;
+	struct hook_request h;
+	int r;
+
+	r = body_object(rq, &body, err);
+	if (r >= 0)
+		r = hook_request_from_json(body, &h, err);
+	if (r < 0)
+		return r;
+	r = ops_hook_create(rq->ops, &h, ret, err);
+	hook_request_done(&h);
+	return r;
+}
+
+static int on_hook_poststop(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	json_auto_t *body = NULL;
+	_cleanup_free_ char *id = NULL;
+	int r;
+
+	r = body_object(rq, &body, err);
+	if (r >= 0)
+		r = hook_id_from_json(body, &id, err);
+	if (r < 0)
+		return r;
+	return ops_hook_poststop(rq->ops, id, ret, err);
+}
+
+static const struct api_route routes[] = {
+	{ "GET", "/v1/status", API_READ, on_status, 200 },
+	{ "GET", "/v1/check", API_READ, on_check, 200 },
+	{ "GET", "/v1/matrix", API_READ, on_matrix, 200 },
+	{ "GET", "/v1/flows", API_READ, on_flows, 200 },
+	{ "POST", "/v1/apply", API_WRITE, on_apply, 200 },
+	{ "POST", "/v1/diff", API_WRITE, on_diff, 200 },	/* audit: GET only */
+	{ "POST", "/v1/delete", API_WRITE, on_delete, 200 },
+	{ "GET", "/v1/networkpolicies", API_READ, on_netpols, 200 },
+	{ "GET", "/v1/networkpolicies/*/*", API_READ, on_netpol, 200 },
+	{ "DELETE", "/v1/networkpolicies/*/*", API_WRITE, on_netpol_delete, 200 },
+	{ "GET", "/v1/namespaces", API_READ, on_namespaces, 200 },
+	{ "GET", "/v1/endpoints", API_READ, on_endpoints, 200 },
+	{ "POST", "/v1/endpoints", API_WRITE, on_endpoint_add, 201 },
+	{ "GET", "/v1/endpoints/*", API_READ, on_endpoint, 200 },
+	{ "DELETE", "/v1/endpoints/*", API_WRITE, on_endpoint_delete, 200 },
+	{ "PATCH", "/v1/endpoints/*/labels", API_WRITE, on_endpoint_labels, 200 },
+	{ "GET", "/v1/endpoints/*/rules", API_READ, on_endpoint_rules, 200 },
+	{ "POST", "/v1/hooks/createRuntime", API_WRITE, on_hook_create, 200 },
+	{ "POST", "/v1/hooks/poststop", API_WRITE, on_hook_poststop, 200 },
+};
+
+/* Splits "/v1/a/b" into segments; returns their count or -1 if there are too many. */
+static int split_path(char *path, char **seg)
+{
+	char *save = NULL;
+	int n = 0;
+
+	for (char *s = strtok_r(path, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+		if (n == API_MAX_SEGMENTS)
+			return -1;
+		seg[n++] = s;
+	}
+	return n;
+}
+
+/* Whether the route's pattern matches the segments; the '*' ones go to args. */
+static bool route_matches(const struct api_route *rt, char **seg, int n, char **args)
+{
+	char pattern[64], *pseg[API_MAX_SEGMENTS];
+	int k = 0, np;
+
+	snprintf(pattern, sizeof(pattern), "%s", rt->path);
+	np = split_path(pattern, pseg);
+	if (np != n)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (!streq(pseg[i], "*") && !streq(pseg[i], seg[i]))
+			return false;
+	for (int i = 0; i < n; i++)
+		if (streq(pseg[i], "*"))
+			args[k++] = seg[i];
+	return true;
+}
+
+const struct api_route *api_route_find(const char *method, char *path_copy,
+				       char *ret_args[API_MAX_SEGMENTS], unsigned *ret_status)
+{
+	char *seg[API_MAX_SEGMENTS], *args[API_MAX_SEGMENTS] = { 0 };
+	bool path_known = false;
+	int n = split_path(path_copy, seg);
+
+	*ret_status = 404;
+	for (size_t i = 0; n >= 0 && i < ARRAY_SIZE(routes); i++) {
+		if (!route_matches(&routes[i], seg, n, args))
+			continue;
+		path_known = true;
+		if (!streq(routes[i].method, method))
+			continue;
+		memcpy(ret_args, args, sizeof(args));
+		return &routes[i];
+	}
+	if (path_known)
+		*ret_status = 405;
+	return NULL;
+}
+
+/* ---- requests ------------------------------------------------------------------------------- */
 
 static bool in_group(gid_t gid, gid_t primary, const gid_t *groups, size_t n)
 {
@@ -156,141 +479,67 @@ static int peer_allowed(struct api *a, int fd, struct request *q)
 	return 0;
 }
 
-/* Splits "/v1/a/b" into segments; returns their count or -1 if there are too many. */
-static int split_path(char *path, char **seg)
-{
-	int n = 0;
-
-	for (char *s = strtok(path, "/"); s; s = strtok(NULL, "/")) {
-		if (n == API_MAX_SEGMENTS)
-			return -1;
-		seg[n++] = s;
-	}
-	return n;
-}
-
-static const char *arg(struct MHD_Connection *c, const char *key)
-{
-	return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
-}
-
-static bool is_true(const char *v)
-{
-	return v && (streq(v, "true") || streq(v, "1"));
-}
-
 static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *method,
 				const char *url, struct request *q)
 {
-	struct manager *m = a->manager;
-	struct op_error err = { 0 };
 	_cleanup_free_ char *path = strdup(url);
-	char *seg[API_MAX_SEGMENTS];
+	char *args[API_MAX_SEGMENTS];
+	struct api_request rq = { .api = a, .ops = a->ops, .c = c, .args = args,
+				  .body = q->body ? q->body : "", .len = q->len };
+	const struct api_route *rt;
+	struct op_error err = { 0 };
 	json_t *out = NULL;
-	int n, r = 0;
-	bool get = streq(method, MHD_HTTP_METHOD_GET), post = streq(method, MHD_HTTP_METHOD_POST);
-	bool del = streq(method, MHD_HTTP_METHOD_DELETE), patch = streq(method, "PATCH");
+	unsigned status;
+	int r;
 
 	if (!path)
-		return respond_simple_error(c, 500, -ENOMEM, "out of memory");
-	n = split_path(path, seg);
-	if (n < 2 || !streq(seg[0], "v1"))
-		return respond_simple_error(c, 404, -ENOENT, "no such API path");
-
-	const char *res = seg[1];
-	const char *file = arg(c, "file") ? arg(c, "file") : "-";
-
-	if (n == 2 && get && streq(res, "status")) {
-		out = manager_status_json(m);
-	} else if (n == 2 && get && streq(res, "check")) {
-		r = manager_check(m, arg(c, "from"), arg(c, "to"), arg(c, "port"), &out, &err);
-	} else if (n == 2 && get && streq(res, "flows")) {
-		r = manager_flows(m, arg(c, "endpoint"), arg(c, "verdict"), arg(c, "since"),
-				  arg(c, "from"), arg(c, "limit"), &out, &err);
-	} else if (n == 2 && get && streq(res, "matrix")) {
-		r = manager_matrix(m, arg(c, "namespace"), arg(c, "ports"), &out, &err);
-	} else if (n == 2 && post && streq(res, "apply")) {
-		r = manager_apply(m, file, q->body ? q->body : "", q->len, is_true(arg(c, "dryRun")),
-				  &out, &err);
-	} else if (n == 2 && post && streq(res, "diff")) {
-		r = manager_diff(m, file, q->body ? q->body : "", q->len, &out, &err);
-	} else if (n == 2 && post && streq(res, "delete")) {
-		r = manager_delete_file(m, file, q->body ? q->body : "", q->len, &out, &err);
-	} else if (streq(res, "networkpolicies")) {
-		if (n == 2 && get)
-			out = manager_netpols_json(m, arg(c, "namespace"));
-		else if (n == 4 && get)
-			r = manager_netpol_json(m, seg[2], seg[3], &out, &err);
-		else if (n == 4 && del)
-			r = manager_delete_netpol(m, seg[2], seg[3], &out, &err);
-		else
-			return respond_simple_error(c, 405, -EINVAL, "method not allowed");
-	} else if (streq(res, "namespaces") && n == 2 && get) {
-		out = manager_namespaces_json(m);
-	} else if (streq(res, "endpoints")) {
-		json_auto_t *body = NULL;
-
-		if ((post || patch) && n <= 4) {
-			json_error_t jerr;
-
-			body = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
-			if (!body) {
-				char msg[300];
-
-				snprintf(msg, sizeof(msg), "invalid JSON body at %d:%d: %s", jerr.line,
-					 jerr.column, jerr.text);
-				return respond_simple_error(c, 400, -EINVAL, msg);
-			}
-		}
-		if (n == 2 && get)
-			out = manager_endpoints_json(m, arg(c, "namespace"));
-		else if (n == 2 && post) {
-			r = manager_endpoint_add(m, body, &out, &err);
-			if (r >= 0)
-				return respond_json(c, 201, out);
-		} else if (n == 3 && get)
-			r = manager_endpoint_json(m, seg[2], &out, &err);
-		else if (n == 3 && del)
-			r = manager_endpoint_del(m, seg[2], &out, &err);
-		else if (n == 4 && patch && streq(seg[3], "labels"))
-			r = manager_endpoint_label(m, seg[2], body, &out, &err);
-		else if (n == 4 && get && streq(seg[3], "rules"))
-			r = manager_endpoint_rules(m, seg[2], &out, &err);
-		else
-			return respond_simple_error(c, 405, -EINVAL, "method not allowed");
-	} else if (streq(res, "hooks") && n == 3 && post) {
-		json_auto_t *body = NULL;
-		json_error_t jerr;
-
-		body = json_loadb(q->body ? q->body : "", q->len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!json_is_object(body))
-			return respond_simple_error(c, 400, -EINVAL, "hook request: not a JSON object");
-		if (streq(seg[2], "createRuntime"))
-			r = manager_hook_create(m, body, &out, &err);
-		else if (streq(seg[2], "poststop"))
-			r = manager_hook_poststop(m, body, &out, &err);
-		else
-			return respond_simple_error(c, 404, -ENOENT, "no such hook stage");
-		if (r >= 0 && audit_active(m->audit)) {
-			const char *id = json_string_value(json_object_get(body, "id"));
-			bool create = streq(seg[2], "createRuntime");
-
-			audit_change(m->audit, "Container", NULL, id ? id : "?",
-				     create ? "created" : "stopped", NULL, create ? json_incref(out) : NULL);
-			r = audit_commit(m->audit);
-			if (r < 0) {
-				/* The container's table is in place; only the record is missing. */
-				json_decref(out);
-				return respond_simple_error(c, 500, r, "cannot write the audit log");
-			}
-		}
-	} else
-		return respond_simple_error(c, 404, -ENOENT, "no such API path");
-
+		return respond_message(c, 500, -ENOMEM, "out of memory");
+	rt = api_route_find(method, path, args, &status);
+	if (!rt)
+		return respond_message(c, status, status == 404 ? -ENOENT : -EINVAL,
+				       status == 404 ? "no such API path" : "method not allowed");
+	if (rt->role == API_WRITE && q->read_only) {
+		log_notice("Refused API request %s %s from read-only uid %u pid %d", method, url,
+			   (unsigned)q->uid, (int)q->pid);
+		return respond_message(c, 403, -EACCES, "permission denied: read-only access (audit "
+				       "group); changes need root or group segd");
+	}
+	r = rt->handler(&rq, &out, &err);
 	if (r < 0)
-		return respond_error(c, r, &err);
+		return respond_error(c, api_http_status(r), r, &err);
 	op_error_done(&err);
-	return respond_json(c, 200, out);
+	return respond_json(c, rt->success, out);
+}
+
+/* Keeps what the client sends (nothing once over the limit or refused: the answer says why,
+ * and reading on lets the client see it rather than a reset). */
+static int body_append(struct request *q, const char *data, size_t n)
+{
+	if (q->too_large || q->forbidden)
+		return 0;
+	if (q->len + n > POLICY_MAX_INPUT_BYTES) {
+		q->too_large = true;
+		free(q->body);
+		q->body = NULL;
+		q->len = q->allocated = 0;
+		return 0;
+	}
+	if (q->len + n + 1 > q->allocated) {
+		size_t m = (q->len + n + 1) * 2;
+		char *p;
+
+		if (m > POLICY_MAX_INPUT_BYTES + 1)
+			m = POLICY_MAX_INPUT_BYTES + 1;
+		p = realloc(q->body, m);
+		if (!p)
+			return -ENOMEM;
+		q->body = p;
+		q->allocated = m;
+	}
+	memcpy(q->body + q->len, data, n);
+	q->len += n;
+	q->body[q->len] = 0;
+	return 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -299,6 +548,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct api *a = cls;
 	struct request *q = *con_cls;
+	enum MHD_Result ret;
 
 	if (!q) {
 		const union MHD_ConnectionInfo *ci;
@@ -318,33 +568,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			q->too_large = true;
 		return MHD_YES;
 	}
-
 	if (*upload_size > 0) {
-		/* Keep reading (and discarding) so the client gets our answer, not a reset. */
-		if (!q->too_large && !q->forbidden) {
-			if (q->len + *upload_size > POLICY_MAX_INPUT_BYTES) {
-				q->too_large = true;
-				free(q->body);
-				q->body = NULL;
-				q->len = q->allocated = 0;
-			} else {
-				if (q->len + *upload_size + 1 > q->allocated) {
-					size_t m = (q->len + *upload_size + 1) * 2;
-					char *p;
-
-					if (m > POLICY_MAX_INPUT_BYTES + 1)
-						m = POLICY_MAX_INPUT_BYTES + 1;
-					p = realloc(q->body, m);
-					if (!p)
-						return MHD_NO;
-					q->body = p;
-					q->allocated = m;
-				}
-				memcpy(q->body + q->len, upload, *upload_size);
-				q->len += *upload_size;
-				q->body[q->len] = 0;
-			}
-		}
+		if (body_append(q, upload, *upload_size) < 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -352,29 +578,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (q->forbidden) {
 		log_notice("Refused API request %s %s from uid %u pid %d", method, url,
 			   (unsigned)q->uid, (int)q->pid);
-		return respond_simple_error(c, 403, -EACCES,
-					    "permission denied: root or group segd required");
-	}
-	if (q->read_only && !streq(method, MHD_HTTP_METHOD_GET) && !streq(method, MHD_HTTP_METHOD_HEAD)) {
-		log_notice("Refused API request %s %s from read-only uid %u pid %d", method, url,
-			   (unsigned)q->uid, (int)q->pid);
-		return respond_simple_error(c, 403, -EACCES,
-					    "permission denied: read-only access (audit group); "
-					    "changes need root or group segd");
+		return respond_message(c, 403, -EACCES,
+				       "permission denied: root or group segd required");
 	}
 	if (q->too_large)
-		return respond_simple_error(c, 413, -E2BIG, "request body over the 4 MiB limit, "
-							    "nothing applied");
+		return respond_message(c, 413, -EMSGSIZE,
+				       "request body over the 4 MiB limit, nothing applied");
 	log_debug("API %s %s from uid %u pid %d (%zu bytes)", method, url, (unsigned)q->uid,
 		  (int)q->pid, q->len);
-	{
-		enum MHD_Result ret;
-
-		audit_begin(a->manager->audit, q->uid, q->pid, method, url, arg(c, "file"));
-		ret = dispatch(a, c, method, url, q);
-		audit_end(a->manager->audit);
-		return ret;
-	}
+	audit_begin(a->ops->audit, q->uid, q->pid, method, url,
+		    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "file"));
+	ret = dispatch(a, c, method, url, q);
+	audit_end(a->ops->audit);
+	return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -384,31 +600,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	*con_cls = NULL;
 }
 
-static int on_api_event(struct watch *w, uint32_t events)
-{
-	struct api *a = container_of(w, struct api, watch);
-
-	if (MHD_run(a->mhd) != MHD_YES)
-		log_warning("libmicrohttpd failed to process events, ignoring");
-	return 0;
-}
-
-int mhd_timeout_ms(struct MHD_Daemon *d)
-{
-	MHD_UNSIGNED_LONG_LONG t;
-
-	if (!d)
-		return -1;
-	/* Finish whatever became due (connection timeouts, queued responses). */
-	(void)MHD_run(d);
-	if (MHD_get_timeout(d, &t) != MHD_YES)
-		return -1;
-	return t > INT_MAX ? INT_MAX : (int)t;
-}
-
 int api_timeout_ms(struct api *a)
 {
-	return a ? mhd_timeout_ms(a->mhd) : -1;
+	return a ? mhd_timeout_ms(&a->mw) : -1;
 }
 
 static int listen_unix(const char *path, mode_t mode, int *ret_fd)
@@ -447,10 +641,10 @@ static int listen_unix(const char *path, mode_t mode, int *ret_fd)
 	return 0;
 }
 
-int api_new(struct manager *m, const char *socket_path, const char *group,
+int api_new(struct loop *l, struct ops *ops, const char *socket_path, const char *group,
 	    const char *audit_group, struct api **ret)
 {
-	const union MHD_DaemonInfo *di;
+	struct MHD_Daemon *mhd;
 	struct api *a;
 	struct group *g;
 	int r;
@@ -458,7 +652,7 @@ int api_new(struct manager *m, const char *socket_path, const char *group,
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return log_error_errno(-ENOMEM, "Failed to allocate the API: %m");
-	a->manager = m;
+	a->ops = ops;
 	a->listen_fd = -1;
 	a->path = strdup(socket_path);
 	if (!a->path) {
@@ -492,22 +686,17 @@ int api_new(struct manager *m, const char *socket_path, const char *group,
 		log_warning_errno(-errno, "Failed to give %s to group %s, ignoring: %m", socket_path,
 				  group);
 
-	a->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET * 0, 0, NULL, NULL,
-				  on_request, a, MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
-				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
-				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
-	if (!a->mhd) {
+	mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, a,
+			       MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
+			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
+			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
+			       MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+	if (!mhd) {
 		api_free(a);
 		return log_error_errno(-EIO, "Failed to start the HTTP server on %s", socket_path);
 	}
-	di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!di) {
-		api_free(a);
-		return log_error_errno(-EIO, "libmicrohttpd gave no epoll fd");
-	}
-	a->mhd_epoll_fd = di->epoll_fd;
-	r = loop_add(m->loop, &a->watch, a->mhd_epoll_fd, EPOLLIN, on_api_event);
+	a->mw.mhd = mhd;
+	r = mhd_watch_add(l, mhd, &a->mw);
 	if (r < 0) {
 		api_free(a);
 		return log_error_errno(r, "Failed to watch the API: %m");
@@ -521,9 +710,9 @@ struct api *api_free(struct api *a)
 {
 	if (!a)
 		return NULL;
-	loop_remove(&a->watch);
-	if (a->mhd)
-		MHD_stop_daemon(a->mhd);	/* closes the listen socket it was given */
+	mhd_watch_remove(&a->mw);
+	if (a->mw.mhd)
+		MHD_stop_daemon(a->mw.mhd);	/* closes the listen socket it was given */
 	else
 		safe_close(a->listen_fd);
 	if (a->path && a->listen_fd >= 0)

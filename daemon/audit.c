@@ -25,6 +25,21 @@ struct audit {
 	json_t *changes;
 };
 
+static int file_open(struct audit *a)
+{
+	int r, fd;
+
+	r = mkdir_parents(a->path, 0750);
+	if (r < 0)
+		return r;
+	fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	safe_close(a->fd);
+	a->fd = fd;
+	return 0;
+}
+
 int audit_open(const char *path, struct audit **ret)
 {
 	struct audit *a = calloc(1, sizeof(*a));
@@ -39,12 +54,7 @@ int audit_open(const char *path, struct audit **ret)
 			free(a);
 			return -ENOMEM;
 		}
-		r = mkdir_parents(path, 0750);
-		if (r >= 0) {
-			a->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-			if (a->fd < 0)
-				r = -errno;
-		}
+		r = file_open(a);
 		if (r < 0) {
 			log_error_errno(r, "Failed to open the audit log %s: %m", path);
 			audit_free(a);
@@ -53,6 +63,11 @@ int audit_open(const char *path, struct audit **ret)
 	}
 	*ret = a;
 	return 0;
+}
+
+int audit_reopen(struct audit *a)
+{
+	return a && a->path ? file_open(a) : 0;
 }
 
 struct audit *audit_free(struct audit *a)

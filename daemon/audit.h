@@ -30,6 +30,8 @@ struct audit;
 /* path NULL: no audit log. */
 int audit_open(const char *path, struct audit **ret);
 struct audit *audit_free(struct audit *a);
+/* Opens the file again by name (after logrotate moved it). */
+int audit_reopen(struct audit *a);
 
 /* Who is asking; set by the API around each request (cleared with audit_end). */
 void audit_begin(struct audit *a, uid_t uid, pid_t pid, const char *method, const char *url,

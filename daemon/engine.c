@@ -10,11 +10,12 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "engine-parse.h"
 #include "engine.h"
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
-#include "manager.h"
+#include "time-util.h"
 
 #define API_PREFIX "http://engine/v1.41"
 /* {"type":["container"]} */
@@ -22,7 +23,6 @@
 #define MAX_LIST_BYTES (16u * 1024 * 1024)
 #define MAX_INSPECT_BYTES (4u * 1024 * 1024)
 #define MAX_EVENT_LINE (1024u * 1024)
-#define MAX_CONTAINERS 65536
 #define MAX_INFLIGHT 8
 #define REQUEST_TIMEOUT_MS 10000
 #define CONNECT_TIMEOUT_MS 2000
@@ -59,10 +59,13 @@ struct curl_sock {
 	struct watch w;
 	struct engine *eng;
 	curl_socket_t fd;
+	struct loop_deferred deferred;
 };
 
 struct engine {
-	struct manager *m;
+	struct loop *loop;
+	const struct engine_ops *ops;
+	void *userdata;
 	char *spec_path;	/* NULL for auto */
 	char *path;		/* socket in use */
 	unsigned resync_interval_s;
@@ -78,31 +81,10 @@ struct engine {
 	char **queue;		/* container ids waiting for an inspect */
 	size_t n_queue;
 	size_t inflight;
-	struct curl_sock **dead;	/* freed after the loop round */
-	size_t n_dead;
 	bool logged_down;
 	/* What has been handled so far, for `segctl status` (tests synchronise on these). */
 	uint64_t n_events, n_lists, n_inspections, n_connects;
 };
-
-/* A string value without embedded NULs (parsed with JSON_ALLOW_NUL, so that one bad value
- * does not make a whole reply unreadable), else NULL. */
-static const char *jstr(json_t *v)
-{
-	const char *s = json_string_value(v);
-
-	return s && strlen(s) == json_string_length(v) ? s : NULL;
-}
-
-#define JSON_FLAGS (JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static void req_free(struct req *q)
 {
@@ -119,13 +101,6 @@ static void req_free(struct req *q)
 	free(q->id);
 	free(q->buf);
 	free(q);
-}
-
-static bool id_valid(const char *id)
-{
-	size_t n = id ? strlen(id) : 0;
-
-	return n >= 12 && n <= 128 && strspn(id, "0123456789abcdef") == n;
 }
 
 /* ---- libcurl <-> epoll ---------------------------------------------------------------------- */
@@ -149,6 +124,11 @@ static int on_curl_event(struct watch *w, uint32_t events)
 	return 0;
 }
 
+static void curl_sock_free(struct loop_deferred *d)
+{
+	free(container_of(d, struct curl_sock, deferred));
+}
+
 static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct engine *eng = userp;
@@ -157,16 +137,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
 
 	if (what == CURL_POLL_REMOVE) {
 		if (cs) {
-			struct curl_sock **p;
-
 			loop_remove(&cs->w);
 			(void)curl_multi_assign(eng->multi, s, NULL);
-			/* This round may still hold an event for it: free it afterwards. */
-			p = reallocarray(eng->dead, eng->n_dead + 1, sizeof(*p));
-			if (p) {
-				eng->dead = p;
-				eng->dead[eng->n_dead++] = cs;
-			}
+			/* This round may still hold an event for it: freed after it. */
+			loop_free_later(eng->loop, &cs->deferred, curl_sock_free);
 		}
 		return 0;
 	}
@@ -180,7 +154,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, vo
 			return -1;
 		cs->eng = eng;
 		cs->fd = s;
-		if (loop_add(eng->m->loop, &cs->w, s, ev, on_curl_event) < 0) {
+		if (loop_add(eng->loop, &cs->w, s, ev, on_curl_event) < 0) {
 			free(cs);
 			return -1;
 		}
@@ -325,9 +299,9 @@ static void enqueue_inspect(struct engine *eng, const char *id)
 	for (size_t i = 0; i < eng->n_queue; i++)
 		if (streq(eng->queue[i], id))
 			return;
-	if (eng->n_queue >= MAX_CONTAINERS) {
+	if (eng->n_queue >= ENGINE_MAX_CONTAINERS) {
 		log_warning("Engine: over %d containers waiting for inspection, dropping %.12s "
-			    "(the next resync catches it)", MAX_CONTAINERS, id);
+			    "(the next resync catches it)", ENGINE_MAX_CONTAINERS, id);
 		return;
 	}
 	p = reallocarray(eng->queue, eng->n_queue + 1, sizeof(*p));
@@ -355,35 +329,18 @@ static void inspect_queue_run(struct engine *eng)
 /* One line of the event stream: every container event is a hint to look at that container. */
 static void handle_event_line(struct engine *eng, const char *line, size_t len)
 {
-	json_auto_t *o = NULL;
-	json_error_t jerr;
-	const char *type = NULL, *id = NULL, *action = NULL;
-	json_t *actor;
+	_cleanup_free_ char *id = NULL;
+	const char *why = NULL;
+	int r;
 
 	if (len == 0)
 		return;
-	o = json_loadb(line, len, JSON_FLAGS, &jerr);
-	if (!json_is_object(o)) {
-		log_warning("Engine: ignoring a malformed event (%s)", o ? "not an object" : jerr.text);
+	r = engine_parse_event(line, len, &id, &why);
+	if (r == -EBADMSG)
+		log_warning("Engine: ignoring a malformed event (%s)", why);
+	if (r <= 0)
 		return;
-	}
-	type = jstr(json_object_get(o, "Type"));
-	if (!type)
-		type = jstr(json_object_get(o, "type"));
-	action = jstr(json_object_get(o, "Action"));
-	if (!action)
-		action = jstr(json_object_get(o, "status"));
-	id = jstr(json_object_get(o, "id"));
-	actor = json_object_get(o, "Actor");
-	if (!id && json_is_object(actor))
-		id = jstr(json_object_get(actor, "ID"));
-	if (type && !streq(type, "container"))
-		return;
-	if (!id_valid(id)) {
-		log_warning("Engine: ignoring an event without a valid container id");
-		return;
-	}
-	log_debug("Engine event: %s %.12s", action ? action : "?", id);
+	log_debug("Engine event for %.12s", id);
 	/* Only queued here: this runs inside libcurl's write callback, where no transfer may be
 	 * added; process_done() starts the inspections. */
 	enqueue_inspect(eng, id);
@@ -498,12 +455,11 @@ static long http_status(CURL *easy)
 
 static void list_done(struct engine *eng, struct req *q, CURLcode res)
 {
-	json_auto_t *o = NULL;
-	json_error_t jerr;
-	_cleanup_free_ char **ids = NULL;
-	size_t n = 0, i;
+	char **ids = NULL, **missing = NULL;
+	size_t n = 0, skipped = 0;
 	long code = http_status(q->easy);
-	json_t *v;
+	const char *why = NULL;
+	int r;
 
 	if (res != CURLE_OK || code != 200) {
 		if (!eng->logged_down)
@@ -514,23 +470,14 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 		eng->logged_down = true;
 		return;
 	}
-	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_FLAGS, &jerr);
-	if (!json_is_array(o) || json_array_size(o) > MAX_CONTAINERS) {
-		log_warning("Engine: ignoring a malformed container list (%s)",
-			    o ? "not an array of at most 65536" : jerr.text);
+	r = engine_parse_list(q->buf ? q->buf : "", q->len, &ids, &n, &skipped, &why);
+	if (r == -EBADMSG)
+		log_warning("Engine: ignoring a malformed container list (%s)", why);
+	if (r < 0)
 		return;
-	}
-	ids = calloc(json_array_size(o) + 1, sizeof(*ids));
-	if (!ids)
-		return;
-	json_array_foreach(o, i, v) {
-		const char *id = jstr(json_object_get(v, "Id"));
-
-		if (id_valid(id))
-			ids[n++] = (char *)id;
-		else
-			log_warning("Engine: a listed container has no valid Id, skipping it");
-	}
+	if (skipped > 0)
+		log_warning("Engine: %zu listed container(s) have no valid Id, skipping them",
+			    skipped);
 	if (eng->logged_down)
 		log_info("Engine: connected to %s, %zu running container(s)", eng->path, n);
 	eng->logged_down = false;
@@ -547,101 +494,33 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 		if (!listed)
 			x->stale = true;
 	}
-	{
-		char **missing = NULL;
-		int k = manager_containers_missing(eng->m, ids, n, q->started_usec, &missing);
-
-		/* Not removed on the list's word alone: inspected again, and a 404 or a finished
-		 * state removes them. */
-		for (int x = 0; x < k; x++) {
-			log_debug("Engine: %.12s is not listed any more, checking it", missing[x]);
-			enqueue_inspect(eng, missing[x]);
-			free(missing[x]);
-		}
-		free(missing);
+	/* Not removed on the list's word alone: inspected again, and a 404 or a finished state
+	 * removes them. */
+	r = eng->ops->missing(ids, n, q->started_usec, &missing, eng->userdata);
+	for (int x = 0; x < r; x++) {
+		log_debug("Engine: %.12s is not listed any more, checking it", missing[x]);
+		enqueue_inspect(eng, missing[x]);
 	}
+	engine_strv_free(missing);
 	for (size_t k = 0; k < n; k++)
-		if (q->full || !manager_container_known(eng->m, ids[k]))
+		if (q->full || !eng->ops->known(ids[k], eng->userdata))
 			enqueue_inspect(eng, ids[k]);
+	engine_strv_free(ids);
 	inspect_queue_run(eng);
-}
-
-static char *dup_json_string(json_t *o, const char *key)
-{
-	const char *s = jstr(json_object_get(o, key));
-
-	return s ? strdup(s) : NULL;
-}
-
-static bool container_name_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 128)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || (i > 0 && strchr("_.-", s[i]))))
-			return false;
-	return true;
-}
-
-/* Labels as the engine gives them: bad ones do not drop the container, they quarantine it. */
-static void parse_labels(json_t *labels, struct container_info *ci)
-{
-	const char *k;
-	json_t *v;
-
-	ci->labels_known = true;
-	if (!labels || json_is_null(labels))
-		return;
-	if (!json_is_object(labels)) {
-		ci->invalid = strdup("engine labels are not an object");
-		return;
-	}
-	if (json_object_size(labels) > POLICY_MAX_LABELS) {
-		if (asprintf(&ci->invalid, "%zu labels, over the limit of %d", json_object_size(labels),
-			     POLICY_MAX_LABELS) < 0)
-			ci->invalid = NULL;
-		return;
-	}
-	json_object_foreach(labels, k, v) {
-		const char *why = jstr(v) ? policy_label_key_invalid(k) : "not a string without NULs";
-
-		/* segd's own labels (segd.io/ports: "http=80/TCP,...") have their own syntax,
-		 * checked where they are read; every other value must be a label value. */
-		if (!why && strncmp(k, "segd.io/", 8) != 0)
-			why = policy_label_value_invalid(json_string_value(v));
-		if (!why && strlen(json_string_value(v)) > 4096)
-			why = "value over 4096 bytes";
-		if (why) {
-			if (asprintf(&ci->invalid, "label \"%.64s\": %s", k, why) < 0)
-				ci->invalid = NULL;
-			policy_labels_done(&ci->labels);
-			return;
-		}
-		if (policy_labels_set(&ci->labels, k, json_string_value(v)) < 0) {
-			ci->invalid = strdup("out of memory reading labels");
-			return;
-		}
-	}
 }
 
 static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 {
 	struct container_info ci = { 0 };
-	json_auto_t *o = NULL;
-	json_t *state, *config, *host, *net;
-	json_error_t jerr;
-	const char *name;
 	long code = http_status(q->easy);
+	int r;
 
 	if (q->stale) {
 		log_debug("Engine: dropping an outdated inspection of %.12s", q->id);
 		return;
 	}
 	if (res == CURLE_OK && code == 404) {
-		manager_container_gone(eng->m, q->id);
+		eng->ops->gone(q->id, eng->userdata);
 		return;
 	}
 	if (res != CURLE_OK || code != 200) {
@@ -652,50 +531,16 @@ static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 					      : "unexpected HTTP status");
 		return;
 	}
-	o = json_loadb(q->buf ? q->buf : "", q->len, JSON_FLAGS, &jerr);
-	state = json_object_get(o, "State");
-	config = json_object_get(o, "Config");
-	host = json_object_get(o, "HostConfig");
-	net = json_object_get(o, "NetworkSettings");
-	if (!json_is_object(o) || !json_is_object(state) ||
-	    !jstr(json_object_get(o, "Id")) || !streq(jstr(json_object_get(o, "Id")), q->id)) {
+	r = engine_parse_inspect(q->buf ? q->buf : "", q->len, q->id, &ci);
+	if (r == -EBADMSG)
 		log_warning("Engine: ignoring a malformed inspect reply for %.12s", q->id);
+	if (r < 0)
 		return;
-	}
-
-	ci.id = strdup(q->id);
 	/* When we learnt it, not when we asked: a list requested before this reply may predate
 	 * the state the reply shows (a container "created" when the list was taken, running
 	 * when inspected), and must not sweep it. */
 	ci.observed_usec = now_usec();
-	name = jstr(json_object_get(o, "Name"));
-	if (name && name[0] == '/')
-		name++;
-	if (name && container_name_valid(name))
-		ci.name = strdup(name);
-	ci.running = json_is_true(json_object_get(state, "Running")) ||
-		     json_is_true(json_object_get(state, "Paused"));
-	{
-		static const char *const finished[] = { "exited", "stopped", "dead", "removing" };
-		const char *status = jstr(json_object_get(state, "Status"));
-
-		for (size_t k = 0; status && k < ARRAY_SIZE(finished); k++)
-			ci.finished = ci.finished || streq(status, finished[k]);
-		if (!status && !ci.running)
-			ci.finished = true;
-	}
-	if (json_is_integer(json_object_get(state, "Pid")) &&
-	    json_integer_value(json_object_get(state, "Pid")) > 0 &&
-	    json_integer_value(json_object_get(state, "Pid")) < 4194304)
-		ci.pid = (int)json_integer_value(json_object_get(state, "Pid"));
-	if (json_is_object(host))
-		ci.network_mode = dup_json_string(host, "NetworkMode");
-	if (json_is_object(net))
-		ci.netns_path = dup_json_string(net, "SandboxKey");
-	parse_labels(json_is_object(config) ? json_object_get(config, "Labels") : NULL, &ci);
-
-	if (ci.id)
-		(void)manager_container_seen(eng->m, &ci);
+	(void)eng->ops->seen(&ci, eng->userdata);
 	container_info_done(&ci);
 }
 
@@ -760,17 +605,8 @@ static int on_retry(struct watch *w, uint32_t events)
 	return 0;
 }
 
-void engine_tick(struct engine *eng)
-{
-	if (!eng)
-		return;
-	for (size_t i = 0; i < eng->n_dead; i++)
-		free(eng->dead[i]);
-	eng->n_dead = 0;
-}
-
-int engine_new(struct manager *m, const char *spec, unsigned resync_interval_s,
-	       struct engine **ret)
+int engine_new(struct loop *l, const char *spec, unsigned resync_interval_s,
+	       const struct engine_ops *ops, void *userdata, struct engine **ret)
 {
 	struct engine *eng;
 
@@ -783,7 +619,9 @@ int engine_new(struct manager *m, const char *spec, unsigned resync_interval_s,
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
 		return -ENOMEM;
-	eng->m = m;
+	eng->loop = l;
+	eng->ops = ops;
+	eng->userdata = userdata;
 	eng->timer_fd = eng->retry_fd = -1;
 	eng->resync_interval_s = resync_interval_s ? resync_interval_s : 30;
 	eng->logged_down = true;
@@ -804,8 +642,8 @@ int engine_new(struct manager *m, const char *spec, unsigned resync_interval_s,
 	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
 	curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
 	curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng);
-	if (loop_add(m->loop, &eng->timer_watch, eng->timer_fd, EPOLLIN, on_timer) < 0 ||
-	    loop_add(m->loop, &eng->retry_watch, eng->retry_fd, EPOLLIN, on_retry) < 0)
+	if (loop_add(l, &eng->timer_watch, eng->timer_fd, EPOLLIN, on_timer) < 0 ||
+	    loop_add(l, &eng->retry_watch, eng->retry_fd, EPOLLIN, on_retry) < 0)
 		goto oom;
 
 	log_info("Engine: following %s, resync every %us", eng->spec_path ? eng->spec_path
@@ -841,8 +679,6 @@ struct engine *engine_free(struct engine *eng)
 	for (size_t i = 0; i < eng->n_queue; i++)
 		free(eng->queue[i]);
 	free(eng->queue);
-	engine_tick(eng);
-	free(eng->dead);
 	free(eng->spec_path);
 	free(eng->path);
 	free(eng);
@@ -852,6 +688,16 @@ struct engine *engine_free(struct engine *eng)
 bool engine_connected(const struct engine *eng)
 {
 	return eng && eng->events != NULL && !eng->logged_down;
+}
+
+void engine_set_resync_interval(struct engine *eng, unsigned s)
+{
+	if (!eng || s == 0 || s == eng->resync_interval_s)
+		return;
+	eng->resync_interval_s = s;
+	if (eng->events)
+		(void)timer_fd_arm(eng->retry_fd, (uint64_t)s * 1000, false);
+	log_info("Engine: resync every %us", s);
 }
 
 json_t *engine_status_json(const struct engine *eng)

@@ -18,26 +18,49 @@
 #include <libmnl/libmnl.h>
 #include <libnetfilter_log/libnetfilter_log.h>
 
-#include "explain.h"
 #include "flows.h"
 #include "fsutil.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
 #include "netns.h"
+
+#define READ_BUF_SIZE 65536
 
 struct flows {
 	json_t *ring[FLOWS_RING];
 	uint64_t seq;		/* of the newest record; record s lives at ring[s % FLOWS_RING] */
+	uint64_t allowed, denied;
 	char *file;
 	uint64_t max_file_bytes, file_bytes;
 	int fd;
+	char buf[READ_BUF_SIZE];
 };
+
+static int file_open(struct flows *f)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(f->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		safe_close(fd);
+		return r;
+	}
+	safe_close(f->fd);
+	f->fd = fd;
+	f->file_bytes = (uint64_t)st.st_size;
+	return 0;
+}
 
 int flows_new(const char *file, uint64_t max_file_bytes, struct flows **ret)
 {
 	struct flows *f = calloc(1, sizeof(*f));
-	struct stat st;
+	int r;
 
 	if (!f)
 		return -ENOMEM;
@@ -49,17 +72,24 @@ int flows_new(const char *file, uint64_t max_file_bytes, struct flows **ret)
 			free(f);
 			return -ENOMEM;
 		}
-		f->fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
-		if (f->fd < 0 || fstat(f->fd, &st) < 0) {
-			int r = -errno;
-
+		r = file_open(f);
+		if (r < 0) {
 			flows_free(f);
 			return log_error_errno(r, "Failed to open the flow log %s: %m", file);
 		}
-		f->file_bytes = (uint64_t)st.st_size;
 	}
 	*ret = f;
 	return 0;
+}
+
+int flows_reopen(struct flows *f)
+{
+	return f->file ? file_open(f) : 0;
+}
+
+uint64_t flows_count(const struct flows *f, bool denied)
+{
+	return denied ? f->denied : f->allowed;
 }
 
 struct flows *flows_free(struct flows *f)
@@ -135,106 +165,64 @@ int flows_socket_open(int nsfd, int *ret_fd)
 
 /* ---- records -------------------------------------------------------------------------------- */
 
-static json_t *labels_json(const struct policy_labels *l)
+static json_t *end_json(const struct flow_party *known, flows_lookup_fn lookup, void *userdata,
+			int family, const uint8_t *addr, int port)
 {
-	json_t *o = json_object();
-
-	for (size_t i = 0; o && i < l->n; i++)
-		json_object_set_new(o, l->items[i].key, json_string(l->items[i].value));
-	return o;
-}
-
-static struct endpoint *endpoint_by_addr(struct manager *m, int family, const uint8_t *addr)
-{
-	size_t len = family == AF_INET ? 4 : 16;
-
-	for (size_t i = 0; i < m->n_endpoints; i++)
-		for (size_t k = 0; k < m->endpoints[i]->pe.n_addrs; k++) {
-			const struct policy_addr *a = &m->endpoints[i]->pe.addrs[k];
-
-			if (a->family == family && memcmp(a->addr, addr, len) == 0)
-				return m->endpoints[i];
-		}
-	return NULL;
-}
-
-static json_t *end_json(struct manager *m, struct endpoint *known, int family, const uint8_t *addr,
-			int port)
-{
-	struct endpoint *e = known ? known : endpoint_by_addr(m, family, addr);
+	struct flow_party p = { 0 };
+	bool found = known || (lookup && lookup(family, addr, &p, userdata));
 	char buf[INET6_ADDRSTRLEN] = "?";
 	json_t *o;
 
+	if (known)
+		p = *known;
 	inet_ntop(family, addr, buf, sizeof(buf));
 	o = json_pack("{s:s}", "address", buf);
 	if (o && port >= 0)
 		json_object_set_new(o, "port", json_integer(port));
-	if (o && e) {
-		json_object_set_new(o, "endpoint", json_string(e->pe.name));
-		json_object_set_new(o, "namespace", json_string(e->pe.namespace));
-		json_object_set_new(o, "labels", labels_json(&e->pe.labels));
+	if (o && found) {
+		json_object_set_new(o, "endpoint", json_string(p.name));
+		json_object_set_new(o, "namespace", json_string(p.namespace));
+		json_object_set_new(o, "labels", json_labels(p.labels));
 	}
 	return o;
 }
 
-static const char *proto_name(uint8_t p)
+int flows_parse_packet(const uint8_t *p, size_t n, struct flow_packet *ret)
 {
-	switch (p) {
-	case IPPROTO_TCP:
-		return "TCP";
-	case IPPROTO_UDP:
-		return "UDP";
-	case IPPROTO_SCTP:
-		return "SCTP";
-	case IPPROTO_ICMP:
-		return "ICMP";
-	case IPPROTO_ICMPV6:
-		return "ICMPv6";
-	default:
-		return NULL;
-	}
-}
-
-struct packet {
-	int family;
-	uint8_t proto;
-	uint8_t src[16], dst[16];
-	int sport, dport;	/* -1: none */
-};
-
-static int parse_packet(const uint8_t *p, size_t n, struct packet *pk)
-{
+	struct flow_packet pk = { .sport = -1, .dport = -1 };
 	size_t off;
 
-	*pk = (struct packet){ .sport = -1, .dport = -1 };
 	if (n < 1)
 		return -EBADMSG;
 	if (p[0] >> 4 == 4) {
 		if (n < 20 || (p[0] & 0xf) < 5)
 			return -EBADMSG;
-		pk->family = AF_INET;
-		pk->proto = p[9];
-		memcpy(pk->src, p + 12, 4);
-		memcpy(pk->dst, p + 16, 4);
+		pk.family = AF_INET;
+		pk.proto = p[9];
+		memcpy(pk.src, p + 12, 4);
+		memcpy(pk.dst, p + 16, 4);
 		off = (size_t)(p[0] & 0xf) * 4;
 		/* a later fragment has no transport header */
-		if ((((size_t)p[6] << 8 | p[7]) & 0x1fff) != 0)
+		if ((((size_t)p[6] << 8 | p[7]) & 0x1fff) != 0) {
+			*ret = pk;
 			return 0;
+		}
 	} else if (p[0] >> 4 == 6) {
 		if (n < 40)
 			return -EBADMSG;
-		pk->family = AF_INET6;
-		pk->proto = p[6];
-		memcpy(pk->src, p + 8, 16);
-		memcpy(pk->dst, p + 24, 16);
+		pk.family = AF_INET6;
+		pk.proto = p[6];
+		memcpy(pk.src, p + 8, 16);
+		memcpy(pk.dst, p + 24, 16);
 		off = 40;
 	} else
 		return -EBADMSG;
-	if ((pk->proto == IPPROTO_TCP || pk->proto == IPPROTO_UDP || pk->proto == IPPROTO_SCTP) &&
+	if ((pk.proto == IPPROTO_TCP || pk.proto == IPPROTO_UDP || pk.proto == IPPROTO_SCTP) &&
 	    n >= off + 4) {
-		pk->sport = p[off] << 8 | p[off + 1];
-		pk->dport = p[off + 2] << 8 | p[off + 3];
+		pk.sport = p[off] << 8 | p[off + 1];
+		pk.dport = p[off + 2] << 8 | p[off + 3];
 	}
+	*ret = pk;
 	return 0;
 }
 
@@ -288,16 +276,37 @@ static void record(struct flows *f, json_t *rec)
 	f->ring[k] = rec;
 }
 
-/* One logged packet from e's namespace. */
-static int on_packet(struct manager *m, struct endpoint *e, const char *prefix, const uint8_t *pl,
-		     size_t n)
+struct read_ctx {
+	struct flows *f;
+	const struct flow_party *self;
+	const struct policy_plan *plan;
+	flows_lookup_fn lookup;
+	void *userdata;
+};
+
+/* The names of the policies isolating `dir`, and their count. */
+static json_t *isolating_json(const struct policy_plan *plan, enum policy_dir dir, size_t *ret_n)
 {
-	const struct policy_plan *plan = e->installed;
+	const char **names = plan ? calloc(plan->n_selected_by + 1, sizeof(*names)) : NULL;
+	size_t n = policy_plan_isolating(plan, dir, names);
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
+	free(names);
+	*ret_n = n;
+	return a;
+}
+
+/* One logged packet from self's namespace. */
+static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, size_t n)
+{
+	const struct policy_plan *plan = c->plan;
 	bool denied, ingress;
 	unsigned long idx = 0;
-	struct packet pk;
-	json_t *rec, *sel;
+	struct flow_packet pk;
 	const char *pn;
+	json_t *rec;
 
 	if (strncmp(prefix, POLICY_FLOW_PREFIX_DENIED, strlen(POLICY_FLOW_PREFIX_DENIED)) == 0)
 		denied = true;
@@ -308,30 +317,33 @@ static int on_packet(struct manager *m, struct endpoint *e, const char *prefix, 
 	ingress = prefix[strlen(POLICY_FLOW_PREFIX_DENIED)] == 'i';
 	if (!denied)
 		idx = strtoul(prefix + strlen(POLICY_FLOW_PREFIX_ALLOWED) + 2, NULL, 10);
-	if (parse_packet(pl, n, &pk) < 0)
+	if (flows_parse_packet(pl, n, &pk) < 0)
 		return 0;
 
-	pn = proto_name(pk.proto);
+	pn = policy_ipproto_to_string(pk.proto);
 	rec = json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o}", "time", now_json(), "verdict",
 			denied ? "denied" : "allowed", "direction", ingress ? "ingress" : "egress",
-			"family", pk.family == AF_INET ? "ipv4" : "ipv6", "protocol",
+			"family", policy_family_to_string(pk.family), "protocol",
 			pn ? json_string(pn) : json_integer(pk.proto), "source",
-			end_json(m, ingress ? NULL : e, pk.family, pk.src, pk.sport), "destination",
-			end_json(m, ingress ? e : NULL, pk.family, pk.dst, pk.dport));
+			end_json(ingress ? NULL : c->self, c->lookup, c->userdata, pk.family, pk.src,
+				 pk.sport),
+			"destination",
+			end_json(ingress ? c->self : NULL, c->lookup, c->userdata, pk.family, pk.dst,
+				 pk.dport));
 	if (!rec)
 		return -ENOMEM;
-	json_object_set_new(rec, "enforced_at", json_string(e->pe.name));
-	sel = explain_isolating(plan, ingress ? POLICY_DIR_INGRESS : POLICY_DIR_EGRESS);
+	json_object_set_new(rec, "enforced_at", json_string(c->self->name));
 	if (denied) {
-		size_t n_sel = json_array_size(sel);
+		size_t n_sel = 0;
+		json_t *sel = isolating_json(plan, ingress ? POLICY_DIR_INGRESS : POLICY_DIR_EGRESS,
+					     &n_sel);
 
 		json_object_set_new(rec, "policies", sel);
 		json_object_set_new(rec, "reason", json_sprintf(
 			"%s is isolated for %s by %zu polic%s and none of their rules allows it",
-			e->pe.name, ingress ? "ingress" : "egress", n_sel, n_sel == 1 ? "y" : "ies"));
-		m->stats.flows_denied++;
+			c->self->name, ingress ? "ingress" : "egress", n_sel, n_sel == 1 ? "y" : "ies"));
+		c->f->denied++;
 	} else {
-		json_decref(sel);
 		if (plan && idx < plan->n_rules) {
 			const struct policy_plan_rule *r = &plan->rules[idx];
 
@@ -340,16 +352,11 @@ static int on_packet(struct manager *m, struct endpoint *e, const char *prefix, 
 			json_object_set_new(rec, "rule", json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
 								       r->rule_index));
 		}
-		m->stats.flows_allowed++;
+		c->f->allowed++;
 	}
-	record(m->flows, rec);
+	record(c->f, rec);
 	return 0;
 }
-
-struct read_ctx {
-	struct manager *m;
-	struct endpoint *e;
-};
 
 static int log_cb(const struct nlmsghdr *nlh, void *data)
 {
@@ -366,31 +373,31 @@ static int log_cb(const struct nlmsghdr *nlh, void *data)
 	if (mnl_attr_get_payload_len(attr[NFULA_PREFIX]) == 0 ||
 	    !memchr(prefix, 0, mnl_attr_get_payload_len(attr[NFULA_PREFIX])))
 		return MNL_CB_OK;
-	return on_packet(c->m, c->e, prefix, mnl_attr_get_payload(attr[NFULA_PAYLOAD]),
+	return on_packet(c, prefix, mnl_attr_get_payload(attr[NFULA_PAYLOAD]),
 			 mnl_attr_get_payload_len(attr[NFULA_PAYLOAD])) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
-int flows_read(struct manager *m, struct endpoint *e)
+int flows_read(struct flows *f, int fd, const struct flow_party *self,
+	       const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata)
 {
-	static char buf[65536];
-	struct read_ctx c = { .m = m, .e = e };
+	struct read_ctx c = { .f = f, .self = self, .plan = plan, .lookup = lookup,
+			      .userdata = userdata };
 
 	for (int i = 0; i < 256; i++) {
-		ssize_t n = recv(e->log_fd, buf, sizeof(buf), 0);
+		ssize_t n = recv(fd, f->buf, sizeof(f->buf), 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == ENOBUFS) {
-			log_debug("Endpoint %s: flow log messages lost (socket overran)", e->pe.name);
+			log_debug("Endpoint %s: flow log messages lost (socket overran)", self->name);
 			continue;
 		}
 		if (n < 0)
 			return errno == EAGAIN ? 0 : -errno;
-		(void)mnl_cb_run(buf, (size_t)n, 0, 0, log_cb, &c);
+		(void)mnl_cb_run(f->buf, (size_t)n, 0, 0, log_cb, &c);
 	}
 	return 0;
 }
-
 /* ---- queries -------------------------------------------------------------------------------- */
 
 static bool names(json_t *rec, const char *side, const char *endpoint)
@@ -400,9 +407,11 @@ static bool names(json_t *rec, const char *side, const char *endpoint)
 	return n && streq(n, endpoint);
 }
 
-json_t *flows_query(struct flows *f, const char *endpoint, const char *verdict, uint64_t since,
-		    const char *time_from, size_t limit)
+json_t *flows_query(struct flows *f, const struct flows_filter *q)
 {
+	const char *endpoint = q->endpoint, *verdict = q->verdict, *time_from = q->time_from;
+	uint64_t since = q->since;
+	size_t limit = q->limit;
 	uint64_t oldest = f->seq >= FLOWS_RING ? f->seq - FLOWS_RING + 1 : 1, next = since;
 	json_t *list = json_array();
 

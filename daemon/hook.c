@@ -183,19 +183,21 @@ static int install_default_deny(int nsfd, const char *id)
 		.isolated = { true, true },
 		.deny = POLICY_DENY_DROP,
 	};
+	struct policy_emit_options opts = { 0 };
 	struct nft_error nerr = { 0 };
 	struct nft_sock *s = NULL;
 	uint32_t flags = 0;
 	int r;
 
-	r = nft_sock_open(nsfd, &s);
+	r = nft_sock_open(NULL, nsfd, &s);
 	if (r < 0)
 		return r;
 	/* With PERSIST the table outlives our socket; segd adopts it later. Without it, an
 	 * owned table would vanish when we exit: then no owner flag at all. */
 	if (nft_probe_table_flags(s, &flags) < 0 || !(flags & NFT_TABLE_F_PERSIST))
 		flags = 0;
-	r = nft_replace_table(s, &plan, flags, &nerr);
+	opts.table_flags = flags;
+	r = nft_replace_table(s, &plan, &opts, &nerr);
 	/* Owned by another socket: segd holds it, so it is already enforced. */
 	if (r == -EPERM)
 		r = 0;
@@ -220,7 +222,7 @@ static int hook_create(json_t *state)
 	if (json_unpack_ex(state, &jerr, 0, "{s:s, s?I, s?s, s?o}", "id", &id, "pid", &pid, "bundle",
 			   &bundle, "annotations", &annotations) < 0)
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state: %s", jerr.text);
-	if (strlen(id) > 128 || pid < 0 || pid > 4194304)
+	if (policy_container_id_invalid(id) || pid < 0 || pid > 4194304)
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state (id or pid)");
 
 	/* The network namespace the runtime joined, if any, is in the bundle's config. */
@@ -292,7 +294,7 @@ static int hook_poststop(json_t *state)
 	json_auto_t *req = NULL;
 	_cleanup_free_ char *body = NULL;
 
-	if (!id || strlen(id) > 128)
+	if (!id || policy_container_id_invalid(id))
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state");
 	req = json_pack("{s:s}", "id", id);
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;

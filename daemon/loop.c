@@ -14,8 +14,7 @@
 struct loop {
 	int epfd;
 	uint64_t generation;
-	/* Watches removed during the current dispatch round: their events are skipped. */
-	struct watch *const *removed;
+	struct loop_deferred *deferred;	/* freed after the current round */
 };
 
 int loop_new(struct loop **ret)
@@ -39,6 +38,7 @@ struct loop *loop_free(struct loop *l)
 {
 	if (!l)
 		return NULL;
+	loop_flush(l);
 	safe_close(l->epfd);
 	free(l);
 	return NULL;
@@ -75,38 +75,65 @@ void loop_remove(struct watch *w)
 	w->generation = 0;
 }
 
-int loop_run(struct loop *l, int (*tick)(void *userdata), void *userdata)
+void loop_free_later(struct loop *l, struct loop_deferred *d,
+		     void (*free_fn)(struct loop_deferred *d))
+{
+	d->free_fn = free_fn;
+	d->next = l->deferred;
+	l->deferred = d;
+}
+
+void loop_flush(struct loop *l)
+{
+	/* A free_fn may defer more: take the list each time round. */
+	while (l->deferred) {
+		struct loop_deferred *d = l->deferred;
+
+		l->deferred = NULL;
+		while (d) {
+			struct loop_deferred *next = d->next;
+
+			d->free_fn(d);
+			d = next;
+		}
+	}
+}
+
+int loop_iterate(struct loop *l, int timeout_ms)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
 	uint64_t gens[LOOP_MAX_EVENTS];
+	int n, r = 0;
+
+	n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	/* Snapshot generations: a watch removed (or removed and re-added, which gives it a new
+	 * generation) by an earlier callback of this round is skipped. */
+	for (int i = 0; i < n; i++)
+		gens[i] = ((struct watch *)evs[i].data.ptr)->generation;
+	for (int i = 0; i < n && r == 0; i++) {
+		struct watch *w = evs[i].data.ptr;
+
+		if (!w->loop || w->generation != gens[i])
+			continue;
+		r = w->fn(w, evs[i].events);
+	}
+	loop_flush(l);
+	return r;
+}
+
+int loop_run(struct loop *l, int (*tick)(void *userdata), void *userdata)
+{
 	int timeout = tick ? tick(userdata) : -1;
 
 	for (;;) {
-		int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, timeout);
+		int r = loop_iterate(l, timeout);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		/* Snapshot generations: a watch removed (or removed and re-added, which gives it
-		 * a new generation) by an earlier callback of this round is skipped. The memory of
-		 * a removed watch must stay valid until the round ends: owners free it from the
-		 * tick callback or later, never from inside another watch's callback. */
-		for (int i = 0; i < n; i++)
-			gens[i] = ((struct watch *)evs[i].data.ptr)->generation;
-		for (int i = 0; i < n; i++) {
-			struct watch *w = evs[i].data.ptr;
-			int r;
-
-			if (!w->loop || w->generation != gens[i])
-				continue;
-			r = w->fn(w, evs[i].events);
-			if (r == LOOP_EXIT)
-				return 0;
-			if (r < 0)
-				return r;
-		}
+		if (r == LOOP_EXIT)
+			return 0;
+		if (r < 0)
+			return r;
 		timeout = tick ? tick(userdata) : -1;
 	}
 }

@@ -10,32 +10,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "log.h"
 #include "macro.h"
-#include "audit.h"
 #include "manager.h"
-#include "metrics.h"
+#include "settings.h"
 
-static const char *arg_socket = "/run/segd/segd.sock";
-static const char *arg_state_dir = "/var/lib/segd";
-static const char *arg_group = "segd";
-static const char *arg_audit_group = "segd-audit";
-static const char *arg_audit_log = AUDIT_LOG_DEFAULT;
-static const char *arg_metrics_listen = NULL;
-static bool arg_no_table_owner = false;
-static bool arg_drift_report_only = false;
-static enum policy_flow_log arg_flow_log = POLICY_FLOW_LOG_DENIED;
-static const char *arg_flow_log_file = NULL;
-static uint64_t arg_flow_log_max = 64ull << 20;
-static enum policy_deny_action arg_deny = POLICY_DENY_DROP;
-static const char *arg_engine = "none";
-static unsigned arg_resync_interval = 30;
+static int arg_argc;
+static char **arg_argv;
 
 static void help(void)
 {
 	printf("Usage: segd [OPTIONS]\n"
 	       "Enforce Kubernetes NetworkPolicy with nftables inside each endpoint's network\n"
 	       "namespace. Runs in the foreground and logs to stderr.\n\n"
+	       "  --config FILE          read options from FILE, one NAME = VALUE per line (NAME as\n"
+	       "                         the long options below); the command line wins. SIGHUP\n"
+	       "                         reads it again: log-level and resync-interval change at\n"
+	       "                         once, the rest at the next start\n"
 	       "  --socket PATH          control socket (default /run/segd/segd.sock)\n"
 	       "  --state-dir DIR        persistent state (default /var/lib/segd)\n"
 	       "  --engine ENGINE        container engine to follow: 'auto' (Podman's socket\n"
@@ -63,162 +55,82 @@ static void help(void)
 	       "                         IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9469 (default: off)\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
 	       "  -h, --help             show this help\n"
-	       "  --version              show the version\n");
+	       "  --version              show the version\n\n"
+	       "Signals: SIGTERM and SIGINT stop segd (its tables stay in force); SIGHUP reloads\n"
+	       "the settings and reopens the audit and flow log files.\n");
 }
 
-static int parse_level(const char *s)
-{
-	if (streq(s, "error"))
-		return LOG_ERR;
-	if (streq(s, "warning"))
-		return LOG_WARNING;
-	if (streq(s, "info"))
-		return LOG_INFO;
-	if (streq(s, "debug"))
-		return LOG_DEBUG;
-	return -EINVAL;
-}
+static const struct option options[] = {
+	{ "config", required_argument, NULL, 0 },
+	{ "socket", required_argument, NULL, 0 },
+	{ "state-dir", required_argument, NULL, 0 },
+	{ "engine", required_argument, NULL, 0 },
+	{ "resync-interval", required_argument, NULL, 0 },
+	{ "deny-action", required_argument, NULL, 0 },
+	{ "group", required_argument, NULL, 0 },
+	{ "audit-group", required_argument, NULL, 0 },
+	{ "audit-log", required_argument, NULL, 0 },
+	{ "metrics-listen", required_argument, NULL, 0 },
+	{ "no-table-owner", no_argument, NULL, 0 },
+	{ "drift", required_argument, NULL, 0 },
+	{ "flow-log", required_argument, NULL, 0 },
+	{ "flow-log-file", required_argument, NULL, 0 },
+	{ "flow-log-max-size", required_argument, NULL, 0 },
+	{ "log-level", required_argument, NULL, 0 },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{}
+};
 
-static int parse_argv(int argc, char **argv)
+/*
+ * The settings: defaults, then the config file (if the command line names one), then the
+ * command line. 1 to run, 0 to exit successfully (--help, --version), -EINVAL.
+ */
+static int parse_settings(int argc, char **argv, struct settings *s, bool quiet)
 {
-	enum { ARG_SOCKET = 0x100, ARG_STATE_DIR, ARG_ENGINE, ARG_DENY, ARG_GROUP, ARG_LOG_LEVEL,
-	       ARG_VERSION, ARG_RESYNC, ARG_AUDIT_GROUP, ARG_AUDIT_LOG, ARG_METRICS,
-	       ARG_NO_OWNER, ARG_FLOW_LOG, ARG_FLOW_FILE, ARG_FLOW_MAX, ARG_DRIFT };
-	static const struct option options[] = {
-		{ "socket", required_argument, NULL, ARG_SOCKET },
-		{ "state-dir", required_argument, NULL, ARG_STATE_DIR },
-		{ "engine", required_argument, NULL, ARG_ENGINE },
-		{ "resync-interval", required_argument, NULL, ARG_RESYNC },
-		{ "deny-action", required_argument, NULL, ARG_DENY },
-		{ "group", required_argument, NULL, ARG_GROUP },
-		{ "audit-group", required_argument, NULL, ARG_AUDIT_GROUP },
-		{ "audit-log", required_argument, NULL, ARG_AUDIT_LOG },
-		{ "metrics-listen", required_argument, NULL, ARG_METRICS },
-		{ "no-table-owner", no_argument, NULL, ARG_NO_OWNER },
-		{ "drift", required_argument, NULL, ARG_DRIFT },
-		{ "flow-log", required_argument, NULL, ARG_FLOW_LOG },
-		{ "flow-log-file", required_argument, NULL, ARG_FLOW_FILE },
-		{ "flow-log-max-size", required_argument, NULL, ARG_FLOW_MAX },
-		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
-		{}
-	};
-	int c, l;
+	const char *config = NULL;
+	char *err = NULL;
+	int c, k, r;
 
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	/* First pass: only --config, so that the command line can override the file. */
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, &k)) >= 0)
+		if (c == 0 && streq(options[k].name, "config"))
+			config = optarg;
+	if (config) {
+		r = settings_load_file(s, config, &err);
+		if (r < 0) {
+			log_error("%s", err ? err : "cannot read the config file");
+			free(err);
+			return r;
+		}
+		free(s->config);
+		s->config = strdup(config);
+		if (!s->config)
+			return -ENOMEM;
+	}
+	opterr = !quiet;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, &k)) >= 0) {
 		switch (c) {
-		case ARG_SOCKET:
-			if (strlen(optarg) >= sizeof(((struct sockaddr_un *)0)->sun_path) ||
-			    optarg[0] != '/')
-				return log_error_errno(-EINVAL, "--socket needs an absolute path of "
-							       "at most 107 bytes");
-			arg_socket = optarg;
-			break;
-		case ARG_STATE_DIR:
-			arg_state_dir = optarg;
-			break;
-		case ARG_ENGINE:
-			if (!streq(optarg, "none") && !streq(optarg, "auto") &&
-			    !(strncmp(optarg, "unix:///", 8) == 0 && strlen(optarg) < 115))
-				return log_error_errno(-EINVAL, "--engine: 'auto', 'none' or "
-								"'unix:///path', not '%s'", optarg);
-			arg_engine = optarg;
-			break;
-		case ARG_RESYNC: {
-			char *end;
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 86400)
-				return log_error_errno(-EINVAL, "--resync-interval: 1 to 86400 seconds");
-			arg_resync_interval = (unsigned)v;
-			break;
-		}
-		case ARG_DENY:
-			if (streq(optarg, "drop"))
-				arg_deny = POLICY_DENY_DROP;
-			else if (streq(optarg, "reject"))
-				arg_deny = POLICY_DENY_REJECT;
-			else
-				return log_error_errno(-EINVAL, "--deny-action: 'drop' or 'reject', "
-								"not '%s'", optarg);
-			break;
-		case ARG_GROUP:
-			arg_group = optarg;
-			break;
-		case ARG_AUDIT_GROUP:
-			arg_audit_group = optarg;
-			break;
-		case ARG_FLOW_LOG:
-			if (streq(optarg, "denied"))
-				arg_flow_log = POLICY_FLOW_LOG_DENIED;
-			else if (streq(optarg, "all"))
-				arg_flow_log = POLICY_FLOW_LOG_ALL;
-			else if (streq(optarg, "none"))
-				arg_flow_log = POLICY_FLOW_LOG_NONE;
-			else
-				return log_error_errno(-EINVAL, "--flow-log: denied, all or none, not '%s'",
-						       optarg);
-			break;
-		case ARG_FLOW_FILE:
-			if (optarg[0] != '/')
-				return log_error_errno(-EINVAL, "--flow-log-file needs an absolute path");
-			arg_flow_log_file = optarg;
-			break;
-		case ARG_FLOW_MAX: {
-			char *end;
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > 65536)
-				return log_error_errno(-EINVAL, "--flow-log-max-size: 1 to 65536 (MiB)");
-			arg_flow_log_max = (uint64_t)v << 20;
-			break;
-		}
-		case ARG_DRIFT:
-			if (streq(optarg, "report"))
-				arg_drift_report_only = true;
-			else if (streq(optarg, "repair"))
-				arg_drift_report_only = false;
-			else
-				return log_error_errno(-EINVAL, "--drift: repair or report, not '%s'", optarg);
-			break;
-		case ARG_NO_OWNER:
-			arg_no_table_owner = true;
-			break;
-		case ARG_METRICS: {
-			struct sockaddr_storage ss;
-			socklen_t sl;
-
-			if (metrics_parse_listen(optarg, &ss, &sl) < 0)
-				return log_error_errno(-EINVAL, "--metrics-listen: IPV4:PORT or "
-								"[IPV6]:PORT, not '%s'", optarg);
-			arg_metrics_listen = optarg;
-			break;
-		}
-		case ARG_AUDIT_LOG:
-			if (streq(optarg, "none"))
-				arg_audit_log = NULL;
-			else if (optarg[0] != '/')
-				return log_error_errno(-EINVAL, "--audit-log needs an absolute path or "
-								"'none', not '%s'", optarg);
-			else
-				arg_audit_log = optarg;
-			break;
-		case ARG_LOG_LEVEL:
-			l = parse_level(optarg);
-			if (l < 0)
-				return log_error_errno(l, "--log-level: error, warning, info or debug");
-			log_set_level(l);
+		case 0:
+			if (streq(options[k].name, "config"))
+				break;
+			r = settings_set(s, options[k].name, optarg, &err);
+			if (r < 0) {
+				log_error("%s", err ? err : "out of memory");
+				free(err);
+				return r;
+			}
 			break;
 		case 'h':
-			help();
+			if (!quiet)
+				help();
 			return 0;
-		case ARG_VERSION:
-			printf("segd %s\n", SEGD_VERSION);
+		case 'V':
+			if (!quiet)
+				printf("segd %s\n", SEGD_VERSION);
 			return 0;
 		default:
 			return -EINVAL;
@@ -229,8 +141,15 @@ static int parse_argv(int argc, char **argv)
 	return 1;
 }
 
-/* Each endpoint holds three descriptors (its namespace, our nftables socket, the address
- * monitor): the default soft limit of 1024 would cap a host at ~300 endpoints. */
+static int reload(struct settings *ret, void *userdata)
+{
+	int r = parse_settings(arg_argc, arg_argv, ret, true);
+
+	return r < 0 ? r : 0;
+}
+
+/* Each endpoint holds several descriptors (its namespace, our nftables socket, the address
+ * monitor, ...): the default soft limit of 1024 would cap a host at a few hundred. */
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -265,19 +184,21 @@ static void notify_ready(void)
 
 int main(int argc, char **argv)
 {
-	struct manager_config cfg;
+	struct settings s;
 	struct manager *m = NULL;
 	sigset_t mask;
 	int r;
 
-	if (getenv("INVOCATION_ID"))	/* under systemd: journald reads the <N> prefixes */
-		log_set_prefix(1);
-	else
-		log_set_prefix(0);
-
-	r = parse_argv(argc, argv);
-	if (r <= 0)
+	log_set_prefix(getenv("INVOCATION_ID") != NULL); /* under systemd: journald reads <N> */
+	arg_argc = argc;
+	arg_argv = argv;
+	settings_init(&s);
+	r = parse_settings(argc, argv, &s, false);
+	if (r <= 0) {
+		settings_done(&s);
 		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	}
+	log_set_level(s.log_level);
 
 	if (geteuid() != 0)
 		log_warning("Not running as root: entering network namespaces will fail");
@@ -291,23 +212,8 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	cfg = (struct manager_config){
-		.socket_path = arg_socket,
-		.state_dir = arg_state_dir,
-		.deny = arg_deny,
-		.group = arg_group,
-		.engine = arg_engine,
-		.resync_interval_s = arg_resync_interval,
-		.audit_group = arg_audit_group,
-		.audit_log = arg_audit_log,
-		.metrics_listen = arg_metrics_listen,
-		.no_table_owner = arg_no_table_owner,
-		.drift_report_only = arg_drift_report_only,
-		.flow_log = arg_flow_log,
-		.flow_log_file = arg_flow_log_file,
-		.flow_log_max_bytes = arg_flow_log_max,
-	};
-	r = manager_new(&cfg, &m);
+	r = manager_new(&s, reload, NULL, &m);
+	settings_done(&s);
 	if (r < 0) {
 		log_error_errno(r, "Failed to set up: %m");
 		goto finish;

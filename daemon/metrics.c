@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -15,35 +16,23 @@
 
 #include <microhttpd.h>
 
-#include "api.h"
-#include "audit.h"
-#include "engine.h"
+#include "histogram.h"
 #include "log.h"
 #include "macro.h"
-#include "manager.h"
 #include "metrics.h"
+#include "mhd-loop.h"
 
 #define METRICS_MAX_CONNECTIONS 16
 #define METRICS_TIMEOUT_S 10
 
-const double metrics_duration_buckets[METRICS_BUCKETS] = {
+const double histogram_buckets[HISTOGRAM_BUCKETS] = {
 	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
 };
 
 struct metrics {
-	struct manager *manager;
-	struct MHD_Daemon *mhd;
-	struct watch watch;
+	struct ops *ops;
+	struct mhd_watch mw;
 };
-
-void metrics_observe(struct histogram *h, double seconds)
-{
-	for (size_t i = 0; i < METRICS_BUCKETS; i++)
-		if (seconds <= metrics_duration_buckets[i])
-			h->buckets[i]++;
-	h->count++;
-	h->sum += seconds;
-}
 
 int metrics_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
@@ -97,8 +86,8 @@ int metrics_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *
 static void histogram(FILE *f, const char *name, const char *help, const struct histogram *h)
 {
 	fprintf(f, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-	for (size_t i = 0; i < METRICS_BUCKETS; i++)
-		fprintf(f, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, metrics_duration_buckets[i],
+	for (size_t i = 0; i < HISTOGRAM_BUCKETS; i++)
+		fprintf(f, "%s_bucket{le=\"%g\"} %" PRIu64 "\n", name, histogram_buckets[i],
 			h->buckets[i]);
 	fprintf(f, "%s_bucket{le=\"+Inf\"} %" PRIu64 "\n%s_sum %.6f\n%s_count %" PRIu64 "\n", name,
 		h->count, name, h->sum, name, h->count);
@@ -114,17 +103,25 @@ static void gauge(FILE *f, const char *name, const char *help, double v)
 	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v);
 }
 
-int metrics_render(struct manager *m, char **ret, size_t *ret_len)
+static bool engine_connected(struct ops *o)
+{
+	json_auto_t *st = o->engine_status ? o->engine_status(o->userdata) : NULL;
+
+	return json_is_true(json_object_get(st, "connected"));
+}
+
+int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 {
 	uint64_t by_state[_ENDPOINT_STATE_MAX] = { 0 }, quarantined = 0, containers = 0;
+	const struct reconciler *rc = o->rc;
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 
 	if (!f)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->n_endpoints; i++) {
-		const struct endpoint *e = m->endpoints[i];
+	for (size_t i = 0; i < o->registry->n; i++) {
+		const struct endpoint *e = o->registry->items[i];
 
 		if (e->state < _ENDPOINT_STATE_MAX)
 			by_state[e->state]++;
@@ -141,38 +138,40 @@ int metrics_render(struct manager *m, char **ret, size_t *ret_len)
 	      (double)quarantined);
 	gauge(f, "segd_endpoints_containers", "Endpoints that are containers (engine or OCI hook).",
 	      (double)containers);
-	gauge(f, "segd_networkpolicies", "NetworkPolicy objects in force.", (double)m->n_netpols);
-	gauge(f, "segd_namespaces", "Namespace objects applied.", (double)m->n_namespaces);
+	gauge(f, "segd_networkpolicies", "NetworkPolicy objects in force.",
+	      (double)o->store->n_netpols);
+	gauge(f, "segd_namespaces", "Namespace objects applied.", (double)o->store->n_namespaces);
 	histogram(f, "segd_reconcile_duration_seconds",
-		  "Time to compile and commit one change (every reconcile).", &m->stats.reconcile);
-	counter(f, "segd_reconciles_total", "Reconciles run.", m->stats.reconcile.count);
+		  "Time to compile and commit one change (every reconcile).", &rc->duration);
+	counter(f, "segd_reconciles_total", "Reconciles run.", rc->duration.count);
 	counter(f, "segd_namespace_commits_total", "Namespaces committed to the kernel.",
-		m->total.namespaces);
+		rc->total.namespaces);
 	counter(f, "segd_namespace_commits_incremental_total",
-		"Namespaces committed by set elements alone.", m->total.incremental);
-	counter(f, "segd_plans_compiled_total", "Plans compiled.", m->total.compiled);
-	counter(f, "segd_netlink_messages_total", "nf_tables messages sent.", m->total.messages);
-	counter(f, "segd_netlink_bytes_total", "nf_tables bytes sent.", m->total.bytes);
+		"Namespaces committed by set elements alone.", rc->total.incremental);
+	counter(f, "segd_plans_compiled_total", "Plans compiled.", rc->total.compiled);
+	counter(f, "segd_netlink_messages_total", "nf_tables messages sent.", rc->total.messages);
+	counter(f, "segd_netlink_bytes_total", "nf_tables bytes sent.", rc->total.bytes);
 	counter(f, "segd_netlink_errors_total",
 		"Transactions the kernel refused (the namespace keeps its last table).",
-		m->commit_errors);
+		rc->commit_errors);
 	counter(f, "segd_drift_detected_total",
 		"Changes by other processes to segd's tables, detected from nf_tables events.",
-		m->stats.drift_detected);
+		o->drift->detected);
 	counter(f, "segd_drift_repairs_total", "Tables segd replaced after such a change.",
-		m->stats.drift_repairs);
+		o->drift->repairs);
 	counter(f, "segd_netlink_event_overruns_total",
 		"Event sockets that overran (ENOBUFS); each forces a full check of its namespace.",
-		m->stats.event_overruns);
+		o->drift->event_overruns);
 	fputs("# HELP segd_flows_total New connections logged by the endpoints' chains, by "
 	      "verdict.\n# TYPE segd_flows_total counter\n", f);
-	fprintf(f, "segd_flows_total{verdict=\"allowed\"} %" PRIu64 "\n", m->stats.flows_allowed);
-	fprintf(f, "segd_flows_total{verdict=\"denied\"} %" PRIu64 "\n", m->stats.flows_denied);
+	fprintf(f, "segd_flows_total{verdict=\"allowed\"} %" PRIu64 "\n",
+		flows_count(o->flows, false));
+	fprintf(f, "segd_flows_total{verdict=\"denied\"} %" PRIu64 "\n", flows_count(o->flows, true));
 	counter(f, "segd_audit_records_total", "Records written to the audit log since start.",
-		audit_records(m->audit));
+		audit_records(o->audit));
 	gauge(f, "segd_engine_connected", "1 when the container engine's event stream is up.",
-	      engine_connected(m->engine) ? 1 : 0);
-	gauge(f, "segd_start_time_seconds", "When segd started (Unix time).", (double)m->started);
+	      engine_connected(o) ? 1 : 0);
+	gauge(f, "segd_start_time_seconds", "When segd started (Unix time).", (double)o->started);
 	if (fclose(f) != 0 || !text) {
 		free(text);
 		return -ENOMEM;
@@ -220,32 +219,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (!streq(method, MHD_HTTP_METHOD_GET) || !streq(url, "/metrics"))
 		return respond(c, 404, "text/plain", not_found, strlen(not_found),
 			       MHD_RESPMEM_PERSISTENT);
-	if (metrics_render(x->manager, &text, &len) < 0)
+	if (metrics_render(x->ops, &text, &len) < 0)
 		return respond(c, 500, "text/plain", oom, strlen(oom), MHD_RESPMEM_PERSISTENT);
 	return respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len,
 		       MHD_RESPMEM_MUST_FREE);
 }
 
-static int on_event(struct watch *w, uint32_t events)
-{
-	struct metrics *x = container_of(w, struct metrics, watch);
-
-	if (MHD_run(x->mhd) != MHD_YES)
-		log_warning("libmicrohttpd (metrics) failed to process events, ignoring");
-	return 0;
-}
-
 int metrics_timeout_ms(struct metrics *x)
 {
-	return x ? mhd_timeout_ms(x->mhd) : -1;
+	return x ? mhd_timeout_ms(&x->mw) : -1;
 }
 
-int metrics_new(struct manager *m, struct loop *loop, const char *listen, struct metrics **ret)
+int metrics_new(struct loop *loop, struct ops *ops, const char *listen, struct metrics **ret)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl;
-	const union MHD_DaemonInfo *di;
+	struct MHD_Daemon *mhd;
 	struct metrics *x;
+	socklen_t sl;
 	int r;
 
 	r = metrics_parse_listen(listen, &ss, &sl);
@@ -255,22 +245,18 @@ int metrics_new(struct manager *m, struct loop *loop, const char *listen, struct
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return -ENOMEM;
-	x->manager = m;
-	x->mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+	x->ops = ops;
+	mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				  0, NULL, NULL, on_request, x, MHD_OPTION_SOCK_ADDR,
 				  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
 				  (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
 				  (unsigned)METRICS_TIMEOUT_S, MHD_OPTION_END);
-	if (!x->mhd) {
+	if (!mhd) {
 		free(x);
 		return log_error_errno(-EADDRNOTAVAIL, "Failed to serve metrics on %s", listen);
 	}
-	di = MHD_get_daemon_info(x->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-	if (!di) {
-		metrics_free(x);
-		return log_error_errno(-EIO, "libmicrohttpd gave no epoll fd for the metrics");
-	}
-	r = loop_add(loop, &x->watch, di->epoll_fd, EPOLLIN, on_event);
+	x->mw.mhd = mhd;
+	r = mhd_watch_add(loop, mhd, &x->mw);
 	if (r < 0) {
 		metrics_free(x);
 		return log_error_errno(r, "Failed to watch the metrics server: %m");
@@ -284,9 +270,9 @@ struct metrics *metrics_free(struct metrics *x)
 {
 	if (!x)
 		return NULL;
-	loop_remove(&x->watch);
-	if (x->mhd)
-		MHD_stop_daemon(x->mhd);
+	mhd_watch_remove(&x->mw);
+	if (x->mw.mhd)
+		MHD_stop_daemon(x->mw.mhd);
 	free(x);
 	return NULL;
 }

@@ -22,7 +22,7 @@
 
 #include "macro.h"
 #include "netns.h"
-#include "nft.h"
+#include "nft-events.h"
 #include "policy/policy.h"
 
 #define EVENTS_RCVBUF (1 << 20)
@@ -116,15 +116,16 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int nft_events_read(struct nft_events *ev, int (*cb)(const struct nft_gen_event *g, void *data),
-		    void *data)
+int nft_events_read(struct nft_events *ev, struct nft_rx *ctx,
+		    int (*cb)(const struct nft_gen_event *g, void *data), void *data)
 {
-	static char buf[32768];	/* one datagram at a time; never more than this */
 	struct read_ctx c = { .ev = ev, .cb = cb, .data = data };
 	bool lost = false;
+	size_t size;
+	char *buf = nft_rx_buffer(ctx, &size);
 
 	for (;;) {
-		ssize_t n = recv(ev->fd, buf, sizeof(buf), 0);
+		ssize_t n = recv(ev->fd, buf, size, 0);
 
 		if (n < 0 && errno == EINTR)
 			continue;

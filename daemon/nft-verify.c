@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The kernel's table compared with the plan segd committed: what `segctl rules` shows as
+ * in_sync, what `segctl check` reports as kernel_mismatch, and what drift checks after lost
+ * events.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,8 +15,8 @@
 #include <libnftnl/table.h>
 
 #include "macro.h"
-#include "nft.h"
-#include "rules.h"
+#include "nft-dump.h"
+#include "nft-verify.h"
 
 struct expected {
 	const struct nft_dump *dump;
@@ -78,8 +83,8 @@ static bool sets_match(const struct nft_dump *d, const struct policy_plan *plan)
 	return true;
 }
 
-int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan, json_t **ret,
-		   bool *ret_in_sync)
+int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan,
+		   const struct policy_emit_options *opts, json_t **ret, bool *ret_in_sync)
 {
 	struct nft_dump *d = NULL;
 	struct expected x = { .ok = true };
@@ -93,9 +98,10 @@ int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan, json_t **
 	if (!plan) {
 		x.ok = false;
 	} else {
-		struct policy_emit_options opts = nft_emit_options(d->table_flags);
+		struct policy_emit_options eo = *opts;
 
-		r = policy_emit(plan, &opts, check_one, &x);
+		eo.table_flags = d->table_flags;
+		r = policy_emit(plan, &eo, check_one, &x);
 		if (r < 0) {
 			nft_dump_free(d);
 			return r;

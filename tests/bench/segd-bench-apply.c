@@ -49,6 +49,15 @@
 #include "nft.h"
 #include "policy/policy.h"
 
+/* nft_replace_table() with the table flags alone as emit options. */
+static int replace_with_flags(struct nft_sock *s, const struct policy_plan *plan, uint32_t flags,
+			      struct nft_error *reterr)
+{
+	struct policy_emit_options opts = { .table_flags = flags };
+
+	return nft_replace_table(s, plan, &opts, reterr);
+}
+
 /* ---- sendmsg capture (linked with -Wl,--wrap=sendmsg) ------------------------------------- */
 
 ssize_t __real_sendmsg(int fd, const struct msghdr *msg, int flags);
@@ -361,11 +370,11 @@ static int ours_one(int nsfd, const struct policy_plan *plan, uint32_t flags)
 {
 	struct nft_sock *s = NULL;
 	struct nft_error err = {};
-	int r = nft_sock_open(nsfd, &s);
+	int r = nft_sock_open(NULL, nsfd, &s);
 
 	if (r < 0)
 		return r;
-	r = nft_replace_table(s, plan, flags, &err);
+	r = replace_with_flags(s, plan, flags, &err);
 	if (r < 0)
 		fprintf(stderr, "nft_replace_table: %s: %s %s\n", strerror(-r), err.object, err.message);
 	nft_sock_free(s);
@@ -420,7 +429,7 @@ static int cmd_apply(int argc, char **argv)
 			struct nft_sock *s = NULL;
 			uint32_t f = 0;
 
-			if (nft_sock_open(-1, &s) < 0 || nft_probe_table_flags(s, &f) < 0)
+			if (nft_sock_open(NULL, -1, &s) < 0 || nft_probe_table_flags(s, &f) < 0)
 				f = 0;
 			nft_sock_free(s);
 			flags = f;

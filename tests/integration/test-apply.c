@@ -33,6 +33,15 @@
 #include "macro.h"
 #include "nft.h"
 
+/* nft_replace_table() with the table flags alone as emit options. */
+static int replace_with_flags(struct nft_sock *s, const struct policy_plan *plan, uint32_t flags,
+			      struct nft_error *reterr)
+{
+	struct policy_emit_options opts = { .table_flags = flags };
+
+	return nft_replace_table(s, plan, &opts, reterr);
+}
+
 static int failures;
 
 #define CHECK(cond)                                                                         \
@@ -223,7 +232,7 @@ static void test_foreign_unowned_table(struct nft_sock *s)
 	CHECK(system("nft add table inet segd && nft add chain inet segd junk") == 0);
 	CHECK_R(nft_table_get(s, &flags, &owner), 1);
 	CHECK(flags == 0 && owner == 0);
-	CHECK_R(nft_replace_table(s, &plan_empty, FLAGS_OP, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_empty, FLAGS_OP, NULL), 0);
 	CHECK_R(nft_table_get(s, &flags, &owner), 1);
 	CHECK(flags == FLAGS_OP);
 	CHECK(owner == nft_sock_portid(s));
@@ -237,7 +246,7 @@ static void test_replace_and_dump(struct nft_sock *s)
 	json_t *j;
 	char *text;
 
-	CHECK_R(nft_replace_table(s, &plan_a, FLAGS_OP, &err), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, FLAGS_OP, &err), 0);
 	CHECK_R(nft_dump(s, &d), 0);
 	if (!d)
 		return;
@@ -395,7 +404,7 @@ static void test_bad_batch(struct nft_sock *s)
 		bad.set = 42;
 		p.rules = &bad;
 		p.n_rules = 1;
-		CHECK_R(nft_replace_table(s, &p, FLAGS_OP, &err), -EINVAL);
+		CHECK_R(replace_with_flags(s, &p, FLAGS_OP, &err), -EINVAL);
 	}
 }
 
@@ -417,7 +426,7 @@ static void test_atomic(struct nft_sock *s)
 	if (pid == 0) {
 		struct nft_sock *r = NULL;
 
-		if (nft_sock_open(-1, &r) < 0)
+		if (nft_sock_open(NULL, -1, &r) < 0)
 			_exit(2);
 		while (!shared[0]) {
 			int k = nft_table_exists(r);
@@ -431,7 +440,7 @@ static void test_atomic(struct nft_sock *s)
 	}
 	CHECK_R(nft_genid(s, &g1), 0);
 	for (int i = 0; i < 300; i++)
-		CHECK_R(nft_replace_table(s, i % 2 ? &plan_a : &plan_empty, FLAGS_OP, NULL), 0);
+		CHECK_R(replace_with_flags(s, i % 2 ? &plan_a : &plan_empty, FLAGS_OP, NULL), 0);
 	CHECK_R(nft_genid(s, &g2), 0);
 	shared[0] = 1;
 	waitpid(pid, &st, 0);
@@ -441,7 +450,7 @@ static void test_atomic(struct nft_sock *s)
 	CHECK(shared[2] == 0);
 	CHECK(g2 - g1 == 300); /* one generation per replace */
 	munmap((void *)shared, 4096);
-	CHECK_R(nft_replace_table(s, &plan_a, FLAGS_OP, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, FLAGS_OP, NULL), 0);
 }
 
 /* Big sets: several NEWSETELEM messages, several batch pages. */
@@ -476,7 +485,7 @@ static void test_big_sets(struct nft_sock *s)
 		iv[i].start[2] = iv[i].end[2] = (uint8_t)i;
 		iv[i].end[3] = 127;
 	}
-	CHECK_R(nft_replace_table(s, &p, FLAGS_OP, &err), 0);
+	CHECK_R(replace_with_flags(s, &p, FLAGS_OP, &err), 0);
 	if (err.error)
 		printf("big: %s: %s\n", err.object, err.message);
 	CHECK_R(nft_dump(s, &d), 0);
@@ -486,7 +495,7 @@ static void test_big_sets(struct nft_sock *s)
 	CHECK(d && set_has(set(d, "big_p6"), "fd00::4e1f"));
 	free(h);
 	free(iv);
-	CHECK_R(nft_replace_table(s, &plan_a, FLAGS_OP, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, FLAGS_OP, NULL), 0);
 }
 
 /* OWNER: nobody else may touch the table. PERSIST: it outlives us and can be adopted. */
@@ -495,12 +504,12 @@ static void test_owner_persist(struct nft_sock **ps)
 	struct nft_sock *s2 = NULL, *s3 = NULL;
 	uint32_t flags = 0, owner = 0;
 
-	CHECK_R(nft_sock_open(-1, &s2), 0);
-	CHECK_R(nft_sock_open(-1, &s3), 0);
+	CHECK_R(nft_sock_open(NULL, -1, &s2), 0);
+	CHECK_R(nft_sock_open(NULL, -1, &s3), 0);
 	if (!s2 || !s3)
 		return;
 	CHECK_R(nft_delete_table(s2), -EPERM);
-	CHECK_R(nft_replace_table(s2, &plan_empty, FLAGS_OP, NULL), -EPERM);
+	CHECK_R(replace_with_flags(s2, &plan_empty, FLAGS_OP, NULL), -EPERM);
 	if (have_nft()) {
 		CHECK(system("nft delete table inet segd 2>/dev/null") != 0);
 		CHECK(system("nft flush ruleset") == 0); /* skips owned tables */
@@ -515,7 +524,7 @@ static void test_owner_persist(struct nft_sock **ps)
 	CHECK(flags == NFT_TABLE_F_PERSIST);
 
 	/* a new socket adopts it by replacing it */
-	CHECK_R(nft_replace_table(s2, &plan_a, FLAGS_OP, NULL), 0);
+	CHECK_R(replace_with_flags(s2, &plan_a, FLAGS_OP, NULL), 0);
 	CHECK_R(nft_table_get(s3, &flags, &owner), 1);
 	CHECK(owner == nft_sock_portid(s2));
 	CHECK(flags == FLAGS_OP);
@@ -571,7 +580,7 @@ static void test_interval_corners(struct nft_sock *s)
 	a4(e4[1].end, "10.0.1.255");
 	a4(e4[2].start, "10.9.9.9");
 	a4(e4[2].end, "10.9.9.9");
-	CHECK_R(nft_replace_table(s, &p, FLAGS_OP, &err), 0);
+	CHECK_R(replace_with_flags(s, &p, FLAGS_OP, &err), 0);
 	if (err.error)
 		printf("interval corners: %s: %d %s\n", err.object, err.error, err.message);
 	CHECK_R(nft_dump(s, &d), 0);
@@ -606,7 +615,7 @@ static void test_reject_sctp(struct nft_sock *s)
 	struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, true },
 				 .deny = POLICY_DENY_REJECT, .rules = rules, .n_rules = 2 };
 
-	CHECK_R(nft_replace_table(s, &p, FLAGS_OP, NULL), 0);
+	CHECK_R(replace_with_flags(s, &p, FLAGS_OP, NULL), 0);
 	CHECK_R(nft_dump(s, &d), 0);
 	if (!d)
 		return;
@@ -630,11 +639,11 @@ static void test_delete(struct nft_sock *s)
 	CHECK_R(nft_delete_table(s), 0);
 	CHECK_R(nft_dump(s, &d), -ENOENT);
 	/* no flags at all works too (old kernels) */
-	CHECK_R(nft_replace_table(s, &plan_a, 0, NULL), 0);
-	CHECK_R(nft_replace_table(s, &plan_a, 0, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, 0, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, 0, NULL), 0);
 	/* and upgrading the flags of our own table */
-	CHECK_R(nft_replace_table(s, &plan_a, NFT_TABLE_F_OWNER, NULL), 0);
-	CHECK_R(nft_replace_table(s, &plan_a, FLAGS_OP, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, NFT_TABLE_F_OWNER, NULL), 0);
+	CHECK_R(replace_with_flags(s, &plan_a, FLAGS_OP, NULL), 0);
 	CHECK_R(nft_delete_table(s), 0);
 }
 
@@ -648,7 +657,7 @@ static int run_tests(void)
 	nsfd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (nsfd < 0)
 		return 1;
-	CHECK_R(nft_sock_open(nsfd, &s), 0);
+	CHECK_R(nft_sock_open(NULL, nsfd, &s), 0);
 	close(nsfd);
 	if (!s)
 		return 1;

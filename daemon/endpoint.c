@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "endpoint.h"
+#include "flows.h"
+#include "log.h"
+#include "macro.h"
+#include "netns.h"
+
+static const char *const state_names[_ENDPOINT_STATE_MAX] = {
+	[ENDPOINT_PENDING] = "pending",
+	[ENDPOINT_ENFORCED] = "enforced",
+	[ENDPOINT_ERROR] = "error",
+	[ENDPOINT_UNENFORCEABLE] = "unenforceable",
+};
+
+const char *endpoint_state_to_string(enum endpoint_state s)
+{
+	return s < _ENDPOINT_STATE_MAX ? state_names[s] : "unknown";
+}
+
+void ep_container_done(struct ep_container *c)
+{
+	free(c->id);
+	free(c->name);
+	policy_labels_done(&c->labels);
+	free(c->invalid);
+	*c = (struct ep_container){ 0 };
+}
+
+static void policy_endpoint_done(struct policy_endpoint *pe)
+{
+	free(pe->name);
+	free(pe->namespace);
+	policy_labels_done(&pe->labels);
+	free(pe->addrs);
+	policy_named_ports_free(pe->ports, pe->n_ports);
+	*pe = (struct policy_endpoint){ 0 };
+}
+
+int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const char *name,
+		 const char *netns, const char *ns, struct endpoint **ret)
+{
+	struct endpoint *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -ENOMEM;
+	e->env = env;
+	e->kind = kind;
+	e->nsfd = e->mon_fd = e->ev.fd = e->log_fd = -1;
+	e->state = ENDPOINT_PENDING;
+	e->pe.name = strdup(name);
+	e->pe.namespace = strdup(ns);
+	e->netns = strdup(netns);
+	if (!e->pe.name || !e->pe.namespace || !e->netns) {
+		endpoint_free(e);
+		return -ENOMEM;
+	}
+	*ret = e;
+	return 0;
+}
+
+void endpoint_close(struct endpoint *e)
+{
+	loop_remove(&e->mon_watch);
+	e->mon_fd = safe_close(e->mon_fd);
+	loop_remove(&e->ev_watch);
+	e->ev.fd = safe_close(e->ev.fd);
+	loop_remove(&e->log_watch);
+	e->log_fd = safe_close(e->log_fd);
+	e->nft = nft_sock_free(e->nft);
+	e->nsfd = safe_close(e->nsfd);
+}
+
+struct endpoint *endpoint_free(struct endpoint *e)
+{
+	if (!e)
+		return NULL;
+	endpoint_close(e);
+	for (size_t i = 0; i < e->n_containers; i++)
+		ep_container_done(&e->containers[i]);
+	free(e->containers);
+	policy_endpoint_done(&e->pe);
+	policy_plan_free(e->installed);
+	free(e->netns);
+	free(e->error);
+	free(e);
+	return NULL;
+}
+
+static void free_deferred(struct loop_deferred *d)
+{
+	endpoint_free(container_of(d, struct endpoint, deferred));
+}
+
+void endpoint_release(struct endpoint *e)
+{
+	if (!e)
+		return;
+	endpoint_close(e);
+	loop_free_later(e->env->loop, &e->deferred, free_deferred);
+}
+
+bool endpoint_live(const struct endpoint *e)
+{
+	return e->nft != NULL;
+}
+
+void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
+{
+	va_list ap;
+
+	free(e->error);
+	e->error = NULL;
+	e->state = state;
+	va_start(ap, fmt);
+	if (vasprintf(&e->error, fmt, ap) < 0)
+		e->error = NULL;
+	va_end(ap);
+}
+
+void endpoint_clear_error(struct endpoint *e, enum endpoint_state state)
+{
+	free(e->error);
+	e->error = NULL;
+	e->state = state;
+}
+
+static int on_addr_event(struct watch *w, uint32_t events)
+{
+	struct endpoint *e = container_of(w, struct endpoint, mon_watch);
+	int r;
+
+	r = addr_monitor_drain(e->mon_fd);
+	if (r == -ENOBUFS || r > 0) {
+		e->addrs_dirty = true;
+		if (e->env->addresses_changed)
+			e->env->addresses_changed(e, e->env->userdata);
+	} else if (r < 0)
+		log_warning_errno(r, "Failed to read address events of %s, ignoring: %m", e->pe.name);
+	return 0;
+}
+
+static int on_nft_event(struct watch *w, uint32_t events)
+{
+	struct endpoint *e = container_of(w, struct endpoint, ev_watch);
+
+	if (e->env->nft_events_ready)
+		e->env->nft_events_ready(e, e->env->userdata);
+	return 0;
+}
+
+static int on_flow_event(struct watch *w, uint32_t events)
+{
+	struct endpoint *e = container_of(w, struct endpoint, log_watch);
+
+	if (e->env->flow_logs_ready)
+		e->env->flow_logs_ready(e, e->env->userdata);
+	return 0;
+}
+
+int endpoint_attach(struct endpoint *e, int nsfd)
+{
+	const struct endpoint_env *env = e->env;
+	int r;
+
+	e->nsfd = nsfd;
+	r = netns_inode(e->nsfd, &e->ns_ino);
+	if (r >= 0)
+		r = nft_sock_open(env->nft, e->nsfd, &e->nft);
+	if (r >= 0)
+		r = addr_monitor_open(e->nsfd, &e->mon_fd);
+	if (r >= 0)
+		r = loop_add(env->loop, &e->mon_watch, e->mon_fd, EPOLLIN, on_addr_event);
+	if (r >= 0 && env->nft_events) {
+		r = nft_events_open(e->nsfd, &e->ev.fd);
+		if (r >= 0)
+			r = loop_add(env->loop, &e->ev_watch, e->ev.fd, EPOLLIN, on_nft_event);
+	}
+	if (r >= 0 && env->flow_logs) {
+		int k = flows_socket_open(e->nsfd, &e->log_fd);
+
+		/* Not fatal: enforcement does not depend on it (EBUSY: the group is taken). */
+		if (k < 0)
+			log_warning_errno(k, "Endpoint %s: no flow logs from netns %s: %m", e->pe.name,
+					  e->netns);
+		else
+			r = loop_add(env->loop, &e->log_watch, e->log_fd, EPOLLIN, on_flow_event);
+	}
+	/* Subscribe before reading, so that no change falls between the two. */
+	if (r >= 0)
+		r = endpoint_read_addresses(e);
+	if (r < 0) {
+		endpoint_close(e);
+		return r;
+	}
+	return 0;
+}
+
+int endpoint_read_addresses(struct endpoint *e)
+{
+	struct policy_addr *addrs = NULL;
+	size_t n = 0;
+	int r;
+
+	r = addr_read(e->nsfd, &addrs, &n);
+	if (r < 0)
+		return r;
+	if (n == e->pe.n_addrs && (n == 0 || memcmp(addrs, e->pe.addrs, n * sizeof(*addrs)) == 0)) {
+		free(addrs);
+		return 0;
+	}
+	free(e->pe.addrs);
+	e->pe.addrs = addrs;
+	e->pe.n_addrs = n;
+	return 1;
+}

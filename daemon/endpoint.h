@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "loop.h"
+#include "nft-events.h"
+#include "nft-sock.h"
+#include "policy/policy.h"
+
+/*
+ * An endpoint: one network namespace segd enforces in (a plain namespace registered by hand, or
+ * the namespace of one or more containers), the table it committed there, and the sockets it
+ * holds in it: the namespace pin, the nf_tables socket that owns the table, the address
+ * monitor, and (when enabled) nf_tables events and flow logs. What those sockets report goes
+ * to the callbacks of its endpoint_env; the endpoint itself decides nothing.
+ */
+
+enum endpoint_state {
+	ENDPOINT_PENDING,	/* registered, table not yet committed */
+	ENDPOINT_ENFORCED,	/* the kernel holds its current plan */
+	ENDPOINT_ERROR,		/* see error; the last committed table (if any) stays in place */
+	ENDPOINT_UNENFORCEABLE,	/* segd cannot enforce here (host network) */
+	_ENDPOINT_STATE_MAX,
+};
+
+const char *endpoint_state_to_string(enum endpoint_state s);
+
+enum endpoint_kind {
+	ENDPOINT_KIND_NETNS,		/* registered by hand: segctl endpoint add */
+	ENDPOINT_KIND_CONTAINER,	/* from the engine API or the OCI hook */
+	_ENDPOINT_KIND_MAX,
+};
+
+/* One container of a container endpoint (several share one namespace in a pod). */
+struct ep_container {
+	char *id;
+	char *name;		/* NULL until the engine names it */
+	struct policy_labels labels;
+	bool known;		/* labels are known (engine inspect, or annotation) */
+	char *invalid;		/* why its labels cannot be used, or NULL */
+	bool owner;		/* created the namespace (not --network container:X) */
+	uint64_t observed_usec;	/* CLOCK_MONOTONIC when the engine's newest view of it arrived */
+};
+
+struct endpoint;
+
+/* What every endpoint shares: the loop, the nf_tables context, which sockets to open, and
+ * where their news goes (called from the loop). */
+struct endpoint_env {
+	struct loop *loop;
+	struct nft_rx *nft;
+	bool nft_events;	/* follow nf_tables events (tables not owned: drift) */
+	bool flow_logs;		/* read NFLOG */
+	void (*addresses_changed)(struct endpoint *e, void *userdata);
+	void (*nft_events_ready)(struct endpoint *e, void *userdata);
+	void (*flow_logs_ready)(struct endpoint *e, void *userdata);
+	void *userdata;
+};
+
+struct endpoint {
+	const struct endpoint_env *env;
+	enum endpoint_kind kind;
+	struct ep_container *containers;	/* sorted by id */
+	size_t n_containers;
+	/* Labels unknown or unusable: default-deny both ways, and not anyone's peer. */
+	bool quarantined;
+	struct policy_endpoint pe;	/* name, namespace, labels, addrs, named ports */
+	char *netns;			/* name under /run/netns, or a path for containers */
+	int nsfd;			/* pins the namespace */
+	ino_t ns_ino;
+	struct nft_sock *nft;		/* owns our table in that namespace */
+	int mon_fd;			/* address change events */
+	struct watch mon_watch;
+	struct nft_events ev;		/* nf_tables change events (only without the owner flag) */
+	struct watch ev_watch;
+	int log_fd;			/* NFLOG: this namespace's flow logs */
+	struct watch log_watch;
+	bool addrs_dirty;
+	struct policy_plan *installed;	/* what the kernel holds, NULL before the first commit */
+	bool dirty;			/* its plan may have changed: recompile at the next reconcile */
+	enum endpoint_state state;
+	char *error;
+	struct loop_deferred deferred;
+};
+
+int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const char *name,
+		 const char *netns, const char *ns, struct endpoint **ret);
+struct endpoint *endpoint_free(struct endpoint *e);
+/* Closes its sockets and frees it once the current loop round is over (its watches may have
+ * events pending in it). */
+void endpoint_release(struct endpoint *e);
+/* Takes nsfd (a pinned namespace), opens our sockets in it and reads the addresses. On failure
+ * nothing is left open, nsfd included. */
+int endpoint_attach(struct endpoint *e, int nsfd);
+/* Closes every socket: the table stays in the kernel (PERSIST), no longer ours to change. */
+void endpoint_close(struct endpoint *e);
+/* Attached to its namespace: it can have a table, and its addresses are real. */
+bool endpoint_live(const struct endpoint *e);
+void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void endpoint_clear_error(struct endpoint *e, enum endpoint_state state);
+/* Replaces the addresses with what the namespace holds now: 1 if they changed, 0 if not. */
+int endpoint_read_addresses(struct endpoint *e);
+void ep_container_done(struct ep_container *c);

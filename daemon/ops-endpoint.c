@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "netns.h"
+#include "nft-table.h"
+#include "nft-verify.h"
+#include "ops-internal.h"
+#include "views.h"
+
+/* A netns endpoint from its spec (taking its labels and ports), attached to its namespace:
+ * -ENXIO when the name is not under /run/netns. */
+static int endpoint_from_spec(struct ops *o, struct endpoint_spec *spec, struct endpoint **ret)
+{
+	struct endpoint *e = NULL;
+	int nsfd = -1, r;
+
+	r = endpoint_new(o->env, ENDPOINT_KIND_NETNS, spec->name, spec->netns, spec->namespace, &e);
+	if (r < 0)
+		return r;
+	e->pe.labels = spec->labels;
+	spec->labels = (struct policy_labels){ 0 };
+	e->pe.ports = TAKE_PTR(spec->ports);
+	e->pe.n_ports = spec->n_ports;
+	spec->n_ports = 0;
+	r = netns_open_name(e->netns, &nsfd);
+	if (r >= 0)
+		r = endpoint_attach(e, nsfd);
+	*ret = e;
+	return r;
+}
+
+static int find_netns_endpoint(struct ops *o, const char *name, const char *verb,
+			       struct endpoint **ret, struct op_error *err)
+{
+	struct endpoint *e = registry_find(o->registry, name);
+
+	if (!e)
+		return op_error_set(err, -ENOENT, "endpoint %s not found", name);
+	if (e->kind == ENDPOINT_KIND_CONTAINER)
+		return op_error_set(err, -EPERM, "endpoint %s is a container: %s", name, verb);
+	*ret = e;
+	return 0;
+}
+
+int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, struct op_error *err)
+{
+	struct endpoint *e = NULL, *other;
+	size_t updated = 0;
+	int r;
+
+	if (registry_find(o->registry, spec->name))
+		return op_error_set(err, -EEXIST, "endpoint %s already exists", spec->name);
+	other = registry_find_netns(o->registry, spec->netns);
+	if (other)
+		return op_error_set(err, -EEXIST, "network namespace %s is already endpoint %s",
+				    spec->netns, other->pe.name);
+	r = endpoint_from_spec(o, spec, &e);
+	if (r < 0) {
+		endpoint_free(e);
+		if (r == -ENOMEM)
+			return op_error_set(err, r, "out of memory");
+		if (r == -ENOENT)
+			return op_error_set(err, -ENXIO, "network namespace %s not found in %s",
+					    spec->netns, NETNS_RUN_DIR);
+		return op_error_set(err, -EIO, "cannot attach to network namespace %s: %s",
+				    spec->netns, strerror(-r));
+	}
+	r = registry_insert(o->registry, e);
+	if (r < 0) {
+		endpoint_free(e);
+		return op_error_set(err, r, "out of memory");
+	}
+	e->dirty = true;
+	reconcile_mark_peers_of(o->rc, &e->pe);
+	if (audit_active(o->audit))
+		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "created", NULL,
+			     view_endpoint(e));
+	r = ops_commit(o, e, false, &updated, err);
+	if (r < 0) {
+		registry_remove(o->registry, e);
+		(void)nft_delete_table(e->nft);
+		endpoint_release(e);
+		reconcile_after_rollback(o->rc);
+		return r;
+	}
+	log_info("Added endpoint %s (netns %s, namespace %s), %zu namespace(s) updated", e->pe.name,
+		 e->netns, e->pe.namespace, updated);
+	*ret = view_endpoint(e);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_endpoint_label(struct ops *o, const char *name, const struct label_change *c,
+		       json_t **ret, struct op_error *err)
+{
+	struct policy_labels saved, next = { 0 };
+	struct endpoint *e = NULL;
+	json_t *before = NULL;
+	size_t updated = 0;
+	int r;
+
+	r = find_netns_endpoint(o, name, "its labels come from the engine (recreate it with new "
+				"labels)", &e, err);
+	if (r < 0)
+		return r;
+	if (policy_labels_copy(&next, &e->pe.labels) < 0)
+		return op_error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->set.n; i++)
+		if (policy_labels_set(&next, c->set.items[i].key, c->set.items[i].value) < 0) {
+			policy_labels_done(&next);
+			return op_error_set(err, -ENOMEM, "out of memory");
+		}
+	for (size_t i = 0; i < c->n_remove; i++)
+		(void)policy_labels_unset(&next, c->remove[i]);
+	if (next.n > POLICY_MAX_LABELS) {
+		policy_labels_done(&next);
+		return op_error_set(err, -E2BIG, "more than %d labels", POLICY_MAX_LABELS);
+	}
+
+	reconcile_mark_peers_of(o->rc, &e->pe);
+	if (audit_active(o->audit))
+		before = view_endpoint(e);
+	saved = e->pe.labels;
+	e->pe.labels = next;
+	if (before)
+		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "configured", before,
+			     view_endpoint(e));
+	e->dirty = true;
+	reconcile_mark_peers_of(o->rc, &e->pe);
+	r = ops_commit(o, e, false, &updated, err);
+	if (r < 0) {
+		policy_labels_done(&e->pe.labels);
+		e->pe.labels = saved;
+		reconcile_after_rollback(o->rc);
+		return r;
+	}
+	policy_labels_done(&saved);
+	log_info("Relabelled endpoint %s, %zu namespace(s) updated", e->pe.name, updated);
+	*ret = view_endpoint(e);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	struct endpoint *e = NULL;
+	size_t updated = 0;
+	int r;
+
+	r = find_netns_endpoint(o, name, "it leaves when the container stops", &e, err);
+	if (r < 0)
+		return r;
+	reconcile_mark_peers_of(o->rc, &e->pe);
+	if (audit_active(o->audit))
+		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "deleted",
+			     view_endpoint(e), NULL);
+	registry_remove(o->registry, e);
+	r = ops_commit(o, e, true, &updated, err);
+	if (r < 0) {
+		(void)registry_insert(o->registry, e);
+		reconcile_after_rollback(o->rc);
+		return r;
+	}
+	if (e->nft) {
+		r = nft_delete_table(e->nft);
+		if (r < 0)
+			log_warning_errno(r, "Failed to remove the table of %s, ignoring: %m",
+					  e->pe.name);
+	}
+	log_info("Deleted endpoint %s, %zu namespace(s) updated", e->pe.name, updated);
+	*ret = json_pack("{s:[{s:s, s:s}], s:I}", "deleted", "kind", "Endpoint", "name", e->pe.name,
+			 "endpoints_updated", (json_int_t)updated);
+	endpoint_release(e);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_endpoint_get(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	struct endpoint *e = registry_find(o->registry, name);
+
+	if (!e)
+		return op_error_set(err, -ENOENT, "endpoint %s not found", name);
+	*ret = view_endpoint(e);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_endpoint_rules(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	struct endpoint *e = registry_find(o->registry, name);
+	json_t *x = NULL;
+	bool in_sync = false;
+	int r;
+
+	if (!e)
+		return op_error_set(err, -ENOENT, "endpoint %s not found", name);
+	if (!e->nft)
+		return op_error_set(err, -ENOTCONN, "endpoint %s: %s", name,
+				    e->error ? e->error : "not attached to its network namespace");
+	r = nft_rules_json(e->nft, e->installed, &o->rc->emit, &x, &in_sync);
+	if (r == -ENOENT)
+		return op_error_set(err, r, "endpoint %s: no table inet %s in netns %s", name,
+				    POLICY_NFT_TABLE, e->netns);
+	if (r < 0)
+		return op_error_set(err, -EIO, "endpoint %s: cannot read its ruleset: %s", name,
+				    strerror(-r));
+	json_object_set_new(x, "endpoint", json_string(e->pe.name));
+	json_object_set_new(x, "netns", json_string(e->netns));
+	json_object_set_new(x, "in_sync", json_boolean(in_sync));
+	*ret = x;
+	return 0;
+}
+
+int ops_restore(struct ops *o, struct state_loaded *l)
+{
+	const char *key;
+	json_t *desc;
+
+	json_object_foreach(l->endpoints, key, desc) {
+		struct endpoint_spec spec = { 0 };
+		struct op_error err = { 0 };
+		struct endpoint *e = NULL;
+		int r;
+
+		r = endpoint_spec_from_json(desc, &spec, &err);
+		if (r == -ENOMEM)
+			return r;
+		if (r < 0) {
+			log_error("Ignoring the stored endpoint %s: %s", key,
+				  err.message ? err.message : "invalid");
+			op_error_done(&err);
+			continue;
+		}
+		if (registry_find(o->registry, spec.name) ||
+		    registry_find_netns(o->registry, spec.netns)) {
+			log_error("Ignoring the stored endpoint %s: its name or namespace is taken",
+				  spec.name);
+			endpoint_spec_done(&spec);
+			continue;
+		}
+		r = endpoint_from_spec(o, &spec, &e);
+		endpoint_spec_done(&spec);
+		if (r == -ENOMEM) {
+			endpoint_free(e);
+			return r;
+		}
+		/* Kept, so that its table (if any) is not forgotten: in error until it returns. */
+		if (r < 0) {
+			endpoint_set_error(e, ENDPOINT_ERROR, "cannot attach to network namespace %s: %s",
+					   e->netns, strerror(-r));
+			log_warning("Endpoint %s: %s", e->pe.name, e->error);
+		}
+		r = registry_insert(o->registry, e);
+		if (r < 0) {
+			endpoint_free(e);
+			return r;
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "audit.h"
+#include "containers.h"
+#include "drift.h"
+#include "errlog.h"
+#include "error.h"
+#include "flows.h"
+#include "reconcile.h"
+#include "registry.h"
+#include "spec.h"
+#include "state.h"
+#include "store.h"
+
+/*
+ * The operations: everything that reads or changes the model, whoever asks (the API, the engine
+ * source, the kernel's events). A change is one transaction:
+ *
+ *   snapshot -> change the model -> reconcile (one netlink transaction per namespace it
+ *   touches) -> audit record -> persist -> answer
+ *
+ * and any failure restores the snapshot and reconciles again, so that a failed change changes
+ * nothing. Each returns 0 with a JSON answer in *ret, or a negative errno with err filled:
+ *   -EINVAL, -EBADMSG (with diagnostics), -ERANGE, -E2BIG, -ENXIO  the request is wrong
+ *   -ENOENT  what it names does not exist          -EEXIST  it exists already
+ *   -EPERM, -ENOTCONN  not possible on that object  -EMSGSIZE  the answer would be too large
+ *   -EIO  the kernel, the audit log or the state dir refused   -ENOMEM
+ */
+struct ops {
+	struct store *store;
+	struct registry *registry;
+	struct reconciler *rc;
+	struct containers *containers;
+	struct state *state;
+	struct audit *audit;
+	struct flows *flows;
+	struct drift *drift;
+	bool drift_watching;
+	bool drift_report_only;
+	struct errlog *errlog;
+	const struct endpoint_env *env;
+	time_t started;
+	const char *engine_spec;
+	/* The engine source's status ({...} or null), from the part that owns it. */
+	json_t *(*engine_status)(void *userdata);
+	void *userdata;
+};
+
+/* ---- policies (ops.c) ---- */
+int ops_apply(struct ops *o, const char *file, const char *text, size_t len, bool dry_run,
+	      json_t **ret, struct op_error *err);
+/* What applying the file would change (plans per endpoint, reachability per pair); nothing
+ * changes. */
+int ops_diff(struct ops *o, const char *file, const char *text, size_t len, json_t **ret,
+	     struct op_error *err);
+/* Deletes the objects a file names: all of them, or none if one is missing. */
+int ops_delete_file(struct ops *o, const char *file, const char *text, size_t len, json_t **ret,
+		    struct op_error *err);
+int ops_delete_netpol(struct ops *o, const char *ns, const char *name, json_t **ret,
+		      struct op_error *err);
+int ops_get_netpol(struct ops *o, const char *ns, const char *name, json_t **ret,
+		   struct op_error *err);
+json_t *ops_status(struct ops *o);
+/* GET /v1/flows */
+int ops_flows(struct ops *o, const struct flows_filter *q, json_t **ret, struct op_error *err);
+
+/* ---- endpoints (ops-endpoint.c) ---- */
+int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, struct op_error *err);
+int ops_endpoint_label(struct ops *o, const char *name, const struct label_change *c, json_t **ret,
+		       struct op_error *err);
+int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_error *err);
+int ops_endpoint_get(struct ops *o, const char *name, json_t **ret, struct op_error *err);
+/* The kernel's read-back of its table, compared with the plan. */
+int ops_endpoint_rules(struct ops *o, const char *name, json_t **ret, struct op_error *err);
+/* At start: the endpoints the state dir stored (each attached again; one that cannot be is
+ * kept in error). Nothing is reconciled. */
+int ops_restore(struct ops *o, struct state_loaded *l);
+
+/* ---- containers (ops-container.c) ---- */
+int ops_hook_create(struct ops *o, const struct hook_request *h, json_t **ret,
+		    struct op_error *err);
+int ops_hook_poststop(struct ops *o, const char *id, json_t **ret, struct op_error *err);
+/* From the engine source: an inspection's result, a container gone, ... */
+int ops_container_seen(struct ops *o, const struct container_info *ci);
+void ops_container_gone(struct ops *o, const char *id);
+
+/* ---- what the kernel tells (upkeep.c) ---- */
+/* Re-reads the addresses of the endpoints whose monitor fired; reconciles their peers. */
+int ops_refresh_addresses(struct ops *o);
+/* Endpoints whose namespace vanished (or whose /run/netns name now names another one) lose
+ * their table and stop being anyone's peer. */
+int ops_check_namespaces(struct ops *o);
+/* e's nf_tables events: a foreign change to its table is repaired (or, --drift report, only
+ * reported). */
+void ops_endpoint_drift(struct ops *o, struct endpoint *e);
+/* e's flow logs into records. */
+void ops_endpoint_flows(struct ops *o, struct endpoint *e);

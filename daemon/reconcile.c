@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "nft-table.h"
+#include "reconcile.h"
+#include "time-util.h"
+
+DEFINE_CLEANUP(struct policy_compile_cache *, policy_compile_cache_free);
+
+/* The endpoints that can be peers: live, and with known labels (a dead endpoint's address may
+ * be reused by anyone; a quarantined one has no labels to match). `eps` has room for all. */
+static void world_build(const struct reconciler *rc, struct policy_endpoint **eps,
+			struct policy_world *w)
+{
+	const struct registry *reg = rc->registry;
+	size_t n = 0;
+
+	for (size_t i = 0; i < reg->n; i++)
+		if (endpoint_live(reg->items[i]) && !reg->items[i]->quarantined)
+			eps[n++] = &reg->items[i]->pe;
+	*w = (struct policy_world){
+		.namespaces = rc->store->namespaces,
+		.n_namespaces = rc->store->n_namespaces,
+		.netpols = rc->store->netpols,
+		.n_netpols = rc->store->n_netpols,
+		.endpoints = eps,
+		.n_endpoints = n,
+	};
+}
+
+void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpol *p)
+{
+	for (size_t i = 0; i < rc->registry->n; i++) {
+		struct endpoint *e = rc->registry->items[i];
+
+		if (!e->dirty && policy_netpol_selects(p, &e->pe))
+			e->dirty = true;
+	}
+}
+
+void reconcile_mark_peers_of(struct reconciler *rc, const struct policy_endpoint *x)
+{
+	_cleanup_free_ struct policy_endpoint **eps = calloc(rc->registry->n + 1, sizeof(*eps));
+	struct policy_world w;
+
+	if (!eps) {
+		rc->all_dirty = true;	/* cannot tell: recompile everything */
+		return;
+	}
+	world_build(rc, eps, &w);
+	for (size_t i = 0; i < rc->store->n_netpols; i++)
+		if (policy_netpol_references(&w, rc->store->netpols[i], x))
+			reconcile_mark_selected_by(rc, rc->store->netpols[i]);
+}
+
+static void mark_changed_netpol(const struct policy_netpol *p, void *userdata)
+{
+	reconcile_mark_selected_by(userdata, p);
+}
+
+void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snapshot *snap)
+{
+	if (store_namespaces_changed(rc->store, snap))
+		rc->all_dirty = true;
+	if (!rc->all_dirty)
+		store_netpols_changed(rc->store, snap, mark_changed_netpol, rc);
+}
+
+/* Isolated both ways, no rules: what an endpoint gets while its labels are unknown. */
+static int deny_all_plan(const char *name, enum policy_deny_action deny, struct policy_plan **ret)
+{
+	struct policy_plan *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->endpoint = strdup(name);
+	if (!p->endpoint) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->isolated[POLICY_DIR_INGRESS] = p->isolated[POLICY_DIR_EGRESS] = true;
+	p->deny = deny;
+	*ret = p;
+	return 0;
+}
+
+static int compile_one(const struct reconciler *rc, struct policy_compile_cache *cache,
+		       const struct endpoint *e, struct policy_plan **ret)
+{
+	return e->quarantined ? deny_all_plan(e->pe.name, rc->deny, ret)
+			      : policy_compile_cached(cache, &e->pe, rc->deny, ret);
+}
+
+int reconcile_compile_all(struct reconciler *rc, struct policy_plan ***ret)
+{
+	const struct registry *reg = rc->registry;
+	_cleanup_free_ struct policy_endpoint **eps = calloc(reg->n + 1, sizeof(*eps));
+	_cleanup_(policy_compile_cache_freep) struct policy_compile_cache *cache = NULL;
+	struct policy_plan **plans = calloc(reg->n + 1, sizeof(*plans));
+	struct policy_world w;
+	int r = 0;
+
+	if (!eps || !plans) {
+		free(plans);
+		return -ENOMEM;
+	}
+	world_build(rc, eps, &w);
+	if (policy_compile_cache_new(&w, &cache) < 0) {
+		free(plans);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; r >= 0 && i < reg->n; i++)
+		if (endpoint_live(reg->items[i]))
+			r = compile_one(rc, cache, reg->items[i], &plans[i]);
+	if (r < 0) {
+		reconcile_plans_free(rc, plans);
+		return r;
+	}
+	*ret = plans;
+	return 0;
+}
+
+void reconcile_plans_free(const struct reconciler *rc, struct policy_plan **plans)
+{
+	for (size_t i = 0; plans && i < rc->registry->n; i++)
+		policy_plan_free(plans[i]);
+	free(plans);
+}
+
+/* Brings the kernel of one endpoint to `plan`: by set elements alone when only those changed,
+ * else by replacing the table in one transaction. */
+static int commit_plan(struct reconciler *rc, struct endpoint *e, const struct policy_plan *plan,
+		       struct nft_error *nerr)
+{
+	struct nft_stats before, after;
+	bool incremental = false;
+	int r = -ESTALE;
+
+	nft_sock_stats(e->nft, &before);
+	if (e->installed && policy_plan_same_shape(e->installed, plan)) {
+		r = nft_update_elements(e->nft, e->installed, plan, nerr);
+		incremental = r >= 0;
+		if (r < 0 && r != -ESTALE)
+			log_debug_errno(r, "Incremental update of %s failed, replacing its table: %m",
+					e->pe.name);
+	}
+	if (r < 0) {
+		*nerr = (struct nft_error){ 0 };
+		r = nft_replace_table(e->nft, plan, &rc->emit, nerr);
+	}
+	nft_sock_stats(e->nft, &after);
+	rc->last.batches += after.batches - before.batches;
+	rc->last.messages += after.messages - before.messages;
+	rc->last.bytes += after.bytes - before.bytes;
+	if (r >= 0) {
+		rc->last.namespaces++;
+		rc->last.incremental += incremental;
+	}
+	return r;
+}
+
+/* One endpoint: 1 committed, 0 nothing to do, -EIO the kernel refused, -ENOMEM. */
+static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cache,
+			 struct endpoint *e)
+{
+	struct policy_plan *plan = NULL;
+	struct nft_error nerr = { 0 };
+	int r;
+
+	e->dirty = false;
+	r = compile_one(rc, cache, e, &plan);
+	if (r < 0) {
+		e->dirty = true;
+		return r;
+	}
+	rc->last.compiled++;
+	if (e->installed && policy_plan_equal(plan, e->installed)) {
+		policy_plan_free(plan);
+		/* A previous failure left the old table; it is current again. */
+		if (e->state == ENDPOINT_PENDING || (e->state == ENDPOINT_ERROR && !e->quarantined))
+			endpoint_clear_error(e, ENDPOINT_ENFORCED);
+		return 0;
+	}
+	r = commit_plan(rc, e, plan, &nerr);
+	rc->commits++;
+	if (r < 0) {
+		rc->commit_errors++;
+		e->dirty = true;	/* try again with the next change */
+		endpoint_set_error(e, ENDPOINT_ERROR, "kernel refused ruleset: %s%s%s", strerror(-r),
+				   nerr.message[0] ? ": " : "", nerr.message);
+		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name, e->error);
+		log_error_errno(r, "Failed to commit ruleset of %s (netns %s): %m", e->pe.name,
+				e->netns);
+		policy_plan_free(plan);
+		return -EIO;
+	}
+	log_debug("Committed ruleset of %s: %zu sets, %zu rules", e->pe.name, plan->n_sets,
+		  plan->n_rules);
+	policy_plan_free(e->installed);
+	e->installed = plan;
+	/* A quarantined endpoint with a reason (bad labels) stays in error, enforced as
+	 * default-deny; one merely waiting for its labels is enforced. */
+	if (!(e->quarantined && e->state == ENDPOINT_ERROR))
+		endpoint_clear_error(e, ENDPOINT_ENFORCED);
+	return 1;
+}
+
+static void add_stats(struct change_stats *t, const struct change_stats *c)
+{
+	t->namespaces += c->namespaces;
+	t->incremental += c->incremental;
+	t->compiled += c->compiled;
+	t->batches += c->batches;
+	t->messages += c->messages;
+	t->bytes += c->bytes;
+	t->usec += c->usec;
+}
+
+int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
+{
+	const struct registry *reg = rc->registry;
+	_cleanup_free_ struct policy_endpoint **eps = NULL;
+	_cleanup_(policy_compile_cache_freep) struct policy_compile_cache *cache = NULL;
+	struct policy_world w;
+	uint64_t t0 = now_usec();
+	size_t updated = 0;
+	int failed = 0;
+
+	eps = calloc(reg->n + 1, sizeof(*eps));
+	if (!eps)
+		return -ENOMEM;
+	world_build(rc, eps, &w);
+	if (policy_compile_cache_new(&w, &cache) < 0)
+		return -ENOMEM;
+	rc->last = (struct change_stats){ 0 };
+
+	for (size_t i = 0; i < reg->n; i++) {
+		struct endpoint *e = reg->items[i];
+		int r;
+
+		if (!endpoint_live(e) || (!rc->all_dirty && !e->dirty && e->installed))
+			continue;
+		r = reconcile_one(rc, cache, e);
+		if (r == -ENOMEM)
+			return r;
+		if (r == -EIO)
+			failed++;
+		else
+			updated += (size_t)r;
+	}
+	rc->all_dirty = false;
+	rc->last.usec = now_usec() - t0;
+	histogram_observe(&rc->duration, (double)rc->last.usec / 1e6);
+	add_stats(&rc->total, &rc->last);
+	if (rc->last.namespaces > 0 || failed > 0)
+		log_debug("Change: %" PRIu64 " plan(s) compiled, %" PRIu64 " namespace(s) committed "
+			  "(%" PRIu64 " by set elements alone), %" PRIu64 " message(s), %" PRIu64
+			  " byte(s), %" PRIu64 " us", rc->last.compiled, rc->last.namespaces,
+			  rc->last.incremental, rc->last.messages, rc->last.bytes, rc->last.usec);
+	if (ret_updated)
+		*ret_updated = updated;
+	return failed;
+}
+
+int reconcile_all(struct reconciler *rc, size_t *ret_updated)
+{
+	rc->all_dirty = true;
+	return reconcile_marked(rc, ret_updated);
+}
+
+void reconcile_after_rollback(struct reconciler *rc)
+{
+	int r = reconcile_all(rc, NULL);
+
+	if (r != 0)
+		log_error("Failed to restore %d namespace(s) after a rollback; they keep their "
+			  "last committed ruleset and are marked as error", r < 0 ? -1 : r);
+}
+
+const struct endpoint *reconcile_first_failure(const struct reconciler *rc)
+{
+	for (size_t i = 0; i < rc->registry->n; i++)
+		if (rc->registry->items[i]->state == ENDPOINT_ERROR && rc->registry->items[i]->error)
+			return rc->registry->items[i];
+	return NULL;
+}

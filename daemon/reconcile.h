@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "errlog.h"
+#include "histogram.h"
+#include "registry.h"
+#include "store.h"
+
+/*
+ * Bringing the kernel to the model: compile the plan of every endpoint that may have changed
+ * and commit those that differ from what their namespace holds, one atomic transaction per
+ * namespace (set elements alone when only they changed, else the whole table).
+ *
+ * A change marks what it can affect before reconciling: the endpoint itself, the endpoints
+ * selected by policies that reference an endpoint (before and after it changes), the
+ * endpoints a changed policy selects; a namespace relabel marks everything.
+ */
+
+/* What the kernel was sent, for one reconcile and in total. */
+struct change_stats {
+	uint64_t namespaces;	/* namespaces committed */
+	uint64_t incremental;	/* of those, by set elements alone */
+	uint64_t compiled;	/* plans compiled */
+	uint64_t batches, messages, bytes;
+	uint64_t usec;
+};
+
+struct reconciler {
+	struct store *store;
+	struct registry *registry;
+	struct errlog *errlog;
+	enum policy_deny_action deny;
+	struct policy_emit_options emit;	/* table flags, flow logging */
+	bool all_dirty;		/* the next reconcile compiles every endpoint */
+	struct change_stats last, total;
+	uint64_t commits, commit_errors;
+	struct histogram duration;
+};
+
+/* Marks the endpoints selected by policies that reference x (call before and after x
+ * changes). */
+void reconcile_mark_peers_of(struct reconciler *rc, const struct policy_endpoint *x);
+void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpol *p);
+/* Marks what the store's change since `snap` can touch. */
+void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snapshot *snap);
+
+/*
+ * Compiles the marked endpoints (and any never committed) and commits the plans that differ.
+ * Returns the number of namespaces that failed (0: all enforced; each failed one is in state
+ * error with the reason), or -ENOMEM. *ret_updated counts the namespaces committed.
+ */
+int reconcile_marked(struct reconciler *rc, size_t *ret_updated);
+/* Every endpoint. */
+int reconcile_all(struct reconciler *rc, size_t *ret_updated);
+/* After a failed change was rolled back: brings every namespace back to the restored model. */
+void reconcile_after_rollback(struct reconciler *rc);
+/* The first endpoint in state error, to name in a refusal. */
+const struct endpoint *reconcile_first_failure(const struct reconciler *rc);
+
+/* Every live endpoint's plan under the current model, indexed like the registry (NULL for the
+ * others); nothing is committed. */
+int reconcile_compile_all(struct reconciler *rc, struct policy_plan ***ret);
+void reconcile_plans_free(const struct reconciler *rc, struct policy_plan **plans);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+/*
+ * segd's settings: its command-line options, and the same options in a config file
+ * (--config FILE: one "name = value" per line, names as the long options without "--", '#'
+ * starts a comment; a flag takes true/false). One function sets each option from text, for
+ * both. The command line wins over the file. On SIGHUP segd reads the file (and its command
+ * line) again and applies what can change while it runs: log-level and resync-interval;
+ * anything else that changed is logged as needing a restart.
+ */
+struct settings {
+	char *socket_path;
+	char *state_dir;
+	char *engine;		/* "none", "auto" or "unix:///path" */
+	unsigned resync_interval_s;
+	enum policy_deny_action deny;
+	char *group;		/* may use the API besides root */
+	char *audit_group;	/* read-only API access */
+	char *audit_log;	/* NULL: none */
+	char *metrics_listen;	/* NULL: no metrics server */
+	bool no_table_owner;
+	bool drift_report_only;
+	enum policy_flow_log flow_log;
+	char *flow_log_file;
+	uint64_t flow_log_max_bytes;
+	int log_level;		/* LOG_ERR .. LOG_DEBUG */
+	char *config;		/* the file, or NULL */
+};
+
+#define SETTINGS_MAX_FILE_BYTES (64u * 1024)
+
+void settings_init(struct settings *s);
+void settings_done(struct settings *s);
+/* Sets option `name` (a long option without "--") from value (NULL for a flag given without
+ * one). -EINVAL with *reterr (caller frees) for an unknown name or a bad value. */
+int settings_set(struct settings *s, const char *name, const char *value, char **reterr);
+/* Reads the config file's text (file names it in messages, with its line). */
+int settings_parse_text(struct settings *s, const char *file, const char *text, size_t len,
+			char **reterr);
+int settings_load_file(struct settings *s, const char *path, char **reterr);
+/* What changed between two settings that cannot change while segd runs: a name, or NULL. */
+const char *settings_restart_needed(const struct settings *a, const struct settings *b);

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "policy/policy.h"
+
+/*
+ * The policy objects in force: Namespaces (only applied ones) sorted by name, NetworkPolicies
+ * sorted by namespace and name. A change is made on the live store after taking a snapshot
+ * (the arrays, not the objects): keeping the change frees what only the snapshot had, undoing
+ * it frees what only the change added.
+ */
+struct store {
+	struct policy_namespace **namespaces;
+	size_t n_namespaces;
+	struct policy_netpol **netpols;
+	size_t n_netpols;
+};
+
+struct store_snapshot {
+	struct policy_namespace **namespaces;
+	size_t n_namespaces;
+	struct policy_netpol **netpols;
+	size_t n_netpols;
+};
+
+void store_done(struct store *s);
+/* Takes every object of objs (which is freed). */
+void store_load(struct store *s, struct policy_objects *objs);
+
+ssize_t store_find_namespace(const struct store *s, const char *name);
+ssize_t store_find_netpol(const struct store *s, const char *ns, const char *name);
+
+enum store_put {
+	STORE_UNCHANGED,
+	STORE_CONFIGURED,
+	STORE_CREATED,
+	_STORE_PUT_MAX,
+};
+
+const char *store_put_to_string(enum store_put p);	/* "unchanged", "configured", "created" */
+/* Within a change begun with `snap`: puts *objp in place of the object of the same name, or
+ * adds it (taking it: *objp = NULL), unless an equal one is there (then *objp is left to the
+ * caller). STORE_* or -ENOMEM. The arrays are sorted again by store_sort(). */
+int store_put_namespace(struct store *s, const struct store_snapshot *snap,
+			struct policy_namespace **objp);
+int store_put_netpol(struct store *s, const struct store_snapshot *snap,
+		     struct policy_netpol **objp);
+void store_sort(struct store *s);
+/* Removes (does not free: the snapshot still has it) the object at k. */
+void store_remove_namespace_at(struct store *s, size_t k);
+void store_remove_netpol_at(struct store *s, size_t k);
+
+int store_snapshot_take(const struct store *s, struct store_snapshot *snap);
+/* Keeps the current objects: frees those only the snapshot had. */
+void store_snapshot_commit(struct store *s, struct store_snapshot *snap);
+/* Restores the snapshot: frees the objects only the current store has. */
+void store_snapshot_restore(struct store *s, struct store_snapshot *snap);
+/* What changed since the snapshot: whether any namespace was added, changed or removed, and
+ * each NetworkPolicy added, changed or removed (old and new versions both). */
+bool store_namespaces_changed(const struct store *s, const struct store_snapshot *snap);
+void store_netpols_changed(const struct store *s, const struct store_snapshot *snap,
+			   void (*fn)(const struct policy_netpol *p, void *userdata), void *userdata);

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the kernel tells segd between requests: an endpoint's addresses changed, its namespace
+ * vanished, someone else changed its table, it logged flows. Each is marked and reconciled
+ * like any change; nothing here answers anyone.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "flows.h"
+#include "log.h"
+#include "macro.h"
+#include "netns.h"
+#include "ops.h"
+
+int ops_refresh_addresses(struct ops *o)
+{
+	bool changed = false;
+
+	for (size_t i = 0; i < o->registry->n; i++) {
+		struct endpoint *e = o->registry->items[i];
+		int r;
+
+		if (!e->addrs_dirty || !endpoint_live(e))
+			continue;
+		e->addrs_dirty = false;
+		r = endpoint_read_addresses(e);
+		if (r < 0)
+			log_warning_errno(r, "Failed to read addresses of %s, keeping the old ones: %m",
+					  e->pe.name);
+		if (r <= 0)
+			continue;
+		changed = true;
+		/* Its own plan does not depend on its addresses; its peers' sets do (which
+		 * policies reference it depends on its labels alone). */
+		reconcile_mark_peers_of(o->rc, &e->pe);
+		log_info("Addresses of %s changed (%zu now)", e->pe.name, e->pe.n_addrs);
+	}
+	if (changed) {
+		size_t updated = 0;
+		int r = reconcile_marked(o->rc, &updated);
+
+		if (r < 0)
+			return r;
+		log_debug("Address change: %zu namespace(s) updated, %d failed", updated, r);
+	}
+	return 0;
+}
+
+int ops_check_namespaces(struct ops *o)
+{
+	bool changed = false;
+
+	for (size_t i = 0; i < o->registry->n; i++) {
+		struct endpoint *e = o->registry->items[i];
+		_cleanup_close_ int fd = -1;
+		ino_t ino = 0;
+
+		if (!endpoint_live(e))
+			continue;
+		/* A container's namespace opened by pid cannot be looked up again: the engine
+		 * (and the poststop hook) report its end instead. */
+		if (e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0)
+			continue;
+		if ((e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_path(e->netns, &fd)
+							: netns_open_name(e->netns, &fd)) >= 0 &&
+		    netns_inode(fd, &ino) >= 0 && ino == e->ns_ino)
+			continue;
+		log_warning("Network namespace %s of endpoint %s vanished", e->netns, e->pe.name);
+		reconcile_mark_peers_of(o->rc, &e->pe);
+		endpoint_close(e);
+		free(e->pe.addrs);
+		e->pe.addrs = NULL;
+		e->pe.n_addrs = 0;
+		e->installed = policy_plan_free(e->installed);
+		endpoint_set_error(e, ENDPOINT_ERROR, "network namespace %s vanished", e->netns);
+		errlog_add(o->errlog, "endpoint %s: network namespace %s vanished", e->pe.name,
+			   e->netns);
+		changed = true;
+	}
+	if (changed) {
+		int r = reconcile_marked(o->rc, NULL);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void ops_endpoint_drift(struct ops *o, struct endpoint *e)
+{
+	char why[160];
+	size_t n = 0;
+	int r;
+
+	r = drift_check(o->drift, e, why, sizeof(why));
+	if (r <= 0)
+		return;
+	if (o->drift_report_only) {
+		/* Left as found (--drift report): visible in status, check and rules. */
+		log_warning("Endpoint %s: %s; not repaired (--drift report)", e->pe.name, why);
+		errlog_add(o->errlog, "endpoint %s: %s; not repaired", e->pe.name, why);
+		endpoint_set_error(e, ENDPOINT_ERROR, "%s; not repaired (--drift report)", why);
+		return;
+	}
+	/* Replaced with what segd computes, whatever the kernel holds now. */
+	e->installed = policy_plan_free(e->installed);
+	e->dirty = true;
+	r = reconcile_marked(o->rc, &n);
+	if (r == 0 && e->state == ENDPOINT_ENFORCED && e->installed) {
+		o->drift->repairs++;
+		log_warning("Endpoint %s: %s; its table was replaced", e->pe.name, why);
+		errlog_add(o->errlog, "endpoint %s: %s; repaired", e->pe.name, why);
+	} else
+		log_error("Endpoint %s: %s, and its table could not be replaced: %s", e->pe.name, why,
+			  e->error ? e->error : "out of memory");
+}
+
+static bool lookup_addr(int family, const uint8_t *addr, struct flow_party *ret, void *userdata)
+{
+	struct ops *o = userdata;
+	struct policy_addr a = { .family = family };
+	struct endpoint *e;
+
+	memcpy(a.addr, addr, family == AF_INET ? 4 : 16);
+	e = registry_find_addr(o->registry, &a);
+	if (!e)
+		return false;
+	*ret = (struct flow_party){ .name = e->pe.name, .namespace = e->pe.namespace,
+				    .labels = &e->pe.labels };
+	return true;
+}
+
+void ops_endpoint_flows(struct ops *o, struct endpoint *e)
+{
+	struct flow_party self = { .name = e->pe.name, .namespace = e->pe.namespace,
+				   .labels = &e->pe.labels };
+	int r;
+
+	r = flows_read(o->flows, e->log_fd, &self, e->installed, lookup_addr, o);
+	if (r < 0)
+		log_debug_errno(r, "Endpoint %s: reading flow logs: %m", e->pe.name);
+}

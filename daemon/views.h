@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "drift.h"
+#include "errlog.h"
+#include "reconcile.h"
+#include "registry.h"
+#include "store.h"
+
+/* What the API shows of the model, as JSON (docs/api.md). NULL means out of memory. */
+
+json_t *view_endpoint(const struct endpoint *e);
+/* {"items": [...]}, of one namespace or (ns NULL) all. */
+json_t *view_endpoints(const struct registry *r, const char *ns);
+json_t *view_netpols(const struct store *s, const char *ns);
+json_t *view_netpol(const struct policy_netpol *p);
+json_t *view_namespace(const struct policy_namespace *n);
+/* Applied namespaces plus the implicit ones endpoints and policies use. */
+json_t *view_namespaces(const struct store *s, const struct registry *r);
+
+struct status_inputs {
+	const struct registry *registry;
+	const struct store *store;
+	const struct reconciler *rc;
+	const struct drift *drift;
+	bool drift_watching;
+	const struct errlog *errlog;
+	time_t started;
+	const char *engine_spec;
+	json_t *engine;		/* taken */
+};
+
+json_t *view_status(const struct status_inputs *in);
