@@ -13,22 +13,14 @@
 
 #include "netns.h"
 #include "macro.h"
-
-int netns_name_valid(const char *name)
-{
-	size_t l = name ? strlen(name) : 0;
-
-	if (l == 0 || l > 255 || strchr(name, '/') || streq(name, ".") || streq(name, ".."))
-		return -EINVAL;
-	return 0;
-}
+#include "policy/policy.h"
 
 int netns_open_name(const char *name, int *ret_fd)
 {
 	char path[sizeof(NETNS_RUN_DIR) + 1 + 256];
 	int fd;
 
-	if (netns_name_valid(name) < 0)
+	if (policy_netns_name_invalid(name))
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%s", NETNS_RUN_DIR, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -19,8 +19,6 @@ int netns_open_name(const char *name, int *ret_fd);
 int netns_open_path(const char *path, int *ret_fd);
 /* Inode of our own (the host's) network namespace. */
 int netns_host_inode(ino_t *ret);
-/* Validates an `ip netns` name: no '/', not "." or "..", 1..255 bytes. */
-int netns_name_valid(const char *name);
 /* st_ino of the namespace behind fd (for identity checks). */
 int netns_inode(int nsfd, ino_t *ret);
 /* socket(domain, type|SOCK_CLOEXEC, protocol) inside nsfd; the caller's namespace is restored

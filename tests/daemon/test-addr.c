@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Addresses of a namespace: only global ones count (loopback and link-local never identify a
+ * peer), sorted, and the monitor reports changes (rootless private kernel, fixture.h).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "addr.h"
+#include "fixture.h"
+
+static int ip(int nsfd, const char *a, const char *b, const char *c, const char *d,
+	      const char *e, const char *f)
+{
+	return fixture_run_in(nsfd, (const char *const[]){ "ip", a, b, c, d, e, f, NULL });
+}
+
+static bool has(const struct policy_addr *a, size_t n, const char *text)
+{
+	struct policy_addr x = { .family = strchr(text, ':') ? AF_INET6 : AF_INET };
+
+	assert_int_equal(inet_pton(x.family, text, x.addr), 1);
+	for (size_t i = 0; i < n; i++)
+		if (a[i].family == x.family && memcmp(a[i].addr, x.addr, 16) == 0)
+			return true;
+	return false;
+}
+
+static void test_global_addresses_only(void **state)
+{
+	struct policy_addr *a = NULL;
+	size_t n = 0;
+	int ns = -1, peer = -1;
+
+	assert_int_equal(fixture_netns("addrs", &ns), 0);
+	assert_int_equal(fixture_netns("addrs-peer", &peer), 0);
+	assert_int_equal(fixture_veth(ns, "10.9.0.2/24", peer, "10.9.0.1/24"), 0);
+	assert_int_equal(addr_read(ns, &a, &n), 0);
+	assert_true(has(a, n, "10.9.0.2"));
+	assert_false(has(a, n, "127.0.0.1"));
+	assert_false(has(a, n, "10.9.0.1"));	/* the peer's */
+	/* Link-local IPv6 (fe80::) never counts. */
+	for (size_t i = 0; i < n; i++)
+		assert_false(a[i].family == AF_INET6 && a[i].addr[0] == 0xfe &&
+			     (a[i].addr[1] & 0xc0) == 0x80);
+	free(a);
+
+	/* A global IPv6 address and a second IPv4 one. */
+	assert_int_equal(ip(ns, "-6", "addr", "add", "fd00:9::2/64", "dev", "fxa0"), 0);
+	assert_int_equal(ip(ns, "addr", "add", "10.9.1.2/24", "dev", "fxa0", NULL), 0);
+	a = NULL;
+	assert_int_equal(addr_read(ns, &a, &n), 0);
+	assert_true(has(a, n, "10.9.0.2"));
+	assert_true(has(a, n, "10.9.1.2"));
+	assert_true(has(a, n, "fd00:9::2"));
+	/* Sorted: a stable order, so that equal sets compare equal. */
+	for (size_t i = 1; i < n; i++)
+		assert_true(memcmp(&a[i - 1], &a[i], sizeof(a[i])) < 0);
+	free(a);
+	close(ns);
+	close(peer);
+}
+
+static void test_monitor_reports_changes(void **state)
+{
+	int ns = -1, peer = -1, mon = -1;
+	struct pollfd p;
+
+	assert_int_equal(fixture_netns("mon", &ns), 0);
+	assert_int_equal(fixture_netns("mon-peer", &peer), 0);
+	assert_int_equal(addr_monitor_open(ns, &mon), 0);
+	assert_int_equal(addr_monitor_drain(mon), 0);	/* nothing yet */
+	assert_int_equal(fixture_veth(ns, "10.8.0.2/24", peer, "10.8.0.1/24"), 0);
+	p = (struct pollfd){ .fd = mon, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_int_equal(addr_monitor_drain(mon), 1);
+	assert_int_equal(addr_monitor_drain(mon), 0);	/* drained */
+	close(mon);
+	close(ns);
+	close(peer);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_global_addresses_only),
+		cmocka_unit_test(test_monitor_reports_changes),
+	};
+
+	fixture_enter();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
