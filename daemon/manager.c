@@ -455,3 +455,13 @@ int manager_run(struct manager *m)
 {
 	return loop_run(m->loop, on_tick, m);
 }
+
+struct ops *manager_ops(struct manager *m)
+{
+	return &m->ops;
+}
+
+struct loop *manager_loop(struct manager *m)
+{
+	return m->loop;
+}

@@ -25,3 +25,7 @@ int manager_start(struct manager *m);
 int manager_run(struct manager *m);
 /* What SIGHUP does: settings read again and applied where they can be, logs reopened. */
 int manager_reload(struct manager *m);
+
+/* For tests: the operations and the loop of a started manager. */
+struct ops *manager_ops(struct manager *m);
+struct loop *manager_loop(struct manager *m);
