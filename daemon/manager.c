@@ -461,7 +461,9 @@ struct ops *manager_ops(struct manager *m)
 	return &m->ops;
 }
 
-struct loop *manager_loop(struct manager *m)
+int manager_run_once(struct manager *m, int max_ms)
 {
-	return m->loop;
+	int t = on_tick(m);
+
+	return loop_iterate(m->loop, t < 0 || t > max_ms ? max_ms : t);
 }

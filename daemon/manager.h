@@ -26,6 +26,7 @@ int manager_run(struct manager *m);
 /* What SIGHUP does: settings read again and applied where they can be, logs reopened. */
 int manager_reload(struct manager *m);
 
-/* For tests: the operations and the loop of a started manager. */
+/* For tests: the operations of a started manager, and one round of its loop (waiting at most
+ * max_ms, less when libmicrohttpd has work due): 0, LOOP_EXIT or -errno. */
 struct ops *manager_ops(struct manager *m);
-struct loop *manager_loop(struct manager *m);
+int manager_run_once(struct manager *m, int max_ms);

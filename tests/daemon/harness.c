@@ -47,7 +47,6 @@ void harness_start(struct harness *h, const char *config)
 	settings_done(&s);
 	assert_int_equal(manager_start(h->m), 0);
 	h->ops = manager_ops(h->m);
-	h->loop = manager_loop(h->m);
 }
 
 void harness_stop(struct harness *h)
@@ -108,7 +107,7 @@ bool harness_until(struct harness *h, bool (*cond)(struct harness *h, void *user
 
 		if (left <= 0)
 			return false;
-		assert_true(loop_iterate(h->loop, left > 100 ? 100 : (int)left) >= 0);
+		assert_true(manager_run_once(h->m, left > 100 ? 100 : (int)left) >= 0);
 	}
 	return true;
 }

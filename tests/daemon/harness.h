@@ -14,7 +14,6 @@
 struct harness {
 	struct manager *m;
 	struct ops *ops;
-	struct loop *loop;
 	char dir[128];
 	char socket[160];
 	char audit[160];
