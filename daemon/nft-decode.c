@@ -35,7 +35,8 @@ struct reg {
 };
 
 struct decoder {
-	const struct nft_dump *d;	/* sets, for anonymous set contents */
+	nft_decode_set_fn anon_sets;	/* anonymous set contents */
+	void *userdata;
 	FILE *out;
 	bool first;
 	struct reg regs[32];
@@ -366,35 +367,30 @@ static void dc_cmp(struct decoder *dc, const struct nftnl_expr *e)
 	out_word(dc, "%s %s%s", lhs, cmp_op_text(op), v);
 }
 
-static const struct nft_dump_set *dump_find_set(const struct nft_dump *d, const char *name)
-{
-	for (size_t i = 0; d && i < d->n_sets; i++)
-		if (streq(d->sets[i].name, name))
-			return &d->sets[i];
-	return NULL;
-}
-
 static void dc_lookup(struct decoder *dc, const struct nftnl_expr *e)
 {
 	const char *set = nftnl_expr_get_str(e, NFTNL_EXPR_LOOKUP_SET);
 	bool inv = nftnl_expr_is_set(e, NFTNL_EXPR_LOOKUP_FLAGS) &&
 		   (nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_FLAGS) & NFT_LOOKUP_F_INV);
 	const struct reg *g = dc_reg(dc, nftnl_expr_get_u32(e, NFTNL_EXPR_LOOKUP_SREG));
-	const struct nft_dump_set *ds = set ? dump_find_set(dc->d, set) : NULL;
+	const struct nft_dump_elem *elems = NULL;
+	size_t n = 0;
 	char lhs[64], v[64];
 
+	if (set && dc->anon_sets)
+		elems = dc->anon_sets(set, &n, dc->userdata);
 	dc_flush_pending(dc);
 	lhs_name(dc, g, lhs, sizeof(lhs));
-	if (!ds || !ds->anonymous) {
+	if (!elems) {
 		out_word(dc, "%s %s@%s", lhs, inv ? "!= " : "", set ? set : "?");
 		return;
 	}
 	/* anonymous sets are shown inline, as nft does */
 	out_word(dc, "%s %s{", lhs, inv ? "!= " : "");
-	for (size_t i = 0; i < ds->n_raw; i++) {
-		if (ds->raw[i].interval_end)
+	for (size_t i = 0; i < n; i++) {
+		if (elems[i].interval_end)
 			continue;
-		value_text(g, ds->raw[i].key, ds->raw[i].len, v, sizeof(v));
+		value_text(g, elems[i].key, elems[i].len, v, sizeof(v));
 		fprintf(dc->out, "%s %s", i ? "," : "", v);
 	}
 	fputs(" }", dc->out);
@@ -552,10 +548,11 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 	return 0;
 }
 
-int nft_decode_rule(const struct nft_dump *d, const struct nftnl_rule *rule,
+int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, void *userdata,
 		    struct nft_dump_rule *ret)
 {
-	struct decoder dc = { .d = d, .first = true, .l4proto = -1, .rule = ret };
+	struct decoder dc = { .anon_sets = anon_sets, .userdata = userdata, .first = true,
+			      .l4proto = -1, .rule = ret };
 	char *text = NULL;
 	size_t len = 0;
 

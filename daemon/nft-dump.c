@@ -321,6 +321,18 @@ static int set_render(struct nft_dump_set *s)
 	return 0;
 }
 
+static const struct nft_dump_elem *anon_set(const char *name, size_t *ret_n, void *userdata)
+{
+	const struct nft_dump *d = userdata;
+
+	for (size_t i = 0; i < d->n_sets; i++)
+		if (d->sets[i].anonymous && streq(d->sets[i].name, name)) {
+			*ret_n = d->sets[i].n_raw;
+			return d->sets[i].raw;
+		}
+	return NULL;
+}
+
 static struct nlmsghdr *dump_hdr(struct nft_sock *s, char *buf, uint16_t type)
 {
 	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, nft_sock_next_seq(s));
@@ -394,7 +406,7 @@ static int dump_once(struct nft_sock *s, struct nft_dump **ret)
 		c->rules = v;
 		v = &c->rules[c->n_rules++];
 		*v = (struct nft_dump_rule){};
-		r = nft_decode_rule(d, rules.items[i], v);
+		r = nft_decode_rule(rules.items[i], anon_set, d, v);
 		if (r < 0)
 			return r;
 	}

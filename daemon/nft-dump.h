@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "nft-decode.h"
 #include "nft-sock.h"
 
 /*
@@ -14,14 +15,6 @@
  * under it) with every rule's expressions decoded into nft-like text (nft-decode.c), and its
  * JSON form for `segctl rules`.
  */
-
-struct nft_dump_rule {
-	uint64_t handle;
-	char *expr;		/* decoded from the kernel's expressions, nft-like text */
-	char *comment;		/* rule comment (userdata), NULL if none */
-	bool has_counter;
-	uint64_t packets, bytes;
-};
 
 struct nft_dump_chain {
 	char *name;
@@ -31,12 +24,6 @@ struct nft_dump_chain {
 	const char *policy;	/* "accept" / "drop"; NULL for a regular chain */
 	struct nft_dump_rule *rules;
 	size_t n_rules;
-};
-
-struct nft_dump_elem {
-	uint8_t key[16];	/* network byte order for addresses */
-	uint32_t len;
-	bool interval_end;
 };
 
 struct nft_dump_set {

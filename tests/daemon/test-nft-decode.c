@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -32,12 +33,11 @@ static int collect(enum policy_emit_kind kind, void *obj, const struct policy_pl
 		   void *userdata)
 {
 	struct collected *c = userdata;
-	struct nft_dump empty = { 0 };
 	struct nft_dump_rule r = { 0 };
 
 	switch (kind) {
 	case POLICY_EMIT_RULE:
-		assert_int_equal(nft_decode_rule(&empty, obj, &r), 0);
+		assert_int_equal(nft_decode_rule(obj, NULL, NULL, &r), 0);
 		assert_true(c->n < ARRAY_SIZE(c->texts));
 		c->texts[c->n] = r.expr;
 		c->comments[c->n++] = r.comment;

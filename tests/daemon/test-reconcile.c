@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reconcile: every plan compiled and committed; after a change only what it marked is
+ * compiled, a peer change goes out as set elements alone, nothing is sent to namespaces it
+ * does not touch; a namespace the kernel refuses is an error and named, the others go on.
+ * Private kernel, no root.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "netns.h"
+#include "nft.h"
+#include "reconcile.h"
+
+static const char policy[] =
+	"apiVersion: networking.k8s.io/v1\n"
+	"kind: NetworkPolicy\n"
+	"metadata: {name: db-from-api, namespace: shop}\n"
+	"spec:\n"
+	"  podSelector: {matchLabels: {app: db}}\n"
+	"  ingress:\n"
+	"  - from: [{podSelector: {matchLabels: {app: api}}}]\n"
+	"    ports: [{port: 5432}]\n";
+
+struct world {
+	struct loop *loop;
+	struct endpoint_env env;
+	struct store store;
+	struct registry registry;
+	struct errlog errlog;
+	struct reconciler rc;
+};
+
+static struct endpoint *add(struct world *w, const char *name, const char *app,
+			    const char *addr)
+{
+	struct endpoint *e = NULL;
+	int ns = -1;
+
+	assert_int_equal(fixture_netns(name, &ns), 0);
+	assert_int_equal(endpoint_new(&w->env, ENDPOINT_KIND_NETNS, name, name, "shop", &e), 0);
+	assert_int_equal(endpoint_attach(e, ns), 0);
+	assert_int_equal(policy_labels_set(&e->pe.labels, "app", app), 0);
+	/* An address of its own without a device: what the peers' sets will hold. */
+	e->pe.addrs = calloc(1, sizeof(*e->pe.addrs));
+	e->pe.n_addrs = 1;
+	e->pe.addrs[0].family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, addr, e->pe.addrs[0].addr), 1);
+	assert_int_equal(registry_insert(&w->registry, e), 0);
+	return e;
+}
+
+static void world_init(struct world *w)
+{
+	struct policy_objects *objs = NULL;
+	struct policy_diags diags = { 0 };
+
+	*w = (struct world){ 0 };
+	assert_int_equal(loop_new(&w->loop), 0);
+	w->env.loop = w->loop;
+	w->rc = (struct reconciler){ .store = &w->store, .registry = &w->registry,
+				     .errlog = &w->errlog, .deny = POLICY_DENY_DROP,
+				     .emit = { .table_flags = NFT_TABLE_F_OWNER |
+							      NFT_TABLE_F_PERSIST } };
+	assert_int_equal(policy_parse("p.yaml", policy, strlen(policy), &objs, &diags), 0);
+	store_load(&w->store, objs);
+}
+
+static void world_done(struct world *w)
+{
+	registry_done(&w->registry);
+	store_done(&w->store);
+	errlog_done(&w->errlog);
+	loop_free(w->loop);
+}
+
+static void test_reconcile_marks_and_increments(void **state)
+{
+	struct world w;
+	struct endpoint *db, *api, *other;
+	size_t updated = 0;
+
+	world_init(&w);
+	db = add(&w, "r-db", "db", "10.4.0.3");
+	api = add(&w, "r-api", "api", "10.4.0.2");
+	other = add(&w, "r-other", "cache", "10.4.0.9");
+	assert_int_equal(reconcile_all(&w.rc, &updated), 0);
+	assert_int_equal(updated, 3);
+	assert_int_equal(w.rc.last.compiled, 3);
+	assert_int_equal(db->state, ENDPOINT_ENFORCED);
+	assert_true(db->installed->isolated[POLICY_DIR_INGRESS]);
+	assert_false(api->installed->isolated[POLICY_DIR_INGRESS]);
+
+	/* Nothing marked: nothing compiled, nothing sent. */
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(w.rc.last.compiled, 0);
+	assert_int_equal(w.rc.last.messages, 0);
+
+	/* "other" becomes an api: only db (whose policy now references it) and other change;
+	 * db's by set elements alone. */
+	reconcile_mark_peers_of(&w.rc, &other->pe);
+	assert_int_equal(policy_labels_set(&other->pe.labels, "app", "api"), 0);
+	other->dirty = true;
+	reconcile_mark_peers_of(&w.rc, &other->pe);
+	assert_true(db->dirty);
+	assert_false(api->dirty);
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(w.rc.last.compiled, 2);
+	assert_int_equal(w.rc.last.namespaces, 1);	/* other's own plan did not change */
+	assert_int_equal(w.rc.last.incremental, 1);
+	assert_int_equal(w.rc.total.namespaces, 4);
+	assert_int_equal(db->installed->sets[0].n_elems + db->installed->sets[1].n_elems, 2);
+
+	/* compile_all: every live endpoint's plan, nothing committed. */
+	{
+		struct policy_plan **plans = NULL;
+		uint64_t commits = w.rc.commits;
+
+		assert_int_equal(reconcile_compile_all(&w.rc, &plans), 0);
+		for (size_t i = 0; i < w.registry.n; i++)
+			assert_true(policy_plan_equal(plans[i], w.registry.items[i]->installed));
+		reconcile_plans_free(&w.rc, plans);
+		assert_int_equal(w.rc.commits, commits);
+	}
+	world_done(&w);
+}
+
+static void test_refused_namespace_is_an_error(void **state)
+{
+	struct world w;
+	struct endpoint *db, *api;
+	struct nft_sock *thief = NULL;
+	struct policy_plan *p = NULL;
+	size_t updated = 0;
+	int ns = -1;
+
+	world_init(&w);
+	db = add(&w, "f-db", "db", "10.3.0.3");
+	api = add(&w, "f-api", "api", "10.3.0.2");
+	/* Another socket owns db's table already: segd's commit there is refused. */
+	assert_int_equal(netns_open_name("f-db", &ns), 0);
+	assert_int_equal(nft_sock_open(NULL, ns, &thief), 0);
+	p = calloc(1, sizeof(*p));
+	p->endpoint = strdup("thief");
+	assert_int_equal(nft_replace_table(thief, p, &w.rc.emit, NULL), 0);
+	assert_int_equal(reconcile_all(&w.rc, &updated), 1);
+	assert_int_equal(updated, 1);
+	assert_int_equal(db->state, ENDPOINT_ERROR);
+	assert_non_null(strstr(db->error, "kernel refused ruleset"));
+	assert_int_equal(api->state, ENDPOINT_ENFORCED);
+	assert_ptr_equal(reconcile_first_failure(&w.rc), db);
+	assert_int_equal(w.rc.commit_errors, 1);
+	assert_int_equal(w.errlog.total, 1);
+	assert_true(db->dirty);	/* tried again with the next change */
+	/* The thief goes: its PERSIST table stays, orphaned, and the next change adopts it. */
+	nft_sock_free(thief);
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(db->state, ENDPOINT_ENFORCED);
+	assert_null(reconcile_first_failure(&w.rc));
+	policy_plan_free(p);
+	close(ns);
+	world_done(&w);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reconcile_marks_and_increments),
+		cmocka_unit_test(test_refused_namespace_is_an_error),
+	};
+
+	fixture_enter();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
