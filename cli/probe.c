@@ -24,6 +24,7 @@
 
 #include "print.h"
 #include "probe.h"
+#include "time-util.h"
 
 #define PROBE_MAX_SOCKETS 16384
 #define PROBE_PAYLOAD "segd-probe"
@@ -155,14 +156,6 @@ static void close_all(struct sock_list *l)
 	*l = (struct sock_list){ 0 };
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* One port of one protocol across every pair; results into out (pairs) */
 static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool udp, int timeout_ms,
 		      const char *port_name, json_t *out)
@@ -228,10 +221,10 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 		r = -ENOMEM;
 		goto out;
 	}
-	deadline = now_ms() + timeout_ms;
+	deadline = now_msec() + timeout_ms;
 	for (;;) {
 		size_t k = 0, pending = 0;
-		int left = (int)(deadline - now_ms());
+		int left = (int)(deadline - now_msec());
 
 		for (size_t i = 0; i < n_tries; i++) {
 			pfd[i] = (struct pollfd){ .fd = -1 };

@@ -19,20 +19,14 @@ static int labels_from_json(json_t *o, const char *path, struct policy_labels *l
 	if (json_object_size(o) > POLICY_MAX_LABELS)
 		return op_error_set(err, -E2BIG, "%s: more than %d labels", path, POLICY_MAX_LABELS);
 	json_object_foreach(o, k, v) {
-		const char *why;
+		_cleanup_free_ char *why = NULL;
+		int r;
 
 		if (!json_is_string(v))
 			return op_error_set(err, -EINVAL, "%s.%s: must be a string", path, k);
-		why = policy_label_key_invalid(k);
-		if (why)
-			return op_error_set(err, -EINVAL, "%s: invalid label key \"%s\": %s", path, k,
-					    why);
-		why = policy_label_value_invalid(json_string_value(v));
-		if (why)
-			return op_error_set(err, -EINVAL, "%s.%s: invalid label value \"%s\": %s",
-					    path, k, json_string_value(v), why);
-		if (policy_labels_set(l, k, json_string_value(v)) < 0)
-			return op_error_set(err, -ENOMEM, "out of memory");
+		r = policy_label_add(l, k, json_string_value(v), &why);
+		if (r < 0)
+			return op_error_set(err, r, "%s: %s", path, why ? why : "out of memory");
 	}
 	return 0;
 }

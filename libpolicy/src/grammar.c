@@ -254,8 +254,8 @@ _public_ int policy_ports_label_parse(const char *s, struct policy_named_port **
 	return 0;
 }
 
-/* Adds key=value to l after checking both, as a label. */
-static int label_add(struct policy_labels *l, const char *k, const char *v, char **reterr)
+_public_ int policy_label_add(struct policy_labels *l, const char *k, const char *v,
+			     char **reterr)
 {
 	const char *why = policy_label_key_invalid(k);
 
@@ -287,7 +287,7 @@ static int labels_annotation_text(const char *s, struct policy_labels *l, char *
 		if (!eq)
 			return fail(reterr, -EINVAL, "\"%.64s\" is not KEY=VALUE", kv);
 		*eq = 0;
-		r = label_add(l, kv, eq + 1, reterr);
+		r = policy_label_add(l, kv, eq + 1, reterr);
 		kv = next;
 	}
 	return r;
@@ -311,7 +311,7 @@ static int labels_annotation_json(const char *s, struct policy_labels *l, char *
 
 		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
 			return fail(reterr, -EINVAL, "label \"%.64s\": not a string", k);
-		r = label_add(l, k, json_string_value(v), reterr);
+		r = policy_label_add(l, k, json_string_value(v), reterr);
 		if (r < 0)
 			return r;
 	}

@@ -60,21 +60,6 @@ struct emit {
 	struct policy_emit_options opts;
 };
 
-static uint8_t proto_number(enum policy_proto p)
-{
-	switch (p) {
-	case POLICY_PROTO_TCP:
-		return IPPROTO_TCP;
-	case POLICY_PROTO_UDP:
-		return IPPROTO_UDP;
-	case POLICY_PROTO_SCTP:
-		return IPPROTO_SCTP;
-	case _POLICY_PROTO_MAX:
-		break;
-	}
-	return 0;
-}
-
 static const char *dir_chain(enum policy_dir d)
 {
 	return d == POLICY_DIR_INGRESS ? POLICY_NFT_CHAIN_INPUT : POLICY_NFT_CHAIN_OUTPUT;
@@ -325,7 +310,7 @@ static int match_l4(struct nftnl_rule *rule, const struct policy_plan_rule *pr)
 
 	if (!pr->has_proto)
 		return 0;
-	r = match_l4proto(rule, proto_number(pr->proto));
+	r = match_l4proto(rule, policy_proto_ipproto(pr->proto));
 	if (r < 0 || (pr->port_lo == 0 && pr->port_hi == 0))
 		return r;
 	/* th dport N, or th dport LO-HI: payload transport + 2, len 2, network byte order */

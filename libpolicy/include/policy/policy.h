@@ -268,6 +268,9 @@ int policy_named_port_parse(const char *s, struct policy_named_port *ret, char *
 int policy_named_ports_add(struct policy_named_port **ports, size_t *n,
 			   struct policy_named_port *p, char **reterr);
 void policy_named_ports_free(struct policy_named_port *ports, size_t n);
+/* Adds the label key=value to l: the key and the value checked as labels, the key not there
+ * yet (-EEXIST), at most POLICY_MAX_LABELS (-E2BIG). */
+int policy_label_add(struct policy_labels *l, const char *key, const char *value, char **reterr);
 /* The label segd.io/ports: "NAME=PORT[/PROTOCOL],..." with unique names; "" is no ports. */
 int policy_ports_label_parse(const char *s, struct policy_named_port **ret, size_t *ret_n,
 			     char **reterr);
