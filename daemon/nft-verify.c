@@ -38,8 +38,7 @@ static int check_one(enum policy_emit_kind kind, void *obj, const struct policy_
 {
 	struct expected *x = userdata;
 
-	switch (kind) {
-	case POLICY_EMIT_RULE: {
+	if (kind == POLICY_EMIT_RULE) {
 		struct nftnl_rule *r = obj;
 		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
 		const struct nft_dump_chain *c = chain ? find_chain(x->dump, chain) : NULL;
@@ -50,21 +49,8 @@ static int check_one(enum policy_emit_kind kind, void *obj, const struct policy_
 		else if (pr && (!c->rules[*pos].comment || !streq(c->rules[*pos].comment, pr->comment)))
 			x->ok = false;
 		(*pos)++;
-		nftnl_rule_free(r);
-		break;
 	}
-	case POLICY_EMIT_TABLE:
-		nftnl_table_free(obj);
-		break;
-	case POLICY_EMIT_CHAIN:
-		nftnl_chain_free(obj);
-		break;
-	case POLICY_EMIT_SET:
-		nftnl_set_free(obj);
-		break;
-	case _POLICY_EMIT_MAX:
-		break;
-	}
+	policy_emit_free(kind, obj);
 	return 0;
 }
 

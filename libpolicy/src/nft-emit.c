@@ -643,6 +643,28 @@ static int plan_validate(const struct policy_plan *plan)
 	return 0;
 }
 
+_public_ void policy_emit_free(enum policy_emit_kind kind, void *obj)
+{
+	if (!obj)
+		return;
+	switch (kind) {
+	case POLICY_EMIT_TABLE:
+		nftnl_table_free(obj);
+		break;
+	case POLICY_EMIT_CHAIN:
+		nftnl_chain_free(obj);
+		break;
+	case POLICY_EMIT_SET:
+		nftnl_set_free(obj);
+		break;
+	case POLICY_EMIT_RULE:
+		nftnl_rule_free(obj);
+		break;
+	case _POLICY_EMIT_MAX:
+		break;
+	}
+}
+
 _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emit_options *opts,
 			 policy_emit_fn fn, void *userdata)
 {

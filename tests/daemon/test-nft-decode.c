@@ -35,26 +35,13 @@ static int collect(enum policy_emit_kind kind, void *obj, const struct policy_pl
 	struct collected *c = userdata;
 	struct nft_dump_rule r = { 0 };
 
-	switch (kind) {
-	case POLICY_EMIT_RULE:
+	if (kind == POLICY_EMIT_RULE) {
 		assert_int_equal(nft_decode_rule(obj, NULL, NULL, &r), 0);
 		assert_true(c->n < ARRAY_SIZE(c->texts));
 		c->texts[c->n] = r.expr;
 		c->comments[c->n++] = r.comment;
-		nftnl_rule_free(obj);
-		break;
-	case POLICY_EMIT_TABLE:
-		nftnl_table_free(obj);
-		break;
-	case POLICY_EMIT_CHAIN:
-		nftnl_chain_free(obj);
-		break;
-	case POLICY_EMIT_SET:
-		nftnl_set_free(obj);
-		break;
-	case _POLICY_EMIT_MAX:
-		break;
 	}
+	policy_emit_free(kind, obj);
 	return 0;
 }
 

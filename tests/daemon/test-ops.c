@@ -19,20 +19,13 @@
 #include <cmocka.h>
 
 #include "fixture.h"
+#include "testutil.h"
 #include "harness.h"
 #include "macro.h"
 #include "netns.h"
 #include "nft.h"
 
-static const char policy[] =
-	"apiVersion: networking.k8s.io/v1\n"
-	"kind: NetworkPolicy\n"
-	"metadata: {name: db-from-api, namespace: shop}\n"
-	"spec:\n"
-	"  podSelector: {matchLabels: {app: db}}\n"
-	"  ingress:\n"
-	"  - from: [{podSelector: {matchLabels: {app: api}}}]\n"
-	"    ports: [{port: 5432}]\n";
+static const char policy[] = TEST_POLICY_DB_FROM_API;
 
 static const struct endpoint *ep(struct harness *h, const char *name)
 {

@@ -532,6 +532,8 @@ struct policy_emit_options {
 
 int policy_emit(const struct policy_plan *plan, const struct policy_emit_options *opts,
 		policy_emit_fn fn, void *userdata);
+/* Frees an object policy_emit() handed out (for callbacks that only look at it). */
+void policy_emit_free(enum policy_emit_kind kind, void *obj);
 
 /* Comment strings of the fixed rules, so readers of the kernel ruleset can tell them apart. */
 #define POLICY_COMMENT_LOOPBACK "segd: loopback"
