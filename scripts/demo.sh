@@ -44,6 +44,23 @@ podman network rm -f $NET >/dev/null 2>&1 || true
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
+# Waits until each NAME=APP given is an enforced endpoint labelled app=APP (the OCI hook
+# isolates a container before it starts; its labels arrive with the engine's event).
+wait_labels() {
+	local i
+	for i in $(seq 300); do
+		"$SEGCTL" get endpoints -n shop -o json | python3 -c '
+import json, sys
+eps = {e["name"]: e for e in json.load(sys.stdin)["items"]}
+sys.exit(any((eps.get(n) or {}).get("state") != "enforced" or
+             ((eps.get(n) or {}).get("labels") or {}).get("app") != app
+             for n, app in (a.split("=") for a in sys.argv[1:])))' "$@" && return 0
+		sleep 0.1
+	done
+	echo "demo: segd did not enforce $* within 30 s; its log: $RUN/segd.log" >&2
+	return 1
+}
+
 say "segd follows Podman ($SEGD_PODMAN_SOCKET); its OCI hook isolates containers before they start"
 rm -rf $RUN/state
 "$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --audit-log $RUN/audit.jsonl --engine "unix://$SEGD_PODMAN_SOCKET" \
@@ -59,7 +76,7 @@ for t in "${TIERS[@]}"; do
 		--label segd.io/namespace=shop ${LABELS[$t]} "$SEGD_PODMAN_IMAGE" \
 		segd-probe serve --tcp 80,8080,5432 >/dev/null
 done
-sleep 1
+wait_labels demo-web=web demo-api=api demo-db=db demo-intruder=debug
 run "$SEGCTL" get endpoints -n shop
 
 matrix() {
@@ -97,7 +114,7 @@ podman rm -f -t 0 demo-intruder >/dev/null
 run podman run -d --name demo-intruder --network $NET --ip "${IP[intruder]}" \
 	--label segd.io/namespace=shop --label app=web "$SEGD_PODMAN_IMAGE" \
 	segd-probe serve --tcp 80,8080,5432 >/dev/null
-sleep 1
+wait_labels demo-intruder=web
 matrix
 
 say "Stop the policy: delete it, and everyone reaches everyone again"

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Installs what segd's build, demo and tests need on Debian 12. Idempotent; run as root.
+# Installed without recommends, so everything the builds and suites use is named here:
+#   builds: meson, ninja, pkg-config, gcc and libc6-dev (headers and the libc.a of the static
+#     probe; only a recommendation of gcc), clang and libclang-rt-14-dev (clang's sanitizer
+#     runtime, only a recommendation of clang-14: without it the ASan/UBSan build cannot link);
+#   suites: nftables (nft), iproute2 (ip), procps (sysctl), python3 (stdlib only),
+#     util-linux (nsenter, flock, setsid), passwd (groupadd/groupdel: test_audit).
+# Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
+# and the demo) and the benchmarks' tools (tests/bench/run installs them).
 set -euo pipefail
 
 PACKAGES=(
-	meson ninja-build pkg-config gcc clang
+	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev
 	libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libyaml-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
-	nftables iproute2 python3 procps
+	nftables iproute2 python3 procps util-linux passwd
 )
 
 missing=()

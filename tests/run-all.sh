@@ -28,9 +28,10 @@ suite() {
 	local name=$1; shift
 	local log="$logdir/$name.log" rc p f s
 	echo "=== $name: $*"
-	"$@" > >(tee "$log") 2>&1
-	rc=$?
-	sleep 0.2	# let tee finish
+	# A pipeline, not > >(tee): bash waits for every part of it, so the log is complete
+	# when it is read below; the suite's own status is PIPESTATUS[0].
+	"$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
 	if line=$(grep -aE '^[A-Za-z]*:? ?[0-9]+ passed, [0-9]+ failed' "$log" | tail -1); [ -n "$line" ]; then
 		p=$(sed -E 's/^[^0-9]*([0-9]+) passed.*/\1/' <<<"$line")
 		f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")

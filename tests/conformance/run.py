@@ -433,6 +433,8 @@ class Runner:
             if "policies" in st:
                 self.set_policies(st.get("policies") or [])
             if self.args.settle_ms:
+                # Off by default (segctl returns once the change is enforced): a manual knob
+                # to tell a timing problem from a wrong verdict, never needed to pass.
                 time.sleep(self.args.settle_ms / 1000.0)
             if not st.get("expect"):
                 continue

@@ -8,13 +8,17 @@ Usage: test_audit.py --segd BIN --segctl BIN --probe BIN
 """
 
 import grp
+import datetime
 import json
+import math
 import os
 import re
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -293,10 +297,23 @@ class Test:
             os.setgroups(groups)
             os.setgid(gid if gid is not None else NOBODY)
             os.setuid(NOBODY)
-        return subprocess.run([self.segd.segctl_bin, "--socket", self.segd.socket] + list(args),
+        return subprocess.run([self.user_segctl, "--socket", self.segd.socket] + list(args),
                               capture_output=True, text=True, preexec_fn=drop, timeout=30)
 
     def t_roles(self):
+        # uid 65534 runs a copy of segctl in a fresh directory it can traverse: the build's own
+        # may sit in a checkout it cannot enter (under /root, mode 0700).
+        bindir = tempfile.mkdtemp(prefix="segd-audit-bin-")
+        try:
+            os.chmod(bindir, 0o755)
+            self.user_segctl = os.path.join(bindir, "segctl")
+            shutil.copy(self.segd.segctl_bin, self.user_segctl)
+            os.chmod(self.user_segctl, 0o755)
+            self.roles()
+        finally:
+            shutil.rmtree(bindir, ignore_errors=True)
+
+    def roles(self):
         p = self.as_user(None, "get", "endpoints", "-A")
         self.r.check(p.returncode == 1 and "permission denied" in p.stderr,
                      "a user in no group read the API: %d %s" % (p.returncode, p.stderr))
@@ -408,8 +425,20 @@ class Test:
                      "table output: %s" % p.stdout[-400:])
         self.r.check(self.flows("--since", "1h") and len(self.flows("--since", "1h")) == len(self.flows()),
                      "--since 1h lost records of the last seconds")
-        time.sleep(3.1)  # the window starts at a whole second: up to 2.999 s
+        # --since is wall-clock semantics, and that is what is tested here, so this waits for
+        # the clock, not for segd: segctl starts the window at the whole second, time(NULL) - 2,
+        # so `--since 2s` leaves out a record stamped T exactly once the clock reads
+        # floor(T) + 3. Wait for that moment, derived from the newest record (not a fixed 3.1 s).
+        newest = max(self.flows(), key=lambda f: f["seq"])
+        t_rec = datetime.datetime.strptime(newest["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.timezone.utc).timestamp()
+        wait = math.floor(t_rec) + 3 + 0.02 - time.time()
+        if wait > 0:
+            time.sleep(wait)
         self.r.check(self.flows("--since", "2s") == [], "--since 2s shows records older than 3 s")
+        # and the window is no blanket: 5 s back still reaches the newest record
+        self.r.check(any(f["seq"] == newest["seq"] for f in self.flows("--since", "5s")),
+                     "--since 5s misses the record of %s" % newest["time"])
         with open(self.flow_file) as fh:
             lines = [json.loads(x) for x in fh]
         self.r.check(any(x["verdict"] == "denied" for x in lines), "the flow log file has no denied record")
@@ -418,31 +447,40 @@ class Test:
         self.r.check(logs and "limit rate 10/second" in logs[0]["expr"] and 'log prefix "segd:D:i "' in logs[0]["expr"],
                      "db's flow log rule: %s" % logs)
         self.r.check(rules["in_sync"] is True, "db not in sync with flow logging on")
-        # follow: a new denial shows up in a running segctl flows -f
+        # follow: a new denial shows up in a running segctl flows -f. It starts just before the
+        # newest denied record, so printing that one shows it is running and has read once.
+        last_denied = max(f["seq"] for f in self.flows("--verdict", "denied"))
         proc = subprocess.Popen([self.segd.segctl_bin, "--socket", self.segd.socket, "flows", "-f", "-o", "json",
-                                 "--after", str(max(x["seq"] for x in lines)), "--verdict", "denied"],
+                                 "--after", str(last_denied - 1), "--verdict", "denied"],
                                 stdout=subprocess.PIPE, text=True)
-        try:
-            time.sleep(0.3)
-            self.topo.can("cache", "db", "tcp", 82, timeout_ms=200)
-            seen, buf = False, ""
-            deadline = time.monotonic() + 2
-            fd = proc.stdout.fileno()
-            os.set_blocking(fd, False)
-            while time.monotonic() < deadline and not seen:
+        buf = [""]
+        fd = proc.stdout.fileno()
+        os.set_blocking(fd, False)
+
+        def follower_shows(pred, seconds):
+            """Reads the follower's output until a record satisfies pred or seconds passed."""
+            deadline = time.monotonic() + seconds
+            while True:
+                for line in buf[0].splitlines():
+                    try:
+                        if pred(json.loads(line)):
+                            return True
+                    except (ValueError, KeyError, TypeError):
+                        continue
+                if time.monotonic() >= deadline or proc.poll() is not None:
+                    return False
                 select.select([fd], [], [], 0.1)
                 try:
-                    chunk = os.read(fd, 65536).decode()
+                    buf[0] += os.read(fd, 65536).decode()
                 except BlockingIOError:
-                    continue
-                buf += chunk
-                for line in buf.splitlines():
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
-                    seen = seen or rec["destination"].get("port") == 82
-            self.r.check(seen, "segctl flows -f did not show the new denial within 2 s: %r" % buf[-300:])
+                    pass
+        try:
+            if self.r.check(follower_shows(lambda rec: rec["seq"] == last_denied, 5),
+                            "segctl flows -f did not print record %d within 5 s: %r" % (
+                                last_denied, buf[0][-300:])):
+                self.topo.can("cache", "db", "tcp", 82, timeout_ms=200)
+                seen = follower_shows(lambda rec: rec["destination"].get("port") == 82, 2)
+                self.r.check(seen, "segctl flows -f did not show the new denial within 2 s: %r" % buf[0][-300:])
         finally:
             proc.terminate()
             proc.wait(5)

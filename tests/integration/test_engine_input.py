@@ -4,7 +4,11 @@
 Topology network namespaces play the containers; tests/lib/fake_engine.py plays the Docker
 Engine API on a unix socket; segd runs with --engine unix://SOCK --resync-interval 2. Every
 scenario asserts through `segctl get endpoints -o json` / `segctl rules NAME -o json` and, where
-cheap, real probes between the namespaces:
+cheap, real probes between the namespaces. Nothing waits by sleeping: the test polls segd's
+engine counters (segctl status -o json: engine.events, lists, inspections, connects, queued,
+inflight) and the fake engine's request log. "Event-driven" is proven, not assumed: the
+container of such a check is absent from the engine's list until segd reacted to its event, and
+engine.lists must not move between the event and the reaction (no resync ran).
 
   a  containers listed at start become enforced endpoints (labels, namespace, named ports)
   b  a start event adds a container; a remove event + inspect 404 removes it
@@ -199,44 +203,111 @@ def main():
                 pass
         return n
 
-    def after_resync(since=None):
-        """Wait until segd listed containers after `since` (monotonic), i.e. a resync ran."""
-        since = time.monotonic() if since is None else since
-        deadline = time.monotonic() + 3 * RESYNC + 5
-        while time.monotonic() < deadline:
-            if eng.list_requests(since):
-                time.sleep(0.8)  # let the inspects that follow the list finish
-                return True
-            time.sleep(0.1)
-        return False
+    def engine():
+        """segd's engine counters (GET /v1/status .engine): socket, connected, queued, inflight,
+        events (lines handled), lists (container lists completed: the first one and every
+        resync), inspections (completed), connects. {} once segd is dead."""
+        try:
+            return segd.status().get("engine") or {}
+        except RuntimeError:
+            if not segd.alive():
+                return {}
+            raise
 
-    def event_driven(c, action="start", timeout=4.0):
-        """Emit `action` for c right after a resync (so the next one is ~RESYNC away) and
-        check that segd inspected c because of the event, before any further list.
+    def idle(e):
+        return not e.get("queued") and not e.get("inflight")
+
+    def wait_engine(pred, timeout, what):
+        """Poll the engine counters until pred(engine) is true. Returns a problem or None."""
+        last = {}
+
+        def prob():
+            last.clear()
+            last.update(engine())
+            if not segd.alive():
+                return None  # the caller reports that
+            return not pred(last) and "engine %s" % json.dumps(last, sort_keys=True)
+        p = eventually(prob, timeout, 0.05)
+        return p and "%s within %.0fs: %s" % (what, timeout, p)
+
+    def after_resync(lists0=None, n=1):
+        """Wait until segd completed n container lists beyond the counter value lists0 (default:
+        the current one), i.e. n resyncs ran after that point, and then until the engine is
+        idle: the inspections that the list started have finished. True on success. (With
+        n=2 the last list surely was asked for after lists0 was read.)"""
+        lists0 = engine().get("lists", 0) if lists0 is None else lists0
+        return not wait_engine(lambda e: e.get("lists", 0) >= lists0 + n and idle(e),
+                               n * (RESYNC + 1) + 10, "%d resync(s)" % n)
+
+    def event_driven(c, action="start", timeout=4.0, attempts=3):
+        """Proves that segd reacts to c's `action` event itself, not to a resync. c was added
+        with listed=False: the engine's container list does not show it, so no list can make
+        segd look at it. Right after a resync completed (the next one is ~RESYNC away) the
+        event is emitted; then segd must have handled the line (engine.events grew), inspected
+        c (the fake engine saw the request, engine.inspections grew) and made it an endpoint,
+        while engine.lists stayed where it was: no resync ran meanwhile. Should one have run
+        (a slow reaction), the attempt proves nothing and is repeated after the next resync
+        (c, now known but unlisted, is inspected again on the event). c is listed afterwards.
         Returns a problem string or None."""
-        eng.wait_streams(1, 10)
-        t0 = time.monotonic()
-        after_resync(t0)
-        t1 = time.monotonic()
-        if not eng.emit_container_event(action, c["id"]):
-            return "no events stream connected"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if eng.inspects_of(c["id"], t1):
-                return None  # (if a resync got there first, inconclusive: not a failure)
-            time.sleep(0.05)
-        return "the %s event for %s was not followed by an inspect within %.0fs" % (
-            action, c["name"], timeout)
+        try:
+            for attempt in range(1, attempts + 1):
+                if not eng.wait_streams(1, 10):
+                    return "no events stream connected"
+                if not after_resync():
+                    return "no resync before the %s event for %s: %s" % (action, c["name"], engine())
+                e0 = engine()
+                t1 = time.monotonic()
+                if not eng.emit_container_event(action, c["id"]):
+                    return "no events stream connected"
+
+                def reacted():
+                    e = engine()
+                    if e.get("events", 0) <= e0.get("events", 0):
+                        return "segd handled no event line (events %s)" % e.get("events")
+                    if not eng.inspects_of(c["id"], t1):
+                        return "segd did not inspect %s after its %s event" % (c["name"], action)
+                    if e.get("inspections", 0) <= e0.get("inspections", 0) or not idle(e):
+                        return "the inspection of %s did not complete" % c["name"]
+                    if not ep_of(c["id"]):
+                        return "%s is not an endpoint" % c["name"]
+                    return None
+                p = eventually(reacted, timeout, 0.05)
+                e1 = engine()  # read after the reaction was seen
+                if p:
+                    return "the %s event for %s: %s within %.0fs (engine counters before %s, " \
+                        "after %s)" % (action, c["name"], p, timeout, json.dumps(e0, sort_keys=True),
+                                       json.dumps(e1, sort_keys=True))
+                if e1.get("lists") == e0.get("lists"):
+                    if attempt > 1:
+                        print("    note: event-driven reaction to %s shown on attempt %d" % (
+                            c["name"], attempt), flush=True)
+                    return None
+            return "a resync ran during each of %d attempts to show that segd reacts to the %s " \
+                "event for %s alone (lists %s -> %s)" % (attempts, action, c["name"],
+                                                        e0.get("lists"), e1.get("lists"))
+        finally:
+            eng.set_listed(c["id"], True)
+
+    def pending_inspect(c, since, timeout=10.0):
+        """The first inspect request for c since `since` (fake engine record; "done" appears
+        in it once the reply left), waiting for it to arrive; None if none came."""
+        eventually(lambda: not eng.inspects_of(c["id"], since), timeout, 0.02)
+        rq = eng.inspects_of(c["id"], since)
+        return rq[0] if rq else None
 
     def expect_rejected(c, what, text_hint=None, timeout=None):
         """c must be skipped (absent, with a log line naming it) or be an error endpoint
         with a message; never enforced. Returns problems."""
-        t_end = time.monotonic() + (timeout or SETTLE)
-        # wait until segd inspected it at least once, then a little more
-        while time.monotonic() < t_end and not eng.inspects_of(c["id"]):
-            time.sleep(0.1)
-        time.sleep(1.0)
+        # Wait until segd inspected it at least once and that inspection completed: once the
+        # fake engine saw the request, segd counts it in flight until it is done, and it
+        # applies the reply before anything else; so the engine idle after that means the
+        # verdict on c is in.
         probs = []
+        p = eventually(lambda: not eng.inspects_of(c["id"]) and "no inspect request",
+                       timeout or SETTLE, 0.05)
+        p = p or wait_engine(idle, timeout or SETTLE, "the engine idle after inspecting %s" % c["name"])
+        if p:
+            probs.append("%s: %s" % (what, p))
         e = ep_of(c["id"]) or eps().get(c["name"])
         if e is None:
             text = log_since(0)
@@ -331,7 +402,7 @@ def main():
 
     # ------------------------------------------------------------------ (b)
     def b_events_add_remove():
-        late = container("late", {"app": "client", "segd.io/namespace": NS})
+        late = container("late", {"app": "client", "segd.io/namespace": NS}, listed=False)
         p = event_driven(late)
         res.check(not p, p)
         res.no_problems([p for p in [wait_enforced(late, 4)] if p], "start event")
@@ -350,9 +421,16 @@ def main():
                   "late's address is still in web's peer set")
         # a start event for an existing container re-inspects it and changes nothing
         before = snapshot()
+        e0 = engine()
+        t = time.monotonic()
         eng.emit_container_event("start", web["id"])
         eng.emit_container_event("exec_start: sh", web["id"])
-        time.sleep(1)
+        # both lines handled and the re-inspection they asked for done
+        p = wait_engine(lambda e: e.get("events", 0) >= e0.get("events", 0) + 2 and
+                        e.get("inspections", 0) > e0.get("inspections", 0) and idle(e),
+                        SETTLE, "two event lines handled and web re-inspected")
+        res.check(not p, p)
+        res.check(eng.inspects_of(web["id"], t), "segd did not re-inspect web after its start event")
         res.no_problems(diff(before, snapshot(), good), "repeated events")
 
     # ------------------------------------------------------------------ (c)
@@ -408,11 +486,21 @@ def main():
             if not eng.wait_streams(1, 3 * RESYNC + 10):
                 res.check(False, "no events stream before %s" % what)
                 break
-            eng.emit_raw(data)
+            e0 = engine()
+            t = time.monotonic()
+            if not eng.emit_raw(data):
+                res.check(False, "no events stream took %s" % what)
+                continue
             eng.wait_idle(5)
-            time.sleep(0.15)
+            # segd has taken the bytes in once it counted each of their lines, or (a line over
+            # its limit) once it dropped the stream and opened a new one
+            p = wait_engine(lambda e: e.get("events", 0) >= e0.get("events", 0) + data.count(b"\n") or
+                            (e.get("connects", 0) > e0.get("connects", 0) and
+                             eng.wait_streams(1, 0, opened_after=t)),
+                            15, "segd took in the event line(s) of %s" % what)
             if not res.check(segd.alive(), "segd died after event line: %s" % what):
                 break
+            res.check(not p, p)
             lat, rc = api_latency()
             res.check(rc == 0 and lat < 3, "API after %s: rc %d in %.1fs" % (what, rc, lat))
         if not segd.alive():
@@ -420,7 +508,9 @@ def main():
         if eng.streams_opened > streams_before:
             print("    note: segd reopened the events stream %d time(s) during the hostile lines"
                   % (eng.streams_opened - streams_before), flush=True)
-        time.sleep(1)
+        # whatever the lines set off (inspections, the lists after each reconnect) has finished
+        # when a resync has run since and the engine is idle: then nothing may have changed
+        res.check(after_resync(), "no resync after the hostile lines: %s" % engine())
         res.no_problems(diff(before, snapshot(), good), "after hostile event lines")
         bad_paths = [r["raw_path"] for r in eng.requests
                      if "_ping" in r["raw_path"] and "/containers/" in r["raw_path"]
@@ -436,7 +526,7 @@ def main():
         res.check(len(text) < (1 << 20), "segd logged %d bytes for the hostile lines (copies engine "
                   "input wholesale?)" % len(text))
         # later valid events still work (and are event-driven, not only the resync)
-        after = container("after-c", {"app": "client", "segd.io/namespace": NS})
+        after = container("after-c", {"app": "client", "segd.io/namespace": NS}, listed=False)
         p = event_driven(after)
         res.check(not p, "after hostile lines: %s" % p)
         res.no_problems([p for p in [wait_enforced(after, 4)] if p], "valid event after hostile lines")
@@ -482,7 +572,8 @@ def main():
         else:
             res.no_problems(expect_rejected(odd, "Odd_Name.1"), "container name")
         res.check(segd.alive(), "segd died on hostile labels")
-        time.sleep(RESYNC + 1)  # and through a resync that sees them again
+        # and through a resync that sees them again (and its inspections)
+        res.check(after_resync() or not segd.alive(), "no resync after the hostile labels: %s" % engine())
         res.check(segd.alive(), "segd died on hostile labels (resync)")
         res.no_problems(diff(before, snapshot(), good), "after hostile labels")
         res.check(topo.can("client", "web", "tcp", 80) and not topo.can("bad-key", "web", "tcp", 80),
@@ -546,11 +637,13 @@ def main():
 
         # a slow inspect must not block the control API nor other containers
         slow = container("slowc", {"app": "client", "segd.io/namespace": NS})
-        eng.set_inspect(slow["id"], delay=6, times=1)
         t_slow = time.monotonic()
+        eng.set_inspect(slow["id"], delay=6, times=1)  # the first inspect from now on
         eng.emit_container_event("start", slow["id"])
-        time.sleep(0.5)
+        rq_slow = pending_inspect(slow, t_slow)
         lat, rc = api_latency()
+        res.check(rq_slow and "done" not in rq_slow, "the slow inspect was not pending while the "
+                  "API was measured")
         res.check(rc == 0 and lat < 1.5, "control API blocked %.1fs (rc %d) behind a slow engine "
                   "inspect" % (lat, rc))
         res.no_problems([p for p in [wait_enforced(slow, 12)] if p], "slow inspect")
@@ -559,14 +652,16 @@ def main():
         eng.remove_container(slow["id"])
         eng.emit_container_event("destroy", slow["id"])
         res.no_problems([p for p in [wait_gone(slow, SETTLE)] if p], "slow container removal")
-        t_stale = t_slow + 6 + 3
-        back = None
-        while time.monotonic() < t_stale:
-            e = ep_of(slow["id"])
-            if e:
-                back = e
-                break
-            time.sleep(0.1)
+        t_gone = time.monotonic()
+        # The stale reply leaves the fake engine 6 s after its request; once it has left and
+        # segd has nothing in flight any more, segd has dealt with it: then look.
+        p = rq_slow and eventually(lambda: "done" not in rq_slow and "the slow reply has not left",
+                                   6 + 5, 0.1)
+        p = p or (rq_slow and wait_engine(idle, 10, "the engine idle after the slow reply"))
+        res.check(rq_slow and not p, "the stale reply: %s" % p)
+        if rq_slow and rq_slow.get("done", 0) < t_gone:
+            print("    note: the slow reply left before slowc was reported gone", flush=True)
+        back = ep_of(slow["id"])
         res.check(not back, "a stale inspect reply (sent before the container was removed, "
                   "delivered after its 404) resurrected endpoint %s (state %s)" % (
                       back and back.get("name"), back and back.get("state")))
@@ -574,10 +669,13 @@ def main():
 
         # an inspect that never answers: the API stays up; segd times out and goes on
         hang = container("hangc", {"app": "client", "segd.io/namespace": NS})
+        t_hang = time.monotonic()
         eng.set_inspect(hang["id"], hang=40, times=1)
         eng.emit_container_event("start", hang["id"])
-        time.sleep(0.5)
+        rq_hang = pending_inspect(hang, t_hang)
         lat, rc = api_latency()
+        res.check(rq_hang and "done" not in rq_hang, "the hung inspect was not pending while the "
+                  "API was measured")
         res.check(rc == 0 and lat < 1.5, "control API blocked %.1fs (rc %d) behind a hung engine "
                   "request" % (lat, rc))
         nxt = container("nextc", {"app": "client", "segd.io/namespace": NS})
@@ -613,12 +711,12 @@ def main():
                 o = dict(body=real() + [{"Id": 5}, "string", None, [], {"Id": "../../x"},
                                         {"Id": "a" * 100000}, {"Names": "x", "Labels": []}])
             eng.set_list(**o)
-            t = time.monotonic()
-            after_resync(t)
-            after_resync(time.monotonic())  # two full resync periods
+            # two lists completed since: the second was surely asked for after set_list
+            ok = after_resync(n=2)
             res.check(segd.alive(), "segd died on %s" % what)
             if not segd.alive():
                 return
+            res.check(ok, "%s: no two resyncs: %s" % (what, engine()))
             res.no_problems(diff(before, snapshot(), good), what)
         eng.clear_list()
         # and the engine's real list still converges afterwards
@@ -632,16 +730,17 @@ def main():
         before = snapshot()
         n0 = eng.streams_opened
         t0 = time.monotonic()
+        lists0 = engine().get("lists", 0)
         eng.wait_streams(1, 10)
         res.check(eng.drop_streams(partial=b'{"Type":"container","Action":"destroy","Actor":{"ID":"'
                                    + web["id"][:20].encode()) >= 1, "no stream to drop")
         res.check(eng.wait_streams(1, 15, opened_after=t0), "segd did not reopen the events stream "
                   "within 15s after it was cut mid-line")
         res.check(eng.streams_opened > n0, "no new events stream")
-        res.check(after_resync(t0), "no resync (list) after the events stream came back")
+        res.check(after_resync(lists0), "no resync (list) after the events stream came back")
         res.no_problems(diff(before, snapshot(), good), "after a stream cut mid-line")
         # the half line must not be glued to the new stream's first event
-        post = container("post-cut", {"app": "client", "segd.io/namespace": NS})
+        post = container("post-cut", {"app": "client", "segd.io/namespace": NS}, listed=False)
         p = event_driven(post)
         res.check(not p, "after a stream cut: %s" % p)
         res.no_problems([p for p in [wait_enforced(post, 4)] if p], "event after a cut")
@@ -656,9 +755,16 @@ def main():
         doomed = container("doomed", {"app": "client", "segd.io/namespace": NS})
         res.no_problems([p for p in [wait_enforced(doomed, SETTLE)] if p], "doomed")
         before = snapshot()
+        e0 = engine()
         eng.stop()
         res.check(not os.path.exists(eng_sock), "socket still there")
-        time.sleep(RESYNC + 1.5)
+        # segd saw it go: disconnected, and tried again at least twice since, each time with a
+        # container list that failed (a failed list must not read as an empty one)
+        p = wait_engine(lambda e: not e.get("connected") and
+                        e.get("connects", 0) >= e0.get("connects", 0) + 2 and
+                        e.get("lists", 0) >= e0.get("lists", 0) + 2,
+                        3 * RESYNC + 10, "two reconnect attempts and lists while the engine is away")
+        res.check(not p, p)
         res.check(segd.alive(), "segd died when the engine went away")
         lat, rc = api_latency()
         res.check(rc == 0 and lat < 1.5, "API while the engine is down: rc %d, %.1fs" % (rc, lat))
@@ -670,6 +776,8 @@ def main():
         eng.refuse_connections = True
         acc0 = eng.connections_accepted
         eng.start()
+        # Not synchronisation: the window is the measurement (connection attempts per 6 s
+        # against an engine that hangs up at once show whether segd backs off).
         time.sleep(6)
         attempts = eng.connections_accepted - acc0
         res.check(attempts <= 30, "%d connection attempts in 6s against a broken engine "
@@ -697,6 +805,7 @@ def main():
     # ------------------------------------------------------------------ (g)
     def g_bad_netns():
         before = snapshot()
+        after_resync()  # fds counted in the same state before and after: a list done, idle
         fds0 = fd_count()
         dead = subprocess.Popen(["true"])
         dead.wait()
@@ -724,7 +833,7 @@ def main():
             eng.emit_container_event("destroy", c["id"])
         for c, name, _ in cs:
             res.no_problems([p for p in [wait_gone(c, SETTLE)] if p], "removing " + name)
-        time.sleep(1)
+        res.check(after_resync(), "no resync after removing the bad namespaces: %s" % engine())
         res.check(fd_count() <= fds0 + 1, "fds %d -> %d after bad namespaces" % (fds0, fd_count()))
 
     # ------------------------------------------------------------------ (h)
@@ -754,7 +863,14 @@ def main():
                                    netns="", pid=sleeper(topo.endpoints["web"].netns),
                                    network_mode="container:" + web["id"])
         eng.emit_container_event("start", joined["id"])
-        time.sleep(RESYNC + 1)
+
+        def sidecar_joined():
+            ids = [c.get("id") for c in (eps().get("web") or {}).get("containers") or []]
+            return joined["id"] not in ids and "web's containers %s lack the sidecar" % [
+                i[:12] for i in ids if i]
+        eventually(sidecar_joined, SETTLE, 0.2)
+        # and through a resync that sees it again
+        res.check(after_resync() or not segd.alive(), "no resync after the sidecar joined: %s" % engine())
         res.check(segd.alive(), "segd died on a container:<id> network mode")
         e = eps().get("web") or {}
         res.check(e.get("state") == "enforced", "web is %s after a sidecar joined" % e.get("state"))
@@ -776,7 +892,8 @@ def main():
     # ------------------------------------------------------------------ (i)
     def i_churn():
         eng.clear_inspect()
-        time.sleep(RESYNC + 1)
+        # fds counted in the same state before and after: a resync done, the engine idle
+        res.check(after_resync(), "no resync before the churn: %s" % engine())
         fds0, nfds0 = fd_count(), netns_fds()
         pool = ["churn%d" % i for i in range(5)]
         for n in pool:
@@ -809,7 +926,7 @@ def main():
                     return
             done += len(batch)
             rnd += 1
-        time.sleep(RESYNC + 1)
+        res.check(after_resync(), "no resync after the churn: %s" % engine())
         fds1, nfds1 = fd_count(), netns_fds()
         print("    note: fds %d -> %d, netns fds %d -> %d over %d lifecycles" % (
             fds0, fds1, nfds0, nfds1, done), flush=True)

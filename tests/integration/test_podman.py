@@ -337,9 +337,9 @@ class Suite:
 
     def t_api_restart(self):
         old_pid = self.pm.service_pid()
+        e0 = self.segd.status().get("engine") or {}
         self.pm.stop_service()
         self.r.check(not self.pm.api_answers(), "API service still answers after stop")
-        t_down = time.monotonic()
         # While the engine API is down: one container starts (the hook still reaches segd),
         # one goes away.
         self.run_app("late", "web", 14)
@@ -350,7 +350,19 @@ class Suite:
             self.r.no_problems(bad, "engine API down: new container must be default-deny (labels unknown)")
         self.pm.rm("intruder")
         self.live.pop("intruder")
-        time.sleep(max(0.0, 1.0 - (time.monotonic() - t_down)))
+        # Not a fixed second of downtime: segd must have seen the engine go and tried again at
+        # least twice, each time with a container list that failed (which must not read as an
+        # empty one), before the API comes back.
+        def retried():
+            if not self.segd.alive():
+                return None
+            e = self.segd.status().get("engine") or {}
+            ok = (not e.get("connected") and e.get("connects", 0) >= e0.get("connects", 0) + 2 and
+                  e.get("lists", 0) >= e0.get("lists", 0) + 2)
+            return not ok and "segd did not retry the engine twice while it was down: %s -> %s" % (
+                json.dumps(e0, sort_keys=True), json.dumps(e, sort_keys=True))
+        bad = eventually(retried, timeout=15, interval=0.1)
+        self.r.check(not bad, bad)
         self.r.check(self.segd.alive(), "segd died while the engine API was down:\n" + self.segd.log_tail())
         self.pm.start_service()
         new_pid = self.pm.service_pid()
@@ -389,7 +401,6 @@ class Suite:
             ov = {("x1", d): False for d in self.live if d != "x1"}
             ov.update({(s, "x1"): False for s in self.live if s != "x1"})
             self.matrix_ok("segd down: new container is default-deny", overrides=ov, settle=0.1)
-        time.sleep(0.5)
         t0 = time.monotonic()
         self.segd.start()
         t_ready = time.monotonic() - t0

@@ -92,6 +92,11 @@ class GapProber(threading.Thread):
         self.stop_ev.set()
         self.join(10)
 
+    def wait_rounds(self, n, timeout=15.0):
+        """Wait until at least n rounds are complete; True on success."""
+        return not eventually(lambda: self.rounds < n and self.is_alive(), timeout, 0.02) and \
+            self.rounds >= n
+
 
 class Suite:
     def __init__(self, args):
@@ -165,9 +170,12 @@ class Suite:
         self.tables = self.snapshot_tables()
         self.prober = GapProber(self.topo, denied, allowed)
         self.prober.start()
-        time.sleep(0.3)
+        # the prober is under way (a full round done) before the kill: the gap is covered from
+        # its first moment
+        self.r.check(self.prober.wait_rounds(1), "gap prober made no round before the kill: %s" %
+                     self.prober.errors[:3])
         self.segd.kill9()
-        t_kill = time.monotonic()
+        rounds_at_kill = self.prober.rounds
         after = self.snapshot_tables()
         for ep in EPS:
             self.r.check(after[ep] is not None, "table inet segd gone from %s's netns after kill -9" % ep)
@@ -179,16 +187,19 @@ class Suite:
         T.run(["ip", "-n", self.topo.endpoints["b"].netns, "addr", "add", "10.213.0.210/24", "dev", "eth0"])
         T.run(["ip", "-n", self.topo.endpoints["d"].netns, "addr", "add", "10.213.0.211/24", "dev", "eth0"])
         T.run(["ip", "-n", self.topo.endpoints["b"].netns, "addr", "del", "10.213.0.212/24", "dev", "eth0"])
-        while time.monotonic() - t_kill < 1.5:
-            time.sleep(0.1)
-        self.r.check(self.prober.rounds > 0, "gap prober made no rounds: %s" % self.prober.errors[:3])
+        # Not a fixed 1.5 s: two more full rounds, so that at least one whole round probed the
+        # namespaces as they are now, with segd still dead.
+        r0 = self.prober.rounds
+        self.r.check(self.prober.wait_rounds(r0 + 2), "gap prober made %d of 2 rounds after the "
+                     "address changes: %s" % (self.prober.rounds - r0, self.prober.errors[:3]))
         self.r.check(not self.prober.violations, "denied flows connected while segd was dead: %s" %
                      self.prober.violations[:5])
         got = self.topo.probe("d", [self.topo.endpoints["a"].target("tcp", 4, 80)], self.a.timeout_ms,
                               ("10.213.0.211",))
         self.r.check(not any(got.values()), "d from a new address reached a while segd was dead")
         print("    gap prober: %d rounds while dead, %d violations, %d allowed flows lost" % (
-            self.prober.rounds, len(self.prober.violations), len(self.prober.lost)), flush=True)
+            self.prober.rounds - rounds_at_kill, len(self.prober.violations), len(self.prober.lost)),
+            flush=True)
 
     def t_restart(self):
         t0 = time.monotonic()
@@ -292,6 +303,7 @@ class Suite:
             verb = "delete" if have_b else "apply"
             cmd = [self.segd.segctl_bin, "--socket", self.segd.socket, verb, "-f", path]
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # Not synchronisation: a seeded random moment to kill at is this test's input.
             time.sleep(rnd.uniform(0, 0.03))
             self.segd.kill9()
             proc.wait(10)

@@ -17,6 +17,7 @@ containers the test controls, and lets the test misbehave on purpose:
     eng.drop_streams(partial=b'{"Type":"cont')        # abort every events stream mid-line
     eng.stop(); eng.restart()                          # socket removed, then recreated
     eng.requests_matching("/events")                   # what the client asked
+    eng.add_container("late", ..., listed=False)        # inspectable, but absent from lists
 
 Containers are plain dicts (see add_container); change them under eng.lock or through the
 helpers. Everything is stdlib: socketserver.ThreadingUnixStreamServer and
@@ -167,6 +168,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         rec = self._record()
+        try:
+            self._get(rec)
+        finally:
+            # When the reply (or the decision not to give one) was done: a delayed reply's
+            # "done" is when it left, so a test can wait for a stale reply to be delivered.
+            rec["done"] = time.monotonic()
+
+    def _get(self, rec):
         path = rec["path"]
         parts = [p for p in path.split("/") if p]
         if parts and parts[0].startswith("v") and parts[0][1:].replace(".", "").isdigit():
@@ -405,13 +414,15 @@ class FakeEngine:
 
     # ------------------------------------------------------------- containers
     def add_container(self, name, labels=None, netns=None, pid=0, network_mode="bridge",
-                      running=True, cid=None, image="busybox:latest", **extra):
+                      running=True, cid=None, image="busybox:latest", listed=True, **extra):
         """A container: netns is the SandboxKey (e.g. /run/netns/NAME; "" for none), pid its
-        init pid (0 when not running). extra keys override inspect fields at top level."""
+        init pid (0 when not running). extra keys override inspect fields at top level.
+        listed=False keeps it out of the container list (inspect and events still know it):
+        a client can only learn of it from an event, until set_listed(ref, True)."""
         c = {"id": cid or new_id(), "name": name, "labels": dict(labels or {}),
              "netns": netns if netns is not None else "", "pid": pid,
              "network_mode": network_mode, "running": running, "image": image,
-             "created": time.time(), "extra": extra}
+             "created": time.time(), "listed": listed, "extra": extra}
         with self.lock:
             self.containers[c["id"]] = c
         return c
@@ -433,6 +444,13 @@ class FakeEngine:
                 c["pid"] = 0
             return c
 
+    def set_listed(self, ref, listed=True):
+        with self.lock:
+            c = self.find(ref)
+            if c:
+                c["listed"] = listed
+            return c
+
     def find(self, ref):
         """By id, unique id prefix or name (like the engine)."""
         with self.lock:
@@ -447,7 +465,7 @@ class FakeEngine:
             cs = sorted(self.containers.values(), key=lambda c: -c["created"])
             out = []
             for c in cs:
-                if not c["running"] and not all_:
+                if (not c["running"] and not all_) or not c.get("listed", True):
                     continue
                 out.append({
                     "Id": c["id"], "Names": ["/" + c["name"]], "Image": c["image"],
@@ -683,6 +701,21 @@ def self_test(sock):
         assert j["Config"]["Labels"] == {"app": "a"} and j["State"]["Pid"] == 1, j
         st, _, _ = _http(sock, "/v1.41/containers/%s/json" % new_id())
         assert st == 404
+        # unlisted: inspectable, absent from the list until set_listed
+        h = eng.add_container("hidden", netns="/run/netns/y", pid=2, listed=False)
+        st, _, body = _http(sock, "/v1.41/containers/json")
+        assert st == 200 and [c["Id"] for c in json.loads(body)] == [a["id"]], body
+        assert _http(sock, "/v1.41/containers/%s/json" % h["id"])[0] == 200
+        eng.set_listed(h["id"])
+        st, _, body = _http(sock, "/v1.41/containers/json")
+        assert h["id"] in [c["Id"] for c in json.loads(body)], body
+        eng.remove_container(h["id"])
+        # a delayed reply records when it left
+        eng.set_inspect(a["id"], delay=0.3, times=1)
+        t = time.monotonic()
+        assert _http(sock, "/v1.41/containers/%s/json" % a["id"])[0] == 200
+        rq = eng.inspects_of(a["id"], t)
+        assert rq and rq[0]["done"] - rq[0]["time"] >= 0.3, rq
         eng.set_inspect(a["id"], status=500, times=1)
         assert _http(sock, "/v1.41/containers/%s/json" % a["id"])[0] == 500
         assert _http(sock, "/v1.41/containers/%s/json" % a["id"])[0] == 200

@@ -503,6 +503,11 @@ class Segd:
         args += ["%s-" % k for k in remove]
         return self.ctl(*args)
 
+    def status(self):
+        """segctl status -o json (GET /v1/status): counters tests wait on instead of sleeping
+        (engine.lists/events/inspections/connects, commits, changes, drift.detected, ...)."""
+        return self.ctl_json("status")
+
     def items(self, what, all_namespaces=True):
         args = ["get", what] + (["-A"] if all_namespaces else [])
         return self.ctl_json(*args).get("items", [])
