@@ -89,6 +89,12 @@ static void bp(struct gen *g, const char *fmt, ...)
 	va_list ap;
 	int k;
 
+	if (!b->p) {
+		b->a = 65536;
+		b->p = malloc(b->a);
+		if (!b->p)
+			abort();
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		k = vsnprintf(b->p + b->n, b->a - b->n, fmt, ap);
@@ -99,7 +105,7 @@ static void bp(struct gen *g, const char *fmt, ...)
 			b->n += (size_t)k;
 			return;
 		}
-		b->a = b->a ? b->a * 2 : 65536;
+		b->a *= 2;
 		b->p = realloc(b->p, b->a);
 		if (!b->p)
 			abort();
