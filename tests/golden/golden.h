@@ -2,7 +2,8 @@
 /*
  * What the golden test's two kinds of case share (golden.c): rendering a plan as the text of
  * the libnftnl objects policy_emit() hands out, and comparing that text with a payload file, or
- * (re)writing it. test-golden.c holds the cases built by hand as plans.
+ * (re)writing it. test-golden.c holds the cases built by hand as plans; golden-policy.c the
+ * cases that start from a policy file and a world file (tests/golden/policy/).
  */
 #pragma once
 
@@ -26,3 +27,6 @@ void golden_fail(struct golden *g, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The whole file as a NUL-terminated string, or NULL with errno set. */
 char *golden_read_file(const char *path, size_t *ret_len);
+
+/* Runs every case of DIR/policy (golden-policy.c). */
+void golden_policy_cases(struct golden *g, const char *dir);

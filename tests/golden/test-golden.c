@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Golden test of the nftables emitter: hand-built plans go through policy_emit(), every object
- * is printed with nftnl_*_snprintf() (golden.c), and the text is compared with <case>.payload
- * next to this file. No root, no kernel.
+ * Golden test of the nftables emitter, and of the whole pipeline in front of it. No root, no
+ * kernel. Every object policy_emit() hands out is printed with nftnl_*_snprintf() (golden.c)
+ * and the text is compared with a payload file. Two kinds of case:
  *
- *   test-golden DIR                 compare with DIR/<case>.payload
+ * - Hand-built plans (this file): DIR/<case>.payload. They pin the emitter alone.
+ * - Policy cases (golden-policy.c): DIR/policy/<case>.world.json describes a world (namespaces,
+ *   endpoints with namespace, labels, addresses and named ports), which endpoint's table to
+ *   emit, and the emit options (deny action, table flags, flow logging); the policies come from
+ *   DIR/policy/<case>.policy.yaml (or the file the world names). They go through
+ *   policy_parse(), policy_compile() and policy_emit(), and are compared with
+ *   DIR/policy/<case>.payload. The world format is documented at the top of golden-policy.c
+ *   and in DIR/README.md.
+ *
+ *   test-golden DIR                 compare with the payload files
  *   test-golden --regenerate DIR    (re)write them
  *
  * The text is libnftnl's (1.2.4 when these files were made), which is not an ABI: after a
@@ -266,6 +275,7 @@ int main(int argc, char **argv)
 		free(path);
 		free(got);
 	}
+	golden_policy_cases(&g, dir);
 	g.fails += check_invalid();
 	return g.fails ? 1 : 0;
 }
