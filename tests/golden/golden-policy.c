@@ -381,8 +381,10 @@ static int world_load(struct world *w, const char *dir, const char *name)
 	w->namespaces = calloc(w->objs->n_namespaces + w->n_own_ns + 1, sizeof(*w->namespaces));
 	if (!w->namespaces)
 		return -ENOMEM;
-	memcpy(w->namespaces, w->objs->namespaces, w->objs->n_namespaces * sizeof(*w->namespaces));
-	memcpy(w->namespaces + w->objs->n_namespaces, w->own_ns, w->n_own_ns * sizeof(*w->own_ns));
+	for (size_t i = 0; i < w->objs->n_namespaces; i++)
+		w->namespaces[i] = w->objs->namespaces[i];
+	for (size_t i = 0; i < w->n_own_ns; i++)
+		w->namespaces[w->objs->n_namespaces + i] = w->own_ns[i];
 	return 0;
 }
 
