@@ -16,7 +16,7 @@
 #   - with --hook BIN: DIR/hooks.d/segd.json runs `BIN --socket SOCK [--timeout-ms N]
 #     createRuntime` for every container, DIR/hooks.d/segd-poststop.json runs `... poststop`
 #     (SOCK: --segd-socket, default /run/segd/segd.sock). Without --hook both files are removed;
-#   - builds the statically linked probe (tests/tools/probe.c; or takes --probe-static) and the
+#   - builds the statically linked probe (tests/tools/probe*.c; or takes --probe-static) and the
 #     image localhost/segd-test:latest: busybox-static with every applet linked, the probe as
 #     /usr/local/bin/segd-probe. The image is also tagged NAME:h-HASH (HASH of its inputs) and
 #     is rebuilt only when that changes;
@@ -192,19 +192,19 @@ EOF
 }
 
 build_probe() {
-	local src=$top/tests/tools/probe.c sum
+	local src=("$top"/tests/tools/probe*.c) sum
 	if [ -n "$probe_static" ]; then
 		[ -x "$probe_static" ] || die "--probe-static $probe_static is not executable"
 		probe_static=$(readlink -f "$probe_static")
 		return
 	fi
 	probe_static=$state/segd-probe-static
-	sum=$(sha256sum "$src" | cut -d' ' -f1)
+	sum=$(cat "${src[@]}" "$top/tests/tools/probe.h" | sha256sum | cut -d' ' -f1)
 	if [ -x "$probe_static" ] && [ "$(cat "$probe_static.src" 2>/dev/null)" = "$sum" ]; then
 		return
 	fi
 	say "building $probe_static"
-	"${CC:-cc}" -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -static -o "$probe_static.tmp" "$src" >&2
+	"${CC:-cc}" -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -static -o "$probe_static.tmp" "${src[@]}" >&2
 	mv "$probe_static.tmp" "$probe_static"
 	echo "$sum" >"$probe_static.src"
 }

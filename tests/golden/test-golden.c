@@ -1,10 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Golden test of the nftables emitter: hand-built plans go through policy_emit(), every object
- * is printed with nftnl_*_snprintf(), and the text is compared with <case>.payload next to this
- * file. No root, no kernel.
+ * Golden test of the nftables emitter, and of the whole pipeline in front of it. No root, no
+ * kernel. Every object policy_emit() hands out is printed with nftnl_*_snprintf() (golden.c)
+ * and the text is compared with a payload file. Two kinds of case:
  *
- *   test-golden DIR                 compare with DIR/<case>.payload
+ * - Hand-built plans (this file): DIR/<case>.payload. They pin the emitter alone.
+ * - Policy cases (golden-policy.c): DIR/policy/<case>.world.json describes a world (namespaces,
+ *   endpoints with namespace, labels, addresses and named ports), which endpoint's table to
+ *   emit, and the emit options (deny action, table flags, flow logging); the policies come from
+ *   DIR/policy/<case>.policy.yaml (or the file the world names). They go through
+ *   policy_parse(), policy_compile() and policy_emit(), and are compared with
+ *   DIR/policy/<case>.payload. The world format is documented at the top of golden-policy.c
+ *   and in DIR/README.md.
+ *
+ *   test-golden DIR                 compare with the payload files
  *   test-golden --regenerate DIR    (re)write them
  *
  * The text is libnftnl's (1.2.4 when these files were made), which is not an ABI: after a
@@ -19,12 +28,7 @@
 
 #include <linux/netfilter/nf_tables.h>
 
-#include <libnftnl/chain.h>
-#include <libnftnl/common.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/set.h>
-#include <libnftnl/table.h>
-
+#include "golden.h"
 #include "policy/policy.h"
 
 #ifndef NFT_TABLE_F_PERSIST
@@ -211,115 +215,11 @@ static const struct {
 	{ "sctp", case_sctp, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST },
 };
 
-/* ---- printing ------------------------------------------------------------------------------- */
-
-struct printer {
-	FILE *out;
-	const struct policy_plan *plan;
-	char buf[64 * 1024];
-};
-
-static int print_obj(enum policy_emit_kind kind, void *obj, const struct policy_plan_rule *pr,
-		     void *userdata)
-{
-	struct printer *p = userdata;
-
-	switch (kind) {
-	case POLICY_EMIT_TABLE:
-		nftnl_table_snprintf(p->buf, sizeof(p->buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
-		fprintf(p->out, "# table\n%s\n", p->buf);
-		nftnl_table_free(obj);
-		break;
-	case POLICY_EMIT_CHAIN:
-		nftnl_chain_snprintf(p->buf, sizeof(p->buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
-		fprintf(p->out, "# chain\n%s\n", p->buf);
-		nftnl_chain_free(obj);
-		break;
-	case POLICY_EMIT_SET:
-		nftnl_set_snprintf(p->buf, sizeof(p->buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
-		fprintf(p->out, "# set (flags 0x%x, key type %u len %u, id %u)\n%s\n",
-			nftnl_set_get_u32(obj, NFTNL_SET_FLAGS), nftnl_set_get_u32(obj, NFTNL_SET_KEY_TYPE),
-			nftnl_set_get_u32(obj, NFTNL_SET_KEY_LEN), nftnl_set_get_u32(obj, NFTNL_SET_ID),
-			p->buf);
-		nftnl_set_free(obj);
-		break;
-	case POLICY_EMIT_RULE:
-		nftnl_rule_snprintf(p->buf, sizeof(p->buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
-		if (pr)
-			fprintf(p->out, "# rule from plan rule %td\n%s\n", pr - p->plan->rules, p->buf);
-		else
-			fprintf(p->out, "# rule (fixed)\n%s\n", p->buf);
-		nftnl_rule_free(obj);
-		break;
-	case _POLICY_EMIT_MAX:
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int render(const struct policy_plan *plan, uint32_t flags, char **ret)
 {
-	struct printer *p = calloc(1, sizeof(*p));
 	struct policy_emit_options opts = { .table_flags = flags };
-	char *text = NULL;
-	size_t len = 0;
-	int r;
 
-	if (!p)
-		return -ENOMEM;
-	p->plan = plan;
-	p->out = open_memstream(&text, &len);
-	if (!p->out) {
-		free(p);
-		return -ENOMEM;
-	}
-	r = policy_emit(plan, &opts, print_obj, p);
-	fclose(p->out);
-	free(p);
-	if (r < 0) {
-		free(text);
-		return r;
-	}
-	*ret = text;
-	return 0;
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *text = NULL;
-	size_t len = 0;
-	FILE *m;
-	char buf[4096];
-	size_t n;
-
-	if (!f)
-		return NULL;
-	m = open_memstream(&text, &len);
-	if (!m) {
-		fclose(f);
-		return NULL;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		fwrite(buf, 1, n, m);
-	fclose(m);
-	fclose(f);
-	return text;
-}
-
-static void show_first_difference(const char *want, const char *got)
-{
-	unsigned line = 1;
-	const char *w = want, *g = got;
-
-	while (*w && *w == *g) {
-		if (*w == '\n')
-			line++;
-		w++;
-		g++;
-	}
-	fprintf(stderr, "  first difference at line %u:\n  want: %.*s\n  got:  %.*s\n", line,
-		(int)strcspn(w, "\n"), w, (int)strcspn(g, "\n"), g);
+	return golden_render(plan, &opts, ret);
 }
 
 /* Bad plans are refused before anything is emitted. */
@@ -346,13 +246,12 @@ static int check_invalid(void)
 
 int main(int argc, char **argv)
 {
-	bool regenerate = false;
+	struct golden g = { 0 };
 	const char *dir = NULL;
-	int fails = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--regenerate") == 0)
-			regenerate = true;
+			g.regenerate = true;
 		else
 			dir = argv[i];
 	}
@@ -363,41 +262,20 @@ int main(int argc, char **argv)
 
 	for (size_t i = 0; i < N(cases); i++) {
 		const struct policy_plan *plan = cases[i].build();
-		char *path = NULL, *got = NULL, *want = NULL;
+		char *path = NULL, *got = NULL;
 		int r;
 
 		if (asprintf(&path, "%s/%s.payload", dir, cases[i].name) < 0)
 			return 1;
 		r = render(plan, cases[i].table_flags, &got);
-		if (r < 0) {
-			printf("not ok %zu - %s: policy_emit: %s\n", i + 1, cases[i].name, strerror(-r));
-			fails++;
-		} else if (regenerate) {
-			FILE *f = fopen(path, "we");
-
-			if (!f || fputs(got, f) < 0 || fclose(f) != 0) {
-				fprintf(stderr, "%s: %m\n", path);
-				fails++;
-			} else {
-				printf("wrote %s\n", path);
-			}
-		} else {
-			want = read_file(path);
-			if (!want) {
-				printf("not ok %zu - %s: cannot read %s: %m\n", i + 1, cases[i].name, path);
-				fails++;
-			} else if (strcmp(want, got) != 0) {
-				printf("not ok %zu - %s differs from %s\n", i + 1, cases[i].name, path);
-				show_first_difference(want, got);
-				fails++;
-			} else {
-				printf("ok %zu - %s\n", i + 1, cases[i].name);
-			}
-		}
+		if (r < 0)
+			golden_fail(&g, cases[i].name, "policy_emit: %s", strerror(-r));
+		else
+			golden_check(&g, cases[i].name, path, got);
 		free(path);
 		free(got);
-		free(want);
 	}
-	fails += check_invalid();
-	return fails ? 1 : 0;
+	golden_policy_cases(&g, dir);
+	g.fails += check_invalid();
+	return g.fails ? 1 : 0;
 }

@@ -4,8 +4,9 @@
  * Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for unshare); exits 77 (skip) otherwise.
  *
  * Everything runs in a child that unshare()s a new network namespace: when it exits the
- * namespace, and every table in it, is gone, whatever happened. The `nft` binary, when present,
- * is used only as an independent observer (the child's namespace is inherited by system()).
+ * namespace, and every table in it, is gone, whatever happened. The `nft` binary is used only
+ * as an independent observer (the child's namespace is inherited by system()); it is required:
+ * without it the checks that need it fail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -197,9 +198,23 @@ static char *run(const char *cmd)
 	return out;
 }
 
-static bool have_nft(void)
+/*
+ * The `nft` binary is the independent observer of several checks, and scripts/deps.sh installs
+ * it (package nftables): when it is missing those checks fail, with this message, rather than
+ * pass unseen. `what` names the test that needed it.
+ */
+static bool need_nft(const char *what)
 {
-	return system("nft --version >/dev/null 2>&1") == 0;
+	static int have = -1;
+
+	if (have < 0)
+		have = system("nft --version >/dev/null 2>&1") == 0;
+	if (!have) {
+		fprintf(stderr, "%s: FAIL: the nft binary is missing or does not run; it is this test's "
+			"independent observer: install nftables (scripts/deps.sh)\n", what);
+		failures++;
+	}
+	return have;
 }
 
 /* ---- tests ---------------------------------------------------------------------------------- */
@@ -215,7 +230,7 @@ static void test_probe(struct nft_sock *s)
 	CHECK(flags & NFT_TABLE_F_PERSIST); /* Linux >= 6.9 */
 	/* the probe leaves nothing behind */
 	CHECK_R(nft_table_exists(s), 0);
-	if (have_nft()) {
+	if (need_nft(__func__)) {
 		out = run("nft list tables 2>&1");
 		CHECK(out && !strstr(out, "segd-probe"));
 		free(out);
@@ -227,7 +242,7 @@ static void test_foreign_unowned_table(struct nft_sock *s)
 {
 	uint32_t flags = 0, owner = 0;
 
-	if (!have_nft())
+	if (!need_nft(__func__))
 		return;
 	CHECK(system("nft add table inet segd && nft add chain inet segd junk") == 0);
 	CHECK_R(nft_table_get(s, &flags, &owner), 1);
@@ -316,7 +331,7 @@ static void test_replace_and_dump(struct nft_sock *s)
 	json_decref(j);
 
 	/* the independent observer sees the same: the interval encoding as nft understands it */
-	if (have_nft()) {
+	if (need_nft(__func__)) {
 		char *o = run("nft list table inet segd 2>&1");
 
 		CHECK(o);
@@ -510,7 +525,7 @@ static void test_owner_persist(struct nft_sock **ps)
 		return;
 	CHECK_R(nft_delete_table(s2), -EPERM);
 	CHECK_R(replace_with_flags(s2, &plan_empty, FLAGS_OP, NULL), -EPERM);
-	if (have_nft()) {
+	if (need_nft(__func__)) {
 		CHECK(system("nft delete table inet segd 2>/dev/null") != 0);
 		CHECK(system("nft flush ruleset") == 0); /* skips owned tables */
 	}
@@ -592,7 +607,7 @@ static void test_interval_corners(struct nft_sock *s)
 	CHECK(set_has(set(d, "c4"), "10.0.0.0-10.0.0.255"));
 	CHECK(set_has(set(d, "c4"), "10.0.1.0-10.0.1.255"));
 	CHECK(set_has(set(d, "c4"), "10.9.9.9"));
-	if (have_nft()) {
+	if (need_nft(__func__)) {
 		char *o = run("nft list set inet segd c6 2>&1; nft list set inet segd c4 2>&1");
 
 		if (o)

@@ -344,10 +344,45 @@ static void test_union_and_order_are_deterministic(void **state)
 	free(b);
 	policy_plan_free(q);
 
-	/* A changed peer address changes the plan. */
+	/* An address no rule of x/a refers to leaves x/a's plan alone: no selector peers here. */
 	set_addr(&f.addrs[1][0], "10.0.0.9");
 	q = compile(&f, 0);
-	assert_true(policy_plan_equal(p, q));	/* no selector peers here */
+	assert_true(policy_plan_equal(p, q));
+	policy_plan_free(q);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+static void test_peer_address_change_changes_plan(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p, *q;
+
+	/* x/a admits x/b (a selector peer) on 80, and may reach x/b's named port http. */
+	world_init(&f, NS NP("from-b", "x",
+			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress, Egress], "
+			     "ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: 80}]}], "
+			     "egress: [{to: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: http}]}]}"));
+	p = compile(&f, 0);
+	assert_set(p, "i0_p4", "10.0.0.2");
+	assert_set(p, "e0_n0_9090_4", "10.0.0.2");
+
+	/* x/b moves: both sets follow it, and the plans differ */
+	set_addr(&f.addrs[1][0], "10.0.0.9");
+	q = compile(&f, 0);
+	assert_set(q, "i0_p4", "10.0.0.9");
+	assert_set(q, "e0_n0_9090_4", "10.0.0.9");
+	assert_false(policy_plan_equal(p, q));
+	/* the same rules, only set elements changed */
+	assert_true(policy_plan_same_shape(p, q));
+	policy_plan_free(q);
+
+	/* x/b gains an IPv6 address: the v6 set gets it */
+	set_addr(&f.addrs[1][1], "fd00::2");
+	f.eps[1].n_addrs = 2;
+	q = compile(&f, 0);
+	assert_set(q, "i0_p6", "fd00::2");
+	assert_false(policy_plan_equal(p, q));
 	policy_plan_free(q);
 	policy_plan_free(p);
 	world_done(&f);
@@ -469,6 +504,7 @@ int main(void)
 		cmocka_unit_test(test_named_port_protocol_must_match),
 		cmocka_unit_test(test_policy_types_egress_ignores_ingress_rules),
 		cmocka_unit_test(test_union_and_order_are_deterministic),
+		cmocka_unit_test(test_peer_address_change_changes_plan),
 		cmocka_unit_test(test_set_changes_with_peer_labels),
 		cmocka_unit_test(test_cache_gives_the_same_plans),
 		cmocka_unit_test(test_evaluate),

@@ -64,7 +64,7 @@ void pnode_freep(struct pnode **n);
 int ptree_load(struct pctx *c, const char *text, size_t len, bool json, struct pnode ***ret_docs,
 	       size_t *ret_n);
 
-/* ---- context helpers (parse.c) ---- */
+/* ---- context helpers (parse-node.c) ---- */
 
 void perr(struct pctx *c, const struct pnode *at, const char *fmt, ...) _printf_(3, 4);
 void perr_at(struct pctx *c, unsigned line, unsigned column, const char *path, const char *fmt,
@@ -72,6 +72,7 @@ void perr_at(struct pctx *c, unsigned line, unsigned column, const char *path, c
 size_t path_push(struct pctx *c, const char *key);
 size_t path_push_index(struct pctx *c, size_t i);
 void path_pop(struct pctx *c, size_t old);
+int pstrdup(struct pctx *c, char **dst, const char *s);
 
 /* "\"value\"" escaped and shortened for a message; buf must have QUOTE_MAX bytes */
 #define QUOTE_MAX 160
@@ -89,13 +90,20 @@ bool pexpect_seq(struct pctx *c, const struct pnode *n, size_t max, const char *
 /* a string scalar without NUL bytes */
 bool pget_str(struct pctx *c, const struct pnode *n, const char **ret);
 bool pis_str(const struct pnode *n);
+/* a scalar that resolved to null */
+bool pis_null(const struct pnode *n);
+/* a scalar usable as a mapping key, taken as written (no NUL bytes) */
+bool pis_key(const struct pnode *k);
 /* a decimal integer in [INT64_MIN, INT64_MAX] */
 bool pget_int(struct pctx *c, const struct pnode *n, long long *ret);
+
+/* ---- labels and selectors (parse-selector.c) ---- */
+
 /* string-to-string map with label syntax, into l; prefix names the map in messages */
 void pparse_labels(struct pctx *c, const struct pnode *n, struct policy_labels *l);
 void pparse_selector(struct pctx *c, const struct pnode *n, struct policy_selector *s);
-int pstrdup(struct pctx *c, char **dst, const char *s);
 
-/* parse-netpol.c */
+/* ---- NetworkPolicy spec (parse-netpol.c) ---- */
+
 void pparse_netpol_spec(struct pctx *c, const struct pnode *spec, struct policy_netpol *p);
 bool parse_cidr(const char *s, struct policy_cidr *ret);

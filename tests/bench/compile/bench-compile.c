@@ -10,14 +10,15 @@
  * repetitions (ours, A1, A3) after one warm-up, peak RSS, and mismatches (first endpoint + plan
  * diff). Exit 1 on any mismatch.
  *
- * Generator (seeded, deterministic): namespaces ns0..ns{K-1} (K = 10) with labels team, env;
- * endpoints with 6-10 labels from 20 keys k0..k19, values v1..v50 drawn Zipf(s=1), an IPv4
- * address (10.x.y.z, unique) and, for 30%, an IPv6 one; 0-2 named ports (http, metrics, grpc
- * with per-endpoint numbers). Policies: podSelector kA=vR (R in 1..4); 1-4 peers over 1-2 rules
- * of the policy's types (Ingress 60%, Egress 20%, both 20%); a peer is a podSelector of
- * kind matchLabels / In / NotIn(+matchLabels) / Exists(+matchLabels), with a namespaceSelector
- * 20% of the time, or an ipBlock (15%, some with except, some IPv6); ports: none, numeric,
- * range, protocol-only or named. Value ranks 1..8 make a peer select ~1-10% of a namespace.
+ * Generator (gen.c, seeded, deterministic, its benchmark mix): namespaces ns0..ns9 with labels
+ * team, env; endpoints with 6-10 labels from 20 keys k0..k19, values v1..v50 drawn Zipf(s=1),
+ * an IPv4 address (10.x.y.z, unique) and, for 30%, an IPv6 one; 0-2 named ports (http,
+ * metrics, grpc with per-endpoint numbers). Policies: podSelector kA=vR (R in 1..4); 1-4 peers
+ * over 1-2 rules of the policy's types (Ingress 60%, Egress 20%, both 20%); a peer is a
+ * podSelector of kind matchLabels / In / NotIn(+matchLabels) / Exists(+matchLabels), with a
+ * namespaceSelector 20% of the time, or an ipBlock (15%, some with except, some IPv6); ports:
+ * none, numeric, range, protocol-only or named. Value ranks 1..8 make a peer select ~1-10% of
+ * a namespace.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -37,207 +38,9 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include "gen.h"
 #include "policy/policy.h"
 #include "ref-compile.h"
-
-#define NKEYS 20
-#define NVALS 50
-#define NNS 10
-
-/* ---- rng ------------------------------------------------------------------------------------ */
-static uint64_t rs;
-static uint64_t rnd(void)
-{
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return rs;
-}
-static unsigned rn(unsigned n) { return (unsigned)(rnd() % n); }
-static double zcdf[NVALS];
-static unsigned zipf(void)	/* 1..NVALS */
-{
-	double u = (double)(rnd() >> 11) / (double)(1ull << 53);
-	for (unsigned i = 0; i < NVALS; i++)
-		if (u <= zcdf[i])
-			return i + 1;
-	return NVALS;
-}
-
-/* ---- growing text buffer ---------------------------------------------------------------------- */
-struct buf {
-	char *p;
-	size_t n, a;
-};
-static void bp(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bp(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	for (;;) {
-		va_start(ap, fmt);
-		int k = vsnprintf(b->p + b->n, b->a - b->n, fmt, ap);
-		va_end(ap);
-		if ((size_t)k < b->a - b->n) {
-			b->n += (size_t)k;
-			return;
-		}
-		b->a = b->a ? b->a * 2 : 65536;
-		b->p = realloc(b->p, b->a);
-		if (!b->p)
-			abort();
-	}
-}
-
-/* ---- world ---------------------------------------------------------------------------------- */
-static const char *pnames[3] = { "http", "metrics", "grpc" };
-
-static struct policy_endpoint *gen_endpoint(unsigned i)
-{
-	struct policy_endpoint *e = calloc(1, sizeof(*e));
-	char k[16], v[16];
-	unsigned nl = 6 + rn(5);
-	bool used[NKEYS] = { 0 };
-
-	if (asprintf(&e->name, "ep%u", i) < 0 || asprintf(&e->namespace, "ns%u", rn(NNS)) < 0)
-		abort();
-	for (unsigned j = 0; j < nl;) {
-		unsigned key = rn(NKEYS);
-		if (used[key])
-			continue;
-		used[key] = true;
-		j++;
-		snprintf(k, sizeof(k), "k%u", key);
-		snprintf(v, sizeof(v), "v%u", zipf());
-		if (policy_labels_set(&e->labels, k, v) < 0)
-			abort();
-	}
-	e->n_addrs = rn(10) < 3 ? 2 : 1;
-	e->addrs = calloc(2, sizeof(*e->addrs));
-	e->addrs[0].family = AF_INET;
-	e->addrs[0].addr[0] = 10;
-	e->addrs[0].addr[1] = (uint8_t)(i >> 16);
-	e->addrs[0].addr[2] = (uint8_t)(i >> 8);
-	e->addrs[0].addr[3] = (uint8_t)i;
-	if (e->n_addrs == 2) {
-		e->addrs[1].family = AF_INET6;
-		e->addrs[1].addr[0] = 0xfd;
-		e->addrs[1].addr[13] = (uint8_t)(i >> 16);
-		e->addrs[1].addr[14] = (uint8_t)(i >> 8);
-		e->addrs[1].addr[15] = (uint8_t)i;
-	}
-	e->n_ports = rn(3);
-	e->ports = calloc(3, sizeof(*e->ports));
-	for (size_t j = 0; j < e->n_ports; j++) {
-		e->ports[j].name = strdup(pnames[(j + i) % 3]);
-		e->ports[j].proto = POLICY_PROTO_TCP;
-		e->ports[j].port = (uint16_t)(8000 + 10 * ((j + i) % 3) + rn(3));
-	}
-	return e;
-}
-
-static void gen_selector(struct buf *b, int kind)
-{
-	unsigned k1 = rn(NKEYS), k2 = (k1 + 1 + rn(NKEYS - 1)) % NKEYS, r = 1 + rn(8);
-	switch (kind) {
-	case 0:
-		bp(b, "{\"matchLabels\":{\"k%u\":\"v%u\"}}", k1, r);
-		break;
-	case 1:	/* In */
-		bp(b, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":[\"v%u\",\"v%u\"]}]}",
-		   k1, r + 1, r + 5);
-		break;
-	case 2:	/* NotIn with a matchLabels that keeps it selective */
-		bp(b, "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
-		      "\"operator\":\"NotIn\",\"values\":[\"v1\",\"v2\"]}]}", k1, r, k2);
-		break;
-	default:	/* Exists */
-		bp(b, "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
-		      "\"operator\":\"Exists\"}]}", k1, r, k2);
-	}
-}
-
-static void gen_peer(struct buf *b)
-{
-	unsigned x = rn(100);
-	if (x < 15) {
-		unsigned o = rn(256), t = rn(4);
-		if (t == 0)
-			bp(b, "{\"ipBlock\":{\"cidr\":\"fd00:%x::/32\",\"except\":[\"fd00:%x:1::/48\"]}}", o, o);
-		else if (t == 1)
-			bp(b, "{\"ipBlock\":{\"cidr\":\"10.%u.0.0/16\",\"except\":[\"10.%u.%u.0/24\",\"10.%u.%u.128/25\"]}}",
-			   o, o, rn(256), o, rn(256));
-		else
-			bp(b, "{\"ipBlock\":{\"cidr\":\"172.%u.%u.0/24\"}}", 16 + rn(16), o);
-		return;
-	}
-	bp(b, "{\"podSelector\":");
-	gen_selector(b, (int)rn(4));
-	if (rn(5) == 0)
-		bp(b, ",\"namespaceSelector\":{\"matchLabels\":{\"team\":\"t%u\"}}", rn(4));
-	bp(b, "}");
-}
-
-static void gen_ports(struct buf *b)
-{
-	unsigned n = rn(3);
-	if (n == 0)
-		return;
-	bp(b, ",\"ports\":[");
-	for (unsigned i = 0; i < n; i++) {
-		unsigned t = rn(6);
-		if (i)
-			bp(b, ",");
-		if (t == 0)
-			bp(b, "{\"protocol\":\"TCP\",\"port\":%u}", 80 + rn(3) * 363);
-		else if (t == 1)
-			bp(b, "{\"protocol\":\"TCP\",\"port\":8000,\"endPort\":%u}", 8100 + rn(100));
-		else if (t == 2)
-			bp(b, "{\"protocol\":\"UDP\",\"port\":53}");
-		else if (t == 3)
-			bp(b, "{\"protocol\":\"UDP\"}");
-		else
-			bp(b, "{\"protocol\":\"TCP\",\"port\":\"%s\"}", pnames[rn(3)]);
-	}
-	bp(b, "]");
-}
-
-static void gen_policies(struct buf *b, unsigned m)
-{
-	bp(b, "{\"apiVersion\":\"v1\",\"kind\":\"List\",\"items\":[");
-	for (unsigned i = 0; i < m; i++) {
-		unsigned t = rn(10), types = t < 6 ? 1 : t < 8 ? 2 : 3, npeers = 1 + rn(4);
-		unsigned nrules = npeers > 1 && rn(2) ? 2 : 1;
-		if (i)
-			bp(b, ",");
-		bp(b, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
-		      "\"metadata\":{\"name\":\"p%u\",\"namespace\":\"ns%u\"},\"spec\":{\"podSelector\":"
-		      "{\"matchLabels\":{\"k%u\":\"v%u\"}},\"policyTypes\":[%s%s%s]",
-		   i, rn(NNS), rn(NKEYS), 1 + rn(4), types & 1 ? "\"Ingress\"" : "",
-		   types == 3 ? "," : "", types & 2 ? "\"Egress\"" : "");
-		for (unsigned d = 0; d < 2; d++) {
-			if (!(types & (1u << d)))
-				continue;
-			bp(b, ",\"%s\":[", d ? "egress" : "ingress");
-			unsigned left = npeers;
-			for (unsigned r = 0; r < nrules; r++) {
-				unsigned here = r + 1 == nrules ? left : 1 + rn(left - (nrules - r - 1));
-				left -= here;
-				bp(b, "%s{\"%s\":[", r ? "," : "", d ? "to" : "from");
-				for (unsigned p = 0; p < here; p++) {
-					if (p)
-						bp(b, ",");
-					gen_peer(b);
-				}
-				bp(b, "]");
-				gen_ports(b);
-				bp(b, "}");
-			}
-			bp(b, "]");
-		}
-		bp(b, "}}");
-	}
-	bp(b, "]}");
-}
 
 /* ---- netlink bytes (A3) ------------------------------------------------------------------------ */
 struct nlbuf {
@@ -398,45 +201,18 @@ int main(int argc, char **argv)
 	}
 	if (n == 0 || m == 0 || reps == 0)
 		goto usage;
-	rs = seed * 0x9E3779B97F4A7C15ull + 1;
-	{
-		double h = 0, c = 0;
-		for (unsigned i = 1; i <= NVALS; i++)
-			h += 1.0 / i;
-		for (unsigned i = 1; i <= NVALS; i++)
-			zcdf[i - 1] = (c += 1.0 / i / h);
-	}
-
 	/* world */
-	struct policy_endpoint **eps = calloc(n, sizeof(*eps));
-	for (unsigned i = 0; i < n; i++)
-		eps[i] = gen_endpoint(i);
-	struct policy_namespace **nss = calloc(NNS, sizeof(*nss));
-	for (unsigned i = 0; i < NNS; i++) {
-		struct policy_labels l = { 0 };
-		char name[16], t[8];
-		snprintf(name, sizeof(name), "ns%u", i);
-		snprintf(t, sizeof(t), "t%u", i % 4);
-		policy_labels_set(&l, POLICY_NS_NAME_LABEL, name);
-		policy_labels_set(&l, "team", t);
-		policy_labels_set(&l, "env", i % 2 ? "prod" : "dev");
-		nss[i] = policy_namespace_new(name, &l);
-		policy_labels_done(&l);
-		if (!nss[i])
-			abort();
-	}
-	struct buf text = { 0 };
-	gen_policies(&text, m);
+	struct gen_params gp = { .n_endpoints = n, .n_policies = m };
+	struct gen_world *gw = gen_world_new(&gp, seed);
 	if (dump) {
 		FILE *f = fopen(dump, "w");
 		if (f) {
-			fwrite(text.p, 1, text.n, f);
+			fwrite(gw->text, 1, gw->text_len, f);
 			fclose(f);
 		}
 	}
-	struct policy_objects *objs = NULL;
 	struct policy_diags diags = { 0 };
-	if (policy_parse("generated", text.p, text.n, &objs, &diags) < 0) {
+	if (gen_world_parse(gw, &diags) < 0) {
 		for (size_t i = 0; i < diags.n && i < 5; i++) {
 			char *s = policy_diag_format(&diags.items[i]);
 			fprintf(stderr, "parse: %s\n", s);
@@ -444,8 +220,9 @@ int main(int argc, char **argv)
 		}
 		return 2;
 	}
-	struct policy_world w = { .namespaces = nss, .n_namespaces = NNS, .netpols = objs->netpols,
-				  .n_netpols = objs->n_netpols, .endpoints = eps, .n_endpoints = n };
+	struct policy_objects *objs = gw->objects;
+	struct policy_endpoint **eps = gw->endpoints;
+	struct policy_world w = gw->world;
 	long rss_world = rss_kb("VmRSS:");
 
 	/* correctness first: every endpoint, ours vs reference */
@@ -539,7 +316,7 @@ int main(int argc, char **argv)
 	fprintf(f, "{\"N\":%u,\"M\":%u,\"seed\":%llu,\"reps\":%u,\"policies\":%zu,\"policy_text_bytes\":%zu,"
 		   "\"endpoints_isolated\":%zu,\"sets\":%zu,\"elements\":%zu,\"rules\":%zu,\"netlink_bytes\":%zu,"
 		   "\"netlink_sets_emitted\":%zu,\"netlink_rules_emitted\":%zu,\"t_emit_s\":%.6f,",
-		n, m, (unsigned long long)seed, reps, objs->n_netpols, text.n, isolated, sets, elems, rules,
+		n, m, (unsigned long long)seed, reps, objs->n_netpols, gw->text_len, isolated, sets, elems, rules,
 		nl.n, nl.sets, nl.rules, t_emit);
 	if (!check_only)
 		fprintf(f, "\"t_ours_s\":%.6f,\"t_ours_min_s\":%.6f,\"t_ref_s\":%.6f,\"t_ref_min_s\":%.6f,"
