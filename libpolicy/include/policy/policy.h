@@ -355,13 +355,6 @@ struct policy_plan {
 	size_t n_selected_by;
 };
 
-/*
- * Compiles the plan of endpoint `ep` (one of world->endpoints). Deterministic: the same world
- * gives a byte-identical plan (sets and rules ordered by policy namespace/name, rule index).
- * Named ports: ingress resolves against `ep`'s own named ports; egress against each selected
- * peer endpoint's named ports (peers grouped by resolved number); a named port that resolves
- * nowhere matches nothing. ipBlock except is computed exactly into interval sets.
- */
 /* Whether p selects e (same namespace, podSelector matches). */
 bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e);
 /*
@@ -373,6 +366,13 @@ bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_en
 bool policy_netpol_references(const struct policy_world *w, const struct policy_netpol *p,
 			      const struct policy_endpoint *e);
 
+/*
+ * Compiles the plan of endpoint `ep` (one of world->endpoints). Deterministic: the same world
+ * gives a byte-identical plan (sets and rules ordered by policy namespace/name, rule index).
+ * Named ports: ingress resolves against `ep`'s own named ports; egress against each selected
+ * peer endpoint's named ports (peers grouped by resolved number); a named port that resolves
+ * nowhere matches nothing. ipBlock except is computed exactly into interval sets.
+ */
 int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
 		   enum policy_deny_action deny, struct policy_plan **ret);
 struct policy_plan *policy_plan_free(struct policy_plan *p);
