@@ -187,7 +187,7 @@ static inline size_t file_lines(const char *path)
 static inline json_t *json_parse(const char *text)
 {
 	json_error_t jerr;
-	json_t *o = json_loads(text, 0, &jerr);
+	json_t *o = json_loads(text, JSON_DECODE_ANY, &jerr);
 
 	if (!o)
 		fail_msg("bad JSON in a test: %s: %s", jerr.text, text);
