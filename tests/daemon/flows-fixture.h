@@ -22,7 +22,7 @@
 
 /* An IPv4 header (ihl words) of proto from src to dst, then the two ports (when >= 0). */
 static inline size_t ip4(uint8_t *p, unsigned ihl, const char *src, const char *dst, uint8_t proto,
-		  int sport, int dport)
+			 int sport, int dport)
 {
 	size_t off = ihl * 4u;
 
@@ -42,7 +42,7 @@ static inline size_t ip4(uint8_t *p, unsigned ihl, const char *src, const char *
 }
 
 static inline size_t ip6(uint8_t *p, const char *src, const char *dst, uint8_t proto, int sport,
-		  int dport)
+			 int dport)
 {
 	memset(p, 0, 48);
 	p[0] = 0x60;
@@ -59,7 +59,6 @@ static inline size_t ip6(uint8_t *p, const char *src, const char *dst, uint8_t p
 	return 48;
 }
 
-
 struct batch {
 	char buf[65536];
 	size_t len;
@@ -67,7 +66,7 @@ struct batch {
 
 /* Appends one NFULNL_MSG_PACKET: prefix (NULL: none; raw: without its NUL), payload. */
 static inline void put_msg(struct batch *b, uint16_t type, const char *prefix, bool raw,
-		    const uint8_t *payload, size_t n)
+			   const uint8_t *payload, size_t n)
 {
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
@@ -96,7 +95,6 @@ static inline void put_packet(struct batch *b, const char *prefix, const uint8_t
 	put_msg(b, PACKET_TYPE, prefix, false, payload, n);
 }
 
-
 /* The world of the endpoint that logs: web (10.0.0.1, fd00::1) in shop. */
 struct world {
 	struct policy_objects *objs;
@@ -119,7 +117,8 @@ static inline bool lookup(int family, const uint8_t *addr, struct flow_party *re
 	for (size_t i = 0; i < 3; i++)
 		for (size_t k = 0; k < w->eps[i].n_addrs; k++)
 			if (w->eps[i].addrs[k].family == family &&
-			    memcmp(w->eps[i].addrs[k].addr, addr, family == AF_INET ? 4 : 16) == 0) {
+			    memcmp(w->eps[i].addrs[k].addr, addr, family == AF_INET ? 4 : 16) ==
+				    0) {
 				*ret = (struct flow_party){ .name = w->eps[i].name,
 							    .namespace = w->eps[i].namespace,
 							    .labels = &w->eps[i].labels };
@@ -128,20 +127,20 @@ static inline bool lookup(int family, const uint8_t *addr, struct flow_party *re
 	return false;
 }
 
-#define WORLD_POLICIES                                                                  \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: web-in, namespace: shop}\n"                                   \
-	"spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress]\n"   \
-	"  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}],"             \
-	" ports: [{port: 80}]}]\n"                                                      \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: deny-in, namespace: shop}\n"                                  \
-	"spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n"                          \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: web-out, namespace: shop}\n"                                  \
-	"spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n"    \
+#define WORLD_POLICIES                                                                \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                     \
+	"metadata: {name: web-in, namespace: shop}\n"                                 \
+	"spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Ingress]\n" \
+	"  ingress: [{from: [{podSelector: {matchLabels: {app: client}}}],"           \
+	" ports: [{port: 80}]}]\n"                                                    \
+	"---\n"                                                                       \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                     \
+	"metadata: {name: deny-in, namespace: shop}\n"                                \
+	"spec:\n  podSelector: {}\n  policyTypes: [Ingress]\n"                        \
+	"---\n"                                                                       \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                     \
+	"metadata: {name: web-out, namespace: shop}\n"                                \
+	"spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n"  \
 	"  egress: [{to: [{podSelector: {matchLabels: {app: db}}}], ports: [{port: 5432}]}]\n"
 
 static inline void world_init(struct world *w, const char *file, uint64_t max)
@@ -170,12 +169,17 @@ static inline void world_init(struct world *w, const char *file, uint64_t max)
 		e->n_addrs = 2;
 		w->ptrs[i] = e;
 	}
-	pw = (struct policy_world){ .netpols = w->objs->netpols, .n_netpols = w->objs->n_netpols,
-				    .endpoints = w->ptrs, .n_endpoints = 3 };
+	pw = (struct policy_world){ .netpols = w->objs->netpols,
+				    .n_netpols = w->objs->n_netpols,
+				    .endpoints = w->ptrs,
+				    .n_endpoints = 3 };
 	assert_int_equal(policy_compile(&pw, &w->eps[0], POLICY_DENY_DROP, &w->plan), 0);
-	w->self = (struct flow_party){ .name = "web", .namespace = "shop", .labels = &w->eps[0].labels };
+	w->self = (struct flow_party){ .name = "web",
+				       .namespace = "shop",
+				       .labels = &w->eps[0].labels };
 	assert_int_equal(flows_new(file, max, &w->f), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, w->fds), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, w->fds),
+			 0);
 }
 
 static inline void world_done(struct world *w)
@@ -213,4 +217,3 @@ static inline json_t *all_records(struct world *w)
 	assert_non_null(o);
 	return o;
 }
-

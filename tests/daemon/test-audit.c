@@ -27,7 +27,7 @@ static json_t *line_json(const char *path, size_t k)
 		p++;
 	}
 	nl = strchr(p, '\n');
-	assert_non_null(nl);	/* every line is complete */
+	assert_non_null(nl); /* every line is complete */
 	*nl = 0;
 	return json_parse(p);
 }
@@ -45,7 +45,7 @@ static void test_record(void **state)
 	json_t *c;
 	struct stat st;
 
-	make_path(path, sizeof(path), "log/segd/audit.jsonl");	/* parents are created */
+	make_path(path, sizeof(path), "log/segd/audit.jsonl"); /* parents are created */
 	assert_int_equal(audit_open(path, &a), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -87,12 +87,14 @@ static void test_record(void **state)
 		_cleanup_free_ char *c0 = json_text(json_array_get(c, 0));
 		_cleanup_free_ char *c1 = json_text(json_array_get(c, 1));
 
-		assert_string_equal(c0, "{\"action\":\"created\",\"after\":{\"kind\":\"NetworkPolicy\"},"
-					"\"before\":null,\"kind\":\"NetworkPolicy\",\"name\":\"db\","
-					"\"namespace\":\"shop\"}");
-		assert_string_equal(c1, "{\"action\":\"configured\",\"after\":{\"v\":2},"
-					"\"before\":{\"v\":1},\"kind\":\"Namespace\",\"name\":\"shop\","
-					"\"namespace\":null}");
+		assert_string_equal(
+			c0, "{\"action\":\"created\",\"after\":{\"kind\":\"NetworkPolicy\"},"
+			    "\"before\":null,\"kind\":\"NetworkPolicy\",\"name\":\"db\","
+			    "\"namespace\":\"shop\"}");
+		assert_string_equal(c1,
+				    "{\"action\":\"configured\",\"after\":{\"v\":2},"
+				    "\"before\":{\"v\":1},\"kind\":\"Namespace\",\"name\":\"shop\","
+				    "\"namespace\":null}");
 	}
 
 	/* the changes went with the record: committing again writes nothing */
@@ -113,8 +115,8 @@ static void test_record(void **state)
 	assert_true(json_is_null(json_object_get(rec, "comm")));
 	assert_true(json_is_null(json_object_get(rec, "file")));
 	assert_json_string(rec, "request", "DELETE /v1/namespaces/shop/networkpolicies/db");
-	assert_true(json_is_null(json_object_get(json_array_get(json_object_get(rec, "changes"), 0),
-						 "after")));
+	assert_true(json_is_null(
+		json_object_get(json_array_get(json_object_get(rec, "changes"), 0), "after")));
 	assert_int_equal(audit_records(a), 2);
 	audit_free(a);
 }
@@ -171,7 +173,8 @@ static void test_rolled_back(void **state)
 	rec = line_json(path, 1);
 	assert_int_equal(json_object_size(rec), 3);
 	assert_json_int(rec, "seq_rolled_back", 1);
-	assert_json_string(rec, "error", "change not applied: cannot write state in /x: No space left");
+	assert_json_string(rec, "error",
+			   "change not applied: cannot write state in /x: No space left");
 	assert_int_equal(strlen(json_string_value(json_object_get(rec, "time"))), 24);
 	/* a rollback is not a change record */
 	assert_int_equal(audit_records(a), 1);
@@ -215,7 +218,7 @@ static void test_reopen(void **state)
 	assert_int_equal(file_lines(moved), 2);
 	assert_int_equal(file_lines(path), 1);
 	rec = line_json(path, 0);
-	assert_json_int(rec, "seq", 3);	/* numbering goes on */
+	assert_json_int(rec, "seq", 3); /* numbering goes on */
 	audit_free(a);
 
 	/* reopened as it is, the file is appended to */
@@ -270,7 +273,7 @@ static void test_no_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record),	 cmocka_unit_test(test_no_changes),
+		cmocka_unit_test(test_record),	    cmocka_unit_test(test_no_changes),
 		cmocka_unit_test(test_rolled_back), cmocka_unit_test(test_reopen),
 		cmocka_unit_test(test_no_file),
 	};

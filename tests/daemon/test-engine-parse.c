@@ -80,7 +80,7 @@ static void test_list_invalid(void **state)
 	expect_list_err_s("nope", "not JSON");
 	expect_list_err_s("", "not JSON");
 	expect_list_err_s("[", "not JSON");
-	expect_list_err_s("[{\"Id\": \"a\", \"Id\": \"b\"}]", "not JSON");	/* duplicate key */
+	expect_list_err_s("[{\"Id\": \"a\", \"Id\": \"b\"}]", "not JSON"); /* duplicate key */
 	expect_list_err_s("[] []", "not JSON");
 
 	/* 65536 entries are read; one more is refused */
@@ -98,7 +98,8 @@ static void test_list_invalid(void **state)
 		size_t n, skipped;
 		const char *why;
 
-		assert_int_equal(engine_parse_list(big, (size_t)(p - big), &ids, &n, &skipped, &why), 0);
+		assert_int_equal(
+			engine_parse_list(big, (size_t)(p - big), &ids, &n, &skipped, &why), 0);
 		assert_int_equal(n, 0);
 		assert_int_equal(skipped, 65536);
 		engine_strv_free(ids);
@@ -117,7 +118,8 @@ static void expect_event(const char *line, int want_r, const char *want_id)
 	int r = engine_parse_event(line, strlen(line), &id, &why);
 
 	if (r != want_r)
-		fail_msg("engine_parse_event(%s) = %d (%s), want %d", line, r, why ? why : "", want_r);
+		fail_msg("engine_parse_event(%s) = %d (%s), want %d", line, r, why ? why : "",
+			 want_r);
 	if (r == 1) {
 		assert_string_equal(id, want_id);
 		free(id);
@@ -170,12 +172,13 @@ static void test_events(void **state)
 /* A running container as Docker describes it; tests change what they look at. */
 static json_t *inspect_base(void)
 {
-	return json_parse("{\"Id\": \"" ID1 "\", \"Name\": \"/web\","
-			  " \"State\": {\"Status\": \"running\", \"Running\": true, \"Paused\": false,"
-			  "           \"Pid\": 1234},"
-			  " \"Config\": {\"Labels\": {\"app\": \"web\", \"segd.io/namespace\": \"shop\"}},"
-			  " \"HostConfig\": {\"NetworkMode\": \"bridge\"},"
-			  " \"NetworkSettings\": {\"SandboxKey\": \"/var/run/docker/netns/1a2b\"}}");
+	return json_parse(
+		"{\"Id\": \"" ID1 "\", \"Name\": \"/web\","
+		" \"State\": {\"Status\": \"running\", \"Running\": true, \"Paused\": false,"
+		"           \"Pid\": 1234},"
+		" \"Config\": {\"Labels\": {\"app\": \"web\", \"segd.io/namespace\": \"shop\"}},"
+		" \"HostConfig\": {\"NetworkMode\": \"bridge\"},"
+		" \"NetworkSettings\": {\"SandboxKey\": \"/var/run/docker/netns/1a2b\"}}");
 }
 
 static int inspect(json_t *o, const char *id, struct container_info *ci)
@@ -232,7 +235,7 @@ static void test_inspect_states(void **state)
 {
 	expect_state("running", true, false, true, false);
 	expect_state("paused", true, true, true, false);
-	expect_state("paused", false, true, true, false);	/* Podman: Running false */
+	expect_state("paused", false, true, true, false); /* Podman: Running false */
 	expect_state("restarting", true, false, true, false);
 	expect_state("created", false, false, false, false);
 	expect_state("exited", false, false, false, true);
@@ -291,7 +294,7 @@ static void test_inspect_names(void **state)
 	memset(n128 + 1, 'n', 128);
 	memset(n129 + 1, 'n', 129);
 	expect_name(json_string("/a.b-c_D9"), "a.b-c_D9");
-	expect_name(json_string("web"), "web");	/* Podman: no slash */
+	expect_name(json_string("web"), "web"); /* Podman: no slash */
 	expect_name(json_string(n128), n128 + 1);
 	expect_name(json_string(n129), NULL);
 	expect_name(json_string("/"), NULL);
@@ -409,8 +412,8 @@ static void test_inspect_labels(void **state)
 	value[64] = 0;
 	expect_labels(json_pack("{s:s}", "app", value), 0,
 		      "label \"app\": must be no more than 63 characters");
-	expect_labels(json_pack("{s:s, s:s}", "segd.io/ports", "http=80/TCP, dns=53/UDP", "segd.io/x",
-				value),
+	expect_labels(json_pack("{s:s, s:s}", "segd.io/ports", "http=80/TCP, dns=53/UDP",
+				"segd.io/x", value),
 		      2, NULL);
 	value[64] = 'v';
 	value[4096] = 0;
@@ -429,8 +432,10 @@ static void test_inspect_labels(void **state)
 	{
 		char want[200];
 
-		snprintf(want, sizeof(want), "label \"%.64s\": name part must be no more than 63 "
-			 "characters", value);
+		snprintf(want, sizeof(want),
+			 "label \"%.64s\": name part must be no more than 63 "
+			 "characters",
+			 value);
 		expect_labels(json_pack("{s:s}", value, "v"), 0, want);
 	}
 }
@@ -449,7 +454,7 @@ static void test_bug_label_reason_cut(void **state)
 	assert_non_null(ci.invalid);
 	if (streq(ci.invalid, full)) {
 		container_info_done(&ci);
-		return;	/* fixed */
+		return; /* fixed */
 	}
 	/* cut at 159 bytes: "... alphanumeric charact" */
 	assert_int_equal(strlen(ci.invalid), 159);
@@ -481,7 +486,7 @@ static void test_inspect_invalid(void **state)
 	expect_inspect_err("", ID1);
 	expect_inspect_err("nope", ID1);
 	expect_inspect_err("[]", ID1);
-	expect_inspect_err("{\"Id\": \"" ID1 "\"}", ID1);	/* no State */
+	expect_inspect_err("{\"Id\": \"" ID1 "\"}", ID1); /* no State */
 	expect_inspect_err("{\"Id\": \"" ID1 "\", \"State\": \"running\"}", ID1);
 	expect_inspect_err("{\"State\": {\"Running\": true}}", ID1);
 	expect_inspect_err("{\"Id\": 1, \"State\": {\"Running\": true}}", ID1);
@@ -489,7 +494,8 @@ static void test_inspect_invalid(void **state)
 	expect_inspect_err("{\"Id\": \"" ID1 "\", \"State\": {}, \"Id\": \"" ID1 "\"}", ID1);
 	/* a NUL in a key: the JSON parser refuses the whole reply */
 	expect_inspect_err("{\"Id\": \"" ID1 "\", \"State\": {}, \"Config\": {\"Labels\":"
-			   " {\"a\\u0000b\": \"x\"}}}", ID1);
+			   " {\"a\\u0000b\": \"x\"}}}",
+			   ID1);
 
 	/* the smallest acceptable reply */
 	{
@@ -508,11 +514,16 @@ static void test_inspect_invalid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_list),		cmocka_unit_test(test_list_invalid),
-		cmocka_unit_test(test_events),		cmocka_unit_test(test_inspect_running),
-		cmocka_unit_test(test_inspect_states),	cmocka_unit_test(test_inspect_pid),
-		cmocka_unit_test(test_inspect_names),	cmocka_unit_test(test_inspect_network),
-		cmocka_unit_test(test_inspect_labels),	cmocka_unit_test(test_bug_label_reason_cut),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_list_invalid),
+		cmocka_unit_test(test_events),
+		cmocka_unit_test(test_inspect_running),
+		cmocka_unit_test(test_inspect_states),
+		cmocka_unit_test(test_inspect_pid),
+		cmocka_unit_test(test_inspect_names),
+		cmocka_unit_test(test_inspect_network),
+		cmocka_unit_test(test_inspect_labels),
+		cmocka_unit_test(test_bug_label_reason_cut),
 		cmocka_unit_test(test_inspect_invalid),
 	};
 

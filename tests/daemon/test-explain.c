@@ -16,23 +16,23 @@
 #include "explain.h"
 #include "unit.h"
 
-#define POLICIES                                                                        \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: db-in, namespace: shop}\n"                                    \
-	"spec:\n  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress]\n"    \
-	"  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}],"                \
-	" ports: [{port: %u}]}]\n"                                                      \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: web-out, namespace: shop}\n"                                  \
-	"spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n"    \
-	"  egress:\n"                                                                   \
-	"  - to: [{podSelector: {matchLabels: {app: db}}}]\n"                           \
-	"    ports: [{port: 5432}]\n"                                                   \
-	"  - ports: [{port: 53, protocol: UDP}]\n"                                      \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: deny-cache, namespace: shop}\n"                               \
+#define POLICIES                                                                     \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                    \
+	"metadata: {name: db-in, namespace: shop}\n"                                 \
+	"spec:\n  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress]\n" \
+	"  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}],"             \
+	" ports: [{port: %u}]}]\n"                                                   \
+	"---\n"                                                                      \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                    \
+	"metadata: {name: web-out, namespace: shop}\n"                               \
+	"spec:\n  podSelector: {matchLabels: {app: web}}\n  policyTypes: [Egress]\n" \
+	"  egress:\n"                                                                \
+	"  - to: [{podSelector: {matchLabels: {app: db}}}]\n"                        \
+	"    ports: [{port: 5432}]\n"                                                \
+	"  - ports: [{port: 53, protocol: UDP}]\n"                                   \
+	"---\n"                                                                      \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                    \
+	"metadata: {name: deny-cache, namespace: shop}\n"                            \
 	"spec:\n  podSelector: {matchLabels: {app: cache}}\n  policyTypes: [Ingress]\n"
 
 #define ID_WEB "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -80,12 +80,15 @@ static void compile_all(const struct registry *r, unsigned db_port, const char *
 	assert_true(r->n <= 16);
 	for (size_t i = 0; i < r->n; i++)
 		eps[i] = &r->items[i]->pe;
-	w = (struct policy_world){ .netpols = objs->netpols, .n_netpols = objs->n_netpols,
-				   .endpoints = eps, .n_endpoints = r->n };
+	w = (struct policy_world){ .netpols = objs->netpols,
+				   .n_netpols = objs->n_netpols,
+				   .endpoints = eps,
+				   .n_endpoints = r->n };
 	for (size_t i = 0; i < r->n; i++) {
 		plans[i] = NULL;
 		if (!skip || !streq(r->items[i]->pe.name, skip))
-			assert_int_equal(policy_compile(&w, eps[i], POLICY_DENY_DROP, &plans[i]), 0);
+			assert_int_equal(policy_compile(&w, eps[i], POLICY_DENY_DROP, &plans[i]),
+					 0);
 	}
 	policy_objects_free(objs);
 }
@@ -130,8 +133,8 @@ static json_t *check_ok(const struct registry *r, const char *from, const char *
 	return o;
 }
 
-static void check_err(const struct registry *r, const char *from, const char *to,
-		      const char *port, int want, const char *msg)
+static void check_err(const struct registry *r, const char *from, const char *to, const char *port,
+		      int want, const char *msg)
 {
 	struct op_error err = { 0 };
 	json_t *o = (json_t *)0x1;
@@ -156,22 +159,25 @@ static void test_check_allowed(void **state)
 	assert_json_string(o, "port", "5432/TCP");
 	assert_json_string(o, "verdict", "allowed");
 	assert_json_string(o, "family", "ipv4");
-	assert_json_eq(json_object_get(o, "egress"),
-		       "{\"endpoint\": \"web\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
-		       " \"selected_by\": [\"shop/web-out\"], \"rules\": [{\"policy\": \"shop/web-out\","
-		       " \"rule\": \"egress[0]\", \"comment\": \"shop/web-out egress[0]\"}],"
-		       " \"reason\": \"allowed by shop/web-out egress[0]\"}");
-	assert_json_eq(json_object_get(o, "ingress"),
-		       "{\"endpoint\": \"db\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
-		       " \"selected_by\": [\"shop/db-in\"], \"rules\": [{\"policy\": \"shop/db-in\","
-		       " \"rule\": \"ingress[0]\", \"comment\": \"shop/db-in ingress[0]\"}],"
-		       " \"reason\": \"allowed by shop/db-in ingress[0]\"}");
+	assert_json_eq(
+		json_object_get(o, "egress"),
+		"{\"endpoint\": \"web\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
+		" \"selected_by\": [\"shop/web-out\"], \"rules\": [{\"policy\": \"shop/web-out\","
+		" \"rule\": \"egress[0]\", \"comment\": \"shop/web-out egress[0]\"}],"
+		" \"reason\": \"allowed by shop/web-out egress[0]\"}");
+	assert_json_eq(
+		json_object_get(o, "ingress"),
+		"{\"endpoint\": \"db\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
+		" \"selected_by\": [\"shop/db-in\"], \"rules\": [{\"policy\": \"shop/db-in\","
+		" \"rule\": \"ingress[0]\", \"comment\": \"shop/db-in ingress[0]\"}],"
+		" \"reason\": \"allowed by shop/db-in ingress[0]\"}");
 	/* both families, each with its addresses */
 	checks = json_object_get(o, "checks");
 	assert_int_equal(json_array_size(checks), 2);
 	assert_json_string(json_array_get(checks, 1), "family", "ipv6");
-	assert_json_eq(json_object_get(json_array_get(checks, 1), "from"),
-		       "{\"endpoint\": \"web\", \"namespace\": \"shop\", \"address\": \"fd00::1\"}");
+	assert_json_eq(
+		json_object_get(json_array_get(checks, 1), "from"),
+		"{\"endpoint\": \"web\", \"namespace\": \"shop\", \"address\": \"fd00::1\"}");
 	assert_json_eq(json_object_get(json_array_get(checks, 1), "to"),
 		       "{\"endpoint\": \"db\", \"namespace\": \"shop\", \"address\": \"fd00::2\"}");
 	assert_json_true(json_array_get(checks, 1), "allowed");
@@ -210,15 +216,16 @@ static void test_check_denied(void **state)
 	assert_json_string(json_object_get(o, "egress"), "reason",
 			   "web is selected by shop/web-out for egress, and none of their rules "
 			   "matches");
-	assert_json_string(json_object_get(o, "ingress"), "reason",
-			   "db is selected by shop/db-in for ingress, and none of their rules matches");
+	assert_json_string(
+		json_object_get(o, "ingress"), "reason",
+		"db is selected by shop/db-in for ingress, and none of their rules matches");
 	json_decref(o);
 
 	/* web may send 53/UDP anywhere; cache takes nothing */
 	o = check_ok(&r, "web", "cache", "53/UDP");
 	assert_json_string(o, "verdict", "denied");
 	assert_json_string(o, "port", "53/UDP");
-	assert_int_equal(json_array_size(json_object_get(o, "checks")), 1);	/* IPv4 only */
+	assert_int_equal(json_array_size(json_object_get(o, "checks")), 1); /* IPv4 only */
 	assert_json_true(json_object_get(o, "egress"), "allowed");
 	assert_json_eq(json_object_get(json_object_get(o, "egress"), "rules"),
 		       "[{\"policy\": \"shop/web-out\", \"rule\": \"egress[1]\","
@@ -232,8 +239,9 @@ static void test_check_denied(void **state)
 	registry_get(&r, "db")->quarantined = true;
 	o = check_ok(&r, "cache", "db", "5432");
 	assert_json_string(o, "verdict", "denied");
-	assert_json_string(json_object_get(o, "ingress"), "reason",
-			   "quarantined: its labels are not known yet, so it is isolated both ways");
+	assert_json_string(
+		json_object_get(o, "ingress"), "reason",
+		"quarantined: its labels are not known yet, so it is isolated both ways");
 	json_decref(o);
 
 	/* nothing committed yet: denied, and why */
@@ -262,12 +270,14 @@ static void test_check_addresses(void **state)
 	assert_json_string(o, "verdict", "allowed");
 	assert_json_string(o, "from", "10.0.0.1");
 	c = json_array_get(json_object_get(o, "checks"), 0);
-	assert_json_eq(json_object_get(c, "from"),
-		       "{\"endpoint\": \"web\", \"namespace\": \"shop\", \"address\": \"10.0.0.1\"}");
+	assert_json_eq(
+		json_object_get(c, "from"),
+		"{\"endpoint\": \"web\", \"namespace\": \"shop\", \"address\": \"10.0.0.1\"}");
 	assert_json_eq(json_object_get(c, "to"), "{\"address\": \"8.8.8.8\"}");
-	assert_json_eq(json_object_get(o, "ingress"),
-		       "{\"enforced\": false, \"allowed\": true, \"reason\": \"not an endpoint segd "
-		       "manages: nothing filters this direction\"}");
+	assert_json_eq(
+		json_object_get(o, "ingress"),
+		"{\"enforced\": false, \"allowed\": true, \"reason\": \"not an endpoint segd "
+		"manages: nothing filters this direction\"}");
 	assert_int_equal(json_array_size(json_object_get(o, "kernel")), 1);
 	json_decref(o);
 	o = check_ok(&r, "8.8.8.8", "db", "5432");
@@ -315,7 +325,8 @@ static void test_check_errors(void **state)
 	check_err(&r, "web", NULL, "80", -EINVAL, "from and to are required");
 	check_err(&r, "8.8.8.8", "1.1.1.1", "80", -EINVAL,
 		  "neither 8.8.8.8 nor 1.1.1.1 is an endpoint segd manages");
-	check_err(&r, "cache", "v6", "80", -EINVAL, "cache and v6 have no address family in common");
+	check_err(&r, "cache", "v6", "80", -EINVAL,
+		  "cache and v6 have no address family in common");
 	check_err(&r, "fd00::99", "cache", "80", -EINVAL,
 		  "fd00::99 and cache have no address family in common");
 	registry_done(&r);
@@ -328,8 +339,8 @@ static json_t *matrix_ok(const struct registry *r, const char *ns, const char *p
 	int k = explain_matrix(r, ns, ports, &o, &err);
 
 	if (k != 0)
-		fail_msg("explain_matrix(%s, %s) = %d: %s", ns ? ns : "all", ports ? ports : "default",
-			 k, err.message ? err.message : "?");
+		fail_msg("explain_matrix(%s, %s) = %d: %s", ns ? ns : "all",
+			 ports ? ports : "default", k, err.message ? err.message : "?");
 	return o;
 }
 
@@ -437,8 +448,8 @@ static void test_matrix_limit(void **state)
 	json_t *o = NULL;
 
 	for (int i = 1; i <= EXPLAIN_MAX_PORTS; i++)
-		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%d", i > 1 ? "," : "",
-			 i);
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%d",
+			 i > 1 ? "," : "", i);
 	/* 128 x 128 x 64 is the limit exactly */
 	build_many(&r, 128);
 	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), 0);
@@ -447,13 +458,14 @@ static void test_matrix_limit(void **state)
 	json_decref(o);
 	o = NULL;
 	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "not-enforced", "x")), 0);
-	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), 0);	/* not counted */
+	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), 0); /* not counted */
 	json_decref(o);
 	o = NULL;
 	registry_get(&r, "not-enforced")->installed = calloc(1, sizeof(struct policy_plan));
 	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), -EMSGSIZE);
-	assert_string_equal(err.message, "129 endpoints x 64 ports is over 1048576 pairs; narrow it "
-					 "with a namespace or fewer ports");
+	assert_string_equal(err.message,
+			    "129 endpoints x 64 ports is over 1048576 pairs; narrow it "
+			    "with a namespace or fewer ports");
 	assert_null(o);
 	/* a namespace narrows it */
 	assert_int_equal(explain_matrix(&r, "y", ports, &o, &err), 0);
@@ -506,20 +518,22 @@ static void test_diff(void **state)
 	d = diff_of(&r, plans);
 	assert_int_equal(json_array_size(json_object_get(d, "endpoints")), 1);
 	e = json_array_get(json_object_get(d, "endpoints"), 0);
-	assert_json_eq(e, "{\"name\": \"db\", \"namespace\": \"shop\", \"committed_before\": true,"
-			  " \"isolation\": {\"before\": {\"ingress\": true, \"egress\": false},"
-			  "                \"after\": {\"ingress\": true, \"egress\": false}},"
-			  " \"selected_by\": {\"before\": [\"shop/db-in\"], \"after\": [\"shop/db-in\"]},"
-			  " \"rules_added\": [\"shop/db-in ingress[0]: ipv4 from @i0_p4 TCP/5433\","
-			  "                 \"shop/db-in ingress[0]: ipv6 from @i0_p6 TCP/5433\"],"
-			  " \"rules_removed\": [\"shop/db-in ingress[0]: ipv4 from @i0_p4 TCP/5432\","
-			  "                   \"shop/db-in ingress[0]: ipv6 from @i0_p6 TCP/5432\"],"
-			  " \"elements_added_count\": 0, \"elements_removed_count\": 0,"
-			  " \"elements_added\": {}, \"elements_removed\": {}}");
+	assert_json_eq(
+		e, "{\"name\": \"db\", \"namespace\": \"shop\", \"committed_before\": true,"
+		   " \"isolation\": {\"before\": {\"ingress\": true, \"egress\": false},"
+		   "                \"after\": {\"ingress\": true, \"egress\": false}},"
+		   " \"selected_by\": {\"before\": [\"shop/db-in\"], \"after\": [\"shop/db-in\"]},"
+		   " \"rules_added\": [\"shop/db-in ingress[0]: ipv4 from @i0_p4 TCP/5433\","
+		   "                 \"shop/db-in ingress[0]: ipv6 from @i0_p6 TCP/5433\"],"
+		   " \"rules_removed\": [\"shop/db-in ingress[0]: ipv4 from @i0_p4 TCP/5432\","
+		   "                   \"shop/db-in ingress[0]: ipv6 from @i0_p6 TCP/5432\"],"
+		   " \"elements_added_count\": 0, \"elements_removed_count\": 0,"
+		   " \"elements_added\": {}, \"elements_removed\": {}}");
 	assert_json_eq(json_object_get(d, "ports"), "[\"5432/TCP\", \"5433/TCP\", \"53/UDP\"]");
-	assert_json_eq(json_object_get(d, "reachability"),
-		       "[{\"from\": \"web\", \"to\": \"db\", \"port\": \"5432/TCP\", \"before\": true,"
-		       "  \"after\": false}]");
+	assert_json_eq(
+		json_object_get(d, "reachability"),
+		"[{\"from\": \"web\", \"to\": \"db\", \"port\": \"5432/TCP\", \"before\": true,"
+		"  \"after\": false}]");
 	assert_null(json_object_get(d, "reachability_error"));
 	plans_free(plans, r.n);
 	registry_done(&r);
@@ -577,18 +591,24 @@ static void test_diff_elements(void **state)
 			if (streq(eps[i]->name, "db"))
 				k = (ssize_t)i;
 		}
-		w = (struct policy_world){ .netpols = objs->netpols, .n_netpols = objs->n_netpols,
-					   .endpoints = eps, .n_endpoints = r.n };
+		w = (struct policy_world){ .netpols = objs->netpols,
+					   .n_netpols = objs->n_netpols,
+					   .endpoints = eps,
+					   .n_endpoints = r.n };
 		assert_true(k >= 0);
 		memcpy(all, none, sizeof(all));
 		assert_int_equal(policy_compile(&w, eps[k], POLICY_DENY_DROP, &all[k]), 0);
 		d = diff_of(&r, all);
 		e = json_array_get(json_object_get(d, "endpoints"), 0);
 		assert_json_int(e, "elements_added_count", 40);
-		assert_int_equal(json_array_size(json_object_get(json_object_get(e, "elements_added"),
-								 "i0_p4")), 33);
-		assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(
-					    e, "elements_added"), "i0_p4"), 32)), "... 8 more");
+		assert_int_equal(json_array_size(json_object_get(
+					 json_object_get(e, "elements_added"), "i0_p4")),
+				 33);
+		assert_string_equal(
+			json_string_value(json_array_get(
+				json_object_get(json_object_get(e, "elements_added"), "i0_p4"),
+				32)),
+			"... 8 more");
 		policy_plan_free(all[k]);
 		policy_objects_free(objs);
 	}
@@ -613,8 +633,9 @@ static void test_diff_limit(void **state)
 	o = diff_of(&r, plans);
 	assert_int_equal(json_array_size(json_object_get(o, "endpoints")), 725);
 	assert_true(json_is_null(json_object_get(o, "reachability")));
-	assert_json_string(o, "reachability_error",
-			   "over 1048576 pairs x ports: run segctl matrix before and after instead");
+	assert_json_string(
+		o, "reachability_error",
+		"over 1048576 pairs x ports: run segctl matrix before and after instead");
 	json_decref(o);
 	policy_plan_free(plans[724]);
 	plans[724] = NULL;
@@ -631,10 +652,14 @@ static void test_diff_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_check_allowed),	cmocka_unit_test(test_check_denied),
-		cmocka_unit_test(test_check_addresses), cmocka_unit_test(test_check_errors),
-		cmocka_unit_test(test_matrix),		cmocka_unit_test(test_matrix_limit),
-		cmocka_unit_test(test_diff),		cmocka_unit_test(test_diff_elements),
+		cmocka_unit_test(test_check_allowed),
+		cmocka_unit_test(test_check_denied),
+		cmocka_unit_test(test_check_addresses),
+		cmocka_unit_test(test_check_errors),
+		cmocka_unit_test(test_matrix),
+		cmocka_unit_test(test_matrix_limit),
+		cmocka_unit_test(test_diff),
+		cmocka_unit_test(test_diff_elements),
 		cmocka_unit_test(test_diff_limit),
 	};
 

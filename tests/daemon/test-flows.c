@@ -147,7 +147,7 @@ static void test_parse_invalid(void **state)
 	ip4(p, 5, "1.2.3.4", "5.6.7.8", IPPROTO_TCP, 1, 2);
 	assert_int_equal(flows_parse_packet(p, 19, &pk), -EBADMSG);
 	assert_int_equal(flows_parse_packet(p, 1, &pk), -EBADMSG);
-	p[0] = 0x44;	/* IHL 4: shorter than a header */
+	p[0] = 0x44; /* IHL 4: shorter than a header */
 	assert_int_equal(flows_parse_packet(p, 40, &pk), -EBADMSG);
 	p[0] = 0x40;
 	assert_int_equal(flows_parse_packet(p, 40, &pk), -EBADMSG);
@@ -159,7 +159,7 @@ static void test_parse_invalid(void **state)
 		p[0] = (uint8_t)(v << 4 | 5);
 		assert_int_equal(flows_parse_packet(p, 48, &pk), -EBADMSG);
 	}
-	assert_int_equal(pk.family, 77);	/* untouched */
+	assert_int_equal(pk.family, 77); /* untouched */
 }
 
 static void test_read_records(void **state)
@@ -204,13 +204,15 @@ static void test_read_records(void **state)
 		_cleanup_free_ char *pol = json_text(json_object_get(r, "policies"));
 
 		assert_string_equal(src, "{\"address\":\"10.0.0.9\",\"port\":40000}");
-		assert_string_equal(dst, "{\"address\":\"10.0.0.1\",\"endpoint\":\"web\",\"labels\":"
-					 "{\"app\":\"web\"},\"namespace\":\"shop\",\"port\":443}");
+		assert_string_equal(dst,
+				    "{\"address\":\"10.0.0.1\",\"endpoint\":\"web\",\"labels\":"
+				    "{\"app\":\"web\"},\"namespace\":\"shop\",\"port\":443}");
 		/* both ingress policies, not the egress one */
 		assert_string_equal(pol, "[\"shop/deny-in\",\"shop/web-in\"]");
 	}
-	assert_json_string(r, "reason", "web is isolated for ingress by 2 policies and none of "
-					"their rules allows it");
+	assert_json_string(r, "reason",
+			   "web is isolated for ingress by 2 policies and none of "
+			   "their rules allows it");
 	assert_null(json_object_get(r, "policy"));
 	/* "YYYY-MM-DDTHH:MM:SS.ffffffZ" */
 	assert_int_equal(strlen(json_string_value(json_object_get(r, "time"))), 27);
@@ -227,8 +229,9 @@ static void test_read_records(void **state)
 		_cleanup_free_ char *src = json_text(json_object_get(r, "source"));
 		_cleanup_free_ char *dst = json_text(json_object_get(r, "destination"));
 
-		assert_string_equal(src, "{\"address\":\"10.0.0.1\",\"endpoint\":\"web\",\"labels\":"
-					 "{\"app\":\"web\"},\"namespace\":\"shop\",\"port\":40001}");
+		assert_string_equal(src,
+				    "{\"address\":\"10.0.0.1\",\"endpoint\":\"web\",\"labels\":"
+				    "{\"app\":\"web\"},\"namespace\":\"shop\",\"port\":40001}");
 		assert_string_equal(dst, "{\"address\":\"10.0.0.3\",\"endpoint\":\"db\",\"labels\":"
 					 "{\"app\":\"db\"},\"namespace\":\"shop\",\"port\":5432}");
 	}
@@ -274,8 +277,9 @@ static void test_read_more_records(void **state)
 	assert_json_string(json_object_get(r, "destination"), "endpoint", "client");
 	assert_json_string(json_object_get(r, "destination"), "address", "fd00::2");
 	assert_json_int(json_object_get(r, "destination"), "port", 53);
-	assert_json_string(r, "reason", "web is isolated for egress by 1 policy and none of their "
-					"rules allows it");
+	assert_json_string(r, "reason",
+			   "web is isolated for egress by 1 policy and none of their "
+			   "rules allows it");
 	{
 		_cleanup_free_ char *pol = json_text(json_object_get(r, "policies"));
 
@@ -312,17 +316,17 @@ static void test_read_ignored(void **state)
 	size_t n = ip4(p, 5, "10.0.0.9", "10.0.0.1", IPPROTO_TCP, 1, 2);
 
 	world_init(&w, NULL, 0);
-	put_packet(&b, "other: ", p, n);		/* someone else's rule */
+	put_packet(&b, "other: ", p, n); /* someone else's rule */
 	put_packet(&b, "segd ", p, n);
 	put_packet(&b, "SEGD:D:i ", p, n);
 	put_packet(&b, "segd:X:i ", p, n);
 	put_packet(&b, "", p, n);
-	put_packet(&b, NULL, p, n);		/* no prefix */
-	put_packet(&b, "segd:D:i ", NULL, 0);	/* no payload */
-	put_packet(&b, "segd:D:i ", p, 0);	/* an empty one */
-	put_msg(&b, PACKET_TYPE, "segd:D:i", true, p, n);	/* a prefix without its NUL */
+	put_packet(&b, NULL, p, n); /* no prefix */
+	put_packet(&b, "segd:D:i ", NULL, 0); /* no payload */
+	put_packet(&b, "segd:D:i ", p, 0); /* an empty one */
+	put_msg(&b, PACKET_TYPE, "segd:D:i", true, p, n); /* a prefix without its NUL */
 	p[0] = 0x55;
-	put_packet(&b, "segd:D:i ", p, n);	/* not IPv4 or IPv6 */
+	put_packet(&b, "segd:D:i ", p, n); /* not IPv4 or IPv6 */
 	p[0] = 0x45;
 	put_msg(&b, (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG, "segd:D:i ", false, p, n);
 	put_msg(&b, (NFNL_SUBSYS_QUEUE << 8) | NFULNL_MSG_PACKET, "segd:D:i ", false, p, n);
@@ -357,8 +361,9 @@ static void test_read_ignored(void **state)
 	{
 		json_t *r = json_array_get(json_object_get(o, "flows"), 1);
 
-		assert_json_string(r, "reason", "web is isolated for egress by 0 policies and none "
-						"of their rules allows it");
+		assert_json_string(r, "reason",
+				   "web is isolated for egress by 0 policies and none "
+				   "of their rules allows it");
 		assert_int_equal(json_array_size(json_object_get(r, "policies")), 0);
 	}
 	/* a socket that is not readable: its error */
@@ -385,7 +390,7 @@ static void test_bug_allowed_prefix_without_index(void **state)
 	assert_json_string(r, "verdict", "allowed");
 	if (!json_object_get(r, "policy")) {
 		world_done(&w);
-		return;	/* fixed */
+		return; /* fixed */
 	}
 	assert_json_string(r, "policy", "shop/web-in");
 	assert_json_string(r, "rule", "ingress[0]");
@@ -439,8 +444,8 @@ static void test_bug_read_huge_nlmsg_len(void **state)
 	segv = read_in_child(0xfffffff0);
 	hang = read_in_child(0xfffffffd);
 	if (segv == 0 && hang == 0)
-		return;	/* fixed */
-	assert_true(segv != 0);	/* SIGSEGV, or ASan's exit after it */
+		return; /* fixed */
+	assert_true(segv != 0); /* SIGSEGV, or ASan's exit after it */
 	assert_int_equal(hang, -1);
 	KNOWN_BUG("flows_read: one 16-byte datagram whose netlink header claims nlmsg_len "
 		  "0xfffffff0 crashes segd (SEGV), and 0xfffffffd hangs it (endless loop): "
@@ -462,7 +467,7 @@ static void make_records(struct world *w, unsigned count, bool allowed_every_thi
 	for (unsigned i = 0; i < count; i++) {
 		bool allowed = allowed_every_third && i % 3 == 2;
 
-		p[20] = (uint8_t)(i >> 8);	/* source port: the record's number */
+		p[20] = (uint8_t)(i >> 8); /* source port: the record's number */
 		p[21] = (uint8_t)i;
 		put_packet(&b, allowed ? "segd:A:i:0 " : "segd:D:i ", p, n);
 		if (b.len > 60000 || (i + 1) % 64 == 0 || i + 1 == count)
@@ -484,7 +489,7 @@ static void test_query_filters(void **state)
 	assert_json_int(o, "dropped", 0);
 	json_decref(o);
 
-	make_records(&w, 9, true);	/* 3, 6, 9 allowed */
+	make_records(&w, 9, true); /* 3, 6, 9 allowed */
 	q = (struct flows_filter){ .since = 4 };
 	o = flows_query(w.f, &q);
 	recs = json_object_get(o, "flows");
@@ -556,7 +561,8 @@ static void test_query_filters(void **state)
 		json_t *r5 = json_array_get(json_object_get(all, "flows"), 4);
 		json_t *got;
 
-		q = (struct flows_filter){ .time_from = json_string_value(json_object_get(r5, "time")) };
+		q = (struct flows_filter){ .time_from =
+						   json_string_value(json_object_get(r5, "time")) };
 		o = flows_query(w.f, &q);
 		got = json_object_get(o, "flows");
 		assert_true(json_array_size(got) >= 5);
@@ -697,13 +703,18 @@ static void test_file(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_v4),	cmocka_unit_test(test_parse_fragments),
-		cmocka_unit_test(test_parse_v6),	cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_read_records),	cmocka_unit_test(test_read_more_records),
-		cmocka_unit_test(test_read_ignored),	cmocka_unit_test(test_bug_allowed_prefix_without_index),
+		cmocka_unit_test(test_parse_v4),
+		cmocka_unit_test(test_parse_fragments),
+		cmocka_unit_test(test_parse_v6),
+		cmocka_unit_test(test_parse_invalid),
+		cmocka_unit_test(test_read_records),
+		cmocka_unit_test(test_read_more_records),
+		cmocka_unit_test(test_read_ignored),
+		cmocka_unit_test(test_bug_allowed_prefix_without_index),
 		cmocka_unit_test(test_bug_read_huge_nlmsg_len),
 		cmocka_unit_test(test_query_filters),
-		cmocka_unit_test(test_query_ring),	cmocka_unit_test(test_file),
+		cmocka_unit_test(test_query_ring),
+		cmocka_unit_test(test_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

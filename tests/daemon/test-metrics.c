@@ -44,11 +44,30 @@ static void expect_listen(const char *s, int family, const char *addr, uint16_t 
 static void test_parse_listen(void **state)
 {
 	static const char *const bad[] = {
-		"", "127.0.0.1", "127.0.0.1:", ":9469", "127.0.0.1:0", "127.0.0.1:65536",
-		"127.0.0.1:99999999999999999999999", "127.0.0.1:-1", "127.0.0.1:80x",
-		"127.0.0.1:0x50", "localhost:9469", "127.0.0.256:80", "::1:9469", "[::1]", "[::1]9469",
-		"[::1:9469", "[]:9469", "[::1]:", "[::1]:0", "[::1]:65536", "[fe80::1%lo]:9469",
-		"[::1]:9469:1", "1.2.3.4:5:6", "[gg::1]:80",
+		"",
+		"127.0.0.1",
+		"127.0.0.1:",
+		":9469",
+		"127.0.0.1:0",
+		"127.0.0.1:65536",
+		"127.0.0.1:99999999999999999999999",
+		"127.0.0.1:-1",
+		"127.0.0.1:80x",
+		"127.0.0.1:0x50",
+		"localhost:9469",
+		"127.0.0.256:80",
+		"::1:9469",
+		"[::1]",
+		"[::1]9469",
+		"[::1:9469",
+		"[]:9469",
+		"[::1]:",
+		"[::1]:0",
+		"[::1]:65536",
+		"[fe80::1%lo]:9469",
+		"[::1]:9469:1",
+		"1.2.3.4:5:6",
+		"[gg::1]:80",
 	};
 	struct sockaddr_storage ss;
 	socklen_t len = 77;
@@ -65,7 +84,7 @@ static void test_parse_listen(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		if (metrics_parse_listen(bad[i], &ss, &len) != -EINVAL)
 			fail_msg("metrics_parse_listen(\"%s\") accepted", bad[i]);
-	assert_int_equal(len, 77);	/* untouched */
+	assert_int_equal(len, 77); /* untouched */
 }
 
 static void test_bug_listen_port_sign(void **state)
@@ -75,7 +94,7 @@ static void test_bug_listen_port_sign(void **state)
 
 	/* strtoul() takes leading spaces and a sign; settings refuse them elsewhere */
 	if (metrics_parse_listen("127.0.0.1:+80", &ss, &len) == -EINVAL)
-		return;	/* fixed */
+		return; /* fixed */
 	assert_int_equal(metrics_parse_listen("127.0.0.1:+80", &ss, &len), 0);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
 	assert_int_equal(metrics_parse_listen("[::1]: 80", &ss, &len), 0);
@@ -109,8 +128,12 @@ static void parts_init(struct parts *p, const char *audit_path)
 	p->rc.store = &p->store;
 	p->rc.registry = &p->registry;
 	p->rc.errlog = &p->errlog;
-	p->ops = (struct ops){ .store = &p->store, .registry = &p->registry, .rc = &p->rc,
-			       .drift = &p->drift, .flows = p->flows, .audit = p->audit,
+	p->ops = (struct ops){ .store = &p->store,
+			       .registry = &p->registry,
+			       .rc = &p->rc,
+			       .drift = &p->drift,
+			       .flows = p->flows,
+			       .audit = p->audit,
 			       .errlog = &p->errlog };
 }
 
@@ -241,17 +264,21 @@ static void test_render_values(void **state)
 	e = ep_new(ENDPOINT_KIND_CONTAINER, "d", "x");
 	e->state = ENDPOINT_UNENFORCEABLE;
 	assert_int_equal(registry_insert(&p.registry, e), 0);
-	store_load(&p.store, objects_parse(
-		"apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
-		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-		"metadata: {name: a, namespace: x}\nspec: {podSelector: {}}\n---\n"
-		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-		"metadata: {name: b, namespace: x}\nspec: {podSelector: {}}\n"));
+	store_load(&p.store,
+		   objects_parse("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\n"
+				 "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+				 "metadata: {name: a, namespace: x}\nspec: {podSelector: {}}\n---\n"
+				 "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+				 "metadata: {name: b, namespace: x}\nspec: {podSelector: {}}\n"));
 
 	histogram_observe(&p.rc.duration, 0.003);
 	histogram_observe(&p.rc.duration, 7.5);
-	p.rc.total = (struct change_stats){ .namespaces = 11, .incremental = 5, .compiled = 13,
-					    .batches = 2, .messages = 17, .bytes = 1ull << 40 };
+	p.rc.total = (struct change_stats){ .namespaces = 11,
+					    .incremental = 5,
+					    .compiled = 13,
+					    .batches = 2,
+					    .messages = 17,
+					    .bytes = 1ull << 40 };
 	p.rc.commit_errors = 19;
 	p.drift = (struct drift){ .detected = 23, .repairs = 29, .event_overruns = 31 };
 	p.ops.engine_status = engine_up;
@@ -319,7 +346,7 @@ static void test_bug_start_time_precision(void **state)
 	if (strstr(text, "\nsegd_start_time_seconds 1795000123\n")) {
 		free(text);
 		parts_done(&p);
-		return;	/* fixed */
+		return; /* fixed */
 	}
 	/* %g keeps six significant digits: the start time is off by 123 s here, and by up
 	 * to half a million seconds in general */

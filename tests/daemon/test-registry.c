@@ -96,7 +96,7 @@ static void test_find_container(void **state)
 	assert_ptr_equal(registry_find(&r, "abcd0"), a);
 	assert_ptr_equal(registry_find(&r, "abcde"), b);
 	assert_ptr_equal(registry_find(&r, ID_B), b);
-	assert_ptr_equal(registry_find(&r, "ffff0"), a);	/* a's second container */
+	assert_ptr_equal(registry_find(&r, "ffff0"), a); /* a's second container */
 	/* ambiguous: two endpoints */
 	assert_null(registry_find(&r, "abcd"));
 	/* too short, not hex, not lowercase, or longer than any id */
@@ -115,7 +115,7 @@ static void test_find_container(void **state)
 	assert_ptr_equal(registry_find_container(&r, ID_A, NULL), a);
 	k = 99;
 	assert_null(registry_find_container(&r, "abcd0", &k));
-	assert_int_equal(k, 99);	/* untouched */
+	assert_int_equal(k, 99); /* untouched */
 	registry_done(&r);
 }
 
@@ -154,7 +154,7 @@ static void test_reposition_remove(void **state)
 	assert_ptr_equal(registry_get(&r, "z"), a);
 	rename_to(&r, a, "0");
 	assert_ptr_equal(r.items[0], a);
-	rename_to(&r, c, "bb");	/* stays in place */
+	rename_to(&r, c, "bb"); /* stays in place */
 	assert_ptr_equal(r.items[2], c);
 	assert_ptr_equal(registry_get(&r, "bb"), c);
 
@@ -196,7 +196,7 @@ static void test_find_addr_netns(void **state)
 	ep_addr(b, "10.0.0.2");
 	ep_addr(c, "fd00::3");
 
-#define FIND(text)                                                              \
+#define FIND(text)                                                                     \
 	(q = (struct policy_addr){ .family = strchr(text, ':') ? AF_INET6 : AF_INET }, \
 	 assert_int_equal(inet_pton(q.family, text, q.addr), 1), registry_find_addr(&r, &q))
 
@@ -255,9 +255,12 @@ static void test_name_taken(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_insert_sorted),	 cmocka_unit_test(test_find_container),
-		cmocka_unit_test(test_same_endpoint_prefix), cmocka_unit_test(test_reposition_remove),
-		cmocka_unit_test(test_find_addr_netns),	 cmocka_unit_test(test_find_inode),
+		cmocka_unit_test(test_insert_sorted),
+		cmocka_unit_test(test_find_container),
+		cmocka_unit_test(test_same_endpoint_prefix),
+		cmocka_unit_test(test_reposition_remove),
+		cmocka_unit_test(test_find_addr_netns),
+		cmocka_unit_test(test_find_inode),
 		cmocka_unit_test(test_name_taken),
 	};
 

@@ -54,7 +54,8 @@ static void set_bad(struct settings *s, const char *name, const char *value, con
 	int r = settings_set(s, name, value, &err);
 
 	if (r != -EINVAL)
-		fail_msg("settings_set(%s, %s) = %d, want -EINVAL", name, value ? value : "(null)", r);
+		fail_msg("settings_set(%s, %s) = %d, want -EINVAL", name, value ? value : "(null)",
+			 r);
 	assert_non_null(err);
 	assert_string_equal(err, msg);
 	free(err);
@@ -100,7 +101,7 @@ static void test_paths(void **state)
 	set_bad(s, "socket", path, "--socket needs an absolute path of at most 107 bytes");
 	set_bad(s, "socket", "run/x.sock", "--socket needs an absolute path of at most 107 bytes");
 	set_bad(s, "socket", "", "--socket needs an absolute path of at most 107 bytes");
-	assert_int_equal(strlen(s->socket_path), 107);	/* a refused value changes nothing */
+	assert_int_equal(strlen(s->socket_path), 107); /* a refused value changes nothing */
 
 	set_ok(s, "state-dir", "/srv/segd");
 	assert_string_equal(s->state_dir, "/srv/segd");
@@ -111,7 +112,8 @@ static void test_paths(void **state)
 	assert_string_equal(s->audit_log, "/var/log/a.jsonl");
 	set_ok(s, "audit-log", "none");
 	assert_null(s->audit_log);
-	set_bad(s, "audit-log", "a.jsonl", "--audit-log needs an absolute path or 'none', not 'a.jsonl'");
+	set_bad(s, "audit-log", "a.jsonl",
+		"--audit-log needs an absolute path or 'none', not 'a.jsonl'");
 	set_bad(s, "audit-log", "NONE", "--audit-log needs an absolute path or 'none', not 'NONE'");
 	assert_null(s->audit_log);
 
@@ -145,20 +147,22 @@ static void test_engine(void **state)
 	{
 		char msg[300];
 
-		snprintf(msg, sizeof(msg), "--engine: 'auto', 'none' or 'unix:///path', not '%s'", spec);
+		snprintf(msg, sizeof(msg), "--engine: 'auto', 'none' or 'unix:///path', not '%s'",
+			 spec);
 		set_bad(s, "engine", spec, msg);
 	}
 	set_bad(s, "engine", "unix://run/docker.sock",
 		"--engine: 'auto', 'none' or 'unix:///path', not 'unix://run/docker.sock'");
 	set_bad(s, "engine", "docker", "--engine: 'auto', 'none' or 'unix:///path', not 'docker'");
 	set_bad(s, "engine", "", "--engine: 'auto', 'none' or 'unix:///path', not ''");
-	assert_int_equal(strlen(s->engine), 7 + 107);	/* the last good one */
+	assert_int_equal(strlen(s->engine), 7 + 107); /* the last good one */
 }
 
 static void test_numbers(void **state)
 {
-	static const char *const bad_intervals[] = { "0", "86401", "-1", "+5", "", "5s", "0x10",
-						     "99999999999999999999999", "1.5" };
+	static const char *const bad_intervals[] = {
+		"0", "86401", "-1", "+5", "", "5s", "0x10", "99999999999999999999999", "1.5"
+	};
 	static const char *const bad_sizes[] = { "0", "65537", "-1", "1M", "", "4294967297" };
 	struct settings *s = *state;
 
@@ -167,7 +171,8 @@ static void test_numbers(void **state)
 	set_ok(s, "resync-interval", "86400");
 	assert_int_equal(s->resync_interval_s, 86400);
 	for (size_t i = 0; i < ARRAY_SIZE(bad_intervals); i++)
-		set_bad(s, "resync-interval", bad_intervals[i], "--resync-interval: 1 to 86400 seconds");
+		set_bad(s, "resync-interval", bad_intervals[i],
+			"--resync-interval: 1 to 86400 seconds");
 	assert_int_equal(s->resync_interval_s, 86400);
 
 	set_ok(s, "flow-log-max-size", "1");
@@ -175,7 +180,8 @@ static void test_numbers(void **state)
 	set_ok(s, "flow-log-max-size", "65536");
 	assert_int_equal(s->flow_log_max_bytes, 65536ull << 20);
 	for (size_t i = 0; i < ARRAY_SIZE(bad_sizes); i++)
-		set_bad(s, "flow-log-max-size", bad_sizes[i], "--flow-log-max-size: 1 to 65536 (MiB)");
+		set_bad(s, "flow-log-max-size", bad_sizes[i],
+			"--flow-log-max-size: 1 to 65536 (MiB)");
 	assert_int_equal(s->flow_log_max_bytes, 65536ull << 20);
 }
 
@@ -188,7 +194,7 @@ static void test_bug_number_leading_space(void **state)
 	set_bad(s, "resync-interval", "+5", "--resync-interval: 1 to 86400 seconds");
 	if (settings_set(s, "resync-interval", " +5", &err) == -EINVAL) {
 		free(err);
-		return;	/* fixed */
+		return; /* fixed */
 	}
 	assert_null(err);
 	assert_int_equal(s->resync_interval_s, 5);
@@ -248,7 +254,7 @@ static void test_flags_and_names(void **state)
 {
 	struct settings *s = *state;
 
-	set_ok(s, "no-table-owner", NULL);	/* a flag given alone */
+	set_ok(s, "no-table-owner", NULL); /* a flag given alone */
 	assert_true(s->no_table_owner);
 	set_ok(s, "no-table-owner", "false");
 	assert_false(s->no_table_owner);
@@ -316,21 +322,22 @@ static void test_parse_text(void **state)
 		    "\tresync-interval\t=\t60\t\n"
 		    "group = a#b\n"
 		    "no-table-owner = true\n"
-		    "flow-log = all");	/* no final newline */
+		    "flow-log = all"); /* no final newline */
 	assert_string_equal(s->socket_path, "/tmp/a.sock");
 	assert_int_equal(s->log_level, LOG_DEBUG);
 	assert_int_equal(s->resync_interval_s, 60);
-	assert_string_equal(s->group, "a");	/* '#' starts a comment anywhere */
+	assert_string_equal(s->group, "a"); /* '#' starts a comment anywhere */
 	assert_true(s->no_table_owner);
 	assert_int_equal(s->flow_log, POLICY_FLOW_LOG_ALL);
 
 	/* only len bytes are read */
-	assert_int_equal(settings_parse_text(s, "f.conf", "log-level = error\nbogus = 1\n", 18, NULL),
-			 0);
+	assert_int_equal(
+		settings_parse_text(s, "f.conf", "log-level = error\nbogus = 1\n", 18, NULL), 0);
 	assert_int_equal(s->log_level, LOG_ERR);
 
 	parse_bad(s, "log-level = info\n\nbogus = 1\n", "f.conf:3: unknown option 'bogus'");
-	parse_bad(s, "# a\nresync-interval = 0\n", "f.conf:2: --resync-interval: 1 to 86400 seconds");
+	parse_bad(s, "# a\nresync-interval = 0\n",
+		  "f.conf:2: --resync-interval: 1 to 86400 seconds");
 	parse_bad(s, "socket\n", "f.conf:1: expected NAME = VALUE");
 	parse_bad(s, "no-table-owner\n", "f.conf:1: expected NAME = VALUE");
 	parse_bad(s, "\n = /x\n", "f.conf:2: expected NAME = VALUE");
@@ -388,7 +395,8 @@ static void test_load_file(void **state)
 	assert_int_equal(settings_load_file(s, path, &err), -EINVAL);
 	assert_non_null(err);
 	assert_true(strncmp(err, path, strlen(path)) == 0);
-	assert_string_equal(err + strlen(path), ":1: --engine: 'auto', 'none' or 'unix:///path', not 'docker'");
+	assert_string_equal(err + strlen(path),
+			    ":1: --engine: 'auto', 'none' or 'unix:///path', not 'docker'");
 	free(err);
 
 	/* a file over the limit, and one that is not there, and a directory */

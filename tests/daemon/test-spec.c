@@ -48,7 +48,7 @@ static void test_endpoint_valid(void **state)
 	assert_int_equal(s.labels.n, 3);
 	assert_string_equal(policy_labels_get(&s.labels, "app"), "pg");
 	assert_string_equal(policy_labels_get(&s.labels, "example.com/x"), "");
-	assert_string_equal(s.labels.items[0].key, "app");	/* sorted */
+	assert_string_equal(s.labels.items[0].key, "app"); /* sorted */
 	assert_int_equal(s.n_ports, 3);
 	assert_string_equal(s.ports[0].name, "pg");
 	assert_int_equal(s.ports[0].port, 5432);
@@ -96,16 +96,19 @@ static void test_endpoint_invalid(void **state)
 			    "name: invalid endpoint name \"Web\": " MSG_DNS_LABEL);
 	expect_endpoint_err("{\"name\": \"\", \"netns\": \"red\"}", -EINVAL,
 			    "name: invalid endpoint name \"\": must be non-empty");
-	expect_endpoint_err("{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
-			    " \"netns\": \"red\"}", -EINVAL,
-			    "name: invalid endpoint name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			    "aaaaaaaaaaaaaaaaaaaaaa\": must be no more than 63 characters");
-	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"namespace\": \"Shop\"}", -EINVAL,
-			    "namespace: invalid namespace \"Shop\": " MSG_DNS_LABEL);
+	expect_endpoint_err(
+		"{\"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+		" \"netns\": \"red\"}",
+		-EINVAL,
+		"name: invalid endpoint name \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		"aaaaaaaaaaaaaaaaaaaaaa\": must be no more than 63 characters");
+	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"namespace\": \"Shop\"}",
+			    -EINVAL, "namespace: invalid namespace \"Shop\": " MSG_DNS_LABEL);
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"a/b\"}", -EINVAL,
 			    "netns: invalid network namespace name \"a/b\": must not contain '/'");
-	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"..\"}", -EINVAL,
-			    "netns: invalid network namespace name \"..\": must not be '.' or '..'");
+	expect_endpoint_err(
+		"{\"name\": \"web\", \"netns\": \"..\"}", -EINVAL,
+		"netns: invalid network namespace name \"..\": must not be '.' or '..'");
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"\"}", -EINVAL,
 			    "netns: invalid network namespace name \"\": must be 1 to 255 bytes");
 
@@ -113,14 +116,16 @@ static void test_endpoint_invalid(void **state)
 			    "labels: must be an object of strings");
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"labels\": {\"app\": 1}}",
 			    -EINVAL, "labels.app: must be a string");
-	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"labels\": {\"a b\": \"x\"}}",
-			    -EINVAL, "labels: invalid label key \"a b\": name part must consist of "
-			    "alphanumeric characters, '-', '_' or '.', and must start and end with an "
-			    "alphanumeric character");
-	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"labels\": {\"app\": \"-x\"}}",
-			    -EINVAL, "labels.app: invalid label value \"-x\": a valid label must be an "
-			    "empty string or consist of alphanumeric characters, '-', '_' or '.', and "
-			    "must start and end with an alphanumeric character");
+	expect_endpoint_err(
+		"{\"name\": \"web\", \"netns\": \"red\", \"labels\": {\"a b\": \"x\"}}", -EINVAL,
+		"labels: invalid label key \"a b\": name part must consist of "
+		"alphanumeric characters, '-', '_' or '.', and must start and end with an "
+		"alphanumeric character");
+	expect_endpoint_err(
+		"{\"name\": \"web\", \"netns\": \"red\", \"labels\": {\"app\": \"-x\"}}", -EINVAL,
+		"labels.app: invalid label value \"-x\": a valid label must be an "
+		"empty string or consist of alphanumeric characters, '-', '_' or '.', and "
+		"must start and end with an alphanumeric character");
 
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"ports\": {}}", -EINVAL,
 			    "ports: must be an array");
@@ -132,10 +137,12 @@ static void test_endpoint_invalid(void **state)
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"ports\": "
 			    "[{\"name\": \"a\", \"port\": \"80\"}]}",
 			    -EINVAL, "ports[0]: Expected integer, got string");
-	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"ports\": "
-			    "[{\"name\": \"a\", \"port\": 80}, {\"name\": \"HTTP\", \"port\": 80}]}",
-			    -EINVAL, "ports[1].name: invalid port name \"HTTP\": must contain only "
-			    "alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+	expect_endpoint_err(
+		"{\"name\": \"web\", \"netns\": \"red\", \"ports\": "
+		"[{\"name\": \"a\", \"port\": 80}, {\"name\": \"HTTP\", \"port\": 80}]}",
+		-EINVAL,
+		"ports[1].name: invalid port name \"HTTP\": must contain only "
+		"alpha-numeric characters (a-z, 0-9), and hyphens (-)");
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"ports\": "
 			    "[{\"name\": \"a\", \"port\": 0}]}",
 			    -ERANGE, "ports[0].port: 0 out of 1-65535");
@@ -147,7 +154,8 @@ static void test_endpoint_invalid(void **state)
 			    -ERANGE, "ports[0].port: -1 out of 1-65535");
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"ports\": "
 			    "[{\"name\": \"a\", \"port\": 80, \"protocol\": \"tcp\"}]}",
-			    -EINVAL, "ports[0].protocol: unsupported protocol \"tcp\" (TCP, UDP or SCTP)");
+			    -EINVAL,
+			    "ports[0].protocol: unsupported protocol \"tcp\" (TCP, UDP or SCTP)");
 	expect_endpoint_err("{\"name\": \"web\", \"netns\": \"red\", \"ports\": "
 			    "[{\"name\": \"a\", \"port\": 80}, {\"name\": \"a\", \"port\": 81, "
 			    "\"protocol\": \"UDP\"}]}",
@@ -205,7 +213,8 @@ static void test_label_change(void **state)
 	label_change_done(&c);
 
 	json_decref(o);
-	o = json_parse("{\"set\": {\"b\": \"2\", \"a\": \"1\"}, \"remove\": [\"c\", \"d\", \"c\"]}");
+	o = json_parse(
+		"{\"set\": {\"b\": \"2\", \"a\": \"1\"}, \"remove\": [\"c\", \"d\", \"c\"]}");
 	assert_int_equal(label_change_from_json(o, &c, &err), 0);
 	assert_int_equal(c.set.n, 2);
 	assert_string_equal(c.set.items[0].key, "a");
@@ -230,7 +239,7 @@ static void test_label_change(void **state)
 	c.n_remove = 77;
 	assert_int_equal(label_change_from_json(o, &c, &err), -E2BIG);
 	assert_string_equal(err.message, "remove: more than 256 keys");
-	assert_int_equal(c.n_remove, 77);	/* untouched */
+	assert_int_equal(c.n_remove, 77); /* untouched */
 	op_error_done(&err);
 }
 
@@ -256,10 +265,11 @@ static void test_label_change_invalid(void **state)
 	expect_change_err("\"x\"", -EINVAL, "invalid label change: Expected object, got string");
 	expect_change_err("{\"set\": [\"a\"]}", -EINVAL, "set: must be an object of strings");
 	expect_change_err("{\"set\": {\"a\": true}}", -EINVAL, "set.a: must be a string");
-	expect_change_err("{\"set\": {\"-a\": \"x\"}}", -EINVAL,
-			  "set: invalid label key \"-a\": name part must consist of alphanumeric "
-			  "characters, '-', '_' or '.', and must start and end with an alphanumeric "
-			  "character");
+	expect_change_err(
+		"{\"set\": {\"-a\": \"x\"}}", -EINVAL,
+		"set: invalid label key \"-a\": name part must consist of alphanumeric "
+		"characters, '-', '_' or '.', and must start and end with an alphanumeric "
+		"character");
 	expect_change_err("{\"remove\": \"a\"}", -EINVAL, "remove: must be an array of keys");
 	expect_change_err("{\"remove\": [\"a\", 1]}", -EINVAL, "remove[1]: must be a string");
 	expect_change_err("{\"set\": {\"a\": \"b\"}, \"remove\": [null]}", -EINVAL,
@@ -287,7 +297,7 @@ static void test_hook_request(void **state)
 	assert_string_equal(h.id, "0123456789ab");
 	assert_int_equal(h.pid, 4242);
 	assert_string_equal(h.netns, "/proc/4242/ns/net");
-	assert_false(h.labels_known);	/* no segd.io/labels annotation */
+	assert_false(h.labels_known); /* no segd.io/labels annotation */
 	hook_request_done(&h);
 
 	json_decref(o);
@@ -325,10 +335,11 @@ static void expect_annotation(const char *value, const char *const *kv, const ch
 
 static void test_hook_annotation(void **state)
 {
-	expect_annotation("app=web;tier=front", (const char *const[]){ "app", "web", "tier", "front",
-								     NULL }, NULL);
+	expect_annotation("app=web;tier=front",
+			  (const char *const[]){ "app", "web", "tier", "front", NULL }, NULL);
 	expect_annotation("{\"app\": \"web\", \"example.com/team\": \"a\"}",
-			  (const char *const[]){ "app", "web", "example.com/team", "a", NULL }, NULL);
+			  (const char *const[]){ "app", "web", "example.com/team", "a", NULL },
+			  NULL);
 	/* known, and no labels at all */
 	expect_annotation("", NULL, NULL);
 	expect_annotation("{}", NULL, NULL);
@@ -336,7 +347,8 @@ static void test_hook_annotation(void **state)
 	expect_annotation("app", NULL, "annotation segd.io/labels: \"app\" is not KEY=VALUE");
 	expect_annotation("app=web;app=db", NULL,
 			  "annotation segd.io/labels: label \"app\" given twice");
-	expect_annotation("{\"app\": 5}", NULL, "annotation segd.io/labels: label \"app\": not a string");
+	expect_annotation("{\"app\": 5}", NULL,
+			  "annotation segd.io/labels: label \"app\": not a string");
 	expect_annotation("{\"app\": ", NULL,
 			  "annotation segd.io/labels: not a JSON object of strings: unexpected "
 			  "token near end of file");
@@ -446,7 +458,7 @@ static void test_op_error(void **state)
 	op_error_done(&e);
 	assert_null(e.message);
 	assert_int_equal(e.diags.n, 0);
-	op_error_done(&e);	/* twice is fine */
+	op_error_done(&e); /* twice is fine */
 }
 
 int main(void)

@@ -16,18 +16,18 @@
 #include "state.h"
 #include "unit.h"
 
-#define OBJECTS                                                                         \
-	"apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {env: prod}}\n"    \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: db-in, namespace: shop}\n"                                    \
-	"spec:\n  podSelector: {matchLabels: {app: db}}\n"                              \
-	"  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}],"                \
-	" ports: [{port: 5432}]}]\n"                                                    \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                       \
-	"metadata: {name: out, namespace: blog}\n"                                      \
-	"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n"                           \
+#define OBJECTS                                                                          \
+	"apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {env: prod}}\n" \
+	"---\n"                                                                          \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                        \
+	"metadata: {name: db-in, namespace: shop}\n"                                     \
+	"spec:\n  podSelector: {matchLabels: {app: db}}\n"                               \
+	"  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}],"                 \
+	" ports: [{port: 5432}]}]\n"                                                     \
+	"---\n"                                                                          \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                        \
+	"metadata: {name: out, namespace: blog}\n"                                       \
+	"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n"                            \
 	"  egress: [{to: [{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}}]}]\n"
 
 static unsigned dir_seq;
@@ -72,13 +72,14 @@ static void test_desc(void **state)
 
 	ep_port(e, "pg", 5432, POLICY_PROTO_TCP);
 	ep_port(e, "m", 9187, POLICY_PROTO_UDP);
-	ep_addr(e, "10.0.0.2");	/* addresses are the kernel's: not stored */
+	ep_addr(e, "10.0.0.2"); /* addresses are the kernel's: not stored */
 	d = state_endpoint_desc(e);
 	s = json_text(d);
-	assert_string_equal(s, "{\"labels\":{\"app\":\"db\"},\"name\":\"db\",\"namespace\":\"shop\","
-			       "\"netns\":\"db\",\"ports\":[{\"name\":\"pg\",\"port\":5432,"
-			       "\"protocol\":\"TCP\"},{\"name\":\"m\",\"port\":9187,"
-			       "\"protocol\":\"UDP\"}]}");
+	assert_string_equal(s,
+			    "{\"labels\":{\"app\":\"db\"},\"name\":\"db\",\"namespace\":\"shop\","
+			    "\"netns\":\"db\",\"ports\":[{\"name\":\"pg\",\"port\":5432,"
+			    "\"protocol\":\"TCP\"},{\"name\":\"m\",\"port\":9187,"
+			    "\"protocol\":\"UDP\"}]}");
 	endpoint_free(e);
 }
 
@@ -92,7 +93,7 @@ static void test_open(void **state)
 	assert_int_equal(state_open(dir, &st), 0);
 	assert_int_equal(stat(dir, &sb), 0);
 	assert_true(S_ISDIR(sb.st_mode));
-	assert_int_equal(sb.st_mode & 0777, 0700);	/* the last component is private */
+	assert_int_equal(sb.st_mode & 0777, 0700); /* the last component is private */
 	snprintf(parent, sizeof(parent), "%s/..", dir);
 	assert_int_equal(stat(parent, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0755);
@@ -158,7 +159,7 @@ static void test_save_load(void **state)
 		assert_int_equal(stat(path, &sb), 0);
 		assert_int_equal(sb.st_mode & 0777, 0600);
 		path_in(path, sizeof(path), dir, "." STATE_FILE ".tmp");
-		assert_int_equal(file_size(path), -1);	/* renamed over */
+		assert_int_equal(file_size(path), -1); /* renamed over */
 	}
 	state_free(st);
 
@@ -298,7 +299,7 @@ static void test_torn_and_invalid_lines(void **state)
 	assert_int_equal(state_load(st, &l), 0);
 	assert_int_equal(l.objects->n_namespaces + l.objects->n_netpols, 0);
 	assert_int_equal(json_object_size(l.endpoints), 2);
-	assert_non_null(json_object_get(l.endpoints, "a"));	/* the torn removal did not happen */
+	assert_non_null(json_object_get(l.endpoints, "a")); /* the torn removal did not happen */
 	assert_json_string(json_object_get(json_object_get(l.endpoints, "b"), "labels"), "k", "v");
 	state_loaded_done(&l);
 	/* the torn tail is cut off; the invalid complete lines stay */
@@ -317,8 +318,8 @@ static void test_torn_and_invalid_lines(void **state)
 	{
 		_cleanup_free_ char *after = file_read(path, NULL);
 
-		assert_true(strncmp(after + good_len, "{\"op\":\"put\",\"endpoint\":{\"name\":\"c\"",
-				    33) == 0);
+		assert_true(strncmp(after + good_len,
+				    "{\"op\":\"put\",\"endpoint\":{\"name\":\"c\"", 33) == 0);
 		assert_int_equal(after[strlen(after) - 1], '\n');
 		assert_int_equal(st->journal_bytes, strlen(after));
 	}
@@ -338,7 +339,7 @@ static void expect_refused(const char *state_json, int want)
 	file_write(path, state_json, strlen(state_json));
 	if (state_load(st, &l) != want)
 		fail_msg("state.json %s: not refused with %d", state_json, want);
-	assert_ptr_equal(l.objects, (struct policy_objects *)0x1);	/* untouched */
+	assert_ptr_equal(l.objects, (struct policy_objects *)0x1); /* untouched */
 	state_free(st);
 }
 
@@ -348,13 +349,17 @@ static void test_corrupt(void **state)
 	expect_refused("{", -EBADMSG);
 	expect_refused("[]", -EBADMSG);
 	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
-		       " \"items\": []}}", -EBADMSG);
+		       " \"items\": []}}",
+		       -EBADMSG);
 	expect_refused("{\"version\": 2, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
-		       " \"items\": []}, \"endpoints\": []}", -EBADMSG);
+		       " \"items\": []}, \"endpoints\": []}",
+		       -EBADMSG);
 	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
-		       " \"items\": []}, \"endpoints\": {}}", -EBADMSG);
+		       " \"items\": []}, \"endpoints\": {}}",
+		       -EBADMSG);
 	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
-		       " \"items\": []}, \"endpoints\": [], \"extra\": 1}", -EBADMSG);
+		       " \"items\": []}, \"endpoints\": [], \"extra\": 1}",
+		       -EBADMSG);
 	expect_refused("{\"version\": 1, \"version\": 1, \"objects\": {}, \"endpoints\": []}",
 		       -EBADMSG);
 	/* stored objects pass the parser's validation like user input */
@@ -439,7 +444,7 @@ static void test_fold(void **state)
 	assert_int_equal(state_open(dir, &st), 0);
 	assert_int_equal(state_load(st, &l), 0);
 	state_loaded_done(&l);
-	assert_int_equal(state_save(st, &s, &r), 0);	/* a small state.json */
+	assert_int_equal(state_save(st, &s, &r), 0); /* a small state.json */
 	assert_int_equal(registry_insert(&r, e), 0);
 
 	/* lines go to the journal until it holds STATE_JOURNAL_MIN */
@@ -463,7 +468,7 @@ static void test_fold(void **state)
 
 	assert_int_equal(state_open(dir, &st), 0);
 	assert_int_equal(state_load(st, &l), 0);
-	assert_int_equal(json_object_size(l.endpoints), 0);	/* the removal, replayed */
+	assert_int_equal(json_object_size(l.endpoints), 0); /* the removal, replayed */
 	state_loaded_done(&l);
 	state_free(st);
 	registry_done(&r);

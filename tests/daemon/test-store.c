@@ -19,8 +19,8 @@ static struct policy_namespace *ns(const char *name, const char *team)
 	char text[256];
 
 	snprintf(text, sizeof(text),
-		 "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s, labels: {team: '%s'}}\n", name,
-		 team);
+		 "apiVersion: v1\nkind: Namespace\nmetadata: {name: %s, labels: {team: '%s'}}\n",
+		 name, team);
 	return namespace_parse(text);
 }
 
@@ -42,7 +42,7 @@ static void test_put_to_string(void **state)
 	assert_string_equal(store_put_to_string(STORE_CONFIGURED), "configured");
 	assert_string_equal(store_put_to_string(STORE_CREATED), "created");
 	assert_null(store_put_to_string(_STORE_PUT_MAX));
-	assert_null(store_put_to_string((enum store_put)-1));
+	assert_null(store_put_to_string((enum store_put) - 1));
 }
 
 static void test_put_namespace(void **state)
@@ -54,7 +54,7 @@ static void test_put_namespace(void **state)
 	assert_int_equal(store_snapshot_take(&s, &snap), 0);
 	obj = a;
 	assert_int_equal(store_put_namespace(&s, &snap, &obj), STORE_CREATED);
-	assert_null(obj);	/* taken */
+	assert_null(obj); /* taken */
 	assert_true(store_namespaces_changed(&s, &snap));
 	store_snapshot_commit(&s, &snap);
 	assert_int_equal(s.n_namespaces, 1);
@@ -77,7 +77,7 @@ static void test_put_namespace(void **state)
 	assert_string_equal(policy_labels_get(&s.namespaces[0]->labels, "team"), "y");
 	assert_ptr_equal(snap.namespaces[0], a);
 	assert_true(store_namespaces_changed(&s, &snap));
-	store_snapshot_commit(&s, &snap);	/* frees a */
+	store_snapshot_commit(&s, &snap); /* frees a */
 	assert_null(snap.namespaces);
 	assert_int_equal(s.n_namespaces, 1);
 	store_done(&s);
@@ -95,7 +95,7 @@ static void test_put_netpol(void **state)
 	assert_int_equal(store_put_netpol(&s, &snap, &obj), STORE_CREATED);
 	obj = np("shop", "db", 5432);
 	assert_int_equal(store_put_netpol(&s, &snap, &obj), STORE_CREATED);
-	obj = np("blog", "web", 80);	/* same name, other namespace */
+	obj = np("blog", "web", 80); /* same name, other namespace */
 	assert_int_equal(store_put_netpol(&s, &snap, &obj), STORE_CREATED);
 	store_sort(&s);
 	store_snapshot_commit(&s, &snap);
@@ -202,7 +202,7 @@ static void test_remove(void **state)
 				     "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
 				     "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n"));
 	assert_int_equal(s.n_namespaces, 3);
-	assert_string_equal(s.namespaces[0]->name, "a");	/* loaded sorted */
+	assert_string_equal(s.namespaces[0]->name, "a"); /* loaded sorted */
 	assert_string_equal(s.namespaces[2]->name, "c");
 	assert_int_equal(store_find_namespace(&s, "b"), 1);
 	assert_int_equal(store_find_namespace(&s, "d"), -1);
@@ -239,8 +239,8 @@ static void test_remove(void **state)
 	store_snapshot_commit(&s, &snap);
 	b = s.netpols[1];
 	assert_int_equal(store_snapshot_take(&s, &snap), 0);
-	store_remove_netpol_at(&s, 2);	/* the last one */
-	store_remove_netpol_at(&s, 0);	/* the first one */
+	store_remove_netpol_at(&s, 2); /* the last one */
+	store_remove_netpol_at(&s, 0); /* the first one */
 	assert_int_equal(s.n_netpols, 1);
 	assert_ptr_equal(s.netpols[0], b);
 	store_snapshot_commit(&s, &snap);
@@ -269,17 +269,21 @@ static void test_changes(void **state)
 	struct policy_namespace *n;
 	struct seen seen = { 0 };
 
-	store_load(&s, objects_parse(
-		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
-		"{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
-		" \"metadata\": {\"name\": \"keep\", \"namespace\": \"x\"},"
-		" \"spec\": {\"podSelector\": {}, \"ingress\": [{\"ports\": [{\"port\": 1}]}]}}\n---\n"
-		"{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
-		" \"metadata\": {\"name\": \"change\", \"namespace\": \"x\"},"
-		" \"spec\": {\"podSelector\": {}, \"ingress\": [{\"ports\": [{\"port\": 2}]}]}}\n---\n"
-		"{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
-		" \"metadata\": {\"name\": \"drop\", \"namespace\": \"x\"},"
-		" \"spec\": {\"podSelector\": {}, \"ingress\": [{\"ports\": [{\"port\": 3}]}]}}\n"));
+	store_load(&s,
+		   objects_parse(
+			   "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n"
+			   "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
+			   " \"metadata\": {\"name\": \"keep\", \"namespace\": \"x\"},"
+			   " \"spec\": {\"podSelector\": {},"
+			   " \"ingress\": [{\"ports\": [{\"port\": 1}]}]}}\n---\n"
+			   "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
+			   " \"metadata\": {\"name\": \"change\", \"namespace\": \"x\"},"
+			   " \"spec\": {\"podSelector\": {},"
+			   " \"ingress\": [{\"ports\": [{\"port\": 2}]}]}}\n---\n"
+			   "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"NetworkPolicy\","
+			   " \"metadata\": {\"name\": \"drop\", \"namespace\": \"x\"},"
+			   " \"spec\": {\"podSelector\": {},"
+			   " \"ingress\": [{\"ports\": [{\"port\": 3}]}]}}\n"));
 	assert_int_equal(s.n_netpols, 3);
 
 	/* nothing changed */
@@ -339,7 +343,8 @@ static void test_empty(void **state)
 	store_netpols_changed(&s, &snap, on_changed, &seen);
 	assert_int_equal(seen.n, 0);
 	store_snapshot_restore(&s, &snap);
-	store_load(&s, objects_parse("{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": []}"));
+	store_load(&s,
+		   objects_parse("{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": []}"));
 	assert_int_equal(s.n_namespaces + s.n_netpols, 0);
 	store_done(&s);
 	store_done(&s);

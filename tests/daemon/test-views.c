@@ -21,19 +21,19 @@
 #define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
-#define POLICIES                                                                     \
+#define POLICIES                                                                         \
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {env: prod}}\n" \
-	"---\n"                                                                      \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                    \
-	"metadata: {name: db-in, namespace: shop}\n"                                 \
-	"spec:\n  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress]\n" \
-	"---\n"                                                                      \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                    \
-	"metadata: {name: all-out, namespace: shop}\n"                               \
-	"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n"                        \
-	"---\n"                                                                      \
-	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                    \
-	"metadata: {name: web, namespace: blog}\n"                                   \
+	"---\n"                                                                          \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                        \
+	"metadata: {name: db-in, namespace: shop}\n"                                     \
+	"spec:\n  podSelector: {matchLabels: {app: db}}\n  policyTypes: [Ingress]\n"     \
+	"---\n"                                                                          \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                        \
+	"metadata: {name: all-out, namespace: shop}\n"                                   \
+	"spec:\n  podSelector: {}\n  policyTypes: [Egress]\n"                            \
+	"---\n"                                                                          \
+	"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"                        \
+	"metadata: {name: web, namespace: blog}\n"                                       \
 	"spec:\n  podSelector: {}\n"
 
 static void assert_json_eq(json_t *got, const char *want_text)
@@ -63,12 +63,13 @@ static void test_endpoint_netns(void **state)
 	ep_port(e, "pg", 5432, POLICY_PROTO_TCP);
 	endpoint_set_error(e, ENDPOINT_ERROR, "commit failed: %s", "EPERM");
 	o = view_endpoint(e);
-	assert_json_eq(o, "{\"name\": \"db\", \"kind\": \"netns\", \"namespace\": \"shop\","
-			  " \"netns\": \"db\", \"labels\": {\"app\": \"db\"},"
-			  " \"ports\": [{\"name\": \"pg\", \"port\": 5432, \"protocol\": \"TCP\"}],"
-			  " \"addresses\": [\"10.0.0.2\", \"fd00::2\"],"
-			  " \"state\": \"error\", \"error\": \"commit failed: EPERM\", \"policies\": [],"
-			  " \"isolation\": {\"ingress\": false, \"egress\": false}}");
+	assert_json_eq(
+		o, "{\"name\": \"db\", \"kind\": \"netns\", \"namespace\": \"shop\","
+		   " \"netns\": \"db\", \"labels\": {\"app\": \"db\"},"
+		   " \"ports\": [{\"name\": \"pg\", \"port\": 5432, \"protocol\": \"TCP\"}],"
+		   " \"addresses\": [\"10.0.0.2\", \"fd00::2\"],"
+		   " \"state\": \"error\", \"error\": \"commit failed: EPERM\", \"policies\": [],"
+		   " \"isolation\": {\"ingress\": false, \"egress\": false}}");
 	endpoint_free(e);
 }
 
@@ -79,9 +80,12 @@ static void test_endpoint_isolation(void **state)
 	struct endpoint *web = ep_new(ENDPOINT_KIND_NETNS, "web", "shop");
 	struct endpoint *other = ep_new(ENDPOINT_KIND_NETNS, "other", "blog");
 	struct policy_endpoint *eps[] = { &db->pe, &web->pe, &other->pe };
-	struct policy_world w = { .namespaces = objs->namespaces, .n_namespaces = objs->n_namespaces,
-				  .netpols = objs->netpols, .n_netpols = objs->n_netpols,
-				  .endpoints = eps, .n_endpoints = 3 };
+	struct policy_world w = { .namespaces = objs->namespaces,
+				  .n_namespaces = objs->n_namespaces,
+				  .netpols = objs->netpols,
+				  .n_netpols = objs->n_netpols,
+				  .endpoints = eps,
+				  .n_endpoints = 3 };
 	json_auto_t *o = NULL;
 
 	ep_label(db, "app", "db");
@@ -176,8 +180,10 @@ static void test_endpoints_and_netpols(void **state)
 	/* store order (namespace, name), each as the canonical object */
 	want = json_take_text(policy_netpol_to_json(s.netpols[0]));
 	assert_true(json_equal(json_array_get(items, 0), want));
-	assert_json_string(json_object_get(json_array_get(items, 0), "metadata"), "namespace", "blog");
-	assert_json_string(json_object_get(json_array_get(items, 1), "metadata"), "name", "all-out");
+	assert_json_string(json_object_get(json_array_get(items, 0), "metadata"), "namespace",
+			   "blog");
+	assert_json_string(json_object_get(json_array_get(items, 1), "metadata"), "name",
+			   "all-out");
 	assert_json_string(json_object_get(json_array_get(items, 2), "metadata"), "name", "db-in");
 	assert_json_string(json_array_get(items, 2), "kind", "NetworkPolicy");
 	json_decref(o);
@@ -220,8 +226,9 @@ static void test_namespaces(void **state)
 		       " \"dev\", \"labels\": {\"kubernetes.io/metadata.name\": \"dev\"}}}");
 	/* the applied one, with its own labels */
 	assert_json_string(json_object_get(json_array_get(items, 2), "metadata"), "name", "shop");
-	assert_json_string(json_object_get(json_object_get(json_array_get(items, 2), "metadata"),
-					   "labels"), "env", "prod");
+	assert_json_string(
+		json_object_get(json_object_get(json_array_get(items, 2), "metadata"), "labels"),
+		"env", "prod");
 	store_done(&s);
 	registry_done(&r);
 }
@@ -233,8 +240,12 @@ static void test_status(void **state)
 	struct reconciler rc = { 0 };
 	struct drift d = { .detected = 3, .repairs = 2, .event_overruns = 1 };
 	struct errlog l = { 0 };
-	struct status_inputs in = { .registry = &r, .store = &s, .rc = &rc, .drift = &d,
-				    .errlog = &l, .started = time(NULL) - 100 };
+	struct status_inputs in = { .registry = &r,
+				    .store = &s,
+				    .rc = &rc,
+				    .drift = &d,
+				    .errlog = &l,
+				    .started = time(NULL) - 100 };
 	struct endpoint *e;
 	json_auto_t *o = NULL;
 	json_t *changes;
@@ -263,7 +274,7 @@ static void test_status(void **state)
 	assert_true(json_integer_value(json_object_get(o, "uptime_seconds")) < 200);
 	assert_json_int(o, "endpoints", 3);
 	assert_json_int(o, "networkpolicies", 3);
-	assert_json_int(o, "namespaces", 3);	/* shop (applied), blog and dev (implicit) */
+	assert_json_int(o, "namespaces", 3); /* shop (applied), blog and dev (implicit) */
 	assert_json_int(o, "enforced", 1);
 	assert_json_int(o, "errors", 1);
 	assert_json_int(o, "commits", 7);
@@ -279,7 +290,7 @@ static void test_status(void **state)
 		       " \"messages\": 5, \"bytes\": 6, \"usec\": 7}");
 	assert_json_int(json_object_get(changes, "total"), "bytes", 123456789012ll);
 	assert_json_eq(json_object_get(o, "drift"), "{\"watching\": false, \"detected\": 3,"
-		       " \"repairs\": 2, \"event_overruns\": 1}");
+						    " \"repairs\": 2, \"event_overruns\": 1}");
 	assert_int_equal(json_object_size(o), 16);
 	json_decref(o);
 
@@ -302,9 +313,12 @@ static void test_status(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_endpoint_netns),	cmocka_unit_test(test_endpoint_isolation),
-		cmocka_unit_test(test_endpoint_container), cmocka_unit_test(test_endpoints_and_netpols),
-		cmocka_unit_test(test_namespaces),	cmocka_unit_test(test_status),
+		cmocka_unit_test(test_endpoint_netns),
+		cmocka_unit_test(test_endpoint_isolation),
+		cmocka_unit_test(test_endpoint_container),
+		cmocka_unit_test(test_endpoints_and_netpols),
+		cmocka_unit_test(test_namespaces),
+		cmocka_unit_test(test_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,8 +126,9 @@ static inline void ep_container(struct endpoint *e, const char *id, const char *
 	assert_non_null(c);
 	e->containers = c;
 	c = &e->containers[e->n_containers++];
-	*c = (struct ep_container){ .id = strdup(id), .name = name ? strdup(name) : NULL,
-				    .owner = owner, .known = true };
+	*c = (struct ep_container){
+		.id = strdup(id), .name = name ? strdup(name) : NULL, .owner = owner, .known = true
+	};
 	assert_non_null(c->id);
 }
 
@@ -203,8 +204,9 @@ static inline char *json_text(const json_t *o)
 	return s;
 }
 
-#define assert_json_string(o, key, want) \
-	assert_string_equal(json_string_value(json_object_get((o), (key))) ?: "(not a string)", (want))
+#define assert_json_string(o, key, want)                                                        \
+	assert_string_equal(json_string_value(json_object_get((o), (key))) ?: "(not a string)", \
+			    (want))
 #define assert_json_int(o, key, want) \
 	assert_int_equal(json_integer_value(json_object_get((o), (key))), (want))
 #define assert_json_true(o, key) assert_true(json_is_true(json_object_get((o), (key))))

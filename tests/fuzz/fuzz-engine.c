@@ -22,7 +22,7 @@ static void check_inspect(const struct container_info *ci)
 	    (ci->name && !engine_container_name_valid(ci->name)) || !ci->labels_known)
 		abort();
 	if (ci->invalid && ci->labels.n)
-		abort();	/* quarantined: no labels kept */
+		abort(); /* quarantined: no labels kept */
 	if (ci->labels.n > POLICY_MAX_LABELS)
 		abort();
 	for (size_t i = 0; i < ci->labels.n; i++) {

@@ -83,10 +83,17 @@ static void fuzz_packet(const uint8_t *data, size_t size)
 static char *selected[] = { (char *)"ns/in", (char *)"ns/out" };
 static unsigned selected_types[] = { POLICY_TYPE_INGRESS, POLICY_TYPE_EGRESS };
 static struct policy_plan_rule rules[] = {
-	{ .dir = POLICY_DIR_INGRESS, .policy_namespace = (char *)"ns", .policy_name = (char *)"in",
-	  .family = AF_UNSPEC, .set = -1 },
-	{ .dir = POLICY_DIR_EGRESS, .policy_namespace = (char *)"ns", .policy_name = (char *)"out",
-	  .rule_index = 3, .family = AF_UNSPEC, .set = -1 },
+	{ .dir = POLICY_DIR_INGRESS,
+	  .policy_namespace = (char *)"ns",
+	  .policy_name = (char *)"in",
+	  .family = AF_UNSPEC,
+	  .set = -1 },
+	{ .dir = POLICY_DIR_EGRESS,
+	  .policy_namespace = (char *)"ns",
+	  .policy_name = (char *)"out",
+	  .rule_index = 3,
+	  .family = AF_UNSPEC,
+	  .set = -1 },
 };
 static const struct policy_plan plan = {
 	.endpoint = (char *)"self",

@@ -38,7 +38,7 @@ static void fuzz_named_ports(const char *s)
 		check_ports(ports, n);
 		policy_named_ports_free(ports, n);
 	} else if (!err) {
-		abort();	/* a refusal always says why (or is -ENOMEM) */
+		abort(); /* a refusal always says why (or is -ENOMEM) */
 	}
 	free(err);
 	err = NULL;
@@ -62,7 +62,7 @@ static void fuzz_labels(const char *s)
 			    policy_label_value_invalid(l.items[i].value))
 				abort();
 			if (i > 0 && strcmp(l.items[i - 1].key, l.items[i].key) >= 0)
-				abort();	/* sorted, unique */
+				abort(); /* sorted, unique */
 		}
 		policy_labels_done(&l);
 	}
@@ -86,7 +86,8 @@ static void fuzz_ports(const char *s)
 			if (ports[i].port == 0)
 				abort();
 			for (size_t k = 0; k < i; k++)
-				if (ports[i].port == ports[k].port && ports[i].proto == ports[k].proto)
+				if (ports[i].port == ports[k].port &&
+				    ports[i].proto == ports[k].proto)
 					abort();
 		}
 		policy_l4_sort(ports, n);

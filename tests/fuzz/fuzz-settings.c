@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	settings_init(&s);
 	r = settings_parse_text(&s, "fuzz.conf", (const char *)data, size, &err);
 	if (r == -EINVAL && !err)
-		abort();	/* a refusal says why */
+		abort(); /* a refusal says why */
 	if (r == 0) {
 		if (s.resync_interval_s < 1 || s.resync_interval_s > 86400 ||
 		    s.flow_log_max_bytes < (1u << 20) || s.flow_log_max_bytes > (65536ull << 20) ||

@@ -43,7 +43,7 @@ static void fuzz_endpoint(json_t *o)
 		}
 		endpoint_spec_done(&s);
 	} else if (!err.message) {
-		abort();	/* a refusal names its field */
+		abort(); /* a refusal names its field */
 	}
 	op_error_done(&err);
 }
@@ -74,7 +74,7 @@ static void fuzz_hook(json_t *o)
 		if (!h.labels_known && (h.labels.n || h.labels_invalid))
 			abort();
 		if (h.labels_invalid && h.labels.n)
-			abort();	/* unusable labels are dropped */
+			abort(); /* unusable labels are dropped */
 		check_labels(&h.labels);
 		hook_request_done(&h);
 	}

@@ -25,27 +25,27 @@
  * anyone on 53/UDP, and to 192.168.0.0/16 except 192.168.1.0/24 on any port (IPv4 only).
  * `port` is the db-in port, so that a second world can differ in it.
  */
-#define POLICIES                                                                        \
-	"apiVersion: networking.k8s.io/v1\n"                                            \
-	"kind: NetworkPolicy\n"                                                         \
-	"metadata: {name: db-in, namespace: x}\n"                                       \
-	"spec:\n"                                                                       \
-	"  podSelector: {matchLabels: {app: db}}\n"                                     \
-	"  policyTypes: [Ingress]\n"                                                    \
-	"  ingress:\n"                                                                  \
-	"  - from: [{podSelector: {matchLabels: {app: web}}}]\n"                        \
-	"    ports: [{port: %u}]\n"                                                     \
-	"---\n"                                                                         \
-	"apiVersion: networking.k8s.io/v1\n"                                            \
-	"kind: NetworkPolicy\n"                                                         \
-	"metadata: {name: web-out, namespace: x}\n"                                     \
-	"spec:\n"                                                                       \
-	"  podSelector: {matchLabels: {app: web}}\n"                                    \
-	"  policyTypes: [Egress]\n"                                                     \
-	"  egress:\n"                                                                   \
-	"  - to: [{podSelector: {matchLabels: {app: db}}}]\n"                           \
-	"    ports: [{port: 5432}, {port: 8000, endPort: 8080}]\n"                      \
-	"  - ports: [{port: 53, protocol: UDP}]\n"                                      \
+#define POLICIES                                                   \
+	"apiVersion: networking.k8s.io/v1\n"                       \
+	"kind: NetworkPolicy\n"                                    \
+	"metadata: {name: db-in, namespace: x}\n"                  \
+	"spec:\n"                                                  \
+	"  podSelector: {matchLabels: {app: db}}\n"                \
+	"  policyTypes: [Ingress]\n"                               \
+	"  ingress:\n"                                             \
+	"  - from: [{podSelector: {matchLabels: {app: web}}}]\n"   \
+	"    ports: [{port: %u}]\n"                                \
+	"---\n"                                                    \
+	"apiVersion: networking.k8s.io/v1\n"                       \
+	"kind: NetworkPolicy\n"                                    \
+	"metadata: {name: web-out, namespace: x}\n"                \
+	"spec:\n"                                                  \
+	"  podSelector: {matchLabels: {app: web}}\n"               \
+	"  policyTypes: [Egress]\n"                                \
+	"  egress:\n"                                              \
+	"  - to: [{podSelector: {matchLabels: {app: db}}}]\n"      \
+	"    ports: [{port: 5432}, {port: 8000, endPort: 8080}]\n" \
+	"  - ports: [{port: 53, protocol: UDP}]\n"                 \
 	"  - to: [{ipBlock: {cidr: 192.168.0.0/16, except: [192.168.1.0/24]}}]\n"
 
 enum { WEB, DB, CACHE, V6, EXT, N_EPS };
@@ -98,10 +98,13 @@ static void world_init(struct world *w, const char *db_addr, unsigned db_port)
 		e->addrs = w->addrs[i];
 		w->ptrs[i] = e;
 	}
-	w->w = (struct policy_world){ .netpols = w->objs->netpols, .n_netpols = w->objs->n_netpols,
-				      .endpoints = w->ptrs, .n_endpoints = N_EPS };
+	w->w = (struct policy_world){ .netpols = w->objs->netpols,
+				      .n_netpols = w->objs->n_netpols,
+				      .endpoints = w->ptrs,
+				      .n_endpoints = N_EPS };
 	for (size_t i = 0; i < N_EPS; i++)
-		assert_int_equal(policy_compile(&w->w, &w->eps[i], POLICY_DENY_DROP, &w->plans[i]), 0);
+		assert_int_equal(policy_compile(&w->w, &w->eps[i], POLICY_DENY_DROP, &w->plans[i]),
+				 0);
 }
 
 static void world_done(struct world *w)
@@ -134,7 +137,9 @@ static void test_isolating(void **state)
 	char *names[3] = { (char *)"a/in", (char *)"a/out", (char *)"a/both" };
 	unsigned types[3] = { POLICY_TYPE_INGRESS, POLICY_TYPE_EGRESS,
 			      POLICY_TYPE_INGRESS | POLICY_TYPE_EGRESS };
-	struct policy_plan p = { .selected_by = names, .selected_types = types, .n_selected_by = 3 };
+	struct policy_plan p = { .selected_by = names,
+				 .selected_types = types,
+				 .n_selected_by = 3 };
 	const char *out[3] = { NULL };
 	struct world w;
 
@@ -187,9 +192,9 @@ static void test_plan_ports(void **state)
 
 static void test_l4_sort(void **state)
 {
-	struct policy_l4 p[] = { { 80, POLICY_PROTO_UDP },	{ 443, POLICY_PROTO_TCP },
-				 { 9, POLICY_PROTO_SCTP },	{ 80, POLICY_PROTO_TCP },
-				 { 53, POLICY_PROTO_UDP },	{ 65535, POLICY_PROTO_TCP } };
+	struct policy_l4 p[] = { { 80, POLICY_PROTO_UDP }, { 443, POLICY_PROTO_TCP },
+				 { 9, POLICY_PROTO_SCTP }, { 80, POLICY_PROTO_TCP },
+				 { 53, POLICY_PROTO_UDP }, { 65535, POLICY_PROTO_TCP } };
 
 	policy_l4_sort(p, 6);
 	assert_true(p[0].proto == POLICY_PROTO_TCP && p[0].port == 80);
@@ -212,7 +217,7 @@ static void expect_l4_list(const char *spec, size_t max, int want_r, const char 
 		fail_msg("policy_l4_list_parse(\"%s\", %zu) = %d, want %d", spec ? spec : "(null)",
 			 max, r, want_r);
 	if (r < 0) {
-		assert_int_equal(n, 4242);	/* untouched */
+		assert_int_equal(n, 4242); /* untouched */
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -245,8 +250,8 @@ static void test_l4_list(void **state)
 	expect_l4_list("80/icmp", 8, -EINVAL, NULL);
 	expect_l4_list("http", 8, -EINVAL, NULL);
 	expect_l4_list("80, 81", 8, -EINVAL, NULL);
-	expect_l4_list("000000000000080", 8, 0, "80/TCP");	/* an item of 15 characters */
-	expect_l4_list("0000000000000080", 8, -EINVAL, NULL);	/* and of 16 */
+	expect_l4_list("000000000000080", 8, 0, "80/TCP"); /* an item of 15 characters */
+	expect_l4_list("0000000000000080", 8, -EINVAL, NULL); /* and of 16 */
 	expect_l4_list("80/tcp,81/sctpx", 8, -EINVAL, NULL);
 }
 
@@ -258,10 +263,10 @@ static void test_pair_allowed(void **state)
 	struct world w;
 	bool known;
 
-#define PAIR(a, b, p)                                                                        \
-	(known = false, policy_pair_allowed(w.plans[a], w.eps[a].addrs, w.eps[a].n_addrs,    \
-					    w.plans[b], w.eps[b].addrs, w.eps[b].n_addrs, &(p), \
-					    &known))
+#define PAIR(a, b, p)                                                                  \
+	(known = false,                                                                \
+	 policy_pair_allowed(w.plans[a], w.eps[a].addrs, w.eps[a].n_addrs, w.plans[b], \
+			     w.eps[b].addrs, w.eps[b].n_addrs, &(p), &known))
 
 	world_init(&w, "10.0.0.2", 5432);
 	/* both directions allow it, in both families */
@@ -295,7 +300,8 @@ static void test_pair_allowed(void **state)
 		/* the IPv4 address alone is allowed */
 		known = false;
 		assert_int_equal(policy_pair_allowed(w.plans[WEB], w.eps[WEB].addrs, 1,
-						     w.plans[EXT], w.eps[EXT].addrs, 1, &any, &known),
+						     w.plans[EXT], w.eps[EXT].addrs, 1, &any,
+						     &known),
 				 1);
 		assert_true(known);
 	}
@@ -308,7 +314,9 @@ static void test_pair_allowed(void **state)
 static void test_set_elem_text(void **state)
 {
 	struct policy_set_elem e = { { 10, 0, 0, 1 }, { 10, 0, 0, 1 } };
-	struct policy_set hash = { .name = (char *)"h", .family = AF_INET, .elems = &e, .n_elems = 1 };
+	struct policy_set hash = {
+		.name = (char *)"h", .family = AF_INET, .elems = &e, .n_elems = 1
+	};
 	struct policy_set iv = { .name = (char *)"i", .family = AF_INET, .interval = true };
 	struct policy_set v6 = { .name = (char *)"v6", .family = AF_INET6, .interval = true };
 	struct policy_set bad = { .name = (char *)"b", .family = AF_UNIX };
@@ -355,14 +363,31 @@ static void test_rule_text(void **state)
 {
 	struct policy_set sets[1] = { { .name = (char *)"i0_p4", .family = AF_INET } };
 	struct policy_plan_rule rules[] = {
-		{ .dir = POLICY_DIR_INGRESS, .family = AF_UNSPEC, .set = -1,
+		{ .dir = POLICY_DIR_INGRESS,
+		  .family = AF_UNSPEC,
+		  .set = -1,
 		  .comment = (char *)"a/b ingress[1]" },
-		{ .dir = POLICY_DIR_EGRESS, .family = AF_INET6, .set = -1, .has_proto = true,
+		{ .dir = POLICY_DIR_EGRESS,
+		  .family = AF_INET6,
+		  .set = -1,
+		  .has_proto = true,
 		  .proto = POLICY_PROTO_TCP },
-		{ .dir = POLICY_DIR_INGRESS, .family = AF_INET, .set = 0, .has_proto = true,
-		  .proto = POLICY_PROTO_SCTP, .port_lo = 1, .port_hi = 65535, .comment = (char *)"c" },
-		{ .dir = POLICY_DIR_INGRESS, .family = AF_INET, .set = 1, .has_proto = true,
-		  .proto = POLICY_PROTO_UDP, .port_lo = 53, .port_hi = 53, .comment = (char *)"d" },
+		{ .dir = POLICY_DIR_INGRESS,
+		  .family = AF_INET,
+		  .set = 0,
+		  .has_proto = true,
+		  .proto = POLICY_PROTO_SCTP,
+		  .port_lo = 1,
+		  .port_hi = 65535,
+		  .comment = (char *)"c" },
+		{ .dir = POLICY_DIR_INGRESS,
+		  .family = AF_INET,
+		  .set = 1,
+		  .has_proto = true,
+		  .proto = POLICY_PROTO_UDP,
+		  .port_lo = 53,
+		  .port_hi = 53,
+		  .comment = (char *)"d" },
 	};
 	struct policy_plan p = { .sets = sets, .n_sets = 1, .rules = rules, .n_rules = 4 };
 	struct world w;
@@ -418,11 +443,13 @@ static void elems_text(const struct policy_elems_delta *d, size_t n, char *buf, 
 {
 	buf[0] = 0;
 	for (size_t i = 0; i < n; i++) {
-		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s:", i ? ";" : "", d[i].set->name);
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s:", i ? ";" : "",
+			 d[i].set->name);
 		for (size_t k = 0; k < d[i].n_elems; k++) {
 			char e[96];
 
-			assert_int_equal(policy_set_elem_text(d[i].set, d[i].elems[k], e, sizeof(e)), 0);
+			assert_int_equal(
+				policy_set_elem_text(d[i].set, d[i].elems[k], e, sizeof(e)), 0);
 			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", k ? "," : "", e);
 		}
 	}

@@ -19,7 +19,7 @@
 #include "policy/policy.h"
 
 #define MSG_ALNUM "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
-#define MSG_KEY_NAME                                                                             \
+#define MSG_KEY_NAME                                                                              \
 	"name part must consist of alphanumeric characters, '-', '_' or '.', and must start and " \
 	"end with an alphanumeric character"
 #define MSG_VALUE                                                                                \
@@ -32,11 +32,11 @@
  * cmocka skip(): cmocka 1.1.5 prints skipped tests as "not ok N # SKIP", which meson's TAP
  * parser counts as a failure.
  */
-#define KNOWN_BUG(...)                                   \
-	do {                                             \
-		print_message("# BUG: " __VA_ARGS__);    \
-		print_message("\n");                     \
-		return;                                  \
+#define KNOWN_BUG(...)                                \
+	do {                                          \
+		print_message("# BUG: " __VA_ARGS__); \
+		print_message("\n");                  \
+		return;                               \
 	} while (0)
 
 /* A string of n copies of c (caller frees). */
@@ -68,11 +68,16 @@ static void test_port_name(void **state)
 	assert_string_equal(policy_port_name_invalid("a b"), MSG_ALNUM);
 	assert_string_equal(policy_port_name_invalid("a.b"), MSG_ALNUM);
 	assert_string_equal(policy_port_name_invalid("h\xc3\xa9"), MSG_ALNUM);
-	assert_string_equal(policy_port_name_invalid("a--b"), "must not contain consecutive hyphens");
-	assert_string_equal(policy_port_name_invalid("8080"), "must contain at least one letter (a-z)");
-	assert_string_equal(policy_port_name_invalid("-"), "must contain at least one letter (a-z)");
-	assert_string_equal(policy_port_name_invalid("-http"), "must not begin or end with a hyphen");
-	assert_string_equal(policy_port_name_invalid("http-"), "must not begin or end with a hyphen");
+	assert_string_equal(policy_port_name_invalid("a--b"),
+			    "must not contain consecutive hyphens");
+	assert_string_equal(policy_port_name_invalid("8080"),
+			    "must contain at least one letter (a-z)");
+	assert_string_equal(policy_port_name_invalid("-"),
+			    "must contain at least one letter (a-z)");
+	assert_string_equal(policy_port_name_invalid("-http"),
+			    "must not begin or end with a hyphen");
+	assert_string_equal(policy_port_name_invalid("http-"),
+			    "must not begin or end with a hyphen");
 }
 
 static void test_container_id(void **state)
@@ -83,10 +88,12 @@ static void test_container_id(void **state)
 	assert_null(policy_container_id_invalid(id12));
 	assert_null(policy_container_id_invalid(id128));
 	assert_null(policy_container_id_invalid("0123456789abcdef"));
-	assert_string_equal(policy_container_id_invalid(id11), "must be 12 to 128 hexadecimal digits");
+	assert_string_equal(policy_container_id_invalid(id11),
+			    "must be 12 to 128 hexadecimal digits");
 	assert_string_equal(policy_container_id_invalid(id129),
 			    "must be 12 to 128 hexadecimal digits");
-	assert_string_equal(policy_container_id_invalid(""), "must be 12 to 128 hexadecimal digits");
+	assert_string_equal(policy_container_id_invalid(""),
+			    "must be 12 to 128 hexadecimal digits");
 	assert_string_equal(policy_container_id_invalid(NULL),
 			    "must be 12 to 128 hexadecimal digits");
 	assert_string_equal(policy_container_id_invalid("0123456789ABCDEF"),
@@ -122,7 +129,8 @@ static void expect_spec(const char *s, int want_r, uint16_t want_port, enum poli
 	int r = policy_port_spec_parse(s, &port, &proto);
 
 	if (r != want_r)
-		fail_msg("policy_port_spec_parse(\"%s\") = %d, want %d", s ? s : "(null)", r, want_r);
+		fail_msg("policy_port_spec_parse(\"%s\") = %d, want %d", s ? s : "(null)", r,
+			 want_r);
 	if (r < 0) {
 		/* nothing is touched on failure */
 		assert_int_equal(port, 4242);
@@ -181,7 +189,7 @@ static void test_bug_port_spec_long_protocol(void **state)
 
 	assert_int_equal(policy_port_spec_parse("80/tcpudp", &port, &proto), -EPROTONOSUPPORT);
 	if (policy_port_spec_parse("80/tcpudpsctp", &port, &proto) == -EPROTONOSUPPORT)
-		return;	/* fixed */
+		return; /* fixed */
 	assert_int_equal(policy_port_spec_parse("80/tcpudpsctp", &port, &proto), -EINVAL);
 	assert_int_equal(policy_named_port_parse("http=80/tcpudpsctp", &np, &err), -EINVAL);
 	assert_string_equal(err, "invalid port number \"80\" in \"http=80/tcpudpsctp\" (1-65535)");
@@ -209,13 +217,15 @@ static void expect_np(const char *s, const char *name, uint16_t port, enum polic
 
 static void expect_np_err(const char *s, int want_r, const char *want_msg)
 {
-	struct policy_named_port p = { .name = (char *)"untouched", .proto = POLICY_PROTO_SCTP,
+	struct policy_named_port p = { .name = (char *)"untouched",
+				       .proto = POLICY_PROTO_SCTP,
 				       .port = 7 };
 	char *err = NULL;
 	int r = policy_named_port_parse(s, &p, &err);
 
 	if (r != want_r)
-		fail_msg("policy_named_port_parse(\"%s\") = %d, want %d", s ? s : "(null)", r, want_r);
+		fail_msg("policy_named_port_parse(\"%s\") = %d, want %d", s ? s : "(null)", r,
+			 want_r);
 	assert_non_null(err);
 	assert_string_equal(err, want_msg);
 	free(err);
@@ -252,7 +262,8 @@ static void test_named_port(void **state)
 	expect_np_err("http=0", -EINVAL, "invalid port number \"0\" in \"http=0\" (1-65535)");
 	expect_np_err("http=65536", -EINVAL,
 		      "invalid port number \"65536\" in \"http=65536\" (1-65535)");
-	expect_np_err("http=x/tcp", -EINVAL, "invalid port number \"x\" in \"http=x/tcp\" (1-65535)");
+	expect_np_err("http=x/tcp", -EINVAL,
+		      "invalid port number \"x\" in \"http=x/tcp\" (1-65535)");
 	expect_np_err("http=80 ", -EINVAL, "invalid port number \"80 \" in \"http=80 \" (1-65535)");
 	expect_np_err("http=80=81", -EINVAL,
 		      "invalid port number \"80=81\" in \"http=80=81\" (1-65535)");
@@ -273,7 +284,7 @@ static void test_named_ports_add(void **state)
 		snprintf(name, sizeof(name), "p%d", i);
 		p = (struct policy_named_port){ .name = strdup(name), .port = (uint16_t)(i + 1) };
 		assert_int_equal(policy_named_ports_add(&ports, &n, &p, &err), 0);
-		assert_null(p.name);	/* taken */
+		assert_null(p.name); /* taken */
 	}
 	assert_int_equal(n, 64);
 	assert_string_equal(ports[63].name, "p63");
@@ -283,7 +294,7 @@ static void test_named_ports_add(void **state)
 	p = (struct policy_named_port){ .name = strdup("p5"), .port = 9 };
 	assert_int_equal(policy_named_ports_add(&ports, &n, &p, &err), -EEXIST);
 	assert_string_equal(err, "port name \"p5\" given twice");
-	assert_string_equal(p.name, "p5");	/* still the caller's */
+	assert_string_equal(p.name, "p5"); /* still the caller's */
 	free(err);
 	free(p.name);
 
@@ -297,7 +308,7 @@ static void test_named_ports_add(void **state)
 	free(p.name);
 
 	policy_named_ports_free(ports, n);
-	policy_named_ports_free(NULL, 3);	/* NULL-safe */
+	policy_named_ports_free(NULL, 3); /* NULL-safe */
 }
 
 static void expect_label_ports_err(const char *s, int want_r, const char *want_msg)
@@ -308,8 +319,8 @@ static void expect_label_ports_err(const char *s, int want_r, const char *want_m
 	int r = policy_ports_label_parse(s, &ports, &n, &err);
 
 	if (r != want_r)
-		fail_msg("policy_ports_label_parse(\"%.80s\") = %d, want %d (%s)", s ? s : "(null)", r,
-			 want_r, err ? err : "no message");
+		fail_msg("policy_ports_label_parse(\"%.80s\") = %d, want %d (%s)", s ? s : "(null)",
+			 r, want_r, err ? err : "no message");
 	assert_non_null(err);
 	assert_string_equal(err, want_msg);
 	free(err);
@@ -327,7 +338,8 @@ static void test_ports_label(void **state)
 	assert_int_equal(n, 0);
 	policy_named_ports_free(ports, n);
 
-	assert_int_equal(policy_ports_label_parse("http=80,dns=53/udp,m=9/SCTP", &ports, &n, &err), 0);
+	assert_int_equal(policy_ports_label_parse("http=80,dns=53/udp,m=9/SCTP", &ports, &n, &err),
+			 0);
 	assert_null(err);
 	assert_int_equal(n, 3);
 	assert_string_equal(ports[0].name, "http");
@@ -344,12 +356,14 @@ static void test_ports_label(void **state)
 	expect_label_ports_err(",", -EINVAL, "\"\" is not NAME=PORT[/PROTOCOL]");
 	expect_label_ports_err(",http=80", -EINVAL, "\"\" is not NAME=PORT[/PROTOCOL]");
 	expect_label_ports_err("http=80,,dns=53", -EINVAL, "\"\" is not NAME=PORT[/PROTOCOL]");
-	expect_label_ports_err("http=80, dns=53", -EINVAL, "invalid port name \" dns\": " MSG_ALNUM);
+	expect_label_ports_err("http=80, dns=53", -EINVAL,
+			       "invalid port name \" dns\": " MSG_ALNUM);
 	expect_label_ports_err("http=80,http=81", -EEXIST, "port name \"http\" given twice");
 	expect_label_ports_err("http=80,dns=99999", -EINVAL,
 			       "invalid port number \"99999\" in \"dns=99999\" (1-65535)");
-	expect_label_ports_err("dns=53/icmp,http=80", -EINVAL,
-			       "unsupported protocol \"icmp\" in \"dns=53/icmp\" (TCP, UDP or SCTP)");
+	expect_label_ports_err(
+		"dns=53/icmp,http=80", -EINVAL,
+		"unsupported protocol \"icmp\" in \"dns=53/icmp\" (TCP, UDP or SCTP)");
 
 	/* 64 ports, and one more */
 	big = calloc(1, 4200);
@@ -407,7 +421,7 @@ static void expect_labels_err(const char *s, int want_r, const char *want_msg)
 	if (want_msg)
 		assert_string_equal(err, want_msg);
 	free(err);
-	assert_ptr_equal(l.items, &item);	/* untouched */
+	assert_ptr_equal(l.items, &item); /* untouched */
 	assert_int_equal(l.n, 1);
 	assert_int_equal(policy_labels_annotation_parse(s, &l, NULL), want_r);
 }
@@ -420,7 +434,8 @@ static void test_labels_annotation(void **state)
 	expect_labels("app=web", (const char *const[]){ "app", "web", NULL });
 	expect_labels("tier=front;app=web;empty=",
 		      (const char *const[]){ "app", "web", "empty", "", "tier", "front", NULL });
-	expect_labels("example.com/role=db", (const char *const[]){ "example.com/role", "db", NULL });
+	expect_labels("example.com/role=db",
+		      (const char *const[]){ "example.com/role", "db", NULL });
 	expect_labels("{}", (const char *const[]){ NULL });
 	expect_labels("{\"b\": \"2\", \"a\": \"1\"}",
 		      (const char *const[]){ "a", "1", "b", "2", NULL });
@@ -432,7 +447,8 @@ static void test_labels_annotation(void **state)
 	expect_labels_err(";app=web", -EINVAL, "\"\" is not KEY=VALUE");
 	expect_labels_err("[\"app\"]", -EINVAL, "\"[\"app\"]\" is not KEY=VALUE");
 	expect_labels_err("app=web;app=db", -EEXIST, "label \"app\" given twice");
-	expect_labels_err("app=web; tier=db", -EINVAL, "invalid label key \" tier\": " MSG_KEY_NAME);
+	expect_labels_err("app=web; tier=db", -EINVAL,
+			  "invalid label key \" tier\": " MSG_KEY_NAME);
 	expect_labels_err("=web", -EINVAL, "invalid label key \"\": name part must be non-empty");
 	expect_labels_err("app=we b", -EINVAL, "label \"app\": invalid value \"we b\": " MSG_VALUE);
 	expect_labels_err("app=a=b", -EINVAL, "label \"app\": invalid value \"a=b\": " MSG_VALUE);
@@ -454,8 +470,8 @@ static void test_labels_annotation(void **state)
 	strcat(big, "=v");
 	p = calloc(1, 300);
 	assert_non_null(p);
-	snprintf(p, 300, "invalid label key \"%.64s\": name part must be no more than 63 characters",
-		 big);
+	snprintf(p, 300,
+		 "invalid label key \"%.64s\": name part must be no more than 63 characters", big);
 	expect_labels_err(big, -EINVAL, p);
 	free(p);
 	free(big);
