@@ -123,7 +123,7 @@ static void test_endpoint_invalid(void **state)
 		"alphanumeric character");
 	expect_endpoint_err(
 		"{\"name\": \"web\", \"netns\": \"red\", \"labels\": {\"app\": \"-x\"}}", -EINVAL,
-		"labels.app: invalid label value \"-x\": a valid label must be an "
+		"labels: label \"app\": invalid value \"-x\": a valid label must be an "
 		"empty string or consist of alphanumeric characters, '-', '_' or '.', and "
 		"must start and end with an alphanumeric character");
 
