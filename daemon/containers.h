@@ -27,6 +27,8 @@
 #define CONTAINER_LABEL_K8S_NAMESPACE "io.kubernetes.pod.namespace"
 #define CONTAINER_LABEL_PORTS "segd.io/ports"
 #define CONTAINER_ANNOTATION_LABELS "segd.io/labels"
+/* Every pid is below this (the kernel's PID_MAX_LIMIT). */
+#define CONTAINER_PID_LIMIT 4194304
 
 /* What the engine (or the hook) tells about a container. */
 struct container_info {

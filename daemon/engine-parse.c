@@ -139,9 +139,10 @@ static int parse_labels(json_t *labels, struct container_info *ci)
 		if (!why && strlen(json_string_value(v)) > ENGINE_MAX_LABEL_VALUE)
 			why = "value over 4096 bytes";
 		if (why) {
-			char msg[160];
+			_cleanup_free_ char *msg = NULL;
 
-			snprintf(msg, sizeof(msg), "label \"%.64s\": %s", k, why);
+			if (asprintf(&msg, "label \"%.64s\": %s", k, why) < 0)
+				return -ENOMEM;
 			return set_invalid(ci, msg);
 		}
 		if (policy_labels_set(&ci->labels, k, json_string_value(v)) < 0)
@@ -204,7 +205,8 @@ int engine_parse_inspect(const char *buf, size_t len, const char *id, struct con
 		     json_is_true(json_object_get(state, "Paused"));
 	ci.finished = finished(state, ci.running);
 	pid = json_object_get(state, "Pid");
-	if (json_is_integer(pid) && json_integer_value(pid) > 0 && json_integer_value(pid) < 4194304)
+	if (json_is_integer(pid) && json_integer_value(pid) > 0 &&
+	    json_integer_value(pid) < CONTAINER_PID_LIMIT)
 		ci.pid = (int)json_integer_value(pid);
 	if (r >= 0 && json_is_object(host))
 		r = dup_string(host, "NetworkMode", &ci.network_mode);

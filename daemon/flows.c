@@ -23,6 +23,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "netlink.h"
 #include "netns.h"
 
 #define READ_BUF_SIZE 65536
@@ -118,9 +119,9 @@ static int config(int fd, void (*put)(struct nlmsghdr *nlh, const void *arg), co
 	nlh->nlmsg_seq = 1;
 	if (send(fd, nlh, nlh->nlmsg_len, 0) < 0)
 		return -errno;
-	n = recv(fd, buf, sizeof(buf), 0);
+	n = netlink_recv(fd, buf, sizeof(buf), 0);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if (mnl_cb_run(buf, (size_t)n, 1, 0, NULL, NULL) < 0)
 		return -errno;
 	return 0;
@@ -298,6 +299,39 @@ static json_t *isolating_json(const struct policy_plan *plan, enum policy_dir di
 	return a;
 }
 
+/* "segd:D:i " (denied, ingress), "segd:A:e:12 " (allowed, egress, rule 12 of the plan):
+ * exactly, or -EINVAL. */
+static int parse_prefix(const char *prefix, bool *ret_denied, bool *ret_ingress,
+			unsigned long *ret_index)
+{
+	const size_t k = strlen(POLICY_FLOW_PREFIX_DENIED);	/* "segd:D:" and "segd:A:" */
+	const char *p = prefix + k;
+	unsigned long idx = 0;
+
+	if (strncmp(prefix, POLICY_FLOW_PREFIX_DENIED, k) == 0)
+		*ret_denied = true;
+	else if (strncmp(prefix, POLICY_FLOW_PREFIX_ALLOWED, k) == 0)
+		*ret_denied = false;
+	else
+		return -EINVAL;
+	if (*p != 'i' && *p != 'e')
+		return -EINVAL;
+	*ret_ingress = *p++ == 'i';
+	if (!*ret_denied) {
+		if (*p++ != ':' || *p < '0' || *p > '9')
+			return -EINVAL;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			idx = idx * 10 + (unsigned long)(*p - '0');
+			if (idx > 1u << 20)
+				return -EINVAL;
+		}
+	}
+	if (p[0] != ' ' || p[1] != 0)
+		return -EINVAL;
+	*ret_index = idx;
+	return 0;
+}
+
 /* One logged packet from self's namespace. */
 static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, size_t n)
 {
@@ -308,15 +342,8 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 	const char *pn;
 	json_t *rec;
 
-	if (strncmp(prefix, POLICY_FLOW_PREFIX_DENIED, strlen(POLICY_FLOW_PREFIX_DENIED)) == 0)
-		denied = true;
-	else if (strncmp(prefix, POLICY_FLOW_PREFIX_ALLOWED, strlen(POLICY_FLOW_PREFIX_ALLOWED)) == 0)
-		denied = false;
-	else
+	if (parse_prefix(prefix, &denied, &ingress, &idx) < 0)
 		return 0;	/* not ours: someone else's rule logging to our group */
-	ingress = prefix[strlen(POLICY_FLOW_PREFIX_DENIED)] == 'i';
-	if (!denied)
-		idx = strtoul(prefix + strlen(POLICY_FLOW_PREFIX_ALLOWED) + 2, NULL, 10);
 	if (flows_parse_packet(pl, n, &pk) < 0)
 		return 0;
 
@@ -377,27 +404,37 @@ static int log_cb(const struct nlmsghdr *nlh, void *data)
 			 mnl_attr_get_payload_len(attr[NFULA_PAYLOAD])) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
-int flows_read(struct flows *f, int fd, const struct flow_party *self,
-	       const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata)
+int flows_record(struct flows *f, const void *buf, size_t len, const struct flow_party *self,
+		 const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata)
 {
 	struct read_ctx c = { .f = f, .self = self, .plan = plan, .lookup = lookup,
 			      .userdata = userdata };
 
-	for (int i = 0; i < 256; i++) {
-		ssize_t n = recv(fd, f->buf, sizeof(f->buf), 0);
+	if (!netlink_datagram_valid(buf, len))
+		return -EBADMSG;
+	return mnl_cb_run(buf, len, 0, 0, log_cb, &c) < 0 && errno == ENOMEM ? -ENOMEM : 0;
+}
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == ENOBUFS) {
+int flows_read(struct flows *f, int fd, const struct flow_party *self,
+	       const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata)
+{
+	for (int i = 0; i < 256; i++) {
+		ssize_t n = netlink_recv(fd, f->buf, sizeof(f->buf), 0);
+
+		if (n == -ENOBUFS) {
 			log_debug("Endpoint %s: flow log messages lost (socket overran)", self->name);
 			continue;
 		}
+		if (n == -EAGAIN)
+			return 0;
 		if (n < 0)
-			return errno == EAGAIN ? 0 : -errno;
-		(void)mnl_cb_run(f->buf, (size_t)n, 0, 0, log_cb, &c);
+			return (int)n;
+		if (flows_record(f, f->buf, (size_t)n, self, plan, lookup, userdata) == -ENOMEM)
+			return -ENOMEM;
 	}
 	return 0;
 }
+
 /* ---- queries -------------------------------------------------------------------------------- */
 
 static bool names(json_t *rec, const char *side, const char *endpoint)

@@ -44,6 +44,11 @@ int flows_socket_open(int nsfd, int *ret_fd);
 /* Reads what fd (the socket of endpoint `self`, enforcing `plan`) holds and records it. */
 int flows_read(struct flows *f, int fd, const struct flow_party *self,
 	       const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata);
+/* The records of one datagram of NFLOG messages (what flows_read() does with each). -EBADMSG
+ * for a datagram whose messages do not fit it; messages that are not packets logged by segd's
+ * rules are skipped. */
+int flows_record(struct flows *f, const void *buf, size_t len, const struct flow_party *self,
+		 const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata);
 /* Records seen so far, by verdict. */
 uint64_t flows_count(const struct flows *f, bool denied);
 

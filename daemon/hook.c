@@ -222,7 +222,7 @@ static int hook_create(json_t *state)
 	if (json_unpack_ex(state, &jerr, 0, "{s:s, s?I, s?s, s?o}", "id", &id, "pid", &pid, "bundle",
 			   &bundle, "annotations", &annotations) < 0)
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state: %s", jerr.text);
-	if (policy_container_id_invalid(id) || pid < 0 || pid > 4194304)
+	if (policy_container_id_invalid(id) || pid < 0 || pid >= 4194304)	/* PID_MAX_LIMIT */
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state (id or pid)");
 
 	/* The network namespace the runtime joined, if any, is in the bundle's config. */

@@ -60,6 +60,8 @@ int metrics_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *
 		hl = (size_t)(colon - s);
 		p = colon + 1;
 	}
+	if (*p < '0' || *p > '9')	/* strtoul() would take spaces and a sign */
+		return -EINVAL;
 	errno = 0;
 	port = strtoul(p, &end, 10);
 	if (errno || end == p || *end || port == 0 || port > 65535 || hl == 0 || hl > 64)
@@ -100,7 +102,8 @@ static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 
 static void gauge(FILE *f, const char *name, const char *help, double v)
 {
-	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v);
+	/* %.17g: every digit of a count or a Unix time, not "1.795e+09" */
+	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
 }
 
 static bool engine_connected(struct ops *o)

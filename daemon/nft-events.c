@@ -21,6 +21,7 @@
 #include <libmnl/libmnl.h>
 
 #include "macro.h"
+#include "netlink.h"
 #include "netns.h"
 #include "nft-events.h"
 #include "policy/policy.h"
@@ -125,22 +126,18 @@ int nft_events_read(struct nft_events *ev, struct nft_rx *ctx,
 	char *buf = nft_rx_buffer(ctx, &size);
 
 	for (;;) {
-		ssize_t n = recv(ev->fd, buf, size, 0);
+		ssize_t n = netlink_recv(ev->fd, buf, size, 0);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == ENOBUFS) {
+		if (n == -ENOBUFS) {
 			/* The queue overflowed: what was lost may have touched us. */
 			lost = true;
 			ev->touched = false;
 			continue;
 		}
-		if (n < 0 && errno == EAGAIN)
+		if (n == -EAGAIN || n == 0)
 			return lost ? -ENOBUFS : 0;
 		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return lost ? -ENOBUFS : 0;
+			return (int)n;
 		/* seq 0 and portid 0: accept notifications from anyone */
 		if (mnl_cb_run(buf, (size_t)n, 0, 0, event_cb, &c) < 0 && errno != ENOENT)
 			return -errno ? -errno : -EIO;

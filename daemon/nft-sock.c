@@ -8,6 +8,7 @@
 
 #include <linux/netlink.h>
 
+#include "netlink.h"
 #include "netns.h"
 #include "nft-sock.h"
 #include "nftnl-util.h"
@@ -168,16 +169,11 @@ int nft_sock_wait(struct nft_sock *s, int64_t deadline)
 
 ssize_t nft_sock_recv(struct nft_sock *s, const void **ret_buf)
 {
-	for (;;) {
-		ssize_t n = recv(nft_sock_fd(s), s->buf, RECV_BUF_SIZE, MSG_DONTWAIT);
+	ssize_t n = netlink_recv(nft_sock_fd(s), s->buf, RECV_BUF_SIZE, MSG_DONTWAIT);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (n >= 0)
 		*ret_buf = s->buf;
-		return n;
-	}
+	return n;
 }
 
 int nft_sock_request(struct nft_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)

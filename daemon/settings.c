@@ -74,7 +74,7 @@ static int number(const char *v, unsigned long lo, unsigned long hi, unsigned lo
 {
 	char *end;
 
-	if (!v || !*v || v[0] == '-' || v[0] == '+')
+	if (!v || *v < '0' || *v > '9')	/* strtoul() would take spaces and a sign */
 		return -EINVAL;
 	errno = 0;
 	*ret = strtoul(v, &end, 10);
@@ -163,7 +163,7 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 	}
 	if (streq(name, "no-table-owner")) {
 		if (flag(v, &b) < 0)
-			return fail(reterr, "no-table-owner: true or false");
+			return fail(reterr, "--no-table-owner: true or false, not '%s'", v);
 		s->no_table_owner = b;
 		return 0;
 	}
@@ -196,7 +196,7 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 	if (streq(name, "log-level")) {
 		k = choice(v, levels, ARRAY_SIZE(levels));
 		if (k < 0)
-			return fail(reterr, "--log-level: error, warning, info or debug");
+			return fail(reterr, "--log-level: error, warning, info or debug, not '%s'", v);
 		s->log_level = level_values[k];
 		return 0;
 	}

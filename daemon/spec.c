@@ -150,6 +150,10 @@ int label_change_from_json(json_t *o, struct label_change *ret, struct op_error 
 			break;
 		if (!json_is_string(v))
 			r = op_error_set(err, -EINVAL, "remove[%zu]: must be a string", i);
+		else if (policy_label_key_invalid(json_string_value(v)))
+			r = op_error_set(err, -EINVAL, "remove[%zu]: invalid label key \"%s\": %s", i,
+					 json_string_value(v),
+					 policy_label_key_invalid(json_string_value(v)));
 		else if (!(c.remove[c.n_remove++] = strdup(json_string_value(v))))
 			r = op_error_set(err, -ENOMEM, "out of memory");
 	}
@@ -187,7 +191,7 @@ int hook_request_from_json(json_t *o, struct hook_request *ret, struct op_error 
 	why = policy_container_id_invalid(id);
 	if (why)
 		return op_error_set(err, -EINVAL, "id: invalid container id: %s", why);
-	if (pid < 0 || pid > 4194304)
+	if (pid < 0 || pid >= CONTAINER_PID_LIMIT)
 		return op_error_set(err, -EINVAL, "pid: invalid pid %lld", (long long)pid);
 	if (annotations && !json_is_object(annotations))
 		return op_error_set(err, -EINVAL, "annotations: must be an object");

@@ -121,8 +121,10 @@ static int port_proto_parse(const char *s, size_t len, uint16_t *ret_port,
 	if (i < len) {
 		char p[8];
 
-		if (s[i] != '/' || len - i - 1 == 0 || len - i - 1 >= sizeof(p))
+		if (s[i] != '/' || len - i - 1 == 0)
 			return -EINVAL;
+		if (len - i - 1 >= sizeof(p))
+			return -EPROTONOSUPPORT;	/* longer than any protocol's name */
 		memcpy(p, s + i + 1, len - i - 1);
 		p[len - i - 1] = 0;
 		proto = proto_from_text(p);

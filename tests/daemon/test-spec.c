@@ -274,6 +274,11 @@ static void test_label_change_invalid(void **state)
 	expect_change_err("{\"remove\": [\"a\", 1]}", -EINVAL, "remove[1]: must be a string");
 	expect_change_err("{\"set\": {\"a\": \"b\"}, \"remove\": [null]}", -EINVAL,
 			  "remove[0]: must be a string");
+	expect_change_err(
+		"{\"remove\": [\"a\", \"-b\"]}", -EINVAL,
+		"remove[1]: invalid label key \"-b\": name part must consist of alphanumeric "
+		"characters, '-', '_' or '.', and must start and end with an alphanumeric "
+		"character");
 }
 
 static void test_hook_request(void **state)
@@ -301,10 +306,10 @@ static void test_hook_request(void **state)
 	hook_request_done(&h);
 
 	json_decref(o);
-	o = json_parse("{\"id\": \"0123456789ab\", \"netns\": null, \"pid\": 4194304}");
+	o = json_parse("{\"id\": \"0123456789ab\", \"netns\": null, \"pid\": 4194303}");
 	assert_int_equal(hook_request_from_json(o, &h, &err), 0);
 	assert_null(h.netns);
-	assert_int_equal(h.pid, 4194304);
+	assert_int_equal(h.pid, 4194303);	/* the highest pid there can be */
 	hook_request_done(&h);
 	assert_null(err.message);
 }
@@ -400,8 +405,8 @@ static void test_hook_invalid(void **state)
 	expect_hook_err("{\"id\": \"0123456789AB\"}", -EINVAL,
 			"id: invalid container id: must contain only lowercase hexadecimal digits");
 	expect_hook_err("{\"id\": \"" ID64 "\", \"pid\": -1}", -EINVAL, "pid: invalid pid -1");
-	expect_hook_err("{\"id\": \"" ID64 "\", \"pid\": 4194305}", -EINVAL,
-			"pid: invalid pid 4194305");
+	expect_hook_err("{\"id\": \"" ID64 "\", \"pid\": 4194304}", -EINVAL,
+			"pid: invalid pid 4194304");
 	expect_hook_err("{\"id\": \"" ID64 "\", \"netns\": 3}", -EINVAL,
 			"netns: must be a path or null");
 	expect_hook_err("{\"id\": \"" ID64 "\", \"netns\": {}}", -EINVAL,

@@ -22,19 +22,6 @@
 #include "macro.h"
 #include "policy/policy.h"
 
-/*
- * A known bug: the test asserts the buggy behaviour as it stands (so that it fails, and gets
- * updated, once the module is fixed), then reports it as a TAP comment "# BUG: ...". Not a
- * cmocka skip(): cmocka 1.1.5 prints a skipped test as "not ok N # SKIP", which meson's TAP
- * parser counts as a failure.
- */
-#define KNOWN_BUG(...)                                \
-	do {                                          \
-		print_message("# BUG: " __VA_ARGS__); \
-		print_message("\n");                  \
-		return;                               \
-	} while (0)
-
 /* Policy objects from YAML or JSON text; fails the test on any diagnostic. */
 static inline struct policy_objects *objects_parse(const char *text)
 {
