@@ -125,7 +125,7 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 		}
 		if (r < 0) {
 			ret = EXIT_FAIL;
-			break;	/* the kernel refused it: do not go on with the others */
+			break; /* the kernel refused it: do not go on with the others */
 		}
 		if (out == OUTPUT_TABLE)
 			manifest_print_objects(json_object_get(reply, "applied"), NULL, dry_run);

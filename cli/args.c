@@ -120,8 +120,10 @@ int args_check_port(const struct segctl *c, const char *spec)
 	uint16_t port;
 
 	if (policy_port_spec_parse(spec, &port, &proto) < 0)
-		return usage_error(c, "invalid port '%s': expected PORT or PORT/PROTOCOL (1-65535, "
-				   "TCP, UDP or SCTP)", spec);
+		return usage_error(c,
+				   "invalid port '%s': expected PORT or PORT/PROTOCOL (1-65535, "
+				   "TCP, UDP or SCTP)",
+				   spec);
 	return 0;
 }
 

@@ -73,7 +73,8 @@ static int print_check(json_t *o)
 		print_side(json_object_get(c, "from"));
 		fputs(" -> ", stdout);
 		print_side(json_object_get(c, "to"));
-		printf(": %s\n", json_is_true(json_object_get(c, "allowed")) ? "allowed" : "DENIED");
+		printf(": %s\n",
+		       json_is_true(json_object_get(c, "allowed")) ? "allowed" : "DENIED");
 		print_direction("egress", json_object_get(c, "egress"));
 		print_direction("ingress", json_object_get(c, "ingress"));
 	}
@@ -81,7 +82,8 @@ static int print_check(json_t *o)
 	json_array_foreach(json_object_get(o, "kernel"), i, k) {
 		fputs(i ? ", " : " ", stdout);
 		print_sanitized(stdout, json_str(k, "endpoint", "?"));
-		fputs(json_is_true(json_object_get(k, "in_sync")) ? " in sync" : " DIFFERS from the plan",
+		fputs(json_is_true(json_object_get(k, "in_sync")) ? " in sync"
+								  : " DIFFERS from the plan",
 		      stdout);
 		if (json_str(k, "error", NULL)) {
 			fputs(" (", stdout);
@@ -92,7 +94,8 @@ static int print_check(json_t *o)
 	fputc('\n', stdout);
 	if (json_is_true(json_object_get(o, "kernel_mismatch")))
 		fputs("warning: the kernel does not hold the committed plan in every namespace above; "
-		      "the verdict is the plan's (see segctl rules)\n", stdout);
+		      "the verdict is the plan's (see segctl rules)\n",
+		      stdout);
 	return 0;
 }
 
@@ -130,8 +133,9 @@ int check_main(struct segctl *c, int argc, char *argv[])
 		}
 	}
 	if (argc - optind != 3)
-		return exit_status(usage_error(c, "expected FROM TO PORT[/PROTOCOL], got %d argument(s)",
-					       argc - optind));
+		return exit_status(
+			usage_error(c, "expected FROM TO PORT[/PROTOCOL], got %d argument(s)",
+				    argc - optind));
 	r = args_check_port(c, argv[optind + 2]);
 	if (r < 0)
 		return exit_status(r);

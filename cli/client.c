@@ -44,7 +44,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
 
 	if (n > CLIENT_MAX_RESPONSE - b->len) {
 		b->too_big = true;
-		return 0;	/* curl aborts with CURLE_WRITE_ERROR */
+		return 0; /* curl aborts with CURLE_WRITE_ERROR */
 	}
 	if (b->len + n + 1 > b->cap) {
 		size_t cap = b->cap ? b->cap : 16384;
@@ -72,8 +72,8 @@ char *client_escape(const char *s)
 	if (!out)
 		return NULL;
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		    strchr("-._~", *p))
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~", *p))
 			*o++ = (char)*p;
 		else {
 			*o++ = '%';
@@ -87,7 +87,9 @@ char *client_escape(const char *s)
 
 static void print_diagnostic(json_t *d)
 {
-	struct policy_diag diag = { .file = (char *)"-", .path = (char *)"", .message = (char *)"" };
+	struct policy_diag diag = { .file = (char *)"-",
+				    .path = (char *)"",
+				    .message = (char *)"" };
 	json_t *v;
 	_cleanup_free_ char *line = NULL;
 
@@ -123,7 +125,8 @@ static int report_error(long status, const struct buffer *b)
 	err = json_object_get(root, "error");
 	msg = json_object_get(err, "message");
 	if (!json_is_string(msg)) {
-		fprintf(stderr, "segctl: segd answered HTTP %ld without an error message\n", status);
+		fprintf(stderr, "segctl: segd answered HTTP %ld without an error message\n",
+			status);
 		return -EBADMSG;
 	}
 	fputs("segctl: ", stderr);
@@ -194,7 +197,9 @@ int client_call(const struct segctl *c, const char *method, const char *path,
 	if (cc == CURLE_COULDNT_CONNECT || (cc == CURLE_OPERATION_TIMEDOUT && status == 0)) {
 		(void)curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
 		fprintf(stderr, "segctl: cannot connect to segd at %s: %s\n", sock,
-			os_errno ? strerror((int)os_errno) : *errbuf ? errbuf : curl_easy_strerror(cc));
+			os_errno  ? strerror((int)os_errno)
+			: *errbuf ? errbuf
+				  : curl_easy_strerror(cc));
 		return -ENOTCONN;
 	}
 	if (b.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
@@ -218,7 +223,8 @@ int client_call(const struct segctl *c, const char *method, const char *path,
 	else
 		root = json_loadb(b.data, b.len, 0, &jerr);
 	if (!root) {
-		fprintf(stderr, "segctl: reply from segd is not valid JSON: %s (line %d, column %d)\n",
+		fprintf(stderr,
+			"segctl: reply from segd is not valid JSON: %s (line %d, column %d)\n",
 			jerr.text, jerr.line, jerr.column);
 		return -EPROTO;
 	}

@@ -132,7 +132,8 @@ int delete_main(struct segctl *c, int argc, char *argv[])
 
 	if (file) {
 		if (optind < argc)
-			return exit_status(usage_error(c, "-f FILE and object names are exclusive"));
+			return exit_status(
+				usage_error(c, "-f FILE and object names are exclusive"));
 		if (ns)
 			return exit_status(usage_error(c, "-n applies to names, not to -f FILE"));
 		return exit_status(delete_file(c, file, out));
@@ -146,7 +147,8 @@ int delete_main(struct segctl *c, int argc, char *argv[])
 	if (++optind >= argc)
 		return exit_status(usage_error(c, "expected a name after '%s'", argv[optind - 1]));
 	if (k == KIND_ENDPOINT && ns)
-		return exit_status(usage_error(c, "endpoints are deleted by name alone, without -n"));
+		return exit_status(
+			usage_error(c, "endpoints are deleted by name alone, without -n"));
 	for (int i = optind; i < argc; i++) {
 		r = args_check_name(c, k == KIND_NETPOL ? "networkpolicy" : "endpoint", argv[i]);
 		if (r < 0)

@@ -74,7 +74,8 @@ static void print_endpoint(json_t *e)
 	print_sanitized(stdout, json_str(e, "namespace", "?"));
 	fputc('/', stdout);
 	print_sanitized(stdout, json_str(e, "name", "?"));
-	fputs(json_is_true(json_object_get(e, "committed_before")) ? ":\n" : " (nothing committed yet):\n",
+	fputs(json_is_true(json_object_get(e, "committed_before")) ? ":\n"
+								   : " (nothing committed yet):\n",
 	      stdout);
 	for (const char *const *d = (const char *const[]){ "ingress", "egress", NULL }; *d; d++)
 		if (!streq(yes_no(ib, *d), yes_no(ia, *d)))
@@ -94,7 +95,8 @@ static void print_endpoint(json_t *e)
 
 static int print_diff(json_t *d)
 {
-	json_t *eps = json_object_get(d, "endpoints"), *reach = json_object_get(d, "reachability"), *v;
+	json_t *eps = json_object_get(d, "endpoints"), *reach = json_object_get(d, "reachability"),
+	       *v;
 	size_t i;
 
 	manifest_print_objects(json_object_get(d, "applied"), NULL, true);

@@ -36,8 +36,10 @@ static const char usage[] =
 
 static int parse_output(struct segctl *c, enum output_format *out)
 {
-	return args_output(c, optarg, OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON) |
-					      OUTPUT_MASK(OUTPUT_YAML), out);
+	return args_output(c, optarg,
+			   OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON) |
+				   OUTPUT_MASK(OUTPUT_YAML),
+			   out);
 }
 
 static int print_endpoint_result(json_t *reply, const char *name, const char *what,
@@ -84,8 +86,10 @@ static int parse_port(const struct segctl *c, const char *arg, json_t **ret)
 	if (r == -ENOMEM)
 		return r;
 	if (r < 0)
-		return usage_error(c, "invalid port '%s': %s", arg, why ? why : "expected "
-				   "NAME=PORT[/PROTOCOL]");
+		return usage_error(c, "invalid port '%s': %s", arg,
+				   why ? why
+				       : "expected "
+					 "NAME=PORT[/PROTOCOL]");
 	o = json_pack("{s:s, s:i, s:s}", "name", np.name, "port", (json_int_t)np.port, "protocol",
 		      policy_proto_to_string(np.proto));
 	free(np.name);
@@ -135,17 +139,19 @@ static int endpoint_add(struct segctl *c, int argc, char *argv[])
 		case 'l':
 			eq = strchr(optarg, '=');
 			if (!eq)
-				return exit_status(usage_error(c, "invalid label '%s': expected KEY=VALUE",
-							       optarg));
+				return exit_status(
+					usage_error(c, "invalid label '%s': expected KEY=VALUE",
+						    optarg));
 			*eq = 0;
 			r = check_label(c, optarg, eq + 1);
 			if (r < 0)
 				return exit_status(r);
 			if (json_object_get(labels, optarg))
-				return exit_status(usage_error(c, "label '%s' given twice", optarg));
+				return exit_status(
+					usage_error(c, "label '%s' given twice", optarg));
 			if (json_object_size(labels) >= POLICY_MAX_LABELS)
-				return exit_status(usage_error(c, "more than %d labels",
-							       POLICY_MAX_LABELS));
+				return exit_status(
+					usage_error(c, "more than %d labels", POLICY_MAX_LABELS));
 			if (json_object_set_new(labels, optarg, json_string(eq + 1)) < 0)
 				return exit_status(-ENOMEM);
 			break;
@@ -263,7 +269,8 @@ static int endpoint_label(struct segctl *c, int argc, char *argv[])
 			a[n - 1] = 0;
 			r = check_label(c, a, NULL);
 		} else
-			r = usage_error(c, "invalid label change '%s': expected KEY=VALUE or KEY-", a);
+			r = usage_error(c, "invalid label change '%s': expected KEY=VALUE or KEY-",
+					a);
 		if (r < 0)
 			return exit_status(r);
 		json_array_foreach(remove, j, v)
@@ -339,13 +346,11 @@ static int endpoint_del(struct segctl *c, int argc, char *argv[])
 
 static const struct {
 	const char *name;
-	const char *verb;	/* for messages */
+	const char *verb; /* for messages */
 	int (*fn)(struct segctl *c, int argc, char *argv[]);
 } subcommands[] = {
-	{ "add", "endpoint add", endpoint_add },
-	{ "label", "endpoint label", endpoint_label },
-	{ "del", "endpoint del", endpoint_del },
-	{ "delete", "endpoint delete", endpoint_del },
+	{ "add", "endpoint add", endpoint_add }, { "label", "endpoint label", endpoint_label },
+	{ "del", "endpoint del", endpoint_del }, { "delete", "endpoint delete", endpoint_del },
 	{ "rm", "endpoint rm", endpoint_del },
 };
 

@@ -169,8 +169,9 @@ int flows_main(struct segctl *c, int argc, char *argv[])
 			break;
 		case OPT_VERDICT:
 			if (!streq(optarg, "denied") && !streq(optarg, "allowed"))
-				return exit_status(usage_error(c, "--verdict: denied or allowed, not '%s'",
-							       optarg));
+				return exit_status(
+					usage_error(c, "--verdict: denied or allowed, not '%s'",
+						    optarg));
 			verdict = optarg;
 			break;
 		case OPT_AFTER: {
@@ -184,12 +185,15 @@ int flows_main(struct segctl *c, int argc, char *argv[])
 		}
 		case OPT_SINCE:
 			if (parse_duration(optarg, &window) < 0)
-				return exit_status(usage_error(c, "--since: a duration such as 90s, 15m, "
-							       "1h or 2d, not '%s'", optarg));
+				return exit_status(
+					usage_error(c,
+						    "--since: a duration such as 90s, 15m, "
+						    "1h or 2d, not '%s'",
+						    optarg));
 			break;
 		case 'o':
-			r = args_output(c, optarg, OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON),
-					&out);
+			r = args_output(c, optarg,
+					OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON), &out);
 			if (r < 0)
 				return exit_status(r);
 			break;
@@ -215,7 +219,8 @@ int flows_main(struct segctl *c, int argc, char *argv[])
 		time_t t = time(NULL) - (time_t)window;
 		struct tm tm;
 
-		if (!gmtime_r(&t, &tm) || !strftime(from, sizeof(from), "&from=%Y-%m-%dT%H:%M:%S.000000Z", &tm))
+		if (!gmtime_r(&t, &tm) ||
+		    !strftime(from, sizeof(from), "&from=%Y-%m-%dT%H:%M:%S.000000Z", &tm))
 			return exit_status(-EINVAL);
 	}
 	if (asprintf(&filter, "%s%s%s%s%s", eep ? "&endpoint=" : "", eep ? eep : "",
@@ -240,8 +245,10 @@ int flows_main(struct segctl *c, int argc, char *argv[])
 		header = true;
 		json_array_foreach(json_object_get(reply, "flows"), i, rec)
 			print_record(rec, out);
-		if (json_integer_value(json_object_get(reply, "dropped")) > 0 && out == OUTPUT_TABLE)
-			fprintf(stderr, "note: %" JSON_INTEGER_FORMAT " record(s) left segd's buffer "
+		if (json_integer_value(json_object_get(reply, "dropped")) > 0 &&
+		    out == OUTPUT_TABLE)
+			fprintf(stderr,
+				"note: %" JSON_INTEGER_FORMAT " record(s) left segd's buffer "
 				"before they were read\n",
 				json_integer_value(json_object_get(reply, "dropped")));
 		since = (uint64_t)json_integer_value(json_object_get(reply, "next"));

@@ -36,8 +36,8 @@ enum resource {
 };
 
 static const struct {
-	const char *names[3];	/* plural first */
-	const char *singular;	/* for "-o name" and messages */
+	const char *names[3]; /* plural first */
+	const char *singular; /* for "-o name" and messages */
 } resources[_RESOURCE_MAX] = {
 	[RESOURCE_ENDPOINTS] = { { "endpoints", "endpoint", "ep" }, "endpoint" },
 	[RESOURCE_NETPOLS] = { { "networkpolicies", "networkpolicy", "netpol" }, "networkpolicy" },
@@ -46,9 +46,9 @@ static const struct {
 
 struct get_args {
 	enum resource res;
-	const char *name;	/* NULL: list */
-	const char *ns;		/* -n */
-	bool all;		/* -A */
+	const char *name; /* NULL: list */
+	const char *ns;	  /* -n */
+	bool all;	  /* -A */
 	enum output_format out;
 };
 
@@ -140,7 +140,8 @@ static int add_row(struct table *t, enum resource res, json_t *o)
 	case RESOURCE_NETPOLS: {
 		json_t *spec = json_object_get(o, "spec");
 		_cleanup_free_ char *sel = format_selector(json_object_get(spec, "podSelector"));
-		_cleanup_free_ char *types = format_strings(json_object_get(spec, "policyTypes"), ",");
+		_cleanup_free_ char *types =
+			format_strings(json_object_get(spec, "policyTypes"), ",");
 
 		if (!sel || !types)
 			return -ENOMEM;
@@ -272,9 +273,9 @@ static int get_one(const struct segctl *c, const struct get_args *a, json_t **re
 static int get_list(const struct segctl *c, const struct get_args *a, json_t **ret)
 {
 	_cleanup_free_ char *ens = NULL, *path = NULL;
-	const char *route = a->res == RESOURCE_ENDPOINTS ? "/v1/endpoints" :
-			    a->res == RESOURCE_NETPOLS	 ? "/v1/networkpolicies" :
-							   "/v1/namespaces";
+	const char *route = a->res == RESOURCE_ENDPOINTS ? "/v1/endpoints"
+			    : a->res == RESOURCE_NETPOLS ? "/v1/networkpolicies"
+							 : "/v1/namespaces";
 	json_auto_t *reply = NULL;
 	int r;
 
@@ -339,11 +340,13 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	}
 	if (optind >= argc)
 		return exit_status(usage_error(c, "expected a resource: endpoints, networkpolicies "
-					       "or namespaces"));
+						  "or namespaces"));
 	res = resource_from_string(argv[optind]);
 	if (res < 0)
-		return exit_status(usage_error(c, "unknown resource '%s' (expected endpoints, "
-					       "networkpolicies or namespaces)", argv[optind]));
+		return exit_status(usage_error(c,
+					       "unknown resource '%s' (expected endpoints, "
+					       "networkpolicies or namespaces)",
+					       argv[optind]));
 	a.res = res;
 	if (++optind < argc)
 		a.name = argv[optind++];
@@ -352,12 +355,14 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (a.ns && a.all)
 		return exit_status(usage_error(c, "-n and -A are exclusive"));
 	if (a.res == RESOURCE_NAMESPACES && a.ns)
-		return exit_status(usage_error(c, "namespaces are not namespaced: -n does not apply"));
+		return exit_status(
+			usage_error(c, "namespaces are not namespaced: -n does not apply"));
 	if (a.name && a.all)
 		return exit_status(usage_error(c, "-A lists every namespace: it takes no NAME"));
 	if (a.name) {
-		r = a.res == RESOURCE_ENDPOINTS ? args_check_endpoint_ref(c, a.name)
-						 : args_check_name(c, resources[a.res].singular, a.name);
+		r = a.res == RESOURCE_ENDPOINTS
+			    ? args_check_endpoint_ref(c, a.name)
+			    : args_check_name(c, resources[a.res].singular, a.name);
 		if (r < 0)
 			return exit_status(r);
 	}

@@ -21,10 +21,12 @@ static const struct {
 	{ "delete", delete_main, "Delete policies by file or by name, or endpoints by name" },
 	{ "get", get_main, "List or show endpoints, network policies and namespaces" },
 	{ "endpoint", endpoint_main, "Add, label or remove an endpoint (a network namespace)" },
-	{ "rules", rules_main, "Show the ruleset in an endpoint's namespace, read from the kernel" },
+	{ "rules", rules_main,
+	  "Show the ruleset in an endpoint's namespace, read from the kernel" },
 	{ "check", check_main, "Explain whether one flow is allowed, by which policy and rule" },
 	{ "diff", diff_main, "Show what applying a file would change, before applying it" },
-	{ "flows", flows_main, "Show logged connections: who tried to reach whom, and the verdict" },
+	{ "flows", flows_main,
+	  "Show logged connections: who tried to reach whom, and the verdict" },
 	{ "matrix", matrix_main, "Show who can reach whom: every pair of endpoints, per port" },
 	{ "status", status_main, "Show segd's state" },
 };
@@ -41,8 +43,8 @@ static void show_usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].description);
 	fputs("\n"
 	      "Options (also accepted after the command):\n"
-	      "      --socket PATH  segd's API socket (default: $SEGD_SOCKET, else "
-	      SEGCTL_DEFAULT_SOCKET ")\n"
+	      "      --socket PATH  segd's API socket (default: $SEGD_SOCKET, else " SEGCTL_DEFAULT_SOCKET
+	      ")\n"
 	      "  -h, --help         show this help; 'segctl COMMAND --help' for a command\n"
 	      "      --version      show the version\n"
 	      "\n"

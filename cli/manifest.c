@@ -107,8 +107,8 @@ void manifest_done(struct manifest *m)
 	m->data = NULL;
 }
 
-int manifest_send(const struct segctl *c, const char *route, const struct manifest *m,
-		  bool dry_run, json_t **ret)
+int manifest_send(const struct segctl *c, const char *route, const struct manifest *m, bool dry_run,
+		  json_t **ret)
 {
 	_cleanup_free_ char *file = client_escape(m->name), *path = NULL;
 	const char *p = m->data;
@@ -120,8 +120,8 @@ int manifest_send(const struct segctl *c, const char *route, const struct manife
 	while (p < m->data + m->len && isspace((unsigned char)*p))
 		p++;
 	return client_call(c, "POST", path,
-			   *p == '{' || *p == '[' ? "application/json" : "application/yaml", m->data,
-			   m->len, ret);
+			   *p == '{' || *p == '[' ? "application/json" : "application/yaml",
+			   m->data, m->len, ret);
 }
 
 void manifest_print_objects(json_t *list, const char *action, bool dry_run)

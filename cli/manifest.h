@@ -10,8 +10,8 @@
 
 /* A policy file read into memory, as sent to /v1/apply and /v1/delete. */
 struct manifest {
-	const char *name;	/* as given on the command line; "-" for stdin */
-	char *data;		/* NUL-terminated */
+	const char *name; /* as given on the command line; "-" for stdin */
+	char *data;	  /* NUL-terminated */
 	size_t len;
 };
 
@@ -20,8 +20,8 @@ int manifest_read(const char *path, struct manifest *ret);
 void manifest_done(struct manifest *m);
 
 /* POSTs the raw text to `route`?file=NAME[&dryRun=true]. Errors are printed. */
-int manifest_send(const struct segctl *c, const char *route, const struct manifest *m,
-		  bool dry_run, json_t **ret);
+int manifest_send(const struct segctl *c, const char *route, const struct manifest *m, bool dry_run,
+		  json_t **ret);
 
 /*
  * Prints one line per object of `list` ([{"kind", "namespace", "name", "action"}]):

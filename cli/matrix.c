@@ -64,7 +64,9 @@ static json_t *index_pairs(json_t *pairs)
 
 		if (asprintf(&key, "%s\n%s\n%s", json_str(p, "from", ""), json_str(p, "to", ""),
 			     json_str(p, "port", "")) < 0 ||
-		    json_object_set_new(index, key, json_boolean(json_is_true(json_object_get(p, "allowed")))) < 0) {
+		    json_object_set_new(index, key,
+					json_boolean(json_is_true(json_object_get(p, "allowed")))) <
+			    0) {
 			json_decref(index);
 			return NULL;
 		}
@@ -85,7 +87,7 @@ static int print_table(json_t *reply)
 	json_auto_t *index = index_pairs(json_object_get(reply, "pairs"));
 	json_t *e, *p, *skipped = json_object_get(reply, "not_enforced");
 	size_t i, j, k;
-	int w = 7;	/* "FROM\TO" */
+	int w = 7; /* "FROM\TO" */
 
 	if (!index)
 		return -ENOMEM;
@@ -112,9 +114,15 @@ static int print_table(json_t *reply)
 
 			print_padded(from, w + 3);
 			json_array_foreach(eps, j, t) {
-				int v = i == j ? 2 : lookup(index, from, json_str(t, "name", ""), port ? port : "");
+				int v = i == j ? 2
+					       : lookup(index, from, json_str(t, "name", ""),
+							port ? port : "");
 
-				print_padded(v == 2 ? "-" : v == 1 ? "Y" : v == 0 ? "." : "?", w + 3);
+				print_padded(v == 2   ? "-"
+					     : v == 1 ? "Y"
+					     : v == 0 ? "."
+						      : "?",
+					     w + 3);
 			}
 			fputc('\n', stdout);
 		}
@@ -256,7 +264,8 @@ static void print_probe(json_t *p)
 	printf("\nprobe: %zu pair(s) tried with real packets, %zu disagree with the plan",
 	       json_array_size(json_object_get(p, "pairs")), json_array_size(d));
 	if (unknown)
-		printf(", %zu unknown (a UDP service of the endpoint's own holds the port)", unknown);
+		printf(", %zu unknown (a UDP service of the endpoint's own holds the port)",
+		       unknown);
 	fputc('\n', stdout);
 	json_array_foreach(d, i, v) {
 		fputs("  ", stdout);
@@ -361,9 +370,10 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 			if (r < 0)
 				return exit_status(r);
 			if (++n_ports > MATRIX_MAX_PORT_ARGS)
-				return exit_status(usage_error(c, "at most %d ports",
-							       MATRIX_MAX_PORT_ARGS));
-			if (asprintf(&s, "%s%s%s", ports ? ports : "", ports ? "," : "", optarg) < 0)
+				return exit_status(
+					usage_error(c, "at most %d ports", MATRIX_MAX_PORT_ARGS));
+			if (asprintf(&s, "%s%s%s", ports ? ports : "", ports ? "," : "", optarg) <
+			    0)
 				return exit_status(-ENOMEM);
 			free(ports);
 			ports = s;
@@ -378,8 +388,10 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 					found = true;
 				}
 			if (!found)
-				return exit_status(usage_error(c, "unknown output format '%s' (table, "
-							       "csv, dot, json or yaml)", optarg));
+				return exit_status(usage_error(c,
+							       "unknown output format '%s' (table, "
+							       "csv, dot, json or yaml)",
+							       optarg));
 			break;
 		}
 		case 'h':
@@ -407,8 +419,9 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 		if (!eports)
 			return exit_status(-ENOMEM);
 	}
-	if (asprintf(&path, "/v1/matrix%s%s%s%s%s", ens || eports ? "?" : "", ens ? "namespace=" : "",
-		     ens ? ens : "", eports ? (ens ? "&ports=" : "ports=") : "", eports ? eports : "") < 0)
+	if (asprintf(&path, "/v1/matrix%s%s%s%s%s", ens || eports ? "?" : "",
+		     ens ? "namespace=" : "", ens ? ens : "",
+		     eports ? (ens ? "&ports=" : "ports=") : "", eports ? eports : "") < 0)
 		return exit_status(-ENOMEM);
 	r = client_get(c, path, &reply);
 	if (r < 0)

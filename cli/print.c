@@ -10,9 +10,9 @@
 
 struct table {
 	size_t n_cols;
-	size_t n_rows;		/* including the header row */
+	size_t n_rows; /* including the header row */
 	size_t cap_rows;
-	char **cells;		/* n_rows * n_cols */
+	char **cells; /* n_rows * n_cols */
 };
 
 static char *sanitized_dup(const char *s)

@@ -13,7 +13,7 @@
 /* Column-aligned text tables, kubectl style: upper-case headers, three spaces between columns. */
 struct table;
 
-struct table *table_new(size_t n_cols, ...);	/* n_cols header strings */
+struct table *table_new(size_t n_cols, ...); /* n_cols header strings */
 struct table *table_free(struct table *t);
 /* Appends a row of n_cols strings (NULL prints as NONE). Control characters are replaced. */
 int table_add(struct table *t, ...);

@@ -34,13 +34,14 @@ enum { TRY_PENDING, TRY_OK, TRY_FAILED };
 struct ep {
 	const char *name;
 	int nsfd;
-	struct sockaddr_storage addr[2];	/* [0] IPv4, [1] IPv6; ss_family 0 when absent */
-	bool busy_udp[2];			/* a UDP service of its own holds the port */
+	struct sockaddr_storage addr[2]; /* [0] IPv4, [1] IPv6; ss_family 0 when absent */
+	bool busy_udp[2];		 /* a UDP service of its own holds the port */
 };
 
-struct try {
+struct
+try {
 	size_t src, dst;
-	int fam;	/* 0 IPv4, 1 IPv6 */
+	int fam; /* 0 IPv4, 1 IPv6 */
 	int fd;
 	int state;
 };
@@ -174,7 +175,7 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 		if (r >= 0)
 			r = listen_in(&eps[d], port, type, &listeners);
 		if (ns_enter(self) < 0)
-			abort();	/* stuck in another namespace: nothing sane to do */
+			abort(); /* stuck in another namespace: nothing sane to do */
 	}
 	for (size_t s = 0; s < n && r >= 0; s++) {
 		r = ns_enter(eps[s].nsfd);
@@ -183,7 +184,8 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 				struct try t = { .src = s, .dst = d, .fam = f, .fd = -1 };
 				struct try *p;
 
-				if (s == d || !eps[s].addr[f].ss_family || !eps[d].addr[f].ss_family)
+				if (s == d || !eps[s].addr[f].ss_family ||
+				    !eps[d].addr[f].ss_family)
 					continue;
 				if (n_tries == cap) {
 					cap = cap ? cap * 2 : 64;
@@ -198,15 +200,18 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 					r = -E2BIG;
 					break;
 				}
-				t.fd = socket(eps[d].addr[f].ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+				t.fd = socket(eps[d].addr[f].ss_family,
+					      type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 				if (t.fd < 0) {
 					r = -errno;
 					break;
 				}
-				if (connect(t.fd, (struct sockaddr *)&eps[d].addr[f], ss_len(&eps[d].addr[f])) < 0 &&
+				if (connect(t.fd, (struct sockaddr *)&eps[d].addr[f],
+					    ss_len(&eps[d].addr[f])) < 0 &&
 				    errno != EINPROGRESS)
 					t.state = TRY_FAILED;
-				else if (udp && send(t.fd, PROBE_PAYLOAD, sizeof(PROBE_PAYLOAD), 0) < 0)
+				else if (udp &&
+					 send(t.fd, PROBE_PAYLOAD, sizeof(PROBE_PAYLOAD), 0) < 0)
 					t.state = TRY_FAILED;
 				tries[n_tries++] = t;
 			}
@@ -231,10 +236,12 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 			if (tries[i].state != TRY_PENDING)
 				continue;
 			pending++;
-			pfd[i] = (struct pollfd){ .fd = tries[i].fd, .events = udp ? POLLIN : POLLOUT };
+			pfd[i] = (struct pollfd){ .fd = tries[i].fd,
+						  .events = udp ? POLLIN : POLLOUT };
 		}
 		for (k = 0; k < listeners.n; k++)
-			pfd[n_tries + k] = (struct pollfd){ .fd = listeners.fds[k], .events = POLLIN };
+			pfd[n_tries + k] =
+				(struct pollfd){ .fd = listeners.fds[k], .events = POLLIN };
 		if (pending == 0 || left <= 0)
 			break;
 		if (poll(pfd, n_tries + listeners.n, left) < 0 && errno != EINTR) {
@@ -251,7 +258,9 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 			if (udp) {
 				ssize_t m = recv(tries[i].fd, buf, sizeof(buf), 0);
 
-				tries[i].state = m > 0 ? TRY_OK : errno == EAGAIN ? TRY_PENDING : TRY_FAILED;
+				tries[i].state = m > 0		   ? TRY_OK
+						 : errno == EAGAIN ? TRY_PENDING
+								   : TRY_FAILED;
 			} else {
 				(void)getsockopt(tries[i].fd, SOL_SOCKET, SO_ERROR, &err, &el);
 				tries[i].state = err == 0 ? TRY_OK : TRY_FAILED;
@@ -268,13 +277,15 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 			if (!udp) {
 				int c;
 
-				while ((c = accept4(listeners.fds[k], NULL, NULL, SOCK_CLOEXEC)) >= 0)
+				while ((c = accept4(listeners.fds[k], NULL, NULL, SOCK_CLOEXEC)) >=
+				       0)
 					close(c);
 				continue;
 			}
-			while ((m = recvfrom(listeners.fds[k], buf, sizeof(buf), 0, (struct sockaddr *)&from,
-					     &fl)) > 0) {
-				(void)sendto(listeners.fds[k], buf, (size_t)m, 0, (struct sockaddr *)&from, fl);
+			while ((m = recvfrom(listeners.fds[k], buf, sizeof(buf), 0,
+					     (struct sockaddr *)&from, &fl)) > 0) {
+				(void)sendto(listeners.fds[k], buf, (size_t)m, 0,
+					     (struct sockaddr *)&from, fl);
 				fl = sizeof(from);
 			}
 		}
@@ -291,14 +302,17 @@ static int probe_port(struct ep *eps, size_t n, int self, uint16_t port, bool ud
 				if (tries[i].src == s && tries[i].dst == d) {
 					any = true;
 					ok = ok && tries[i].state == TRY_OK;
-					unknown = unknown || (udp && eps[d].busy_udp[tries[i].fam] &&
-							      tries[i].state != TRY_OK);
+					unknown =
+						unknown || (udp && eps[d].busy_udp[tries[i].fam] &&
+							    tries[i].state != TRY_OK);
 				}
 			if (!any)
 				continue;
-			json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:o}", "from", eps[s].name, "to",
-							     eps[d].name, "port", port_name, "allowed",
-							     unknown ? json_null() : json_boolean(ok)));
+			json_array_append_new(out,
+					      json_pack("{s:s, s:s, s:s, s:o}", "from", eps[s].name,
+							"to", eps[d].name, "port", port_name,
+							"allowed",
+							unknown ? json_null() : json_boolean(ok)));
 		}
 out:
 	for (size_t i = 0; i < n_tries; i++)
@@ -310,7 +324,8 @@ out:
 
 int matrix_probe(json_t *matrix, json_t *endpoints, int timeout_ms, json_t **ret)
 {
-	json_t *names = json_object_get(matrix, "endpoints"), *ports = json_object_get(matrix, "ports");
+	json_t *names = json_object_get(matrix, "endpoints"),
+	       *ports = json_object_get(matrix, "ports");
 	json_auto_t *out = json_pack("{s:[], s:[], s:[]}", "pairs", "disagreements", "skipped");
 	_cleanup_free_ struct ep *eps = NULL;
 	json_t *v, *pairs, *dis;
@@ -370,10 +385,13 @@ int matrix_probe(json_t *matrix, json_t *endpoints, int timeout_ms, json_t **ret
 		for (i = 0; i < n; i++)
 			for (int f = 0; f < 2; f++)
 				if (eps[i].addr[f].ss_family == AF_INET)
-					((struct sockaddr_in *)&eps[i].addr[f])->sin_port = htons((uint16_t)port);
+					((struct sockaddr_in *)&eps[i].addr[f])->sin_port =
+						htons((uint16_t)port);
 				else if (eps[i].addr[f].ss_family == AF_INET6)
-					((struct sockaddr_in6 *)&eps[i].addr[f])->sin6_port = htons((uint16_t)port);
-		r = probe_port(eps, n, self, (uint16_t)port, streq(proto, "UDP"), timeout_ms, spec, pairs);
+					((struct sockaddr_in6 *)&eps[i].addr[f])->sin6_port =
+						htons((uint16_t)port);
+		r = probe_port(eps, n, self, (uint16_t)port, streq(proto, "UDP"), timeout_ms, spec,
+			       pairs);
 		if (r < 0)
 			goto out;
 	}
@@ -390,10 +408,14 @@ int matrix_probe(json_t *matrix, json_t *endpoints, int timeout_ms, json_t **ret
 			    json_is_boolean(json_object_get(v, "allowed")) &&
 			    json_is_true(json_object_get(p, "allowed")) !=
 				    json_is_true(json_object_get(v, "allowed")))
-				json_array_append_new(dis, json_pack("{s:O, s:O, s:O, s:O, s:O}", "from",
-					json_object_get(v, "from"), "to", json_object_get(v, "to"), "port",
-					json_object_get(v, "port"), "plan", json_object_get(p, "allowed"),
-					"probe", json_object_get(v, "allowed")));
+				json_array_append_new(dis,
+						      json_pack("{s:O, s:O, s:O, s:O, s:O}", "from",
+								json_object_get(v, "from"), "to",
+								json_object_get(v, "to"), "port",
+								json_object_get(v, "port"), "plan",
+								json_object_get(p, "allowed"),
+								"probe",
+								json_object_get(v, "allowed")));
 	}
 	*ret = TAKE_PTR(out);
 out:

@@ -100,7 +100,8 @@ static int print_chain(json_t *chain)
 
 static int print_set(json_t *set)
 {
-	json_t *flags = json_object_get(set, "flags"), *elems = json_object_get(set, "elements"), *e;
+	json_t *flags = json_object_get(set, "flags"), *elems = json_object_get(set, "elements"),
+	       *e;
 	_cleanup_free_ char *f = format_strings(flags, ",");
 	size_t i;
 

@@ -16,8 +16,8 @@
 
 /* What every verb gets: the global options and the name to print in messages. */
 struct segctl {
-	const char *socket;	/* --socket; NULL: $SEGD_SOCKET, then SEGCTL_DEFAULT_SOCKET */
-	const char *verb;	/* "apply", "endpoint add", ... */
+	const char *socket; /* --socket; NULL: $SEGD_SOCKET, then SEGCTL_DEFAULT_SOCKET */
+	const char *verb;   /* "apply", "endpoint add", ... */
 };
 
 /* Verbs (one file each). They return an exit status. */
@@ -36,9 +36,11 @@ int status_main(struct segctl *c, int argc, char *argv[]);
 
 /* Long options every verb accepts, after the verb as well as before it. */
 #define OPT_SOCKET 0x100
-#define COMMON_OPTIONS                                              \
-	{ "socket", required_argument, NULL, OPT_SOCKET },          \
-	{ "help", no_argument, NULL, 'h' }
+#define COMMON_OPTIONS                                     \
+	{ "socket", required_argument, NULL, OPT_SOCKET }, \
+	{                                                  \
+		"help", no_argument, NULL, 'h'             \
+	}
 
 enum output_format {
 	OUTPUT_TABLE,
@@ -62,6 +64,6 @@ int usage_error(const struct segctl *c, const char *fmt, ...) _printf_(2, 3);
 int args_check_name(const struct segctl *c, const char *what, const char *name);
 int args_check_namespace(const struct segctl *c, const char *ns);
 int args_check_endpoint_ref(const struct segctl *c, const char *name);
-int args_check_port(const struct segctl *c, const char *spec);	/* "80", "53/UDP" */
+int args_check_port(const struct segctl *c, const char *spec); /* "80", "53/UDP" */
 /* 0 for r >= 0, EXIT_CONNECT for -ENOTCONN, else EXIT_FAIL. */
 int exit_status(int r);

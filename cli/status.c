@@ -12,19 +12,18 @@
 #include "print.h"
 #include "segctl.h"
 
-static const char usage[] =
-	"Usage: segctl status [-o table|json|yaml]\n"
-	"\n"
-	"Show segd's version, uptime, object counts and recent errors.\n"
-	"\n"
-	"Options:\n"
-	"  -o, --output FORMAT   table (default), json or yaml\n"
-	"      --socket PATH     segd's API socket\n"
-	"  -h, --help            show this help\n";
+static const char usage[] = "Usage: segctl status [-o table|json|yaml]\n"
+			    "\n"
+			    "Show segd's version, uptime, object counts and recent errors.\n"
+			    "\n"
+			    "Options:\n"
+			    "  -o, --output FORMAT   table (default), json or yaml\n"
+			    "      --socket PATH     segd's API socket\n"
+			    "  -h, --help            show this help\n";
 
 static json_int_t int_of(json_t *o, const char *key)
 {
-	return json_integer_value(json_object_get(o, key));	/* 0 when absent */
+	return json_integer_value(json_object_get(o, key)); /* 0 when absent */
 }
 
 static void print_duration(json_int_t s)
@@ -84,10 +83,12 @@ static int print_status(json_t *st)
 		json_t *last = json_object_get(json_object_get(st, "changes"), "last");
 
 		if (json_is_object(last))
-			printf("last change:      %" JSON_INTEGER_FORMAT " plan(s) compiled, %"
-			       JSON_INTEGER_FORMAT " namespace(s) committed (%" JSON_INTEGER_FORMAT
-			       " by set elements), %" JSON_INTEGER_FORMAT " messages, %"
-			       JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT " us\n",
+			printf("last change:      %" JSON_INTEGER_FORMAT
+			       " plan(s) compiled, %" JSON_INTEGER_FORMAT
+			       " namespace(s) committed (%" JSON_INTEGER_FORMAT
+			       " by set elements), %" JSON_INTEGER_FORMAT
+			       " messages, %" JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT
+			       " us\n",
 			       int_of(last, "compiled"), int_of(last, "namespaces"),
 			       int_of(last, "incremental"), int_of(last, "messages"),
 			       int_of(last, "bytes"), int_of(last, "usec"));
@@ -110,7 +111,7 @@ static int print_status(json_t *st)
 		if (json_is_object(eng))
 			printf("engine:           %s (%s%s)\n", spec ? spec : "?",
 			       json_is_true(json_object_get(eng, "connected")) ? "connected to "
-									      : "not connected",
+									       : "not connected",
 			       json_is_true(json_object_get(eng, "connected"))
 				       ? json_string_value(json_object_get(eng, "socket"))
 				       : "");

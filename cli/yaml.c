@@ -19,8 +19,8 @@
 static bool needs_quotes(const char *s)
 {
 	static const char *const words[] = {
-		"null", "~", "true", "false", "yes", "no", "on", "off", "y", "n",
-		".inf", "-.inf", "+.inf", ".nan",
+		"null", "~", "true", "false", "yes",   "no",	"on",
+		"off",	"y", "n",    ".inf",  "-.inf", "+.inf", ".nan",
 	};
 	const char *t;
 	char *end;
@@ -75,7 +75,8 @@ static int emit_value(yaml_emitter_t *e, json_t *j, unsigned depth)
 
 	switch (json_typeof(j)) {
 	case JSON_OBJECT:
-		if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_MAPPING_STYLE))
+		if (!yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+							 YAML_BLOCK_MAPPING_STYLE))
 			return -ENOMEM;
 		r = emit(e, &ev);
 		if (r < 0)

@@ -15,21 +15,20 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Hand ownership out of a _cleanup_ variable. */
-#define TAKE_PTR(p)                          \
-	({                                   \
-		__typeof__(p) _p_ = (p);     \
-		(p) = NULL;                  \
-		_p_;                         \
+#define TAKE_PTR(p)                      \
+	({                               \
+		__typeof__(p) _p_ = (p); \
+		(p) = NULL;              \
+		_p_;                     \
 	})
-#define TAKE_FD(fd)                          \
-	({                                   \
-		int _fd_ = (fd);             \
-		(fd) = -1;                   \
-		_fd_;                        \
+#define TAKE_FD(fd)              \
+	({                       \
+		int _fd_ = (fd); \
+		(fd) = -1;       \
+		_fd_;            \
 	})
 
 /* libc convention (-1 + errno) to ours (-errno). */
@@ -40,11 +39,11 @@
 	})
 
 /* A NULL-skipping cleanup helper for destructors that are not NULL-safe. */
-#define DEFINE_CLEANUP(type, func)                          \
-	static inline _unused_ void func##p(type *p)        \
-	{                                                   \
-		if (*p)                                     \
-			func(*p);                           \
+#define DEFINE_CLEANUP(type, func)                   \
+	static inline _unused_ void func##p(type *p) \
+	{                                            \
+		if (*p)                              \
+			func(*p);                    \
 	}
 
 static inline void freep(void *p)

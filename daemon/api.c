@@ -38,7 +38,7 @@ struct request {
 	size_t len, allocated;
 	bool too_large;
 	bool forbidden;
-	bool read_only;		/* a member of the audit group only */
+	bool read_only; /* a member of the audit group only */
 	uid_t uid;
 	pid_t pid;
 };
@@ -48,7 +48,7 @@ struct api_request {
 	struct api *api;
 	struct ops *ops;
 	struct MHD_Connection *c;
-	char **args;		/* the '*' segments of the route */
+	char **args; /* the '*' segments of the route */
 	const char *body;
 	size_t len;
 };
@@ -224,7 +224,8 @@ static int number_arg(const char *s, unsigned long long max, unsigned long long 
 
 static int on_flows(struct api_request *rq, json_t **ret, struct op_error *err)
 {
-	struct flows_filter q = { .endpoint = arg(rq, "endpoint"), .verdict = arg(rq, "verdict"),
+	struct flows_filter q = { .endpoint = arg(rq, "endpoint"),
+				  .verdict = arg(rq, "verdict"),
 				  .time_from = arg(rq, "from") };
 	const char *t = q.time_from;
 	unsigned long long since, limit;
@@ -236,9 +237,10 @@ static int on_flows(struct api_request *rq, json_t **ret, struct op_error *err)
 	if (number_arg(arg(rq, "limit"), FLOWS_QUERY_MAX, &limit) < 0 ||
 	    (arg(rq, "limit") && limit == 0))
 		return op_error_set(err, -EINVAL, "limit: 1 to %d", FLOWS_QUERY_MAX);
-	if (t && (strlen(t) != 27 || t[10] != 'T' || t[26] != 'Z' ||
-		  strspn(t, "0123456789-T:.Z") != 27))
-		return op_error_set(err, -EINVAL, "from: a UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ");
+	if (t &&
+	    (strlen(t) != 27 || t[10] != 'T' || t[26] != 'Z' || strspn(t, "0123456789-T:.Z") != 27))
+		return op_error_set(err, -EINVAL,
+				    "from: a UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ");
 	q.since = since;
 	q.limit = (size_t)limit;
 	return ops_flows(rq->ops, &q, ret, err);
@@ -371,7 +373,7 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/matrix", API_READ, on_matrix, 200 },
 	{ "GET", "/v1/flows", API_READ, on_flows, 200 },
 	{ "POST", "/v1/apply", API_WRITE, on_apply, 200 },
-	{ "POST", "/v1/diff", API_WRITE, on_diff, 200 },	/* audit: GET only */
+	{ "POST", "/v1/diff", API_WRITE, on_diff, 200 }, /* audit: GET only */
 	{ "POST", "/v1/delete", API_WRITE, on_delete, 200 },
 	{ "GET", "/v1/networkpolicies", API_READ, on_netpols, 200 },
 	{ "GET", "/v1/networkpolicies/*/*", API_READ, on_netpol, 200 },
@@ -484,8 +486,12 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 {
 	_cleanup_free_ char *path = strdup(url);
 	char *args[API_MAX_SEGMENTS];
-	struct api_request rq = { .api = a, .ops = a->ops, .c = c, .args = args,
-				  .body = q->body ? q->body : "", .len = q->len };
+	struct api_request rq = { .api = a,
+				  .ops = a->ops,
+				  .c = c,
+				  .args = args,
+				  .body = q->body ? q->body : "",
+				  .len = q->len };
 	const struct api_route *rt;
 	struct op_error err = { 0 };
 	json_t *out = NULL;
@@ -501,7 +507,8 @@ static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const c
 	if (rt->role == API_WRITE && q->read_only) {
 		log_notice("Refused API request %s %s from read-only uid %u pid %d", method, url,
 			   (unsigned)q->uid, (int)q->pid);
-		return respond_message(c, 403, -EACCES, "permission denied: read-only access (audit "
+		return respond_message(c, 403, -EACCES,
+				       "permission denied: read-only access (audit "
 				       "group); changes need root or group segd");
 	}
 	r = rt->handler(&rq, &out, &err);
@@ -563,7 +570,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r = ci ? peer_allowed(a, ci->connect_fd, q) : -EBADF;
 		q->forbidden = r <= 0;
 		q->read_only = r == 2;
-		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > POLICY_MAX_INPUT_BYTES)
 			q->too_large = true;
 		return MHD_YES;
@@ -683,14 +691,14 @@ int api_new(struct loop *l, struct ops *ops, const char *socket_path, const char
 		return log_error_errno(r, "Failed to listen on %s: %m", socket_path);
 	}
 	if (a->have_gid && chown(socket_path, 0, a->gid) < 0)
-		log_warning_errno(-errno, "Failed to give %s to group %s, ignoring: %m", socket_path,
-				  group);
+		log_warning_errno(-errno, "Failed to give %s to group %s, ignoring: %m",
+				  socket_path, group);
 
 	mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, a,
-			       MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
-			       MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
-			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
-			       MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+			       MHD_OPTION_LISTEN_SOCKET, a->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+			       (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+			       (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
+			       on_completed, a, MHD_OPTION_END);
 	if (!mhd) {
 		api_free(a);
 		return log_error_errno(-EIO, "Failed to start the HTTP server on %s", socket_path);
@@ -712,7 +720,7 @@ struct api *api_free(struct api *a)
 		return NULL;
 	mhd_watch_remove(&a->mw);
 	if (a->mw.mhd)
-		MHD_stop_daemon(a->mw.mhd);	/* closes the listen socket it was given */
+		MHD_stop_daemon(a->mw.mhd); /* closes the listen socket it was given */
 	else
 		safe_close(a->listen_fd);
 	if (a->path && a->listen_fd >= 0)

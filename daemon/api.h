@@ -30,8 +30,8 @@ int api_timeout_ms(struct api *a);
 /* ---- exposed for tests ---- */
 
 enum api_role {
-	API_READ,	/* root, --group, --audit-group */
-	API_WRITE,	/* root, --group */
+	API_READ,  /* root, --group, --audit-group */
+	API_WRITE, /* root, --group */
 };
 
 struct api_request;
@@ -39,10 +39,10 @@ typedef int (*api_handler_fn)(struct api_request *rq, json_t **ret, struct op_er
 
 struct api_route {
 	const char *method;
-	const char *path;	/* "/v1/endpoints/ * /labels": '*' matches one segment */
+	const char *path; /* "/v1/endpoints/ * /labels": '*' matches one segment */
 	enum api_role role;
 	api_handler_fn handler;
-	unsigned success;	/* HTTP status of success */
+	unsigned success; /* HTTP status of success */
 };
 
 /* The HTTP status of an operation's -errno. */

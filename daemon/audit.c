@@ -123,8 +123,8 @@ void audit_change(struct audit *a, const char *kind, const char *ns, const char 
 	}
 	if (!a->changes)
 		a->changes = json_array();
-	c = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o}", "kind", kind, "namespace", ns, "name", name,
-		      "action", action, "before", before ? before : json_null(), "after",
+	c = json_pack("{s:s, s:s?, s:s, s:s, s:o, s:o}", "kind", kind, "namespace", ns, "name",
+		      name, "action", action, "before", before ? before : json_null(), "after",
 		      after ? after : json_null());
 	if (!c || json_array_append_new(a->changes, c) < 0)
 		log_error("Out of memory recording a change for the audit log");
@@ -164,7 +164,7 @@ static int write_line(struct audit *a, json_t *rec)
 	if (!line)
 		return -ENOMEM;
 	len = strlen(line);
-	line[len++] = '\n';	/* the NUL: written by length */
+	line[len++] = '\n'; /* the NUL: written by length */
 	while (off < len) {
 		ssize_t k = write(a->fd, line + off, len - off);
 
@@ -188,9 +188,9 @@ int audit_commit(struct audit *a)
 		return 0;
 	}
 	rec = json_pack("{s:o, s:I, s:I, s:i, s:o, s:s?, s:s?, s:O}", "time", now_json(), "seq",
-			(json_int_t)(a->seq + 1), "uid", (json_int_t)a->uid, "pid", (int)a->pid, "comm",
-			comm_json(a->pid), "request", a->request, "file", a->file, "changes",
-			a->changes);
+			(json_int_t)(a->seq + 1), "uid", (json_int_t)a->uid, "pid", (int)a->pid,
+			"comm", comm_json(a->pid), "request", a->request, "file", a->file,
+			"changes", a->changes);
 	if (!rec)
 		return -ENOMEM;
 	r = write_line(a, rec);

@@ -136,7 +136,7 @@ static int endpoint_derive_inner(struct containers *c, struct endpoint *e)
 
 	free(e->pe.name);
 	e->pe.name = name;
-	registry_reposition(c->registry, e);	/* no-op while e is not in the registry yet */
+	registry_reposition(c->registry, e); /* no-op while e is not in the registry yet */
 	free(e->pe.namespace);
 	e->pe.namespace = TAKE_PTR(d.namespace);
 	policy_labels_done(&e->pe.labels);
@@ -186,7 +186,8 @@ static int endpoint_put_container(struct endpoint *e, const struct container_inf
 		if (streq(e->containers[i].id, ci->id))
 			ec = &e->containers[i];
 	if (!ec) {
-		struct ep_container *p = reallocarray(e->containers, e->n_containers + 1, sizeof(*p));
+		struct ep_container *p =
+			reallocarray(e->containers, e->n_containers + 1, sizeof(*p));
 
 		if (!p)
 			return -ENOMEM;
@@ -283,8 +284,8 @@ static bool host_network(const struct containers *c, const struct container_info
 }
 
 /* A container on the host network: listed, never enforced. */
-static int upsert_host(struct containers *c, const struct container_info *ci,
-		       struct endpoint *old, size_t k, struct endpoint **ret, struct op_error *err)
+static int upsert_host(struct containers *c, const struct container_info *ci, struct endpoint *old,
+		       size_t k, struct endpoint **ret, struct op_error *err)
 {
 	int r;
 
@@ -293,8 +294,8 @@ static int upsert_host(struct containers *c, const struct container_info *ci,
 		old = NULL;
 	}
 	if (!old) {
-		r = endpoint_new(c->env, ENDPOINT_KIND_CONTAINER, ci->name ? ci->name : ci->id, "host",
-				 "default", &old);
+		r = endpoint_new(c->env, ENDPOINT_KIND_CONTAINER, ci->name ? ci->name : ci->id,
+				 "host", "default", &old);
 		if (r < 0)
 			return op_error_set(err, r, "out of memory");
 		r = endpoint_put_container(old, ci, true);
@@ -308,14 +309,15 @@ static int upsert_host(struct containers *c, const struct container_info *ci,
 		return op_error_set(err, -ENOMEM, "out of memory");
 	if (endpoint_derive(c, old) < 0)
 		return op_error_set(err, -ENOMEM, "out of memory");
-	endpoint_set_error(old, ENDPOINT_UNENFORCEABLE, "host network: segd cannot isolate a "
+	endpoint_set_error(old, ENDPOINT_UNENFORCEABLE,
+			   "host network: segd cannot isolate a "
 			   "container that shares the host's network namespace");
 	*ret = old;
 	return 0;
 }
 
-int containers_upsert(struct containers *c, const struct container_info *ci,
-		      struct endpoint **ret, struct op_error *err)
+int containers_upsert(struct containers *c, const struct container_info *ci, struct endpoint **ret,
+		      struct op_error *err)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int nsfd = -1;
@@ -332,9 +334,11 @@ int containers_upsert(struct containers *c, const struct container_info *ci,
 	if (r == -ENOMEM)
 		return op_error_set(err, r, "out of memory");
 	if (r < 0 && !(ci->network_mode && streq(ci->network_mode, "host")))
-		return op_error_set(err, r, "container %.12s: cannot open its network namespace %s: %s",
-				    ci->id, ci->netns_path && ci->netns_path[0] ? ci->netns_path
-									       : "(by pid)",
+		return op_error_set(err, r,
+				    "container %.12s: cannot open its network namespace %s: %s",
+				    ci->id,
+				    ci->netns_path && ci->netns_path[0] ? ci->netns_path
+									: "(by pid)",
 				    strerror(-r));
 
 	old = registry_find_container(c->registry, ci->id, &k);
@@ -353,16 +357,16 @@ int containers_upsert(struct containers *c, const struct container_info *ci,
 
 	e = old ? old : registry_find_inode(c->registry, ino);
 	if (!e) {
-		r = endpoint_new(c->env, ENDPOINT_KIND_CONTAINER, ci->name ? ci->name : ci->id, path,
-				 "default", &e);
+		r = endpoint_new(c->env, ENDPOINT_KIND_CONTAINER, ci->name ? ci->name : ci->id,
+				 path, "default", &e);
 		if (r < 0)
 			return op_error_set(err, r, "out of memory");
 		r = endpoint_attach(e, TAKE_FD(nsfd));
 		if (r < 0) {
 			endpoint_free(e);
 			return op_error_set(err, r == -ENOMEM ? r : -EIO,
-					    "container %.12s: cannot attach to %s: %s", ci->id, path,
-					    strerror(-r));
+					    "container %.12s: cannot attach to %s: %s", ci->id,
+					    path, strerror(-r));
 		}
 		r = endpoint_put_container(e, ci, owner);
 		if (r >= 0)
@@ -410,8 +414,8 @@ static bool listed(char *const *ids, size_t n, const char *id)
 	return false;
 }
 
-int containers_missing(const struct containers *c, char *const *ids, size_t n,
-		       uint64_t asked_usec, char ***ret)
+int containers_missing(const struct containers *c, char *const *ids, size_t n, uint64_t asked_usec,
+		       char ***ret)
 {
 	char **out = calloc(1, sizeof(*out));
 	size_t k = 0;

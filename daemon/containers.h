@@ -35,14 +35,14 @@ struct container_info {
 	char *id;
 	char *name;
 	bool running;
-	bool finished;		/* exited, stopped, dead or being removed (not merely created) */
+	bool finished; /* exited, stopped, dead or being removed (not merely created) */
 	int pid;
-	char *netns_path;	/* SandboxKey, or NULL */
-	char *network_mode;	/* "bridge", "host", "container:ID", ... */
+	char *netns_path;   /* SandboxKey, or NULL */
+	char *network_mode; /* "bridge", "host", "container:ID", ... */
 	struct policy_labels labels;
 	bool labels_known;
 	char *invalid;		/* label problem, or NULL */
-	uint64_t observed_usec;	/* CLOCK_MONOTONIC when this view arrived (0: unknown) */
+	uint64_t observed_usec; /* CLOCK_MONOTONIC when this view arrived (0: unknown) */
 };
 
 void container_info_done(struct container_info *ci);
@@ -50,12 +50,12 @@ void container_info_done(struct container_info *ci);
 /* What an endpoint's containers make of it. */
 struct container_derived {
 	char *namespace;
-	struct policy_labels labels;	/* the union; on a conflict the first container wins */
+	struct policy_labels labels; /* the union; on a conflict the first container wins */
 	struct policy_named_port *ports;
 	size_t n_ports;
 	bool quarantine;
-	char *why;		/* the reason for an error (bad labels), or NULL */
-	const struct ep_container *named;	/* whose name the endpoint takes, or NULL */
+	char *why;			  /* the reason for an error (bad labels), or NULL */
+	const struct ep_container *named; /* whose name the endpoint takes, or NULL */
 };
 
 /* Pure: from the containers (sorted by id) alone. */
@@ -73,8 +73,8 @@ struct containers {
 /* Puts ci into the endpoint of its namespace (existing or new), marking what changes: *ret is
  * that endpoint. Fails with -EINVAL (bad id, a path that is no network namespace), -ENOENT,
  * -ESRCH (nothing to open) or -ENOMEM, and err says why. */
-int containers_upsert(struct containers *c, const struct container_info *ci,
-		      struct endpoint **ret, struct op_error *err);
+int containers_upsert(struct containers *c, const struct container_info *ci, struct endpoint **ret,
+		      struct op_error *err);
 /* The container is gone: its endpoint loses it (and goes with its last container). false if it
  * was not known. */
 bool containers_gone(struct containers *c, const char *id);

@@ -19,7 +19,7 @@ static int on_gen(const struct nft_gen_event *g, void *data)
 	struct gen_ctx *c = data;
 
 	if (!g->touched || g->pid == getpid())
-		return 0;	/* not our table, or our own commit */
+		return 0; /* not our table, or our own commit */
 	c->d->detected++;
 	snprintf(c->why, c->size, "table inet %s changed by pid %d (%s), generation %u",
 		 POLICY_NFT_TABLE, (int)g->pid, g->comm[0] ? g->comm : "?", g->genid);
@@ -48,8 +48,10 @@ int drift_check(struct drift *d, struct endpoint *e, char *why, size_t size)
 		}
 		json_decref(o);
 		if (!why[0])
-			snprintf(why, size, "table inet %s differs from the plan after lost nf_tables "
-				 "events", POLICY_NFT_TABLE);
+			snprintf(why, size,
+				 "table inet %s differs from the plan after lost nf_tables "
+				 "events",
+				 POLICY_NFT_TABLE);
 	}
 	return why[0] && endpoint_live(e) ? 1 : 0;
 }

@@ -142,7 +142,8 @@ static int on_addr_event(struct watch *w, uint32_t events)
 		if (e->env->addresses_changed)
 			e->env->addresses_changed(e, e->env->userdata);
 	} else if (r < 0)
-		log_warning_errno(r, "Failed to read address events of %s, ignoring: %m", e->pe.name);
+		log_warning_errno(r, "Failed to read address events of %s, ignoring: %m",
+				  e->pe.name);
 	return 0;
 }
 
@@ -187,8 +188,8 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 
 		/* Not fatal: enforcement does not depend on it (EBUSY: the group is taken). */
 		if (k < 0)
-			log_warning_errno(k, "Endpoint %s: no flow logs from netns %s: %m", e->pe.name,
-					  e->netns);
+			log_warning_errno(k, "Endpoint %s: no flow logs from netns %s: %m",
+					  e->pe.name, e->netns);
 		else
 			r = loop_add(env->loop, &e->log_watch, e->log_fd, EPOLLIN, on_flow_event);
 	}

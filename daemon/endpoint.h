@@ -22,27 +22,27 @@ enum endpoint_state {
 	ENDPOINT_PENDING,	/* registered, table not yet committed */
 	ENDPOINT_ENFORCED,	/* the kernel holds its current plan */
 	ENDPOINT_ERROR,		/* see error; the last committed table (if any) stays in place */
-	ENDPOINT_UNENFORCEABLE,	/* segd cannot enforce here (host network) */
+	ENDPOINT_UNENFORCEABLE, /* segd cannot enforce here (host network) */
 	_ENDPOINT_STATE_MAX,
 };
 
 const char *endpoint_state_to_string(enum endpoint_state s);
 
 enum endpoint_kind {
-	ENDPOINT_KIND_NETNS,		/* registered by hand: segctl endpoint add */
-	ENDPOINT_KIND_CONTAINER,	/* from the engine API or the OCI hook */
+	ENDPOINT_KIND_NETNS,	 /* registered by hand: segctl endpoint add */
+	ENDPOINT_KIND_CONTAINER, /* from the engine API or the OCI hook */
 	_ENDPOINT_KIND_MAX,
 };
 
 /* One container of a container endpoint (several share one namespace in a pod). */
 struct ep_container {
 	char *id;
-	char *name;		/* NULL until the engine names it */
+	char *name; /* NULL until the engine names it */
 	struct policy_labels labels;
 	bool known;		/* labels are known (engine inspect, or annotation) */
 	char *invalid;		/* why its labels cannot be used, or NULL */
 	bool owner;		/* created the namespace (not --network container:X) */
-	uint64_t observed_usec;	/* CLOCK_MONOTONIC when the engine's newest view of it arrived */
+	uint64_t observed_usec; /* CLOCK_MONOTONIC when the engine's newest view of it arrived */
 };
 
 struct endpoint;
@@ -52,8 +52,8 @@ struct endpoint;
 struct endpoint_env {
 	struct loop *loop;
 	struct nft_rx *nft;
-	bool nft_events;	/* follow nf_tables events (tables not owned: drift) */
-	bool flow_logs;		/* read NFLOG */
+	bool nft_events; /* follow nf_tables events (tables not owned: drift) */
+	bool flow_logs;	 /* read NFLOG */
 	void (*addresses_changed)(struct endpoint *e, void *userdata);
 	void (*nft_events_ready)(struct endpoint *e, void *userdata);
 	void (*flow_logs_ready)(struct endpoint *e, void *userdata);
@@ -63,24 +63,24 @@ struct endpoint_env {
 struct endpoint {
 	const struct endpoint_env *env;
 	enum endpoint_kind kind;
-	struct ep_container *containers;	/* sorted by id */
+	struct ep_container *containers; /* sorted by id */
 	size_t n_containers;
 	/* Labels unknown or unusable: default-deny both ways, and not anyone's peer. */
 	bool quarantined;
-	struct policy_endpoint pe;	/* name, namespace, labels, addrs, named ports */
-	char *netns;			/* name under /run/netns, or a path for containers */
-	int nsfd;			/* pins the namespace */
+	struct policy_endpoint pe; /* name, namespace, labels, addrs, named ports */
+	char *netns;		   /* name under /run/netns, or a path for containers */
+	int nsfd;		   /* pins the namespace */
 	ino_t ns_ino;
-	struct nft_sock *nft;		/* owns our table in that namespace */
-	int mon_fd;			/* address change events */
+	struct nft_sock *nft; /* owns our table in that namespace */
+	int mon_fd;	      /* address change events */
 	struct watch mon_watch;
-	struct nft_events ev;		/* nf_tables change events (only without the owner flag) */
+	struct nft_events ev; /* nf_tables change events (only without the owner flag) */
 	struct watch ev_watch;
-	int log_fd;			/* NFLOG: this namespace's flow logs */
+	int log_fd; /* NFLOG: this namespace's flow logs */
 	struct watch log_watch;
 	bool addrs_dirty;
-	struct policy_plan *installed;	/* what the kernel holds, NULL before the first commit */
-	bool dirty;			/* its plan may have changed: recompile at the next reconcile */
+	struct policy_plan *installed; /* what the kernel holds, NULL before the first commit */
+	bool dirty; /* its plan may have changed: recompile at the next reconcile */
 	enum endpoint_state state;
 	char *error;
 	struct loop_deferred deferred;

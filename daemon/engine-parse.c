@@ -27,8 +27,8 @@ void engine_strv_free(char **v)
 	free(v);
 }
 
-int engine_parse_list(const char *buf, size_t len, char ***ret, size_t *ret_n,
-		      size_t *ret_skipped, const char **reterr)
+int engine_parse_list(const char *buf, size_t len, char ***ret, size_t *ret_n, size_t *ret_skipped,
+		      const char **reterr)
 {
 	json_auto_t *o = NULL;
 	json_error_t jerr;
@@ -130,7 +130,8 @@ static int parse_labels(json_t *labels, struct container_info *ci)
 	if (json_object_size(labels) > POLICY_MAX_LABELS)
 		return set_invalid(ci, "more than 256 labels");
 	json_object_foreach(labels, k, v) {
-		const char *why = jstr(v) ? policy_label_key_invalid(k) : "not a string without NULs";
+		const char *why =
+			jstr(v) ? policy_label_key_invalid(k) : "not a string without NULs";
 
 		/* segd's own labels (segd.io/ports: "http=80/TCP,...") have their own syntax,
 		 * checked where they are read; every other value must be a label value. */

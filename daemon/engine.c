@@ -40,18 +40,18 @@ enum req_kind {
 
 struct req {
 	struct engine *eng;
-	struct req *next, *prev;	/* every request in flight, for engine_free() */
+	struct req *next, *prev; /* every request in flight, for engine_free() */
 	enum req_kind kind;
 	CURL *easy;
-	char *id;		/* REQ_INSPECT */
-	bool full;		/* REQ_LIST: inspect every container, not only new ones */
+	char *id;  /* REQ_INSPECT */
+	bool full; /* REQ_LIST: inspect every container, not only new ones */
 	char *buf;
 	size_t len, allocated, limit;
 	bool overflow;
-	size_t lines;		/* REQ_EVENTS: events handled */
-	uint64_t seq;		/* start order of requests */
-	uint64_t started_usec;	/* CLOCK_MONOTONIC */
-	bool stale;		/* REQ_INSPECT: a newer view of this container exists */
+	size_t lines;	       /* REQ_EVENTS: events handled */
+	uint64_t seq;	       /* start order of requests */
+	uint64_t started_usec; /* CLOCK_MONOTONIC */
+	bool stale;	       /* REQ_INSPECT: a newer view of this container exists */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -66,8 +66,8 @@ struct engine {
 	struct loop *loop;
 	const struct engine_ops *ops;
 	void *userdata;
-	char *spec_path;	/* NULL for auto */
-	char *path;		/* socket in use */
+	char *spec_path; /* NULL for auto */
+	char *path;	 /* socket in use */
 	unsigned resync_interval_s;
 	CURLM *multi;
 	int timer_fd;
@@ -76,9 +76,9 @@ struct engine {
 	struct watch retry_watch;
 	unsigned backoff_ms;
 	struct req *events, *list;
-	struct req *reqs;	/* all in flight */
+	struct req *reqs; /* all in flight */
 	uint64_t seq;
-	char **queue;		/* container ids waiting for an inspect */
+	char **queue; /* container ids waiting for an inspect */
 	size_t n_queue;
 	size_t inflight;
 	bool logged_down;
@@ -171,7 +171,9 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 	if (timeout_ms < 0)
 		return timer_fd_arm(eng->timer_fd, 0, false) < 0 ? -1 : 0;
 	/* 0 means "now": a 1 ms timer keeps libcurl out of its own callback. */
-	return timer_fd_arm(eng->timer_fd, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, false) < 0 ? -1 : 0;
+	return timer_fd_arm(eng->timer_fd, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, false) < 0
+		       ? -1
+		       : 0;
 }
 
 static int on_timer(struct watch *w, uint32_t events)
@@ -272,7 +274,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userdata)
 
 	if (q->len + len > q->limit) {
 		q->overflow = true;
-		return 0;	/* aborts the transfer: over the bound is rejected, never cut */
+		return 0; /* aborts the transfer: over the bound is rejected, never cut */
 	}
 	if (q->len + len + 1 > q->allocated) {
 		size_t m = (q->len + len + 1) * 2;
@@ -301,7 +303,8 @@ static void enqueue_inspect(struct engine *eng, const char *id)
 			return;
 	if (eng->n_queue >= ENGINE_MAX_CONTAINERS) {
 		log_warning("Engine: over %d containers waiting for inspection, dropping %.12s "
-			    "(the next resync catches it)", ENGINE_MAX_CONTAINERS, id);
+			    "(the next resync catches it)",
+			    ENGINE_MAX_CONTAINERS, id);
 		return;
 	}
 	p = reallocarray(eng->queue, eng->n_queue + 1, sizeof(*p));
@@ -384,7 +387,8 @@ static void schedule_retry(struct engine *eng)
 	if (eng->backoff_ms < BACKOFF_MIN_MS)
 		eng->backoff_ms = BACKOFF_MIN_MS;
 	(void)timer_fd_arm(eng->retry_fd, eng->backoff_ms, false);
-	eng->backoff_ms = eng->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : eng->backoff_ms * 2;
+	eng->backoff_ms =
+		eng->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : eng->backoff_ms * 2;
 }
 
 static const char *pick_socket(struct engine *eng)
@@ -465,8 +469,9 @@ static void list_done(struct engine *eng, struct req *q, CURLcode res)
 		if (!eng->logged_down)
 			log_warning("Engine: listing containers at %s failed: %s", eng->path,
 				    q->overflow ? "reply over the size limit"
-				    : res != CURLE_OK ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
-						      : "unexpected HTTP status");
+				    : res != CURLE_OK
+					    ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
+					    : "unexpected HTTP status");
 		eng->logged_down = true;
 		return;
 	}
@@ -524,11 +529,13 @@ static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 		return;
 	}
 	if (res != CURLE_OK || code != 200) {
-		log_warning("Engine: inspecting %.12s failed (%s), skipping it until the next event "
-			    "or resync", q->id,
-			    q->overflow ? "reply over the size limit"
-			    : res != CURLE_OK ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
-					      : "unexpected HTTP status");
+		log_warning(
+			"Engine: inspecting %.12s failed (%s), skipping it until the next event "
+			"or resync",
+			q->id,
+			q->overflow	  ? "reply over the size limit"
+			: res != CURLE_OK ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
+					  : "unexpected HTTP status");
 		return;
 	}
 	r = engine_parse_inspect(q->buf ? q->buf : "", q->len, q->id, &ci);
@@ -577,7 +584,8 @@ static void process_done(struct engine *eng)
 					    q->overflow ? "line over the size limit"
 					    : msg->data.result != CURLE_OK
 						    ? (q->errbuf[0] ? q->errbuf
-								    : curl_easy_strerror(msg->data.result))
+								    : curl_easy_strerror(
+									      msg->data.result))
 						    : "closed by the engine");
 			eng->logged_down = true;
 			schedule_retry(eng);
@@ -611,10 +619,12 @@ int engine_new(struct loop *l, const char *spec, unsigned resync_interval_s,
 	struct engine *eng;
 
 	if (!streq(spec, "auto") && strncmp(spec, "unix://", 7) != 0)
-		return log_error_errno(-EINVAL, "--engine: 'none', 'auto' or 'unix:///path', not '%s'",
+		return log_error_errno(-EINVAL,
+				       "--engine: 'none', 'auto' or 'unix:///path', not '%s'",
 				       spec);
 	if (strncmp(spec, "unix://", 7) == 0 && spec[7] != '/')
-		return log_error_errno(-EINVAL, "--engine %s: the socket path must be absolute", spec);
+		return log_error_errno(-EINVAL, "--engine %s: the socket path must be absolute",
+				       spec);
 
 	eng = calloc(1, sizeof(*eng));
 	if (!eng)
@@ -646,8 +656,10 @@ int engine_new(struct loop *l, const char *spec, unsigned resync_interval_s,
 	    loop_add(l, &eng->retry_watch, eng->retry_fd, EPOLLIN, on_retry) < 0)
 		goto oom;
 
-	log_info("Engine: following %s, resync every %us", eng->spec_path ? eng->spec_path
-			: "/run/podman/podman.sock or /var/run/docker.sock", eng->resync_interval_s);
+	log_info("Engine: following %s, resync every %us",
+		 eng->spec_path ? eng->spec_path
+				: "/run/podman/podman.sock or /var/run/docker.sock",
+		 eng->resync_interval_s);
 	engine_connect(eng);
 	if (eng->events)
 		(void)timer_fd_arm(eng->retry_fd, (uint64_t)eng->resync_interval_s * 1000, false);
@@ -707,6 +719,7 @@ json_t *engine_status_json(const struct engine *eng)
 	return json_pack("{s:s?, s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "socket", eng->path,
 			 "connected", eng->events != NULL && !eng->logged_down, "queued",
 			 (json_int_t)eng->n_queue, "inflight", (json_int_t)eng->inflight, "events",
-			 (json_int_t)eng->n_events, "lists", (json_int_t)eng->n_lists, "inspections",
-			 (json_int_t)eng->n_inspections, "connects", (json_int_t)eng->n_connects);
+			 (json_int_t)eng->n_events, "lists", (json_int_t)eng->n_lists,
+			 "inspections", (json_int_t)eng->n_inspections, "connects",
+			 (json_int_t)eng->n_connects);
 }

@@ -15,4 +15,5 @@ struct op_error {
 
 void op_error_done(struct op_error *e);
 /* Sets the message and returns r (r must be negative). */
-int op_error_set(struct op_error *e, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int op_error_set(struct op_error *e, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));

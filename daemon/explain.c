@@ -15,9 +15,9 @@
 
 /* One side of a flow: an endpoint, or an address segd does not manage. */
 struct side {
-	const char *ref;		/* as given */
-	const struct endpoint *e;	/* NULL: an outside address */
-	struct policy_addr ip;		/* the address given, when one was */
+	const char *ref;	  /* as given */
+	const struct endpoint *e; /* NULL: an outside address */
+	struct policy_addr ip;	  /* the address given, when one was */
 	bool has_ip;
 };
 
@@ -38,8 +38,10 @@ static int side_resolve(const struct registry *r, const char *ref, struct side *
 	}
 	s->e = registry_find(r, ref);
 	if (!s->e)
-		return op_error_set(err, -ENOENT, "%s: no such endpoint (name, container id prefix) "
-				    "or IP address", ref);
+		return op_error_set(err, -ENOENT,
+				    "%s: no such endpoint (name, container id prefix) "
+				    "or IP address",
+				    ref);
 	return 0;
 }
 
@@ -134,23 +136,29 @@ static json_t *direction_json(const struct endpoint *e, enum policy_dir dir,
 		json_array_append_new(rules, rule_json(&plan->rules[v.rules[i]]));
 
 	if (e->quarantined)
-		snprintf(reason, sizeof(reason), "quarantined: its labels are not known yet, so it is "
+		snprintf(reason, sizeof(reason),
+			 "quarantined: its labels are not known yet, so it is "
 			 "isolated both ways");
 	else if (!v.isolated)
-		snprintf(reason, sizeof(reason), "no policy with %s in policyTypes selects %s: all %s "
-			 "traffic is allowed", dir == POLICY_DIR_INGRESS ? "Ingress" : "Egress",
-			 e->pe.name, policy_dir_to_string(dir));
+		snprintf(reason, sizeof(reason),
+			 "no policy with %s in policyTypes selects %s: all %s "
+			 "traffic is allowed",
+			 dir == POLICY_DIR_INGRESS ? "Ingress" : "Egress", e->pe.name,
+			 policy_dir_to_string(dir));
 	else if (v.n_rules > 0)
 		snprintf(reason, sizeof(reason), "allowed by %s/%s %s[%u]",
-			 plan->rules[v.rules[0]].policy_namespace, plan->rules[v.rules[0]].policy_name,
-			 policy_dir_to_string(dir), plan->rules[v.rules[0]].rule_index);
+			 plan->rules[v.rules[0]].policy_namespace,
+			 plan->rules[v.rules[0]].policy_name, policy_dir_to_string(dir),
+			 plan->rules[v.rules[0]].rule_index);
 	else
-		snprintf(reason, sizeof(reason), "%s is selected by %s for %s, and none of their "
-			 "rules matches", e->pe.name, names && *names ? names : "a policy",
+		snprintf(reason, sizeof(reason),
+			 "%s is selected by %s for %s, and none of their "
+			 "rules matches",
+			 e->pe.name, names && *names ? names : "a policy",
 			 policy_dir_to_string(dir));
-	o = json_pack("{s:s, s:b, s:b, s:b, s:o, s:o, s:s}", "endpoint", e->pe.name, "enforced", true,
-		      "isolated", v.isolated, "allowed", v.allowed, "selected_by", sel, "rules",
-		      rules, "reason", reason);
+	o = json_pack("{s:s, s:b, s:b, s:b, s:o, s:o, s:s}", "endpoint", e->pe.name, "enforced",
+		      true, "isolated", v.isolated, "allowed", v.allowed, "selected_by", sel,
+		      "rules", rules, "reason", reason);
 	policy_verdict_done(&v);
 	return o;
 }
@@ -163,16 +171,16 @@ static json_t *kernel_json(const struct endpoint *e, const struct policy_emit_op
 	int r;
 
 	if (!e->nft || !e->installed)
-		return json_pack("{s:s, s:b, s:s}", "endpoint", e->pe.name, "in_sync", false, "error",
-				 "not attached or nothing committed");
+		return json_pack("{s:s, s:b, s:s}", "endpoint", e->pe.name, "in_sync", false,
+				 "error", "not attached or nothing committed");
 	r = nft_rules_json(e->nft, e->installed, emit, &dump, &in_sync);
 	json_decref(dump);
 	if (r < 0) {
 		char msg[160];
 
 		snprintf(msg, sizeof(msg), "cannot read the ruleset back: %s", strerror(-r));
-		return json_pack("{s:s, s:b, s:s}", "endpoint", e->pe.name, "in_sync", false, "error",
-				 msg);
+		return json_pack("{s:s, s:b, s:s}", "endpoint", e->pe.name, "in_sync", false,
+				 "error", msg);
 	}
 	return json_pack("{s:s, s:b}", "endpoint", e->pe.name, "in_sync", in_sync);
 }
@@ -190,8 +198,10 @@ int explain_check(const struct registry *reg, const struct policy_emit_options *
 	int r;
 
 	if (!port || policy_port_spec_parse(port, &p.port, &p.proto) < 0)
-		return op_error_set(err, -EINVAL, "port: \"%s\" is not PORT or PORT/PROTOCOL "
-				    "(TCP, UDP, SCTP)", port ? port : "");
+		return op_error_set(err, -EINVAL,
+				    "port: \"%s\" is not PORT or PORT/PROTOCOL "
+				    "(TCP, UDP, SCTP)",
+				    port ? port : "");
 	r = side_resolve(reg, from, &a, err);
 	if (r >= 0)
 		r = side_resolve(reg, to, &b, err);
@@ -229,8 +239,8 @@ int explain_check(const struct registry *reg, const struct policy_emit_options *
 		verdict = verdict && eg && in;
 	}
 	if (!any)
-		return op_error_set(err, -EINVAL, "%s and %s have no address family in common", from,
-				    to);
+		return op_error_set(err, -EINVAL, "%s and %s have no address family in common",
+				    from, to);
 
 	for (size_t i = 0; i < 2; i++) {
 		const struct endpoint *e = i ? b.e : a.e;
@@ -244,9 +254,9 @@ int explain_check(const struct registry *reg, const struct policy_emit_options *
 		json_array_append_new(kernel, k);
 	}
 
-	out = json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:O, s:O, s:O, s:b}", "from", from, "to", to,
-			"port", json_l4(&p), "verdict", verdict ? "allowed" : "denied", "family",
-			json_object_get(decisive, "family"), "egress",
+	out = json_pack("{s:s, s:s, s:o, s:s, s:O, s:O, s:O, s:O, s:O, s:b}", "from", from, "to",
+			to, "port", json_l4(&p), "verdict", verdict ? "allowed" : "denied",
+			"family", json_object_get(decisive, "family"), "egress",
 			json_object_get(decisive, "egress"), "ingress",
 			json_object_get(decisive, "ingress"), "checks", checks, "kernel", kernel,
 			"kernel_mismatch", mismatch);
@@ -275,8 +285,8 @@ static json_t *ports_json(const struct policy_l4 *ports, size_t n)
 	return a;
 }
 
-int explain_matrix(const struct registry *reg, const char *ns, const char *ports_spec,
-		   json_t **ret, struct op_error *err)
+int explain_matrix(const struct registry *reg, const char *ns, const char *ports_spec, json_t **ret,
+		   struct op_error *err)
 {
 	_cleanup_free_ const struct endpoint **eps = calloc(reg->n + 1, sizeof(*eps));
 	struct policy_l4 ports[EXPLAIN_MAX_PORTS];
@@ -289,8 +299,10 @@ int explain_matrix(const struct registry *reg, const char *ns, const char *ports
 		return op_error_set(err, -ENOMEM, "out of memory");
 	r = policy_l4_list_parse(ports_spec, ports, EXPLAIN_MAX_PORTS, &n_ports);
 	if (r < 0)
-		return op_error_set(err, -EINVAL, "ports: \"%s\" is not a list of PORT[/PROTOCOL] "
-				    "(at most %d)", ports_spec, EXPLAIN_MAX_PORTS);
+		return op_error_set(err, -EINVAL,
+				    "ports: \"%s\" is not a list of PORT[/PROTOCOL] "
+				    "(at most %d)",
+				    ports_spec, EXPLAIN_MAX_PORTS);
 	for (size_t i = 0; i < reg->n; i++) {
 		const struct endpoint *e = reg->items[i];
 
@@ -298,9 +310,9 @@ int explain_matrix(const struct registry *reg, const char *ns, const char *ports
 			continue;
 		if (!e->installed) {
 			/* no committed ruleset: cannot be evaluated, so named, not guessed */
-			json_array_append_new(skipped, json_pack("{s:s, s:s}", "name", e->pe.name,
-								 "state",
-								 endpoint_state_to_string(e->state)));
+			json_array_append_new(skipped,
+					      json_pack("{s:s, s:s}", "name", e->pe.name, "state",
+							endpoint_state_to_string(e->state)));
 			continue;
 		}
 		eps[n++] = e;
@@ -310,13 +322,15 @@ int explain_matrix(const struct registry *reg, const char *ns, const char *ports
 			n_ports = policy_plan_ports(eps[i]->installed, ports, n_ports,
 						    EXPLAIN_MAX_PORTS);
 		if (n_ports == 0)
-			ports[n_ports++] = (struct policy_l4){ .port = 80, .proto = POLICY_PROTO_TCP };
+			ports[n_ports++] =
+				(struct policy_l4){ .port = 80, .proto = POLICY_PROTO_TCP };
 		policy_l4_sort(ports, n_ports);
 	}
 	if ((uint64_t)n * n * n_ports > EXPLAIN_MAX_PAIRS)
-		return op_error_set(err, -EMSGSIZE, "%zu endpoints x %zu ports is over %u pairs; "
-				    "narrow it with a namespace or fewer ports", n, n_ports,
-				    EXPLAIN_MAX_PAIRS);
+		return op_error_set(err, -EMSGSIZE,
+				    "%zu endpoints x %zu ports is over %u pairs; "
+				    "narrow it with a namespace or fewer ports",
+				    n, n_ports, EXPLAIN_MAX_PAIRS);
 
 	out = json_pack("{s:[], s:o, s:[], s:O}", "endpoints", "ports", ports_json(ports, n_ports),
 			"pairs", "not_enforced", skipped);
@@ -338,10 +352,10 @@ int explain_matrix(const struct registry *reg, const char *ns, const char *ports
 				if (ok < 0)
 					return op_error_set(err, ok, "out of memory");
 				if (!known)
-					break;	/* no address family in common */
+					break; /* no address family in common */
 				o = json_pack("{s:s, s:s, s:o, s:b}", "from", eps[i]->pe.name, "to",
-					      eps[j]->pe.name, "port", json_l4(&ports[k]), "allowed",
-					      ok > 0);
+					      eps[j]->pe.name, "port", json_l4(&ports[k]),
+					      "allowed", ok > 0);
 				if (!o || json_array_append_new(pairs, o) < 0)
 					return op_error_set(err, -ENOMEM, "out of memory");
 			}
@@ -372,13 +386,15 @@ static json_t *elems_json(const struct policy_elems_delta *d, size_t n, size_t *
 		for (size_t k = 0; list && k < d[i].n_elems && k < DIFF_MAX_ELEMENTS_LISTED; k++) {
 			char buf[2 * INET6_ADDRSTRLEN + 2];
 
-			json_array_append_new(list, policy_set_elem_text(d[i].set, d[i].elems[k], buf,
-									 sizeof(buf)) < 0
-							    ? json_null() : json_string(buf));
+			json_array_append_new(list, policy_set_elem_text(d[i].set, d[i].elems[k],
+									 buf, sizeof(buf)) < 0
+							    ? json_null()
+							    : json_string(buf));
 		}
 		if (list && d[i].n_elems > DIFF_MAX_ELEMENTS_LISTED)
-			json_array_append_new(list, json_sprintf("... %zu more", d[i].n_elems -
-								  DIFF_MAX_ELEMENTS_LISTED));
+			json_array_append_new(list, json_sprintf("... %zu more",
+								 d[i].n_elems -
+									 DIFF_MAX_ELEMENTS_LISTED));
 		json_object_set_new(out, d[i].set->name, list);
 		total += d[i].n_elems;
 	}
@@ -423,9 +439,8 @@ static json_t *endpoint_diff(const struct endpoint *e, const struct policy_plan 
 }
 
 /* Pairs with a changed end whose verdict changes, on ports: appended to reach. */
-static int reachability(const struct registry *reg, struct policy_plan **plans,
-			const bool *changed, const struct policy_l4 *ports, size_t n_ports,
-			json_t *reach)
+static int reachability(const struct registry *reg, struct policy_plan **plans, const bool *changed,
+			const struct policy_l4 *ports, size_t n_ports, json_t *reach)
 {
 	for (size_t i = 0; i < reg->n; i++)
 		for (size_t j = 0; j < reg->n; j++) {
@@ -449,10 +464,12 @@ static int reachability(const struct registry *reg, struct policy_plan **plans,
 					return after;
 				if (before == after)
 					continue;
-				if (json_array_append_new(reach, json_pack(
-					    "{s:s, s:s, s:o, s:b, s:b}", "from", a->pe.name, "to",
-					    b->pe.name, "port", json_l4(&ports[k]), "before", before,
-					    "after", after)) < 0)
+				if (json_array_append_new(reach,
+							  json_pack("{s:s, s:s, s:o, s:b, s:b}",
+								    "from", a->pe.name, "to",
+								    b->pe.name, "port",
+								    json_l4(&ports[k]), "before",
+								    before, "after", after)) < 0)
 					return -ENOMEM;
 			}
 		}
@@ -507,9 +524,11 @@ int explain_diff(const struct registry *reg, struct policy_plan **plans, json_t 
 	if (!out)
 		return -ENOMEM;
 	if (json_is_null(reach))
-		json_object_set_new(out, "reachability_error",
-				    json_sprintf("over %u pairs x ports: run segctl matrix before and "
-						 "after instead", EXPLAIN_MAX_PAIRS));
+		json_object_set_new(
+			out, "reachability_error",
+			json_sprintf("over %u pairs x ports: run segctl matrix before and "
+				     "after instead",
+				     EXPLAIN_MAX_PAIRS));
 	*ret = out;
 	return 0;
 }

@@ -13,7 +13,7 @@
  * endpoints, reads the kernel back where a check asks for evidence, and renders.
  */
 #define EXPLAIN_MAX_PORTS 64
-#define EXPLAIN_MAX_PAIRS (1u << 20)	/* pairs x ports in one answer */
+#define EXPLAIN_MAX_PAIRS (1u << 20) /* pairs x ports in one answer */
 
 /* One flow: from and to are endpoint names, container id prefixes or addresses; port is
  * "PORT[/PROTOCOL]". `emit` is what the tables were written with (for the read-back). */

@@ -30,7 +30,7 @@
 
 struct flows {
 	json_t *ring[FLOWS_RING];
-	uint64_t seq;		/* of the newest record; record s lives at ring[s % FLOWS_RING] */
+	uint64_t seq; /* of the newest record; record s lives at ring[s % FLOWS_RING] */
 	uint64_t allowed, denied;
 	char *file;
 	uint64_t max_file_bytes, file_bytes;
@@ -110,8 +110,8 @@ struct flows *flows_free(struct flows *f)
 static int config(int fd, void (*put)(struct nlmsghdr *nlh, const void *arg), const void *arg)
 {
 	char buf[8192];
-	struct nlmsghdr *nlh = nflog_nlmsg_put_header(buf, NFULNL_MSG_CONFIG, AF_UNSPEC,
-						      FLOWS_NFLOG_GROUP);
+	struct nlmsghdr *nlh =
+		nflog_nlmsg_put_header(buf, NFULNL_MSG_CONFIG, AF_UNSPEC, FLOWS_NFLOG_GROUP);
 	ssize_t n;
 
 	put(nlh, arg);
@@ -251,8 +251,8 @@ static void file_append(struct flows *f, json_t *rec)
 
 		/* FILE -> FILE.1 (the previous FILE.1 goes), then a new FILE */
 		if (asprintf(&old, "%s.1", f->file) >= 0 && rename(f->file, old) == 0) {
-			int fd = open(f->file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-				      0640);
+			int fd = open(f->file,
+				      O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
 
 			if (fd >= 0) {
 				safe_close(f->fd);
@@ -304,7 +304,7 @@ static json_t *isolating_json(const struct policy_plan *plan, enum policy_dir di
 static int parse_prefix(const char *prefix, bool *ret_denied, bool *ret_ingress,
 			unsigned long *ret_index)
 {
-	const size_t k = strlen(POLICY_FLOW_PREFIX_DENIED);	/* "segd:D:" and "segd:A:" */
+	const size_t k = strlen(POLICY_FLOW_PREFIX_DENIED); /* "segd:D:" and "segd:A:" */
 	const char *p = prefix + k;
 	unsigned long idx = 0;
 
@@ -343,7 +343,7 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 	json_t *rec;
 
 	if (parse_prefix(prefix, &denied, &ingress, &idx) < 0)
-		return 0;	/* not ours: someone else's rule logging to our group */
+		return 0; /* not ours: someone else's rule logging to our group */
 	if (flows_parse_packet(pl, n, &pk) < 0)
 		return 0;
 
@@ -352,11 +352,11 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 			denied ? "denied" : "allowed", "direction", ingress ? "ingress" : "egress",
 			"family", policy_family_to_string(pk.family), "protocol",
 			pn ? json_string(pn) : json_integer(pk.proto), "source",
-			end_json(ingress ? NULL : c->self, c->lookup, c->userdata, pk.family, pk.src,
-				 pk.sport),
+			end_json(ingress ? NULL : c->self, c->lookup, c->userdata, pk.family,
+				 pk.src, pk.sport),
 			"destination",
-			end_json(ingress ? c->self : NULL, c->lookup, c->userdata, pk.family, pk.dst,
-				 pk.dport));
+			end_json(ingress ? c->self : NULL, c->lookup, c->userdata, pk.family,
+				 pk.dst, pk.dport));
 	if (!rec)
 		return -ENOMEM;
 	json_object_set_new(rec, "enforced_at", json_string(c->self->name));
@@ -366,18 +366,23 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 					     &n_sel);
 
 		json_object_set_new(rec, "policies", sel);
-		json_object_set_new(rec, "reason", json_sprintf(
-			"%s is isolated for %s by %zu polic%s and none of their rules allows it",
-			c->self->name, ingress ? "ingress" : "egress", n_sel, n_sel == 1 ? "y" : "ies"));
+		json_object_set_new(
+			rec, "reason",
+			json_sprintf(
+				"%s is isolated for %s by %zu polic%s and none of their rules allows it",
+				c->self->name, ingress ? "ingress" : "egress", n_sel,
+				n_sel == 1 ? "y" : "ies"));
 		c->f->denied++;
 	} else {
 		if (plan && idx < plan->n_rules) {
 			const struct policy_plan_rule *r = &plan->rules[idx];
 
-			json_object_set_new(rec, "policy", json_sprintf("%s/%s", r->policy_namespace,
-									 r->policy_name));
-			json_object_set_new(rec, "rule", json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
-								       r->rule_index));
+			json_object_set_new(rec, "policy",
+					    json_sprintf("%s/%s", r->policy_namespace,
+							 r->policy_name));
+			json_object_set_new(rec, "rule",
+					    json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
+							 r->rule_index));
 		}
 		c->f->allowed++;
 	}
@@ -401,13 +406,18 @@ static int log_cb(const struct nlmsghdr *nlh, void *data)
 	    !memchr(prefix, 0, mnl_attr_get_payload_len(attr[NFULA_PREFIX])))
 		return MNL_CB_OK;
 	return on_packet(c, prefix, mnl_attr_get_payload(attr[NFULA_PAYLOAD]),
-			 mnl_attr_get_payload_len(attr[NFULA_PAYLOAD])) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+			 mnl_attr_get_payload_len(attr[NFULA_PAYLOAD])) < 0
+		       ? MNL_CB_ERROR
+		       : MNL_CB_OK;
 }
 
 int flows_record(struct flows *f, const void *buf, size_t len, const struct flow_party *self,
 		 const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata)
 {
-	struct read_ctx c = { .f = f, .self = self, .plan = plan, .lookup = lookup,
+	struct read_ctx c = { .f = f,
+			      .self = self,
+			      .plan = plan,
+			      .lookup = lookup,
 			      .userdata = userdata };
 
 	if (!netlink_datagram_valid(buf, len))
@@ -422,7 +432,8 @@ int flows_read(struct flows *f, int fd, const struct flow_party *self,
 		ssize_t n = netlink_recv(fd, f->buf, sizeof(f->buf), 0);
 
 		if (n == -ENOBUFS) {
-			log_debug("Endpoint %s: flow log messages lost (socket overran)", self->name);
+			log_debug("Endpoint %s: flow log messages lost (socket overran)",
+				  self->name);
 			continue;
 		}
 		if (n == -EAGAIN)
@@ -464,12 +475,14 @@ json_t *flows_query(struct flows *f, const struct flows_filter *q)
 		next = s;
 		if (!rec)
 			continue;
-		if (endpoint && !names(rec, "source", endpoint) && !names(rec, "destination", endpoint))
+		if (endpoint && !names(rec, "source", endpoint) &&
+		    !names(rec, "destination", endpoint))
 			continue;
 		if (verdict && !streq(json_string_value(json_object_get(rec, "verdict")), verdict))
 			continue;
 		/* same format, UTC: the text order is the time order */
-		if (time_from && strcmp(json_string_value(json_object_get(rec, "time")) ?: "", time_from) < 0)
+		if (time_from &&
+		    strcmp(json_string_value(json_object_get(rec, "time")) ?: "", time_from) < 0)
 			continue;
 		json_array_append(list, rec);
 	}

@@ -57,7 +57,7 @@ struct flow_packet {
 	int family;
 	uint8_t proto;
 	uint8_t src[16], dst[16];
-	int sport, dport;	/* -1: none (not TCP/UDP/SCTP, a later fragment, or cut short) */
+	int sport, dport; /* -1: none (not TCP/UDP/SCTP, a later fragment, or cut short) */
 };
 
 int flows_parse_packet(const uint8_t *p, size_t n, struct flow_packet *ret);

@@ -166,7 +166,8 @@ static int ask_segd(const char *route, const char *body, long timeout_ms, char *
 	}
 	if (ret_message) {
 		json_auto_t *o = rp.buf ? json_loads(rp.buf, 0, NULL) : NULL;
-		const char *msg = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
+		const char *msg =
+			json_string_value(json_object_get(json_object_get(o, "error"), "message"));
 		const char *state = json_string_value(json_object_get(o, "state"));
 
 		*ret_message = msg ? strdup(msg) : state ? strdup(state) : NULL;
@@ -219,10 +220,10 @@ static int hook_create(json_t *state)
 	ino_t ino = 0, host = 0;
 	int r, code;
 
-	if (json_unpack_ex(state, &jerr, 0, "{s:s, s?I, s?s, s?o}", "id", &id, "pid", &pid, "bundle",
-			   &bundle, "annotations", &annotations) < 0)
+	if (json_unpack_ex(state, &jerr, 0, "{s:s, s?I, s?s, s?o}", "id", &id, "pid", &pid,
+			   "bundle", &bundle, "annotations", &annotations) < 0)
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state: %s", jerr.text);
-	if (policy_container_id_invalid(id) || pid < 0 || pid >= 4194304)	/* PID_MAX_LIMIT */
+	if (policy_container_id_invalid(id) || pid < 0 || pid >= 4194304) /* PID_MAX_LIMIT */
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state (id or pid)");
 
 	/* The network namespace the runtime joined, if any, is in the bundle's config. */
@@ -249,8 +250,10 @@ static int hook_create(json_t *state)
 	code = ask_segd("createRuntime", body, arg_timeout_ms, &msg);
 	if (code == 200) {
 		if (msg && streq(msg, "unenforceable") && arg_refuse_unenforceable)
-			return log_error_errno(-EPERM, "segd-oci-hook: container %.12s is on the host "
-						       "network; refusing to start it", id);
+			return log_error_errno(-EPERM,
+					       "segd-oci-hook: container %.12s is on the host "
+					       "network; refusing to start it",
+					       id);
 		return 0;
 	}
 	log_warning("segd-oci-hook: segd did not enforce container %.12s (%s%s%s)", id,
@@ -258,8 +261,10 @@ static int hook_create(json_t *state)
 
 	fail_open = json_string_value(json_object_get(annotations, "segd.io/fail-open"));
 	if (fail_open && streq(fail_open, "true")) {
-		log_warning("segd-oci-hook: container %.12s asked to fail open; starting it without "
-			    "isolation", id);
+		log_warning(
+			"segd-oci-hook: container %.12s asked to fail open; starting it without "
+			"isolation",
+			id);
 		return 0;
 	}
 
@@ -271,19 +276,26 @@ static int hook_create(json_t *state)
 		r = netns_open_path(path, &nsfd);
 	}
 	if (r < 0)
-		return log_error_errno(r, "segd-oci-hook: container %.12s: cannot open its network "
-					  "namespace: %m", id);
+		return log_error_errno(r,
+				       "segd-oci-hook: container %.12s: cannot open its network "
+				       "namespace: %m",
+				       id);
 	if (netns_inode(nsfd, &ino) >= 0 && netns_host_inode(&host) >= 0 && ino == host) {
 		if (arg_refuse_unenforceable)
-			return log_error_errno(-EPERM, "segd-oci-hook: container %.12s is on the host "
-						       "network; refusing to start it", id);
-		log_warning("segd-oci-hook: container %.12s is on the host network: unenforceable", id);
+			return log_error_errno(-EPERM,
+					       "segd-oci-hook: container %.12s is on the host "
+					       "network; refusing to start it",
+					       id);
+		log_warning("segd-oci-hook: container %.12s is on the host network: unenforceable",
+			    id);
 		return 0;
 	}
 	r = install_default_deny(nsfd, id);
 	if (r < 0)
-		return log_error_errno(r, "segd-oci-hook: container %.12s: cannot install "
-					  "default-deny: %m", id);
+		return log_error_errno(r,
+				       "segd-oci-hook: container %.12s: cannot install "
+				       "default-deny: %m",
+				       id);
 	log_warning("segd-oci-hook: container %.12s starts default-deny until segd takes over", id);
 	return 0;
 }
@@ -299,7 +311,8 @@ static int hook_poststop(json_t *state)
 	req = json_pack("{s:s}", "id", id);
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (body)
-		(void)ask_segd("poststop", body, arg_timeout_ms < 1000 ? arg_timeout_ms : 1000, NULL);
+		(void)ask_segd("poststop", body, arg_timeout_ms < 1000 ? arg_timeout_ms : 1000,
+			       NULL);
 	return 0;
 }
 
@@ -344,9 +357,10 @@ int main(int argc, char **argv)
 			return EXIT_FAILURE;
 		}
 	}
-	if (optind + 1 != argc || (!streq(argv[optind], "createRuntime") &&
-				   !streq(argv[optind], "poststop"))) {
-		log_error("segd-oci-hook: expected one stage, createRuntime or poststop (see --help)");
+	if (optind + 1 != argc ||
+	    (!streq(argv[optind], "createRuntime") && !streq(argv[optind], "poststop"))) {
+		log_error(
+			"segd-oci-hook: expected one stage, createRuntime or poststop (see --help)");
 		return EXIT_FAILURE;
 	}
 
@@ -357,8 +371,8 @@ int main(int argc, char **argv)
 	}
 	state = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(state)) {
-		log_error("segd-oci-hook: the OCI state is not a JSON object (%d:%d: %s)", jerr.line,
-			  jerr.column, jerr.text);
+		log_error("segd-oci-hook: the OCI state is not a JSON object (%d:%d: %s)",
+			  jerr.line, jerr.column, jerr.text);
 		return EXIT_FAILURE;
 	}
 	curl_global_init(CURL_GLOBAL_NOTHING);

@@ -14,7 +14,7 @@
 struct loop {
 	int epfd;
 	uint64_t generation;
-	struct loop_deferred *deferred;	/* freed after the current round */
+	struct loop_deferred *deferred; /* freed after the current round */
 };
 
 int loop_new(struct loop **ret)

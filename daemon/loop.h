@@ -25,8 +25,8 @@ typedef int (*watch_fn)(struct watch *w, uint32_t events);
 struct watch {
 	int fd;
 	watch_fn fn;
-	struct loop *loop;	/* set while registered */
-	uint64_t generation;	/* guards against stale events after removal */
+	struct loop *loop;   /* set while registered */
+	uint64_t generation; /* guards against stale events after removal */
 };
 
 struct loop_deferred {
@@ -56,5 +56,5 @@ int loop_iterate(struct loop *l, int timeout_ms);
 
 /* timerfd helpers (CLOCK_MONOTONIC, non-blocking, close-on-exec). */
 int timer_fd_new(void);
-int timer_fd_arm(int fd, uint64_t msec, bool periodic);	/* msec 0 disarms */
+int timer_fd_arm(int fd, uint64_t msec, bool periodic); /* msec 0 disarms */
 int timer_fd_ack(int fd);

@@ -60,27 +60,25 @@ static void help(void)
 	       "the settings and reopens the audit and flow log files.\n");
 }
 
-static const struct option options[] = {
-	{ "config", required_argument, NULL, 0 },
-	{ "socket", required_argument, NULL, 0 },
-	{ "state-dir", required_argument, NULL, 0 },
-	{ "engine", required_argument, NULL, 0 },
-	{ "resync-interval", required_argument, NULL, 0 },
-	{ "deny-action", required_argument, NULL, 0 },
-	{ "group", required_argument, NULL, 0 },
-	{ "audit-group", required_argument, NULL, 0 },
-	{ "audit-log", required_argument, NULL, 0 },
-	{ "metrics-listen", required_argument, NULL, 0 },
-	{ "no-table-owner", no_argument, NULL, 0 },
-	{ "drift", required_argument, NULL, 0 },
-	{ "flow-log", required_argument, NULL, 0 },
-	{ "flow-log-file", required_argument, NULL, 0 },
-	{ "flow-log-max-size", required_argument, NULL, 0 },
-	{ "log-level", required_argument, NULL, 0 },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{}
-};
+static const struct option options[] = { { "config", required_argument, NULL, 0 },
+					 { "socket", required_argument, NULL, 0 },
+					 { "state-dir", required_argument, NULL, 0 },
+					 { "engine", required_argument, NULL, 0 },
+					 { "resync-interval", required_argument, NULL, 0 },
+					 { "deny-action", required_argument, NULL, 0 },
+					 { "group", required_argument, NULL, 0 },
+					 { "audit-group", required_argument, NULL, 0 },
+					 { "audit-log", required_argument, NULL, 0 },
+					 { "metrics-listen", required_argument, NULL, 0 },
+					 { "no-table-owner", no_argument, NULL, 0 },
+					 { "drift", required_argument, NULL, 0 },
+					 { "flow-log", required_argument, NULL, 0 },
+					 { "flow-log-file", required_argument, NULL, 0 },
+					 { "flow-log-max-size", required_argument, NULL, 0 },
+					 { "log-level", required_argument, NULL, 0 },
+					 { "help", no_argument, NULL, 'h' },
+					 { "version", no_argument, NULL, 'V' },
+					 {} };
 
 /*
  * The settings: defaults, then the config file (if the command line names one), then the
@@ -137,7 +135,8 @@ static int parse_settings(int argc, char **argv, struct settings *s, bool quiet)
 		}
 	}
 	if (optind < argc)
-		return log_error_errno(-EINVAL, "Unexpected argument '%s' (see --help)", argv[optind]);
+		return log_error_errno(-EINVAL, "Unexpected argument '%s' (see --help)",
+				       argv[optind]);
 	return 1;
 }
 

@@ -145,7 +145,8 @@ int manager_reload(struct manager *m)
 	} else {
 		changed = settings_restart_needed(&m->settings, &next);
 		if (changed)
-			log_warning("Setting '%s' changed: it takes effect when segd restarts", changed);
+			log_warning("Setting '%s' changed: it takes effect when segd restarts",
+				    changed);
 		if (next.log_level != m->settings.log_level) {
 			log_set_level(next.log_level);
 			log_info("Log level now %d", next.log_level);
@@ -276,7 +277,8 @@ static void wire(struct manager *m)
 		.registry = &m->registry,
 		.errlog = &m->errlog,
 		.deny = s->deny,
-		.emit = { .flow_log = s->flow_log, .log_group = FLOWS_NFLOG_GROUP,
+		.emit = { .flow_log = s->flow_log,
+			  .log_group = FLOWS_NFLOG_GROUP,
 			  .log_rate = POLICY_FLOW_LOG_RATE },
 	};
 	m->containers = (struct containers){
@@ -417,7 +419,8 @@ int manager_start(struct manager *m)
 	 * model could be more open than the one in the kernel. */
 	r = state_load(m->state, &loaded);
 	if (r < 0)
-		return log_error_errno(r, "Failed to load state from %s: %m", m->settings.state_dir);
+		return log_error_errno(r, "Failed to load state from %s: %m",
+				       m->settings.state_dir);
 	store_load(&m->store, TAKE_PTR(loaded.objects));
 	r = ops_restore(&m->ops, &loaded);
 	state_loaded_done(&loaded);
@@ -429,8 +432,8 @@ int manager_start(struct manager *m)
 	r = reconcile_all(&m->rc, &updated);
 	if (r < 0)
 		return log_error_errno(r, "Failed to compile the stored state: %m");
-	log_info("Reconciled %zu endpoint(s): %zu namespace(s) committed, %d failed",
-		 m->registry.n, updated, r);
+	log_info("Reconciled %zu endpoint(s): %zu namespace(s) committed, %d failed", m->registry.n,
+		 updated, r);
 
 	r = timer_fd_arm(m->periodic_fd, PERIODIC_MS, true);
 	if (r < 0)

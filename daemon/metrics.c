@@ -60,7 +60,7 @@ int metrics_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *
 		hl = (size_t)(colon - s);
 		p = colon + 1;
 	}
-	if (*p < '0' || *p > '9')	/* strtoul() would take spaces and a sign */
+	if (*p < '0' || *p > '9') /* strtoul() would take spaces and a sign */
 		return -EINVAL;
 	errno = 0;
 	port = strtoul(p, &end, 10);
@@ -132,7 +132,8 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 		containers += e->kind == ENDPOINT_KIND_CONTAINER;
 	}
 	fputs("# HELP segd_endpoints Endpoints (network namespaces) by state.\n"
-	      "# TYPE segd_endpoints gauge\n", f);
+	      "# TYPE segd_endpoints gauge\n",
+	      f);
 	for (int s = 0; s < _ENDPOINT_STATE_MAX; s++)
 		fprintf(f, "segd_endpoints{state=\"%s\"} %" PRIu64 "\n",
 			endpoint_state_to_string((enum endpoint_state)s), by_state[s]);
@@ -166,10 +167,12 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 		"Event sockets that overran (ENOBUFS); each forces a full check of its namespace.",
 		o->drift->event_overruns);
 	fputs("# HELP segd_flows_total New connections logged by the endpoints' chains, by "
-	      "verdict.\n# TYPE segd_flows_total counter\n", f);
+	      "verdict.\n# TYPE segd_flows_total counter\n",
+	      f);
 	fprintf(f, "segd_flows_total{verdict=\"allowed\"} %" PRIu64 "\n",
 		flows_count(o->flows, false));
-	fprintf(f, "segd_flows_total{verdict=\"denied\"} %" PRIu64 "\n", flows_count(o->flows, true));
+	fprintf(f, "segd_flows_total{verdict=\"denied\"} %" PRIu64 "\n",
+		flows_count(o->flows, true));
 	counter(f, "segd_audit_records_total", "Records written to the audit log since start.",
 		audit_records(o->audit));
 	gauge(f, "segd_engine_connected", "1 when the container engine's event stream is up.",
@@ -212,11 +215,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	size_t len = 0;
 
 	if (!*con_cls) {
-		*con_cls = x;	/* first call: headers only */
+		*con_cls = x; /* first call: headers only */
 		return MHD_YES;
 	}
 	if (*upload_size > 0) {
-		*upload_size = 0;	/* no bodies here: read and dropped */
+		*upload_size = 0; /* no bodies here: read and dropped */
 		return MHD_YES;
 	}
 	if (!streq(method, MHD_HTTP_METHOD_GET) || !streq(url, "/metrics"))
@@ -249,11 +252,11 @@ int metrics_new(struct loop *loop, struct ops *ops, const char *listen, struct m
 	if (!x)
 		return -ENOMEM;
 	x->ops = ops;
-	mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
-				  0, NULL, NULL, on_request, x, MHD_OPTION_SOCK_ADDR,
-				  (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-				  (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-				  (unsigned)METRICS_TIMEOUT_S, MHD_OPTION_END);
+	mhd = MHD_start_daemon(MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), 0,
+			       NULL, NULL, on_request, x, MHD_OPTION_SOCK_ADDR,
+			       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+			       (unsigned)METRICS_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+			       (unsigned)METRICS_TIMEOUT_S, MHD_OPTION_END);
 	if (!mhd) {
 		free(x);
 		return log_error_errno(-EADDRNOTAVAIL, "Failed to serve metrics on %s", listen);

@@ -22,7 +22,7 @@ bool netlink_datagram_valid(const void *buf, size_t len)
 		if (n < NLMSG_HDRLEN || n > len - off)
 			return false;
 		n = NLMSG_ALIGN(n);
-		if (n > len - off)	/* the last message need not be padded */
+		if (n > len - off) /* the last message need not be padded */
 			break;
 		off += n;
 	}
@@ -41,7 +41,7 @@ ssize_t netlink_recv(int fd, void *buf, size_t size, int flags)
 		if (n < 0)
 			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		if (salen < sizeof(sa) || sa.nl_family != AF_NETLINK || sa.nl_pid != 0)
-			continue;	/* not the kernel */
+			continue; /* not the kernel */
 		if (!netlink_datagram_valid(buf, (size_t)n))
 			continue;
 		return n;

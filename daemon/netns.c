@@ -88,8 +88,8 @@ static bool path_allowed(const char *path)
 		return true;
 	if (strncmp(path, "/var/run/netns/", 15) == 0 && path[15] && !strchr(path + 15, '/'))
 		return true;
-	return sscanf(path, "/proc/%lu/ns/ne%15s", &pid, tail) == 2 && streq(tail, "t") && pid > 0 &&
-	       strlen(path) < 40;
+	return sscanf(path, "/proc/%lu/ns/ne%15s", &pid, tail) == 2 && streq(tail, "t") &&
+	       pid > 0 && strlen(path) < 40;
 }
 
 int netns_open_path(const char *path, int *ret_fd)
@@ -101,7 +101,7 @@ int netns_open_path(const char *path, int *ret_fd)
 		return -EINVAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ELOOP && strncmp(path, "/proc/", 6) == 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC);	/* /proc/PID/ns/net is a magic link */
+		fd = open(path, O_RDONLY | O_CLOEXEC); /* /proc/PID/ns/net is a magic link */
 	if (fd < 0)
 		return -errno;
 	/* Whatever the path said, it must be a network namespace. */

@@ -28,20 +28,20 @@ enum reg_src {
 
 struct reg {
 	enum reg_src src;
-	uint32_t key;		/* meta/ct key */
-	uint32_t base, offset, len;	/* payload */
+	uint32_t key;		    /* meta/ct key */
+	uint32_t base, offset, len; /* payload */
 	bool masked;
 	uint32_t mask;
 };
 
 struct decoder {
-	nft_decode_set_fn anon_sets;	/* anonymous set contents */
+	nft_decode_set_fn anon_sets; /* anonymous set contents */
 	void *userdata;
 	FILE *out;
 	bool first;
 	struct reg regs[32];
-	int nfproto;		/* last `meta nfproto` matched, 0 if none */
-	int l4proto;		/* last `meta l4proto` matched, -1 if none */
+	int nfproto; /* last `meta nfproto` matched, 0 if none */
+	int l4proto; /* last `meta l4proto` matched, -1 if none */
 	/* cmp gte waiting for its lte: printed together as a range */
 	bool pending_gte;
 	uint32_t pending_reg;
@@ -142,9 +142,9 @@ static void lhs_name(struct decoder *dc, const struct reg *g, char *buf, size_t 
 			}
 		}
 		snprintf(buf, size, "@%s,%" PRIu32 ",%" PRIu32,
-			 g->base == NFT_PAYLOAD_LL_HEADER	 ? "ll" :
-			 g->base == NFT_PAYLOAD_NETWORK_HEADER ? "nh" :
-								 "th",
+			 g->base == NFT_PAYLOAD_LL_HEADER	 ? "ll"
+			 : g->base == NFT_PAYLOAD_NETWORK_HEADER ? "nh"
+								 : "th",
 			 g->offset * 8, g->len * 8);
 		return;
 	case SRC_NONE:
@@ -238,12 +238,15 @@ static void ct_state_names(uint32_t bits, char *buf, size_t size)
 static void value_text(const struct reg *g, const uint8_t *p, uint32_t len, char *buf, size_t size)
 {
 	if (g->src == SRC_META && (g->key == NFT_META_IIFNAME || g->key == NFT_META_OIFNAME)) {
-		snprintf(buf, size, "\"%.*s\"", (int)strnlen((const char *)p, len), (const char *)p);
+		snprintf(buf, size, "\"%.*s\"", (int)strnlen((const char *)p, len),
+			 (const char *)p);
 		return;
 	}
 	if (g->src == SRC_META && g->key == NFT_META_NFPROTO && len == 1) {
-		snprintf(buf, size, "%s", p[0] == NFPROTO_IPV4 ? "ipv4" :
-					  p[0] == NFPROTO_IPV6 ? "ipv6" : "");
+		snprintf(buf, size, "%s",
+			 p[0] == NFPROTO_IPV4	? "ipv4"
+			 : p[0] == NFPROTO_IPV6 ? "ipv6"
+						: "");
 		if (!buf[0])
 			snprintf(buf, size, "%u", p[0]);
 		return;
@@ -425,8 +428,8 @@ static void dc_immediate(struct decoder *dc, const struct nftnl_expr *e)
 	case NFT_GOTO:
 		chain = nftnl_expr_get_str(e, NFTNL_EXPR_IMM_CHAIN);
 		out_word(dc, "%s %s",
-			 (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT) == NFT_JUMP ? "jump" :
-											  "goto",
+			 (int)nftnl_expr_get_u32(e, NFTNL_EXPR_IMM_VERDICT) == NFT_JUMP ? "jump"
+											: "goto",
 			 chain ? chain : "?");
 		return;
 	}
@@ -469,7 +472,8 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 		return 0;
 	if (streq(name, "meta") && nftnl_expr_is_set(e, NFTNL_EXPR_META_DREG)) {
 		g = dc_reg(dc, nftnl_expr_get_u32(e, NFTNL_EXPR_META_DREG));
-		*g = (struct reg){ .src = SRC_META, .key = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) };
+		*g = (struct reg){ .src = SRC_META,
+				   .key = nftnl_expr_get_u32(e, NFTNL_EXPR_META_KEY) };
 	} else if (streq(name, "ct") && nftnl_expr_is_set(e, NFTNL_EXPR_CT_DREG)) {
 		g = dc_reg(dc, nftnl_expr_get_u32(e, NFTNL_EXPR_CT_DREG));
 		*g = (struct reg){ .src = SRC_CT, .key = nftnl_expr_get_u32(e, NFTNL_EXPR_CT_KEY) };
@@ -508,7 +512,8 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 		value_text(sg, from, l1 > 16 ? 16 : l1, a, sizeof(a));
 		value_text(sg, to, l2 > 16 ? 16 : l2, b, sizeof(b));
 		out_word(dc, "%s %s%s-%s", lhs,
-			 nftnl_expr_get_u32(e, NFTNL_EXPR_RANGE_OP) == NFT_RANGE_NEQ ? "!= " : "", a, b);
+			 nftnl_expr_get_u32(e, NFTNL_EXPR_RANGE_OP) == NFT_RANGE_NEQ ? "!= " : "",
+			 a, b);
 	} else if (streq(name, "lookup")) {
 		dc_lookup(dc, e);
 	} else if (streq(name, "counter")) {
@@ -527,20 +532,26 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 		dc_flush_pending(dc);
 		out_word(dc, "limit rate %" PRIu64 "/%s burst %" PRIu32 " %s",
 			 nftnl_expr_get_u64(e, NFTNL_EXPR_LIMIT_RATE),
-			 unit == 1 ? "second" : unit == 60 ? "minute" : unit == 3600 ? "hour" : "?",
+			 unit == 1	? "second"
+			 : unit == 60	? "minute"
+			 : unit == 3600 ? "hour"
+					: "?",
 			 nftnl_expr_get_u32(e, NFTNL_EXPR_LIMIT_BURST),
-			 nftnl_expr_get_u32(e, NFTNL_EXPR_LIMIT_TYPE) == NFT_LIMIT_PKT_BYTES ? "bytes"
-											 : "packets");
+			 nftnl_expr_get_u32(e, NFTNL_EXPR_LIMIT_TYPE) == NFT_LIMIT_PKT_BYTES
+				 ? "bytes"
+				 : "packets");
 	} else if (streq(name, "log")) {
 		const char *prefix = nftnl_expr_is_set(e, NFTNL_EXPR_LOG_PREFIX)
-					     ? nftnl_expr_get_str(e, NFTNL_EXPR_LOG_PREFIX) : NULL;
+					     ? nftnl_expr_get_str(e, NFTNL_EXPR_LOG_PREFIX)
+					     : NULL;
 
 		dc_flush_pending(dc);
 		out_word(dc, "log");
 		if (prefix)
 			out_word(dc, "prefix \"%s\"", prefix);
 		if (nftnl_expr_is_set(e, NFTNL_EXPR_LOG_GROUP))
-			out_word(dc, "group %u", (unsigned)nftnl_expr_get_u16(e, NFTNL_EXPR_LOG_GROUP));
+			out_word(dc, "group %u",
+				 (unsigned)nftnl_expr_get_u16(e, NFTNL_EXPR_LOG_GROUP));
 	} else {
 		dc_flush_pending(dc);
 		out_word(dc, "[%s]", name);
@@ -551,8 +562,11 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, void *userdata,
 		    struct nft_dump_rule *ret)
 {
-	struct decoder dc = { .anon_sets = anon_sets, .userdata = userdata, .first = true,
-			      .l4proto = -1, .rule = ret };
+	struct decoder dc = { .anon_sets = anon_sets,
+			      .userdata = userdata,
+			      .first = true,
+			      .l4proto = -1,
+			      .rule = ret };
 	char *text = NULL;
 	size_t len = 0;
 
@@ -570,4 +584,3 @@ int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, 
 	ret->comment = nftnl_rule_comment(rule); /* NULL: none */
 	return 0;
 }
-

@@ -14,22 +14,22 @@ struct nftnl_rule;
 /* A rule as read back. */
 struct nft_dump_rule {
 	uint64_t handle;
-	char *expr;		/* decoded from the kernel's expressions, nft-like text */
-	char *comment;		/* rule comment (userdata), NULL if none */
+	char *expr;    /* decoded from the kernel's expressions, nft-like text */
+	char *comment; /* rule comment (userdata), NULL if none */
 	bool has_counter;
 	uint64_t packets, bytes;
 };
 
 /* One element of a set as the kernel returns it. */
 struct nft_dump_elem {
-	uint8_t key[16];	/* network byte order for addresses */
+	uint8_t key[16]; /* network byte order for addresses */
 	uint32_t len;
 	bool interval_end;
 };
 
 /* The elements of anonymous set `name` (*ret_n of them), or NULL if it is not one. */
 typedef const struct nft_dump_elem *(*nft_decode_set_fn)(const char *name, size_t *ret_n,
-							   void *userdata);
+							 void *userdata);
 
 /* Decodes `rule` into ret (expr text, handle, comment, counter). */
 int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, void *userdata,

@@ -133,7 +133,8 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!c || nftnl_chain_nlmsg_parse(nlh, c) < 0)
 		return MNL_CB_ERROR;
-	if (!ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY)))
+	if (!ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
+		  nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY)))
 		return MNL_CB_OK;
 	v = grow(d->chains, &x->cap_chains, d->n_chains, sizeof(*v));
 	if (!v)
@@ -148,8 +149,8 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 	if (nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM)) {
 		dc->hook = hook_name(nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM));
 		dc->priority = nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO);
-		dc->policy = nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP ? "drop" :
-										    "accept";
+		dc->policy =
+			nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_DROP ? "drop" : "accept";
 		if (nftnl_chain_is_set(c, NFTNL_CHAIN_TYPE)) {
 			dc->type = strdup(nftnl_chain_get_str(c, NFTNL_CHAIN_TYPE));
 			if (!dc->type)
@@ -167,7 +168,8 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
 		return MNL_CB_ERROR;
-	if (!ours(nftnl_rule_get_str(r, NFTNL_RULE_TABLE), nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)))
+	if (!ours(nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
+		  nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)))
 		return MNL_CB_OK;
 	v = grow(x->rules->items, &x->rules->cap, x->rules->n, sizeof(*v));
 	if (!v)
@@ -222,8 +224,9 @@ static int elem_add_cb(struct nftnl_set_elem *e, void *data)
 	*v = (struct nft_dump_elem){ .len = len > 16 ? 16 : len };
 	if (key)
 		memcpy(v->key, key, v->len);
-	v->interval_end = nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
-			  (nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END);
+	v->interval_end =
+		nftnl_set_elem_is_set(e, NFTNL_SET_ELEM_FLAGS) &&
+		(nftnl_set_elem_get_u32(e, NFTNL_SET_ELEM_FLAGS) & NFT_SET_ELEM_INTERVAL_END);
 	return 0;
 }
 
@@ -430,7 +433,7 @@ int nft_dump(struct nft_sock *s, struct nft_dump **ret)
 }
 
 const struct nft_dump_rule *nft_dump_find_rule(const struct nft_dump *d, const char *chain,
-						const char *comment)
+					       const char *comment)
 {
 	for (size_t i = 0; i < d->n_chains; i++) {
 		if (chain && !streq(d->chains[i].name, chain))
@@ -466,7 +469,8 @@ static json_t *flag_names(uint32_t flags, const char *const *names, size_t n)
 	json_t *a = json_array();
 
 	for (size_t i = 0; a && i < n; i++)
-		if ((flags & (1u << i)) && names[i] && json_array_append_new(a, json_string(names[i])) < 0)
+		if ((flags & (1u << i)) && names[i] &&
+		    json_array_append_new(a, json_string(names[i])) < 0)
 			return json_decref(a), NULL;
 	return a;
 }
@@ -495,8 +499,9 @@ static int rule_provenance(json_t *o, const char *comment)
 json_t *nft_dump_to_json(const struct nft_dump *d)
 {
 	static const char *const table_flags[] = { "dormant", "owner", "persist" };
-	static const char *const set_flags[] = { "anonymous", "constant", "interval", "map",
-						 "timeout", "dynamic", "object", "concat", "expr" };
+	static const char *const set_flags[] = { "anonymous", "constant", "interval",
+						 "map",	      "timeout",  "dynamic",
+						 "object",    "concat",	  "expr" };
 	json_auto_t *root = NULL;
 	json_t *chains, *sets;
 
@@ -515,9 +520,10 @@ json_t *nft_dump_to_json(const struct nft_dump *d)
 		jc = json_pack("{s:s, s:o}", "name", c->name, "rules", json_array());
 		if (!jc || json_array_append_new(chains, jc) < 0)
 			return NULL;
-		if (c->hook && (json_object_set_new(jc, "hook", json_string(c->hook)) < 0 ||
-				json_object_set_new(jc, "priority", json_integer(c->priority)) < 0 ||
-				json_object_set_new(jc, "policy", json_string(c->policy)) < 0))
+		if (c->hook &&
+		    (json_object_set_new(jc, "hook", json_string(c->hook)) < 0 ||
+		     json_object_set_new(jc, "priority", json_integer(c->priority)) < 0 ||
+		     json_object_set_new(jc, "policy", json_string(c->policy)) < 0))
 			return NULL;
 		rules = json_object_get(jc, "rules");
 		for (size_t j = 0; j < c->n_rules; j++) {
@@ -526,8 +532,9 @@ json_t *nft_dump_to_json(const struct nft_dump *d)
 
 			jr = json_pack("{s:I, s:s, s:o, s:I, s:I}", "handle", (json_int_t)r->handle,
 				       "expr", r->expr, "comment",
-				       r->comment ? json_string(r->comment) : json_null(), "packets",
-				       (json_int_t)r->packets, "bytes", (json_int_t)r->bytes);
+				       r->comment ? json_string(r->comment) : json_null(),
+				       "packets", (json_int_t)r->packets, "bytes",
+				       (json_int_t)r->bytes);
 			if (!jr || json_array_append_new(rules, jr) < 0)
 				return NULL;
 			if (rule_provenance(jr, r->comment) < 0)
@@ -555,4 +562,3 @@ json_t *nft_dump_to_json(const struct nft_dump *d)
 	}
 	return json_incref(root);
 }
-

@@ -103,7 +103,8 @@ static int event_cb(const struct nlmsghdr *nlh, void *data)
 		if (g.tb[NFTA_GEN_PROC_PID])
 			e.pid = (pid_t)ntohl(mnl_attr_get_u32(g.tb[NFTA_GEN_PROC_PID]));
 		if (g.tb[NFTA_GEN_PROC_NAME])
-			snprintf(e.comm, sizeof(e.comm), "%s", mnl_attr_get_str(g.tb[NFTA_GEN_PROC_NAME]));
+			snprintf(e.comm, sizeof(e.comm), "%s",
+				 mnl_attr_get_str(g.tb[NFTA_GEN_PROC_NAME]));
 		c->ev->touched = false;
 		return c->cb(&e, c->data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
 	}

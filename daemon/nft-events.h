@@ -10,7 +10,7 @@
 /* One namespace's NFNLGRP_NFTABLES subscription: who commits what to nf_tables there. */
 struct nft_events {
 	int fd;
-	bool touched;	/* the transaction being announced changed table inet segd */
+	bool touched; /* the transaction being announced changed table inet segd */
 };
 
 /* A committed transaction: its generation, who committed it, and whether it changed table

@@ -26,7 +26,7 @@ struct nft_sock {
 	uint32_t portid;
 	uint32_t seq;
 	int sndbuf;
-	char *buf;		/* RECV_BUF_SIZE: the context's, or own_buf */
+	char *buf; /* RECV_BUF_SIZE: the context's, or own_buf */
 	char *own_buf;
 	struct nft_stats stats;
 };
@@ -89,8 +89,8 @@ int nft_sock_open(struct nft_rx *ctx, int netns_fd, struct nft_sock **ret)
 	    mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
 		return -errno;
 	/* FORCE needs CAP_NET_ADMIN in the initial namespace; fall back to the rmem_max cap. */
-	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
-		       sizeof(rcvbuf)) < 0)
+	if (setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) <
+	    0)
 		(void)setsockopt(mnl_socket_get_fd(nl), SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 				 sizeof(rcvbuf));
 
@@ -142,7 +142,8 @@ uint32_t nft_sock_next_seq(struct nft_sock *s)
 static void sock_drain(struct nft_sock *s)
 {
 	for (int i = 0; i < 1024; i++)
-		if (recv(nft_sock_fd(s), s->buf, RECV_BUF_SIZE, MSG_DONTWAIT) < 0 && errno != ENOBUFS)
+		if (recv(nft_sock_fd(s), s->buf, RECV_BUF_SIZE, MSG_DONTWAIT) < 0 &&
+		    errno != ENOBUFS)
 			return;
 }
 
@@ -221,12 +222,13 @@ static int sock_grow_sndbuf(struct nft_sock *s, size_t need)
 	return 0;
 }
 
-int nft_sock_send_batch(struct nft_sock *s, const struct iovec *iov, size_t niov,
-			size_t messages)
+int nft_sock_send_batch(struct nft_sock *s, const struct iovec *iov, size_t niov, size_t messages)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct msghdr msg = { .msg_name = &sa, .msg_namelen = sizeof(sa),
-			      .msg_iov = (struct iovec *)iov, .msg_iovlen = niov };
+	struct msghdr msg = { .msg_name = &sa,
+			      .msg_namelen = sizeof(sa),
+			      .msg_iov = (struct iovec *)iov,
+			      .msg_iovlen = niov };
 	size_t total = 0;
 	ssize_t n;
 	int r;

@@ -27,8 +27,8 @@ struct nft_sock;
 
 /* What a socket has sent: every batch committed through it (for the per-change counters). */
 struct nft_stats {
-	uint64_t batches;	/* sendmsg() calls, one per transaction */
-	uint64_t messages;	/* netlink messages, BEGIN/END included */
+	uint64_t batches;  /* sendmsg() calls, one per transaction */
+	uint64_t messages; /* netlink messages, BEGIN/END included */
 	uint64_t bytes;
 };
 
@@ -42,7 +42,7 @@ void *nft_rx_buffer(struct nft_rx *c, size_t *ret_size);
 int nft_sock_open(struct nft_rx *ctx, int netns_fd, struct nft_sock **ret);
 struct nft_sock *nft_sock_free(struct nft_sock *s);
 int nft_sock_fd(const struct nft_sock *s);
-uint32_t nft_sock_portid(const struct nft_sock *s);	/* what the kernel stores as table owner */
+uint32_t nft_sock_portid(const struct nft_sock *s); /* what the kernel stores as table owner */
 void nft_sock_stats(const struct nft_sock *s, struct nft_stats *ret);
 
 /* ---- for the nft-* modules ---- */
@@ -55,8 +55,7 @@ uint32_t nft_sock_next_seq(struct nft_sock *s);
 int nft_sock_request(struct nft_sock *s, struct nlmsghdr *nlh, mnl_cb_t cb, void *data);
 /* Sends one batch (a single datagram of `messages` messages) after dropping stale replies and
  * growing the send buffer to hold it; counts it in the stats. */
-int nft_sock_send_batch(struct nft_sock *s, const struct iovec *iov, size_t niov,
-			size_t messages);
+int nft_sock_send_batch(struct nft_sock *s, const struct iovec *iov, size_t niov, size_t messages);
 /* One datagram without blocking: its length and *ret_buf (valid until the next receive), or
  * -EAGAIN, -ENOBUFS (the kernel dropped some), -errno. */
 ssize_t nft_sock_recv(struct nft_sock *s, const void **ret_buf);

@@ -121,7 +121,7 @@ int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
 			size_t n;
 
 			if (a->interval)
-				continue;	/* same_shape: interval sets are equal */
+				continue; /* same_shape: interval sets are equal */
 			n = pass == 0 ? policy_set_elems_minus(a, b, elems)
 				      : policy_set_elems_minus(b, a, elems);
 			r = nft_txn_add_elems(t, b, elems, n, pass == 0);
@@ -164,8 +164,9 @@ static int table_get_cb(const struct nlmsghdr *nlh, void *data)
 		return MNL_CB_ERROR;
 	c->found = true;
 	c->flags = nftnl_table_get_u32(tb, NFTNL_TABLE_FLAGS);
-	c->owner = nftnl_table_is_set(tb, NFTNL_TABLE_OWNER) ?
-			   nftnl_table_get_u32(tb, NFTNL_TABLE_OWNER) : 0;
+	c->owner = nftnl_table_is_set(tb, NFTNL_TABLE_OWNER)
+			   ? nftnl_table_get_u32(tb, NFTNL_TABLE_OWNER)
+			   : 0;
 	return MNL_CB_OK;
 }
 
@@ -215,7 +216,8 @@ int nft_genid(struct nft_sock *s, uint32_t *ret)
 	uint32_t id = 0;
 	int r;
 
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK, nft_sock_next_seq(s));
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETGEN, AF_UNSPEC, NLM_F_ACK,
+				    nft_sock_next_seq(s));
 	r = nft_sock_request(s, nlh, genid_cb, &id);
 	if (r < 0)
 		return r;
@@ -278,4 +280,3 @@ int nft_probe_table_flags(struct nft_sock *s, uint32_t *ret_flags)
 	*ret_flags = ok ? NFT_TABLE_F_OWNER : 0;
 	return 0;
 }
-

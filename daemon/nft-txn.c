@@ -41,11 +41,11 @@ struct nft_txn {
 	struct nft_sock *s;
 	struct nftnl_batch *batch;
 	uint32_t seq_begin;
-	uint32_t seq_last;	/* last command message */
-	struct nlmsghdr *last;	/* it, inside its batch page */
+	uint32_t seq_last;     /* last command message */
+	struct nlmsghdr *last; /* it, inside its batch page */
 	struct txn_msg *msgs;
 	size_t n_msgs, cap_msgs;
-	unsigned n_rules[2];	/* per chain, for naming rules in errors */
+	unsigned n_rules[2]; /* per chain, for naming rules in errors */
 	bool committed;
 };
 
@@ -185,7 +185,7 @@ int nft_txn_add_table_delete(struct nft_txn *t)
 struct elems_ctx {
 	struct nft_txn *t;
 	const struct nftnl_set *set;
-	uint16_t type;		/* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
+	uint16_t type; /* NFT_MSG_NEWSETELEM or NFT_MSG_DELSETELEM */
 	struct nlmsghdr *nlh;
 	struct nlattr *nest;
 	unsigned n;
@@ -199,7 +199,8 @@ static void elems_msg_start(struct elems_ctx *c)
 
 	c->nlh = txn_msg_start(c->t, c->type ? c->type : NFT_MSG_NEWSETELEM,
 			       c->type == NFT_MSG_DELSETELEM ? 0 : NLM_F_CREATE);
-	mnl_attr_put_strz(c->nlh, NFTA_SET_ELEM_LIST_TABLE, nftnl_set_get_str(set, NFTNL_SET_TABLE));
+	mnl_attr_put_strz(c->nlh, NFTA_SET_ELEM_LIST_TABLE,
+			  nftnl_set_get_str(set, NFTNL_SET_TABLE));
 	mnl_attr_put_strz(c->nlh, NFTA_SET_ELEM_LIST_SET, nftnl_set_get_str(set, NFTNL_SET_NAME));
 	if (nftnl_set_is_set(set, NFTNL_SET_ID))
 		mnl_attr_put_u32(c->nlh, NFTA_SET_ELEM_LIST_SET_ID,
@@ -250,7 +251,8 @@ int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const 
 
 		nlh = txn_msg_start(t, NFT_MSG_NEWTABLE, NLM_F_CREATE);
 		nftnl_table_nlmsg_build_payload(nlh, tb);
-		snprintf(buf, sizeof(buf), "table inet %s", nftnl_table_get_str(tb, NFTNL_TABLE_NAME));
+		snprintf(buf, sizeof(buf), "table inet %s",
+			 nftnl_table_get_str(tb, NFTNL_TABLE_NAME));
 		return txn_msg_end(t, nlh, what ? what : buf);
 	}
 	case POLICY_EMIT_CHAIN: {
@@ -298,10 +300,10 @@ int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const 
 
 struct txn_reply {
 	const struct nft_txn *t;
-	bool done;		/* the reply that ends the batch arrived */
-	bool lost;		/* ENOBUFS: some replies were dropped */
+	bool done; /* the reply that ends the batch arrived */
+	bool lost; /* ENOBUFS: some replies were dropped */
 	int n_errors;
-	struct nft_error err;	/* the first error */
+	struct nft_error err; /* the first error */
 };
 
 static int extack_cb(const struct nlattr *a, void *data)
@@ -326,7 +328,8 @@ static void txn_reply_parse(struct txn_reply *rp, const void *buf, size_t len)
 	const struct nft_txn *t = rp->t;
 	int rem = (int)len;
 
-	for (const struct nlmsghdr *nlh = buf; mnl_nlmsg_ok(nlh, rem); nlh = mnl_nlmsg_next(nlh, &rem)) {
+	for (const struct nlmsghdr *nlh = buf; mnl_nlmsg_ok(nlh, rem);
+	     nlh = mnl_nlmsg_next(nlh, &rem)) {
 		const struct nlmsgerr *e;
 		uint32_t seq = nlh->nlmsg_seq;
 
@@ -344,7 +347,8 @@ static void txn_reply_parse(struct txn_reply *rp, const void *buf, size_t len)
 			continue;
 		if (rp->n_errors++ > 0)
 			continue;
-		rp->err = (struct nft_error){ .error = e->error < 0 ? e->error : -e->error, .seq = seq };
+		rp->err = (struct nft_error){ .error = e->error < 0 ? e->error : -e->error,
+					      .seq = seq };
 		snprintf(rp->err.object, sizeof(rp->err.object), "%s", txn_msg_what(t, seq));
 		if (nlh->nlmsg_flags & NLM_F_ACK_TLVS) {
 			size_t off = sizeof(*e);
@@ -397,8 +401,8 @@ int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
 	if (r < 0)
 		return r;
 	c.set = set;
-	snprintf(c.what, sizeof(c.what), "%s set %s", type == NFT_MSG_DELSETELEM ? "delete from"
-										    : "add to", ps->name);
+	snprintf(c.what, sizeof(c.what), "%s set %s",
+		 type == NFT_MSG_DELSETELEM ? "delete from" : "add to", ps->name);
 	r = nftnl_set_elem_foreach(set, elems_add_one, &c);
 	if (r >= 0 && c.nlh)
 		r = elems_msg_end(&c);

@@ -17,11 +17,11 @@ struct nft_txn;
 
 /* Where a failed transaction failed. Filled only on failure. */
 struct nft_error {
-	int error;		/* negative errno the kernel reported (or ours) */
-	uint32_t seq;		/* sequence number of the failing message; 0 if none */
-	uint32_t offset;	/* extack: offset of the offending attribute in it; 0 if unknown */
-	char object[192];	/* what that message carried, e.g. "rule output \"x/a egress[0]\"" */
-	char message[128];	/* extack message of the kernel, "" if none */
+	int error;	   /* negative errno the kernel reported (or ours) */
+	uint32_t seq;	   /* sequence number of the failing message; 0 if none */
+	uint32_t offset;   /* extack: offset of the offending attribute in it; 0 if unknown */
+	char object[192];  /* what that message carried, e.g. "rule output \"x/a egress[0]\"" */
+	char message[128]; /* extack message of the kernel, "" if none */
 };
 
 /*
@@ -44,7 +44,7 @@ int nft_txn_add_table_delete(struct nft_txn *t);
 int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
 		      const struct policy_set_elem *const *elems, size_t n, bool delete);
 size_t nft_txn_messages(const struct nft_txn *t);
-uint32_t nft_txn_last_seq(const struct nft_txn *t);	/* seq of the message added last */
+uint32_t nft_txn_last_seq(const struct nft_txn *t); /* seq of the message added last */
 /* Sends the batch in one sendmsg() and reads every reply. On failure returns the first error
  * and fills *reterr (if non-NULL). A transaction is committed at most once. */
 int nft_txn_commit(struct nft_txn *t, struct nft_error *reterr);

@@ -20,7 +20,7 @@
 
 struct expected {
 	const struct nft_dump *dump;
-	size_t pos[2];		/* next rule index in input / output */
+	size_t pos[2]; /* next rule index in input / output */
 	bool ok;
 };
 
@@ -46,7 +46,8 @@ static int check_one(enum policy_emit_kind kind, void *obj, const struct policy_
 
 		if (!c || *pos >= c->n_rules)
 			x->ok = false;
-		else if (pr && (!c->rules[*pos].comment || !streq(c->rules[*pos].comment, pr->comment)))
+		else if (pr &&
+			 (!c->rules[*pos].comment || !streq(c->rules[*pos].comment, pr->comment)))
 			x->ok = false;
 		(*pos)++;
 	}
@@ -94,9 +95,9 @@ int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan,
 		}
 		/* nothing extra in the kernel either */
 		for (size_t i = 0; i < d->n_chains; i++) {
-			size_t want = streq(d->chains[i].name, POLICY_NFT_CHAIN_OUTPUT) ? x.pos[1]
+			size_t want = streq(d->chains[i].name, POLICY_NFT_CHAIN_OUTPUT)	 ? x.pos[1]
 				      : streq(d->chains[i].name, POLICY_NFT_CHAIN_INPUT) ? x.pos[0]
-				      : 0;
+											 : 0;
 			if (d->chains[i].n_rules != want)
 				x.ok = false;
 		}

@@ -5,7 +5,7 @@
  * What the nft-* modules share about libmnl and libnftnl: _cleanup_ helpers (their destructors
  * are not NULL-safe) and reading a rule's comment (nft's userdata TLV).
  */
-#include <stdio.h>	/* libnftnl/expr.h needs it first */
+#include <stdio.h> /* libnftnl/expr.h needs it first */
 
 #include <libmnl/libmnl.h>
 #include <libnftnl/batch.h>

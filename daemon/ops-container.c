@@ -59,8 +59,7 @@ static int audit_hook(struct ops *o, const char *id, bool create, json_t *after,
 	return 0;
 }
 
-int ops_hook_create(struct ops *o, const struct hook_request *h, json_t **ret,
-		    struct op_error *err)
+int ops_hook_create(struct ops *o, const struct hook_request *h, json_t **ret, struct op_error *err)
 {
 	struct container_info ci = {
 		.id = h->id,

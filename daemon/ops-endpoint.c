@@ -93,8 +93,8 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
-int ops_endpoint_label(struct ops *o, const char *name, const struct label_change *c,
-		       json_t **ret, struct op_error *err)
+int ops_endpoint_label(struct ops *o, const char *name, const struct label_change *c, json_t **ret,
+		       struct op_error *err)
 {
 	struct policy_labels saved, next = { 0 };
 	struct endpoint *e = NULL;
@@ -102,8 +102,10 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 	size_t updated = 0;
 	int r;
 
-	r = find_netns_endpoint(o, name, "its labels come from the engine (recreate it with new "
-				"labels)", &e, err);
+	r = find_netns_endpoint(o, name,
+				"its labels come from the engine (recreate it with new "
+				"labels)",
+				&e, err);
 	if (r < 0)
 		return r;
 	if (policy_labels_copy(&next, &e->pe.labels) < 0)
@@ -126,8 +128,8 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 	saved = e->pe.labels;
 	e->pe.labels = next;
 	if (before)
-		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "configured", before,
-			     view_endpoint(e));
+		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "configured",
+			     before, view_endpoint(e));
 	e->dirty = true;
 	reconcile_mark_peers_of(o->rc, &e->pe);
 	r = ops_commit(o, e, false, &updated, err);
@@ -247,8 +249,9 @@ int ops_restore(struct ops *o, struct state_loaded *l)
 		}
 		/* Kept, so that its table (if any) is not forgotten: in error until it returns. */
 		if (r < 0) {
-			endpoint_set_error(e, ENDPOINT_ERROR, "cannot attach to network namespace %s: %s",
-					   e->netns, strerror(-r));
+			endpoint_set_error(e, ENDPOINT_ERROR,
+					   "cannot attach to network namespace %s: %s", e->netns,
+					   strerror(-r));
 			log_warning("Endpoint %s: %s", e->pe.name, e->error);
 		}
 		r = registry_insert(o->registry, e);

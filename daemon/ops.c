@@ -53,14 +53,15 @@ static json_t *object_ref(const char *kind, const char *ns, const char *name, co
 	return x;
 }
 
-static int parse_input(const char *file, const char *text, size_t len,
-		       struct policy_objects **ret, struct op_error *err)
+static int parse_input(const char *file, const char *text, size_t len, struct policy_objects **ret,
+		       struct op_error *err)
 {
 	int r;
 
 	r = policy_parse(file, text, len, ret, &err->diags);
 	if (r == -EBADMSG)
-		return op_error_set(err, r, "%s: %zu error(s), nothing applied", file, err->diags.n);
+		return op_error_set(err, r, "%s: %zu error(s), nothing applied", file,
+				    err->diags.n);
 	if (r < 0)
 		return op_error_set(err, r, "%s: %s", file, strerror(-r));
 	return 0;
@@ -82,11 +83,11 @@ static int put_objects(struct ops *o, struct store_snapshot *snap, struct policy
 		if (r < 0)
 			break;
 		k = store_find_namespace(o->store, name);
-		json_array_append_new(applied, object_ref("Namespace", NULL, name,
-							  store_put_to_string(r)));
+		json_array_append_new(applied,
+				      object_ref("Namespace", NULL, name, store_put_to_string(r)));
 		if (r != STORE_UNCHANGED && audit)
-			audit_change(o->audit, "Namespace", NULL, name, store_put_to_string(r), before,
-				     view_namespace(o->store->namespaces[k]));
+			audit_change(o->audit, "Namespace", NULL, name, store_put_to_string(r),
+				     before, view_namespace(o->store->namespaces[k]));
 		else
 			json_decref(before);
 	}
@@ -230,8 +231,10 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 
 	/* All or nothing: every object named must exist. */
 	for (size_t i = 0; r >= 0 && i < objs->n_netpols; i++)
-		if (store_find_netpol(o->store, objs->netpols[i]->namespace, objs->netpols[i]->name) < 0)
-			r = op_error_set(err, -ENOENT, "networkpolicy %s/%s not found, nothing deleted",
+		if (store_find_netpol(o->store, objs->netpols[i]->namespace,
+				      objs->netpols[i]->name) < 0)
+			r = op_error_set(err, -ENOENT,
+					 "networkpolicy %s/%s not found, nothing deleted",
 					 objs->netpols[i]->namespace, objs->netpols[i]->name);
 	for (size_t i = 0; r >= 0 && i < objs->n_namespaces; i++)
 		if (store_find_namespace(o->store, objs->namespaces[i]->name) < 0)
@@ -250,10 +253,10 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 		ssize_t k = store_find_netpol(o->store, p->namespace, p->name);
 
 		if (k < 0)
-			continue;	/* named twice in the file */
+			continue; /* named twice in the file */
 		delete_netpol_at(o, (size_t)k);
-		json_array_append_new(deleted, object_ref("NetworkPolicy", p->namespace, p->name,
-							  NULL));
+		json_array_append_new(deleted,
+				      object_ref("NetworkPolicy", p->namespace, p->name, NULL));
 	}
 	for (size_t i = 0; i < objs->n_namespaces; i++) {
 		const char *name = objs->namespaces[i]->name;
@@ -272,9 +275,10 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 	r = finish_delete(o, &snap, &updated, err);
 	if (r < 0)
 		return r;
-	log_info("Deleted %zu object(s) from %s, %zu namespace(s) updated", json_array_size(deleted),
-		 file, updated);
-	*ret = json_pack("{s:O, s:I}", "deleted", deleted, "endpoints_updated", (json_int_t)updated);
+	log_info("Deleted %zu object(s) from %s, %zu namespace(s) updated",
+		 json_array_size(deleted), file, updated);
+	*ret = json_pack("{s:O, s:I}", "deleted", deleted, "endpoints_updated",
+			 (json_int_t)updated);
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -337,8 +341,9 @@ int ops_flows(struct ops *o, const struct flows_filter *q, json_t **ret, struct 
 	*ret = flows_query(o->flows, q);
 	if (!*ret)
 		return op_error_set(err, -ENOMEM, "out of memory");
-	json_object_set_new(*ret, "logging", json_string(mode == POLICY_FLOW_LOG_ALL ? "all"
-							 : mode == POLICY_FLOW_LOG_DENIED ? "denied"
-							 : "none"));
+	json_object_set_new(*ret, "logging",
+			    json_string(mode == POLICY_FLOW_LOG_ALL	 ? "all"
+					: mode == POLICY_FLOW_LOG_DENIED ? "denied"
+									 : "none"));
 	return 0;
 }

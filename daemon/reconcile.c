@@ -49,7 +49,7 @@ void reconcile_mark_peers_of(struct reconciler *rc, const struct policy_endpoint
 	struct policy_world w;
 
 	if (!eps) {
-		rc->all_dirty = true;	/* cannot tell: recompile everything */
+		rc->all_dirty = true; /* cannot tell: recompile everything */
 		return;
 	}
 	world_build(rc, eps, &w);
@@ -146,7 +146,8 @@ static int commit_plan(struct reconciler *rc, struct endpoint *e, const struct p
 		r = nft_update_elements(e->nft, e->installed, plan, nerr);
 		incremental = r >= 0;
 		if (r < 0 && r != -ESTALE)
-			log_debug_errno(r, "Incremental update of %s failed, replacing its table: %m",
+			log_debug_errno(r,
+					"Incremental update of %s failed, replacing its table: %m",
 					e->pe.name);
 	}
 	if (r < 0) {
@@ -190,9 +191,9 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 	rc->commits++;
 	if (r < 0) {
 		rc->commit_errors++;
-		e->dirty = true;	/* try again with the next change */
-		endpoint_set_error(e, ENDPOINT_ERROR, "kernel refused ruleset: %s%s%s", strerror(-r),
-				   nerr.message[0] ? ": " : "", nerr.message);
+		e->dirty = true; /* try again with the next change */
+		endpoint_set_error(e, ENDPOINT_ERROR, "kernel refused ruleset: %s%s%s",
+				   strerror(-r), nerr.message[0] ? ": " : "", nerr.message);
 		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name, e->error);
 		log_error_errno(r, "Failed to commit ruleset of %s (netns %s): %m", e->pe.name,
 				e->netns);
@@ -258,10 +259,12 @@ int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 	histogram_observe(&rc->duration, (double)rc->last.usec / 1e6);
 	add_stats(&rc->total, &rc->last);
 	if (rc->last.namespaces > 0 || failed > 0)
-		log_debug("Change: %" PRIu64 " plan(s) compiled, %" PRIu64 " namespace(s) committed "
+		log_debug("Change: %" PRIu64 " plan(s) compiled, %" PRIu64
+			  " namespace(s) committed "
 			  "(%" PRIu64 " by set elements alone), %" PRIu64 " message(s), %" PRIu64
-			  " byte(s), %" PRIu64 " us", rc->last.compiled, rc->last.namespaces,
-			  rc->last.incremental, rc->last.messages, rc->last.bytes, rc->last.usec);
+			  " byte(s), %" PRIu64 " us",
+			  rc->last.compiled, rc->last.namespaces, rc->last.incremental,
+			  rc->last.messages, rc->last.bytes, rc->last.usec);
 	if (ret_updated)
 		*ret_updated = updated;
 	return failed;
@@ -279,13 +282,15 @@ void reconcile_after_rollback(struct reconciler *rc)
 
 	if (r != 0)
 		log_error("Failed to restore %d namespace(s) after a rollback; they keep their "
-			  "last committed ruleset and are marked as error", r < 0 ? -1 : r);
+			  "last committed ruleset and are marked as error",
+			  r < 0 ? -1 : r);
 }
 
 const struct endpoint *reconcile_first_failure(const struct reconciler *rc)
 {
 	for (size_t i = 0; i < rc->registry->n; i++)
-		if (rc->registry->items[i]->state == ENDPOINT_ERROR && rc->registry->items[i]->error)
+		if (rc->registry->items[i]->state == ENDPOINT_ERROR &&
+		    rc->registry->items[i]->error)
 			return rc->registry->items[i];
 	return NULL;
 }

@@ -22,9 +22,9 @@
 
 /* What the kernel was sent, for one reconcile and in total. */
 struct change_stats {
-	uint64_t namespaces;	/* namespaces committed */
-	uint64_t incremental;	/* of those, by set elements alone */
-	uint64_t compiled;	/* plans compiled */
+	uint64_t namespaces;  /* namespaces committed */
+	uint64_t incremental; /* of those, by set elements alone */
+	uint64_t compiled;    /* plans compiled */
 	uint64_t batches, messages, bytes;
 	uint64_t usec;
 };
@@ -34,8 +34,8 @@ struct reconciler {
 	struct registry *registry;
 	struct errlog *errlog;
 	enum policy_deny_action deny;
-	struct policy_emit_options emit;	/* table flags, flow logging */
-	bool all_dirty;		/* the next reconcile compiles every endpoint */
+	struct policy_emit_options emit; /* table flags, flow logging */
+	bool all_dirty;			 /* the next reconcile compiles every endpoint */
 	struct change_stats last, total;
 	uint64_t commits, commit_errors;
 	struct histogram duration;

@@ -106,7 +106,7 @@ struct endpoint *registry_find(const struct registry *r, const char *ref)
 		for (size_t j = 0; j < r->items[i]->n_containers; j++)
 			if (strncmp(r->items[i]->containers[j].id, ref, len) == 0) {
 				if (found && found != r->items[i])
-					return NULL;	/* ambiguous */
+					return NULL; /* ambiguous */
 				found = r->items[i];
 			}
 	return found;

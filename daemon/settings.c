@@ -74,7 +74,7 @@ static int number(const char *v, unsigned long lo, unsigned long hi, unsigned lo
 {
 	char *end;
 
-	if (!v || *v < '0' || *v > '9')	/* strtoul() would take spaces and a sign */
+	if (!v || *v < '0' || *v > '9') /* strtoul() would take spaces and a sign */
 		return -EINVAL;
 	errno = 0;
 	*ret = strtoul(v, &end, 10);
@@ -126,7 +126,8 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 	if (streq(name, "engine")) {
 		if (!streq(v, "none") && !streq(v, "auto") &&
 		    !(strncmp(v, "unix:///", 8) == 0 && strlen(v) < 115))
-			return fail(reterr, "--engine: 'auto', 'none' or 'unix:///path', not '%s'", v);
+			return fail(reterr, "--engine: 'auto', 'none' or 'unix:///path', not '%s'",
+				    v);
 		return set_str(&s->engine, v);
 	}
 	if (streq(name, "resync-interval")) {
@@ -150,7 +151,8 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		if (streq(v, "none"))
 			return set_str(&s->audit_log, NULL);
 		if (v[0] != '/')
-			return fail(reterr, "--audit-log needs an absolute path or 'none', not '%s'", v);
+			return fail(reterr,
+				    "--audit-log needs an absolute path or 'none', not '%s'", v);
 		return set_str(&s->audit_log, v);
 	}
 	if (streq(name, "metrics-listen")) {
@@ -158,7 +160,8 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		socklen_t sl;
 
 		if (metrics_parse_listen(v, &ss, &sl) < 0)
-			return fail(reterr, "--metrics-listen: IPV4:PORT or [IPV6]:PORT, not '%s'", v);
+			return fail(reterr, "--metrics-listen: IPV4:PORT or [IPV6]:PORT, not '%s'",
+				    v);
 		return set_str(&s->metrics_listen, v);
 	}
 	if (streq(name, "no-table-owner")) {
@@ -178,8 +181,9 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		k = choice(v, flow_modes, ARRAY_SIZE(flow_modes));
 		if (k < 0)
 			return fail(reterr, "--flow-log: denied, all or none, not '%s'", v);
-		s->flow_log = k == 0 ? POLICY_FLOW_LOG_NONE
-			      : k == 1 ? POLICY_FLOW_LOG_DENIED : POLICY_FLOW_LOG_ALL;
+		s->flow_log = k == 0   ? POLICY_FLOW_LOG_NONE
+			      : k == 1 ? POLICY_FLOW_LOG_DENIED
+				       : POLICY_FLOW_LOG_ALL;
 		return 0;
 	}
 	if (streq(name, "flow-log-file")) {
@@ -196,7 +200,8 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 	if (streq(name, "log-level")) {
 		k = choice(v, levels, ARRAY_SIZE(levels));
 		if (k < 0)
-			return fail(reterr, "--log-level: error, warning, info or debug, not '%s'", v);
+			return fail(reterr, "--log-level: error, warning, info or debug, not '%s'",
+				    v);
 		s->log_level = level_values[k];
 		return 0;
 	}
@@ -260,7 +265,8 @@ int settings_parse_text(struct settings *s, const char *file, const char *text, 
 		if (!name)
 			continue;
 		if (streq(name, "config"))
-			return fail(reterr, "%s:%u: a config file cannot name another", file, lineno);
+			return fail(reterr, "%s:%u: a config file cannot name another", file,
+				    lineno);
 		r = settings_set(s, name, value, &inner);
 		if (r == -EINVAL) {
 			r = fail(reterr, "%s:%u: %s", file, lineno, inner ? inner : "invalid");

@@ -17,20 +17,20 @@
 struct settings {
 	char *socket_path;
 	char *state_dir;
-	char *engine;		/* "none", "auto" or "unix:///path" */
+	char *engine; /* "none", "auto" or "unix:///path" */
 	unsigned resync_interval_s;
 	enum policy_deny_action deny;
-	char *group;		/* may use the API besides root */
-	char *audit_group;	/* read-only API access */
-	char *audit_log;	/* NULL: none */
-	char *metrics_listen;	/* NULL: no metrics server */
+	char *group;	      /* may use the API besides root */
+	char *audit_group;    /* read-only API access */
+	char *audit_log;      /* NULL: none */
+	char *metrics_listen; /* NULL: no metrics server */
 	bool no_table_owner;
 	bool drift_report_only;
 	enum policy_flow_log flow_log;
 	char *flow_log_file;
 	uint64_t flow_log_max_bytes;
-	int log_level;		/* LOG_ERR .. LOG_DEBUG */
-	char *config;		/* the file, or NULL */
+	int log_level; /* LOG_ERR .. LOG_DEBUG */
+	char *config;  /* the file, or NULL */
 };
 
 #define SETTINGS_MAX_FILE_BYTES (64u * 1024)

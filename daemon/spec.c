@@ -17,7 +17,8 @@ static int labels_from_json(json_t *o, const char *path, struct policy_labels *l
 	if (!json_is_object(o))
 		return op_error_set(err, -EINVAL, "%s: must be an object of strings", path);
 	if (json_object_size(o) > POLICY_MAX_LABELS)
-		return op_error_set(err, -E2BIG, "%s: more than %d labels", path, POLICY_MAX_LABELS);
+		return op_error_set(err, -E2BIG, "%s: more than %d labels", path,
+				    POLICY_MAX_LABELS);
 	json_object_foreach(o, k, v) {
 		_cleanup_free_ char *why = NULL;
 		int r;
@@ -54,24 +55,29 @@ static int ports_from_json(json_t *a, struct endpoint_spec *s, struct op_error *
 			return op_error_set(err, -EINVAL, "ports[%zu]: %s", i, jerr.text);
 		why = policy_port_name_invalid(name);
 		if (why)
-			return op_error_set(err, -EINVAL, "ports[%zu].name: invalid port name \"%s\": %s",
-					    i, name, why);
+			return op_error_set(err, -EINVAL,
+					    "ports[%zu].name: invalid port name \"%s\": %s", i,
+					    name, why);
 		if (port < 1 || port > 65535)
 			return op_error_set(err, -ERANGE, "ports[%zu].port: %lld out of 1-65535", i,
 					    (long long)port);
 		p = policy_proto_from_string(proto);
 		if (p < 0)
-			return op_error_set(err, -EINVAL,
-					    "ports[%zu].protocol: unsupported protocol \"%s\" (TCP, UDP "
-					    "or SCTP)", i, proto);
-		np = (struct policy_named_port){ .name = strdup(name), .proto = p,
+			return op_error_set(
+				err, -EINVAL,
+				"ports[%zu].protocol: unsupported protocol \"%s\" (TCP, UDP "
+				"or SCTP)",
+				i, proto);
+		np = (struct policy_named_port){ .name = strdup(name),
+						 .proto = p,
 						 .port = (uint16_t)port };
 		if (!np.name)
 			return op_error_set(err, -ENOMEM, "out of memory");
 		r = policy_named_ports_add(&s->ports, &s->n_ports, &np, &perr);
 		free(np.name);
 		if (r < 0)
-			return op_error_set(err, r, "ports[%zu]: %s", i, perr ? perr : "out of memory");
+			return op_error_set(err, r, "ports[%zu]: %s", i,
+					    perr ? perr : "out of memory");
 	}
 	return 0;
 }
@@ -85,18 +91,21 @@ int endpoint_spec_from_json(json_t *o, struct endpoint_spec *ret, struct op_erro
 	int r = 0;
 
 	if (json_unpack_ex(o, &jerr, JSON_STRICT, "{s:s, s:s, s?s, s?o, s?o}", "name", &name,
-			   "netns", &netns, "namespace", &ns, "labels", &labels, "ports", &ports) < 0)
+			   "netns", &netns, "namespace", &ns, "labels", &labels, "ports",
+			   &ports) < 0)
 		return op_error_set(err, -EINVAL, "invalid endpoint: %s", jerr.text);
 	why = policy_dns_label_invalid(name);
 	if (why)
-		return op_error_set(err, -EINVAL, "name: invalid endpoint name \"%s\": %s", name, why);
+		return op_error_set(err, -EINVAL, "name: invalid endpoint name \"%s\": %s", name,
+				    why);
 	why = policy_dns_label_invalid(ns);
 	if (why)
-		return op_error_set(err, -EINVAL, "namespace: invalid namespace \"%s\": %s", ns, why);
+		return op_error_set(err, -EINVAL, "namespace: invalid namespace \"%s\": %s", ns,
+				    why);
 	why = policy_netns_name_invalid(netns);
 	if (why)
-		return op_error_set(err, -EINVAL, "netns: invalid network namespace name \"%s\": %s",
-				    netns, why);
+		return op_error_set(err, -EINVAL,
+				    "netns: invalid network namespace name \"%s\": %s", netns, why);
 	s.name = strdup(name);
 	s.netns = strdup(netns);
 	s.namespace = strdup(ns);
@@ -151,8 +160,8 @@ int label_change_from_json(json_t *o, struct label_change *ret, struct op_error 
 		if (!json_is_string(v))
 			r = op_error_set(err, -EINVAL, "remove[%zu]: must be a string", i);
 		else if (policy_label_key_invalid(json_string_value(v)))
-			r = op_error_set(err, -EINVAL, "remove[%zu]: invalid label key \"%s\": %s", i,
-					 json_string_value(v),
+			r = op_error_set(err, -EINVAL, "remove[%zu]: invalid label key \"%s\": %s",
+					 i, json_string_value(v),
 					 policy_label_key_invalid(json_string_value(v)));
 		else if (!(c.remove[c.n_remove++] = strdup(json_string_value(v))))
 			r = op_error_set(err, -ENOMEM, "out of memory");

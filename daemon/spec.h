@@ -20,7 +20,7 @@
 struct endpoint_spec {
 	char *name;
 	char *netns;
-	char *namespace;	/* "default" when absent */
+	char *namespace; /* "default" when absent */
 	struct policy_labels labels;
 	struct policy_named_port *ports;
 	size_t n_ports;
@@ -43,10 +43,10 @@ void label_change_done(struct label_change *c);
 struct hook_request {
 	char *id;
 	int pid;
-	char *netns;		/* NULL: none given */
-	bool labels_known;	/* the annotation segd.io/labels was there */
+	char *netns;	   /* NULL: none given */
+	bool labels_known; /* the annotation segd.io/labels was there */
 	struct policy_labels labels;
-	char *labels_invalid;	/* why that annotation is unusable, or NULL */
+	char *labels_invalid; /* why that annotation is unusable, or NULL */
 };
 
 int hook_request_from_json(json_t *o, struct hook_request *ret, struct op_error *err);

@@ -65,8 +65,8 @@ struct state *state_free(struct state *st)
 json_t *state_endpoint_desc(const struct endpoint *e)
 {
 	return json_pack("{s:s, s:s, s:s, s:o, s:o}", "name", e->pe.name, "netns", e->netns,
-			 "namespace", e->pe.namespace, "labels", json_labels(&e->pe.labels), "ports",
-			 json_named_ports(e->pe.ports, e->pe.n_ports));
+			 "namespace", e->pe.namespace, "labels", json_labels(&e->pe.labels),
+			 "ports", json_named_ports(e->pe.ports, e->pe.n_ports));
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -90,15 +90,17 @@ static char *state_text(const struct store *s, const struct registry *reg)
 	json_auto_t *root = NULL;
 	json_t *items = json_array(), *eps = json_array();
 
-	root = json_pack("{s:i, s:{s:s, s:s, s:o}, s:o}", "version", 1, "objects", "apiVersion", "v1",
-			 "kind", "List", "items", items, "endpoints", eps);
+	root = json_pack("{s:i, s:{s:s, s:s, s:o}, s:o}", "version", 1, "objects", "apiVersion",
+			 "v1", "kind", "List", "items", items, "endpoints", eps);
 	if (!root)
 		return NULL;
 	for (size_t i = 0; i < s->n_namespaces; i++)
-		if (json_array_append_new(items, json_take_text(policy_namespace_to_json(s->namespaces[i]))) < 0)
+		if (json_array_append_new(items, json_take_text(policy_namespace_to_json(
+							 s->namespaces[i]))) < 0)
 			return NULL;
 	for (size_t i = 0; i < s->n_netpols; i++)
-		if (json_array_append_new(items, json_take_text(policy_netpol_to_json(s->netpols[i]))) < 0)
+		if (json_array_append_new(items,
+					  json_take_text(policy_netpol_to_json(s->netpols[i]))) < 0)
 			return NULL;
 	for (size_t i = 0; i < reg->n; i++)
 		if (reg->items[i]->kind == ENDPOINT_KIND_NETNS &&
@@ -144,7 +146,8 @@ int state_save(struct state *st, const struct store *s, const struct registry *r
 	if (st->journal_fd >= 0 && st->journal_bytes > 0) {
 		if (ftruncate(st->journal_fd, 0) < 0 || fdatasync(st->journal_fd) < 0) {
 			/* Replaying it over the new state is harmless; start a new one later. */
-			log_warning_errno(-errno, "Failed to empty %s, ignoring: %m", STATE_JOURNAL);
+			log_warning_errno(-errno, "Failed to empty %s, ignoring: %m",
+					  STATE_JOURNAL);
 			st->journal_fd = safe_close(st->journal_fd);
 		}
 		st->journal_bytes = 0;
@@ -200,7 +203,7 @@ int state_record_endpoint(struct state *st, const struct endpoint *e, bool remov
 	if (!line)
 		return -ENOMEM;
 	len = strlen(line);
-	line[len] = '\n';	/* replaces the NUL; written with its length */
+	line[len] = '\n'; /* replaces the NUL; written with its length */
 	r = write_all(st->journal_fd, line, len + 1);
 	if (r >= 0 && fdatasync(st->journal_fd) < 0)
 		r = -errno;
@@ -223,8 +226,9 @@ static int journal_apply(json_t *eps, const char *line, size_t n, const char *pa
 	json_error_t jerr;
 
 	rec = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
-	if (!rec || json_unpack_ex(rec, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "op", &op, "name",
-				   &name, "endpoint", &desc) < 0 ||
+	if (!rec ||
+	    json_unpack_ex(rec, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "op", &op, "name", &name,
+			   "endpoint", &desc) < 0 ||
 	    (streq(op, "put") ? !desc || name || json_unpack(desc, "{s:s}", "name", &ename) < 0
 			      : !streq(op, "remove") || !name || desc)) {
 		log_warning("%s:%zu:%d: invalid record, skipped: %s", path, lineno, jerr.column,
@@ -243,7 +247,7 @@ static int journal_replay(struct state *st, json_t *eps)
 	_cleanup_free_ char *path = NULL, *line = NULL;
 	_cleanup_(fclosep) FILE *f = NULL;
 	size_t cap = 0, lineno = 0, replayed = 0;
-	uint64_t good = 0;	/* bytes of complete lines */
+	uint64_t good = 0; /* bytes of complete lines */
 	struct stat sb;
 	ssize_t n;
 	int r;
@@ -263,7 +267,8 @@ static int journal_replay(struct state *st, json_t *eps)
 		lineno++;
 		if (n == 0 || line[n - 1] != '\n') {
 			log_warning("%s:%zu: incomplete last record (a crash while writing it), "
-				    "skipped", path, lineno);
+				    "skipped",
+				    path, lineno);
 			break;
 		}
 		good += (uint64_t)n;

@@ -31,14 +31,14 @@
 
 struct state {
 	char *dir;
-	int journal_fd;		/* open for appending once loaded */
+	int journal_fd; /* open for appending once loaded */
 	uint64_t journal_bytes, state_bytes;
 };
 
 /* What the state dir held. */
 struct state_loaded {
 	struct policy_objects *objects;
-	json_t *endpoints;	/* object: name -> stored description, journal applied */
+	json_t *endpoints; /* object: name -> stored description, journal applied */
 };
 
 void state_loaded_done(struct state_loaded *l);

@@ -89,26 +89,26 @@ static bool has_ptr(void *const *a, size_t n, const void *p)
 /* Puts *objp at index k (replacing what was there: freed unless the snapshot has it, i.e.
  * when one change puts the same object twice) or appends it (k < 0), taking it. A macro, so
  * that it works on arrays of either object type without casts. */
-#define PUT(array, n, snap_array, snap_n, k, objp, free_fn)                                      \
-	({                                                                                       \
-		int _r = STORE_CONFIGURED;                                                       \
-		if ((k) >= 0) {                                                                  \
-			if (!has_ptr((void *const *)(snap_array), (snap_n), (array)[k]))         \
-				free_fn((array)[k]);                                             \
-			(array)[k] = *(objp);                                                    \
-		} else {                                                                         \
-			__typeof__(array) _p = reallocarray((array), (n) + 1, sizeof(*_p));      \
-			if (!_p)                                                                 \
-				_r = -ENOMEM;                                                    \
-			else {                                                                   \
-				(array) = _p;                                                    \
-				(array)[(n)++] = *(objp);                                        \
-				_r = STORE_CREATED;                                              \
-			}                                                                        \
-		}                                                                                \
-		if (_r >= 0)                                                                     \
-			*(objp) = NULL;                                                          \
-		_r;                                                                              \
+#define PUT(array, n, snap_array, snap_n, k, objp, free_fn)                                 \
+	({                                                                                  \
+		int _r = STORE_CONFIGURED;                                                  \
+		if ((k) >= 0) {                                                             \
+			if (!has_ptr((void *const *)(snap_array), (snap_n), (array)[k]))    \
+				free_fn((array)[k]);                                        \
+			(array)[k] = *(objp);                                               \
+		} else {                                                                    \
+			__typeof__(array) _p = reallocarray((array), (n) + 1, sizeof(*_p)); \
+			if (!_p)                                                            \
+				_r = -ENOMEM;                                               \
+			else {                                                              \
+				(array) = _p;                                               \
+				(array)[(n)++] = *(objp);                                   \
+				_r = STORE_CREATED;                                         \
+			}                                                                   \
+		}                                                                           \
+		if (_r >= 0)                                                                \
+			*(objp) = NULL;                                                     \
+		_r;                                                                         \
 	})
 
 int store_put_namespace(struct store *s, const struct store_snapshot *snap,
@@ -148,7 +148,8 @@ void store_remove_netpol_at(struct store *s, size_t k)
 
 int store_snapshot_take(const struct store *s, struct store_snapshot *snap)
 {
-	*snap = (struct store_snapshot){ .n_namespaces = s->n_namespaces, .n_netpols = s->n_netpols };
+	*snap = (struct store_snapshot){ .n_namespaces = s->n_namespaces,
+					 .n_netpols = s->n_netpols };
 	snap->namespaces = calloc(s->n_namespaces + 1, sizeof(*snap->namespaces));
 	snap->netpols = calloc(s->n_netpols + 1, sizeof(*snap->netpols));
 	if (!snap->namespaces || !snap->netpols) {
@@ -204,7 +205,8 @@ bool store_namespaces_changed(const struct store *s, const struct store_snapshot
 }
 
 void store_netpols_changed(const struct store *s, const struct store_snapshot *snap,
-			   void (*fn)(const struct policy_netpol *p, void *userdata), void *userdata)
+			   void (*fn)(const struct policy_netpol *p, void *userdata),
+			   void *userdata)
 {
 	for (size_t i = 0; i < s->n_netpols; i++)
 		if (!has_ptr((void *const *)snap->netpols, snap->n_netpols, s->netpols[i]))

@@ -41,7 +41,7 @@ enum store_put {
 	_STORE_PUT_MAX,
 };
 
-const char *store_put_to_string(enum store_put p);	/* "unchanged", "configured", "created" */
+const char *store_put_to_string(enum store_put p); /* "unchanged", "configured", "created" */
 /* Within a change begun with `snap`: puts *objp in place of the object of the same name, or
  * adds it (taking it: *objp = NULL), unless an equal one is there (then *objp is left to the
  * caller). STORE_* or -ENOMEM. The arrays are sorted again by store_sort(). */
@@ -63,4 +63,5 @@ void store_snapshot_restore(struct store *s, struct store_snapshot *snap);
  * each NetworkPolicy added, changed or removed (old and new versions both). */
 bool store_namespaces_changed(const struct store *s, const struct store_snapshot *snap);
 void store_netpols_changed(const struct store *s, const struct store_snapshot *snap,
-			   void (*fn)(const struct policy_netpol *p, void *userdata), void *userdata);
+			   void (*fn)(const struct policy_netpol *p, void *userdata),
+			   void *userdata);

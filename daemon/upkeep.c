@@ -26,8 +26,9 @@ int ops_refresh_addresses(struct ops *o)
 		e->addrs_dirty = false;
 		r = endpoint_read_addresses(e);
 		if (r < 0)
-			log_warning_errno(r, "Failed to read addresses of %s, keeping the old ones: %m",
-					  e->pe.name);
+			log_warning_errno(
+				r, "Failed to read addresses of %s, keeping the old ones: %m",
+				e->pe.name);
 		if (r <= 0)
 			continue;
 		changed = true;
@@ -112,8 +113,8 @@ void ops_endpoint_drift(struct ops *o, struct endpoint *e)
 		log_warning("Endpoint %s: %s; its table was replaced", e->pe.name, why);
 		errlog_add(o->errlog, "endpoint %s: %s; repaired", e->pe.name, why);
 	} else
-		log_error("Endpoint %s: %s, and its table could not be replaced: %s", e->pe.name, why,
-			  e->error ? e->error : "out of memory");
+		log_error("Endpoint %s: %s, and its table could not be replaced: %s", e->pe.name,
+			  why, e->error ? e->error : "out of memory");
 }
 
 static bool lookup_addr(int family, const uint8_t *addr, struct flow_party *ret, void *userdata)
@@ -126,14 +127,16 @@ static bool lookup_addr(int family, const uint8_t *addr, struct flow_party *ret,
 	e = registry_find_addr(o->registry, &a);
 	if (!e)
 		return false;
-	*ret = (struct flow_party){ .name = e->pe.name, .namespace = e->pe.namespace,
+	*ret = (struct flow_party){ .name = e->pe.name,
+				    .namespace = e->pe.namespace,
 				    .labels = &e->pe.labels };
 	return true;
 }
 
 void ops_endpoint_flows(struct ops *o, struct endpoint *e)
 {
-	struct flow_party self = { .name = e->pe.name, .namespace = e->pe.namespace,
+	struct flow_party self = { .name = e->pe.name,
+				   .namespace = e->pe.namespace,
 				   .labels = &e->pe.labels };
 	int r;
 

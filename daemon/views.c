@@ -18,10 +18,11 @@ json_t *view_endpoint(const struct endpoint *e)
 	for (size_t i = 0; pols && p && i < p->n_selected_by; i++)
 		json_array_append_new(pols, json_string(p->selected_by[i]));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s?, s:o, s:{s:b, s:b}}", "name",
-		      e->pe.name, "kind", e->kind == ENDPOINT_KIND_CONTAINER ? "container" : "netns",
-		      "namespace", e->pe.namespace, "netns", e->netns, "labels",
-		      json_labels(&e->pe.labels), "ports", json_named_ports(e->pe.ports, e->pe.n_ports),
-		      "addresses", json_addrs(e->pe.addrs, e->pe.n_addrs), "state",
+		      e->pe.name, "kind",
+		      e->kind == ENDPOINT_KIND_CONTAINER ? "container" : "netns", "namespace",
+		      e->pe.namespace, "netns", e->netns, "labels", json_labels(&e->pe.labels),
+		      "ports", json_named_ports(e->pe.ports, e->pe.n_ports), "addresses",
+		      json_addrs(e->pe.addrs, e->pe.n_addrs), "state",
 		      endpoint_state_to_string(e->state), "error", e->error, "policies", pols,
 		      "isolation", "ingress", p && p->isolated[POLICY_DIR_INGRESS], "egress",
 		      p && p->isolated[POLICY_DIR_EGRESS]);
@@ -33,8 +34,9 @@ json_t *view_endpoint(const struct endpoint *e)
 		for (size_t i = 0; i < e->n_containers; i++) {
 			if (e->containers[i].owner && !owner)
 				owner = e->containers[i].id;
-			json_array_append_new(cs, json_pack("{s:s, s:s?}", "id", e->containers[i].id,
-							    "name", e->containers[i].name));
+			json_array_append_new(cs,
+					      json_pack("{s:s, s:s?}", "id", e->containers[i].id,
+							"name", e->containers[i].name));
 		}
 		if (!owner && e->n_containers)
 			owner = e->containers[0].id;
@@ -109,10 +111,10 @@ json_t *view_namespaces(const struct store *s, const struct registry *r)
 			json_array_append_new(items, view_namespace(s->namespaces[k]));
 		else
 			json_array_append_new(items,
-					      json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}", "apiVersion",
-							"v1", "kind", "Namespace", "metadata", "name",
-							names[i], "labels", POLICY_NS_NAME_LABEL,
-							names[i]));
+					      json_pack("{s:s, s:s, s:{s:s, s:{s:s}}}",
+							"apiVersion", "v1", "kind", "Namespace",
+							"metadata", "name", names[i], "labels",
+							POLICY_NS_NAME_LABEL, names[i]));
 	}
 	return json_pack("{s:o}", "items", items);
 }
@@ -159,8 +161,9 @@ json_t *view_status(const struct status_inputs *in)
 				change_json(&rc->total)));
 	if (o)
 		json_object_set_new(o, "drift",
-				    json_pack("{s:b, s:I, s:I, s:I}", "watching", in->drift_watching,
-					      "detected", (json_int_t)in->drift->detected, "repairs",
+				    json_pack("{s:b, s:I, s:I, s:I}", "watching",
+					      in->drift_watching, "detected",
+					      (json_int_t)in->drift->detected, "repairs",
 					      (json_int_t)in->drift->repairs, "event_overruns",
 					      (json_int_t)in->drift->event_overruns));
 	return o;

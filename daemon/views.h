@@ -32,7 +32,7 @@ struct status_inputs {
 	const struct errlog *errlog;
 	time_t started;
 	const char *engine_spec;
-	json_t *engine;		/* taken */
+	json_t *engine; /* taken */
 };
 
 json_t *view_status(const struct status_inputs *in);

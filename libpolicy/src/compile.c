@@ -33,9 +33,9 @@ struct port_spec {
 /* The endpoints a rule's selector peers select, and their addresses per family (sorted,
  * unique), so that each plan's sets are a copy of output size. */
 struct peers {
-	bool *sel;		/* world->n_endpoints flags */
-	bool has_sel;		/* the rule has selector peers */
-	struct policy_set_elem *elems[2];	/* [0] AF_INET, [1] AF_INET6 */
+	bool *sel;			  /* world->n_endpoints flags */
+	bool has_sel;			  /* the rule has selector peers */
+	struct policy_set_elem *elems[2]; /* [0] AF_INET, [1] AF_INET6 */
 	size_t n_elems[2];
 };
 
@@ -64,14 +64,16 @@ struct builder {
 };
 
 static const struct policy_labels *ns_labels(const struct policy_world *w, const char *ns,
-					     struct policy_labels *tmp, struct policy_label *tmp_label)
+					     struct policy_labels *tmp,
+					     struct policy_label *tmp_label)
 {
 	for (size_t i = 0; i < w->n_namespaces; i++)
 		if (streq(w->namespaces[i]->name, ns))
 			return &w->namespaces[i]->labels;
 
 	/* Implicit namespace: only the name label, as the API server would add it. */
-	*tmp_label = (struct policy_label){ .key = (char *)POLICY_NS_NAME_LABEL, .value = (char *)ns };
+	*tmp_label =
+		(struct policy_label){ .key = (char *)POLICY_NS_NAME_LABEL, .value = (char *)ns };
 	*tmp = (struct policy_labels){ .items = tmp_label, .n = 1 };
 	return tmp;
 }
@@ -97,15 +99,18 @@ static bool peer_selects(const struct policy_world *w, const struct policy_netpo
 
 bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e)
 {
-	return streq(p->namespace, e->namespace) && policy_selector_matches(&p->pod_selector, &e->labels);
+	return streq(p->namespace, e->namespace) &&
+	       policy_selector_matches(&p->pod_selector, &e->labels);
 }
 
 bool policy_netpol_references(const struct policy_world *w, const struct policy_netpol *p,
 			      const struct policy_endpoint *e)
 {
 	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
-		unsigned type = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
-		const struct policy_rule *rules = dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
+		unsigned type =
+			dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
+		const struct policy_rule *rules =
+			dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
 		size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
 
 		if (!(p->types & type))
@@ -159,7 +164,10 @@ static int add_set(struct builder *b, const char *name, int family, bool interva
 		b->sets_allocated = m;
 	}
 	s = &plan->sets[plan->n_sets];
-	*s = (struct policy_set){ .family = family, .interval = interval, .elems = elems, .n_elems = n };
+	*s = (struct policy_set){ .family = family,
+				  .interval = interval,
+				  .elems = elems,
+				  .n_elems = n };
 	s->name = strdup(name);
 	if (!s->name)
 		return -ENOMEM;
@@ -269,8 +277,8 @@ static int add_range_set(struct builder *b, const char *name, int family,
 static void make_comment(char *buf, size_t size, const struct policy_netpol *p, enum policy_dir dir,
 			 unsigned idx)
 {
-	int n = snprintf(buf, size, "%s/%s %s[%u]", p->namespace, p->name, policy_dir_to_string(dir),
-			 idx);
+	int n = snprintf(buf, size, "%s/%s %s[%u]", p->namespace, p->name,
+			 policy_dir_to_string(dir), idx);
 
 	if (n >= 0 && (size_t)n < size)
 		return;
@@ -316,7 +324,7 @@ static int add_rule(struct builder *b, enum policy_dir dir, const struct policy_
 	r->policy_namespace = strdup(p->namespace);
 	r->policy_name = strdup(p->name);
 	r->comment = strdup(comment);
-	plan->n_rules++;	/* counted now so that policy_plan_free() releases partial strings */
+	plan->n_rules++; /* counted now so that policy_plan_free() releases partial strings */
 	if (!r->policy_namespace || !r->policy_name || !r->comment)
 		return -ENOMEM;
 	return 0;
@@ -336,7 +344,7 @@ static int add_rules_for(struct builder *b, enum policy_dir dir, const struct po
 }
 
 static const struct policy_named_port *find_named_port(const struct policy_endpoint *e,
-							const char *name, enum policy_proto proto)
+						       const char *name, enum policy_proto proto)
 {
 	for (size_t i = 0; i < e->n_ports; i++)
 		if (e->ports[i].proto == proto && streq(e->ports[i].name, name))
@@ -354,8 +362,8 @@ static int cmp_u16(const void *a, const void *b)
  * their port of that name has, one pair of hash sets and rules per number.
  */
 static int compile_named_egress(struct builder *b, const struct policy_netpol *p, unsigned idx,
-				 unsigned seq, unsigned k, const struct policy_port *port,
-				 const bool *sel, bool any_peer)
+				unsigned seq, unsigned k, const struct policy_port *port,
+				const bool *sel, bool any_peer)
 {
 	const struct policy_world *w = b->w;
 	_cleanup_free_ uint16_t *nums = NULL;
@@ -500,7 +508,8 @@ static int cache_lookup(struct policy_compile_cache *c, const struct policy_netp
 	int r;
 
 	if (c->n_slots > 0)
-		for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
+		for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule;
+		     k = (k + 1) & (c->n_slots - 1))
 			if (c->slots[k].rule == rule) {
 				*ret = &c->slots[k].peers;
 				return 0;
@@ -584,7 +593,8 @@ static int selecting_policies(const struct policy_world *w, struct policy_compil
 			else
 				hi = mid;
 		}
-		for (size_t i = lo; i < w->n_netpols && streq(c->by_ns[i]->namespace, ep->namespace); i++)
+		for (size_t i = lo;
+		     i < w->n_netpols && streq(c->by_ns[i]->namespace, ep->namespace); i++)
 			if (policy_selector_matches(&c->by_ns[i]->pod_selector, &ep->labels))
 				out[n++] = c->by_ns[i];
 	}
@@ -623,7 +633,8 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 
 		if (!peer->ipblock)
 			continue;
-		r = ipblock_ranges(peer->ipblock, peer->ipblock->cidr.family == AF_INET ? &r4 : &r6);
+		r = ipblock_ranges(peer->ipblock,
+				   peer->ipblock->cidr.family == AF_INET ? &r4 : &r6);
 		if (r < 0)
 			goto out;
 	}
@@ -640,12 +651,14 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 		if (!pt->has_port)
 			specs[n_specs++] = (struct port_spec){ true, pt->proto, 0, 0 };
 		else if (!pt->name)
-			specs[n_specs++] = (struct port_spec){ true, pt->proto, pt->port,
-							       pt->end_port ? pt->end_port : pt->port };
+			specs[n_specs++] =
+				(struct port_spec){ true, pt->proto, pt->port,
+						    pt->end_port ? pt->end_port : pt->port };
 		else if (dir == POLICY_DIR_INGRESS) {
 			np = find_named_port(b->ep, pt->name, pt->proto);
 			if (np)
-				specs[n_specs++] = (struct port_spec){ true, pt->proto, np->port, np->port };
+				specs[n_specs++] =
+					(struct port_spec){ true, pt->proto, np->port, np->port };
 		}
 	}
 
@@ -753,11 +766,13 @@ static int compile_with(const struct policy_world *world, struct policy_compile_
 	}
 
 	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
-		unsigned type = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
+		unsigned type =
+			dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
 
 		for (size_t i = 0; i < n_selecting; i++) {
 			const struct policy_netpol *p = selecting[i];
-			const struct policy_rule *rules = dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
+			const struct policy_rule *rules =
+				dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
 			size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
 
 			/* Rules of a direction not in policyTypes are ignored, as upstream. */

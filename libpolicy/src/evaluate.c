@@ -74,7 +74,8 @@ int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
 	for (size_t i = 0; i < plan->n_rules; i++) {
 		const struct policy_plan_rule *r = &plan->rules[i];
 
-		if (r->dir != dir || !peer_matches(plan, r, peer, key) || !port_matches(r, proto, port))
+		if (r->dir != dir || !peer_matches(plan, r, peer, key) ||
+		    !port_matches(r, proto, port))
 			continue;
 		if (v.n_rules == 0) {
 			v.rules = calloc(plan->n_rules - i, sizeof(*v.rules));

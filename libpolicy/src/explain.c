@@ -57,8 +57,8 @@ static bool has_l4(const struct policy_l4 *ports, size_t n, const struct policy_
 	return false;
 }
 
-_public_ size_t policy_plan_ports(const struct policy_plan *plan, struct policy_l4 *ports,
-				  size_t n, size_t max)
+_public_ size_t policy_plan_ports(const struct policy_plan *plan, struct policy_l4 *ports, size_t n,
+				  size_t max)
 {
 	for (size_t j = 0; plan && j < plan->n_rules && n < max; j++) {
 		const struct policy_plan_rule *r = &plan->rules[j];
@@ -124,10 +124,10 @@ static const struct policy_addr *addr_of(const struct policy_addr *a, size_t n, 
 	return NULL;
 }
 
-_public_ int policy_pair_allowed(const struct policy_plan *from, const struct policy_addr *from_addrs,
-				 size_t n_from, const struct policy_plan *to,
-				 const struct policy_addr *to_addrs, size_t n_to,
-				 const struct policy_l4 *p, bool *ret_known)
+_public_ int policy_pair_allowed(const struct policy_plan *from,
+				 const struct policy_addr *from_addrs, size_t n_from,
+				 const struct policy_plan *to, const struct policy_addr *to_addrs,
+				 size_t n_to, const struct policy_l4 *p, bool *ret_known)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	bool allowed = true, any = false;
@@ -175,8 +175,8 @@ _public_ int policy_set_elem_text(const struct policy_set *s, const struct polic
 _public_ char *policy_plan_rule_text(const struct policy_plan *plan,
 				     const struct policy_plan_rule *r)
 {
-	const char *set = r->set >= 0 && (size_t)r->set < plan->n_sets ? plan->sets[r->set].name
-									: NULL;
+	const char *set =
+		r->set >= 0 && (size_t)r->set < plan->n_sets ? plan->sets[r->set].name : NULL;
 	char l4[32], *out;
 
 	if (!r->has_proto)
@@ -203,8 +203,9 @@ _public_ size_t policy_set_elems_minus(const struct policy_set *a, const struct 
 
 	/* Both sorted by start, unique: one merge walk. */
 	while (a && x < a->n_elems) {
-		int c = !b || y == b->n_elems ? -1 : memcmp(&a->elems[x], &b->elems[y],
-							     sizeof(a->elems[x]));
+		int c = !b || y == b->n_elems
+				? -1
+				: memcmp(&a->elems[x], &b->elems[y], sizeof(a->elems[x]));
 
 		if (c < 0)
 			ret[n++] = &a->elems[x++];

@@ -124,7 +124,7 @@ static int port_proto_parse(const char *s, size_t len, uint16_t *ret_port,
 		if (s[i] != '/' || len - i - 1 == 0)
 			return -EINVAL;
 		if (len - i - 1 >= sizeof(p))
-			return -EPROTONOSUPPORT;	/* longer than any protocol's name */
+			return -EPROTONOSUPPORT; /* longer than any protocol's name */
 		memcpy(p, s + i + 1, len - i - 1);
 		p[len - i - 1] = 0;
 		proto = proto_from_text(p);
@@ -144,8 +144,7 @@ _public_ int policy_port_spec_parse(const char *s, uint16_t *ret_port, enum poli
 }
 
 /* One "NAME=PORT[/PROTO]" in s[0..len). */
-static int named_port_parse(const char *s, size_t len, struct policy_named_port *ret,
-			    char **reterr)
+static int named_port_parse(const char *s, size_t len, struct policy_named_port *ret, char **reterr)
 {
 	const char *eq = memchr(s, '=', len);
 	char name[POLICY_MAX_PORT_NAME + 1];
@@ -157,8 +156,8 @@ static int named_port_parse(const char *s, size_t len, struct policy_named_port 
 		return fail(reterr, -EINVAL, "\"%.*s\" is not NAME=PORT[/PROTOCOL]", (int)len, s);
 	nl = (size_t)(eq - s);
 	if (nl == 0 || nl > POLICY_MAX_PORT_NAME || memchr(s, 0, nl))
-		return fail(reterr, -EINVAL, "invalid port name \"%.*s\": must be 1 to 15 characters",
-			    (int)nl, s);
+		return fail(reterr, -EINVAL,
+			    "invalid port name \"%.*s\": must be 1 to 15 characters", (int)nl, s);
 	memcpy(name, s, nl);
 	name[nl] = 0;
 	why = policy_port_name_invalid(name);
@@ -169,15 +168,17 @@ static int named_port_parse(const char *s, size_t len, struct policy_named_port 
 		const char *slash = memchr(eq + 1, '/', len - nl - 1);
 		int pl = (int)(len - (size_t)(slash + 1 - s));
 
-		return fail(reterr, -EINVAL, "unsupported protocol \"%.*s\" in \"%.*s\" (TCP, UDP or "
-			    "SCTP)", pl, slash + 1, (int)len, s);
+		return fail(reterr, -EINVAL,
+			    "unsupported protocol \"%.*s\" in \"%.*s\" (TCP, UDP or "
+			    "SCTP)",
+			    pl, slash + 1, (int)len, s);
 	}
 	if (r < 0) {
 		const char *slash = memchr(eq + 1, '/', len - nl - 1);
 		int pl = slash ? (int)(slash - eq - 1) : (int)(len - nl - 1);
 
-		return fail(reterr, -EINVAL, "invalid port number \"%.*s\" in \"%.*s\" (1-65535)", pl,
-			    eq + 1, (int)len, s);
+		return fail(reterr, -EINVAL, "invalid port number \"%.*s\" in \"%.*s\" (1-65535)",
+			    pl, eq + 1, (int)len, s);
 	}
 	ret->name = strdup(name);
 	return ret->name ? 0 : -ENOMEM;
@@ -223,8 +224,8 @@ _public_ int policy_named_ports_add(struct policy_named_port **ports, size_t *n,
 	return 0;
 }
 
-_public_ int policy_ports_label_parse(const char *s, struct policy_named_port **ret,
-				      size_t *ret_n, char **reterr)
+_public_ int policy_ports_label_parse(const char *s, struct policy_named_port **ret, size_t *ret_n,
+				      char **reterr)
 {
 	struct policy_named_port *ports = NULL;
 	size_t n = 0;
@@ -256,8 +257,7 @@ _public_ int policy_ports_label_parse(const char *s, struct policy_named_port **
 	return 0;
 }
 
-_public_ int policy_label_add(struct policy_labels *l, const char *k, const char *v,
-			     char **reterr)
+_public_ int policy_label_add(struct policy_labels *l, const char *k, const char *v, char **reterr)
 {
 	const char *why = policy_label_key_invalid(k);
 
@@ -265,7 +265,8 @@ _public_ int policy_label_add(struct policy_labels *l, const char *k, const char
 		return fail(reterr, -EINVAL, "invalid label key \"%.64s\": %s", k, why);
 	why = policy_label_value_invalid(v);
 	if (why)
-		return fail(reterr, -EINVAL, "label \"%.64s\": invalid value \"%.64s\": %s", k, v, why);
+		return fail(reterr, -EINVAL, "label \"%.64s\": invalid value \"%.64s\": %s", k, v,
+			    why);
 	if (policy_labels_get(l, k))
 		return fail(reterr, -EEXIST, "label \"%.64s\" given twice", k);
 	if (l->n >= POLICY_MAX_LABELS)
@@ -320,8 +321,7 @@ static int labels_annotation_json(const char *s, struct policy_labels *l, char *
 	return 0;
 }
 
-_public_ int policy_labels_annotation_parse(const char *s, struct policy_labels *ret,
-					    char **reterr)
+_public_ int policy_labels_annotation_parse(const char *s, struct policy_labels *ret, char **reterr)
 {
 	struct policy_labels l = { 0 };
 	int r;
@@ -331,7 +331,8 @@ _public_ int policy_labels_annotation_parse(const char *s, struct policy_labels 
 	if (strlen(s) > POLICY_MAX_ANNOTATION)
 		return fail(reterr, -E2BIG, "over %d bytes", POLICY_MAX_ANNOTATION);
 	r = s[0] == '{' ? labels_annotation_json(s, &l, reterr)
-			: s[0] ? labels_annotation_text(s, &l, reterr) : 0;
+	    : s[0]	? labels_annotation_text(s, &l, reterr)
+			: 0;
 	if (r < 0) {
 		policy_labels_done(&l);
 		return r;

@@ -14,7 +14,7 @@
 typedef unsigned __int128 u128;
 
 struct range {
-	u128 lo, hi;		/* inclusive */
+	u128 lo, hi; /* inclusive */
 };
 
 struct range_list {

@@ -508,8 +508,8 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 
 	/* iifname "lo" accept (input) / oifname "lo" accept (output) */
 	r = rule_new(dir, POLICY_COMMENT_LOOPBACK, &rule);
-	if (r < 0 || (r = match_ifname(rule, dir, "lo")) < 0 || (r = expr_verdict(rule, NF_ACCEPT)) < 0 ||
-	    (r = emit_rule(e, &rule, NULL)) < 0)
+	if (r < 0 || (r = match_ifname(rule, dir, "lo")) < 0 ||
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ct state established,related accept */
@@ -610,7 +610,8 @@ static int emit_default_deny(struct emit *e, enum policy_dir dir)
 	/* meta l4proto tcp counter reject with tcp reset */
 	r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
 	if (r < 0 || (r = match_l4proto(rule, IPPROTO_TCP)) < 0 || (r = expr_counter(rule)) < 0 ||
-	    (r = expr_reject(rule, NFT_REJECT_TCP_RST, 0)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = expr_reject(rule, NFT_REJECT_TCP_RST, 0)) < 0 ||
+	    (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
 	/* counter reject with icmpx port-unreachable */
 	r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);

@@ -104,9 +104,10 @@ char *policy_plan_to_json(const struct policy_plan *p)
 	json_auto_t *root = NULL;
 	json_t *sets, *rules, *pols;
 
-	root = json_pack("{s:s, s:{s:b, s:b}, s:s}", "endpoint", p->endpoint, "isolation", "ingress",
-			 p->isolated[POLICY_DIR_INGRESS], "egress", p->isolated[POLICY_DIR_EGRESS],
-			 "deny", p->deny == POLICY_DENY_REJECT ? "reject" : "drop");
+	root = json_pack("{s:s, s:{s:b, s:b}, s:s}", "endpoint", p->endpoint, "isolation",
+			 "ingress", p->isolated[POLICY_DIR_INGRESS], "egress",
+			 p->isolated[POLICY_DIR_EGRESS], "deny",
+			 p->deny == POLICY_DENY_REJECT ? "reject" : "drop");
 	if (!root)
 		return NULL;
 	pols = json_array();
@@ -128,8 +129,8 @@ char *policy_plan_to_json(const struct policy_plan *p)
 		for (size_t j = 0; elems && j < s->n_elems; j++)
 			json_array_append_new(elems, elem_to_json(s, &s->elems[j]));
 		o = json_pack("{s:s, s:s, s:s, s:o*}", "name", s->name, "family",
-			      policy_family_to_string(s->family), "type", s->interval ? "interval" : "hash",
-			      "elements", elems);
+			      policy_family_to_string(s->family), "type",
+			      s->interval ? "interval" : "hash", "elements", elems);
 		if (!o || json_array_append_new(sets, o) < 0)
 			return NULL;
 	}
@@ -149,8 +150,10 @@ char *policy_plan_to_json(const struct policy_plan *p)
 			      policy_dir_to_string(r->dir), "policy", r->policy_namespace, "/",
 			      r->policy_name, "rule", (json_int_t)r->rule_index, "family",
 			      policy_family_to_string(r->family), "set",
-			      r->set >= 0 ? json_string(p->sets[r->set].name) : json_null(), "protocol",
-			      r->has_proto ? json_string(policy_proto_to_string(r->proto)) : json_null(),
+			      r->set >= 0 ? json_string(p->sets[r->set].name) : json_null(),
+			      "protocol",
+			      r->has_proto ? json_string(policy_proto_to_string(r->proto))
+					   : json_null(),
 			      "ports", ports[0] ? json_string(ports) : json_null(), "comment",
 			      r->comment);
 		if (!o || json_array_append_new(rules, o) < 0)

@@ -252,10 +252,16 @@ static void add_rule(struct policy_plan *p, enum policy_dir dir, int family, int
 	char c[128];
 
 	snprintf(c, sizeof(c), "bench/allow %s[%u]", policy_dir_to_string(dir), idx);
-	*r = (struct policy_plan_rule){ .dir = dir, .policy_namespace = strdup("bench"),
-					.policy_name = strdup("allow"), .rule_index = idx,
-					.family = family, .set = set, .has_proto = true,
-					.proto = proto, .port_lo = port, .port_hi = port,
+	*r = (struct policy_plan_rule){ .dir = dir,
+					.policy_namespace = strdup("bench"),
+					.policy_name = strdup("allow"),
+					.rule_index = idx,
+					.family = family,
+					.set = set,
+					.has_proto = true,
+					.proto = proto,
+					.port_lo = port,
+					.port_hi = port,
 					.comment = strdup(c) };
 }
 
@@ -304,7 +310,9 @@ static int replay_one(int nsfd, int self, const char *buf, size_t len)
 	char rbuf[65536];
 	int fd, v = (int)len + 65536, done = 0;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr msg = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov,
+	struct msghdr msg = { .msg_name = &sa,
+			      .msg_namelen = sizeof(sa),
+			      .msg_iov = &iov,
 			      .msg_iovlen = 1 };
 
 	if (setns(nsfd, CLONE_NEWNET) < 0)
@@ -376,7 +384,8 @@ static int ours_one(int nsfd, const struct policy_plan *plan, uint32_t flags)
 		return r;
 	r = replace_with_flags(s, plan, flags, &err);
 	if (r < 0)
-		fprintf(stderr, "nft_replace_table: %s: %s %s\n", strerror(-r), err.object, err.message);
+		fprintf(stderr, "nft_replace_table: %s: %s %s\n", strerror(-r), err.object,
+			err.message);
 	nft_sock_free(s);
 	return r;
 }
@@ -498,6 +507,7 @@ int main(int argc, char **argv)
 		return cmd_rm(argv[2], atol(argv[3]));
 	if (argc >= 7 && !strcmp(argv[1], "apply"))
 		return cmd_apply(argc - 2, argv + 2);
-	fprintf(stderr, "usage: segd-bench-apply mk|rm PREFIX N | apply ARM PREFIX N PEERS FAMILY [...]\n");
+	fprintf(stderr,
+		"usage: segd-bench-apply mk|rm PREFIX N | apply ARM PREFIX N PEERS FAMILY [...]\n");
 	return 2;
 }

@@ -99,7 +99,8 @@ int fixture_netns(const char *name, int *ret_fd)
 	close(self);
 	if (fd < 0)
 		return -errno;
-	if (fixture_run_in(fd, (const char *const[]){ "ip", "link", "set", "lo", "up", NULL }) != 0) {
+	if (fixture_run_in(fd, (const char *const[]){ "ip", "link", "set", "lo", "up", NULL }) !=
+	    0) {
 		close(fd);
 		return -EIO;
 	}
@@ -148,7 +149,7 @@ int fixture_veth(int a, const char *addr_a, int b, const char *addr_b)
 	snprintf(va, sizeof(va), "fxa%u", n);
 	snprintf(vb, sizeof(vb), "fxb%u", n++);
 	if (fixture_run_in(a, (const char *const[]){ "ip", "link", "add", va, "type", "veth",
-						    "peer", "name", vb, NULL }) != 0)
+						     "peer", "name", vb, NULL }) != 0)
 		return -EIO;
 	/* The peer moves to b: `ip link set dev X netns /proc/PID/fd/N` takes a path. */
 	{
@@ -156,14 +157,14 @@ int fixture_veth(int a, const char *addr_a, int b, const char *addr_b)
 
 		snprintf(pid_path, sizeof(pid_path), "/proc/%d/fd/%d", (int)getpid(), b);
 		if (fixture_run_in(a, (const char *const[]){ "ip", "link", "set", vb, "netns",
-							    pid_path, NULL }) != 0)
+							     pid_path, NULL }) != 0)
 			return -EIO;
 	}
 	if (fixture_run_in(a, (const char *const[]){ "ip", "addr", "add", addr_a, "dev", va,
-						    NULL }) != 0 ||
+						     NULL }) != 0 ||
 	    fixture_run_in(a, (const char *const[]){ "ip", "link", "set", va, "up", NULL }) != 0 ||
 	    fixture_run_in(b, (const char *const[]){ "ip", "addr", "add", addr_b, "dev", vb,
-						    NULL }) != 0 ||
+						     NULL }) != 0 ||
 	    fixture_run_in(b, (const char *const[]){ "ip", "link", "set", vb, "up", NULL }) != 0)
 		return -EIO;
 	return 0;

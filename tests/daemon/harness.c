@@ -71,7 +71,8 @@ void harness_endpoint(struct harness *h, const char *name, const char *ns, const
 	spec.netns = strdup(name);
 	spec.namespace = strdup(ns);
 	snprintf(buf, sizeof(buf), "%s", labels ? labels : "");
-	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(kv, '=');
 
 		assert_non_null(eq);

@@ -20,8 +20,8 @@
 #include "addr.h"
 #include "fixture.h"
 
-static int ip(int nsfd, const char *a, const char *b, const char *c, const char *d,
-	      const char *e, const char *f)
+static int ip(int nsfd, const char *a, const char *b, const char *c, const char *d, const char *e,
+	      const char *f)
 {
 	return fixture_run_in(nsfd, (const char *const[]){ "ip", a, b, c, d, e, f, NULL });
 }
@@ -49,7 +49,7 @@ static void test_global_addresses_only(void **state)
 	assert_int_equal(addr_read(ns, &a, &n), 0);
 	assert_true(has(a, n, "10.9.0.2"));
 	assert_false(has(a, n, "127.0.0.1"));
-	assert_false(has(a, n, "10.9.0.1"));	/* the peer's */
+	assert_false(has(a, n, "10.9.0.1")); /* the peer's */
 	/* Link-local IPv6 (fe80::) never counts. */
 	for (size_t i = 0; i < n; i++)
 		assert_false(a[i].family == AF_INET6 && a[i].addr[0] == 0xfe &&
@@ -80,12 +80,12 @@ static void test_monitor_reports_changes(void **state)
 	assert_int_equal(fixture_netns("mon", &ns), 0);
 	assert_int_equal(fixture_netns("mon-peer", &peer), 0);
 	assert_int_equal(addr_monitor_open(ns, &mon), 0);
-	assert_int_equal(addr_monitor_drain(mon), 0);	/* nothing yet */
+	assert_int_equal(addr_monitor_drain(mon), 0); /* nothing yet */
 	assert_int_equal(fixture_veth(ns, "10.8.0.2/24", peer, "10.8.0.1/24"), 0);
 	p = (struct pollfd){ .fd = mon, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 5000), 1);
 	assert_int_equal(addr_monitor_drain(mon), 1);
-	assert_int_equal(addr_monitor_drain(mon), 0);	/* drained */
+	assert_int_equal(addr_monitor_drain(mon), 0); /* drained */
 	close(mon);
 	close(ns);
 	close(peer);

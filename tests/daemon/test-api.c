@@ -95,15 +95,18 @@ static int http(struct harness *h, const char *method, const char *path, const c
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: segd\r\nConnection: close\r\n"
-		 "Content-Length: %zu\r\n\r\n", method, path, len);
+	snprintf(head, sizeof(head),
+		 "%s %s HTTP/1.1\r\nHost: segd\r\nConnection: close\r\n"
+		 "Content-Length: %zu\r\n\r\n",
+		 method, path, len);
 	total = strlen(head) + len;
 	for (;;) {
 		ssize_t n;
 
 		assert_true(now_msec() < deadline);
 		while (sent < total) {
-			const char *src = sent < strlen(head) ? head + sent : body + (sent - strlen(head));
+			const char *src =
+				sent < strlen(head) ? head + sent : body + (sent - strlen(head));
 			size_t chunk = sent < strlen(head) ? strlen(head) - sent : total - sent;
 
 			n = send(fd, src, chunk, MSG_NOSIGNAL);
@@ -133,11 +136,10 @@ static int http(struct harness *h, const char *method, const char *path, const c
 	return status;
 }
 
-static const char policy[] =
-	"apiVersion: networking.k8s.io/v1\n"
-	"kind: NetworkPolicy\n"
-	"metadata: {name: deny, namespace: shop}\n"
-	"spec: {podSelector: {}, policyTypes: [Ingress]}\n";
+static const char policy[] = "apiVersion: networking.k8s.io/v1\n"
+			     "kind: NetworkPolicy\n"
+			     "metadata: {name: deny, namespace: shop}\n"
+			     "spec: {podSelector: {}, policyTypes: [Ingress]}\n";
 
 static void test_server(void **state)
 {
@@ -150,16 +152,18 @@ static void test_server(void **state)
 	assert_string_equal(json_string_value(json_object_get(o, "version")), SEGD_VERSION);
 	json_decref(o);
 	assert_int_equal(http(&h, "GET", "/v1/nothing", "", 0, &o), 404);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(o, "error"),
-								 "message")), "no such API path");
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(o, "error"), "message")),
+			    "no such API path");
 	json_decref(o);
 	assert_int_equal(http(&h, "DELETE", "/v1/status", "", 0, &o), 405);
 	json_decref(o);
 
 	/* Bodies: not JSON, not an object, a bad field, then a good registration. */
 	assert_int_equal(http(&h, "POST", "/v1/endpoints", "{", 1, &o), 400);
-	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(o, "error"),
-								    "message")), "invalid JSON body"));
+	assert_non_null(
+		strstr(json_string_value(json_object_get(json_object_get(o, "error"), "message")),
+		       "invalid JSON body"));
 	json_decref(o);
 	assert_int_equal(http(&h, "POST", "/v1/endpoints", "[]", 2, &o), 400);
 	json_decref(o);
@@ -168,10 +172,12 @@ static void test_server(void **state)
 		static const char absent[] = "{\"name\": \"a\", \"netns\": \"absent\"}";
 
 		assert_int_equal(http(&h, "POST", "/v1/endpoints", bad, strlen(bad), &o), 400);
-		assert_non_null(strstr(json_string_value(json_object_get(json_object_get(o, "error"),
-									    "message")), "name:"));
+		assert_non_null(strstr(
+			json_string_value(json_object_get(json_object_get(o, "error"), "message")),
+			"name:"));
 		json_decref(o);
-		assert_int_equal(http(&h, "POST", "/v1/endpoints", absent, strlen(absent), &o), 400);
+		assert_int_equal(http(&h, "POST", "/v1/endpoints", absent, strlen(absent), &o),
+				 400);
 		json_decref(o);
 	}
 	{
@@ -195,8 +201,9 @@ static void test_server(void **state)
 
 	/* Policy input: diagnostics with positions, then an apply audited before its answer. */
 	{
-		static const char bad[] = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-					  "metadata: {name: x}\nspec: {podSelector: {}, ingres: []}\n";
+		static const char bad[] =
+			"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+			"metadata: {name: x}\nspec: {podSelector: {}, ingres: []}\n";
 		json_t *d;
 
 		assert_int_equal(http(&h, "POST", "/v1/apply?file=bad.yaml", bad, strlen(bad), &o),
@@ -207,7 +214,8 @@ static void test_server(void **state)
 		assert_non_null(json_object_get(d, "column"));
 		json_decref(o);
 	}
-	assert_int_equal(http(&h, "POST", "/v1/apply?file=p.yaml", policy, strlen(policy), &o), 200);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=p.yaml", policy, strlen(policy), &o),
+			 200);
 	json_decref(o);
 	{
 		/* The last record: the registration above has one of its own. */
@@ -225,7 +233,8 @@ static void test_server(void **state)
 				    "POST /v1/apply");
 		assert_string_equal(json_string_value(json_object_get(rec, "file")), "p.yaml");
 		assert_string_equal(json_string_value(json_object_get(
-					    json_array_get(json_object_get(rec, "changes"), 0), "name")),
+					    json_array_get(json_object_get(rec, "changes"), 0),
+					    "name")),
 				    "deny");
 		json_decref(rec);
 	}

@@ -22,12 +22,15 @@
 
 static struct ep_container ctr(const char *id, const char *name, const char *labels, bool known)
 {
-	struct ep_container c = { .id = (char *)id, .name = (char *)name, .known = known,
+	struct ep_container c = { .id = (char *)id,
+				  .name = (char *)name,
+				  .known = known,
 				  .owner = true };
 	char buf[256];
 
 	snprintf(buf, sizeof(buf), "%s", labels ? labels : "");
-	for (char *save = NULL, *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+	for (char *save = NULL, *kv = strtok_r(buf, ";", &save); kv;
+	     kv = strtok_r(NULL, ";", &save)) {
 		char *eq = strchr(kv, '=');
 
 		*eq = 0;
@@ -41,8 +44,10 @@ static void test_derive(void **state)
 	struct ep_container cs[2];
 	struct container_derived d;
 
-	cs[0] = ctr("aaaaaaaaaaaa", "web", "app=web;segd.io/namespace=shop;"
-		    "segd.io/ports=http=8080/TCP,dns=53/udp", true);
+	cs[0] = ctr("aaaaaaaaaaaa", "web",
+		    "app=web;segd.io/namespace=shop;"
+		    "segd.io/ports=http=8080/TCP,dns=53/udp",
+		    true);
 	assert_int_equal(container_derive(cs, 1, &d), 0);
 	assert_string_equal(d.namespace, "shop");
 	assert_int_equal(d.n_ports, 2);
@@ -114,9 +119,12 @@ static void world_init(struct world *w)
 {
 	*w = (struct world){ 0 };
 	assert_int_equal(loop_new(&w->env.loop), 0);
-	w->rc = (struct reconciler){ .store = &w->store, .registry = &w->registry,
+	w->rc = (struct reconciler){ .store = &w->store,
+				     .registry = &w->registry,
 				     .errlog = &w->errlog };
-	w->c = (struct containers){ .registry = &w->registry, .rc = &w->rc, .env = &w->env,
+	w->c = (struct containers){ .registry = &w->registry,
+				    .rc = &w->rc,
+				    .env = &w->env,
 				    .errlog = &w->errlog };
 	assert_int_equal(netns_host_inode(&w->c.host_netns_ino), 0);
 }
@@ -131,11 +139,17 @@ static void world_done(struct world *w)
 
 static void test_upsert_pod_host_gone(void **state)
 {
-	struct container_info a = { .id = (char *)ID1, .name = (char *)"infra", .running = true,
-				    .netns_path = (char *)"/run/netns/pod", .labels_known = true,
+	struct container_info a = { .id = (char *)ID1,
+				    .name = (char *)"infra",
+				    .running = true,
+				    .netns_path = (char *)"/run/netns/pod",
+				    .labels_known = true,
 				    .network_mode = (char *)"bridge" };
-	struct container_info b = { .id = (char *)ID2, .name = (char *)"app", .running = true,
-				    .netns_path = (char *)"/run/netns/pod", .labels_known = true,
+	struct container_info b = { .id = (char *)ID2,
+				    .name = (char *)"app",
+				    .running = true,
+				    .netns_path = (char *)"/run/netns/pod",
+				    .labels_known = true,
 				    .network_mode = (char *)"container:" ID1 };
 	struct op_error err = { 0 };
 	struct endpoint *e = NULL, *e2 = NULL;
@@ -155,7 +169,7 @@ static void test_upsert_pod_host_gone(void **state)
 	assert_ptr_equal(e, e2);
 	assert_int_equal(e->n_containers, 2);
 	assert_int_equal(w.registry.n, 1);
-	assert_string_equal(e->pe.name, "infra");	/* the namespace owner names it */
+	assert_string_equal(e->pe.name, "infra"); /* the namespace owner names it */
 	assert_true(containers_known(&w.c, ID1));
 	assert_ptr_equal(registry_find(&w.registry, "111111"), e);
 
@@ -173,7 +187,7 @@ static void test_upsert_pod_host_gone(void **state)
 	assert_int_equal(e->n_containers, 1);
 	assert_false(containers_gone(&w.c, ID2));
 	assert_true(containers_gone(&w.c, ID1));
-	assert_int_equal(w.registry.n, 0);	/* released, freed after the loop round */
+	assert_int_equal(w.registry.n, 0); /* released, freed after the loop round */
 
 	/* Host network: listed, unenforceable, never enforced. */
 	a.network_mode = (char *)"host";

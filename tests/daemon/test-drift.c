@@ -29,7 +29,7 @@ static void wait_readable(int fd)
 
 static void test_foreign_changes_only(void **state)
 {
-	const struct policy_emit_options emit = { 0 };	/* unowned, so others can write */
+	const struct policy_emit_options emit = { 0 }; /* unowned, so others can write */
 	struct endpoint_env env = { .nft_events = true };
 	struct drift d = { .emit = &emit };
 	struct endpoint *e = NULL;
@@ -52,13 +52,15 @@ static void test_foreign_changes_only(void **state)
 
 	/* Someone else's table. */
 	assert_int_equal(fixture_run_in(ns, (const char *const[]){ "nft", "add", "table", "ip",
-								   "mine", NULL }), 0);
+								   "mine", NULL }),
+			 0);
 	wait_readable(e->ev.fd);
 	assert_int_equal(drift_check(&d, e, why, sizeof(why)), 0);
 
 	/* Ours, changed by someone else. */
 	assert_int_equal(fixture_run_in(ns, (const char *const[]){ "nft", "flush", "chain", "inet",
-								   "segd", "input", NULL }), 0);
+								   "segd", "input", NULL }),
+			 0);
 	wait_readable(e->ev.fd);
 	assert_int_equal(drift_check(&d, e, why, sizeof(why)), 1);
 	assert_int_equal(d.detected, 1);

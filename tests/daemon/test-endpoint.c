@@ -29,7 +29,8 @@ static void on_addresses(struct endpoint *e, void *userdata)
 static void test_attach_watch_release(void **state)
 {
 	struct loop *l = NULL;
-	struct endpoint_env env = { .addresses_changed = on_addresses, .flow_logs = true,
+	struct endpoint_env env = { .addresses_changed = on_addresses,
+				    .flow_logs = true,
 				    .nft_events = true };
 	struct endpoint *e = NULL;
 	int ns = -1, peer = -1, pin = -1;

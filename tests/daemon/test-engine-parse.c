@@ -98,8 +98,9 @@ static void test_list_invalid(void **state)
 		size_t n, skipped;
 		const char *why;
 
-		assert_int_equal(
-			engine_parse_list(big, (size_t)(p - big), &ids, &n, &skipped, &why), 0);
+		assert_int_equal(engine_parse_list(big, (size_t)(p - big), &ids, &n, &skipped,
+						   &why),
+				 0);
 		assert_int_equal(n, 0);
 		assert_int_equal(skipped, 65536);
 		engine_strv_free(ids);
@@ -449,9 +450,10 @@ static void test_label_reason_whole(void **state)
 	json_object_set_new(json_object_get(o, "Config"), "Labels",
 			    json_pack("{s:s}", "tier", "-x"));
 	assert_int_equal(inspect(o, ID1, &ci), 0);
-	assert_string_equal(ci.invalid, "label \"tier\": a valid label must be an empty string or "
-					"consist of alphanumeric characters, '-', '_' or '.', and must "
-					"start and end with an alphanumeric character");
+	assert_string_equal(ci.invalid,
+			    "label \"tier\": a valid label must be an empty string or "
+			    "consist of alphanumeric characters, '-', '_' or '.', and must "
+			    "start and end with an alphanumeric character");
 	container_info_done(&ci);
 }
 

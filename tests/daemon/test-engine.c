@@ -38,7 +38,7 @@ struct conn {
 	int fd;
 	char req[4096];
 	size_t len;
-	bool events;	/* the events stream: kept open */
+	bool events; /* the events stream: kept open */
 	struct loop_deferred deferred;
 };
 
@@ -47,9 +47,9 @@ static struct {
 	struct watch listen_watch;
 	int listen_fd;
 	char path[108];
-	bool listed[3];		/* which of A, B, C the list shows */
-	bool exists[3];		/* which ones inspect finds */
-	struct conn *events;	/* the open stream, if any */
+	bool listed[3];	     /* which of A, B, C the list shows */
+	bool exists[3];	     /* which ones inspect finds */
+	struct conn *events; /* the open stream, if any */
 	int lists, inspects;
 } fake;
 
@@ -73,8 +73,10 @@ static void reply(struct conn *c, int status, const char *body)
 {
 	char head[256];
 
-	snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-		 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, strlen(body));
+	snprintf(head, sizeof(head),
+		 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+		 status, strlen(body));
 	assert_true(write(c->fd, head, strlen(head)) > 0);
 	assert_true(write(c->fd, body, strlen(body)) >= 0);
 	conn_close(c);
@@ -103,8 +105,9 @@ static void answer(struct conn *c)
 		n = (size_t)snprintf(body, sizeof(body), "[");
 		for (int i = 0; i < 3; i++)
 			if (fake.listed[i])
-				n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"Id\":\"%s\"}",
-						      n > 1 ? "," : "", ids[i]);
+				n += (size_t)snprintf(body + n, sizeof(body) - n,
+						      "%s{\"Id\":\"%s\"}", n > 1 ? "," : "",
+						      ids[i]);
 		snprintf(body + n, sizeof(body) - n, "]");
 		reply(c, 200, body);
 		return;
@@ -116,12 +119,13 @@ static void answer(struct conn *c)
 				reply(c, 404, "{\"message\":\"no such container\"}");
 				return;
 			}
-			snprintf(body, sizeof(body),
-				 "{\"Id\":\"%s\",\"Name\":\"/%s\",\"State\":{\"Status\":\"running\","
-				 "\"Running\":true,\"Pid\":1},\"Config\":{\"Labels\":{\"app\":\"%s\"}},"
-				 "\"HostConfig\":{\"NetworkMode\":\"bridge\"},"
-				 "\"NetworkSettings\":{\"SandboxKey\":\"/run/netns/x\"}}",
-				 ids[i], names[i], names[i]);
+			snprintf(
+				body, sizeof(body),
+				"{\"Id\":\"%s\",\"Name\":\"/%s\",\"State\":{\"Status\":\"running\","
+				"\"Running\":true,\"Pid\":1},\"Config\":{\"Labels\":{\"app\":\"%s\"}},"
+				"\"HostConfig\":{\"NetworkMode\":\"bridge\"},"
+				"\"NetworkSettings\":{\"SandboxKey\":\"/run/netns/x\"}}",
+				ids[i], names[i], names[i]);
 			reply(c, 200, body);
 			return;
 		}

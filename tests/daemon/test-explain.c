@@ -601,14 +601,15 @@ static void test_diff_elements(void **state)
 		d = diff_of(&r, all);
 		e = json_array_get(json_object_get(d, "endpoints"), 0);
 		assert_json_int(e, "elements_added_count", 40);
-		assert_int_equal(json_array_size(json_object_get(
-					 json_object_get(e, "elements_added"), "i0_p4")),
+		assert_int_equal(json_array_size(
+					 json_object_get(json_object_get(e, "elements_added"),
+							 "i0_p4")),
 				 33);
-		assert_string_equal(
-			json_string_value(json_array_get(
-				json_object_get(json_object_get(e, "elements_added"), "i0_p4"),
-				32)),
-			"... 8 more");
+		assert_string_equal(json_string_value(json_array_get(
+					    json_object_get(json_object_get(e, "elements_added"),
+							    "i0_p4"),
+					    32)),
+				    "... 8 more");
 		policy_plan_free(all[k]);
 		policy_objects_free(objs);
 	}

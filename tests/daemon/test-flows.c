@@ -321,9 +321,9 @@ static void test_read_ignored(void **state)
 	put_packet(&b, "SEGD:D:i ", p, n);
 	put_packet(&b, "segd:X:i ", p, n);
 	put_packet(&b, "", p, n);
-	put_packet(&b, NULL, p, n); /* no prefix */
-	put_packet(&b, "segd:D:i ", NULL, 0); /* no payload */
-	put_packet(&b, "segd:D:i ", p, 0); /* an empty one */
+	put_packet(&b, NULL, p, n);			  /* no prefix */
+	put_packet(&b, "segd:D:i ", NULL, 0);		  /* no payload */
+	put_packet(&b, "segd:D:i ", p, 0);		  /* an empty one */
 	put_msg(&b, PACKET_TYPE, "segd:D:i", true, p, n); /* a prefix without its NUL */
 	p[0] = 0x55;
 	put_packet(&b, "segd:D:i ", p, n); /* not IPv4 or IPv6 */
@@ -377,9 +377,10 @@ static void test_read_ignored(void **state)
 
 static void test_prefixes_must_be_exact(void **state)
 {
-	static const char *const foreign[] = { "segd:A:i", "segd:A:", "segd:A:i:", "segd:A:i:x ",
-					       "segd:A:i:0", "segd:A:i:0 x", "segd:D:i", "segd:D:x ",
-					       "segd:D:i:0 ", "segd:X:i " };
+	static const char *const foreign[] = {
+		"segd:A:i",	"segd:A:",  "segd:A:i:", "segd:A:i:x ", "segd:A:i:0",
+		"segd:A:i:0 x", "segd:D:i", "segd:D:x ", "segd:D:i:0 ", "segd:X:i "
+	};
 	static struct batch b;
 	struct world w;
 	uint8_t p[128];

@@ -78,8 +78,10 @@ static void bundle(const char *dir, const char *netns_path, const char *annotati
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	f = fopen(path, "we");
 	assert_non_null(f);
-	fprintf(f, "{\"linux\": {\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"network\", "
-		"\"path\": \"%s\"}]}, \"annotations\": %s}", netns_path, annotations);
+	fprintf(f,
+		"{\"linux\": {\"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"network\", "
+		"\"path\": \"%s\"}]}, \"annotations\": %s}",
+		netns_path, annotations);
 	assert_int_equal(fclose(f), 0);
 }
 
@@ -131,12 +133,14 @@ static void test_without_segd(void **state)
 	snprintf(json, sizeof(json), "{\"id\": \"%s\", \"pid\": 0, \"bundle\": \"%s\"}", ID, dir);
 	assert_int_equal(hook_wait(hook_start(nosock, "createRuntime", json, NULL)), 0);
 	assert_int_not_equal(hook_wait(hook_start(nosock, "createRuntime", json,
-						  "--refuse-unenforceable")), 0);
+						  "--refuse-unenforceable")),
+			     0);
 
 	/* Not an OCI state, a bad id: refused. */
 	assert_int_not_equal(hook_wait(hook_start(nosock, "createRuntime", "[]", NULL)), 0);
 	assert_int_not_equal(hook_wait(hook_start(nosock, "createRuntime",
-						  "{\"id\": \"../x\", \"pid\": 1}", NULL)), 0);
+						  "{\"id\": \"../x\", \"pid\": 1}", NULL)),
+			     0);
 	/* poststop without segd: nothing to do, no failure. */
 	snprintf(json, sizeof(json), "{\"id\": \"%s\"}", ID);
 	assert_int_equal(hook_wait(hook_start(nosock, "poststop", json, NULL)), 0);
@@ -165,7 +169,7 @@ static void test_with_segd(void **state)
 
 		assert_non_null(e);
 		assert_int_equal(e->state, ENDPOINT_ENFORCED);
-		assert_false(e->quarantined);	/* the annotation gave its labels */
+		assert_false(e->quarantined); /* the annotation gave its labels */
 		assert_string_equal(policy_labels_get(&e->pe.labels, "app"), "web");
 	}
 	snprintf(json, sizeof(json), "{\"id\": \"%s\"}", ID);

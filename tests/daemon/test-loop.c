@@ -24,9 +24,9 @@
 struct owner {
 	struct watch w;
 	int fd;
-	int calls;		/* for owners that stay alive */
-	int *total;		/* callbacks of a and b, which may be freed */
-	struct owner *victim;	/* removed and freed-later by this owner's callback */
+	int calls;	      /* for owners that stay alive */
+	int *total;	      /* callbacks of a and b, which may be freed */
+	struct owner *victim; /* removed and freed-later by this owner's callback */
 	bool *freed;
 	struct loop_deferred deferred;
 };
@@ -104,9 +104,9 @@ static void test_removed_during_round_is_skipped_and_freed_after(void **state)
 	b->victim = a;
 	a->total = b->total = &total;
 	assert_int_equal(iterate(l, 1000), 0);
-	assert_int_equal(total, 1);	/* exactly one ran */
+	assert_int_equal(total, 1); /* exactly one ran */
 	assert_int_equal(c->calls, 1);
-	assert_true(freed_a != freed_b);		/* and the other was freed, after the round */
+	assert_true(freed_a != freed_b); /* and the other was freed, after the round */
 	assert_int_equal(frees_this_round, 1);
 	loop_remove(&c->w);
 	loop_free_later(l, &c->deferred, owner_free);
@@ -172,9 +172,9 @@ static void test_periodic_timer_and_exit(void **state)
 	assert_int_equal(loop_add(l, &t.w, t.fd, EPOLLIN, on_timer), 0);
 	assert_int_equal(timer_fd_arm(t.fd, 5, true), 0);
 	tick_count = 0;
-	assert_int_equal(loop_run(l, on_tick, NULL), 0);	/* LOOP_EXIT ends it with 0 */
+	assert_int_equal(loop_run(l, on_tick, NULL), 0); /* LOOP_EXIT ends it with 0 */
 	assert_int_equal(t.fired, 3);
-	assert_true(tick_count >= 3);	/* once before the first wait, once per round */
+	assert_true(tick_count >= 3); /* once before the first wait, once per round */
 	/* Disarmed: nothing more. */
 	assert_int_equal(timer_fd_arm(t.fd, 0, false), 0);
 	assert_int_equal(iterate(l, 50), 0);
@@ -255,9 +255,9 @@ static void test_modify_and_remove_twice(void **state)
 	/* Waiting for output only: the pending input does not wake us. */
 	assert_int_equal(loop_modify(&o->w, EPOLLOUT), 0);
 	assert_int_equal(iterate(l, 20), 0);
-	assert_int_equal(o->calls, 1);	/* a datagram socket is always writable */
+	assert_int_equal(o->calls, 1); /* a datagram socket is always writable */
 	loop_remove(&o->w);
-	loop_remove(&o->w);	/* harmless */
+	loop_remove(&o->w); /* harmless */
 	assert_int_equal(loop_modify(&o->w, EPOLLIN), -EINVAL);
 	loop_free_later(l, &o->deferred, owner_free);
 	loop_free(l);

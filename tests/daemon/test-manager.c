@@ -87,19 +87,23 @@ static void test_sighup_reloads_and_sigterm_exits(void **state)
 	{
 		char text[1024];
 
-		snprintf(text, sizeof(text), "# segd test\nstate-dir = %s/state\nsocket = %s/sock\n"
+		snprintf(text, sizeof(text),
+			 "# segd test\nstate-dir = %s/state\nsocket = %s/sock\n"
 			 "audit-log = %s\nlog-level = info\nresync-interval = 30\n"
-			 "group = no-such-group\naudit-group = no-such-group\n", dir, dir, audit);
+			 "group = no-such-group\naudit-group = no-such-group\n",
+			 dir, dir, audit);
 		write_config(text);
 		settings_init(&s);
 		assert_int_equal(settings_parse_text(&s, "segd.conf", text, strlen(text), &e), 0);
 		log_set_level(s.log_level);
 		/* what the next reload reads: debug, a new interval, and a change that needs a
 		 * restart */
-		snprintf(text, sizeof(text), "state-dir = %s/state\nsocket = %s/sock\n"
+		snprintf(text, sizeof(text),
+			 "state-dir = %s/state\nsocket = %s/sock\n"
 			 "audit-log = %s\nlog-level = debug\nresync-interval = 5\n"
 			 "deny-action = reject\ngroup = no-such-group\n"
-			 "audit-group = no-such-group\n", dir, dir, audit);
+			 "audit-group = no-such-group\n",
+			 dir, dir, audit);
 		write_config(text);
 	}
 	assert_int_equal(manager_new(&s, reload, NULL, &m), 0);
@@ -112,7 +116,7 @@ static void test_sighup_reloads_and_sigterm_exits(void **state)
 	assert_int_equal(rename(audit, rotated), 0);
 
 	assert_int_equal(kill(getpid(), SIGHUP), 0);
-	assert_int_equal(manager_run_once(m, 2000), 0);	/* SIGHUP does not exit */
+	assert_int_equal(manager_run_once(m, 2000), 0); /* SIGHUP does not exit */
 	assert_int_equal(reloads, 1);
 	assert_int_equal(log_get_level(), LOG_DEBUG);
 	/* reopened by name: a new file */
@@ -129,7 +133,8 @@ static void test_sighup_reloads_and_sigterm_exits(void **state)
 	assert_int_equal(fixture_netns("mgr", &fd), 0);
 	close(fd);
 	{
-		struct endpoint_spec spec = { .name = strdup("mgr"), .netns = strdup("mgr"),
+		struct endpoint_spec spec = { .name = strdup("mgr"),
+					      .netns = strdup("mgr"),
 					      .namespace = strdup("default") };
 
 		assert_int_equal(ops_endpoint_add(manager_ops(m), &spec, &out, &err), 0);
@@ -151,7 +156,7 @@ static void test_sighup_reloads_and_sigterm_exits(void **state)
 		nft_sock_free(sock);
 		close(fd);
 	}
-	assert_true(lines(rotated) >= 0);	/* the rotated file is still there, untouched */
+	assert_true(lines(rotated) >= 0); /* the rotated file is still there, untouched */
 	log_set_level(LOG_INFO);
 }
 

@@ -100,7 +100,7 @@ static void test_sockets_and_calls_inside(void **state)
 	assert_int_equal(netns_inode(pinned, &want), 0);
 	assert_int_equal(netns_call(pinned, count_links, &inside), 7);
 	assert_int_equal(inside, want);
-	assert_int_equal(self_ino(), before);	/* back home */
+	assert_int_equal(self_ino(), before); /* back home */
 
 	assert_int_equal(netns_socket(pinned, AF_INET, SOCK_DGRAM, 0, &s), 0);
 	assert_int_equal(self_ino(), before);

@@ -66,19 +66,23 @@ static void test_decoded_text(void **state)
 	for (size_t i = 0; i < plan->n_sets; i++)
 		if (plan->sets[i].family == AF_INET)
 			set4 = plan->sets[i].name;
-	snprintf(want, sizeof(want), "meta nfproto ipv4 ip saddr @%s meta l4proto tcp th dport 5432 "
-		 "log prefix \"segd:A:i:0 \" group 5379 counter accept", set4);
+	snprintf(want, sizeof(want),
+		 "meta nfproto ipv4 ip saddr @%s meta l4proto tcp th dport 5432 "
+		 "log prefix \"segd:A:i:0 \" group 5379 counter accept",
+		 set4);
 	assert_string_equal(text_of(&c, "shop/allow-web ingress[0]", 0), want);
 	assert_string_equal(text_of(&c, POLICY_COMMENT_LOOPBACK, 0), "iifname \"lo\" accept");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_LOOPBACK, 1), "oifname \"lo\" accept");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_ESTABLISHED, 0),
 			    "ct state established,related accept");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_INVALID, 0), "ct state invalid drop");
-	assert_string_equal(text_of(&c, POLICY_COMMENT_FLOW_LOG, 0),
-			    "limit rate 10/second burst 20 packets log prefix \"segd:D:i \" group 5379");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_FLOW_LOG, 0),
+		"limit rate 10/second burst 20 packets log prefix \"segd:D:i \" group 5379");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_DEFAULT_DENY, 0), "counter drop");
-	assert_string_equal(text_of(&c, POLICY_COMMENT_RA_OUT, 0),
-			    "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_RA_OUT, 0),
+		"meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop");
 	for (size_t i = 0; i < c.n; i++) {
 		free(c.texts[i]);
 		free(c.comments[i]);

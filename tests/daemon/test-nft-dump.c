@@ -31,7 +31,8 @@ static const struct nft_dump_chain *chain(const struct nft_dump *d, const char *
 static void test_dump_reads_back_the_plan(void **state)
 {
 	struct policy_plan *plan = nft_test_plan(2);
-	struct policy_emit_options opts = { .table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST };
+	struct policy_emit_options opts = { .table_flags =
+						    NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST };
 	const struct nft_dump_rule *r;
 	const struct nft_dump_chain *in;
 	struct nft_sock *s = NULL;
@@ -92,7 +93,8 @@ static void test_dump_reads_back_the_plan(void **state)
 	assert_int_equal(json_array_size(flags), 2);
 	assert_string_equal(json_string_value(json_array_get(flags, 0)), "owner");
 	{
-		json_t *rules = json_object_get(json_array_get(json_object_get(o, "chains"), 0), "rules");
+		json_t *rules =
+			json_object_get(json_array_get(json_object_get(o, "chains"), 0), "rules");
 		bool found = false;
 		size_t i;
 		json_t *x;
@@ -102,7 +104,8 @@ static void test_dump_reads_back_the_plan(void **state)
 				found = true;
 				assert_string_equal(json_string_value(json_object_get(x, "policy")),
 						    "shop/allow-web");
-				assert_string_equal(json_string_value(json_object_get(x, "direction")),
+				assert_string_equal(json_string_value(
+							    json_object_get(x, "direction")),
 						    "ingress");
 				assert_int_equal(json_integer_value(json_object_get(x, "rule")), 0);
 			}

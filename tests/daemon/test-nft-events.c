@@ -75,8 +75,9 @@ static void test_who_touched_what(void **state)
 	assert_int_not_equal(seen.last.pid, getpid());
 
 	/* Another process, our table: touched, and its command named. */
-	assert_int_equal(fixture_run_in(ns, (const char *const[]){ "nft", "add", "rule", "inet",
-								   "segd", "input", "accept", NULL }),
+	assert_int_equal(fixture_run_in(ns,
+					(const char *const[]){ "nft", "add", "rule", "inet", "segd",
+							       "input", "accept", NULL }),
 			 0);
 	seen = read_events(&ev, rx);
 	assert_int_equal(seen.n, 1);

@@ -68,7 +68,7 @@ static void test_shared_buffer_and_stats(void **state)
 	assert_int_equal(nft_genid(a, &gen), 0);
 	nft_sock_stats(a, &st);
 	assert_int_equal(st.batches, 1);
-	assert_true(st.messages > 4);	/* begin, table x2, chains, sets, rules, end */
+	assert_true(st.messages > 4); /* begin, table x2, chains, sets, rules, end */
 	assert_true(st.bytes > 0);
 	nft_sock_stats(NULL, &st);
 	assert_int_equal(st.batches, 0);

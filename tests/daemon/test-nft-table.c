@@ -37,7 +37,8 @@ static void test_probe_flags(void **state)
 
 static void test_replace_update_delete(void **state)
 {
-	struct policy_plan *one = nft_test_plan(1), *two = nft_test_plan(2), *none = nft_test_plan(0);
+	struct policy_plan *one = nft_test_plan(1), *two = nft_test_plan(2),
+			   *none = nft_test_plan(0);
 	struct nft_error err = { 0 };
 	struct nft_stats before, after;
 	struct nft_sock *s = NULL;
@@ -48,7 +49,7 @@ static void test_replace_update_delete(void **state)
 	assert_int_equal(fixture_netns("table", &ns), 0);
 	assert_int_equal(nft_sock_open(NULL, ns, &s), 0);
 	assert_int_equal(nft_table_exists(s), 0);
-	assert_int_equal(nft_delete_table(s), 0);	/* absent is success */
+	assert_int_equal(nft_delete_table(s), 0); /* absent is success */
 
 	assert_int_equal(nft_replace_table(s, one, &owned, &err), 0);
 	assert_int_equal(nft_table_get(s, &flags, &owner), 1);
@@ -81,7 +82,8 @@ static void test_replace_update_delete(void **state)
 	/* A different shape (an endpoint no policy selects: no rules, no sets): the caller must
 	 * replace the table. */
 	{
-		const struct test_endpoint eps[] = { { "web1", "shop", "app=web", "10.0.0.11", NULL } };
+		const struct test_endpoint eps[] = { { "web1", "shop", "app=web", "10.0.0.11",
+						       NULL } };
 		struct policy_plan *open = test_plan(nft_test_policy, eps, 1, 0);
 
 		assert_false(policy_plan_same_shape(none, open));

@@ -45,8 +45,8 @@ static void test_in_sync_until_someone_changes_it(void **state)
 	assert_int_equal(nft_rules_json(s, one, &opts, &o, &ok), -ENOENT);
 	assert_int_equal(nft_replace_table(s, one, &opts, NULL), 0);
 	assert_true(in_sync(s, one, &opts));
-	assert_false(in_sync(s, two, &opts));	/* another plan: another set */
-	assert_false(in_sync(s, NULL, &opts));	/* nothing committed, as far as segd knows */
+	assert_false(in_sync(s, two, &opts));  /* another plan: another set */
+	assert_false(in_sync(s, NULL, &opts)); /* nothing committed, as far as segd knows */
 	/* Flow logging is part of the rules: a plan emitted without it differs. */
 	{
 		struct policy_emit_options quiet = { 0 };
@@ -55,8 +55,9 @@ static void test_in_sync_until_someone_changes_it(void **state)
 	}
 
 	/* A foreign rule, then a foreign set element. */
-	assert_int_equal(fixture_run_in(ns, (const char *const[]){ "nft", "add", "rule", "inet",
-								   "segd", "input", "accept", NULL }),
+	assert_int_equal(fixture_run_in(ns,
+					(const char *const[]){ "nft", "add", "rule", "inet", "segd",
+							       "input", "accept", NULL }),
 			 0);
 	assert_false(in_sync(s, one, &opts));
 	assert_int_equal(nft_replace_table(s, one, &opts, NULL), 0);

@@ -97,7 +97,8 @@ static void test_bad_input_changes_nothing(void **state)
 	json_t *out = NULL;
 
 	harness_start(&h, NULL);
-	assert_int_equal(ops_apply(h.ops, "bad.yaml", bad, strlen(bad), false, &out, &err), -EBADMSG);
+	assert_int_equal(ops_apply(h.ops, "bad.yaml", bad, strlen(bad), false, &out, &err),
+			 -EBADMSG);
 	assert_true(err.diags.n >= 1);
 	assert_string_equal(err.diags.items[0].file, "bad.yaml");
 	assert_int_equal(err.diags.items[0].line, 4);
@@ -144,18 +145,21 @@ static void test_endpoint_operations(void **state)
 	harness_apply(&h, policy);
 
 	/* Taken names and namespaces, missing namespaces. */
-	spec = (struct endpoint_spec){ .name = strdup("db2"), .netns = strdup("x1"),
+	spec = (struct endpoint_spec){ .name = strdup("db2"),
+				       .netns = strdup("x1"),
 				       .namespace = strdup("shop") };
 	assert_int_equal(ops_endpoint_add(h.ops, &spec, &out, &err), -EEXIST);
 	endpoint_spec_done(&spec);
 	op_error_done(&err);
-	spec = (struct endpoint_spec){ .name = strdup("other"), .netns = strdup("db2"),
+	spec = (struct endpoint_spec){ .name = strdup("other"),
+				       .netns = strdup("db2"),
 				       .namespace = strdup("shop") };
 	assert_int_equal(ops_endpoint_add(h.ops, &spec, &out, &err), -EEXIST);
 	assert_non_null(strstr(err.message, "already endpoint db2"));
 	endpoint_spec_done(&spec);
 	op_error_done(&err);
-	spec = (struct endpoint_spec){ .name = strdup("other"), .netns = strdup("absent"),
+	spec = (struct endpoint_spec){ .name = strdup("other"),
+				       .netns = strdup("absent"),
 				       .namespace = strdup("shop") };
 	assert_int_equal(ops_endpoint_add(h.ops, &spec, &out, &err), -ENXIO);
 	endpoint_spec_done(&spec);
@@ -166,7 +170,8 @@ static void test_endpoint_operations(void **state)
 	 * db2 is marked and recompiled, web2 too). */
 	assert_int_equal(policy_labels_set(&c.set, "app", "api"), 0);
 	assert_int_equal(ops_endpoint_label(h.ops, "web2", &c, &out, &err), 0);
-	assert_string_equal(json_string_value(json_object_get(json_object_get(out, "labels"), "app")),
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(out, "labels"), "app")),
 			    "api");
 	json_decref(out);
 	label_change_done(&c);
@@ -218,7 +223,8 @@ static void test_failed_change_is_rolled_back(void **state)
 		snprintf(dummy, sizeof(dummy), "%s/x", path);
 		assert_int_equal(close(open(dummy, O_CREAT | O_WRONLY, 0600)), 0);
 	}
-	assert_int_equal(ops_apply(h.ops, "t.yaml", policy, strlen(policy), false, &out, &err), -EIO);
+	assert_int_equal(ops_apply(h.ops, "t.yaml", policy, strlen(policy), false, &out, &err),
+			 -EIO);
 	assert_non_null(strstr(err.message, "cannot write state"));
 	op_error_done(&err);
 	assert_int_equal(h.ops->store->n_netpols, 0);
@@ -275,9 +281,12 @@ static void test_hooks_and_containers(void **state)
 	op_error_done(&err);
 	/* The engine reports it with labels: the quarantine lifts. */
 	{
-		struct container_info ci = { .id = (char *)id, .name = (char *)"web",
-					     .running = true, .netns_path = (char *)"/run/netns/ctr",
-					     .labels_known = true, .network_mode = (char *)"bridge" };
+		struct container_info ci = { .id = (char *)id,
+					     .name = (char *)"web",
+					     .running = true,
+					     .netns_path = (char *)"/run/netns/ctr",
+					     .labels_known = true,
+					     .network_mode = (char *)"bridge" };
 
 		assert_int_equal(policy_labels_set(&ci.labels, "app", "web"), 0);
 		assert_int_equal(ops_container_seen(h.ops, &ci), 0);

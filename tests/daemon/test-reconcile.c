@@ -35,8 +35,7 @@ struct world {
 	struct reconciler rc;
 };
 
-static struct endpoint *add(struct world *w, const char *name, const char *app,
-			    const char *addr)
+static struct endpoint *add(struct world *w, const char *name, const char *app, const char *addr)
 {
 	struct endpoint *e = NULL;
 	int ns = -1;
@@ -62,10 +61,12 @@ static void world_init(struct world *w)
 	*w = (struct world){ 0 };
 	assert_int_equal(loop_new(&w->loop), 0);
 	w->env.loop = w->loop;
-	w->rc = (struct reconciler){ .store = &w->store, .registry = &w->registry,
-				     .errlog = &w->errlog, .deny = POLICY_DENY_DROP,
-				     .emit = { .table_flags = NFT_TABLE_F_OWNER |
-							      NFT_TABLE_F_PERSIST } };
+	w->rc = (struct reconciler){ .store = &w->store,
+				     .registry = &w->registry,
+				     .errlog = &w->errlog,
+				     .deny = POLICY_DENY_DROP,
+				     .emit = { .table_flags =
+						       NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST } };
 	assert_int_equal(policy_parse("p.yaml", policy, strlen(policy), &objs, &diags), 0);
 	store_load(&w->store, objs);
 }
@@ -110,7 +111,7 @@ static void test_reconcile_marks_and_increments(void **state)
 	assert_false(api->dirty);
 	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
 	assert_int_equal(w.rc.last.compiled, 2);
-	assert_int_equal(w.rc.last.namespaces, 1);	/* other's own plan did not change */
+	assert_int_equal(w.rc.last.namespaces, 1); /* other's own plan did not change */
 	assert_int_equal(w.rc.last.incremental, 1);
 	assert_int_equal(w.rc.total.namespaces, 4);
 	assert_int_equal(db->installed->sets[0].n_elems + db->installed->sets[1].n_elems, 2);
@@ -155,7 +156,7 @@ static void test_refused_namespace_is_an_error(void **state)
 	assert_ptr_equal(reconcile_first_failure(&w.rc), db);
 	assert_int_equal(w.rc.commit_errors, 1);
 	assert_int_equal(w.errlog.total, 1);
-	assert_true(db->dirty);	/* tried again with the next change */
+	assert_true(db->dirty); /* tried again with the next change */
 	/* The thief goes: its PERSIST table stays, orphaned, and the next change adopts it. */
 	nft_sock_free(thief);
 	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);

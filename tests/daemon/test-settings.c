@@ -326,8 +326,9 @@ static void test_parse_text(void **state)
 	assert_int_equal(s->flow_log, POLICY_FLOW_LOG_ALL);
 
 	/* only len bytes are read */
-	assert_int_equal(
-		settings_parse_text(s, "f.conf", "log-level = error\nbogus = 1\n", 18, NULL), 0);
+	assert_int_equal(settings_parse_text(s, "f.conf", "log-level = error\nbogus = 1\n", 18,
+					     NULL),
+			 0);
 	assert_int_equal(s->log_level, LOG_ERR);
 
 	parse_bad(s, "log-level = info\n\nbogus = 1\n", "f.conf:3: unknown option 'bogus'");

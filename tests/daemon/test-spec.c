@@ -309,7 +309,7 @@ static void test_hook_request(void **state)
 	o = json_parse("{\"id\": \"0123456789ab\", \"netns\": null, \"pid\": 4194303}");
 	assert_int_equal(hook_request_from_json(o, &h, &err), 0);
 	assert_null(h.netns);
-	assert_int_equal(h.pid, 4194303);	/* the highest pid there can be */
+	assert_int_equal(h.pid, 4194303); /* the highest pid there can be */
 	hook_request_done(&h);
 	assert_null(err.message);
 }

@@ -110,8 +110,8 @@ static bool repaired(struct harness *h, void *userdata)
 
 static void test_drift_repaired_or_reported(void **state)
 {
-	const char *const add_rule[] = { "nft", "add", "rule", "inet", "segd", "input", "accept",
-					 NULL };
+	const char *const add_rule[] = { "nft",	 "add",	  "rule",   "inet",
+					 "segd", "input", "accept", NULL };
 	struct harness h;
 	int fd = -1;
 
@@ -175,11 +175,16 @@ static void test_denied_connections_become_records(void **state)
 		rec = json_array_get(json_object_get(out, "flows"), 0);
 		assert_non_null(rec);
 		assert_string_equal(json_string_value(json_object_get(rec, "enforced_at")), "db6");
-		assert_string_equal(json_string_value(json_object_get(
-					    json_object_get(rec, "destination"), "endpoint")), "db6");
-		assert_int_equal(json_integer_value(json_object_get(
-					 json_object_get(rec, "destination"), "port")), 5432);
-		assert_string_equal(json_string_value(json_object_get(rec, "direction")), "ingress");
+		assert_string_equal(json_string_value(
+					    json_object_get(json_object_get(rec, "destination"),
+							    "endpoint")),
+				    "db6");
+		assert_int_equal(json_integer_value(
+					 json_object_get(json_object_get(rec, "destination"),
+							 "port")),
+				 5432);
+		assert_string_equal(json_string_value(json_object_get(rec, "direction")),
+				    "ingress");
 		json_decref(out);
 	}
 	close(s);

@@ -226,9 +226,9 @@ static void test_namespaces(void **state)
 		       " \"dev\", \"labels\": {\"kubernetes.io/metadata.name\": \"dev\"}}}");
 	/* the applied one, with its own labels */
 	assert_json_string(json_object_get(json_array_get(items, 2), "metadata"), "name", "shop");
-	assert_json_string(
-		json_object_get(json_object_get(json_array_get(items, 2), "metadata"), "labels"),
-		"env", "prod");
+	assert_json_string(json_object_get(json_object_get(json_array_get(items, 2), "metadata"),
+					   "labels"),
+			   "env", "prod");
 	store_done(&s);
 	registry_done(&r);
 }

@@ -20,7 +20,8 @@ void test_policy_endpoint(const struct test_endpoint *e, struct policy_endpoint 
 	*pe = (struct policy_endpoint){ .name = strdup(e->name), .namespace = strdup(e->ns) };
 	assert_non_null(pe->name);
 	snprintf(buf, sizeof(buf), "%s", e->labels ? e->labels : "");
-	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+	for (char *save = NULL, *kv = strtok_r(buf, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
 		char *eq = strchr(kv, '=');
 
 		assert_non_null(eq);
@@ -39,7 +40,8 @@ void test_policy_endpoint(const struct test_endpoint *e, struct policy_endpoint 
 	if (e->ports && *e->ports) {
 		char *why = NULL;
 
-		assert_int_equal(policy_ports_label_parse(e->ports, &pe->ports, &pe->n_ports, &why), 0);
+		assert_int_equal(policy_ports_label_parse(e->ports, &pe->ports, &pe->n_ports, &why),
+				 0);
 	}
 }
 
@@ -78,9 +80,12 @@ struct policy_plan *test_plan(const char *text, const struct test_endpoint *eps,
 		test_policy_endpoint(&eps[i], &pes[i]);
 		ptrs[i] = &pes[i];
 	}
-	w = (struct policy_world){ .namespaces = objs->namespaces, .n_namespaces = objs->n_namespaces,
-				   .netpols = objs->netpols, .n_netpols = objs->n_netpols,
-				   .endpoints = ptrs, .n_endpoints = n };
+	w = (struct policy_world){ .namespaces = objs->namespaces,
+				   .n_namespaces = objs->n_namespaces,
+				   .netpols = objs->netpols,
+				   .n_netpols = objs->n_netpols,
+				   .endpoints = ptrs,
+				   .n_endpoints = n };
 	assert_int_equal(policy_compile(&w, &pes[which], POLICY_DENY_DROP, &plan), 0);
 	for (size_t i = 0; i < n; i++)
 		test_policy_endpoint_done(&pes[i]);

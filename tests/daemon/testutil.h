@@ -6,14 +6,14 @@
 #include "policy/policy.h"
 
 /* The policy most tests apply: in namespace shop, app=db accepts app=api on TCP 5432. */
-#define TEST_POLICY_DB_FROM_API                                                                  \
-	"apiVersion: networking.k8s.io/v1\n"                                                    \
-	"kind: NetworkPolicy\n"                                                                 \
-	"metadata: {name: db-from-api, namespace: shop}\n"                                      \
-	"spec:\n"                                                                               \
-	"  podSelector: {matchLabels: {app: db}}\n"                                             \
-	"  ingress:\n"                                                                          \
-	"  - from: [{podSelector: {matchLabels: {app: api}}}]\n"                                \
+#define TEST_POLICY_DB_FROM_API                                  \
+	"apiVersion: networking.k8s.io/v1\n"                     \
+	"kind: NetworkPolicy\n"                                  \
+	"metadata: {name: db-from-api, namespace: shop}\n"       \
+	"spec:\n"                                                \
+	"  podSelector: {matchLabels: {app: db}}\n"              \
+	"  ingress:\n"                                           \
+	"  - from: [{podSelector: {matchLabels: {app: api}}}]\n" \
 	"    ports: [{port: 5432}]\n"
 
 /* An endpoint of a test world: "name", "ns", labels "k=v,k=v", addresses "10.0.0.1,fd00::1",

@@ -113,9 +113,10 @@ static inline void ep_container(struct endpoint *e, const char *id, const char *
 	assert_non_null(c);
 	e->containers = c;
 	c = &e->containers[e->n_containers++];
-	*c = (struct ep_container){
-		.id = strdup(id), .name = name ? strdup(name) : NULL, .owner = owner, .known = true
-	};
+	*c = (struct ep_container){ .id = strdup(id),
+				    .name = name ? strdup(name) : NULL,
+				    .owner = owner,
+				    .known = true };
 	assert_non_null(c->id);
 }
 

@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (!s)
 				continue;
-			if (policy_parse("rt", s, strlen(s), &o2, NULL) != 0 || o2->n_netpols != 1 ||
+			if (policy_parse("rt", s, strlen(s), &o2, NULL) != 0 ||
+			    o2->n_netpols != 1 ||
 			    !policy_netpol_equal(o->netpols[i], o2->netpols[0]))
 				abort();
 			o2 = policy_objects_free(o2);

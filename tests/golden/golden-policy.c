@@ -52,18 +52,18 @@
 #define WORLD_SUFFIX ".world.json"
 
 struct world {
-	json_t *root;			/* the world file; strings are borrowed from it */
-	struct policy_objects *objs;	/* the policy file */
-	struct policy_namespace **own_ns;	/* the world file's namespaces */
+	json_t *root;			  /* the world file; strings are borrowed from it */
+	struct policy_objects *objs;	  /* the policy file */
+	struct policy_namespace **own_ns; /* the world file's namespaces */
 	size_t n_own_ns;
-	struct policy_namespace **namespaces;	/* the policy file's, then the world file's */
+	struct policy_namespace **namespaces; /* the policy file's, then the world file's */
 	struct policy_endpoint *eps;
 	struct policy_endpoint **ep_ptrs;
 	size_t n_eps;
 	const struct policy_endpoint *emit_ep;
 	enum policy_deny_action deny;
 	struct policy_emit_options opts;
-	char *err;			/* why the world could not be loaded */
+	char *err; /* why the world could not be loaded */
 };
 
 static int world_error(struct world *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -363,8 +363,8 @@ static int world_load(struct world *w, const char *dir, const char *name)
 	free(path);
 	path = NULL;
 
-	if (policy ? asprintf(&path, "%s/%s", dir, policy) < 0 :
-		     asprintf(&path, "%s/%s.policy.yaml", dir, name) < 0)
+	if (policy ? asprintf(&path, "%s/%s", dir, policy) < 0
+		   : asprintf(&path, "%s/%s.policy.yaml", dir, name) < 0)
 		return -ENOMEM;
 	r = load_policy(w, path);
 	free(path);

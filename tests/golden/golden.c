@@ -44,15 +44,17 @@ static int print_obj(enum policy_emit_kind kind, void *obj, const struct policy_
 	case POLICY_EMIT_SET:
 		nftnl_set_snprintf(p->buf, sizeof(p->buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
 		fprintf(p->out, "# set (flags 0x%x, key type %u len %u, id %u)\n%s\n",
-			nftnl_set_get_u32(obj, NFTNL_SET_FLAGS), nftnl_set_get_u32(obj, NFTNL_SET_KEY_TYPE),
-			nftnl_set_get_u32(obj, NFTNL_SET_KEY_LEN), nftnl_set_get_u32(obj, NFTNL_SET_ID),
-			p->buf);
+			nftnl_set_get_u32(obj, NFTNL_SET_FLAGS),
+			nftnl_set_get_u32(obj, NFTNL_SET_KEY_TYPE),
+			nftnl_set_get_u32(obj, NFTNL_SET_KEY_LEN),
+			nftnl_set_get_u32(obj, NFTNL_SET_ID), p->buf);
 		nftnl_set_free(obj);
 		break;
 	case POLICY_EMIT_RULE:
 		nftnl_rule_snprintf(p->buf, sizeof(p->buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
 		if (pr)
-			fprintf(p->out, "# rule from plan rule %td\n%s\n", pr - p->plan->rules, p->buf);
+			fprintf(p->out, "# rule from plan rule %td\n%s\n", pr - p->plan->rules,
+				p->buf);
 		else
 			fprintf(p->out, "# rule (fixed)\n%s\n", p->buf);
 		nftnl_rule_free(obj);

@@ -13,7 +13,7 @@
 
 struct golden {
 	bool regenerate;
-	unsigned n;	/* cases so far, for "ok N - NAME" */
+	unsigned n; /* cases so far, for "ok N - NAME" */
 	unsigned fails;
 };
 

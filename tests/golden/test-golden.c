@@ -50,10 +50,12 @@ static void a6(uint8_t *dst, const char *s)
 		abort();
 }
 
-#define RULE(d, s, f, hp, p, lo, hi, ns, name, idx, c)                                            \
-	{ .dir = (d), .policy_namespace = (char *)(ns), .policy_name = (char *)(name),              \
-	  .rule_index = (idx), .family = (f), .set = (s), .has_proto = (hp), .proto = (p),          \
-	  .port_lo = (lo), .port_hi = (hi), .comment = (char *)(c) }
+#define RULE(d, s, f, hp, p, lo, hi, ns, name, idx, c)                                           \
+	{                                                                                        \
+		.dir = (d), .policy_namespace = (char *)(ns), .policy_name = (char *)(name),     \
+		.rule_index = (idx), .family = (f), .set = (s), .has_proto = (hp), .proto = (p), \
+		.port_lo = (lo), .port_hi = (hi), .comment = (char *)(c)                         \
+	}
 
 /* ---- cases ---------------------------------------------------------------------------------- */
 
@@ -67,8 +69,11 @@ static struct policy_plan *case_empty(void)
 static struct policy_plan *case_default_deny(void)
 {
 	static char *sel[] = { (char *)"x/deny-all" };
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, true },
-					.deny = POLICY_DENY_DROP, .selected_by = sel, .n_selected_by = 1 };
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { true, true },
+					.deny = POLICY_DENY_DROP,
+					.selected_by = sel,
+					.n_selected_by = 1 };
 
 	return &p;
 }
@@ -81,13 +86,16 @@ static struct policy_plan *case_ingress_hash(void)
 		{ .name = (char *)"i0_p6", .family = AF_INET6, .elems = e6, .n_elems = 2 },
 	};
 	static struct policy_plan_rule rules[] = {
-		RULE(POLICY_DIR_INGRESS, 0, AF_INET, true, POLICY_PROTO_TCP, 80, 80, "x", "allow-b", 0,
-		     "x/allow-b ingress[0]"),
-		RULE(POLICY_DIR_INGRESS, 1, AF_INET6, true, POLICY_PROTO_TCP, 80, 80, "x", "allow-b", 0,
-		     "x/allow-b ingress[0]"),
+		RULE(POLICY_DIR_INGRESS, 0, AF_INET, true, POLICY_PROTO_TCP, 80, 80, "x", "allow-b",
+		     0, "x/allow-b ingress[0]"),
+		RULE(POLICY_DIR_INGRESS, 1, AF_INET6, true, POLICY_PROTO_TCP, 80, 80, "x",
+		     "allow-b", 0, "x/allow-b ingress[0]"),
 	};
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, false },
-					.sets = sets, .n_sets = N(sets), .rules = rules,
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { true, false },
+					.sets = sets,
+					.n_sets = N(sets),
+					.rules = rules,
 					.n_rules = N(rules) };
 
 	a4(e4[0].start, "10.71.0.3");
@@ -109,8 +117,11 @@ static struct policy_plan *case_egress_port_range(void)
 		RULE(POLICY_DIR_EGRESS, 0, AF_INET, true, POLICY_PROTO_UDP, 53, 53, "x", "to-db", 1,
 		     "x/to-db egress[1]"),
 	};
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { false, true },
-					.sets = sets, .n_sets = N(sets), .rules = rules,
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { false, true },
+					.sets = sets,
+					.n_sets = N(sets),
+					.rules = rules,
 					.n_rules = N(rules) };
 
 	a4(e4[0].start, "10.71.0.9");
@@ -121,9 +132,15 @@ static struct policy_plan *case_interval_except(void)
 {
 	static struct policy_set_elem e4[3], e6[2];
 	static struct policy_set sets[] = {
-		{ .name = (char *)"i0_c4", .family = AF_INET, .interval = true, .elems = e4,
+		{ .name = (char *)"i0_c4",
+		  .family = AF_INET,
+		  .interval = true,
+		  .elems = e4,
 		  .n_elems = 3 },
-		{ .name = (char *)"i0_c6", .family = AF_INET6, .interval = true, .elems = e6,
+		{ .name = (char *)"i0_c6",
+		  .family = AF_INET6,
+		  .interval = true,
+		  .elems = e6,
 		  .n_elems = 2 },
 	};
 	static struct policy_plan_rule rules[] = {
@@ -132,8 +149,11 @@ static struct policy_plan *case_interval_except(void)
 		RULE(POLICY_DIR_INGRESS, 1, AF_INET6, false, POLICY_PROTO_TCP, 0, 0, "x", "cidr", 0,
 		     "x/cidr ingress[0]"),
 	};
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, false },
-					.sets = sets, .n_sets = N(sets), .rules = rules,
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { true, false },
+					.sets = sets,
+					.n_sets = N(sets),
+					.rules = rules,
 					.n_rules = N(rules) };
 
 	/* 10.0.0.0/8 except 10.1.0.0/16 and 10.2.3.4/32 */
@@ -154,15 +174,17 @@ static struct policy_plan *case_interval_except(void)
 static struct policy_plan *case_any_peer_any_port(void)
 {
 	static struct policy_plan_rule rules[] = {
-		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, false, POLICY_PROTO_TCP, 0, 0, "x", "open", 0,
-		     "x/open ingress[0]"),
+		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, false, POLICY_PROTO_TCP, 0, 0, "x", "open",
+		     0, "x/open ingress[0]"),
 		RULE(POLICY_DIR_EGRESS, -1, AF_UNSPEC, true, POLICY_PROTO_UDP, 0, 0, "x", "open", 0,
 		     "x/open egress[0]"),
-		RULE(POLICY_DIR_EGRESS, -1, AF_INET, true, POLICY_PROTO_TCP, 443, 443, "x", "open", 1,
-		     "x/open egress[1]"),
+		RULE(POLICY_DIR_EGRESS, -1, AF_INET, true, POLICY_PROTO_TCP, 443, 443, "x", "open",
+		     1, "x/open egress[1]"),
 	};
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, true },
-					.rules = rules, .n_rules = N(rules) };
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { true, true },
+					.rules = rules,
+					.n_rules = N(rules) };
 
 	return &p;
 }
@@ -170,11 +192,13 @@ static struct policy_plan *case_any_peer_any_port(void)
 static struct policy_plan *case_reject(void)
 {
 	static struct policy_plan_rule rules[] = {
-		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, true, POLICY_PROTO_TCP, 22, 22, "x", "ssh", 0,
-		     "x/ssh ingress[0]"),
+		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, true, POLICY_PROTO_TCP, 22, 22, "x", "ssh",
+		     0, "x/ssh ingress[0]"),
 	};
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, true },
-					.deny = POLICY_DENY_REJECT, .rules = rules,
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { true, true },
+					.deny = POLICY_DENY_REJECT,
+					.rules = rules,
 					.n_rules = N(rules) };
 
 	return &p;
@@ -192,8 +216,11 @@ static struct policy_plan *case_sctp(void)
 		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, true, POLICY_PROTO_SCTP, 0, 0, "telco",
 		     "diameter", 0, "telco/diameter ingress[0]"),
 	};
-	static struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, true },
-					.sets = sets, .n_sets = N(sets), .rules = rules,
+	static struct policy_plan p = { .endpoint = (char *)"x-a",
+					.isolated = { true, true },
+					.sets = sets,
+					.n_sets = N(sets),
+					.rules = rules,
 					.n_rules = N(rules) };
 
 	a6(e6[0].start, "2001:db8::1");

@@ -45,22 +45,22 @@ static int replace_with_flags(struct nft_sock *s, const struct policy_plan *plan
 
 static int failures;
 
-#define CHECK(cond)                                                                         \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
 			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			failures++;                                                         \
-		}                                                                           \
+			failures++;                                                              \
+		}                                                                                \
 	} while (0)
 
-#define CHECK_R(expr, want)                                                                 \
-	do {                                                                                \
-		int _r = (expr);                                                            \
-		if (_r != (want)) {                                                         \
-			fprintf(stderr, "%s:%d: %s = %d (%s), want %d\n", __FILE__, __LINE__, #expr, \
-				_r, _r < 0 ? strerror(-_r) : "", (want));                   \
-			failures++;                                                         \
-		}                                                                           \
+#define CHECK_R(expr, want)                                                                   \
+	do {                                                                                  \
+		int _r = (expr);                                                              \
+		if (_r != (want)) {                                                           \
+			fprintf(stderr, "%s:%d: %s = %d (%s), want %d\n", __FILE__, __LINE__, \
+				#expr, _r, _r < 0 ? strerror(-_r) : "", (want));              \
+			failures++;                                                           \
+		}                                                                             \
 	} while (0)
 
 #define FLAGS_OP (NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST)
@@ -84,19 +84,32 @@ static struct policy_set_elem e_i4[2], e_i6[1], e_c4[3], e_c6[1];
 static struct policy_set sets_a[] = {
 	{ .name = (char *)"i0_p4", .family = AF_INET, .elems = e_i4, .n_elems = 2 },
 	{ .name = (char *)"i0_p6", .family = AF_INET6, .elems = e_i6, .n_elems = 1 },
-	{ .name = (char *)"i1_c4", .family = AF_INET, .interval = true, .elems = e_c4, .n_elems = 3 },
-	{ .name = (char *)"e0_c6", .family = AF_INET6, .interval = true, .elems = e_c6, .n_elems = 1 },
+	{ .name = (char *)"i1_c4",
+	  .family = AF_INET,
+	  .interval = true,
+	  .elems = e_c4,
+	  .n_elems = 3 },
+	{ .name = (char *)"e0_c6",
+	  .family = AF_INET6,
+	  .interval = true,
+	  .elems = e_c6,
+	  .n_elems = 1 },
 };
 
-#define RULE(d, s, f, hp, p, lo, hi, c)                                                     \
-	{ .dir = (d), .policy_namespace = (char *)"x", .policy_name = (char *)"p", .family = (f), \
-	  .set = (s), .has_proto = (hp), .proto = (p), .port_lo = (lo), .port_hi = (hi),       \
-	  .comment = (char *)(c) }
+#define RULE(d, s, f, hp, p, lo, hi, c)                                                      \
+	{                                                                                    \
+		.dir = (d), .policy_namespace = (char *)"x", .policy_name = (char *)"p",     \
+		.family = (f), .set = (s), .has_proto = (hp), .proto = (p), .port_lo = (lo), \
+		.port_hi = (hi), .comment = (char *)(c)                                      \
+	}
 
 static struct policy_plan_rule rules_a[] = {
-	RULE(POLICY_DIR_INGRESS, 0, AF_INET, true, POLICY_PROTO_TCP, 80, 80, "x/allow-b ingress[0]"),
-	RULE(POLICY_DIR_INGRESS, 1, AF_INET6, true, POLICY_PROTO_TCP, 80, 80, "x/allow-b ingress[0]"),
-	RULE(POLICY_DIR_INGRESS, 2, AF_INET, true, POLICY_PROTO_UDP, 5000, 5100, "x/cidr ingress[1]"),
+	RULE(POLICY_DIR_INGRESS, 0, AF_INET, true, POLICY_PROTO_TCP, 80, 80,
+	     "x/allow-b ingress[0]"),
+	RULE(POLICY_DIR_INGRESS, 1, AF_INET6, true, POLICY_PROTO_TCP, 80, 80,
+	     "x/allow-b ingress[0]"),
+	RULE(POLICY_DIR_INGRESS, 2, AF_INET, true, POLICY_PROTO_UDP, 5000, 5100,
+	     "x/cidr ingress[1]"),
 	RULE(POLICY_DIR_EGRESS, 3, AF_INET6, true, POLICY_PROTO_SCTP, 0, 0, "x/out egress[0]"),
 	RULE(POLICY_DIR_EGRESS, -1, AF_UNSPEC, false, POLICY_PROTO_TCP, 0, 0, "x/any egress[1]"),
 };
@@ -210,8 +223,10 @@ static bool need_nft(const char *what)
 	if (have < 0)
 		have = system("nft --version >/dev/null 2>&1") == 0;
 	if (!have) {
-		fprintf(stderr, "%s: FAIL: the nft binary is missing or does not run; it is this test's "
-			"independent observer: install nftables (scripts/deps.sh)\n", what);
+		fprintf(stderr,
+			"%s: FAIL: the nft binary is missing or does not run; it is this test's "
+			"independent observer: install nftables (scripts/deps.sh)\n",
+			what);
 		failures++;
 	}
 	return have;
@@ -272,13 +287,15 @@ static void test_replace_and_dump(struct nft_sock *s)
 	CHECK(in && out);
 	if (!in || !out)
 		return;
-	CHECK(in->hook && streq(in->hook, "input") && in->priority == 0 && streq(in->policy, "accept"));
+	CHECK(in->hook && streq(in->hook, "input") && in->priority == 0 &&
+	      streq(in->policy, "accept"));
 	CHECK(out->hook && streq(out->hook, "output"));
 	CHECK(chain(d, "junk") == NULL);
 
 	CHECK(has_rule(d, "input", "iifname \"lo\" accept", POLICY_COMMENT_LOOPBACK));
 	CHECK(has_rule(d, "output", "oifname \"lo\" accept", POLICY_COMMENT_LOOPBACK));
-	CHECK(has_rule(d, "input", "ct state established,related accept", POLICY_COMMENT_ESTABLISHED));
+	CHECK(has_rule(d, "input", "ct state established,related accept",
+		       POLICY_COMMENT_ESTABLISHED));
 	CHECK(has_rule(d, "input", "ct state invalid drop", POLICY_COMMENT_INVALID));
 	CHECK(has_rule(d, "input",
 		       "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { mld-listener-query, "
@@ -288,17 +305,21 @@ static void test_replace_and_dump(struct nft_sock *s)
 	CHECK(has_rule(d, "output",
 		       "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop",
 		       POLICY_COMMENT_RA_OUT));
-	CHECK(has_rule(d, "input",
-		       "meta nfproto ipv4 ip saddr @i0_p4 meta l4proto tcp th dport 80 counter accept",
-		       "x/allow-b ingress[0]"));
-	CHECK(has_rule(d, "input",
-		       "meta nfproto ipv6 ip6 saddr @i0_p6 meta l4proto tcp th dport 80 counter accept",
-		       "x/allow-b ingress[0]"));
-	CHECK(has_rule(d, "input",
-		       "meta nfproto ipv4 ip saddr @i1_c4 meta l4proto udp th dport 5000-5100 counter "
-		       "accept",
-		       "x/cidr ingress[1]"));
-	CHECK(has_rule(d, "output", "meta nfproto ipv6 ip6 daddr @e0_c6 meta l4proto sctp counter accept",
+	CHECK(has_rule(
+		d, "input",
+		"meta nfproto ipv4 ip saddr @i0_p4 meta l4proto tcp th dport 80 counter accept",
+		"x/allow-b ingress[0]"));
+	CHECK(has_rule(
+		d, "input",
+		"meta nfproto ipv6 ip6 saddr @i0_p6 meta l4proto tcp th dport 80 counter accept",
+		"x/allow-b ingress[0]"));
+	CHECK(has_rule(
+		d, "input",
+		"meta nfproto ipv4 ip saddr @i1_c4 meta l4proto udp th dport 5000-5100 counter "
+		"accept",
+		"x/cidr ingress[1]"));
+	CHECK(has_rule(d, "output",
+		       "meta nfproto ipv6 ip6 daddr @e0_c6 meta l4proto sctp counter accept",
 		       "x/out egress[0]"));
 	CHECK(has_rule(d, "output", "counter accept", "x/any egress[1]"));
 	CHECK(has_rule(d, "input", "counter drop", POLICY_COMMENT_DEFAULT_DENY));
@@ -309,7 +330,8 @@ static void test_replace_and_dump(struct nft_sock *s)
 	CHECK(in->n_rules == 4 + 3 + 1);
 	CHECK(out->n_rules == 5 + 2 + 1);
 
-	CHECK(set(d, "i0_p4") && set(d, "i0_p4")->key_type == 7 && set(d, "i0_p4")->n_elements == 2);
+	CHECK(set(d, "i0_p4") && set(d, "i0_p4")->key_type == 7 &&
+	      set(d, "i0_p4")->n_elements == 2);
 	CHECK(set_has(set(d, "i0_p4"), "10.71.0.3") && set_has(set(d, "i0_p4"), "10.71.0.4"));
 	CHECK(set_has(set(d, "i0_p6"), "fd71::3"));
 	CHECK(set(d, "i1_c4") && (set(d, "i1_c4")->flags & NFT_SET_INTERVAL));
@@ -322,7 +344,8 @@ static void test_replace_and_dump(struct nft_sock *s)
 	j = nft_dump_to_json(d);
 	CHECK(j);
 	text = j ? json_dumps(j, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
-	CHECK(text && strstr(text, "\"policy\": \"x/allow-b\"") && strstr(text, "\"direction\": \"ingress\""));
+	CHECK(text && strstr(text, "\"policy\": \"x/allow-b\"") &&
+	      strstr(text, "\"direction\": \"ingress\""));
 	CHECK(text && strstr(text, "\"flags\": [\n  \"owner\",\n  \"persist\"\n ]"));
 	CHECK(text && !strstr(text, "__set"));
 	if (getenv("SEGD_TEST_VERBOSE"))
@@ -340,8 +363,9 @@ static void test_replace_and_dump(struct nft_sock *s)
 		CHECK(o && strstr(o, "10.0.0.0/24") && strstr(o, "10.0.2.0-10.0.255.255"));
 		CHECK(o && strstr(o, "192.168.0.0-255.255.255.255"));
 		CHECK(o && strstr(o, "fd00::/8"));
-		CHECK(o && strstr(o, "ip saddr @i0_p4 tcp dport 80 counter packets 0 bytes 0 accept "
-				       "comment \"x/allow-b ingress[0]\""));
+		CHECK(o &&
+		      strstr(o, "ip saddr @i0_p4 tcp dport 80 counter packets 0 bytes 0 accept "
+				"comment \"x/allow-b ingress[0]\""));
 		CHECK(o && strstr(o, "udp dport 5000-5100"));
 		free(o);
 	}
@@ -426,7 +450,8 @@ static void test_bad_batch(struct nft_sock *s)
 /* The table never disappears while it is replaced: a second process polls it. */
 static void test_atomic(struct nft_sock *s)
 {
-	volatile int *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	volatile int *shared =
+		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	uint32_t g1 = 0, g2 = 0;
 	pid_t pid;
 	int st = 0;
@@ -459,7 +484,8 @@ static void test_atomic(struct nft_sock *s)
 	CHECK_R(nft_genid(s, &g2), 0);
 	shared[0] = 1;
 	waitpid(pid, &st, 0);
-	printf("atomic: %d polls, %d without the table; genid %u -> %u\n", shared[1], shared[2], g1, g2);
+	printf("atomic: %d polls, %d without the table; genid %u -> %u\n", shared[1], shared[2], g1,
+	       g2);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	CHECK(shared[1] > 0);
 	CHECK(shared[2] == 0);
@@ -476,14 +502,24 @@ static void test_big_sets(struct nft_sock *s)
 	struct policy_set_elem *h = calloc(N_HASH, sizeof(*h)), *iv = calloc(N_INT, sizeof(*iv));
 	struct policy_set sets[2] = {
 		{ .name = (char *)"big_p6", .family = AF_INET6, .elems = h, .n_elems = N_HASH },
-		{ .name = (char *)"big_c4", .family = AF_INET, .interval = true, .elems = iv, .n_elems = N_INT },
+		{ .name = (char *)"big_c4",
+		  .family = AF_INET,
+		  .interval = true,
+		  .elems = iv,
+		  .n_elems = N_INT },
 	};
 	struct policy_plan_rule rules[] = {
-		RULE(POLICY_DIR_INGRESS, 0, AF_INET6, false, POLICY_PROTO_TCP, 0, 0, "x/big ingress[0]"),
-		RULE(POLICY_DIR_INGRESS, 1, AF_INET, false, POLICY_PROTO_TCP, 0, 0, "x/big ingress[1]"),
+		RULE(POLICY_DIR_INGRESS, 0, AF_INET6, false, POLICY_PROTO_TCP, 0, 0,
+		     "x/big ingress[0]"),
+		RULE(POLICY_DIR_INGRESS, 1, AF_INET, false, POLICY_PROTO_TCP, 0, 0,
+		     "x/big ingress[1]"),
 	};
-	struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, false },
-				 .sets = sets, .n_sets = 2, .rules = rules, .n_rules = 2 };
+	struct policy_plan p = { .endpoint = (char *)"x-a",
+				 .isolated = { true, false },
+				 .sets = sets,
+				 .n_sets = 2,
+				 .rules = rules,
+				 .n_rules = 2 };
 	struct nft_error err = {};
 
 	if (!h || !iv)
@@ -572,15 +608,28 @@ static void test_interval_corners(struct nft_sock *s)
 	_cleanup_(nft_dump_freep) struct nft_dump *d = NULL;
 	struct policy_set_elem e6[2], e4[3];
 	struct policy_set sets[] = {
-		{ .name = (char *)"c6", .family = AF_INET6, .interval = true, .elems = e6, .n_elems = 2 },
-		{ .name = (char *)"c4", .family = AF_INET, .interval = true, .elems = e4, .n_elems = 3 },
+		{ .name = (char *)"c6",
+		  .family = AF_INET6,
+		  .interval = true,
+		  .elems = e6,
+		  .n_elems = 2 },
+		{ .name = (char *)"c4",
+		  .family = AF_INET,
+		  .interval = true,
+		  .elems = e4,
+		  .n_elems = 3 },
 	};
 	struct policy_plan_rule rules[] = {
-		RULE(POLICY_DIR_INGRESS, 0, AF_INET6, false, POLICY_PROTO_TCP, 0, 0, "x/c ingress[0]"),
-		RULE(POLICY_DIR_INGRESS, 1, AF_INET, false, POLICY_PROTO_TCP, 0, 0, "x/c ingress[1]"),
+		RULE(POLICY_DIR_INGRESS, 0, AF_INET6, false, POLICY_PROTO_TCP, 0, 0,
+		     "x/c ingress[0]"),
+		RULE(POLICY_DIR_INGRESS, 1, AF_INET, false, POLICY_PROTO_TCP, 0, 0,
+		     "x/c ingress[1]"),
 	};
-	struct policy_plan p = { .endpoint = (char *)"x-a", .sets = sets, .n_sets = 2,
-				 .rules = rules, .n_rules = 2 };
+	struct policy_plan p = { .endpoint = (char *)"x-a",
+				 .sets = sets,
+				 .n_sets = 2,
+				 .rules = rules,
+				 .n_rules = 2 };
 	struct nft_error err = {};
 
 	/* ::/0 except fd00::/8: starts at the first address, ends at the last */
@@ -624,17 +673,23 @@ static void test_reject_sctp(struct nft_sock *s)
 {
 	_cleanup_(nft_dump_freep) struct nft_dump *d = NULL;
 	struct policy_plan_rule rules[] = {
-		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, true, POLICY_PROTO_SCTP, 3868, 3868, "t/d ingress[0]"),
-		RULE(POLICY_DIR_EGRESS, -1, AF_INET6, true, POLICY_PROTO_UDP, 53, 53, "t/d egress[0]"),
+		RULE(POLICY_DIR_INGRESS, -1, AF_UNSPEC, true, POLICY_PROTO_SCTP, 3868, 3868,
+		     "t/d ingress[0]"),
+		RULE(POLICY_DIR_EGRESS, -1, AF_INET6, true, POLICY_PROTO_UDP, 53, 53,
+		     "t/d egress[0]"),
 	};
-	struct policy_plan p = { .endpoint = (char *)"x-a", .isolated = { true, true },
-				 .deny = POLICY_DENY_REJECT, .rules = rules, .n_rules = 2 };
+	struct policy_plan p = { .endpoint = (char *)"x-a",
+				 .isolated = { true, true },
+				 .deny = POLICY_DENY_REJECT,
+				 .rules = rules,
+				 .n_rules = 2 };
 
 	CHECK_R(replace_with_flags(s, &p, FLAGS_OP, NULL), 0);
 	CHECK_R(nft_dump(s, &d), 0);
 	if (!d)
 		return;
-	CHECK(has_rule(d, "input", "meta l4proto sctp th dport 3868 counter accept", "t/d ingress[0]"));
+	CHECK(has_rule(d, "input", "meta l4proto sctp th dport 3868 counter accept",
+		       "t/d ingress[0]"));
 	CHECK(has_rule(d, "output", "meta nfproto ipv6 meta l4proto udp th dport 53 counter accept",
 		       "t/d egress[0]"));
 	CHECK(has_rule(d, "input", "meta l4proto tcp counter reject with tcp reset",

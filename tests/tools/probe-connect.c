@@ -47,7 +47,8 @@ static void start_target(struct target *t, int64_t now)
 
 	t->t_start = now;
 	t->state = T_RUNNING;
-	fd = socket(t->sa.ss_family, (t->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	fd = socket(t->sa.ss_family,
+		    (t->tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		finish(t, T_FAIL, errno);
 		return;
@@ -167,7 +168,8 @@ static void run_wave(struct target *ts, size_t n, int timeout_ms)
 
 				if (got >= 0)
 					finish(t, T_OK, 0);
-				else if (errno != EAGAIN && errno != EINTR) /* EWOULDBLOCK == EAGAIN */
+				else if (errno != EAGAIN &&
+					 errno != EINTR)	  /* EWOULDBLOCK == EAGAIN */
 					finish(t, T_FAIL, errno); /* ICMP error: rejected */
 			}
 		}

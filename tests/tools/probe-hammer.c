@@ -21,7 +21,7 @@
 
 struct hslot {
 	int fd;
-	int64_t t0;		/* CLOCK_MONOTONIC, microseconds */
+	int64_t t0; /* CLOCK_MONOTONIC, microseconds */
 };
 
 struct hcount {
@@ -131,7 +131,8 @@ int cmd_hammer(int argc, char **argv)
 			for (i = 0; slots[i].fd >= 0; i++)
 				;
 			c.attempts++;
-			fd = socket(tgt.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			fd = socket(tgt.sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				    0);
 			if (fd < 0) {
 				hammer_result(&c, errno, now, now);
 			} else if (connect(fd, (struct sockaddr *)&tgt.sa, tgt.salen) == 0) {
@@ -221,8 +222,8 @@ int cmd_hammer(int argc, char **argv)
 			inflight--;
 		}
 	}
-	printf("attempts %ld ok %ld refused %ld unreach %ld timeout %ld other %ld\n",
-	       c.attempts, c.ok, c.refused, c.unreach, c.timeout, c.other);
+	printf("attempts %ld ok %ld refused %ld unreach %ld timeout %ld other %ld\n", c.attempts,
+	       c.ok, c.refused, c.unreach, c.timeout, c.other);
 	return fflush(stdout) == 0 ? 0 : 1;
 bad:
 	usage(stderr);

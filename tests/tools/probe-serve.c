@@ -32,12 +32,14 @@ static int open_listener(int port, bool tcp, struct listener *ret)
 
 	fd = socket(AF_INET6, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd >= 0) {
-		struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port),
+		struct sockaddr_in6 sa6 = { .sin6_family = AF_INET6,
+					    .sin6_port = htons((uint16_t)port),
 					    .sin6_addr = IN6ADDR_ANY_INIT };
 
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) < 0 ||
-		    (!tcp && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0) ||
+		    (!tcp &&
+		     setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one)) < 0) ||
 		    bind(fd, (struct sockaddr *)&sa6, sizeof(sa6)) < 0) {
 			fprintf(stderr, "segd-probe: [::]:%d/%s: %s\n", port, tcp ? "tcp" : "udp",
 				strerror(errno));
@@ -46,17 +48,19 @@ static int open_listener(int port, bool tcp, struct listener *ret)
 		}
 		ret->family = AF_INET6;
 	} else if (errno == EAFNOSUPPORT) {
-		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_port = htons((uint16_t)port),
 					  .sin_addr = { htonl(INADDR_ANY) } };
 
-		fd = socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		fd = socket(AF_INET,
+			    (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (fd < 0)
 			return -1;
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if ((!tcp && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0) ||
 		    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-			fprintf(stderr, "segd-probe: 0.0.0.0:%d/%s: %s\n", port, tcp ? "tcp" : "udp",
-				strerror(errno));
+			fprintf(stderr, "segd-probe: 0.0.0.0:%d/%s: %s\n", port,
+				tcp ? "tcp" : "udp", strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -100,8 +104,11 @@ static void serve_udp(const struct listener *l)
 		} ctl_in, ctl_out;
 		struct sockaddr_storage peer;
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = { .msg_name = &peer, .msg_namelen = sizeof(peer), .msg_iov = &iov,
-				     .msg_iovlen = 1, .msg_control = ctl_in.buf,
+		struct msghdr mh = { .msg_name = &peer,
+				     .msg_namelen = sizeof(peer),
+				     .msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = ctl_in.buf,
 				     .msg_controllen = sizeof(ctl_in.buf) };
 		struct msghdr out = { 0 };
 		struct cmsghdr *cm;

@@ -24,11 +24,11 @@ struct target {
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	int fd;
-	int sport;           /* 0 = ephemeral */
+	int sport;			    /* 0 = ephemeral */
 	const struct sockaddr_storage *src; /* NULL = routing chooses */
 	enum tstate state;
-	int sends;           /* UDP datagrams sent so far */
-	int err;             /* errno of the failure, 0 = timeout */
+	int sends; /* UDP datagrams sent so far */
+	int err;   /* errno of the failure, 0 = timeout */
 	int64_t t_start, t_end;
 };
 

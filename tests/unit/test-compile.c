@@ -74,8 +74,8 @@ static void world_init(struct fixture *f, const char *yaml)
 		}
 		e->addrs = f->addrs[i];
 		if (def[i].port) {
-			f->ports[i][0] = (struct policy_named_port){ (char *)def[i].port, def[i].proto,
-								     def[i].num };
+			f->ports[i][0] = (struct policy_named_port){ (char *)def[i].port,
+								     def[i].proto, def[i].num };
 			e->ports = f->ports[i];
 			e->n_ports = 1;
 		}
@@ -134,12 +134,12 @@ static void assert_set(const struct policy_plan *p, const char *name, const char
 	fail_msg("no set %s", name);
 }
 
-#define NS                                                                    \
+#define NS                                                                             \
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: x, labels: {team: blue}}\n" \
-	"---\n"                                                                 \
+	"---\n"                                                                        \
 	"apiVersion: v1\nkind: Namespace\nmetadata: {name: \"y\", labels: {team: red}}\n"
 
-#define NP(name, ns, spec)                                                               \
+#define NP(name, ns, spec)                                                                   \
 	"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " name \
 	", namespace: \"" ns "\"}\nspec: " spec "\n"
 
@@ -167,13 +167,13 @@ static void test_deny_all_ingress(void **state)
 		       "metadata: {name: deny, namespace: x}\nspec: {podSelector: {}}\n");
 	p = compile(&f, 0);
 	assert_true(p->isolated[POLICY_DIR_INGRESS]);
-	assert_false(p->isolated[POLICY_DIR_EGRESS]);	/* policyTypes defaults to Ingress */
+	assert_false(p->isolated[POLICY_DIR_EGRESS]); /* policyTypes defaults to Ingress */
 	assert_int_equal(p->n_rules, 0);
 	assert_int_equal(p->n_selected_by, 1);
 	assert_string_equal(p->selected_by[0], "x/deny");
 	policy_plan_free(p);
 
-	p = compile(&f, 2);	/* y/a: other namespace, not selected */
+	p = compile(&f, 2); /* y/a: other namespace, not selected */
 	assert_false(p->isolated[POLICY_DIR_INGRESS]);
 	policy_plan_free(p);
 	world_done(&f);
@@ -184,12 +184,13 @@ static void test_pod_selector_is_same_namespace(void **state)
 	struct fixture f;
 	struct policy_plan *p;
 
-	world_init(&f, NS NP("allow-a", "x",
-			     "{podSelector: {matchLabels: {pod: b}}, ingress: [{from: [{podSelector: "
-			     "{matchLabels: {pod: a}}}], ports: [{port: 80}]}]}"));
+	world_init(&f,
+		   NS NP("allow-a", "x",
+			 "{podSelector: {matchLabels: {pod: b}}, ingress: [{from: [{podSelector: "
+			 "{matchLabels: {pod: a}}}], ports: [{port: 80}]}]}"));
 	p = compile(&f, 1);
 	assert_true(p->isolated[POLICY_DIR_INGRESS]);
-	assert_set(p, "i0_p4", "10.0.0.1");	/* x/a, not y/a */
+	assert_set(p, "i0_p4", "10.0.0.1"); /* x/a, not y/a */
 	assert_set(p, "i0_p6", "fd00::1");
 	assert_int_equal(p->n_rules, 2);
 	assert_int_equal(p->rules[0].family, AF_INET);
@@ -207,13 +208,15 @@ static void test_namespace_selector_alone_and_with_pods(void **state)
 	struct fixture f;
 	struct policy_plan *p;
 
-	world_init(&f, NS NP("ns-only", "x",
-			     "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: "
-			     "{matchLabels: {team: red}}}]}, {from: [{namespaceSelector: {matchExpressions: "
-			     "[{key: team, operator: Exists}]}, podSelector: {matchLabels: {pod: c}}}]}]}"));
+	world_init(
+		&f,
+		NS NP("ns-only", "x",
+		      "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: "
+		      "{matchLabels: {team: red}}}]}, {from: [{namespaceSelector: {matchExpressions: "
+		      "[{key: team, operator: Exists}]}, podSelector: {matchLabels: {pod: c}}}]}]}"));
 	p = compile(&f, 0);
-	assert_set(p, "i0_p4", "10.0.1.1,10.0.1.3");	/* every pod of y */
-	assert_set(p, "i1_p4", "10.0.1.3");		/* AND: pod=c in any labelled ns */
+	assert_set(p, "i0_p4", "10.0.1.1,10.0.1.3"); /* every pod of y */
+	assert_set(p, "i1_p4", "10.0.1.3");	     /* AND: pod=c in any labelled ns */
 	/* no ports: any protocol, any port */
 	assert_false(p->rules[0].has_proto);
 	policy_plan_free(p);
@@ -226,9 +229,11 @@ static void test_implicit_namespace_name_label(void **state)
 	struct policy_plan *p;
 
 	/* No Namespace objects: y still carries kubernetes.io/metadata.name=y. */
-	world_init(&f, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
-		       "metadata: {name: by-name, namespace: x}\nspec: {podSelector: {}, ingress: "
-		       "[{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: \"y\"}}}]}]}\n");
+	world_init(
+		&f,
+		"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+		"metadata: {name: by-name, namespace: x}\nspec: {podSelector: {}, ingress: "
+		"[{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: \"y\"}}}]}]}\n");
 	p = compile(&f, 0);
 	assert_set(p, "i0_p4", "10.0.1.1,10.0.1.3");
 	policy_plan_free(p);
@@ -240,10 +245,12 @@ static void test_ipblock_except_interval_set(void **state)
 	struct fixture f;
 	struct policy_plan *p;
 
-	world_init(&f, NS NP("cidr", "x",
-			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress], egress: [{to: "
-			     "[{ipBlock: {cidr: 10.0.0.0/24, except: [10.0.0.2/32, 10.0.0.128/25]}}, "
-			     "{ipBlock: {cidr: 10.0.0.200/29}}, {ipBlock: {cidr: 'fd00::/64'}}]}]}"));
+	world_init(
+		&f,
+		NS NP("cidr", "x",
+		      "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress], egress: [{to: "
+		      "[{ipBlock: {cidr: 10.0.0.0/24, except: [10.0.0.2/32, 10.0.0.128/25]}}, "
+		      "{ipBlock: {cidr: 10.0.0.200/29}}, {ipBlock: {cidr: 'fd00::/64'}}]}]}"));
 	p = compile(&f, 0);
 	assert_false(p->isolated[POLICY_DIR_INGRESS]);
 	assert_true(p->isolated[POLICY_DIR_EGRESS]);
@@ -261,9 +268,11 @@ static void test_named_ports(void **state)
 	struct fixture f;
 	struct policy_plan *p;
 
-	world_init(&f, NS NP("named", "x",
-			     "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{ports: "
-			     "[{port: http}]}], egress: [{to: [{podSelector: {}}], ports: [{port: http}]}]}"));
+	world_init(
+		&f,
+		NS NP("named", "x",
+		      "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{ports: "
+		      "[{port: http}]}], egress: [{to: [{podSelector: {}}], ports: [{port: http}]}]}"));
 	/* Ingress resolves against the destination itself: x/a's http is 8080, x/b's 9090. */
 	p = compile(&f, 0);
 	assert_int_equal(p->rules[0].dir, POLICY_DIR_INGRESS);
@@ -285,9 +294,10 @@ static void test_named_port_protocol_must_match(void **state)
 	struct policy_plan *p;
 
 	/* y/c names dns as UDP; a TCP rule for it resolves nowhere and allows nothing. */
-	world_init(&f, NS NP("dns", "y",
-			     "{podSelector: {matchLabels: {pod: c}}, ingress: [{ports: [{port: dns, "
-			     "protocol: TCP}]}, {ports: [{port: dns, protocol: UDP}]}]}"));
+	world_init(&f,
+		   NS NP("dns", "y",
+			 "{podSelector: {matchLabels: {pod: c}}, ingress: [{ports: [{port: dns, "
+			 "protocol: TCP}]}, {ports: [{port: dns, protocol: UDP}]}]}"));
 	p = compile(&f, 3);
 	assert_true(p->isolated[POLICY_DIR_INGRESS]);
 	assert_int_equal(p->n_rules, 1);
@@ -303,9 +313,11 @@ static void test_policy_types_egress_ignores_ingress_rules(void **state)
 	struct fixture f;
 	struct policy_plan *p;
 
-	world_init(&f, NS NP("eg", "x",
-			     "{podSelector: {}, policyTypes: [Egress], ingress: [{}], egress: [{ports: "
-			     "[{port: 53, protocol: UDP}, {port: 1000, endPort: 2000}, {protocol: SCTP}]}]}"));
+	world_init(
+		&f,
+		NS NP("eg", "x",
+		      "{podSelector: {}, policyTypes: [Egress], ingress: [{}], egress: [{ports: "
+		      "[{port: 53, protocol: UDP}, {port: 1000, endPort: 2000}, {protocol: SCTP}]}]}"));
 	p = compile(&f, 0);
 	assert_false(p->isolated[POLICY_DIR_INGRESS]);
 	assert_true(p->isolated[POLICY_DIR_EGRESS]);
@@ -328,7 +340,7 @@ static void test_union_and_order_are_deterministic(void **state)
 
 	/* Declared in reverse order: the plan is ordered by policy name regardless. */
 	world_init(&f, NS NP("zz", "x", "{podSelector: {}, ingress: [{ports: [{port: 2}]}]}")
-		       NP("aa", "x", "{podSelector: {}, ingress: [{ports: [{port: 1}]}]}"));
+			       NP("aa", "x", "{podSelector: {}, ingress: [{ports: [{port: 1}]}]}"));
 	p = compile(&f, 0);
 	q = compile(&f, 0);
 	assert_true(policy_plan_equal(p, q));
@@ -359,10 +371,12 @@ static void test_peer_address_change_changes_plan(void **state)
 	struct policy_plan *p, *q;
 
 	/* x/a admits x/b (a selector peer) on 80, and may reach x/b's named port http. */
-	world_init(&f, NS NP("from-b", "x",
-			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress, Egress], "
-			     "ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: 80}]}], "
-			     "egress: [{to: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: http}]}]}"));
+	world_init(
+		&f,
+		NS NP("from-b", "x",
+		      "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress, Egress], "
+		      "ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: 80}]}], "
+		      "egress: [{to: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: http}]}]}"));
 	p = compile(&f, 0);
 	assert_set(p, "i0_p4", "10.0.0.2");
 	assert_set(p, "e0_n0_9090_4", "10.0.0.2");
@@ -393,12 +407,14 @@ static void test_set_changes_with_peer_labels(void **state)
 	struct fixture f;
 	struct policy_plan *p, *q;
 
-	world_init(&f, NS NP("from-db", "x",
-			     "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: "
-			     "{}, podSelector: {matchLabels: {role: db}}}]}]}"));
+	world_init(
+		&f,
+		NS NP("from-db", "x",
+		      "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: [{namespaceSelector: "
+		      "{}, podSelector: {matchLabels: {role: db}}}]}]}"));
 	p = compile(&f, 0);
 	assert_set(p, "i0_p4", "10.0.1.3");
-	f.eps[3].labels.n = 1;	/* y/c loses role=db */
+	f.eps[3].labels.n = 1; /* y/c loses role=db */
 	q = compile(&f, 0);
 	assert_set(q, "i0_p4", "");
 	assert_false(policy_plan_equal(p, q));
@@ -433,26 +449,31 @@ static void test_evaluate(void **state)
 	struct fixture f;
 	struct policy_plan *p;
 
-	world_init(&f, NS NP("web", "x",
-			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress, Egress], "
-			     "ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: 80}, "
-			     "{port: 1000, endPort: 1010, protocol: UDP}]}, {from: [{ipBlock: {cidr: "
-			     "10.9.0.0/16, except: [10.9.1.0/24]}}]}], egress: [{to: [{namespaceSelector: {}, "
-			     "podSelector: {matchLabels: {role: db}}}], ports: [{port: dns, protocol: UDP}]}]}"));
+	world_init(
+		&f,
+		NS NP("web", "x",
+		      "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Ingress, Egress], "
+		      "ingress: [{from: [{podSelector: {matchLabels: {pod: b}}}], ports: [{port: 80}, "
+		      "{port: 1000, endPort: 1010, protocol: UDP}]}, {from: [{ipBlock: {cidr: "
+		      "10.9.0.0/16, except: [10.9.1.0/24]}}]}], egress: [{to: [{namespaceSelector: {}, "
+		      "podSelector: {matchLabels: {role: db}}}], ports: [{port: dns, protocol: UDP}]}]}"));
 	p = compile(&f, 0);
 	/* ingress: b on 80/TCP and 1000-1010/UDP; the ipBlock on every port */
-	assert_true(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 80, "x/web ingress[0]"));
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 80,
+			   "x/web ingress[0]"));
 	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 81, NULL));
 	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 80, NULL));
 	assert_true(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 1010, NULL));
 	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 1011, NULL));
 	assert_false(allows(p, POLICY_DIR_INGRESS, "10.0.1.1", POLICY_PROTO_TCP, 80, NULL));
-	assert_true(allows(p, POLICY_DIR_INGRESS, "10.9.200.1", POLICY_PROTO_SCTP, 9, "x/web ingress[1]"));
+	assert_true(allows(p, POLICY_DIR_INGRESS, "10.9.200.1", POLICY_PROTO_SCTP, 9,
+			   "x/web ingress[1]"));
 	assert_false(allows(p, POLICY_DIR_INGRESS, "10.9.1.7", POLICY_PROTO_TCP, 80, NULL));
 	assert_true(allows(p, POLICY_DIR_INGRESS, "10.9.0.0", POLICY_PROTO_TCP, 80, NULL));
 	assert_false(allows(p, POLICY_DIR_INGRESS, "10.10.0.0", POLICY_PROTO_TCP, 80, NULL));
 	/* egress: the named port resolves per destination (y/c's dns is 53/UDP) */
-	assert_true(allows(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_UDP, 53, "x/web egress[0]"));
+	assert_true(
+		allows(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_UDP, 53, "x/web egress[0]"));
 	assert_false(allows(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_TCP, 53, NULL));
 	assert_false(allows(p, POLICY_DIR_EGRESS, "10.0.1.1", POLICY_PROTO_UDP, 53, NULL));
 	assert_false(allows(p, POLICY_DIR_EGRESS, "fd00::1", POLICY_PROTO_UDP, 53, NULL));
@@ -471,18 +492,22 @@ static void test_cache_gives_the_same_plans(void **state)
 	struct fixture f;
 	struct policy_compile_cache *c = NULL;
 
-	world_init(&f, NS NP("from-db", "x",
-			     "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{from: "
-			     "[{namespaceSelector: {}, podSelector: {matchLabels: {role: db}}}]}], egress: "
-			     "[{to: [{podSelector: {}}], ports: [{port: http}]}, {to: [{ipBlock: {cidr: "
-			     "10.0.0.0/8, except: [10.0.1.0/24]}}]}]}")
-		       NP("any", "y", "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}"));
+	world_init(
+		&f,
+		NS NP("from-db", "x",
+		      "{podSelector: {}, policyTypes: [Ingress, Egress], ingress: [{from: "
+		      "[{namespaceSelector: {}, podSelector: {matchLabels: {role: db}}}]}], egress: "
+		      "[{to: [{podSelector: {}}], ports: [{port: http}]}, {to: [{ipBlock: {cidr: "
+		      "10.0.0.0/8, except: [10.0.1.0/24]}}]}]}")
+			NP("any", "y",
+			   "{podSelector: {}, ingress: [{from: [{podSelector: {}}]}]}"));
 	assert_int_equal(policy_compile_cache_new(&f.w, &c), 0);
 	for (int round = 0; round < 2; round++)
 		for (size_t i = 0; i < 4; i++) {
 			struct policy_plan *a = compile(&f, i), *b = NULL;
 
-			assert_int_equal(policy_compile_cached(c, &f.eps[i], POLICY_DENY_DROP, &b), 0);
+			assert_int_equal(policy_compile_cached(c, &f.eps[i], POLICY_DENY_DROP, &b),
+					 0);
 			assert_true(policy_plan_equal(a, b));
 			policy_plan_free(a);
 			policy_plan_free(b);

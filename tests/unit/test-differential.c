@@ -105,8 +105,8 @@ static void print_first_difference(const char *a, const char *b)
 			lb = b + 1;
 		}
 	print_error("  first difference in the plans' JSON, line %u:\n  libpolicy: %.*s\n"
-		    "  reference: %.*s\n", line, (int)strcspn(la, "\n"), la, (int)strcspn(lb, "\n"),
-		    lb);
+		    "  reference: %.*s\n",
+		    line, (int)strcspn(la, "\n"), la, (int)strcspn(lb, "\n"), lb);
 }
 
 static void report(uint64_t seed, const struct gen_params *p, const struct gen_world *w,
@@ -117,9 +117,10 @@ static void report(uint64_t seed, const struct gen_params *p, const struct gen_w
 
 	print_error("seed %llu (SEGD_DIFF_SEED=%llu): %s differs from the reference for endpoint "
 		    "%s/%s\n  world: %u endpoints, %u policies, %u namespaces, %u keys, %u values, "
-		    "%s mix\n", (unsigned long long)seed, (unsigned long long)seed, what,
-		    ep->namespace, ep->name, p->n_endpoints, p->n_policies, p->n_namespaces,
-		    p->n_keys, p->n_values, p->wide ? "wide" : "benchmark");
+		    "%s mix\n",
+		    (unsigned long long)seed, (unsigned long long)seed, what, ep->namespace,
+		    ep->name, p->n_endpoints, p->n_policies, p->n_namespaces, p->n_keys,
+		    p->n_values, p->wide ? "wide" : "benchmark");
 	if (ja && jb && strcmp(ja, jb) != 0)
 		print_first_difference(ja, jb);
 	else
@@ -154,7 +155,8 @@ static bool check_seed(uint64_t seed)
 		}
 		policy_diags_done(&d);
 		gen_world_free(w);
-		fail_msg("seed %llu: the generator made an invalid policy", (unsigned long long)seed);
+		fail_msg("seed %llu: the generator made an invalid policy",
+			 (unsigned long long)seed);
 	}
 	n = w->n_endpoints;
 	ref = calloc(n ? n : 1, sizeof(*ref));
@@ -182,8 +184,9 @@ static bool check_seed(uint64_t seed)
 		assert_int_equal(policy_compile_cached(cache, w->endpoints[i], deny, &a), 0);
 		if (!policy_plan_equal(a, ref[i])) {
 			report(seed, &p, w, w->endpoints[i],
-			       k < n ? "policy_compile_cached" : "policy_compile_cached (second pass)", a,
-			       ref[i]);
+			       k < n ? "policy_compile_cached"
+				     : "policy_compile_cached (second pass)",
+			       a, ref[i]);
 			ok = false;
 		}
 		policy_plan_free(a);
@@ -222,9 +225,10 @@ static void test_compilers_agree(void **state)
 	print_message("# seeds %llu..%llu: %zu plans (%zu isolated) with %zu rules (%zu any-peer, "
 		      "%zu SCTP, %zu port ranges, %zu shortened comments), %zu hash set elements, "
 		      "%zu intervals, %zu named-port sets, %zu empty sets\n",
-		      (unsigned long long)first, (unsigned long long)last, seen.plans, seen.isolated,
-		      seen.rules, seen.any_peer, seen.sctp, seen.ranges, seen.shortened,
-		      seen.hash_elems, seen.intervals, seen.named_sets, seen.empty_sets);
+		      (unsigned long long)first, (unsigned long long)last, seen.plans,
+		      seen.isolated, seen.rules, seen.any_peer, seen.sctp, seen.ranges,
+		      seen.shortened, seen.hash_elems, seen.intervals, seen.named_sets,
+		      seen.empty_sets);
 }
 
 int main(void)

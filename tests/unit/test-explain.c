@@ -250,7 +250,7 @@ static void test_l4_list(void **state)
 	expect_l4_list("80/icmp", 8, -EINVAL, NULL);
 	expect_l4_list("http", 8, -EINVAL, NULL);
 	expect_l4_list("80, 81", 8, -EINVAL, NULL);
-	expect_l4_list("000000000000080", 8, 0, "80/TCP"); /* an item of 15 characters */
+	expect_l4_list("000000000000080", 8, 0, "80/TCP");    /* an item of 15 characters */
 	expect_l4_list("0000000000000080", 8, -EINVAL, NULL); /* and of 16 */
 	expect_l4_list("80/tcp,81/sctpx", 8, -EINVAL, NULL);
 }
@@ -314,9 +314,10 @@ static void test_pair_allowed(void **state)
 static void test_set_elem_text(void **state)
 {
 	struct policy_set_elem e = { { 10, 0, 0, 1 }, { 10, 0, 0, 1 } };
-	struct policy_set hash = {
-		.name = (char *)"h", .family = AF_INET, .elems = &e, .n_elems = 1
-	};
+	struct policy_set hash = { .name = (char *)"h",
+				   .family = AF_INET,
+				   .elems = &e,
+				   .n_elems = 1 };
 	struct policy_set iv = { .name = (char *)"i", .family = AF_INET, .interval = true };
 	struct policy_set v6 = { .name = (char *)"v6", .family = AF_INET6, .interval = true };
 	struct policy_set bad = { .name = (char *)"b", .family = AF_UNIX };
@@ -448,8 +449,9 @@ static void elems_text(const struct policy_elems_delta *d, size_t n, char *buf, 
 		for (size_t k = 0; k < d[i].n_elems; k++) {
 			char e[96];
 
-			assert_int_equal(
-				policy_set_elem_text(d[i].set, d[i].elems[k], e, sizeof(e)), 0);
+			assert_int_equal(policy_set_elem_text(d[i].set, d[i].elems[k], e,
+							      sizeof(e)),
+					 0);
 			snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", k ? "," : "", e);
 		}
 	}

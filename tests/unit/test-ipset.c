@@ -33,10 +33,10 @@ static void test_normalize_merges_overlap_and_adjacent(void **state)
 	struct range_list l = { 0 };
 
 	assert_int_equal(range_list_add(&l, 10, 20), 0);
-	assert_int_equal(range_list_add(&l, 21, 30), 0);	/* adjacent */
-	assert_int_equal(range_list_add(&l, 5, 12), 0);	/* overlapping */
-	assert_int_equal(range_list_add(&l, 40, 50), 0);	/* separate */
-	assert_int_equal(range_list_add(&l, 45, 46), 0);	/* contained */
+	assert_int_equal(range_list_add(&l, 21, 30), 0); /* adjacent */
+	assert_int_equal(range_list_add(&l, 5, 12), 0);	 /* overlapping */
+	assert_int_equal(range_list_add(&l, 40, 50), 0); /* separate */
+	assert_int_equal(range_list_add(&l, 45, 46), 0); /* contained */
 	range_list_normalize(&l);
 	assert_int_equal(l.n, 2);
 	assert_true(l.items[0].lo == 5 && l.items[0].hi == 30);
@@ -109,7 +109,7 @@ static void test_ipblock_v6(void **state)
 	assert_int_equal(ipblock_ranges(&b, &l), 0);
 	assert_int_equal(l.n, 2);
 	u128_to_addr(AF_INET6, l.items[0].lo, a);
-	assert_memory_equal(a, except[0].addr, 15);	/* fd00:: */
+	assert_memory_equal(a, except[0].addr, 15); /* fd00:: */
 	assert_int_equal(a[15], 0);
 	u128_to_addr(AF_INET6, l.items[1].lo, a);
 	assert_int_equal(a[15], 2);

@@ -52,7 +52,7 @@ static void test_labels_sorted(void **state)
 }
 
 struct sel_case {
-	const char *labels;	/* "k=v,..." or "" */
+	const char *labels; /* "k=v,..." or "" */
 	bool want;
 };
 
@@ -82,8 +82,12 @@ static void test_selector_match_labels(void **state)
 {
 	struct policy_selector s = { 0 };
 	const struct sel_case cases[] = {
-		{ "", false },		{ "app=web", false },		{ "app=web,tier=fe", true },
-		{ "app=web,tier=be", false }, { "app=web,tier=fe,x=y", true }, { "tier=fe", false },
+		{ "", false },
+		{ "app=web", false },
+		{ "app=web,tier=fe", true },
+		{ "app=web,tier=be", false },
+		{ "app=web,tier=fe,x=y", true },
+		{ "tier=fe", false },
 	};
 
 	set_labels(&s.match_labels, "app=web,tier=fe");
@@ -99,10 +103,13 @@ static void test_selector_exprs(void **state)
 		enum policy_op op;
 		struct sel_case cases[4];
 	} table[] = {
-		{ POLICY_OP_IN, { { "k=a", true }, { "k=b", true }, { "k=c", false }, { "", false } } },
+		{ POLICY_OP_IN,
+		  { { "k=a", true }, { "k=b", true }, { "k=c", false }, { "", false } } },
 		/* NotIn matches when the key is absent */
-		{ POLICY_OP_NOT_IN, { { "k=a", false }, { "k=c", true }, { "", true }, { "x=a", true } } },
-		{ POLICY_OP_EXISTS, { { "k=a", true }, { "k=", true }, { "", false }, { "x=a", false } } },
+		{ POLICY_OP_NOT_IN,
+		  { { "k=a", false }, { "k=c", true }, { "", true }, { "x=a", true } } },
+		{ POLICY_OP_EXISTS,
+		  { { "k=a", true }, { "k=", true }, { "", false }, { "x=a", false } } },
 		{ POLICY_OP_DOES_NOT_EXIST,
 		  { { "k=a", false }, { "k=", false }, { "", true }, { "x=a", true } } },
 	};
@@ -143,14 +150,33 @@ static void test_selector_and(void **state)
 static void test_label_keys(void **state)
 {
 	static const char *const valid[] = {
-		"a", "app", "App_1.x-y", "example.com/app", "a.b-c.d/Name", "k8s.io/a",
-		"kubernetes.io/metadata.name", "0", "a/b",
+		"a",
+		"app",
+		"App_1.x-y",
+		"example.com/app",
+		"a.b-c.d/Name",
+		"k8s.io/a",
+		"kubernetes.io/metadata.name",
+		"0",
+		"a/b",
 		/* 63 characters */
 		"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123",
 	};
 	static const char *const invalid[] = {
-		"", "-a", "a-", "_a", "a b", "a/", "/a", "a/b/c", "Example.com/a", "ex_ample.com/a",
-		"-ex.com/a", "ex..com/a", "a/-b", "é",
+		"",
+		"-a",
+		"a-",
+		"_a",
+		"a b",
+		"a/",
+		"/a",
+		"a/b/c",
+		"Example.com/a",
+		"ex_ample.com/a",
+		"-ex.com/a",
+		"ex..com/a",
+		"a/-b",
+		"é",
 		/* 64 characters */
 		"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234",
 	};
@@ -183,10 +209,16 @@ static void test_label_keys(void **state)
 static void test_label_values(void **state)
 {
 	static const char *const valid[] = {
-		"", "a", "A", "a.b_c-d", "1", "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123",
+		"",	   "a", "A",
+		"a.b_c-d", "1", "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123",
 	};
 	static const char *const invalid[] = {
-		"-a", "a-", ".a", "a b", "a/b", "é",
+		"-a",
+		"a-",
+		".a",
+		"a b",
+		"a/b",
+		"é",
 		"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234",
 	};
 
@@ -244,10 +276,14 @@ static void test_enums(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_labels_sorted),	  cmocka_unit_test(test_selector_empty),
-		cmocka_unit_test(test_selector_match_labels), cmocka_unit_test(test_selector_exprs),
-		cmocka_unit_test(test_selector_and),	  cmocka_unit_test(test_label_keys),
-		cmocka_unit_test(test_label_values),	  cmocka_unit_test(test_dns_names),
+		cmocka_unit_test(test_labels_sorted),
+		cmocka_unit_test(test_selector_empty),
+		cmocka_unit_test(test_selector_match_labels),
+		cmocka_unit_test(test_selector_exprs),
+		cmocka_unit_test(test_selector_and),
+		cmocka_unit_test(test_label_keys),
+		cmocka_unit_test(test_label_values),
+		cmocka_unit_test(test_dns_names),
 		cmocka_unit_test(test_enums),
 	};
 

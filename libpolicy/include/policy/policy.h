@@ -22,34 +22,34 @@
 #define POLICY_MAX_INPUT_BYTES (4u * 1024 * 1024)
 #define POLICY_MAX_DOCUMENTS 4096
 #define POLICY_MAX_DEPTH 64
-#define POLICY_MAX_RULES 256		/* ingress or egress rules per policy */
-#define POLICY_MAX_PEERS 256		/* from/to entries per rule */
-#define POLICY_MAX_PORTS 256		/* port entries per rule */
-#define POLICY_MAX_EXCEPT 256		/* except entries per ipBlock */
-#define POLICY_MAX_LABELS 256		/* labels per object, matchLabels per selector */
-#define POLICY_MAX_EXPRESSIONS 64	/* matchExpressions per selector */
-#define POLICY_MAX_VALUES 256		/* values per matchExpression */
-#define POLICY_MAX_NAME 253		/* DNS subdomain (policy names) */
-#define POLICY_MAX_NS_NAME 63		/* DNS label (namespace names) */
-#define POLICY_MAX_ENDPOINT_PORTS 64	/* named ports per endpoint */
-#define POLICY_MAX_ENDPOINT_ADDRS 64	/* addresses per endpoint */
-#define POLICY_MAX_PORT_NAME 15		/* IANA service name */
-#define POLICY_MIN_CONTAINER_ID 12	/* hex digits of a container id */
+#define POLICY_MAX_RULES 256	     /* ingress or egress rules per policy */
+#define POLICY_MAX_PEERS 256	     /* from/to entries per rule */
+#define POLICY_MAX_PORTS 256	     /* port entries per rule */
+#define POLICY_MAX_EXCEPT 256	     /* except entries per ipBlock */
+#define POLICY_MAX_LABELS 256	     /* labels per object, matchLabels per selector */
+#define POLICY_MAX_EXPRESSIONS 64    /* matchExpressions per selector */
+#define POLICY_MAX_VALUES 256	     /* values per matchExpression */
+#define POLICY_MAX_NAME 253	     /* DNS subdomain (policy names) */
+#define POLICY_MAX_NS_NAME 63	     /* DNS label (namespace names) */
+#define POLICY_MAX_ENDPOINT_PORTS 64 /* named ports per endpoint */
+#define POLICY_MAX_ENDPOINT_ADDRS 64 /* addresses per endpoint */
+#define POLICY_MAX_PORT_NAME 15	     /* IANA service name */
+#define POLICY_MIN_CONTAINER_ID 12   /* hex digits of a container id */
 #define POLICY_MAX_CONTAINER_ID 128
-#define POLICY_MAX_NETNS_NAME 255	/* a name under /run/netns */
-#define POLICY_MAX_LABEL_VALUE_TEXT 4096	/* segd.io/ports and other segd.io/ label values */
-#define POLICY_MAX_ANNOTATION 65536	/* the segd.io/labels annotation */
+#define POLICY_MAX_NETNS_NAME 255	 /* a name under /run/netns */
+#define POLICY_MAX_LABEL_VALUE_TEXT 4096 /* segd.io/ports and other segd.io/ label values */
+#define POLICY_MAX_ANNOTATION 65536	 /* the segd.io/labels annotation */
 
 #define POLICY_NS_NAME_LABEL "kubernetes.io/metadata.name"
 
 /* ---- diagnostics -------------------------------------------------------------------------- */
 
 struct policy_diag {
-	char *file;	/* as given to the parser; "-" for stdin */
-	unsigned line;	/* 1-based; 0 if unknown */
-	unsigned column;	/* 1-based; 0 if unknown */
-	char *path;	/* field path, e.g. "spec.ingress[0].from[1].ipBlock.cidr"; "" for the document */
-	char *message;	/* e.g. "invalid CIDR \"10.0.0.0/33\"" */
+	char *file;	 /* as given to the parser; "-" for stdin */
+	unsigned line;	 /* 1-based; 0 if unknown */
+	unsigned column; /* 1-based; 0 if unknown */
+	char *path; /* field path, e.g. "spec.ingress[0].from[1].ipBlock.cidr"; "" for the document */
+	char *message; /* e.g. "invalid CIDR \"10.0.0.0/33\"" */
 };
 
 struct policy_diags {
@@ -88,7 +88,7 @@ enum policy_op {
 struct policy_expr {
 	char *key;
 	enum policy_op op;
-	char **values;	/* In/NotIn: at least one; Exists/DoesNotExist: none */
+	char **values; /* In/NotIn: at least one; Exists/DoesNotExist: none */
 	size_t n_values;
 };
 
@@ -111,8 +111,8 @@ bool policy_selector_matches(const struct policy_selector *s, const struct polic
 /* Label syntax as the API server checks it. Return NULL if valid, else a static reason. */
 const char *policy_label_key_invalid(const char *key);
 const char *policy_label_value_invalid(const char *value);
-const char *policy_dns_label_invalid(const char *name);	/* RFC 1123 label, <= 63 */
-const char *policy_dns_subdomain_invalid(const char *name);	/* RFC 1123 subdomain, <= 253 */
+const char *policy_dns_label_invalid(const char *name);	    /* RFC 1123 label, <= 63 */
+const char *policy_dns_subdomain_invalid(const char *name); /* RFC 1123 subdomain, <= 253 */
 
 /* ---- policy objects ------------------------------------------------------------------------ */
 
@@ -123,41 +123,41 @@ enum policy_proto {
 	_POLICY_PROTO_MAX,
 };
 
-const char *policy_proto_to_string(enum policy_proto p);	/* "TCP" */
-int policy_proto_from_string(const char *s);		/* -EINVAL if unknown */
-uint8_t policy_proto_ipproto(enum policy_proto p);		/* IPPROTO_TCP, ... */
+const char *policy_proto_to_string(enum policy_proto p); /* "TCP" */
+int policy_proto_from_string(const char *s);		 /* -EINVAL if unknown */
+uint8_t policy_proto_ipproto(enum policy_proto p);	 /* IPPROTO_TCP, ... */
 
 struct policy_port {
-	enum policy_proto proto;	/* defaulted to TCP when absent */
-	bool has_port;		/* false: every port of proto */
-	char *name;		/* named port (IANA_SVC_NAME), or NULL for numeric */
-	uint16_t port;		/* numeric port, when has_port && !name */
-	uint16_t end_port;	/* 0: no range; else port <= end_port */
+	enum policy_proto proto; /* defaulted to TCP when absent */
+	bool has_port;		 /* false: every port of proto */
+	char *name;		 /* named port (IANA_SVC_NAME), or NULL for numeric */
+	uint16_t port;		 /* numeric port, when has_port && !name */
+	uint16_t end_port;	 /* 0: no range; else port <= end_port */
 };
 
 struct policy_cidr {
-	int family;		/* AF_INET or AF_INET6 */
-	uint8_t addr[16];	/* network byte order, host bits are whatever was written */
+	int family;	  /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order, host bits are whatever was written */
 	uint8_t prefixlen;
 };
 
 struct policy_ipblock {
 	struct policy_cidr cidr;
-	struct policy_cidr *except;	/* each within cidr, same family */
+	struct policy_cidr *except; /* each within cidr, same family */
 	size_t n_except;
 };
 
 /* At least one member is set. pod and ns together mean AND. */
 struct policy_peer {
-	struct policy_selector *pod_selector;	/* NULL: absent */
-	struct policy_selector *ns_selector;	/* NULL: absent */
-	struct policy_ipblock *ipblock;		/* NULL: absent; exclusive with the selectors */
+	struct policy_selector *pod_selector; /* NULL: absent */
+	struct policy_selector *ns_selector;  /* NULL: absent */
+	struct policy_ipblock *ipblock;	      /* NULL: absent; exclusive with the selectors */
 };
 
 struct policy_rule {
-	struct policy_peer *peers;	/* n_peers == 0: every peer */
+	struct policy_peer *peers; /* n_peers == 0: every peer */
 	size_t n_peers;
-	struct policy_port *ports;	/* n_ports == 0: every port and protocol */
+	struct policy_port *ports; /* n_ports == 0: every port and protocol */
 	size_t n_ports;
 };
 
@@ -167,15 +167,15 @@ enum {
 };
 
 struct policy_netpol {
-	char *namespace;	/* metadata.namespace, "default" when absent */
+	char *namespace; /* metadata.namespace, "default" when absent */
 	char *name;
-	struct policy_labels labels;	/* metadata.labels (informational) */
+	struct policy_labels labels; /* metadata.labels (informational) */
 	struct policy_selector pod_selector;
 	struct policy_rule *ingress;
 	size_t n_ingress;
 	struct policy_rule *egress;
 	size_t n_egress;
-	unsigned types;		/* POLICY_TYPE_*, after upstream defaulting */
+	unsigned types; /* POLICY_TYPE_*, after upstream defaulting */
 	/* Where it came from, for messages: file and line of the document; may be NULL/0. */
 	char *source_file;
 	unsigned source_line;
@@ -183,7 +183,7 @@ struct policy_netpol {
 
 struct policy_namespace {
 	char *name;
-	struct policy_labels labels;	/* includes kubernetes.io/metadata.name = name */
+	struct policy_labels labels; /* includes kubernetes.io/metadata.name = name */
 };
 
 /* What one input (file) held, in input order. */
@@ -222,7 +222,7 @@ bool policy_netpol_equal(const struct policy_netpol *a, const struct policy_netp
 /* ---- endpoints (pods) ---------------------------------------------------------------------- */
 
 struct policy_addr {
-	int family;	/* AF_INET or AF_INET6 */
+	int family; /* AF_INET or AF_INET6 */
 	uint8_t addr[16];
 };
 
@@ -265,8 +265,8 @@ int policy_port_spec_parse(const char *s, uint16_t *ret_port, enum policy_proto 
 int policy_named_port_parse(const char *s, struct policy_named_port *ret, char **reterr);
 /* Appends *p to the array (taking p->name) unless its name is there already (-EEXIST) or the
  * array holds POLICY_MAX_ENDPOINT_PORTS (-E2BIG). */
-int policy_named_ports_add(struct policy_named_port **ports, size_t *n,
-			   struct policy_named_port *p, char **reterr);
+int policy_named_ports_add(struct policy_named_port **ports, size_t *n, struct policy_named_port *p,
+			   char **reterr);
 void policy_named_ports_free(struct policy_named_port *ports, size_t n);
 /* Adds the label key=value to l: the key and the value checked as labels, the key not there
  * yet (-EEXIST), at most POLICY_MAX_LABELS (-E2BIG). */
@@ -297,7 +297,7 @@ enum policy_dir {
 	_POLICY_DIR_MAX,
 };
 
-const char *policy_dir_to_string(enum policy_dir d);	/* "ingress" / "egress" */
+const char *policy_dir_to_string(enum policy_dir d); /* "ingress" / "egress" */
 
 enum policy_deny_action {
 	POLICY_DENY_DROP,
@@ -313,10 +313,10 @@ struct policy_set_elem {
 
 /* A named set in the endpoint's table. */
 struct policy_set {
-	char *name;		/* <= 31 chars, e.g. "i0_p4" */
-	int family;		/* AF_INET (ipv4_addr) or AF_INET6 (ipv6_addr) */
-	bool interval;		/* false: hash set of addresses; true: interval set of ranges */
-	struct policy_set_elem *elems;	/* sorted, unique; intervals merged, non-overlapping */
+	char *name;    /* <= 31 chars, e.g. "i0_p4" */
+	int family;    /* AF_INET (ipv4_addr) or AF_INET6 (ipv6_addr) */
+	bool interval; /* false: hash set of addresses; true: interval set of ranges */
+	struct policy_set_elem *elems; /* sorted, unique; intervals merged, non-overlapping */
 	size_t n_elems;
 };
 
@@ -329,24 +329,24 @@ struct policy_plan_rule {
 	/* provenance */
 	char *policy_namespace;
 	char *policy_name;
-	unsigned rule_index;	/* index in spec.ingress / spec.egress */
+	unsigned rule_index; /* index in spec.ingress / spec.egress */
 	/* peer match: family AF_UNSPEC and set -1 means any peer (both families) */
 	int family;
-	int set;		/* index into plan->sets, or -1 */
+	int set; /* index into plan->sets, or -1 */
 	/* l4 match: has_proto false means any protocol and port */
 	bool has_proto;
 	enum policy_proto proto;
-	uint16_t port_lo, port_hi;	/* 0,0: any port of proto; else inclusive range */
-	char *comment;		/* "NS/NAME ingress[I]"; <= 128 bytes, stored as the nft comment */
+	uint16_t port_lo, port_hi; /* 0,0: any port of proto; else inclusive range */
+	char *comment; /* "NS/NAME ingress[I]"; <= 128 bytes, stored as the nft comment */
 };
 
 struct policy_plan {
-	char *endpoint;		/* endpoint name */
-	bool isolated[_POLICY_DIR_MAX];	/* selected by a policy of that type: default drop */
+	char *endpoint;			/* endpoint name */
+	bool isolated[_POLICY_DIR_MAX]; /* selected by a policy of that type: default drop */
 	enum policy_deny_action deny;
 	struct policy_set *sets;
 	size_t n_sets;
-	struct policy_plan_rule *rules;	/* in chain order: ingress rules, then egress rules */
+	struct policy_plan_rule *rules; /* in chain order: ingress rules, then egress rules */
 	size_t n_rules;
 	/* "NS/NAME" of each policy selecting this endpoint, sorted, for display, and the
 	 * POLICY_TYPE_* bits of each (which directions it isolates) */
@@ -396,9 +396,9 @@ int policy_compile_cached(struct policy_compile_cache *c, const struct policy_en
  * chain order (the first one decides), or none: the chain's default deny.
  */
 struct policy_verdict {
-	bool isolated;		/* selected by a policy with this direction in policyTypes */
+	bool isolated; /* selected by a policy with this direction in policyTypes */
 	bool allowed;
-	size_t *rules;		/* indexes into plan->rules that match */
+	size_t *rules; /* indexes into plan->rules that match */
 	size_t n_rules;
 };
 
@@ -421,13 +421,12 @@ struct policy_l4 {
 	enum policy_proto proto;
 };
 
-const char *policy_family_to_string(int family);	/* "ipv4", "ipv6", "any" */
+const char *policy_family_to_string(int family); /* "ipv4", "ipv6", "any" */
 /* "TCP", "UDP", "SCTP", "ICMP", "ICMPv6" for those IP protocol numbers, else NULL. */
 const char *policy_ipproto_to_string(uint8_t ipproto);
 /* The names of plan->selected_by that isolate `dir` into ret (room for n_selected_by); the
  * count. A NULL plan has none. */
-size_t policy_plan_isolating(const struct policy_plan *plan, enum policy_dir dir,
-			     const char **ret);
+size_t policy_plan_isolating(const struct policy_plan *plan, enum policy_dir dir, const char **ret);
 /* Adds to ports[0..n) the ports `plan`'s rules name (a range by its first port), up to max;
  * returns the new count. */
 size_t policy_plan_ports(const struct policy_plan *plan, struct policy_l4 *ports, size_t n,
@@ -442,8 +441,9 @@ int policy_l4_list_parse(const char *spec, struct policy_l4 *ports, size_t max, 
  * 0 denied, -errno; *ret_known false when they share no family (then 0).
  */
 int policy_pair_allowed(const struct policy_plan *from, const struct policy_addr *from_addrs,
-			size_t n_from, const struct policy_plan *to, const struct policy_addr *to_addrs,
-			size_t n_to, const struct policy_l4 *p, bool *ret_known);
+			size_t n_from, const struct policy_plan *to,
+			const struct policy_addr *to_addrs, size_t n_to, const struct policy_l4 *p,
+			bool *ret_known);
 /* "10.0.0.1", or "10.0.0.0-10.0.255.255" for a range of an interval set. -ENOBUFS if short. */
 int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e, char *buf,
 			 size_t size);
@@ -466,9 +466,9 @@ struct policy_elems_delta {
 struct policy_plan_diff {
 	char **rules_added, **rules_removed;
 	size_t n_rules_added, n_rules_removed;
-	struct policy_elems_delta *elems_added;	/* sets of `new` */
+	struct policy_elems_delta *elems_added; /* sets of `new` */
 	size_t n_elems_added;
-	struct policy_elems_delta *elems_removed;	/* sets of `old` */
+	struct policy_elems_delta *elems_removed; /* sets of `old` */
 	size_t n_elems_removed;
 };
 
@@ -489,10 +489,10 @@ struct nftnl_rule;
 #define POLICY_NFT_CHAIN_OUTPUT "output"
 
 enum policy_emit_kind {
-	POLICY_EMIT_TABLE,	/* struct nftnl_table * (family NFPROTO_INET) */
-	POLICY_EMIT_CHAIN,	/* struct nftnl_chain * */
-	POLICY_EMIT_SET,		/* struct nftnl_set * with its elements attached */
-	POLICY_EMIT_RULE,	/* struct nftnl_rule * */
+	POLICY_EMIT_TABLE, /* struct nftnl_table * (family NFPROTO_INET) */
+	POLICY_EMIT_CHAIN, /* struct nftnl_chain * */
+	POLICY_EMIT_SET,   /* struct nftnl_set * with its elements attached */
+	POLICY_EMIT_RULE,  /* struct nftnl_rule * */
 	_POLICY_EMIT_MAX,
 };
 
@@ -520,14 +520,14 @@ enum policy_flow_log {
 #define POLICY_FLOW_PREFIX_DENIED "segd:D:"
 #define POLICY_FLOW_PREFIX_ALLOWED "segd:A:"
 #define POLICY_FLOW_LOG_PREFIX_MAX 32
-#define POLICY_FLOW_LOG_SNAPLEN 128	/* IPv6 header + transport ports, with room */
-#define POLICY_FLOW_LOG_RATE 10		/* denied packets logged per second per chain */
+#define POLICY_FLOW_LOG_SNAPLEN 128 /* IPv6 header + transport ports, with room */
+#define POLICY_FLOW_LOG_RATE 10	    /* denied packets logged per second per chain */
 
 struct policy_emit_options {
-	uint32_t table_flags;	/* NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST, decided by the caller */
+	uint32_t table_flags; /* NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST, decided by the caller */
 	enum policy_flow_log flow_log;
 	uint16_t log_group;
-	uint32_t log_rate;	/* 0: POLICY_FLOW_LOG_RATE */
+	uint32_t log_rate; /* 0: POLICY_FLOW_LOG_RATE */
 };
 
 int policy_emit(const struct policy_plan *plan, const struct policy_emit_options *opts,

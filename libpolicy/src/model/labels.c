@@ -172,7 +172,8 @@ static bool expr_matches(const struct policy_expr *e, const struct policy_labels
 }
 
 /* A NULL selector is treated like an empty one: it matches everything. */
-_public_ bool policy_selector_matches(const struct policy_selector *s, const struct policy_labels *l)
+_public_ bool policy_selector_matches(const struct policy_selector *s,
+				      const struct policy_labels *l)
 {
 	static const struct policy_labels none;
 

@@ -125,7 +125,7 @@ struct policy_netpol *policy_netpol_new(void)
 
 /* labels always get kubernetes.io/metadata.name = name, as the API server does */
 _public_ struct policy_namespace *policy_namespace_new(const char *name,
-							const struct policy_labels *l)
+						       const struct policy_labels *l)
 {
 	struct policy_namespace *n;
 
@@ -232,7 +232,8 @@ static int peer_copy(struct policy_peer *dst, const struct policy_peer *src)
 			return -ENOMEM;
 		dst->ipblock->cidr = src->ipblock->cidr;
 		if (src->ipblock->n_except > 0) {
-			dst->ipblock->except = calloc(src->ipblock->n_except, sizeof(struct policy_cidr));
+			dst->ipblock->except =
+				calloc(src->ipblock->n_except, sizeof(struct policy_cidr));
 			if (!dst->ipblock->except)
 				return -ENOMEM;
 			memcpy(dst->ipblock->except, src->ipblock->except,

@@ -106,8 +106,8 @@ static void parse_ipblock(struct pctx *c, const struct pnode *n, struct policy_i
 			else if (!cidr_ok)
 				; /* nothing to compare with; cidr has its own diagnostic */
 			else if (e.family != b->cidr.family)
-				perr(c, x, "except %s is not in the address family of cidr %s", QN(x),
-				     QN(cidr));
+				perr(c, x, "except %s is not in the address family of cidr %s",
+				     QN(x), QN(cidr));
 			else if (!cidr_within(&e, &b->cidr) || e.prefixlen <= b->cidr.prefixlen)
 				perr(c, x, "except %s must be a strict subset of cidr %s", QN(x),
 				     QN(cidr));
@@ -208,8 +208,8 @@ static void parse_port(struct pctx *c, const struct pnode *n, struct policy_port
 			numeric = true;
 			if (pget_int(c, pnum, &v)) {
 				if (v < 1 || v > 65535)
-					perr(c, pnum, "invalid port %lld: must be between 1 and 65535",
-					     v);
+					perr(c, pnum,
+					     "invalid port %lld: must be between 1 and 65535", v);
 				else
 					port->port = (uint16_t)v;
 			}
@@ -238,9 +238,11 @@ static void parse_port(struct pctx *c, const struct pnode *n, struct policy_port
 			perr(c, end, "may not be specified when port is non-numeric");
 		else if (pget_int(c, end, &v)) {
 			if (v < 1 || v > 65535)
-				perr(c, end, "invalid endPort %lld: must be between 1 and 65535", v);
+				perr(c, end, "invalid endPort %lld: must be between 1 and 65535",
+				     v);
 			else if (port->port && v < port->port)
-				perr(c, end, "endPort %lld must be greater than or equal to port %u", v,
+				perr(c, end,
+				     "endPort %lld must be greater than or equal to port %u", v,
 				     port->port);
 			else
 				port->end_port = (uint16_t)v;
@@ -310,8 +312,8 @@ static void parse_rules(struct pctx *c, const struct pnode *spec, const char *ke
 	if (!n)
 		return;
 	p = path_push(c, key);
-	if (pexpect_seq(c, n, POLICY_MAX_RULES, streq(key, "ingress") ? "ingress rules" :
-									  "egress rules") &&
+	if (pexpect_seq(c, n, POLICY_MAX_RULES,
+			streq(key, "ingress") ? "ingress rules" : "egress rules") &&
 	    n->n > 0) {
 		*ret = calloc(n->n, sizeof(**ret));
 		if (!*ret) {
@@ -353,7 +355,8 @@ static void parse_types(struct pctx *c, const struct pnode *spec, struct policy_
 				else if (streq(s, "Egress"))
 					t = POLICY_TYPE_EGRESS;
 				else
-					perr(c, x, "unsupported policy type %s: must be Ingress or Egress",
+					perr(c, x,
+					     "unsupported policy type %s: must be Ingress or Egress",
 					     QN(x));
 				if (t & np->types)
 					perr(c, x, "duplicate policy type %s", QN(x));

@@ -17,8 +17,7 @@
 
 /* ---- context ----------------------------------------------------------------------------- */
 
-void perr_at(struct pctx *c, unsigned line, unsigned column, const char *path, const char *fmt,
-	     ...)
+void perr_at(struct pctx *c, unsigned line, unsigned column, const char *path, const char *fmt, ...)
 {
 	_cleanup_free_ char *msg = NULL;
 	va_list ap;
@@ -63,7 +62,8 @@ size_t path_push(struct pctx *c, const char *key)
 
 	r = snprintf(c->path + old, sizeof(c->path) - old, "%s%s", old ? "." : "", key);
 	if (r > 0)
-		c->path_len = old + (size_t)r < sizeof(c->path) ? old + (size_t)r : sizeof(c->path) - 1;
+		c->path_len =
+			old + (size_t)r < sizeof(c->path) ? old + (size_t)r : sizeof(c->path) - 1;
 	return old;
 }
 
@@ -74,7 +74,8 @@ size_t path_push_index(struct pctx *c, size_t i)
 
 	r = snprintf(c->path + old, sizeof(c->path) - old, "[%zu]", i);
 	if (r > 0)
-		c->path_len = old + (size_t)r < sizeof(c->path) ? old + (size_t)r : sizeof(c->path) - 1;
+		c->path_len =
+			old + (size_t)r < sizeof(c->path) ? old + (size_t)r : sizeof(c->path) - 1;
 	return old;
 }
 

@@ -130,7 +130,8 @@ static void parse_expr(struct pctx *c, const struct pnode *n, struct policy_expr
 			perr(c, values ? values : n,
 			     "values must be non-empty when operator is In or NotIn");
 		else if ((e->op == POLICY_OP_EXISTS || e->op == POLICY_OP_DOES_NOT_EXIST) && has)
-			perr(c, values, "values must be empty when operator is Exists or DoesNotExist");
+			perr(c, values,
+			     "values must be empty when operator is Exists or DoesNotExist");
 	}
 	path_pop(c, p);
 }

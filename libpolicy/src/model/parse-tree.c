@@ -76,9 +76,9 @@ static bool yaml11_int(const char *s)
 
 static bool yaml11_float(const char *s)
 {
-	static const char *const special[] = { ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF",
-					       "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN",
-					       NULL };
+	static const char *const special[] = { ".inf",	".Inf",	 ".INF",  "+.inf", "+.Inf",
+					       "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+					       ".NaN",	".NAN",	 NULL };
 	bool digits = false;
 
 	if (str_in(s, special))
@@ -107,9 +107,10 @@ static bool yaml11_float(const char *s)
 static enum pscalar_kind resolve_yaml_plain(const char *s)
 {
 	static const char *const nulls[] = { "", "~", "null", "Null", "NULL", NULL };
-	static const char *const bools[] = { "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No",
-					     "NO", "true", "True", "TRUE", "false", "False",
-					     "FALSE", "on", "On", "ON", "off", "Off", "OFF", NULL };
+	static const char *const bools[] = { "y",    "Y",     "yes",   "Yes",	"YES",	"n",
+					     "N",    "no",    "No",    "NO",	"true", "True",
+					     "TRUE", "false", "False", "FALSE", "on",	"On",
+					     "ON",   "off",   "Off",   "OFF",	NULL };
 
 	if (str_in(s, nulls))
 		return PSCALAR_NULL;
@@ -149,8 +150,8 @@ struct builder {
 	struct pnode **docs;
 	size_t n_docs;
 	size_t n_nodes;
-	bool fatal;	/* stop reading */
-	bool limit;	/* stopped by one of our limits, not by the syntax */
+	bool fatal; /* stop reading */
+	bool limit; /* stopped by one of our limits, not by the syntax */
 };
 
 static void builder_path(struct builder *b, char *buf, size_t size)
@@ -166,7 +167,7 @@ static void builder_path(struct builder *b, char *buf, size_t size)
 			const struct pnode *k;
 
 			if (p->n == 0 || p->items[2 * (p->n - 1) + 1])
-				break;	/* no pending key: this is the innermost level */
+				break; /* no pending key: this is the innermost level */
 			k = p->items[2 * (p->n - 1)];
 			r = snprintf(buf + len, size - len, "%s%s", len ? "." : "", k->str);
 		} else {
@@ -234,9 +235,9 @@ static bool node_append(struct pnode *p, struct pnode *child)
 	if (p->type == PNODE_SEQ) {
 		p->items[p->n++] = child;
 	} else if (p->n > 0 && !p->items[2 * (p->n - 1) + 1]) {
-		p->items[2 * (p->n - 1) + 1] = child;	/* value of the pending key */
+		p->items[2 * (p->n - 1) + 1] = child; /* value of the pending key */
 	} else {
-		p->items[2 * p->n] = child;	/* a new key; value pending */
+		p->items[2 * p->n] = child; /* a new key; value pending */
 		p->items[2 * p->n + 1] = NULL;
 		p->n++;
 	}
@@ -282,18 +283,21 @@ static bool builder_tag(struct builder *b, const yaml_char_t *utag, enum pnode_t
 		goto bad;
 	t = tag + strlen(YAML_TAG_PREFIX);
 	if (type == PNODE_MAP)
-		return streq(t, "map") || (berr(b, m, true, "tag %s does not fit a mapping", Q(tag)), false);
+		return streq(t, "map") ||
+		       (berr(b, m, true, "tag %s does not fit a mapping", Q(tag)), false);
 	if (type == PNODE_SEQ)
-		return streq(t, "seq") || (berr(b, m, true, "tag %s does not fit a sequence", Q(tag)), false);
+		return streq(t, "seq") ||
+		       (berr(b, m, true, "tag %s does not fit a sequence", Q(tag)), false);
 	if (streq(t, "str")) {
 		*kind = PSCALAR_STR;
 		return true;
 	}
 	if (streq(t, "int") || streq(t, "float") || streq(t, "bool") || streq(t, "null")) {
 		enum pscalar_kind k = resolve_yaml_plain(value);
-		enum pscalar_kind want = t[0] == 'i' ? PSCALAR_INT :
-					 t[0] == 'f' ? PSCALAR_FLOAT :
-					 t[0] == 'b' ? PSCALAR_BOOL : PSCALAR_NULL;
+		enum pscalar_kind want = t[0] == 'i'   ? PSCALAR_INT
+					 : t[0] == 'f' ? PSCALAR_FLOAT
+					 : t[0] == 'b' ? PSCALAR_BOOL
+						       : PSCALAR_NULL;
 
 		if (want == PSCALAR_FLOAT && k == PSCALAR_INT)
 			k = PSCALAR_FLOAT;
@@ -312,7 +316,8 @@ bad:
 /* Sorting pairs by key finds duplicates in O(n log n); a quadratic scan is a DoS vector. */
 static int key_cmp(const void *x, const void *y)
 {
-	const struct pnode *a = *(const struct pnode *const *)x, *b = *(const struct pnode *const *)y;
+	const struct pnode *a = *(const struct pnode *const *)x,
+			   *b = *(const struct pnode *const *)y;
 	int c;
 
 	c = memcmp(a->str, b->str, a->len < b->len ? a->len : b->len);
@@ -343,7 +348,8 @@ static void builder_check_duplicates(struct builder *b, const struct pnode *map)
 	for (size_t i = 1; i < map->n; i++)
 		if (keys[i]->len == keys[i - 1]->len &&
 		    memcmp(keys[i]->str, keys[i - 1]->str, keys[i]->len) == 0) {
-			yaml_mark_t m = { .line = keys[i]->line - 1, .column = keys[i]->column - 1 };
+			yaml_mark_t m = { .line = keys[i]->line - 1,
+					  .column = keys[i]->column - 1 };
 
 			/* the map is on top of the stack: its path is the path of the parent key */
 			berr(b, &m, true, "duplicate key %s", QN(keys[i]));
@@ -435,7 +441,7 @@ static void builder_event(struct builder *b, yaml_event_t *e)
 	case YAML_SEQUENCE_END_EVENT:
 	case YAML_MAPPING_END_EVENT:
 		if (b->depth == 0)
-			return;	/* libyaml never does this */
+			return; /* libyaml never does this */
 		n = b->stack[b->depth - 1];
 		if (n->type == PNODE_MAP)
 			builder_check_duplicates(b, n);
@@ -494,7 +500,8 @@ static int yaml_load(struct pctx *c, const char *text, size_t len, bool json, bo
 						parser.problem ? parser.problem : "invalid input");
 				} else
 					perr_at(c, (unsigned)m.line + 1, (unsigned)m.column + 1, "",
-						"%s%s%s", parser.problem ? parser.problem : "syntax error",
+						"%s%s%s",
+						parser.problem ? parser.problem : "syntax error",
 						parser.context ? " " : "",
 						parser.context ? parser.context : "");
 			}
@@ -555,7 +562,8 @@ static bool tree_matches_json(const struct pnode *n, json_t *j)
 			const struct pnode *k = n->items[2 * i];
 			json_t *v = json_object_getn(j, k->str, k->len);
 
-			if (k->kind != PSCALAR_STR || !v || !tree_matches_json(n->items[2 * i + 1], v))
+			if (k->kind != PSCALAR_STR || !v ||
+			    !tree_matches_json(n->items[2 * i + 1], v))
 				return false;
 		}
 		return true;
@@ -650,7 +658,8 @@ static struct pnode *tree_from_json(struct jconv *v, json_t *j, unsigned depth)
 		n->items = calloc(2 * json_object_size(j) + 1, sizeof(*n->items));
 		if (!n->items)
 			return NULL;
-		json_object_keylen_foreach(j, key, klen, x) {
+		json_object_keylen_foreach(j, key, klen, x)
+		{
 			struct pnode *k = scalar_from(v, PSCALAR_STR, key, klen);
 
 			if (!k)
@@ -702,7 +711,8 @@ static int json_load(struct pctx *c, const char *text, size_t len, struct pnode 
 		bool dup = json_error_code(&jerr) == json_error_duplicate_key;
 
 		docs_free(ydocs, n_ydocs);
-		if (dup && yaml_diags.n > 0 && strstr(yaml_diags.items[0].message, "duplicate key")) {
+		if (dup && yaml_diags.n > 0 &&
+		    strstr(yaml_diags.items[0].message, "duplicate key")) {
 			/* libyaml found it too, and knows where the key is */
 			for (size_t i = 0; i < yaml_diags.n; i++) {
 				struct policy_diag *d = &yaml_diags.items[i];
@@ -711,8 +721,8 @@ static int json_load(struct pctx *c, const char *text, size_t len, struct pnode 
 			}
 		} else {
 			perr_at(c, (unsigned)(jerr.line > 0 ? jerr.line : 0),
-				(unsigned)(jerr.column > 0 ? jerr.column : 0), "", "invalid JSON: %s",
-				jerr.text);
+				(unsigned)(jerr.column > 0 ? jerr.column : 0), "",
+				"invalid JSON: %s", jerr.text);
 		}
 		policy_diags_done(&yaml_diags);
 		return c->oom ? -ENOMEM : -EBADMSG;

@@ -53,7 +53,8 @@ static void parse_annotations(struct pctx *c, const struct pnode *n)
 			total += k->len + v->len;
 	}
 	if (total > ANNOTATIONS_MAX_BYTES)
-		perr(c, n, "annotations too large: %zu bytes (max %u)", total, ANNOTATIONS_MAX_BYTES);
+		perr(c, n, "annotations too large: %zu bytes (max %u)", total,
+		     ANNOTATIONS_MAX_BYTES);
 }
 
 struct meta {
@@ -66,9 +67,16 @@ struct meta {
 
 static void parse_metadata(struct pctx *c, const struct pnode *doc, struct meta *m)
 {
-	static const char *const fields[] = { "name", "namespace", "labels", "annotations", "uid",
-					      "resourceVersion", "creationTimestamp", "generation",
-					      "managedFields", NULL };
+	static const char *const fields[] = { "name",
+					      "namespace",
+					      "labels",
+					      "annotations",
+					      "uid",
+					      "resourceVersion",
+					      "creationTimestamp",
+					      "generation",
+					      "managedFields",
+					      NULL };
 	const struct pnode *md, *x;
 	size_t p;
 
@@ -173,14 +181,14 @@ static void parse_status(struct pctx *c, const struct pnode *doc)
 	if (!st)
 		return;
 	p = path_push(c, "status");
-	pexpect_map(c, st);	/* ignored, but must be an object */
+	pexpect_map(c, st); /* ignored, but must be an object */
 	path_pop(c, p);
 }
 
 static void parse_namespace(struct pctx *c, const struct pnode *doc, struct policy_objects *o)
 {
-	static const char *const fields[] = { "apiVersion", "kind", "metadata", "spec", "status",
-					      NULL };
+	static const char *const fields[] = { "apiVersion", "kind",   "metadata",
+					      "spec",	    "status", NULL };
 	struct meta m = { 0 };
 	const struct pnode *spec;
 	const char *v;
@@ -242,8 +250,8 @@ static void parse_namespace(struct pctx *c, const struct pnode *doc, struct poli
 
 static void parse_netpol(struct pctx *c, const struct pnode *doc, struct policy_objects *o)
 {
-	static const char *const fields[] = { "apiVersion", "kind", "metadata", "spec", "status",
-					      NULL };
+	static const char *const fields[] = { "apiVersion", "kind",   "metadata",
+					      "spec",	    "status", NULL };
 	_cleanup_(policy_netpol_freep) struct policy_netpol *np = NULL;
 	struct meta m = { 0 };
 	const struct pnode *spec;
@@ -308,12 +316,12 @@ static void parse_list(struct pctx *c, const struct pnode *doc, struct policy_ob
 	md = pfield(doc, "metadata");
 	if (md) {
 		p = path_push(c, "metadata");
-		pexpect_map(c, md);	/* ListMeta: ignored */
+		pexpect_map(c, md); /* ListMeta: ignored */
 		path_pop(c, p);
 	}
 	items = pfield(doc, "items");
 	if (!items)
-		return;	/* an empty list */
+		return; /* an empty list */
 	p = path_push(c, "items");
 	if (pexpect_seq(c, items, POLICY_MAX_DOCUMENTS, "items")) {
 		for (size_t i = 0; i < items->n; i++) {
@@ -511,8 +519,9 @@ static void diags_sort(struct policy_diags *d)
 		struct policy_diag x = d->items[i];
 		size_t j = i;
 
-		while (j > 0 && (d->items[j - 1].line > x.line ||
-				 (d->items[j - 1].line == x.line && d->items[j - 1].column > x.column))) {
+		while (j > 0 &&
+		       (d->items[j - 1].line > x.line ||
+			(d->items[j - 1].line == x.line && d->items[j - 1].column > x.column))) {
 			d->items[j] = d->items[j - 1];
 			j--;
 		}

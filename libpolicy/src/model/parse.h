@@ -28,11 +28,11 @@ enum pscalar_kind {
 
 struct pnode {
 	enum pnode_type type;
-	enum pscalar_kind kind;	/* scalars only */
+	enum pscalar_kind kind; /* scalars only */
 	unsigned line, column;	/* 1-based; 0 when unknown */
 	char *str;		/* scalars: value, NUL-terminated (may contain NUL: see len) */
 	size_t len;
-	struct pnode **items;	/* seq: n items; map: n pairs as items[2i] key, items[2i+1] value */
+	struct pnode **items; /* seq: n items; map: n pairs as items[2i] key, items[2i+1] value */
 	size_t n;
 	size_t cap;
 };
@@ -67,8 +67,8 @@ int ptree_load(struct pctx *c, const char *text, size_t len, bool json, struct p
 /* ---- context helpers (parse-node.c) ---- */
 
 void perr(struct pctx *c, const struct pnode *at, const char *fmt, ...) _printf_(3, 4);
-void perr_at(struct pctx *c, unsigned line, unsigned column, const char *path, const char *fmt,
-	     ...) _printf_(5, 6);
+void perr_at(struct pctx *c, unsigned line, unsigned column, const char *path, const char *fmt, ...)
+	_printf_(5, 6);
 size_t path_push(struct pctx *c, const char *key);
 size_t path_push_index(struct pctx *c, size_t i);
 void path_pop(struct pctx *c, size_t old);

@@ -56,7 +56,8 @@ static json_t *selector_to_json(const struct policy_selector *s)
 
 	if (!o)
 		return NULL;
-	if (s->match_labels.n > 0 && set_new(o, "matchLabels", labels_to_json(&s->match_labels)) < 0)
+	if (s->match_labels.n > 0 &&
+	    set_new(o, "matchLabels", labels_to_json(&s->match_labels)) < 0)
 		return NULL;
 	if (s->n_exprs > 0) {
 		json_t *a = json_array();

@@ -64,31 +64,36 @@ static void nl_append(struct nlbuf *o, const struct nlmsghdr *h)
 	o->n += h->nlmsg_len;
 }
 
-static int emit_cb(enum policy_emit_kind kind, void *obj, const struct policy_plan_rule *pr, void *ud)
+static int emit_cb(enum policy_emit_kind kind, void *obj, const struct policy_plan_rule *pr,
+		   void *ud)
 {
 	struct nlbuf *o = ud;
 	struct nlmsghdr *h;
 
 	switch (kind) {
 	case POLICY_EMIT_TABLE:
-		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE, o->seq++);
+		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWTABLE, NFPROTO_INET, NLM_F_CREATE,
+					  o->seq++);
 		nftnl_table_nlmsg_build_payload(h, obj);
 		nl_append(o, h);
 		nftnl_table_free(obj);
 		break;
 	case POLICY_EMIT_CHAIN:
-		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE, o->seq++);
+		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWCHAIN, NFPROTO_INET, NLM_F_CREATE,
+					  o->seq++);
 		nftnl_chain_nlmsg_build_payload(h, obj);
 		nl_append(o, h);
 		nftnl_chain_free(obj);
 		break;
 	case POLICY_EMIT_SET: {
-		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE, o->seq++);
+		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWSET, NFPROTO_INET, NLM_F_CREATE,
+					  o->seq++);
 		nftnl_set_nlmsg_build_payload(h, obj);
 		nl_append(o, h);
 		o->sets++;
 		if (nftnl_set_is_set(obj, NFTNL_SET_ID) || 1) {
-			h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWSETELEM, NFPROTO_INET, NLM_F_CREATE, o->seq++);
+			h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWSETELEM, NFPROTO_INET,
+						  NLM_F_CREATE, o->seq++);
 			nftnl_set_elems_nlmsg_build_payload(h, obj);
 			nl_append(o, h);
 		}
@@ -96,7 +101,8 @@ static int emit_cb(enum policy_emit_kind kind, void *obj, const struct policy_pl
 		break;
 	}
 	case POLICY_EMIT_RULE:
-		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWRULE, NFPROTO_INET, NLM_F_CREATE | NLM_F_APPEND, o->seq++);
+		h = nftnl_nlmsg_build_hdr(o->scratch, NFT_MSG_NEWRULE, NFPROTO_INET,
+					  NLM_F_CREATE | NLM_F_APPEND, o->seq++);
 		nftnl_rule_nlmsg_build_payload(h, obj);
 		nl_append(o, h);
 		nftnl_rule_free(obj);
@@ -247,7 +253,8 @@ int main(int argc, char **argv)
 				first_diff = diff_text(ja ? ja : "", jb ? jb : "");
 				if (ja && jb && strcmp(ja, jb) == 0) {
 					free(first_diff);
-					first_diff = strdup("plans differ but their JSON is equal (field outside the JSON, e.g. element end bytes)");
+					first_diff = strdup(
+						"plans differ but their JSON is equal (field outside the JSON, e.g. element end bytes)");
 				}
 			}
 			free(ja);
@@ -313,17 +320,19 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &ru);
 
 	FILE *f = stdout;
-	fprintf(f, "{\"N\":%u,\"M\":%u,\"seed\":%llu,\"reps\":%u,\"policies\":%zu,\"policy_text_bytes\":%zu,"
-		   "\"endpoints_isolated\":%zu,\"sets\":%zu,\"elements\":%zu,\"rules\":%zu,\"netlink_bytes\":%zu,"
-		   "\"netlink_sets_emitted\":%zu,\"netlink_rules_emitted\":%zu,\"t_emit_s\":%.6f,",
-		n, m, (unsigned long long)seed, reps, objs->n_netpols, gw->text_len, isolated, sets, elems, rules,
-		nl.n, nl.sets, nl.rules, t_emit);
+	fprintf(f,
+		"{\"N\":%u,\"M\":%u,\"seed\":%llu,\"reps\":%u,\"policies\":%zu,\"policy_text_bytes\":%zu,"
+		"\"endpoints_isolated\":%zu,\"sets\":%zu,\"elements\":%zu,\"rules\":%zu,\"netlink_bytes\":%zu,"
+		"\"netlink_sets_emitted\":%zu,\"netlink_rules_emitted\":%zu,\"t_emit_s\":%.6f,",
+		n, m, (unsigned long long)seed, reps, objs->n_netpols, gw->text_len, isolated, sets,
+		elems, rules, nl.n, nl.sets, nl.rules, t_emit);
 	if (!check_only)
-		fprintf(f, "\"t_ours_s\":%.6f,\"t_ours_min_s\":%.6f,\"t_ref_s\":%.6f,\"t_ref_min_s\":%.6f,"
-			   "\"t_memcpy_s\":%.9f,",
+		fprintf(f,
+			"\"t_ours_s\":%.6f,\"t_ours_min_s\":%.6f,\"t_ref_s\":%.6f,\"t_ref_min_s\":%.6f,"
+			"\"t_memcpy_s\":%.9f,",
 			to[reps / 2], to[0], tr[reps / 2], tr[0], tm[reps / 2]);
-	fprintf(f, "\"rss_world_kb\":%ld,\"peak_rss_kb\":%ld,\"mismatches\":%zu", rss_world, ru.ru_maxrss,
-		mismatches);
+	fprintf(f, "\"rss_world_kb\":%ld,\"peak_rss_kb\":%ld,\"mismatches\":%zu", rss_world,
+		ru.ru_maxrss, mismatches);
 	if (mismatches) {
 		fprintf(f, ",\"first_mismatch_endpoint\":");
 		json_str(f, first_ep);
@@ -333,6 +342,7 @@ int main(int argc, char **argv)
 	fprintf(f, "}\n");
 	return mismatches ? 1 : 0;
 usage:
-	fprintf(stderr, "usage: segd-bench-compile N M [--seed S] [--reps R] [--check-only] [--dump-policies FILE]\n");
+	fprintf(stderr,
+		"usage: segd-bench-compile N M [--seed S] [--reps R] [--check-only] [--dump-policies FILE]\n");
 	return 2;
 }

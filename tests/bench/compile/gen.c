@@ -278,16 +278,22 @@ static void gen_selector(struct gen *g, unsigned kind)
 		bp(g, "{\"matchLabels\":{\"k%u\":\"v%u\"}}", k1, r);
 		break;
 	case 1: /* In */
-		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":"
-		      "[\"v%u\",\"v%u\"]}]}", k1, r + 1, r + 5);
+		bp(g,
+		   "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":"
+		   "[\"v%u\",\"v%u\"]}]}",
+		   k1, r + 1, r + 5);
 		break;
 	case 2: /* NotIn with a matchLabels that keeps it selective */
-		bp(g, "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
-		      "\"operator\":\"NotIn\",\"values\":[\"v1\",\"v2\"]}]}", k1, r, k2);
+		bp(g,
+		   "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
+		   "\"operator\":\"NotIn\",\"values\":[\"v1\",\"v2\"]}]}",
+		   k1, r, k2);
 		break;
 	default: /* Exists */
-		bp(g, "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
-		      "\"operator\":\"Exists\"}]}", k1, r, k2);
+		bp(g,
+		   "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
+		   "\"operator\":\"Exists\"}]}",
+		   k1, r, k2);
 	}
 }
 
@@ -299,14 +305,17 @@ static void gen_peer(struct gen *g)
 		unsigned o = rn(g, 256), t = rn(g, 4), a, b;
 
 		if (t == 0) {
-			bp(g, "{\"ipBlock\":{\"cidr\":\"fd00:%x::/32\",\"except\":[\"fd00:%x:1::/48\"]}}",
+			bp(g,
+			   "{\"ipBlock\":{\"cidr\":\"fd00:%x::/32\",\"except\":[\"fd00:%x:1::/48\"]}}",
 			   o, o);
 		} else if (t == 1) {
 			/* drawn last to first: the order gcc evaluated them in when this was one call */
 			b = rn(g, 256);
 			a = rn(g, 256);
-			bp(g, "{\"ipBlock\":{\"cidr\":\"10.%u.0.0/16\",\"except\":[\"10.%u.%u.0/24\","
-			      "\"10.%u.%u.128/25\"]}}", o, o, a, o, b);
+			bp(g,
+			   "{\"ipBlock\":{\"cidr\":\"10.%u.0.0/16\",\"except\":[\"10.%u.%u.0/24\","
+			   "\"10.%u.%u.128/25\"]}}",
+			   o, o, a, o, b);
 		} else {
 			bp(g, "{\"ipBlock\":{\"cidr\":\"172.%u.%u.0/24\"}}", 16 + rn(g, 16), o);
 		}
@@ -334,7 +343,8 @@ static void gen_ports(struct gen *g)
 		if (t == 0)
 			bp(g, "{\"protocol\":\"TCP\",\"port\":%u}", 80 + rn(g, 3) * 363);
 		else if (t == 1)
-			bp(g, "{\"protocol\":\"TCP\",\"port\":8000,\"endPort\":%u}", 8100 + rn(g, 100));
+			bp(g, "{\"protocol\":\"TCP\",\"port\":8000,\"endPort\":%u}",
+			   8100 + rn(g, 100));
 		else if (t == 2)
 			bp(g, "{\"protocol\":\"UDP\",\"port\":53}");
 		else if (t == 3)
@@ -355,9 +365,10 @@ static void gen_policy(struct gen *g, unsigned i)
 	value = 1 + rn(g, 4);
 	key = rn(g, g->p.n_keys);
 	ns = rn(g, g->p.n_namespaces);
-	bp(g, "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
-	      "\"metadata\":{\"name\":\"p%u\",\"namespace\":\"ns%u\"},\"spec\":{\"podSelector\":"
-	      "{\"matchLabels\":{\"k%u\":\"v%u\"}},\"policyTypes\":[%s%s%s]",
+	bp(g,
+	   "{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\","
+	   "\"metadata\":{\"name\":\"p%u\",\"namespace\":\"ns%u\"},\"spec\":{\"podSelector\":"
+	   "{\"matchLabels\":{\"k%u\":\"v%u\"}},\"policyTypes\":[%s%s%s]",
 	   i, ns, key, value, types & 1 ? "\"Ingress\"" : "", types == 3 ? "," : "",
 	   types & 2 ? "\"Egress\"" : "");
 	for (unsigned d = 0; d < 2; d++) {
@@ -401,27 +412,36 @@ static void gen_selector_wide(struct gen *g)
 		bp(g, "{\"matchLabels\":{\"k%u\":\"v%u\"}}", k1, r);
 		break;
 	case 2:
-		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":"
-		      "[\"v%u\",\"v%u\"]}]}", k1, r, r + 1);
+		bp(g,
+		   "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":"
+		   "[\"v%u\",\"v%u\"]}]}",
+		   k1, r, r + 1);
 		break;
 	case 3:
-		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":"
-		      "[\"v%u\"]}]}", k1, r);
+		bp(g,
+		   "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"In\",\"values\":"
+		   "[\"v%u\"]}]}",
+		   k1, r);
 		break;
 	case 4:
-		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"NotIn\",\"values\":"
-		      "[\"v%u\"]}]}", k1, r);
+		bp(g,
+		   "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"NotIn\",\"values\":"
+		   "[\"v%u\"]}]}",
+		   k1, r);
 		break;
 	case 5:
 		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"Exists\"}]}", k1);
 		break;
 	case 6:
-		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"DoesNotExist\"}]}", k1);
+		bp(g, "{\"matchExpressions\":[{\"key\":\"k%u\",\"operator\":\"DoesNotExist\"}]}",
+		   k1);
 		break;
 	default:
-		bp(g, "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
-		      "\"operator\":\"NotIn\",\"values\":[\"v1\"]},{\"key\":\"k%u\",\"operator\":"
-		      "\"Exists\"}]}", k1, r, k2, k2);
+		bp(g,
+		   "{\"matchLabels\":{\"k%u\":\"v%u\"},\"matchExpressions\":[{\"key\":\"k%u\","
+		   "\"operator\":\"NotIn\",\"values\":[\"v1\"]},{\"key\":\"k%u\",\"operator\":"
+		   "\"Exists\"}]}",
+		   k1, r, k2, k2);
 	}
 }
 
@@ -468,8 +488,10 @@ static void gen_ipblock_wide(struct gen *g)
 	case 1: /* excepts that overlap each other */
 		a = rn(g, 64) * 4;
 		b = rn(g, 256);
-		bp(g, "{\"ipBlock\":{\"cidr\":\"10.0.0.0/24\",\"except\":[\"10.0.0.%u/30\","
-		      "\"10.0.0.%u/32\"]}}", a, b);
+		bp(g,
+		   "{\"ipBlock\":{\"cidr\":\"10.0.0.0/24\",\"except\":[\"10.0.0.%u/30\","
+		   "\"10.0.0.%u/32\"]}}",
+		   a, b);
 		break;
 	case 2:
 		bp(g, "{\"ipBlock\":{\"cidr\":\"0.0.0.0/0\",\"except\":[\"%s\"]}}",
@@ -529,7 +551,8 @@ static void gen_ports_wide(struct gen *g)
 			bp(g, "{\"protocol\":\"TCP\",\"port\":%u}", rn(g, 2) ? 8001 : 443);
 			break;
 		case 1:
-			bp(g, "{\"protocol\":\"TCP\",\"port\":8000,\"endPort\":%u}", 8000 + rn(g, 30));
+			bp(g, "{\"protocol\":\"TCP\",\"port\":8000,\"endPort\":%u}",
+			   8000 + rn(g, 30));
 			break;
 		case 2:
 			bp(g, "{\"protocol\":\"UDP\",\"port\":53}");
@@ -559,7 +582,8 @@ static void gen_ports_wide(struct gen *g)
 			bp(g, "{\"port\":\"%s\"}", pnames[rn(g, 4)]);
 			break;
 		default:
-			bp(g, "{\"protocol\":\"UDP\",\"port\":5000,\"endPort\":%u}", 5000 + rn(g, 400));
+			bp(g, "{\"protocol\":\"UDP\",\"port\":5000,\"endPort\":%u}",
+			   5000 + rn(g, 400));
 		}
 	}
 	bp(g, "]");

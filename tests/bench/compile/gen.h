@@ -16,22 +16,22 @@
 struct gen_params {
 	unsigned n_endpoints;
 	unsigned n_policies;
-	unsigned n_namespaces;	/* ns0..; 0: 10 */
-	unsigned n_keys;	/* label keys k0..; 0: 20 (at least 10 without wide) */
-	unsigned n_values;	/* label values v1..; 0: 50 */
+	unsigned n_namespaces; /* ns0..; 0: 10 */
+	unsigned n_keys;       /* label keys k0..; 0: 20 (at least 10 without wide) */
+	unsigned n_values;     /* label values v1..; 0: 50 */
 	/* false: the benchmark's mix, which its published numbers depend on (keep it as it is);
 	 * true: every shape the compiler handles, for differential testing (gen.c lists them) */
 	bool wide;
 };
 
 struct gen_world {
-	struct policy_namespace **namespaces;	/* Namespace objects; wide: the last has none */
+	struct policy_namespace **namespaces; /* Namespace objects; wide: the last has none */
 	size_t n_namespaces;
 	struct policy_endpoint **endpoints;
 	size_t n_endpoints;
-	char *text;			/* the NetworkPolicies: one JSON List */
+	char *text; /* the NetworkPolicies: one JSON List */
 	size_t text_len;
-	struct policy_objects *objects;	/* text parsed, by gen_world_parse() */
+	struct policy_objects *objects; /* text parsed, by gen_world_parse() */
 	struct policy_world world;	/* borrows all of the above */
 };
 

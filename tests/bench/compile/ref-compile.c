@@ -159,8 +159,8 @@ struct spec {
 	unsigned lo, hi;
 };
 
-static void new_rule(struct ctx *c, enum policy_dir dir, const struct policy_netpol *p, unsigned idx,
-		     int family, int set, const struct spec *s)
+static void new_rule(struct ctx *c, enum policy_dir dir, const struct policy_netpol *p,
+		     unsigned idx, int family, int set, const struct spec *s)
 {
 	struct policy_plan *pl = c->pl;
 	struct policy_plan_rule *r;
@@ -168,7 +168,7 @@ static void new_rule(struct ctx *c, enum policy_dir dir, const struct policy_net
 	int n = snprintf(cm, sizeof(cm), "%s/%s %s[%u]", p->namespace, p->name,
 			 dir == POLICY_DIR_INGRESS ? "ingress" : "egress", idx);
 
-	if (n >= 240) {	/* long names: shortened, made unique by an FNV-1a hash of the name */
+	if (n >= 240) { /* long names: shortened, made unique by an FNV-1a hash of the name */
 		unsigned h = 2166136261u;
 		for (const unsigned char *x = (const unsigned char *)p->name; *x; x++)
 			h = (h ^ *x) * 16777619u;
@@ -303,7 +303,7 @@ static int block_set(struct ctx *c, const char *name, int family, const struct p
 	}
 	if (n == 0) {
 		free(r);
-		return -2;	/* nothing: no set */
+		return -2; /* nothing: no set */
 	}
 	qsort(r, n, sizeof(*r), rng_cmp);
 	size_t o = 0;
@@ -337,8 +337,8 @@ static const struct policy_named_port *own_port(const struct policy_endpoint *e,
 	return NULL;
 }
 
-static void one_rule(struct ctx *c, enum policy_dir dir, const struct policy_netpol *p, unsigned idx,
-		     unsigned q, const struct policy_rule *rule)
+static void one_rule(struct ctx *c, enum policy_dir dir, const struct policy_netpol *p,
+		     unsigned idx, unsigned q, const struct policy_rule *rule)
 {
 	const struct policy_world *w = c->w;
 	char d = dir == POLICY_DIR_INGRESS ? 'i' : 'e', name[64];
@@ -368,7 +368,8 @@ static void one_rule(struct ctx *c, enum policy_dir dir, const struct policy_net
 		if (!pt->has_port)
 			sp[ns++] = (struct spec){ 1, pt->proto, 0, 0 };
 		else if (!pt->name)
-			sp[ns++] = (struct spec){ 1, pt->proto, pt->port, pt->end_port ? pt->end_port : pt->port };
+			sp[ns++] = (struct spec){ 1, pt->proto, pt->port,
+						  pt->end_port ? pt->end_port : pt->port };
 		else if (dir == POLICY_DIR_INGRESS) {
 			const struct policy_named_port *np = own_port(c->ep, pt->name, pt->proto);
 			if (np)
@@ -497,10 +498,12 @@ int ref_compile(const struct policy_world *w, const struct policy_endpoint *ep,
 		}
 	}
 	for (int dir = 0; dir < 2; dir++) {
-		unsigned q = 0, want = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
+		unsigned q = 0, want = dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS
+								 : POLICY_TYPE_EGRESS;
 		for (size_t i = 0; i < n; i++) {
 			const struct policy_netpol *p = sel[i];
-			const struct policy_rule *rules = dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
+			const struct policy_rule *rules =
+				dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
 			size_t nr = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
 			if (!(p->types & want))
 				continue;
