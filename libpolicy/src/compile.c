@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "ipset.h"
+#include "select.h"
 #include "macro.h"
 #include "policy/policy.h"
 
@@ -30,30 +31,6 @@ struct port_spec {
 	uint16_t lo, hi;
 };
 
-/* The endpoints a rule's selector peers select, and their addresses per family (sorted,
- * unique), so that each plan's sets are a copy of output size. */
-struct peers {
-	bool *sel;			  /* world->n_endpoints flags */
-	bool has_sel;			  /* the rule has selector peers */
-	struct policy_set_elem *elems[2]; /* [0] AF_INET, [1] AF_INET6 */
-	size_t n_elems[2];
-};
-
-/* Peers per rule, keyed by the rule's address (open addressing). */
-struct cache_entry {
-	const struct policy_rule *rule;
-	struct peers peers;
-};
-
-struct policy_compile_cache {
-	const struct policy_world *w;
-	struct cache_entry *slots;
-	size_t n_slots, used;
-	/* The world's policies sorted by (namespace, name): an endpoint's candidates are the run
-	 * of its namespace, already in plan order. Built on first use. */
-	const struct policy_netpol **by_ns;
-};
-
 struct builder {
 	const struct policy_world *w;
 	struct policy_compile_cache *cache;
@@ -62,91 +39,6 @@ struct builder {
 	size_t sets_allocated, rules_allocated;
 	unsigned seq[_POLICY_DIR_MAX];
 };
-
-static const struct policy_labels *ns_labels(const struct policy_world *w, const char *ns,
-					     struct policy_labels *tmp,
-					     struct policy_label *tmp_label)
-{
-	for (size_t i = 0; i < w->n_namespaces; i++)
-		if (streq(w->namespaces[i]->name, ns))
-			return &w->namespaces[i]->labels;
-
-	/* Implicit namespace: only the name label, as the API server would add it. */
-	*tmp_label =
-		(struct policy_label){ .key = (char *)POLICY_NS_NAME_LABEL, .value = (char *)ns };
-	*tmp = (struct policy_labels){ .items = tmp_label, .n = 1 };
-	return tmp;
-}
-
-static bool peer_selects(const struct policy_world *w, const struct policy_netpol *p,
-			 const struct policy_peer *peer, const struct policy_endpoint *e)
-{
-	if (peer->ipblock)
-		return false;
-
-	if (peer->ns_selector) {
-		struct policy_labels tmp;
-		struct policy_label tmp_label;
-
-		if (!policy_selector_matches(peer->ns_selector,
-					     ns_labels(w, e->namespace, &tmp, &tmp_label)))
-			return false;
-	} else if (!streq(e->namespace, p->namespace))
-		return false;
-
-	return !peer->pod_selector || policy_selector_matches(peer->pod_selector, &e->labels);
-}
-
-bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e)
-{
-	return streq(p->namespace, e->namespace) &&
-	       policy_selector_matches(&p->pod_selector, &e->labels);
-}
-
-bool policy_netpol_references(const struct policy_world *w, const struct policy_netpol *p,
-			      const struct policy_endpoint *e)
-{
-	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
-		unsigned type =
-			dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
-		const struct policy_rule *rules =
-			dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
-		size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
-
-		if (!(p->types & type))
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			const struct policy_rule *r = &rules[i];
-
-			/* Egress named ports resolve against every candidate destination. */
-			if (dir == POLICY_DIR_EGRESS)
-				for (size_t k = 0; k < r->n_ports; k++)
-					if (r->ports[k].has_port && r->ports[k].name)
-						return true;
-			for (size_t k = 0; k < r->n_peers; k++)
-				if (peer_selects(w, p, &r->peers[k], e))
-					return true;
-		}
-	}
-	return false;
-}
-
-static int cmp_netpol(const void *a, const void *b)
-{
-	const struct policy_netpol *x = *(struct policy_netpol *const *)a;
-	const struct policy_netpol *y = *(struct policy_netpol *const *)b;
-	int c = strcmp(x->namespace, y->namespace);
-
-	return c ? c : strcmp(x->name, y->name);
-}
-
-static int cmp_elem(const void *a, const void *b)
-{
-	const struct policy_set_elem *x = a, *y = b;
-	int c = memcmp(x->start, y->start, 16);
-
-	return c ? c : memcmp(x->end, y->end, 16);
-}
 
 static int add_set(struct builder *b, const char *name, int family, bool interval,
 		   struct policy_set_elem *elems, size_t n, int *ret_index)
@@ -172,50 +64,6 @@ static int add_set(struct builder *b, const char *name, int family, bool interva
 	if (!s->name)
 		return -ENOMEM;
 	*ret_index = (int)plan->n_sets++;
-	return 0;
-}
-
-/* The addresses (of `family`) of the endpoints flagged in `sel`, sorted and unique; NULL and
- * 0 when there are none. */
-static int endpoint_elems(const struct policy_world *w, int family, const bool *sel,
-			  struct policy_set_elem **ret, size_t *ret_n)
-{
-	struct policy_set_elem *elems;
-	size_t n = 0, o = 0;
-
-	*ret = NULL;
-	*ret_n = 0;
-	for (size_t i = 0; i < w->n_endpoints; i++)
-		if (sel[i])
-			for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++)
-				n += w->endpoints[i]->addrs[a].family == family;
-	if (n == 0)
-		return 0;
-
-	elems = calloc(n, sizeof(*elems));
-	if (!elems)
-		return -ENOMEM;
-	for (size_t i = 0; i < w->n_endpoints; i++) {
-		if (!sel[i])
-			continue;
-		for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++) {
-			const struct policy_addr *ad = &w->endpoints[i]->addrs[a];
-
-			if (ad->family != family)
-				continue;
-			memcpy(elems[o].start, ad->addr, 16);
-			memcpy(elems[o].end, ad->addr, 16);
-			o++;
-		}
-	}
-	qsort_safe(elems, n, sizeof(*elems), cmp_elem);
-	/* unique: two endpoints may briefly claim one address */
-	o = 1;
-	for (size_t i = 1; i < n; i++)
-		if (cmp_elem(&elems[i], &elems[o - 1]) != 0)
-			elems[o++] = elems[i];
-	*ret = elems;
-	*ret_n = o;
 	return 0;
 }
 
@@ -246,7 +94,7 @@ static int add_endpoint_set(struct builder *b, const char *name, int family, con
 	size_t n;
 	int r;
 
-	r = endpoint_elems(b->w, family, sel, &elems, &n);
+	r = select_endpoint_elems(b->w, family, sel, &elems, &n);
 	if (r < 0)
 		return r;
 	r = add_set(b, name, family, false, elems, n, ret_index);
@@ -422,186 +270,6 @@ static int compile_named_egress(struct builder *b, const struct policy_netpol *p
 	return 0;
 }
 
-/* Flags in sel the endpoints a rule's selector peers select; whether it has any. */
-static bool select_peers(const struct policy_world *w, const struct policy_netpol *p,
-			 const struct policy_rule *rule, bool *sel)
-{
-	bool has_sel = false;
-
-	for (size_t i = 0; i < rule->n_peers; i++) {
-		const struct policy_peer *peer = &rule->peers[i];
-
-		if (peer->ipblock)
-			continue;
-		has_sel = true;
-		for (size_t e = 0; e < w->n_endpoints; e++)
-			if (!sel[e] && peer_selects(w, p, peer, w->endpoints[e]))
-				sel[e] = true;
-	}
-	return has_sel;
-}
-
-static size_t hash_ptr(const void *p, size_t n)
-{
-	uintptr_t x = (uintptr_t)p;
-
-	x ^= x >> 17;
-	x *= (uintptr_t)0xed5ad4bbu;
-	x ^= x >> 11;
-	return (size_t)x & (n - 1);
-}
-
-static int cache_grow(struct policy_compile_cache *c)
-{
-	size_t n = c->n_slots ? c->n_slots * 2 : 64;
-	struct cache_entry *slots = calloc(n, sizeof(*slots));
-
-	if (!slots)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->n_slots; i++) {
-		size_t k;
-
-		if (!c->slots[i].rule)
-			continue;
-		for (k = hash_ptr(c->slots[i].rule, n); slots[k].rule; k = (k + 1) & (n - 1))
-			;
-		slots[k] = c->slots[i];
-	}
-	free(c->slots);
-	c->slots = slots;
-	c->n_slots = n;
-	return 0;
-}
-
-static void peers_done(struct peers *pe)
-{
-	free(pe->sel);
-	free(pe->elems[0]);
-	free(pe->elems[1]);
-	*pe = (struct peers){ 0 };
-}
-
-static int peers_compute(const struct policy_world *w, const struct policy_netpol *p,
-			 const struct policy_rule *rule, struct peers *pe)
-{
-	int r;
-
-	*pe = (struct peers){ 0 };
-	pe->sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*pe->sel));
-	if (!pe->sel)
-		return -ENOMEM;
-	pe->has_sel = select_peers(w, p, rule, pe->sel);
-	if (!pe->has_sel)
-		return 0;
-	r = endpoint_elems(w, AF_INET, pe->sel, &pe->elems[0], &pe->n_elems[0]);
-	if (r >= 0)
-		r = endpoint_elems(w, AF_INET6, pe->sel, &pe->elems[1], &pe->n_elems[1]);
-	if (r < 0)
-		peers_done(pe);
-	return r;
-}
-
-static int cache_lookup(struct policy_compile_cache *c, const struct policy_netpol *p,
-			const struct policy_rule *rule, const struct peers **ret)
-{
-	size_t k;
-	int r;
-
-	if (c->n_slots > 0)
-		for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule;
-		     k = (k + 1) & (c->n_slots - 1))
-			if (c->slots[k].rule == rule) {
-				*ret = &c->slots[k].peers;
-				return 0;
-			}
-	if ((c->used + 1) * 2 > c->n_slots) {
-		r = cache_grow(c);
-		if (r < 0)
-			return r;
-	}
-	for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
-		;
-	r = peers_compute(c->w, p, rule, &c->slots[k].peers);
-	if (r < 0)
-		return r;
-	c->slots[k].rule = rule;
-	c->used++;
-	*ret = &c->slots[k].peers;
-	return 0;
-}
-
-int policy_compile_cache_new(const struct policy_world *world, struct policy_compile_cache **ret)
-{
-	struct policy_compile_cache *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
-	c->w = world;
-	*ret = c;
-	return 0;
-}
-
-struct policy_compile_cache *policy_compile_cache_free(struct policy_compile_cache *c)
-{
-	if (!c)
-		return NULL;
-	for (size_t i = 0; i < c->n_slots; i++)
-		if (c->slots[i].rule)
-			peers_done(&c->slots[i].peers);
-	free(c->slots);
-	free(c->by_ns);
-	free(c);
-	return NULL;
-}
-
-static int cmp_netpol_ns(const void *key, const void *elem)
-{
-	return strcmp(key, (*(struct policy_netpol *const *)elem)->namespace);
-}
-
-/* The policies of the endpoint's namespace that select it, sorted by name. */
-static int selecting_policies(const struct policy_world *w, struct policy_compile_cache *c,
-			      const struct policy_endpoint *ep, const struct policy_netpol **out,
-			      size_t *ret_n)
-{
-	size_t n = 0;
-
-	if (!c) {
-		for (size_t i = 0; i < w->n_netpols; i++)
-			if (policy_netpol_selects(w->netpols[i], ep))
-				out[n++] = w->netpols[i];
-		qsort_safe(out, n, sizeof(*out), cmp_netpol);
-		*ret_n = n;
-		return 0;
-	}
-
-	if (!c->by_ns && w->n_netpols > 0) {
-		c->by_ns = memdup(w->netpols, w->n_netpols * sizeof(*c->by_ns));
-		if (!c->by_ns)
-			return -ENOMEM;
-		qsort_safe(c->by_ns, w->n_netpols, sizeof(*c->by_ns), cmp_netpol);
-	}
-	if (w->n_netpols > 0) {
-		/* lower bound of the namespace's run */
-		size_t lo = 0, hi = w->n_netpols;
-
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (cmp_netpol_ns(ep->namespace, &c->by_ns[mid]) > 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		for (size_t i = lo;
-		     i < w->n_netpols && streq(c->by_ns[i]->namespace, ep->namespace); i++)
-			if (policy_selector_matches(&c->by_ns[i]->pod_selector, &ep->labels))
-				out[n++] = c->by_ns[i];
-	}
-	*ret_n = n;
-	return 0;
-}
-
 static int compile_rule(struct builder *b, enum policy_dir dir, const struct policy_netpol *p,
 			unsigned idx, const struct policy_rule *rule)
 {
@@ -620,9 +288,9 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 	if (!specs)
 		return -ENOMEM;
 	if (b->cache)
-		r = cache_lookup(b->cache, p, rule, &pe);
+		r = select_cache_lookup(b->cache, p, rule, &pe);
 	else {
-		r = peers_compute(b->w, p, rule, &own);
+		r = select_peers_compute(b->w, p, rule, &own);
 		pe = &own;
 	}
 	if (r < 0)
@@ -719,7 +387,7 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 out:
 	range_list_done(&r4);
 	range_list_done(&r6);
-	peers_done(&own);
+	select_peers_done(&own);
 	return r;
 }
 
@@ -743,7 +411,7 @@ static int compile_with(const struct policy_world *world, struct policy_compile_
 		goto fail;
 	}
 
-	r = selecting_policies(world, cache, ep, selecting, &n_selecting);
+	r = select_policies_of(world, cache, ep, selecting, &n_selecting);
 	if (r < 0)
 		goto fail;
 
