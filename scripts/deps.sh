@@ -3,7 +3,8 @@
 # Installed without recommends, so everything the builds and suites use is named here:
 #   builds: meson, ninja, pkg-config, gcc and libc6-dev (headers and the libc.a of the static
 #     probe; only a recommendation of gcc), clang and libclang-rt-14-dev (clang's sanitizer
-#     runtime, only a recommendation of clang-14: without it the ASan/UBSan build cannot link);
+#     runtime, only a recommendation of clang-14: without it the ASan/UBSan build cannot link),
+#     clang-format (the format test: every C file as .clang-format has it);
 #   suites: nftables (nft), iproute2 (ip), procps (sysctl), python3 (stdlib only),
 #     util-linux (nsenter, flock, setsid), passwd (groupadd/groupdel: test_audit).
 # Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 PACKAGES=(
-	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev
+	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev clang-format
 	libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libyaml-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
 	nftables iproute2 python3 procps util-linux passwd
