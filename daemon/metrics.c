@@ -70,13 +70,15 @@ int metrics_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *
 	if (!host)
 		return -ENOMEM;
 	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+	/* brackets hold an IPv6 address, and only one holds brackets */
+	if (s[0] != '[' && inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)ss)->sin_family = AF_INET;
 		((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
 		*len = sizeof(struct sockaddr_in);
 		return 0;
 	}
-	if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
+	if (s[0] == '[' &&
+	    inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) == 1) {
 		((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
 		((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
 		*len = sizeof(struct sockaddr_in6);

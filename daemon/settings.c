@@ -143,10 +143,11 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		s->deny = k == 0 ? POLICY_DENY_DROP : POLICY_DENY_REJECT;
 		return 0;
 	}
-	if (streq(name, "group"))
-		return set_str(&s->group, v);
-	if (streq(name, "audit-group"))
-		return set_str(&s->audit_group, v);
+	if (streq(name, "group") || streq(name, "audit-group")) {
+		if (!*v)
+			return fail(reterr, "--%s needs a group name", name);
+		return set_str(streq(name, "group") ? &s->group : &s->audit_group, v);
+	}
 	if (streq(name, "audit-log")) {
 		if (streq(v, "none"))
 			return set_str(&s->audit_log, NULL);

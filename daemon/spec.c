@@ -215,7 +215,15 @@ int hook_request_from_json(json_t *o, struct hook_request *ret, struct op_error 
 	}
 	/* Bad labels do not refuse the container: it stays quarantined, with the reason. */
 	lab = annotations ? json_object_get(annotations, CONTAINER_ANNOTATION_LABELS) : NULL;
-	if (json_is_string(lab)) {
+	if (lab && !json_is_string(lab)) {
+		h.labels_known = true;
+		h.labels_invalid =
+			strdup("annotation " CONTAINER_ANNOTATION_LABELS ": not a string");
+		if (!h.labels_invalid) {
+			hook_request_done(&h);
+			return op_error_set(err, -ENOMEM, "out of memory");
+		}
+	} else if (lab) {
 		r = policy_labels_annotation_parse(json_string_value(lab), &h.labels,
 						   &h.labels_invalid);
 		if (r == -ENOMEM) {

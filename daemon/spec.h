@@ -12,8 +12,8 @@
 /*
  * The JSON bodies of endpoint and hook requests as typed, validated specs: decoded once here
  * (the API's bodies and the state dir's stored endpoints alike), each field checked by the one
- * libpolicy function for its rule. Failures are -EINVAL (or -E2BIG, -EEXIST) with the field
- * named in err; -ENOMEM.
+ * libpolicy function for its rule. Failures are -EINVAL (or -E2BIG, -EEXIST, -ERANGE) with the
+ * field named in err; -ENOMEM.
  */
 
 /* {"name", "netns", "namespace"?, "labels"?: {k: v}, "ports"?: [{"name", "port", "protocol"?}]} */

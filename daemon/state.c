@@ -226,13 +226,16 @@ static int journal_apply(json_t *eps, const char *line, size_t n, const char *pa
 	json_error_t jerr;
 
 	rec = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
-	if (!rec ||
-	    json_unpack_ex(rec, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "op", &op, "name", &name,
-			   "endpoint", &desc) < 0 ||
-	    (streq(op, "put") ? !desc || name || json_unpack(desc, "{s:s}", "name", &ename) < 0
-			      : !streq(op, "remove") || !name || desc)) {
-		log_warning("%s:%zu:%d: invalid record, skipped: %s", path, lineno, jerr.column,
-			    rec ? "unknown operation" : jerr.text);
+	if (!rec || json_unpack_ex(rec, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "op", &op, "name",
+				   &name, "endpoint", &desc) < 0) {
+		log_warning("%s:%zu: invalid record, skipped: %s", path, lineno, jerr.text);
+		return 0;
+	}
+	if (streq(op, "put") ? !desc || name || json_unpack(desc, "{s:s}", "name", &ename) < 0
+			     : !streq(op, "remove") || !name || desc) {
+		log_warning("%s:%zu: invalid record, skipped: not {\"op\": \"put\", \"endpoint\": "
+			    "{\"name\", ...}} or {\"op\": \"remove\", \"name\"}",
+			    path, lineno);
 		return 0;
 	}
 	if (desc)
@@ -323,9 +326,14 @@ static int load_file(struct state *st, struct policy_objects **ret_objs, json_t 
 		return log_error_errno(-EBADMSG, "%s:%d:%d: %s", path, jerr.line, jerr.column,
 				       jerr.text);
 	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:i, s:o, s:o}", "version", &version,
-			   "objects", &objs, "endpoints", &list) < 0 ||
-	    version != 1 || !json_is_array(list))
+			   "objects", &objs, "endpoints", &list) < 0)
 		return log_error_errno(-EBADMSG, "%s: not a segd state file (%s)", path, jerr.text);
+	if (version != 1 || !json_is_array(list))
+		return log_error_errno(-EBADMSG,
+				       "%s: not a segd state file (version %d, endpoints "
+				       "%s)",
+				       path, version,
+				       json_is_array(list) ? "a list" : "not a list");
 
 	/* Stored objects pass the same parser and validation as user input. */
 	objs_text = json_dumps(objs, JSON_COMPACT);

@@ -98,6 +98,9 @@ static void test_listen_port_digits_only(void **state)
 	assert_int_equal(metrics_parse_listen("[::1]: 80", &ss, &len), -EINVAL);
 	assert_int_equal(metrics_parse_listen("127.0.0.1:80", &ss, &len), 0);
 	assert_int_equal(ntohs(((struct sockaddr_in *)&ss)->sin_port), 80);
+	/* brackets are for IPv6 only, and IPv6 needs them */
+	assert_int_equal(metrics_parse_listen("[127.0.0.1]:80", &ss, &len), -EINVAL);
+	assert_int_equal(metrics_parse_listen("[::1]:80", &ss, &len), 0);
 }
 
 /* Everything metrics_render reads, zeroed but valid. */

@@ -124,6 +124,8 @@ static void test_paths(void **state)
 	set_ok(s, "group", "wheel");
 	assert_string_equal(s->group, "wheel");
 	set_ok(s, "audit-group", "auditors");
+	set_bad(s, "group", "", "--group needs a group name");
+	set_bad(s, "audit-group", "", "--audit-group needs a group name");
 	assert_string_equal(s->audit_group, "auditors");
 }
 

@@ -366,12 +366,12 @@ static void test_hook_annotation_not_a_string(void **state)
 	struct hook_request h = { 0 };
 	struct op_error err = { 0 };
 
-	/* OCI annotations are strings. One that is not is ignored: the labels count as not
-	 * given, so the container stays quarantined (fail closed) until the engine reports
-	 * them, and the request itself stands. */
+	/* OCI annotations are strings. One that is not makes the labels unusable, with the
+	 * reason: the container stays quarantined (fail closed) and says why until the engine
+	 * reports its labels, and the request itself stands. */
 	assert_int_equal(hook_request_from_json(o, &h, &err), 0);
-	assert_false(h.labels_known);
-	assert_null(h.labels_invalid);
+	assert_true(h.labels_known);
+	assert_string_equal(h.labels_invalid, "annotation segd.io/labels: not a string");
 	assert_int_equal(h.labels.n, 0);
 	hook_request_done(&h);
 }
