@@ -13,39 +13,8 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
-#include <libnftnl/chain.h>
-#include <libnftnl/expr.h>
-#include <libnftnl/rule.h>
-#include <libnftnl/set.h>
-#include <libnftnl/table.h>
-#include <libnftnl/udata.h>
-
+#include "nft-expr.h"
 #include "policy/policy.h"
-#include "macro.h"
-
-#ifndef NFT_TABLE_F_PERSIST
-#define NFT_TABLE_F_PERSIST 0x4
-#endif
-
-/* nft's datatype ids (nftables include/datatype.h), stored as the set key type. */
-#define NFT_TYPE_IPADDR 7
-#define NFT_TYPE_IP6ADDR 8
-#define NFT_TYPE_ICMP6_TYPE 29
-
-/* ct state bits as the kernel loads them (NF_CT_STATE_BIT, host byte order). */
-#define CT_STATE_INVALID (1u << 0)
-#define CT_STATE_ESTABLISHED (1u << 1)
-#define CT_STATE_RELATED (1u << 2)
-
-/* Anonymous sets get their name from the kernel ("%d" is filled in at commit). */
-#define ANON_SET_NAME "__set%d"
-
-DEFINE_CLEANUP(struct nftnl_table *, nftnl_table_free);
-DEFINE_CLEANUP(struct nftnl_chain *, nftnl_chain_free);
-DEFINE_CLEANUP(struct nftnl_set *, nftnl_set_free);
-DEFINE_CLEANUP(struct nftnl_rule *, nftnl_rule_free);
-DEFINE_CLEANUP(struct nftnl_expr *, nftnl_expr_free);
-DEFINE_CLEANUP(struct nftnl_udata_buf *, nftnl_udata_buf_free);
 
 static const uint8_t icmpv6_nd_in[] = { 130, 131, 132, 134, 135, 136, 143 };
 static const uint8_t icmpv6_nd_out[] = { 130, 131, 132, 133, 135, 136, 143 };
@@ -63,155 +32,6 @@ struct emit {
 static const char *dir_chain(enum policy_dir d)
 {
 	return d == POLICY_DIR_INGRESS ? POLICY_NFT_CHAIN_INPUT : POLICY_NFT_CHAIN_OUTPUT;
-}
-
-/* ---- expression builders: each appends one expression, or returns -ENOMEM ---------------- */
-
-static int add_expr(struct nftnl_rule *rule, struct nftnl_expr **e)
-{
-	nftnl_rule_add_expr(rule, TAKE_PTR(*e));
-	return 0;
-}
-
-static int expr_meta(struct nftnl_rule *rule, uint32_t key)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("meta");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_META_DREG, NFT_REG_1);
-	return add_expr(rule, &e);
-}
-
-static int expr_ct(struct nftnl_rule *rule, uint32_t key)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("ct");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_KEY, key);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CT_DREG, NFT_REG_1);
-	return add_expr(rule, &e);
-}
-
-static int expr_payload(struct nftnl_rule *rule, uint32_t base, uint32_t offset, uint32_t len)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("payload");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_BASE, base);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_OFFSET, offset);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_LEN, len);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_PAYLOAD_DREG, NFT_REG_1);
-	return add_expr(rule, &e);
-}
-
-static int expr_cmp(struct nftnl_rule *rule, enum nft_cmp_ops op, const void *data, uint32_t len)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("cmp");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_CMP_OP, op);
-	if (nftnl_expr_set(e, NFTNL_EXPR_CMP_DATA, data, len) < 0)
-		return -ENOMEM;
-	return add_expr(rule, &e);
-}
-
-static int expr_cmp_u8(struct nftnl_rule *rule, uint8_t v)
-{
-	return expr_cmp(rule, NFT_CMP_EQ, &v, sizeof(v));
-}
-
-static int expr_bitwise(struct nftnl_rule *rule, uint32_t mask)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("bitwise");
-	uint32_t xor = 0;
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_SREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_DREG, NFT_REG_1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_BITWISE_LEN, sizeof(uint32_t));
-	if (nftnl_expr_set(e, NFTNL_EXPR_BITWISE_MASK, &mask, sizeof(mask)) < 0 ||
-	    nftnl_expr_set(e, NFTNL_EXPR_BITWISE_XOR, &xor, sizeof(xor)) < 0)
-		return -ENOMEM;
-	return add_expr(rule, &e);
-}
-
-static int expr_lookup(struct nftnl_rule *rule, const char *set, uint32_t set_id)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("lookup");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
-	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, set) < 0)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, set_id);
-	return add_expr(rule, &e);
-}
-
-static int expr_counter(struct nftnl_rule *rule)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("counter");
-
-	if (!e)
-		return -ENOMEM;
-	return add_expr(rule, &e);
-}
-
-/* log prefix "..." group G (NFLOG; the prefix names the decision, see policy.h) */
-static int expr_log(struct nftnl_rule *rule, const char *prefix, uint16_t group)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("log");
-
-	if (!e)
-		return -ENOMEM;
-	if (nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, prefix) < 0)
-		return -ENOMEM;
-	nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, group);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LOG_SNAPLEN, POLICY_FLOW_LOG_SNAPLEN);
-	return add_expr(rule, &e);
-}
-
-/* limit rate N/second burst B packets */
-static int expr_limit(struct nftnl_rule *rule, uint32_t rate, uint32_t burst)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("limit");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_RATE, rate);
-	nftnl_expr_set_u64(e, NFTNL_EXPR_LIMIT_UNIT, 1);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_BURST, burst);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_LIMIT_TYPE, NFT_LIMIT_PKTS);
-	return add_expr(rule, &e);
-}
-
-static int expr_verdict(struct nftnl_rule *rule, int verdict)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("immediate");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
-	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)verdict);
-	return add_expr(rule, &e);
-}
-
-static int expr_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code)
-{
-	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("reject");
-
-	if (!e)
-		return -ENOMEM;
-	nftnl_expr_set_u32(e, NFTNL_EXPR_REJECT_TYPE, type);
-	nftnl_expr_set_u8(e, NFTNL_EXPR_REJECT_CODE, code);
-	return add_expr(rule, &e);
 }
 
 /* ---- statement groups --------------------------------------------------------------------- */
@@ -260,7 +80,7 @@ static int match_ct_state(struct nftnl_rule *rule, uint32_t bits)
 	r = expr_ct(rule, NFT_CT_STATE);
 	if (r < 0)
 		return r;
-	r = expr_bitwise(rule, bits);
+	r = expr_bitwise(rule, bits, sizeof(uint32_t));
 	if (r < 0)
 		return r;
 	return expr_cmp(rule, NFT_CMP_NEQ, &zero, sizeof(zero));
@@ -329,30 +149,7 @@ static int match_l4(struct nftnl_rule *rule, const struct policy_plan_rule *pr)
 
 static int rule_new(enum policy_dir dir, const char *comment, struct nftnl_rule **ret)
 {
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = nftnl_rule_alloc();
-	_cleanup_(nftnl_udata_buf_freep) struct nftnl_udata_buf *ud = NULL;
-
-	if (!rule)
-		return -ENOMEM;
-	nftnl_rule_set_u32(rule, NFTNL_RULE_FAMILY, NFPROTO_INET);
-	if (nftnl_rule_set_str(rule, NFTNL_RULE_TABLE, POLICY_NFT_TABLE) < 0 ||
-	    nftnl_rule_set_str(rule, NFTNL_RULE_CHAIN, dir_chain(dir)) < 0)
-		return -ENOMEM;
-	if (comment && *comment) {
-		/* comment "...": NFTNL_UDATA_RULE_COMMENT, NUL-terminated, as nft writes it */
-		if (strlen(comment) > NFTNL_UDATA_COMMENT_MAXLEN)
-			return -EINVAL;
-		ud = nftnl_udata_buf_alloc(NFT_USERDATA_MAXLEN);
-		if (!ud)
-			return -ENOMEM;
-		if (!nftnl_udata_put_strz(ud, NFTNL_UDATA_RULE_COMMENT, comment))
-			return -EINVAL;
-		if (nftnl_rule_set_data(rule, NFTNL_RULE_USERDATA, nftnl_udata_buf_data(ud),
-					nftnl_udata_buf_len(ud)) < 0)
-			return -ENOMEM;
-	}
-	*ret = TAKE_PTR(rule);
-	return 0;
+	return nft_rule_new(NFPROTO_INET, POLICY_NFT_TABLE, dir_chain(dir), comment, ret);
 }
 
 static int emit_rule(struct emit *e, struct nftnl_rule **rule, const struct policy_plan_rule *pr)
@@ -396,45 +193,7 @@ static int emit_chain(struct emit *e, enum policy_dir dir)
 static int set_new(const char *name, uint32_t flags, uint32_t key_type, uint32_t key_len,
 		   uint32_t id, struct nftnl_set **ret)
 {
-	_cleanup_(nftnl_set_freep) struct nftnl_set *s = nftnl_set_alloc();
-
-	if (!s)
-		return -ENOMEM;
-	nftnl_set_set_u32(s, NFTNL_SET_FAMILY, NFPROTO_INET);
-	nftnl_set_set_u32(s, NFTNL_SET_FLAGS, flags);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_TYPE, key_type);
-	nftnl_set_set_u32(s, NFTNL_SET_KEY_LEN, key_len);
-	nftnl_set_set_u32(s, NFTNL_SET_ID, id);
-	if (nftnl_set_set_str(s, NFTNL_SET_TABLE, POLICY_NFT_TABLE) < 0 ||
-	    nftnl_set_set_str(s, NFTNL_SET_NAME, name) < 0)
-		return -ENOMEM;
-	*ret = TAKE_PTR(s);
-	return 0;
-}
-
-static int set_add_elem(struct nftnl_set *s, const uint8_t *key, uint32_t len, uint32_t flags)
-{
-	struct nftnl_set_elem *el = nftnl_set_elem_alloc();
-
-	if (!el)
-		return -ENOMEM;
-	if (nftnl_set_elem_set(el, NFTNL_SET_ELEM_KEY, key, len) < 0) {
-		nftnl_set_elem_free(el);
-		return -ENOMEM;
-	}
-	if (flags)
-		nftnl_set_elem_set_u32(el, NFTNL_SET_ELEM_FLAGS, flags);
-	nftnl_set_elem_add(s, el);
-	return 0;
-}
-
-/* a + 1 in network byte order; false if a was all ones. */
-static bool addr_inc(uint8_t *a, size_t len)
-{
-	for (size_t i = len; i-- > 0;)
-		if (++a[i] != 0)
-			return true;
-	return false;
+	return nft_set_new(NFPROTO_INET, POLICY_NFT_TABLE, name, flags, key_type, key_len, id, ret);
 }
 
 static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t id)
@@ -456,7 +215,7 @@ static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t i
 		const struct policy_set_elem *el = &ps->elems[i];
 		uint8_t end[16];
 
-		r = set_add_elem(s, el->start, len, 0);
+		r = nft_set_add_elem(s, el->start, len, 0);
 		if (r < 0)
 			return r;
 		if (!ps->interval)
@@ -469,9 +228,9 @@ static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t i
 		if (memcmp(el->start, el->end, len) > 0)
 			return -EINVAL;
 		memcpy(end, el->end, len);
-		if (!addr_inc(end, len))
+		if (!nft_addr_inc(end, len))
 			continue;
-		r = set_add_elem(s, end, len, NFT_SET_ELEM_INTERVAL_END);
+		r = nft_set_add_elem(s, end, len, NFT_SET_ELEM_INTERVAL_END);
 		if (r < 0)
 			return r;
 	}
@@ -492,7 +251,7 @@ static int emit_nd_set(struct emit *e, enum policy_dir dir)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
-		r = set_add_elem(s, &types[i], 1, 0);
+		r = nft_set_add_elem(s, &types[i], 1, 0);
 		if (r < 0)
 			return r;
 	}
