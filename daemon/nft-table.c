@@ -20,24 +20,36 @@
 #include "nft-table.h"
 #include "nftnl-util.h"
 
-struct emit_ctx {
-	struct nft_txn *t;
+/* What goes into a table after it is (re)created: a plan's objects, or a guard's. */
+struct table_def {
+	uint16_t family;
+	const char *name;
+	int (*emit)(const struct table_def *d, policy_emit_fn fn, void *userdata);
+	const struct policy_plan *plan;
+	const struct policy_emit_options *opts;
+	const struct policy_guard *guard;
 };
 
 static int emit_to_txn(enum policy_emit_kind kind, void *obj,
 		       const struct policy_plan_rule *plan_rule, void *userdata)
 {
-	struct emit_ctx *c = userdata;
-
-	return nft_txn_add(c->t, kind, obj, NULL);
+	return nft_txn_add(userdata, kind, obj, NULL);
 }
 
-static int replace_once(struct nft_sock *s, const struct policy_plan *plan,
-			const struct policy_emit_options *opts, uint32_t ensure_flags,
+static int emit_plan(const struct table_def *d, policy_emit_fn fn, void *userdata)
+{
+	return policy_emit(d->plan, d->opts, fn, userdata);
+}
+
+static int emit_guard(const struct table_def *d, policy_emit_fn fn, void *userdata)
+{
+	return policy_emit_guard(d->guard, fn, userdata);
+}
+
+static int replace_once(struct nft_sock *s, const struct table_def *d, uint32_t ensure_flags,
 			uint32_t *ret_ensure_seq, struct nft_error *reterr)
 {
 	_cleanup_(nft_txn_freep) struct nft_txn *t = NULL;
-	struct emit_ctx c;
 	int r;
 
 	r = nft_txn_new(s, &t);
@@ -45,28 +57,27 @@ static int replace_once(struct nft_sock *s, const struct policy_plan *plan,
 		return r;
 	/* add table (create if absent, so the delete cannot fail; adopts an orphan), delete
 	 * table, then the new table: one transaction, the old table stays until it commits */
-	r = nft_txn_add_table_ensure(t, ensure_flags);
+	r = nft_txn_add_table_named(t, d->family, d->name, ensure_flags, "table (ensure)");
 	if (r < 0)
 		return r;
 	*ret_ensure_seq = nft_txn_last_seq(t);
-	r = nft_txn_add_table_delete(t);
+	r = nft_txn_delete_table_named(t, d->family, d->name, "table (delete)");
 	if (r < 0)
 		return r;
-	c.t = t;
-	r = policy_emit(plan, opts, emit_to_txn, &c);
+	r = d->emit(d, emit_to_txn, t);
 	if (r < 0)
 		return r;
 	return nft_txn_commit(t, reterr);
 }
 
-int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
-		      const struct policy_emit_options *opts, struct nft_error *reterr)
+static int replace_table(struct nft_sock *s, const struct table_def *d, uint32_t flags,
+			 struct nft_error *reterr)
 {
 	struct nft_error err = {};
 	uint32_t ensure_seq = 0, cur_flags = 0, owner = 0;
 	int r, k;
 
-	r = replace_once(s, plan, opts, opts->table_flags, &ensure_seq, &err);
+	r = replace_once(s, d, flags, &ensure_seq, &err);
 	if (r >= 0)
 		return r;
 	/*
@@ -76,10 +87,10 @@ int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
 	 * same batch gives it the flags we want.
 	 */
 	if ((r == -EPERM || r == -EOPNOTSUPP) && err.seq == ensure_seq) {
-		k = nft_table_get(s, &cur_flags, &owner);
+		k = nft_table_get_named(s, d->family, d->name, &cur_flags, &owner);
 		if (k > 0 && (owner == 0 || owner == nft_sock_portid(s))) {
 			err = (struct nft_error){};
-			r = replace_once(s, plan, opts, cur_flags, &ensure_seq, &err);
+			r = replace_once(s, d, cur_flags, &ensure_seq, &err);
 			if (r >= 0)
 				return r;
 		}
@@ -92,8 +103,35 @@ int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
 	return r;
 }
 
-int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
-			const struct policy_plan *new, struct nft_error *reterr)
+int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
+		      const struct policy_emit_options *opts, struct nft_error *reterr)
+{
+	struct table_def d = {
+		.family = NFPROTO_INET,
+		.name = POLICY_NFT_TABLE,
+		.emit = emit_plan,
+		.plan = plan,
+		.opts = opts,
+	};
+
+	return replace_table(s, &d, opts->table_flags, reterr);
+}
+
+int nft_replace_guard(struct nft_sock *s, const struct policy_guard *g, struct nft_error *reterr)
+{
+	struct table_def d = {
+		.family = NFPROTO_NETDEV,
+		.name = g->table,
+		.emit = emit_guard,
+		.guard = g,
+	};
+
+	return replace_table(s, &d, g->table_flags, reterr);
+}
+
+int nft_update_elements_in(struct nft_sock *s, uint16_t family, const char *table,
+			   const struct policy_plan *old, const struct policy_plan *new,
+			   struct nft_error *reterr)
 {
 	_cleanup_(nft_txn_freep) struct nft_txn *t = NULL;
 	_cleanup_free_ const struct policy_set_elem **elems = NULL;
@@ -124,7 +162,7 @@ int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
 				continue; /* same_shape: interval sets are equal */
 			n = pass == 0 ? policy_set_elems_minus(a, b, elems)
 				      : policy_set_elems_minus(b, a, elems);
-			r = nft_txn_add_elems(t, b, elems, n, pass == 0);
+			r = nft_txn_add_elems_in(t, family, table, b, elems, n, pass == 0);
 			if (r < 0)
 				return r;
 		}
@@ -133,7 +171,13 @@ int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
 	return nft_txn_commit(t, reterr);
 }
 
-int nft_delete_table(struct nft_sock *s)
+int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
+			const struct policy_plan *new, struct nft_error *reterr)
+{
+	return nft_update_elements_in(s, NFPROTO_INET, POLICY_NFT_TABLE, old, new, reterr);
+}
+
+int nft_delete_table_named(struct nft_sock *s, uint16_t family, const char *name)
 {
 	_cleanup_(nft_txn_freep) struct nft_txn *t = NULL;
 	int r;
@@ -141,11 +185,16 @@ int nft_delete_table(struct nft_sock *s)
 	r = nft_txn_new(s, &t);
 	if (r < 0)
 		return r;
-	r = nft_txn_add_table_delete(t);
+	r = nft_txn_delete_table_named(t, family, name, "table (delete)");
 	if (r < 0)
 		return r;
 	r = nft_txn_commit(t, NULL);
 	return r == -ENOENT ? 0 : r;
+}
+
+int nft_delete_table(struct nft_sock *s)
+{
+	return nft_delete_table_named(s, NFPROTO_INET, POLICY_NFT_TABLE);
 }
 
 struct table_get_ctx {
@@ -170,16 +219,16 @@ static int table_get_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int nft_table_get(struct nft_sock *s, uint32_t *ret_flags, uint32_t *ret_owner)
+int nft_table_get_named(struct nft_sock *s, uint16_t family, const char *name, uint32_t *ret_flags,
+			uint32_t *ret_owner)
 {
 	struct table_get_ctx c = {};
 	char buf[512] = {};
 	struct nlmsghdr *nlh;
 	int r;
 
-	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK,
-				    nft_sock_next_seq(s));
-	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, POLICY_NFT_TABLE);
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, family, NLM_F_ACK, nft_sock_next_seq(s));
+	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, name);
 	r = nft_sock_request(s, nlh, table_get_cb, &c);
 	if (r == -ENOENT)
 		return 0;
@@ -192,6 +241,11 @@ int nft_table_get(struct nft_sock *s, uint32_t *ret_flags, uint32_t *ret_owner)
 	if (ret_owner)
 		*ret_owner = c.owner;
 	return 1;
+}
+
+int nft_table_get(struct nft_sock *s, uint32_t *ret_flags, uint32_t *ret_owner)
+{
+	return nft_table_get_named(s, NFPROTO_INET, POLICY_NFT_TABLE, ret_flags, ret_owner);
 }
 
 int nft_table_exists(struct nft_sock *s)
@@ -240,11 +294,11 @@ static int probe_flags(struct nft_sock *s, uint32_t flags, bool *ret)
 	r = nft_txn_new(s, &t);
 	if (r < 0)
 		return r;
-	r = nft_txn_add_table_named(t, name, flags, "probe table");
+	r = nft_txn_add_table_named(t, NFPROTO_INET, name, flags, "probe table");
 	if (r < 0)
 		return r;
 	seq = nft_txn_last_seq(t);
-	r = nft_txn_delete_table_named(t, absent, "probe abort");
+	r = nft_txn_delete_table_named(t, NFPROTO_INET, absent, "probe abort");
 	if (r < 0)
 		return r;
 	r = nft_txn_commit(t, &err);

@@ -27,6 +27,11 @@
 int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
 		      const struct policy_emit_options *opts, struct nft_error *reterr);
 /*
+ * Replaces the guard's table (netdev g->table) the same way: ensure, delete, create, in one
+ * transaction.
+ */
+int nft_replace_guard(struct nft_sock *s, const struct policy_guard *g, struct nft_error *reterr);
+/*
  * Moves the kernel from plan `old` to plan `new` when they differ only in the elements of hash
  * sets (policy_plan_same_shape): one batch of DELSETELEM then NEWSETELEM messages with exactly
  * the difference, nothing else; counters of rules survive. Nothing to send: 0, no batch.
@@ -34,10 +39,17 @@ int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
  */
 int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
 			const struct policy_plan *new, struct nft_error *reterr);
+/* The same in table FAMILY TABLE (a guard's table holds the plan's sets too). */
+int nft_update_elements_in(struct nft_sock *s, uint16_t family, const char *table,
+			   const struct policy_plan *old, const struct policy_plan *new,
+			   struct nft_error *reterr);
 /* Deletes table inet segd; absent is success. */
 int nft_delete_table(struct nft_sock *s);
+int nft_delete_table_named(struct nft_sock *s, uint16_t family, const char *name);
 /* 1 if table inet segd exists, 0 if not. *ret_flags / *ret_owner (portid, 0: none) if non-NULL. */
 int nft_table_get(struct nft_sock *s, uint32_t *ret_flags, uint32_t *ret_owner);
+int nft_table_get_named(struct nft_sock *s, uint16_t family, const char *name, uint32_t *ret_flags,
+			uint32_t *ret_owner);
 int nft_table_exists(struct nft_sock *s);
 /* Which of NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST the kernel accepts. Changes nothing: the
  * probe batch is made to abort. */

@@ -95,9 +95,10 @@ uint32_t nft_txn_last_seq(const struct nft_txn *t)
 	return t->seq_last;
 }
 
-static struct nlmsghdr *txn_msg_start(struct nft_txn *t, uint16_t type, uint16_t flags)
+static struct nlmsghdr *txn_msg_start(struct nft_txn *t, uint16_t type, uint16_t family,
+				      uint16_t flags)
 {
-	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(t->batch), type, NFPROTO_INET, flags,
+	return nftnl_nlmsg_build_hdr(nftnl_batch_buffer(t->batch), type, family, flags,
 				     nft_sock_next_seq(t->s));
 }
 
@@ -150,36 +151,40 @@ static const char *txn_msg_what(const struct nft_txn *t, uint32_t seq)
 	return "?";
 }
 
-static int txn_table_msg(struct nft_txn *t, uint16_t type, const char *name, bool has_flags,
-			 uint32_t flags, const char *what)
+static int txn_table_msg(struct nft_txn *t, uint16_t type, uint16_t family, const char *name,
+			 bool has_flags, uint32_t flags, const char *what)
 {
 	struct nlmsghdr *nlh;
 
-	nlh = txn_msg_start(t, type, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
+	nlh = txn_msg_start(t, type, family, type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0);
 	mnl_attr_put_strz(nlh, NFTA_TABLE_NAME, name);
 	if (has_flags)
 		mnl_attr_put_u32(nlh, NFTA_TABLE_FLAGS, htonl(flags));
 	return txn_msg_end(t, nlh, what);
 }
 
-int nft_txn_add_table_named(struct nft_txn *t, const char *name, uint32_t flags, const char *what)
+int nft_txn_add_table_named(struct nft_txn *t, uint16_t family, const char *name, uint32_t flags,
+			    const char *what)
 {
-	return txn_table_msg(t, NFT_MSG_NEWTABLE, name, true, flags, what);
+	return txn_table_msg(t, NFT_MSG_NEWTABLE, family, name, true, flags, what);
 }
 
-int nft_txn_delete_table_named(struct nft_txn *t, const char *name, const char *what)
+int nft_txn_delete_table_named(struct nft_txn *t, uint16_t family, const char *name,
+			       const char *what)
 {
-	return txn_table_msg(t, NFT_MSG_DELTABLE, name, false, 0, what);
+	return txn_table_msg(t, NFT_MSG_DELTABLE, family, name, false, 0, what);
 }
 
 int nft_txn_add_table_ensure(struct nft_txn *t, uint32_t flags)
 {
-	return nft_txn_add_table_named(t, POLICY_NFT_TABLE, flags, "table inet segd (ensure)");
+	return nft_txn_add_table_named(t, NFPROTO_INET, POLICY_NFT_TABLE, flags,
+				       "table inet segd (ensure)");
 }
 
 int nft_txn_add_table_delete(struct nft_txn *t)
 {
-	return nft_txn_delete_table_named(t, POLICY_NFT_TABLE, "table inet segd (delete)");
+	return nft_txn_delete_table_named(t, NFPROTO_INET, POLICY_NFT_TABLE,
+					  "table inet segd (delete)");
 }
 
 struct elems_ctx {
@@ -198,6 +203,7 @@ static void elems_msg_start(struct elems_ctx *c)
 	const struct nftnl_set *set = c->set;
 
 	c->nlh = txn_msg_start(c->t, c->type ? c->type : NFT_MSG_NEWSETELEM,
+			       (uint16_t)nftnl_set_get_u32(set, NFTNL_SET_FAMILY),
 			       c->type == NFT_MSG_DELSETELEM ? 0 : NLM_F_CREATE);
 	mnl_attr_put_strz(c->nlh, NFTA_SET_ELEM_LIST_TABLE,
 			  nftnl_set_get_str(set, NFTNL_SET_TABLE));
@@ -249,16 +255,21 @@ int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const 
 	case POLICY_EMIT_TABLE: {
 		_cleanup_(nftnl_table_freep) struct nftnl_table *tb = obj;
 
-		nlh = txn_msg_start(t, NFT_MSG_NEWTABLE, NLM_F_CREATE);
+		uint32_t family = nftnl_table_get_u32(tb, NFTNL_TABLE_FAMILY);
+
+		nlh = txn_msg_start(t, NFT_MSG_NEWTABLE, (uint16_t)family, NLM_F_CREATE);
 		nftnl_table_nlmsg_build_payload(nlh, tb);
-		snprintf(buf, sizeof(buf), "table inet %s",
+		snprintf(buf, sizeof(buf), "table %s %s",
+			 family == NFPROTO_NETDEV ? "netdev" : "inet",
 			 nftnl_table_get_str(tb, NFTNL_TABLE_NAME));
 		return txn_msg_end(t, nlh, what ? what : buf);
 	}
 	case POLICY_EMIT_CHAIN: {
 		_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = obj;
 
-		nlh = txn_msg_start(t, NFT_MSG_NEWCHAIN, NLM_F_CREATE);
+		nlh = txn_msg_start(t, NFT_MSG_NEWCHAIN,
+				    (uint16_t)nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY),
+				    NLM_F_CREATE);
 		nftnl_chain_nlmsg_build_payload(nlh, c);
 		snprintf(buf, sizeof(buf), "chain %s", nftnl_chain_get_str(c, NFTNL_CHAIN_NAME));
 		return txn_msg_end(t, nlh, what ? what : buf);
@@ -267,7 +278,9 @@ int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const 
 		_cleanup_(nftnl_set_freep) struct nftnl_set *set = obj;
 		struct elems_ctx c = { .t = t, .set = set };
 
-		nlh = txn_msg_start(t, NFT_MSG_NEWSET, NLM_F_CREATE);
+		nlh = txn_msg_start(t, NFT_MSG_NEWSET,
+				    (uint16_t)nftnl_set_get_u32(set, NFTNL_SET_FAMILY),
+				    NLM_F_CREATE);
 		nftnl_set_nlmsg_build_payload(nlh, set);
 		snprintf(c.what, sizeof(c.what), "set %s", nftnl_set_get_str(set, NFTNL_SET_NAME));
 		r = txn_msg_end(t, nlh, what ? what : c.what);
@@ -286,7 +299,9 @@ int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const 
 		const char *chain = nftnl_rule_get_str(rule, NFTNL_RULE_CHAIN);
 		unsigned idx = t->n_rules[chain && streq(chain, POLICY_NFT_CHAIN_OUTPUT)]++;
 
-		nlh = txn_msg_start(t, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND);
+		nlh = txn_msg_start(t, NFT_MSG_NEWRULE,
+				    (uint16_t)nftnl_rule_get_u32(rule, NFTNL_RULE_FAMILY),
+				    NLM_F_CREATE | NLM_F_APPEND);
 		nftnl_rule_nlmsg_build_payload(nlh, rule);
 		snprintf(buf, sizeof(buf), "rule %s[%u] \"%s\"", chain ? chain : "?", idx,
 			 comment ? comment : "");
@@ -362,17 +377,17 @@ static void txn_reply_parse(struct txn_reply *rp, const void *buf, size_t len)
 }
 
 /* A set of `ps`'s name and key carrying the given elements, for NEW/DELSETELEM. */
-static int elems_set(const struct policy_set *ps, const struct policy_set_elem *const *elems,
-		     size_t n, struct nftnl_set **ret)
+static int elems_set(uint16_t family, const char *table, const struct policy_set *ps,
+		     const struct policy_set_elem *const *elems, size_t n, struct nftnl_set **ret)
 {
 	uint32_t len = ps->family == AF_INET ? 4 : 16;
 	struct nftnl_set *set = nftnl_set_alloc();
 
 	if (!set)
 		return -ENOMEM;
-	nftnl_set_set_str(set, NFTNL_SET_TABLE, POLICY_NFT_TABLE);
+	nftnl_set_set_str(set, NFTNL_SET_TABLE, table);
 	nftnl_set_set_str(set, NFTNL_SET_NAME, ps->name);
-	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, NFPROTO_INET);
+	nftnl_set_set_u32(set, NFTNL_SET_FAMILY, family);
 	for (size_t i = 0; i < n; i++) {
 		struct nftnl_set_elem *e = nftnl_set_elem_alloc();
 
@@ -387,8 +402,9 @@ static int elems_set(const struct policy_set *ps, const struct policy_set_elem *
 	return 0;
 }
 
-int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
-		      const struct policy_set_elem *const *elems, size_t n, bool delete)
+int nft_txn_add_elems_in(struct nft_txn *t, uint16_t family, const char *table,
+			 const struct policy_set *ps, const struct policy_set_elem *const *elems,
+			 size_t n, bool delete)
 {
 	_cleanup_(nftnl_set_freep) struct nftnl_set *set = NULL;
 	uint16_t type = delete ? NFT_MSG_DELSETELEM : NFT_MSG_NEWSETELEM;
@@ -397,7 +413,7 @@ int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
 
 	if (n == 0)
 		return 0;
-	r = elems_set(ps, elems, n, &set);
+	r = elems_set(family, table, ps, elems, n, &set);
 	if (r < 0)
 		return r;
 	c.set = set;
@@ -407,6 +423,12 @@ int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
 	if (r >= 0 && c.nlh)
 		r = elems_msg_end(&c);
 	return r;
+}
+
+int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
+		      const struct policy_set_elem *const *elems, size_t n, bool delete)
+{
+	return nft_txn_add_elems_in(t, NFPROTO_INET, POLICY_NFT_TABLE, ps, elems, n, delete);
 }
 
 int nft_txn_commit(struct nft_txn *t, struct nft_error *reterr)

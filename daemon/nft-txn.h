@@ -33,14 +33,20 @@ struct nft_error {
 int nft_txn_new(struct nft_sock *s, struct nft_txn **ret);
 struct nft_txn *nft_txn_free(struct nft_txn *t);
 int nft_txn_add(struct nft_txn *t, enum policy_emit_kind kind, void *obj, const char *what);
-/* NEWTABLE inet NAME without NLM_F_EXCL: creates the table if absent, else updates its flags
+/* NEWTABLE FAMILY NAME without NLM_F_EXCL: creates the table if absent, else updates its flags
  * (a no-op when they are equal; with OWNER it adopts an orphaned PERSIST table). */
-int nft_txn_add_table_named(struct nft_txn *t, const char *name, uint32_t flags, const char *what);
-int nft_txn_delete_table_named(struct nft_txn *t, const char *name, const char *what);
+int nft_txn_add_table_named(struct nft_txn *t, uint16_t family, const char *name, uint32_t flags,
+			    const char *what);
+int nft_txn_delete_table_named(struct nft_txn *t, uint16_t family, const char *name,
+			       const char *what);
 /* The same for table inet segd. */
 int nft_txn_add_table_ensure(struct nft_txn *t, uint32_t flags);
 int nft_txn_add_table_delete(struct nft_txn *t);
-/* NEWSETELEM (or DELSETELEM) of these elements of table inet segd's set `ps->name`. */
+/* NEWSETELEM (or DELSETELEM) of these elements of set `ps->name` in table FAMILY TABLE. */
+int nft_txn_add_elems_in(struct nft_txn *t, uint16_t family, const char *table,
+			 const struct policy_set *ps, const struct policy_set_elem *const *elems,
+			 size_t n, bool delete);
+/* The same in table inet segd. */
 int nft_txn_add_elems(struct nft_txn *t, const struct policy_set *ps,
 		      const struct policy_set_elem *const *elems, size_t n, bool delete);
 size_t nft_txn_messages(const struct nft_txn *t);

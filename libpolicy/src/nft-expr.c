@@ -277,3 +277,46 @@ bool nft_addr_inc(uint8_t *a, size_t len)
 			return true;
 	return false;
 }
+
+int nft_plan_set_build(uint32_t family, const char *table, const struct policy_set *ps, uint32_t id,
+		       struct nftnl_set **ret)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	uint32_t len = ps->family == AF_INET ? 4 : 16;
+	int r;
+
+	if (ps->family != AF_INET && ps->family != AF_INET6)
+		return -EINVAL;
+	if (!ps->name || strlen(ps->name) >= NFT_SET_MAXNAMELEN || strchr(ps->name, '%'))
+		return -EINVAL;
+	/* set NAME { type ipv4_addr|ipv6_addr; [flags interval;] elements = { ... } } */
+	r = nft_set_new(family, table, ps->name, ps->interval ? NFT_SET_INTERVAL : 0,
+			ps->family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR, len, id, &s);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ps->n_elems; i++) {
+		const struct policy_set_elem *el = &ps->elems[i];
+		uint8_t end[16];
+
+		r = nft_set_add_elem(s, el->start, len, 0);
+		if (r < 0)
+			return r;
+		if (!ps->interval)
+			continue;
+		/*
+		 * The rbtree backend stores an interval as a start key plus an end key flagged
+		 * INTERVAL_END, exclusive (end + 1). An interval that runs to the last address
+		 * has no end key: the kernel treats an open start as "up to the top".
+		 */
+		if (memcmp(el->start, el->end, len) > 0)
+			return -EINVAL;
+		memcpy(end, el->end, len);
+		if (!nft_addr_inc(end, len))
+			continue;
+		r = nft_set_add_elem(s, end, len, NFT_SET_ELEM_INTERVAL_END);
+		if (r < 0)
+			return r;
+	}
+	*ret = TAKE_PTR(s);
+	return 0;
+}

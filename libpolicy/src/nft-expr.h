@@ -77,3 +77,8 @@ int nft_set_new(uint32_t family, const char *table, const char *name, uint32_t f
 int nft_set_add_elem(struct nftnl_set *s, const uint8_t *key, uint32_t len, uint32_t flags);
 /* a + 1 in network byte order; false if a was all ones. */
 bool nft_addr_inc(uint8_t *a, size_t len);
+/* The nftnl set of plan set `ps` (set ps->name { type ipv4_addr|ipv6_addr; [flags interval;]
+ * elements = { ... } }) in table `table`, with transaction id `id`. */
+struct policy_set;
+int nft_plan_set_build(uint32_t family, const char *table, const struct policy_set *ps, uint32_t id,
+		       struct nftnl_set **ret);

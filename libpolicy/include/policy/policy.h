@@ -535,6 +535,40 @@ int policy_emit(const struct policy_plan *plan, const struct policy_emit_options
 /* Frees an object policy_emit() handed out (for callbacks that only look at it). */
 void policy_emit_free(enum policy_emit_kind kind, void *obj);
 
+/*
+ * The host-side guard of one endpoint device: table netdev "segd-<ifindex>" in the namespace of
+ * the host-side end of the endpoint's veth, out of the workload's reach. Chain from_endpoint
+ * (hook ingress of that device: every frame the endpoint sends) pins the source MAC, the ARP
+ * sender and the IPv4/IPv6 source to the endpoint's own, checks the ND target and link-layer
+ * options, drops router advertisements, redirects and DHCP server replies, and enforces the
+ * endpoint's egress policy again, statelessly: allowed destinations per plan rule, replies on
+ * the flows its ingress policy admits (recorded in @replies4/6 by chain to_endpoint, hook
+ * egress of that device), ICMP and TCP resets to addresses that sent it something (@seen4/6).
+ */
+#define POLICY_GUARD_TABLE_PREFIX "segd-"
+#define POLICY_GUARD_CHAIN_FROM "from_endpoint"
+#define POLICY_GUARD_CHAIN_TO "to_endpoint"
+#define POLICY_GUARD_FLOWS_MAX 65536		  /* elements of each dynamic set */
+#define POLICY_GUARD_REPLY_TIMEOUT_MS 86400000ull /* a day, refreshed by every packet */
+#define POLICY_GUARD_SEEN_TIMEOUT_MS 600000ull	  /* ten minutes */
+
+struct policy_guard {
+	const char *table;  /* POLICY_GUARD_TABLE_PREFIX + host-side ifindex */
+	const char *device; /* host-side device name */
+	uint8_t mac[6];	    /* hardware address of the endpoint's end */
+	/* addresses the endpoint may send from: its own (claimed) ones and the link-local
+	 * addresses of that interface */
+	const struct policy_addr *addrs;
+	size_t n_addrs;
+	const struct policy_plan *plan; /* its egress (and, for replies, ingress) rules */
+	uint32_t table_flags;
+};
+
+/* Objects of the guard's table in dependency order, as policy_emit() does (table family
+ * NFPROTO_NETDEV). The plan's sets are emitted with the same names and ids, so that the
+ * element changes of the endpoint's table apply to the guard's as they are. */
+int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, void *userdata);
+
 /* Comment strings of the fixed rules, so readers of the kernel ruleset can tell them apart. */
 #define POLICY_COMMENT_LOOPBACK "segd: loopback"
 #define POLICY_COMMENT_ESTABLISHED "segd: established,related"

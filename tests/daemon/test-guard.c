@@ -1,0 +1,346 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host-side guard: its netdev table on the host-side end of a veth pair, and what it lets
+ * the endpoint send, with real packets between two private namespaces (fixture.h): "ep" plays
+ * the endpoint (workload), "host" the namespace of the host-side device. Packets are checked
+ * in order: every test sends what must be dropped first and then a packet that must pass by
+ * the same path; the first one received must be the second. The process is pinned to one CPU
+ * so that both take the same backlog.
+ */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <linux/netfilter.h>
+
+#include "fixture.h"
+#include "netns.h"
+#include "nft.h"
+#include "testutil.h"
+
+struct pair {
+	int ep, host;		/* namespaces */
+	char ep_if[IFNAMSIZ];	/* endpoint side */
+	char host_if[IFNAMSIZ]; /* host side, guarded */
+	uint8_t ep_mac[6], host_mac[6];
+	char table[32];
+	struct nft_sock *s; /* in host, owns the guard */
+};
+
+static int run(int nsfd, const char *const *argv)
+{
+	return fixture_run_in(nsfd, argv);
+}
+
+static void if_info(int nsfd, const char *name, uint8_t mac[6], int *ret_index)
+{
+	struct ifreq ifr = { 0 };
+	int fd = -1;
+
+	assert_int_equal(netns_socket(nsfd, AF_INET, SOCK_DGRAM, 0, &fd), 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	assert_int_equal(ioctl(fd, SIOCGIFHWADDR, &ifr), 0);
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	if (ret_index) {
+		assert_int_equal(ioctl(fd, SIOCGIFINDEX, &ifr), 0);
+		*ret_index = ifr.ifr_ifindex;
+	}
+	close(fd);
+}
+
+static void pair_setup(struct pair *p, const char *tag)
+{
+	static unsigned n;
+	char ep_name[32], host_name[32], mac[32];
+	int idx = 0;
+
+	*p = (struct pair){ .ep = -1, .host = -1 };
+	snprintf(ep_name, sizeof(ep_name), "%s-ep", tag);
+	snprintf(host_name, sizeof(host_name), "%s-host", tag);
+	assert_int_equal(fixture_netns(ep_name, &p->ep), 0);
+	assert_int_equal(fixture_netns(host_name, &p->host), 0);
+	/* fixture_veth names its ends fxa<N> (in ep) and fxb<N> (in host), N counting up */
+	assert_int_equal(fixture_veth(p->ep, "10.9.0.2/24", p->host, "10.9.0.1/24"), 0);
+	snprintf(p->ep_if, sizeof(p->ep_if), "fxa%u", n);
+	snprintf(p->host_if, sizeof(p->host_if), "fxb%u", n++);
+	if_info(p->ep, p->ep_if, p->ep_mac, NULL);
+	if_info(p->host, p->host_if, p->host_mac, &idx);
+	snprintf(p->table, sizeof(p->table), POLICY_GUARD_TABLE_PREFIX "%d", idx);
+	/* No ARP from the endpoint in these tests: its neighbour is static. */
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", p->host_mac[0], p->host_mac[1],
+		 p->host_mac[2], p->host_mac[3], p->host_mac[4], p->host_mac[5]);
+	assert_int_equal(run(p->ep, (const char *const[]){ "ip", "neigh", "replace", "10.9.0.1",
+							   "lladdr", mac, "dev", p->ep_if, "nud",
+							   "permanent", NULL }),
+			 0);
+	assert_int_equal(nft_sock_open(NULL, p->host, &p->s), 0);
+}
+
+static void pair_done(struct pair *p)
+{
+	nft_sock_free(p->s);
+	close(p->ep);
+	close(p->host);
+}
+
+static void guard_commit(struct pair *p, const struct policy_plan *plan)
+{
+	struct policy_addr own = { .family = AF_INET };
+	struct policy_guard g = {
+		.table = p->table,
+		.device = p->host_if,
+		.addrs = &own,
+		.n_addrs = 1,
+		.plan = plan,
+		.table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST,
+	};
+	struct nft_error err = { 0 };
+	int r;
+
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	memcpy(g.mac, p->ep_mac, 6);
+	r = nft_replace_guard(p->s, &g, &err);
+	if (r < 0)
+		fail_msg("guard: %s: %s (%s)", strerror(-r), err.object, err.message);
+}
+
+static int udp_socket(int nsfd, const char *addr, uint16_t port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	struct timeval tv = { .tv_sec = 10 }; /* a safety net: every wait has a packet coming */
+	int fd = -1;
+
+	assert_int_equal(netns_socket(nsfd, AF_INET, SOCK_DGRAM, 0, &fd), 0);
+	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+	inet_pton(AF_INET, addr, &sa.sin_addr);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void udp_send(int fd, const char *dst, uint16_t port, const char *msg)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+
+	inet_pton(AF_INET, dst, &sa.sin_addr);
+	assert_int_equal(sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, sizeof(sa)),
+			 (ssize_t)strlen(msg));
+}
+
+/* The first datagram queued on fd is msg. */
+static void expect_first(int fd, const char *msg)
+{
+	char buf[64] = { 0 };
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+
+	assert_true(n >= 0);
+	assert_string_equal(buf, msg);
+}
+
+static void expect_none_queued(int fd)
+{
+	char buf[8];
+
+	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+}
+
+static struct policy_plan *plan_of(const char *policy)
+{
+	const struct test_endpoint eps[] = {
+		{ "ep", "t", "app=ep", "10.9.0.2", NULL },
+		{ "host", "t", "app=host", "10.9.0.1", NULL },
+	};
+
+	return test_plan(policy, eps, 2, 0);
+}
+
+static const char egress_5001[] = "apiVersion: networking.k8s.io/v1\n"
+				  "kind: NetworkPolicy\n"
+				  "metadata: {name: out, namespace: t}\n"
+				  "spec:\n"
+				  "  podSelector: {matchLabels: {app: ep}}\n"
+				  "  policyTypes: [Egress]\n"
+				  "  egress:\n"
+				  "  - to: [{podSelector: {matchLabels: {app: host}}}]\n"
+				  "    ports: [{port: 5001, protocol: UDP}]\n";
+
+static void test_guard_table_owned(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	struct nft_sock *other = NULL;
+	uint32_t flags = 0, owner = 0;
+	struct pair p;
+
+	pair_setup(&p, "own");
+	guard_commit(&p, plan);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, &flags, &owner), 1);
+	assert_int_equal(flags, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
+	assert_int_equal(owner, nft_sock_portid(p.s));
+	/* Replacing is atomic and keeps it owned; nobody else may delete it. */
+	guard_commit(&p, plan);
+	assert_int_equal(nft_sock_open(NULL, p.host, &other), 0);
+	assert_int_equal(nft_delete_table_named(other, NFPROTO_NETDEV, p.table), -EPERM);
+	assert_int_equal(nft_delete_table_named(p.s, NFPROTO_NETDEV, p.table), 0);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 0);
+	nft_sock_free(other);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+static void test_guard_pins_source_address(void **state)
+{
+	struct policy_plan *plan = plan_of(""); /* nothing isolated */
+	int rx, own, spoofed;
+	struct pair p;
+
+	pair_setup(&p, "src");
+	rx = udp_socket(p.host, "10.9.0.1", 5000);
+	own = udp_socket(p.ep, "10.9.0.2", 0);
+	/* The workload takes another address. */
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "addr", "add", "10.9.0.3/32", "dev",
+							  p.ep_if, NULL }),
+			 0);
+	spoofed = udp_socket(p.ep, "10.9.0.3", 0);
+
+	/* Without the guard the spoofed source gets through. */
+	udp_send(spoofed, "10.9.0.1", 5000, "spoofed");
+	expect_first(rx, "spoofed");
+
+	guard_commit(&p, plan);
+	udp_send(spoofed, "10.9.0.1", 5000, "spoofed");
+	udp_send(own, "10.9.0.1", 5000, "own");
+	expect_first(rx, "own");
+	expect_none_queued(rx);
+
+	close(rx);
+	close(own);
+	close(spoofed);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+static void test_guard_pins_mac(void **state)
+{
+	struct policy_plan *plan = plan_of("");
+	int rx, tx;
+	struct pair p;
+
+	pair_setup(&p, "mac");
+	rx = udp_socket(p.host, "10.9.0.1", 5000);
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	guard_commit(&p, plan);
+	udp_send(tx, "10.9.0.1", 5000, "first");
+	expect_first(rx, "first");
+
+	/* Another MAC: nothing passes, whatever the address. */
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "link", "set", p.ep_if, "address",
+							  "02:00:00:00:00:99", NULL }),
+			 0);
+	udp_send(tx, "10.9.0.1", 5000, "other mac");
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "link", "set", p.ep_if, "address",
+							  "02:00:00:00:00:98", NULL }),
+			 0);
+	{
+		char mac[32];
+
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", p.ep_mac[0],
+			 p.ep_mac[1], p.ep_mac[2], p.ep_mac[3], p.ep_mac[4], p.ep_mac[5]);
+		assert_int_equal(run(p.ep, (const char *const[]){ "ip", "link", "set", p.ep_if,
+								  "address", mac, NULL }),
+				 0);
+	}
+	udp_send(tx, "10.9.0.1", 5000, "own mac");
+	expect_first(rx, "own mac");
+
+	close(rx);
+	close(tx);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+static void test_guard_enforces_egress(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	int rx0, rx1, tx;
+	struct pair p;
+
+	pair_setup(&p, "egr");
+	rx0 = udp_socket(p.host, "10.9.0.1", 5000);
+	rx1 = udp_socket(p.host, "10.9.0.1", 5001);
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	guard_commit(&p, plan);
+
+	udp_send(tx, "10.9.0.1", 5000, "denied");
+	udp_send(tx, "10.9.0.1", 5001, "allowed");
+	expect_first(rx1, "allowed");
+	expect_none_queued(rx0);
+
+	close(rx0);
+	close(rx1);
+	close(tx);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+static void test_guard_allows_replies(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	int peer, server, other;
+	struct pair p;
+
+	pair_setup(&p, "rep");
+	/* The host side talks first: 10.9.0.1:6000 -> 10.9.0.2:7000 (ingress is not isolated). */
+	peer = udp_socket(p.host, "10.9.0.1", 6000);
+	server = udp_socket(p.ep, "10.9.0.2", 7000);
+	other = udp_socket(p.ep, "10.9.0.2", 7001);
+	guard_commit(&p, plan);
+
+	udp_send(server, "10.9.0.1", 6000, "unsolicited");
+	udp_send(peer, "10.9.0.2", 7000, "request");
+	expect_first(server, "request");
+	/* A reply on that flow passes; the same peer from another port does not. */
+	udp_send(other, "10.9.0.1", 6000, "other port");
+	udp_send(server, "10.9.0.1", 6000, "reply");
+	expect_first(peer, "reply");
+	expect_none_queued(peer);
+
+	close(peer);
+	close(server);
+	close(other);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guard_table_owned),
+		cmocka_unit_test(test_guard_pins_source_address),
+		cmocka_unit_test(test_guard_pins_mac),
+		cmocka_unit_test(test_guard_enforces_egress),
+		cmocka_unit_test(test_guard_allows_replies),
+	};
+	cpu_set_t one;
+
+	fixture_enter();
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	if (sched_setaffinity(0, sizeof(one), &one) < 0)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
