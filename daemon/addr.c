@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -34,13 +35,30 @@ static void collect_one(struct nl_object *obj, void *userdata)
 	int family = rtnl_addr_get_family(a);
 	unsigned len;
 
-	if (c->error || !local || rtnl_addr_get_scope(a) != RT_SCOPE_UNIVERSE)
+	int scope = rtnl_addr_get_scope(a);
+	unsigned flags = rtnl_addr_get_flags(a);
+	const uint8_t *bytes;
+
+	if (c->error || !local)
 		return;
 	if (family != AF_INET && family != AF_INET6)
 		return;
 	len = nl_addr_get_len(local);
 	if (len != (family == AF_INET ? 4u : 16u))
 		return;
+	bytes = nl_addr_get_binary_addr(local);
+	if (family == AF_INET && scope != RT_SCOPE_UNIVERSE)
+		return;
+	if (family == AF_INET6) {
+		bool link_local = bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
+
+		/* Autoconfigured and temporary addresses come from router advertisements,
+		 * which anyone on the link can send. */
+		if (!(flags & IFA_F_PERMANENT) || (flags & IFA_F_DADFAILED))
+			return;
+		if (scope != RT_SCOPE_UNIVERSE && !(scope == RT_SCOPE_LINK && link_local))
+			return;
+	}
 	if (c->n >= POLICY_MAX_ENDPOINT_ADDRS) {
 		c->error = -E2BIG;
 		return;

@@ -8,8 +8,11 @@
 /*
  * Addresses of a network namespace, read with libnl (rtnl_addr cache) from a NETLINK_ROUTE
  * socket created inside it, and an event socket subscribed to address changes there.
- * Only global (universe scope) addresses count: loopback and link-local ones never identify a
- * peer across namespaces.
+ * What counts: global (universe scope) IPv4 addresses, and permanent IPv6 addresses of global
+ * scope or link-local (fe80::/10), which peers use on a shared link. Loopback addresses never
+ * identify a peer across namespaces, and IPv6 addresses that are not permanent (autoconfigured
+ * from a router advertisement, temporary) are not the endpoint's to claim: any peer on the
+ * link could have advertised them.
  */
 int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n);
 /* A non-blocking NETLINK_ROUTE socket in nsfd bound to the IPv4/IPv6 address groups. */

@@ -230,6 +230,7 @@ static void endpoint_retire(struct containers *c, struct endpoint *e)
 	if (!e->quarantined)
 		reconcile_mark_peers_of(c->rc, &e->pe);
 	registry_remove(c->registry, e);
+	guard_drop(&e->guard, true);
 	if (e->nft) {
 		int r = nft_delete_table(e->nft);
 

@@ -75,6 +75,8 @@ void endpoint_close(struct endpoint *e)
 	e->log_fd = safe_close(e->log_fd);
 	e->nft = nft_sock_free(e->nft);
 	e->nsfd = safe_close(e->nsfd);
+	/* Guard tables stay in force, like the namespace's own table. */
+	guard_drop(&e->guard, false);
 }
 
 struct endpoint *endpoint_free(struct endpoint *e)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "guard.h"
 #include "loop.h"
 #include "nft-events.h"
 #include "nft-sock.h"
@@ -80,6 +81,7 @@ struct endpoint {
 	struct watch log_watch;
 	bool addrs_dirty;
 	struct policy_plan *installed; /* what the kernel holds, NULL before the first commit */
+	struct ep_guard guard;	       /* host-side guards of its interfaces */
 	bool dirty; /* its plan may have changed: recompile at the next reconcile */
 	enum endpoint_state state;
 	char *error;

@@ -10,6 +10,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "nft-verify.h"
+#include "views.h"
 
 #define DIFF_MAX_ELEMENTS_LISTED 32
 
@@ -159,6 +160,10 @@ static json_t *direction_json(const struct endpoint *e, enum policy_dir dir,
 	o = json_pack("{s:s, s:b, s:b, s:b, s:o, s:o, s:s}", "endpoint", e->pe.name, "enforced",
 		      true, "isolated", v.isolated, "allowed", v.allowed, "selected_by", sel,
 		      "rules", rules, "reason", reason);
+	/* Egress is enforced again on the host side, where the workload cannot touch it; say
+	 * when it is not. */
+	if (o && dir == POLICY_DIR_EGRESS)
+		json_object_set_new(o, "guard", view_guard(&e->guard));
 	policy_verdict_done(&v);
 	return o;
 }

@@ -42,6 +42,7 @@ struct manager {
 	struct registry registry;
 	struct errlog errlog;
 	struct reconciler rc;
+	struct guards *guards;
 	struct containers containers;
 	struct drift drift;
 	struct state *state;
@@ -277,6 +278,7 @@ static void wire(struct manager *m)
 		.registry = &m->registry,
 		.errlog = &m->errlog,
 		.deny = s->deny,
+		.guards = m->guards,
 		.emit = { .flow_log = s->flow_log,
 			  .log_group = FLOWS_NFLOG_GROUP,
 			  .log_rate = POLICY_FLOW_LOG_RATE },
@@ -324,6 +326,8 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 	if (r >= 0)
 		r = nft_rx_new(&m->nft);
 	if (r >= 0)
+		r = guards_new(m->nft, &m->guards);
+	if (r >= 0)
 		r = state_open(s->state_dir, &m->state);
 	if (r < 0)
 		log_error_errno(r, "Failed to set up the state dir %s: %m", s->state_dir);
@@ -361,6 +365,7 @@ struct manager *manager_free(struct manager *m)
 	/* Closing our sockets leaves the tables in place (PERSIST): stopping segd never opens
 	 * anything. */
 	registry_done(&m->registry);
+	m->guards = guards_free(m->guards);
 	store_done(&m->store);
 	errlog_done(&m->errlog);
 	loop_remove(&m->signal_watch);

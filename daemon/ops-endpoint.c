@@ -82,6 +82,7 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 	r = ops_commit(o, e, false, &updated, err);
 	if (r < 0) {
 		registry_remove(o->registry, e);
+		guard_drop(&e->guard, true);
 		(void)nft_delete_table(e->nft);
 		endpoint_release(e);
 		reconcile_after_rollback(o->rc);
@@ -165,6 +166,7 @@ int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_er
 		reconcile_after_rollback(o->rc);
 		return r;
 	}
+	guard_drop(&e->guard, true);
 	if (e->nft) {
 		r = nft_delete_table(e->nft);
 		if (r < 0)

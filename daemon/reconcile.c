@@ -165,6 +165,52 @@ static int commit_plan(struct reconciler *rc, struct endpoint *e, const struct p
 	return r;
 }
 
+/* Whether e's host-side guards must be looked at again or recommitted. */
+static bool guard_needs_work(const struct reconciler *rc, const struct endpoint *e)
+{
+	const struct ep_guard *g = &e->guard;
+
+	if (!rc->guards)
+		return false;
+	return g->stale || g->state == GUARD_PENDING || g->n_addrs != e->pe.n_addrs ||
+	       (g->n_addrs > 0 && memcmp(g->addrs, e->pe.addrs, g->n_addrs * sizeof(*g->addrs)));
+}
+
+/* Brings e's host-side guards to plan (`old` is what they held). A failure leaves the guard in
+ * state error with the reason; the endpoint's own table is not affected. */
+static void guard_one(struct reconciler *rc, struct endpoint *e, const struct policy_plan *old,
+		      const struct policy_plan *plan)
+{
+	struct nft_error nerr = { 0 };
+	int r;
+
+	if (!rc->guards)
+		return;
+	rc->guards->table_flags = rc->emit.table_flags;
+	if (e->guard.stale || e->guard.state == GUARD_PENDING) {
+		r = guard_discover(rc->guards, e->nsfd, e->ns_ino, &e->guard);
+		if (r < 0) {
+			free(e->guard.reason);
+			e->guard.reason = NULL;
+			e->guard.state = GUARD_ERROR;
+			e->guard.stale = true;
+			if (asprintf(&e->guard.reason, "interfaces not readable: %s",
+				     strerror(-r)) < 0)
+				e->guard.reason = NULL;
+			log_error_errno(r, "Endpoint %s: cannot look for its host-side devices: %m",
+					e->pe.name);
+			return;
+		}
+	}
+	r = guard_commit(rc->guards, &e->guard, old, plan, e->pe.addrs, e->pe.n_addrs, &nerr);
+	if (r < 0) {
+		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name,
+			   e->guard.reason ? e->guard.reason : "guard not committed");
+		log_error("Endpoint %s: %s", e->pe.name,
+			  e->guard.reason ? e->guard.reason : "guard not committed");
+	}
+}
+
 /* One endpoint: 1 committed, 0 nothing to do, -EIO the kernel refused, -ENOMEM. */
 static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cache,
 			 struct endpoint *e)
@@ -181,6 +227,8 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 	}
 	rc->last.compiled++;
 	if (e->installed && policy_plan_equal(plan, e->installed)) {
+		if (guard_needs_work(rc, e))
+			guard_one(rc, e, e->installed, plan);
 		policy_plan_free(plan);
 		/* A previous failure left the old table; it is current again. */
 		if (e->state == ENDPOINT_PENDING || (e->state == ENDPOINT_ERROR && !e->quarantined))
@@ -202,6 +250,7 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 	}
 	log_debug("Committed ruleset of %s: %zu sets, %zu rules", e->pe.name, plan->n_sets,
 		  plan->n_rules);
+	guard_one(rc, e, e->installed, plan);
 	policy_plan_free(e->installed);
 	e->installed = plan;
 	/* A quarantined endpoint with a reason (bad labels) stays in error, enforced as

@@ -35,6 +35,7 @@ struct reconciler {
 	struct errlog *errlog;
 	enum policy_deny_action deny;
 	struct policy_emit_options emit; /* table flags, flow logging */
+	struct guards *guards;		 /* host-side guards; NULL: none */
 	bool all_dirty;			 /* the next reconcile compiles every endpoint */
 	struct change_stats last, total;
 	uint64_t commits, commit_errors;

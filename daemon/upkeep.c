@@ -24,6 +24,10 @@ int ops_refresh_addresses(struct ops *o)
 		if (!e->addrs_dirty || !endpoint_live(e))
 			continue;
 		e->addrs_dirty = false;
+		/* Address and link events both land here: its interfaces may have changed too. */
+		e->guard.stale = true;
+		e->dirty = true;
+		changed = true;
 		r = endpoint_read_addresses(e);
 		if (r < 0)
 			log_warning_errno(
@@ -32,7 +36,7 @@ int ops_refresh_addresses(struct ops *o)
 		if (r <= 0)
 			continue;
 		changed = true;
-		/* Its own plan does not depend on its addresses; its peers' sets do (which
+		/* Its own plan does not depend on its addresses; its guards and its peers' sets do (which
 		 * policies reference it depends on its labels alone). */
 		reconcile_mark_peers_of(o->rc, &e->pe);
 		log_info("Addresses of %s changed (%zu now)", e->pe.name, e->pe.n_addrs);
@@ -69,6 +73,7 @@ int ops_check_namespaces(struct ops *o)
 			continue;
 		log_warning("Network namespace %s of endpoint %s vanished", e->netns, e->pe.name);
 		reconcile_mark_peers_of(o->rc, &e->pe);
+		guard_drop(&e->guard, true);
 		endpoint_close(e);
 		free(e->pe.addrs);
 		e->pe.addrs = NULL;

@@ -10,6 +10,22 @@
 #include "nft-sock.h"
 #include "views.h"
 
+json_t *view_guard(const struct ep_guard *g)
+{
+	json_t *devs = json_array();
+
+	for (size_t i = 0; devs && i < g->n_devs; i++) {
+		const struct guard_dev *d = &g->devs[i];
+
+		json_array_append_new(devs, json_pack("{s:s, s:s, s:s, s:s, s:b}", "interface",
+						      d->ep_ifname, "device", d->ifname, "netns",
+						      d->ns->label, "table", d->table, "installed",
+						      d->installed));
+	}
+	return json_pack("{s:s, s:s?, s:o}", "state", guard_state_to_string(g->state), "reason",
+			 g->reason, "devices", devs);
+}
+
 json_t *view_endpoint(const struct endpoint *e)
 {
 	const struct policy_plan *p = e->installed;
@@ -26,6 +42,8 @@ json_t *view_endpoint(const struct endpoint *e)
 		      endpoint_state_to_string(e->state), "error", e->error, "policies", pols,
 		      "isolation", "ingress", p && p->isolated[POLICY_DIR_INGRESS], "egress",
 		      p && p->isolated[POLICY_DIR_EGRESS]);
+	if (o)
+		json_object_set_new(o, "guard", view_guard(&e->guard));
 	if (o && e->kind == ENDPOINT_KIND_CONTAINER) {
 		json_t *cs = json_array();
 		const char *owner = NULL;
@@ -132,7 +150,7 @@ json_t *view_status(const struct status_inputs *in)
 {
 	const struct reconciler *rc = in->rc;
 	json_t *flags = json_array(), *nss, *o;
-	size_t enforced = 0, errors = 0, n_namespaces;
+	size_t enforced = 0, errors = 0, unguarded = 0, n_namespaces;
 
 	/* Applied and implicit namespaces alike, as `get namespaces` lists them. */
 	nss = view_namespaces(in->store, in->registry);
@@ -141,6 +159,8 @@ json_t *view_status(const struct status_inputs *in)
 	for (size_t i = 0; i < in->registry->n; i++) {
 		enforced += in->registry->items[i]->state == ENDPOINT_ENFORCED;
 		errors += in->registry->items[i]->state == ENDPOINT_ERROR;
+		unguarded += endpoint_live(in->registry->items[i]) &&
+			     in->registry->items[i]->guard.state != GUARD_ENFORCED;
 	}
 	if (flags && (rc->emit.table_flags & NFT_TABLE_F_OWNER))
 		json_array_append_new(flags, json_string("owner"));
@@ -159,6 +179,8 @@ json_t *view_status(const struct status_inputs *in)
 		      in->engine ? in->engine : json_null(), "changes",
 		      json_pack("{s:o, s:o}", "last", change_json(&rc->last), "total",
 				change_json(&rc->total)));
+	if (o)
+		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
 	if (o)
 		json_object_set_new(o, "drift",
 				    json_pack("{s:b, s:I, s:I, s:I}", "watching",

@@ -14,6 +14,8 @@
 
 /* What the API shows of the model, as JSON (docs/api.md). NULL means out of memory. */
 
+/* {"state", "reason", "devices": [{"interface", "device", "netns", "table", "installed"}]} */
+json_t *view_guard(const struct ep_guard *g);
 json_t *view_endpoint(const struct endpoint *e);
 /* {"items": [...]}, of one namespace or (ns NULL) all. */
 json_t *view_endpoints(const struct registry *r, const char *ns);

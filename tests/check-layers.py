@@ -21,8 +21,8 @@ LAYERS = [
     ["api", "metrics", "engine", "engine-parse"],
     ["ops"],
     ["reconcile", "containers", "state", "explain", "views", "spec"],
-    ["endpoint", "registry", "store", "drift", "audit"],
-    ["loop", "netlink", "netns", "addr", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram",
+    ["endpoint", "registry", "store", "drift", "audit", "guard"],
+    ["loop", "netlink", "netns", "addr", "links", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util"],
 ]

@@ -93,17 +93,22 @@ struct range cidr_range(const struct policy_cidr *c)
 
 int ipblock_ranges(const struct policy_ipblock *b, struct range_list *out)
 {
+	static const struct policy_cidr link_local = { .family = AF_INET6,
+						       .addr = { 0xfe, 0x80 },
+						       .prefixlen = 10 };
 	struct range_list cur = { 0 }, next = { 0 };
-	struct range all = cidr_range(&b->cidr);
+	struct range all = cidr_range(&b->cidr), ll = cidr_range(&link_local);
+	bool drop_ll = b->cidr.family == AF_INET6 && !(all.lo >= ll.lo && all.hi <= ll.hi);
 	int r;
 
 	r = range_list_add(&cur, all.lo, all.hi);
 	if (r < 0)
 		return r;
 
-	/* Subtract each except from every remaining range: at most one split per range. */
-	for (size_t e = 0; e < b->n_except; e++) {
-		struct range x = cidr_range(&b->except[e]);
+	/* Subtract each except (and fe80::/10) from every remaining range: at most one split
+	 * per range. */
+	for (size_t e = 0; e < b->n_except + drop_ll; e++) {
+		struct range x = e < b->n_except ? cidr_range(&b->except[e]) : ll;
 
 		next.n = 0;
 		for (size_t i = 0; i < cur.n; i++) {

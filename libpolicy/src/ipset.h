@@ -29,7 +29,13 @@ void range_list_normalize(struct range_list *l);
 
 /* The range covered by a CIDR (host bits ignored). */
 struct range cidr_range(const struct policy_cidr *c);
-/* [cidr] minus every except, appended to `out` (not normalized). */
+/*
+ * [cidr] minus every except, appended to `out` (not normalized). An IPv6 block also loses
+ * fe80::/10 unless it lies inside it: link-local addresses are the same on every link, so a
+ * block written for global addresses ("::/0 except the cluster") must not let an endpoint
+ * reach other endpoints by their link-local addresses. Link-local peers are allowed by
+ * selectors, like the endpoints they belong to.
+ */
 int ipblock_ranges(const struct policy_ipblock *b, struct range_list *out);
 
 u128 addr_to_u128(int family, const uint8_t addr[16]);

@@ -16,9 +16,11 @@
 #include "nft-expr.h"
 #include "policy/policy.h"
 
-static const uint8_t icmpv6_nd_in[] = { 130, 131, 132, 134, 135, 136, 143 };
+/* Inbound: no router advertisements (134) and redirects (137), see emit_fixed_rules(). */
+static const uint8_t icmpv6_nd_in[] = { 130, 131, 132, 135, 136, 143 };
 static const uint8_t icmpv6_nd_out[] = { 130, 131, 132, 133, 135, 136, 143 };
 #define ICMPV6_ROUTER_ADVERT 134
+#define ICMPV6_REDIRECT 137
 
 struct emit {
 	const struct policy_plan *plan;
@@ -252,6 +254,22 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	if (r < 0 || (r = match_ct_state(rule, CT_STATE_INVALID)) < 0 ||
 	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
+
+	/*
+	 * Inbound: meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert|
+	 * nd-redirect drop. An endpoint's addresses and routes are its engine's to set: a router
+	 * advertisement from a peer would give it a default route and an address of the peer's
+	 * choosing, a redirect would move its flows.
+	 */
+	for (size_t i = 0; dir == POLICY_DIR_INGRESS && i < 2; i++) {
+		uint8_t type = i == 0 ? ICMPV6_ROUTER_ADVERT : ICMPV6_REDIRECT;
+
+		r = rule_new(dir, POLICY_COMMENT_RA_IN, &rule);
+		if (r < 0 || (r = match_icmpv6_type(rule)) < 0 ||
+		    (r = expr_cmp(rule, NFT_CMP_EQ, &type, sizeof(type))) < 0 ||
+		    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
 
 	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ND and MLD types } accept */
 	r = rule_new(dir, POLICY_COMMENT_ND, &rule);

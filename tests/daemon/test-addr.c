@@ -37,7 +37,16 @@ static bool has(const struct policy_addr *a, size_t n, const char *text)
 	return false;
 }
 
-static void test_global_addresses_only(void **state)
+static bool has_link_local(const struct policy_addr *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (a[i].family == AF_INET6 && a[i].addr[0] == 0xfe &&
+		    (a[i].addr[1] & 0xc0) == 0x80)
+			return true;
+	return false;
+}
+
+static void test_which_addresses_count(void **state)
 {
 	struct policy_addr *a = NULL;
 	size_t n = 0;
@@ -50,10 +59,8 @@ static void test_global_addresses_only(void **state)
 	assert_true(has(a, n, "10.9.0.2"));
 	assert_false(has(a, n, "127.0.0.1"));
 	assert_false(has(a, n, "10.9.0.1")); /* the peer's */
-	/* Link-local IPv6 (fe80::) never counts. */
-	for (size_t i = 0; i < n; i++)
-		assert_false(a[i].family == AF_INET6 && a[i].addr[0] == 0xfe &&
-			     (a[i].addr[1] & 0xc0) == 0x80);
+	/* The interface's link-local IPv6 address counts: peers on the link use it. */
+	assert_true(has_link_local(a, n));
 	free(a);
 
 	/* A global IPv6 address and a second IPv4 one. */
@@ -64,6 +71,19 @@ static void test_global_addresses_only(void **state)
 	assert_true(has(a, n, "10.9.0.2"));
 	assert_true(has(a, n, "10.9.1.2"));
 	assert_true(has(a, n, "fd00:9::2"));
+	free(a);
+
+	/* An IPv6 address with a lifetime (as autoconfiguration from a router advertisement
+	 * makes) is not the endpoint's to claim. */
+	assert_int_equal(fixture_run_in(ns, (const char *const[]){ "ip", "-6", "addr", "add",
+								   "fd00:9::3/64", "dev", "fxa0",
+								   "valid_lft", "300",
+								   "preferred_lft", "300", NULL }),
+			 0);
+	a = NULL;
+	assert_int_equal(addr_read(ns, &a, &n), 0);
+	assert_true(has(a, n, "fd00:9::2"));
+	assert_false(has(a, n, "fd00:9::3"));
 	/* Sorted: a stable order, so that equal sets compare equal. */
 	for (size_t i = 1; i < n; i++)
 		assert_true(memcmp(&a[i - 1], &a[i], sizeof(a[i])) < 0);
@@ -94,7 +114,7 @@ static void test_monitor_reports_changes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_global_addresses_only),
+		cmocka_unit_test(test_which_addresses_count),
 		cmocka_unit_test(test_monitor_reports_changes),
 	};
 

@@ -164,7 +164,8 @@ static void test_check_allowed(void **state)
 		"{\"endpoint\": \"web\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
 		" \"selected_by\": [\"shop/web-out\"], \"rules\": [{\"policy\": \"shop/web-out\","
 		" \"rule\": \"egress[0]\", \"comment\": \"shop/web-out egress[0]\"}],"
-		" \"reason\": \"allowed by shop/web-out egress[0]\"}");
+		" \"reason\": \"allowed by shop/web-out egress[0]\","
+		" \"guard\": {\"state\": \"pending\", \"reason\": null, \"devices\": []}}");
 	assert_json_eq(
 		json_object_get(o, "ingress"),
 		"{\"endpoint\": \"db\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"

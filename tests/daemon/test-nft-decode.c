@@ -83,6 +83,12 @@ static void test_decoded_text(void **state)
 	assert_string_equal(
 		text_of(&c, POLICY_COMMENT_RA_OUT, 0),
 		"meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_RA_IN, 0),
+		"meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_RA_IN, 1),
+		"meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-redirect drop");
 	for (size_t i = 0; i < c.n; i++) {
 		free(c.texts[i]);
 		free(c.comments[i]);

@@ -116,10 +116,42 @@ static void test_ipblock_v6(void **state)
 	range_list_done(&l);
 }
 
+static u128 v6(const char *s)
+{
+	uint8_t a[16] = { 0 };
+
+	assert_int_equal(inet_pton(AF_INET6, s, a), 1);
+	return addr_to_u128(AF_INET6, a);
+}
+
+static void test_ipblock_v6_never_link_local(void **state)
+{
+	struct policy_ipblock all = { .cidr = cidr("::", 0) };
+	struct policy_ipblock ll = { .cidr = cidr("fe80::", 64) };
+	struct range_list l = { 0 };
+
+	/* "::/0" is every address but fe80::/10: link-local peers are not "the internet". */
+	assert_int_equal(ipblock_ranges(&all, &l), 0);
+	range_list_normalize(&l);
+	assert_int_equal(l.n, 2);
+	assert_true(l.items[0].lo == 0 &&
+		    l.items[0].hi == v6("fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
+	assert_true(l.items[1].lo == v6("fec0::") && l.items[1].hi == ~(u128)0);
+	range_list_done(&l);
+
+	/* A block inside fe80::/10 is what its author wrote. */
+	assert_int_equal(ipblock_ranges(&ll, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_true(l.items[0].lo == v6("fe80::") &&
+		    l.items[0].hi == v6("fe80::ffff:ffff:ffff:ffff"));
+	range_list_done(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_normalize_merges_overlap_and_adjacent),
+		cmocka_unit_test(test_ipblock_v6_never_link_local),
 		cmocka_unit_test(test_normalize_full_range_no_overflow),
 		cmocka_unit_test(test_cidr_range_ignores_host_bits),
 		cmocka_unit_test(test_ipblock_except_splits_exactly),

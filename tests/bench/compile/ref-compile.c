@@ -265,12 +265,20 @@ static int block_set(struct ctx *c, const char *name, int family, const struct p
 
 		if (!b || b->cidr.family != family)
 			continue;
-		cur = malloc(sizeof(*cur) * (b->n_except + 1) * 2 + sizeof(*cur));
+		cur = malloc(sizeof(*cur) * (b->n_except + 2) * 2 + sizeof(*cur));
 		if (!cur)
 			return c->oom = 1, -1;
 		cur[0] = cidr(&b->cidr);
-		for (size_t x = 0; x < b->n_except; x++) {
-			struct rng ex = cidr(&b->except[x]);
+		/* IPv6 blocks never cover link-local fe80::/10, unless they lie inside it. */
+		struct policy_cidr ll_cidr = { .family = AF_INET6, .prefixlen = 10 };
+		ll_cidr.addr[0] = 0xfe;
+		ll_cidr.addr[1] = 0x80;
+		struct rng ll = cidr(&ll_cidr);
+		size_t n_ex = b->n_except;
+		if (family == AF_INET6 && !(cur[0].lo >= ll.lo && cur[0].hi <= ll.hi))
+			n_ex++;
+		for (size_t x = 0; x < n_ex; x++) {
+			struct rng ex = x < b->n_except ? cidr(&b->except[x]) : ll;
 			struct rng *nx = malloc(sizeof(*nx) * (nc * 2 + 1));
 			size_t nn = 0;
 			if (!nx) {
