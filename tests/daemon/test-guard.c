@@ -29,6 +29,7 @@
 #include <linux/netfilter.h>
 
 #include "fixture.h"
+#include "guard.h"
 #include "netns.h"
 #include "nft.h"
 #include "testutil.h"
@@ -98,7 +99,7 @@ static void pair_done(struct pair *p)
 	close(p->host);
 }
 
-static void guard_commit(struct pair *p, const struct policy_plan *plan)
+static void table_commit(struct pair *p, const struct policy_plan *plan)
 {
 	struct policy_addr own = { .family = AF_INET };
 	struct policy_guard g = {
@@ -187,12 +188,12 @@ static void test_guard_table_owned(void **state)
 	struct pair p;
 
 	pair_setup(&p, "own");
-	guard_commit(&p, plan);
+	table_commit(&p, plan);
 	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, &flags, &owner), 1);
 	assert_int_equal(flags, NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST);
 	assert_int_equal(owner, nft_sock_portid(p.s));
 	/* Replacing is atomic and keeps it owned; nobody else may delete it. */
-	guard_commit(&p, plan);
+	table_commit(&p, plan);
 	assert_int_equal(nft_sock_open(NULL, p.host, &other), 0);
 	assert_int_equal(nft_delete_table_named(other, NFPROTO_NETDEV, p.table), -EPERM);
 	assert_int_equal(nft_delete_table_named(p.s, NFPROTO_NETDEV, p.table), 0);
@@ -221,7 +222,7 @@ static void test_guard_pins_source_address(void **state)
 	udp_send(spoofed, "10.9.0.1", 5000, "spoofed");
 	expect_first(rx, "spoofed");
 
-	guard_commit(&p, plan);
+	table_commit(&p, plan);
 	udp_send(spoofed, "10.9.0.1", 5000, "spoofed");
 	udp_send(own, "10.9.0.1", 5000, "own");
 	expect_first(rx, "own");
@@ -243,7 +244,7 @@ static void test_guard_pins_mac(void **state)
 	pair_setup(&p, "mac");
 	rx = udp_socket(p.host, "10.9.0.1", 5000);
 	tx = udp_socket(p.ep, "10.9.0.2", 0);
-	guard_commit(&p, plan);
+	table_commit(&p, plan);
 	udp_send(tx, "10.9.0.1", 5000, "first");
 	expect_first(rx, "first");
 
@@ -283,7 +284,7 @@ static void test_guard_enforces_egress(void **state)
 	rx0 = udp_socket(p.host, "10.9.0.1", 5000);
 	rx1 = udp_socket(p.host, "10.9.0.1", 5001);
 	tx = udp_socket(p.ep, "10.9.0.2", 0);
-	guard_commit(&p, plan);
+	table_commit(&p, plan);
 
 	udp_send(tx, "10.9.0.1", 5000, "denied");
 	udp_send(tx, "10.9.0.1", 5001, "allowed");
@@ -308,7 +309,7 @@ static void test_guard_allows_replies(void **state)
 	peer = udp_socket(p.host, "10.9.0.1", 6000);
 	server = udp_socket(p.ep, "10.9.0.2", 7000);
 	other = udp_socket(p.ep, "10.9.0.2", 7001);
-	guard_commit(&p, plan);
+	table_commit(&p, plan);
 
 	udp_send(server, "10.9.0.1", 6000, "unsolicited");
 	udp_send(peer, "10.9.0.2", 7000, "request");
@@ -326,6 +327,100 @@ static void test_guard_allows_replies(void **state)
 	pair_done(&p);
 }
 
+/* Discovery: the veth peer found in a namespace named under /run/netns, its table committed
+ * there through the shared socket, deleted with the endpoint. */
+static void test_discover_and_commit(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	struct nft_error err = { 0 };
+	struct policy_addr own = { .family = AF_INET };
+	struct pair p;
+	ino_t ino = 0;
+
+	pair_setup(&p, "disc");
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	gs->table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST;
+	assert_int_equal(netns_inode(p.ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(g.state, GUARD_ENFORCED);
+	assert_null(g.reason);
+	assert_int_equal(g.n_devs, 1);
+	assert_string_equal(g.devs[0].ifname, p.host_if);
+	assert_string_equal(g.devs[0].ep_ifname, p.ep_if);
+	assert_string_equal(g.devs[0].ns->label, "disc-host");
+	assert_string_equal(g.devs[0].table, p.table);
+	assert_memory_equal(g.devs[0].mac, p.ep_mac, 6);
+	assert_false(g.devs[0].installed);
+
+	assert_int_equal(guard_commit(gs, &g, NULL, plan, &own, 1, &err), 0);
+	assert_true(g.devs[0].installed);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 1);
+	/* Again with the same inputs: nothing to send. */
+	gs->commits = 0;
+	assert_int_equal(guard_commit(gs, &g, plan, plan, &own, 1, &err), 0);
+	assert_int_equal(gs->commits, 0);
+
+	/* The workload changes its MAC: discovery keeps the first one. */
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "link", "set", p.ep_if, "address",
+							  "02:00:00:00:00:99", NULL }),
+			 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(g.n_devs, 1);
+	assert_memory_equal(g.devs[0].mac, p.ep_mac, 6);
+	assert_true(g.devs[0].installed);
+
+	guard_drop(&g, true);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 0);
+	assert_int_equal(gs->n_nss, 0); /* the last reference closed the shared socket */
+	guards_free(gs);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+/* Nothing to guard: loopback only is enforced (nothing leaves); a macvlan has no host-side
+ * device, and says so. */
+static void test_discover_unguardable(void **state)
+{
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	int ep = -1, phys = -1;
+	char path[64];
+	ino_t ino = 0;
+
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	assert_int_equal(fixture_netns("lonely", &ep), 0);
+	assert_int_equal(netns_inode(ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, ep, ino, &g), 0);
+	assert_int_equal(g.state, GUARD_ENFORCED);
+	assert_int_equal(g.n_devs, 0);
+
+	/* A macvlan made on a device of another namespace and moved in. */
+	assert_int_equal(fixture_netns("lonely-phys", &phys), 0);
+	assert_int_equal(run(phys, (const char *const[]){ "ip", "link", "add", "up0", "type",
+							  "veth", "peer", "name", "up1", NULL }),
+			 0);
+	assert_int_equal(run(phys, (const char *const[]){ "ip", "link", "add", "mv0", "link", "up0",
+							  "type", "macvlan", NULL }),
+			 0);
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), ep);
+	assert_int_equal(run(phys, (const char *const[]){ "ip", "link", "set", "mv0", "netns", path,
+							  NULL }),
+			 0);
+	assert_int_equal(guard_discover(gs, ep, ino, &g), 0);
+	assert_int_equal(g.state, GUARD_NONE);
+	assert_int_equal(g.n_devs, 0);
+	assert_non_null(g.reason);
+	assert_non_null(strstr(g.reason, "mv0 (macvlan): no host-side device to guard"));
+
+	guard_drop(&g, true);
+	guards_free(gs);
+	close(ep);
+	close(phys);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +429,8 @@ int main(void)
 		cmocka_unit_test(test_guard_pins_mac),
 		cmocka_unit_test(test_guard_enforces_egress),
 		cmocka_unit_test(test_guard_allows_replies),
+		cmocka_unit_test(test_discover_and_commit),
+		cmocka_unit_test(test_discover_unguardable),
 	};
 	cpu_set_t one;
 
