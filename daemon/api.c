@@ -69,6 +69,7 @@ unsigned api_http_status(int r)
 	case EEXIST:
 	case EPERM:
 	case ENOTCONN:
+	case EADDRINUSE:
 		return 409;
 	case EACCES:
 		return 403;

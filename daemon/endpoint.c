@@ -88,6 +88,8 @@ struct endpoint *endpoint_free(struct endpoint *e)
 		ep_container_done(&e->containers[i]);
 	free(e->containers);
 	policy_endpoint_done(&e->pe);
+	free(e->held);
+	endpoint_conflicts_clear(e);
 	policy_plan_free(e->installed);
 	free(e->netns);
 	free(e->error);
@@ -211,15 +213,48 @@ int endpoint_read_addresses(struct endpoint *e)
 	size_t n = 0;
 	int r;
 
+	struct policy_addr *own = NULL;
+
 	r = addr_read(e->nsfd, &addrs, &n);
 	if (r < 0)
 		return r;
-	if (n == e->pe.n_addrs && (n == 0 || memcmp(addrs, e->pe.addrs, n * sizeof(*addrs)) == 0)) {
+	if (n == e->n_held && (n == 0 || memcmp(addrs, e->held, n * sizeof(*addrs)) == 0)) {
 		free(addrs);
 		return 0;
 	}
+	if (n > 0) {
+		own = calloc(n, sizeof(*own));
+		if (!own) {
+			free(addrs);
+			return -ENOMEM;
+		}
+		memcpy(own, addrs, n * sizeof(*own));
+	}
+	free(e->held);
+	e->held = addrs;
+	e->n_held = n;
 	free(e->pe.addrs);
-	e->pe.addrs = addrs;
+	e->pe.addrs = own;
 	e->pe.n_addrs = n;
 	return 1;
+}
+
+void endpoint_forget_addresses(struct endpoint *e)
+{
+	free(e->held);
+	e->held = NULL;
+	e->n_held = 0;
+	free(e->pe.addrs);
+	e->pe.addrs = NULL;
+	e->pe.n_addrs = 0;
+	endpoint_conflicts_clear(e);
+}
+
+void endpoint_conflicts_clear(struct endpoint *e)
+{
+	for (size_t i = 0; i < e->n_conflicts; i++)
+		free(e->conflicts[i].with);
+	free(e->conflicts);
+	e->conflicts = NULL;
+	e->n_conflicts = 0;
 }

@@ -46,6 +46,12 @@ struct ep_container {
 	uint64_t observed_usec; /* CLOCK_MONOTONIC when the engine's newest view of it arrived */
 };
 
+/* An address the endpoint's namespace holds that another endpoint's holds too. */
+struct ep_conflict {
+	struct policy_addr addr;
+	char *with; /* the other holders' names, ", "-separated */
+};
+
 struct endpoint;
 
 /* What every endpoint shares: the loop, the nf_tables context, which sockets to open, and
@@ -68,9 +74,15 @@ struct endpoint {
 	size_t n_containers;
 	/* Labels unknown or unusable: default-deny both ways, and not anyone's peer. */
 	bool quarantined;
-	struct policy_endpoint pe; /* name, namespace, labels, addrs, named ports */
-	char *netns;		   /* name under /run/netns, or a path for containers */
-	int nsfd;		   /* pins the namespace */
+	/* name, namespace, labels, named ports, and addrs: the addresses that are its alone
+	 * (held minus conflicts, see registry_settle_addresses) */
+	struct policy_endpoint pe;
+	struct policy_addr *held; /* what its namespace holds, sorted */
+	size_t n_held;
+	struct ep_conflict *conflicts; /* held by another endpoint too: nobody's */
+	size_t n_conflicts;
+	char *netns; /* name under /run/netns, or a path for containers */
+	int nsfd;    /* pins the namespace */
 	ino_t ns_ino;
 	struct nft_sock *nft; /* owns our table in that namespace */
 	int mon_fd;	      /* address change events */
@@ -104,6 +116,10 @@ bool endpoint_live(const struct endpoint *e);
 void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void endpoint_clear_error(struct endpoint *e, enum endpoint_state state);
-/* Replaces the addresses with what the namespace holds now: 1 if they changed, 0 if not. */
+/* Replaces the held addresses with what the namespace holds now: 1 if they changed, 0 if not.
+ * Its own addresses (pe.addrs) become the held ones until the registry settles conflicts. */
 int endpoint_read_addresses(struct endpoint *e);
+/* Forgets every address (its namespace is gone). */
+void endpoint_forget_addresses(struct endpoint *e);
+void endpoint_conflicts_clear(struct endpoint *e);
 void ep_container_done(struct ep_container *c);

@@ -271,6 +271,15 @@ static void add_stats(struct change_stats *t, const struct change_stats *c)
 	t->usec += c->usec;
 }
 
+/* e's own addresses changed (a conflict began or ended): its peers' sets and its guard. */
+static void own_addresses_changed(struct endpoint *e, void *userdata)
+{
+	struct reconciler *rc = userdata;
+
+	reconcile_mark_peers_of(rc, &e->pe);
+	e->dirty = true;
+}
+
 int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 {
 	const struct registry *reg = rc->registry;
@@ -281,6 +290,8 @@ int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 	size_t updated = 0;
 	int failed = 0;
 
+	if (registry_settle_addresses(rc->registry, own_addresses_changed, rc) < 0)
+		return -ENOMEM;
 	eps = calloc(reg->n + 1, sizeof(*eps));
 	if (!eps)
 		return -ENOMEM;

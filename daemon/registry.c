@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "log.h"
 #include "macro.h"
 #include "registry.h"
 
@@ -134,18 +136,154 @@ struct endpoint *registry_find_inode(const struct registry *r, ino_t ino)
 	return NULL;
 }
 
-struct endpoint *registry_find_addr(const struct registry *r, const struct policy_addr *a)
+static bool holds(const struct endpoint *e, const struct policy_addr *a)
 {
 	size_t len = a->family == AF_INET ? 4 : 16;
 
-	for (size_t i = 0; i < r->n; i++)
-		for (size_t k = 0; k < r->items[i]->pe.n_addrs; k++) {
-			const struct policy_addr *x = &r->items[i]->pe.addrs[k];
+	for (size_t k = 0; k < e->n_held; k++)
+		if (e->held[k].family == a->family && memcmp(e->held[k].addr, a->addr, len) == 0)
+			return true;
+	return false;
+}
 
-			if (x->family == a->family && memcmp(x->addr, a->addr, len) == 0)
-				return r->items[i];
+size_t registry_addr_holders(const struct registry *r, const struct policy_addr *a,
+			     struct endpoint **ret, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		if (holds(r->items[i], a)) {
+			if (n < max)
+				ret[n] = r->items[i];
+			n++;
 		}
-	return NULL;
+	return n;
+}
+
+struct endpoint *registry_find_addr(const struct registry *r, const struct policy_addr *a)
+{
+	struct endpoint *e = NULL;
+
+	return registry_addr_holders(r, a, &e, 1) == 1 ? e : NULL;
+}
+
+struct holding {
+	struct policy_addr addr;
+	size_t ep; /* index in the registry */
+};
+
+static int cmp_holding(const void *a, const void *b)
+{
+	const struct holding *x = a, *y = b;
+	int c = x->addr.family - y->addr.family;
+
+	if (c == 0)
+		c = memcmp(x->addr.addr, y->addr.addr, sizeof(x->addr.addr));
+	if (c == 0)
+		c = (x->ep > y->ep) - (x->ep < y->ep);
+	return c;
+}
+
+static bool same_addr(const struct policy_addr *a, const struct policy_addr *b)
+{
+	return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
+/* The names of the endpoints of run h[0..n) other than `self`, ", "-separated. */
+static char *other_names(const struct registry *r, const struct holding *h, size_t n, size_t self)
+{
+	char *s = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		char *t;
+
+		if (h[i].ep == self || (i > 0 && h[i].ep == h[i - 1].ep))
+			continue;
+		if (asprintf(&t, "%s%s%s", s ? s : "", s ? ", " : "", r->items[h[i].ep]->pe.name) <
+		    0) {
+			free(s);
+			return NULL;
+		}
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoint *e, void *ud),
+			      void *ud)
+{
+	_cleanup_free_ struct holding *h = NULL;
+	size_t n = 0, total = 0;
+	int r_ = 0;
+
+	for (size_t i = 0; i < r->n; i++)
+		total += r->items[i]->n_held;
+	h = calloc(total + 1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->n; i++)
+		for (size_t k = 0; k < r->items[i]->n_held; k++)
+			h[n++] = (struct holding){ .addr = r->items[i]->held[k], .ep = i };
+	qsort_safe(h, n, sizeof(*h), cmp_holding);
+
+	for (size_t i = 0; i < r->n && r_ >= 0; i++) {
+		struct endpoint *e = r->items[i];
+		struct policy_addr *own = calloc(e->n_held + 1, sizeof(*own));
+		struct ep_conflict *cs = calloc(e->n_held + 1, sizeof(*cs));
+		size_t n_own = 0, n_cs = 0;
+
+		if (!own || !cs) {
+			free(own);
+			free(cs);
+			return -ENOMEM;
+		}
+		for (size_t k = 0; k < e->n_held; k++) {
+			const struct policy_addr *a = &e->held[k];
+			size_t lo = 0, hi = n, run;
+
+			/* the run of h holding a: binary search for its first element */
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+				int c = a->family - h[mid].addr.family;
+
+				if (c == 0)
+					c = memcmp(a->addr, h[mid].addr.addr, sizeof(a->addr));
+				if (c > 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			for (run = lo; run < n && same_addr(&h[run].addr, a); run++)
+				;
+			if (h[lo].ep == h[run - 1].ep) {
+				own[n_own++] = *a;
+				continue;
+			}
+			cs[n_cs].addr = *a;
+			cs[n_cs].with = other_names(r, &h[lo], run - lo, i);
+			if (!cs[n_cs++].with)
+				r_ = -ENOMEM;
+		}
+		if (n_cs > 0 && (e->n_conflicts != n_cs))
+			log_warning("Endpoint %s holds %zu address(es) another endpoint holds too: "
+				    "neither may use them",
+				    e->pe.name, n_cs);
+		endpoint_conflicts_clear(e);
+		e->conflicts = cs;
+		e->n_conflicts = n_cs;
+		if (n_own == e->pe.n_addrs &&
+		    (n_own == 0 || memcmp(own, e->pe.addrs, n_own * sizeof(*own)) == 0)) {
+			free(own);
+			continue;
+		}
+		free(e->pe.addrs);
+		e->pe.addrs = own;
+		e->pe.n_addrs = n_own;
+		if (changed)
+			changed(e, ud);
+	}
+	return r_;
 }
 
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns)

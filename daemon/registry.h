@@ -31,7 +31,20 @@ struct endpoint *registry_find_container(const struct registry *r, const char *i
 					 size_t *ret_index);
 /* The live container endpoint of the namespace with this inode. */
 struct endpoint *registry_find_inode(const struct registry *r, ino_t ino);
+/* The endpoint whose namespace holds address a, if exactly one does. */
 struct endpoint *registry_find_addr(const struct registry *r, const struct policy_addr *a);
+/* Every endpoint whose namespace holds a (up to max, in registry order); the count. */
+size_t registry_addr_holders(const struct registry *r, const struct policy_addr *a,
+			     struct endpoint **ret, size_t max);
+/*
+ * An address held by two endpoints' namespaces is neither's: it leaves both endpoints' own
+ * addresses (no peer set names it, no guard lets either send from it) and shows in both as a
+ * conflict. A workload that takes another's address gains nothing, and both are flagged.
+ * Recomputes every endpoint's own addresses and conflicts from what they hold; calls
+ * changed() for each endpoint whose own addresses changed. -ENOMEM leaves them as they were.
+ */
+int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoint *e, void *ud),
+			      void *ud);
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns);
 /* Whether an endpoint other than `self` has this name. */
 bool registry_name_taken(const struct registry *r, const struct endpoint *self, const char *name);

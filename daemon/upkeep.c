@@ -75,9 +75,7 @@ int ops_check_namespaces(struct ops *o)
 		reconcile_mark_peers_of(o->rc, &e->pe);
 		guard_drop(&e->guard, true);
 		endpoint_close(e);
-		free(e->pe.addrs);
-		e->pe.addrs = NULL;
-		e->pe.n_addrs = 0;
+		endpoint_forget_addresses(e);
 		e->installed = policy_plan_free(e->installed);
 		endpoint_set_error(e, ENDPOINT_ERROR, "network namespace %s vanished", e->netns);
 		errlog_add(o->errlog, "endpoint %s: network namespace %s vanished", e->pe.name,

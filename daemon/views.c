@@ -44,6 +44,19 @@ json_t *view_endpoint(const struct endpoint *e)
 		      p && p->isolated[POLICY_DIR_EGRESS]);
 	if (o)
 		json_object_set_new(o, "guard", view_guard(&e->guard));
+	if (o && e->n_conflicts > 0) {
+		json_t *cs = json_array();
+
+		for (size_t i = 0; cs && i < e->n_conflicts; i++) {
+			json_t *a = json_addrs(&e->conflicts[i].addr, 1);
+
+			json_array_append_new(cs, json_pack("{s:o, s:s}", "address",
+							    json_incref(json_array_get(a, 0)),
+							    "with", e->conflicts[i].with));
+			json_decref(a);
+		}
+		json_object_set_new(o, "address_conflicts", cs);
+	}
 	if (o && e->kind == ENDPOINT_KIND_CONTAINER) {
 		json_t *cs = json_array();
 		const char *owner = NULL;
@@ -150,7 +163,7 @@ json_t *view_status(const struct status_inputs *in)
 {
 	const struct reconciler *rc = in->rc;
 	json_t *flags = json_array(), *nss, *o;
-	size_t enforced = 0, errors = 0, unguarded = 0, n_namespaces;
+	size_t enforced = 0, errors = 0, unguarded = 0, conflicts = 0, n_namespaces;
 
 	/* Applied and implicit namespaces alike, as `get namespaces` lists them. */
 	nss = view_namespaces(in->store, in->registry);
@@ -159,6 +172,7 @@ json_t *view_status(const struct status_inputs *in)
 	for (size_t i = 0; i < in->registry->n; i++) {
 		enforced += in->registry->items[i]->state == ENDPOINT_ENFORCED;
 		errors += in->registry->items[i]->state == ENDPOINT_ERROR;
+		conflicts += in->registry->items[i]->n_conflicts;
 		unguarded += endpoint_live(in->registry->items[i]) &&
 			     in->registry->items[i]->guard.state != GUARD_ENFORCED;
 	}
@@ -181,6 +195,9 @@ json_t *view_status(const struct status_inputs *in)
 				change_json(&rc->total)));
 	if (o)
 		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
+	/* addresses held by more than one endpoint, counted at each holder */
+	if (o)
+		json_object_set_new(o, "address_conflicts", json_integer((json_int_t)conflicts));
 	if (o)
 		json_object_set_new(o, "drift",
 				    json_pack("{s:b, s:I, s:I, s:I}", "watching",

@@ -23,6 +23,7 @@
 #include "netns.h"
 #include "nft.h"
 #include "reconcile.h"
+#include "unit.h"
 
 static const char policy[] = TEST_POLICY_DB_FROM_API;
 
@@ -45,10 +46,7 @@ static struct endpoint *add(struct world *w, const char *name, const char *app, 
 	assert_int_equal(endpoint_attach(e, ns), 0);
 	assert_int_equal(policy_labels_set(&e->pe.labels, "app", app), 0);
 	/* An address of its own without a device: what the peers' sets will hold. */
-	e->pe.addrs = calloc(1, sizeof(*e->pe.addrs));
-	e->pe.n_addrs = 1;
-	e->pe.addrs[0].family = AF_INET;
-	assert_int_equal(inet_pton(AF_INET, addr, e->pe.addrs[0].addr), 1);
+	ep_addr(e, addr);
 	assert_int_equal(registry_insert(&w->registry, e), 0);
 	return e;
 }

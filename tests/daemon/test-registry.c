@@ -183,6 +183,58 @@ static void test_reposition_remove(void **state)
 	endpoint_free(stray);
 }
 
+static int settled_calls;
+
+static void on_settled(struct endpoint *e, void *ud)
+{
+	settled_calls++;
+}
+
+/* An address two namespaces hold is neither endpoint's, both say so, lookups by it find
+ * nobody; when one lets it go the other has it back. */
+static void test_settle_conflicts(void **state)
+{
+	struct registry r = { 0 };
+	struct endpoint *a = add(&r, ENDPOINT_KIND_NETNS, "a");
+	struct endpoint *b = add(&r, ENDPOINT_KIND_NETNS, "b");
+	struct endpoint *c = add(&r, ENDPOINT_KIND_CONTAINER, "c");
+	struct endpoint *holders[4];
+	struct policy_addr q = { .family = AF_INET };
+
+	ep_addr(a, "10.0.0.1");
+	ep_addr(a, "10.0.0.5");
+	ep_addr(b, "10.0.0.2");
+	ep_addr(b, "10.0.0.5"); /* b took a's address */
+	ep_addr(c, "fd00::3");
+
+	settled_calls = 0;
+	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
+	assert_int_equal(settled_calls, 2); /* a and b lost 10.0.0.5; c did not change */
+	assert_int_equal(a->pe.n_addrs, 1);
+	assert_int_equal(b->pe.n_addrs, 1);
+	assert_int_equal(a->n_conflicts, 1);
+	assert_int_equal(b->n_conflicts, 1);
+	assert_int_equal(c->n_conflicts, 0);
+	assert_string_equal(a->conflicts[0].with, "b");
+	assert_string_equal(b->conflicts[0].with, "a");
+	inet_pton(AF_INET, "10.0.0.5", q.addr);
+	assert_int_equal(registry_addr_holders(&r, &q, holders, 4), 2);
+	assert_null(registry_find_addr(&r, &q));
+	/* settled again: nothing changes */
+	settled_calls = 0;
+	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
+	assert_int_equal(settled_calls, 0);
+
+	/* b lets it go: a has it back */
+	b->n_held = 1;
+	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
+	assert_int_equal(settled_calls, 1);
+	assert_int_equal(a->pe.n_addrs, 2);
+	assert_int_equal(a->n_conflicts, 0);
+	assert_ptr_equal(registry_find_addr(&r, &q), a);
+	registry_done(&r);
+}
+
 static void test_find_addr_netns(void **state)
 {
 	struct registry r = { 0 };
@@ -260,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_same_endpoint_prefix),
 		cmocka_unit_test(test_reposition_remove),
 		cmocka_unit_test(test_find_addr_netns),
+		cmocka_unit_test(test_settle_conflicts),
 		cmocka_unit_test(test_find_inode),
 		cmocka_unit_test(test_name_taken),
 	};

@@ -296,7 +296,8 @@ static void test_status(void **state)
 						    " \"repairs\": 2, \"event_overruns\": 1}");
 	/* live endpoints whose host-side guard is not (yet) enforced */
 	assert_json_int(o, "unguarded", 0);
-	assert_int_equal(json_object_size(o), 17);
+	assert_json_int(o, "address_conflicts", 0);
+	assert_int_equal(json_object_size(o), 18);
 	json_decref(o);
 
 	/* the engine's part is taken; no flags */

@@ -80,6 +80,7 @@ static inline struct endpoint *ep_new(enum endpoint_kind kind, const char *name,
 	return e;
 }
 
+/* An address its namespace holds (held) and, until the registry settles conflicts, its own. */
 static inline void ep_addr(struct endpoint *e, const char *text)
 {
 	struct policy_addr *a = reallocarray(e->pe.addrs, e->pe.n_addrs + 1, sizeof(*a));
@@ -89,6 +90,10 @@ static inline void ep_addr(struct endpoint *e, const char *text)
 	a = &e->pe.addrs[e->pe.n_addrs++];
 	*a = (struct policy_addr){ .family = strchr(text, ':') ? AF_INET6 : AF_INET };
 	assert_int_equal(inet_pton(a->family, text, a->addr), 1);
+	a = reallocarray(e->held, e->n_held + 1, sizeof(*a));
+	assert_non_null(a);
+	e->held = a;
+	e->held[e->n_held++] = e->pe.addrs[e->pe.n_addrs - 1];
 }
 
 static inline void ep_label(struct endpoint *e, const char *key, const char *value)
