@@ -4,8 +4,8 @@
  * Every network namespace has a table of its own, and ctnetlink needs CAP_NET_ADMIN over the
  * namespace only: root of the private user namespace (fixture.h) may dump, create and delete
  * entries, no root needed. Entries are made two ways: created with IPCTNL_MSG_CT_NEW (any
- * tuple, both families, ICMP and other protocols), and by real UDP traffic over a veth pair
- * into a namespace whose nf_tables ruleset tracks connections (segd's table: `ct state`).
+ * tuple, both families, ICMP and other protocols, zones), and by real UDP traffic over a veth
+ * pair into a namespace whose nf_tables ruleset tracks connections (segd's table: `ct state`).
  * The traffic test shows the hole the module closes: after the tighter ruleset is committed,
  * an established flow it denies still passes, and after conntrack_cut() it no longer does.
  * Odd messages (no tuple, wrong sizes, families) are fed to the parser by hand.
@@ -56,11 +56,14 @@ static const char policy[] =
 	"  - to: [{ipBlock: {cidr: 10.9.0.0/16}}, {ipBlock: {cidr: 'fd09::/32'}}]\n"
 	"    ports: [{port: 53, protocol: UDP}]\n";
 
-/* One conntrack entry, by its original tuple. ICMP: an echo request, sport is its id. */
+/* One conntrack entry, by its original tuple. ICMP: an echo request, sport is its id. A zone
+ * (not 0) is the entry's, or only its original direction's (orig_zone). */
 struct flow {
 	const char *src, *dst;
 	uint8_t proto;
 	uint16_t sport, dport;
+	uint16_t zone;
+	bool orig_zone;
 };
 
 static int family_of(const char *a)
@@ -95,6 +98,10 @@ static void set_tuple(struct nf_conntrack *ct, const struct flow *f)
 		nfct_set_attr_u8(ct, ATTR_ICMP_CODE, 0);
 		nfct_set_attr_u16(ct, ATTR_ICMP_ID, htons(f->sport));
 	}
+	if (f->zone && f->orig_zone)
+		nfct_set_attr_u16(ct, ATTR_ORIG_ZONE, f->zone);
+	else if (f->zone)
+		nfct_set_attr_u16(ct, ATTR_ZONE, f->zone);
 }
 
 static int count_cb(const struct nlmsghdr *nlh, void *data)
@@ -180,16 +187,18 @@ static const struct flow keep[] = {
 };
 
 static const struct flow cut[] = {
-	{ "10.0.0.11", "10.0.0.3", IPPROTO_TCP, 40001, 22 },   /* ingress: port */
-	{ "10.0.0.11", "10.0.0.3", IPPROTO_UDP, 40001, 5432 }, /* ingress: protocol */
-	{ "10.0.0.99", "10.0.0.3", IPPROTO_TCP, 40002, 5432 }, /* ingress: peer */
-	{ "fd00::99", "fd00::3", IPPROTO_TCP, 40002, 5432 },   /* ingress: peer, v6 */
-	{ "10.0.0.3", "10.9.1.1", IPPROTO_TCP, 50001, 80 },    /* egress: port */
-	{ "10.0.0.3", "10.9.1.1", IPPROTO_UDP, 50002, 54 },    /* egress: port, UDP */
-	{ "fd00::3", "2001:db8::1", IPPROTO_TCP, 50001, 443 }, /* egress: peer, v6 */
-	{ "10.0.0.11", "10.0.0.3", IPPROTO_ICMP, 7, 0 },       /* ingress ICMP: rule has ports */
-	{ "fd00::3", "fd09::1", IPPROTO_ICMPV6, 9, 0 },	       /* egress ICMPv6 */
-	{ "10.0.0.3", "10.9.1.1", 253, 0, 0 },		       /* egress, another protocol */
+	{ "10.0.0.11", "10.0.0.3", IPPROTO_TCP, 40001, 22 },	/* ingress: port */
+	{ "10.0.0.11", "10.0.0.3", IPPROTO_UDP, 40001, 5432 },	/* ingress: protocol */
+	{ "10.0.0.99", "10.0.0.3", IPPROTO_TCP, 40002, 5432 },	/* ingress: peer */
+	{ "fd00::99", "fd00::3", IPPROTO_TCP, 40002, 5432 },	/* ingress: peer, v6 */
+	{ "10.0.0.3", "10.9.1.1", IPPROTO_TCP, 50001, 80 },	/* egress: port */
+	{ "10.0.0.3", "10.9.1.1", IPPROTO_UDP, 50002, 54 },	/* egress: port, UDP */
+	{ "fd00::3", "2001:db8::1", IPPROTO_TCP, 50001, 443 },	/* egress: peer, v6 */
+	{ "10.0.0.11", "10.0.0.3", IPPROTO_ICMP, 7, 0 },	/* ingress ICMP: rule has ports */
+	{ "fd00::3", "fd09::1", IPPROTO_ICMPV6, 9, 0 },		/* egress ICMPv6 */
+	{ "10.0.0.3", "10.9.1.1", 253, 0, 0 },			/* egress, another protocol */
+	{ "10.0.0.11", "10.0.0.3", IPPROTO_TCP, 40001, 22, 5 }, /* in a zone */
+	{ "10.0.0.11", "10.0.0.3", IPPROTO_TCP, 40003, 22, 6, true }, /* a directional zone */
 };
 
 static void test_cut_created_entries(void **state)
