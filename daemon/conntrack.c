@@ -223,7 +223,7 @@ static struct nlmsghdr *put_header(struct nft_sock *s, void *buf, uint16_t type,
 /* Both families, every zone: the namespace's whole table, each entry through cb. */
 static int dump(struct nft_sock *s, mnl_cb_t cb, void *data)
 {
-	char buf[MSG_BUF_SIZE];
+	char buf[MSG_BUF_SIZE] = { 0 }; /* attribute padding included: nothing unset is sent */
 	struct nlmsghdr *nlh = put_header(s, buf, IPCTNL_MSG_CT_GET, NLM_F_DUMP, AF_UNSPEC);
 
 	return nft_sock_request(s, nlh, cb, data);
@@ -245,7 +245,7 @@ static bool has_orig_tuple(const struct nlmsghdr *nlh)
 static int delete_flow(struct nft_sock *s, const struct conntrack_flow *f)
 {
 	_cleanup_(nfct_destroyp) struct nf_conntrack *ct = nfct_new();
-	char buf[MSG_BUF_SIZE];
+	char buf[MSG_BUF_SIZE] = { 0 }; /* attribute padding included: nothing unset is sent */
 	struct nlmsghdr *nlh;
 	bool v4 = f->family == AF_INET;
 

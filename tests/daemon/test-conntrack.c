@@ -115,7 +115,7 @@ static int ct_request(int nsfd, uint16_t type, uint16_t flags, const struct flow
 {
 	struct nft_sock *s = NULL;
 	struct nf_conntrack *ct = nfct_new();
-	char buf[1024];
+	char buf[1024] = { 0 };
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct nfgenmsg *nfg;
 	unsigned replies = 0;
