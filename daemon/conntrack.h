@@ -24,6 +24,14 @@
  * like) are judged by their own tuple, as a protocol without ports; related entries made by
  * helpers (expectations) likewise.
  *
+ * Call it after the tighter ruleset is committed: before, the next packet of a cut flow is
+ * judged by the old chains and makes a new entry at once. What a cut cannot stop: if the
+ * endpoint itself sends the next packet of a cut flow and its egress allows that (not
+ * isolated, say), the packet is a new egress flow; conntrack picks it up in that direction
+ * (UDP always, TCP mid-stream too while net.netfilter.nf_conntrack_tcp_loose is 1, the
+ * default) and the peer's packets are then its replies (tests/daemon/test-conntrack.c shows
+ * the UDP case dropped only because egress is isolated there).
+ *
  * Errors are -errno, logged here at error level with the namespace's inode; entries the kernel
  * describes in a way this module does not understand are skipped (logged at debug level).
  */
