@@ -15,6 +15,7 @@ PACKAGES=(
 	meson ninja-build pkg-config gcc libc6-dev clang libclang-rt-14-dev clang-format
 	libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libyaml-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
+	libnetfilter-conntrack-dev
 	nftables iproute2 python3 procps util-linux passwd
 )
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "evaluate.h"
 #include "macro.h"
 #include "policy/policy.h"
 
@@ -48,15 +49,33 @@ static bool peer_matches(const struct policy_plan *plan, const struct policy_pla
 	return set_has(&plan->sets[r->set], key);
 }
 
-static bool port_matches(const struct policy_plan_rule *r, enum policy_proto proto, uint16_t port)
+/* The rule's `meta l4proto P [th dport N|LO-HI]`, or nothing at all. */
+static bool l4_matches(const struct policy_plan_rule *r, uint8_t ipproto, uint16_t port)
 {
 	if (!r->has_proto)
 		return true;
-	if (r->proto != proto)
+	if (policy_proto_ipproto(r->proto) != ipproto)
 		return false;
 	if (r->port_lo == 0 && r->port_hi == 0)
 		return true;
 	return port >= r->port_lo && port <= r->port_hi;
+}
+
+size_t evaluate_next_match(const struct policy_plan *plan, enum policy_dir dir,
+			   const struct policy_addr *peer, uint8_t ipproto, uint16_t port,
+			   size_t from)
+{
+	uint8_t key[16] = { 0 };
+
+	memcpy(key, peer->addr, peer->family == AF_INET ? 4 : 16);
+	for (size_t i = from; i < plan->n_rules; i++) {
+		const struct policy_plan_rule *r = &plan->rules[i];
+
+		if (r->dir == dir && peer_matches(plan, r, peer, key) &&
+		    l4_matches(r, ipproto, port))
+			return i;
+	}
+	return plan->n_rules;
 }
 
 int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
@@ -64,19 +83,15 @@ int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
 			 struct policy_verdict *ret)
 {
 	struct policy_verdict v = { 0 };
-	uint8_t key[16] = { 0 };
+	uint8_t ipproto;
 
 	if ((unsigned)dir >= _POLICY_DIR_MAX || (unsigned)proto >= _POLICY_PROTO_MAX ||
 	    (peer->family != AF_INET && peer->family != AF_INET6))
 		return -EINVAL;
-	memcpy(key, peer->addr, peer->family == AF_INET ? 4 : 16);
+	ipproto = policy_proto_ipproto(proto);
 	v.isolated = plan->isolated[dir];
-	for (size_t i = 0; i < plan->n_rules; i++) {
-		const struct policy_plan_rule *r = &plan->rules[i];
-
-		if (r->dir != dir || !peer_matches(plan, r, peer, key) ||
-		    !port_matches(r, proto, port))
-			continue;
+	for (size_t i = evaluate_next_match(plan, dir, peer, ipproto, port, 0); i < plan->n_rules;
+	     i = evaluate_next_match(plan, dir, peer, ipproto, port, i + 1)) {
 		if (v.n_rules == 0) {
 			v.rules = calloc(plan->n_rules - i, sizeof(*v.rules));
 			if (!v.rules)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reading plans the way an auditor asks: may A reach B on a port (both directions, every
- * address family they share), which policies isolate a direction, which ports the rules name,
- * and what differs between two plans of one endpoint (rules as text, set elements). Pure: the
- * daemon renders the answers as JSON, the tests compare them directly.
+ * address family they share), does a plan still let one flow through (conntrack cuts what it
+ * no longer does), which policies isolate a direction, which ports the rules name, and what
+ * differs between two plans of one endpoint (rules as text, set elements). Pure: the daemon
+ * renders the answers as JSON, the tests compare them directly.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "evaluate.h"
 #include "macro.h"
 #include "policy/policy.h"
 
@@ -154,6 +156,17 @@ _public_ int policy_pair_allowed(const struct policy_plan *from,
 	}
 	*ret_known = any;
 	return any && allowed;
+}
+
+_public_ int policy_plan_allows(const struct policy_plan *plan, enum policy_dir dir,
+				const struct policy_addr *peer, uint8_t ipproto, uint16_t port)
+{
+	if (!plan || !peer || (unsigned)dir >= _POLICY_DIR_MAX ||
+	    (peer->family != AF_INET && peer->family != AF_INET6))
+		return -EINVAL;
+	if (!plan->isolated[dir])
+		return 1;
+	return evaluate_next_match(plan, dir, peer, ipproto, port, 0) < plan->n_rules;
 }
 
 _public_ int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e,

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reading plans (explain.c): names of families and protocols, isolating policies, the ports
- * rules name, port lists, pair verdicts across address families, set elements and rules as
- * text, and the diff of two plans. Plans are compiled from a small world, or built by hand
- * where a corner needs it.
+ * rules name, port lists, pair verdicts across address families, one flow through one plan
+ * (any IP protocol), set elements and rules as text, and the diff of two plans. Plans are
+ * compiled from a small world, or built by hand where a corner needs it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,10 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
 
+#include "macro.h"
 #include "policy/policy.h"
 
 /*
@@ -311,6 +313,194 @@ static void test_pair_allowed(void **state)
 	world_done(&w);
 }
 
+static struct policy_addr addr(const char *s)
+{
+	struct policy_addr a = { 0 };
+
+	set_addr(&a, s);
+	return a;
+}
+
+/* policy_plan_allows() for one flow, `peer` as text. */
+static int allows(const struct policy_plan *plan, enum policy_dir dir, const char *peer,
+		  uint8_t ipproto, uint16_t port)
+{
+	struct policy_addr a = addr(peer);
+
+	return policy_plan_allows(plan, dir, &a, ipproto, port);
+}
+#define ALLOWS(plan, dir, peer, ipproto, port) \
+	allows((plan), POLICY_DIR_##dir, (peer), (ipproto), (port))
+
+static void test_plan_allows(void **state)
+{
+	struct world w;
+
+	world_init(&w, "10.0.0.2", 5432);
+	/* not isolated: cache has no policy, db's egress and web's ingress are not isolated */
+	assert_int_equal(ALLOWS(w.plans[CACHE], INGRESS, "10.9.9.9", IPPROTO_TCP, 22), 1);
+	assert_int_equal(ALLOWS(w.plans[CACHE], EGRESS, "fd00::99", IPPROTO_ICMPV6, 0), 1);
+	assert_int_equal(ALLOWS(w.plans[DB], EGRESS, "10.9.9.9", IPPROTO_UDP, 9), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], INGRESS, "10.0.0.3", 47, 0), 1);
+
+	/* a selector peer: db takes web on 5432/TCP, in both families, and nothing else */
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "10.0.0.1", IPPROTO_TCP, 5432), 1);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "fd00::1", IPPROTO_TCP, 5432), 1);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "10.0.0.1", IPPROTO_TCP, 5433), 0);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "10.0.0.1", IPPROTO_UDP, 5432), 0);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "10.0.0.1", IPPROTO_SCTP, 5432), 0);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "10.0.0.3", IPPROTO_TCP, 5432), 0);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "fd00::5", IPPROTO_TCP, 5432), 0);
+
+	/* a port range: web reaches db on 5432 and 8000-8080 */
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_TCP, 8000), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_TCP, 8080), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "fd00::2", IPPROTO_TCP, 8042), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_TCP, 7999), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_TCP, 8081), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_UDP, 8000), 0);
+
+	/* ipBlock 192.168.0.0/16 except 192.168.1.0/24, any port and protocol, IPv4 only; 53/UDP
+	 * to anyone in both families */
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.0.5", IPPROTO_TCP, 1), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.255.255", IPPROTO_UDP, 9), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.1.0", IPPROTO_TCP, 1), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.1.255", IPPROTO_TCP, 1), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.1.7", IPPROTO_UDP, 53), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.169.0.0", IPPROTO_TCP, 1), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "fd00::99", IPPROTO_UDP, 53), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "fd00::99", IPPROTO_TCP, 53), 0);
+
+	/* ICMP, ICMPv6 and other protocols pass a rule naming no ports only */
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.0.5", IPPROTO_ICMP, 0), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.0.5", 47, 0), 1);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "192.168.1.5", IPPROTO_ICMP, 0), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_ICMP, 0), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "10.0.0.2", IPPROTO_ICMP, 5432), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "fd00::2", IPPROTO_ICMPV6, 0), 0);
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "fd00::5", IPPROTO_ICMPV6, 0), 0);
+	assert_int_equal(ALLOWS(w.plans[DB], INGRESS, "10.0.0.1", IPPROTO_ICMP, 0), 0);
+	/* the ipBlock rule is IPv4: nothing of it reaches an IPv6 peer */
+	assert_int_equal(ALLOWS(w.plans[WEB], EGRESS, "fd00::5", IPPROTO_TCP, 1), 0);
+
+	/* what the evaluator refuses */
+	assert_int_equal(ALLOWS(NULL, EGRESS, "10.0.0.2", IPPROTO_TCP, 1), -EINVAL);
+	assert_int_equal(allows(w.plans[WEB], _POLICY_DIR_MAX, "10.0.0.2", IPPROTO_TCP, 1),
+			 -EINVAL);
+	assert_int_equal(policy_plan_allows(w.plans[WEB], POLICY_DIR_EGRESS,
+					    &(struct policy_addr){ .family = AF_UNIX }, 6, 1),
+			 -EINVAL);
+	world_done(&w);
+}
+
+/* Isolated with no rule for the direction (a deny-all), by hand: everything is denied. */
+static void test_plan_allows_isolated_without_rules(void **state)
+{
+	struct policy_plan p = { .isolated = { [POLICY_DIR_INGRESS] = true } };
+
+	assert_int_equal(ALLOWS(&p, INGRESS, "10.0.0.1", IPPROTO_TCP, 80), 0);
+	assert_int_equal(ALLOWS(&p, INGRESS, "fd00::1", IPPROTO_ICMPV6, 0), 0);
+	assert_int_equal(ALLOWS(&p, EGRESS, "10.0.0.1", IPPROTO_TCP, 80), 1);
+}
+
+/* Named ports, resolved by the compiler: ingress against the endpoint's own ports, egress per
+ * destination endpoint. */
+static void test_plan_allows_named_ports(void **state)
+{
+	static const char text[] = "apiVersion: networking.k8s.io/v1\n"
+				   "kind: NetworkPolicy\n"
+				   "metadata: {name: api, namespace: x}\n"
+				   "spec:\n"
+				   "  podSelector: {matchLabels: {app: api}}\n"
+				   "  ingress: [{ports: [{port: http}]}]\n"
+				   "---\n"
+				   "apiVersion: networking.k8s.io/v1\n"
+				   "kind: NetworkPolicy\n"
+				   "metadata: {name: client, namespace: x}\n"
+				   "spec:\n"
+				   "  podSelector: {matchLabels: {app: client}}\n"
+				   "  policyTypes: [Egress]\n"
+				   "  egress:\n"
+				   "  - to: [{podSelector: {matchLabels: {app: api}}}]\n"
+				   "    ports: [{port: http}]\n";
+	struct policy_objects *objs = NULL;
+	struct policy_diags d = { 0 };
+	struct policy_named_port ports[2] = { { (char *)"http", POLICY_PROTO_TCP, 8080 },
+					      { (char *)"http", POLICY_PROTO_TCP, 9090 } };
+	struct policy_label labels[3] = { { (char *)"app", (char *)"api" },
+					  { (char *)"app", (char *)"api" },
+					  { (char *)"app", (char *)"client" } };
+	struct policy_addr addrs[3] = { addr("10.1.0.1"), addr("10.1.0.2"), addr("fd01::3") };
+	struct policy_endpoint eps[3];
+	struct policy_endpoint *ptrs[3] = { &eps[0], &eps[1], &eps[2] };
+	struct policy_plan *plans[3];
+	struct policy_world w;
+
+	assert_int_equal(policy_parse("t.yaml", text, strlen(text), &objs, &d), 0);
+	for (size_t i = 0; i < 3; i++)
+		eps[i] = (struct policy_endpoint){ .name = (char *)(i == 0   ? "api1"
+								    : i == 1 ? "api2"
+									     : "client"),
+						   .namespace = (char *)"x",
+						   .labels = { &labels[i], 1 },
+						   .addrs = &addrs[i],
+						   .n_addrs = 1,
+						   .ports = i < 2 ? &ports[i] : NULL,
+						   .n_ports = i < 2 ? 1 : 0 };
+	w = (struct policy_world){ .netpols = objs->netpols,
+				   .n_netpols = objs->n_netpols,
+				   .endpoints = ptrs,
+				   .n_endpoints = 3 };
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(policy_compile(&w, &eps[i], POLICY_DENY_DROP, &plans[i]), 0);
+
+	assert_int_equal(ALLOWS(plans[0], INGRESS, "fd01::3", IPPROTO_TCP, 8080), 1);
+	assert_int_equal(ALLOWS(plans[0], INGRESS, "fd01::3", IPPROTO_TCP, 9090), 0);
+	assert_int_equal(ALLOWS(plans[1], INGRESS, "10.9.9.9", IPPROTO_TCP, 9090), 1);
+	assert_int_equal(ALLOWS(plans[1], INGRESS, "10.9.9.9", IPPROTO_TCP, 8080), 0);
+	assert_int_equal(ALLOWS(plans[1], INGRESS, "10.9.9.9", IPPROTO_UDP, 9090), 0);
+	/* the client's http is 8080 at the first api endpoint and 9090 at the second */
+	assert_int_equal(ALLOWS(plans[2], EGRESS, "10.1.0.1", IPPROTO_TCP, 8080), 1);
+	assert_int_equal(ALLOWS(plans[2], EGRESS, "10.1.0.1", IPPROTO_TCP, 9090), 0);
+	assert_int_equal(ALLOWS(plans[2], EGRESS, "10.1.0.2", IPPROTO_TCP, 9090), 1);
+	assert_int_equal(ALLOWS(plans[2], EGRESS, "10.1.0.2", IPPROTO_TCP, 8080), 0);
+	assert_int_equal(ALLOWS(plans[2], EGRESS, "10.1.0.3", IPPROTO_TCP, 8080), 0);
+	for (size_t i = 0; i < 3; i++)
+		policy_plan_free(plans[i]);
+	policy_objects_free(objs);
+}
+
+/* policy_plan_allows() and policy_plan_evaluate() agree on one flow of TCP, UDP or SCTP. */
+static void agree(const struct policy_plan *plan, enum policy_dir dir, const char *peer,
+		  enum policy_proto proto, uint16_t port)
+{
+	struct policy_addr a = addr(peer);
+	struct policy_verdict v;
+
+	assert_int_equal(policy_plan_evaluate(plan, dir, &a, proto, port, &v), 0);
+	assert_int_equal(policy_plan_allows(plan, dir, &a, policy_proto_ipproto(proto), port),
+			 v.allowed);
+	policy_verdict_done(&v);
+}
+
+/* One evaluator: every endpoint's plan, both directions, peers and ports around the rules'
+ * edges. */
+static void test_plan_allows_agrees_with_evaluate(void **state)
+{
+	static const char *const peers[] = { "10.0.0.1", "10.0.0.2", "192.168.1.1", "192.168.2.1",
+					     "fd00::1",	 "fd00::2",  "fd00::5",	    "8.8.8.8" };
+	static const uint16_t ports[] = { 1, 53, 5431, 5432, 5433, 7999, 8000, 8080, 8081 };
+	struct world w;
+
+	world_init(&w, "10.0.0.2", 5432);
+	for (size_t i = 0; i < N_EPS * _POLICY_DIR_MAX * _POLICY_PROTO_MAX; i++)
+		for (size_t a = 0; a < ARRAY_SIZE(peers); a++)
+			for (size_t k = 0; k < ARRAY_SIZE(ports); k++)
+				agree(w.plans[i % N_EPS], i / N_EPS % _POLICY_DIR_MAX, peers[a],
+				      i / N_EPS / _POLICY_DIR_MAX, ports[k]);
+	world_done(&w);
+}
+
 static void test_set_elem_text(void **state)
 {
 	struct policy_set_elem e = { { 10, 0, 0, 1 }, { 10, 0, 0, 1 } };
@@ -531,11 +721,20 @@ static void test_plan_diff(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),	      cmocka_unit_test(test_isolating),
-		cmocka_unit_test(test_plan_ports),    cmocka_unit_test(test_l4_sort),
-		cmocka_unit_test(test_l4_list),	      cmocka_unit_test(test_pair_allowed),
-		cmocka_unit_test(test_set_elem_text), cmocka_unit_test(test_rule_text),
-		cmocka_unit_test(test_elems_minus),   cmocka_unit_test(test_plan_diff),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_isolating),
+		cmocka_unit_test(test_plan_ports),
+		cmocka_unit_test(test_l4_sort),
+		cmocka_unit_test(test_l4_list),
+		cmocka_unit_test(test_pair_allowed),
+		cmocka_unit_test(test_plan_allows),
+		cmocka_unit_test(test_plan_allows_isolated_without_rules),
+		cmocka_unit_test(test_plan_allows_named_ports),
+		cmocka_unit_test(test_plan_allows_agrees_with_evaluate),
+		cmocka_unit_test(test_set_elem_text),
+		cmocka_unit_test(test_rule_text),
+		cmocka_unit_test(test_elems_minus),
+		cmocka_unit_test(test_plan_diff),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -444,6 +444,18 @@ int policy_pair_allowed(const struct policy_plan *from, const struct policy_addr
 			size_t n_from, const struct policy_plan *to,
 			const struct policy_addr *to_addrs, size_t n_to, const struct policy_l4 *p,
 			bool *ret_known);
+/*
+ * Whether `plan` lets one flow through in direction `dir`, as the chain of that direction
+ * decides its first packet: `peer` is the remote side (the source for ingress, the destination
+ * for egress), `ipproto` the IP protocol number (IPPROTO_*) and `port` the destination port
+ * (the endpoint's own port for ingress; ignored unless ipproto is TCP, UDP or SCTP). A
+ * direction the endpoint is not isolated for lets everything through. A rule that names
+ * ports or a protocol matches only that protocol; ICMP, ICMPv6 and every other protocol pass
+ * only a rule that names none. 1 allowed, 0 denied, -EINVAL (no plan, bad direction or peer
+ * family).
+ */
+int policy_plan_allows(const struct policy_plan *plan, enum policy_dir dir,
+		       const struct policy_addr *peer, uint8_t ipproto, uint16_t port);
 /* "10.0.0.1", or "10.0.0.0-10.0.255.255" for a range of an interval set. -ENOBUFS if short. */
 int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e, char *buf,
 			 size_t size);

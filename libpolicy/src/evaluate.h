@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * The one rule matcher of libpolicy: whether an allow rule of a plan lets a packet through,
+ * as the kernel evaluates the rule policy_emit() makes of it. policy_plan_evaluate() (every
+ * matching rule) and policy_plan_allows() (the first one) both walk the chain with it.
+ * Private to libpolicy.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+/*
+ * The index of the first rule of `plan` at or after `from`, in direction `dir`, that matches a
+ * packet of IP protocol `ipproto` (IPPROTO_*) to destination port `port` with remote side
+ * `peer` (AF_INET or AF_INET6, checked by the caller); plan->n_rules if none does. A rule
+ * naming a protocol (TCP, UDP or SCTP, with or without ports) matches only that protocol; a
+ * rule naming none matches every protocol, ICMP and the rest included. `port` is only looked
+ * at for a rule that names ports.
+ */
+size_t evaluate_next_match(const struct policy_plan *plan, enum policy_dir dir,
+			   const struct policy_addr *peer, uint8_t ipproto, uint16_t port,
+			   size_t from);
