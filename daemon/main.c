@@ -44,6 +44,9 @@ static void help(void)
 	       "  --no-table-owner       do not make segd's tables owned (NFT_TABLE_F_OWNER): other\n"
 	       "                         processes may then change them (e.g. nft tracing rules);\n"
 	       "                         segd watches nf_tables events and repairs its tables\n"
+	       "  --keep-established     when a change denies flows that are established, let them\n"
+	       "                         go on (default: their conntrack entries are deleted in\n"
+	       "                         the same change, so their next packet is judged anew)\n"
 	       "  --drift MODE           with --no-table-owner: repair (default) or report (log,\n"
 	       "                         count and mark the endpoint, leave the change in place)\n"
 	       "  --flow-log MODE        NFLOG new connections in the endpoints' chains and keep them\n"
@@ -72,6 +75,7 @@ static const struct option options[] = { { "config", required_argument, NULL, 0 
 					 { "metrics-listen", required_argument, NULL, 0 },
 					 { "no-table-owner", no_argument, NULL, 0 },
 					 { "drift", required_argument, NULL, 0 },
+					 { "keep-established", no_argument, NULL, 0 },
 					 { "flow-log", required_argument, NULL, 0 },
 					 { "flow-log-file", required_argument, NULL, 0 },
 					 { "flow-log-max-size", required_argument, NULL, 0 },

@@ -279,6 +279,7 @@ static void wire(struct manager *m)
 		.errlog = &m->errlog,
 		.deny = s->deny,
 		.guards = m->guards,
+		.keep_established = s->keep_established,
 		.emit = { .flow_log = s->flow_log,
 			  .log_group = FLOWS_NFLOG_GROUP,
 			  .log_rate = POLICY_FLOW_LOG_RATE },

@@ -118,6 +118,7 @@ static bool engine_connected(struct ops *o)
 int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 {
 	uint64_t by_state[_ENDPOINT_STATE_MAX] = { 0 }, quarantined = 0, containers = 0;
+	uint64_t by_guard[_GUARD_STATE_MAX] = { 0 }, conflicts = 0;
 	const struct reconciler *rc = o->rc;
 	char *text = NULL;
 	size_t len = 0;
@@ -132,6 +133,9 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 			by_state[e->state]++;
 		quarantined += e->quarantined;
 		containers += e->kind == ENDPOINT_KIND_CONTAINER;
+		conflicts += e->n_conflicts;
+		if (endpoint_live(e) && e->guard.state < _GUARD_STATE_MAX)
+			by_guard[e->guard.state]++;
 	}
 	fputs("# HELP segd_endpoints Endpoints (network namespaces) by state.\n"
 	      "# TYPE segd_endpoints gauge\n",
@@ -139,6 +143,18 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 	for (int s = 0; s < _ENDPOINT_STATE_MAX; s++)
 		fprintf(f, "segd_endpoints{state=\"%s\"} %" PRIu64 "\n",
 			endpoint_state_to_string((enum endpoint_state)s), by_state[s]);
+	fputs("# HELP segd_endpoints_guard Live endpoints by the state of their host-side guard.\n"
+	      "# TYPE segd_endpoints_guard gauge\n",
+	      f);
+	for (int s = 0; s < _GUARD_STATE_MAX; s++)
+		fprintf(f, "segd_endpoints_guard{state=\"%s\"} %" PRIu64 "\n",
+			guard_state_to_string((enum guard_state)s), by_guard[s]);
+	gauge(f, "segd_address_conflicts",
+	      "Addresses an endpoint holds that another endpoint holds too (neither's).",
+	      (double)conflicts);
+	counter(f, "segd_flows_cut_total",
+		"Conntrack entries deleted because a change no longer allows their flow.",
+		o->rc->flows_cut);
 	gauge(f, "segd_endpoints_quarantined",
 	      "Endpoints isolated both ways because their labels are not known yet.",
 	      (double)quarantined);

@@ -132,6 +132,10 @@ static void lhs_name(struct decoder *dc, const struct reg *g, char *buf, size_t 
 				snprintf(buf, size, "th %s", g->offset == 0 ? "sport" : "dport");
 				return;
 			}
+			if (g->len == 1 && g->offset == 13 && dc->l4proto == IPPROTO_TCP) {
+				snprintf(buf, size, "tcp flags");
+				return;
+			}
 			if (g->len == 1 && g->offset == 0 && dc->l4proto == IPPROTO_ICMPV6) {
 				snprintf(buf, size, "icmpv6 type");
 				return;
@@ -271,6 +275,21 @@ static void value_text(const struct reg *g, const uint8_t *p, uint32_t len, char
 		return;
 	}
 	if (len == 1 && g->src == SRC_PAYLOAD && g->base == NFT_PAYLOAD_TRANSPORT_HEADER &&
+	    g->offset == 13) {
+		static const char *const flags[] = { "fin", "syn", "rst", "psh",
+						     "ack", "urg", "ecn", "cwr" };
+		size_t o = 0;
+
+		buf[0] = 0;
+		for (unsigned i = 0; i < 8 && o < size; i++)
+			if (p[0] & (1u << i))
+				o += (size_t)snprintf(buf + o, size - o, "%s%s", o ? "|" : "",
+						      flags[i]);
+		if (!buf[0])
+			snprintf(buf, size, "0x0");
+		return;
+	}
+	if (len == 1 && g->src == SRC_PAYLOAD && g->base == NFT_PAYLOAD_TRANSPORT_HEADER &&
 	    g->offset == 0) {
 		const char *n = icmpv6_type_name(p[0]);
 
@@ -361,6 +380,12 @@ static void dc_cmp(struct decoder *dc, const struct nftnl_expr *e)
 		ct_state_names(g->mask, v, sizeof(v));
 		out_word(dc, "%s %s", lhs, v);
 		return;
+	}
+	/* (payload & mask) compared: shown with its mask, as nft shows it */
+	if (g->masked && g->src == SRC_PAYLOAD) {
+		size_t o = strlen(lhs);
+
+		snprintf(lhs + o, sizeof(lhs) - o, " & 0x%" PRIx32, g->mask);
 	}
 	value_text(g, data, len, v, sizeof(v));
 	if (g->src == SRC_META && g->key == NFT_META_NFPROTO && op == NFT_CMP_EQ && len == 1)

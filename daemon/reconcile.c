@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conntrack.h"
 #include "log.h"
 #include "macro.h"
 #include "nft-table.h"
@@ -211,12 +212,49 @@ static void guard_one(struct reconciler *rc, struct endpoint *e, const struct po
 	}
 }
 
+/* Whether going from old to new can deny a flow old allowed: a direction newly isolated, a
+ * rule or a set element gone. (A first plan can: the namespace may have flows already.) */
+static bool plan_may_tighten(const struct policy_plan *old, const struct policy_plan *new)
+{
+	struct policy_plan_diff d = { 0 };
+	bool tighter;
+
+	if (!old)
+		return new->isolated[POLICY_DIR_INGRESS] || new->isolated[POLICY_DIR_EGRESS];
+	for (int i = 0; i < _POLICY_DIR_MAX; i++)
+		if (new->isolated[i] && !old->isolated[i])
+			return true;
+	if (policy_plan_diff(old, new, &d) < 0)
+		return true;
+	tighter = d.n_rules_removed > 0 || d.n_elems_removed > 0;
+	policy_plan_diff_done(&d);
+	return tighter;
+}
+
+int reconcile_cut_flows(struct reconciler *rc, struct endpoint *e)
+{
+	unsigned cut = 0;
+	int r;
+
+	if (!e->installed || !endpoint_live(e))
+		return 0;
+	r = conntrack_cut(e->nsfd, e->installed, e->held, e->n_held, &cut);
+	if (r < 0)
+		return r;
+	rc->flows_cut += cut;
+	if (cut > 0)
+		log_info("Endpoint %s: %u flow(s) its policy no longer allows cut", e->pe.name,
+			 cut);
+	return (int)cut;
+}
+
 /* One endpoint: 1 committed, 0 nothing to do, -EIO the kernel refused, -ENOMEM. */
 static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cache,
 			 struct endpoint *e)
 {
 	struct policy_plan *plan = NULL;
 	struct nft_error nerr = { 0 };
+	bool tighter;
 	int r;
 
 	e->dirty = false;
@@ -251,8 +289,13 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 	log_debug("Committed ruleset of %s: %zu sets, %zu rules", e->pe.name, plan->n_sets,
 		  plan->n_rules);
 	guard_one(rc, e, e->installed, plan);
+	tighter = plan_may_tighten(e->installed, plan);
 	policy_plan_free(e->installed);
 	e->installed = plan;
+	/* After the tighter ruleset is in: the next packet of a cut flow meets it. A failure
+	 * is logged (conntrack.c); the ruleset is committed either way. */
+	if (tighter && !rc->keep_established)
+		(void)reconcile_cut_flows(rc, e);
 	/* A quarantined endpoint with a reason (bad labels) stays in error, enforced as
 	 * default-deny; one merely waiting for its labels is enforced. */
 	if (!(e->quarantined && e->state == ENDPOINT_ERROR))

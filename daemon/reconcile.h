@@ -36,6 +36,8 @@ struct reconciler {
 	enum policy_deny_action deny;
 	struct policy_emit_options emit; /* table flags, flow logging */
 	struct guards *guards;		 /* host-side guards; NULL: none */
+	bool keep_established;		 /* do not cut flows a tightened plan denies */
+	uint64_t flows_cut;		 /* conntrack entries deleted, in total */
 	bool all_dirty;			 /* the next reconcile compiles every endpoint */
 	struct change_stats last, total;
 	uint64_t commits, commit_errors;
@@ -61,6 +63,10 @@ int reconcile_all(struct reconciler *rc, size_t *ret_updated);
 void reconcile_after_rollback(struct reconciler *rc);
 /* The first endpoint in state error, to name in a refusal. */
 const struct endpoint *reconcile_first_failure(const struct reconciler *rc);
+
+/* Deletes e's conntrack entries that its installed plan denies (after a restart, say): the
+ * number deleted, or -errno. */
+int reconcile_cut_flows(struct reconciler *rc, struct endpoint *e);
 
 /* Every live endpoint's plan under the current model, indexed like the registry (NULL for the
  * others); nothing is committed. */

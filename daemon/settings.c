@@ -111,7 +111,7 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 	bool b;
 	int k;
 
-	if (!v && !streq(name, "no-table-owner"))
+	if (!v && !streq(name, "no-table-owner") && !streq(name, "keep-established"))
 		return fail(reterr, "--%s needs a value", name);
 	if (streq(name, "socket")) {
 		if (v[0] != '/' || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
@@ -169,6 +169,12 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		if (flag(v, &b) < 0)
 			return fail(reterr, "--no-table-owner: true or false, not '%s'", v);
 		s->no_table_owner = b;
+		return 0;
+	}
+	if (streq(name, "keep-established")) {
+		if (flag(v, &b) < 0)
+			return fail(reterr, "--keep-established: true or false, not '%s'", v);
+		s->keep_established = b;
 		return 0;
 	}
 	if (streq(name, "drift")) {
@@ -326,6 +332,8 @@ const char *settings_restart_needed(const struct settings *a, const struct setti
 		return "no-table-owner";
 	if (a->drift_report_only != b->drift_report_only)
 		return "drift";
+	if (a->keep_established != b->keep_established)
+		return "keep-established";
 	if (a->flow_log != b->flow_log)
 		return "flow-log";
 	if (str_differs(a->flow_log_file, b->flow_log_file))

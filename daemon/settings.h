@@ -25,6 +25,7 @@ struct settings {
 	char *audit_log;      /* NULL: none */
 	char *metrics_listen; /* NULL: no metrics server */
 	bool no_table_owner;
+	bool keep_established; /* tightening leaves established flows alone */
 	bool drift_report_only;
 	enum policy_flow_log flow_log;
 	char *flow_log_file;

@@ -195,6 +195,11 @@ json_t *view_status(const struct status_inputs *in)
 				change_json(&rc->total)));
 	if (o)
 		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
+	if (o)
+		json_object_set_new(o, "conntrack",
+				    json_pack("{s:b, s:I}", "keep_established",
+					      rc->keep_established, "flows_cut",
+					      (json_int_t)rc->flows_cut));
 	/* addresses held by more than one endpoint, counted at each holder */
 	if (o)
 		json_object_set_new(o, "address_conflicts", json_integer((json_int_t)conflicts));

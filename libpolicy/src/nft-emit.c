@@ -256,6 +256,24 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 		return r;
 
 	/*
+	 * meta l4proto tcp ct state new tcp flags & (fin|syn|rst|ack) != syn drop: conntrack
+	 * picks up a TCP flow in the middle (nf_conntrack_tcp_loose), so without this a flow whose
+	 * entry a tightening deleted would come back as new, from whichever side sends first.
+	 */
+	{
+		uint8_t syn = 0x02;
+
+		r = rule_new(dir, POLICY_COMMENT_TCP_NOT_SYN, &rule);
+		if (r < 0 || (r = match_l4proto(rule, IPPROTO_TCP)) < 0 ||
+		    (r = match_ct_state(rule, CT_STATE_NEW)) < 0 ||
+		    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0 ||
+		    (r = expr_bitwise(rule, 0x17, 1)) < 0 ||
+		    (r = expr_cmp(rule, NFT_CMP_NEQ, &syn, sizeof(syn))) < 0 ||
+		    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
+
+	/*
 	 * Inbound: meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert|
 	 * nd-redirect drop. An endpoint's addresses and routes are its engine's to set: a router
 	 * advertisement from a peer would give it a default route and an address of the peer's

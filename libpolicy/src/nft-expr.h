@@ -34,6 +34,7 @@
 #define CT_STATE_INVALID (1u << 0)
 #define CT_STATE_ESTABLISHED (1u << 1)
 #define CT_STATE_RELATED (1u << 2)
+#define CT_STATE_NEW (1u << 3)
 
 /* Anonymous sets get their name from the kernel ("%d" is filled in at commit). */
 #define ANON_SET_NAME "__set%d"

@@ -83,6 +83,8 @@ static void test_decoded_text(void **state)
 	assert_string_equal(
 		text_of(&c, POLICY_COMMENT_RA_OUT, 0),
 		"meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop");
+	assert_string_equal(text_of(&c, POLICY_COMMENT_TCP_NOT_SYN, 0),
+			    "meta l4proto tcp ct state new tcp flags & 0x17 != syn drop");
 	assert_string_equal(
 		text_of(&c, POLICY_COMMENT_RA_IN, 0),
 		"meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop");

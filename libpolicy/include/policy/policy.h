@@ -587,6 +587,7 @@ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, void *use
 #define POLICY_COMMENT_INVALID "segd: invalid"
 #define POLICY_COMMENT_ND "segd: icmpv6 neighbour discovery"
 #define POLICY_COMMENT_RA_OUT "segd: no router advertisements from endpoints"
+#define POLICY_COMMENT_TCP_NOT_SYN "segd: new tcp flow without syn"
 #define POLICY_COMMENT_RA_IN "segd: no router advertisements or redirects into endpoints"
 #define POLICY_COMMENT_DEFAULT_DENY "segd: default deny"
 #define POLICY_COMMENT_FLOW_LOG "segd: flow log"
