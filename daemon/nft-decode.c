@@ -132,6 +132,12 @@ static void lhs_name(struct decoder *dc, const struct reg *g, char *buf, size_t 
 				snprintf(buf, size, "th %s", g->offset == 0 ? "sport" : "dport");
 				return;
 			}
+			if (g->len == 1 && g->offset == 1 &&
+			    (dc->l4proto == IPPROTO_ICMP || dc->l4proto == IPPROTO_ICMPV6)) {
+				snprintf(buf, size, "%s code",
+					 dc->l4proto == IPPROTO_ICMP ? "icmp" : "icmpv6");
+				return;
+			}
 			if (g->len == 1 && g->offset == 13 && dc->l4proto == IPPROTO_TCP) {
 				snprintf(buf, size, "tcp flags");
 				return;
@@ -541,6 +547,19 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 			 a, b);
 	} else if (streq(name, "lookup")) {
 		dc_lookup(dc, e);
+	} else if (streq(name, "dynset")) {
+		const char *set = nftnl_expr_get_str(e, NFTNL_EXPR_DYNSET_SET_NAME);
+		const struct reg *sg =
+			dc_reg(dc, nftnl_expr_get_u32(e, NFTNL_EXPR_DYNSET_SREG_KEY));
+		char lhs[64];
+
+		dc_flush_pending(dc);
+		lhs_name(dc, sg, lhs, sizeof(lhs));
+		out_word(dc, "update @%s { %s", set ? set : "?", lhs);
+		if (nftnl_expr_is_set(e, NFTNL_EXPR_DYNSET_TIMEOUT))
+			fprintf(dc->out, " timeout %" PRIu64 "s",
+				nftnl_expr_get_u64(e, NFTNL_EXPR_DYNSET_TIMEOUT) / 1000);
+		fputs(" }", dc->out);
 	} else if (streq(name, "counter")) {
 		dc_flush_pending(dc);
 		out_word(dc, "counter");

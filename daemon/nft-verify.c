@@ -18,11 +18,25 @@
 #include "nft-dump.h"
 #include "nft-verify.h"
 
+/* The chains policy_emit() makes, and the next rule index in each. */
+static const char *const chain_names[] = { POLICY_NFT_CHAIN_INPUT, POLICY_NFT_CHAIN_OUTPUT,
+					   POLICY_NFT_CHAIN_INPUT_ACCEPTED,
+					   POLICY_NFT_CHAIN_OUTPUT_ACCEPTED };
+
 struct expected {
 	const struct nft_dump *dump;
-	size_t pos[2]; /* next rule index in input / output */
+	size_t pos[ARRAY_SIZE(chain_names)];
 	bool ok;
 };
+
+/* Where the next rule of `chain` goes; NULL for a chain policy_emit() does not make. */
+static size_t *chain_pos(struct expected *x, const char *chain)
+{
+	for (size_t i = 0; chain && i < ARRAY_SIZE(chain_names); i++)
+		if (streq(chain, chain_names[i]))
+			return &x->pos[i];
+	return NULL;
+}
 
 static const struct nft_dump_chain *find_chain(const struct nft_dump *d, const char *name)
 {
@@ -42,14 +56,15 @@ static int check_one(enum policy_emit_kind kind, void *obj, const struct policy_
 		struct nftnl_rule *r = obj;
 		const char *chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
 		const struct nft_dump_chain *c = chain ? find_chain(x->dump, chain) : NULL;
-		size_t *pos = &x->pos[chain && streq(chain, POLICY_NFT_CHAIN_OUTPUT)];
+		size_t *pos = chain_pos(x, chain);
 
-		if (!c || *pos >= c->n_rules)
+		if (!c || !pos || *pos >= c->n_rules)
 			x->ok = false;
 		else if (pr &&
 			 (!c->rules[*pos].comment || !streq(c->rules[*pos].comment, pr->comment)))
 			x->ok = false;
-		(*pos)++;
+		if (pos)
+			(*pos)++;
 	}
 	policy_emit_free(kind, obj);
 	return 0;
@@ -95,10 +110,9 @@ int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan,
 		}
 		/* nothing extra in the kernel either */
 		for (size_t i = 0; i < d->n_chains; i++) {
-			size_t want = streq(d->chains[i].name, POLICY_NFT_CHAIN_OUTPUT)	 ? x.pos[1]
-				      : streq(d->chains[i].name, POLICY_NFT_CHAIN_INPUT) ? x.pos[0]
-											 : 0;
-			if (d->chains[i].n_rules != want)
+			size_t *want = chain_pos(&x, d->chains[i].name);
+
+			if (d->chains[i].n_rules != (want ? *want : 0))
 				x.ok = false;
 		}
 		if (!sets_match(d, plan))

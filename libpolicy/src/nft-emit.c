@@ -28,6 +28,7 @@ struct emit {
 	void *userdata;
 	uint32_t next_set_id;
 	uint32_t set_ids[_POLICY_DIR_MAX]; /* ids of the ND anonymous sets */
+	uint32_t peers_ids[2];		   /* ids of peers4, peers6 */
 	struct policy_emit_options opts;
 };
 
@@ -173,9 +174,14 @@ static int emit_table(struct emit *e, uint32_t flags)
 	return e->fn(POLICY_EMIT_TABLE, TAKE_PTR(t), NULL, e->userdata);
 }
 
-static int emit_chain(struct emit *e, enum policy_dir dir)
+/* The chain of a direction at priority 0, or (accepted) the one after it at priority 10,
+ * which sees only what the first accepted. */
+static int emit_chain(struct emit *e, enum policy_dir dir, bool accepted)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
+	const char *name = accepted ? (dir == POLICY_DIR_INGRESS ? POLICY_NFT_CHAIN_INPUT_ACCEPTED
+								 : POLICY_NFT_CHAIN_OUTPUT_ACCEPTED)
+				    : dir_chain(dir);
 
 	if (!c)
 		return -ENOMEM;
@@ -183,10 +189,10 @@ static int emit_chain(struct emit *e, enum policy_dir dir)
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM,
 			    dir == POLICY_DIR_INGRESS ? NF_INET_LOCAL_IN : NF_INET_LOCAL_OUT);
-	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, 0);
+	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, accepted ? 10 : 0);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
 	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, POLICY_NFT_TABLE) < 0 ||
-	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, dir_chain(dir)) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter") < 0)
 		return -ENOMEM;
 	return e->fn(POLICY_EMIT_CHAIN, TAKE_PTR(c), NULL, e->userdata);
@@ -231,6 +237,111 @@ static int emit_nd_set(struct emit *e, enum policy_dir dir)
 	return e->fn(POLICY_EMIT_SET, TAKE_PTR(s), NULL, e->userdata);
 }
 
+/* set peers4|peers6 { type ipv4_addr|ipv6_addr; size 65536; flags dynamic,timeout; } */
+static int emit_peers_set(struct emit *e, int family)
+{
+	_cleanup_(nftnl_set_freep) struct nftnl_set *s = NULL;
+	uint32_t id = e->next_set_id++;
+	int r;
+
+	r = set_new(family == AF_INET ? POLICY_NFT_SET_PEERS4 : POLICY_NFT_SET_PEERS6,
+		    NFT_SET_TIMEOUT | NFT_SET_EVAL,
+		    family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR,
+		    family == AF_INET ? 4 : 16, id, &s);
+	if (r < 0)
+		return r;
+	nftnl_set_set_u32(s, NFTNL_SET_DESC_SIZE, POLICY_PEERS_MAX);
+	e->peers_ids[family == AF_INET ? 0 : 1] = id;
+	return e->fn(POLICY_EMIT_SET, TAKE_PTR(s), NULL, e->userdata);
+}
+
+/*
+ * Chain input_accepted / output_accepted: ct state new meta nfproto ipv4|ipv6
+ * update @peers4|@peers6 { ip(6) saddr|daddr timeout 1d }: whom the endpoint has flows with,
+ * for the related ICMP errors it may receive.
+ */
+static int emit_peer_records(struct emit *e, enum policy_dir dir)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	const char *chain = dir == POLICY_DIR_INGRESS ? POLICY_NFT_CHAIN_INPUT_ACCEPTED
+						      : POLICY_NFT_CHAIN_OUTPUT_ACCEPTED;
+	bool src = dir == POLICY_DIR_INGRESS;
+	int r;
+
+	for (int f = 0; f < 2; f++) {
+		bool v4 = f == 0;
+
+		r = nft_rule_new(NFPROTO_INET, POLICY_NFT_TABLE, chain, POLICY_COMMENT_PEERS,
+				 &rule);
+		if (r < 0 || (r = match_ct_state(rule, CT_STATE_NEW)) < 0 ||
+		    (r = match_nfproto(rule, v4 ? AF_INET : AF_INET6)) < 0 ||
+		    (r = expr_payload(rule, NFT_PAYLOAD_NETWORK_HEADER,
+				      v4 ? (src ? 12 : 16) : (src ? 8 : 24), v4 ? 4 : 16)) < 0 ||
+		    (r = expr_dynset_update(rule, NFT_REG_1,
+					    v4 ? POLICY_NFT_SET_PEERS4 : POLICY_NFT_SET_PEERS6,
+					    e->peers_ids[f], POLICY_PEERS_TIMEOUT_MS)) < 0 ||
+		    (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Inbound related packets (ICMP errors about a flow): from the flow's peers (@peers4/6: whom
+ * the endpoint has flows with) accept; "packet too big" / "fragmentation needed" from anyone
+ * (routers on the path send them, and they only lower the path MTU). Any other related packet
+ * goes on to the policy rules like a new one: a peer without permission cannot, say, refuse
+ * the endpoint's connection to another peer with a forged port-unreachable.
+ */
+static int emit_related_in(struct emit *e)
+{
+	static const struct {
+		int family;
+		uint8_t proto, type;
+		int code; /* -1: any */
+	} pmtu[] = { { AF_INET, IPPROTO_ICMP, 3, 4 }, { AF_INET6, IPPROTO_ICMPV6, 2, -1 } };
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	int r;
+
+	/* ct state established accept */
+	r = rule_new(POLICY_DIR_INGRESS, POLICY_COMMENT_ESTABLISHED_IN, &rule);
+	if (r < 0 || (r = match_ct_state(rule, CT_STATE_ESTABLISHED)) < 0 ||
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		return r;
+	for (int f = 0; f < 2; f++) {
+		bool v4 = f == 0;
+
+		/* ct state related meta nfproto ipv4|ipv6 ip(6) saddr @peers4|6 accept */
+		r = rule_new(POLICY_DIR_INGRESS, POLICY_COMMENT_RELATED_PEERS, &rule);
+		if (r < 0 || (r = match_ct_state(rule, CT_STATE_RELATED)) < 0 ||
+		    (r = match_nfproto(rule, v4 ? AF_INET : AF_INET6)) < 0 ||
+		    (r = expr_payload(rule, NFT_PAYLOAD_NETWORK_HEADER, v4 ? 12 : 8, v4 ? 4 : 16)) <
+			    0 ||
+		    (r = expr_lookup(rule, v4 ? POLICY_NFT_SET_PEERS4 : POLICY_NFT_SET_PEERS6,
+				     e->peers_ids[f])) < 0 ||
+		    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(pmtu); i++) {
+		/* ct state related meta nfproto ipv4 meta l4proto icmp icmp type 3 icmp code 4
+		 * accept / ... ipv6-icmp icmpv6 type packet-too-big accept */
+		r = rule_new(POLICY_DIR_INGRESS, POLICY_COMMENT_RELATED_PMTU, &rule);
+		if (r < 0 || (r = match_ct_state(rule, CT_STATE_RELATED)) < 0 ||
+		    (r = match_nfproto(rule, pmtu[i].family)) < 0 ||
+		    (r = match_l4proto(rule, pmtu[i].proto)) < 0 ||
+		    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1)) < 0 ||
+		    (r = expr_cmp_u8(rule, pmtu[i].type)) < 0)
+			return r;
+		if (pmtu[i].code >= 0 &&
+		    ((r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 1, 1)) < 0 ||
+		     (r = expr_cmp_u8(rule, (uint8_t)pmtu[i].code)) < 0))
+			return r;
+		if ((r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 {
 	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
@@ -243,11 +354,18 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
-	/* ct state established,related accept */
-	r = rule_new(dir, POLICY_COMMENT_ESTABLISHED, &rule);
-	if (r < 0 || (r = match_ct_state(rule, CT_STATE_ESTABLISHED | CT_STATE_RELATED)) < 0 ||
-	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
-		return r;
+	/* ct state established,related accept (output); input: emit_related_in() */
+	if (dir == POLICY_DIR_INGRESS) {
+		r = emit_related_in(e);
+		if (r < 0)
+			return r;
+	} else {
+		r = rule_new(dir, POLICY_COMMENT_ESTABLISHED, &rule);
+		if (r < 0 ||
+		    (r = match_ct_state(rule, CT_STATE_ESTABLISHED | CT_STATE_RELATED)) < 0 ||
+		    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
 
 	/* ct state invalid drop */
 	r = rule_new(dir, POLICY_COMMENT_INVALID, &rule);
@@ -454,7 +572,9 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 	if (r < 0)
 		return r;
 	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
-		r = emit_chain(&e, d);
+		r = emit_chain(&e, d, false);
+		if (r >= 0)
+			r = emit_chain(&e, d, true);
 		if (r < 0)
 			return r;
 	}
@@ -468,6 +588,11 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 		if (r < 0)
 			return r;
 	}
+	r = emit_peers_set(&e, AF_INET);
+	if (r >= 0)
+		r = emit_peers_set(&e, AF_INET6);
+	if (r < 0)
+		return r;
 	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
 		r = emit_fixed_rules(&e, d);
 		if (r < 0)
@@ -487,6 +612,11 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 				return r;
 		}
 		r = emit_default_deny(&e, d);
+		if (r < 0)
+			return r;
+	}
+	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
+		r = emit_peer_records(&e, d);
 		if (r < 0)
 			return r;
 	}

@@ -73,8 +73,23 @@ static void test_decoded_text(void **state)
 	assert_string_equal(text_of(&c, "shop/allow-web ingress[0]", 0), want);
 	assert_string_equal(text_of(&c, POLICY_COMMENT_LOOPBACK, 0), "iifname \"lo\" accept");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_LOOPBACK, 1), "oifname \"lo\" accept");
+	assert_string_equal(text_of(&c, POLICY_COMMENT_ESTABLISHED_IN, 0),
+			    "ct state established accept");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_ESTABLISHED, 0),
 			    "ct state established,related accept");
+	assert_string_equal(text_of(&c, POLICY_COMMENT_RELATED_PEERS, 0),
+			    "ct state related meta nfproto ipv4 ip saddr @peers4 accept");
+	assert_string_equal(text_of(&c, POLICY_COMMENT_RELATED_PEERS, 1),
+			    "ct state related meta nfproto ipv6 ip6 saddr @peers6 accept");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_RELATED_PMTU, 0),
+		"ct state related meta nfproto ipv4 meta l4proto icmp icmp type 3 icmp code 4 accept");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_PEERS, 0),
+		"ct state new meta nfproto ipv4 update @peers4 { ip saddr timeout 86400s }");
+	assert_string_equal(
+		text_of(&c, POLICY_COMMENT_PEERS, 3),
+		"ct state new meta nfproto ipv6 update @peers6 { ip6 daddr timeout 86400s }");
 	assert_string_equal(text_of(&c, POLICY_COMMENT_INVALID, 0), "ct state invalid drop");
 	assert_string_equal(
 		text_of(&c, POLICY_COMMENT_FLOW_LOG, 0),

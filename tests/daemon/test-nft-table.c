@@ -65,7 +65,7 @@ static void test_replace_update_delete(void **state)
 	assert_int_equal(after.batches - before.batches, 1);
 	assert_int_equal(nft_dump(s, &d), 0);
 	for (size_t i = 0; i < d->n_sets; i++)
-		if (!d->sets[i].anonymous)
+		if (!d->sets[i].anonymous && strncmp(d->sets[i].name, "peers", 5) != 0)
 			assert_int_equal(d->sets[i].n_elements, 2);
 	d = nft_dump_free(d);
 	assert_int_equal(nft_genid(s, &gen2), 0);

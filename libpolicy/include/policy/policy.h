@@ -499,6 +499,14 @@ struct nftnl_rule;
 #define POLICY_NFT_TABLE "segd"
 #define POLICY_NFT_CHAIN_INPUT "input"
 #define POLICY_NFT_CHAIN_OUTPUT "output"
+/* After input/output (priority 10): they see what those accepted, and record its peers. */
+#define POLICY_NFT_CHAIN_INPUT_ACCEPTED "input_accepted"
+#define POLICY_NFT_CHAIN_OUTPUT_ACCEPTED "output_accepted"
+/* Whom the endpoint has had accepted flows with, for related ICMP errors (dynamic sets). */
+#define POLICY_NFT_SET_PEERS4 "peers4"
+#define POLICY_NFT_SET_PEERS6 "peers6"
+#define POLICY_PEERS_MAX 65536
+#define POLICY_PEERS_TIMEOUT_MS 86400000ull
 
 enum policy_emit_kind {
 	POLICY_EMIT_TABLE, /* struct nftnl_table * (family NFPROTO_INET) */
@@ -584,6 +592,10 @@ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, void *use
 /* Comment strings of the fixed rules, so readers of the kernel ruleset can tell them apart. */
 #define POLICY_COMMENT_LOOPBACK "segd: loopback"
 #define POLICY_COMMENT_ESTABLISHED "segd: established,related"
+#define POLICY_COMMENT_ESTABLISHED_IN "segd: established"
+#define POLICY_COMMENT_RELATED_PEERS "segd: related, from a peer"
+#define POLICY_COMMENT_RELATED_PMTU "segd: related, path MTU"
+#define POLICY_COMMENT_PEERS "segd: record peer"
 #define POLICY_COMMENT_INVALID "segd: invalid"
 #define POLICY_COMMENT_ND "segd: icmpv6 neighbour discovery"
 #define POLICY_COMMENT_RA_OUT "segd: no router advertisements from endpoints"
