@@ -399,7 +399,8 @@ class Receiver:
                       sock_in(ns, 6, socket.SOCK_DGRAM, ("::", port))]
         for s in self.socks:
             s.setblocking(False)
-        self.got = {}
+        self.got = {}    # payload -> sender (the last one)
+        self.log = []    # every (payload, sender), in order
 
     def _drain(self):
         for s in self.socks:
@@ -409,6 +410,7 @@ class Receiver:
                 except BlockingIOError:
                     break
                 self.got[data] = addr[0]
+                self.log.append((data, addr[0]))
 
     def wait(self, payloads, timeout):
         """Waits until every payload in `payloads` came or timeout; returns {payload: sender}
@@ -421,6 +423,11 @@ class Receiver:
             if (want and want <= set(self.got)) or left <= 0:
                 return dict(self.got)
             select.select(self.socks, [], [], left)
+
+    def senders(self):
+        """Every address a datagram came from so far."""
+        self._drain()
+        return {a for _, a in self.log}
 
     def close(self):
         for s in self.socks:
