@@ -266,6 +266,8 @@ class Suite:
             self.pm.exec("a", ["ip", "addr", "del", p4 + "/24", "dev", "eth0"], check=False)
             self.pm.exec("a", ["ip", "-6", "addr", "del", p6 + "/64", "dev", "eth0"], check=False)
             S.ns_run(self.path["v"], ["ip", "neigh", "flush", "dev", "eth0"], check=False)
+        # (while a holds p's addresses, p is local to a: a's own traffic to p is checked after)
+        self.flows_ok([("a", "p", True)], "after the attack: a still reaches p from its own addresses")
 
     def t_packet_socket(self):
         """3. Egress-isolated a writes UDP frames to v with AF_PACKET (past its output hook)."""
