@@ -218,7 +218,8 @@ class Suite:
             got = rx.wait(ctl, ARRIVE)
             self.r.check(all(n in got for n in ctl), "control: the hand-built UDP from p did not reach v: %s" % sorted(got))
             for fam, v, cs, isn in syn:
-                self.r.check(sn.wait(S.synack_for(v, cs, 80, isn), ARRIVE), "control: p's hand-built SYN got no SYN-ACK (IPv%d)" % fam)
+                self.r.check(sn.wait(S.synack_for(v, cs, 80, isn), ARRIVE),
+                             "control: p's hand-built SYN got no SYN-ACK (IPv%d)" % fam)
             atk, syn, frames = [], [], []
             for fam in (4, 6):
                 v, p = self.addr("v", fam), self.addr("p", fam)
@@ -244,13 +245,15 @@ class Suite:
         p4, p6 = self.addr("p", 4), self.addr("p", 6)
         try:
             self.pm.exec("a", ["ip", "addr", "add", p4 + "/24", "dev", "eth0"])
-            self.pm.exec("a", ["ip", "-6", "addr", "add", p6 + "/64", "dev", "eth0"])  # busybox: no nodad; DAD is off in the container
+            # busybox ip has no nodad; DAD is off in Podman's containers anyway
+            self.pm.exec("a", ["ip", "-6", "addr", "add", p6 + "/64", "dev", "eth0"])
             am, vm = self.mac["a"], self.mac["v"]
             S.send_frames(self.path["a"], [S.arp_frame(am, vm, 1, am, p4, "00:00:00:00:00:00", p4),
                                            S.na_frame(am, vm, p6, "ff02::1", p6, am)])
             tg = [self.target("v", "tcp", f) for f in (4, 6)]
             got = self.exec_probe("a", tg, "--bind", p4, "--bind", p6)
-            self.r.check(not any(got.values()), "container a connected to v from p's addresses: %s" % [t for t, ok in got.items() if ok])
+            self.r.check(not any(got.values()), "container a connected to v from p's addresses: %s" %
+                         [t for t, ok in got.items() if ok])
             neigh = S.ns_run(self.path["v"], ["ip", "neigh", "show", "dev", "eth0"]).stdout
             bad = [ln for ln in neigh.splitlines() if ln.split()[0] in (p4, p6) and am in ln]
             self.r.check(not bad, "v's neighbour cache maps p's addresses to a's MAC: %s" % bad)
@@ -285,7 +288,8 @@ class Suite:
                            S.udp_frame(self.mac["a"], self.mac["v"], a, self.addr("v", fam), self.next_port(), port, m)]
             S.send_frames(self.path["a"], frames)
             got = rp.wait(ctl, ARRIVE)
-            self.r.check(all(n in got for n in ctl), "control: a's hand-built frames to p (allowed) did not arrive: %s" % sorted(got))
+            self.r.check(all(n in got for n in ctl),
+                         "control: a's hand-built frames to p (allowed) did not arrive: %s" % sorted(got))
             got = rv.wait((), WINDOW)
             for m in atk:
                 self.r.check(m not in got, "a's AF_PACKET frame reached v past a's egress policy (%s)" % m.decode())
@@ -307,11 +311,12 @@ class Suite:
                     a, v = self.addr("a", fam), self.addr("v", fam)
                     base = self.next_port()
                     self.next_port()
-                    for proto, sp, dp, extra in (("udp", base, uport, []), ("tcp", base + 1, 80, ["--state", "ESTABLISHED"])):
-                        r = S.ns_run(self.path["a"], ["conntrack", "-I", "-p", proto, "-s", a, "-d", v, "--sport", str(sp),
-                                                      "--dport", str(dp), "-r", v, "-q", a, "--reply-port-src", str(dp),
-                                                      "--reply-port-dst", str(sp), "-t", "120", "-u", "SEEN_REPLY,ASSURED"] + extra,
-                                     check=False)
+                    for proto, sp, dp, extra in (("udp", base, uport, []),
+                                                 ("tcp", base + 1, 80, ["--state", "ESTABLISHED"])):
+                        r = S.ns_run(self.path["a"], [
+                            "conntrack", "-I", "-p", proto, "-s", a, "-d", v, "--sport", str(sp), "--dport", str(dp),
+                            "-r", v, "-q", a, "--reply-port-src", str(dp), "--reply-port-dst", str(sp), "-t", "120",
+                            "-u", "SEEN_REPLY,ASSURED"] + extra, check=False)
                         self.r.check(r.returncode == 0, "conntrack -I in a: %s" % r.stderr.strip())
                     # target i goes from source port base + i: the forged entries' ports
                     tg = ["udp:%s:%d" % ("[%s]" % v if fam == 6 else v, uport), self.target("v", "tcp", fam)]

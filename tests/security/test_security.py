@@ -396,7 +396,8 @@ class Suite:
             hub_mac = "02:00:00:00:5e:01"
             S.send_frames(self.topo.hub, [S.ra_frame(hub_mac, self.mac["u"], "fe80::1", "ff02::1", RA_CTL_PREFIX)],
                           ifname=self.topo.hub_port("u"))
-            bad = eventually(lambda: [] if all(self._ra_state("u", RA_CTL_PREFIX)) else ["no"], timeout=ARRIVE, interval=0.02)
+            bad = eventually(lambda: [] if all(self._ra_state("u", RA_CTL_PREFIX)) else ["no"],
+                             timeout=ARRIVE, interval=0.02)
             self.r.check(not bad, "control: u took no default route or address from the hand-built "
                          "advertisement: %s" % (self._ra_state("u", RA_CTL_PREFIX),))
             S.send_frames(self.ns("p"), [S.ra_frame(self.mac["p"], self.mac["v"], self.ll["p"], "ff02::1", RA_PREFIX)])
@@ -563,7 +564,8 @@ class Suite:
                         r = self.conntrack("a", "-I", "-p", proto, "-s", a, "-d", v, "--sport", str(sp),
                                            "--dport", str(dp), "-r", v, "-q", a, "--reply-port-src", str(dp),
                                            "--reply-port-dst", str(sp), "-t", "120", "-u", "SEEN_REPLY,ASSURED", *extra)
-                        self.r.check(r.returncode == 0, "conntrack -I in a failed (%d): %s" % (r.returncode, r.stderr.strip()))
+                        self.r.check(r.returncode == 0, "conntrack -I in a failed (%d): %s" % (
+                            r.returncode, r.stderr.strip()))
                     # control: a to p (allowed) from a plain socket
                     n = S.nonce("ctp%d" % fam)
                     ctl.append(n)
@@ -837,7 +839,8 @@ class Suite:
                 got = self._collect(want, ARRIVE, until_all=True)
                 for s, (payload, desc) in want.items():
                     self.r.check(isinstance(got[s], bytes) and payload in got[s],
-                                 "--keep-established: %s was cut (%s)" % (desc, got[s] if not isinstance(got[s], bytes) else "nothing arrived"))
+                                 "--keep-established: %s was cut (%s)" % (
+                                     desc, got[s] if not isinstance(got[s], bytes) else "nothing arrived"))
             finally:
                 self._close_flows(flows)
             self.flows_ok(fl("p", "v", expect=False), "--keep-established: new flows from p are denied")
@@ -865,7 +868,8 @@ class Suite:
             r = S.ns_run(self.ns("k"), ["nft", "delete", "table", "inet", "segd"], check=False)
             self.r.check(r.returncode != 0, "with segd dead, `nft delete table inet segd` in k succeeded")
             if r.returncode != 0:
-                self.r.check("Operation not permitted" in r.stderr, "the delete failed, but not with EPERM: %s" % r.stderr.strip())
+                self.r.check("Operation not permitted" in r.stderr,
+                             "the delete failed, but not with EPERM: %s" % r.stderr.strip())
             self.r.check(self.topo.nft_table("k") is not None, "table inet segd gone from k")
             self.flows_ok(fl("p", "k") + fl("a", "k", expect=False), "k, segd dead: p reaches k, a must not")
         finally:
@@ -900,7 +904,8 @@ class Suite:
             st = self.segd.status()
             ncomp = sum(1 for e in self.endpoints().values() if e.get("state") == "compromised")
             self.r.check(st.get("compromised") == ncomp and ncomp >= 1,
-                         "segctl status: compromised=%r, endpoints in state compromised: %d" % (st.get("compromised"), ncomp))
+                         "segctl status: compromised=%r, endpoints in state compromised: %d" % (
+                             st.get("compromised"), ncomp))
             others = {n: e.get("state") for n, e in self.endpoints().items() if n != "k"}
             self.r.check(all(s == "enforced" for s in others.values()), "other endpoints: %s" % others)
             self.flows_ok(fl("p", "k") + fl("a", "k", expect=False), "k compromised: p reaches k, a must not")
@@ -1103,7 +1108,8 @@ class Suite:
                     try:
                         self.ensure_segd()
                     except Exception as e:  # noqa: BLE001
-                        self.r.run(name, lambda: self.r.check(False, "segd is not running: %s\n%s" % (e, self.segd.log_tail())))
+                        msg = "segd is not running: %s\n%s" % (e, self.segd.log_tail())
+                        self.r.run(name, lambda: self.r.check(False, msg))
                         continue
                 self.r.run(name, fn)
         finally:
@@ -1142,7 +1148,8 @@ def args():
         if not os.access(b, os.X_OK):
             sys.exit("%s: %s is not executable" % (sys.argv[0], b))
     for tool in ("conntrack", "nft", "ip", "nsenter"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]):
+        dirs = os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]
+        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in dirs):
             sys.exit("%s: %s not found (scripts/deps.sh installs it)" % (sys.argv[0], tool))
     print("# kernel %s" % os.uname().release, flush=True)
     return a
