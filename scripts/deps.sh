@@ -6,7 +6,9 @@
 #     runtime, only a recommendation of clang-14: without it the ASan/UBSan build cannot link),
 #     clang-format (the format test: every C file as .clang-format has it);
 #   suites: nftables (nft), iproute2 (ip), procps (sysctl), python3 (stdlib only),
-#     util-linux (nsenter, flock, setsid), passwd (groupadd/groupdel: test_audit).
+#     util-linux (nsenter, flock, setsid), passwd (groupadd/groupdel: test_audit),
+#     conntrack (tests/security: an attacker with CAP_NET_ADMIN forges a conntrack entry with
+#     `conntrack -I`, and the suite flushes what its attacks left in the attackers' namespaces).
 # Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
 # and the demo) and the benchmarks' tools (tests/bench/run installs them).
 set -euo pipefail
@@ -16,7 +18,7 @@ PACKAGES=(
 	libnftnl-dev libmnl-dev libnl-3-dev libnl-route-3-dev libjansson-dev libyaml-dev
 	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
 	libnetfilter-conntrack-dev
-	nftables iproute2 python3 procps util-linux passwd
+	nftables iproute2 python3 procps util-linux passwd conntrack
 )
 
 missing=()

@@ -3,7 +3,8 @@
 # (-Werror), runs the unit, golden and CLI suites on both, then the root-only suites against the
 # sanitized build: kernel apply tests, hostile API input, integration tests in real network
 # namespaces, the restart test, audit and explain (check, matrix, diff, audit log, roles,
-# metrics), drift repair, a hostile fake engine,
+# metrics), drift repair, the security suite (every escape from confinement tried with real
+# packets, in namespaces and with real Podman containers), a hostile fake engine,
 # real Podman containers, the zero-window
 # measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
@@ -72,9 +73,11 @@ suite restart python3 tests/integration/test_restart.py "${bins[@]}"
 suite incremental python3 tests/integration/test_incremental.py "${bins[@]}"
 suite audit python3 tests/integration/test_audit.py "${bins[@]}"
 suite drift python3 tests/integration/test_drift.py "${bins[@]}"
+suite security python3 tests/security/test_security.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
 suite podman python3 tests/integration/test_podman.py --build "$B"
+suite podman-security python3 tests/security/test_podman_security.py --build "$B"
 suite zero-window python3 tests/integration/test_zero_window.py --build "$B" --starts 200
 cases=(tests/conformance/cases)
 if [ -d "$top/../shared/conformance/cases" ]; then

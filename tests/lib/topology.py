@@ -124,6 +124,15 @@ def cleanup_stale():
                 os.kill(spid, signal.SIGKILL)
         except (OSError, ValueError):
             pass
+        try:  # segd's fd holder outlives segd on purpose (Segd.fdstore_pid)
+            with open(os.path.join(piddir, "fdstore.pid")) as f:
+                hpid = int(f.read().strip() or 0)
+            with open("/proc/%d/comm" % hpid) as f:
+                if hpid > 0 and f.read().strip() == "segd-fdstore":
+                    log("topology: killing stale segd-fdstore pid %d of a run that is gone" % hpid)
+                    os.kill(hpid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
         if os.environ.get("SEGD_TEST_KEEP") != "1":
             shutil.rmtree(piddir, ignore_errors=True)
     for ns in list_netns():
@@ -177,6 +186,19 @@ class Topology:
     def _netns_add(self, ns):
         run(["ip", "netns", "add", ns])
         self._created.append(ns)
+
+    def add_netns(self, name):
+        """An extra namespace PREFIX+name with lo up, removed with the rest at close (for
+        links that are not a veth on the hub: a macvlan's lower device, a namespace
+        re-created under an endpoint's name). Returns its full name."""
+        ns = self.prefix + name
+        self._netns_add(ns)
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        return ns
+
+    def hub_port(self, name):
+        """The hub-side end of an endpoint's veth (as add_endpoint named it)."""
+        return "p%d" % self.endpoints[name].index
 
     def ns_exec(self, ns, cmd, check=True, timeout=60):
         return run(["ip", "netns", "exec", ns] + list(cmd), check=check, timeout=timeout)
@@ -462,8 +484,30 @@ class Segd:
             self._logf.close()
             self._logf = None
 
+    def fdstore_pid(self):
+        """The pid of segd's fd holder (`segd-fdstore`, pid file fdstore.pid next to the
+        socket) if one is running, else None. It keeps segd's tables owned while segd is
+        down, so it outlives segd on purpose."""
+        try:
+            with open(os.path.join(os.path.dirname(self.socket), "fdstore.pid")) as f:
+                pid = int(f.read().strip() or 0)
+            with open("/proc/%d/comm" % pid) as f:
+                return pid if pid > 0 and f.read().strip() == "segd-fdstore" else None
+        except (OSError, ValueError):
+            return None
+
+    def kill_fdstore(self):
+        pid = self.fdstore_pid()
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        return pid
+
     def close(self):
         self.stop()
+        self.kill_fdstore()
         if self._own_workdir and os.environ.get("SEGD_TEST_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
 
