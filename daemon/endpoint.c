@@ -89,6 +89,7 @@ struct endpoint *endpoint_free(struct endpoint *e)
 	free(e->containers);
 	policy_endpoint_done(&e->pe);
 	free(e->held);
+	free(e->held_since);
 	endpoint_conflicts_clear(e);
 	policy_plan_free(e->installed);
 	free(e->netns);
@@ -214,6 +215,7 @@ int endpoint_read_addresses(struct endpoint *e)
 	int r;
 
 	struct policy_addr *own = NULL;
+	uint64_t *since = NULL;
 
 	r = addr_read(e->nsfd, &addrs, &n);
 	if (r < 0)
@@ -222,16 +224,25 @@ int endpoint_read_addresses(struct endpoint *e)
 		free(addrs);
 		return 0;
 	}
-	if (n > 0) {
-		own = calloc(n, sizeof(*own));
-		if (!own) {
-			free(addrs);
-			return -ENOMEM;
-		}
-		memcpy(own, addrs, n * sizeof(*own));
+	own = calloc(n + 1, sizeof(*own));
+	since = calloc(n + 1, sizeof(*since));
+	if (!own || !since) {
+		free(own);
+		free(since);
+		free(addrs);
+		return -ENOMEM;
 	}
+	memcpy(own, addrs, n * sizeof(*own));
+	/* An address held before keeps when it was first seen; a new one gets its generation
+	 * when the registry settles (0: not yet). */
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < e->n_held; k++)
+			if (memcmp(&e->held[k], &addrs[i], sizeof(addrs[i])) == 0)
+				since[i] = e->held_since ? e->held_since[k] : 0;
 	free(e->held);
+	free(e->held_since);
 	e->held = addrs;
+	e->held_since = since;
 	e->n_held = n;
 	free(e->pe.addrs);
 	e->pe.addrs = own;
@@ -242,6 +253,8 @@ int endpoint_read_addresses(struct endpoint *e)
 void endpoint_forget_addresses(struct endpoint *e)
 {
 	free(e->held);
+	free(e->held_since);
+	e->held_since = NULL;
 	e->held = NULL;
 	e->n_held = 0;
 	free(e->pe.addrs);

@@ -50,6 +50,7 @@ struct ep_container {
 struct ep_conflict {
 	struct policy_addr addr;
 	char *with; /* the other holders' names, ", "-separated */
+	bool owner; /* it held the address first: it keeps it */
 };
 
 struct endpoint;
@@ -78,8 +79,9 @@ struct endpoint {
 	 * (held minus conflicts, see registry_settle_addresses) */
 	struct policy_endpoint pe;
 	struct policy_addr *held; /* what its namespace holds, sorted */
+	uint64_t *held_since;	  /* for each, the registry generation it was first seen in */
 	size_t n_held;
-	struct ep_conflict *conflicts; /* held by another endpoint too: nobody's */
+	struct ep_conflict *conflicts; /* held by another endpoint too */
 	size_t n_conflicts;
 	char *netns; /* name under /run/netns, or a path for containers */
 	int nsfd;    /* pins the namespace */

@@ -39,8 +39,7 @@ static int side_resolve(const struct registry *r, const char *ref, struct side *
 		/* An address two endpoints hold is neither's: say so rather than pick one. */
 		if (registry_addr_holders(r, &s->ip, holders, 2) > 1)
 			return op_error_set(err, -EADDRINUSE,
-					    "%s is ambiguous: endpoints %s and %s both hold it (it "
-					    "is neither's until one lets it go)",
+					    "%s is ambiguous: endpoints %s and %s both hold it",
 					    ref, holders[0]->pe.name, holders[1]->pe.name);
 		s->e = registry_find_addr(r, &s->ip);
 		return 0;

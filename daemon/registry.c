@@ -169,7 +169,8 @@ struct endpoint *registry_find_addr(const struct registry *r, const struct polic
 
 struct holding {
 	struct policy_addr addr;
-	size_t ep; /* index in the registry */
+	size_t ep;	/* index in the registry */
+	uint64_t since; /* generation its holder first held it in */
 };
 
 static int cmp_holding(const void *a, const void *b)
@@ -217,14 +218,29 @@ int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoin
 	size_t n = 0, total = 0;
 	int r_ = 0;
 
-	for (size_t i = 0; i < r->n; i++)
-		total += r->items[i]->n_held;
+	uint64_t gen = ++r->generation;
+
+	for (size_t i = 0; i < r->n; i++) {
+		struct endpoint *e = r->items[i];
+
+		total += e->n_held;
+		if (!e->held_since && e->n_held > 0) {
+			e->held_since = calloc(e->n_held, sizeof(*e->held_since));
+			if (!e->held_since)
+				return -ENOMEM;
+		}
+		for (size_t k = 0; k < e->n_held; k++)
+			if (e->held_since[k] == 0)
+				e->held_since[k] = gen;
+	}
 	h = calloc(total + 1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
 	for (size_t i = 0; i < r->n; i++)
 		for (size_t k = 0; k < r->items[i]->n_held; k++)
-			h[n++] = (struct holding){ .addr = r->items[i]->held[k], .ep = i };
+			h[n++] = (struct holding){ .addr = r->items[i]->held[k],
+						   .ep = i,
+						   .since = r->items[i]->held_since[k] };
 	qsort_safe(h, n, sizeof(*h), cmp_holding);
 
 	for (size_t i = 0; i < r->n && r_ >= 0; i++) {
@@ -259,6 +275,24 @@ int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoin
 			if (h[lo].ep == h[run - 1].ep) {
 				own[n_own++] = *a;
 				continue;
+			}
+			/* the first holder keeps it, if there is one */
+			{
+				uint64_t first = UINT64_MAX;
+				size_t n_first = 0;
+				bool mine = false;
+
+				for (size_t x = lo; x < run; x++)
+					first = h[x].since < first ? h[x].since : first;
+				for (size_t x = lo; x < run; x++)
+					if (h[x].since == first &&
+					    (x == lo || h[x].ep != h[x - 1].ep)) {
+						n_first++;
+						mine = mine || h[x].ep == i;
+					}
+				cs[n_cs].owner = mine && n_first == 1;
+				if (cs[n_cs].owner)
+					own[n_own++] = *a;
 			}
 			cs[n_cs].addr = *a;
 			cs[n_cs].with = other_names(r, &h[lo], run - lo, i);

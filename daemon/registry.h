@@ -15,6 +15,7 @@
 struct registry {
 	struct endpoint **items;
 	size_t n;
+	uint64_t generation; /* of registry_settle_addresses(): when addresses were first seen */
 };
 
 /* Frees every endpoint (at once: for shutdown). */
@@ -37,9 +38,11 @@ struct endpoint *registry_find_addr(const struct registry *r, const struct polic
 size_t registry_addr_holders(const struct registry *r, const struct policy_addr *a,
 			     struct endpoint **ret, size_t max);
 /*
- * An address held by two endpoints' namespaces is neither's: it leaves both endpoints' own
- * addresses (no peer set names it, no guard lets either send from it) and shows in both as a
- * conflict. A workload that takes another's address gains nothing, and both are flagged.
+ * An address held by two endpoints' namespaces belongs to the one that held it first (seen in
+ * an earlier settle); the others' claims are ignored, and all of them show the conflict. When
+ * none was first (both seen in the same settle, as after a restart), it is neither's: it
+ * leaves every holder's own addresses. Either way a workload that takes another's address
+ * gains nothing: no peer set names it for the taker, no guard lets the taker send from it.
  * Recomputes every endpoint's own addresses and conflicts from what they hold; calls
  * changed() for each endpoint whose own addresses changed. -ENOMEM leaves them as they were.
  */

@@ -50,9 +50,10 @@ json_t *view_endpoint(const struct endpoint *e)
 		for (size_t i = 0; cs && i < e->n_conflicts; i++) {
 			json_t *a = json_addrs(&e->conflicts[i].addr, 1);
 
-			json_array_append_new(cs, json_pack("{s:o, s:s}", "address",
+			json_array_append_new(cs, json_pack("{s:o, s:s, s:b}", "address",
 							    json_incref(json_array_get(a, 0)),
-							    "with", e->conflicts[i].with));
+							    "with", e->conflicts[i].with, "owner",
+							    e->conflicts[i].owner));
 			json_decref(a);
 		}
 		json_object_set_new(o, "address_conflicts", cs);

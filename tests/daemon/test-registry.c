@@ -225,6 +225,9 @@ static void test_settle_conflicts(void **state)
 	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
 	assert_int_equal(settled_calls, 0);
 
+	assert_false(a->conflicts[0].owner);
+	assert_false(b->conflicts[0].owner);
+
 	/* b lets it go: a has it back */
 	b->n_held = 1;
 	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
@@ -232,6 +235,22 @@ static void test_settle_conflicts(void **state)
 	assert_int_equal(a->pe.n_addrs, 2);
 	assert_int_equal(a->n_conflicts, 0);
 	assert_ptr_equal(registry_find_addr(&r, &q), a);
+
+	/* c takes it later: a held it first and keeps it; c's claim is ignored; both show it */
+	ep_addr(c, "10.0.0.5");
+	settled_calls = 0;
+	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
+	/* a keeps it; c's own addresses lose it (ep_addr put it there until the settle) */
+	assert_int_equal(settled_calls, 1);
+	assert_int_equal(a->pe.n_addrs, 2);
+	assert_int_equal(c->pe.n_addrs, 1);
+	assert_int_equal(c->n_held, 2);
+	assert_int_equal(a->n_conflicts, 1);
+	assert_true(a->conflicts[0].owner);
+	assert_string_equal(a->conflicts[0].with, "c");
+	assert_int_equal(c->n_conflicts, 1);
+	assert_false(c->conflicts[0].owner);
+	assert_null(registry_find_addr(&r, &q)); /* by address alone: ambiguous */
 	registry_done(&r);
 }
 

@@ -84,6 +84,7 @@ static inline struct endpoint *ep_new(enum endpoint_kind kind, const char *name,
 static inline void ep_addr(struct endpoint *e, const char *text)
 {
 	struct policy_addr *a = reallocarray(e->pe.addrs, e->pe.n_addrs + 1, sizeof(*a));
+	uint64_t *since;
 
 	assert_non_null(a);
 	e->pe.addrs = a;
@@ -93,6 +94,10 @@ static inline void ep_addr(struct endpoint *e, const char *text)
 	a = reallocarray(e->held, e->n_held + 1, sizeof(*a));
 	assert_non_null(a);
 	e->held = a;
+	since = reallocarray(e->held_since, e->n_held + 1, sizeof(*since));
+	assert_non_null(since);
+	e->held_since = since;
+	e->held_since[e->n_held] = 0; /* first seen when the registry next settles */
 	e->held[e->n_held++] = e->pe.addrs[e->pe.n_addrs - 1];
 }
 
