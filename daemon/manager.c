@@ -15,6 +15,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "metrics.h"
+#include "netns-watch.h"
 #include "netns.h"
 #include "nft-table.h"
 #include "ops.h"
@@ -43,6 +44,7 @@ struct manager {
 	struct errlog errlog;
 	struct reconciler rc;
 	struct guards *guards;
+	struct netns_watch netns_watch;
 	struct containers containers;
 	struct drift drift;
 	struct state *state;
@@ -198,6 +200,14 @@ static int on_periodic(struct watch *w, uint32_t events)
 	return ops_check_namespaces(&m->ops);
 }
 
+static int on_netns_name(const char *name, void *userdata)
+{
+	struct manager *m = userdata;
+	int r = ops_netns_changed(&m->ops, name);
+
+	return r > 0 ? 0 : r;
+}
+
 static int on_tick(void *userdata)
 {
 	struct manager *m = userdata;
@@ -319,6 +329,7 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 	if (!m)
 		return -ENOMEM;
 	m->signal_fd = m->debounce_fd = m->periodic_fd = -1;
+	m->netns_watch.fd = m->netns_watch.retry_fd = -1;
 	m->reload = reload;
 	m->reload_userdata = userdata;
 	r = settings_copy(&m->settings, s);
@@ -372,6 +383,7 @@ struct manager *manager_free(struct manager *m)
 	loop_remove(&m->signal_watch);
 	loop_remove(&m->debounce_watch);
 	loop_remove(&m->periodic_watch);
+	netns_watch_close(&m->netns_watch);
 	safe_close(m->signal_fd);
 	safe_close(m->debounce_fd);
 	safe_close(m->periodic_fd);
@@ -441,6 +453,14 @@ int manager_start(struct manager *m)
 	log_info("Reconciled %zu endpoint(s): %zu namespace(s) committed, %d failed", m->registry.n,
 		 updated, r);
 
+	/* Hand-registered namespaces deleted and created again under their name get their table
+	 * at once; the periodic check is the fallback. */
+	r = netns_watch_open(&m->netns_watch, m->loop, NETNS_RUN_DIR, on_netns_name, m);
+	if (r < 0)
+		log_warning_errno(r,
+				  "Cannot watch %s (namespaces created anew wait for the "
+				  "periodic check): %m",
+				  NETNS_RUN_DIR);
 	r = timer_fd_arm(m->periodic_fd, PERIODIC_MS, true);
 	if (r < 0)
 		return log_error_errno(r, "Failed to arm the periodic timer: %m");

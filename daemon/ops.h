@@ -97,6 +97,10 @@ int ops_refresh_addresses(struct ops *o);
 /* Endpoints whose namespace vanished (or whose /run/netns name now names another one) lose
  * their table and stop being anyone's peer. */
 int ops_check_namespaces(struct ops *o);
+/* Something happened to /run/netns/NAME: if a hand-registered endpoint's namespace is named
+ * so, look at it again (vanished, or created anew: re-attached and enforced at once). 1 if an
+ * endpoint changed, 0 if not, -EAGAIN while the name is not yet a namespace. */
+int ops_netns_changed(struct ops *o, const char *name);
 /* e's nf_tables events: a foreign change to its table is repaired (or, --drift report, only
  * reported). */
 void ops_endpoint_drift(struct ops *o, struct endpoint *e);

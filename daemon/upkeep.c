@@ -52,36 +52,93 @@ int ops_refresh_addresses(struct ops *o)
 	return 0;
 }
 
+/* e's namespace is gone (or replaced): forget it, its tables and its addresses. */
+static void endpoint_detach(struct ops *o, struct endpoint *e)
+{
+	reconcile_mark_peers_of(o->rc, &e->pe);
+	guard_drop(&e->guard, true);
+	endpoint_close(e);
+	endpoint_forget_addresses(e);
+	e->installed = policy_plan_free(e->installed);
+}
+
+/*
+ * Looks again at e's namespace by its name: 1 if e changed (vanished, or re-attached to a new
+ * namespace under the same name), 0 if not, -EAGAIN if the name is there but not yet a
+ * namespace (`ip netns add` creates the file, then mounts the namespace on it).
+ */
+static int endpoint_recheck(struct ops *o, struct endpoint *e)
+{
+	_cleanup_close_ int fd = -1;
+	ino_t ino = 0;
+	int r;
+
+	/* A container's namespace opened by pid cannot be looked up again: the engine (and the
+	 * poststop hook) report its end instead. */
+	if (e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0)
+		return 0;
+	r = e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_path(e->netns, &fd)
+					       : netns_open_name(e->netns, &fd);
+	if (r == -ENOTTY && e->kind == ENDPOINT_KIND_NETNS)
+		return -EAGAIN;
+	if (r >= 0)
+		r = netns_inode(fd, &ino);
+	if (r >= 0 && endpoint_live(e) && ino == e->ns_ino)
+		return 0;
+	if (r < 0) {
+		if (!endpoint_live(e))
+			return 0;
+		log_warning("Network namespace %s of endpoint %s vanished", e->netns, e->pe.name);
+		endpoint_detach(o, e);
+		endpoint_set_error(e, ENDPOINT_ERROR, "network namespace %s vanished", e->netns);
+		errlog_add(o->errlog, "endpoint %s: network namespace %s vanished", e->pe.name,
+			   e->netns);
+		return 1;
+	}
+	/* A namespace by that name again, but another one: the name is what was registered, so
+	 * the new namespace is the endpoint now, and gets its table at once. (A container's
+	 * path is the engine's; a new namespace there is a new container.) */
+	if (e->kind == ENDPOINT_KIND_CONTAINER)
+		return 0;
+	if (endpoint_live(e))
+		endpoint_detach(o, e);
+	r = endpoint_attach(e, TAKE_FD(fd));
+	if (r < 0) {
+		endpoint_set_error(e, ENDPOINT_ERROR, "cannot attach to network namespace %s: %s",
+				   e->netns, strerror(-r));
+		return 1;
+	}
+	log_warning("Network namespace %s of endpoint %s was created anew: enforcing in it",
+		    e->netns, e->pe.name);
+	errlog_add(o->errlog, "endpoint %s: network namespace %s created anew", e->pe.name,
+		   e->netns);
+	endpoint_clear_error(e, ENDPOINT_PENDING);
+	e->dirty = true;
+	reconcile_mark_peers_of(o->rc, &e->pe);
+	return 1;
+}
+
+int ops_netns_changed(struct ops *o, const char *name)
+{
+	struct endpoint *e = registry_find_netns(o->registry, name);
+	int r;
+
+	if (!e || e->kind != ENDPOINT_KIND_NETNS)
+		return 0;
+	r = endpoint_recheck(o, e);
+	if (r <= 0)
+		return r;
+	r = reconcile_marked(o->rc, NULL);
+	return r < 0 ? r : 1;
+}
+
 int ops_check_namespaces(struct ops *o)
 {
 	bool changed = false;
 
-	for (size_t i = 0; i < o->registry->n; i++) {
-		struct endpoint *e = o->registry->items[i];
-		_cleanup_close_ int fd = -1;
-		ino_t ino = 0;
-
-		if (!endpoint_live(e))
-			continue;
-		/* A container's namespace opened by pid cannot be looked up again: the engine
-		 * (and the poststop hook) report its end instead. */
-		if (e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0)
-			continue;
-		if ((e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_path(e->netns, &fd)
-							: netns_open_name(e->netns, &fd)) >= 0 &&
-		    netns_inode(fd, &ino) >= 0 && ino == e->ns_ino)
-			continue;
-		log_warning("Network namespace %s of endpoint %s vanished", e->netns, e->pe.name);
-		reconcile_mark_peers_of(o->rc, &e->pe);
-		guard_drop(&e->guard, true);
-		endpoint_close(e);
-		endpoint_forget_addresses(e);
-		e->installed = policy_plan_free(e->installed);
-		endpoint_set_error(e, ENDPOINT_ERROR, "network namespace %s vanished", e->netns);
-		errlog_add(o->errlog, "endpoint %s: network namespace %s vanished", e->pe.name,
-			   e->netns);
-		changed = true;
-	}
+	for (size_t i = 0; i < o->registry->n; i++)
+		if (endpoint_recheck(o, o->registry->items[i]) > 0)
+			changed = true;
 	if (changed) {
 		int r = reconcile_marked(o->rc, NULL);
 

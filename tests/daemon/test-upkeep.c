@@ -83,22 +83,42 @@ static bool in_error(struct harness *h, void *userdata)
 	return ep(h, userdata)->state == ENDPOINT_ERROR;
 }
 
+static bool reattached(struct harness *h, void *userdata)
+{
+	const struct endpoint *e = ep(h, "gone");
+
+	return endpoint_live(e) && e->ns_ino == *(ino_t *)userdata && e->state == ENDPOINT_ENFORCED;
+}
+
 static void test_vanished_namespace(void **state)
 {
 	struct harness h;
+	struct nft_sock *s = NULL;
+	ino_t ino = 0;
 	int fd = -1;
 
 	harness_start(&h, NULL);
 	harness_endpoint(&h, "gone", "shop", "app=api");
 	harness_endpoint(&h, "db5", "shop", "app=db");
 	harness_apply(&h, policy);
-	/* Another namespace takes its name: not the one segd pinned. */
+
+	/* Its name goes: so does the endpoint's namespace. */
 	fixture_netns_delete("gone");
-	assert_int_equal(fixture_netns("gone", &fd), 0);
 	assert_true(harness_until(&h, in_error, (void *)"gone", 5000));
 	assert_non_null(strstr(ep(&h, "gone")->error, "vanished"));
 	assert_false(endpoint_live(ep(&h, "gone")));
 	assert_int_equal(ep(&h, "gone")->pe.n_addrs, 0);
+
+	/* A namespace is created under the name again: the endpoint is that namespace now, and
+	 * it has its table at once (the name is what was registered; whoever creates it gets
+	 * confined, not a way around). */
+	assert_int_equal(fixture_netns("gone", &fd), 0);
+	assert_int_equal(netns_inode(fd, &ino), 0);
+	assert_true(harness_until(&h, reattached, &ino, 1000));
+	assert_null(ep(&h, "gone")->error);
+	assert_int_equal(nft_sock_open(NULL, fd, &s), 0);
+	assert_int_equal(nft_table_exists(s), 1);
+	nft_sock_free(s);
 	close(fd);
 	harness_stop(&h);
 }

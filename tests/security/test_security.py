@@ -261,7 +261,10 @@ class Suite:
         p4, p6 = self.addr("p", 4), self.addr("p", 6)
         try:
             self.ns_ip("a", "addr", "add", p4 + "/24", "dev", "eth0")
-            self.ns_ip("a", "-6", "addr", "add", p6 + "/64", "dev", "eth0", "nodad")
+            # deprecated (preferred_lft 0, still permanent): the attack binds to it, while a's
+            # own traffic keeps its own source, so the control below tests the guard alone
+            self.ns_ip("a", "-6", "addr", "add", p6 + "/64", "dev", "eth0", "nodad",
+                       "preferred_lft", "0")
             S.send_frames(self.ns("a"), [
                 S.gratuitous_arp(self.mac["a"], p4),
                 S.na_frame(self.mac["a"], S.all_nodes_mac(), p6, "ff02::1", p6, self.mac["a"])])
