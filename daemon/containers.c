@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "containers.h"
+#include <linux/netfilter.h>
+
 #include "log.h"
 #include "macro.h"
 #include "netns.h"
@@ -232,7 +234,7 @@ static void endpoint_retire(struct containers *c, struct endpoint *e)
 	registry_remove(c->registry, e);
 	guard_drop(&e->guard, true);
 	if (e->nft) {
-		int r = nft_delete_table(e->nft);
+		int r = nft_delete_table_named(e->nft, NFPROTO_INET, e->table);
 
 		if (r < 0)
 			log_debug_errno(r, "Failed to remove the table of %s (namespace gone?): %m",

@@ -34,6 +34,7 @@ int drift_check(struct drift *d, struct endpoint *e, char *why, size_t size)
 	why[0] = 0;
 	r = nft_events_read(&e->ev, d->ctx, on_gen, &c);
 	if (r < 0) {
+		struct policy_emit_options eo = endpoint_emit(e, d->emit);
 		json_t *o = NULL;
 		bool in_sync = false;
 
@@ -42,7 +43,7 @@ int drift_check(struct drift *d, struct endpoint *e, char *why, size_t size)
 		log_debug_errno(r, "Endpoint %s: nf_tables events lost (%m), checking its table",
 				e->pe.name);
 		if (e->nft && e->installed &&
-		    nft_rules_json(e->nft, e->installed, d->emit, &o, &in_sync) >= 0 && in_sync) {
+		    nft_rules_json(e->nft, e->installed, &eo, &o, &in_sync) >= 0 && in_sync) {
 			json_decref(o);
 			return 0;
 		}

@@ -17,6 +17,7 @@ static const char *const state_names[_ENDPOINT_STATE_MAX] = {
 	[ENDPOINT_ENFORCED] = "enforced",
 	[ENDPOINT_ERROR] = "error",
 	[ENDPOINT_UNENFORCEABLE] = "unenforceable",
+	[ENDPOINT_COMPROMISED] = "compromised",
 };
 
 const char *endpoint_state_to_string(enum endpoint_state s)
@@ -54,6 +55,7 @@ int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const 
 	e->kind = kind;
 	e->nsfd = e->mon_fd = e->ev.fd = e->log_fd = -1;
 	e->state = ENDPOINT_PENDING;
+	snprintf(e->table, sizeof(e->table), "%s", POLICY_NFT_TABLE);
 	e->pe.name = strdup(name);
 	e->pe.namespace = strdup(ns);
 	e->netns = strdup(netns);

@@ -24,6 +24,9 @@ enum endpoint_state {
 	ENDPOINT_ENFORCED,	/* the kernel holds its current plan */
 	ENDPOINT_ERROR,		/* see error; the last committed table (if any) stays in place */
 	ENDPOINT_UNENFORCEABLE, /* segd cannot enforce here (host network) */
+	/* another process owns table inet segd in its namespace: an alarm; segd enforces from
+	 * a table of another name (table), see error */
+	ENDPOINT_COMPROMISED,
 	_ENDPOINT_STATE_MAX,
 };
 
@@ -87,6 +90,7 @@ struct endpoint {
 	int nsfd;    /* pins the namespace */
 	ino_t ns_ino;
 	struct nft_sock *nft; /* owns our table in that namespace */
+	char table[32];	      /* its name: POLICY_NFT_TABLE, or a fallback when compromised */
 	int mon_fd;	      /* address change events */
 	struct watch mon_watch;
 	struct nft_events ev; /* nf_tables change events (only without the owner flag) */
@@ -101,6 +105,16 @@ struct endpoint {
 	char *error;
 	struct loop_deferred deferred;
 };
+
+/* base with e's table. */
+static inline struct policy_emit_options endpoint_emit(const struct endpoint *e,
+						       const struct policy_emit_options *base)
+{
+	struct policy_emit_options o = *base;
+
+	o.table = e->table;
+	return o;
+}
 
 int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const char *name,
 		 const char *netns, const char *ns, struct endpoint **ret);

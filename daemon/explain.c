@@ -178,6 +178,7 @@ static json_t *direction_json(const struct endpoint *e, enum policy_dir dir,
 /* Whether the kernel still holds what segd believes it committed in e's namespace. */
 static json_t *kernel_json(const struct endpoint *e, const struct policy_emit_options *emit)
 {
+	struct policy_emit_options eo;
 	json_t *dump = NULL;
 	bool in_sync = false;
 	int r;
@@ -185,7 +186,8 @@ static json_t *kernel_json(const struct endpoint *e, const struct policy_emit_op
 	if (!e->nft || !e->installed)
 		return json_pack("{s:s, s:b, s:s}", "endpoint", e->pe.name, "in_sync", false,
 				 "error", "not attached or nothing committed");
-	r = nft_rules_json(e->nft, e->installed, emit, &dump, &in_sync);
+	eo = endpoint_emit(e, emit);
+	r = nft_rules_json(e->nft, e->installed, &eo, &dump, &in_sync);
 	json_decref(dump);
 	if (r < 0) {
 		char msg[160];

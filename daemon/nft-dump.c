@@ -119,9 +119,9 @@ static const char *hook_name(uint32_t h)
 	return "?";
 }
 
-static bool ours(const char *table, uint32_t family)
+static bool ours(const struct nft_dump *d, const char *table, uint32_t family)
 {
-	return table && streq(table, POLICY_NFT_TABLE) && family == NFPROTO_INET;
+	return table && streq(table, d->table) && family == NFPROTO_INET;
 }
 
 static int chain_cb(const struct nlmsghdr *nlh, void *data)
@@ -133,7 +133,7 @@ static int chain_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!c || nftnl_chain_nlmsg_parse(nlh, c) < 0)
 		return MNL_CB_ERROR;
-	if (!ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
+	if (!ours(x->d, nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE),
 		  nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY)))
 		return MNL_CB_OK;
 	v = grow(d->chains, &x->cap_chains, d->n_chains, sizeof(*v));
@@ -168,7 +168,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
 		return MNL_CB_ERROR;
-	if (!ours(nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
+	if (!ours(x->d, nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
 		  nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)))
 		return MNL_CB_OK;
 	v = grow(x->rules->items, &x->rules->cap, x->rules->n, sizeof(*v));
@@ -188,7 +188,8 @@ static int set_cb(const struct nlmsghdr *nlh, void *data)
 
 	if (!s || nftnl_set_nlmsg_parse(nlh, s) < 0)
 		return MNL_CB_ERROR;
-	if (!ours(nftnl_set_get_str(s, NFTNL_SET_TABLE), nftnl_set_get_u32(s, NFTNL_SET_FAMILY)))
+	if (!ours(x->d, nftnl_set_get_str(s, NFTNL_SET_TABLE),
+		  nftnl_set_get_u32(s, NFTNL_SET_FAMILY)))
 		return MNL_CB_OK;
 	v = grow(d->sets, &x->cap_sets, d->n_sets, sizeof(*v));
 	if (!v)
@@ -341,7 +342,7 @@ static struct nlmsghdr *dump_hdr(struct nft_sock *s, char *buf, uint16_t type)
 	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, nft_sock_next_seq(s));
 }
 
-static int dump_once(struct nft_sock *s, struct nft_dump **ret)
+static int dump_once(struct nft_sock *s, const char *table, struct nft_dump **ret)
 {
 	_cleanup_(nft_dump_freep) struct nft_dump *d = calloc(1, sizeof(*d));
 	_cleanup_(rule_list_done) struct rule_list rules = {};
@@ -353,10 +354,13 @@ static int dump_once(struct nft_sock *s, struct nft_dump **ret)
 
 	if (!d)
 		return -ENOMEM;
+	if (strlen(table) >= sizeof(d->table))
+		return -EINVAL;
+	snprintf(d->table, sizeof(d->table), "%s", table);
 	r = nft_genid(s, &d->genid);
 	if (r < 0)
 		return r;
-	r = nft_table_get(s, &d->table_flags, &d->owner);
+	r = nft_table_get_named(s, NFPROTO_INET, table, &d->table_flags, &d->owner);
 	if (r < 0)
 		return r;
 	if (r == 0)
@@ -364,19 +368,19 @@ static int dump_once(struct nft_sock *s, struct nft_dump **ret)
 	d->owned_by_us = d->owner != 0 && d->owner == nft_sock_portid(s);
 
 	nlh = dump_hdr(s, buf, NFT_MSG_GETCHAIN);
-	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, POLICY_NFT_TABLE);
+	mnl_attr_put_strz(nlh, NFTA_CHAIN_TABLE, table);
 	r = nft_sock_request(s, nlh, chain_cb, &x);
 	if (r < 0)
 		return r;
 
 	nlh = dump_hdr(s, buf, NFT_MSG_GETSET);
-	mnl_attr_put_strz(nlh, NFTA_SET_TABLE, POLICY_NFT_TABLE);
+	mnl_attr_put_strz(nlh, NFTA_SET_TABLE, table);
 	r = nft_sock_request(s, nlh, set_cb, &x);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < d->n_sets; i++) {
 		nlh = dump_hdr(s, buf, NFT_MSG_GETSETELEM);
-		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, POLICY_NFT_TABLE);
+		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
 		mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, d->sets[i].name);
 		x.cur_set = &d->sets[i];
 		x.cap_raw = 0;
@@ -389,7 +393,7 @@ static int dump_once(struct nft_sock *s, struct nft_dump **ret)
 	}
 
 	nlh = dump_hdr(s, buf, NFT_MSG_GETRULE);
-	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, POLICY_NFT_TABLE);
+	mnl_attr_put_strz(nlh, NFTA_RULE_TABLE, table);
 	r = nft_sock_request(s, nlh, rule_cb, &x);
 	if (r < 0)
 		return r;
@@ -423,13 +427,18 @@ static int dump_once(struct nft_sock *s, struct nft_dump **ret)
 	return 0;
 }
 
-int nft_dump(struct nft_sock *s, struct nft_dump **ret)
+int nft_dump_table(struct nft_sock *s, const char *table, struct nft_dump **ret)
 {
 	int r = -EINTR;
 
 	for (int i = 0; i < DUMP_RETRIES && r == -EINTR; i++)
-		r = dump_once(s, ret);
+		r = dump_once(s, table, ret);
 	return r == -EINTR ? -EAGAIN : r;
+}
+
+int nft_dump(struct nft_sock *s, struct nft_dump **ret)
+{
+	return nft_dump_table(s, POLICY_NFT_TABLE, ret);
 }
 
 const struct nft_dump_rule *nft_dump_find_rule(const struct nft_dump *d, const char *chain,
@@ -504,8 +513,10 @@ json_t *nft_dump_to_json(const struct nft_dump *d)
 						 "object",    "concat",	  "expr" };
 	json_auto_t *root = NULL;
 	json_t *chains, *sets;
+	char name[64];
 
-	root = json_pack("{s:s, s:o, s:o, s:o}", "table", "inet " POLICY_NFT_TABLE, "flags",
+	snprintf(name, sizeof(name), "inet %s", d->table);
+	root = json_pack("{s:s, s:o, s:o, s:o}", "table", name, "flags",
 			 flag_names(d->table_flags, table_flags, ARRAY_SIZE(table_flags)), "chains",
 			 json_array(), "sets", json_array());
 	if (!root)

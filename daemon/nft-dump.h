@@ -39,6 +39,7 @@ struct nft_dump_set {
 };
 
 struct nft_dump {
+	char table[32]; /* its name (family inet) */
 	uint32_t genid;
 	uint32_t table_flags; /* NFT_TABLE_F_* */
 	uint32_t owner;	      /* owner portid, 0: none */
@@ -52,6 +53,8 @@ struct nft_dump {
 /* Reads table inet segd back: -ENOENT if absent. Consistent: retried if the ruleset
  * generation changed during the dump. */
 int nft_dump(struct nft_sock *s, struct nft_dump **ret);
+/* The same for table inet `table`. */
+int nft_dump_table(struct nft_sock *s, const char *table, struct nft_dump **ret);
 struct nft_dump *nft_dump_free(struct nft_dump *d);
 const struct nft_dump_rule *nft_dump_find_rule(const struct nft_dump *d, const char *chain,
 					       const char *comment);

@@ -108,7 +108,7 @@ int nft_replace_table(struct nft_sock *s, const struct policy_plan *plan,
 {
 	struct table_def d = {
 		.family = NFPROTO_INET,
-		.name = POLICY_NFT_TABLE,
+		.name = opts->table ? opts->table : POLICY_NFT_TABLE,
 		.emit = emit_plan,
 		.plan = plan,
 		.opts = opts,

@@ -43,6 +43,7 @@ int nft_update_elements(struct nft_sock *s, const struct policy_plan *old,
 int nft_update_elements_in(struct nft_sock *s, uint16_t family, const char *table,
 			   const struct policy_plan *old, const struct policy_plan *new,
 			   struct nft_error *reterr);
+/* The same with table inet opts->table when the options name one. */
 /* Deletes table inet segd; absent is success. */
 int nft_delete_table(struct nft_sock *s);
 int nft_delete_table_named(struct nft_sock *s, uint16_t family, const char *name);

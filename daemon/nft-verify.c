@@ -93,7 +93,7 @@ int nft_rules_json(struct nft_sock *s, const struct policy_plan *plan,
 	json_t *o;
 	int r;
 
-	r = nft_dump(s, &d);
+	r = nft_dump_table(s, opts->table ? opts->table : POLICY_NFT_TABLE, &d);
 	if (r < 0)
 		return r;
 	x.dump = d;

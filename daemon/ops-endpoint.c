@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/netfilter.h>
+
 #include "log.h"
 #include "macro.h"
 #include "netns.h"
@@ -83,7 +85,7 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 	if (r < 0) {
 		registry_remove(o->registry, e);
 		guard_drop(&e->guard, true);
-		(void)nft_delete_table(e->nft);
+		(void)nft_delete_table_named(e->nft, NFPROTO_INET, e->table);
 		endpoint_release(e);
 		reconcile_after_rollback(o->rc);
 		return r;
@@ -168,7 +170,7 @@ int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_er
 	}
 	guard_drop(&e->guard, true);
 	if (e->nft) {
-		r = nft_delete_table(e->nft);
+		r = nft_delete_table_named(e->nft, NFPROTO_INET, e->table);
 		if (r < 0)
 			log_warning_errno(r, "Failed to remove the table of %s, ignoring: %m",
 					  e->pe.name);
@@ -193,6 +195,7 @@ int ops_endpoint_get(struct ops *o, const char *name, json_t **ret, struct op_er
 int ops_endpoint_rules(struct ops *o, const char *name, json_t **ret, struct op_error *err)
 {
 	struct endpoint *e = registry_find(o->registry, name);
+	struct policy_emit_options eo;
 	json_t *x = NULL;
 	bool in_sync = false;
 	int r;
@@ -202,7 +205,8 @@ int ops_endpoint_rules(struct ops *o, const char *name, json_t **ret, struct op_
 	if (!e->nft)
 		return op_error_set(err, -ENOTCONN, "endpoint %s: %s", name,
 				    e->error ? e->error : "not attached to its network namespace");
-	r = nft_rules_json(e->nft, e->installed, &o->rc->emit, &x, &in_sync);
+	eo = endpoint_emit(e, &o->rc->emit);
+	r = nft_rules_json(e->nft, e->installed, &eo, &x, &in_sync);
 	if (r == -ENOENT)
 		return op_error_set(err, r, "endpoint %s: no table inet %s in netns %s", name,
 				    POLICY_NFT_TABLE, e->netns);

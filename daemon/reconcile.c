@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdio.h>
+#include <sys/random.h>
+
+#include <linux/netfilter.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,18 +137,47 @@ void reconcile_plans_free(const struct reconciler *rc, struct policy_plan **plan
 	free(plans);
 }
 
+/* Whether another socket owns table inet segd in e's namespace. */
+static bool table_squatted(const struct endpoint *e)
+{
+	uint32_t owner = 0;
+
+	return nft_table_get(e->nft, NULL, &owner) > 0 && owner != 0 &&
+	       owner != nft_sock_portid(e->nft);
+}
+
+/* e's table becomes "segd-" and 8 random hex digits; e is compromised. */
+static int fallback_table(struct endpoint *e)
+{
+	uint32_t x;
+	uint32_t owner = 0;
+
+	if (getrandom(&x, sizeof(x), 0) != sizeof(x))
+		return -errno;
+	(void)nft_table_get(e->nft, NULL, &owner);
+	snprintf(e->table, sizeof(e->table), POLICY_NFT_TABLE "-%08" PRIx32, x);
+	endpoint_set_error(e, ENDPOINT_COMPROMISED,
+			   "table inet " POLICY_NFT_TABLE " in its namespace is owned by another "
+			   "process (netlink port %" PRIu32 "): enforcing from table inet %s",
+			   owner, e->table);
+	log_error("ALARM: endpoint %s: %s", e->pe.name, e->error);
+	return 0;
+}
+
 /* Brings the kernel of one endpoint to `plan`: by set elements alone when only those changed,
  * else by replacing the table in one transaction. */
 static int commit_plan(struct reconciler *rc, struct endpoint *e, const struct policy_plan *plan,
 		       struct nft_error *nerr)
 {
+	struct policy_emit_options eo = endpoint_emit(e, &rc->emit);
 	struct nft_stats before, after;
 	bool incremental = false;
 	int r = -ESTALE;
 
 	nft_sock_stats(e->nft, &before);
 	if (e->installed && policy_plan_same_shape(e->installed, plan)) {
-		r = nft_update_elements(e->nft, e->installed, plan, nerr);
+		r = nft_update_elements_in(e->nft, NFPROTO_INET, e->table, e->installed, plan,
+					   nerr);
 		incremental = r >= 0;
 		if (r < 0 && r != -ESTALE)
 			log_debug_errno(r,
@@ -153,7 +186,20 @@ static int commit_plan(struct reconciler *rc, struct endpoint *e, const struct p
 	}
 	if (r < 0) {
 		*nerr = (struct nft_error){ 0 };
-		r = nft_replace_table(e->nft, plan, &rc->emit, nerr);
+		r = nft_replace_table(e->nft, plan, &eo, nerr);
+	}
+	if (r == -EPERM && streq(e->table, POLICY_NFT_TABLE) && table_squatted(e)) {
+		/* Another process owns table inet segd here (made while nobody held ours, say
+		 * with segd and its holder both gone): it can keep its table, but not the
+		 * namespace open. Enforce from a table of another name, which it cannot know
+		 * beforehand, and raise the alarm. */
+		r = fallback_table(e);
+		if (r >= 0) {
+			eo = endpoint_emit(e, &rc->emit);
+			*nerr = (struct nft_error){ 0 };
+			r = nft_replace_table(e->nft, plan, &eo, nerr);
+		}
+		rc->compromised_seen++;
 	}
 	nft_sock_stats(e->nft, &after);
 	rc->last.batches += after.batches - before.batches;
@@ -278,11 +324,16 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 	if (r < 0) {
 		rc->commit_errors++;
 		e->dirty = true; /* try again with the next change */
-		endpoint_set_error(e, ENDPOINT_ERROR, "kernel refused ruleset: %s%s%s",
-				   strerror(-r), nerr.message[0] ? ": " : "", nerr.message);
+		endpoint_set_error(e,
+				   e->state == ENDPOINT_COMPROMISED ? ENDPOINT_COMPROMISED
+								    : ENDPOINT_ERROR,
+				   "kernel refused ruleset%s%s: %s%s%s",
+				   streq(e->table, POLICY_NFT_TABLE) ? "" : " in table inet ",
+				   streq(e->table, POLICY_NFT_TABLE) ? "" : e->table, strerror(-r),
+				   nerr.message[0] ? ": " : "", nerr.message);
 		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name, e->error);
-		log_error_errno(r, "Failed to commit ruleset of %s (netns %s): %m", e->pe.name,
-				e->netns);
+		log_error_errno(r, "Failed to commit ruleset of %s (netns %s): %m (at %s)",
+				e->pe.name, e->netns, nerr.object[0] ? nerr.object : "?");
 		policy_plan_free(plan);
 		return -EIO;
 	}
@@ -298,7 +349,9 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 		(void)reconcile_cut_flows(rc, e);
 	/* A quarantined endpoint with a reason (bad labels) stays in error, enforced as
 	 * default-deny; one merely waiting for its labels is enforced. */
-	if (!(e->quarantined && e->state == ENDPOINT_ERROR))
+	if (e->state == ENDPOINT_COMPROMISED)
+		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name, e->error);
+	else if (!(e->quarantined && e->state == ENDPOINT_ERROR))
 		endpoint_clear_error(e, ENDPOINT_ENFORCED);
 	return 1;
 }

@@ -38,6 +38,7 @@ struct reconciler {
 	struct guards *guards;		 /* host-side guards; NULL: none */
 	bool keep_established;		 /* do not cut flows a tightened plan denies */
 	uint64_t flows_cut;		 /* conntrack entries deleted, in total */
+	uint64_t compromised_seen;	 /* tables found owned by another process */
 	bool all_dirty;			 /* the next reconcile compiles every endpoint */
 	struct change_stats last, total;
 	uint64_t commits, commit_errors;

@@ -164,7 +164,8 @@ json_t *view_status(const struct status_inputs *in)
 {
 	const struct reconciler *rc = in->rc;
 	json_t *flags = json_array(), *nss, *o;
-	size_t enforced = 0, errors = 0, unguarded = 0, conflicts = 0, n_namespaces;
+	size_t enforced = 0, errors = 0, unguarded = 0, conflicts = 0, compromised = 0;
+	size_t n_namespaces;
 
 	/* Applied and implicit namespaces alike, as `get namespaces` lists them. */
 	nss = view_namespaces(in->store, in->registry);
@@ -174,6 +175,7 @@ json_t *view_status(const struct status_inputs *in)
 		enforced += in->registry->items[i]->state == ENDPOINT_ENFORCED;
 		errors += in->registry->items[i]->state == ENDPOINT_ERROR;
 		conflicts += in->registry->items[i]->n_conflicts;
+		compromised += in->registry->items[i]->state == ENDPOINT_COMPROMISED;
 		unguarded += endpoint_live(in->registry->items[i]) &&
 			     in->registry->items[i]->guard.state != GUARD_ENFORCED;
 	}
@@ -196,6 +198,9 @@ json_t *view_status(const struct status_inputs *in)
 				change_json(&rc->total)));
 	if (o)
 		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
+	/* endpoints whose table inet segd another process owns: an alarm */
+	if (o)
+		json_object_set_new(o, "compromised", json_integer((json_int_t)compromised));
 	if (o)
 		json_object_set_new(o, "conntrack",
 				    json_pack("{s:b, s:I}", "keep_established",

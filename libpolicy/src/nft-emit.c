@@ -24,6 +24,7 @@ static const uint8_t icmpv6_nd_out[] = { 130, 131, 132, 133, 135, 136, 143 };
 
 struct emit {
 	const struct policy_plan *plan;
+	const char *table; /* opts.table, or POLICY_NFT_TABLE */
 	policy_emit_fn fn;
 	void *userdata;
 	uint32_t next_set_id;
@@ -150,9 +151,10 @@ static int match_l4(struct nftnl_rule *rule, const struct policy_plan_rule *pr)
 
 /* ---- objects ------------------------------------------------------------------------------ */
 
-static int rule_new(enum policy_dir dir, const char *comment, struct nftnl_rule **ret)
+static int rule_new(const struct emit *e, enum policy_dir dir, const char *comment,
+		    struct nftnl_rule **ret)
 {
-	return nft_rule_new(NFPROTO_INET, POLICY_NFT_TABLE, dir_chain(dir), comment, ret);
+	return nft_rule_new(NFPROTO_INET, e->table, dir_chain(dir), comment, ret);
 }
 
 static int emit_rule(struct emit *e, struct nftnl_rule **rule, const struct policy_plan_rule *pr)
@@ -169,7 +171,7 @@ static int emit_table(struct emit *e, uint32_t flags)
 	/* table inet segd { flags owner,persist } */
 	nftnl_table_set_u32(t, NFTNL_TABLE_FAMILY, NFPROTO_INET);
 	nftnl_table_set_u32(t, NFTNL_TABLE_FLAGS, flags);
-	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, POLICY_NFT_TABLE) < 0)
+	if (nftnl_table_set_str(t, NFTNL_TABLE_NAME, e->table) < 0)
 		return -ENOMEM;
 	return e->fn(POLICY_EMIT_TABLE, TAKE_PTR(t), NULL, e->userdata);
 }
@@ -191,17 +193,17 @@ static int emit_chain(struct emit *e, enum policy_dir dir, bool accepted)
 			    dir == POLICY_DIR_INGRESS ? NF_INET_LOCAL_IN : NF_INET_LOCAL_OUT);
 	nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, accepted ? 10 : 0);
 	nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, POLICY_NFT_TABLE) < 0 ||
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, e->table) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name) < 0 ||
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter") < 0)
 		return -ENOMEM;
 	return e->fn(POLICY_EMIT_CHAIN, TAKE_PTR(c), NULL, e->userdata);
 }
 
-static int set_new(const char *name, uint32_t flags, uint32_t key_type, uint32_t key_len,
-		   uint32_t id, struct nftnl_set **ret)
+static int set_new(const struct emit *e, const char *name, uint32_t flags, uint32_t key_type,
+		   uint32_t key_len, uint32_t id, struct nftnl_set **ret)
 {
-	return nft_set_new(NFPROTO_INET, POLICY_NFT_TABLE, name, flags, key_type, key_len, id, ret);
+	return nft_set_new(NFPROTO_INET, e->table, name, flags, key_type, key_len, id, ret);
 }
 
 static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t id)
@@ -209,7 +211,7 @@ static int emit_plan_set(struct emit *e, const struct policy_set *ps, uint32_t i
 	struct nftnl_set *s = NULL;
 	int r;
 
-	r = nft_plan_set_build(NFPROTO_INET, POLICY_NFT_TABLE, ps, id, &s);
+	r = nft_plan_set_build(NFPROTO_INET, e->table, ps, id, &s);
 	if (r < 0)
 		return r;
 	return e->fn(POLICY_EMIT_SET, s, NULL, e->userdata);
@@ -224,8 +226,8 @@ static int emit_nd_set(struct emit *e, enum policy_dir dir)
 	int r;
 
 	/* anonymous constant set { 130, 131, ... } of icmpv6_type */
-	r = set_new(ANON_SET_NAME, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT, NFT_TYPE_ICMP6_TYPE, 1, id,
-		    &s);
+	r = set_new(e, ANON_SET_NAME, NFT_SET_ANONYMOUS | NFT_SET_CONSTANT, NFT_TYPE_ICMP6_TYPE, 1,
+		    id, &s);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < n; i++) {
@@ -244,7 +246,7 @@ static int emit_peers_set(struct emit *e, int family)
 	uint32_t id = e->next_set_id++;
 	int r;
 
-	r = set_new(family == AF_INET ? POLICY_NFT_SET_PEERS4 : POLICY_NFT_SET_PEERS6,
+	r = set_new(e, family == AF_INET ? POLICY_NFT_SET_PEERS4 : POLICY_NFT_SET_PEERS6,
 		    NFT_SET_TIMEOUT | NFT_SET_EVAL,
 		    family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR,
 		    family == AF_INET ? 4 : 16, id, &s);
@@ -271,8 +273,7 @@ static int emit_peer_records(struct emit *e, enum policy_dir dir)
 	for (int f = 0; f < 2; f++) {
 		bool v4 = f == 0;
 
-		r = nft_rule_new(NFPROTO_INET, POLICY_NFT_TABLE, chain, POLICY_COMMENT_PEERS,
-				 &rule);
+		r = nft_rule_new(NFPROTO_INET, e->table, chain, POLICY_COMMENT_PEERS, &rule);
 		if (r < 0 || (r = match_ct_state(rule, CT_STATE_NEW)) < 0 ||
 		    (r = match_nfproto(rule, v4 ? AF_INET : AF_INET6)) < 0 ||
 		    (r = expr_payload(rule, NFT_PAYLOAD_NETWORK_HEADER,
@@ -304,7 +305,7 @@ static int emit_related_in(struct emit *e)
 	int r;
 
 	/* ct state established accept */
-	r = rule_new(POLICY_DIR_INGRESS, POLICY_COMMENT_ESTABLISHED_IN, &rule);
+	r = rule_new(e, POLICY_DIR_INGRESS, POLICY_COMMENT_ESTABLISHED_IN, &rule);
 	if (r < 0 || (r = match_ct_state(rule, CT_STATE_ESTABLISHED)) < 0 ||
 	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
@@ -312,7 +313,7 @@ static int emit_related_in(struct emit *e)
 		bool v4 = f == 0;
 
 		/* ct state related meta nfproto ipv4|ipv6 ip(6) saddr @peers4|6 accept */
-		r = rule_new(POLICY_DIR_INGRESS, POLICY_COMMENT_RELATED_PEERS, &rule);
+		r = rule_new(e, POLICY_DIR_INGRESS, POLICY_COMMENT_RELATED_PEERS, &rule);
 		if (r < 0 || (r = match_ct_state(rule, CT_STATE_RELATED)) < 0 ||
 		    (r = match_nfproto(rule, v4 ? AF_INET : AF_INET6)) < 0 ||
 		    (r = expr_payload(rule, NFT_PAYLOAD_NETWORK_HEADER, v4 ? 12 : 8, v4 ? 4 : 16)) <
@@ -325,7 +326,7 @@ static int emit_related_in(struct emit *e)
 	for (size_t i = 0; i < ARRAY_SIZE(pmtu); i++) {
 		/* ct state related meta nfproto ipv4 meta l4proto icmp icmp type 3 icmp code 4
 		 * accept / ... ipv6-icmp icmpv6 type packet-too-big accept */
-		r = rule_new(POLICY_DIR_INGRESS, POLICY_COMMENT_RELATED_PMTU, &rule);
+		r = rule_new(e, POLICY_DIR_INGRESS, POLICY_COMMENT_RELATED_PMTU, &rule);
 		if (r < 0 || (r = match_ct_state(rule, CT_STATE_RELATED)) < 0 ||
 		    (r = match_nfproto(rule, pmtu[i].family)) < 0 ||
 		    (r = match_l4proto(rule, pmtu[i].proto)) < 0 ||
@@ -349,7 +350,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	int r;
 
 	/* iifname "lo" accept (input) / oifname "lo" accept (output) */
-	r = rule_new(dir, POLICY_COMMENT_LOOPBACK, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_LOOPBACK, &rule);
 	if (r < 0 || (r = match_ifname(rule, dir, "lo")) < 0 ||
 	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
@@ -360,7 +361,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 		if (r < 0)
 			return r;
 	} else {
-		r = rule_new(dir, POLICY_COMMENT_ESTABLISHED, &rule);
+		r = rule_new(e, dir, POLICY_COMMENT_ESTABLISHED, &rule);
 		if (r < 0 ||
 		    (r = match_ct_state(rule, CT_STATE_ESTABLISHED | CT_STATE_RELATED)) < 0 ||
 		    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
@@ -368,7 +369,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	}
 
 	/* ct state invalid drop */
-	r = rule_new(dir, POLICY_COMMENT_INVALID, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_INVALID, &rule);
 	if (r < 0 || (r = match_ct_state(rule, CT_STATE_INVALID)) < 0 ||
 	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
@@ -381,7 +382,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	{
 		uint8_t syn = 0x02;
 
-		r = rule_new(dir, POLICY_COMMENT_TCP_NOT_SYN, &rule);
+		r = rule_new(e, dir, POLICY_COMMENT_TCP_NOT_SYN, &rule);
 		if (r < 0 || (r = match_l4proto(rule, IPPROTO_TCP)) < 0 ||
 		    (r = match_ct_state(rule, CT_STATE_NEW)) < 0 ||
 		    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0 ||
@@ -400,7 +401,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	for (size_t i = 0; dir == POLICY_DIR_INGRESS && i < 2; i++) {
 		uint8_t type = i == 0 ? ICMPV6_ROUTER_ADVERT : ICMPV6_REDIRECT;
 
-		r = rule_new(dir, POLICY_COMMENT_RA_IN, &rule);
+		r = rule_new(e, dir, POLICY_COMMENT_RA_IN, &rule);
 		if (r < 0 || (r = match_icmpv6_type(rule)) < 0 ||
 		    (r = expr_cmp(rule, NFT_CMP_EQ, &type, sizeof(type))) < 0 ||
 		    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
@@ -408,7 +409,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	}
 
 	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { ND and MLD types } accept */
-	r = rule_new(dir, POLICY_COMMENT_ND, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_ND, &rule);
 	if (r < 0 || (r = match_icmpv6_type(rule)) < 0 ||
 	    (r = expr_lookup(rule, ANON_SET_NAME, e->set_ids[dir])) < 0 ||
 	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
@@ -417,7 +418,7 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	if (dir != POLICY_DIR_EGRESS)
 		return 0;
 	/* meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop */
-	r = rule_new(dir, POLICY_COMMENT_RA_OUT, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_RA_OUT, &rule);
 	if (r < 0 || (r = match_icmpv6_type(rule)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_EQ, &ra, sizeof(ra))) < 0 ||
 	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
@@ -432,7 +433,7 @@ static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 
 	/* [meta nfproto F] [ip|ip6 saddr|daddr @set] [meta l4proto P [th dport N|LO-HI]]
 	 * counter accept comment "NS/NAME dir[I]" */
-	r = rule_new(pr->dir, pr->comment, &rule);
+	r = rule_new(e, pr->dir, pr->comment, &rule);
 	if (r < 0)
 		return r;
 	r = match_peer(rule, e->plan, pr, pr->set >= 0 ? (uint32_t)pr->set + 1 : 0);
@@ -470,7 +471,7 @@ static int emit_deny_log(struct emit *e, enum policy_dir dir)
 
 	snprintf(prefix, sizeof(prefix), "%s%c ", POLICY_FLOW_PREFIX_DENIED,
 		 dir == POLICY_DIR_INGRESS ? 'i' : 'e');
-	r = rule_new(dir, POLICY_COMMENT_FLOW_LOG, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_FLOW_LOG, &rule);
 	if (r < 0 || (r = expr_limit(rule, rate, 2 * rate)) < 0 ||
 	    (r = expr_log(rule, prefix, e->opts.log_group)) < 0)
 		return r;
@@ -484,20 +485,20 @@ static int emit_default_deny(struct emit *e, enum policy_dir dir)
 
 	if (e->plan->deny == POLICY_DENY_DROP) {
 		/* counter drop */
-		r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
+		r = rule_new(e, dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
 		if (r < 0 || (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0)
 			return r;
 		return emit_rule(e, &rule, NULL);
 	}
 
 	/* meta l4proto tcp counter reject with tcp reset */
-	r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
 	if (r < 0 || (r = match_l4proto(rule, IPPROTO_TCP)) < 0 || (r = expr_counter(rule)) < 0 ||
 	    (r = expr_reject(rule, NFT_REJECT_TCP_RST, 0)) < 0 ||
 	    (r = emit_rule(e, &rule, NULL)) < 0)
 		return r;
 	/* counter reject with icmpx port-unreachable */
-	r = rule_new(dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
+	r = rule_new(e, dir, POLICY_COMMENT_DEFAULT_DENY, &rule);
 	if (r < 0 || (r = expr_counter(rule)) < 0 ||
 	    (r = expr_reject(rule, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH)) < 0)
 		return r;
@@ -564,6 +565,9 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 	if (opts)
 		e.opts = *opts;
 	e.next_set_id = (uint32_t)plan->n_sets + 1; /* plan set i has id i + 1 */
+	e.table = opts && opts->table ? opts->table : POLICY_NFT_TABLE;
+	if (strlen(e.table) >= NFT_TABLE_MAXNAMELEN)
+		return -EINVAL;
 	r = plan_validate(plan);
 	if (r < 0)
 		return r;

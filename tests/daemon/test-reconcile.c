@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include <linux/netfilter.h>
+
 #include "fixture.h"
 #include "testutil.h"
 #include "netns.h"
@@ -128,38 +130,49 @@ static void test_reconcile_marks_and_increments(void **state)
 	world_done(&w);
 }
 
-static void test_refused_namespace_is_an_error(void **state)
+static void test_squatted_table_is_compromised(void **state)
 {
 	struct world w;
 	struct endpoint *db, *api;
 	struct nft_sock *thief = NULL;
 	struct policy_plan *p = NULL;
+	uint32_t owner = 0;
 	size_t updated = 0;
 	int ns = -1;
 
 	world_init(&w);
 	db = add(&w, "f-db", "db", "10.3.0.3");
 	api = add(&w, "f-api", "api", "10.3.0.2");
-	/* Another socket owns db's table already: segd's commit there is refused. */
+	/* Another socket owns table inet segd in db's namespace already (an empty one: it
+	 * would keep the namespace open). */
 	assert_int_equal(netns_open_name("f-db", &ns), 0);
 	assert_int_equal(nft_sock_open(NULL, ns, &thief), 0);
 	p = calloc(1, sizeof(*p));
 	p->endpoint = strdup("thief");
 	assert_int_equal(nft_replace_table(thief, p, &w.rc.emit, NULL), 0);
-	assert_int_equal(reconcile_all(&w.rc, &updated), 1);
-	assert_int_equal(updated, 1);
-	assert_int_equal(db->state, ENDPOINT_ERROR);
-	assert_non_null(strstr(db->error, "kernel refused ruleset"));
+	if (reconcile_all(&w.rc, &updated) != 0)
+		fail_msg("db: %s", db->error ? db->error : "?");
+	assert_int_equal(updated, 2);
+	/* segd enforces from a table of another name, and raises the alarm. */
+	assert_int_equal(db->state, ENDPOINT_COMPROMISED);
+	assert_non_null(strstr(db->error, "owned by another process"));
+	assert_int_equal(strncmp(db->table, POLICY_NFT_TABLE "-", 5), 0);
+	assert_int_equal(strlen(db->table), 13);
+	assert_int_equal(nft_table_get_named(db->nft, NFPROTO_INET, db->table, NULL, &owner), 1);
+	assert_int_equal(owner, nft_sock_portid(db->nft));
+	assert_int_equal(nft_table_get(db->nft, NULL, &owner), 1);
+	assert_int_equal(owner, nft_sock_portid(thief)); /* the squatter's, left alone */
 	assert_int_equal(api->state, ENDPOINT_ENFORCED);
-	assert_ptr_equal(reconcile_first_failure(&w.rc), db);
-	assert_int_equal(w.rc.commit_errors, 1);
-	assert_int_equal(w.errlog.total, 1);
-	assert_true(db->dirty); /* tried again with the next change */
-	/* The thief goes: its PERSIST table stays, orphaned, and the next change adopts it. */
+	assert_int_equal(w.rc.commit_errors, 0);
+	assert_int_equal(w.rc.compromised_seen, 1);
+	assert_true(w.errlog.total >= 1);
+	/* Changes go on in the fallback table; the alarm stays. */
 	nft_sock_free(thief);
+	db->dirty = true;
+	db->installed = policy_plan_free(db->installed);
 	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
-	assert_int_equal(db->state, ENDPOINT_ENFORCED);
-	assert_null(reconcile_first_failure(&w.rc));
+	assert_int_equal(db->state, ENDPOINT_COMPROMISED);
+	assert_int_equal(nft_table_get_named(db->nft, NFPROTO_INET, db->table, NULL, &owner), 1);
 	policy_plan_free(p);
 	close(ns);
 	world_done(&w);
@@ -169,7 +182,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reconcile_marks_and_increments),
-		cmocka_unit_test(test_refused_namespace_is_an_error),
+		cmocka_unit_test(test_squatted_table_is_compromised),
 	};
 
 	fixture_enter();

@@ -297,9 +297,10 @@ static void test_status(void **state)
 	/* live endpoints whose host-side guard is not (yet) enforced */
 	assert_json_int(o, "unguarded", 0);
 	assert_json_int(o, "address_conflicts", 0);
+	assert_json_int(o, "compromised", 0);
 	assert_json_eq(json_object_get(o, "conntrack"),
 		       "{\"keep_established\": false, \"flows_cut\": 0}");
-	assert_int_equal(json_object_size(o), 19);
+	assert_int_equal(json_object_size(o), 20);
 	json_decref(o);
 
 	/* the engine's part is taken; no flags */

@@ -545,6 +545,7 @@ enum policy_flow_log {
 
 struct policy_emit_options {
 	uint32_t table_flags; /* NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST, decided by the caller */
+	const char *table;    /* inet table name; NULL: POLICY_NFT_TABLE */
 	enum policy_flow_log flow_log;
 	uint16_t log_group;
 	uint32_t log_rate; /* 0: POLICY_FLOW_LOG_RATE */
