@@ -24,7 +24,7 @@ LAYERS = [
     ["endpoint", "registry", "store", "drift", "audit"],
     ["loop", "netlink", "netns", "addr", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
-     "nft-events", "nftnl-util", "fdstore-proto", "fdtable"],
+     "nft-events", "nftnl-util", "fdstore", "fdstore-proto", "fdtable"],
 ]
 HTTP_MODULES = {"api", "metrics", "mhd-loop"}
 MAX_LINES = 800
