@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -29,12 +30,36 @@
 
 #define WAIT_MS 10000
 
+static inline pid_t fdtest_holder_pid(const char *sock);
+
+/* Holders still running at exit (a test failed half-way) would keep the test's stderr open,
+ * and the test runner waiting: they are stopped. */
+static char *fdtest_sockets[32];
+
+static inline void fdtest_stop_holders(void)
+{
+	for (size_t i = 0; i < 32 && fdtest_sockets[i]; i++) {
+		pid_t pid = fdtest_holder_pid(fdtest_sockets[i]);
+
+		if (pid > 0)
+			(void)kill(pid, SIGTERM);
+		free(fdtest_sockets[i]);
+	}
+}
+
 /* fixture_tmpdir()/DIR/holder.sock; DIR does not exist yet (the store creates it). */
 static inline char *fdtest_socket(const char *dir)
 {
 	char *p = NULL;
+	size_t i = 0;
 
 	assert_true(asprintf(&p, "%s/%s/holder.sock", fixture_tmpdir(), dir) > 0);
+	while (i < 32 && fdtest_sockets[i])
+		i++;
+	assert_true(i < 32);
+	if (i == 0)
+		atexit(fdtest_stop_holders);
+	fdtest_sockets[i] = strdup(p);
 	return p;
 }
 
@@ -113,11 +138,13 @@ static inline pid_t fdtest_holder_start(const char *holder, const char *sock,
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGTERM); /* if the test dies first */
 		(void)fcntl(p[1], F_SETFD, 0);
 		execv(holder, (char *const *)argv);
 		_exit(127);
 	}
 	close(p[1]);
+	assert_int_equal(poll(&(struct pollfd){ .fd = p[0], .events = POLLIN }, 1, WAIT_MS), 1);
 	assert_int_equal(read(p[0], &e, sizeof(e)), sizeof(e));
 	close(p[0]);
 	assert_int_equal(e, 0);

@@ -246,6 +246,7 @@ static void test_hostile_input(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, two), 0);
 	assert_int_equal(fdtest_op(c, FDSTORE_MSG_PUT, "unix", two[0]), -EPROTOTYPE);
 	close(two[0]);
+	assert_int_equal(poll(&(struct pollfd){ .fd = two[1], .events = POLLIN }, 1, WAIT_MS), 1);
 	assert_int_equal(read(two[1], buf, 1), 0); /* EOF: the holder closed its copy */
 	close(two[1]);
 	/* Every fd that came with a refused request is closed. */
