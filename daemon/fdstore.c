@@ -397,7 +397,7 @@ static _noreturn_ void holder_exec(const char *holder_path, char *const *argv, c
 {
 	sigset_t none;
 	int32_t e;
-	int devnull, high;
+	int devnull, high, flags;
 
 	if (setsid() < 0)
 		_exit(1);
@@ -412,10 +412,22 @@ static _noreturn_ void holder_exec(const char *holder_path, char *const *argv, c
 	}
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Both out of 0..3 first: a closed stdio fd must not leave either of them there. */
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0 && devnull < 10) {
+		int moved = fcntl(devnull, F_DUPFD_CLOEXEC, 10);
+
+		close(devnull);
+		devnull = moved;
+	}
 	high = fcntl(ready, F_DUPFD_CLOEXEC, 10);
 	if (devnull < 0 || high < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
 	    dup2(devnull, STDOUT_FILENO) < 0 || dup2(high, 3) < 0)
+		_exit(1);
+	/* No stderr for it (ours was closed, and fd 2 is nothing or one of our CLOEXEC files):
+	 * /dev/null, or the holder's first file would become its stderr. */
+	flags = fcntl(STDERR_FILENO, F_GETFD);
+	if ((flags < 0 || (flags & FD_CLOEXEC)) && dup2(devnull, STDERR_FILENO) < 0)
 		_exit(1);
 	(void)close_range(4, ~0U, 0);
 	(void)!chdir("/");

@@ -41,9 +41,10 @@ enum fdstore_kind {
 struct fdstore;
 
 /*
- * Connects to the store and receives what it holds. holder_path (the segd-fdstore executable)
- * and socket_path (absolute; its directory is created 0700 if absent, and must belong to our
- * euid and be writable by nobody else) are used by the holder back end only.
+ * Connects to the store and receives what it holds. holder_path (the segd-fdstore executable;
+ * NULL: never start one) and socket_path (absolute; its directory is created 0700 if absent,
+ * and must belong to our euid and be writable by nobody else) are used by the holder back end
+ * only.
  *
  * A holder is started when none answers at socket_path: detached (a new session, stdin and
  * stdout /dev/null, stderr ours, an environment without $LISTEN_*, $NOTIFY_SOCKET, $FDSTORE),

@@ -220,6 +220,53 @@ static void test_holder_missing(void **state)
 	assert_int_equal(chmod(fixture_tmpdir(), 0700), 0);
 }
 
+/* In a child of ours: the first failed check is its exit status (and its line on stderr). */
+#define CHECK(x)                                                        \
+	do {                                                            \
+		if (!(x)) {                                             \
+			fprintf(stderr, "line %d: %s\n", __LINE__, #x); \
+			_exit(__LINE__ % 250 + 1);                      \
+		}                                                       \
+	} while (0)
+
+/* A holder started by a segd without stderr still gets 0, 1 and 2 (else its first file would
+ * become its stderr). */
+static bool is_devnull(pid_t pid, int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return strcmp(target, "/dev/null") == 0;
+}
+
+static void test_spawn_without_stderr(void **state)
+{
+	_cleanup_free_ char *sock = fdtest_socket("nostderr");
+	int status = 0;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct fdstore *s = NULL;
+		pid_t h;
+
+		close(STDERR_FILENO);
+		CHECK(fdstore_open(FDSTORE_HOLDER, holder, sock, &s) == 0);
+		h = fdtest_holder_pid(sock);
+		CHECK(h > 0 && is_devnull(h, 0) && is_devnull(h, 1) && is_devnull(h, 2));
+		fdstore_free(s); /* holding nothing: it exits */
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* ---- systemd ---- */
 
 /* A fake service manager: a datagram socket at $NOTIFY_SOCKET. */
@@ -353,15 +400,8 @@ static void test_systemd_needs_notify_socket(void **state)
 
 /*
  * $LISTEN_FDS wants the fds at 3, 4, ...: a child of ours arranges them (memfds, so that each is
- * recognisable) and reports the first failed check as its exit status (the line).
+ * recognisable) and reports the first failed check as its exit status (CHECK).
  */
-#define CHECK(x)                                                        \
-	do {                                                            \
-		if (!(x)) {                                             \
-			fprintf(stderr, "line %d: %s\n", __LINE__, #x); \
-			_exit(__LINE__ % 250 + 1);                      \
-		}                                                       \
-	} while (0)
 
 static int listen_child(int n, const char *pid, const char *names, int *ret_fds)
 {
@@ -471,6 +511,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_ownership_survives_client_death),
 		cmocka_unit_test(test_one_client_at_a_time),
 		cmocka_unit_test(test_holder_missing),
+		cmocka_unit_test(test_spawn_without_stderr),
 		cmocka_unit_test(test_systemd_put_remove),
 		cmocka_unit_test(test_systemd_needs_notify_socket),
 		cmocka_unit_test(test_systemd_listen_fds),
