@@ -314,8 +314,9 @@ static void serve_client(struct holder *h)
 		r = (int)n; /* the message's fds are closed already */
 	else
 		r = fdstore_proto_serve(h->table, h->max, h->buf, (size_t)n, fds, n_fds, &seq);
-	if (r < 0)
-		log_warning_errno(r, "segd-fdstore: request %u refused: %m", (unsigned)seq);
+	if (r < 0) /* removing what is not there is harmless; the rest is a client's bug */
+		log_full_errno(r == -ENOENT ? LOG_DEBUG : LOG_WARNING, r,
+			       "segd-fdstore: request %u refused: %m", (unsigned)seq);
 	len = fdstore_proto_build(h->buf, FDSTORE_MSG_REPLY, seq, r, NULL, 0);
 	r = send_wait(h, h->buf, (size_t)len, NULL, 0);
 	if (r < 0)
