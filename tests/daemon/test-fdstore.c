@@ -267,6 +267,49 @@ static void test_spawn_without_stderr(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* segds starting together where no holder runs: one holder is started, and every one of them is
+ * served by it, one after the other. */
+static void test_concurrent_open(void **state)
+{
+	_cleanup_free_ char *sock = fdtest_socket("race");
+	struct fdstore *s = NULL;
+	char **names = NULL;
+	pid_t kids[4];
+	int pidfd;
+
+	for (int k = 0; k < 4; k++) {
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0) {
+			int fd = memfd_create("race", MFD_CLOEXEC);
+			char name[16];
+
+			snprintf(name, sizeof(name), "kid-%d", k);
+			CHECK(fd >= 0 && fdstore_open(FDSTORE_HOLDER, holder, sock, &s) == 0);
+			CHECK(fdstore_put(s, name, fd) == 0);
+			fdstore_free(s);
+			_exit(0);
+		}
+	}
+	for (int k = 0; k < 4; k++) {
+		int status = 0;
+
+		assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(fdstore_open(FDSTORE_HOLDER, holder, sock, &s), 0);
+	assert_int_equal(fdstore_untaken(s, &names), 4);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(fdstore_remove(s, names[k]), 0);
+	free(names);
+	pidfd = pidfd_open(fdtest_holder_pid(sock), 0);
+	assert_true(pidfd >= 0);
+	fdstore_free(s);
+	fdtest_wait_gone(pidfd);
+	close(pidfd);
+}
+
 /* ---- systemd ---- */
 
 /* A fake service manager: a datagram socket at $NOTIFY_SOCKET. */
@@ -512,6 +555,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_one_client_at_a_time),
 		cmocka_unit_test(test_holder_missing),
 		cmocka_unit_test(test_spawn_without_stderr),
+		cmocka_unit_test(test_concurrent_open),
 		cmocka_unit_test(test_systemd_put_remove),
 		cmocka_unit_test(test_systemd_needs_notify_socket),
 		cmocka_unit_test(test_systemd_listen_fds),
