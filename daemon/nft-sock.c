@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,36 +54,18 @@ void *nft_rx_buffer(struct nft_rx *c, size_t *ret_size)
 	return c->buf;
 }
 
-int nft_sock_open(struct nft_rx *ctx, int netns_fd, struct nft_sock **ret)
+/* The socket options every nft_sock has; nl is bound. Takes nl on success. */
+static int sock_new(struct nft_rx *ctx, struct mnl_socket *nl, struct nft_sock **ret)
 {
-	_cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
 	_cleanup_free_ struct nft_sock *s = NULL;
 	_cleanup_free_ char *own = NULL;
-	_cleanup_close_ int fd = -1;
 	int one = 1, rcvbuf = RCVBUF_SIZE;
-	int r;
 
 	if (!ctx) {
 		own = malloc(RECV_BUF_SIZE);
 		if (!own)
 			return -ENOMEM;
 	}
-	if (netns_fd >= 0) {
-		r = netns_socket(netns_fd, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_NETFILTER,
-				 &fd);
-		if (r < 0)
-			return r;
-	} else {
-		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
-		if (fd < 0)
-			return -errno;
-	}
-	nl = mnl_socket_fdopen(fd);
-	if (!nl)
-		return -errno;
-	TAKE_FD(fd); /* owned by nl now */
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
-		return -errno;
 	/* Extended ACKs name the offending attribute; CAP_ACK keeps an error from echoing the
 	 * whole (possibly huge) request back into our receive buffer. */
 	if (mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &one, sizeof(one)) < 0 ||
@@ -101,8 +84,77 @@ int nft_sock_open(struct nft_rx *ctx, int netns_fd, struct nft_sock **ret)
 	s->buf = ctx ? ctx->buf : s->own_buf;
 	s->portid = mnl_socket_get_portid(nl);
 	s->seq = (uint32_t)time(NULL);
-	s->nl = TAKE_PTR(nl);
+	s->nl = nl;
 	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+int nft_sock_open(struct nft_rx *ctx, int netns_fd, struct nft_sock **ret)
+{
+	_cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+	_cleanup_close_ int fd = -1;
+	int r;
+
+	if (netns_fd >= 0) {
+		r = netns_socket(netns_fd, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, NETLINK_NETFILTER,
+				 &fd);
+		if (r < 0)
+			return r;
+	} else {
+		fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_NETFILTER);
+		if (fd < 0)
+			return -errno;
+	}
+	nl = mnl_socket_fdopen(fd);
+	if (!nl)
+		return -errno;
+	TAKE_FD(fd); /* owned by nl now */
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0)
+		return -errno;
+	r = sock_new(ctx, nl, ret);
+	if (r < 0)
+		return r;
+	TAKE_PTR(nl);
+	return 0;
+}
+
+int nft_sock_adopt(struct nft_rx *ctx, int fd, struct nft_sock **ret)
+{
+	_cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
+	_cleanup_close_ int copy = -1;
+	int domain = 0, protocol = 0, flags;
+	socklen_t sl = sizeof(int);
+	struct sockaddr_nl sa;
+	socklen_t sal = sizeof(sa);
+	int r;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &sl) < 0)
+		return -errno;
+	sl = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &sl) < 0)
+		return -errno;
+	if (domain != AF_NETLINK || protocol != NETLINK_NETFILTER)
+		return -EPROTOTYPE;
+	if (getsockname(fd, (struct sockaddr *)&sa, &sal) < 0)
+		return -errno;
+	if (sa.nl_pid == 0)
+		return -ENOTCONN;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	/* A copy for nl, so that on failure fd is still the caller's, untouched. */
+	copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (copy < 0)
+		return -errno;
+	nl = mnl_socket_fdopen(copy); /* reads the portid back with getsockname() */
+	if (!nl)
+		return -errno;
+	TAKE_FD(copy);
+	r = sock_new(ctx, nl, ret);
+	if (r < 0)
+		return r;
+	TAKE_PTR(nl);
+	close(fd);
 	return 0;
 }
 

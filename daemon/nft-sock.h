@@ -40,6 +40,11 @@ void *nft_rx_buffer(struct nft_rx *c, size_t *ret_size);
 /* netns_fd < 0: the caller's namespace. Non-blocking, CLOEXEC, NETLINK_EXT_ACK and
  * NETLINK_CAP_ACK on, large buffers. ctx may be NULL. */
 int nft_sock_open(struct nft_rx *ctx, int netns_fd, struct nft_sock **ret);
+/* Wraps a NETLINK_NETFILTER socket opened earlier (by nft_sock_open, possibly in another
+ * process: one the fd store handed back): same portid, so it still owns what it owned. Takes
+ * fd on success (made non-blocking and CLOEXEC). -ENOTSOCK / -EPROTOTYPE: fd is something
+ * else; -ENOTCONN: it is not bound (has no portid). ctx may be NULL. */
+int nft_sock_adopt(struct nft_rx *ctx, int fd, struct nft_sock **ret);
 struct nft_sock *nft_sock_free(struct nft_sock *s);
 int nft_sock_fd(const struct nft_sock *s);
 uint32_t nft_sock_portid(const struct nft_sock *s); /* what the kernel stores as table owner */

@@ -15,7 +15,7 @@ import sys
 
 # Top down (docs/architecture.md). A module may include its own layer and the ones below.
 LAYERS = [
-    ["main", "hook"],
+    ["main", "hook", "fdstore-holder"],
     ["manager"],
     ["settings"],
     ["api", "metrics", "engine", "engine-parse"],
@@ -24,7 +24,7 @@ LAYERS = [
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
     ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
-     "nft-events", "nftnl-util", "conntrack"],
+     "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable"],
 ]
 HTTP_MODULES = {"api", "metrics", "mhd-loop"}
 MAX_LINES = 800

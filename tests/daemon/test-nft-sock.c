@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,11 +81,52 @@ static void test_shared_buffer_and_stats(void **state)
 	close(y);
 }
 
+/* A socket handed back by the fd store: adopted with its portid, and still the table's owner;
+ * anything that is not a bound nf_tables socket is refused and left to the caller. */
+static void test_adopt(void **state)
+{
+	static const struct policy_emit_options owned = { .table_flags = NFT_TABLE_F_OWNER };
+	struct policy_plan *plan = nft_test_plan(1);
+	struct nft_error err = { 0 };
+	struct nft_sock *s = NULL, *t = NULL;
+	uint32_t owner = 0;
+	int ns = -1, copy, p[2], fd;
+
+	assert_int_equal(fixture_netns("adopt", &ns), 0);
+	assert_int_equal(nft_sock_open(NULL, ns, &s), 0);
+	assert_int_equal(nft_replace_table(s, plan, &owned, &err), 0);
+	copy = fcntl(nft_sock_fd(s), F_DUPFD, 3); /* as it comes back: no CLOEXEC */
+	assert_true(copy >= 0);
+	assert_int_equal(nft_sock_adopt(NULL, copy, &t), 0);
+	assert_int_equal(nft_sock_portid(t), nft_sock_portid(s));
+	assert_int_equal(fcntl(nft_sock_fd(t), F_GETFD), FD_CLOEXEC);
+	s = nft_sock_free(s);
+	assert_int_equal(nft_replace_table(t, plan, &owned, &err), 0);
+	assert_int_equal(nft_table_get(t, NULL, &owner), 1);
+	assert_int_equal(owner, nft_sock_portid(t));
+	nft_sock_free(t);
+
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(nft_sock_adopt(NULL, p[0], &t), -ENOTSOCK);
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	assert_int_equal(nft_sock_adopt(NULL, fd, &t), -EPROTOTYPE);
+	close(fd);
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER);
+	assert_int_equal(nft_sock_adopt(NULL, fd, &t), -ENOTCONN); /* never bound */
+	close(fd);
+	assert_int_equal(fcntl(p[0], F_GETFD), FD_CLOEXEC); /* still ours, untouched */
+	close(p[0]);
+	close(p[1]);
+	policy_plan_free(plan);
+	close(ns);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_socket_lives_in_its_namespace),
 		cmocka_unit_test(test_shared_buffer_and_stats),
+		cmocka_unit_test(test_adopt),
 	};
 
 	fixture_enter();
