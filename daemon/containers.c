@@ -233,6 +233,7 @@ static void endpoint_retire(struct containers *c, struct endpoint *e)
 		reconcile_mark_peers_of(c->rc, &e->pe);
 	registry_remove(c->registry, e);
 	guard_drop(&e->guard, true);
+	endpoint_retire_socket(e);
 	if (e->nft) {
 		int r = nft_delete_table_named(e->nft, NFPROTO_INET, e->table);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "addr.h"
 #include "endpoint.h"
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "netns.h"
+#include "owner.h"
 
 static const char *const state_names[_ENDPOINT_STATE_MAX] = {
 	[ENDPOINT_PENDING] = "pending",
@@ -172,6 +174,11 @@ static int on_flow_event(struct watch *w, uint32_t events)
 	return 0;
 }
 
+void endpoint_retire_socket(struct endpoint *e)
+{
+	owner_socket_forget(e->env->fdstore, e->store_name);
+}
+
 int endpoint_attach(struct endpoint *e, int nsfd)
 {
 	const struct endpoint_env *env = e->env;
@@ -180,7 +187,8 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 	e->nsfd = nsfd;
 	r = netns_inode(e->nsfd, &e->ns_ino);
 	if (r >= 0)
-		r = nft_sock_open(env->nft, e->nsfd, &e->nft);
+		r = owner_socket_open(env->nft, env->fdstore, e->nsfd, "ns", &e->nft,
+				      e->store_name);
 	if (r >= 0)
 		r = addr_monitor_open(e->nsfd, &e->mon_fd);
 	if (r >= 0)
@@ -204,6 +212,7 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 	if (r >= 0)
 		r = endpoint_read_addresses(e);
 	if (r < 0) {
+		endpoint_retire_socket(e);
 		endpoint_close(e);
 		return r;
 	}

@@ -63,8 +63,9 @@ struct endpoint;
 struct endpoint_env {
 	struct loop *loop;
 	struct nft_rx *nft;
-	bool nft_events; /* follow nf_tables events (tables not owned: drift) */
-	bool flow_logs;	 /* read NFLOG */
+	struct fdstore *fdstore; /* keeps owner sockets across restarts; NULL: none */
+	bool nft_events;	 /* follow nf_tables events (tables not owned: drift) */
+	bool flow_logs;		 /* read NFLOG */
 	void (*addresses_changed)(struct endpoint *e, void *userdata);
 	void (*nft_events_ready)(struct endpoint *e, void *userdata);
 	void (*flow_logs_ready)(struct endpoint *e, void *userdata);
@@ -90,6 +91,7 @@ struct endpoint {
 	int nsfd;    /* pins the namespace */
 	ino_t ns_ino;
 	struct nft_sock *nft; /* owns our table in that namespace */
+	char store_name[64];  /* its copy in the fd store ("" if none) */
 	char table[32];	      /* its name: POLICY_NFT_TABLE, or a fallback when compromised */
 	int mon_fd;	      /* address change events */
 	struct watch mon_watch;
@@ -139,3 +141,6 @@ int endpoint_read_addresses(struct endpoint *e);
 void endpoint_forget_addresses(struct endpoint *e);
 void endpoint_conflicts_clear(struct endpoint *e);
 void ep_container_done(struct ep_container *c);
+
+/* e is gone for good: its socket leaves the store. */
+void endpoint_retire_socket(struct endpoint *e);

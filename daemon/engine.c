@@ -712,6 +712,11 @@ void engine_set_resync_interval(struct engine *eng, unsigned s)
 	log_info("Engine: resync every %us", s);
 }
 
+uint64_t engine_lists(const struct engine *eng)
+{
+	return eng ? eng->n_lists : 0;
+}
+
 json_t *engine_status_json(const struct engine *eng)
 {
 	if (!eng)

@@ -42,6 +42,8 @@ struct engine *engine_free(struct engine *e);
 /* From the next resync on (SIGHUP). */
 void engine_set_resync_interval(struct engine *e, unsigned seconds);
 
+/* Container lists completed since the start. */
+uint64_t engine_lists(const struct engine *eng);
 /* {"socket", "connected", "queued", "inflight", "events", "lists", "inspections",
  * "connects"} for segctl status; NULL engine: null. */
 json_t *engine_status_json(const struct engine *e);

@@ -16,6 +16,7 @@
 #include "macro.h"
 #include "netns.h"
 #include "nft-table.h"
+#include "owner.h"
 
 DEFINE_CLEANUP(struct mnl_socket *, mnl_socket_close);
 DEFINE_CLEANUP(DIR *, closedir);
@@ -68,12 +69,14 @@ struct guards *guards_free(struct guards *gs)
 	return NULL;
 }
 
-static void ns_unref(struct guard_ns *ns)
+static void ns_unref(struct guard_ns *ns, bool forget)
 {
 	struct guards *gs = ns->hub;
 
 	if (--ns->refs > 0)
 		return;
+	if (forget)
+		owner_socket_forget(gs->fdstore, ns->store_name);
 	for (size_t i = 0; i < gs->n_nss; i++)
 		if (gs->nss[i] == ns) {
 			gs->nss[i] = gs->nss[--gs->n_nss];
@@ -100,7 +103,10 @@ static int ns_add(struct guards *gs, int fd, ino_t ino, const char *label, struc
 		return -ENOMEM;
 	}
 	*ns = (struct guard_ns){ .hub = gs, .ino = ino, .fd = fd, .label = strdup(label) };
-	r = ns->label ? nft_sock_open(gs->rx, fd, &ns->s) : -ENOMEM;
+	if (!ns->label)
+		r = -ENOMEM;
+	else
+		r = owner_socket_open(gs->rx, gs->fdstore, fd, "guard", &ns->s, ns->store_name);
 	if (r < 0) {
 		ns_free(ns);
 		return r;
@@ -304,7 +310,7 @@ int guard_discover(struct guards *gs, int nsfd, ino_t ino, struct ep_guard *g)
 					devs[k].ifindex == g->devs[i].ifindex);
 		if (!kept)
 			dev_delete_table(&g->devs[i]);
-		ns_unref(g->devs[i].ns);
+		ns_unref(g->devs[i].ns, true);
 	}
 	free(g->devs);
 	g->devs = TAKE_PTR(devs);
@@ -319,7 +325,7 @@ oom:
 	r = -ENOMEM;
 fail:
 	for (size_t k = 0; k < n_devs; k++)
-		ns_unref(devs[k].ns);
+		ns_unref(devs[k].ns, false);
 	return r;
 }
 
@@ -396,7 +402,7 @@ void guard_drop(struct ep_guard *g, bool delete)
 	for (size_t i = 0; i < g->n_devs; i++) {
 		if (delete)
 			dev_delete_table(&g->devs[i]);
-		ns_unref(g->devs[i].ns);
+		ns_unref(g->devs[i].ns, delete);
 	}
 	free(g->devs);
 	free(g->reason);

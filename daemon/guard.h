@@ -41,7 +41,8 @@ struct guard_ns {
 	struct guards *hub;
 	ino_t ino;
 	int fd;
-	char *label; /* "host", or its name under a search directory */
+	char store_name[64]; /* its socket's copy in the fd store ("" if none) */
+	char *label;	     /* "host", or its name under a search directory */
 	struct nft_sock *s;
 	unsigned refs;
 };
@@ -67,8 +68,11 @@ struct ep_guard {
 	size_t n_addrs;
 };
 
+struct fdstore;
+
 struct guards {
 	struct nft_rx *rx;
+	struct fdstore *fdstore; /* keeps the owner sockets across restarts; NULL: none */
 	ino_t host_ino;
 	const char *search_dir; /* NETNS_RUN_DIR; tests may point elsewhere */
 	struct guard_ns **nss;
@@ -94,5 +98,6 @@ int guard_discover(struct guards *gs, int nsfd, ino_t ino, struct ep_guard *g);
 int guard_commit(struct guards *gs, struct ep_guard *g, const struct policy_plan *old,
 		 const struct policy_plan *plan, const struct policy_addr *addrs, size_t n_addrs,
 		 struct nft_error *reterr);
-/* Forgets g's devices; with delete, removes their tables first (the endpoint is gone). */
+/* Forgets g's devices; with delete, removes their tables first (the endpoint is gone), and a
+ * peer namespace no endpoint guards in any more leaves the fd store. */
 void guard_drop(struct ep_guard *g, bool delete);

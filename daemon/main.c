@@ -47,6 +47,11 @@ static void help(void)
 	       "  --keep-established     when a change denies flows that are established, let them\n"
 	       "                         go on (default: their conntrack entries are deleted in\n"
 	       "                         the same change, so their next packet is judged anew)\n"
+	       "  --fdstore MODE         where the sockets that own the tables wait while segd\n"
+	       "                         restarts, so that no table is unowned for a moment:\n"
+	       "                         auto (default: systemd's store when $NOTIFY_SOCKET is\n"
+	       "                         set, else the segd-fdstore holder), systemd, holder, none\n"
+	       "  --fdstore-socket PATH  the holder's socket (default: fdstore next to --socket)\n"
 	       "  --drift MODE           with --no-table-owner: repair (default) or report (log,\n"
 	       "                         count and mark the endpoint, leave the change in place)\n"
 	       "  --flow-log MODE        NFLOG new connections in the endpoints' chains and keep them\n"
@@ -76,6 +81,8 @@ static const struct option options[] = { { "config", required_argument, NULL, 0 
 					 { "no-table-owner", no_argument, NULL, 0 },
 					 { "drift", required_argument, NULL, 0 },
 					 { "keep-established", no_argument, NULL, 0 },
+					 { "fdstore", required_argument, NULL, 0 },
+					 { "fdstore-socket", required_argument, NULL, 0 },
 					 { "flow-log", required_argument, NULL, 0 },
 					 { "flow-log-file", required_argument, NULL, 0 },
 					 { "flow-log-max-size", required_argument, NULL, 0 },

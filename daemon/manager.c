@@ -10,6 +10,7 @@
 #include "api.h"
 #include "audit.h"
 #include "engine.h"
+#include "fdstore.h"
 #include "flows.h"
 #include "log.h"
 #include "macro.h"
@@ -45,6 +46,8 @@ struct manager {
 	struct reconciler rc;
 	struct guards *guards;
 	struct netns_watch netns_watch;
+	struct fdstore *fdstore;
+	bool fdstore_swept; /* sockets nobody claimed released */
 	struct containers containers;
 	struct drift drift;
 	struct state *state;
@@ -192,11 +195,30 @@ static int on_debounce(struct watch *w, uint32_t events)
 	return ops_refresh_addresses(&m->ops);
 }
 
+/* Stored sockets no endpoint took back: their namespaces are gone, or no longer segd's. Once
+ * every endpoint had its chance (restored, and the engine listed its containers). */
+static void fdstore_sweep(struct manager *m)
+{
+	char **names = NULL;
+	int n;
+
+	if (!m->fdstore || m->fdstore_swept || (m->engine && engine_lists(m->engine) == 0))
+		return;
+	m->fdstore_swept = true;
+	n = fdstore_untaken(m->fdstore, &names);
+	for (int i = 0; i < n; i++) {
+		log_info("Releasing stored socket %s: no endpoint claims its namespace", names[i]);
+		(void)fdstore_remove(m->fdstore, names[i]);
+	}
+	free(names);
+}
+
 static int on_periodic(struct watch *w, uint32_t events)
 {
 	struct manager *m = container_of(w, struct manager, periodic_watch);
 
 	(void)timer_fd_ack(m->periodic_fd);
+	fdstore_sweep(m);
 	return ops_check_namespaces(&m->ops);
 }
 
@@ -260,11 +282,14 @@ static int settings_copy(struct settings *dst, const struct settings *src)
 	dst->metrics_listen = src->metrics_listen ? strdup(src->metrics_listen) : NULL;
 	dst->flow_log_file = src->flow_log_file ? strdup(src->flow_log_file) : NULL;
 	dst->config = src->config ? strdup(src->config) : NULL;
+	dst->fdstore = src->fdstore ? strdup(src->fdstore) : NULL;
+	dst->fdstore_socket = src->fdstore_socket ? strdup(src->fdstore_socket) : NULL;
 	if ((src->socket_path && !dst->socket_path) || (src->state_dir && !dst->state_dir) ||
 	    (src->engine && !dst->engine) || (src->group && !dst->group) ||
 	    (src->audit_group && !dst->audit_group) || (src->audit_log && !dst->audit_log) ||
 	    (src->metrics_listen && !dst->metrics_listen) ||
-	    (src->flow_log_file && !dst->flow_log_file) || (src->config && !dst->config))
+	    (src->flow_log_file && !dst->flow_log_file) || (src->config && !dst->config) ||
+	    (src->fdstore && !dst->fdstore) || (src->fdstore_socket && !dst->fdstore_socket))
 		return -ENOMEM;
 	return 0;
 }
@@ -378,6 +403,8 @@ struct manager *manager_free(struct manager *m)
 	 * anything. */
 	registry_done(&m->registry);
 	m->guards = guards_free(m->guards);
+	/* Our copies close; the store's keep the tables owned until the next segd. */
+	m->fdstore = fdstore_free(m->fdstore);
 	store_done(&m->store);
 	errlog_done(&m->errlog);
 	loop_remove(&m->signal_watch);
@@ -424,6 +451,69 @@ static int probe_table_flags(struct manager *m)
 	return 0;
 }
 
+/* The holder next to segd (a build tree, or one install dir), else the installed one. */
+static char *holder_path(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash && (size_t)(slash - exe) + sizeof("/segd-fdstore") < sizeof(exe)) {
+			strcpy(slash, "/segd-fdstore");
+			if (access(exe, X_OK) == 0)
+				return strdup(exe);
+		}
+	}
+	return strdup(SEGD_LIBEXECDIR "/segd/segd-fdstore");
+}
+
+/* Connects to the fd store (settings "fdstore"): the owner sockets of the previous segd come
+ * back from there, and ours go there. Without one, tables survive a restart (PERSIST) but are
+ * not owned while no segd runs. */
+static void fdstore_setup(struct manager *m)
+{
+	const struct settings *s = &m->settings;
+	_cleanup_free_ char *holder = NULL, *sock = NULL;
+	enum fdstore_kind kind;
+	int r;
+
+	if (streq(s->fdstore, "none"))
+		return;
+	kind = streq(s->fdstore, "systemd")  ? FDSTORE_SYSTEMD
+	       : streq(s->fdstore, "holder") ? FDSTORE_HOLDER
+	       : getenv("NOTIFY_SOCKET")     ? FDSTORE_SYSTEMD
+					     : FDSTORE_HOLDER;
+	holder = holder_path();
+	if (s->fdstore_socket)
+		sock = strdup(s->fdstore_socket);
+	else {
+		const char *slash = strrchr(s->socket_path, '/');
+
+		if (asprintf(&sock, "%.*s/fdstore", (int)(slash - s->socket_path), s->socket_path) <
+		    0)
+			sock = NULL;
+	}
+	if (!holder || !sock) {
+		log_error("Out of memory setting up the fd store");
+		return;
+	}
+	r = fdstore_open(kind, holder, sock, &m->fdstore);
+	if (r < 0) {
+		log_warning_errno(r,
+				  "No fd store (%s): tables stay in force across a restart but "
+				  "are not owned while segd is down: %m",
+				  kind == FDSTORE_SYSTEMD ? "systemd" : sock);
+		return;
+	}
+	m->env.fdstore = m->fdstore;
+	m->guards->fdstore = m->fdstore;
+	log_info("Owner sockets kept by %s: %zu handed back",
+		 kind == FDSTORE_SYSTEMD ? "systemd" : holder, fdstore_size(m->fdstore));
+}
+
 int manager_start(struct manager *m)
 {
 	struct state_loaded loaded = { 0 };
@@ -433,6 +523,7 @@ int manager_start(struct manager *m)
 	r = probe_table_flags(m);
 	if (r < 0)
 		return r;
+	fdstore_setup(m);
 	/* Everything is loaded before anything is compiled: a plan computed from a partial
 	 * model could be more open than the one in the kernel. */
 	r = state_load(m->state, &loaded);

@@ -85,6 +85,8 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 	if (r < 0) {
 		registry_remove(o->registry, e);
 		guard_drop(&e->guard, true);
+		endpoint_retire_socket(e);
+		endpoint_retire_socket(e);
 		(void)nft_delete_table_named(e->nft, NFPROTO_INET, e->table);
 		endpoint_release(e);
 		reconcile_after_rollback(o->rc);
@@ -169,6 +171,7 @@ int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_er
 		return r;
 	}
 	guard_drop(&e->guard, true);
+	endpoint_retire_socket(e);
 	if (e->nft) {
 		r = nft_delete_table_named(e->nft, NFPROTO_INET, e->table);
 		if (r < 0)

@@ -43,6 +43,7 @@ void settings_init(struct settings *s)
 	s->group = strdup("segd");
 	s->audit_group = strdup("segd-audit");
 	s->audit_log = strdup(AUDIT_LOG_DEFAULT);
+	s->fdstore = strdup("auto");
 }
 
 void settings_done(struct settings *s)
@@ -56,6 +57,8 @@ void settings_done(struct settings *s)
 	free(s->metrics_listen);
 	free(s->flow_log_file);
 	free(s->config);
+	free(s->fdstore);
+	free(s->fdstore_socket);
 	*s = (struct settings){ 0 };
 }
 
@@ -170,6 +173,19 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 			return fail(reterr, "--no-table-owner: true or false, not '%s'", v);
 		s->no_table_owner = b;
 		return 0;
+	}
+	if (streq(name, "fdstore")) {
+		if (!streq(v, "auto") && !streq(v, "systemd") && !streq(v, "holder") &&
+		    !streq(v, "none"))
+			return fail(reterr, "--fdstore: auto, systemd, holder or none, not '%s'",
+				    v);
+		return set_str(&s->fdstore, v);
+	}
+	if (streq(name, "fdstore-socket")) {
+		if (v[0] != '/' || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path) - 8)
+			return fail(reterr, "--fdstore-socket needs an absolute path of at most 99 "
+					    "bytes");
+		return set_str(&s->fdstore_socket, v);
 	}
 	if (streq(name, "keep-established")) {
 		if (flag(v, &b) < 0)
@@ -334,6 +350,10 @@ const char *settings_restart_needed(const struct settings *a, const struct setti
 		return "drift";
 	if (a->keep_established != b->keep_established)
 		return "keep-established";
+	if (str_differs(a->fdstore, b->fdstore))
+		return "fdstore";
+	if (str_differs(a->fdstore_socket, b->fdstore_socket))
+		return "fdstore-socket";
 	if (a->flow_log != b->flow_log)
 		return "flow-log";
 	if (str_differs(a->flow_log_file, b->flow_log_file))

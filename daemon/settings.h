@@ -32,6 +32,10 @@ struct settings {
 	uint64_t flow_log_max_bytes;
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
 	char *config;  /* the file, or NULL */
+	/* where the sockets that own the tables wait while segd restarts: "auto" (systemd's
+	 * store when $NOTIFY_SOCKET is set, else segd-fdstore), "systemd", "holder", "none" */
+	char *fdstore;
+	char *fdstore_socket; /* the holder's socket; NULL: "fdstore" next to socket_path */
 };
 
 #define SETTINGS_MAX_FILE_BYTES (64u * 1024)

@@ -57,6 +57,7 @@ static void endpoint_detach(struct ops *o, struct endpoint *e)
 {
 	reconcile_mark_peers_of(o->rc, &e->pe);
 	guard_drop(&e->guard, true);
+	endpoint_retire_socket(e);
 	endpoint_close(e);
 	endpoint_forget_addresses(e);
 	e->installed = policy_plan_free(e->installed);

@@ -24,7 +24,7 @@ LAYERS = [
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
     ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
-     "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable"],
+     "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner"],
 ]
 HTTP_MODULES = {"api", "metrics", "mhd-loop"}
 MAX_LINES = 800

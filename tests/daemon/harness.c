@@ -38,6 +38,8 @@ void harness_start(struct harness *h, const char *config)
 	assert_int_equal(settings_set(&s, "audit-log", h->audit, &err), 0);
 	assert_int_equal(settings_set(&s, "group", "segd-test-no-such-group", &err), 0);
 	assert_int_equal(settings_set(&s, "audit-group", "segd-test-no-such-group", &err), 0);
+	/* No fd store unless a test asks for one (config "fdstore = holder"). */
+	assert_int_equal(settings_set(&s, "fdstore", "none", &err), 0);
 	if (config) {
 		r = settings_parse_text(&s, "harness", config, strlen(config), &err);
 		if (r < 0)
