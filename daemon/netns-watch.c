@@ -9,6 +9,7 @@
 #include "log.h"
 #include "macro.h"
 #include "netns-watch.h"
+#include "netns.h"
 #include "time-util.h"
 
 static void pending_add(struct netns_watch *w, const char *name)
@@ -33,6 +34,7 @@ static int report(struct netns_watch *w, const char *name)
 
 	w->events++;
 	r = w->fn(name, w->userdata);
+	log_debug("%s: %s changed (%d)", NETNS_RUN_DIR, name, r);
 	if (r == -EAGAIN)
 		pending_add(w, name);
 	else if (r < 0 && r != -ENOMEM)

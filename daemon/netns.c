@@ -26,6 +26,11 @@ int netns_open_name(const char *name, int *ret_fd)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	/* `ip netns add` creates the file before it mounts the namespace on it. */
+	if (ioctl(fd, NS_GET_NSTYPE) != CLONE_NEWNET) {
+		close(fd);
+		return -ENOTTY;
+	}
 	*ret_fd = fd;
 	return 0;
 }

@@ -11,7 +11,8 @@
 
 #define NETNS_RUN_DIR "/run/netns"
 
-/* Opens /run/netns/NAME (O_RDONLY|O_CLOEXEC). -ENOENT if absent, -EINVAL for a bad name. */
+/* Opens /run/netns/NAME (O_RDONLY|O_CLOEXEC). -ENOENT if absent, -EINVAL for a bad name,
+ * -ENOTTY if it is not (yet) a network namespace. */
 int netns_open_name(const char *name, int *ret_fd);
 /* Opens a namespace by path: a file under /run/netns or /var/run/netns (no "..", no symlink
  * games: the result must be a network namespace), or /proc/PID/ns/net. -EINVAL for any other
