@@ -657,9 +657,11 @@ class Results:
 
 
 def strip_volatile(nft_text):
-    """nft list output without counters (they move with traffic) and without the table's
+    """nft list output without counters (they move with traffic), without the elements of the
+    dynamic sets (peers4/peers6: whom the endpoint had flows with) and without the table's
     owner annotations (`# progname segd`, `flags owner`: they go when the owner dies)."""
     t = re.sub(r"counter packets \d+ bytes \d+", "counter", nft_text or "")
+    t = re.sub(r"(set peers[46] \{[^}]*?)\n\s*elements = \{[^}]*\}", r"\1", t)
     t = re.sub(r"^(table [^{]*\{)[^\n]*\n(\s*flags[^\n]*\n)?", r"\1\n", t, flags=re.M)
     return t
 
@@ -668,7 +670,9 @@ def ruleset_signature(rules_json):
     """segctl rules -o json without counters and handles, for before/after comparisons."""
     def clean(o):
         if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items() if k not in ("packets", "bytes", "handle")}
+            dynamic = "dynamic" in (o.get("flags") or [])  # a set filled by traffic
+            return {k: clean(v) for k, v in o.items()
+                    if k not in ("packets", "bytes", "handle") and not (dynamic and k == "elements")}
         if isinstance(o, list):
             return [clean(v) for v in o]
         return o
