@@ -73,6 +73,9 @@ def ruleset(segd, name):
         for r in c.get("rules", []):
             r.pop("packets", None)
             r.pop("bytes", None)
+    for s in o.get("sets", []):
+        if "dynamic" in (s.get("flags") or []):  # peers4/peers6 move with traffic
+            s.pop("elements", None)
     return json.dumps({"chains": o.get("chains"), "sets": o.get("sets")}, sort_keys=True)
 
 

@@ -418,9 +418,12 @@ class EngineSegd(T.Segd):
 
 
 def set_elements(rules_json):
-    """Every element of every set of a `segctl rules -o json` answer."""
+    """Every element of every policy set of a `segctl rules -o json` answer (not the dynamic
+    sets, peers4/peers6, which record whom the endpoint had flows with)."""
     out = set()
     for s in (rules_json or {}).get("sets") or []:
+        if "dynamic" in (s.get("flags") or []):
+            continue
         for e in s.get("elements") or []:
             out.add(str(e))
     return out
