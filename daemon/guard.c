@@ -286,7 +286,9 @@ int guard_discover(struct guards *gs, int nsfd, ino_t ino, struct ep_guard *g)
 			old = dev_find(g, ns, li->peer_ifindex);
 			if (old) {
 				memcpy(d->mac, old->mac, 6);
-				d->installed = old->installed;
+				/* a renamed device: its chain is bound by name, so it is made
+				 * again */
+				d->installed = old->installed && streq(old->ifname, d->ifname);
 			} else if (li->has_mac)
 				memcpy(d->mac, li->mac, 6);
 			ns->refs++;
@@ -347,6 +349,7 @@ int guard_commit(struct guards *gs, struct ep_guard *g, const struct policy_plan
 		struct policy_guard pg = {
 			.table = d->table,
 			.device = d->ifname,
+			.ifindex = (uint32_t)d->ifindex,
 			.addrs = addrs,
 			.n_addrs = n_addrs,
 			.plan = plan,

@@ -251,6 +251,22 @@ static int load_flow_key(struct nftnl_rule *rule, int family, bool to_endpoint)
 
 /* ---- chain from_endpoint: what the endpoint may send ----------------------------------- */
 
+/* meta iif|oif != IFINDEX accept: the device of that name is another one (this guard's was
+ * deleted and its name reused): not ours to judge, let it be. */
+static int emit_same_device(struct gemit *e, const char *chain, uint32_t key)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	uint32_t ifindex = e->g->ifindex;
+	int r;
+
+	r = rule_new(e, chain, "segd: guard: another device of that name", &rule);
+	if (r < 0 || (r = expr_meta(rule, key)) < 0 ||
+	    (r = expr_cmp(rule, NFT_CMP_NEQ, &ifindex, sizeof(ifindex))) < 0 ||
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0)
+		return r;
+	return emit_rule(e, &rule, NULL);
+}
+
 static int emit_l2_rules(struct gemit *e)
 {
 	static const uint8_t arp_shape[6] = { 0, 1, 8, 0, 6, 4 }; /* ethernet, IPv4, 6, 4 */
@@ -552,7 +568,9 @@ static int emit_from_endpoint(struct gemit *e)
 	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
 	int r;
 
-	r = emit_l2_rules(e);
+	r = emit_same_device(e, POLICY_GUARD_CHAIN_FROM, NFT_META_IIF);
+	if (r >= 0)
+		r = emit_l2_rules(e);
 	if (r >= 0)
 		r = emit_source_rules(e);
 	if (r >= 0)
@@ -638,6 +656,9 @@ static int emit_to_endpoint(struct gemit *e)
 
 	if (!plan->isolated[POLICY_DIR_EGRESS])
 		return 0; /* nothing to record: its egress is not enforced by flows */
+	r = emit_same_device(e, POLICY_GUARD_CHAIN_TO, NFT_META_OIF);
+	if (r < 0)
+		return r;
 	for (int f = 0; f < 2; f++) {
 		int family = f == 0 ? AF_INET : AF_INET6;
 		int seen = family == AF_INET ? SET_SEEN4 : SET_SEEN6;
@@ -692,7 +713,7 @@ _public_ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, 
 	const struct policy_plan *plan;
 	int r;
 
-	if (!g || !fn || !g->plan || !g->table || !g->device)
+	if (!g || !fn || !g->plan || !g->table || !g->device || g->ifindex == 0)
 		return -EINVAL;
 	plan = g->plan;
 	if (strlen(g->table) >= NFT_TABLE_MAXNAMELEN || strlen(g->device) >= 16 || !*g->device)

@@ -40,6 +40,7 @@ struct pair {
 	char host_if[IFNAMSIZ]; /* host side, guarded */
 	uint8_t ep_mac[6], host_mac[6];
 	char table[32];
+	int host_index;
 	struct nft_sock *s; /* in host, owns the guard */
 };
 
@@ -81,6 +82,7 @@ static void pair_setup(struct pair *p, const char *tag)
 	snprintf(p->host_if, sizeof(p->host_if), "fxb%u", n++);
 	if_info(p->ep, p->ep_if, p->ep_mac, NULL);
 	if_info(p->host, p->host_if, p->host_mac, &idx);
+	p->host_index = idx;
 	snprintf(p->table, sizeof(p->table), POLICY_GUARD_TABLE_PREFIX "%d", idx);
 	/* No ARP from the endpoint in these tests: its neighbour is static. */
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", p->host_mac[0], p->host_mac[1],
@@ -105,6 +107,7 @@ static void table_commit(struct pair *p, const struct policy_plan *plan)
 	struct policy_guard g = {
 		.table = p->table,
 		.device = p->host_if,
+		.ifindex = (uint32_t)p->host_index,
 		.addrs = &own,
 		.n_addrs = 1,
 		.plan = plan,
@@ -327,6 +330,66 @@ static void test_guard_allows_replies(void **state)
 	pair_done(&p);
 }
 
+/* The device goes and another one takes its name (as the next container's host-side veth
+ * does): the old guard, left behind, must not judge the new device's traffic. */
+static void test_guard_ignores_a_reused_name(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	int rx, tx, idx = 0;
+	char mac[32];
+	uint8_t m[6];
+	struct pair p;
+
+	pair_setup(&p, "reuse");
+	table_commit(&p, plan); /* pins the old device's MAC, denies egress to 5000 */
+	assert_int_equal(run(p.host, (const char *const[]){ "ip", "link", "del", p.host_if, NULL }),
+			 0);
+	/* A new pair, its host end under the same name. */
+	assert_int_equal(run(p.host,
+			     (const char *const[]){ "ip", "link", "add", p.host_if, "type", "veth",
+						    "peer", "name", "newep", NULL }),
+			 0);
+	{
+		char path[64];
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)getpid(), p.ep);
+		assert_int_equal(run(p.host, (const char *const[]){ "ip", "link", "set", "newep",
+								    "netns", path, NULL }),
+				 0);
+	}
+	assert_int_equal(run(p.host, (const char *const[]){ "ip", "addr", "add", "10.9.0.1/24",
+							    "dev", p.host_if, NULL }),
+			 0);
+	assert_int_equal(run(p.host,
+			     (const char *const[]){ "ip", "link", "set", p.host_if, "up", NULL }),
+			 0);
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "addr", "add", "10.9.0.2/24", "dev",
+							  "newep", NULL }),
+			 0);
+	assert_int_equal(run(p.ep,
+			     (const char *const[]){ "ip", "link", "set", "newep", "up", NULL }),
+			 0);
+	if_info(p.host, p.host_if, m, &idx);
+	assert_int_not_equal(idx, p.host_index);
+	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4],
+		 m[5]);
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "neigh", "replace", "10.9.0.1",
+							  "lladdr", mac, "dev", "newep", "nud",
+							  "permanent", NULL }),
+			 0);
+	/* Another MAC, and a port the old guard denied: the old guard lets it be. */
+	rx = udp_socket(p.host, "10.9.0.1", 5000);
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	udp_send(tx, "10.9.0.1", 5000, "new device");
+	expect_first(rx, "new device");
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 1);
+
+	close(rx);
+	close(tx);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
 /* Discovery: the veth peer found in a namespace named under /run/netns, its table committed
  * there through the shared socket, deleted with the endpoint. */
 static void test_discover_and_commit(void **state)
@@ -429,6 +492,7 @@ int main(void)
 		cmocka_unit_test(test_guard_pins_mac),
 		cmocka_unit_test(test_guard_enforces_egress),
 		cmocka_unit_test(test_guard_allows_replies),
+		cmocka_unit_test(test_guard_ignores_a_reused_name),
 		cmocka_unit_test(test_discover_and_commit),
 		cmocka_unit_test(test_discover_unguardable),
 	};

@@ -576,6 +576,8 @@ void policy_emit_free(enum policy_emit_kind kind, void *obj);
 struct policy_guard {
 	const char *table;  /* POLICY_GUARD_TABLE_PREFIX + host-side ifindex */
 	const char *device; /* host-side device name */
+	uint32_t ifindex;   /* and its index: a chain is bound to a name, which another device
+			     * may carry later; the guard's rules are for this device only */
 	uint8_t mac[6];	    /* hardware address of the endpoint's end */
 	/* addresses the endpoint may send from: its own (claimed) ones and the link-local
 	 * addresses of that interface */
