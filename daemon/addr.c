@@ -77,12 +77,10 @@ static int cmp_addr(const void *a, const void *b)
 	return memcmp(x->addr, y->addr, 16);
 }
 
-int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n)
+int addr_nl_socket(int nsfd, struct nl_sock **ret)
 {
-	_cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct collect c = { 0 };
+	struct nl_sock *sk;
 	int fd, r;
 
 	r = netns_socket(nsfd, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, &fd);
@@ -99,11 +97,25 @@ int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n)
 		return -ENOMEM;
 	}
 	/* libnl owns fd from here on and closes it with the socket. */
-	r = nl_socket_set_fd(sk, NETLINK_ROUTE, fd);
-	if (r < 0) {
+	if (nl_socket_set_fd(sk, NETLINK_ROUTE, fd) < 0) {
 		close(fd);
+		nl_socket_free(sk);
 		return -EIO;
 	}
+	*ret = sk;
+	return 0;
+}
+
+int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n)
+{
+	_cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	struct collect c = { 0 };
+	int r;
+
+	r = addr_nl_socket(nsfd, &sk);
+	if (r < 0)
+		return r;
 	r = rtnl_addr_alloc_cache(sk, &cache);
 	if (r < 0)
 		return -EIO;

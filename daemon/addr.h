@@ -15,6 +15,9 @@
  * link could have advertised them.
  */
 int addr_read(int nsfd, struct policy_addr **ret, size_t *ret_n);
+/* A bound libnl NETLINK_ROUTE socket created inside nsfd (for the caches of addr and links). */
+struct nl_sock;
+int addr_nl_socket(int nsfd, struct nl_sock **ret);
 /* A non-blocking NETLINK_ROUTE socket in nsfd bound to the IPv4/IPv6 address groups. */
 int addr_monitor_open(int nsfd, int *ret_fd);
 /* Reads and discards every queued message; returns 1 if anything was read, 0 if none,

@@ -17,6 +17,7 @@
 #include <netlink/route/link.h>
 #include <netlink/socket.h>
 
+#include "addr.h"
 #include "links.h"
 #include "macro.h"
 #include "netns.h"
@@ -77,28 +78,12 @@ int links_read(int nsfd, struct link_info **ret, size_t *ret_n)
 {
 	_cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	struct collect c = { 0 };
-	int fd, r;
+	int r;
 
-	r = netns_socket(nsfd, AF_NETLINK, SOCK_RAW, NETLINK_ROUTE, &fd);
+	r = addr_nl_socket(nsfd, &sk);
 	if (r < 0)
 		return r;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	sk = nl_socket_alloc();
-	if (!sk) {
-		close(fd);
-		return -ENOMEM;
-	}
-	/* libnl owns fd from here on and closes it with the socket. */
-	if (nl_socket_set_fd(sk, NETLINK_ROUTE, fd) < 0) {
-		close(fd);
-		return -EIO;
-	}
 	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache) < 0)
 		return -EIO;
 	c.links = calloc(LINKS_MAX, sizeof(*c.links));
