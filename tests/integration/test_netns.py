@@ -404,19 +404,7 @@ def common_args(doc):
     ap.add_argument("--deny-action", choices=["drop", "reject"])
     ap.add_argument("--only", help="regex on test names")
     ap.add_argument("--keep-log", action="store_true")
-    a = ap.parse_args()
-    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
-    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
-    a.probe = a.probe or os.path.join(a.build, "tests", "tools", "segd-probe")
-    if a.keep_log:
-        os.environ["SEGD_TEST_KEEP"] = "1"
-    if os.geteuid() != 0:
-        sys.exit("%s: needs root (network namespaces)" % sys.argv[0])
-    for b in (a.segd, a.segctl, a.probe):
-        if not os.access(b, os.X_OK):
-            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
-    print("# kernel %s" % os.uname().release, flush=True)
-    return a
+    return T.netns_suite_args(ap)
 
 
 if __name__ == "__main__":

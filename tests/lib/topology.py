@@ -533,6 +533,21 @@ class Segd:
             json.dump({"apiVersion": "v1", "kind": "List", "items": list(objs)}, f, indent=1)
         return self.ctl("apply", "-f", path)
 
+    def only_policies(self, objs):
+        """Exactly these NetworkPolicy objects in force (the others deleted); returns when
+        committed, raises RuntimeError when segd refuses."""
+        want = {o["metadata"]["name"] for o in objs}
+        for it in self.items("networkpolicies"):
+            md = it["metadata"]
+            if md["name"] not in want:
+                p = self.ctl("delete", "networkpolicy", md["name"], "-n", md["namespace"])
+                if p.returncode != 0:
+                    raise RuntimeError("delete %s: %s" % (md["name"], (p.stderr or p.stdout).strip()))
+        if objs:
+            p = self.apply_objects(objs)
+            if p.returncode != 0:
+                raise RuntimeError("apply %s: %s" % (sorted(want), (p.stderr or p.stdout).strip()))
+
     def endpoint_add(self, name, netns, namespace, labels=None, ports=()):
         args = ["endpoint", "add", name, "--netns", netns, "--namespace", namespace]
         for k, v in sorted((labels or {}).items()):
@@ -654,6 +669,28 @@ class Results:
             print("FAIL sanitizer report from segd\n    " + report.replace("\n", "\n    "), flush=True)
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
+
+
+def netns_suite_args(ap, tools=()):
+    """Parses a namespace suite's arguments (--build, --segd, --segctl, --probe, --keep-log),
+    fills the binaries from --build, and exits unless root with every binary and tool."""
+    a = ap.parse_args()
+    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
+    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
+    a.probe = a.probe or os.path.join(a.build, "tests", "tools", "segd-probe")
+    if a.keep_log:
+        os.environ["SEGD_TEST_KEEP"] = "1"
+    if os.geteuid() != 0:
+        sys.exit("%s: needs root (network namespaces)" % sys.argv[0])
+    for b in (a.segd, a.segctl, a.probe):
+        if not os.access(b, os.X_OK):
+            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
+    for tool in tools:
+        dirs = os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]
+        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in dirs):
+            sys.exit("%s: %s not found (scripts/deps.sh installs it)" % (sys.argv[0], tool))
+    print("# kernel %s" % os.uname().release, flush=True)
+    return a
 
 
 def strip_volatile(nft_text):

@@ -143,17 +143,8 @@ class Suite:
         return self.segd.endpoints().get(self.pm.name(c)) or {}
 
     def policies(self, *objs):
-        want = {o["metadata"]["name"] for o in objs}
-        for it in self.segd.items("networkpolicies"):
-            md = it["metadata"]
-            if md["name"] not in want:
-                p = self.segd.ctl("delete", "networkpolicy", md["name"], "-n", md["namespace"])
-                if p.returncode != 0:
-                    raise RuntimeError("delete %s: %s" % (md["name"], (p.stderr or p.stdout).strip()))
-        if objs:
-            p = self.segd.apply_objects(objs)
-            if p.returncode != 0:
-                raise RuntimeError("apply: %s" % (p.stderr or p.stdout).strip())
+        """Exactly these policies in force (others deleted); returns when committed."""
+        self.segd.only_policies(objs)
 
     def target(self, c, proto, fam, port=80):
         a = self.addr(c, fam)

@@ -123,17 +123,7 @@ class Suite:
 
     def policies(self, *objs):
         """Exactly these policies in force (others deleted); returns when committed."""
-        want = {o["metadata"]["name"] for o in objs}
-        for it in self.segd.items("networkpolicies"):
-            md = it["metadata"]
-            if md["name"] not in want:
-                p = self.segd.ctl("delete", "networkpolicy", md["name"], "-n", md["namespace"])
-                if p.returncode != 0:
-                    raise RuntimeError("delete %s: %s" % (md["name"], (p.stderr or p.stdout).strip()))
-        if objs:
-            p = self.segd.apply_objects(objs)
-            if p.returncode != 0:
-                raise RuntimeError("apply %s: %s" % (sorted(want), (p.stderr or p.stdout).strip()))
+        self.segd.only_policies(objs)
 
     def flows_ok(self, spec, what, **kw):
         return self.r.no_problems(check_flows(self.topo, spec, self.a.timeout_ms, **kw), what)
@@ -1140,23 +1130,7 @@ def args():
     ap.add_argument("--timeout-ms", type=int, default=500)
     ap.add_argument("--only", help="regex on test names")
     ap.add_argument("--keep-log", action="store_true")
-    a = ap.parse_args()
-    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
-    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
-    a.probe = a.probe or os.path.join(a.build, "tests", "tools", "segd-probe")
-    if a.keep_log:
-        os.environ["SEGD_TEST_KEEP"] = "1"
-    if os.geteuid() != 0:
-        sys.exit("%s: needs root (network namespaces)" % sys.argv[0])
-    for b in (a.segd, a.segctl, a.probe):
-        if not os.access(b, os.X_OK):
-            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
-    for tool in ("conntrack", "nft", "ip", "nsenter"):
-        dirs = os.environ.get("PATH", "").split(":") + ["/usr/sbin", "/sbin"]
-        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in dirs):
-            sys.exit("%s: %s not found (scripts/deps.sh installs it)" % (sys.argv[0], tool))
-    print("# kernel %s" % os.uname().release, flush=True)
-    return a
+    return T.netns_suite_args(ap, tools=("conntrack", "nft", "ip", "nsenter"))
 
 
 if __name__ == "__main__":
