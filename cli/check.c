@@ -31,7 +31,8 @@ static const char usage[] =
 
 static void print_direction(const char *label, json_t *d)
 {
-	const char *where = json_str(d, "endpoint", NULL);
+	const char *where = json_str(d, "endpoint", NULL), *state;
+	json_t *guard;
 
 	printf("  %-8s", label);
 	if (where) {
@@ -42,6 +43,19 @@ static void print_direction(const char *label, json_t *d)
 	fputs(" - ", stdout);
 	print_sanitized(stdout, json_str(d, "reason", ""));
 	fputc('\n', stdout);
+	/* Egress is enforced on the host side too; say when it is not. */
+	guard = json_object_get(d, "guard");
+	state = json_str(guard, "state", NULL);
+	if (state && !streq(state, "enforced")) {
+		fputs("           not guarded on the host side (", stdout);
+		print_sanitized(stdout, state);
+		if (json_str(guard, "reason", NULL)) {
+			fputs(": ", stdout);
+			print_sanitized(stdout, json_str(guard, "reason", ""));
+		}
+		fputs("): a workload with CAP_NET_RAW or CAP_NET_ADMIN can get around this\n",
+		      stdout);
+	}
 }
 
 static void print_side(json_t *s)

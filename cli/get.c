@@ -135,7 +135,9 @@ static int add_row(struct table *t, enum resource res, json_t *o)
 		if (json_is_string(json_object_get(o, "id")))
 			snprintf(id, sizeof(id), "%s", json_str(o, "id", "-"));
 		return table_add(t, json_str(o, "name", ""), id, json_str(o, "namespace", ""),
-				 json_str(o, "state", "unknown"), addrs, labels, pols);
+				 json_str(o, "state", "unknown"),
+				 json_str(json_object_get(o, "guard"), "state", "-"), addrs, labels,
+				 pols);
 	}
 	case RESOURCE_NETPOLS: {
 		json_t *spec = json_object_get(o, "spec");
@@ -165,8 +167,8 @@ static struct table *new_table(enum resource res)
 {
 	switch (res) {
 	case RESOURCE_ENDPOINTS:
-		return table_new(7, "NAME", "ID", "NAMESPACE", "STATE", "ADDRESSES", "LABELS",
-				 "POLICIES");
+		return table_new(8, "NAME", "ID", "NAMESPACE", "STATE", "GUARD", "ADDRESSES",
+				 "LABELS", "POLICIES");
 	case RESOURCE_NETPOLS:
 		return table_new(4, "NAMESPACE", "NAME", "POD-SELECTOR", "POLICY-TYPES");
 	case RESOURCE_NAMESPACES:

@@ -21,10 +21,15 @@ ENDPOINTS = [
      "ports": [{"name": "serve-80-tcp", "port": 80, "protocol": "TCP"}],
      "addresses": ["10.71.0.2", "fd71::2"], "state": "enforced", "error": None,
      "policies": ["x/deny-all", "x/allow-b"],
-     "isolation": {"ingress": True, "egress": False}},
+     "isolation": {"ingress": True, "egress": False},
+     "guard": {"state": "enforced", "reason": None,
+               "devices": [{"interface": "eth0", "device": "p0", "netns": "hub",
+                            "table": "segd-5", "installed": True}]}},
     {"name": "y-b", "namespace": "y", "netns": "y-b", "labels": {}, "ports": [],
      "addresses": [], "state": "error", "error": "netns y-b vanished",
-     "policies": [], "isolation": {"ingress": False, "egress": False}},
+     "policies": [], "isolation": {"ingress": False, "egress": False},
+     "guard": {"state": "none", "reason": "mv0 (macvlan): no host-side device to guard",
+               "devices": []}},
 ]
 
 def netpol(ns, name, sel, types):
@@ -166,7 +171,9 @@ class Handler(BaseHTTPRequestHandler):
                     "selected_by": ["x/deny-all"], "rules": [],
                     "reason": "x-a is selected by x/deny-all for ingress, and none of their rules matches"}
             allow = {"endpoint": q.get("from"), "enforced": True, "isolated": False, "allowed": True,
-                     "selected_by": [], "rules": [], "reason": "no policy with Egress in policyTypes selects it"}
+                     "selected_by": [], "rules": [], "reason": "no policy with Egress in policyTypes selects it",
+                     "guard": {"state": "none", "reason": "mv0 (macvlan): no host-side device to guard",
+                               "devices": []}}
             side = {"endpoint": q.get("from"), "namespace": "x", "address": "10.71.0.3"}
             return 200, {"from": q.get("from"), "to": q.get("to"), "port": q.get("port"),
                          "verdict": "denied", "family": "ipv4", "egress": allow, "ingress": deny,

@@ -559,17 +559,17 @@ t "get endpoints"
 run get endpoints
 expect_rc 0
 expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/endpoints" and r["query"] == {}'
-expect_out "NAME   ID   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
-x-a    -    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b
-y-b    -    y           error      <none>              <none>          <none>"
+expect_out "NAME   ID   NAMESPACE   STATE      GUARD      ADDRESSES           LABELS          POLICIES
+x-a    -    x           enforced   enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b
+y-b    -    y           error      none       <none>              <none>          <none>"
 
 for alias in ep endpoint; do
 	t "get $alias -n x"
 	run get "$alias" -n x
 	expect_rc 0
 	expect_req 1 'r["path"] == "/v1/endpoints" and r["query"] == {"namespace": "x"}'
-	expect_out "NAME   ID   NAMESPACE   STATE      ADDRESSES           LABELS          POLICIES
-x-a    -    x           enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b"
+	expect_out "NAME   ID   NAMESPACE   STATE      GUARD      ADDRESSES           LABELS          POLICIES
+x-a    -    x           enforced   enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b"
 done
 
 t "get endpoints: empty"
@@ -628,7 +628,16 @@ policies:
 - x/allow-b
 isolation:
   ingress: true
-  egress: false"
+  egress: false
+guard:
+  state: enforced
+  reason: null
+  devices:
+  - interface: eth0
+    device: p0
+    netns: hub
+    table: segd-5
+    installed: true"
 
 if python3 -c 'import yaml' 2>/dev/null; then
 	for res in ep netpol ns; do
@@ -845,6 +854,7 @@ expect_rc 0
 expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/check" and r["query"] == {"from": "web", "to": "x-a", "port": "80"}'
 expect_out_has "web -> x-a 80: DENIED"
 expect_out_has "  ingress  at x-a: DENIED - x-a is selected by x/deny-all for ingress"
+expect_out_has "not guarded on the host side (none: mv0 (macvlan): no host-side device to guard): a workload with CAP_NET_RAW or CAP_NET_ADMIN can get around this"
 expect_out_has "kernel: web in sync, x-a DIFFERS from the plan"
 expect_out_has "warning: the kernel does not hold the committed plan"
 
