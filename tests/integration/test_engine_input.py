@@ -39,7 +39,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from fake_engine import FakeEngine, new_id  # noqa: E402
-from topology import Results, Segd, Topology, eventually, ruleset_signature  # noqa: E402
+from topology import (Results, Segd, Topology, eventually, policy_sets_text,  # noqa: E402
+                      ruleset_signature)
 
 RESYNC = 2          # --resync-interval
 SETTLE = 2 * RESYNC + 1.5   # long enough for a resync to have happened whatever the phase
@@ -408,7 +409,7 @@ def main():
         res.no_problems([p for p in [wait_enforced(late, 4)] if p], "start event")
         res.check(eventually(lambda: not topo.can("late", "web", "tcp", 80), 5, 0.3) is False,
                   "late (app=client) cannot reach web:80 after its start event")
-        res.check(str(topo.endpoints["late"].v4) in json.dumps(segd.ctl_json("rules", "web")),
+        res.check(str(topo.endpoints["late"].v4) in policy_sets_text(segd.ctl_json("rules", "web")),
                   "late's address is not in web's peer set")
         eng.remove_container(late["id"])
         t = time.monotonic()
@@ -417,7 +418,7 @@ def main():
         res.no_problems([p for p in [wait_gone(late, 3 * RESYNC)] if p], "remove event")
         ins = eng.inspects_of(late["id"], t)
         res.check(ins, "segd did not re-inspect late after its destroy event")
-        res.check(str(topo.endpoints["late"].v4) not in json.dumps(segd.ctl_json("rules", "web")),
+        res.check(str(topo.endpoints["late"].v4) not in policy_sets_text(segd.ctl_json("rules", "web")),
                   "late's address is still in web's peer set")
         # a start event for an existing container re-inspects it and changes nothing
         before = snapshot()

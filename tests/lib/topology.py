@@ -703,6 +703,13 @@ def strip_volatile(nft_text):
     return t
 
 
+def policy_sets_text(rules_json):
+    """The sets of a `segctl rules -o json` answer as JSON text, without the dynamic ones
+    (peers4/peers6 record whom the endpoint had flows with, not whom policy allows)."""
+    return json.dumps([s for s in (rules_json or {}).get("sets") or []
+                       if "dynamic" not in (s.get("flags") or [])], sort_keys=True)
+
+
 def ruleset_signature(rules_json):
     """segctl rules -o json without counters and handles, for before/after comparisons."""
     def clean(o):
