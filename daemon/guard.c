@@ -342,7 +342,17 @@ int guard_commit(struct guards *gs, struct ep_guard *g, const struct policy_plan
 {
 	bool addrs_same = same_addrs(g, addrs, n_addrs);
 	struct policy_addr *copy = NULL;
+	bool loses = false;
 	int r = 0;
+
+	/* Elements gone: the reply records (flows its ingress admitted) may name peers it no
+	 * longer admits; a new table starts them afresh, as the cut conntrack entries do. */
+	if (old && policy_plan_same_shape(old, plan)) {
+		struct policy_plan_diff diff = { 0 };
+
+		loses = policy_plan_diff(old, plan, &diff) < 0 || diff.n_elems_removed > 0;
+		policy_plan_diff_done(&diff);
+	}
 
 	for (size_t i = 0; i < g->n_devs; i++) {
 		struct guard_dev *d = &g->devs[i];
@@ -361,7 +371,8 @@ int guard_commit(struct guards *gs, struct ep_guard *g, const struct policy_plan
 		if (d->installed && addrs_same && old && policy_plan_equal(old, plan))
 			continue;
 		r = -ESTALE;
-		if (d->installed && addrs_same && old && policy_plan_same_shape(old, plan))
+		if (d->installed && addrs_same && old && !loses &&
+		    policy_plan_same_shape(old, plan))
 			r = nft_update_elements_in(d->ns->s, NFPROTO_NETDEV, d->table, old, plan,
 						   reterr);
 		if (r < 0) {

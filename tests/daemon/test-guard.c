@@ -151,7 +151,8 @@ static void expect_first(int fd, const char *msg)
 	char buf[64] = { 0 };
 	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
 
-	assert_true(n >= 0);
+	if (n < 0)
+		fail_msg("recv: %m (waiting for \"%s\")", msg);
 	assert_string_equal(buf, msg);
 }
 
@@ -443,6 +444,75 @@ static void test_discover_and_commit(void **state)
 	pair_done(&p);
 }
 
+/* A tightening that only removes set elements still forgets the reply records: the flows its
+ * ingress admitted before may be flows it no longer admits. */
+static void test_tightening_forgets_replies(void **state)
+{
+	static const char policy[] = "apiVersion: networking.k8s.io/v1\n"
+				     "kind: NetworkPolicy\n"
+				     "metadata: {name: both, namespace: t}\n"
+				     "spec:\n"
+				     "  podSelector: {matchLabels: {app: ep}}\n"
+				     "  policyTypes: [Ingress, Egress]\n"
+				     "  ingress:\n"
+				     "  - from: [{podSelector: {matchLabels: {app: host}}}]\n"
+				     "  egress:\n"
+				     "  - to: [{ipBlock: {cidr: 10.9.0.1/32}}]\n"
+				     "    ports: [{port: 5001, protocol: UDP}]\n";
+	const struct test_endpoint before[] = {
+		{ "ep", "t", "app=ep", "10.9.0.2", NULL },
+		{ "host", "t", "app=host", "10.9.0.1", NULL },
+	};
+	const struct test_endpoint after[] = {
+		{ "ep", "t", "app=ep", "10.9.0.2", NULL },
+		{ "host", "t", "app=other", "10.9.0.1", NULL },
+	};
+	struct policy_plan *p1 = test_plan(policy, before, 2, 0);
+	struct policy_plan *p2 = test_plan(policy, after, 2, 0);
+	struct policy_addr own = { .family = AF_INET };
+	struct nft_error err = { 0 };
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	int peer, server, ctl_rx, ctl_tx;
+	struct pair p;
+	ino_t ino = 0;
+
+	assert_true(policy_plan_same_shape(p1, p2));
+	pair_setup(&p, "tight");
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	assert_int_equal(netns_inode(p.ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(guard_commit(gs, &g, NULL, p1, &own, 1, &err), 0);
+
+	peer = udp_socket(p.host, "10.9.0.1", 6000);
+	server = udp_socket(p.ep, "10.9.0.2", 7000);
+	ctl_rx = udp_socket(p.host, "10.9.0.1", 5001);
+	ctl_tx = udp_socket(p.ep, "10.9.0.2", 0);
+	udp_send(peer, "10.9.0.2", 7000, "request");
+	expect_first(server, "request");
+
+	udp_send(server, "10.9.0.1", 6000, "reply");
+	expect_first(peer, "reply");
+
+	/* host is no longer admitted: the same shape, one element fewer */
+	assert_int_equal(guard_commit(gs, &g, p1, p2, &own, 1, &err), 0);
+	udp_send(server, "10.9.0.1", 6000, "late reply");
+	udp_send(ctl_tx, "10.9.0.1", 5001, "control");
+	expect_first(ctl_rx, "control");
+	expect_none_queued(peer);
+
+	close(peer);
+	close(server);
+	close(ctl_rx);
+	close(ctl_tx);
+	guard_drop(&g, true);
+	guards_free(gs);
+	policy_plan_free(p1);
+	policy_plan_free(p2);
+	pair_done(&p);
+}
+
 /* Nothing to guard: loopback only is enforced (nothing leaves); a macvlan has no host-side
  * device, and says so. */
 static void test_discover_unguardable(void **state)
@@ -494,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_guard_allows_replies),
 		cmocka_unit_test(test_guard_ignores_a_reused_name),
 		cmocka_unit_test(test_discover_and_commit),
+		cmocka_unit_test(test_tightening_forgets_replies),
 		cmocka_unit_test(test_discover_unguardable),
 	};
 	cpu_set_t one;
