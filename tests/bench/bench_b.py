@@ -47,8 +47,8 @@ def nft_text_from_kernel(nspath):
     return t
 
 
-def normalise(nft_json):
-    """nft -j list ruleset without handles, counters values, table flags, metainfo."""
+def normalise(objs):
+    """nft -j objects without handles, counters values, flags, metainfo."""
     def clean(o):
         if isinstance(o, dict):
             return {k: clean(v) for k, v in o.items()
@@ -56,11 +56,24 @@ def normalise(nft_json):
         if isinstance(o, list):
             return [clean(v) for v in o if not (isinstance(v, dict) and "metainfo" in v)]
         return o
-    return clean(json.loads(nft_json))
+    return clean(objs)
 
 
 def list_json(nspath):
-    return normalise(benchlib.run(["nsenter", "--net=" + nspath, "nft", "-j", "list", "ruleset"]).stdout)
+    """The sets (with their elements) and chains (with their rules) of the namespace, as nft -j
+    lists them one by one: not `list ruleset`, whose table object nft 1.0.6 prints as broken
+    JSON once the table's only flag is persist (an owned table whose owner has exited)."""
+    def nft_j(*args):
+        out = benchlib.run(["nsenter", "--net=" + nspath, "nft", "-j"] + list(args)).stdout
+        return [o for o in json.loads(out)["nftables"] if "metainfo" not in o]
+    objs = []
+    for o in nft_j("list", "sets"):
+        st = o["set"]
+        objs += nft_j("list", "set", st["family"], st["table"], st["name"])
+    for o in nft_j("list", "chains"):
+        c = o["chain"]
+        objs += nft_j("list", "chain", c["family"], c["table"], c["name"])
+    return normalise(objs)
 
 
 def peers(n, fam):

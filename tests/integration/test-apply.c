@@ -294,13 +294,21 @@ static void test_replace_and_dump(struct nft_sock *s)
 
 	CHECK(has_rule(d, "input", "iifname \"lo\" accept", POLICY_COMMENT_LOOPBACK));
 	CHECK(has_rule(d, "output", "oifname \"lo\" accept", POLICY_COMMENT_LOOPBACK));
-	CHECK(has_rule(d, "input", "ct state established,related accept",
+	CHECK(has_rule(d, "input", "ct state established accept", POLICY_COMMENT_ESTABLISHED_IN));
+	CHECK(has_rule(d, "output", "ct state established,related accept",
 		       POLICY_COMMENT_ESTABLISHED));
+	CHECK(has_rule(d, "input", "ct state related meta nfproto ipv4 ip saddr @peers4 accept",
+		       POLICY_COMMENT_RELATED_PEERS));
+	CHECK(has_rule(d, "input",
+		       "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop",
+		       POLICY_COMMENT_RA_IN));
+	CHECK(has_rule(d, "input", "meta l4proto tcp ct state new tcp flags & 0x17 != syn drop",
+		       POLICY_COMMENT_TCP_NOT_SYN));
 	CHECK(has_rule(d, "input", "ct state invalid drop", POLICY_COMMENT_INVALID));
 	CHECK(has_rule(d, "input",
 		       "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type { mld-listener-query, "
-		       "mld-listener-report, mld-listener-done, nd-router-advert, "
-		       "nd-neighbor-solicit, nd-neighbor-advert, mld2-listener-report } accept",
+		       "mld-listener-report, mld-listener-done, nd-neighbor-solicit, "
+		       "nd-neighbor-advert, mld2-listener-report } accept",
 		       POLICY_COMMENT_ND));
 	CHECK(has_rule(d, "output",
 		       "meta nfproto ipv6 meta l4proto ipv6-icmp icmpv6 type nd-router-advert drop",
@@ -327,8 +335,11 @@ static void test_replace_and_dump(struct nft_sock *s)
 	/* order: the fixed rules first, default deny last */
 	CHECK(streq(in->rules[0].comment, POLICY_COMMENT_LOOPBACK));
 	CHECK(streq(in->rules[in->n_rules - 1].comment, POLICY_COMMENT_DEFAULT_DENY));
-	CHECK(in->n_rules == 4 + 3 + 1);
-	CHECK(out->n_rules == 5 + 2 + 1);
+	/* fixed: loopback, established, related from peers (2), path MTU (2), invalid, new TCP
+	 * without SYN, RA and redirect, ND; output: loopback, established/related, invalid, new
+	 * TCP without SYN, ND, RA */
+	CHECK(in->n_rules == 11 + 3 + 1);
+	CHECK(out->n_rules == 6 + 2 + 1);
 
 	CHECK(set(d, "i0_p4") && set(d, "i0_p4")->key_type == 7 &&
 	      set(d, "i0_p4")->n_elements == 2);
