@@ -265,6 +265,18 @@ echo '  {"kind": "List", "items": []}' >"$tmp/p.json"
 run apply -f "$tmp/p.json"
 expect_req 1 'r["content_type"] == "application/json"'
 
+t "apply -f of a file with a UTF-8 byte order mark and CRLF: sent as it is, JSON is JSON"
+printf '\xef\xbb\xbf{"apiVersion": "networking.k8s.io/v1",\r\n "kind": "List", "items": []}\r\n' >"$tmp/bom.json"
+printf '\xef\xbb\xbfapiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: x}\r\n' >"$tmp/bom.yaml"
+run apply -f "$tmp/bom.json"
+expect_rc 0
+expect_req 1 'r["content_type"] == "application/json"'
+expect_req 1 "r['body'] == open('$tmp/bom.json', encoding='utf-8', newline='').read()"
+run apply -f "$tmp/bom.yaml"
+expect_rc 0
+expect_req 1 'r["content_type"] == "application/yaml"'
+expect_req 1 "r['body'] == open('$tmp/bom.yaml', encoding='utf-8', newline='').read()"
+
 t "apply -f - (stdin)"
 run_stdin "$tmp/p.yaml" apply -f -
 expect_rc 0
