@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,9 @@ int manager_reload(struct manager *m)
 			engine_set_resync_interval(m->engine, next.resync_interval_s);
 		m->settings.log_level = next.log_level;
 		m->settings.resync_interval_s = next.resync_interval_s;
+		if (next.matrix_budget != m->settings.matrix_budget)
+			log_info("Matrix budget now %" PRIu64 " cells", next.matrix_budget);
+		m->settings.matrix_budget = m->ops.matrix_budget = next.matrix_budget;
 		settings_done(&next);
 	}
 	/* After logrotate: the files are opened again, by name. */
@@ -340,6 +344,7 @@ static void wire(struct manager *m)
 		.env = &m->env,
 		.started = time(NULL),
 		.engine_spec = s->engine,
+		.matrix_budget = s->matrix_budget,
 		.engine_status = engine_status,
 		.userdata = m,
 	};

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -48,6 +49,7 @@ struct ops {
 	const struct endpoint_env *env;
 	time_t started;
 	const char *engine_spec;
+	uint64_t matrix_budget; /* cells a matrix or a diff may cost (settings.h) */
 	/* The engine source's status ({...} or null), from the part that owns it. */
 	json_t *(*engine_status)(void *userdata);
 	void *userdata;

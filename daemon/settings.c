@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "audit.h"
+#include "explain.h"
 #include "macro.h"
 #include "metrics.h"
 #include "settings.h"
@@ -36,6 +37,7 @@ void settings_init(struct settings *s)
 		.flow_log = POLICY_FLOW_LOG_DENIED,
 		.flow_log_max_bytes = 64ull << 20,
 		.log_level = LOG_INFO,
+		.matrix_budget = EXPLAIN_DEFAULT_BUDGET,
 	};
 	s->socket_path = strdup("/run/segd/segd.sock");
 	s->state_dir = strdup("/var/lib/segd");
@@ -218,6 +220,13 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		if (number(v, 1, 65536, &n) < 0)
 			return fail(reterr, "--flow-log-max-size: 1 to 65536 (MiB)");
 		s->flow_log_max_bytes = (uint64_t)n << 20;
+		return 0;
+	}
+	if (streq(name, "matrix-budget")) {
+		if (number(v, 1, 1000000000, &n) < 0)
+			return fail(reterr,
+				    "--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+		s->matrix_budget = n;
 		return 0;
 	}
 	if (streq(name, "log-level")) {

@@ -923,6 +923,20 @@ t "matrix -o json"
 run matrix -A -o json
 expect_json 'len(j["pairs"]) == 6 and j["pairs"][0]["from"] == "x-a"'
 
+t "matrix: the rows become pairs; no pair where no family is shared"
+run matrix -n nofamily -o json
+expect_rc 0
+expect_json '"rows" not in j and len(j["pairs"]) == 4 and {(p["from"], p["to"]) for p in j["pairs"]} == {("x-a", "x,b"), ("x,b", "x-a"), ("x,b", "y-c"), ("y-c", "x,b")}'
+expect_json '[p["allowed"] for p in j["pairs"]] == [True, False, True, True]'
+run matrix -n nofamily
+expect_rc 0
+expect_out_has "x-a       -         Y         ?         "
+
+t "matrix: rows that do not fit the endpoints"
+run matrix -n badrows
+expect_rc 1
+expect_err "segctl: segd's matrix has rows that do not fit its endpoints"
+
 t "matrix: bad options"
 run matrix -o html
 expect_rc 1

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "fixture.h"
+#include "explain.h"
 #include "settings.h"
 #include "unit.h"
 
@@ -185,6 +186,18 @@ static void test_numbers(void **state)
 		set_bad(s, "flow-log-max-size", bad_sizes[i],
 			"--flow-log-max-size: 1 to 65536 (MiB)");
 	assert_int_equal(s->flow_log_max_bytes, 65536ull << 20);
+
+	assert_int_equal(s->matrix_budget, EXPLAIN_DEFAULT_BUDGET);
+	set_ok(s, "matrix-budget", "1");
+	assert_int_equal(s->matrix_budget, 1);
+	set_ok(s, "matrix-budget", "1000000000");
+	assert_int_equal(s->matrix_budget, 1000000000);
+	set_bad(s, "matrix-budget", "0", "--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+	set_bad(s, "matrix-budget", "1000000001",
+		"--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+	set_bad(s, "matrix-budget", "1e6",
+		"--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+	assert_int_equal(s->matrix_budget, 1000000000);
 }
 
 static void test_numbers_digits_only(void **state)

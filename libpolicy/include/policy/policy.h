@@ -436,6 +436,17 @@ void policy_l4_sort(struct policy_l4 *ports, size_t n);
  * is none. -EINVAL on a bad item, -E2BIG past max. */
 int policy_l4_list_parse(const char *spec, struct policy_l4 *ports, size_t max, size_t *ret_n);
 /*
+ * What an answer about pairs of endpoints costs, counted before any pair is evaluated, in
+ * cells: one ordered pair of distinct endpoints on one port. A matrix of n endpoints on
+ * n_ports is n * (n - 1) * n_ports cells. A diff evaluates each pair with a changed end
+ * (each of n_changed against every other of the n_evaluated, both ways) before and after:
+ * 2 * (2 * n_changed * (n_evaluated - 1) - n_changed * (n_changed - 1)) * n_ports. Both
+ * saturate at UINT64_MAX. policy_cells_fit(): whether cells are within budget.
+ */
+uint64_t policy_matrix_cells(size_t n_endpoints, size_t n_ports);
+uint64_t policy_diff_cells(size_t n_changed, size_t n_evaluated, size_t n_ports);
+bool policy_cells_fit(uint64_t cells, uint64_t budget);
+/*
  * Whether `from` (plan, addresses) may reach `to` on p: egress at `from` towards to's address
  * and ingress at `to` from from's address, in every address family both have. 1 allowed,
  * 0 denied, -errno; *ret_known false when they share no family (then 0).
