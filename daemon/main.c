@@ -65,6 +65,11 @@ static void help(void)
 	       "                         cells (ordered pairs of endpoints x ports), counted before\n"
 	       "                         any is evaluated; over it the answer is an error (413)\n"
 	       "                         asking to narrow it (default 250000)\n"
+	       "  --hook-fail-open NAME  a container segd-oci-hook may start without isolation\n"
+	       "                         when segd does not answer (repeatable; default: none,\n"
+	       "                         every container starts default-deny). The hook reads it\n"
+	       "                         from the config file: set it there, and give the hook\n"
+	       "                         the same --config\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
 	       "  -h, --help             show this help\n"
 	       "  --version              show the version\n\n"
@@ -91,6 +96,7 @@ static const struct option options[] = { { "config", required_argument, NULL, 0 
 					 { "flow-log-file", required_argument, NULL, 0 },
 					 { "flow-log-max-size", required_argument, NULL, 0 },
 					 { "matrix-budget", required_argument, NULL, 0 },
+					 { "hook-fail-open", required_argument, NULL, 0 },
 					 { "log-level", required_argument, NULL, 0 },
 					 { "help", no_argument, NULL, 'h' },
 					 { "version", no_argument, NULL, 'V' },

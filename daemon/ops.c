@@ -326,6 +326,9 @@ json_t *ops_status(struct ops *o)
 		.errlog = o->errlog,
 		.started = o->started,
 		.engine_spec = o->engine_spec,
+		.hook_fail_open = o->hook_fail_open,
+		.n_hook_fail_open = o->n_hook_fail_open,
+		.config = o->config,
 		.engine = o->engine_status ? o->engine_status(o->userdata) : NULL,
 	};
 

@@ -34,6 +34,10 @@ struct settings {
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
 	/* what one matrix or diff may cost, in cells (pairs x ports), checked before the work */
 	uint64_t matrix_budget;
+	/* containers the OCI hook may start without isolation when segd does not answer, by
+	 * name (hook-fail-open, repeatable; the hook reads them from the config file) */
+	char **hook_fail_open;
+	size_t n_hook_fail_open;
 	char *config; /* the file, or NULL */
 	/* where the sockets that own the tables wait while segd restarts: "auto" (systemd's
 	 * store when $NOTIFY_SOCKET is set, else segd-fdstore), "systemd", "holder", "none" */

@@ -845,6 +845,7 @@ endpoints:        2 (1 enforced, 1 in error)
 networkpolicies:  3
 namespaces:       2
 table flags:      owner,persist
+hook fail-open:   db, cache (/etc/segd/segd.conf)
 last errors:
   2024-05-01T10:00:00Z  netns y-b vanished"
 
