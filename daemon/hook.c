@@ -211,8 +211,10 @@ static bool host_allows_fail_open(const char *id, const char *bundle)
 		return false;
 	r = read_file_bounded(args.config, MAX_SEGD_CONFIG_BYTES, &text, &len);
 	if (r < 0) {
-		log_error_errno(r, "segd-oci-hook: cannot read %s (nobody fails open): %m",
-				args.config);
+		/* no file: nobody fails open, nothing wrong; anything else is worth a word */
+		log_full_errno(r == -ENOENT ? LOG_DEBUG : LOG_ERR, r,
+			       "segd-oci-hook: cannot read %s (nobody fails open): %m",
+			       args.config);
 		return false;
 	}
 	r = hook_fail_open_names(args.config, text, len, &allowed, &n_allowed, &err);
