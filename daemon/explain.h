@@ -13,8 +13,9 @@
  * endpoints, reads the kernel back where a check asks for evidence, and renders.
  */
 #define EXPLAIN_MAX_PORTS 64
-/* What a matrix or a diff may cost by default, in cells (pairs x ports): about a tenth of a
- * second of the loop, and a quarter of a megabyte of rows (segd --matrix-budget). */
+/* What a matrix or a diff may cost by default, in cells (pairs x ports; segd --matrix-budget):
+ * a quarter of a megabyte of rows, and well under a second of the loop (plans of 20 rules
+ * evaluate at about 1.7 us a cell on a loaded 2-core machine: 0.4 s). */
 #define EXPLAIN_DEFAULT_BUDGET 250000u
 /* a matrix's rows: one character per cell */
 #define MATRIX_ALLOWED 'Y'
