@@ -80,9 +80,10 @@ static int read_bounded(int fd, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
-static int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
+/* flags: O_NOFOLLOW for a path under the bundle; the host's own files may be symlinks */
+static int read_file_bounded(const char *path, int flags, size_t max, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 
 	if (fd < 0)
 		return -errno;
@@ -209,7 +210,7 @@ static bool host_allows_fail_open(const char *id, const char *bundle)
 
 	if (!args.config)
 		return false;
-	r = read_file_bounded(args.config, MAX_SEGD_CONFIG_BYTES, &text, &len);
+	r = read_file_bounded(args.config, 0, MAX_SEGD_CONFIG_BYTES, &text, &len);
 	if (r < 0) {
 		/* no file: nobody fails open, nothing wrong; anything else is worth a word */
 		log_full_errno(r == -ENOENT ? LOG_DEBUG : LOG_ERR, r,
@@ -227,7 +228,7 @@ static bool host_allows_fail_open(const char *id, const char *bundle)
 		goto out;
 	r = hook_storage_file(bundle, id, &storage);
 	if (r >= 0)
-		r = read_file_bounded(storage, HOOK_MAX_STORAGE_BYTES, &records, &len);
+		r = read_file_bounded(storage, O_NOFOLLOW, HOOK_MAX_STORAGE_BYTES, &records, &len);
 	if (r >= 0)
 		r = hook_storage_names(records, len, id, &names, &n_names);
 	if (r < 0) {
@@ -274,7 +275,7 @@ static int hook_create(json_t *state)
 
 	/* The network namespace the runtime joined, if any, is in the bundle's config. */
 	if (bundle && bundle[0] == '/' && asprintf(&cfg_path, "%s/config.json", bundle) > 0 &&
-	    read_file_bounded(cfg_path, MAX_CONFIG_BYTES, &cfg_text, &cfg_len) >= 0) {
+	    read_file_bounded(cfg_path, O_NOFOLLOW, MAX_CONFIG_BYTES, &cfg_text, &cfg_len) >= 0) {
 		config = json_loadb(cfg_text, cfg_len, 0, &jerr);
 		cfg_ns = json_object_get(json_object_get(config, "linux"), "namespaces");
 		json_array_foreach(cfg_ns, i, ns) {
