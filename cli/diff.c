@@ -127,6 +127,9 @@ static int print_diff(json_t *d)
 		       json_is_true(json_object_get(v, "before")) ? "allowed" : "denied",
 		       json_is_true(json_object_get(v, "after")) ? "allowed" : "DENIED");
 	}
+	if (json_integer_value(json_object_get(d, "reachability_more")) > 0)
+		printf("  ... %lld more\n",
+		       (long long)json_integer_value(json_object_get(d, "reachability_more")));
 	return 0;
 }
 

@@ -117,6 +117,9 @@ int manifest_send(const struct segctl *c, const char *route, const struct manife
 		return -ENOMEM;
 	if (asprintf(&path, "%s?file=%s%s", route, file, dry_run ? "&dryRun=true" : "") < 0)
 		return -ENOMEM;
+	/* a UTF-8 byte order mark is not content (segd drops it, as kubectl does) */
+	if (m->len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
 	while (p < m->data + m->len && isspace((unsigned char)*p))
 		p++;
 	return client_call(c, "POST", path,

@@ -27,6 +27,8 @@ static const char usage[] =
 	"Endpoints without a committed ruleset are listed apart, not guessed. With --probe\n"
 	"(root), every pair is also tried with real packets from inside the source's\n"
 	"namespace, and any disagreement between plan and reality is reported (exit 1).\n"
+	"A matrix of N endpoints costs N x (N - 1) x ports cells; segd refuses one over its\n"
+	"--matrix-budget (default 250000): narrow it with a namespace or fewer --port.\n"
 	"\n"
 	"Options:\n"
 	"  -n, --namespace NAMESPACE  endpoints of this namespace (default: default)\n"
@@ -74,6 +76,47 @@ static json_t *index_pairs(json_t *pairs)
 	return index;
 }
 
+/*
+ * segd answers with rows of characters (one per cell: Y allowed, . denied, - the endpoint
+ * itself, ? no address family in common; docs/api.md); everything here reads pairs. The rows
+ * become {"from", "to", "port", "allowed"} pairs, in place of "rows".
+ */
+static int expand_rows(json_t *reply)
+{
+	json_t *eps = json_object_get(reply, "endpoints"), *ports = json_object_get(reply, "ports");
+	json_t *rows = json_object_get(reply, "rows"), *port_rows, *pairs;
+	size_t k, i;
+
+	if (!rows)
+		return 0;
+	pairs = json_array();
+	if (!pairs || json_object_set_new(reply, "pairs", pairs) < 0)
+		return -ENOMEM;
+	json_array_foreach(rows, k, port_rows) {
+		json_t *port = json_array_get(ports, k), *row;
+
+		json_array_foreach(port_rows, i, row) {
+			const char *v = json_string_value(row);
+			json_t *from = json_object_get(json_array_get(eps, i), "name");
+
+			if (!port || !from || !v || strlen(v) != json_array_size(eps))
+				return -EBADMSG;
+			for (size_t j = 0; v[j]; j++) {
+				json_t *to = json_object_get(json_array_get(eps, j), "name");
+
+				if (v[j] != 'Y' && v[j] != '.')
+					continue;
+				if (json_array_append_new(pairs,
+							  json_pack("{s:O, s:O, s:O, s:b}", "from",
+								    from, "to", to, "port", port,
+								    "allowed", v[j] == 'Y')) < 0)
+					return -ENOMEM;
+			}
+		}
+	}
+	return json_object_del(reply, "rows") < 0 ? -ENOMEM : 0;
+}
+
 static void print_padded(const char *s, int width)
 {
 	print_sanitized(stdout, s);
@@ -103,7 +146,8 @@ static int print_table(json_t *reply)
 
 		if (k > 0)
 			fputc('\n', stdout);
-		printf("PORT %s (Y allowed, . denied, - same endpoint)\n", port ? port : "?");
+		printf("PORT %s (Y allowed, . denied, - same endpoint, ? no address family in common)\n",
+		       port ? port : "?");
 		print_padded("FROM\\TO", w + 3);
 		json_array_foreach(eps, j, e)
 			print_padded(json_str(e, "name", "?"), w + 3);
@@ -426,6 +470,13 @@ int matrix_main(struct segctl *c, int argc, char *argv[])
 	r = client_get(c, path, &reply);
 	if (r < 0)
 		return exit_status(r);
+	r = expand_rows(reply);
+	if (r < 0) {
+		if (r == -EBADMSG)
+			fputs("segctl: segd's matrix has rows that do not fit its endpoints\n",
+			      stderr);
+		return exit_status(r);
+	}
 	if (probe)
 		return exit_status(probe_and_print(c, reply, fmt));
 	switch (fmt) {

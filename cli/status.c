@@ -118,6 +118,31 @@ static int print_status(json_t *st)
 		else if (spec)
 			printf("engine:           %s\n", spec);
 	}
+	{
+		/* who the OCI hook lets start unisolated while segd is down: the host's list */
+		json_t *fo = json_object_get(st, "hook_fail_open"), *n;
+		size_t k;
+
+		if (fo) {
+			fputs("hook fail-open:   ", stdout);
+			if (json_array_size(json_object_get(fo, "names")) == 0)
+				fputs("none (every container starts default-deny while segd is "
+				      "down)",
+				      stdout);
+			json_array_foreach(json_object_get(fo, "names"), k, n) {
+				fputs(k ? ", " : "", stdout);
+				print_sanitized(stdout,
+						json_string_value(n) ? json_string_value(n) : "?");
+			}
+			if (json_string_value(json_object_get(fo, "config"))) {
+				fputs(" (", stdout);
+				print_sanitized(stdout,
+						json_string_value(json_object_get(fo, "config")));
+				fputc(')', stdout);
+			}
+			fputc('\n', stdout);
+		}
+	}
 	if (json_array_size(errors) == 0) {
 		fputs("last errors:      none\n", stdout);
 		return 0;

@@ -207,7 +207,8 @@ static int on_check(struct api_request *rq, json_t **ret, struct op_error *err)
 
 static int on_matrix(struct api_request *rq, json_t **ret, struct op_error *err)
 {
-	return explain_matrix(rq->ops->registry, arg(rq, "namespace"), arg(rq, "ports"), ret, err);
+	return explain_matrix(rq->ops->registry, arg(rq, "namespace"), arg(rq, "ports"),
+			      rq->ops->matrix_budget, ret, err);
 }
 
 /* A decimal number of at most `max` (0 for none given). */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,14 +300,55 @@ static json_t *ports_json(const struct policy_l4 *ports, size_t n)
 	return a;
 }
 
-int explain_matrix(const struct registry *reg, const char *ns, const char *ports_spec, json_t **ret,
-		   struct op_error *err)
+/*
+ * The verdicts as rows of characters, one row per source endpoint and port: the answer costs
+ * one byte per cell, whatever the number of cells, and no JSON object per pair.
+ */
+static int matrix_rows(const struct endpoint **eps, size_t n, const struct policy_l4 *ports,
+		       size_t n_ports, json_t *rows)
+{
+	_cleanup_free_ char *row = malloc(n + 1);
+
+	if (!row)
+		return -ENOMEM;
+	for (size_t k = 0; k < n_ports; k++) {
+		json_t *port_rows = json_array();
+
+		if (!port_rows || json_array_append_new(rows, port_rows) < 0)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			for (size_t j = 0; j < n; j++) {
+				bool known = false;
+				int ok;
+
+				if (i == j) {
+					row[j] = MATRIX_SELF;
+					continue;
+				}
+				ok = pair_allowed(eps[i], eps[i]->installed, eps[j],
+						  eps[j]->installed, &ports[k], &known);
+				if (ok < 0)
+					return ok;
+				row[j] = !known ? MATRIX_NO_FAMILY
+					 : ok	? MATRIX_ALLOWED
+						: MATRIX_DENIED;
+			}
+			if (json_array_append_new(port_rows, json_stringn(row, n)) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int explain_matrix(const struct registry *reg, const char *ns, const char *ports_spec,
+		   uint64_t budget, json_t **ret, struct op_error *err)
 {
 	_cleanup_free_ const struct endpoint **eps = calloc(reg->n + 1, sizeof(*eps));
 	struct policy_l4 ports[EXPLAIN_MAX_PORTS];
 	json_auto_t *out = NULL, *skipped = json_array();
-	json_t *pairs, *names;
+	json_t *names;
 	size_t n = 0, n_ports = 0;
+	uint64_t cells;
 	int r;
 
 	if (!eps || !skipped)
@@ -340,39 +382,28 @@ int explain_matrix(const struct registry *reg, const char *ns, const char *ports
 				(struct policy_l4){ .port = 80, .proto = POLICY_PROTO_TCP };
 		policy_l4_sort(ports, n_ports);
 	}
-	if ((uint64_t)n * n * n_ports > EXPLAIN_MAX_PAIRS)
+	/* The cost is known before any pair is evaluated: refuse rather than stall the loop. */
+	cells = policy_matrix_cells(n, n_ports);
+	if (!policy_cells_fit(cells, budget))
 		return op_error_set(err, -EMSGSIZE,
-				    "%zu endpoints x %zu ports is over %u pairs; "
-				    "narrow it with a namespace or fewer ports",
-				    n, n_ports, EXPLAIN_MAX_PAIRS);
+				    "matrix of %zu endpoints (%" PRIu64
+				    " pairs) x %zu ports is %" PRIu64
+				    " cells, over the budget of %" PRIu64
+				    " (segd --matrix-budget); narrow it with a namespace (-n) or "
+				    "fewer ports (--port)",
+				    n, policy_matrix_cells(n, 1), n_ports, cells, budget);
 
 	out = json_pack("{s:[], s:o, s:[], s:O}", "endpoints", "ports", ports_json(ports, n_ports),
-			"pairs", "not_enforced", skipped);
+			"rows", "not_enforced", skipped);
 	if (!out)
 		return op_error_set(err, -ENOMEM, "out of memory");
 	names = json_object_get(out, "endpoints");
-	pairs = json_object_get(out, "pairs");
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(names, json_pack("{s:s, s:s}", "name", eps[i]->pe.name,
 						       "namespace", eps[i]->pe.namespace));
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < n; j++)
-			for (size_t k = 0; i != j && k < n_ports; k++) {
-				bool known = false;
-				int ok = pair_allowed(eps[i], eps[i]->installed, eps[j],
-						      eps[j]->installed, &ports[k], &known);
-				json_t *o;
-
-				if (ok < 0)
-					return op_error_set(err, ok, "out of memory");
-				if (!known)
-					break; /* no address family in common */
-				o = json_pack("{s:s, s:s, s:o, s:b}", "from", eps[i]->pe.name, "to",
-					      eps[j]->pe.name, "port", json_l4(&ports[k]),
-					      "allowed", ok > 0);
-				if (!o || json_array_append_new(pairs, o) < 0)
-					return op_error_set(err, -ENOMEM, "out of memory");
-			}
+	r = matrix_rows(eps, n, ports, n_ports, json_object_get(out, "rows"));
+	if (r < 0)
+		return op_error_set(err, r, "out of memory");
 	*ret = TAKE_PTR(out);
 	return 0;
 }
@@ -452,10 +483,14 @@ static json_t *endpoint_diff(const struct endpoint *e, const struct policy_plan 
 	return o;
 }
 
-/* Pairs with a changed end whose verdict changes, on ports: appended to reach. */
+/* Pairs with a changed end whose verdict changes, on ports: appended to reach, at most
+ * EXPLAIN_DIFF_MAX_LISTED; *ret_more counts the others. */
 static int reachability(const struct registry *reg, struct policy_plan **plans, const bool *changed,
-			const struct policy_l4 *ports, size_t n_ports, json_t *reach)
+			const struct policy_l4 *ports, size_t n_ports, json_t *reach,
+			size_t *ret_more)
 {
+	size_t listed = 0, more = 0;
+
 	for (size_t i = 0; i < reg->n; i++)
 		for (size_t j = 0; j < reg->n; j++) {
 			const struct endpoint *a = reg->items[i], *b = reg->items[j];
@@ -478,6 +513,10 @@ static int reachability(const struct registry *reg, struct policy_plan **plans, 
 					return after;
 				if (before == after)
 					continue;
+				if (listed == EXPLAIN_DIFF_MAX_LISTED) {
+					more++;
+					continue;
+				}
 				if (json_array_append_new(reach,
 							  json_pack("{s:s, s:s, s:o, s:b, s:b}",
 								    "from", a->pe.name, "to",
@@ -485,17 +524,21 @@ static int reachability(const struct registry *reg, struct policy_plan **plans, 
 								    json_l4(&ports[k]), "before",
 								    before, "after", after)) < 0)
 					return -ENOMEM;
+				listed++;
 			}
 		}
+	*ret_more = more;
 	return 0;
 }
 
-int explain_diff(const struct registry *reg, struct policy_plan **plans, json_t **ret)
+int explain_diff(const struct registry *reg, struct policy_plan **plans, uint64_t budget,
+		 json_t **ret)
 {
 	struct policy_l4 ports[EXPLAIN_MAX_PORTS];
 	_cleanup_free_ bool *changed = calloc(reg->n + 1, sizeof(*changed));
 	json_auto_t *eps = json_array(), *reach = json_array();
-	size_t n_ports = 0, n_changed = 0, n_eval = 0;
+	size_t n_ports = 0, n_changed = 0, n_eval = 0, more = 0;
+	uint64_t cells;
 	json_t *out;
 	int r;
 
@@ -523,12 +566,14 @@ int explain_diff(const struct registry *reg, struct policy_plan **plans, json_t 
 		ports[n_ports++] = (struct policy_l4){ .port = 80, .proto = POLICY_PROTO_TCP };
 	policy_l4_sort(ports, n_ports);
 
-	/* Only a pair with a changed end can change; both ends need a plan before and after. */
-	if ((uint64_t)n_changed * n_eval * 2 * n_ports > EXPLAIN_MAX_PAIRS) {
+	/* Only a pair with a changed end can change; both ends need a plan before and after.
+	 * The cost is known before any pair is evaluated: over the budget, no pairs at all. */
+	cells = policy_diff_cells(n_changed, n_eval, n_ports);
+	if (!policy_cells_fit(cells, budget)) {
 		json_decref(reach);
 		reach = json_null();
 	} else {
-		r = reachability(reg, plans, changed, ports, n_ports, reach);
+		r = reachability(reg, plans, changed, ports, n_ports, reach, &more);
 		if (r < 0)
 			return r;
 	}
@@ -540,9 +585,13 @@ int explain_diff(const struct registry *reg, struct policy_plan **plans, json_t 
 	if (json_is_null(reach))
 		json_object_set_new(
 			out, "reachability_error",
-			json_sprintf("over %u pairs x ports: run segctl matrix before and "
-				     "after instead",
-				     EXPLAIN_MAX_PAIRS));
+			json_sprintf("%zu changed endpoints against %zu x %zu ports is %" PRIu64
+				     " cells, over the budget of %" PRIu64
+				     " (segd --matrix-budget): run segctl matrix with a "
+				     "namespace before and after instead",
+				     n_changed, n_eval, n_ports, cells, budget));
+	if (more)
+		json_object_set_new(out, "reachability_more", json_integer((json_int_t)more));
 	*ret = out;
 	return 0;
 }

@@ -5,8 +5,9 @@
  * createRuntime: the runtime has created the container's namespaces and process but not
  * started the workload. We ask segd to enforce (it commits the container's plan, or default-deny
  * while it does not know the labels) and wait for that, bounded. If segd cannot answer in time,
- * we commit a default-deny table ourselves and let the container start: fail closed. The
- * annotation segd.io/fail-open=true skips that fallback for one container.
+ * we commit a default-deny table ourselves and let the container start: fail closed. Only the
+ * host may exempt a container from that (hook-config.h): the annotation segd.io/fail-open,
+ * which the container's creator writes, is ignored, and said to be.
  *
  * poststop: tells segd the container is gone (best effort; the engine reports it too).
  *
@@ -15,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,7 @@
 
 #include <linux/netfilter/nf_tables.h>
 
+#include "hook-config.h"
 #include "log.h"
 #include "macro.h"
 #include "netns.h"
@@ -36,22 +37,9 @@
 #define MAX_STATE_BYTES (1024u * 1024)
 #define MAX_CONFIG_BYTES (8u * 1024 * 1024)
 #define MAX_REPLY_BYTES (1024u * 1024)
+#define MAX_SEGD_CONFIG_BYTES (64u * 1024) /* SETTINGS_MAX_FILE_BYTES */
 
-static const char *arg_socket = "/run/segd/segd.sock";
-static long arg_timeout_ms = 2000;
-static bool arg_refuse_unenforceable;
-
-static void help(void)
-{
-	printf("Usage: segd-oci-hook [OPTIONS] createRuntime|poststop < OCI-STATE\n"
-	       "OCI runtime hook for segd: isolates a container before its workload starts.\n\n"
-	       "  --socket PATH             segd's control socket (default /run/segd/segd.sock)\n"
-	       "  --timeout-ms N            how long to wait for segd (default 2000)\n"
-	       "  --refuse-unenforceable    fail (refuse to start) host-network containers\n"
-	       "  -h, --help                show this help\n\n"
-	       "If segd does not answer in time, a default-deny table is installed in the\n"
-	       "container's network namespace (annotation segd.io/fail-open=true: nothing is).\n");
-}
+static struct hook_args args;
 
 /* Reads all of fd, at most max bytes: over the limit is an error, never a truncation. */
 static int read_bounded(int fd, size_t max, char **ret, size_t *ret_len)
@@ -92,9 +80,10 @@ static int read_bounded(int fd, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
-static int read_file_bounded(const char *path, size_t max, char **ret, size_t *ret_len)
+/* flags: O_NOFOLLOW for a path under the bundle; the host's own files may be symlinks */
+static int read_file_bounded(const char *path, int flags, size_t max, char **ret, size_t *ret_len)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
 
 	if (fd < 0)
 		return -errno;
@@ -144,7 +133,7 @@ static int ask_segd(const char *route, const char *body, long timeout_ms, char *
 		return -ENOMEM;
 	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, arg_socket);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, args.socket);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -206,6 +195,64 @@ static int install_default_deny(int nsfd, const char *id)
 	return r;
 }
 
+/*
+ * Whether the host lets container id start without isolation: one of the names its engine
+ * recorded for it is in the hook-fail-open lines of --config. Anything that cannot be read
+ * or does not parse means no (and is logged).
+ */
+static bool host_allows_fail_open(const char *id, const char *bundle)
+{
+	_cleanup_free_ char *text = NULL, *err = NULL, *storage = NULL, *records = NULL;
+	char **allowed = NULL, **names = NULL;
+	size_t len = 0, n_allowed = 0, n_names = 0;
+	bool yes = false;
+	int r;
+
+	if (!args.config)
+		return false;
+	r = read_file_bounded(args.config, 0, MAX_SEGD_CONFIG_BYTES, &text, &len);
+	if (r < 0) {
+		/* no file: nobody fails open, nothing wrong; anything else is worth a word */
+		log_full_errno(r == -ENOENT ? LOG_DEBUG : LOG_ERR, r,
+			       "segd-oci-hook: cannot read %s (nobody fails open): %m",
+			       args.config);
+		return false;
+	}
+	r = hook_fail_open_names(args.config, text, len, &allowed, &n_allowed, &err);
+	if (r < 0) {
+		if (r == -EINVAL)
+			log_error("segd-oci-hook: %s (nobody fails open)", err ? err : "invalid");
+		return false;
+	}
+	if (n_allowed == 0)
+		goto out;
+	r = hook_storage_file(bundle, id, &storage);
+	if (r >= 0)
+		r = read_file_bounded(storage, O_NOFOLLOW, HOOK_MAX_STORAGE_BYTES, &records, &len);
+	if (r >= 0)
+		r = hook_storage_names(records, len, id, &names, &n_names);
+	if (r < 0) {
+		log_warning_errno(r,
+				  "segd-oci-hook: container %.12s: its name is not known "
+				  "(containers/storage next to the bundle %s: %m); it cannot fail "
+				  "open",
+				  id, bundle ? bundle : "(none)");
+		goto out;
+	}
+	for (size_t i = 0; i < n_names && !yes; i++)
+		for (size_t k = 0; k < n_allowed && !yes; k++)
+			if (streq(names[i], allowed[k])) {
+				yes = true;
+				log_warning("segd-oci-hook: container %.12s (%s) is named in "
+					    "hook-fail-open of %s: starting it WITHOUT isolation",
+					    id, names[i], args.config);
+			}
+out:
+	hook_names_free(allowed, n_allowed);
+	hook_names_free(names, n_names);
+	return yes;
+}
+
 static int hook_create(json_t *state)
 {
 	const char *id = NULL, *bundle = NULL;
@@ -213,7 +260,7 @@ static int hook_create(json_t *state)
 	json_auto_t *config = NULL, *req = NULL;
 	_cleanup_free_ char *cfg_path = NULL, *cfg_text = NULL, *body = NULL, *msg = NULL;
 	_cleanup_close_ int nsfd = -1;
-	const char *netns = NULL, *fail_open;
+	const char *netns = NULL;
 	json_int_t pid = 0;
 	json_error_t jerr;
 	size_t cfg_len = 0, i;
@@ -228,7 +275,7 @@ static int hook_create(json_t *state)
 
 	/* The network namespace the runtime joined, if any, is in the bundle's config. */
 	if (bundle && bundle[0] == '/' && asprintf(&cfg_path, "%s/config.json", bundle) > 0 &&
-	    read_file_bounded(cfg_path, MAX_CONFIG_BYTES, &cfg_text, &cfg_len) >= 0) {
+	    read_file_bounded(cfg_path, O_NOFOLLOW, MAX_CONFIG_BYTES, &cfg_text, &cfg_len) >= 0) {
 		config = json_loadb(cfg_text, cfg_len, 0, &jerr);
 		cfg_ns = json_object_get(json_object_get(config, "linux"), "namespaces");
 		json_array_foreach(cfg_ns, i, ns) {
@@ -247,9 +294,9 @@ static int hook_create(json_t *state)
 	if (!body)
 		return log_error_errno(-ENOMEM, "segd-oci-hook: out of memory");
 
-	code = ask_segd("createRuntime", body, arg_timeout_ms, &msg);
+	code = ask_segd("createRuntime", body, args.timeout_ms, &msg);
 	if (code == 200) {
-		if (msg && streq(msg, "unenforceable") && arg_refuse_unenforceable)
+		if (msg && streq(msg, "unenforceable") && args.refuse_unenforceable)
 			return log_error_errno(-EPERM,
 					       "segd-oci-hook: container %.12s is on the host "
 					       "network; refusing to start it",
@@ -259,14 +306,15 @@ static int hook_create(json_t *state)
 	log_warning("segd-oci-hook: segd did not enforce container %.12s (%s%s%s)", id,
 		    code < 0 ? strerror(-code) : "HTTP error", msg ? ": " : "", msg ? msg : "");
 
-	fail_open = json_string_value(json_object_get(annotations, "segd.io/fail-open"));
-	if (fail_open && streq(fail_open, "true")) {
+	/* The container's own say: none. */
+	if (json_object_get(annotations, "segd.io/fail-open"))
 		log_warning(
-			"segd-oci-hook: container %.12s asked to fail open; starting it without "
-			"isolation",
+			"segd-oci-hook: container %.12s: annotation segd.io/fail-open is "
+			"ignored: only the host's hook-fail-open setting lets a container start "
+			"without isolation",
 			id);
+	if (host_allows_fail_open(id, bundle))
 		return 0;
-	}
 
 	r = netns ? netns_open_path(netns, &nsfd) : -ENOENT;
 	if (r < 0 && pid > 0) {
@@ -281,7 +329,7 @@ static int hook_create(json_t *state)
 				       "namespace: %m",
 				       id);
 	if (netns_inode(nsfd, &ino) >= 0 && netns_host_inode(&host) >= 0 && ino == host) {
-		if (arg_refuse_unenforceable)
+		if (args.refuse_unenforceable)
 			return log_error_errno(-EPERM,
 					       "segd-oci-hook: container %.12s is on the host "
 					       "network; refusing to start it",
@@ -311,58 +359,23 @@ static int hook_poststop(json_t *state)
 	req = json_pack("{s:s}", "id", id);
 	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	if (body)
-		(void)ask_segd("poststop", body, arg_timeout_ms < 1000 ? arg_timeout_ms : 1000,
+		(void)ask_segd("poststop", body, args.timeout_ms < 1000 ? args.timeout_ms : 1000,
 			       NULL);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	enum { ARG_SOCKET = 0x100, ARG_TIMEOUT, ARG_REFUSE };
-	static const struct option options[] = {
-		{ "socket", required_argument, NULL, ARG_SOCKET },
-		{ "timeout-ms", required_argument, NULL, ARG_TIMEOUT },
-		{ "refuse-unenforceable", no_argument, NULL, ARG_REFUSE },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
 	_cleanup_free_ char *text = NULL;
 	json_auto_t *state = NULL;
 	json_error_t jerr;
 	size_t len = 0;
-	char *end;
-	int c, r;
+	int r;
 
 	log_set_prefix(0);
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
-		switch (c) {
-		case ARG_SOCKET:
-			arg_socket = optarg;
-			break;
-		case ARG_TIMEOUT:
-			errno = 0;
-			arg_timeout_ms = strtol(optarg, &end, 10);
-			if (errno || *end || arg_timeout_ms < 1 || arg_timeout_ms > 60000) {
-				log_error("segd-oci-hook: --timeout-ms: 1 to 60000");
-				return EXIT_FAILURE;
-			}
-			break;
-		case ARG_REFUSE:
-			arg_refuse_unenforceable = true;
-			break;
-		case 'h':
-			help();
-			return EXIT_SUCCESS;
-		default:
-			return EXIT_FAILURE;
-		}
-	}
-	if (optind + 1 != argc ||
-	    (!streq(argv[optind], "createRuntime") && !streq(argv[optind], "poststop"))) {
-		log_error(
-			"segd-oci-hook: expected one stage, createRuntime or poststop (see --help)");
-		return EXIT_FAILURE;
-	}
+	r = hook_args_parse(argc, argv, &args);
+	if (r <= 0)
+		return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 
 	r = read_bounded(STDIN_FILENO, MAX_STATE_BYTES, &text, &len);
 	if (r < 0) {
@@ -376,7 +389,7 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	curl_global_init(CURL_GLOBAL_NOTHING);
-	r = streq(argv[optind], "createRuntime") ? hook_create(state) : hook_poststop(state);
+	r = streq(args.stage, "createRuntime") ? hook_create(state) : hook_poststop(state);
 	curl_global_cleanup();
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

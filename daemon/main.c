@@ -26,8 +26,8 @@ static void help(void)
 	       "namespace. Runs in the foreground and logs to stderr.\n\n"
 	       "  --config FILE          read options from FILE, one NAME = VALUE per line (NAME as\n"
 	       "                         the long options below); the command line wins. SIGHUP\n"
-	       "                         reads it again: log-level and resync-interval change at\n"
-	       "                         once, the rest at the next start\n"
+	       "                         reads it again: log-level, resync-interval and\n"
+	       "                         matrix-budget change at once, the rest at the next start\n"
 	       "  --socket PATH          control socket (default /run/segd/segd.sock)\n"
 	       "  --state-dir DIR        persistent state (default /var/lib/segd)\n"
 	       "  --engine ENGINE        container engine to follow: 'auto' (Podman's socket\n"
@@ -61,6 +61,15 @@ static void help(void)
 	       "  --flow-log-max-size N  rotate PATH to PATH.1 past N MiB (default 64)\n"
 	       "  --metrics-listen ADDR  serve Prometheus metrics at http://ADDR/metrics, ADDR being\n"
 	       "                         IPV4:PORT or [IPV6]:PORT, e.g. 127.0.0.1:9469 (default: off)\n"
+	       "  --matrix-budget CELLS  what one 'segctl matrix' or 'segctl diff' may cost, in\n"
+	       "                         cells (ordered pairs of endpoints x ports), counted before\n"
+	       "                         any is evaluated; over it the answer is an error (413)\n"
+	       "                         asking to narrow it (default 250000)\n"
+	       "  --hook-fail-open NAME  a container segd-oci-hook may start without isolation\n"
+	       "                         when segd does not answer (repeatable; default: none,\n"
+	       "                         every container starts default-deny). The hook reads it\n"
+	       "                         from the config file: set it there, and give the hook\n"
+	       "                         the same --config\n"
 	       "  --log-level LEVEL      error, warning, info (default) or debug\n"
 	       "  -h, --help             show this help\n"
 	       "  --version              show the version\n\n"
@@ -86,6 +95,8 @@ static const struct option options[] = { { "config", required_argument, NULL, 0 
 					 { "flow-log", required_argument, NULL, 0 },
 					 { "flow-log-file", required_argument, NULL, 0 },
 					 { "flow-log-max-size", required_argument, NULL, 0 },
+					 { "matrix-budget", required_argument, NULL, 0 },
+					 { "hook-fail-open", required_argument, NULL, 0 },
 					 { "log-level", required_argument, NULL, 0 },
 					 { "help", no_argument, NULL, 'h' },
 					 { "version", no_argument, NULL, 'V' },

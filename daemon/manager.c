@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,21 @@ int manager_reload(struct manager *m)
 			engine_set_resync_interval(m->engine, next.resync_interval_s);
 		m->settings.log_level = next.log_level;
 		m->settings.resync_interval_s = next.resync_interval_s;
+		if (next.matrix_budget != m->settings.matrix_budget)
+			log_info("Matrix budget now %" PRIu64 " cells", next.matrix_budget);
+		m->settings.matrix_budget = m->ops.matrix_budget = next.matrix_budget;
+		/* the hook reads the file itself; status shows what it holds now */
+		{
+			char **old = m->settings.hook_fail_open;
+			size_t n_old = m->settings.n_hook_fail_open;
+
+			m->settings.hook_fail_open = next.hook_fail_open;
+			m->settings.n_hook_fail_open = next.n_hook_fail_open;
+			next.hook_fail_open = old;
+			next.n_hook_fail_open = n_old;
+			m->ops.hook_fail_open = m->settings.hook_fail_open;
+			m->ops.n_hook_fail_open = m->settings.n_hook_fail_open;
+		}
 		settings_done(&next);
 	}
 	/* After logrotate: the files are opened again, by name. */
@@ -284,6 +300,19 @@ static int settings_copy(struct settings *dst, const struct settings *src)
 	dst->config = src->config ? strdup(src->config) : NULL;
 	dst->fdstore = src->fdstore ? strdup(src->fdstore) : NULL;
 	dst->fdstore_socket = src->fdstore_socket ? strdup(src->fdstore_socket) : NULL;
+	dst->hook_fail_open = NULL;
+	dst->n_hook_fail_open = 0;
+	if (src->n_hook_fail_open) {
+		dst->hook_fail_open = calloc(src->n_hook_fail_open, sizeof(char *));
+		if (!dst->hook_fail_open)
+			return -ENOMEM;
+		for (size_t i = 0; i < src->n_hook_fail_open; i++) {
+			dst->hook_fail_open[i] = strdup(src->hook_fail_open[i]);
+			if (!dst->hook_fail_open[i])
+				return -ENOMEM;
+			dst->n_hook_fail_open = i + 1;
+		}
+	}
 	if ((src->socket_path && !dst->socket_path) || (src->state_dir && !dst->state_dir) ||
 	    (src->engine && !dst->engine) || (src->group && !dst->group) ||
 	    (src->audit_group && !dst->audit_group) || (src->audit_log && !dst->audit_log) ||
@@ -340,6 +369,10 @@ static void wire(struct manager *m)
 		.env = &m->env,
 		.started = time(NULL),
 		.engine_spec = s->engine,
+		.matrix_budget = s->matrix_budget,
+		.hook_fail_open = s->hook_fail_open,
+		.n_hook_fail_open = s->n_hook_fail_open,
+		.config = s->config,
 		.engine_status = engine_status,
 		.userdata = m,
 	};

@@ -150,7 +150,7 @@ static int apply_objects(struct ops *o, const char *file, const char *text, size
 
 		r = reconcile_compile_all(o->rc, &plans);
 		if (r >= 0)
-			r = explain_diff(o->registry, plans, &diff);
+			r = explain_diff(o->registry, plans, o->matrix_budget, &diff);
 		reconcile_plans_free(o->rc, plans);
 		store_snapshot_restore(o->store, &snap);
 		if (r < 0)
@@ -326,6 +326,9 @@ json_t *ops_status(struct ops *o)
 		.errlog = o->errlog,
 		.started = o->started,
 		.engine_spec = o->engine_spec,
+		.hook_fail_open = o->hook_fail_open,
+		.n_hook_fail_open = o->n_hook_fail_open,
+		.config = o->config,
 		.engine = o->engine_status ? o->engine_status(o->userdata) : NULL,
 	};
 

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -48,6 +49,11 @@ struct ops {
 	const struct endpoint_env *env;
 	time_t started;
 	const char *engine_spec;
+	uint64_t matrix_budget; /* cells a matrix or a diff may cost (settings.h) */
+	/* the containers the OCI hook may start unisolated when segd is down, for status */
+	char *const *hook_fail_open;
+	size_t n_hook_fail_open;
+	const char *config; /* the config file the hook reads them from, or NULL */
 	/* The engine source's status ({...} or null), from the part that owns it. */
 	json_t *(*engine_status)(void *userdata);
 	void *userdata;

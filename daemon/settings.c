@@ -12,6 +12,7 @@
 #include <sys/un.h>
 
 #include "audit.h"
+#include "explain.h"
 #include "macro.h"
 #include "metrics.h"
 #include "settings.h"
@@ -36,6 +37,7 @@ void settings_init(struct settings *s)
 		.flow_log = POLICY_FLOW_LOG_DENIED,
 		.flow_log_max_bytes = 64ull << 20,
 		.log_level = LOG_INFO,
+		.matrix_budget = EXPLAIN_DEFAULT_BUDGET,
 	};
 	s->socket_path = strdup("/run/segd/segd.sock");
 	s->state_dir = strdup("/var/lib/segd");
@@ -59,6 +61,9 @@ void settings_done(struct settings *s)
 	free(s->config);
 	free(s->fdstore);
 	free(s->fdstore_socket);
+	for (size_t i = 0; i < s->n_hook_fail_open; i++)
+		free(s->hook_fail_open[i]);
+	free(s->hook_fail_open);
 	*s = (struct settings){ 0 };
 }
 
@@ -220,6 +225,35 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		s->flow_log_max_bytes = (uint64_t)n << 20;
 		return 0;
 	}
+	if (streq(name, "matrix-budget")) {
+		if (number(v, 1, 1000000000, &n) < 0)
+			return fail(reterr,
+				    "--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+		s->matrix_budget = n;
+		return 0;
+	}
+	if (streq(name, "hook-fail-open")) {
+		const char *why = policy_container_name_invalid(v);
+		char **names, *copy;
+
+		if (why)
+			return fail(reterr, "--hook-fail-open: container name '%s' %s", v, why);
+		for (size_t i = 0; i < s->n_hook_fail_open; i++)
+			if (streq(s->hook_fail_open[i], v))
+				return 0;
+		if (s->n_hook_fail_open >= POLICY_MAX_FAIL_OPEN)
+			return fail(reterr, "--hook-fail-open: at most %d names",
+				    POLICY_MAX_FAIL_OPEN);
+		names = reallocarray(s->hook_fail_open, s->n_hook_fail_open + 1, sizeof(*names));
+		if (!names)
+			return -ENOMEM;
+		s->hook_fail_open = names;
+		copy = strdup(v);
+		if (!copy)
+			return -ENOMEM;
+		names[s->n_hook_fail_open++] = copy;
+		return 0;
+	}
 	if (streq(name, "log-level")) {
 		k = choice(v, levels, ARRAY_SIZE(levels));
 		if (k < 0)
@@ -229,34 +263,6 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		return 0;
 	}
 	return fail(reterr, "unknown option '%s'", name);
-}
-
-/* "  name = value  # comment" -> name, value (trimmed, in place); NULL name: blank line. */
-static int split_line(char *line, char **ret_name, char **ret_value)
-{
-	char *hash = strchr(line, '#'), *eq, *end;
-
-	if (hash)
-		*hash = 0;
-	line += strspn(line, " \t\r");
-	for (end = line + strlen(line); end > line && strchr(" \t\r", end[-1]); end--)
-		end[-1] = 0;
-	if (!*line) {
-		*ret_name = NULL;
-		return 0;
-	}
-	eq = strchr(line, '=');
-	if (!eq)
-		return -EINVAL;
-	for (end = eq; end > line && strchr(" \t", end[-1]); end--)
-		end[-1] = 0;
-	*eq++ = 0;
-	eq += strspn(eq, " \t");
-	if (!*line)
-		return -EINVAL;
-	*ret_name = line;
-	*ret_value = eq;
-	return 0;
 }
 
 int settings_parse_text(struct settings *s, const char *file, const char *text, size_t len,
@@ -283,7 +289,7 @@ int settings_parse_text(struct settings *s, const char *file, const char *text, 
 		if (save)
 			*save++ = 0;
 		lineno++;
-		if (split_line(line, &name, &value) < 0)
+		if (policy_config_line_split(line, &name, &value) < 0)
 			return fail(reterr, "%s:%u: expected NAME = VALUE", file, lineno);
 		if (!name)
 			continue;

@@ -11,7 +11,8 @@
  * (--config FILE: one "name = value" per line, names as the long options without "--", '#'
  * starts a comment; a flag takes true/false). One function sets each option from text, for
  * both. The command line wins over the file. On SIGHUP segd reads the file (and its command
- * line) again and applies what can change while it runs: log-level and resync-interval;
+ * line) again and applies what can change while it runs: log-level, resync-interval and
+ * matrix-budget;
  * anything else that changed is logged as needing a restart.
  */
 struct settings {
@@ -31,7 +32,13 @@ struct settings {
 	char *flow_log_file;
 	uint64_t flow_log_max_bytes;
 	int log_level; /* LOG_ERR .. LOG_DEBUG */
-	char *config;  /* the file, or NULL */
+	/* what one matrix or diff may cost, in cells (pairs x ports), checked before the work */
+	uint64_t matrix_budget;
+	/* containers the OCI hook may start without isolation when segd does not answer, by
+	 * name (hook-fail-open, repeatable; the hook reads them from the config file) */
+	char **hook_fail_open;
+	size_t n_hook_fail_open;
+	char *config; /* the file, or NULL */
 	/* where the sockets that own the tables wait while segd restarts: "auto" (systemd's
 	 * store when $NOTIFY_SOCKET is set, else segd-fdstore), "systemd", "holder", "none" */
 	char *fdstore;

@@ -198,6 +198,16 @@ json_t *view_status(const struct status_inputs *in)
 				change_json(&rc->total)));
 	if (o)
 		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
+	/* who may start unisolated while segd is down: the host's setting, never the workload's */
+	if (o) {
+		json_t *names = json_array();
+
+		for (size_t i = 0; names && i < in->n_hook_fail_open; i++)
+			json_array_append_new(names, json_string(in->hook_fail_open[i]));
+		json_object_set_new(o, "hook_fail_open",
+				    json_pack("{s:o, s:s?}", "names", names ? names : json_array(),
+					      "config", in->config));
+	}
 	/* endpoints whose table inet segd another process owns: an alarm */
 	if (o)
 		json_object_set_new(o, "compromised", json_integer((json_int_t)compromised));

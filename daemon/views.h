@@ -35,6 +35,9 @@ struct status_inputs {
 	time_t started;
 	const char *engine_spec;
 	json_t *engine; /* taken */
+	char *const *hook_fail_open;
+	size_t n_hook_fail_open;
+	const char *config;
 };
 
 json_t *view_status(const struct status_inputs *in);

@@ -2,7 +2,8 @@
 # Podman environment for segd's container tests and demos. Idempotent; run as root on Debian 12.
 #
 #   scripts/podman-env.sh setup [--state-dir DIR] [--hook BIN] [--segd-socket SOCK]
-#                               [--hook-timeout-ms N] [--api-socket PATH] [--probe-static BIN]
+#                               [--hook-timeout-ms N] [--hook-config FILE] [--api-socket PATH]
+#                               [--probe-static BIN]
 #                               [--image NAME] [--no-service] [--private-storage]
 #   scripts/podman-env.sh stop  [--state-dir DIR] [--api-socket PATH]
 #   scripts/podman-env.sh env   [--state-dir DIR] [--api-socket PATH] [--image NAME]
@@ -13,7 +14,7 @@
 #   - writes DIR/containers.conf from contrib/podman/containers.conf (runc, explicit ulimits,
 #     hooks_dir = DIR/hooks.d) and DIR/containers-nohooks.conf (hooks_dir = an empty dir);
 #     /etc is never touched: everything that runs podman must export CONTAINERS_CONF;
-#   - with --hook BIN: DIR/hooks.d/segd.json runs `BIN --socket SOCK [--timeout-ms N]
+#   - with --hook BIN: DIR/hooks.d/segd.json runs `BIN --socket SOCK [--timeout-ms N] [--config FILE]
 #     createRuntime` for every container, DIR/hooks.d/segd-poststop.json runs `... poststop`
 #     (SOCK: --segd-socket, default /run/segd/segd.sock). Without --hook both files are removed;
 #   - builds the statically linked probe (tests/tools/probe*.c; or takes --probe-static) and the
@@ -45,6 +46,7 @@ state=/run/segd-podman
 hook=
 segd_socket=/run/segd/segd.sock
 hook_timeout_ms=
+hook_config=
 api_socket=/run/podman/podman.sock
 probe_static=
 image=localhost/segd-test:latest
@@ -62,6 +64,7 @@ while [ $# -gt 0 ]; do
 	--hook) hook=$2; shift 2 ;;
 	--segd-socket) segd_socket=$2; shift 2 ;;
 	--hook-timeout-ms) hook_timeout_ms=$2; shift 2 ;;
+	--hook-config) hook_config=$2; shift 2 ;;
 	--api-socket) api_socket=$2; shift 2 ;;
 	--probe-static) probe_static=$2; shift 2 ;;
 	--image) image=$2; shift 2 ;;
@@ -176,6 +179,7 @@ write_hooks() {
 	for stage in createRuntime poststop; do
 		args="$(json_str segd-oci-hook), \"--socket\", $(json_str "$segd_socket")"
 		[ -n "$hook_timeout_ms" ] && args+=", \"--timeout-ms\", \"$hook_timeout_ms\""
+		[ -n "$hook_config" ] && args+=", \"--config\", $(json_str "$hook_config")"
 		args+=", \"$stage\""
 		[ "$stage" = createRuntime ] && out=$f || out=$fp
 		cat >"$out.tmp" <<EOF

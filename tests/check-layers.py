@@ -15,7 +15,7 @@ import sys
 
 # Top down (docs/architecture.md). A module may include its own layer and the ones below.
 LAYERS = [
-    ["main", "hook", "fdstore-holder"],
+    ["main", "hook", "hook-config", "fdstore-holder"],
     ["manager"],
     ["settings"],
     ["api", "metrics", "engine", "engine-parse"],

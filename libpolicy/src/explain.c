@@ -132,30 +132,67 @@ _public_ int policy_pair_allowed(const struct policy_plan *from,
 				 size_t n_to, const struct policy_l4 *p, bool *ret_known)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
+	const uint8_t ipproto = policy_proto_ipproto(p->proto);
 	bool allowed = true, any = false;
 
+	if ((unsigned)p->proto >= _POLICY_PROTO_MAX)
+		return -EINVAL;
 	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
 		const struct policy_addr *x = addr_of(from_addrs, n_from, families[i]);
 		const struct policy_addr *y = addr_of(to_addrs, n_to, families[i]);
-		struct policy_verdict v;
 		int r;
 
 		if (!x || !y)
 			continue;
 		any = true;
-		r = policy_plan_evaluate(from, POLICY_DIR_EGRESS, y, p->proto, p->port, &v);
+		/* the first matching rule decides; nothing to collect, nothing allocated */
+		r = policy_plan_allows(from, POLICY_DIR_EGRESS, y, ipproto, p->port);
 		if (r < 0)
 			return r;
-		allowed = allowed && v.allowed;
-		policy_verdict_done(&v);
-		r = policy_plan_evaluate(to, POLICY_DIR_INGRESS, x, p->proto, p->port, &v);
+		allowed = allowed && r > 0;
+		r = policy_plan_allows(to, POLICY_DIR_INGRESS, x, ipproto, p->port);
 		if (r < 0)
 			return r;
-		allowed = allowed && v.allowed;
-		policy_verdict_done(&v);
+		allowed = allowed && r > 0;
 	}
 	*ret_known = any;
 	return any && allowed;
+}
+
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+_public_ uint64_t policy_matrix_cells(size_t n_endpoints, size_t n_ports)
+{
+	if (n_endpoints < 2)
+		return 0;
+	return mul_sat(mul_sat(n_endpoints, n_endpoints - 1), n_ports);
+}
+
+_public_ uint64_t policy_diff_cells(size_t n_changed, size_t n_evaluated, size_t n_ports)
+{
+	uint64_t pairs, both;
+
+	if (n_changed > n_evaluated)
+		n_changed =
+			n_evaluated; /* a changed endpoint without a plan before is not paired */
+	if (n_changed == 0 || n_evaluated < 2)
+		return 0;
+	/* ordered pairs with at least one changed end: all from or to a changed one, less those
+	 * counted twice (both ends changed) */
+	pairs = mul_sat(mul_sat(2, n_changed), n_evaluated - 1);
+	both = mul_sat(n_changed, n_changed - 1);
+	pairs = pairs == UINT64_MAX ? pairs : pairs - both;
+	return mul_sat(mul_sat(pairs, 2), n_ports);
+}
+
+_public_ bool policy_cells_fit(uint64_t cells, uint64_t budget)
+{
+	return cells <= budget;
 }
 
 _public_ int policy_plan_allows(const struct policy_plan *plan, enum policy_dir dir,

@@ -10,6 +10,8 @@
  *   segd.io/labels        "k=v;k=v" or a JSON object of strings, an OCI annotation
  *   container ids         lowercase hex, as engines print them
  *   netns names           names under /run/netns, as `ip netns` accepts them
+ *   container names       as Docker and Podman accept them
+ *   config file lines     "name = value # comment", segd's settings and its OCI hook
  *
  * Protocols in these text forms are case-insensitive ("80/tcp"); in Kubernetes objects they
  * are not (policy_proto_from_string).
@@ -91,6 +93,50 @@ _public_ const char *policy_netns_name_invalid(const char *name)
 	if (streq(name, ".") || streq(name, ".."))
 		return "must not be '.' or '..'";
 	return NULL;
+}
+
+_public_ const char *policy_container_name_invalid(const char *name)
+{
+	static const char alnum[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > POLICY_MAX_CONTAINER_NAME)
+		return "must be 1 to 253 bytes";
+	if (!strchr(alnum, name[0]))
+		return "must start with a letter or a digit";
+	for (size_t i = 1; i < n; i++)
+		if (!strchr(alnum, name[i]) && !strchr("_.-", name[i]))
+			return "must contain only letters, digits, '_', '.' and '-'";
+	return NULL;
+}
+
+_public_ int policy_config_line_split(char *line, char **ret_name, char **ret_value)
+{
+	char *hash = strchr(line, '#'), *eq, *end;
+
+	if (hash)
+		*hash = 0;
+	line += strspn(line, " \t\r");
+	for (end = line + strlen(line); end > line && strchr(" \t\r", end[-1]); end--)
+		end[-1] = 0;
+	if (!*line) {
+		*ret_name = NULL;
+		*ret_value = NULL;
+		return 0;
+	}
+	eq = strchr(line, '=');
+	if (!eq)
+		return -EINVAL;
+	for (end = eq; end > line && strchr(" \t", end[-1]); end--)
+		end[-1] = 0;
+	*eq++ = 0;
+	eq += strspn(eq, " \t");
+	if (!*line)
+		return -EINVAL;
+	*ret_name = line;
+	*ret_value = eq;
+	return 0;
 }
 
 static int proto_from_text(const char *s)

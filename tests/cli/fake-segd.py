@@ -74,6 +74,7 @@ RULES = {
 STATUS = {"version": "0.1.0", "pid": 4242, "uptime_seconds": 3723, "endpoints": 2,
           "networkpolicies": 3, "namespaces": 2, "enforced": 1, "errors": 1,
           "table_flags": ["owner", "persist"],
+          "hook_fail_open": {"names": ["db", "cache"], "config": "/etc/segd/segd.conf"},
           "last_errors": [{"time": "2024-05-01T10:00:00Z", "message": "netns y-b vanished"}]}
 
 
@@ -187,10 +188,19 @@ class Handler(BaseHTTPRequestHandler):
             ports = (q.get("ports") or "80/TCP").split(",")
             eps = [{"name": "x-a", "namespace": "x"}, {"name": "x,b", "namespace": "x"},
                    {"name": "y-c", "namespace": "y"}]
-            pairs = [{"from": f["name"], "to": t["name"], "port": pt,
-                      "allowed": t["name"] != "x-a" or pt == "53/UDP"}
-                     for f in eps for t in eps if f != t for pt in ports]
-            return 200, {"endpoints": eps, "ports": ports, "pairs": pairs,
+            # segd's rows: one character per cell (Y allowed, . denied, - itself, ? no
+            # address family in common); namespace "nofamily": y-c shares none with x-a;
+            # namespace "badrows": a row too short
+            def cell(f, t, pt):
+                if f == t:
+                    return "-"
+                if ns == "nofamily" and {f["name"], t["name"]} == {"x-a", "y-c"}:
+                    return "?"
+                return "Y" if t["name"] != "x-a" or pt == "53/UDP" else "."
+            rows = [["".join(cell(f, t, pt) for t in eps) for f in eps] for pt in ports]
+            if ns == "badrows":
+                rows[0][0] = rows[0][0][:-1]
+            return 200, {"endpoints": eps, "ports": ports, "rows": rows,
                          "not_enforced": [{"name": "y-b", "state": "error"}]}, None
         if p[:1] == ["networkpolicies"]:
             if method == "GET" and len(p) == 1:

@@ -265,6 +265,18 @@ echo '  {"kind": "List", "items": []}' >"$tmp/p.json"
 run apply -f "$tmp/p.json"
 expect_req 1 'r["content_type"] == "application/json"'
 
+t "apply -f of a file with a UTF-8 byte order mark and CRLF: sent as it is, JSON is JSON"
+printf '\xef\xbb\xbf{"apiVersion": "networking.k8s.io/v1",\r\n "kind": "List", "items": []}\r\n' >"$tmp/bom.json"
+printf '\xef\xbb\xbfapiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: x}\r\n' >"$tmp/bom.yaml"
+run apply -f "$tmp/bom.json"
+expect_rc 0
+expect_req 1 'r["content_type"] == "application/json"'
+expect_req 1 "r['body'] == open('$tmp/bom.json', encoding='utf-8', newline='').read()"
+run apply -f "$tmp/bom.yaml"
+expect_rc 0
+expect_req 1 'r["content_type"] == "application/yaml"'
+expect_req 1 "r['body'] == open('$tmp/bom.yaml', encoding='utf-8', newline='').read()"
+
 t "apply -f - (stdin)"
 run_stdin "$tmp/p.yaml" apply -f -
 expect_rc 0
@@ -833,6 +845,7 @@ endpoints:        2 (1 enforced, 1 in error)
 networkpolicies:  3
 namespaces:       2
 table flags:      owner,persist
+hook fail-open:   db, cache (/etc/segd/segd.conf)
 last errors:
   2024-05-01T10:00:00Z  netns y-b vanished"
 
@@ -910,6 +923,20 @@ expect_out_has '"y-c" -> "x-a" [label="53/UDP"];'
 t "matrix -o json"
 run matrix -A -o json
 expect_json 'len(j["pairs"]) == 6 and j["pairs"][0]["from"] == "x-a"'
+
+t "matrix: the rows become pairs; no pair where no family is shared"
+run matrix -n nofamily -o json
+expect_rc 0
+expect_json '"rows" not in j and len(j["pairs"]) == 4 and {(p["from"], p["to"]) for p in j["pairs"]} == {("x-a", "x,b"), ("x,b", "x-a"), ("x,b", "y-c"), ("y-c", "x,b")}'
+expect_json '[p["allowed"] for p in j["pairs"]] == [True, False, True, True]'
+run matrix -n nofamily
+expect_rc 0
+expect_out_has "x-a       -         Y         ?         "
+
+t "matrix: rows that do not fit the endpoints"
+run matrix -n badrows
+expect_rc 1
+expect_err "segctl: segd's matrix has rows that do not fit its endpoints"
 
 t "matrix: bad options"
 run matrix -o html

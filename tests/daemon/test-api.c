@@ -254,12 +254,48 @@ static void test_server(void **state)
 	harness_stop(&h);
 }
 
+/* A file with a UTF-8 byte order mark and CRLF line ends (Windows editors) applies as kubectl
+ * applies it, YAML (several documents) and JSON; its diagnostics keep their positions. */
+static void test_apply_bom_crlf(void **state)
+{
+	static const char yaml[] = "\xef\xbb\xbf"
+				   "apiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: shop}\r\n"
+				   "---\r\n"
+				   "apiVersion: networking.k8s.io/v1\r\nkind: NetworkPolicy\r\n"
+				   "metadata: {name: deny, namespace: shop}\r\n"
+				   "spec: {podSelector: {}, policyTypes: [Ingress]}\r\n";
+	static const char json[] =
+		"\xef\xbb\xbf{\"apiVersion\": \"networking.k8s.io/v1\",\r\n"
+		" \"kind\": \"NetworkPolicy\", \"metadata\": {\"name\": \"j\", \"namespace\": \"shop\"},\r\n"
+		" \"spec\": {\"podSelector\": {}}}\r\n";
+	static const char bad[] = "\xef\xbb\xbf"
+				  "apiVersion: networking.k8s.io/v1\r\nkind: NetworkPolicy\r\n"
+				  "metadata: {name: x}\r\nspec: {podSelector: {}, ingres: []}\r\n";
+	struct harness h;
+	json_t *o = NULL, *d;
+
+	harness_start(&h, NULL);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=w.yaml", yaml, strlen(yaml), &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "applied")), 2);
+	json_decref(o);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=w.json", json, strlen(json), &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "applied")), 1);
+	json_decref(o);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=bad.yaml", bad, strlen(bad), &o), 400);
+	d = json_array_get(json_object_get(json_object_get(o, "error"), "diagnostics"), 0);
+	assert_int_equal(json_integer_value(json_object_get(d, "line")), 4);
+	assert_int_equal(json_integer_value(json_object_get(d, "column")), 25);
+	json_decref(o);
+	harness_stop(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_statuses),
 		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_apply_bom_crlf),
 	};
 
 	fixture_enter();

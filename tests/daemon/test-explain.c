@@ -341,7 +341,7 @@ static json_t *matrix_ok(const struct registry *r, const char *ns, const char *p
 {
 	struct op_error err = { 0 };
 	json_t *o = NULL;
-	int k = explain_matrix(r, ns, ports, &o, &err);
+	int k = explain_matrix(r, ns, ports, EXPLAIN_DEFAULT_BUDGET, &o, &err);
 
 	if (k != 0)
 		fail_msg("explain_matrix(%s, %s) = %d: %s", ns ? ns : "all",
@@ -349,18 +349,48 @@ static json_t *matrix_ok(const struct registry *r, const char *ns, const char *p
 	return o;
 }
 
-/* The verdict of from->to on port in a matrix: 1, 0, or -1 when the pair is not listed. */
-static int pair(json_t *m, const char *from, const char *to, const char *port)
+static size_t index_of(json_t *list, const char *name)
 {
 	size_t i;
-	json_t *p;
+	json_t *v;
 
-	json_array_foreach(json_object_get(m, "pairs"), i, p)
-		if (streq(json_string_value(json_object_get(p, "from")), from) &&
-		    streq(json_string_value(json_object_get(p, "to")), to) &&
-		    streq(json_string_value(json_object_get(p, "port")), port))
-			return json_is_true(json_object_get(p, "allowed"));
-	return -1;
+	json_array_foreach(list, i, v)
+		if (streq(json_is_string(v) ? json_string_value(v)
+					    : json_string_value(json_object_get(v, "name")),
+			  name))
+			return i;
+	fail_msg("%s is not listed", name);
+	return 0;
+}
+
+/* The verdict of from->to on port in a matrix's rows: 1, 0, or -1 when the pair shares no
+ * address family or is one endpoint twice. */
+static int pair(json_t *m, const char *from, const char *to, const char *port)
+{
+	json_t *eps = json_object_get(m, "endpoints");
+	size_t k = index_of(json_object_get(m, "ports"), port);
+	const char *row = json_string_value(
+		json_array_get(json_array_get(json_object_get(m, "rows"), k), index_of(eps, from)));
+	char c;
+
+	assert_non_null(row);
+	assert_int_equal(strlen(row), json_array_size(eps));
+	c = row[index_of(eps, to)];
+	assert_true(c == 'Y' || c == '.' || c == '?' || c == '-');
+	return c == 'Y' ? 1 : c == '.' ? 0 : -1;
+}
+
+/* The cells of a matrix that are a verdict (not '-' or '?'). */
+static size_t verdicts(json_t *m)
+{
+	size_t n = 0, k, i;
+	json_t *rows, *row;
+
+	json_array_foreach(json_object_get(m, "rows"), k, rows)
+		json_array_foreach(rows, i, row)
+			for (const char *c = json_string_value(row); *c; c++)
+				n += *c == 'Y' || *c == '.';
+	return n;
 }
 
 static void test_matrix(void **state)
@@ -380,7 +410,9 @@ static void test_matrix(void **state)
 	assert_json_eq(json_object_get(m, "not_enforced"),
 		       "[{\"name\": \"pending\", \"state\": \"pending\"}]");
 	/* 5 pairs of endpoints share a family (cache and v6 do not): 10 ordered, x 2 ports */
-	assert_int_equal(json_array_size(json_object_get(m, "pairs")), 20);
+	assert_int_equal(verdicts(m), 20);
+	assert_json_eq(json_object_get(m, "rows"), "[[\"-.?Y\", \".-YY\", \"?.-Y\", \".Y.-\"],"
+						   " [\"-.?Y\", \".-YY\", \"?.-Y\", \"..Y-\"]]");
 	assert_int_equal(pair(m, "web", "db", "5432/TCP"), 1);
 	assert_int_equal(pair(m, "web", "db", "53/UDP"), 0);
 	assert_int_equal(pair(m, "db", "web", "5432/TCP"), 1);
@@ -409,18 +441,19 @@ static void test_matrix(void **state)
 	/* no rule names a port: 80/TCP */
 	m = matrix_ok(&r, "blog", NULL);
 	assert_json_eq(json_object_get(m, "ports"), "[\"80/TCP\"]");
-	assert_json_eq(json_object_get(m, "pairs"), "[]");
+	assert_json_eq(json_object_get(m, "rows"), "[[\"-\"]]");
 	assert_json_eq(json_object_get(m, "not_enforced"), "[]");
 	json_decref(m);
 	m = matrix_ok(&r, "nothing-here", "");
-	assert_json_eq(m, "{\"endpoints\": [], \"ports\": [\"80/TCP\"], \"pairs\": [],"
+	assert_json_eq(m, "{\"endpoints\": [], \"ports\": [\"80/TCP\"], \"rows\": [[]],"
 			  " \"not_enforced\": []}");
 
 	{
 		struct op_error err = { 0 };
 		json_t *o = NULL;
 
-		assert_int_equal(explain_matrix(&r, NULL, "80,x", &o, &err), -EINVAL);
+		assert_int_equal(explain_matrix(&r, NULL, "80,x", EXPLAIN_DEFAULT_BUDGET, &o, &err),
+				 -EINVAL);
 		assert_string_equal(err.message, "ports: \"80,x\" is not a list of PORT[/PROTOCOL] "
 						 "(at most 64)");
 		assert_null(o);
@@ -447,6 +480,7 @@ static void build_many(struct registry *r, size_t n)
 
 static void test_matrix_limit(void **state)
 {
+	const uint64_t cells = 128 * 127 * 64;
 	char ports[512] = "";
 	struct registry r;
 	struct op_error err = { 0 };
@@ -455,38 +489,61 @@ static void test_matrix_limit(void **state)
 	for (int i = 1; i <= EXPLAIN_MAX_PORTS; i++)
 		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%d",
 			 i > 1 ? "," : "", i);
-	/* 128 x 128 x 64 is the limit exactly */
+	/* 128 x 127 x 64 cells, within a budget of exactly that */
 	build_many(&r, 128);
-	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), 0);
+	assert_int_equal(explain_matrix(&r, NULL, ports, cells, &o, &err), 0);
 	assert_int_equal(json_array_size(json_object_get(o, "endpoints")), 128);
 	assert_int_equal(json_array_size(json_object_get(o, "ports")), 64);
+	assert_int_equal(json_array_size(json_object_get(o, "rows")), 64);
+	assert_int_equal(json_array_size(json_array_get(json_object_get(o, "rows"), 63)), 128);
 	json_decref(o);
 	o = NULL;
-	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "not-enforced", "x")), 0);
-	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), 0); /* not counted */
+	/* one cell less: refused before any pair is evaluated, saying how to narrow it */
+	assert_int_equal(explain_matrix(&r, NULL, ports, cells - 1, &o, &err), -EMSGSIZE);
+	assert_string_equal(
+		err.message,
+		"matrix of 128 endpoints (16256 pairs) x 64 ports is 1040384 cells, over "
+		"the budget of 1040383 (segd --matrix-budget); narrow it with a "
+		"namespace (-n) or fewer ports (--port)");
+	assert_null(o);
+	op_error_done(&err);
+	/* fewer ports fit */
+	assert_int_equal(explain_matrix(&r, NULL, "1,2,3", cells - 1, &o, &err), 0);
+	json_decref(o);
+	o = NULL;
+	/* an endpoint without a committed ruleset is not counted */
+	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "not-enforced", "y")), 0);
+	assert_int_equal(explain_matrix(&r, NULL, ports, cells, &o, &err), 0);
 	json_decref(o);
 	o = NULL;
 	registry_get(&r, "not-enforced")->installed = calloc(1, sizeof(struct policy_plan));
-	assert_int_equal(explain_matrix(&r, NULL, ports, &o, &err), -EMSGSIZE);
-	assert_string_equal(err.message,
-			    "129 endpoints x 64 ports is over 1048576 pairs; narrow it "
-			    "with a namespace or fewer ports");
+	assert_int_equal(explain_matrix(&r, NULL, ports, cells, &o, &err), -EMSGSIZE);
 	assert_null(o);
+	op_error_done(&err);
 	/* a namespace narrows it */
-	assert_int_equal(explain_matrix(&r, "y", ports, &o, &err), 0);
+	assert_int_equal(explain_matrix(&r, "y", ports, cells, &o, &err), 0);
 	json_decref(o);
 	/* 65 ports are refused outright */
 	strcat(ports, ",65");
-	assert_int_equal(explain_matrix(&r, "y", ports, &o, &err), -EINVAL);
+	assert_int_equal(explain_matrix(&r, "y", ports, cells, &o, &err), -EINVAL);
 	op_error_done(&err);
 	registry_done(&r);
+}
+
+static json_t *diff_budget(const struct registry *r, struct policy_plan **plans, uint64_t budget)
+{
+	json_t *o = NULL;
+
+	assert_int_equal(explain_diff(r, plans, budget, &o), 0);
+	assert_non_null(o);
+	return o;
 }
 
 static json_t *diff_of(const struct registry *r, struct policy_plan **plans)
 {
 	json_t *o = NULL;
 
-	assert_int_equal(explain_diff(r, plans, &o), 0);
+	assert_int_equal(explain_diff(r, plans, EXPLAIN_DEFAULT_BUDGET, &o), 0);
 	assert_non_null(o);
 	return o;
 }
@@ -627,8 +684,8 @@ static void test_diff_limit(void **state)
 	struct policy_plan **plans;
 	json_t *o;
 
-	/* n changed x n evaluated x 2 x 1 port: 724 endpoints are under 2^20, 725 over */
-	build_many(&r, 725);
+	/* 100 changed among 100 evaluated, 1 port: 100 x 99 ordered pairs, before and after */
+	build_many(&r, 100);
 	plans = calloc(r.n, sizeof(*plans));
 	assert_non_null(plans);
 	for (size_t i = 0; i < r.n; i++) {
@@ -636,19 +693,40 @@ static void test_diff_limit(void **state)
 		assert_non_null(plans[i]);
 		plans[i]->isolated[POLICY_DIR_INGRESS] = true;
 	}
-	o = diff_of(&r, plans);
-	assert_int_equal(json_array_size(json_object_get(o, "endpoints")), 725);
+	o = diff_budget(&r, plans, 19799);
+	assert_int_equal(json_array_size(json_object_get(o, "endpoints")), 100);
 	assert_true(json_is_null(json_object_get(o, "reachability")));
-	assert_json_string(
-		o, "reachability_error",
-		"over 1048576 pairs x ports: run segctl matrix before and after instead");
+	assert_json_string(o, "reachability_error",
+			   "100 changed endpoints against 100 x 1 ports is 19800 cells, over the "
+			   "budget of 19799 (segd --matrix-budget): run segctl matrix with a "
+			   "namespace before and after instead");
 	json_decref(o);
-	policy_plan_free(plans[724]);
-	plans[724] = NULL;
-	o = diff_of(&r, plans);
-	assert_int_equal(json_array_size(json_object_get(o, "endpoints")), 724);
-	assert_json_eq(json_object_get(o, "reachability"), "[]");
+	o = diff_budget(&r, plans, 19800);
+	assert_json_eq(json_object_get(o, "reachability"), "[]"); /* no addresses: no pairs */
 	assert_null(json_object_get(o, "reachability_error"));
+	json_decref(o);
+	plans_free(plans, r.n);
+	free(plans);
+	registry_done(&r);
+
+	/* 110 endpoints with addresses, each now isolated: all 11990 pairs change; the first
+	 * 10000 are listed, the rest counted */
+	build_many(&r, 110);
+	plans = calloc(r.n, sizeof(*plans));
+	assert_non_null(plans);
+	for (size_t i = 0; i < r.n; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.1.%zu.%zu", i / 200, i % 200 + 1);
+		ep_addr(r.items[i], a);
+		plans[i] = calloc(1, sizeof(**plans));
+		assert_non_null(plans[i]);
+		plans[i]->isolated[POLICY_DIR_INGRESS] = true;
+	}
+	o = diff_of(&r, plans);
+	assert_int_equal(json_array_size(json_object_get(o, "reachability")),
+			 EXPLAIN_DIFF_MAX_LISTED);
+	assert_json_int(o, "reachability_more", 110 * 109 - EXPLAIN_DIFF_MAX_LISTED);
 	json_decref(o);
 	plans_free(plans, r.n);
 	free(plans);

@@ -2,7 +2,8 @@
 /*
  * segd-oci-hook, run as a runtime runs it (the OCI state on stdin, the bundle's config.json
  * naming the network namespace): with segd answering, segd enforces; without, the hook
- * commits default-deny itself (fail closed) unless the container asked to fail open; a
+ * commits default-deny itself (fail closed), whatever the container's annotations say,
+ * unless the host named it in hook-fail-open of the --config file; a
  * host-network container is unenforceable, refused with --refuse-unenforceable. Private
  * kernel, no root; argv[1] is the hook binary.
  */
@@ -85,6 +86,15 @@ static void bundle(const char *dir, const char *netns_path, const char *annotati
 	assert_int_equal(fclose(f), 0);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
 static int table_in(const char *netns)
 {
 	struct nft_sock *s = NULL;
@@ -100,7 +110,7 @@ static int table_in(const char *netns)
 
 static void test_without_segd(void **state)
 {
-	char dir[200], json[512], nosock[200];
+	char dir[512], json[1024], nosock[200];
 	int fd = -1;
 
 	snprintf(nosock, sizeof(nosock), "%s/no-segd.sock", fixture_tmpdir());
@@ -113,14 +123,51 @@ static void test_without_segd(void **state)
 	assert_int_equal(hook_wait(hook_start(nosock, "createRuntime", json, NULL)), 0);
 	assert_int_equal(table_in("hooked"), 1);
 
-	/* Fail open, when the container asks. */
-	assert_int_equal(fixture_netns("open", &fd), 0);
+	/* The container asking to fail open: ignored, default-deny all the same. */
+	assert_int_equal(fixture_netns("asks", &fd), 0);
 	close(fd);
 	snprintf(dir, sizeof(dir), "%s/bundle2", fixture_tmpdir());
-	bundle(dir, "/run/netns/open", "{\"segd.io/fail-open\": \"true\"}");
+	bundle(dir, "/run/netns/asks", "{\"segd.io/fail-open\": \"true\"}");
 	snprintf(json, sizeof(json), "{\"id\": \"%s\", \"pid\": 0, \"bundle\": \"%s\"}", ID, dir);
 	assert_int_equal(hook_wait(hook_start(nosock, "createRuntime", json, NULL)), 0);
-	assert_int_equal(table_in("open"), 0);
+	assert_int_equal(table_in("asks"), 1);
+
+	/* The host naming it (segd's config file, the name its engine recorded in
+	 * containers/storage): it starts without isolation. */
+	{
+		char store[200], conf[300], other[300], opt[320], opt_other[320];
+
+		snprintf(store, sizeof(store), "%s/overlay-containers", fixture_tmpdir());
+		assert_int_equal(mkdir(store, 0700), 0);
+		snprintf(dir, sizeof(dir), "%s/%s", store, ID);
+		assert_int_equal(mkdir(dir, 0700), 0);
+		snprintf(dir, sizeof(dir), "%s/%s/userdata", store, ID);
+		bundle(dir, "/run/netns/named", "{\"segd.io/fail-open\": \"false\"}");
+		snprintf(conf, sizeof(conf), "%s/containers.json", store);
+		write_file(conf, "[{\"id\": \"" ID "\", \"names\": [\"trusted\"]}]");
+		snprintf(conf, sizeof(conf), "%s/segd.conf", fixture_tmpdir());
+		write_file(conf, "log-level = info\nhook-fail-open = trusted\n");
+		snprintf(other, sizeof(other), "%s/other.conf", fixture_tmpdir());
+		write_file(other, "hook-fail-open = someone-else\n");
+		snprintf(opt, sizeof(opt), "--config=%s", conf);
+		snprintf(opt_other, sizeof(opt_other), "--config=%s", other);
+		snprintf(json, sizeof(json), "{\"id\": \"%s\", \"pid\": 0, \"bundle\": \"%s\"}", ID,
+			 dir);
+		/* control: the host names someone else */
+		assert_int_equal(fixture_netns("named", &fd), 0);
+		close(fd);
+		assert_int_equal(hook_wait(hook_start(nosock, "createRuntime", json, opt_other)),
+				 0);
+		assert_int_equal(table_in("named"), 1);
+		assert_int_equal(fixture_netns("named2", &fd), 0);
+		close(fd);
+		snprintf(dir, sizeof(dir), "%s/%s/userdata/config.json", store, ID);
+		write_file(dir, "{\"linux\": {\"namespaces\": [{\"type\": \"network\", \"path\": "
+				"\"/run/netns/named2\"}]}}");
+		snprintf(dir, sizeof(dir), "%s/%s/userdata", store, ID);
+		assert_int_equal(hook_wait(hook_start(nosock, "createRuntime", json, opt)), 0);
+		assert_int_equal(table_in("named2"), 0);
+	}
 
 	/* Host network: nothing to enforce; refused when asked to. */
 	snprintf(dir, sizeof(dir), "%s/bundle3", fixture_tmpdir());

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "fixture.h"
+#include "explain.h"
 #include "settings.h"
 #include "unit.h"
 
@@ -185,6 +186,43 @@ static void test_numbers(void **state)
 		set_bad(s, "flow-log-max-size", bad_sizes[i],
 			"--flow-log-max-size: 1 to 65536 (MiB)");
 	assert_int_equal(s->flow_log_max_bytes, 65536ull << 20);
+
+	assert_int_equal(s->matrix_budget, EXPLAIN_DEFAULT_BUDGET);
+	set_ok(s, "matrix-budget", "1");
+	assert_int_equal(s->matrix_budget, 1);
+	set_ok(s, "matrix-budget", "1000000000");
+	assert_int_equal(s->matrix_budget, 1000000000);
+	set_bad(s, "matrix-budget", "0", "--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+	set_bad(s, "matrix-budget", "1000000001",
+		"--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+	set_bad(s, "matrix-budget", "1e6",
+		"--matrix-budget: 1 to 1000000000 cells (pairs x ports)");
+	assert_int_equal(s->matrix_budget, 1000000000);
+}
+
+static void test_hook_fail_open(void **state)
+{
+	struct settings *s = *state;
+	char name[16];
+
+	assert_int_equal(s->n_hook_fail_open, 0);
+	set_ok(s, "hook-fail-open", "db");
+	set_ok(s, "hook-fail-open", "Web_1.x-y");
+	set_ok(s, "hook-fail-open", "db"); /* once */
+	assert_int_equal(s->n_hook_fail_open, 2);
+	assert_string_equal(s->hook_fail_open[0], "db");
+	assert_string_equal(s->hook_fail_open[1], "Web_1.x-y");
+	set_bad(s, "hook-fail-open", "-x",
+		"--hook-fail-open: container name '-x' must start with a letter or a digit");
+	set_bad(s, "hook-fail-open", "a b",
+		"--hook-fail-open: container name 'a b' must contain only letters, digits, '_', "
+		"'.' and '-'");
+	for (int i = 2; i < POLICY_MAX_FAIL_OPEN; i++) {
+		snprintf(name, sizeof(name), "c%d", i);
+		set_ok(s, "hook-fail-open", name);
+	}
+	set_bad(s, "hook-fail-open", "one-more", "--hook-fail-open: at most 64 names");
+	assert_int_equal(s->n_hook_fail_open, POLICY_MAX_FAIL_OPEN);
 }
 
 static void test_numbers_digits_only(void **state)
@@ -480,6 +518,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hook_fail_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_numbers_digits_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_choices, setup, teardown),

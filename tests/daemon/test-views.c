@@ -300,7 +300,9 @@ static void test_status(void **state)
 	assert_json_int(o, "compromised", 0);
 	assert_json_eq(json_object_get(o, "conntrack"),
 		       "{\"keep_established\": false, \"flows_cut\": 0}");
-	assert_int_equal(json_object_size(o), 20);
+	/* nobody may fail open unless the host names them */
+	assert_json_eq(json_object_get(o, "hook_fail_open"), "{\"names\": [], \"config\": null}");
+	assert_int_equal(json_object_size(o), 21);
 	json_decref(o);
 
 	/* the engine's part is taken; no flags */
@@ -313,6 +315,22 @@ static void test_status(void **state)
 	assert_json_string(o, "engine_spec", "unix:///run/docker.sock");
 	assert_json_true(json_object_get(o, "engine"), "connected");
 	assert_json_true(json_object_get(o, "drift"), "watching");
+	json_decref(o);
+
+	/* the host's hook-fail-open names, and the file the hook reads them from */
+	{
+		char a[] = "db", b[] = "cache", *names[] = { a, b };
+
+		in.engine = NULL;
+		in.hook_fail_open = names;
+		in.n_hook_fail_open = 2;
+		in.config = "/etc/segd/segd.conf";
+		o = view_status(&in);
+		assert_json_eq(
+			json_object_get(o, "hook_fail_open"),
+			"{\"names\": [\"db\", \"cache\"], \"config\": \"/etc/segd/segd.conf\"}");
+		json_decref(o);
+	}
 
 	errlog_done(&l);
 	store_done(&s);

@@ -62,6 +62,22 @@ AUDIT_GROUP = "segd-audit-t%d" % os.getpid()
 NOBODY = 65534
 
 
+def http_get(sock_path, path):
+    """(status, JSON body) of GET path on segd's socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(sock_path)
+        s.sendall(("GET %s HTTP/1.0\r\nHost: segd\r\n\r\n" % path).encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body or b"{}")
+
+
 class Test:
     def __init__(self, a):
         self.a = a
@@ -485,6 +501,50 @@ class Test:
             proc.terminate()
             proc.wait(5)
 
+    def t_budget(self):
+        """A matrix or diff over segd's --matrix-budget is refused before any work, with what it
+        costs and how to narrow it; narrowed, it is answered. Runs last: it restarts segd."""
+        n = len(self.segd.ctl_json("matrix", "-n", NS, "--port", "80/TCP")["endpoints"])
+        budget = n * (n - 1) * 2  # two ports fit exactly, three do not
+        self.segd.stop()
+        self.segd.extra_args += ["--matrix-budget", str(budget)]
+        self.segd.start()
+        args = ["matrix", "-n", NS]
+        for port in PORTS:
+            args += ["--port", port]
+        p = self.segd.ctl(*args)
+        want = ("matrix of %d endpoints (%d pairs) x 3 ports is %d cells, over the budget of %d "
+                "(segd --matrix-budget); narrow it with a namespace (-n) or fewer ports (--port)"
+                % (n, n * (n - 1), n * (n - 1) * 3, budget))
+        self.r.check(p.returncode == 1 and want in p.stderr and not p.stdout,
+                     "matrix over the budget: %d %r %r" % (p.returncode, p.stdout[:200], p.stderr))
+        # the same through the API: 413
+        code, body = http_get(self.segd.socket, "/v1/matrix?namespace=%s&ports=80/TCP,81/TCP,80/UDP" % NS)
+        self.r.check(code == 413 and want in (body.get("error") or {}).get("message", ""),
+                     "GET /v1/matrix over the budget: %s %s" % (code, body))
+        # narrowed to two ports: exactly the budget, answered, and what the probes say
+        m = self.segd.ctl_json("matrix", "-n", NS, "--port", "80/TCP", "--port", "81/TCP")
+        got = {(x["from"], x["to"], x["port"]): x["allowed"] for x in m["pairs"]}
+        self.r.check(len(got) == budget, "narrowed matrix: %d pairs, want %d" % (len(got), budget))
+        probed = {k: v for k, v in self.probe_all().items() if k[2] != "80/UDP"}
+        bad = ["%s -> %s %s: matrix %s, probe %s" % (k[0], k[1], k[2], got.get(k), v)
+               for k, v in sorted(probed.items()) if got.get(k) != v]
+        self.r.no_problems(bad, "narrowed matrix vs probes")
+        # a diff back to the first policies: db and batch change, on 2 ports, every pair with a
+        # changed end before and after; over the budget its reachability is left out, with
+        # the reason, and the rest answered
+        path = os.path.join(self.segd.workdir, "back.json")
+        with open(path, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": [DB_FROM_WEB, BATCH_NO_EGRESS]}, f)
+        d = self.segd.ctl_json("diff", "-f", path)
+        msg = d.get("reachability_error") or ""
+        mm = re.match(r"2 changed endpoints against (\d+) x 2 ports is (\d+) cells, over the budget "
+                      r"of %d \(segd --matrix-budget\)" % budget, msg)
+        e = int(mm.group(1)) if mm else 0
+        self.r.check(d.get("reachability") is None and mm and int(mm.group(2)) == 2 * (4 * (e - 1) - 2) * 2
+                     and sorted(x["name"] for x in d["endpoints"]) == ["batch", "db"],
+                     "diff over the budget: %s" % {k: d.get(k) for k in ("reachability", "reachability_error")})
+
     def main(self):
         try:
             self.r.run("check names the deciding policy and rule", self.t_check)
@@ -496,6 +556,8 @@ class Test:
             self.r.run("the audit group reads and cannot write", self.t_roles)
             self.r.run("flows: denied and allowed connections with names within a second", self.t_flows)
             self.r.run("Prometheus metrics", self.t_metrics)
+            self.r.run("matrix and diff over --matrix-budget: refused with the cost, narrowed: answered",
+                       self.t_budget)
         finally:
             self.segd.close()
             self.topo.close()

@@ -133,13 +133,14 @@ class Podman:
     """One test run's podman world."""
 
     def __init__(self, hook=None, segd_socket=None, hook_timeout_ms=None, probe_static=None,
-                 prefix=None, private_storage=True):
+                 prefix=None, private_storage=True, hook_config=None):
         self.prefix = prefix or "sgp%d-" % os.getpid()
         self.state_dir = os.path.join(STATE_BASE, self.prefix.rstrip("-"))
         self.api_socket = os.path.join(self.state_dir, "podman.sock")
         self.probe_static = probe_static
         self.private_storage = private_storage
         self.containers = {}
+        self.hook_config = hook_config  # segd's config file, for the hook's hook-fail-open
         self._closed = False
         self._lock = threading.Lock()
         os.makedirs(self.state_dir, exist_ok=True)
@@ -164,6 +165,8 @@ class Podman:
             args += ["--hook", hook, "--segd-socket", segd_socket or "/run/segd/segd.sock"]
             if hook_timeout_ms:
                 args += ["--hook-timeout-ms", str(hook_timeout_ms)]
+            if self.hook_config:
+                args += ["--hook-config", self.hook_config]
         if self.probe_static:
             args += ["--probe-static", self.probe_static]
         if self.private_storage:

@@ -103,8 +103,14 @@ class Suite:
 
     def setup(self):
         self.segd = P.EngineSegd(self.a.segd, self.a.segctl, engine="unix://placeholder", resync_interval=5)
+        # the host's say on failing open: segd's config file, which the hook reads too
+        self.conf = os.path.join(self.segd.workdir, "segd.conf")
+        with open(self.conf, "w") as f:
+            f.write("hook-fail-open = sgp%d-trusted\n" % os.getpid())
+        self.segd.extra_args += ["--config", self.conf]
         self.pm = P.Podman(hook=self.a.hook, segd_socket=self.segd.socket,
-                           hook_timeout_ms=self.a.hook_timeout_ms, probe_static=self.a.probe_static)
+                           hook_timeout_ms=self.a.hook_timeout_ms, probe_static=self.a.probe_static,
+                           hook_config=self.conf)
         self.segd.engine = "unix://" + self.pm.api_socket
         self.net, self.v4net, self.v6net = self.network_create()
         print("# podman network %s %s %s" % (self.net, self.v4net, self.v6net), flush=True)
@@ -323,6 +329,48 @@ class Suite:
         finally:
             S.ns_run(self.path["a"], ["conntrack", "-F"], check=False)
 
+    def t_fail_open(self):
+        """segd down: a container's own segd.io/fail-open=true is ignored (default-deny, real
+        packets); the one the host names in hook-fail-open starts unisolated."""
+        trusted = self.pm.name("trusted")
+        fo = self.segd.ctl_json("status").get("hook_fail_open") or {}
+        self.r.check(fo.get("names") == [trusted] and fo.get("config") == self.conf,
+                     "status does not show the host's hook-fail-open: %s" % fo)
+        serve = [P.PROBE_IN_IMAGE, "serve", "--tcp", "80", "--udp", "80"]
+        self.segd.stop()
+        try:
+            for c, host in (("asker", 13), ("trusted", 14)):
+                # both ask to fail open; only the host's list counts
+                self.pm.run(c, cmd=serve, labels={"app": c, "segd.io/namespace": NS},
+                            annotations={"segd.io/fail-open": "true"}, network=self.net,
+                            ip=self.v4net.network_address + host)
+                n = self.pm.inspect(c)["NetworkSettings"]["Networks"][self.net]
+                self.ip[c] = {4: n["IPAddress"], 6: n["GlobalIPv6Address"]}
+            self.r.check(self.pm.nft_table("asker") is not None,
+                         "the container asking to fail open has no table inet segd")
+            self.r.check(self.pm.nft_table("trusted") is None,
+                         "the container the host named has a table inet segd: it did not fail open")
+            # the positive control first, until its addresses answer (IPv6 may still be
+            # tentative right after the start); then the denials, once
+            def open_problems():
+                plan, want = {}, []
+                for s, d in (("p", "trusted"), ("trusted", "p")):
+                    for pr in ("tcp", "udp"):
+                        for fam in (4, 6):
+                            plan.setdefault(s, []).append(self.target(d, pr, fam))
+                            want.append((s, self.target(d, pr, fam)))
+                res = self.pm.probe_matrix(plan, self.a.timeout_ms)
+                return ["%s -> %s denied" % (s, t) for s, t in want if not res[s][t]]
+            bad = eventually(open_problems, timeout=10.0, interval=0.3)
+            self.r.no_problems(bad or [], "segd down: the container the host named must be reachable both ways")
+            self.flows_ok([("p", "asker", False), ("asker", "p", False)],
+                          "segd down: the container asking to fail open must be default-denied")
+        finally:
+            self.segd.start()
+            for c in ("asker", "trusted"):
+                self.pm.rm(c)
+                self.ip.pop(c, None)
+
     # ====================================================================== main
     def main(self):
         try:
@@ -339,7 +387,9 @@ class Suite:
                  ("P2 address takeover by container a (ip addr add, ARP/NA), then TCP to v", self.t_takeover),
                  ("P3 AF_PACKET frames from egress-isolated container a to v", self.t_packet_socket),
                  ("P3b egress-isolated container a still answers connections it accepts", self.t_replies),
-                 ("P9 conntrack -I in container a: forged ESTABLISHED entries to v", self.t_conntrack_forgery)]
+                 ("P9 conntrack -I in container a: forged ESTABLISHED entries to v", self.t_conntrack_forgery),
+                 ("P10 segd down: segd.io/fail-open=true is ignored, the host's hook-fail-open name fails open",
+                  self.t_fail_open)]
         t0 = time.monotonic()
         try:
             for name, fn in tests:

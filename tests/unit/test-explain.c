@@ -718,6 +718,39 @@ static void test_plan_diff(void **state)
 	world_done(&port);
 }
 
+/* What matrices and diffs cost, counted before the work; the budget check. */
+static void test_cells(void **state)
+{
+	/* n endpoints: n * (n - 1) ordered pairs, each on every port */
+	assert_int_equal(policy_matrix_cells(0, 4), 0);
+	assert_int_equal(policy_matrix_cells(1, 4), 0);
+	assert_int_equal(policy_matrix_cells(2, 1), 2);
+	assert_int_equal(policy_matrix_cells(500, 4), 998000);
+	assert_int_equal(policy_matrix_cells(3, 0), 0);
+	/* saturates instead of wrapping around to a small number */
+	assert_true(policy_matrix_cells(SIZE_MAX, 2) == UINT64_MAX);
+	assert_true(policy_matrix_cells((size_t)1 << 32, 64) == UINT64_MAX);
+
+	/* a diff: pairs with a changed end, evaluated before and after */
+	assert_int_equal(policy_diff_cells(0, 100, 4), 0);
+	assert_int_equal(policy_diff_cells(1, 1, 4), 0);
+	/* one changed of 3: it to the 2 others and back, 4 pairs */
+	assert_int_equal(policy_diff_cells(1, 3, 1), 2 * 4);
+	/* all changed: every ordered pair once */
+	assert_int_equal(policy_diff_cells(100, 100, 1), 2 * 100 * 99);
+	assert_int_equal(policy_diff_cells(3, 10, 2), 2 * (2 * 3 * 9 - 3 * 2) * 2);
+	/* more changed than evaluated (new endpoints have no plan before): as many as evaluated */
+	assert_int_equal(policy_diff_cells(50, 10, 1), policy_diff_cells(10, 10, 1));
+	assert_true(policy_diff_cells(SIZE_MAX, SIZE_MAX, 1) == UINT64_MAX);
+
+	assert_true(policy_cells_fit(0, 0));
+	assert_true(policy_cells_fit(250000, 250000));
+	assert_false(policy_cells_fit(250001, 250000));
+	assert_false(policy_cells_fit(UINT64_MAX, UINT64_MAX - 1));
+	assert_false(policy_cells_fit(policy_matrix_cells(500, 4), 250000));
+	assert_true(policy_cells_fit(policy_matrix_cells(250, 4), 250000));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -727,6 +760,7 @@ int main(void)
 		cmocka_unit_test(test_l4_sort),
 		cmocka_unit_test(test_l4_list),
 		cmocka_unit_test(test_pair_allowed),
+		cmocka_unit_test(test_cells),
 		cmocka_unit_test(test_plan_allows),
 		cmocka_unit_test(test_plan_allows_isolated_without_rules),
 		cmocka_unit_test(test_plan_allows_named_ports),

@@ -530,6 +530,170 @@ static void test_json_fallback(void **state)
 		"\t{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"a\"}}"));
 }
 
+/* text with every "\n" made "\r\n", after `prefix` (a byte order mark): caller frees */
+static char *crlf(const char *prefix, const char *text, size_t *ret_len)
+{
+	size_t n = strlen(prefix);
+	char *out = malloc(n + 2 * strlen(text) + 1);
+
+	assert_non_null(out);
+	memcpy(out, prefix, n);
+	for (const char *p = text; *p; p++) {
+		if (*p == '\n')
+			out[n++] = '\r';
+		out[n++] = *p;
+	}
+	out[n] = 0;
+	*ret_len = n;
+	return out;
+}
+
+static struct policy_objects *parse_ok_len(const char *file, const char *text, size_t len)
+{
+	struct policy_objects *o = NULL;
+	struct policy_diags d = { 0 };
+
+	assert_int_equal(policy_parse(file, text, len, &o, &d), 0);
+	assert_int_equal(d.n, 0);
+	return o;
+}
+
+/* UTF-16 (little or big endian) with its byte order mark, from ASCII text: caller frees */
+static char *utf16(const char *text, bool big_endian, size_t *ret_len)
+{
+	size_t n = strlen(text);
+	char *out = malloc(2 * n + 2);
+
+	assert_non_null(out);
+	out[0] = big_endian ? '\xfe' : '\xff';
+	out[1] = big_endian ? '\xff' : '\xfe';
+	for (size_t i = 0; i < n; i++) {
+		out[2 + 2 * i + big_endian] = text[i];
+		out[2 + 2 * i + !big_endian] = 0;
+	}
+	*ret_len = 2 * n + 2;
+	return out;
+}
+
+static void test_bom_crlf(void **state)
+{
+	static const char multi[] =
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n" HDR
+		"  namespace: a\nspec: {podSelector: {}}\n";
+	static const char *const prefixes[] = { "", "\xef\xbb\xbf" };
+	size_t len;
+	char *t;
+
+	/* kubectl's reading: a UTF-8 byte order mark is dropped, CRLF is a line end; YAML, JSON
+	 * and multi-document YAML, each with the mark, with CRLF and with both */
+	for (size_t k = 0; k < 4; k++) {
+		const char *prefix = prefixes[k & 1];
+		struct policy_objects *y, *j, *m;
+
+		if (k & 2) {
+			t = crlf(prefix, web_yaml, &len);
+			y = parse_ok_len("web.yaml", t, len);
+			free(t);
+			t = crlf(prefix, web_json, &len);
+			j = parse_ok_len("web.json", t, len);
+			free(t);
+			t = crlf(prefix, multi, &len);
+			m = parse_ok_len("m.yaml", t, len);
+			free(t);
+		} else {
+			assert_true(asprintf(&t, "%s%s", prefix, web_yaml) > 0);
+			y = parse_ok("web.yaml", t);
+			free(t);
+			assert_true(asprintf(&t, "%s%s", prefix, web_json) > 0);
+			j = parse_ok("web.json", t);
+			free(t);
+			assert_true(asprintf(&t, "%s%s", prefix, multi) > 0);
+			m = parse_ok("m.yaml", t);
+			free(t);
+		}
+		check_web(y->netpols[0]);
+		check_web(j->netpols[0]);
+		assert_int_equal(y->netpols[0]->source_line, 1);
+		assert_int_equal(m->n_namespaces, 1);
+		assert_int_equal(m->n_netpols, 1);
+		assert_int_equal(m->netpols[0]->source_line, 5); /* after the "---" */
+		policy_objects_free(y);
+		policy_objects_free(j);
+		policy_objects_free(m);
+	}
+
+	/* Positions in a file with CRLF (and a mark) are those of the same file with LF. */
+	t = crlf("\xef\xbb\xbf", "apiVersion: v1\nkind: Namespace\nmetadata: {name: a, bad: 1}\n",
+		 &len);
+	expect_diags_len("c.yaml", t, len,
+			 (const char *const[]){ "c.yaml:3:21: metadata: unknown field \"bad\"",
+						NULL });
+	free(t);
+	t = crlf("", "a: [1\n\nb: 2\n", &len);
+	expect_diags_len(
+		"s.yaml", t, len,
+		(const char *const[]){
+			"s.yaml:3:2: did not find expected ',' or ']' while parsing a flow sequence",
+			NULL });
+	free(t);
+	/* libyaml reports bad UTF-8 by offset: our count of lines takes CRLF as one */
+	t = crlf("\xef\xbb\xbf", "apiVersion: v1\n\nkind: \"\xff\"\n", &len);
+	expect_diags_len("u.yaml", t, len,
+			 (const char *const[]){ "u.yaml:3:8: invalid leading UTF-8 octet", NULL });
+	free(t);
+	/* ... and a lone CR as one too, as libyaml does */
+	expect_diags("r.yaml", "apiVersion: v1\r\rkind: \"\xff\"\r",
+		     "r.yaml:3:8: invalid leading UTF-8 octet");
+	t = crlf(
+		"\xef\xbb\xbf",
+		"{\"apiVersion\": \"v1\",\n \"kind\": \"Namespace\",\n \"metadata\": {\"name\": 1}}\n",
+		&len);
+	expect_diags_len("c.json", t, len,
+			 (const char *const[]){
+				 "c.json:3:23: metadata.name: expected a string, got an integer",
+				 NULL });
+	free(t);
+	t = crlf("\xef\xbb\xbf", "{\"a\":\n [1}\n", &len);
+	expect_diags_len("s.json", t, len,
+			 (const char *const[]){ "s.json:2:4: invalid JSON: ']' expected near '}'",
+						NULL });
+	free(t);
+	/* only a leading mark is one: anywhere else it is content */
+	expect_diags("b.yaml", "apiVersion: v1\n\xef\xbb\xbfkind: Namespace\n",
+		     "b.yaml:2:2: did not find expected key while parsing a block mapping");
+
+	/* UTF-16 after its mark (Windows PowerShell's default), both byte orders */
+	for (int be = 0; be < 2; be++) {
+		struct policy_objects *o;
+
+		t = utf16(web_yaml, be, &len);
+		o = parse_ok_len("w16.yaml", t, len);
+		check_web(o->netpols[0]);
+		policy_objects_free(o);
+		free(t);
+		t = utf16("apiVersion: v1\r\nkind: Namespace\r\nmetadata: {name: a, bad: 1}\r\n",
+			  be, &len);
+		expect_diags_len("c16.yaml", t, len,
+				 (const char *const[]){
+					 "c16.yaml:3:21: metadata: unknown field \"bad\"", NULL });
+		free(t);
+	}
+	expect_diags_len(
+		"odd.yaml",
+		"\xff\xfe"
+		"a\0b",
+		5,
+		(const char *const[]){
+			"odd.yaml: UTF-16 input (byte order mark) of an odd length: 5 bytes",
+			NULL });
+	expect_diags_len("sur.yaml",
+			 "\xff\xfe"
+			 "a\0\n\0b\0\x00\xdc",
+			 10,
+			 (const char *const[]){
+				 "sur.yaml:2:2: invalid UTF-16: a lone surrogate (0xdc00)", NULL });
+}
+
 static void test_limits(void **state)
 {
 	size_t big = POLICY_MAX_INPUT_BYTES + 1, n;
@@ -607,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_json_fallback),
+		cmocka_unit_test(test_bom_crlf),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_diag_format),
 	};

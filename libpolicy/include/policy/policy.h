@@ -37,6 +37,8 @@
 #define POLICY_MIN_CONTAINER_ID 12   /* hex digits of a container id */
 #define POLICY_MAX_CONTAINER_ID 128
 #define POLICY_MAX_NETNS_NAME 255	 /* a name under /run/netns */
+#define POLICY_MAX_CONTAINER_NAME 253	 /* Docker and Podman names */
+#define POLICY_MAX_FAIL_OPEN 64		 /* names the host lets fail open (segd.conf) */
 #define POLICY_MAX_LABEL_VALUE_TEXT 4096 /* segd.io/ports and other segd.io/ label values */
 #define POLICY_MAX_ANNOTATION 65536	 /* the segd.io/labels annotation */
 
@@ -257,6 +259,14 @@ const char *policy_port_name_invalid(const char *name);
 const char *policy_container_id_invalid(const char *id);
 /* A name under /run/netns, as `ip netns` takes it: 1-255 bytes, no '/', not "." or "..". */
 const char *policy_netns_name_invalid(const char *name);
+/* A container name as Docker and Podman take it: [a-zA-Z0-9][a-zA-Z0-9_.-]*, 1-253 bytes. */
+const char *policy_container_name_invalid(const char *name);
+/*
+ * One line of segd's config file, "  name = value  # comment", split in place: *ret_name
+ * NULL for a blank or comment-only line, else name and value trimmed (value may be "").
+ * -EINVAL without '=' or with an empty name. segd's settings and the OCI hook both read it.
+ */
+int policy_config_line_split(char *line, char **ret_name, char **ret_value);
 /* "PORT" or "PORT/PROTOCOL": 1-65535, TCP (default), UDP or SCTP in any case. -EINVAL,
  * -ERANGE or -EPROTONOSUPPORT. */
 int policy_port_spec_parse(const char *s, uint16_t *ret_port, enum policy_proto *ret_proto);
@@ -435,6 +445,17 @@ void policy_l4_sort(struct policy_l4 *ports, size_t n);
 /* "80,53/udp": comma-separated policy_port_spec_parse() items, duplicates dropped; "" or NULL
  * is none. -EINVAL on a bad item, -E2BIG past max. */
 int policy_l4_list_parse(const char *spec, struct policy_l4 *ports, size_t max, size_t *ret_n);
+/*
+ * What an answer about pairs of endpoints costs, counted before any pair is evaluated, in
+ * cells: one ordered pair of distinct endpoints on one port. A matrix of n endpoints on
+ * n_ports is n * (n - 1) * n_ports cells. A diff evaluates each pair with a changed end
+ * (each of n_changed against every other of the n_evaluated, both ways) before and after:
+ * 2 * (2 * n_changed * (n_evaluated - 1) - n_changed * (n_changed - 1)) * n_ports. Both
+ * saturate at UINT64_MAX. policy_cells_fit(): whether cells are within budget.
+ */
+uint64_t policy_matrix_cells(size_t n_endpoints, size_t n_ports);
+uint64_t policy_diff_cells(size_t n_changed, size_t n_evaluated, size_t n_ports);
+bool policy_cells_fit(uint64_t cells, uint64_t budget);
 /*
  * Whether `from` (plan, addresses) may reach `to` on p: egress at `from` towards to's address
  * and ingress at `to` from from's address, in every address family both have. 1 allowed,

@@ -458,7 +458,8 @@ static void offset_to_position(const char *text, size_t len, size_t offset, unsi
 	unsigned line = 1, column = 1;
 
 	for (size_t i = 0; i < offset && i < len; i++) {
-		if (text[i] == '\n') {
+		/* as libyaml counts: LF, CRLF and a lone CR each end a line */
+		if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= len || text[i + 1] != '\n'))) {
 			line++;
 			column = 1;
 		} else if (((unsigned char)text[i] & 0xc0) != 0x80) {

@@ -11,6 +11,7 @@
  * parse-selector.c, the NetworkPolicy spec parse-netpol.c.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -464,8 +465,75 @@ static bool looks_like_json(const char *text, size_t len)
 	return false;
 }
 
+/*
+ * UTF-16 with a byte order mark (what Windows PowerShell 5 writes by default) as UTF-8 in a new
+ * buffer; the mark itself is dropped. -EBADMSG with a diagnostic for an odd length or a lone
+ * surrogate, at its line and column.
+ */
+static int utf16_to_utf8(struct pctx *c, const unsigned char *in, size_t len, bool big_endian,
+			 char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *out = NULL;
+	unsigned line = 1, column = 1;
+	size_t n = 0;
+
+	if (len % 2) {
+		perr_at(c, 0, 0, "", "UTF-16 input (byte order mark) of an odd length: %zu bytes",
+			len + 2);
+		return -EBADMSG;
+	}
+	/* 2 bytes of UTF-16 make at most 3 of UTF-8; 4 (a pair) make 4 */
+	out = malloc(len / 2 * 3 + 1);
+	if (!out)
+		return -ENOMEM;
+	for (size_t i = 0; i < len; i += 2) {
+		uint32_t u = big_endian ? (uint32_t)in[i] << 8 | in[i + 1]
+					: (uint32_t)in[i + 1] << 8 | in[i];
+
+		if (u >= 0xd800 && u <= 0xdbff && i + 3 < len) {
+			uint32_t lo = big_endian ? (uint32_t)in[i + 2] << 8 | in[i + 3]
+						 : (uint32_t)in[i + 3] << 8 | in[i + 2];
+
+			if (lo >= 0xdc00 && lo <= 0xdfff) {
+				u = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+				i += 2;
+			}
+		}
+		if (u >= 0xd800 && u <= 0xdfff) {
+			perr_at(c, line, column, "", "invalid UTF-16: a lone surrogate (0x%04x)",
+				u);
+			return -EBADMSG;
+		}
+		if (u == '\n') {
+			line++;
+			column = 0;
+		}
+		column++;
+		if (u < 0x80) {
+			out[n++] = (char)u;
+		} else if (u < 0x800) {
+			out[n++] = (char)(0xc0 | u >> 6);
+			out[n++] = (char)(0x80 | (u & 0x3f));
+		} else if (u < 0x10000) {
+			out[n++] = (char)(0xe0 | u >> 12);
+			out[n++] = (char)(0x80 | (u >> 6 & 0x3f));
+			out[n++] = (char)(0x80 | (u & 0x3f));
+		} else {
+			out[n++] = (char)(0xf0 | u >> 18);
+			out[n++] = (char)(0x80 | (u >> 12 & 0x3f));
+			out[n++] = (char)(0x80 | (u >> 6 & 0x3f));
+			out[n++] = (char)(0x80 | (u & 0x3f));
+		}
+	}
+	out[n] = 0;
+	*ret = TAKE_PTR(out);
+	*ret_len = n;
+	return 0;
+}
+
 static int parse_all(struct pctx *c, const char *text, size_t len, struct policy_objects *o)
 {
+	_cleanup_free_ char *utf8 = NULL;
 	struct pnode **docs = NULL;
 	size_t n_docs = 0, n_objects = 0;
 	int r;
@@ -474,6 +542,22 @@ static int parse_all(struct pctx *c, const char *text, size_t len, struct policy
 		perr_at(c, 0, 0, "", "input too large: %zu bytes (max %u)", len,
 			POLICY_MAX_INPUT_BYTES);
 		return -EBADMSG;
+	}
+	/*
+	 * A byte order mark is not content: kubectl reads files through BOMOverride, which drops
+	 * a UTF-8 one and decodes UTF-16 after one. Positions then count from after the mark, as
+	 * editors show them. CRLF needs nothing: libyaml and jansson both take it as a line end.
+	 */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		len -= 3;
+	} else if (len >= 2 &&
+		   (memcmp(text, "\xff\xfe", 2) == 0 || memcmp(text, "\xfe\xff", 2) == 0)) {
+		r = utf16_to_utf8(c, (const unsigned char *)text + 2, len - 2, text[0] == '\xfe',
+				  &utf8, &len);
+		if (r < 0)
+			return r;
+		text = utf8;
 	}
 	r = ptree_load(c, text, len, looks_like_json(text, len), &docs, &n_docs);
 	if (r < 0)
