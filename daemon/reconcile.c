@@ -492,6 +492,7 @@ void reconcile_after_rollback(struct reconciler *rc)
 	/* The endpoints that failed the change are back at the plan their table holds. */
 	rc->ignore_backoff = true;
 	r = reconcile_all(rc, NULL);
+	rc->ignore_backoff = false; /* also when it could not run */
 
 	if (r != 0)
 		log_error("Failed to restore %d namespace(s) after a rollback; they keep their "
