@@ -127,9 +127,10 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 			ret = EXIT_FAIL;
 			break; /* the kernel refused it: do not go on with the others */
 		}
-		if (out == OUTPUT_TABLE)
+		if (out == OUTPUT_TABLE) {
 			manifest_print_objects(json_object_get(reply, "applied"), NULL, dry_run);
-		else if (print_structured(reply, out) < 0)
+			print_not_committed(reply);
+		} else if (print_structured(reply, out) < 0)
 			ret = EXIT_FAIL;
 	}
 	manifests_done(manifests, n_files);

@@ -50,6 +50,7 @@ static int print_endpoint_result(json_t *reply, const char *name, const char *wh
 	fputs("endpoint/", stdout);
 	print_sanitized(stdout, json_str(reply, "name", name));
 	printf(" %s\n", what);
+	print_not_committed(reply);
 	return 0;
 }
 

@@ -233,3 +233,17 @@ char *format_strings(json_t *array, const char *sep)
 	}
 	return buf;
 }
+
+void print_not_committed(json_t *reply)
+{
+	json_t *list = json_object_get(reply, "not_committed"), *e;
+	size_t i;
+
+	json_array_foreach(list, i, e) {
+		fputs("segctl: warning: endpoint ", stderr);
+		print_sanitized(stderr, json_str(e, "name", "?"));
+		fputs(" not committed yet (it keeps its last ruleset and is retried): ", stderr);
+		print_sanitized(stderr, json_str(e, "error", "?"));
+		fputc('\n', stderr);
+	}
+}

@@ -40,3 +40,6 @@ char *format_labels(json_t *labels);
 char *format_strings(json_t *array, const char *sep);
 /* A string member, or `fallback` when absent or not a string. */
 const char *json_str(json_t *o, const char *key, const char *fallback);
+/* A change's answer listing endpoints not committed yet ("not_committed": [{name, error}]):
+ * one line each on stderr. The change itself is in force everywhere else. */
+void print_not_committed(json_t *reply);

@@ -74,8 +74,21 @@ static int print_status(json_t *st)
 	print_duration(int_of(st, "uptime_seconds"));
 	fputc('\n', stdout);
 	printf("endpoints:        %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
-	       " enforced, %" JSON_INTEGER_FORMAT " in error)\n",
+	       " enforced, %" JSON_INTEGER_FORMAT " in error",
 	       int_of(st, "endpoints"), int_of(st, "enforced"), int_of(st, "errors"));
+	if (int_of(st, "failed") > 0)
+		printf(", %" JSON_INTEGER_FORMAT " failed", int_of(st, "failed"));
+	fputs(")\n", stdout);
+	json_array_foreach(json_object_get(st, "failed_endpoints"), i, e) {
+		/* kept at its last ruleset, retried on its own; other changes go on */
+		fputs("  failed: ", stdout);
+		print_sanitized(stdout, json_str(e, "name", "?"));
+		fputs(": ", stdout);
+		print_sanitized(stdout, json_str(e, "error", "?"));
+		printf(" (%" JSON_INTEGER_FORMAT " failure(s), next retry in %" JSON_INTEGER_FORMAT
+		       " ms)\n",
+		       int_of(e, "failures"), int_of(e, "next_in_ms"));
+	}
 	printf("networkpolicies:  %" JSON_INTEGER_FORMAT "\n", int_of(st, "networkpolicies"));
 	printf("namespaces:       %" JSON_INTEGER_FORMAT "\n", int_of(st, "namespaces"));
 	printf("table flags:      %s\n", flags);

@@ -320,6 +320,26 @@ static int upsert_host(struct containers *c, const struct container_info *ci, st
 	return 0;
 }
 
+/*
+ * ci's namespace is already endpoint e, registered by hand: a namespace is one endpoint, so
+ * the container does not become a second one (its own table socket would fight e's). It runs
+ * under e's ruleset, which stays as it is: nothing about e changes, its confinement least of
+ * all. Containers sharing a container endpoint's namespace (a pod) join it instead.
+ */
+static int refuse_taken(struct containers *c, const struct container_info *ci, const char *path,
+			const struct endpoint *e, struct op_error *err)
+{
+	c->registry->refused++;
+	op_error_set(err, -EEXIST,
+		     "container %.12s: its network namespace %s is already endpoint %s (%s, netns "
+		     "%s): the container runs under that endpoint's policy, its own labels do not "
+		     "apply",
+		     ci->id, path, e->pe.name, registry_kind_text(e), e->netns);
+	errlog_add(c->errlog, "%s", err->message ? err->message : "namespace taken");
+	log_warning("%s", err->message ? err->message : "namespace taken");
+	return -EEXIST;
+}
+
 int containers_upsert(struct containers *c, const struct container_info *ci, struct endpoint **ret,
 		      struct op_error *err)
 {
@@ -329,6 +349,7 @@ int containers_upsert(struct containers *c, const struct container_info *ci, str
 	bool owner = !ci->network_mode || strncmp(ci->network_mode, "container:", 10) != 0;
 	const char *why = policy_container_id_invalid(ci->id);
 	size_t k = 0;
+	dev_t dev = 0;
 	ino_t ino = 0;
 	int r;
 
@@ -349,17 +370,19 @@ int containers_upsert(struct containers *c, const struct container_info *ci, str
 	if (host_network(c, ci, nsfd))
 		return upsert_host(c, ci, old, k, ret, err);
 
-	r = netns_inode(nsfd, &ino);
+	r = netns_ident(nsfd, &dev, &ino);
 	if (r < 0)
 		return op_error_set(err, -EIO, "cannot stat a network namespace: %s", strerror(-r));
 
 	/* A container seen before in another namespace (restarted): it moves. */
-	if (old && (!endpoint_live(old) || old->ns_ino != ino)) {
+	if (old && (!endpoint_live(old) || old->ns_ino != ino || old->ns_dev != dev)) {
 		container_remove(c, old, k);
 		old = NULL;
 	}
 
-	e = old ? old : registry_find_inode(c->registry, ino);
+	e = old ? old : registry_find_ns(c->registry, dev, ino);
+	if (e && e->kind != ENDPOINT_KIND_CONTAINER)
+		return refuse_taken(c, ci, path, e, err);
 	if (!e) {
 		r = endpoint_new(c->env, ENDPOINT_KIND_CONTAINER, ci->name ? ci->name : ci->id,
 				 path, "default", &e);

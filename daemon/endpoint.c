@@ -20,6 +20,7 @@ static const char *const state_names[_ENDPOINT_STATE_MAX] = {
 	[ENDPOINT_ERROR] = "error",
 	[ENDPOINT_UNENFORCEABLE] = "unenforceable",
 	[ENDPOINT_COMPROMISED] = "compromised",
+	[ENDPOINT_FAILED] = "failed",
 };
 
 const char *endpoint_state_to_string(enum endpoint_state s)
@@ -79,6 +80,7 @@ void endpoint_close(struct endpoint *e)
 	e->log_fd = safe_close(e->log_fd);
 	e->nft = nft_sock_free(e->nft);
 	e->nsfd = safe_close(e->nsfd);
+	backoff_reset(&e->retry);
 	/* Guard tables stay in force, like the namespace's own table. */
 	guard_drop(&e->guard, false);
 }
@@ -185,7 +187,7 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 	int r;
 
 	e->nsfd = nsfd;
-	r = netns_inode(e->nsfd, &e->ns_ino);
+	r = netns_ident(e->nsfd, &e->ns_dev, &e->ns_ino);
 	if (r >= 0)
 		r = owner_socket_open(env->nft, env->fdstore, e->nsfd, "ns", &e->nft,
 				      e->store_name);

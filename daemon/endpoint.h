@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "backoff.h"
 #include "guard.h"
 #include "loop.h"
 #include "nft-events.h"
@@ -27,6 +28,10 @@ enum endpoint_state {
 	/* another process owns table inet segd in its namespace: an alarm; segd enforces from
 	 * a table of another name (table), see error */
 	ENDPOINT_COMPROMISED,
+	/* the kernel refused its ruleset: it keeps the last one committed (default-deny if it
+	 * had none), see error, and is tried again on its own (retry); other endpoints' changes
+	 * do not wait for it */
+	ENDPOINT_FAILED,
 	_ENDPOINT_STATE_MAX,
 };
 
@@ -87,8 +92,9 @@ struct endpoint {
 	size_t n_held;
 	struct ep_conflict *conflicts; /* held by another endpoint too */
 	size_t n_conflicts;
-	char *netns; /* name under /run/netns, or a path for containers */
-	int nsfd;    /* pins the namespace */
+	char *netns;  /* name under /run/netns, or a path for containers */
+	int nsfd;     /* pins the namespace */
+	dev_t ns_dev; /* its identity (nsfs device and inode): one namespace, one endpoint */
 	ino_t ns_ino;
 	struct nft_sock *nft; /* owns our table in that namespace */
 	char store_name[64];  /* its copy in the fd store ("" if none) */
@@ -102,7 +108,8 @@ struct endpoint {
 	bool addrs_dirty;
 	struct policy_plan *installed; /* what the kernel holds, NULL before the first commit */
 	struct ep_guard guard;	       /* host-side guards of its interfaces */
-	bool dirty; /* its plan may have changed: recompile at the next reconcile */
+	bool dirty;	      /* its plan may have changed: recompile at the next reconcile */
+	struct backoff retry; /* its commits failing in a row, and when to try again */
 	enum endpoint_state state;
 	char *error;
 	struct loop_deferred deferred;
@@ -127,7 +134,8 @@ void endpoint_release(struct endpoint *e);
 /* Takes nsfd (a pinned namespace), opens our sockets in it and reads the addresses. On failure
  * nothing is left open, nsfd included. */
 int endpoint_attach(struct endpoint *e, int nsfd);
-/* Closes every socket: the table stays in the kernel (PERSIST), no longer ours to change. */
+/* Closes every socket: the table stays in the kernel (PERSIST), no longer ours to change.
+ * Nothing is left to retry. */
 void endpoint_close(struct endpoint *e);
 /* Attached to its namespace: it can have a table, and its addresses are real. */
 bool endpoint_live(const struct endpoint *e);

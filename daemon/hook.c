@@ -12,7 +12,9 @@
  * poststop: tells segd the container is gone (best effort; the engine reports it too).
  *
  * Exit status 0 lets the container start; we exit non-zero only for --refuse-unenforceable
- * (host network) or when even the fallback could not be committed.
+ * (host network) or when even the fallback could not be committed. A container whose namespace
+ * is already a segd endpoint (registered by hand; segd answers 409) starts under that
+ * endpoint's ruleset, untouched.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,6 +303,14 @@ static int hook_create(json_t *state)
 					       "segd-oci-hook: container %.12s is on the host "
 					       "network; refusing to start it",
 					       id);
+		return 0;
+	}
+	if (code == 409) {
+		/* Its namespace is another endpoint of segd's already (one registered by hand):
+		 * enforced by that endpoint's ruleset, which must stay as it is. A fallback table
+		 * here could only fight it. */
+		log_warning("segd-oci-hook: container %.12s: %s", id,
+			    msg ? msg : "its network namespace is already a segd endpoint");
 		return 0;
 	}
 	log_warning("segd-oci-hook: segd did not enforce container %.12s (%s%s%s)", id,

@@ -21,6 +21,7 @@
 #include "netns.h"
 #include "nft-table.h"
 #include "ops.h"
+#include "time-util.h"
 
 #define DEBOUNCE_MS 50
 #define PERIODIC_MS 2000
@@ -38,6 +39,9 @@ struct manager {
 	bool debounce_armed;
 	int periodic_fd;
 	struct watch periodic_watch;
+	int retry_fd; /* the next retry of an endpoint whose commit failed */
+	struct watch retry_watch;
+	uint64_t retry_armed; /* for when (CLOCK_MONOTONIC usec), 0: disarmed */
 
 	struct nft_rx *nft;
 	struct endpoint_env env;
@@ -246,10 +250,41 @@ static int on_netns_name(const char *name, void *userdata)
 	return r > 0 ? 0 : r;
 }
 
+static int on_retry(struct watch *w, uint32_t events)
+{
+	struct manager *m = container_of(w, struct manager, retry_watch);
+
+	(void)timer_fd_ack(m->retry_fd);
+	m->retry_armed = 0;
+	return ops_retry_failed(&m->ops);
+}
+
+/* After every round (whatever changed what): the retry timer follows the earliest failed
+ * endpoint's schedule; an endpoint that went or succeeded takes its retry with it. */
+static void arm_retry(struct manager *m)
+{
+	uint64_t due = ops_next_retry(&m->ops), now;
+
+	if (due == m->retry_armed)
+		return;
+	now = now_usec();
+	if (timer_fd_arm(m->retry_fd,
+			 due == 0    ? 0
+			 : due > now ? (due - now + 999) / 1000
+				     : 1,
+			 false) < 0) {
+		log_error("Failed to arm the retry timer");
+		return;
+	}
+	m->retry_armed = due;
+}
+
 static int on_tick(void *userdata)
 {
 	struct manager *m = userdata;
 	int a = api_timeout_ms(m->api), b = metrics_timeout_ms(m->metrics);
+
+	arm_retry(m);
 
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
@@ -278,9 +313,14 @@ static int timers_open(struct manager *m)
 	m->periodic_fd = timer_fd_new();
 	if (m->periodic_fd < 0)
 		return m->periodic_fd;
+	m->retry_fd = timer_fd_new();
+	if (m->retry_fd < 0)
+		return m->retry_fd;
 	r = loop_add(m->loop, &m->debounce_watch, m->debounce_fd, EPOLLIN, on_debounce);
 	if (r >= 0)
 		r = loop_add(m->loop, &m->periodic_watch, m->periodic_fd, EPOLLIN, on_periodic);
+	if (r >= 0)
+		r = loop_add(m->loop, &m->retry_watch, m->retry_fd, EPOLLIN, on_retry);
 	return r;
 }
 
@@ -386,7 +426,7 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 
 	if (!m)
 		return -ENOMEM;
-	m->signal_fd = m->debounce_fd = m->periodic_fd = -1;
+	m->signal_fd = m->debounce_fd = m->periodic_fd = m->retry_fd = -1;
 	m->netns_watch.fd = m->netns_watch.retry_fd = -1;
 	m->reload = reload;
 	m->reload_userdata = userdata;
@@ -443,10 +483,12 @@ struct manager *manager_free(struct manager *m)
 	loop_remove(&m->signal_watch);
 	loop_remove(&m->debounce_watch);
 	loop_remove(&m->periodic_watch);
+	loop_remove(&m->retry_watch);
 	netns_watch_close(&m->netns_watch);
 	safe_close(m->signal_fd);
 	safe_close(m->debounce_fd);
 	safe_close(m->periodic_fd);
+	safe_close(m->retry_fd);
 	m->state = state_free(m->state);
 	m->audit = audit_free(m->audit);
 	m->flows = flows_free(m->flows);

@@ -118,7 +118,7 @@ static bool engine_connected(struct ops *o)
 int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 {
 	uint64_t by_state[_ENDPOINT_STATE_MAX] = { 0 }, quarantined = 0, containers = 0;
-	uint64_t by_guard[_GUARD_STATE_MAX] = { 0 }, conflicts = 0;
+	uint64_t by_guard[_GUARD_STATE_MAX] = { 0 }, conflicts = 0, failing = 0;
 	const struct reconciler *rc = o->rc;
 	char *text = NULL;
 	size_t len = 0;
@@ -134,6 +134,7 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 		quarantined += e->quarantined;
 		containers += e->kind == ENDPOINT_KIND_CONTAINER;
 		conflicts += e->n_conflicts;
+		failing += endpoint_live(e) && e->retry.failures > 0;
 		if (endpoint_live(e) && e->guard.state < _GUARD_STATE_MAX)
 			by_guard[e->guard.state]++;
 	}
@@ -176,6 +177,20 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 	counter(f, "segd_netlink_errors_total",
 		"Transactions the kernel refused (the namespace keeps its last table).",
 		rc->commit_errors);
+	counter(f, "segd_endpoint_commit_failures_total",
+		"Endpoint commits the kernel refused, first tries and retries (each endpoint keeps "
+		"its last table).",
+		rc->commit_errors);
+	counter(f, "segd_endpoint_commit_retries_total",
+		"Commits of failed endpoints tried again (backoff from 100 ms to 30 s).",
+		rc->retries);
+	gauge(f, "segd_endpoints_failed",
+	      "Endpoints whose last commit failed: kept at their last table (or default-deny), "
+	      "retried, not holding up other changes.",
+	      (double)failing);
+	counter(f, "segd_endpoint_registrations_refused_total",
+		"Registrations refused because their network namespace was an endpoint already.",
+		o->registry->refused);
 	counter(f, "segd_drift_detected_total",
 		"Changes by other processes to segd's tables, detected from nf_tables events.",
 		o->drift->detected);

@@ -45,6 +45,17 @@ int netns_inode(int nsfd, ino_t *ret)
 	return 0;
 }
 
+int netns_ident(int nsfd, dev_t *ret_dev, ino_t *ret_ino)
+{
+	struct stat st;
+
+	if (fstat(nsfd, &st) < 0)
+		return -errno;
+	*ret_dev = st.st_dev;
+	*ret_ino = st.st_ino;
+	return 0;
+}
+
 int netns_socket(int nsfd, int domain, int type, int protocol, int *ret_fd)
 {
 	_cleanup_close_ int self = -1;

@@ -22,6 +22,9 @@ int netns_open_path(const char *path, int *ret_fd);
 int netns_host_inode(ino_t *ret);
 /* st_ino of the namespace behind fd (for identity checks). */
 int netns_inode(int nsfd, ino_t *ret);
+/* A namespace's identity: the device and inode of its nsfs file (the same namespace, however
+ * it was opened: by name, by path, by pid). */
+int netns_ident(int nsfd, dev_t *ret_dev, ino_t *ret_ino);
 /* socket(domain, type|SOCK_CLOEXEC, protocol) inside nsfd; the caller's namespace is restored
  * before returning (a failure to restore aborts: continuing in the wrong netns is unsafe). */
 int netns_socket(int nsfd, int domain, int type, int protocol, int *ret_fd);

@@ -22,6 +22,11 @@ int ops_container_seen(struct ops *o, const struct container_info *ci)
 		return 0;
 	}
 	r = containers_upsert(o->containers, ci, &e, &err);
+	if (r == -EEXIST) {
+		/* its namespace is another endpoint: logged and listed by containers_upsert() */
+		op_error_done(&err);
+		return r;
+	}
 	if (r < 0) {
 		log_warning("Skipping container %.12s%s%s: %s", ci->id, ci->name ? " " : "",
 			    ci->name ? ci->name : "", err.message ? err.message : strerror(-r));
@@ -81,7 +86,8 @@ int ops_hook_create(struct ops *o, const struct hook_request *h, json_t **ret, s
 	r = reconcile_marked(o->rc, NULL);
 	if (r < 0)
 		return op_error_set(err, r, "out of memory while compiling");
-	if (e->state == ENDPOINT_ERROR && e->nft && !e->installed)
+	if (e->nft &&
+	    (e->state == ENDPOINT_FAILED || (e->state == ENDPOINT_ERROR && !e->installed)))
 		return op_error_set(err, -EIO, "container %.12s: %s", h->id,
 				    e->error ? e->error : "not enforced");
 	log_info("Hook: container %.12s enforced in %s (%s)", h->id, e->netns,

@@ -14,11 +14,15 @@
 #include "views.h"
 
 /* A netns endpoint from its spec (taking its labels and ports), attached to its namespace:
- * -ENXIO when the name is not under /run/netns. */
-static int endpoint_from_spec(struct ops *o, struct endpoint_spec *spec, struct endpoint **ret)
+ * -ENOENT when the name is not under /run/netns, -EEXIST (not attached, *ret_taken the
+ * holder) when that namespace is another endpoint already, whatever its kind or name. */
+static int endpoint_from_spec(struct ops *o, struct endpoint_spec *spec, struct endpoint **ret,
+			      struct endpoint **ret_taken)
 {
-	struct endpoint *e = NULL;
+	struct endpoint *e = NULL, *taken;
 	int nsfd = -1, r;
+	dev_t dev = 0;
+	ino_t ino = 0;
 
 	r = endpoint_new(o->env, ENDPOINT_KIND_NETNS, spec->name, spec->netns, spec->namespace, &e);
 	if (r < 0)
@@ -29,8 +33,19 @@ static int endpoint_from_spec(struct ops *o, struct endpoint_spec *spec, struct 
 	e->pe.n_ports = spec->n_ports;
 	spec->n_ports = 0;
 	r = netns_open_name(e->netns, &nsfd);
-	if (r >= 0)
-		r = endpoint_attach(e, nsfd);
+	if (r >= 0) {
+		r = netns_ident(nsfd, &dev, &ino);
+		taken = r >= 0 ? registry_find_ns(o->registry, dev, ino) : NULL;
+		if (r < 0 || taken) {
+			safe_close(nsfd);
+			if (taken) {
+				o->registry->refused++;
+				*ret_taken = taken;
+				r = -EEXIST;
+			}
+		} else
+			r = endpoint_attach(e, nsfd);
+	}
 	*ret = e;
 	return r;
 }
@@ -50,7 +65,7 @@ static int find_netns_endpoint(struct ops *o, const char *name, const char *verb
 
 int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, struct op_error *err)
 {
-	struct endpoint *e = NULL, *other;
+	struct endpoint *e = NULL, *other = NULL;
 	size_t updated = 0;
 	int r;
 
@@ -60,9 +75,16 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 	if (other)
 		return op_error_set(err, -EEXIST, "network namespace %s is already endpoint %s",
 				    spec->netns, other->pe.name);
-	r = endpoint_from_spec(o, spec, &e);
+	r = endpoint_from_spec(o, spec, &e, &other);
 	if (r < 0) {
 		endpoint_free(e);
+		if (r == -EEXIST)
+			return op_error_set(
+				err, r,
+				"network namespace %s is already endpoint %s (%s, netns "
+				"%s): one namespace is one endpoint",
+				spec->netns, other->pe.name, registry_kind_text(other),
+				other->netns);
 		if (r == -ENOMEM)
 			return op_error_set(err, r, "out of memory");
 		if (r == -ENOENT)
@@ -147,6 +169,7 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 	policy_labels_done(&saved);
 	log_info("Relabelled endpoint %s, %zu namespace(s) updated", e->pe.name, updated);
 	*ret = view_endpoint(e);
+	ops_note_not_committed(o, *ret);
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -231,7 +254,7 @@ int ops_restore(struct ops *o, struct state_loaded *l)
 	json_object_foreach(l->endpoints, key, desc) {
 		struct endpoint_spec spec = { 0 };
 		struct op_error err = { 0 };
-		struct endpoint *e = NULL;
+		struct endpoint *e = NULL, *other = NULL;
 		int r;
 
 		r = endpoint_spec_from_json(desc, &spec, &err);
@@ -250,11 +273,18 @@ int ops_restore(struct ops *o, struct state_loaded *l)
 			endpoint_spec_done(&spec);
 			continue;
 		}
-		r = endpoint_from_spec(o, &spec, &e);
+		r = endpoint_from_spec(o, &spec, &e, &other);
 		endpoint_spec_done(&spec);
 		if (r == -ENOMEM) {
 			endpoint_free(e);
 			return r;
+		}
+		if (r == -EEXIST) {
+			log_error("Ignoring the stored endpoint %s: its network namespace is "
+				  "endpoint %s already",
+				  e->pe.name, other->pe.name);
+			endpoint_free(e);
+			continue;
 		}
 		/* Kept, so that its table (if any) is not forgotten: in error until it returns. */
 		if (r < 0) {

@@ -174,6 +174,8 @@ static int apply_objects(struct ops *o, const char *file, const char *text, size
 			 (json_int_t)updated, "dryRun", dry_run);
 	if (*ret && diff)
 		json_object_update(*ret, diff);
+	if (mode == APPLY)
+		ops_note_not_committed(o, *ret);
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 

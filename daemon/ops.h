@@ -107,6 +107,14 @@ int ops_check_namespaces(struct ops *o);
  * so, look at it again (vanished, or created anew: re-attached and enforced at once). 1 if an
  * endpoint changed, 0 if not, -EAGAIN while the name is not yet a namespace. */
 int ops_netns_changed(struct ops *o, const char *name);
+/* The endpoints whose commit failed and whose retry is due: committed again (the others'
+ * retries stay scheduled). */
+int ops_retry_failed(struct ops *o);
+/* When the next retry is due (CLOCK_MONOTONIC usec), 0 if no endpoint is failing. */
+uint64_t ops_next_retry(struct ops *o);
+/* The endpoints not committed yet (failed, being retried), as [{name, error}] under
+ * "not_committed" in a change's answer; nothing when every endpoint is committed. */
+void ops_note_not_committed(struct ops *o, json_t *answer);
 /* e's nf_tables events: a foreign change to its table is repaired (or, --drift report, only
  * reported). */
 void ops_endpoint_drift(struct ops *o, struct endpoint *e);

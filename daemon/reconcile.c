@@ -294,7 +294,60 @@ int reconcile_cut_flows(struct reconciler *rc, struct endpoint *e)
 	return (int)cut;
 }
 
-/* One endpoint: 1 committed, 0 nothing to do, -EIO the kernel refused, -ENOMEM. */
+/* e never had a table, and the kernel refused its plan: default-deny if the kernel takes that
+ * (a plan it refused may be one it cannot hold, say), so that nothing is open while e waits
+ * for its retry. Never looser than what it had: it had nothing. */
+static void fail_closed(struct reconciler *rc, struct endpoint *e, const struct policy_plan *plan)
+{
+	struct policy_plan *deny = NULL;
+	struct nft_error nerr = { 0 };
+
+	if (e->installed || deny_all_plan(e->pe.name, rc->deny, &deny) < 0)
+		return;
+	if (policy_plan_equal(deny, plan) || commit_plan(rc, e, deny, &nerr) < 0) {
+		policy_plan_free(deny);
+		return;
+	}
+	e->installed = deny;
+	log_warning("Endpoint %s: default-deny installed until its ruleset is accepted",
+		    e->pe.name);
+}
+
+/* The kernel refused e's plan (error r): e is failed, keeps the table it had, and is retried
+ * on its own schedule. -EIO for a new failure, -EAGAIN when e was failing already. */
+static int commit_failed(struct reconciler *rc, struct endpoint *e, const struct policy_plan *plan,
+			 int r, const struct nft_error *nerr)
+{
+	bool again = e->retry.failures > 0;
+	uint64_t delay;
+
+	rc->commit_errors++;
+	e->dirty = true; /* the retry compiles the model of its time */
+	delay = backoff_fail(&e->retry, now_usec());
+	endpoint_set_error(e,
+			   e->state == ENDPOINT_COMPROMISED ? ENDPOINT_COMPROMISED
+							    : ENDPOINT_FAILED,
+			   "kernel refused ruleset%s%s: %s%s%s",
+			   streq(e->table, POLICY_NFT_TABLE) ? "" : " in table inet ",
+			   streq(e->table, POLICY_NFT_TABLE) ? "" : e->table, strerror(-r),
+			   nerr->message[0] ? ": " : "", nerr->message);
+	if (!again) {
+		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name, e->error);
+		log_error_errno(r,
+				"Failed to commit ruleset of %s (netns %s): %m (at %s); retrying "
+				"in %" PRIu64 " ms",
+				e->pe.name, e->netns, nerr->object[0] ? nerr->object : "?", delay);
+	} else
+		log_warning_errno(r,
+				  "Retry %u of %s failed: %m; next in %" PRIu64 " ms (other "
+				  "endpoints are not held up)",
+				  e->retry.failures - 1, e->pe.name, delay);
+	fail_closed(rc, e, plan);
+	return again ? -EAGAIN : -EIO;
+}
+
+/* One endpoint: 1 committed, 0 nothing to do, -EIO the kernel refused (a new failure),
+ * -EAGAIN it refused again (e was failing already), -ENOMEM. */
 static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cache,
 			 struct endpoint *e)
 {
@@ -314,29 +367,21 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 		if (guard_needs_work(rc, e))
 			guard_one(rc, e, e->installed, plan);
 		policy_plan_free(plan);
+		backoff_reset(&e->retry);
 		/* A previous failure left the old table; it is current again. */
-		if (e->state == ENDPOINT_PENDING || (e->state == ENDPOINT_ERROR && !e->quarantined))
+		if (e->state == ENDPOINT_PENDING || e->state == ENDPOINT_FAILED ||
+		    (e->state == ENDPOINT_ERROR && !e->quarantined))
 			endpoint_clear_error(e, ENDPOINT_ENFORCED);
 		return 0;
 	}
 	r = commit_plan(rc, e, plan, &nerr);
 	rc->commits++;
 	if (r < 0) {
-		rc->commit_errors++;
-		e->dirty = true; /* try again with the next change */
-		endpoint_set_error(e,
-				   e->state == ENDPOINT_COMPROMISED ? ENDPOINT_COMPROMISED
-								    : ENDPOINT_ERROR,
-				   "kernel refused ruleset%s%s: %s%s%s",
-				   streq(e->table, POLICY_NFT_TABLE) ? "" : " in table inet ",
-				   streq(e->table, POLICY_NFT_TABLE) ? "" : e->table, strerror(-r),
-				   nerr.message[0] ? ": " : "", nerr.message);
-		errlog_add(rc->errlog, "endpoint %s: %s", e->pe.name, e->error);
-		log_error_errno(r, "Failed to commit ruleset of %s (netns %s): %m (at %s)",
-				e->pe.name, e->netns, nerr.object[0] ? nerr.object : "?");
+		r = commit_failed(rc, e, plan, r, &nerr);
 		policy_plan_free(plan);
-		return -EIO;
+		return r;
 	}
+	backoff_reset(&e->retry);
 	log_debug("Committed ruleset of %s: %zu sets, %zu rules", e->pe.name, plan->n_sets,
 		  plan->n_rules);
 	guard_one(rc, e, e->installed, plan);
@@ -395,6 +440,7 @@ int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 	if (policy_compile_cache_new(&w, &cache) < 0)
 		return -ENOMEM;
 	rc->last = (struct change_stats){ 0 };
+	rc->first_failure[0] = '\0';
 
 	for (size_t i = 0; i < reg->n; i++) {
 		struct endpoint *e = reg->items[i];
@@ -402,15 +448,22 @@ int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 
 		if (!endpoint_live(e) || (!rc->all_dirty && !e->dirty && e->installed))
 			continue;
+		/* Failed, and not due yet: its retry comes on its own (it stays marked). */
+		if (!rc->ignore_backoff && backoff_waiting(&e->retry, t0))
+			continue;
+		rc->retries += e->retry.failures > 0;
 		r = reconcile_one(rc, cache, e);
 		if (r == -ENOMEM)
 			return r;
-		if (r == -EIO)
-			failed++;
-		else
+		if (r == -EIO) {
+			if (failed++ == 0)
+				snprintf(rc->first_failure, sizeof(rc->first_failure), "%s",
+					 e->pe.name);
+		} else if (r > 0)
 			updated += (size_t)r;
 	}
 	rc->all_dirty = false;
+	rc->ignore_backoff = false;
 	rc->last.usec = now_usec() - t0;
 	histogram_observe(&rc->duration, (double)rc->last.usec / 1e6);
 	add_stats(&rc->total, &rc->last);
@@ -434,7 +487,12 @@ int reconcile_all(struct reconciler *rc, size_t *ret_updated)
 
 void reconcile_after_rollback(struct reconciler *rc)
 {
-	int r = reconcile_all(rc, NULL);
+	int r;
+
+	/* The endpoints that failed the change are back at the plan their table holds. */
+	rc->ignore_backoff = true;
+	r = reconcile_all(rc, NULL);
+	rc->ignore_backoff = false; /* also when it could not run */
 
 	if (r != 0)
 		log_error("Failed to restore %d namespace(s) after a rollback; they keep their "
@@ -444,9 +502,19 @@ void reconcile_after_rollback(struct reconciler *rc)
 
 const struct endpoint *reconcile_first_failure(const struct reconciler *rc)
 {
-	for (size_t i = 0; i < rc->registry->n; i++)
-		if (rc->registry->items[i]->state == ENDPOINT_ERROR &&
-		    rc->registry->items[i]->error)
-			return rc->registry->items[i];
-	return NULL;
+	return rc->first_failure[0] ? registry_get(rc->registry, rc->first_failure) : NULL;
+}
+
+uint64_t reconcile_next_retry(const struct reconciler *rc)
+{
+	uint64_t due = 0;
+
+	for (size_t i = 0; i < rc->registry->n; i++) {
+		const struct endpoint *e = rc->registry->items[i];
+
+		if (endpoint_live(e) && e->retry.failures > 0 &&
+		    (due == 0 || e->retry.due_usec < due))
+			due = e->retry.due_usec;
+	}
+	return due;
 }

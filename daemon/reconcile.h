@@ -42,6 +42,9 @@ struct reconciler {
 	bool all_dirty;			 /* the next reconcile compiles every endpoint */
 	struct change_stats last, total;
 	uint64_t commits, commit_errors;
+	uint64_t retries;	 /* commits of failed endpoints tried again */
+	bool ignore_backoff;	 /* the next reconcile tries failed endpoints at once */
+	char first_failure[256]; /* the first endpoint the last reconcile newly failed ("") */
 	struct histogram duration;
 };
 
@@ -54,16 +57,23 @@ void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snap
 
 /*
  * Compiles the marked endpoints (and any never committed) and commits the plans that differ.
- * Returns the number of namespaces that failed (0: all enforced; each failed one is in state
- * error with the reason), or -ENOMEM. *ret_updated counts the namespaces committed.
+ * Returns the number of namespaces that newly failed (0: all enforced), or -ENOMEM;
+ * *ret_updated counts the namespaces committed.
+ *
+ * A failed endpoint is in state failed with the reason, keeps the last table it had (or gets
+ * default-deny if it had none) and is retried on its own schedule (its `retry`): until then
+ * reconciles pass it by, keeping it marked. When its retry fails again, that is not a new
+ * failure: one endpoint the kernel refuses does not fail every later change.
  */
 int reconcile_marked(struct reconciler *rc, size_t *ret_updated);
 /* Every endpoint. */
 int reconcile_all(struct reconciler *rc, size_t *ret_updated);
 /* After a failed change was rolled back: brings every namespace back to the restored model. */
 void reconcile_after_rollback(struct reconciler *rc);
-/* The first endpoint in state error, to name in a refusal. */
+/* The first endpoint the last reconcile newly failed, to name in a refusal. */
 const struct endpoint *reconcile_first_failure(const struct reconciler *rc);
+/* When the first failed endpoint's retry is due (CLOCK_MONOTONIC usec), 0 if none is. */
+uint64_t reconcile_next_retry(const struct reconciler *rc);
 
 /* Deletes e's conntrack entries that its installed plan denies (after a restart, say): the
  * number deleted, or -errno. */

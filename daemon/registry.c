@@ -127,13 +127,20 @@ struct endpoint *registry_find_container(const struct registry *r, const char *i
 	return NULL;
 }
 
-struct endpoint *registry_find_inode(const struct registry *r, ino_t ino)
+struct endpoint *registry_find_ns(const struct registry *r, dev_t dev, ino_t ino)
 {
 	for (size_t i = 0; i < r->n; i++)
-		if (r->items[i]->kind == ENDPOINT_KIND_CONTAINER && endpoint_live(r->items[i]) &&
-		    r->items[i]->ns_ino == ino)
+		if (endpoint_live(r->items[i]) && r->items[i]->ns_ino == ino &&
+		    r->items[i]->ns_dev == dev)
 			return r->items[i];
 	return NULL;
+}
+
+const char *registry_kind_text(const struct endpoint *e)
+{
+	if (e->kind != ENDPOINT_KIND_CONTAINER)
+		return "registered by hand";
+	return e->n_containers > 1 ? "a pod" : "a container";
 }
 
 static bool holds(const struct endpoint *e, const struct policy_addr *a)

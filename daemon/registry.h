@@ -16,6 +16,7 @@ struct registry {
 	struct endpoint **items;
 	size_t n;
 	uint64_t generation; /* of registry_settle_addresses(): when addresses were first seen */
+	uint64_t refused;    /* registrations refused: their namespace was an endpoint already */
 };
 
 /* Frees every endpoint (at once: for shutdown). */
@@ -30,8 +31,11 @@ struct endpoint *registry_get(const struct registry *r, const char *name);
 struct endpoint *registry_find(const struct registry *r, const char *ref);
 struct endpoint *registry_find_container(const struct registry *r, const char *id,
 					 size_t *ret_index);
-/* The live container endpoint of the namespace with this inode. */
-struct endpoint *registry_find_inode(const struct registry *r, ino_t ino);
+/* The live endpoint, of any kind (registered by hand, container, pod), whose namespace is
+ * dev/ino: a namespace is never two endpoints. */
+struct endpoint *registry_find_ns(const struct registry *r, dev_t dev, ino_t ino);
+/* How an endpoint came to be, for messages naming it ("registered by hand", "container"). */
+const char *registry_kind_text(const struct endpoint *e);
 /* The endpoint whose namespace holds address a, if exactly one does. */
 struct endpoint *registry_find_addr(const struct registry *r, const struct policy_addr *a);
 /* Every endpoint whose namespace holds a (up to max, in registry order); the count. */

@@ -5,6 +5,7 @@
  * like any change; nothing here answers anyone.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "flows.h"
@@ -71,6 +72,8 @@ static void endpoint_detach(struct ops *o, struct endpoint *e)
 static int endpoint_recheck(struct ops *o, struct endpoint *e)
 {
 	_cleanup_close_ int fd = -1;
+	struct endpoint *taken;
+	dev_t dev = 0;
 	ino_t ino = 0;
 	int r;
 
@@ -103,6 +106,22 @@ static int endpoint_recheck(struct ops *o, struct endpoint *e)
 		return 0;
 	if (endpoint_live(e))
 		endpoint_detach(o, e);
+	taken = netns_ident(fd, &dev, &ino) >= 0 ? registry_find_ns(o->registry, dev, ino) : NULL;
+	if (taken) {
+		/* The name now points at a namespace another endpoint has: one namespace is one
+		 * endpoint, so e waits, detached, for a namespace of its own. */
+		char why[256];
+
+		snprintf(why, sizeof(why),
+			 "network namespace %s is now endpoint %s's (%s): not attached", e->netns,
+			 taken->pe.name, registry_kind_text(taken));
+		if (e->error && streq(e->error, why))
+			return 0; /* said so at the last check */
+		o->registry->refused++;
+		endpoint_set_error(e, ENDPOINT_ERROR, "%s", why);
+		errlog_add(o->errlog, "endpoint %s: %s", e->pe.name, e->error);
+		return 1;
+	}
 	r = endpoint_attach(e, TAKE_FD(fd));
 	if (r < 0) {
 		endpoint_set_error(e, ENDPOINT_ERROR, "cannot attach to network namespace %s: %s",
@@ -204,4 +223,44 @@ void ops_endpoint_flows(struct ops *o, struct endpoint *e)
 	r = flows_read(o->flows, e->log_fd, &self, e->installed, lookup_addr, o);
 	if (r < 0)
 		log_debug_errno(r, "Endpoint %s: reading flow logs: %m", e->pe.name);
+}
+
+int ops_retry_failed(struct ops *o)
+{
+	size_t updated = 0;
+	int r;
+
+	/* Only the due ones are tried (reconcile_marked() passes the others by); what else is
+	 * marked goes with them. A retry that fails again is rescheduled, never an error here. */
+	r = reconcile_marked(o->rc, &updated);
+	if (r < 0)
+		return r;
+	if (updated > 0)
+		log_debug("Retry: %zu namespace(s) committed", updated);
+	return 0;
+}
+
+uint64_t ops_next_retry(struct ops *o)
+{
+	return reconcile_next_retry(o->rc);
+}
+
+void ops_note_not_committed(struct ops *o, json_t *answer)
+{
+	json_t *list = NULL;
+
+	if (!answer)
+		return;
+	for (size_t i = 0; i < o->registry->n; i++) {
+		const struct endpoint *e = o->registry->items[i];
+
+		if (!endpoint_live(e) || e->retry.failures == 0)
+			continue;
+		if (!list)
+			list = json_array();
+		json_array_append_new(list, json_pack("{s:s, s:s?}", "name", e->pe.name, "error",
+						      e->error));
+	}
+	if (list)
+		json_object_set_new(answer, "not_committed", list);
 }

@@ -8,6 +8,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "nft-sock.h"
+#include "time-util.h"
 #include "views.h"
 
 json_t *view_guard(const struct ep_guard *g)
@@ -44,6 +45,18 @@ json_t *view_endpoint(const struct endpoint *e)
 		      p && p->isolated[POLICY_DIR_EGRESS]);
 	if (o)
 		json_object_set_new(o, "guard", view_guard(&e->guard));
+	if (o && e->retry.failures > 0) {
+		uint64_t now = now_usec();
+
+		/* its commit failed: how often in a row, and when it is tried again */
+		json_object_set_new(o, "retry",
+				    json_pack("{s:I, s:I}", "failures",
+					      (json_int_t)e->retry.failures, "next_in_ms",
+					      (json_int_t)(e->retry.due_usec > now
+								   ? (e->retry.due_usec - now) /
+									     1000
+								   : 0)));
+	}
 	if (o && e->n_conflicts > 0) {
 		json_t *cs = json_array();
 
@@ -151,6 +164,16 @@ json_t *view_namespaces(const struct store *s, const struct registry *r)
 	return json_pack("{s:o}", "items", items);
 }
 
+static json_t *view_failed(const struct endpoint *e)
+{
+	uint64_t now = now_usec();
+
+	return json_pack("{s:s, s:s, s:s?, s:I, s:I}", "name", e->pe.name, "netns", e->netns,
+			 "error", e->error, "failures", (json_int_t)e->retry.failures, "next_in_ms",
+			 (json_int_t)(e->retry.due_usec > now ? (e->retry.due_usec - now) / 1000
+							      : 0));
+}
+
 static json_t *change_json(const struct change_stats *c)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "compiled", (json_int_t)c->compiled,
@@ -165,6 +188,7 @@ json_t *view_status(const struct status_inputs *in)
 	const struct reconciler *rc = in->rc;
 	json_t *flags = json_array(), *nss, *o;
 	size_t enforced = 0, errors = 0, unguarded = 0, conflicts = 0, compromised = 0;
+	json_t *failed = json_array();
 	size_t n_namespaces;
 
 	/* Applied and implicit namespaces alike, as `get namespaces` lists them. */
@@ -176,6 +200,8 @@ json_t *view_status(const struct status_inputs *in)
 		errors += in->registry->items[i]->state == ENDPOINT_ERROR;
 		conflicts += in->registry->items[i]->n_conflicts;
 		compromised += in->registry->items[i]->state == ENDPOINT_COMPROMISED;
+		if (failed && in->registry->items[i]->state == ENDPOINT_FAILED)
+			json_array_append_new(failed, view_failed(in->registry->items[i]));
 		unguarded += endpoint_live(in->registry->items[i]) &&
 			     in->registry->items[i]->guard.state != GUARD_ENFORCED;
 	}
@@ -216,6 +242,13 @@ json_t *view_status(const struct status_inputs *in)
 				    json_pack("{s:b, s:I}", "keep_established",
 					      rc->keep_established, "flows_cut",
 					      (json_int_t)rc->flows_cut));
+	/* endpoints whose commit failed: kept at their last table, retried on their own */
+	if (o)
+		json_object_set_new(o, "failed", json_integer((json_int_t)json_array_size(failed)));
+	if (o)
+		json_object_set_new(o, "failed_endpoints",
+				    failed ? json_incref(failed) : json_null());
+	json_decref(failed);
 	/* addresses held by more than one endpoint, counted at each holder */
 	if (o)
 		json_object_set_new(o, "address_conflicts", json_integer((json_int_t)conflicts));

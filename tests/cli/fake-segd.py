@@ -159,6 +159,12 @@ class Handler(BaseHTTPRequestHandler):
                                           "name": "allow-b"}], "endpoints_updated": 1}, None
             if body.strip() == "":
                 return 200, {"applied": [], "endpoints_updated": 0}, None
+            if "NOTCOMMITTED" in body:
+                return 200, {"applied": [
+                    {"kind": "NetworkPolicy", "namespace": "x", "name": "allow-b",
+                     "action": "created"}], "endpoints_updated": 1,
+                    "not_committed": [{"name": "ctr-f4", "error": "kernel refused ruleset: "
+                                       "Argument list too long"}]}, None
             return 200, {"applied": [
                 {"kind": "Namespace", "namespace": "", "name": "x", "action": "configured"},
                 {"kind": "NetworkPolicy", "namespace": "x", "name": "allow-b",

@@ -247,6 +247,13 @@ expect_req 1 "r['query'] == {'file': '$tmp/p.yaml'}"
 expect_req 1 "r['body'] == open('$tmp/p.yaml').read()"
 expect_req 1 'r["content_type"] == "application/yaml"'
 
+t "apply: an endpoint not committed yet is a warning, the change is in force"
+printf '# NOTCOMMITTED\nkind: NetworkPolicy\n' > "$tmp/nc.yaml"
+run apply -f "$tmp/nc.yaml"
+expect_rc 0
+expect_out "networkpolicy/x/allow-b created"
+expect_err "segctl: warning: endpoint ctr-f4 not committed yet (it keeps its last ruleset and is retried): kernel refused ruleset: Argument list too long"
+
 t "apply --dry-run"
 run apply --dry-run -f "$tmp/p.yaml"
 expect_rc 0

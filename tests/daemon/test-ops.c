@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -306,6 +307,82 @@ static void test_hooks_and_containers(void **state)
 	harness_stop(&h);
 }
 
+/* One namespace is one endpoint, whatever registers it: a container (hook, engine) in a
+ * namespace registered by hand, the namespace by hand again under another name, a container's
+ * namespace by hand. Each is refused naming the endpoint that has it; nothing else changes. */
+static void test_one_namespace_one_endpoint(void **state)
+{
+	struct endpoint_spec spec = { 0 };
+	struct hook_request hr = { 0 };
+	struct op_error err = { 0 };
+	struct harness h;
+	json_t *out = NULL;
+	int fd = -1;
+	const char *id = "feedface0123456789abcdef0123456789abcdef0123456789abcdef01234567";
+	const char *id2 = "feedface1123456789abcdef0123456789abcdef0123456789abcdef01234567";
+
+	harness_start(&h, NULL);
+	harness_endpoint(&h, "hm", "shop", "app=db");
+	harness_apply(&h, policy);
+
+	/* the OCI hook for a process in hm's namespace */
+	hr.id = strdup(id);
+	hr.netns = strdup("/run/netns/hm");
+	assert_int_equal(ops_hook_create(h.ops, &hr, &out, &err), -EEXIST);
+	assert_non_null(strstr(err.message, "already endpoint hm (registered by hand"));
+	op_error_done(&err);
+	assert_int_equal(h.ops->registry->n, 1);
+	assert_int_equal(ep(&h, "hm")->state, ENDPOINT_ENFORCED);
+	/* the engine's report of it */
+	{
+		struct container_info ci = { .id = (char *)id,
+					     .name = (char *)"intruder",
+					     .running = true,
+					     .netns_path = (char *)"/run/netns/hm",
+					     .labels_known = true,
+					     .network_mode = (char *)"bridge" };
+
+		assert_int_equal(ops_container_seen(h.ops, &ci), -EEXIST);
+	}
+	assert_int_equal(h.ops->registry->n, 1);
+
+	/* hm's namespace by hand under another name (a bind mount of it) */
+	fd = open("/run/netns/hm-alias", O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(mount("/run/netns/hm", "/run/netns/hm-alias", NULL, MS_BIND, NULL), 0);
+	spec = (struct endpoint_spec){ .name = strdup("alias"),
+				       .netns = strdup("hm-alias"),
+				       .namespace = strdup("shop") };
+	assert_int_equal(ops_endpoint_add(h.ops, &spec, &out, &err), -EEXIST);
+	assert_non_null(strstr(err.message, "already endpoint hm"));
+	endpoint_spec_done(&spec);
+	op_error_done(&err);
+	assert_int_equal(umount("/run/netns/hm-alias"), 0);
+	assert_int_equal(unlink("/run/netns/hm-alias"), 0);
+
+	/* a container's namespace by hand */
+	assert_int_equal(fixture_netns("ctr2", &fd), 0);
+	close(fd);
+	free(hr.id);
+	free(hr.netns);
+	hr.id = strdup(id2);
+	hr.netns = strdup("/run/netns/ctr2");
+	assert_int_equal(ops_hook_create(h.ops, &hr, &out, &err), 0);
+	json_decref(out);
+	spec = (struct endpoint_spec){ .name = strdup("byhand"),
+				       .netns = strdup("ctr2"),
+				       .namespace = strdup("shop") };
+	assert_int_equal(ops_endpoint_add(h.ops, &spec, &out, &err), -EEXIST);
+	assert_non_null(strstr(err.message, "already endpoint ctr-feedface1123 (a container"));
+	endpoint_spec_done(&spec);
+	op_error_done(&err);
+	assert_int_equal(h.ops->registry->n, 2);
+	assert_int_equal(h.ops->registry->refused, 4);
+	hook_request_done(&hr);
+	harness_stop(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_failed_change_is_rolled_back),
 		cmocka_unit_test(test_restore_from_the_state_dir),
 		cmocka_unit_test(test_hooks_and_containers),
+		cmocka_unit_test(test_one_namespace_one_endpoint),
 	};
 
 	fixture_enter();

@@ -2,7 +2,8 @@
 /*
  * Reconcile: every plan compiled and committed; after a change only what it marked is
  * compiled, a peer change goes out as set elements alone, nothing is sent to namespaces it
- * does not touch; a namespace the kernel refuses is an error and named, the others go on.
+ * does not touch; a namespace the kernel refuses is failed and named, the others go on, and
+ * it is retried on its own schedule without failing later changes.
  * Private kernel, no root.
  */
 #include <arpa/inet.h>
@@ -25,6 +26,7 @@
 #include "netns.h"
 #include "nft.h"
 #include "reconcile.h"
+#include "time-util.h"
 #include "unit.h"
 
 static const char policy[] = TEST_POLICY_DB_FROM_API;
@@ -178,11 +180,98 @@ static void test_squatted_table_is_compromised(void **state)
 	world_done(&w);
 }
 
+/* Base chains on the input hook of ns until the kernel takes no more (it allows 1024 per
+ * hook): tables of default-deny owned by the returned socket. */
+static struct nft_sock *fill_input_hook(int ns)
+{
+	struct policy_plan deny = { .endpoint = (char *)"hog",
+				    .isolated = { true, true },
+				    .deny = POLICY_DENY_DROP };
+	struct policy_emit_options o = { .table_flags = NFT_TABLE_F_OWNER };
+	struct nft_sock *hog = NULL;
+	char name[32];
+	int r = 0, n;
+
+	assert_int_equal(nft_sock_open(NULL, ns, &hog), 0);
+	for (n = 0; r >= 0 && n < 2048; n++) {
+		snprintf(name, sizeof(name), "hog%d", n);
+		o.table = name;
+		r = nft_replace_table(hog, &deny, &o, NULL);
+	}
+	assert_int_equal(r, -E2BIG);
+	assert_true(n > 100);
+	return hog;
+}
+
+static void test_refused_endpoint_holds_nothing_up(void **state)
+{
+	struct world w;
+	struct endpoint *db, *api;
+	struct nft_sock *hog;
+	size_t updated = 0;
+	uint64_t errors;
+	int ns = -1;
+
+	world_init(&w);
+	db = add(&w, "x-db", "db", "10.5.0.3");
+	api = add(&w, "x-api", "api", "10.5.0.2");
+	assert_int_equal(netns_open_name("x-db", &ns), 0);
+	hog = fill_input_hook(ns);
+
+	/* db's first commit is refused: a new failure, named; api is committed all the same */
+	assert_int_equal(reconcile_all(&w.rc, &updated), 1);
+	assert_int_equal(updated, 1);
+	assert_ptr_equal(reconcile_first_failure(&w.rc), db);
+	assert_int_equal(db->state, ENDPOINT_FAILED);
+	assert_non_null(strstr(db->error, "kernel refused ruleset"));
+	assert_null(db->installed); /* default-deny was refused too: nothing */
+	assert_int_equal(api->state, ENDPOINT_ENFORCED);
+	assert_int_equal(db->retry.failures, 1);
+	assert_true(db->dirty);
+	assert_int_equal(reconcile_next_retry(&w.rc), db->retry.due_usec);
+	errors = w.rc.commit_errors;
+
+	/* Until its retry is due, changes pass it by (it stays marked), even one that marks
+	 * everything; api's change is committed and nothing failed. */
+	reconcile_mark_peers_of(&w.rc, &api->pe);
+	api->dirty = true;
+	w.rc.all_dirty = true;
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(w.rc.last.compiled, 1);
+	assert_int_equal(w.rc.commit_errors, errors);
+	assert_null(reconcile_first_failure(&w.rc));
+	assert_true(db->dirty);
+
+	/* Its retry, due, fails again: not a new failure (0), rescheduled twice as far. */
+	db->retry.due_usec = 0;
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(w.rc.retries, 1);
+	assert_int_equal(w.rc.commit_errors, errors + 1);
+	assert_int_equal(db->retry.failures, 2);
+	assert_int_equal(db->state, ENDPOINT_FAILED);
+	assert_null(reconcile_first_failure(&w.rc));
+	assert_true(reconcile_next_retry(&w.rc) > now_usec() + 150000);
+
+	/* The hog goes: the next retry commits db, and nothing is left to retry. */
+	nft_sock_free(hog);
+	db->retry.due_usec = 0;
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(updated, 1);
+	assert_int_equal(db->state, ENDPOINT_ENFORCED);
+	assert_null(db->error);
+	assert_non_null(db->installed);
+	assert_int_equal(db->retry.failures, 0);
+	assert_int_equal(reconcile_next_retry(&w.rc), 0);
+	close(ns);
+	world_done(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reconcile_marks_and_increments),
 		cmocka_unit_test(test_squatted_table_is_compromised),
+		cmocka_unit_test(test_refused_endpoint_holds_nothing_up),
 	};
 
 	fixture_enter();

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * registry: the sorted list of endpoints and every way to find one (name, container id or
- * unambiguous prefix, address, netns name, namespace inode), kept sorted through renames and
+ * unambiguous prefix, address, netns name, namespace identity), kept sorted through renames and
  * removals. Endpoints are built with endpoint_new() and never attached.
  */
 #include <setjmp.h>
@@ -292,20 +292,32 @@ static void test_find_addr_netns(void **state)
 	registry_done(&r);
 }
 
-static void test_find_inode(void **state)
+static void test_find_ns(void **state)
 {
 	struct registry r = { 0 };
 	struct endpoint *n = add(&r, ENDPOINT_KIND_NETNS, "n");
 	struct endpoint *c = add(&r, ENDPOINT_KIND_CONTAINER, "c");
 
-	n->ns_ino = c->ns_ino = 4026531840;
+	n->ns_dev = c->ns_dev = 4;
+	n->ns_ino = 4026531840;
+	c->ns_ino = 4026531841;
 	/* not attached: not live, so not found */
-	assert_null(registry_find_inode(&r, 4026531840));
-	/* live (faked: endpoint_live() looks at the table's socket), and only containers */
+	assert_null(registry_find_ns(&r, 4, 4026531840));
+	/* live (faked: endpoint_live() looks at the table's socket): every kind is found, a
+	 * namespace registered by hand as much as a container's */
 	n->nft = c->nft = (struct nft_sock *)&r;
-	assert_ptr_equal(registry_find_inode(&r, 4026531840), c);
-	assert_null(registry_find_inode(&r, 4026531841));
-	n->nft = c->nft = NULL;
+	assert_ptr_equal(registry_find_ns(&r, 4, 4026531840), n);
+	assert_ptr_equal(registry_find_ns(&r, 4, 4026531841), c);
+	/* the identity is device and inode together */
+	assert_null(registry_find_ns(&r, 5, 4026531840));
+	assert_null(registry_find_ns(&r, 4, 4026531842));
+	/* only the live one of two records of one namespace (a vanished one keeps its ino) */
+	n->nft = NULL;
+	c->ns_ino = 4026531840;
+	assert_ptr_equal(registry_find_ns(&r, 4, 4026531840), c);
+	assert_string_equal(registry_kind_text(n), "registered by hand");
+	assert_string_equal(registry_kind_text(c), "a container");
+	c->nft = NULL;
 	registry_done(&r);
 }
 
@@ -332,7 +344,7 @@ int main(void)
 		cmocka_unit_test(test_reposition_remove),
 		cmocka_unit_test(test_find_addr_netns),
 		cmocka_unit_test(test_settle_conflicts),
-		cmocka_unit_test(test_find_inode),
+		cmocka_unit_test(test_find_ns),
 		cmocka_unit_test(test_name_taken),
 	};
 

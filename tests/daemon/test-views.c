@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "json-util.h"
+#include "time-util.h"
 #include "views.h"
 #include "unit.h"
 
@@ -261,6 +262,12 @@ static void test_status(void **state)
 	e->state = ENDPOINT_ERROR;
 	assert_int_equal(registry_insert(&r, e), 0);
 	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "c", "dev")), 0);
+	/* the kernel refused d's ruleset twice: listed with its reason and its next retry */
+	e = ep_new(ENDPOINT_KIND_NETNS, "d", "dev");
+	endpoint_set_error(e, ENDPOINT_FAILED, "kernel refused ruleset: %s",
+			   "Argument list too long");
+	e->retry = (struct backoff){ .failures = 2, .due_usec = now_usec() + 200000 };
+	assert_int_equal(registry_insert(&r, e), 0);
 	rc.commits = 7;
 	rc.commit_errors = 2;
 	rc.last = (struct change_stats){ 1, 2, 3, 4, 5, 6, 7 };
@@ -275,7 +282,17 @@ static void test_status(void **state)
 	assert_json_int(o, "pid", getpid());
 	assert_true(json_integer_value(json_object_get(o, "uptime_seconds")) >= 100);
 	assert_true(json_integer_value(json_object_get(o, "uptime_seconds")) < 200);
-	assert_json_int(o, "endpoints", 3);
+	assert_json_int(o, "endpoints", 4);
+	assert_json_int(o, "failed", 1);
+	{
+		json_t *f = json_array_get(json_object_get(o, "failed_endpoints"), 0);
+
+		assert_int_equal(json_array_size(json_object_get(o, "failed_endpoints")), 1);
+		assert_json_string(f, "name", "d");
+		assert_json_string(f, "error", "kernel refused ruleset: Argument list too long");
+		assert_json_int(f, "failures", 2);
+		assert_true(json_integer_value(json_object_get(f, "next_in_ms")) <= 200);
+	}
 	assert_json_int(o, "networkpolicies", 3);
 	assert_json_int(o, "namespaces", 3); /* shop (applied), blog and dev (implicit) */
 	assert_json_int(o, "enforced", 1);
@@ -302,7 +319,7 @@ static void test_status(void **state)
 		       "{\"keep_established\": false, \"flows_cut\": 0}");
 	/* nobody may fail open unless the host names them */
 	assert_json_eq(json_object_get(o, "hook_fail_open"), "{\"names\": [], \"config\": null}");
-	assert_int_equal(json_object_size(o), 21);
+	assert_int_equal(json_object_size(o), 23);
 	json_decref(o);
 
 	/* the engine's part is taken; no flags */
