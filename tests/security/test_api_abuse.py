@@ -180,6 +180,8 @@ class Holder:
 
 def http_raw(path, request, timeout=5.0):
     """Sends raw bytes as root; returns (status or None, body bytes)."""
+    line, rest = request.split(b"\r\n", 1)
+    request = line + b"\r\nConnection: close\r\n" + rest  # read the answer to the end
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     s.connect(path)
@@ -283,6 +285,13 @@ class Test:
                    for u in READERS]
         t0 = time.monotonic()
         p = self.segd.ctl("--timeout", "15", "apply", "-f", policy, timeout=40)
+        if "unknown option '--timeout'" in p.stderr:  # an older segctl: does the API answer?
+            self.r.check(False, "segctl has no --timeout")
+            try:
+                p = self.segd.ctl("apply", "-f", policy, timeout=20)
+            except subprocess.TimeoutExpired:
+                self.r.check(False, "root's apply hung during the flood")
+                p = subprocess.CompletedProcess([], 1, "", "hung")
         took = time.monotonic() - t0
         self.r.check(p.returncode == 0, "root's apply during the flood failed (%d, %.1fs): %s%s"
                      % (p.returncode, took, p.stdout, p.stderr))
@@ -327,12 +336,13 @@ class Test:
     # ---------------------------------------------------------------- (b)
     def t_no_role_closed_at_accept(self):
         before = self.refused("no-role")
+        mode = os.stat(self.segd.socket).st_mode & 0o7777
         os.chmod(self.segd.socket, 0o666)  # as if an admin opened it up
         try:
             idle = Holder(NOBODY_USER, self.segd.socket, 1, "hold", 3).result(10)[0]
             asking = Holder(NOBODY_USER, self.segd.socket, 1, "full", 3).result(10)[0]
         finally:
-            os.chmod(self.segd.socket, 0o660)
+            os.chmod(self.segd.socket, mode)
         for what, c in (("a silent connection", idle), ("a connection with a request", asking)):
             self.r.check(c["err"] is None, "%s: connect failed: %s" % (what, c["err"]))
             self.r.check(c["t_close"] is not None and c["t_close"] - c["t_connect"] < 2.0,
