@@ -23,9 +23,6 @@ const char *client_socket(const struct segctl *c)
 	return e && *e ? e : SEGCTL_DEFAULT_SOCKET;
 }
 
-/* The deadline of every call a verb makes (--timeout), from its first call; http_now(). */
-static double deadline_s;
-
 static double timeout_of(const struct segctl *c)
 {
 	return c->timeout_s > 0 ? c->timeout_s : SEGCTL_DEFAULT_TIMEOUT_S;
@@ -176,12 +173,11 @@ int client_call(const struct segctl *c, const char *method, const char *path,
 	const char *sock = client_socket(c), *e = getenv("SEGD_AUDIT_SOCKET");
 	_cleanup_free_ char *audit_sock = NULL, *head = NULL, *answer = NULL;
 	struct http_result res;
+	double deadline_s = http_now() + timeout_of(c); /* the whole call: connect, send, answer */
 	json_error_t jerr;
 	json_t *root;
 	int r;
 
-	if (deadline_s == 0)
-		deadline_s = http_now() + timeout_of(c);
 	audit_sock = e && *e ? strdup(e) : path_sibling(sock, API_AUDIT_SOCKET_NAME);
 	head = request_head(method, path, content_type, body, len);
 	if (!audit_sock || !head)

@@ -21,7 +21,7 @@ const char *client_socket(const struct segctl *c);
  * body is empty). Every failure is reported on stderr before returning:
  *   -ENOTCONN  segd could not be reached (connect failed, connection dropped), or the call
  *              ran past --timeout (the message says in which phase: connect, send, answer);
- *              the deadline covers every call of the command, from its first
+ *              the deadline covers the whole call, all three phases together
  *   -EACCES    neither socket is open to the caller
  *   -EBADMSG   segd answered with an error ("segctl: MESSAGE" plus its diagnostics)
  *   -EMSGSIZE  the reply is larger than CLIENT_MAX_RESPONSE

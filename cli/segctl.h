@@ -19,7 +19,7 @@
 /* What every verb gets: the global options and the name to print in messages. */
 struct segctl {
 	const char *socket; /* --socket; NULL: $SEGD_SOCKET, then SEGCTL_DEFAULT_SOCKET */
-	double timeout_s;   /* --timeout: bounds all the verb's calls to segd; 0: the default */
+	double timeout_s;   /* --timeout: bounds each call to segd as a whole; 0: the default */
 	const char *verb;   /* "apply", "endpoint add", ... */
 };
 
