@@ -521,19 +521,22 @@ static enum MHD_Result check_utf8(void *cls, enum MHD_ValueKind kind, const char
 }
 
 /* Every name a request carries becomes JSON (answers, audit records): UTF-8 only. NULL if it
- * is, else what is not. */
+ * is, else what is not (in buf). */
 static const char *request_not_utf8(struct MHD_Connection *c, const char *url,
-				    const struct request *q)
+				    const struct request *q, char *buf, size_t size)
 {
 	bool bad = false;
+	size_t at;
 
 	if (!policy_utf8_valid(url, strlen(url), NULL))
 		return "the request path is not valid UTF-8";
 	(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_utf8, &bad);
 	if (bad)
 		return "a query argument is not valid UTF-8";
-	if (q->body && !policy_utf8_valid(q->body, q->len, NULL))
-		return "the request body is not valid UTF-8";
+	if (q->body && !policy_utf8_valid(q->body, q->len, &at)) {
+		snprintf(buf, size, "the request body is not valid UTF-8 (at byte %zu)", at);
+		return buf;
+	}
 	return NULL;
 }
 
@@ -544,8 +547,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct api *a = cls;
 	struct request *q = *con_cls;
 	enum MHD_Result ret;
-
 	const char *bad;
+	char why[96];
 
 	if (!q) {
 		/* Decided at accept (api-conn.c); a connection not admitted there has no peer. */
@@ -583,7 +586,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (q->too_large)
 		return respond_message(c, 413, -EMSGSIZE,
 				       "request body over the 4 MiB limit, nothing applied");
-	bad = request_not_utf8(c, url, q);
+	bad = request_not_utf8(c, url, q, why, sizeof(why));
 	if (bad)
 		return respond_message(c, 400, -EINVAL, bad);
 	log_debug("API %s %s from uid %u pid %d (%zu bytes)", method, url, (unsigned)q->uid,
