@@ -23,6 +23,7 @@ static const char usage[] =
 	"      --dry-run         validate and report, change nothing\n"
 	"  -o, --output FORMAT   json or yaml: print segd's reply instead of a summary\n"
 	"      --socket PATH     segd's API socket\n"
+	"      --timeout SECONDS bound the calls to segd (default 30)\n"
 	"  -h, --help            show this help\n";
 
 static void manifests_done(struct manifest *m, size_t n)

@@ -54,6 +54,20 @@ int args_common(struct segctl *c, int opt, char *const argv[])
 		c->socket = optarg;
 		return 0;
 	}
+	case OPT_TIMEOUT: {
+		char *end;
+		double t;
+
+		errno = 0;
+		t = strtod(optarg, &end);
+		if (errno || end == optarg || *end || !(t > 0) || t > SEGCTL_MAX_TIMEOUT_S ||
+		    !isdigit((unsigned char)*optarg))
+			return usage_error(
+				c, "--timeout: seconds, more than 0 and at most %d, not '%s'",
+				SEGCTL_MAX_TIMEOUT_S, optarg);
+		c->timeout_s = t;
+		return 0;
+	}
 	case ':':
 		/* optopt is the option's val: a letter for short options, anything for long ones. */
 		if (optopt > 0 && optopt < 0x80 && argv[optind - 1][1] != '-')

@@ -25,6 +25,7 @@ static const char usage[] =
 	"Options:\n"
 	"  -o, --output FORMAT   table (default), json or yaml\n"
 	"      --socket PATH     segd's API socket\n"
+	"      --timeout SECONDS bound the calls to segd (default 30)\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Exit status: 0 when the answer was printed, whatever the verdict.\n";

@@ -6,26 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <policy/policy.h>
 
+#include "fsutil.h"
+#include "http.h"
 #include "print.h"
-
-DEFINE_CLEANUP(CURL *, curl_easy_cleanup);
-DEFINE_CLEANUP(struct curl_slist *, curl_slist_free_all);
-
-struct buffer {
-	char *data;
-	size_t len;
-	size_t cap;
-	bool too_big;
-};
-
-static void buffer_done(struct buffer *b)
-{
-	free(b->data);
-}
 
 const char *client_socket(const struct segctl *c)
 {
@@ -37,31 +23,9 @@ const char *client_socket(const struct segctl *c)
 	return e && *e ? e : SEGCTL_DEFAULT_SOCKET;
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+static double timeout_of(const struct segctl *c)
 {
-	struct buffer *b = userdata;
-	size_t n = size * nmemb;
-
-	if (n > CLIENT_MAX_RESPONSE - b->len) {
-		b->too_big = true;
-		return 0; /* curl aborts with CURLE_WRITE_ERROR */
-	}
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 16384;
-		char *p;
-
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->data, cap);
-		if (!p)
-			return 0;
-		b->data = p;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, ptr, n);
-	b->len += n;
-	b->data[b->len] = 0;
-	return n;
+	return c->timeout_s > 0 ? c->timeout_s : SEGCTL_DEFAULT_TIMEOUT_S;
 }
 
 char *client_escape(const char *s)
@@ -114,14 +78,14 @@ static void print_diagnostic(json_t *d)
 }
 
 /* Reports a non-2xx reply: {"error": {"message", "errno", "diagnostics": [...]}}. */
-static int report_error(long status, const struct buffer *b)
+static int report_error(long status, const char *data, size_t len)
 {
 	json_auto_t *root = NULL;
 	json_t *err, *msg, *diags, *d;
 	size_t i;
 
-	if (b->data)
-		root = json_loadb(b->data, b->len, 0, NULL);
+	if (data)
+		root = json_loadb(data, len, 0, NULL);
 	err = json_object_get(root, "error");
 	msg = json_object_get(err, "message");
 	if (!json_is_string(msg)) {
@@ -138,90 +102,106 @@ static int report_error(long status, const struct buffer *b)
 	return -EBADMSG;
 }
 
-int client_call(const struct segctl *c, const char *method, const char *path,
-		const char *content_type, const char *body, size_t len, json_t **ret)
+/* The request line and headers. NULL on OOM. */
+static char *request_head(const char *method, const char *path, const char *content_type,
+			  const char *body, size_t len)
 {
-	_cleanup_(curl_easy_cleanupp) CURL *curl = curl_easy_init();
-	_cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
-	_cleanup_free_ char *url = NULL, *ctype = NULL;
-	_cleanup_(buffer_done) struct buffer b = {};
-	char errbuf[CURL_ERROR_SIZE] = "";
-	const char *sock = client_socket(c);
-	json_error_t jerr;
-	json_t *root;
-	CURLcode cc;
-	long status = 0, os_errno = 0;
-	struct curl_slist *h;
+	char *head = NULL, *ctype = NULL, *clen = NULL;
 
-	if (!curl)
-		return -ENOMEM;
-	if (asprintf(&url, "http://localhost%s", path) < 0)
-		return -ENOMEM;
+	if ((content_type && asprintf(&ctype, "Content-Type: %s\r\n", content_type) < 0) ||
+	    (body && asprintf(&clen, "Content-Length: %zu\r\n", len) < 0) ||
+	    asprintf(&head,
+		     "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: segctl/" SEGD_VERSION
+		     "\r\nAccept: application/json\r\nConnection: close\r\n%s%s\r\n",
+		     method, path, ctype ? ctype : "", clen ? clen : "") < 0)
+		head = NULL;
+	free(ctype);
+	free(clen);
+	return head;
+}
 
-	/* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
-	h = curl_slist_append(headers, "Expect:");
-	if (!h)
-		return -ENOMEM;
-	headers = h;
-	h = curl_slist_append(headers, "Accept: application/json");
-	if (!h)
-		return -ENOMEM;
-	headers = h;
-	if (content_type) {
-		if (asprintf(&ctype, "Content-Type: %s", content_type) < 0)
-			return -ENOMEM;
-		h = curl_slist_append(headers, ctype);
-		if (!h)
-			return -ENOMEM;
-		headers = h;
-	}
+/* Says what went wrong, on stderr; returns what client_call() returns. */
+static int report_failure(const struct segctl *c, const struct http_result *res, const char *sock,
+			  const char *audit_sock)
+{
+	static const char *const phases[] = {
+		[HTTP_CONNECT] = "connecting to",
+		[HTTP_SEND] = "sending the request to",
+		[HTTP_ANSWER] = "waiting for the answer from",
+	};
 
-	(void)curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock);
-	(void)curl_easy_setopt(curl, CURLOPT_URL, url);
-	(void)curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-	(void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "segctl/" SEGD_VERSION);
-	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	(void)curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 10L);
-	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	(void)curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CLIENT_MAX_RESPONSE);
-	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-	if (body) {
-		(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-		(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	}
-
-	cc = curl_easy_perform(curl);
-	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (cc == CURLE_COULDNT_CONNECT || (cc == CURLE_OPERATION_TIMEDOUT && status == 0)) {
-		(void)curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-		fprintf(stderr, "segctl: cannot connect to segd at %s: %s\n", sock,
-			os_errno  ? strerror((int)os_errno)
-			: *errbuf ? errbuf
-				  : curl_easy_strerror(cc));
+	if (res->timed_out) {
+		fprintf(stderr, "segctl: timed out (--timeout %g) %s segd at %s\n", timeout_of(c),
+			res->phase == HTTP_ANSWER && res->status ? "reading the answer from"
+								 : phases[res->phase],
+			res->socket);
 		return -ENOTCONN;
 	}
-	if (b.too_big || cc == CURLE_FILESIZE_EXCEEDED) {
+	if (res->too_big) {
 		fprintf(stderr, "segctl: reply from segd is larger than %u MiB\n",
 			CLIENT_MAX_RESPONSE >> 20);
 		return -EMSGSIZE;
 	}
-	if (cc != CURLE_OK) {
-		fprintf(stderr, "segctl: request to segd at %s failed: %s\n", sock,
-			*errbuf ? errbuf : curl_easy_strerror(cc));
-		return cc == CURLE_OUT_OF_MEMORY || cc == CURLE_WRITE_ERROR ? -ENOMEM : -ENOTCONN;
+	if (res->malformed) {
+		fprintf(stderr, "segctl: reply from segd at %s is not valid HTTP\n", res->socket);
+		return -EPROTO;
 	}
-	if (status < 200 || status > 299) {
-		int r = report_error(status, &b);
+	if (res->error == ENOMEM)
+		return -ENOMEM;
+	if (res->phase == HTTP_CONNECT && res->error == EACCES) {
+		fprintf(stderr,
+			"segctl: permission denied: cannot connect to segd at %s (open to root and "
+			"segd's group; its audit group reads on %s)\n",
+			sock, audit_sock ? audit_sock : sock);
+		return -EACCES;
+	}
+	if (res->phase == HTTP_CONNECT) {
+		fprintf(stderr, "segctl: cannot connect to segd at %s: %s\n", res->socket,
+			strerror(res->error));
+		return -ENOTCONN;
+	}
+	fprintf(stderr, "segctl: request to segd at %s failed: %s\n", res->socket,
+		res->error == ECONNRESET || res->error == EPIPE
+			? "the connection was closed before an answer"
+			: strerror(res->error));
+	return -ENOTCONN;
+}
 
-		return r;
+int client_call(const struct segctl *c, const char *method, const char *path,
+		const char *content_type, const char *body, size_t len, json_t **ret)
+{
+	const char *sock = client_socket(c), *e = getenv("SEGD_AUDIT_SOCKET");
+	_cleanup_free_ char *audit_sock = NULL, *head = NULL, *answer = NULL;
+	struct http_result res;
+	double deadline_s = http_now() + timeout_of(c); /* the whole call: connect, send, answer */
+	json_error_t jerr;
+	json_t *root;
+	int r;
+
+	audit_sock = e && *e ? strdup(e) : path_sibling(sock, API_AUDIT_SOCKET_NAME);
+	head = request_head(method, path, content_type, body, len);
+	if (!audit_sock || !head)
+		return -ENOMEM;
+
+	r = http_call(&(struct http_call){ .socket = sock,
+					   .fallback = streq(audit_sock, sock) ? NULL : audit_sock,
+					   .deadline = deadline_s,
+					   .head = head,
+					   .body = body,
+					   .len = len,
+					   .max_body = CLIENT_MAX_RESPONSE },
+		      &res);
+	answer = res.body;
+	if (r < 0)
+		return report_failure(c, &res, sock, audit_sock);
+	if (res.status < 200 || res.status > 299) {
+		return report_error(res.status, answer, res.len);
 	}
 
-	if (b.len == 0)
+	if (res.len == 0)
 		root = json_object();
 	else
-		root = json_loadb(b.data, b.len, 0, &jerr);
+		root = json_loadb(answer, res.len, 0, &jerr);
 	if (!root) {
 		fprintf(stderr,
 			"segctl: reply from segd is not valid JSON: %s (line %d, column %d)\n",

@@ -10,14 +10,19 @@
 /* Replies larger than this are an error, never truncated. */
 #define CLIENT_MAX_RESPONSE (64u * 1024 * 1024)
 
-/* The socket the verbs talk to: --socket, else $SEGD_SOCKET, else the default. */
+/* The socket the verbs talk to: --socket, else $SEGD_SOCKET, else the default. When it is
+ * closed to the caller (EACCES), the read-only one: $SEGD_AUDIT_SOCKET, else
+ * API_AUDIT_SOCKET_NAME next to it. */
 const char *client_socket(const struct segctl *c);
 
 /*
  * One HTTP request to segd over its unix socket. `path` is already URL-encoded; `body` may be
  * NULL. On a 2xx reply returns 0 and the parsed JSON body in *ret (an empty object when the
  * body is empty). Every failure is reported on stderr before returning:
- *   -ENOTCONN  segd could not be reached (connect failed, connection dropped)
+ *   -ENOTCONN  segd could not be reached (connect failed, connection dropped), or the call
+ *              ran past --timeout (the message says in which phase: connect, send, answer);
+ *              the deadline covers the whole call, all three phases together
+ *   -EACCES    neither socket is open to the caller
  *   -EBADMSG   segd answered with an error ("segctl: MESSAGE" plus its diagnostics)
  *   -EMSGSIZE  the reply is larger than CLIENT_MAX_RESPONSE
  *   -EPROTO    the reply is not a JSON object

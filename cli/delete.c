@@ -22,6 +22,7 @@ static const char usage[] =
 	"  -n, --namespace NAMESPACE namespace of the policies (default: default)\n"
 	"  -o, --output FORMAT       json or yaml: print segd's reply instead of a summary\n"
 	"      --socket PATH         segd's API socket\n"
+	"      --timeout SECONDS     bound the calls to segd (default 30)\n"
 	"  -h, --help                show this help\n"
 	"\n"
 	"Resource names: networkpolicy (netpol, networkpolicies), endpoint (ep, endpoints).\n";

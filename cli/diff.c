@@ -24,6 +24,7 @@ static const char usage[] =
 	"  -f, --filename FILE   the policy file (JSON or YAML; - for stdin)\n"
 	"  -o, --output FORMAT   table (default), json or yaml\n"
 	"      --socket PATH     segd's API socket\n"
+	"      --timeout SECONDS bound the calls to segd (default 30)\n"
 	"  -h, --help            show this help\n"
 	"\n"
 	"Exit status: 0 whether or not there are changes (json: \"changed\").\n";

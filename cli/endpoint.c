@@ -30,6 +30,7 @@ static const char usage[] =
 	"  -p, --port NAME=PORT[/PROTO] a named port; PROTO is TCP (default), UDP or SCTP\n"
 	"  -o, --output FORMAT        json or yaml: print the endpoint segd returns\n"
 	"      --socket PATH          segd's API socket\n"
+	"      --timeout SECONDS      bound the calls to segd (default 30)\n"
 	"  -h, --help                 show this help\n";
 
 #define OPT_NETNS 0x101

@@ -35,6 +35,7 @@ static const char usage[] =
 	"      --after N           records after record number N\n"
 	"  -o, --output FORMAT     table (default) or json (one record per line)\n"
 	"      --socket PATH       segd's API socket\n"
+	"      --timeout SECONDS   bound the calls to segd (default 30)\n"
 	"  -h, --help              show this help\n";
 
 static volatile sig_atomic_t stop;

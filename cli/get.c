@@ -26,6 +26,7 @@ static const char usage[] =
 	"  -A, --all-namespaces       objects of every namespace\n"
 	"  -o, --output FORMAT        table (default), json, yaml or name\n"
 	"      --socket PATH          segd's API socket\n"
+	"      --timeout SECONDS      bound the calls to segd (default 30)\n"
 	"  -h, --help                 show this help\n";
 
 enum resource {

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
+#include "fsutil.h"
 #include "segctl.h"
 
 /*
@@ -33,7 +32,7 @@ static const struct {
 
 static void show_usage(FILE *f)
 {
-	fputs("Usage: segctl [--socket PATH] COMMAND [ARGS...]\n"
+	fputs("Usage: segctl [--socket PATH] [--timeout SECONDS] COMMAND [ARGS...]\n"
 	      "\n"
 	      "Client of segd, the network micro-segmentation enforcer for Linux containers.\n"
 	      "\n"
@@ -45,10 +44,19 @@ static void show_usage(FILE *f)
 	      "Options (also accepted after the command):\n"
 	      "      --socket PATH  segd's API socket (default: $SEGD_SOCKET, else " SEGCTL_DEFAULT_SOCKET
 	      ")\n"
+	      "                     when it is closed to the caller (EACCES), segctl uses the\n"
+	      "                     read-only socket: $SEGD_AUDIT_SOCKET, else " API_AUDIT_SOCKET_NAME
+	      "\n"
+	      "                     next to it\n"
+	      "      --timeout SECONDS\n"
+	      "                     bound each call to segd as a whole: connect, send and\n"
+	      "                     answer (default 30); on expiry segctl says whether it was\n"
+	      "                     connecting, sending or waiting for the answer, and exits 2\n"
 	      "  -h, --help         show this help; 'segctl COMMAND --help' for a command\n"
 	      "      --version      show the version\n"
 	      "\n"
-	      "Exit status: 0 success, 1 error (usage, or reported by segd), 2 segd unreachable.\n",
+	      "Exit status: 0 success, 1 error (usage, permission, or reported by segd), 2 segd\n"
+	      "unreachable or not answering in time.\n",
 	      f);
 }
 
@@ -61,7 +69,7 @@ int main(int argc, char *argv[])
 	};
 	struct segctl c = { .verb = "" };
 	char *help_argv[3] = {};
-	int opt, r;
+	int opt;
 
 	/* Global options come before the verb; '+' stops at the first non-option. */
 	args_reset();
@@ -98,14 +106,8 @@ int main(int argc, char *argv[])
 	for (size_t i = 0; i < ARRAY_SIZE(subcommands); i++) {
 		if (!streq(argv[optind], subcommands[i].name))
 			continue;
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			fputs("segctl: cannot initialise libcurl\n", stderr);
-			return EXIT_FAIL;
-		}
 		c.verb = subcommands[i].name;
-		r = subcommands[i].fn(&c, argc - optind, argv + optind);
-		curl_global_cleanup();
-		return r;
+		return subcommands[i].fn(&c, argc - optind, argv + optind);
 	}
 	fprintf(stderr, "segctl: unknown command '%s'\nTry 'segctl --help' for more information.\n",
 		argv[optind]);

@@ -38,6 +38,7 @@ static const char usage[] =
 	"  -o, --output FORMAT        table (default), csv, dot (Graphviz: nodes grouped by\n"
 	"                             namespace, edges labelled with allowed ports), json, yaml\n"
 	"      --socket PATH          segd's API socket\n"
+	"      --timeout SECONDS      bound the calls to segd (default 30)\n"
 	"  -h, --help                 show this help\n";
 
 enum matrix_format { FMT_TABLE, FMT_CSV, FMT_DOT, FMT_JSON, FMT_YAML };

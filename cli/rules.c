@@ -21,6 +21,7 @@ static const char usage[] =
 	"Options:\n"
 	"  -o, --output FORMAT   table (default), json or yaml\n"
 	"      --socket PATH     segd's API socket\n"
+	"      --timeout SECONDS bound the calls to segd (default 30)\n"
 	"  -h, --help            show this help\n";
 
 static char *int_str(json_t *o, const char *key)

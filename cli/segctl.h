@@ -9,6 +9,8 @@
 
 #define SEGCTL_DEFAULT_SOCKET "/run/segd/segd.sock"
 #define SEGCTL_DEFAULT_NAMESPACE "default"
+#define SEGCTL_DEFAULT_TIMEOUT_S 30
+#define SEGCTL_MAX_TIMEOUT_S 86400
 
 /* Exit statuses: 0 success, 1 usage errors and errors reported by segd, 2 segd unreachable. */
 #define EXIT_FAIL 1
@@ -17,6 +19,7 @@
 /* What every verb gets: the global options and the name to print in messages. */
 struct segctl {
 	const char *socket; /* --socket; NULL: $SEGD_SOCKET, then SEGCTL_DEFAULT_SOCKET */
+	double timeout_s;   /* --timeout: bounds each call to segd as a whole; 0: the default */
 	const char *verb;   /* "apply", "endpoint add", ... */
 };
 
@@ -36,10 +39,12 @@ int status_main(struct segctl *c, int argc, char *argv[]);
 
 /* Long options every verb accepts, after the verb as well as before it. */
 #define OPT_SOCKET 0x100
-#define COMMON_OPTIONS                                     \
-	{ "socket", required_argument, NULL, OPT_SOCKET }, \
-	{                                                  \
-		"help", no_argument, NULL, 'h'             \
+#define OPT_TIMEOUT 0x101
+#define COMMON_OPTIONS                                               \
+	{ "socket", required_argument, NULL, OPT_SOCKET },           \
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
+	{                                                            \
+		"help", no_argument, NULL, 'h'                       \
 	}
 
 enum output_format {

@@ -19,6 +19,7 @@ static const char usage[] = "Usage: segctl status [-o table|json|yaml]\n"
 			    "Options:\n"
 			    "  -o, --output FORMAT   table (default), json or yaml\n"
 			    "      --socket PATH     segd's API socket\n"
+			    "      --timeout SECONDS bound the calls to segd (default 30)\n"
 			    "  -h, --help            show this help\n";
 
 static json_int_t int_of(json_t *o, const char *key)

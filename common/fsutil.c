@@ -52,3 +52,15 @@ int format_utc_now(char *buf, size_t size, unsigned decimals)
 		k = snprintf(buf + n, size - n, "Z");
 	return k < 0 || (size_t)k >= size - n ? -EINVAL : 0;
 }
+
+char *path_sibling(const char *path, const char *name)
+{
+	const char *slash = strrchr(path, '/');
+	char *s;
+
+	if (!slash)
+		return strdup(name);
+	if (asprintf(&s, "%.*s/%s", (int)(slash - path), path, name) < 0)
+		return NULL;
+	return s;
+}

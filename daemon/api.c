@@ -1,34 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <grp.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "api.h"
+#include "api-conn.h"
 #include "explain.h"
-#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "mhd-loop.h"
 #include "views.h"
 
-#define API_MAX_CONNECTIONS 64
-#define API_CONNECTION_TIMEOUT_S 30
+#define API_IDLE_TIMEOUT_S 30
 
 struct api {
 	struct ops *ops;
-	char *path;
-	int listen_fd;
-	gid_t gid, audit_gid;
-	bool have_gid, have_audit_gid;
+	struct api_conns *conns;
 	struct mhd_watch mw;
 };
 
@@ -111,6 +101,8 @@ static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status, j
 		return MHD_NO;
 	}
 	(void)MHD_add_response_header(resp, "Content-Type", "application/json");
+	/* One request per connection: its deadline runs from accept (api-conn.h). */
+	(void)MHD_add_response_header(resp, "Connection", "close");
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -448,41 +440,6 @@ const struct api_route *api_route_find(const char *method, char *path_copy,
 
 /* ---- requests ------------------------------------------------------------------------------- */
 
-static bool in_group(gid_t gid, gid_t primary, const gid_t *groups, size_t n)
-{
-	if (primary == gid)
-		return true;
-	for (size_t i = 0; i < n; i++)
-		if (groups[i] == gid)
-			return true;
-	return false;
-}
-
-/* 1 read-write (root, --group), 2 read-only (--audit-group), 0 refused. */
-static int peer_allowed(struct api *a, int fd, struct request *q)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	gid_t groups[NGROUPS_MAX];
-	socklen_t glen = sizeof(groups);
-	size_t n = 0;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return -errno;
-	q->uid = cred.uid;
-	q->pid = cred.pid;
-	if (cred.uid == 0)
-		return 1;
-	/* Supplementary groups of the peer as of connect(). */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) >= 0)
-		n = glen / sizeof(gid_t);
-	if (a->have_gid && in_group(a->gid, cred.gid, groups, n))
-		return 1;
-	if (a->have_audit_gid && in_group(a->audit_gid, cred.gid, groups, n))
-		return 2;
-	return 0;
-}
-
 static enum MHD_Result dispatch(struct api *a, struct MHD_Connection *c, const char *method,
 				const char *url, struct request *q)
 {
@@ -551,6 +508,39 @@ static int body_append(struct request *q, const char *data, size_t n)
 	return 0;
 }
 
+static enum MHD_Result check_utf8(void *cls, enum MHD_ValueKind kind, const char *key,
+				  const char *value)
+{
+	bool *bad = cls;
+
+	if (!policy_utf8_valid(key, strlen(key), NULL) ||
+	    (value && !policy_utf8_valid(value, strlen(value), NULL))) {
+		*bad = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* Every name a request carries becomes JSON (answers, audit records): UTF-8 only. NULL if it
+ * is, else what is not (in buf). */
+static const char *request_not_utf8(struct MHD_Connection *c, const char *url,
+				    const struct request *q, char *buf, size_t size)
+{
+	bool bad = false;
+	size_t at;
+
+	if (!policy_utf8_valid(url, strlen(url), NULL))
+		return "the request path is not valid UTF-8";
+	(void)MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, check_utf8, &bad);
+	if (bad)
+		return "a query argument is not valid UTF-8";
+	if (q->body && !policy_utf8_valid(q->body, q->len, &at)) {
+		snprintf(buf, size, "the request body is not valid UTF-8 (at byte %zu)", at);
+		return buf;
+	}
+	return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
@@ -558,20 +548,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct api *a = cls;
 	struct request *q = *con_cls;
 	enum MHD_Result ret;
+	const char *bad;
+	char why[96];
 
 	if (!q) {
-		const union MHD_ConnectionInfo *ci;
+		/* Decided at accept (api-conn.c); a connection not admitted there has no peer. */
+		const struct api_peer *peer = api_conn_peer(c);
 		const char *cl;
-		int r;
 
 		q = calloc(1, sizeof(*q));
 		if (!q)
 			return MHD_NO;
 		*con_cls = q;
-		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-		r = ci ? peer_allowed(a, ci->connect_fd, q) : -EBADF;
-		q->forbidden = r <= 0;
-		q->read_only = r == 2;
+		q->forbidden = !peer || peer->role == CONN_ROLE_NONE;
+		q->read_only = peer && peer->role == CONN_ROLE_READ;
+		q->uid = peer ? peer->uid : (uid_t)-1;
+		q->pid = peer ? peer->pid : 0;
 		cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 						 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (cl && strtoull(cl, NULL, 10) > POLICY_MAX_INPUT_BYTES)
@@ -584,6 +576,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	api_conn_received(c, a->conns);
 
 	if (q->forbidden) {
 		log_notice("Refused API request %s %s from uid %u pid %d", method, url,
@@ -594,6 +587,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (q->too_large)
 		return respond_message(c, 413, -EMSGSIZE,
 				       "request body over the 4 MiB limit, nothing applied");
+	bad = request_not_utf8(c, url, q, why, sizeof(why));
+	if (bad)
+		return respond_message(c, 400, -EINVAL, bad);
 	log_debug("API %s %s from uid %u pid %d (%zu bytes)", method, url, (unsigned)q->uid,
 		  (int)q->pid, q->len);
 	audit_begin(a->ops->audit, q->uid, q->pid, method, url,
@@ -615,103 +611,43 @@ int api_timeout_ms(struct api *a)
 	return a ? mhd_timeout_ms(&a->mw) : -1;
 }
 
-static int listen_unix(const char *path, mode_t mode, int *ret_fd)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -1;
-	int r;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	r = mkdir_parents(path, 0755);
-	if (r < 0)
-		return r;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-
-	/* A socket file that nobody answers on is stale; one that answers is another segd. */
-	if (access(path, F_OK) == 0) {
-		_cleanup_close_ int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return -EADDRINUSE;
-		if (unlink(path) < 0 && errno != ENOENT)
-			return -errno;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
-	if (chmod(path, mode) < 0)
-		return -errno;
-	if (listen(fd, 128) < 0)
-		return -errno;
-	*ret_fd = TAKE_FD(fd);
-	return 0;
-}
-
-int api_new(struct loop *l, struct ops *ops, const char *socket_path, const char *group,
-	    const char *audit_group, struct api **ret)
+int api_new(struct loop *l, struct ops *ops, const struct api_conns_config *cfg, struct api **ret)
 {
 	struct MHD_Daemon *mhd;
 	struct api *a;
-	struct group *g;
 	int r;
 
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return log_error_errno(-ENOMEM, "Failed to allocate the API: %m");
 	a->ops = ops;
-	a->listen_fd = -1;
-	a->path = strdup(socket_path);
-	if (!a->path) {
-		api_free(a);
-		return -ENOMEM;
-	}
-	g = group ? getgrnam(group) : NULL;
-	if (g) {
-		a->gid = g->gr_gid;
-		a->have_gid = true;
-	}
-	g = audit_group ? getgrnam(audit_group) : NULL;
-	if (g) {
-		a->audit_gid = g->gr_gid;
-		a->have_audit_gid = true;
-	}
-
-	/* With an audit group, its members must be able to connect without being in --group:
-	 * the socket is then open to all, and every request is authorised by the peer's
-	 * credentials (SO_PEERCRED, SO_PEERGROUPS) before its body is even read. */
-	r = listen_unix(socket_path, a->have_audit_gid ? 0666 : 0660, &a->listen_fd);
-	if (r == -EADDRINUSE) {
-		api_free(a);
-		return log_error_errno(r, "Another segd is serving %s", socket_path);
-	}
+	r = api_conns_new(l, cfg, &a->conns);
 	if (r < 0) {
 		api_free(a);
-		return log_error_errno(r, "Failed to listen on %s: %m", socket_path);
+		return r;
 	}
-	if (a->have_gid && chown(socket_path, 0, a->gid) < 0)
-		log_warning_errno(-errno, "Failed to give %s to group %s, ignoring: %m",
-				  socket_path, group);
-
-	mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, a,
-			       MHD_OPTION_LISTEN_SOCKET, a->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-			       (unsigned)API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
-			       (unsigned)API_CONNECTION_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED,
-			       on_completed, a, MHD_OPTION_END);
+	/* segd accepts (api-conn.c); libmicrohttpd gets the connections it admits. Its own limit
+	 * is above ours, so that it never refuses one of them. */
+	mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET, 0, NULL, NULL, on_request,
+			       a, MHD_OPTION_CONNECTION_LIMIT, CONN_LIMIT_MAX_TOTAL + 16u,
+			       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_IDLE_TIMEOUT_S,
+			       MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+			       MHD_OPTION_NOTIFY_CONNECTION, api_conns_notify, a->conns,
+			       MHD_OPTION_END);
 	if (!mhd) {
 		api_free(a);
-		return log_error_errno(-EIO, "Failed to start the HTTP server on %s", socket_path);
+		return log_error_errno(-EIO, "Failed to start the HTTP server on %s",
+				       cfg->socket_path);
 	}
 	a->mw.mhd = mhd;
 	r = mhd_watch_add(l, mhd, &a->mw);
+	if (r >= 0)
+		r = api_conns_start(a->conns, mhd);
 	if (r < 0) {
 		api_free(a);
 		return log_error_errno(r, "Failed to watch the API: %m");
 	}
-	log_info("Serving the API on %s", socket_path);
+	ops->api_conns = api_conns_stats(a->conns);
 	*ret = a;
 	return 0;
 }
@@ -722,12 +658,10 @@ struct api *api_free(struct api *a)
 		return NULL;
 	mhd_watch_remove(&a->mw);
 	if (a->mw.mhd)
-		MHD_stop_daemon(a->mw.mhd); /* closes the listen socket it was given */
-	else
-		safe_close(a->listen_fd);
-	if (a->path && a->listen_fd >= 0)
-		(void)unlink(a->path);
-	free(a->path);
+		MHD_stop_daemon(a->mw.mhd); /* closes the connections it holds */
+	if (a->ops && a->ops->api_conns == api_conns_stats(a->conns))
+		a->ops->api_conns = NULL;
+	api_conns_free(a->conns);
 	free(a);
 	return NULL;
 }

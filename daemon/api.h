@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "api-conn.h"
 #include "error.h"
 #include "loop.h"
 #include "ops.h"
@@ -17,12 +18,14 @@
  * negative errno becomes an HTTP status.
  *
  * Roles: root and members of `group` may read and change; members of `audit_group` may only
- * read; everyone else gets 403. Callers are identified with SO_PEERCRED/SO_PEERGROUPS.
+ * read (and only they and root can connect to the read-only socket). A caller's role is
+ * decided when its connection is accepted (api-conn.h); a caller with none is not served.
+ * Every request is one connection ("Connection: close"); anything in it that is not valid
+ * UTF-8 (path, query, body) is a 400.
  */
 struct api;
 
-int api_new(struct loop *l, struct ops *ops, const char *socket_path, const char *group,
-	    const char *audit_group, struct api **ret);
+int api_new(struct loop *l, struct ops *ops, const struct api_conns_config *cfg, struct api **ret);
 struct api *api_free(struct api *a);
 /* Lets libmicrohttpd do its timed work; returns the next timeout for epoll (ms, -1 none). */
 int api_timeout_ms(struct api *a);

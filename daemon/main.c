@@ -28,7 +28,13 @@ static void help(void)
 	       "                         the long options below); the command line wins. SIGHUP\n"
 	       "                         reads it again: log-level, resync-interval and\n"
 	       "                         matrix-budget change at once, the rest at the next start\n"
-	       "  --socket PATH          control socket (default /run/segd/segd.sock)\n"
+	       "  --socket PATH          read-write control socket, root:--group mode 0660\n"
+	       "                         (default /run/segd/segd.sock)\n"
+	       "  --audit-socket PATH    read-only control socket, root:--audit-group mode 0660,\n"
+	       "                         made when that group exists (default: audit.sock next\n"
+	       "                         to --socket)\n"
+	       "  --request-timeout SEC  an API request must be received in full within SEC\n"
+	       "                         seconds of its connection (default 10)\n"
 	       "  --state-dir DIR        persistent state (default /var/lib/segd)\n"
 	       "  --engine ENGINE        container engine to follow: 'auto' (Podman's socket\n"
 	       "                         /run/podman/podman.sock, then Docker's /var/run/docker.sock),\n"
@@ -37,7 +43,7 @@ static void help(void)
 	       "  --resync-interval SEC  full resync with the engine every SEC seconds (default 30)\n"
 	       "  --deny-action ACTION   drop (default) or reject denied traffic\n"
 	       "  --group NAME           group allowed to use the socket besides root (default segd)\n"
-	       "  --audit-group NAME     group with read-only access to the socket (default\n"
+	       "  --audit-group NAME     group with read-only access, on --audit-socket (default\n"
 	       "                         segd-audit; ignored if the group does not exist)\n"
 	       "  --audit-log PATH|none  append every change made through the API, before it is\n"
 	       "                         acknowledged (default " AUDIT_LOG_DEFAULT ")\n"
@@ -79,6 +85,8 @@ static void help(void)
 
 static const struct option options[] = { { "config", required_argument, NULL, 0 },
 					 { "socket", required_argument, NULL, 0 },
+					 { "audit-socket", required_argument, NULL, 0 },
+					 { "request-timeout", required_argument, NULL, 0 },
 					 { "state-dir", required_argument, NULL, 0 },
 					 { "engine", required_argument, NULL, 0 },
 					 { "resync-interval", required_argument, NULL, 0 },

@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "fdstore.h"
 #include "flows.h"
+#include "fsutil.h"
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
@@ -330,6 +331,7 @@ static int settings_copy(struct settings *dst, const struct settings *src)
 {
 	*dst = *src;
 	dst->socket_path = src->socket_path ? strdup(src->socket_path) : NULL;
+	dst->audit_socket = src->audit_socket ? strdup(src->audit_socket) : NULL;
 	dst->state_dir = src->state_dir ? strdup(src->state_dir) : NULL;
 	dst->engine = src->engine ? strdup(src->engine) : NULL;
 	dst->group = src->group ? strdup(src->group) : NULL;
@@ -353,10 +355,10 @@ static int settings_copy(struct settings *dst, const struct settings *src)
 			dst->n_hook_fail_open = i + 1;
 		}
 	}
-	if ((src->socket_path && !dst->socket_path) || (src->state_dir && !dst->state_dir) ||
-	    (src->engine && !dst->engine) || (src->group && !dst->group) ||
-	    (src->audit_group && !dst->audit_group) || (src->audit_log && !dst->audit_log) ||
-	    (src->metrics_listen && !dst->metrics_listen) ||
+	if ((src->socket_path && !dst->socket_path) || (src->audit_socket && !dst->audit_socket) ||
+	    (src->state_dir && !dst->state_dir) || (src->engine && !dst->engine) ||
+	    (src->group && !dst->group) || (src->audit_group && !dst->audit_group) ||
+	    (src->audit_log && !dst->audit_log) || (src->metrics_listen && !dst->metrics_listen) ||
 	    (src->flow_log_file && !dst->flow_log_file) || (src->config && !dst->config) ||
 	    (src->fdstore && !dst->fdstore) || (src->fdstore_socket && !dst->fdstore_socket))
 		return -ENOMEM;
@@ -630,8 +632,20 @@ int manager_start(struct manager *m)
 	r = timer_fd_arm(m->periodic_fd, PERIODIC_MS, true);
 	if (r < 0)
 		return log_error_errno(r, "Failed to arm the periodic timer: %m");
-	r = api_new(m->loop, &m->ops, m->settings.socket_path, m->settings.group,
-		    m->settings.audit_group, &m->api);
+	{
+		_cleanup_free_ char *audit_socket =
+			m->settings.audit_socket
+				? strdup(m->settings.audit_socket)
+				: path_sibling(m->settings.socket_path, API_AUDIT_SOCKET_NAME);
+		struct api_conns_config cfg = { .socket_path = m->settings.socket_path,
+						.audit_socket_path = audit_socket,
+						.group = m->settings.group,
+						.audit_group = m->settings.audit_group,
+						.request_timeout_s =
+							m->settings.request_timeout_s };
+
+		r = audit_socket ? api_new(m->loop, &m->ops, &cfg, &m->api) : -ENOMEM;
+	}
 	if (r >= 0 && m->settings.metrics_listen)
 		r = metrics_new(m->loop, &m->ops, m->settings.metrics_listen, &m->metrics);
 	if (r < 0)

@@ -16,6 +16,7 @@
 
 #include <microhttpd.h>
 
+#include "conn-limit.h"
 #include "histogram.h"
 #include "log.h"
 #include "macro.h"
@@ -208,6 +209,25 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 		flows_count(o->flows, true));
 	counter(f, "segd_audit_records_total", "Records written to the audit log since start.",
 		audit_records(o->audit));
+	if (o->api_conns) {
+		const struct conn_limit *cl = o->api_conns;
+
+		gauge(f, "segd_api_connections", "API connections open.", (double)cl->n_total);
+		counter(f, "segd_api_connections_accepted_total",
+			"API connections accepted (given a role and a slot).",
+			cl->refused[CONN_ACCEPTED]);
+		fputs("# HELP segd_api_connections_refused_total API connections closed at accept, "
+		      "by reason.\n# TYPE segd_api_connections_refused_total counter\n",
+		      f);
+		for (int v = CONN_REFUSED_NO_ROLE; v < _CONN_VERDICT_MAX; v++)
+			fprintf(f,
+				"segd_api_connections_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+				conn_verdict_to_string((enum conn_verdict)v), cl->refused[v]);
+		counter(f, "segd_api_connections_timed_out_total",
+			"API connections closed because their request (or the taking of its answer) "
+			"was past its deadline.",
+			cl->timed_out);
+	}
 	gauge(f, "segd_engine_connected", "1 when the container engine's event stream is up.",
 	      engine_connected(o) ? 1 : 0);
 	gauge(f, "segd_start_time_seconds", "When segd started (Unix time).", (double)o->started);

@@ -20,6 +20,8 @@
 #include "state.h"
 #include "store.h"
 
+struct conn_limit;
+
 /*
  * The operations: everything that reads or changes the model, whoever asks (the API, the engine
  * source, the kernel's events). A change is one transaction:
@@ -57,6 +59,8 @@ struct ops {
 	/* The engine source's status ({...} or null), from the part that owns it. */
 	json_t *(*engine_status)(void *userdata);
 	void *userdata;
+	/* The API's connection figures (metrics), while the API runs. */
+	const struct conn_limit *api_conns;
 };
 
 /* ---- policies (ops.c) ---- */

@@ -38,6 +38,7 @@ void settings_init(struct settings *s)
 		.flow_log_max_bytes = 64ull << 20,
 		.log_level = LOG_INFO,
 		.matrix_budget = EXPLAIN_DEFAULT_BUDGET,
+		.request_timeout_s = 10,
 	};
 	s->socket_path = strdup("/run/segd/segd.sock");
 	s->state_dir = strdup("/var/lib/segd");
@@ -51,6 +52,7 @@ void settings_init(struct settings *s)
 void settings_done(struct settings *s)
 {
 	free(s->socket_path);
+	free(s->audit_socket);
 	free(s->state_dir);
 	free(s->engine);
 	free(s->group);
@@ -125,6 +127,18 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 		if (v[0] != '/' || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 			return fail(reterr, "--socket needs an absolute path of at most 107 bytes");
 		return set_str(&s->socket_path, v);
+	}
+	if (streq(name, "audit-socket")) {
+		if (v[0] != '/' || strlen(v) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+			return fail(reterr,
+				    "--audit-socket needs an absolute path of at most 107 bytes");
+		return set_str(&s->audit_socket, v);
+	}
+	if (streq(name, "request-timeout")) {
+		if (number(v, 1, 3600, &n) < 0)
+			return fail(reterr, "--request-timeout: 1 to 3600 seconds");
+		s->request_timeout_s = (unsigned)n;
+		return 0;
 	}
 	if (streq(name, "state-dir")) {
 		if (v[0] != '/')
@@ -336,6 +350,10 @@ const char *settings_restart_needed(const struct settings *a, const struct setti
 {
 	if (str_differs(a->socket_path, b->socket_path))
 		return "socket";
+	if (str_differs(a->audit_socket, b->audit_socket))
+		return "audit-socket";
+	if (a->request_timeout_s != b->request_timeout_s)
+		return "request-timeout";
 	if (str_differs(a->state_dir, b->state_dir))
 		return "state-dir";
 	if (str_differs(a->engine, b->engine))

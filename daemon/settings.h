@@ -17,6 +17,8 @@
  */
 struct settings {
 	char *socket_path;
+	char *audit_socket;	    /* the read-only socket; NULL: "audit.sock" next to it */
+	unsigned request_timeout_s; /* a request must be in this long after accept */
 	char *state_dir;
 	char *engine; /* "none", "auto" or "unix:///path" */
 	unsigned resync_interval_s;

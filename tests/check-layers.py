@@ -18,15 +18,15 @@ LAYERS = [
     ["main", "hook", "hook-config", "fdstore-holder"],
     ["manager"],
     ["settings"],
-    ["api", "metrics", "engine", "engine-parse"],
+    ["api", "api-conn", "metrics", "engine", "engine-parse"],
     ["ops"],
     ["reconcile", "containers", "state", "explain", "views", "spec"],
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
-    ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram", "backoff",
+    ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner"],
 ]
-HTTP_MODULES = {"api", "metrics", "mhd-loop"}
+HTTP_MODULES = {"api", "api-conn", "metrics", "mhd-loop"}
 MAX_LINES = 800
 
 

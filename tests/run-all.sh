@@ -6,7 +6,8 @@
 # metrics), drift repair, the security suite (every escape from confinement tried with real
 # packets, in namespaces and with real Podman containers), failures that must stay where they
 # are (one namespace one endpoint; a refused endpoint retried without holding up others), a
-# hostile fake engine,
+# abuse of the control API by local users (connection floods, trickled requests, callers
+# with no role, segctl's timeouts), a hostile fake engine,
 # real Podman containers, the zero-window
 # measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
@@ -77,6 +78,7 @@ suite audit python3 tests/integration/test_audit.py "${bins[@]}"
 suite drift python3 tests/integration/test_drift.py "${bins[@]}"
 suite security python3 tests/security/test_security.py "${bins[@]}"
 suite faults python3 tests/security/test_faults.py "${bins[@]}"
+suite api-abuse python3 tests/security/test_api_abuse.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
 suite podman python3 tests/integration/test_podman.py --build "$B"

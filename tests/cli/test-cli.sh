@@ -219,6 +219,25 @@ if [ ! -e /run/segd/segd.sock ]; then
 	expect_err_has "segctl: cannot connect to segd at /run/segd/segd.sock: "
 fi
 
+t "--timeout before and after the verb"
+run --timeout 5 status
+expect_rc 0
+expect_requests 1
+run status --timeout 0.5
+expect_rc 0
+for bad_t in 0 -1 abc 1e9 "" 5s; do
+	t "bad --timeout '$bad_t'"
+	run --timeout "$bad_t" status
+	expect_rc 1
+	expect_err_has "--timeout: seconds, more than 0 and at most 86400, not '$bad_t'"
+	expect_requests 0
+done
+
+t "read-only socket: not used when the main one is merely absent"
+SEGD_AUDIT_SOCKET=$sock run --socket "$tmp/nope.sock" status
+expect_rc 2
+expect_err "segctl: cannot connect to segd at $tmp/nope.sock: No such file or directory"
+
 t "socket path too long"
 run --socket "/$(printf 'a%.0s' $(seq 120))" status
 expect_rc 1

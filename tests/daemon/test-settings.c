@@ -67,6 +67,8 @@ static void test_defaults(void **state)
 	struct settings *s = *state;
 
 	assert_string_equal(s->socket_path, "/run/segd/segd.sock");
+	assert_null(s->audit_socket); /* audit.sock next to the socket */
+	assert_int_equal(s->request_timeout_s, 10);
 	assert_string_equal(s->state_dir, "/var/lib/segd");
 	assert_string_equal(s->engine, "none");
 	assert_int_equal(s->resync_interval_s, 30);
@@ -103,6 +105,24 @@ static void test_paths(void **state)
 	set_bad(s, "socket", "run/x.sock", "--socket needs an absolute path of at most 107 bytes");
 	set_bad(s, "socket", "", "--socket needs an absolute path of at most 107 bytes");
 	assert_int_equal(strlen(s->socket_path), 107); /* a refused value changes nothing */
+
+	set_ok(s, "audit-socket", "/run/segd/ro.sock");
+	assert_string_equal(s->audit_socket, "/run/segd/ro.sock");
+	set_bad(s, "audit-socket", "ro.sock",
+		"--audit-socket needs an absolute path of at most 107 bytes");
+	set_bad(s, "audit-socket", path,
+		"--audit-socket needs an absolute path of at most 107 bytes");
+	assert_string_equal(s->audit_socket, "/run/segd/ro.sock");
+
+	set_ok(s, "request-timeout", "1");
+	assert_int_equal(s->request_timeout_s, 1);
+	set_ok(s, "request-timeout", "3600");
+	assert_int_equal(s->request_timeout_s, 3600);
+	set_bad(s, "request-timeout", "0", "--request-timeout: 1 to 3600 seconds");
+	set_bad(s, "request-timeout", "3601", "--request-timeout: 1 to 3600 seconds");
+	set_bad(s, "request-timeout", "-5", "--request-timeout: 1 to 3600 seconds");
+	set_bad(s, "request-timeout", "10s", "--request-timeout: 1 to 3600 seconds");
+	assert_int_equal(s->request_timeout_s, 3600);
 
 	set_ok(s, "state-dir", "/srv/segd");
 	assert_string_equal(s->state_dir, "/srv/segd");
@@ -463,6 +483,8 @@ static void test_restart_needed(void **state)
 		const char *restart;
 	} changes[] = {
 		{ "socket", "/tmp/other.sock", "socket" },
+		{ "audit-socket", "/tmp/ro.sock", "audit-socket" },
+		{ "request-timeout", "5", "request-timeout" },
 		{ "state-dir", "/srv/other", "state-dir" },
 		{ "engine", "auto", "engine" },
 		{ "deny-action", "reject", "deny-action" },

@@ -273,6 +273,48 @@ static void test_enums(void **state)
 	assert_string_equal(policy_dir_to_string(POLICY_DIR_EGRESS), "egress");
 }
 
+static void test_utf8(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		bool ok;
+		size_t bad;
+	} cases[] = {
+		{ "", 0, true, 0 },
+		{ "plain ascii", 11, true, 0 },
+		{ "caf\xc3\xa9", 5, true, 0 },
+		{ "\xe2\x82\xac \xf0\x9f\x98\x80", 8, true, 0 },
+		{ "nul\0inside", 11, true, 0 },
+		{ "\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7, true, 0 }, /* U+FFFF, U+10FFFF */
+		{ "ab\xff", 3, false, 2 },
+		{ "a\x80", 2, false, 1 },	     /* a lone continuation byte */
+		{ "\xc0\xaf", 2, false, 0 },	     /* overlong '/' */
+		{ "\xc1\xbf", 2, false, 0 },	     /* overlong */
+		{ "\xe0\x80\xaf", 3, false, 0 },     /* overlong, 3 bytes */
+		{ "\xf0\x80\x80\xaf", 4, false, 0 }, /* overlong, 4 bytes */
+		{ "x\xed\xa0\x80", 4, false, 1 },    /* a surrogate, U+D800 */
+		{ "\xf4\x90\x80\x80", 4, false, 0 }, /* over U+10FFFF */
+		{ "\xf5\x80\x80\x80", 4, false, 0 },
+		{ "ok\xc3", 3, false, 2 },	     /* cut short at the end */
+		{ "\xe2\x82", 2, false, 0 },	     /* cut short */
+		{ "\xe2\x28\xa1", 3, false, 0 },     /* a bad second byte */
+		{ "\xf0\x9f\x98\x28", 4, false, 0 }, /* a bad last byte */
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t off = 999;
+		bool ok = policy_utf8_valid(cases[i].s, cases[i].len, &off);
+
+		if (ok != cases[i].ok)
+			fail_msg("case %zu: want %d", i, cases[i].ok);
+		if (!ok && off != cases[i].bad)
+			fail_msg("case %zu: bad at %zu, want %zu", i, off, cases[i].bad);
+	}
+	assert_false(policy_utf8_valid("\xff", 1, NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +327,7 @@ int main(void)
 		cmocka_unit_test(test_label_values),
 		cmocka_unit_test(test_dns_names),
 		cmocka_unit_test(test_enums),
+		cmocka_unit_test(test_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,11 @@ const char *policy_label_value_invalid(const char *value);
 const char *policy_dns_label_invalid(const char *name);	    /* RFC 1123 label, <= 63 */
 const char *policy_dns_subdomain_invalid(const char *name); /* RFC 1123 subdomain, <= 253 */
 
+/* Whether s[0..len) is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing
+ * over U+10FFFF; NUL is allowed, the caller bounds what it accepts). When it is not, *ret_offset
+ * (if given) is the offset of the first byte of the first bad sequence. */
+bool policy_utf8_valid(const char *s, size_t len, size_t *ret_offset);
+
 /* ---- policy objects ------------------------------------------------------------------------ */
 
 enum policy_proto {
