@@ -153,9 +153,11 @@ static size_t field_at(const struct loader *ld, size_t off, json_t *v, const cha
 
 /* Endpoint in netns is quarantined: whatever else was stored for that namespace goes, and
  * nothing later lifts it in this load. stored: what to keep (taken). */
-static int _printf_(5, 6) quarantine(struct loader *ld, const char *netns, json_t *stored,
+static int _printf_(5, 6) quarantine(struct loader *ld, const char *netns_arg, json_t *stored,
 				     size_t off, const char *fmt, ...)
 {
+	/* a copy: it may be the string of an entry dropped below */
+	_cleanup_free_ char *netns = strdup(netns_arg);
 	_cleanup_free_ char *msg = NULL, *reason = NULL;
 	json_t *q, *v, *prior = json_object_get(stored, "quarantined");
 	const char *key, *name = json_string_value(json_object_get(stored, "name"));
@@ -168,7 +170,7 @@ static int _printf_(5, 6) quarantine(struct loader *ld, const char *netns, json_
 	r = vasprintf(&msg, fmt, ap);
 	va_end(ap);
 	where(ld, off, pos, sizeof(pos));
-	if (r < 0 || asprintf(&reason, "%s: %s", pos, msg) < 0) {
+	if (r < 0 || !netns || asprintf(&reason, "%s: %s", pos, msg) < 0) {
 		json_decref(stored);
 		return -ENOMEM;
 	}
@@ -178,9 +180,11 @@ static int _printf_(5, 6) quarantine(struct loader *ld, const char *netns, json_
 		json_decref(stored);
 		return 0;
 	}
-	json_object_foreach_safe(ld->eps, tmp, key,
-				 v) if (streq_ptr(json_string_value(json_object_get(v, "netns")),
-						  netns))(void) json_object_del(ld->eps, key);
+	json_object_foreach_safe(ld->eps, tmp, key, v)
+	{
+		if (streq_ptr(json_string_value(json_object_get(v, "netns")), netns))
+			(void)json_object_del(ld->eps, key);
+	}
 	/* Quarantined at an earlier start: kept as it was, with its first reason. */
 	q = json_is_string(prior)
 		    ? json_pack("{s:s?, s:s, s:O, s:O?, s:s}", "name", name, "netns", netns,
@@ -309,10 +313,15 @@ static int journal_line(struct loader *ld)
 	}
 	if (json_is_object(rec) && streq_ptr(op, "remove") && json_is_string(name) && !desc &&
 	    json_object_size(rec) == 2) {
-		if (quarantined_name(ld, json_string_value(name)))
-			log_warning("%s:%u: endpoint %s stays quarantined", ld->path, ld->lineno,
-				    json_string_value(name));
-		else
+		json_t *q = quarantined_name(ld, json_string_value(name));
+
+		/* Only a deletion (segctl endpoint delete) ends a quarantine. */
+		if (q) {
+			log_notice("%s:%u: quarantined endpoint %s was deleted", ld->path,
+				   ld->lineno, json_string_value(name));
+			(void)json_object_del(ld->quar,
+					      json_string_value(json_object_get(q, "netns")));
+		} else
 			(void)json_object_del(ld->eps, json_string_value(name));
 		return 0;
 	}
@@ -505,17 +514,18 @@ static int name_quarantined(struct state *st, struct loader *ld, json_t *ret)
 	if (!st->quarantined)
 		return -ENOMEM;
 	json_object_foreach(ld->quar, netns, q) {
-		const char *name = json_string_value(json_object_get(q, "name"));
+		const char *stored = json_string_value(json_object_get(q, "name"));
 		json_auto_t *reason = json_incref(json_object_get(q, "reason"));
-		char buf[64];
+		char name[POLICY_MAX_NS_NAME + 1];
 
-		if (!name || policy_dns_label_invalid(name) || json_object_get(ld->eps, name) ||
-		    json_object_get(ret, name)) {
+		/* a copy: q's own "name" is replaced below */
+		if (stored && !policy_dns_label_invalid(stored) &&
+		    !json_object_get(ld->eps, stored) && !json_object_get(ret, stored))
+			snprintf(name, sizeof(name), "%s", stored);
+		else
 			do
-				snprintf(buf, sizeof(buf), "quarantined-%u", k++);
-			while (json_object_get(ld->eps, buf) || json_object_get(ret, buf));
-			name = buf;
-		}
+				snprintf(name, sizeof(name), "quarantined-%u", k++);
+			while (json_object_get(ld->eps, name) || json_object_get(ret, name));
 		(void)json_object_del(q, "reason");
 		if (json_object_set_new(q, "name", json_string(name)) < 0 ||
 		    json_object_set(st->quarantined, name, q) < 0 ||
@@ -542,6 +552,8 @@ int state_load(struct state *st, struct state_loaded *ret)
 		r = -ENOMEM;
 		goto fail;
 	}
+	st->journal_fd = safe_close(st->journal_fd); /* learnt anew below */
+	st->journal_bytes = 0;
 	/* A change persisted but not settled before a crash: state.json is the newer state. */
 	(void)unlink(prev);
 	have_state = access(spath, F_OK) == 0;
