@@ -36,7 +36,7 @@ static void test_find(void **state)
 	assert_true(off != JSON_POS_NONE);
 	json_pos_line_col(text, strlen(text), off, &line, &col);
 	assert_int_equal(line, 3);
-	assert_int_equal(col, 31);
+	assert_int_equal(col, 28);
 	assert_int_equal(text[off], '{');
 	off = find(text,
 		   (struct json_step[]){ { .key = "list" },
