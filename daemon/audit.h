@@ -17,9 +17,10 @@
  *                 "action": "created"|"configured"|"deleted",
  *                 "before": OBJECT|null, "after": OBJECT|null}]}
  *
- * A change acknowledged to the caller always has its record. If a change fails after its
- * record was written (the state file could not be written), a second record
- * {"seq_rolled_back": 7, "error": "..."} follows. Requests that change nothing (reads, dry
+ * A change acknowledged to the caller always has its record, written before the state and the
+ * kernel see the change (docs/state.md). If a change fails after its record was written (the
+ * state dir or the kernel refused it), a second record {"seq_rolled_back": 7, "error": "..."}
+ * follows. Requests that change nothing (reads, dry
  * runs, applying what is already in force) leave no record.
  */
 

@@ -4,7 +4,8 @@
 # sanitized build: kernel apply tests, hostile API input, integration tests in real network
 # namespaces, the restart test, audit and explain (check, matrix, diff, audit log, roles,
 # metrics), drift repair, the security suite (every escape from confinement tried with real
-# packets, in namespaces and with real Podman containers), a hostile fake engine,
+# packets, in namespaces and with real Podman containers), state faults (a full state dir, a
+# damaged state.json or journal: fail closed, with real packets), a hostile fake engine,
 # real Podman containers, the zero-window
 # measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
@@ -74,6 +75,7 @@ suite incremental python3 tests/integration/test_incremental.py "${bins[@]}"
 suite audit python3 tests/integration/test_audit.py "${bins[@]}"
 suite drift python3 tests/integration/test_drift.py "${bins[@]}"
 suite security python3 tests/security/test_security.py "${bins[@]}"
+suite state-faults python3 tests/security/test_state_faults.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
 suite podman python3 tests/integration/test_podman.py --build "$B"
