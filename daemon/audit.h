@@ -46,7 +46,8 @@ void audit_change(struct audit *a, const char *kind, const char *ns, const char 
 		  const char *action, json_t *before, json_t *after);
 /* Writes the current request's record, if it has changes. -errno if it cannot be written. */
 int audit_commit(struct audit *a);
-/* After audit_commit succeeded but the change was then undone. */
+/* After audit_commit succeeded but the change was then undone: names the record that call
+ * wrote (none if it wrote none). */
 void audit_rolled_back(struct audit *a, const char *error);
 /* Records written since start. */
 uint64_t audit_records(const struct audit *a);

@@ -136,13 +136,14 @@ class Suite:
 
     def teardown(self):
         if self.segd:
+            self.segd.stop()
+            if self.mounted:
+                subprocess.run(["umount", self.mounted], check=False)
+                self.mounted = None
             self.segd.close()
             if self.a.keep_log:
                 print("# segd log: %s" % self.segd.log_path)
             self.segd = None
-        if self.mounted:
-            subprocess.run(["umount", "-l", self.mounted], check=False)
-            self.mounted = None
         if self.topo:
             self.topo.close()
             self.topo = None
