@@ -63,6 +63,8 @@ unsigned api_http_status(int r)
 		return 409;
 	case EACCES:
 		return 403;
+	case ENOSPC:
+		return 507; /* the state dir is full: nothing changed */
 	case EMSGSIZE:
 		return 413;
 	case EINVAL:

@@ -184,6 +184,9 @@ int audit_commit(struct audit *a)
 	int r;
 
 	if (!audit_active(a) || json_array_size(a->changes) == 0) {
+		/* no record of this change: a rollback has none to name either */
+		if (a)
+			a->last_seq = 0;
 		audit_discard(a);
 		return 0;
 	}

@@ -17,9 +17,10 @@
  *                 "action": "created"|"configured"|"deleted",
  *                 "before": OBJECT|null, "after": OBJECT|null}]}
  *
- * A change acknowledged to the caller always has its record. If a change fails after its
- * record was written (the state file could not be written), a second record
- * {"seq_rolled_back": 7, "error": "..."} follows. Requests that change nothing (reads, dry
+ * A change acknowledged to the caller always has its record, written before the state and the
+ * kernel see the change (docs/state.md). If a change fails after its record was written (the
+ * state dir or the kernel refused it), a second record {"seq_rolled_back": 7, "error": "..."}
+ * follows. Requests that change nothing (reads, dry
  * runs, applying what is already in force) leave no record.
  */
 
@@ -45,7 +46,8 @@ void audit_change(struct audit *a, const char *kind, const char *ns, const char 
 		  const char *action, json_t *before, json_t *after);
 /* Writes the current request's record, if it has changes. -errno if it cannot be written. */
 int audit_commit(struct audit *a);
-/* After audit_commit succeeded but the change was then undone. */
+/* After audit_commit succeeded but the change was then undone: names the record that call
+ * wrote (none if it wrote none). */
 void audit_rolled_back(struct audit *a, const char *error);
 /* Records written since start. */
 uint64_t audit_records(const struct audit *a);

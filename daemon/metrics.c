@@ -158,7 +158,7 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 		"Conntrack entries deleted because a change no longer allows their flow.",
 		o->rc->flows_cut);
 	gauge(f, "segd_endpoints_quarantined",
-	      "Endpoints isolated both ways because their labels are not known yet.",
+	      "Endpoints isolated both ways: labels not known yet, or a fault in the state dir.",
 	      (double)quarantined);
 	gauge(f, "segd_endpoints_containers", "Endpoints that are containers (engine or OCI hook).",
 	      (double)containers);

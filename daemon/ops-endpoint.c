@@ -135,6 +135,10 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 				&e, err);
 	if (r < 0)
 		return r;
+	if (e->quarantined)
+		return op_error_set(err, -EPERM,
+				    "endpoint %s is quarantined (%s): delete it and add it again",
+				    name, e->error ? e->error : "its stored state is not valid");
 	if (policy_labels_copy(&next, &e->pe.labels) < 0)
 		return op_error_set(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < c->set.n; i++)
@@ -246,6 +250,47 @@ int ops_endpoint_rules(struct ops *o, const char *name, json_t **ret, struct op_
 	return 0;
 }
 
+/* A stored endpoint that is not valid but names its namespace: registered there as
+ * quarantined (default-deny both ways, not anyone's peer), in error with the reason. */
+static int restore_quarantined(struct ops *o, const char *name, json_t *q)
+{
+	struct endpoint_spec spec = { 0 };
+	const char *reason = json_string_value(json_object_get(q, "reason"));
+	struct endpoint *e = NULL;
+	int r;
+
+	spec.name = strdup(name);
+	spec.netns = strdup(json_string_value(json_object_get(q, "netns")));
+	spec.namespace = strdup("default");
+	if (!spec.name || !spec.netns || !spec.namespace) {
+		endpoint_spec_done(&spec);
+		return -ENOMEM;
+	}
+	if (registry_find(o->registry, spec.name) || registry_find_netns(o->registry, spec.netns)) {
+		endpoint_spec_done(&spec);
+		return log_error_errno(-EEXIST,
+				       "Stored endpoint %s: its name or namespace is taken", name);
+	}
+	r = endpoint_from_spec(o, &spec, &e);
+	endpoint_spec_done(&spec);
+	if (r == -ENOMEM) {
+		endpoint_free(e);
+		return r;
+	}
+	e->quarantined = true;
+	if (r < 0)
+		endpoint_set_error(e, ENDPOINT_ERROR,
+				   "quarantined: %s; cannot attach to network namespace %s: %s",
+				   reason, e->netns, strerror(-r));
+	else
+		endpoint_set_error(e, ENDPOINT_ERROR, "quarantined: %s", reason);
+	errlog_add(o->errlog, "endpoint %s: %s", e->pe.name, e->error);
+	r = registry_insert(o->registry, e);
+	if (r < 0)
+		endpoint_free(e);
+	return r;
+}
+
 int ops_restore(struct ops *o, struct state_loaded *l)
 {
 	const char *key;
@@ -257,21 +302,20 @@ int ops_restore(struct ops *o, struct state_loaded *l)
 		struct endpoint *e = NULL, *other = NULL;
 		int r;
 
+		/* state_load checked every one: a failure here is not expected, and refuses
+		 * the start rather than dropping the endpoint. */
 		r = endpoint_spec_from_json(desc, &spec, &err);
-		if (r == -ENOMEM)
-			return r;
 		if (r < 0) {
-			log_error("Ignoring the stored endpoint %s: %s", key,
-				  err.message ? err.message : "invalid");
+			log_error("Stored endpoint %s: %s", key,
+				  err.message ? err.message : strerror(-r));
 			op_error_done(&err);
-			continue;
+			return r;
 		}
 		if (registry_find(o->registry, spec.name) ||
 		    registry_find_netns(o->registry, spec.netns)) {
-			log_error("Ignoring the stored endpoint %s: its name or namespace is taken",
-				  spec.name);
+			log_error("Stored endpoint %s: its name or namespace is taken", spec.name);
 			endpoint_spec_done(&spec);
-			continue;
+			return -EEXIST;
 		}
 		r = endpoint_from_spec(o, &spec, &e, &other);
 		endpoint_spec_done(&spec);
@@ -298,6 +342,12 @@ int ops_restore(struct ops *o, struct state_loaded *l)
 			endpoint_free(e);
 			return r;
 		}
+	}
+	json_object_foreach(l->quarantined, key, desc) {
+		int r = restore_quarantined(o, key, desc);
+
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }

@@ -6,8 +6,9 @@
 
 /*
  * The second half of every change, after the model changed and what it touches was marked:
- * reconcile, write the audit record, persist (everything, or only endpoint e's registration,
- * or its removal). On failure the caller restores its snapshot and reconciles again.
+ * write the audit record, persist (everything, or only endpoint e's registration, or its
+ * removal), then reconcile; a kernel failure puts the persisted state back. On failure the
+ * caller restores its snapshot and reconciles again.
  */
 int ops_commit(struct ops *o, const struct endpoint *e, bool removed, size_t *ret_updated,
 	       struct op_error *err);

@@ -9,24 +9,14 @@
 #include "ops-internal.h"
 #include "views.h"
 
+/* Write-ahead (docs/state.md): the audit record and the new state are durable before the
+ * kernel sees the change; if the kernel then refuses it, the previous state is put back. */
 int ops_commit(struct ops *o, const struct endpoint *e, bool removed, size_t *ret_updated,
 	       struct op_error *err)
 {
 	const struct endpoint *failed;
 	int r;
 
-	r = reconcile_marked(o->rc, ret_updated);
-	if (r < 0)
-		return op_error_set(err, r, "out of memory while compiling");
-	if (r > 0) {
-		/* Name the first failing endpoint: that is what the user must look at. */
-		failed = reconcile_first_failure(o->rc);
-		if (failed)
-			return op_error_set(err, -EIO, "change not applied: endpoint %s: %s",
-					    failed->pe.name, failed->error);
-		return op_error_set(err, -EIO, "change not applied: the kernel refused it");
-	}
-	/* The record is written before anything can acknowledge the change. */
 	r = audit_commit(o->audit);
 	if (r < 0)
 		return op_error_set(err, -EIO, "change not applied: cannot write the audit log: %s",
@@ -34,12 +24,32 @@ int ops_commit(struct ops *o, const struct endpoint *e, bool removed, size_t *re
 	r = e ? state_record_endpoint(o->state, e, removed, o->store, o->registry)
 	      : state_save(o->state, o->store, o->registry);
 	if (r < 0) {
-		op_error_set(err, -EIO, "change not applied: cannot write state in %s: %s",
+		int code = r == -ENOSPC || r == -EDQUOT ? -ENOSPC : -EIO;
+
+		op_error_set(err, code, "change not applied: state not saved in %s: %s",
 			     o->state->dir, strerror(-r));
 		audit_rolled_back(o->audit, err->message);
-		return -EIO;
+		return code;
 	}
-	return 0;
+	r = reconcile_marked(o->rc, ret_updated);
+	if (r == 0) {
+		state_settle(o->state, o->store, o->registry);
+		return 0;
+	}
+	failed = r > 0 ? reconcile_first_failure(o->rc) : NULL;
+	if (r < 0)
+		r = op_error_set(err, r, "out of memory while compiling");
+	else if (failed)
+		/* Name the first failing endpoint: that is what the user must look at. */
+		r = op_error_set(err, -EIO, "change not applied: endpoint %s: %s", failed->pe.name,
+				 failed->error);
+	else
+		r = op_error_set(err, -EIO, "change not applied: the kernel refused it");
+	if (state_undo(o->state) < 0)
+		errlog_add(o->errlog, "state in %s still holds a refused change: %s", o->state->dir,
+			   err->message);
+	audit_rolled_back(o->audit, err->message);
+	return r;
 }
 
 static json_t *object_ref(const char *kind, const char *ns, const char *name, const char *action)

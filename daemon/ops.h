@@ -26,15 +26,16 @@ struct conn_limit;
  * The operations: everything that reads or changes the model, whoever asks (the API, the engine
  * source, the kernel's events). A change is one transaction:
  *
- *   snapshot -> change the model -> reconcile (one netlink transaction per namespace it
- *   touches) -> audit record -> persist -> answer
+ *   snapshot -> change the model -> audit record -> persist (write-ahead: durable before the
+ *   kernel sees it) -> reconcile (one netlink transaction per namespace it touches) -> answer
  *
- * and any failure restores the snapshot and reconciles again, so that a failed change changes
- * nothing. Each returns 0 with a JSON answer in *ret, or a negative errno with err filled:
+ * and any failure puts the persisted state back, restores the snapshot and reconciles again, so
+ * that a failed change changes nothing; one that cannot be persisted never reaches the kernel. Each returns 0 with a JSON answer in *ret, or a negative errno with err filled:
  *   -EINVAL, -EBADMSG (with diagnostics), -ERANGE, -E2BIG, -ENXIO  the request is wrong
  *   -ENOENT  what it names does not exist          -EEXIST  it exists already
  *   -EPERM, -ENOTCONN  not possible on that object  -EMSGSIZE  the answer would be too large
- *   -EIO  the kernel, the audit log or the state dir refused   -ENOMEM
+ *   -EIO  the kernel, the audit log or the state dir refused   -ENOSPC  the state dir is full
+ *   -ENOMEM
  */
 struct ops {
 	struct store *store;
@@ -90,7 +91,8 @@ int ops_endpoint_get(struct ops *o, const char *name, json_t **ret, struct op_er
 /* The kernel's read-back of its table, compared with the plan. */
 int ops_endpoint_rules(struct ops *o, const char *name, json_t **ret, struct op_error *err);
 /* At start: the endpoints the state dir stored (each attached again; one that cannot be is
- * kept in error). Nothing is reconciled. */
+ * kept in error) and the quarantined ones (default-deny, in error with the position of their
+ * fault). Nothing is reconciled. */
 int ops_restore(struct ops *o, struct state_loaded *l);
 
 /* ---- containers (ops-container.c) ---- */

@@ -11,19 +11,13 @@
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
-#include "state.h"
-
-/* read-only streams: nothing to flush */
-static void fclosep(FILE **f)
-{
-	if (*f)
-		fclose(*f);
-}
+#include "state-internal.h"
 
 void state_loaded_done(struct state_loaded *l)
 {
 	policy_objects_free(l->objects);
 	json_decref(l->endpoints);
+	json_decref(l->quarantined);
 	*l = (struct state_loaded){ 0 };
 }
 
@@ -57,6 +51,7 @@ struct state *state_free(struct state *st)
 	if (!st)
 		return NULL;
 	safe_close(st->journal_fd);
+	json_decref(st->quarantined);
 	free(st->dir);
 	free(st);
 	return NULL;
@@ -85,7 +80,16 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-static char *state_text(const struct store *s, const struct registry *reg)
+/* A quarantined endpoint is written back as it was loaded: its fault stays until it is
+ * deleted (never rewritten as a valid endpoint with no labels). */
+static json_t *stored_endpoint(const struct state *st, const struct endpoint *e)
+{
+	json_t *q = e->quarantined ? json_object_get(st->quarantined, e->pe.name) : NULL;
+
+	return q ? json_incref(q) : state_endpoint_desc(e);
+}
+
+static char *state_text(const struct state *st, const struct store *s, const struct registry *reg)
 {
 	json_auto_t *root = NULL;
 	json_t *items = json_array(), *eps = json_array();
@@ -104,22 +108,35 @@ static char *state_text(const struct store *s, const struct registry *reg)
 			return NULL;
 	for (size_t i = 0; i < reg->n; i++)
 		if (reg->items[i]->kind == ENDPOINT_KIND_NETNS &&
-		    json_array_append_new(eps, state_endpoint_desc(reg->items[i])) < 0)
+		    json_array_append_new(eps, stored_endpoint(st, reg->items[i])) < 0)
 			return NULL;
 	return json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 }
 
-int state_save(struct state *st, const struct store *s, const struct registry *reg)
+static int fsync_dir(const char *dir)
 {
-	_cleanup_free_ char *text = NULL, *tmp = NULL, *path = NULL;
-	_cleanup_close_ int fd = -1, dfd = -1;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0 || fsync(dfd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Writes state.json anew; with keep_prev, the old one stays as STATE_PREV (a hard link: no
+ * space needed to put it back). */
+int state_write_file(struct state *st, const struct store *s, const struct registry *reg,
+		     bool keep_prev)
+{
+	_cleanup_free_ char *text = NULL, *tmp = NULL, *path = NULL, *prev = NULL;
+	_cleanup_close_ int fd = -1;
 	int r;
 
-	text = state_text(s, reg);
+	text = state_text(st, s, reg);
 	if (!text)
 		return -ENOMEM;
 	if (asprintf(&path, "%s/%s", st->dir, STATE_FILE) < 0 ||
-	    asprintf(&tmp, "%s/.%s.tmp", st->dir, STATE_FILE) < 0)
+	    asprintf(&tmp, "%s/.%s.tmp", st->dir, STATE_FILE) < 0 ||
+	    asprintf(&prev, "%s/%s", st->dir, STATE_PREV) < 0)
 		return -ENOMEM;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -128,34 +145,117 @@ int state_save(struct state *st, const struct store *s, const struct registry *r
 	r = write_all(fd, text, strlen(text));
 	if (r >= 0 && fsync(fd) < 0)
 		r = -errno;
+	if (r >= 0 && keep_prev && (unlink(prev) < 0 && errno != ENOENT))
+		r = -errno;
+	if (r >= 0 && keep_prev) {
+		st->prev_absent = false;
+		if (link(path, prev) < 0 && errno == ENOENT)
+			st->prev_absent = true;
+		else if (access(prev, F_OK) < 0)
+			r = -errno;
+	}
+	if (r >= 0 && rename(tmp, path) < 0)
+		r = -errno;
+	else if (r >= 0) {
+		r = fsync_dir(st->dir);
+		/* Renamed but not known durable: put the old one back. */
+		if (r < 0 && keep_prev &&
+		    (st->prev_absent ? unlink(path) == 0 : rename(prev, path) == 0))
+			(void)fsync_dir(st->dir);
+	}
 	if (r < 0) {
 		(void)unlink(tmp);
 		return r;
 	}
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		(void)unlink(tmp);
+	st->state_bytes = strlen(text);
+	return 0;
+}
+
+/* Everything into state.json, then an empty journal (a crash in between replays lines that
+ * state.json holds already). */
+static int fold(struct state *st, const struct store *s, const struct registry *reg)
+{
+	int r = state_write_file(st, s, reg, false);
+
+	if (r < 0)
+		return r;
+	if (st->journal_fd >= 0 && st->journal_bytes > 0) {
+		if (ftruncate(st->journal_fd, 0) < 0 || fdatasync(st->journal_fd) < 0)
+			return -errno;
+		st->journal_bytes = 0;
+	}
+	st->stale = false;
+	return 0;
+}
+
+int state_save(struct state *st, const struct store *s, const struct registry *reg)
+{
+	int r;
+
+	if (st->stale) {
+		r = fold(st, s, reg);
+		st->pending = STATE_PENDING_NONE; /* nothing to put back to: the old was wrong */
 		return r;
 	}
-	dfd = open(st->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0)
-		(void)fsync(dfd);
-	st->state_bytes = strlen(text);
+	r = state_write_file(st, s, reg, true);
+	if (r < 0)
+		return r;
+	st->pending = STATE_PENDING_SAVE;
+	return 0;
+}
 
-	/* state.json now holds everything the journal said. */
-	if (st->journal_fd >= 0 && st->journal_bytes > 0) {
-		if (ftruncate(st->journal_fd, 0) < 0 || fdatasync(st->journal_fd) < 0) {
-			/* Replaying it over the new state is harmless; start a new one later. */
-			log_warning_errno(-errno, "Failed to empty %s, ignoring: %m",
-					  STATE_JOURNAL);
-			st->journal_fd = safe_close(st->journal_fd);
-		}
-		st->journal_bytes = 0;
+int state_undo(struct state *st)
+{
+	_cleanup_free_ char *path = NULL, *prev = NULL;
+	enum state_pending p = st->pending;
+	int r = 0;
+
+	st->pending = STATE_PENDING_NONE;
+	if (p == STATE_PENDING_JOURNAL) {
+		if (st->journal_fd < 0 ||
+		    ftruncate(st->journal_fd, (off_t)st->journal_before) < 0 ||
+		    fdatasync(st->journal_fd) < 0)
+			r = -errno;
+		else
+			st->journal_bytes = st->journal_before;
+	} else if (p == STATE_PENDING_SAVE) {
+		if (asprintf(&path, "%s/%s", st->dir, STATE_FILE) < 0 ||
+		    asprintf(&prev, "%s/%s", st->dir, STATE_PREV) < 0)
+			r = -ENOMEM;
+		else if (st->prev_absent ? unlink(path) < 0 : rename(prev, path) < 0)
+			r = -errno;
+		else
+			r = fsync_dir(st->dir);
+	}
+	if (r < 0) {
+		st->stale = true;
+		return log_error_errno(r,
+				       "Failed to put the previous state back in %s (the next "
+				       "change rewrites it; a restart before that enforces the "
+				       "refused change): %m",
+				       st->dir);
 	}
 	return 0;
 }
 
-static int journal_open(struct state *st)
+void state_settle(struct state *st, const struct store *s, const struct registry *reg)
+{
+	_cleanup_free_ char *prev = NULL;
+	int r;
+
+	if (st->pending == STATE_PENDING_SAVE && asprintf(&prev, "%s/%s", st->dir, STATE_PREV) >= 0)
+		(void)unlink(prev);
+	st->pending = STATE_PENDING_NONE;
+	if (!st->stale &&
+	    (st->journal_bytes < STATE_JOURNAL_MIN || st->journal_bytes < st->state_bytes))
+		return;
+	r = fold(st, s, reg);
+	if (r < 0)
+		log_warning_errno(r, "Failed to fold %s into %s, trying again later: %m",
+				  STATE_JOURNAL, STATE_FILE);
+}
+
+int state_journal_open(struct state *st)
 {
 	_cleanup_free_ char *path = NULL;
 	struct stat sb;
@@ -189,9 +289,11 @@ int state_record_endpoint(struct state *st, const struct endpoint *e, bool remov
 
 	if (e->kind != ENDPOINT_KIND_NETNS)
 		return 0;
-	if (st->journal_bytes >= STATE_JOURNAL_MIN && st->journal_bytes >= st->state_bytes)
+	if (removed && st->quarantined)
+		(void)json_object_del(st->quarantined, e->pe.name);
+	if (st->stale)
 		return state_save(st, s, reg);
-	r = journal_open(st);
+	r = state_journal_open(st);
 	if (r < 0)
 		return r;
 
@@ -213,173 +315,8 @@ int state_record_endpoint(struct state *st, const struct endpoint *e, bool remov
 			st->journal_fd = safe_close(st->journal_fd);
 		return r;
 	}
+	st->journal_before = st->journal_bytes;
 	st->journal_bytes += len + 1;
-	return 0;
-}
-
-/* Applies one journal line to eps (name -> description). 1 applied, 0 invalid (skipped). */
-static int journal_apply(json_t *eps, const char *line, size_t n, const char *path, size_t lineno)
-{
-	json_auto_t *rec = NULL;
-	json_t *desc = NULL;
-	const char *op = NULL, *name = NULL, *ename = NULL;
-	json_error_t jerr;
-
-	rec = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
-	if (!rec || json_unpack_ex(rec, &jerr, JSON_STRICT, "{s:s, s?s, s?o}", "op", &op, "name",
-				   &name, "endpoint", &desc) < 0) {
-		log_warning("%s:%zu: invalid record, skipped: %s", path, lineno, jerr.text);
-		return 0;
-	}
-	if (streq(op, "put") ? !desc || name || json_unpack(desc, "{s:s}", "name", &ename) < 0
-			     : !streq(op, "remove") || !name || desc) {
-		log_warning("%s:%zu: invalid record, skipped: not {\"op\": \"put\", \"endpoint\": "
-			    "{\"name\", ...}} or {\"op\": \"remove\", \"name\"}",
-			    path, lineno);
-		return 0;
-	}
-	if (desc)
-		return json_object_set(eps, ename, desc) < 0 ? -ENOMEM : 1;
-	(void)json_object_del(eps, name);
-	return 1;
-}
-
-/* Replays state.journal over what state.json gave. */
-static int journal_replay(struct state *st, json_t *eps)
-{
-	_cleanup_free_ char *path = NULL, *line = NULL;
-	_cleanup_(fclosep) FILE *f = NULL;
-	size_t cap = 0, lineno = 0, replayed = 0;
-	uint64_t good = 0; /* bytes of complete lines */
-	struct stat sb;
-	ssize_t n;
-	int r;
-
-	if (asprintf(&path, "%s/%s", st->dir, STATE_JOURNAL) < 0)
-		return -ENOMEM;
-	f = fopen(path, "re");
-	if (!f && errno != ENOENT)
-		return -errno;
-	if (f && fstat(fileno(f), &sb) < 0)
-		return -errno;
-	if (f && (uint64_t)sb.st_size > STATE_MAX_BYTES)
-		return log_error_errno(-EFBIG, "%s is over %u bytes, refusing it", path,
-				       STATE_MAX_BYTES);
-
-	while (f && (n = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		if (n == 0 || line[n - 1] != '\n') {
-			log_warning("%s:%zu: incomplete last record (a crash while writing it), "
-				    "skipped",
-				    path, lineno);
-			break;
-		}
-		good += (uint64_t)n;
-		r = journal_apply(eps, line, (size_t)n, path, lineno);
-		if (r < 0)
-			return r;
-		replayed += (size_t)r;
-	}
-	if (f && ferror(f))
-		return -EIO;
-	if (replayed > 0)
-		log_info("Replayed %zu record(s) of %s", replayed, path);
-	/* Appends go after what was replayed, and the next full write empties it; a torn tail
-	 * is cut off so that the next record starts a line of its own. */
-	r = journal_open(st);
-	if (r < 0)
-		return r;
-	if (st->journal_bytes > good) {
-		if (ftruncate(st->journal_fd, (off_t)good) < 0)
-			return -errno;
-		st->journal_bytes = good;
-	}
-	return 0;
-}
-
-/* state.json into objects and eps; absent is empty. */
-static int load_file(struct state *st, struct policy_objects **ret_objs, json_t *eps)
-{
-	_cleanup_free_ char *path = NULL, *objs_text = NULL;
-	json_auto_t *root = NULL;
-	json_t *objs = NULL, *list = NULL, *v;
-	struct policy_diags diags = { 0 };
-	json_error_t jerr;
-	struct stat sb;
-	int version = 0, r;
-	size_t i;
-
-	if (asprintf(&path, "%s/%s", st->dir, STATE_FILE) < 0)
-		return -ENOMEM;
-	if (stat(path, &sb) < 0) {
-		if (errno != ENOENT)
-			return -errno;
-		/* Registrations may have gone to the journal alone so far. */
-		*ret_objs = calloc(1, sizeof(**ret_objs));
-		return *ret_objs ? 0 : -ENOMEM;
-	}
-	if ((size_t)sb.st_size > STATE_MAX_BYTES)
-		return log_error_errno(-EFBIG, "%s is over %u bytes, refusing it", path,
-				       STATE_MAX_BYTES);
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root)
-		return log_error_errno(-EBADMSG, "%s:%d:%d: %s", path, jerr.line, jerr.column,
-				       jerr.text);
-	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:i, s:o, s:o}", "version", &version,
-			   "objects", &objs, "endpoints", &list) < 0)
-		return log_error_errno(-EBADMSG, "%s: not a segd state file (%s)", path, jerr.text);
-	if (version != 1 || !json_is_array(list))
-		return log_error_errno(-EBADMSG,
-				       "%s: not a segd state file (version %d, endpoints "
-				       "%s)",
-				       path, version,
-				       json_is_array(list) ? "a list" : "not a list");
-
-	/* Stored objects pass the same parser and validation as user input. */
-	objs_text = json_dumps(objs, JSON_COMPACT);
-	if (!objs_text)
-		return -ENOMEM;
-	r = policy_parse(path, objs_text, strlen(objs_text), ret_objs, &diags);
-	if (r < 0) {
-		for (size_t k = 0; k < diags.n; k++) {
-			_cleanup_free_ char *s = policy_diag_format(&diags.items[k]);
-
-			log_error("%s", s ? s : "invalid stored object");
-		}
-		policy_diags_done(&diags);
-		return log_error_errno(r, "Refusing the stored policies in %s", path);
-	}
-	json_array_foreach(list, i, v) {
-		const char *name = json_string_value(json_object_get(v, "name"));
-
-		if (!name) {
-			log_error("%s: endpoints[%zu] has no name, ignoring it", path, i);
-			continue;
-		}
-		if (json_object_set(eps, name, v) < 0)
-			return -ENOMEM;
-	}
-	st->state_bytes = (uint64_t)sb.st_size;
-	return 0;
-}
-
-int state_load(struct state *st, struct state_loaded *ret)
-{
-	struct state_loaded l = { .endpoints = json_object() };
-	int r;
-
-	if (!l.endpoints)
-		return -ENOMEM;
-	r = load_file(st, &l.objects, l.endpoints);
-	if (r >= 0) {
-		r = journal_replay(st, l.endpoints);
-		if (r < 0)
-			log_error_errno(r, "Failed to read %s/%s: %m", st->dir, STATE_JOURNAL);
-	}
-	if (r < 0) {
-		state_loaded_done(&l);
-		return r;
-	}
-	*ret = l;
+	st->pending = STATE_PENDING_JOURNAL;
 	return 0;
 }

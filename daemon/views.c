@@ -87,8 +87,10 @@ json_t *view_endpoint(const struct endpoint *e)
 			owner = e->containers[0].id;
 		json_object_set_new(o, "id", owner ? json_string(owner) : json_null());
 		json_object_set_new(o, "containers", cs);
-		json_object_set_new(o, "quarantined", json_boolean(e->quarantined));
 	}
+	/* containers: labels not known yet; netns endpoints: a fault in the state dir */
+	if (o)
+		json_object_set_new(o, "quarantined", json_boolean(e->quarantined));
 	return o;
 }
 

@@ -5,8 +5,8 @@ and no C file in the tree is over 800 lines.
 
     check-layers.py SOURCE_ROOT
 
-A module is a daemon/NAME.{c,h} pair (ops-*.c and upkeep.c belong to ops). Prints every
-violation; exit status 1 if any.
+A module is a daemon/NAME.{c,h} pair (ops-*.c and upkeep.c belong to ops, state-*.c to
+state). Prints every violation; exit status 1 if any.
 """
 import os
 import re
@@ -22,7 +22,7 @@ LAYERS = [
     ["ops"],
     ["reconcile", "containers", "state", "explain", "views", "spec"],
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
-    ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-util", "histogram", "backoff",
+    ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner"],
 ]
@@ -34,6 +34,8 @@ def module_of(filename):
     name = os.path.splitext(os.path.basename(filename))[0]
     if name.startswith("ops-") or name == "upkeep":
         return "ops"
+    if name.startswith("state-"):
+        return "state"
     return name
 
 

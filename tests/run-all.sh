@@ -5,10 +5,10 @@
 # namespaces, the restart test, audit and explain (check, matrix, diff, audit log, roles,
 # metrics), drift repair, the security suite (every escape from confinement tried with real
 # packets, in namespaces and with real Podman containers), failures that must stay where they
-# are (one namespace one endpoint; a refused endpoint retried without holding up others), a
-# abuse of the control API by local users (connection floods, trickled requests, callers
-# with no role, segctl's timeouts), a hostile fake engine,
-# real Podman containers, the zero-window
+# are (one namespace one endpoint; a refused endpoint retried without holding up others), abuse
+# of the control API by local users (connection floods, trickled requests, callers with no role,
+# segctl's timeouts), state faults (a full state dir, a damaged state.json or journal: fail
+# closed, with real packets), a hostile fake engine, real Podman containers, the zero-window
 # measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
@@ -79,6 +79,7 @@ suite drift python3 tests/integration/test_drift.py "${bins[@]}"
 suite security python3 tests/security/test_security.py "${bins[@]}"
 suite faults python3 tests/security/test_faults.py "${bins[@]}"
 suite api-abuse python3 tests/security/test_api_abuse.py "${bins[@]}"
+suite state-faults python3 tests/security/test_state_faults.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
 suite podman python3 tests/integration/test_podman.py --build "$B"

@@ -188,6 +188,14 @@ static void test_rolled_back(void **state)
 	rec = line_json(path, 3);
 	assert_json_int(rec, "seq_rolled_back", 2);
 	assert_json_string(rec, "error", "");
+	audit_end(a);
+
+	/* a change with no record (nothing changed in the model) rolls back nothing: not the
+	 * previous request's record */
+	audit_begin(a, 1000, getpid(), "POST", "/v1/apply", NULL);
+	assert_int_equal(audit_commit(a), 0);
+	audit_rolled_back(a, "kernel refused");
+	assert_int_equal(file_lines(path), 4);
 	audit_free(a);
 }
 

@@ -210,11 +210,12 @@ static void test_failed_change_is_rolled_back(void **state)
 	struct op_error err = { 0 };
 	struct harness h;
 	json_t *out = NULL;
+	uint64_t commits;
 
 	harness_start(&h, NULL);
 	harness_endpoint(&h, "db3", "shop", "app=db");
-	/* state.json cannot be replaced (a directory is in its way): the apply must fail after
-	 * the kernel took it, and be undone there too. */
+	/* state.json cannot be replaced (a directory is in its way): write-ahead, the apply fails
+	 * before the kernel sees anything. */
 	snprintf(path, sizeof(path), "%s/state/state.json", h.dir);
 	(void)unlink(path);
 	assert_int_equal(mkdir(path, 0700), 0);
@@ -224,13 +225,44 @@ static void test_failed_change_is_rolled_back(void **state)
 		snprintf(dummy, sizeof(dummy), "%s/x", path);
 		assert_int_equal(close(open(dummy, O_CREAT | O_WRONLY, 0600)), 0);
 	}
+	commits = h.ops->rc->commits;
 	assert_int_equal(ops_apply(h.ops, "t.yaml", policy, strlen(policy), false, &out, &err),
 			 -EIO);
-	assert_non_null(strstr(err.message, "cannot write state"));
+	assert_non_null(strstr(err.message, "state not saved"));
 	op_error_done(&err);
+	assert_int_equal(h.ops->rc->commits, commits); /* no transaction was even sent */
 	assert_int_equal(h.ops->store->n_netpols, 0);
 	assert_false(ep(&h, "db3")->installed->isolated[POLICY_DIR_INGRESS]);
 	assert_int_equal(ep(&h, "db3")->state, ENDPOINT_ENFORCED);
+	/* an endpoint that cannot be recorded is not added, and its namespace gets no table */
+	{
+		int fd;
+		struct endpoint_spec spec = { 0 };
+		char jpath[300];
+
+		snprintf(jpath, sizeof(jpath), "%s/state/state.journal", h.dir);
+		h.ops->state->journal_fd = safe_close(h.ops->state->journal_fd);
+		(void)unlink(jpath);
+		assert_int_equal(mkdir(jpath, 0700), 0);
+		assert_int_equal(fixture_netns("web5", &fd), 0);
+		spec.name = strdup("web5");
+		spec.netns = strdup("web5");
+		spec.namespace = strdup("shop");
+		assert_int_equal(ops_endpoint_add(h.ops, &spec, &out, &err), -EIO);
+		endpoint_spec_done(&spec);
+		assert_non_null(strstr(err.message, "state not saved"));
+		op_error_done(&err);
+		assert_int_equal(h.ops->rc->commits, commits);
+		assert_null(registry_get(h.ops->registry, "web5"));
+		{
+			struct nft_sock *s = NULL;
+
+			assert_int_equal(nft_sock_open(NULL, fd, &s), 0);
+			assert_int_equal(nft_table_exists(s), 0);
+			nft_sock_free(s);
+		}
+		close(fd);
+	}
 	harness_stop(&h);
 }
 
@@ -250,6 +282,54 @@ static void test_restore_from_the_state_dir(void **state)
 	assert_int_equal(again.ops->store->n_netpols, 1);
 	assert_true(ep(&again, "db4")->installed->isolated[POLICY_DIR_INGRESS]);
 	assert_int_equal(ep(&again, "api4")->state, ENDPOINT_ENFORCED);
+	harness_stop(&again);
+}
+
+/* A stored endpoint that is not valid: restored quarantined in its namespace (default-deny
+ * committed, in error with the position), never dropped; a relabel is refused, a deletion
+ * ends it. */
+static void test_restore_quarantined(void **state)
+{
+	static const char text[] =
+		"{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\", "
+		"\"items\": []},\n \"endpoints\": [{\"name\": \"db6\", \"netns\": \"db6\", "
+		"\"labels\": {\"a b\": \"c\"}}]}\n";
+	char config[256], path[300];
+	struct label_change c = { 0 };
+	struct op_error err = { 0 };
+	const struct endpoint *e;
+	struct harness h, again;
+	json_t *out = NULL;
+	int fd;
+
+	harness_start(&h, NULL);
+	harness_endpoint(&h, "db6", "shop", "app=db");
+	snprintf(config, sizeof(config), "state-dir = %s/state\n", h.dir);
+	snprintf(path, sizeof(path), "%s/state/state.json", h.dir);
+	harness_stop(&h);
+	fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	/* the journal still puts a valid db6: a later put does not lift the quarantine */
+	harness_start(&again, config);
+	e = registry_get(again.ops->registry, "db6");
+	assert_non_null(e);
+	assert_true(e->quarantined);
+	assert_int_equal(e->state, ENDPOINT_ERROR);
+	assert_non_null(strstr(e->error, "state.json:2:58: endpoints[0]: labels: "));
+	assert_non_null(e->installed);
+	assert_true(e->installed->isolated[POLICY_DIR_INGRESS]);
+	assert_true(e->installed->isolated[POLICY_DIR_EGRESS]);
+	assert_int_equal(e->installed->n_rules, 0);
+	assert_int_equal(policy_labels_set(&c.set, "app", "db"), 0);
+	assert_int_equal(ops_endpoint_label(again.ops, "db6", &c, &out, &err), -EPERM);
+	assert_non_null(strstr(err.message, "quarantined"));
+	op_error_done(&err);
+	label_change_done(&c);
+	assert_int_equal(ops_endpoint_del(again.ops, "db6", &out, &err), 0);
+	json_decref(out);
 	harness_stop(&again);
 }
 
@@ -390,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input_changes_nothing),
 		cmocka_unit_test(test_endpoint_operations),
 		cmocka_unit_test(test_failed_change_is_rolled_back),
+		cmocka_unit_test(test_restore_quarantined),
 		cmocka_unit_test(test_restore_from_the_state_dir),
 		cmocka_unit_test(test_hooks_and_containers),
 		cmocka_unit_test(test_one_namespace_one_endpoint),

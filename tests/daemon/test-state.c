@@ -2,13 +2,17 @@
 /*
  * state: the state dir in a temporary directory. Save and load give back the same objects and
  * hand-registered endpoints; journal lines are replayed; a torn last line is skipped and cut
- * off, an invalid one skipped; state.json may be missing; a corrupt or over-size one is
- * refused; the journal is folded into state.json once it outgrows it.
+ * off; a fresh dir gets an empty state.json; a corrupt or over-size one is refused; the
+ * journal is folded into state.json once it outgrows it (when a change settles). Write-ahead:
+ * a persisted change is undone exactly (journal cut back, old state.json renamed back), a
+ * write that fails leaves the files as they were. (Faults: test-state-load.c.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 
 #include <cmocka.h>
 
@@ -241,10 +245,11 @@ static void test_journal(void **state)
 	assert_null(json_object_get(l.endpoints, "b"));
 	state_loaded_done(&l);
 
-	/* replaying twice gives the same: a full save empties the journal */
+	/* replaying twice gives the same: a full save keeps the journal, whose lines state.json
+	 * holds too */
 	assert_int_equal(state_save(st, &s, &r), 0);
-	assert_int_equal(file_size(path), 0);
-	assert_int_equal(st->journal_bytes, 0);
+	state_settle(st, &s, &r);
+	assert_int_equal(file_lines(path), 3);
 	assert_int_equal(state_record_endpoint(st, c, false, &s, &r), 0);
 	assert_int_equal(state_record_endpoint(st, c, false, &s, &r), 0);
 	state_free(st);
@@ -260,25 +265,13 @@ static void test_journal(void **state)
 	registry_done(&r);
 }
 
-static void test_torn_and_invalid_lines(void **state)
+static void test_torn_line(void **state)
 {
 	static const char good1[] = "{\"op\":\"put\",\"endpoint\":{\"name\":\"a\",\"netns\":\"a\","
 				    "\"namespace\":\"x\",\"labels\":{},\"ports\":[]}}\n";
-	static const char bad[] =
-		"{\"op\":\"frobnicate\",\"name\":\"a\"}\n"
-		"{\"op\":\"put\"}\n"
-		"{\"op\":\"remove\"}\n"
-		"{\"op\":\"remove\",\"name\":\"a\",\"endpoint\":{\"name\":\"a\"}}\n"
-		"{\"op\":\"put\",\"name\":\"a\",\"endpoint\":{\"name\":\"a\"}}\n"
-		"{\"op\":\"put\",\"endpoint\":{\"netns\":\"a\"}}\n"
-		"{\"op\":\"put\",\"endpoint\":{\"name\":7}}\n"
-		"{\"op\":\"remove\",\"name\":\"a\",\"extra\":1}\n"
-		"{\"op\":\"remove\",\"name\":\"a\",\"name\":\"a\"}\n"
-		"not json\n"
-		"\n"
-		"[\"remove\",\"a\"]\n";
 	static const char good2[] = "{\"op\":\"put\",\"endpoint\":{\"name\":\"b\",\"netns\":\"b\","
-				    "\"namespace\":\"x\",\"labels\":{\"k\":\"v\"},\"ports\":[]}}\n";
+				    "\"namespace\":\"x\",\"labels\":{\"k\":\"v\"},\"ports\":[]}}\n"
+				    "{\"op\":\"remove\",\"name\":\"gone\"}\n";
 	static const char torn[] = "{\"op\":\"remove\",\"name\":\"a\"";
 	char dir[256], path[300], text[2048];
 	struct state *st = NULL;
@@ -290,19 +283,22 @@ static void test_torn_and_invalid_lines(void **state)
 
 	new_dir(dir, sizeof(dir));
 	assert_int_equal(state_open(dir, &st), 0);
+	assert_int_equal(state_load(st, &l), 0); /* a fresh dir gets its state.json */
+	state_loaded_done(&l);
+	path_in(path, sizeof(path), dir, STATE_FILE);
+	assert_true(file_size(path) > 0);
 	path_in(path, sizeof(path), dir, STATE_JOURNAL);
-	snprintf(text, sizeof(text), "%s%s%s%s", good1, bad, good2, torn);
+	snprintf(text, sizeof(text), "%s%s%s", good1, good2, torn);
 	good_len = strlen(text) - strlen(torn);
 	file_write(path, text, strlen(text));
 
-	/* no state.json: the journal alone */
 	assert_int_equal(state_load(st, &l), 0);
-	assert_int_equal(l.objects->n_namespaces + l.objects->n_netpols, 0);
 	assert_int_equal(json_object_size(l.endpoints), 2);
+	assert_int_equal(json_object_size(l.quarantined), 0);
 	assert_non_null(json_object_get(l.endpoints, "a")); /* the torn removal did not happen */
 	assert_json_string(json_object_get(json_object_get(l.endpoints, "b"), "labels"), "k", "v");
 	state_loaded_done(&l);
-	/* the torn tail is cut off; the invalid complete lines stay */
+	/* the torn tail is cut off */
 	assert_int_equal(file_size(path), (off_t)good_len);
 	assert_int_equal(st->journal_bytes, good_len);
 
@@ -371,27 +367,6 @@ static void test_corrupt(void **state)
 		       -EBADMSG);
 }
 
-static void test_nameless_stored_endpoint(void **state)
-{
-	static const char text[] =
-		"{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
-		" \"items\": []}, \"endpoints\": [{\"netns\": \"x\"}, {\"name\": \"ok\", \"netns\":"
-		" \"ok\", \"namespace\": \"default\", \"labels\": {}, \"ports\": []}, 5]}";
-	char dir[256], path[300];
-	struct state *st = NULL;
-	struct state_loaded l = { 0 };
-
-	new_dir(dir, sizeof(dir));
-	assert_int_equal(state_open(dir, &st), 0);
-	path_in(path, sizeof(path), dir, STATE_FILE);
-	file_write(path, text, strlen(text));
-	assert_int_equal(state_load(st, &l), 0);
-	assert_int_equal(json_object_size(l.endpoints), 1);
-	assert_non_null(json_object_get(l.endpoints, "ok"));
-	state_loaded_done(&l);
-	state_free(st);
-}
-
 static void test_oversize(void **state)
 {
 	char dir[256], path[300];
@@ -403,6 +378,10 @@ static void test_oversize(void **state)
 	for (int journal = 0; journal < 2; journal++) {
 		new_dir(dir, sizeof(dir));
 		assert_int_equal(state_open(dir, &st), 0);
+		if (journal) {
+			assert_int_equal(state_load(st, &l), 0);
+			state_loaded_done(&l);
+		}
 		path_in(path, sizeof(path), dir, journal ? STATE_JOURNAL : STATE_FILE);
 		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 		assert_true(fd >= 0);
@@ -453,10 +432,12 @@ static void test_fold(void **state)
 		records++;
 		assert_int_equal(file_lines(jpath), records);
 		assert_true(records < 100);
+		if (st->journal_bytes < STATE_JOURNAL_MIN)
+			state_settle(st, &s, &r);
 	}
 	assert_true(file_size(spath) < 1000);
-	/* the next change rewrites state.json and empties the journal */
-	assert_int_equal(state_record_endpoint(st, e, false, &s, &r), 0);
+	/* once the change is in force, state.json is rewritten and the journal emptied */
+	state_settle(st, &s, &r);
 	assert_int_equal(file_size(jpath), 0);
 	assert_int_equal(st->journal_bytes, 0);
 	assert_true(file_size(spath) > 10000);
@@ -506,10 +487,140 @@ static void test_fold_needs_journal_over_state(void **state)
 		assert_int_equal(state_record_endpoint(st, e, false, &s, &r), 0);
 		assert_true(st->journal_bytes > 0);
 		assert_int_equal(st->state_bytes, state_bytes);
+		if (st->journal_bytes < state_bytes)
+			state_settle(st, &s, &r);
 	}
-	assert_int_equal(state_record_endpoint(st, e, false, &s, &r), 0);
+	state_settle(st, &s, &r);
 	assert_int_equal(st->journal_bytes, 0);
 	assert_int_equal(file_size(jpath), 0);
+	state_free(st);
+	registry_done(&r);
+}
+
+/* Write-ahead: until settled, the change persisted last can be put back, durably and with no
+ * space needed: a journal line is cut off, a full save renamed back from its hard link. */
+static void test_undo(void **state)
+{
+	char dir[256], spath[300], jpath[300], ppath[300];
+	struct state *st = NULL;
+	struct state_loaded l = { 0 };
+	struct store s = { 0 };
+	struct registry r = { 0 };
+	struct endpoint *a = netns_ep("a", "x", "a"), *b = netns_ep("b", "x", "b");
+	_cleanup_free_ char *before = NULL, *after = NULL;
+	off_t jsize;
+
+	new_dir(dir, sizeof(dir));
+	path_in(spath, sizeof(spath), dir, STATE_FILE);
+	path_in(jpath, sizeof(jpath), dir, STATE_JOURNAL);
+	path_in(ppath, sizeof(ppath), dir, STATE_PREV);
+	assert_int_equal(state_open(dir, &st), 0);
+	assert_int_equal(state_load(st, &l), 0);
+	state_loaded_done(&l);
+	assert_int_equal(registry_insert(&r, a), 0);
+	assert_int_equal(state_record_endpoint(st, a, false, &s, &r), 0);
+	state_settle(st, &s, &r);
+	jsize = file_size(jpath);
+
+	/* a journal line, undone */
+	assert_int_equal(registry_insert(&r, b), 0);
+	assert_int_equal(state_record_endpoint(st, b, false, &s, &r), 0);
+	assert_true(file_size(jpath) > jsize);
+	assert_int_equal(state_undo(st), 0);
+	assert_int_equal(file_size(jpath), jsize);
+	assert_int_equal(st->journal_bytes, (uint64_t)jsize);
+	registry_remove(&r, b);
+
+	/* a full save, undone: the old state.json is back, byte for byte */
+	before = file_read(spath, NULL);
+	store_load(&s, objects_parse(OBJECTS));
+	assert_int_equal(state_save(st, &s, &r), 0);
+	assert_true(file_size(ppath) > 0); /* the old one, kept */
+	assert_int_equal(state_undo(st), 0);
+	after = file_read(spath, NULL);
+	assert_string_equal(after, before);
+	assert_int_equal(file_size(ppath), -1);
+	/* nothing left to undo */
+	assert_int_equal(state_undo(st), 0);
+
+	/* a full save, settled: the copy goes */
+	assert_int_equal(state_save(st, &s, &r), 0);
+	state_settle(st, &s, &r);
+	assert_int_equal(file_size(ppath), -1);
+	state_free(st);
+	/* and the load has it, with the journal's a */
+	assert_int_equal(state_open(dir, &st), 0);
+	assert_int_equal(state_load(st, &l), 0);
+	assert_int_equal(l.objects->n_netpols, 2);
+	assert_int_equal(json_object_size(l.endpoints), 1);
+	expect_endpoint(l.endpoints, a);
+	state_loaded_done(&l);
+
+	/* a crash after a save, before settle or undo: the newer state.json is the state, and the
+	 * stale copy is removed at the next load */
+	store_done(&s);
+	assert_int_equal(state_save(st, &s, &r), 0);
+	assert_true(file_size(ppath) > 0);
+	state_free(st);
+	assert_int_equal(state_open(dir, &st), 0);
+	assert_int_equal(state_load(st, &l), 0);
+	assert_int_equal(l.objects->n_netpols, 0);
+	assert_int_equal(file_size(ppath), -1);
+	state_loaded_done(&l);
+	state_free(st);
+	endpoint_free(b);
+	registry_done(&r);
+}
+
+static void ignore(int sig)
+{
+}
+
+/* A state dir that cannot take the change (a file size limit stands in for a full disk):
+ * -errno, and the files are as they were. */
+static void test_write_failure_changes_nothing(void **state)
+{
+	char dir[256], spath[300], jpath[300];
+	struct state *st = NULL;
+	struct state_loaded l = { 0 };
+	struct store s = { 0 };
+	struct registry r = { 0 };
+	struct endpoint *e = big_ep("big", 'q');
+	struct rlimit old, lim;
+	_cleanup_free_ char *sbefore = NULL, *jbefore = NULL, *safter = NULL, *jafter = NULL;
+	int r1, r2;
+
+	new_dir(dir, sizeof(dir));
+	path_in(spath, sizeof(spath), dir, STATE_FILE);
+	path_in(jpath, sizeof(jpath), dir, STATE_JOURNAL);
+	assert_int_equal(state_open(dir, &st), 0);
+	assert_int_equal(state_load(st, &l), 0);
+	state_loaded_done(&l);
+	assert_int_equal(registry_insert(&r, e), 0);
+	sbefore = file_read(spath, NULL);
+	jbefore = file_read(jpath, NULL);
+
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 4096; /* a journal line of big is ~14 KiB */
+	signal(SIGXFSZ, ignore);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	r1 = state_record_endpoint(st, e, false, &s, &r);
+	r2 = state_save(st, &s, &r);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(r1, -EFBIG);
+	assert_int_equal(r2, -EFBIG);
+	safter = file_read(spath, NULL);
+	jafter = file_read(jpath, NULL);
+	assert_string_equal(safter, sbefore);
+	assert_string_equal(jafter, jbefore);
+	assert_int_equal(st->journal_bytes, 0);
+	/* nothing is pending: an undo does nothing */
+	assert_int_equal(state_undo(st), 0);
+	free(safter);
+	safter = file_read(spath, NULL);
+	assert_string_equal(safter, sbefore);
 	state_free(st);
 	registry_done(&r);
 }
@@ -522,12 +633,13 @@ int main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_journal),
-		cmocka_unit_test(test_torn_and_invalid_lines),
+		cmocka_unit_test(test_torn_line),
 		cmocka_unit_test(test_corrupt),
-		cmocka_unit_test(test_nameless_stored_endpoint),
 		cmocka_unit_test(test_oversize),
 		cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_fold_needs_journal_over_state),
+		cmocka_unit_test(test_undo),
+		cmocka_unit_test(test_write_failure_changes_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,12 +52,13 @@ static void test_endpoint_netns(void **state)
 	json_auto_t *o = NULL;
 
 	o = view_endpoint(e);
-	assert_json_eq(o,
-		       "{\"name\": \"db\", \"kind\": \"netns\", \"namespace\": \"shop\","
-		       " \"netns\": \"db\", \"labels\": {}, \"ports\": [], \"addresses\": [],"
-		       " \"state\": \"pending\", \"error\": null, \"policies\": [],"
-		       " \"isolation\": {\"ingress\": false, \"egress\": false},"
-		       " \"guard\": {\"state\": \"pending\", \"reason\": null, \"devices\": []}}");
+	assert_json_eq(
+		o,
+		"{\"name\": \"db\", \"kind\": \"netns\", \"namespace\": \"shop\","
+		" \"netns\": \"db\", \"labels\": {}, \"ports\": [], \"addresses\": [],"
+		" \"state\": \"pending\", \"error\": null, \"policies\": [],"
+		" \"isolation\": {\"ingress\": false, \"egress\": false}, \"quarantined\": false,"
+		" \"guard\": {\"state\": \"pending\", \"reason\": null, \"devices\": []}}");
 	json_decref(o);
 
 	ep_label(e, "app", "db");
@@ -65,6 +66,7 @@ static void test_endpoint_netns(void **state)
 	ep_addr(e, "fd00::2");
 	ep_port(e, "pg", 5432, POLICY_PROTO_TCP);
 	endpoint_set_error(e, ENDPOINT_ERROR, "commit failed: %s", "EPERM");
+	e->quarantined = true; /* a fault in the state dir */
 	o = view_endpoint(e);
 	assert_json_eq(
 		o, "{\"name\": \"db\", \"kind\": \"netns\", \"namespace\": \"shop\","
@@ -72,7 +74,7 @@ static void test_endpoint_netns(void **state)
 		   " \"ports\": [{\"name\": \"pg\", \"port\": 5432, \"protocol\": \"TCP\"}],"
 		   " \"addresses\": [\"10.0.0.2\", \"fd00::2\"],"
 		   " \"state\": \"error\", \"error\": \"commit failed: EPERM\", \"policies\": [],"
-		   " \"isolation\": {\"ingress\": false, \"egress\": false},"
+		   " \"isolation\": {\"ingress\": false, \"egress\": false}, \"quarantined\": true,"
 		   " \"guard\": {\"state\": \"pending\", \"reason\": null, \"devices\": []}}");
 	endpoint_free(e);
 }
