@@ -256,7 +256,7 @@ static int restore_quarantined(struct ops *o, const char *name, json_t *q)
 {
 	struct endpoint_spec spec = { 0 };
 	const char *reason = json_string_value(json_object_get(q, "reason"));
-	struct endpoint *e = NULL;
+	struct endpoint *e = NULL, *other = NULL;
 	int r;
 
 	spec.name = strdup(name);
@@ -271,11 +271,19 @@ static int restore_quarantined(struct ops *o, const char *name, json_t *q)
 		return log_error_errno(-EEXIST,
 				       "Stored endpoint %s: its name or namespace is taken", name);
 	}
-	r = endpoint_from_spec(o, &spec, &e);
+	r = endpoint_from_spec(o, &spec, &e, &other);
 	endpoint_spec_done(&spec);
 	if (r == -ENOMEM) {
 		endpoint_free(e);
 		return r;
+	}
+	if (r == -EEXIST) {
+		/* Its namespace is enforced already, as that endpoint: nothing is left open. */
+		log_error("Ignoring the quarantined endpoint %s: its network namespace is endpoint "
+			  "%s already",
+			  name, other->pe.name);
+		endpoint_free(e);
+		return 0;
 	}
 	e->quarantined = true;
 	if (r < 0)
