@@ -5,13 +5,66 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <policy/policy.h>
 
 #include "fsutil.h"
-#include "http.h"
 #include "print.h"
+
+DEFINE_CLEANUP(CURL *, curl_easy_cleanup);
+DEFINE_CLEANUP(struct curl_slist *, curl_slist_free_all);
+
+/* The answer's body, bounded by CLIENT_MAX_RESPONSE: over it is an error, never a cut. */
+struct reply {
+	char *data;
+	size_t len;
+	size_t cap;
+	bool too_big;
+};
+
+static void reply_done(struct reply *b)
+{
+	free(b->data);
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct reply *b = userdata;
+	size_t n = size * nmemb;
+
+	if (n > CLIENT_MAX_RESPONSE - b->len) {
+		b->too_big = true;
+		return 0; /* curl stops with CURLE_WRITE_ERROR */
+	}
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 16384;
+		char *p;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->data, cap);
+		if (!p)
+			return 0;
+		b->data = p;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, ptr, n);
+	b->len += n;
+	b->data[b->len] = 0;
+	return n;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 const char *client_socket(const struct segctl *c)
 {
@@ -78,14 +131,14 @@ static void print_diagnostic(json_t *d)
 }
 
 /* Reports a non-2xx reply: {"error": {"message", "errno", "diagnostics": [...]}}. */
-static int report_error(long status, const char *data, size_t len)
+static int report_error(long status, const struct reply *b)
 {
 	json_auto_t *root = NULL;
 	json_t *err, *msg, *diags, *d;
 	size_t i;
 
-	if (data)
-		root = json_loadb(data, len, 0, NULL);
+	if (b->data)
+		root = json_loadb(b->data, b->len, 0, NULL);
 	err = json_object_get(root, "error");
 	msg = json_object_get(err, "message");
 	if (!json_is_string(msg)) {
@@ -102,106 +155,247 @@ static int report_error(long status, const char *data, size_t len)
 	return -EBADMSG;
 }
 
-/* The request line and headers. NULL on OOM. */
-static char *request_head(const char *method, const char *path, const char *content_type,
-			  const char *body, size_t len)
-{
-	char *head = NULL, *ctype = NULL, *clen = NULL;
+/* What the socket curl connects was: opened (by open_socket()), or socket() failed. */
+struct attempt {
+	bool opened;
+	int socket_errno;
+};
 
-	if ((content_type && asprintf(&ctype, "Content-Type: %s\r\n", content_type) < 0) ||
-	    (body && asprintf(&clen, "Content-Length: %zu\r\n", len) < 0) ||
-	    asprintf(&head,
-		     "%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: segctl/" SEGD_VERSION
-		     "\r\nAccept: application/json\r\nConnection: close\r\n%s%s\r\n",
-		     method, path, ctype ? ctype : "", clen ? clen : "") < 0)
-		head = NULL;
-	free(ctype);
-	free(clen);
-	return head;
+static curl_socket_t open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct attempt *at = userdata;
+	int fd;
+
+	(void)purpose;
+	fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+	if (fd < 0) {
+		at->socket_errno = errno;
+		return CURL_SOCKET_BAD;
+	}
+	at->opened = true;
+	return fd;
+}
+
+/* One easy handle for the request; the socket and the time left are set per attempt. */
+static CURL *request_new(const char *method, const char *path, const char *content_type,
+			 const char *body, size_t len, struct curl_slist **headers, struct reply *b,
+			 char *errbuf)
+{
+	_cleanup_(curl_easy_cleanupp) CURL *curl = curl_easy_init();
+	_cleanup_free_ char *url = NULL, *ctype = NULL;
+	struct curl_slist *h;
+
+	if (!curl || asprintf(&url, "http://localhost%s", path) < 0)
+		return NULL;
+	/* No "Expect: 100-continue" round trip for bodies over 1 KiB. */
+	if (!(h = curl_slist_append(*headers, "Expect:")))
+		return NULL;
+	*headers = h;
+	if (!(h = curl_slist_append(*headers, "Accept: application/json")))
+		return NULL;
+	*headers = h;
+	if (content_type) {
+		if (asprintf(&ctype, "Content-Type: %s", content_type) < 0 ||
+		    !(h = curl_slist_append(*headers, ctype)))
+			return NULL;
+		*headers = h;
+	}
+
+	/* CURLOPT_URL copies the string. */
+	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK)
+		return NULL;
+	(void)curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L); /* the path is sent as escaped */
+	(void)curl_easy_setopt(curl, CURLOPT_PROXY, "");      /* never a proxy from the env */
+	(void)curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+	(void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers);
+	(void)curl_easy_setopt(curl, CURLOPT_USERAGENT, "segctl/" SEGD_VERSION);
+	(void)curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+	(void)curl_easy_setopt(curl, CURLOPT_FORBID_REUSE, 1L);
+	(void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	(void)curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CLIENT_MAX_RESPONSE);
+	(void)curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+	(void)curl_easy_setopt(curl, CURLOPT_WRITEDATA, b);
+	if (body) {
+		(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+		(void)curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	return TAKE_PTR(curl);
+}
+
+/*
+ * Runs the request on `sock` within the deadline (CURLOPT_TIMEOUT_MS: connect, send and
+ * answer together). *os_errno is the errno of what failed, or 0.
+ *
+ * curl connects non-blocking, and a non-blocking AF_UNIX connect() does not wait for room in
+ * a full listen queue: it fails at once with EAGAIN. curl 7.88 takes that EAGAIN for "in
+ * progress", sees the socket hang up with no SO_ERROR, and returns CURLE_COULDNT_CONNECT with
+ * CURLINFO_OS_ERRNO 0 (later versions may say EAGAIN). Every other AF_UNIX connect() failure
+ * has its errno, and a failed socket() is caught by open_socket(); so COULDNT_CONNECT on an
+ * opened socket with errno 0 or EAGAIN is the full queue. Nothing was sent then: the attempt
+ * is repeated after a pause growing from 5 to 100 ms, for as long as time is left (a client
+ * retry policy), and a queue that stays full is a connect that timed out. (A blocking
+ * connect() of our own in CURLOPT_OPENSOCKETFUNCTION, handed over with
+ * CURL_SOCKOPT_ALREADY_CONNECTED, would wait in the kernel instead; curl 7.88.1 connects such a
+ * socket again and fails with EISCONN.)
+ */
+static CURLcode perform(CURL *curl, const char *sock, double deadline, struct reply *b,
+			long *os_errno)
+{
+	long pause_ms = 5;
+
+	for (;;) {
+		double left = deadline - now_s();
+		struct attempt at = {};
+		struct timespec ts;
+		CURLcode cc;
+
+		*os_errno = 0;
+		if (left <= 0)
+			return CURLE_OPERATION_TIMEDOUT; /* in the connect phase: nothing connected */
+		b->len = 0;
+		b->too_big = false;
+		(void)curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, &at);
+		(void)curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, sock);
+		(void)curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(left * 1000) + 1);
+		cc = curl_easy_perform(curl);
+		(void)curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, os_errno);
+		if (cc == CURLE_COULDNT_CONNECT && !at.opened && at.socket_errno)
+			*os_errno = at.socket_errno;
+		if (cc != CURLE_COULDNT_CONNECT || !at.opened ||
+		    (*os_errno != 0 && *os_errno != EAGAIN))
+			return cc;
+
+		left = deadline - now_s();
+		if (left > pause_ms / 1000.0)
+			left = pause_ms / 1000.0;
+		if (left > 0) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = (long)(left * 1e9);
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+		pause_ms = pause_ms * 2 > 100 ? 100 : pause_ms * 2;
+	}
+}
+
+/* Which part of the call the deadline cut: the message's words for it. */
+static const char *timed_out_phase(CURL *curl, size_t body_len)
+{
+	curl_off_t connect_us = 0, sent = 0;
+	long status = 0;
+
+	(void)curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connect_us);
+	(void)curl_easy_getinfo(curl, CURLINFO_SIZE_UPLOAD_T, &sent);
+	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (connect_us == 0)
+		return "connecting to";
+	if (sent < (curl_off_t)body_len)
+		return "sending the request to";
+	return status ? "reading the answer from" : "waiting for the answer from";
 }
 
 /* Says what went wrong, on stderr; returns what client_call() returns. */
-static int report_failure(const struct segctl *c, const struct http_result *res, const char *sock,
-			  const char *audit_sock)
+static int report_failure(const struct segctl *c, CURL *curl, CURLcode cc, long os_errno,
+			  const struct reply *b, size_t body_len, const char *used,
+			  const char *sock, const char *audit_sock, const char *errbuf)
 {
-	static const char *const phases[] = {
-		[HTTP_CONNECT] = "connecting to",
-		[HTTP_SEND] = "sending the request to",
-		[HTTP_ANSWER] = "waiting for the answer from",
-	};
+	const char *why = *errbuf ? errbuf : curl_easy_strerror(cc);
 
-	if (res->timed_out) {
+	switch (cc) {
+	case CURLE_OPERATION_TIMEDOUT:
 		fprintf(stderr, "segctl: timed out (--timeout %g) %s segd at %s\n", timeout_of(c),
-			res->phase == HTTP_ANSWER && res->status ? "reading the answer from"
-								 : phases[res->phase],
-			res->socket);
+			timed_out_phase(curl, body_len), used);
 		return -ENOTCONN;
-	}
-	if (res->too_big) {
+	case CURLE_COULDNT_CONNECT:
+		if (os_errno == EACCES) {
+			fprintf(stderr,
+				"segctl: permission denied: cannot connect to segd at %s (open to root "
+				"and segd's group; its audit group reads on %s)\n",
+				sock, audit_sock);
+			return -EACCES;
+		}
+		fprintf(stderr, "segctl: cannot connect to segd at %s: %s\n", used,
+			os_errno ? strerror((int)os_errno) : why);
+		return -ENOTCONN;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_WRITE_ERROR:
+	case CURLE_FILESIZE_EXCEEDED:
+		if (!b->too_big && cc == CURLE_WRITE_ERROR)
+			return -ENOMEM; /* on_data() could not grow the buffer */
 		fprintf(stderr, "segctl: reply from segd is larger than %u MiB\n",
 			CLIENT_MAX_RESPONSE >> 20);
 		return -EMSGSIZE;
-	}
-	if (res->malformed) {
-		fprintf(stderr, "segctl: reply from segd at %s is not valid HTTP\n", res->socket);
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_UNSUPPORTED_PROTOCOL: /* an HTTP/0.9 answer */
+	case CURLE_PARTIAL_FILE:
+	case CURLE_BAD_CONTENT_ENCODING:
+		fprintf(stderr, "segctl: reply from segd at %s is not valid HTTP\n", used);
 		return -EPROTO;
+	case CURLE_GOT_NOTHING:
+		why = "the connection was closed before an answer";
+		break;
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+		if (os_errno == ECONNRESET || os_errno == EPIPE)
+			why = "the connection was closed before an answer";
+		break;
+	default:
+		break;
 	}
-	if (res->error == ENOMEM)
-		return -ENOMEM;
-	if (res->phase == HTTP_CONNECT && res->error == EACCES) {
-		fprintf(stderr,
-			"segctl: permission denied: cannot connect to segd at %s (open to root and "
-			"segd's group; its audit group reads on %s)\n",
-			sock, audit_sock ? audit_sock : sock);
-		return -EACCES;
-	}
-	if (res->phase == HTTP_CONNECT) {
-		fprintf(stderr, "segctl: cannot connect to segd at %s: %s\n", res->socket,
-			strerror(res->error));
-		return -ENOTCONN;
-	}
-	fprintf(stderr, "segctl: request to segd at %s failed: %s\n", res->socket,
-		res->error == ECONNRESET || res->error == EPIPE
-			? "the connection was closed before an answer"
-			: strerror(res->error));
+	fprintf(stderr, "segctl: request to segd at %s failed: %s\n", used, why);
 	return -ENOTCONN;
 }
 
 int client_call(const struct segctl *c, const char *method, const char *path,
 		const char *content_type, const char *body, size_t len, json_t **ret)
 {
-	const char *sock = client_socket(c), *e = getenv("SEGD_AUDIT_SOCKET");
-	_cleanup_free_ char *audit_sock = NULL, *head = NULL, *answer = NULL;
-	struct http_result res;
-	double deadline_s = http_now() + timeout_of(c); /* the whole call: connect, send, answer */
+	const char *sock = client_socket(c), *e = getenv("SEGD_AUDIT_SOCKET"), *used = sock;
+	double deadline = now_s() + timeout_of(c); /* the whole call: connect, send, answer */
+	_cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
+	_cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
+	_cleanup_(reply_done) struct reply b = {};
+	_cleanup_free_ char *audit_sock = NULL;
+	char errbuf[CURL_ERROR_SIZE] = "";
+	long status = 0, os_errno = 0;
 	json_error_t jerr;
 	json_t *root;
-	int r;
+	CURLcode cc;
 
 	audit_sock = e && *e ? strdup(e) : path_sibling(sock, API_AUDIT_SOCKET_NAME);
-	head = request_head(method, path, content_type, body, len);
-	if (!audit_sock || !head)
+	if (!audit_sock)
+		return -ENOMEM;
+	curl = request_new(method, path, content_type, body, len, &headers, &b, errbuf);
+	if (!curl)
 		return -ENOMEM;
 
-	r = http_call(&(struct http_call){ .socket = sock,
-					   .fallback = streq(audit_sock, sock) ? NULL : audit_sock,
-					   .deadline = deadline_s,
-					   .head = head,
-					   .body = body,
-					   .len = len,
-					   .max_body = CLIENT_MAX_RESPONSE },
-		      &res);
-	answer = res.body;
-	if (r < 0)
-		return report_failure(c, &res, sock, audit_sock);
-	if (res.status < 200 || res.status > 299) {
-		return report_error(res.status, answer, res.len);
-	}
+	cc = perform(curl, sock, deadline, &b, &os_errno);
+	if (cc == CURLE_COULDNT_CONNECT && os_errno == EACCES && !streq(audit_sock, sock)) {
+		long os_errno2 = 0;
+		CURLcode cc2;
 
-	if (res.len == 0)
+		errbuf[0] = 0;
+		cc2 = perform(curl, audit_sock, deadline, &b, &os_errno2);
+		/* no read-only socket there: the main one's answer stands */
+		if (cc2 != CURLE_COULDNT_CONNECT || os_errno2 != ENOENT) {
+			used = audit_sock;
+			cc = cc2;
+			os_errno = os_errno2;
+		}
+	}
+	if (cc != CURLE_OK)
+		return report_failure(c, curl, cc, os_errno, &b, body ? len : 0, used, sock,
+				      audit_sock, errbuf);
+
+	(void)curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299)
+		return report_error(status, &b);
+
+	if (b.len == 0)
 		root = json_object();
 	else
-		root = json_loadb(answer, res.len, 0, &jerr);
+		root = json_loadb(b.data, b.len, 0, &jerr);
 	if (!root) {
 		fprintf(stderr,
 			"segctl: reply from segd is not valid JSON: %s (line %d, column %d)\n",

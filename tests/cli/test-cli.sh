@@ -238,6 +238,93 @@ SEGD_AUDIT_SOCKET=$sock run --socket "$tmp/nope.sock" status
 expect_rc 2
 expect_err "segctl: cannot connect to segd at $tmp/nope.sock: No such file or directory"
 
+# A listener whose queue is full: a non-blocking AF_UNIX connect() fails at once with EAGAIN
+# (curl connects non-blocking), which segctl must take as "wait", not "cannot connect".
+# full-queue.py PATH MODE: fills PATH's listen queue, then touches PATH.ready; MODE "stay"
+# keeps it full, "release" empties it 0.5 s later and answers every request with {}.
+cat >"$tmp/full-queue.py" <<'EOF'
+import os, socket, sys, time
+path, mode = sys.argv[1], sys.argv[2]
+ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+ls.bind(path)
+ls.listen(0)
+fillers = []
+while True:
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.setblocking(False)
+    try:
+        c.connect(path)
+    except BlockingIOError:
+        c.close()
+        break
+    fillers.append(c)
+open(path + ".ready", "w").close()
+if mode == "stay":
+    sys.stdin.read()  # until the test closes it
+    sys.exit(0)
+time.sleep(0.5)  # the queue stays full this long: the server's behaviour under test
+for c in fillers:
+    c.close()
+while True:
+    c, _ = ls.accept()
+    c.settimeout(5)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            d = c.recv(65536)
+            if not d:
+                break
+            data += d
+        if data.startswith(b"GET "):
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    except OSError:
+        pass
+    c.close()
+EOF
+full_queue() { # PATH MODE: starts full-queue.py, waits for its queue to be full
+	rm -f "$1" "$1.ready"
+	python3 "$tmp/full-queue.py" "$1" "$2" <"$tmp/fifo" &
+	fq=$!
+	exec 9>"$tmp/fifo"
+	for _ in $(seq 100); do
+		[ -e "$1.ready" ] && return 0
+		sleep 0.1
+	done
+	echo "full-queue.py did not start" >&2
+	return 1
+}
+full_queue_stop() {
+	exec 9>&-
+	kill "$fq" 2>/dev/null
+	wait "$fq" 2>/dev/null
+}
+mkfifo "$tmp/fifo"
+
+t "listen queue full for good: a connect timeout, not 'cannot connect'"
+if full_queue "$tmp/full.sock" stay; then
+	start=$(date +%s%N)
+	run --socket "$tmp/full.sock" --timeout 0.5 status
+	took_ms=$((($(date +%s%N) - start) / 1000000))
+	expect_rc 2
+	expect_err "segctl: timed out (--timeout 0.5) connecting to segd at $tmp/full.sock"
+	[ "$took_ms" -ge 450 ] && ok || bad "gave up after $took_ms ms, before --timeout 0.5"
+else
+	bad "no full listen queue"
+fi
+full_queue_stop
+
+t "listen queue full for a while: segctl waits for room, then gets its answer"
+if full_queue "$tmp/full.sock" release; then
+	run --socket "$tmp/full.sock" --timeout 20 status -o json
+	expect_rc 0
+	expect_err_empty
+	expect_out "{}"
+else
+	bad "no full listen queue"
+fi
+full_queue_stop
+
 t "socket path too long"
 run --socket "/$(printf 'a%.0s' $(seq 120))" status
 expect_rc 1
