@@ -13,8 +13,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
 #include "nft-decode.h"
 #include "nftnl-util.h"
@@ -601,6 +603,36 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 		out_word(dc, "[%s]", name);
 	}
 	return 0;
+}
+
+bool nft_decode_rule_msg_ok(const struct nlmsghdr *nlh)
+{
+	const struct nlattr *a, *elem, *x;
+
+	if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
+	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
+		return false;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+	{
+		if (mnl_attr_get_type(a) != NFTA_RULE_EXPRESSIONS)
+			continue;
+		mnl_attr_for_each_nested(elem, a)
+		{
+			bool named = false;
+
+			mnl_attr_for_each_nested(x, elem)
+			{
+				if (mnl_attr_get_type(x) != NFTA_EXPR_NAME)
+					continue;
+				if (mnl_attr_validate(x, MNL_TYPE_NUL_STRING) < 0)
+					return false;
+				named = true;
+			}
+			if (!named)
+				return false;
+		}
+	}
+	return true;
 }
 
 int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, void *userdata,

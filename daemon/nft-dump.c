@@ -166,7 +166,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct dump_ctx *x = data;
 	struct nftnl_rule **v;
 
-	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
+	if (!r || !nft_decode_rule_msg_ok(nlh) || nftnl_rule_nlmsg_parse(nlh, r) < 0)
 		return MNL_CB_ERROR;
 	if (!ours(x->d, nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
 		  nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)))

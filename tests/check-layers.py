@@ -24,7 +24,8 @@ LAYERS = [
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
     ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "errlog", "error", "json-util", "histogram",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
-     "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner"],
+     "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner",
+     "oci-state"],
 ]
 HTTP_MODULES = {"api", "metrics", "mhd-loop"}
 MAX_LINES = 800
