@@ -281,7 +281,7 @@ static bool key_dec(uint8_t *k, uint32_t len)
 	return false;
 }
 
-static int set_render(struct nft_dump_set *s)
+int nft_dump_set_render(struct nft_dump_set *s)
 {
 	char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
 	size_t n = 0;
@@ -387,7 +387,7 @@ static int dump_once(struct nft_sock *s, const char *table, struct nft_dump **re
 		r = nft_sock_request(s, nlh, elem_cb, &x);
 		if (r < 0)
 			return r;
-		r = set_render(&d->sets[i]);
+		r = nft_dump_set_render(&d->sets[i]);
 		if (r < 0)
 			return r;
 	}

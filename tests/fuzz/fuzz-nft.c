@@ -28,6 +28,7 @@
 #include <linux/netfilter/nfnetlink.h>
 
 #include "nft-decode.h"
+#include "nft-dump.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,6 +66,56 @@ __attribute__((noreturn)) void exit(int status)
 	__builtin_unreachable();
 }
 
+/* The dump of one chain holding the rule and one set holding the elements, as JSON. */
+static void show(struct nft_dump_rule *rule, const struct elems *el, unsigned flags)
+{
+	struct nft_dump_set set = {
+		.name = (char *)"s",
+		.flags = (flags & 1 ? NFT_SET_INTERVAL : 0) | (flags & 2 ? NFT_SET_ANONYMOUS : 0),
+		.key_type = flags & 4	? 7
+			    : flags & 8 ? 8
+					: 13,
+		.key_len = el->n ? el->items[0].len : 4,
+		.anonymous = flags & 2,
+		.n_raw = el->n,
+	};
+	struct nft_dump_chain chain = { .name = (char *)"input",
+					.type = (char *)"filter",
+					.hook = "input",
+					.policy = "drop",
+					.rules = rule,
+					.n_rules = 1 };
+	struct nft_dump d = { .table = "segd",
+			      .chains = &chain,
+			      .n_chains = 1,
+			      .sets = &set,
+			      .n_sets = 1 };
+	json_t *j;
+	int r;
+
+	set.raw = malloc(sizeof(*set.raw) * (el->n ? el->n : 1));
+	if (!set.raw)
+		return;
+	memcpy(set.raw, el->items, sizeof(*set.raw) * el->n);
+	r = nft_dump_set_render(&set);
+	if (r < 0 && r != -ENOMEM)
+		abort();
+	if (r == 0) {
+		if (set.n_elements > set.n_raw)
+			abort();
+		for (size_t i = 0; i < set.n_elements; i++)
+			if (!set.elements[i] || !set.elements[i][0])
+				abort();
+		/* NULL for text that is not UTF-8 (a comment or log prefix): refused as a whole */
+		j = nft_dump_to_json(&d);
+		json_decref(j);
+	}
+	for (size_t i = 0; i < set.n_elements; i++)
+		free(set.elements[i]);
+	free(set.elements);
+	free(set.raw);
+}
+
 /* The rule of message nlh as nftnl_rule_nlmsg_parse() reads it, or NULL if libnftnl refused the
  * message or exited on it (what it had allocated then is lost, and not counted as a leak). */
 static struct nftnl_rule *parse(const struct nlmsghdr *nlh)
@@ -97,10 +148,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct nlmsghdr *nlh;
 	struct nfgenmsg *nfg;
 	size_t need;
+	unsigned flags;
 
 	if (size < 1)
 		return 0;
 	el.n = data[0] & 0xf;
+	flags = data[0] >> 4;
 	need = 1 + el.n * ELEM_BYTES;
 	if (size < need || size - need > MAX_MSG)
 		return 0;
@@ -143,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (k == 0) {
 			if (!out.expr || strlen(out.expr) > 1u << 20)
 				abort();
+			show(&out, &el, flags);
 			free(out.expr);
 			free(out.comment);
 		}
