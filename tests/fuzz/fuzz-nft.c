@@ -10,7 +10,10 @@
  * libnftnl (1.2.4) calls exit() on an attribute of the wrong size ("nf_tables kernel ABI is
  * broken"): its policy for what only the kernel can send (nfnetlink does not take messages from
  * unprivileged senders). Here that exit is caught (exit() is interposed while libnftnl parses)
- * and counts as a refused message, so that fuzzing goes on into the decoder.
+ * and counts as a refused message, so that fuzzing goes on into the decoder. What libnftnl had
+ * allocated then is lost, and libFuzzer would stop the world for a leak check after each such
+ * input (most of them): this harness runs with -detect_leaks=0 unless told otherwise. The
+ * decoder's own leaks are the unit suite's to find (test-daemon-nft-decode under ASan).
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -31,6 +34,25 @@
 #include "nft-dump.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* -detect_leaks=0 unless the command line says otherwise (see above). */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	static char flag[] = "-detect_leaks=0";
+	char **v;
+
+	for (int i = 1; i < *argc; i++)
+		if (strncmp((*argv)[i], "-detect_leaks=", 14) == 0)
+			return 0;
+	v = calloc((size_t)*argc + 2, sizeof(char *));
+	if (!v)
+		return 0;
+	memcpy(v, *argv, sizeof(char *) * (size_t)*argc);
+	v[(*argc)++] = flag;
+	*argv = v;
+	return 0;
+}
 
 #define MAX_MSG 65536
 #define ELEM_BYTES 18
