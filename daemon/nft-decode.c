@@ -605,32 +605,65 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 	return 0;
 }
 
+static bool expr_ok(const struct nlattr *expr, unsigned depth);
+
+/* Every element of a list of expressions is one. */
+static bool expr_list_ok(const struct nlattr *list, unsigned depth)
+{
+	const struct nlattr *elem;
+
+	mnl_attr_for_each_nested(elem, list)
+	{
+		if (!expr_ok(elem, depth))
+			return false;
+	}
+	return true;
+}
+
+/* An expression has a NUL-terminated name (the last one counts, as in libnftnl), and so do
+ * the expressions inside a dynset (the only kind that holds some). */
+static bool expr_ok(const struct nlattr *expr, unsigned depth)
+{
+	const struct nlattr *x, *data = NULL, *y;
+	const char *name = NULL;
+
+	if (depth > 4)
+		return false;
+	mnl_attr_for_each_nested(x, expr)
+	{
+		if (mnl_attr_get_type(x) == NFTA_EXPR_DATA)
+			data = x;
+		if (mnl_attr_get_type(x) != NFTA_EXPR_NAME)
+			continue;
+		if (mnl_attr_validate(x, MNL_TYPE_NUL_STRING) < 0)
+			return false;
+		name = mnl_attr_get_str(x);
+	}
+	if (!name)
+		return false;
+	if (!data || !streq(name, "dynset"))
+		return true;
+	mnl_attr_for_each_nested(y, data)
+	{
+		if (mnl_attr_get_type(y) == NFTA_DYNSET_EXPR && !expr_ok(y, depth + 1))
+			return false;
+		if (mnl_attr_get_type(y) == NFTA_DYNSET_EXPRESSIONS && !expr_list_ok(y, depth + 1))
+			return false;
+	}
+	return true;
+}
+
 bool nft_decode_rule_msg_ok(const struct nlmsghdr *nlh)
 {
-	const struct nlattr *a, *elem, *x;
+	const struct nlattr *a;
 
 	if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
 	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
 		return false;
 	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
 	{
-		if (mnl_attr_get_type(a) != NFTA_RULE_EXPRESSIONS)
-			continue;
-		mnl_attr_for_each_nested(elem, a)
-		{
-			bool named = false;
-
-			mnl_attr_for_each_nested(x, elem)
-			{
-				if (mnl_attr_get_type(x) != NFTA_EXPR_NAME)
-					continue;
-				if (mnl_attr_validate(x, MNL_TYPE_NUL_STRING) < 0)
-					return false;
-				named = true;
-			}
-			if (!named)
-				return false;
-		}
+		if (mnl_attr_get_type(a) == NFTA_RULE_EXPRESSIONS && !expr_list_ok(a, 0))
+			return false;
 	}
 	return true;
 }

@@ -33,7 +33,7 @@ typedef const struct nft_dump_elem *(*nft_decode_set_fn)(const char *name, size_
 							 void *userdata);
 
 /* Whether a rule message from the kernel may go to nftnl_rule_nlmsg_parse(): every expression
- * has a NUL-terminated name. libnftnl (1.2.4) reads a missing or unterminated one out of
+ * (those inside a dynset too) has a NUL-terminated name. libnftnl (1.2.4) reads a missing or unterminated one out of
  * bounds (found by fuzz-nft); the kernel always sends it, so such a message is refused. */
 bool nft_decode_rule_msg_ok(const struct nlmsghdr *nlh);
 /* Decodes `rule` into ret (expr text, handle, comment, counter). */

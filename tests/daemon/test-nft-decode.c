@@ -187,6 +187,24 @@ static void test_rule_msg_ok(void **state)
 	assert_true(nft_decode_rule_msg_ok(rule_msg(buf, "counter", 8)));
 	assert_false(nft_decode_rule_msg_ok(rule_msg(buf, NULL, 0)));
 	assert_false(nft_decode_rule_msg_ok(rule_msg(buf, "counter", 7))); /* no NUL */
+	/* a dynset's own expression without a name (found by fuzz-nft's long run) */
+	{
+		struct nlmsghdr *nlh =
+			nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+		struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS), *elem, *data,
+			      *inner;
+
+		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, "dynset");
+		data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
+		inner = mnl_attr_nest_start(nlh, NFTA_DYNSET_EXPR);
+		mnl_attr_nest_end(nlh, mnl_attr_nest_start(nlh, NFTA_EXPR_DATA));
+		mnl_attr_nest_end(nlh, inner);
+		mnl_attr_nest_end(nlh, data);
+		mnl_attr_nest_end(nlh, elem);
+		mnl_attr_nest_end(nlh, list);
+		assert_false(nft_decode_rule_msg_ok(nlh));
+	}
 	/* and what passes parses */
 	assert_non_null(r);
 	assert_true(nftnl_rule_nlmsg_parse(rule_msg(buf, "counter", 8), r) >= 0);
