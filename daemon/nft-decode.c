@@ -607,6 +607,45 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 
 static bool expr_ok(const struct nlattr *expr, unsigned depth);
 
+/* A data attribute (NFTA_DATA_*) holding a jump or goto verdict names its chain. */
+static bool data_ok(const struct nlattr *data)
+{
+	const struct nlattr *v, *x;
+
+	mnl_attr_for_each_nested(v, data)
+	{
+		uint32_t code = 0;
+		bool chain = false;
+
+		if (mnl_attr_get_type(v) != NFTA_DATA_VERDICT)
+			continue;
+		mnl_attr_for_each_nested(x, v)
+		{
+			if (mnl_attr_get_type(x) == NFTA_VERDICT_CODE &&
+			    mnl_attr_get_payload_len(x) == sizeof(uint32_t))
+				code = ntohl(mnl_attr_get_u32(x));
+			if (mnl_attr_get_type(x) != NFTA_VERDICT_CHAIN)
+				continue;
+			if (mnl_attr_validate(x, MNL_TYPE_NUL_STRING) < 0)
+				return false;
+			chain = true;
+		}
+		if ((code == (uint32_t)NFT_JUMP || code == (uint32_t)NFT_GOTO) && !chain)
+			return false;
+	}
+	return true;
+}
+
+/* Whether attribute type t of expression `name` holds data that may be a verdict. */
+static bool holds_data(const char *name, uint16_t t)
+{
+	return (streq(name, "immediate") && t == NFTA_IMMEDIATE_DATA) ||
+	       (streq(name, "cmp") && t == NFTA_CMP_DATA) ||
+	       (streq(name, "range") && (t == NFTA_RANGE_FROM_DATA || t == NFTA_RANGE_TO_DATA)) ||
+	       (streq(name, "bitwise") &&
+		(t == NFTA_BITWISE_MASK || t == NFTA_BITWISE_XOR || t == NFTA_BITWISE_DATA));
+}
+
 /* Every element of a list of expressions is one. */
 static bool expr_list_ok(const struct nlattr *list, unsigned depth)
 {
@@ -621,7 +660,8 @@ static bool expr_list_ok(const struct nlattr *list, unsigned depth)
 }
 
 /* An expression has a NUL-terminated name (the last one counts, as in libnftnl), and so do
- * the expressions inside a dynset (the only kind that holds some). */
+ * the expressions inside a dynset (the only kind that holds some); a jump or goto in its data
+ * names its chain (libnftnl strdup()s a missing one). */
 static bool expr_ok(const struct nlattr *expr, unsigned depth)
 {
 	const struct nlattr *x, *data = NULL, *y;
@@ -641,10 +681,14 @@ static bool expr_ok(const struct nlattr *expr, unsigned depth)
 	}
 	if (!name)
 		return false;
-	if (!data || !streq(name, "dynset"))
+	if (!data)
 		return true;
 	mnl_attr_for_each_nested(y, data)
 	{
+		if (holds_data(name, mnl_attr_get_type(y)) && !data_ok(y))
+			return false;
+		if (!streq(name, "dynset"))
+			continue;
 		if (mnl_attr_get_type(y) == NFTA_DYNSET_EXPR && !expr_ok(y, depth + 1))
 			return false;
 		if (mnl_attr_get_type(y) == NFTA_DYNSET_EXPRESSIONS && !expr_list_ok(y, depth + 1))

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
@@ -200,6 +201,27 @@ static void test_rule_msg_ok(void **state)
 		inner = mnl_attr_nest_start(nlh, NFTA_DYNSET_EXPR);
 		mnl_attr_nest_end(nlh, mnl_attr_nest_start(nlh, NFTA_EXPR_DATA));
 		mnl_attr_nest_end(nlh, inner);
+		mnl_attr_nest_end(nlh, data);
+		mnl_attr_nest_end(nlh, elem);
+		mnl_attr_nest_end(nlh, list);
+		assert_false(nft_decode_rule_msg_ok(nlh));
+	}
+	/* a goto without its chain (found by fuzz-nft's long run) */
+	{
+		struct nlmsghdr *nlh =
+			nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+		struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS), *elem, *data,
+			      *imm, *verdict;
+
+		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, "immediate");
+		data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
+		mnl_attr_put_u32(nlh, NFTA_IMMEDIATE_DREG, htonl(NFT_REG_VERDICT));
+		imm = mnl_attr_nest_start(nlh, NFTA_IMMEDIATE_DATA);
+		verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
+		mnl_attr_nest_end(nlh, verdict);
+		mnl_attr_nest_end(nlh, imm);
 		mnl_attr_nest_end(nlh, data);
 		mnl_attr_nest_end(nlh, elem);
 		mnl_attr_nest_end(nlh, list);
