@@ -34,6 +34,7 @@
 #include "macro.h"
 #include "netns.h"
 #include "nft.h"
+#include "oci-state.h"
 #include "policy/policy.h"
 
 #define MAX_STATE_BYTES (1024u * 1024)
@@ -257,42 +258,33 @@ out:
 
 static int hook_create(json_t *state)
 {
-	const char *id = NULL, *bundle = NULL;
-	json_t *annotations = NULL, *cfg_ns, *ns;
-	json_auto_t *config = NULL, *req = NULL;
+	struct oci_state st;
+	json_t *annotations;
+	json_auto_t *config = NULL;
 	_cleanup_free_ char *cfg_path = NULL, *cfg_text = NULL, *body = NULL, *msg = NULL;
 	_cleanup_close_ int nsfd = -1;
-	const char *netns = NULL;
-	json_int_t pid = 0;
+	const char *id, *netns = NULL;
+	json_int_t pid;
 	json_error_t jerr;
-	size_t cfg_len = 0, i;
+	size_t cfg_len = 0;
 	ino_t ino = 0, host = 0;
 	int r, code;
 
-	if (json_unpack_ex(state, &jerr, 0, "{s:s, s?I, s?s, s?o}", "id", &id, "pid", &pid,
-			   "bundle", &bundle, "annotations", &annotations) < 0)
+	if (oci_state_parse(state, &st, &jerr) < 0)
 		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state: %s", jerr.text);
-	if (policy_container_id_invalid(id) || pid < 0 || pid >= 4194304) /* PID_MAX_LIMIT */
-		return log_error_errno(-EINVAL, "segd-oci-hook: invalid OCI state (id or pid)");
+	id = st.id;
+	pid = st.pid;
 
 	/* The network namespace the runtime joined, if any, is in the bundle's config. */
-	if (bundle && bundle[0] == '/' && asprintf(&cfg_path, "%s/config.json", bundle) > 0 &&
+	if (st.bundle && st.bundle[0] == '/' &&
+	    asprintf(&cfg_path, "%s/config.json", st.bundle) > 0 &&
 	    read_file_bounded(cfg_path, O_NOFOLLOW, MAX_CONFIG_BYTES, &cfg_text, &cfg_len) >= 0) {
 		config = json_loadb(cfg_text, cfg_len, 0, &jerr);
-		cfg_ns = json_object_get(json_object_get(config, "linux"), "namespaces");
-		json_array_foreach(cfg_ns, i, ns) {
-			const char *type = json_string_value(json_object_get(ns, "type"));
-
-			if (type && streq(type, "network"))
-				netns = json_string_value(json_object_get(ns, "path"));
-		}
-		if (!annotations)
-			annotations = json_object_get(config, "annotations");
+		netns = oci_config_netns(config, &st);
 	}
+	annotations = st.annotations;
 
-	req = json_pack("{s:s, s:I, s:s?, s:O?}", "id", id, "pid", pid, "netns", netns,
-			"annotations", json_is_object(annotations) ? annotations : NULL);
-	body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	body = oci_hook_request(&st, netns);
 	if (!body)
 		return log_error_errno(-ENOMEM, "segd-oci-hook: out of memory");
 
@@ -323,7 +315,7 @@ static int hook_create(json_t *state)
 			"ignored: only the host's hook-fail-open setting lets a container start "
 			"without isolation",
 			id);
-	if (host_allows_fail_open(id, bundle))
+	if (host_allows_fail_open(id, st.bundle))
 		return 0;
 
 	r = netns ? netns_open_path(netns, &nsfd) : -ENOENT;

@@ -13,8 +13,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 
 #include "nft-decode.h"
 #include "nftnl-util.h"
@@ -601,6 +603,113 @@ static int dc_expr(struct nftnl_expr *e, void *data)
 		out_word(dc, "[%s]", name);
 	}
 	return 0;
+}
+
+static bool expr_ok(const struct nlattr *expr, unsigned depth);
+
+/* A data attribute (NFTA_DATA_*) holding a jump or goto verdict names its chain. */
+static bool data_ok(const struct nlattr *data)
+{
+	const struct nlattr *v, *x;
+
+	mnl_attr_for_each_nested(v, data)
+	{
+		uint32_t code = 0;
+		bool chain = false;
+
+		if (mnl_attr_get_type(v) != NFTA_DATA_VERDICT)
+			continue;
+		mnl_attr_for_each_nested(x, v)
+		{
+			if (mnl_attr_get_type(x) == NFTA_VERDICT_CODE &&
+			    mnl_attr_get_payload_len(x) == sizeof(uint32_t))
+				code = ntohl(mnl_attr_get_u32(x));
+			if (mnl_attr_get_type(x) != NFTA_VERDICT_CHAIN)
+				continue;
+			if (mnl_attr_validate(x, MNL_TYPE_NUL_STRING) < 0)
+				return false;
+			chain = true;
+		}
+		if ((code == (uint32_t)NFT_JUMP || code == (uint32_t)NFT_GOTO) && !chain)
+			return false;
+	}
+	return true;
+}
+
+/* Whether attribute type t of expression `name` holds data that may be a verdict. */
+static bool holds_data(const char *name, uint16_t t)
+{
+	return (streq(name, "immediate") && t == NFTA_IMMEDIATE_DATA) ||
+	       (streq(name, "cmp") && t == NFTA_CMP_DATA) ||
+	       (streq(name, "range") && (t == NFTA_RANGE_FROM_DATA || t == NFTA_RANGE_TO_DATA)) ||
+	       (streq(name, "bitwise") &&
+		(t == NFTA_BITWISE_MASK || t == NFTA_BITWISE_XOR || t == NFTA_BITWISE_DATA));
+}
+
+/* Every element of a list of expressions is one. */
+static bool expr_list_ok(const struct nlattr *list, unsigned depth)
+{
+	const struct nlattr *elem;
+
+	mnl_attr_for_each_nested(elem, list)
+	{
+		if (!expr_ok(elem, depth))
+			return false;
+	}
+	return true;
+}
+
+/* An expression has a NUL-terminated name (the last one counts, as in libnftnl), and so do
+ * the expressions inside a dynset (the only kind that holds some); a jump or goto in its data
+ * names its chain (libnftnl strdup()s a missing one). */
+static bool expr_ok(const struct nlattr *expr, unsigned depth)
+{
+	const struct nlattr *x, *data = NULL, *y;
+	const char *name = NULL;
+
+	if (depth > 4)
+		return false;
+	mnl_attr_for_each_nested(x, expr)
+	{
+		if (mnl_attr_get_type(x) == NFTA_EXPR_DATA)
+			data = x;
+		if (mnl_attr_get_type(x) != NFTA_EXPR_NAME)
+			continue;
+		if (mnl_attr_validate(x, MNL_TYPE_NUL_STRING) < 0)
+			return false;
+		name = mnl_attr_get_str(x);
+	}
+	if (!name)
+		return false;
+	if (!data)
+		return true;
+	mnl_attr_for_each_nested(y, data)
+	{
+		if (holds_data(name, mnl_attr_get_type(y)) && !data_ok(y))
+			return false;
+		if (!streq(name, "dynset"))
+			continue;
+		if (mnl_attr_get_type(y) == NFTA_DYNSET_EXPR && !expr_ok(y, depth + 1))
+			return false;
+		if (mnl_attr_get_type(y) == NFTA_DYNSET_EXPRESSIONS && !expr_list_ok(y, depth + 1))
+			return false;
+	}
+	return true;
+}
+
+bool nft_decode_rule_msg_ok(const struct nlmsghdr *nlh)
+{
+	const struct nlattr *a;
+
+	if (!mnl_nlmsg_ok(nlh, (int)nlh->nlmsg_len) ||
+	    nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg)))
+		return false;
+	mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+	{
+		if (mnl_attr_get_type(a) == NFTA_RULE_EXPRESSIONS && !expr_list_ok(a, 0))
+			return false;
+	}
+	return true;
 }
 
 int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, void *userdata,

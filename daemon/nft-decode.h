@@ -10,6 +10,7 @@
  * nothing of dumps: the contents of the anonymous sets a rule looks up come from a callback.
  */
 struct nftnl_rule;
+struct nlmsghdr;
 
 /* A rule as read back. */
 struct nft_dump_rule {
@@ -31,6 +32,10 @@ struct nft_dump_elem {
 typedef const struct nft_dump_elem *(*nft_decode_set_fn)(const char *name, size_t *ret_n,
 							 void *userdata);
 
+/* Whether a rule message from the kernel may go to nftnl_rule_nlmsg_parse(): every expression
+ * (those inside a dynset too) has a NUL-terminated name. libnftnl (1.2.4) reads a missing or unterminated one out of
+ * bounds (found by fuzz-nft); the kernel always sends it, so such a message is refused. */
+bool nft_decode_rule_msg_ok(const struct nlmsghdr *nlh);
 /* Decodes `rule` into ret (expr text, handle, comment, counter). */
 int nft_decode_rule(const struct nftnl_rule *rule, nft_decode_set_fn anon_sets, void *userdata,
 		    struct nft_dump_rule *ret);

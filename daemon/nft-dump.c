@@ -166,7 +166,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 	struct dump_ctx *x = data;
 	struct nftnl_rule **v;
 
-	if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0)
+	if (!r || !nft_decode_rule_msg_ok(nlh) || nftnl_rule_nlmsg_parse(nlh, r) < 0)
 		return MNL_CB_ERROR;
 	if (!ours(x->d, nftnl_rule_get_str(r, NFTNL_RULE_TABLE),
 		  nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY)))
@@ -281,7 +281,7 @@ static bool key_dec(uint8_t *k, uint32_t len)
 	return false;
 }
 
-static int set_render(struct nft_dump_set *s)
+int nft_dump_set_render(struct nft_dump_set *s)
 {
 	char a[INET6_ADDRSTRLEN + 8], b[INET6_ADDRSTRLEN + 8];
 	size_t n = 0;
@@ -387,7 +387,7 @@ static int dump_once(struct nft_sock *s, const char *table, struct nft_dump **re
 		r = nft_sock_request(s, nlh, elem_cb, &x);
 		if (r < 0)
 			return r;
-		r = set_render(&d->sets[i]);
+		r = nft_dump_set_render(&d->sets[i]);
 		if (r < 0)
 			return r;
 	}

@@ -58,6 +58,9 @@ int nft_dump_table(struct nft_sock *s, const char *table, struct nft_dump **ret)
 struct nft_dump *nft_dump_free(struct nft_dump *d);
 const struct nft_dump_rule *nft_dump_find_rule(const struct nft_dump *d, const char *chain,
 					       const char *comment);
+/* Sorts s->raw and renders it into s->elements (addresses, ranges of an interval set, numbers);
+ * part of the dump, exposed for the fuzz harness. */
+int nft_dump_set_render(struct nft_dump_set *s);
 /* {"table": "inet segd", "flags": [...], "chains": [...], "sets": [...]} as in docs/api.md
  * (anonymous sets are shown inline in `expr`). Rules whose comment is "NS/NAME dir[I]" also get
  * "policy", "direction" and "rule". NULL on OOM. */

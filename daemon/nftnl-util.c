@@ -1,29 +1,32 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdint.h>
 #include <string.h>
 
 #include <libnftnl/udata.h>
 
 #include "nftnl-util.h"
 
-static int udata_comment_cb(const struct nftnl_udata *attr, void *data)
-{
-	const struct nftnl_udata **tb = data;
-
-	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT)
-		*tb = attr;
-	return 0;
-}
-
 char *nftnl_rule_comment(const struct nftnl_rule *rule)
 {
-	const struct nftnl_udata *c = NULL;
-	const void *data;
+	const uint8_t *p, *end, *comment = NULL;
+	uint8_t comment_len = 0;
 	uint32_t len = 0;
 
 	if (!nftnl_rule_is_set(rule, NFTNL_RULE_USERDATA))
 		return NULL;
-	data = nftnl_rule_get_data(rule, NFTNL_RULE_USERDATA, &len);
-	if (!data || nftnl_udata_parse(data, len, udata_comment_cb, &c) < 0 || !c)
+	p = nftnl_rule_get_data(rule, NFTNL_RULE_USERDATA, &len);
+	if (!p)
 		return NULL;
-	return strndup(nftnl_udata_get(c), nftnl_udata_len(c));
+	/* TLVs of {type, len, value[len]}, read here rather than with nftnl_udata_parse(), which
+	 * (libnftnl 1.2.4) hands out one that runs past the end (found by fuzz-nft). One that does
+	 * is no comment. */
+	for (end = p + len; end - p >= 2; p += 2 + p[1]) {
+		if (p[1] > end - p - 2)
+			return NULL;
+		if (p[0] == NFTNL_UDATA_RULE_COMMENT) {
+			comment = p + 2;
+			comment_len = p[1];
+		}
+	}
+	return comment ? strndup((const char *)comment, comment_len) : NULL;
 }

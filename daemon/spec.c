@@ -202,6 +202,8 @@ int hook_request_from_json(json_t *o, struct hook_request *ret, struct op_error 
 		return op_error_set(err, -EINVAL, "id: invalid container id: %s", why);
 	if (pid < 0 || pid >= CONTAINER_PID_LIMIT)
 		return op_error_set(err, -EINVAL, "pid: invalid pid %lld", (long long)pid);
+	if (json_is_null(annotations))
+		annotations = NULL; /* none: what segd-oci-hook sends when the runtime gave none */
 	if (annotations && !json_is_object(annotations))
 		return op_error_set(err, -EINVAL, "annotations: must be an object");
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # segd's whole test suite, as CI runs it: builds with gcc (-Werror) and with clang + ASan/UBSan
-# (-Werror), runs the unit, golden and CLI suites on both, then the root-only suites against the
+# (-Werror), runs the unit, golden and CLI suites on both, 10 s of every fuzz harness (clang,
+# libFuzzer + ASan/UBSan), then the root-only suites against the
 # sanitized build: kernel apply tests, hostile API input, integration tests in real network
 # namespaces, the restart test, audit and explain (check, matrix, diff, audit log, roles,
 # metrics), drift repair, the security suite (every escape from confinement tried with real
@@ -66,6 +67,10 @@ suite build-asan build clang "$top/build-asan" -Dwerror=true --buildtype=debug \
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 suite unit-asan meson test -C "$top/build-asan" --print-errorlogs
+# libFuzzer harnesses (clang, ASan + UBSan + -fsanitize=fuzzer): 10 s each from a temporary
+# copy of its seed corpus; tests/fuzz/long-run.sh is the long run of BENCHMARKS.md.
+suite build-fuzz build clang "$top/build-fuzz" -Dfuzz=true --buildtype=debugoptimized
+suite fuzz tests/fuzz/smoke.sh "$top/build-fuzz" 10
 suite kernel-asan meson test -C "$top/build-asan" --suite integration --print-errorlogs
 
 B=$top/build-asan

@@ -11,9 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 
 #include <cmocka.h>
 
+#include <libmnl/libmnl.h>
 #include <libnftnl/chain.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/set.h>
@@ -121,11 +126,120 @@ static void test_big_endian_values(void **state)
 	assert_int_equal(nft_be_value(mark, 4), 256);
 }
 
+/* A rule's comment is read from its userdata TLVs only within their bounds (fuzz-nft found
+ * libnftnl's parser handing out one that runs past the end). */
+static void expect_comment(const void *udata, uint32_t len, const char *want)
+{
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	struct nft_dump_rule out = { 0 };
+
+	assert_non_null(r);
+	assert_int_equal(nftnl_rule_set_data(r, NFTNL_RULE_USERDATA, udata, len), 0);
+	assert_int_equal(nft_decode_rule(r, NULL, NULL, &out), 0);
+	if (want)
+		assert_string_equal(out.comment, want);
+	else
+		assert_null(out.comment);
+	free(out.expr);
+	free(out.comment);
+	nftnl_rule_free(r);
+}
+
+static void test_comment_bounds(void **state)
+{
+	/* {type 0 (comment), len 3, "ab\0"} */
+	expect_comment("\x00\x03"
+		       "ab",
+		       5, "ab");
+	/* another TLV first, then the comment */
+	expect_comment("\x07\x01x\x00\x02hi", 7, "hi");
+	/* says 10 bytes, has 2: no comment, nothing read past the end */
+	expect_comment("\x00\x0a"
+		       "ab",
+		       4, NULL);
+	/* a header cut after its type */
+	expect_comment("\x00\x02"
+		       "ab\x00",
+		       5, "ab");
+	expect_comment("\x00", 1, NULL);
+}
+
+/* A rule message goes to libnftnl only if every expression has a NUL-terminated name:
+ * libnftnl 1.2.4 dereferences a missing one (found by fuzz-nft). */
+static struct nlmsghdr *rule_msg(char *buf, const char *name, size_t name_len)
+{
+	struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+	struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS), *elem;
+
+	elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+	if (name)
+		mnl_attr_put(nlh, NFTA_EXPR_NAME, name_len, name);
+	mnl_attr_nest_end(nlh, mnl_attr_nest_start(nlh, NFTA_EXPR_DATA));
+	mnl_attr_nest_end(nlh, elem);
+	mnl_attr_nest_end(nlh, list);
+	return nlh;
+}
+
+static void test_rule_msg_ok(void **state)
+{
+	char buf[512];
+	struct nftnl_rule *r = nftnl_rule_alloc();
+
+	assert_true(nft_decode_rule_msg_ok(rule_msg(buf, "counter", 8)));
+	assert_false(nft_decode_rule_msg_ok(rule_msg(buf, NULL, 0)));
+	assert_false(nft_decode_rule_msg_ok(rule_msg(buf, "counter", 7))); /* no NUL */
+	/* a dynset's own expression without a name (found by fuzz-nft's long run) */
+	{
+		struct nlmsghdr *nlh =
+			nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+		struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS), *elem, *data,
+			      *inner;
+
+		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, "dynset");
+		data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
+		inner = mnl_attr_nest_start(nlh, NFTA_DYNSET_EXPR);
+		mnl_attr_nest_end(nlh, mnl_attr_nest_start(nlh, NFTA_EXPR_DATA));
+		mnl_attr_nest_end(nlh, inner);
+		mnl_attr_nest_end(nlh, data);
+		mnl_attr_nest_end(nlh, elem);
+		mnl_attr_nest_end(nlh, list);
+		assert_false(nft_decode_rule_msg_ok(nlh));
+	}
+	/* a goto without its chain (found by fuzz-nft's long run) */
+	{
+		struct nlmsghdr *nlh =
+			nftnl_nlmsg_build_hdr(buf, NFT_MSG_NEWRULE, NFPROTO_INET, 0, 1);
+		struct nlattr *list = mnl_attr_nest_start(nlh, NFTA_RULE_EXPRESSIONS), *elem, *data,
+			      *imm, *verdict;
+
+		elem = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+		mnl_attr_put_strz(nlh, NFTA_EXPR_NAME, "immediate");
+		data = mnl_attr_nest_start(nlh, NFTA_EXPR_DATA);
+		mnl_attr_put_u32(nlh, NFTA_IMMEDIATE_DREG, htonl(NFT_REG_VERDICT));
+		imm = mnl_attr_nest_start(nlh, NFTA_IMMEDIATE_DATA);
+		verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+		mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t)NFT_GOTO));
+		mnl_attr_nest_end(nlh, verdict);
+		mnl_attr_nest_end(nlh, imm);
+		mnl_attr_nest_end(nlh, data);
+		mnl_attr_nest_end(nlh, elem);
+		mnl_attr_nest_end(nlh, list);
+		assert_false(nft_decode_rule_msg_ok(nlh));
+	}
+	/* and what passes parses */
+	assert_non_null(r);
+	assert_true(nftnl_rule_nlmsg_parse(rule_msg(buf, "counter", 8), r) >= 0);
+	nftnl_rule_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decoded_text),
 		cmocka_unit_test(test_big_endian_values),
+		cmocka_unit_test(test_comment_bounds),
+		cmocka_unit_test(test_rule_msg_ok),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

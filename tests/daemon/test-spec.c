@@ -311,6 +311,17 @@ static void test_hook_request(void **state)
 	assert_null(h.netns);
 	assert_int_equal(h.pid, 4194303); /* the highest pid there can be */
 	hook_request_done(&h);
+
+	/* What segd-oci-hook sends when neither the OCI state nor the bundle's config has
+	 * annotations (found by fuzz-hook): none, not a refusal. */
+	json_decref(o);
+	o = json_parse("{\"id\": \"" ID64 "\", \"pid\": 7, \"netns\": null, "
+		       "\"annotations\": null}");
+	assert_int_equal(hook_request_from_json(o, &h, &err), 0);
+	assert_int_equal(h.pid, 7);
+	assert_false(h.labels_known);
+	assert_null(h.labels_invalid);
+	hook_request_done(&h);
 	assert_null(err.message);
 }
 
