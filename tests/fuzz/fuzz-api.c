@@ -100,7 +100,7 @@ static void fuzz_query(char *q)
 	if (r >= 0 || (r != -ENOMEM && !err.message))
 		abort();
 	op_error_done(&err);
-	r = explain_matrix(&empty, a.ns, a.ports, &out, &err);
+	r = explain_matrix(&empty, a.ns, a.ports, EXPLAIN_DEFAULT_BUDGET, &out, &err);
 	if (r >= 0) {
 		if (!out)
 			abort();
