@@ -348,8 +348,7 @@ static void test_status(void **state)
 		assert_json_eq(
 			json_object_get(o, "hook_fail_open"),
 			"{\"names\": [\"db\", \"cache\"], \"config\": \"/etc/segd/segd.conf\"}");
-		json_decref(o);
-	}
+	} /* o is json_auto_t: freed at the end */
 
 	errlog_done(&l);
 	store_done(&s);
