@@ -19,8 +19,8 @@
 #     (SOCK: --segd-socket, default /run/segd/segd.sock). Without --hook both files are removed;
 #   - builds the statically linked probe (tests/tools/probe*.c; or takes --probe-static) and the
 #     image localhost/segd-test:latest: busybox-static with every applet linked, the probe as
-#     /usr/local/bin/segd-probe. The image is also tagged NAME:h-HASH (HASH of its inputs) and
-#     is rebuilt only when that changes;
+#     /usr/local/bin/segd-probe (scripts/test-image.sh, shared with docker-env.sh). The image
+#     is also tagged NAME:h-HASH (HASH of its inputs) and is rebuilt only when that changes;
 #   - starts `podman system service --time=0 unix://PATH` (default /run/podman/podman.sock)
 #     unless something already answers there; pid in DIR/podman-service.pid, log in
 #     DIR/podman-service.log. A service this script did not start is left alone.
@@ -52,10 +52,12 @@ probe_static=
 image=localhost/segd-test:latest
 service=1
 private=0
-IMAGE_RECIPE=1 # bump when the image layout below changes
 
 say() { echo "podman-env: $*" >&2; }
 die() { say "$*"; exit 1; }
+# The image's rootfs and probe: build_probe, image_inputs_hash, make_rootfs_tar.
+. "$top/scripts/test-image.sh"
+
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
@@ -195,30 +197,9 @@ EOF
 	say "OCI hooks: $f, $fp -> $hook (segd socket $segd_socket)"
 }
 
-build_probe() {
-	local src=("$top"/tests/tools/probe*.c) sum
-	if [ -n "$probe_static" ]; then
-		[ -x "$probe_static" ] || die "--probe-static $probe_static is not executable"
-		probe_static=$(readlink -f "$probe_static")
-		return
-	fi
-	probe_static=$state/segd-probe-static
-	sum=$(cat "${src[@]}" "$top/tests/tools/probe.h" | sha256sum | cut -d' ' -f1)
-	if [ -x "$probe_static" ] && [ "$(cat "$probe_static.src" 2>/dev/null)" = "$sum" ]; then
-		return
-	fi
-	say "building $probe_static"
-	"${CC:-cc}" -std=gnu11 -D_GNU_SOURCE -O2 -Wall -Wextra -static -o "$probe_static.tmp" "${src[@]}" >&2
-	mv "$probe_static.tmp" "$probe_static"
-	echo "$sum" >"$probe_static.src"
-}
-
 build_image() {
-	local bb want work rootfs a old oldid
-	bb=/bin/busybox # from busybox-static (it conflicts with the dynamic busybox package)
-	[ -x "$bb" ] || die "$bb (busybox-static) not found"
-	want=$( { echo "recipe $IMAGE_RECIPE"; sha256sum <"$bb"; sha256sum <"$probe_static"; } |
-		sha256sum | cut -c1-32)
+	local want work old oldid
+	want=$(image_inputs_hash)
 	# One builder at a time (parallel test runs share the image).
 	exec 9>"/run/segd-podman-image.lock"
 	flock 9
@@ -232,18 +213,7 @@ build_image() {
 	fi
 	say "building image $image (inputs $want)"
 	work=$(mktemp -d "$state/image.XXXXXX")
-	rootfs=$work/rootfs
-	mkdir -p "$rootfs"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc,tmp,proc,sys,dev,root,run,var}
-	chmod 1777 "$rootfs/tmp"
-	cp "$bb" "$rootfs/bin/busybox"
-	for a in $("$bb" --list-full); do
-		[ "$a" = bin/busybox ] || [ -e "$rootfs/$a" ] || ln -s /bin/busybox "$rootfs/$a"
-	done
-	cp "$probe_static" "$rootfs/usr/local/bin/segd-probe"
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' \
-		>"$rootfs/etc/passwd"
-	printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
-	tar -C "$rootfs" -cf "$work/rootfs.tar" .
+	make_rootfs_tar "$work"
 	for old in $(podman images --format '{{.Repository}}:{{.Tag}}' "${image%:*}" |
 		grep ":h-" || true); do
 		podman untag "$image" "$old" >/dev/null 2>&1 || podman rmi "$old" >/dev/null 2>&1 || true

@@ -29,44 +29,25 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
-import threading
-import time
 
 import topology as T
+from engine import (IMAGE, PROBE_IN_IMAGE, Container, ContainerEngine, EngineSegd,  # noqa: F401
+                    _parse_env, _pid_alive, free_subnets, run_env_script, set_elements,
+                    suite_args, suite_parser, suite_teardown)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 ENV_SCRIPT = os.path.join(ROOT, "scripts", "podman-env.sh")
 STATE_BASE = "/run/segd-podman"
 PREFIX_RE = re.compile(r"^sgp(\d+)-")
-IMAGE = "localhost/segd-test:latest"
-PROBE_IN_IMAGE = "/usr/local/bin/segd-probe"
 
 log = T.log
 
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def _parse_env(text):
-    env = {}
-    for line in text.splitlines():
-        m = re.match(r"^export ([A-Z_]+)=(.*)$", line.strip())
-        if m:
-            v = m.group(2)
-            if len(v) >= 2 and v[0] == v[-1] == "'":
-                v = v[1:-1]
-            env[m.group(1)] = v.replace("\\ ", " ")
-    return env
+# The shared part (tests/lib/engine.py) stays importable from here: the suites use P.NAME.
+__all__ = ["ENV_SCRIPT", "IMAGE", "PROBE_IN_IMAGE", "Container", "EngineSegd", "Podman",
+           "cleanup_stale", "podman_raw", "remove_prefixed", "set_elements", "suite_args",
+           "suite_parser", "suite_teardown"]
 
 
 def podman_raw(args, penv, check=True, timeout=120, input=None):
@@ -123,26 +104,20 @@ def cleanup_stale(penv):
         shutil.rmtree(d, ignore_errors=True)
 
 
-class Container:
-    def __init__(self, name, cid, labels, ip=None, pod=None, network=None):
-        self.name, self.id, self.labels, self.ip = name, cid, dict(labels or {}), ip
-        self.pod, self.network = pod, network
-
-
-class Podman:
+class Podman(ContainerEngine):
     """One test run's podman world."""
+
+    kind = "podman"
 
     def __init__(self, hook=None, segd_socket=None, hook_timeout_ms=None, probe_static=None,
                  prefix=None, private_storage=True, hook_config=None):
-        self.prefix = prefix or "sgp%d-" % os.getpid()
+        super().__init__(prefix or "sgp%d-" % os.getpid())
         self.state_dir = os.path.join(STATE_BASE, self.prefix.rstrip("-"))
         self.api_socket = os.path.join(self.state_dir, "podman.sock")
         self.probe_static = probe_static
         self.private_storage = private_storage
-        self.containers = {}
         self.hook_config = hook_config  # segd's config file, for the hook's hook-fail-open
         self._closed = False
-        self._lock = threading.Lock()
         os.makedirs(self.state_dir, exist_ok=True)
         self.setup(hook, segd_socket, hook_timeout_ms)
         cleanup_stale(self.penv)
@@ -151,12 +126,9 @@ class Podman:
 
     # ------------------------------------------------------------- environment
     def _env_script(self, sub, *extra, timeout=900):
-        cmd = ["bash", ENV_SCRIPT, sub, "--state-dir", self.state_dir,
-               "--api-socket", self.api_socket] + list(extra)
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        if p.returncode != 0:
-            raise RuntimeError("%s failed (%d):\n%s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
-        return p
+        return run_env_script(ENV_SCRIPT, sub, ["--state-dir", self.state_dir,
+                                                "--api-socket", self.api_socket] + list(extra),
+                              timeout=timeout)
 
     def setup(self, hook=None, segd_socket=None, hook_timeout_ms=None):
         """(Re)writes the confs and hook files, builds the image, starts our API service."""
@@ -186,8 +158,7 @@ class Podman:
         return podman_raw(list(args), self.penv if hooks else self.penv_nohooks, check=check,
                           timeout=timeout, input=input)
 
-    def name(self, short):
-        return short if short.startswith(self.prefix) else self.prefix + short
+    cli = podman
 
     # --------------------------------------------------------- API service
     def service_pid(self):
@@ -197,18 +168,6 @@ class Podman:
             return pid if _pid_alive(pid) else None
         except (OSError, ValueError):
             return None
-
-    def api_answers(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(2)
-        try:
-            s.connect(self.api_socket)
-            s.sendall(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
-            return b" 200 " in s.recv(256)
-        except OSError:
-            return False
-        finally:
-            s.close()
 
     def stop_service(self):
         self._env_script("stop", timeout=60)
@@ -237,11 +196,7 @@ class Podman:
                 pass
         start = third_octet if third_octet is not None else 20 + os.getpid() % 200
         last = ""
-        for i in range(230):
-            n = 20 + (start - 20 + i) % 230
-            sn = ipaddress.ip_network("10.77.%d.0/24" % n)
-            if any(sn.overlaps(u) for u in used):
-                continue
+        for sn in free_subnets("10.77", used, start):
             q = self.podman("network", "create", "--subnet", str(sn), name, check=False)
             if q.returncode == 0:
                 return name, sn
@@ -249,52 +204,30 @@ class Podman:
         raise RuntimeError("podman network create %s: no free subnet (%s)" % (name, last))
 
     # ----------------------------------------------------------- containers
-    def run(self, short, cmd=None, labels=None, annotations=None, network=None, ip=None, mac=None,
-            pod=None, hooks=True, extra=(), serve=None, timeout=120):
-        """podman run -d; returns the Container. serve=(tcp ports): run segd-probe serve."""
-        name = self.name(short)
-        args = ["run", "-d", "--name", name]
-        for k, v in sorted((labels or {}).items()):
-            args += ["--label", "%s=%s" % (k, v)]
+    def _run_flags(self, annotations=None, pod=None):
+        args = []
         for k, v in sorted((annotations or {}).items()):
             args += ["--annotation", "%s=%s" % (k, v)]
         if pod:
             args += ["--pod", self.name(pod)]
-        if network:
-            args += ["--network", network]
-        if ip:
-            args += ["--ip", str(ip)]
-        if mac:
-            args += ["--mac-address", mac]
-        args += list(extra)
-        args.append(self.image)
-        if serve:
-            cmd = [PROBE_IN_IMAGE, "serve", "--tcp", ",".join(str(p) for p in serve)]
-        args += list(cmd or ["sleep", "100000"])
+        return args
+
+    def run(self, short, cmd=None, labels=None, annotations=None, network=None, ip=None, mac=None,
+            pod=None, hooks=True, extra=(), serve=None, timeout=120):
+        """podman run -d; returns the Container. serve=(tcp ports): run segd-probe serve."""
+        name = self.name(short)
+        args = self.run_args(short, cmd, labels, network, ip, mac, extra, serve,
+                             annotations=annotations, pod=pod)
         p = self.podman(*args, check=False, hooks=hooks, timeout=timeout)
         if p.returncode != 0 and "rlimit" in p.stderr:
             log("podman: retrying run of %s after: %s" % (name, p.stderr.strip()))
             self.podman("rm", "-f", "-t", "0", name, check=False)
             p = self.podman(*args, check=False, hooks=hooks, timeout=timeout)
-        if p.returncode != 0:
-            raise RuntimeError("podman run %s failed (%d): %s" % (name, p.returncode, p.stderr.strip()))
-        cid = p.stdout.strip().splitlines()[-1]
-        c = Container(name, cid, labels, ip, pod, network)
-        with self._lock:
-            self.containers[name] = c
-        return c
-
-    def stop(self, short, timeout=0):
-        return self.podman("stop", "-t", str(timeout), self.name(short))
-
-    def start(self, short):
-        return self.podman("start", self.name(short))
+        return self.started(short, p, labels, ip, pod, network)
 
     def rm(self, short):
-        name = self.name(short)
-        with self._lock:
-            self.containers.pop(name, None)
-        return self.podman("rm", "-f", "-t", "0", "--depend", name, check=False)
+        self.forget(short)
+        return self.podman("rm", "-f", "-t", "0", "--depend", self.name(short), check=False)
 
     def pod_create(self, short, network=None, ip=None, labels=None, mac=None):
         name = self.name(short)
@@ -317,67 +250,6 @@ class Podman:
         d = json.loads(self.podman("pod", "inspect", self.name(short)).stdout)
         return d[0] if isinstance(d, list) else d
 
-    def inspect(self, short):
-        p = self.podman("inspect", "--type", "container", self.name(short), check=False)
-        if p.returncode != 0:
-            return None
-        d = json.loads(p.stdout)
-        return d[0] if d else None
-
-    def netns_path(self, short):
-        d = self.inspect(short) or {}
-        return (d.get("NetworkSettings") or {}).get("SandboxKey") or None
-
-    def exec(self, short, cmd, check=True, timeout=60, input=None, interactive=False):
-        args = ["exec"] + (["-i"] if interactive else []) + [self.name(short)] + list(cmd)
-        return self.podman(*args, check=check, timeout=timeout, input=input)
-
-    def probe(self, short, targets, timeout_ms=500):
-        """segd-probe connect inside the container: {target: bool}."""
-        if not targets:
-            return {}
-        p = self.exec(short, [PROBE_IN_IMAGE, "connect", "--timeout-ms", str(timeout_ms)] + list(targets),
-                      check=False, timeout=30 + timeout_ms / 1000.0 * 3)
-        if p.returncode != 0:
-            raise RuntimeError("probe from %s failed (%d): %s" % (short, p.returncode, p.stderr.strip()))
-        lines = p.stdout.splitlines()
-        res = {}
-        for t, line in zip(targets, lines):
-            parts = line.split()
-            if len(parts) < 2 or parts[0] != t or parts[1] not in ("ok", "fail"):
-                raise RuntimeError("probe from %s: bad line %r for %s" % (short, line, t))
-            res[t] = parts[1] == "ok"
-        if len(res) != len(targets):
-            raise RuntimeError("probe from %s: %d lines for %d targets" % (short, len(lines), len(targets)))
-        return res
-
-    def probe_matrix(self, plan, timeout_ms=500):
-        """plan: {container: [targets]}, sources in parallel: {container: {target: bool}}."""
-        out, errors, threads = {}, [], []
-
-        def one(src, targets):
-            try:
-                out[src] = self.probe(src, targets, timeout_ms)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-        for src, targets in plan.items():
-            t = threading.Thread(target=one, args=(src, list(targets)))
-            t.start()
-            threads.append(t)
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return out
-
-    def nft_table(self, short, table="inet segd"):
-        """`nft list table` in the container's network namespace (observer only); None if absent."""
-        path = self.netns_path(short)
-        if not path:
-            return None
-        p = T.run(["nsenter", "--net=" + path, "nft", "list", "table"] + table.split(), check=False)
-        return p.stdout if p.returncode == 0 else None
-
     # -------------------------------------------------------------- teardown
     def cleanup(self):
         """Remove everything of this run (containers, pods, networks)."""
@@ -398,87 +270,3 @@ class Podman:
                 log("podman: stopping the API service: %s" % e)
             if os.environ.get("SEGD_TEST_KEEP") != "1":
                 shutil.rmtree(self.state_dir, ignore_errors=True)
-
-
-class EngineSegd(T.Segd):
-    """segd following a container engine (--engine unix://SOCK) instead of --engine none."""
-
-    def __init__(self, segd_bin, segctl_bin, engine, resync_interval=None, **kw):
-        super().__init__(segd_bin, segctl_bin, engine=engine, resync_interval=resync_interval, **kw)
-
-    def endpoints(self):
-        """{name: Endpoint JSON} from segctl get endpoints -A -o json."""
-        return {it["name"]: it for it in self.items("endpoints")}
-
-    def rules(self, name):
-        p = self.ctl("rules", name, "-o", "json")
-        if p.returncode != 0:
-            return None
-        try:
-            return json.loads(p.stdout)
-        except ValueError:
-            return None
-
-
-def set_elements(rules_json):
-    """Every element of every policy set of a `segctl rules -o json` answer (not the dynamic
-    sets, peers4/peers6, which record whom the endpoint had flows with)."""
-    out = set()
-    for s in (rules_json or {}).get("sets") or []:
-        if "dynamic" in (s.get("flags") or []):
-            continue
-        for e in s.get("elements") or []:
-            out.add(str(e))
-    return out
-
-
-# ------------------------------------------------------------- suite plumbing
-def suite_parser(doc, probe_help="accepted for symmetry with the other suites; unused"):
-    """The options every Podman suite takes: where the binaries are, the hook, the image's
-    probe, keeping the log."""
-    import argparse
-    ap = argparse.ArgumentParser(description=doc.split("\n")[1])
-    ap.add_argument("--build", default=os.environ.get("SEGD_BUILD", os.path.join(HERE, "..", "..", "build")))
-    ap.add_argument("--segd")
-    ap.add_argument("--segctl")
-    ap.add_argument("--probe", help=probe_help)
-    ap.add_argument("--hook", help="segd-oci-hook; default BUILD/daemon/segd-oci-hook; 'none' = no hook")
-    ap.add_argument("--probe-static", help="statically linked probe for the image "
-                    "(default BUILD/tests/tools/segd-probe-static if present, else built by podman-env.sh)")
-    ap.add_argument("--hook-timeout-ms", type=int)
-    ap.add_argument("--keep-log", action="store_true")
-    return ap
-
-
-def suite_args(ap, argv=None):
-    """Parses, fills the defaults from --build, and exits unless root with every binary."""
-    import sys
-    a = ap.parse_args(argv)
-    a.segd = a.segd or os.path.join(a.build, "daemon", "segd")
-    a.segctl = a.segctl or os.path.join(a.build, "cli", "segctl")
-    if a.hook == "none":
-        a.hook = None
-    elif not a.hook:
-        a.hook = os.path.join(os.path.dirname(os.path.abspath(a.segd)), "segd-oci-hook")
-    if not a.probe_static:
-        cand = os.path.join(a.build, "tests", "tools", "segd-probe-static")
-        a.probe_static = cand if os.access(cand, os.X_OK) else None
-    if a.keep_log:
-        os.environ["SEGD_TEST_KEEP"] = "1"
-    if os.geteuid() != 0:
-        sys.exit("%s: needs root" % sys.argv[0])
-    for b in [a.segd, a.segctl] + ([a.hook] if a.hook else []):
-        if not os.access(b, os.X_OK):
-            sys.exit("%s: %s is not executable" % (sys.argv[0], b))
-    print("# kernel %s" % os.uname().release, flush=True)
-    return a
-
-
-def suite_teardown(suite):
-    """Closes a suite's Podman fixture (suite.pm) and segd (suite.segd)."""
-    if suite.a.keep_log and suite.segd:
-        print("# segd log: %s" % suite.segd.log_path, flush=True)
-    if suite.pm:
-        suite.pm.close()
-    if suite.segd:
-        suite.segd.stop()
