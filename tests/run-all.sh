@@ -9,7 +9,7 @@
 # are (one namespace one endpoint; a refused endpoint retried without holding up others), abuse
 # of the control API by local users (connection floods, trickled requests, callers with no role,
 # segctl's timeouts), state faults (a full state dir, a damaged state.json or journal: fail
-# closed, with real packets), a hostile fake engine, real Podman containers, the zero-window
+# closed, with real packets), a hostile fake engine, real Podman and Docker containers, the zero-window
 # measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
@@ -86,8 +86,11 @@ suite faults python3 tests/security/test_faults.py "${bins[@]}"
 suite api-abuse python3 tests/security/test_api_abuse.py "${bins[@]}"
 suite state-faults python3 tests/security/test_state_faults.py "${bins[@]}"
 suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
-# Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh).
-suite podman python3 tests/integration/test_podman.py --build "$B"
+# Real Podman containers (tests/lib/podman.py sets Podman up with scripts/podman-env.sh), and
+# the same scenarios with real Docker containers (tests/lib/docker.py: a private containerd and
+# dockerd from scripts/docker-env.sh, every container under segd-runc).
+suite podman python3 tests/integration/test_containers.py --engine podman --build "$B"
+suite docker python3 tests/integration/test_containers.py --engine docker --build "$B"
 suite podman-security python3 tests/security/test_podman_security.py --build "$B"
 suite zero-window python3 tests/integration/test_zero_window.py --build "$B" --starts 200
 cases=(tests/conformance/cases)

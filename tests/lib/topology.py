@@ -629,8 +629,14 @@ class Results:
     def __init__(self):
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
         self._problems = None
         self._name = None
+        self._skip = None
+
+    def skip(self, why):
+        """Inside a test: it cannot run here (why); counted as skipped unless a check failed."""
+        self._skip = why
 
     def check(self, cond, what):
         if not cond:
@@ -645,7 +651,7 @@ class Results:
         return not problems
 
     def run(self, name, fn, *args):
-        self._name, self._problems = name, []
+        self._name, self._problems, self._skip = name, [], None
         t0 = time.monotonic()
         try:
             fn(*args)
@@ -658,6 +664,9 @@ class Results:
             print("FAIL %s (%.2fs)" % (name, dt), flush=True)
             for p in self._problems:
                 print("    " + p.replace("\n", "\n    "), flush=True)
+        elif self._skip:
+            self.skipped += 1
+            print("SKIP %s: %s" % (name, self._skip), flush=True)
         else:
             self.passed += 1
             print("PASS %s (%.2fs)" % (name, dt), flush=True)
@@ -667,7 +676,8 @@ class Results:
         for report in sanitizer_failures():
             self.failed += 1
             print("FAIL sanitizer report from segd\n    " + report.replace("\n", "\n    "), flush=True)
-        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        print("%d passed, %d failed%s" % (self.passed, self.failed,
+                                          ", %d skipped" % self.skipped if self.skipped else ""), flush=True)
         return 1 if self.failed else 0
 
 
