@@ -32,6 +32,13 @@ void container_derived_done(struct container_derived *d)
 	*d = (struct container_derived){ 0 };
 }
 
+/* Where a container's namespace comes from, in this order (docs/containers.md). */
+static const char *const namespace_labels[] = {
+	CONTAINER_LABEL_NAMESPACE,
+	CONTAINER_LABEL_K8S_NAMESPACE,
+	CONTAINER_LABEL_COMPOSE_PROJECT,
+};
+
 /* Keeps the first reason only. */
 static void why_set(char **why, char *reason)
 {
@@ -44,7 +51,7 @@ static void why_set(char **why, char *reason)
 int container_derive(const struct ep_container *cs, size_t n, struct container_derived *ret)
 {
 	struct container_derived d = { 0 };
-	const char *ns, *ports;
+	const char *ns, *ports, *ns_label = NULL;
 	char *reason = NULL;
 	int r;
 
@@ -66,15 +73,20 @@ int container_derive(const struct ep_container *cs, size_t n, struct container_d
 				goto oom;
 	}
 
-	ns = policy_labels_get(&d.labels, CONTAINER_LABEL_NAMESPACE);
-	if (!ns)
-		ns = policy_labels_get(&d.labels, CONTAINER_LABEL_K8S_NAMESPACE);
+	/* The namespace: the first of these labels that is there, else "default". */
+	ns = NULL;
+	for (size_t k = 0; !ns && k < ARRAY_SIZE(namespace_labels); k++) {
+		ns_label = namespace_labels[k];
+		ns = policy_labels_get(&d.labels, ns_label);
+	}
 	if (!ns)
 		ns = "default";
 	if (policy_dns_label_invalid(ns)) {
 		d.quarantine = true;
-		if (asprintf(&reason, "label %s: invalid namespace \"%.64s\"",
-			     CONTAINER_LABEL_NAMESPACE, ns) < 0)
+		if (asprintf(&reason, "label %s: invalid namespace \"%.64s\"%s", ns_label, ns,
+			     streq(ns_label, CONTAINER_LABEL_NAMESPACE)
+				     ? ""
+				     : " (set " CONTAINER_LABEL_NAMESPACE " to a valid one)") < 0)
 			goto oom;
 		why_set(&d.why, reason);
 		ns = "default";
@@ -257,25 +269,45 @@ static void container_remove(struct containers *c, struct endpoint *e, size_t k)
 		log_error("Out of memory updating endpoint %s", e->pe.name);
 }
 
-/* The namespace of a container: the engine's path, else its pid's. */
+/* The namespace of a container: the engine's path when its pid proves it, else its pid's
+ * (netns_open_container). */
 static int open_container_netns(const struct container_info *ci, char **ret_path, int *ret_fd)
 {
-	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	bool by_path = false;
+	char *path = NULL;
 	int r;
 
-	if (ci->netns_path && ci->netns_path[0])
-		path = strdup(ci->netns_path);
-	else if (ci->pid > 0)
-		r = asprintf(&path, "/proc/%d/ns/net", ci->pid);
-	else
-		return -ESRCH;
-	if (!path)
-		return -ENOMEM;
-	r = netns_open_path(path, ret_fd);
+	r = netns_open_container(ci->netns_path, ci->pid, &fd, &by_path);
 	if (r < 0)
 		return r;
-	*ret_path = TAKE_PTR(path);
+	if (by_path)
+		path = strdup(ci->netns_path);
+	else if (asprintf(&path, "/proc/%d/ns/net", ci->pid) < 0)
+		path = NULL;
+	if (!path)
+		return -ENOMEM;
+	*ret_path = path;
+	*ret_fd = TAKE_FD(fd);
 	return 0;
+}
+
+static const char *netns_open_why(int r)
+{
+	switch (r) {
+	case -EXDEV:
+		return "it is not the network namespace of the container's process";
+	case -EPERM:
+		return "the container has no process to prove that path by";
+	case -ENOTTY:
+		return "not a network namespace";
+	case -EINVAL:
+		return "not a clean absolute path";
+	case -ESRCH:
+		return "the engine reports neither a path nor a process";
+	default:
+		return strerror(-r);
+	}
 }
 
 static bool host_network(const struct containers *c, const struct container_info *ci, int nsfd)
@@ -359,12 +391,10 @@ int containers_upsert(struct containers *c, const struct container_info *ci, str
 	if (r == -ENOMEM)
 		return op_error_set(err, r, "out of memory");
 	if (r < 0 && !(ci->network_mode && streq(ci->network_mode, "host")))
-		return op_error_set(err, r,
-				    "container %.12s: cannot open its network namespace %s: %s",
-				    ci->id,
-				    ci->netns_path && ci->netns_path[0] ? ci->netns_path
-									: "(by pid)",
-				    strerror(-r));
+		return op_error_set(
+			err, r, "container %.12s: cannot open its network namespace %.256s%s: %s",
+			ci->id, ci->netns_path && ci->netns_path[0] ? ci->netns_path : "(by pid)",
+			ci->pid > 0 ? "" : " (no pid)", netns_open_why(r));
 
 	old = registry_find_container(c->registry, ci->id, &k);
 	if (host_network(c, ci, nsfd))

@@ -16,7 +16,8 @@
  * Containers as endpoints. A container endpoint is a network namespace (pinned by fd, keyed by
  * its inode) and the containers that share it: one for a plain container, several for a pod or
  * `--network container:X`. Its labels are the union of its containers' labels, its namespace
- * comes from the label segd.io/namespace (else io.kubernetes.pod.namespace, else "default"),
+ * comes from the label segd.io/namespace (else io.kubernetes.pod.namespace, else Compose's
+ * com.docker.compose.project, else "default"),
  * its named ports from segd.io/ports ("name=PORT/PROTO,...").
  *
  * Fail closed: while any of its containers' labels are unknown (the OCI hook saw it before the
@@ -25,6 +26,7 @@
  */
 #define CONTAINER_LABEL_NAMESPACE "segd.io/namespace"
 #define CONTAINER_LABEL_K8S_NAMESPACE "io.kubernetes.pod.namespace"
+#define CONTAINER_LABEL_COMPOSE_PROJECT "com.docker.compose.project"
 #define CONTAINER_LABEL_PORTS "segd.io/ports"
 #define CONTAINER_ANNOTATION_LABELS "segd.io/labels"
 /* Every pid is below this (the kernel's PID_MAX_LIMIT). */

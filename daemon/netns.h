@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 /*
@@ -10,6 +11,7 @@
  */
 
 #define NETNS_RUN_DIR "/run/netns"
+#define NETNS_PATH_MAX 4096
 
 /* Opens /run/netns/NAME (O_RDONLY|O_CLOEXEC). -ENOENT if absent, -EINVAL for a bad name,
  * -ENOTTY if it is not (yet) a network namespace. */
@@ -18,6 +20,18 @@ int netns_open_name(const char *name, int *ret_fd);
  * games: the result must be a network namespace), or /proc/PID/ns/net. -EINVAL for any other
  * path, -ENOENT if absent, -ENOTTY if what was opened is not a network namespace. */
 int netns_open_path(const char *path, int *ret_fd);
+/* Opens any clean absolute path (no ".", "..", "//"; last component not a symlink, but for
+ * /proc/PID/ns/net) that is a network namespace, without opening anything else for reading:
+ * -EINVAL for an unclean path, -ENOTTY if it is not a network namespace, else -errno. For
+ * paths proved some other way (netns_open_container) or only compared, never attached to. */
+int netns_open_nsfs(const char *path, int *ret_fd);
+/* A container's namespace from what its engine reports: its pid (/proc/PID/ns/net) and/or its
+ * sandbox path (anywhere: Docker's are under its exec root). A path is taken only when it is a
+ * network namespace and the pid's (-EXDEV if another one), or, without a live pid, when it is
+ * under /run/netns or /var/run/netns (-EPERM otherwise: nothing proves it). A path that does
+ * not exist here (another mount namespace) leaves the pid's. *ret_by_path says which was
+ * taken. -ESRCH for neither. */
+int netns_open_container(const char *path, int pid, int *ret_fd, bool *ret_by_path);
 /* Inode of our own (the host's) network namespace. */
 int netns_host_inode(ino_t *ret);
 /* st_ino of the namespace behind fd (for identity checks). */

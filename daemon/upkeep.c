@@ -81,7 +81,7 @@ static int endpoint_recheck(struct ops *o, struct endpoint *e)
 	 * poststop hook) report its end instead. */
 	if (e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0)
 		return 0;
-	r = e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_path(e->netns, &fd)
+	r = e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_nsfs(e->netns, &fd)
 					       : netns_open_name(e->netns, &fd);
 	if (r == -ENOTTY && e->kind == ENDPOINT_KIND_NETNS)
 		return -EAGAIN;

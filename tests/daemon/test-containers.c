@@ -76,6 +76,30 @@ static void test_derive(void **state)
 	assert_string_equal(policy_labels_get(&d.labels, "tier"), "back");
 	container_derived_done(&d);
 
+	/* Compose's project is the namespace when segd.io/namespace and the kubernetes label are
+	 * absent; segd.io/namespace wins over it. A project name that is no DNS label (Compose
+	 * allows "_") quarantines, naming the label. */
+	policy_labels_done(&cs[0].labels);
+	cs[0] = ctr("aaaaaaaaaaaa", "web", "app=web;com.docker.compose.project=shop", true);
+	assert_int_equal(container_derive(cs, 1, &d), 0);
+	assert_string_equal(d.namespace, "shop");
+	assert_false(d.quarantine);
+	container_derived_done(&d);
+	policy_labels_done(&cs[0].labels);
+	cs[0] = ctr("aaaaaaaaaaaa", "web",
+		    "com.docker.compose.project=shop;segd.io/namespace=billing", true);
+	assert_int_equal(container_derive(cs, 1, &d), 0);
+	assert_string_equal(d.namespace, "billing");
+	container_derived_done(&d);
+	policy_labels_done(&cs[0].labels);
+	cs[0] = ctr("aaaaaaaaaaaa", "web", "com.docker.compose.project=my_shop", true);
+	assert_int_equal(container_derive(cs, 1, &d), 0);
+	assert_true(d.quarantine);
+	assert_string_equal(d.namespace, "default");
+	assert_non_null(strstr(d.why, "com.docker.compose.project"));
+	assert_non_null(strstr(d.why, "set segd.io/namespace"));
+	container_derived_done(&d);
+
 	/* Bad labels quarantine, with the reason: a bad namespace, bad ports. */
 	policy_labels_done(&cs[0].labels);
 	cs[0] = ctr("aaaaaaaaaaaa", "web", "segd.io/namespace=Not_Valid", true);
@@ -209,7 +233,8 @@ static void test_upsert_pod_host_gone(void **state)
 	a.id = (char *)ID1;
 	a.pid = 0;
 	a.netns_path = (char *)"/etc/passwd";
-	assert_int_equal(containers_upsert(&w.c, &a, &e, &err), -EINVAL);
+	assert_int_equal(containers_upsert(&w.c, &a, &e, &err), -ENOTTY);
+	assert_non_null(strstr(err.message, "not a network namespace"));
 	assert_non_null(strstr(err.message, "cannot open its network namespace"));
 	op_error_done(&err);
 	a.netns_path = NULL;

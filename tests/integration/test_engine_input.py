@@ -22,6 +22,9 @@ engine.lists must not move between the event and the reaction (no resync ran).
   f  the events stream cut mid-line; the engine socket removed and recreated (and refusing for
      a while): reconnect with backoff, a full resync converges
   g  a SandboxKey naming no netns / not a netns, a dead pid: clear error, no crash, no fd kept
+  g2 Docker-shaped sandbox keys (EXEC_ROOT/netns/ID bind mounts): taken when the pid proves
+     them; another namespace than the pid's, a FIFO, a symlink, no pid: refused; a key not
+     visible here: the pid's namespace; the Compose project label as the namespace
   h  host network mode: unenforceable (and nothing installed anywhere)
   i  50 containers come and go: segd alive, fd count back at its baseline; sanitizer reports
      fail the run (Results.summary)
@@ -837,6 +840,87 @@ def main():
         res.check(after_resync(), "no resync after removing the bad namespaces: %s" % engine())
         res.check(fd_count() <= fds0 + 1, "fds %d -> %d after bad namespaces" % (fds0, fd_count()))
 
+    # ----------------------------------------------------------------- (g2)
+    def g2_docker_sandbox():
+        """Docker's sandbox keys: EXEC_ROOT/netns/ID, a bind mount of the namespace. Taken when
+        the container's pid is in that namespace; an engine that names another namespace, a
+        FIFO, a symlink, or a path with no process to prove it is refused."""
+        exec_netns = "/run/%sexec/netns" % topo.prefix
+        os.makedirs(exec_netns, exist_ok=True)
+        mounts = []
+
+        def bind(ns_name, key):
+            path = os.path.join(exec_netns, key)
+            open(path, "w").close()
+            subprocess.run(["mount", "--bind", "/run/netns/" + topo.endpoints[ns_name].netns,
+                            path], check=True)
+            mounts.append(path)
+            return path
+
+        def own(name):
+            topo.add_endpoint(name)
+            return sleeper(topo.endpoints[name].netns)
+
+        before = snapshot()
+        compose = {"app": "client", "com.docker.compose.project": NS}
+        pid_ok = own("dkok")
+        ok = eng.add_container("dkok", labels=compose, netns=bind("dkok", "0a1b2c3d4e5f"),
+                               pid=pid_ok)
+        gone = eng.add_container("dkgone", labels=compose, pid=own("dkgone"),
+                                 netns=os.path.join(exec_netns, "not-there"))
+        liar = eng.add_container("dkliar", labels=compose, pid=own("dkliar"),
+                                 netns=bind("web", "5e5e5e5e5e5e"))
+        fifo_path = os.path.join(exec_netns, "fifo")
+        os.mkfifo(fifo_path)
+        fifo = eng.add_container("dkfifo", labels=compose, pid=own("dkfifo"), netns=fifo_path)
+        link_path = os.path.join(exec_netns, "link")
+        pid_link = own("dklink")
+        os.symlink(bind("dklink", "1c1c1c1c1c1c"), link_path)
+        link = eng.add_container("dklink", labels=compose, pid=pid_link, netns=link_path)
+        topo.add_endpoint("dknopid")
+        nopid = eng.add_container("dknopid", labels=compose, pid=0,
+                                  netns=bind("dknopid", "2d2d2d2d2d2d"))
+        cs = [ok, gone, liar, fifo, link, nopid]
+        for c in cs:
+            eng.emit_container_event("start", c["id"])
+        for c in (ok, gone):
+            res.no_problems([p for p in [wait_enforced(c, SETTLE)] if p], c["name"])
+        e = ep_of(ok["id"]) or {}
+        res.check(e.get("netns") == os.path.join(exec_netns, "0a1b2c3d4e5f"),
+                  "dkok: netns %r, want the engine's sandbox key" % e.get("netns"))
+        res.check(e.get("namespace") == NS, "dkok: namespace %r from the Compose project label, "
+                  "want %s" % (e.get("namespace"), NS))
+        e = ep_of(gone["id"]) or {}
+        res.check(re.fullmatch(r"/proc/\d+/ns/net", e.get("netns") or "") is not None,
+                  "dkgone: netns %r, want the pid's (the engine's path is not there)"
+                  % e.get("netns"))
+        # real packets: a client of namespace NS (by its Compose project) reaches web's http
+        res.check(topo.can("dkok", "web", "tcp", 80), "dkok (Compose project %s) cannot reach "
+                  "web:80" % NS)
+        res.check(not topo.can("dkok", "web", "tcp", 81), "dkok reaches web:81")
+        for c, what, hint in (
+                (liar, "another namespace than its pid's", "not the network namespace of the "
+                 "container's process"),
+                (fifo, "a FIFO as sandbox key", "not a network namespace"),
+                (link, "a symlink as sandbox key", "not a network namespace"),
+                (nopid, "a sandbox key with no pid", "no process")):
+            res.no_problems(expect_rejected(c, what, hint), "docker sandbox")
+        lat, rc = api_latency()
+        res.check(rc == 0 and lat < 1.5, "API after a FIFO sandbox key: rc %d, %.1fs" % (rc, lat))
+        # web's namespace, named by the liar, is untouched: the same endpoint (its peer sets
+        # hold dkok and dkgone now; the rules are compared once they are gone)
+        res.no_problems(diff(before, snapshot(), good, rules=False),
+                        "with Docker-shaped sandbox keys")
+        for c in cs:
+            eng.remove_container(c["id"])
+            eng.emit_container_event("destroy", c["id"])
+        for c in cs:
+            res.no_problems([p for p in [wait_gone(c, SETTLE)] if p], "removing " + c["name"])
+        res.no_problems(diff(before, snapshot(), good), "after Docker-shaped sandbox keys")
+        for m in mounts:
+            subprocess.run(["umount", "-l", m], check=False)
+        subprocess.run(["rm", "-rf", os.path.dirname(exec_netns)], check=False)
+
     # ------------------------------------------------------------------ (h)
     def h_host_network():
         before = snapshot()
@@ -949,6 +1033,7 @@ def main():
         ("e2: a failing or partly garbage list removes nothing", e2_list_failures),
         ("f: stream cut mid-line, engine socket gone and back", f_stream_and_socket_loss),
         ("g: missing netns, dead pid", g_bad_netns),
+        ("g2: Docker sandbox keys: proved by the pid, else refused", g2_docker_sandbox),
         ("h: host network is unenforceable; container:<id> joins", h_host_network),
         ("i: %d containers come and go without an fd leak" % a.churn, i_churn),
     ]
