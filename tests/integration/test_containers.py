@@ -115,6 +115,7 @@ class Suite:
         self.live = {}      # short name -> (app, ip): containers in the access matrix
         self.exec_in = {}   # short name -> container to run probes in (a pod's member)
         self.policy_on = False
+        self.leaked_guards = []  # guard tables segd left behind (a failure; removed at teardown)
 
     # ------------------------------------------------------------------ setup
     def setup(self):
@@ -242,7 +243,8 @@ class Suite:
             self.run_app(short, app, host)
         t_run = time.monotonic() - t0
         dt = self.wait_endpoints(present=list(self.live), what="after start")
-        print("    4 containers: podman run %.2fs, all endpoints enforced %.2fs later" % (t_run, dt), flush=True)
+        print("    4 containers: %s run %.2fs, all endpoints enforced %.2fs later" % (self.a.engine, t_run, dt),
+              flush=True)
         self.matrix_ok("no policy yet: everything open")
         p = self.segd.apply_objects(POLICIES)
         if not self.r.check(p.returncode == 0, "apply failed: %s" % (p.stderr or p.stdout).strip()):
@@ -296,8 +298,8 @@ class Suite:
         self.live["web"] = web
         t0 = time.monotonic()
         self.wait_endpoints(present=["web"], what="web started again")
-        print("    stop: endpoint gone %.2fs after podman stop; start: enforced %.2fs after podman start" % (
-            t_gone, time.monotonic() - t0), flush=True)
+        print("    stop: endpoint gone %.2fs after %s stop; start: enforced %.2fs after %s start" % (
+            t_gone, self.a.engine, time.monotonic() - t0, self.a.engine), flush=True)
         ok = eventually(lambda: web[1] not in self.peer_sets("api"), timeout=3)
         self.r.check(not ok, "restarted web's %s not back in api's sets" % web[1])
         self.matrix_ok("web started again (new netns)")
@@ -553,8 +555,7 @@ class Suite:
         if not self.r.check(not left, "guard table(s) %s of the container removed while segd was down "
                             "(own4 %s) still in the host's namespace %.0fs after segd's restart" % (
                                 left, gone_ip, self.a.converge_s)):
-            for t in left:  # the test leaves nothing behind either way
-                T.run(["nft", "delete", "table", "netdev", t], check=False)
+            self.leaked_guards += left  # deleted at teardown: segd's socket owns them till then
 
     def t_host(self):
         self.eng.run("hostnet", labels=labels_for("web"), network="host")
@@ -621,6 +622,10 @@ class Suite:
 
     def teardown(self):
         E.suite_teardown(self)
+        for t in self.leaked_guards:  # the suite leaves nothing behind, even when segd does
+            p = T.run(["nft", "delete", "table", "netdev", t], check=False)
+            print("# deleted the leaked guard table netdev %s%s" % (t, p.returncode and ": " + p.stderr.strip() or ""),
+                  flush=True)
 
 
 def args():
