@@ -60,6 +60,7 @@ DOCKER=/usr/bin/docker # Debian's CLI, whatever else comes first on PATH
 say() { echo "docker-env: $*" >&2; }
 die() { say "$*"; exit 1; }
 # The image's rootfs and probe: build_probe, image_inputs_hash, make_rootfs_tar.
+# shellcheck source=scripts/test-image.sh
 . "$top/scripts/test-image.sh"
 
 usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
@@ -135,16 +136,16 @@ our_containerd() { our_pid "$ctr_pidfile" "containerd --config $ctr_conf"; }
 
 # Sends SIGTERM to $2 (named $1), waits up to $3 tenths of a second, then SIGKILL.
 stop_pid() {
-	local what=$1 pid=$2 n=$3 i
+	local what=$1 pid=$2 n=$3
 	say "stopping $what pid $pid"
 	kill "$pid" 2>/dev/null || true
-	for i in $(seq "$n"); do
+	for _ in $(seq "$n"); do
 		[ -d "/proc/$pid" ] || return 0
 		sleep 0.1
 	done
 	say "$what pid $pid did not exit on SIGTERM: SIGKILL"
 	kill -9 "$pid" 2>/dev/null || true
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		[ -d "/proc/$pid" ] || return 0
 		sleep 0.1
 	done
@@ -159,7 +160,7 @@ stop_dockerd() {
 		if [ "${1:-}" = all ] && api_answers "$api_socket"; then
 			ids=$(docker_cli ps -q 2>/dev/null || true)
 			if [ -n "$ids" ]; then
-				say "killing the containers still running: $(echo $ids)"
+				say "killing the containers still running: $(tr '\n' ' ' <<<"$ids")"
 				# shellcheck disable=SC2086
 				docker_cli kill $ids >/dev/null 2>&1 || true
 			fi
@@ -172,16 +173,16 @@ stop_dockerd() {
 
 # Containers left running in our containerd: without containerd their shims would live on.
 kill_tasks() {
-	local ids id i
+	local ids id
 	containerd_answers || return 0
 	ids=$(ctr --address "$ctr_socket" -n moby tasks ls -q 2>/dev/null || true)
 	[ -n "$ids" ] || return 0
-	say "killing the containers still running: $(echo $ids)"
+	say "killing the containers still running: $(tr '\n' ' ' <<<"$ids")"
 	for id in $ids; do
 		ctr --address "$ctr_socket" -n moby tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true
 	done
 	for id in $ids; do
-		for i in $(seq 100); do
+		for _ in $(seq 100); do
 			ctr --address "$ctr_socket" -n moby tasks delete "$id" >/dev/null 2>&1 && break
 			ctr --address "$ctr_socket" -n moby tasks ls -q 2>/dev/null | grep -qx "$id" || break
 			sleep 0.1
@@ -207,10 +208,10 @@ release_mounts() {
 	local m
 	our_dockerd >/dev/null && return
 	our_containerd >/dev/null && return
-	for m in $(awk '{print $5}' /proc/self/mountinfo | grep -E "^($data/docker|$exec_root)(/|$)" |
-		sort -r); do
-		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cannot unmount $m"
-	done
+	awk '{print $5}' /proc/self/mountinfo | grep -E "^($data/docker|$exec_root)(/|$)" | sort -r |
+		while read -r m; do
+			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cannot unmount $m"
+		done
 	# containerd 1.6 puts its shims' sockets in /run/containerd/s, whatever its state dir.
 	[ -S /run/containerd/containerd.sock ] || rmdir /run/containerd/s /run/containerd 2>/dev/null || true
 }
@@ -256,7 +257,7 @@ claim_data_root() {
 }
 
 write_confs() {
-	local rt= real_runc hook
+	local rt='' real_runc hook
 	mkdir -p "$state" "$exec_root" "$cli_config" "$data/containerd" "$data/docker" "$data/opt"
 	cat >"$ctr_conf.tmp" <<EOF
 # Written by scripts/docker-env.sh: segd's private containerd (not /etc/containerd).
@@ -318,13 +319,13 @@ EOF
 # Starts $1 (containerd or dockerd) with the rest of the arguments in its own session; waits
 # until $check answers.
 start_daemon() {
-	local what=$1 pidfile=$2 check=$3 log=$state/$1.log i pid
+	local what=$1 pidfile=$2 check=$3 log=$state/$1.log pid
 	shift 3
 	say "starting $what (log $log)"
 	setsid "$@" </dev/null >>"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$pidfile"
-	for i in $(seq 300); do
+	for _ in $(seq 300); do
 		"$check" && return
 		[ -d "/proc/$pid" ] || break
 		sleep 0.1
@@ -390,7 +391,7 @@ build_image() {
 	oldid=$(docker_cli image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)
 	docker_cli import --change 'CMD ["/bin/sh"]' "$work/rootfs.tar" "$image" >/dev/null
 	# The previous build, unless containers still use it.
-	[ -n "$oldid" ] && docker_cli rmi "$oldid" >/dev/null 2>&1 || true
+	if [ -n "$oldid" ]; then docker_cli rmi "$oldid" >/dev/null 2>&1 || true; fi
 	docker_cli tag "$image" "${image%:*}:h-$want"
 	rm -rf "$work"
 	flock -u 9

@@ -56,6 +56,7 @@ private=0
 say() { echo "podman-env: $*" >&2; }
 die() { say "$*"; exit 1; }
 # The image's rootfs and probe: build_probe, image_inputs_hash, make_rootfs_tar.
+# shellcheck source=scripts/test-image.sh
 . "$top/scripts/test-image.sh"
 
 usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # $top, $state: the sourcing script's
 # The offline test image's rootfs, shared by scripts/podman-env.sh and scripts/docker-env.sh
 # (sourced, not run). There is no registry: both engines import the same tarball.
 #
