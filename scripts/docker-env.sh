@@ -208,8 +208,8 @@ release_mounts() {
 	local m
 	our_dockerd >/dev/null && return
 	our_containerd >/dev/null && return
-	awk '{print $5}' /proc/self/mountinfo | grep -E "^($data/docker|$exec_root)(/|$)" | sort -r |
-		while read -r m; do
+	{ awk '{print $5}' /proc/self/mountinfo | grep -E "^($data/docker|$exec_root)(/|$)" || true; } |
+		sort -r | while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cannot unmount $m"
 		done
 	# containerd 1.6 puts its shims' sockets in /run/containerd/s, whatever its state dir.

@@ -9,7 +9,8 @@ The environment comes from scripts/docker-env.sh: a private containerd and docke
 STATE/containerd.sock; no iptables, no default bridge, live-restore), the test image, and with
 a runtime (segd-runc) segd's OCI hooks in every container. A data root serves one dockerd, so
 the runs share that environment: a run starts it when it is not running (reconfiguring it when
-it runs with another runtime or segd socket) and at the end stops it only if it started it.
+it runs with another runtime or segd socket) and at the end stops it only if it started it
+(or adopted it from a test run that is gone: STATE/test-run.pid).
 
 Facts about Docker 20.10 (Debian's docker.io) this relies on (checked on the project's machines):
 - the CLI is /usr/bin/docker (another docker may come first on PATH), with DOCKER_HOST and
@@ -100,14 +101,30 @@ class Docker(ContainerEngine):
         self._closed = False
         env = _parse_env(self._env_script("env").stdout)
         self.api_socket = env["SEGD_DOCKER_SOCKET"]
-        # Stop at the end only what this run started.
-        self.started_env = not self.api_answers()
+        # Stop at the end only what a test run started: this one, or one that is gone (a
+        # dockerd somebody started by hand is left running).
+        self._owner_file = os.path.join(self.state_dir, "test-run.pid")
+        self.started_env = not self.api_answers() or self._owner_gone()
         self.setup(runtime, segd_socket, hook_timeout_ms)
+        if self.started_env:
+            with open(self._owner_file, "w") as f:
+                f.write("%d\n" % os.getpid())
         cleanup_stale(self.denv)
         atexit.register(self.close)
         T._exit_on_sigterm()
 
     # ------------------------------------------------------------- environment
+    def _owner_gone(self):
+        try:
+            with open(self._owner_file) as f:
+                pid = int(f.read().strip())
+        except (OSError, ValueError):
+            return False
+        if pid == os.getpid() or _pid_alive(pid):
+            return False
+        log("docker: adopting the environment of test run %d, which is gone" % pid)
+        return True
+
     def _env_script(self, sub, *extra, timeout=900):
         return run_env_script(ENV_SCRIPT, sub, ["--state-dir", self.state_dir] + list(extra),
                               timeout=timeout)
@@ -256,5 +273,6 @@ class Docker(ContainerEngine):
             if self.started_env:
                 try:
                     self._env_script("stop", timeout=180)
+                    os.unlink(self._owner_file)
                 except Exception as e:  # noqa: BLE001
                     log("docker: stopping the environment: %s" % e)
