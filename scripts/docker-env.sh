@@ -212,8 +212,14 @@ release_mounts() {
 		sort -r | while read -r m; do
 			umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || say "cannot unmount $m"
 		done
-	# containerd 1.6 puts its shims' sockets in /run/containerd/s, whatever its state dir.
-	[ -S /run/containerd/containerd.sock ] || rmdir /run/containerd/s /run/containerd 2>/dev/null || true
+	# Fixed paths these versions use whatever the configuration says, removed when empty and
+	# the host's own daemon is not running: containerd 1.6 puts its shims' sockets in
+	# /run/containerd/s (and ctr its FIFOs in /run/containerd/fifo unless --fifo-dir);
+	# dockerd 20.10 makes its plugins' exec root /run/docker/plugins (we use no plugins).
+	[ -S /run/containerd/containerd.sock ] ||
+		rmdir /run/containerd/s /run/containerd/fifo /run/containerd 2>/dev/null || true
+	[ -S /run/docker.sock ] || [ -f /run/docker.pid ] ||
+		rmdir /run/docker/plugins /run/docker 2>/dev/null || true
 }
 
 install_packages() {
@@ -226,9 +232,20 @@ install_packages() {
 		say "installing: ${missing[*]}"
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -q >&2
-		# Debian's docker.io starts the host's dockerd where it can (policy-rc.d says no):
-		# this environment never uses it.
+		# Debian's docker.io and containerd start the host's daemons where they can (with
+		# the host's iptables rules): a policy-rc.d that forbids it for the install, unless
+		# the machine has its own.
+		if [ ! -e /usr/sbin/policy-rc.d ]; then
+			printf '#!/bin/sh\n# scripts/docker-env.sh, during apt-get install\nexit 101\n' \
+				>/usr/sbin/policy-rc.d
+			chmod 755 /usr/sbin/policy-rc.d
+			trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+		fi
 		apt-get install -y -q "${missing[@]}" >&2
+		if grep -q "^# scripts/docker-env.sh" /usr/sbin/policy-rc.d 2>/dev/null; then
+			rm -f /usr/sbin/policy-rc.d
+			trap - EXIT
+		fi
 	fi
 	[ -x "$DOCKER" ] || die "$DOCKER (docker.io's CLI) not found"
 }

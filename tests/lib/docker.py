@@ -232,6 +232,7 @@ class Docker(ContainerEngine):
             return super().exec(short, cmd, check=check, timeout=timeout, input=input,
                                 interactive=interactive)
         args = ["ctr", "--address", self.containerd_socket, "-n", "moby", "tasks", "exec",
+                "--fifo-dir", os.path.join(self.state_dir, "fifo"),
                 "--exec-id", "%s%d" % (self.prefix, next(self._exec_ids)),
                 self.container_id(short)] + list(cmd)
         p = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=input)
