@@ -372,8 +372,10 @@ start_daemons() {
 	else
 		rm -f "$ctr_socket" "$ctr_socket.ttrpc"
 		mapfile -t envs <"$ctr_env"
+		# Only the runtime's variables written above, none from the caller's environment.
 		start_daemon containerd "$ctr_pidfile" containerd_answers \
-			env "${envs[@]}" containerd --config "$ctr_conf"
+			env -u SEGD_SOCKET -u SEGD_RUNC -u SEGD_OCI_HOOK -u SEGD_HOOK_TIMEOUT_MS \
+			-u SEGD_HOOK_CONFIG "${envs[@]}" containerd --config "$ctr_conf"
 	fi
 	if our_dockerd >/dev/null; then
 		say "dockerd already running (pid $(cat "$dockerd_pidfile")) on $api_socket"
