@@ -10,7 +10,8 @@
 #     conntrack (tests/security: an attacker with CAP_NET_ADMIN forges a conntrack entry with
 #     `conntrack -I`, and the suite flushes what its attacks left in the attackers' namespaces).
 # Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
-# and the demo) and the benchmarks' tools (tests/bench/run installs them).
+# and the demo), Docker (scripts/docker-env.sh: docker.io, containerd, runc for the Docker
+# suite) and the benchmarks' tools (tests/bench/run installs them).
 set -euo pipefail
 
 PACKAGES=(
