@@ -267,6 +267,9 @@ class Suite:
         self.r.check(self.ip(13) not in elems, "intruder's %s in api's sets" % self.ip(13))
         self.rules_in_sync(self.live, "policy applied")
         self.r.check(self.eng.nft_table("api") is not None, "no table inet segd in api's netns")
+        if self.a.engine == "docker" and self.a.runtime:
+            rt = ((self.eng.inspect("api") or {}).get("HostConfig") or {}).get("Runtime")
+            self.r.check(rt == "segd", "api runs under runtime %r, not segd (segd-runc)" % rt)
 
     def t_relabel(self):
         old_id = self.eng.containers[self.n("intruder")].id
