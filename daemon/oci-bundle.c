@@ -168,7 +168,7 @@ int oci_bundle_add_hooks(const char *text, size_t len, const struct oci_segd_hoo
 	json_auto_t *root = NULL;
 	json_t *hooks;
 	json_error_t jerr;
-	size_t n_big = 0, out_len;
+	size_t n_big = 0, out_len, buf_len = len;
 	bool changed = false;
 	int r;
 
@@ -181,14 +181,14 @@ int oci_bundle_add_hooks(const char *text, size_t len, const struct oci_segd_hoo
 	buf = strndup(text, len);
 	if (!buf)
 		return -ENOMEM;
-	while (!(root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr))) {
+	while (!(root = json_loadb(buf, buf_len, JSON_REJECT_DUPLICATES, &jerr))) {
 		if (json_error_code(&jerr) != json_error_numeric_overflow || jerr.position < 0 ||
 		    n_big == OCI_BUNDLE_MAX_BIG_INTEGERS)
 			return fail(reterr, -EBADMSG, "config.json: line %d column %d: %s%s",
 				    jerr.line, jerr.column, jerr.text,
 				    n_big == OCI_BUNDLE_MAX_BIG_INTEGERS ? " (too many of them)"
 									 : "");
-		r = quote_big_integer(&buf, &len, (size_t)jerr.position);
+		r = quote_big_integer(&buf, &buf_len, (size_t)jerr.position);
 		if (r == -ENOMEM)
 			return r;
 		if (r < 0)
