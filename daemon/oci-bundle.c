@@ -74,7 +74,7 @@ static int unquote_big_integers(char *text, size_t n_big, size_t *ret_len)
 	size_t found = 0, mlen = strlen(BIG_DUMPED);
 	char *w = text;
 
-	for (const char *p = text; (p = strstr(p, BIG_DUMPED + 1)); p++)
+	for (const char *p = text; (p = strstr(p, &BIG_DUMPED[1])); p++)
 		found++;
 	if (found != n_big)
 		return -EBADMSG;
