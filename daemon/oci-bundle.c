@@ -95,6 +95,13 @@ static int unquote_big_integers(char *text, size_t n_big, size_t *ret_len)
 	return 0;
 }
 
+int oci_bundle_hook_timeout_s(long timeout_ms)
+{
+	long s = timeout_ms / 1000 + OCI_BUNDLE_HOOK_MARGIN_S;
+
+	return s > OCI_BUNDLE_HOOK_TIMEOUT_S ? (int)s : OCI_BUNDLE_HOOK_TIMEOUT_S;
+}
+
 /* {"path": ..., "args": ["segd-oci-hook", "--socket", S, ..., stage], "timeout": 30} */
 static json_t *hook_entry(const struct oci_segd_hook *h, const char *stage)
 {
@@ -119,7 +126,7 @@ static json_t *hook_entry(const struct oci_segd_hook *h, const char *stage)
 	if (json_array_append_new(args, json_string(stage)) < 0)
 		return NULL;
 	e = json_pack("{s:s,s:O,s:i}", "path", h->path, "args", args, "timeout",
-		      OCI_BUNDLE_HOOK_TIMEOUT_S);
+		      oci_bundle_hook_timeout_s(h->timeout_ms));
 	if (!e)
 		return NULL;
 	return TAKE_PTR(e);

@@ -19,6 +19,7 @@
 #define OCI_BUNDLE_MAX_CONFIG_BYTES (8u * 1024 * 1024) /* hook.c's MAX_CONFIG_BYTES */
 #define OCI_BUNDLE_MAX_BIG_INTEGERS 64
 #define OCI_BUNDLE_HOOK_TIMEOUT_S 30
+#define OCI_BUNDLE_HOOK_MARGIN_S 10
 
 struct oci_segd_hook {
 	const char *path;   /* segd-oci-hook, absolute */
@@ -26,6 +27,11 @@ struct oci_segd_hook {
 	const char *config; /* --config, or NULL */
 	long timeout_ms;    /* --timeout-ms, or 0 */
 };
+
+/* The entries' "timeout" (seconds, runc kills the hook then): 30, or longer when the hook
+ * waits for segd longer (--timeout-ms + OCI_BUNDLE_HOOK_MARGIN_S), so that it always has the
+ * time to commit default-deny itself. */
+int oci_bundle_hook_timeout_s(long timeout_ms);
 
 /* The new config text in *ret (caller frees; NUL-terminated, *ret_len bytes). *ret_changed is
  * false when both of segd's entries (same path and args) were there already: then *ret is the

@@ -195,7 +195,11 @@ static bool arg_is_flag(const struct go_flag *flags, const char *arg)
 
 	if (arg[0] != '-' || streq(arg, "-") || streq(arg, "--"))
 		return false;
+	/* strings.Replace(arg, "-", "", 2) for "--", then of one more leading '-': so
+	 * "---bundle" counts as a flag here (and is then bad syntax to Go) */
 	name += name[1] == '-' ? 2 : 1;
+	if (name[0] == '-')
+		name++;
 	return flag_find(flags, name, strcspn(name, "="), &k) >= 0;
 }
 

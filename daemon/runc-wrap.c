@@ -318,15 +318,16 @@ int main(int argc, char **argv)
 	char **nargv;
 	int r;
 
+	/* first: it finds runc's --log, where our errors go too */
+	r = runc_args_scan(argc, argv, &call, &err);
+	if (r < 0)
+		die("%s (runc would refuse this command line too)", err ? err : strerror(-r));
 	r = runc_env_runtime(getenv, &configured, &err);
 	if (r < 0)
 		die("%s", err ? err : strerror(-r));
 	runtime = find_runtime(configured);
 	if (!runtime)
 		die("out of memory");
-	r = runc_args_scan(argc, argv, &call, &err);
-	if (r < 0)
-		die("%s (runc would refuse this command line too)", err ? err : strerror(-r));
 	if (call.hooked) {
 		struct runc_env env;
 

@@ -180,6 +180,14 @@ static void test_options(void **state)
 		"[{\"path\":\"/usr/local/libexec/segd/segd-oci-hook\",\"args\":[\"segd-oci-hook\","
 		"\"--socket\",\"/run/segd/segd.sock\",\"--config\",\"/etc/segd/segd.conf\","
 		"\"--timeout-ms\",\"1500\",\"createRuntime\"],\"timeout\":30}]");
+	/* runc's timeout leaves the hook the time to wait for segd and then fail closed */
+	assert_int_equal(oci_bundle_hook_timeout_s(0), 30);
+	assert_int_equal(oci_bundle_hook_timeout_s(20999), 30);
+	assert_int_equal(oci_bundle_hook_timeout_s(25000), 35);
+	assert_int_equal(oci_bundle_hook_timeout_s(60000), 70);
+	h.timeout_ms = 60000;
+	assert_int_equal(add("{}", 2, &h), 0);
+	assert_non_null(strstr(out, "\"--timeout-ms\",\"60000\",\"poststop\"],\"timeout\":70}"));
 	/* a value that is no UTF-8 cannot be written as JSON */
 	h.socket = "/run/\xff.sock";
 	assert_int_equal(add("{}", 2, &h), -EINVAL);

@@ -387,6 +387,21 @@ static void test_runtime(void **state)
 	assert_non_null(strstr(stderr_text, "SEGD_RUNC"));
 	assert_int_not_equal(run(make_env("SEGD_RUNC=/nonexistent/runc", NULL), state_argv),
 			     FAKE_STATUS);
+	/* with runc's --log, the reason is there too (containerd shows it to docker) */
+	{
+		const char *const *argv = argv_create();
+		_cleanup_free_ char *log = NULL;
+
+		assert_int_not_equal(run(make_env("SEGD_RUNC=/nonexistent/runc", NULL), argv),
+				     FAKE_STATUS);
+		assert_not_run();
+		log = read_text(path_in(dir, "log.json"));
+		assert_non_null(log);
+		assert_non_null(strstr(log,
+				       "\"msg\":\"segd-runc: SEGD_RUNC=/nonexistent/runc: No such "
+				       "file or directory\""));
+		assert_int_equal(unlink(path_in(dir, "log.json")), 0);
+	}
 	/* on PATH: a runc that is segd-runc (a link to it) is skipped */
 	assert_int_equal(mkdir(loop_dir, 0700), 0);
 	assert_int_equal(mkdir(bin_dir, 0700), 0);
