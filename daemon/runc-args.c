@@ -277,7 +277,7 @@ int runc_args_scan(int argc, char *const *argv, struct runc_call *ret, char **re
 	if (r < 0)
 		return r;
 	c.hooked = !(s.value[F_HELP] && streq(s.value[F_HELP], "true"));
-	c.bundle = s.value[F_BUNDLE];
+	c.bundle = c.hooked ? s.value[F_BUNDLE] : NULL;
 	*ret = c;
 	return 0;
 }

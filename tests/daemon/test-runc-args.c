@@ -193,9 +193,10 @@ static void test_no_command(void **state)
 	assert_null(call.command);
 	assert_int_equal(scan("--version=false", "run", NULL), 0);
 	assert_true(call.hooked);
-	assert_int_equal(scan("create", "--help", NULL), 0);
-	assert_string_equal(call.command, "create");
+	assert_int_equal(scan("restore", "-b", "/b", "--help", NULL), 0);
+	assert_string_equal(call.command, "restore");
 	assert_false(call.hooked);
+	assert_null(call.bundle);
 	assert_int_equal(scan("run", "-h=false", "-b", "/b", "x", NULL), 0);
 	assert_hooked("/b");
 	/* an unknown subcommand goes to runc, which says so */
