@@ -246,6 +246,7 @@ static void test_bundle_forms(void **state)
 	char b_eq[PATH_MAX + 80];
 	const char *eq[] = { "segd-runc", "restore", "ctr", b_eq, NULL };
 	char cwd[PATH_MAX];
+	_cleanup_free_ char *seen = NULL;
 
 	/* the current directory */
 	write_file(path_in(bundle, "config.json"), CONFIG, 0600);
@@ -254,12 +255,15 @@ static void test_bundle_forms(void **state)
 	assert_int_equal(run(make_env(NULL), in_cwd), FAKE_STATUS);
 	assert_int_equal(chdir(cwd), 0);
 	assert_ran_with(in_cwd, fake);
-	assert_non_null(strstr(read_text(path_in(out_dir, "seen.json")), "createRuntime"));
+	seen = read_text(path_in(out_dir, "seen.json"));
+	assert_non_null(strstr(seen, "createRuntime"));
 	/* -b=DIR after the container's id */
 	write_file(path_in(bundle, "config.json"), CONFIG, 0600);
 	snprintf(b_eq, sizeof(b_eq), "-b=%s", bundle);
 	assert_int_equal(run(make_env(NULL), eq), FAKE_STATUS);
-	assert_non_null(strstr(read_text(path_in(out_dir, "seen.json")), "createRuntime"));
+	free(seen);
+	seen = read_text(path_in(out_dir, "seen.json"));
+	assert_non_null(strstr(seen, "createRuntime"));
 }
 
 static void test_pass_through(void **state)
