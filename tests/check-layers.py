@@ -15,7 +15,7 @@ import sys
 
 # Top down (docs/architecture.md). A module may include its own layer and the ones below.
 LAYERS = [
-    ["main", "hook", "hook-config", "fdstore-holder"],
+    ["main", "hook", "hook-config", "fdstore-holder", "runc-wrap", "runc-args"],
     ["manager"],
     ["settings"],
     ["api", "api-conn", "metrics", "engine", "engine-parse"],
@@ -25,7 +25,7 @@ LAYERS = [
     ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner",
-     "oci-state"],
+     "oci-state", "oci-bundle"],
 ]
 HTTP_MODULES = {"api", "api-conn", "metrics", "mhd-loop"}
 MAX_LINES = 800
