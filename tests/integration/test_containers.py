@@ -22,8 +22,9 @@ start, (d) a pod is one endpoint (Podman), (e) --network container:X joins X's e
 the namespace from a Compose project label, segd.io/namespace first, (g) the engine goes away
 and returns (Podman: its API service restarts; Docker: dockerd restarts while containers die
 and come back), (h) kill -9 of segd with containers coming and going (the hook fails closed;
-Docker needs segd-runc), (i) a host-network container is unenforceable. Prints PASS/FAIL (SKIP)
-per scenario and `N passed, N failed[, N skipped]`.
+Docker needs segd-runc), (i) the host-side guard table of a container removed while segd was
+down is collected, (j) a host-network container is unenforceable. Prints PASS/FAIL (SKIP) per
+scenario and `N passed, N failed[, N skipped]`.
 """
 
 import json
@@ -116,6 +117,7 @@ class Suite:
         self.exec_in = {}   # short name -> container to run probes in (a pod's member)
         self.policy_on = False
         self.leaked_guards = []  # guard tables segd left behind (a failure; removed at teardown)
+        self.gone_while_down = None  # address of the container (h) removed while segd was down
 
     # ------------------------------------------------------------------ setup
     def setup(self):
@@ -553,7 +555,14 @@ class Suite:
         bad = eventually(lambda: gone_ip in self.peer_sets("api") or gone_ip in self.peer_sets("db"), timeout=3)
         self.r.check(not bad, "container removed while segd was down: %s still in a peer set" % gone_ip)
         self.rules_in_sync(self.live, "after segd restart")
-        # Its host-side device went while segd was down: the guard table on it goes too.
+        self.gone_while_down = gone_ip
+
+    def t_guard_gc(self):
+        """The host-side device of the container removed while segd was down ((h)) is gone:
+        the guard table segd had on it must go too once segd is back."""
+        gone_ip = self.gone_while_down
+        if not gone_ip:
+            return self.r.skip("(h) did not remove a container while segd was down")
         left = eventually(lambda: guard_tables_holding(gone_ip), timeout=self.a.converge_s, interval=0.5)
         if not self.r.check(not left, "guard table(s) %s of the container removed while segd was down "
                             "(own4 %s) still in the host's namespace %.0fs after segd's restart" % (
@@ -605,7 +614,8 @@ class Suite:
                  ("(f) namespace from the Compose project label; segd.io/namespace first", self.t_compose),
                  (restart, self.t_api_restart),
                  ("(h) kill -9 segd while containers come and go", self.t_segd_kill),
-                 ("(i) host-network container is unenforceable", self.t_host)]
+                 ("(i) the guard table of a container removed while segd was down goes", self.t_guard_gc),
+                 ("(j) host-network container is unenforceable", self.t_host)]
         if self.a.engine == "docker":  # Docker has no pods; --network container:X is (e)
             tests = [t for t in tests if t[1] != self.t_pod]
         try:
