@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <libmnl/libmnl.h>
+#include <libnftnl/table.h>
 #include <linux/netfilter.h>
 
 #include "guard.h"
@@ -16,9 +17,9 @@
 #include "macro.h"
 #include "netns.h"
 #include "nft-table.h"
+#include "nftnl-util.h"
 #include "owner.h"
 
-DEFINE_CLEANUP(struct mnl_socket *, mnl_socket_close);
 DEFINE_CLEANUP(DIR *, closedir);
 
 static const char *const state_names[_GUARD_STATE_MAX] = {
@@ -422,4 +423,77 @@ void guard_drop(struct ep_guard *g, bool delete)
 	free(g->reason);
 	free(g->addrs);
 	*g = (struct ep_guard){ 0 };
+}
+
+struct owned_tables {
+	uint32_t portid;
+	char (*names)[32];
+	size_t n;
+	int r;
+};
+
+static int owned_cb(const struct nlmsghdr *nlh, void *data)
+{
+	_cleanup_(nftnl_table_freep) struct nftnl_table *tb = nftnl_table_alloc();
+	struct owned_tables *o = data;
+	const char *name;
+	char(*p)[32];
+
+	if (!tb || nftnl_table_nlmsg_parse(nlh, tb) < 0)
+		return MNL_CB_ERROR;
+	name = nftnl_table_get_str(tb, NFTNL_TABLE_NAME);
+	if (!name || strncmp(name, POLICY_GUARD_TABLE_PREFIX, strlen(POLICY_GUARD_TABLE_PREFIX)) ||
+	    strlen(name) >= sizeof(*o->names) || !nftnl_table_is_set(tb, NFTNL_TABLE_OWNER) ||
+	    nftnl_table_get_u32(tb, NFTNL_TABLE_OWNER) != o->portid)
+		return MNL_CB_OK;
+	p = reallocarray(o->names, o->n + 1, sizeof(*p));
+	if (!p) {
+		o->r = -ENOMEM;
+		return MNL_CB_ERROR;
+	}
+	o->names = p;
+	snprintf(o->names[o->n++], sizeof(*o->names), "%s", name);
+	return MNL_CB_OK;
+}
+
+int guard_sweep_socket(struct nft_sock *s, const char *label, guard_claimed_fn claimed,
+		       const void *ns, void *userdata)
+{
+	struct owned_tables o = { .portid = nft_sock_portid(s) };
+	char buf[256] = {};
+	struct nlmsghdr *nlh;
+	int r, deleted = 0;
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_NETDEV, NLM_F_DUMP,
+				    nft_sock_next_seq(s));
+	r = nft_sock_request(s, nlh, owned_cb, &o);
+	if (o.r < 0)
+		r = o.r;
+	for (size_t i = 0; r >= 0 && i < o.n; i++) {
+		if (claimed && claimed(ns, o.names[i], userdata))
+			continue;
+		r = nft_delete_table_named(s, NFPROTO_NETDEV, o.names[i]);
+		if (r < 0)
+			break;
+		log_info("Guard table %s in %s deleted: no endpoint's interface has it", o.names[i],
+			 label);
+		deleted++;
+	}
+	free(o.names);
+	return r < 0 ? r : deleted;
+}
+
+int guards_sweep(struct guards *gs, guard_claimed_fn claimed, void *userdata)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < gs->n_nss; i++) {
+		int r = guard_sweep_socket(gs->nss[i]->s, gs->nss[i]->label, claimed, gs->nss[i],
+					   userdata);
+
+		if (r < 0)
+			return r;
+		n += r;
+	}
+	return n;
 }

@@ -101,3 +101,18 @@ int guard_commit(struct guards *gs, struct ep_guard *g, const struct policy_plan
 /* Forgets g's devices; with delete, removes their tables first (the endpoint is gone), and a
  * peer namespace no endpoint guards in any more leaves the fd store. */
 void guard_drop(struct ep_guard *g, bool delete);
+
+/* Whether a guard table (name) in guard namespace ns (a struct guard_ns *, or the namespace
+ * given to guard_sweep_socket) belongs to a device some endpoint guards. */
+typedef bool (*guard_claimed_fn)(const void *ns, const char *table, void *userdata);
+/*
+ * Deletes the guard tables (netdev segd-N) that s owns and claimed() does not claim (NULL: none
+ * is claimed): left by devices that went while segd was not looking (a container removed while
+ * segd was down). Only tables s owns: another segd's, or nobody's, are left alone. The number
+ * deleted, or -errno.
+ */
+int guard_sweep_socket(struct nft_sock *s, const char *label, guard_claimed_fn claimed,
+		       const void *ns, void *userdata);
+/* guard_sweep_socket() over every guard namespace's socket. The caller makes sure every
+ * endpoint's devices are known (none pending discovery). */
+int guards_sweep(struct guards *gs, guard_claimed_fn claimed, void *userdata);

@@ -54,6 +54,7 @@ struct manager {
 	struct netns_watch netns_watch;
 	struct fdstore *fdstore;
 	bool fdstore_swept; /* sockets nobody claimed released */
+	bool guards_swept;  /* guard tables nobody claimed deleted */
 	struct containers containers;
 	struct drift drift;
 	struct state *state;
@@ -216,6 +217,24 @@ static int on_debounce(struct watch *w, uint32_t events)
 	return ops_refresh_addresses(&m->ops);
 }
 
+static void sweep_stored_guard(struct manager *m, const char *name)
+{
+	struct nft_sock *s = NULL;
+	int fd = -1, r;
+
+	if (fdstore_take(m->fdstore, name, &fd) < 0)
+		return;
+	r = nft_sock_adopt(m->nft, fd, &s);
+	if (r < 0) {
+		safe_close(fd);
+		return;
+	}
+	r = guard_sweep_socket(s, name, NULL, NULL, NULL);
+	if (r < 0)
+		log_warning_errno(r, "Cannot sweep the guard tables of stored socket %s: %m", name);
+	nft_sock_free(s);
+}
+
 /* Stored sockets no endpoint took back: their namespaces are gone, or no longer segd's. Once
  * every endpoint had its chance (restored, and the engine listed its containers). */
 static void fdstore_sweep(struct manager *m)
@@ -229,9 +248,48 @@ static void fdstore_sweep(struct manager *m)
 	n = fdstore_untaken(m->fdstore, &names);
 	for (int i = 0; i < n; i++) {
 		log_info("Releasing stored socket %s: no endpoint claims its namespace", names[i]);
+		/* A guard namespace no endpoint guards in any more: the tables its socket owns
+		 * are on devices that went while segd was down. */
+		if (strncmp(names[i], "guard-", 6) == 0)
+			sweep_stored_guard(m, names[i]);
 		(void)fdstore_remove(m->fdstore, names[i]);
 	}
 	free(names);
+}
+
+static bool guard_claimed(const void *ns, const char *table, void *userdata)
+{
+	const struct registry *reg = userdata;
+
+	for (size_t i = 0; i < reg->n; i++) {
+		const struct ep_guard *g = &reg->items[i]->guard;
+
+		for (size_t k = 0; k < g->n_devs; k++)
+			if (g->devs[k].ns == ns && streq(g->devs[k].table, table))
+				return true;
+	}
+	return false;
+}
+
+/* Guard tables of devices that went while segd was down (a container removed meanwhile): once
+ * the stored sockets were swept and every live endpoint's interfaces are known. */
+static void guards_gc(struct manager *m)
+{
+	int r;
+
+	if (!m->guards || m->guards_swept || !m->fdstore_swept)
+		return;
+	for (size_t i = 0; i < m->registry.n; i++) {
+		const struct endpoint *e = m->registry.items[i];
+
+		if (endpoint_live(e) &&
+		    (e->dirty || e->guard.stale || e->guard.state == GUARD_PENDING))
+			return; /* the next tick */
+	}
+	r = guards_sweep(m->guards, guard_claimed, &m->registry);
+	if (r < 0)
+		log_warning_errno(r, "Cannot sweep guard tables left by devices now gone: %m");
+	m->guards_swept = true;
 }
 
 static int on_periodic(struct watch *w, uint32_t events)
@@ -240,6 +298,7 @@ static int on_periodic(struct watch *w, uint32_t events)
 
 	(void)timer_fd_ack(m->periodic_fd);
 	fdstore_sweep(m);
+	guards_gc(m);
 	return ops_check_namespaces(&m->ops);
 }
 

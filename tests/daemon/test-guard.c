@@ -554,6 +554,64 @@ static void test_discover_unguardable(void **state)
 	close(phys);
 }
 
+static bool claims_devs_of(const void *ns, const char *table, void *userdata)
+{
+	const struct ep_guard *g = userdata;
+
+	for (size_t i = 0; g && i < g->n_devs; i++)
+		if (g->devs[i].ns == ns && strcmp(g->devs[i].table, table) == 0)
+			return true;
+	return false;
+}
+
+/* A device that went while segd was not looking (a container removed while it was down) leaves
+ * its guard table, owned by the guard socket: the sweep deletes what no endpoint claims, and
+ * only tables that socket owns. */
+static void test_sweep(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	struct nft_error err = { 0 };
+	struct policy_addr own = { .family = AF_INET };
+	struct pair p;
+	ino_t ino = 0;
+
+	pair_setup(&p, "sweep");
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	/* Another socket's guard table on the same device (another segd's): never touched. */
+	snprintf(p.table, sizeof(p.table), POLICY_GUARD_TABLE_PREFIX "other");
+	table_commit(&p, plan);
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	gs->table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST;
+	assert_int_equal(netns_inode(p.ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(g.n_devs, 1);
+	assert_int_equal(guard_commit(gs, &g, NULL, plan, &own, 1, &err), 0);
+
+	/* Claimed: kept. */
+	assert_int_equal(guards_sweep(gs, claims_devs_of, &g), 0);
+	assert_int_equal(nft_table_get_named(g.devs[0].ns->s, NFPROTO_NETDEV, g.devs[0].table, NULL,
+					     NULL),
+			 1);
+	/* The device goes and nobody claims its table any more: deleted. */
+	assert_int_equal(run(p.ep, (const char *const[]){ "ip", "link", "del", p.ep_if, NULL }), 0);
+	assert_int_equal(guards_sweep(gs, claims_devs_of, NULL), 1);
+	assert_int_equal(nft_table_get_named(g.devs[0].ns->s, NFPROTO_NETDEV, g.devs[0].table, NULL,
+					     NULL),
+			 0);
+	/* The other socket's is still there; a second sweep finds nothing. */
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 1);
+	assert_int_equal(guards_sweep(gs, claims_devs_of, NULL), 0);
+	assert_int_equal(guard_sweep_socket(p.s, "other", NULL, NULL, NULL), 1);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 0);
+
+	guard_drop(&g, true);
+	guards_free(gs);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_discover_and_commit),
 		cmocka_unit_test(test_tightening_forgets_replies),
 		cmocka_unit_test(test_discover_unguardable),
+		cmocka_unit_test(test_sweep),
 	};
 	cpu_set_t one;
 
