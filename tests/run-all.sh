@@ -11,7 +11,7 @@
 # segctl's timeouts), state faults (a full state dir, a damaged state.json or journal: fail
 # closed, with real packets), a hostile fake engine, real Podman and Docker containers (the
 # same scenarios for both), real Docker containers through segd-runc, the zero-window
-# measurement (200 container starts) and the NetworkPolicy conformance cases. Run as root on
+# measurement (200 container starts, with Podman and with Docker) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
 set -uo pipefail
@@ -95,7 +95,11 @@ suite docker python3 tests/integration/test_containers.py --engine docker --buil
 suite podman-security python3 tests/security/test_podman_security.py --build "$B"
 # Real Docker (20.10: dockerd, containerd and its shim, private) through segd-runc.
 suite docker-runc python3 tests/integration/test_docker_runc.py --build "$B"
-suite zero-window python3 tests/integration/test_zero_window.py --build "$B" --starts 200
+# The zero-window measurement, 200 starts under a connection hammer, with each engine: Podman's
+# OCI hook, Docker's containers through segd-runc.
+suite zero-window python3 tests/integration/test_zero_window.py --engine podman --build "$B" --starts 200
+suite zero-window-docker python3 tests/integration/test_zero_window.py --engine docker --build "$B" \
+	--starts 200
 cases=(tests/conformance/cases)
 if [ -d "$top/../shared/conformance/cases" ]; then
 	cases=("$(cd "$top/../shared/conformance/cases" && pwd)" "${cases[@]}")

@@ -1,25 +1,33 @@
 #!/usr/bin/env python3
-"""Zero window (RELIABILITY.md B1, podman tier): no connection reaches a container that policy
-isolates, not even during its first milliseconds.
+"""Zero window (RELIABILITY.md B1, container tier): no connection reaches a container that policy
+isolates, not even during its first milliseconds, with Podman (OCI hook) or Docker (segd-runc).
 
-    test_zero_window.py [--segd BIN] [--segctl BIN] [--hook BIN] [--build DIR] [--starts N]
-                        [--control-starts N] [--hold-ms N] [--interval-us N] [--keep-log]
+    test_zero_window.py [--engine podman|docker] [--segd BIN] [--segctl BIN] [--hook BIN]
+                        [--runtime BIN] [--build DIR] [--starts N] [--control-starts N]
+                        [--label-starts N] [--hold-ms N] [--interval-us N] [--keep-log]
 
-A NetworkPolicy denies all ingress to app=target. An attacker container on the same podman
+A NetworkPolicy denies all ingress to app=target. An attacker container on the same
 bridge network hammers the target's fixed address and port with TCP connects (segd-probe
 hammer: a new non-blocking connect every --interval-us, 64 in flight) from before each start
 until after the container is up. The target's first instruction is a server on that port
-(segd-probe serve as PID 1). Each of --starts rounds is `podman run -d --ip FIXED --mac-address
-FIXED` then `podman rm -f`, same address every time. With the OCI hook (segd-oci-hook at
-createRuntime) not a single handshake may complete: the test fails if one does.
+(segd-probe serve as PID 1). Each of --starts rounds is `ENGINE run -d --ip FIXED --mac-address
+FIXED` then `ENGINE rm -f`, same address every time. With the OCI hook (segd-oci-hook at
+createRuntime: Podman reads it from hooks.d, Docker's containers get it from segd-runc, their
+default runtime) not a single handshake may complete: the test fails if one does.
 
-Control: --control-starts rounds without the hook (segd learns of the container from engine
-events only). There the window exists, and at least one handshake must get through: otherwise
+Control: --control-starts rounds without the hook (Podman: a hooks.d without segd's; Docker:
+`--runtime runc`), where segd learns of the container from engine events only. There the window exists, and at least one handshake must get through: otherwise
 the measurement cannot see a window and the hooked run's zero proves nothing (the control
-fails). Its figures are printed: they show why the hook exists. Also printed: `podman run`
+fails). Its figures are printed: they show why the hook exists. Also printed: `ENGINE run`
 latency with and without the hook (the start latency it adds).
+
+Labels: neither engine shows a container's labels to OCI hooks, so a hooked container is
+default-deny until segd learns its labels from the engine. --label-starts rounds measure how
+long that takes: from `ENGINE run` returning until segd's API shows the container's endpoint
+enforced with its labels (polled on segd's socket every 2 ms).
 """
 
+import json
 import os
 import socket
 import struct
@@ -31,6 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import topology as T  # noqa: E402
+import docker as D  # noqa: E402
 import podman as P  # noqa: E402
 from topology import eventually  # noqa: E402
 
@@ -56,8 +65,8 @@ class Hammer:
         args = ["exec", "-i", pm.name(attacker), P.PROBE_IN_IMAGE, "hammer", "--stop-on-eof",
                 "--duration-ms", str(3600 * 1000), "--interval-us", str(interval_us),
                 "--concurrency", "64", "--timeout-ms", "200", "tcp:%s:%d" % (target, PORT)]
-        env = dict(os.environ, **pm.penv)
-        self.proc = subprocess.Popen(["podman"] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        argv, env = pm.cli_command()
+        self.proc = subprocess.Popen(argv + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=env)
         self.ok, self.refused, self.summary, self.other = [], [], {}, []
         self.t = threading.Thread(target=self._read, daemon=True)
@@ -123,12 +132,25 @@ class Suite:
     def setup(self):
         self.segd = P.EngineSegd(self.a.segd, self.a.segctl, engine="unix://placeholder",
                                  resync_interval=5, log_level=self.a.log_level)
-        self.pm = P.Podman(hook=self.a.hook, segd_socket=self.segd.socket,
-                           hook_timeout_ms=self.a.hook_timeout_ms, probe_static=self.a.probe_static)
+        if self.a.engine == "docker":
+            if not self.a.runtime:
+                raise RuntimeError("the zero window with Docker needs segd-runc (--runtime, "
+                                   "default BUILD/daemon/segd-runc)")
+            self.pm = D.Docker(runtime=self.a.runtime, segd_socket=self.segd.socket,
+                               hook_timeout_ms=self.a.hook_timeout_ms,
+                               probe_static=self.a.probe_static)
+            self.hooked_by = "segd-runc %s" % self.a.runtime
+        else:
+            self.pm = P.Podman(hook=self.a.hook, segd_socket=self.segd.socket,
+                               hook_timeout_ms=self.a.hook_timeout_ms,
+                               probe_static=self.a.probe_static)
+            self.hooked_by = "hook %s" % self.a.hook
+            others = [n for n in P._names(self.pm.penv, "container")
+                      if not n.startswith(self.pm.prefix)]
+            if others:
+                print("# note: %d other container(s) exist on this host; this segd follows them "
+                      "too" % len(others))
         self.segd.engine = "unix://" + self.pm.api_socket
-        others = [n for n in P._names(self.pm.penv, "container") if not n.startswith(self.pm.prefix)]
-        if others:
-            print("# note: %d other container(s) exist on this host; this segd follows them too" % len(others))
         self.net, self.subnet = self.pm.network_create("zw")
         self.ip = lambda h: str(self.subnet.network_address + h)
         self.segd.start()
@@ -158,8 +180,9 @@ class Suite:
         bad = eventually(lambda: not self.pm.probe("attacker", [t])[t], timeout=5, interval=0.3)
         if bad:
             raise RuntimeError("the attacker cannot reach the canary (%s): the hammer would prove nothing" % t)
-        print("# network %s %s; target %s:%d (mac %s); attacker %s; hook %s" % (
-            self.net, self.subnet, self.ip(20), PORT, TARGET_MAC, self.ip(12), self.a.hook), flush=True)
+        print("# %s: network %s %s; target %s:%d (mac %s); attacker %s; %s" % (
+            self.pm.kind, self.net, self.subnet, self.ip(20), PORT, TARGET_MAC, self.ip(12),
+            self.hooked_by), flush=True)
 
     def rounds(self, label, n, hooks):
         """n starts of the target under the hammer; returns a dict of figures."""
@@ -228,19 +251,21 @@ class Suite:
                "ok_in_windows": len(in_window), "ok_rel_ms": rel, "lat": lat,
                "starts_with_success": len({owner(a) for a, _ in hammer.ok})}
         print("    %s: %d starts, %d connection attempts (~%d while the target existed), %d handshakes "
-              "succeeded (%d starts affected), %d resets (%d while starting/running, %d after podman rm "
+              "succeeded (%d starts affected), %d resets (%d while starting/running, %d after %s rm "
               "began), %d unreachable, %d timed out; "
-              "podman run p50 %.0f ms p99 %.0f ms" % (
+              "%s run p50 %.0f ms p99 %.0f ms" % (
                   label, fig["starts"], fig["attempts"], fig["attempts"] * fig["alive_fraction"], fig["ok"],
                   fig["starts_with_success"] if fig["ok"] else 0, fig["refused"], rst_start, rst_stop,
-                  fig["unreach"], fig["timeout"],
+                  self.pm.kind, fig["unreach"], fig["timeout"], self.pm.kind,
                   pct(lat, 50) * 1000, pct(lat, 99) * 1000), flush=True)
         if rel:
-            print("    %s: successes began %.0f .. %.0f ms after podman run returned (p50 %.0f ms); "
-                  "%d of them after podman rm began" % (
-                      label, min(rel), max(rel), pct(rel, 50), sum(1 for x in rel_rm if x >= 0)), flush=True)
+            print("    %s: successes began %.0f .. %.0f ms after %s run returned (p50 %.0f ms); "
+                  "%d of them after %s rm began" % (
+                      label, min(rel), max(rel), self.pm.kind, pct(rel, 50),
+                      sum(1 for x in rel_rm if x >= 0), self.pm.kind), flush=True)
         if failures:
-            print("    %s: %d podman run failures, first: %s" % (label, len(failures), failures[0]), flush=True)
+            print("    %s: %d %s run failures, first: %s" % (label, len(failures), self.pm.kind,
+                                                           failures[0]), flush=True)
         return fig
 
     def t_hook(self):
@@ -252,10 +277,11 @@ class Suite:
                      "too few attempts while the target existed (%d) to mean anything" % (
                          fig["attempts"] * fig["alive_fraction"]))
         self.r.check(fig["ok"] == 0, "%d connections to the isolated target succeeded (zero window violated); "
-                     "relative to podman run returning (ms): %s" % (fig["ok"], [round(x) for x in fig["ok_rel_ms"][:10]]))
-        # Resets are reported, not failed on: podman (netavark) configures the address before the
-        # OCI runtime runs createRuntime hooks, so SYNs that arrive in between meet a namespace with
-        # no table yet and nothing listening (RST). No workload runs then: nothing can answer.
+                     "relative to run returning (ms): %s" % (fig["ok"], [round(x) for x in fig["ok_rel_ms"][:10]]))
+        # Resets are reported, not failed on: podman (netavark) and Docker (libnetwork's prestart
+        # hook) configure the address before the OCI runtime runs createRuntime hooks, so SYNs
+        # that arrive in between meet a namespace with no table yet and nothing listening (RST).
+        # No workload runs then: nothing can answer.
         if fig["rst_start"]:
             print("    note: %d SYNs were answered with RST before the workload listened (address "
                   "configured before the createRuntime hook ran); 0 handshakes completed" % fig["rst_start"],
@@ -270,7 +296,7 @@ class Suite:
             add50 = (pct(self.latency["hook"], 50) - pct(fig["lat"], 50)) * 1000
             add99 = (pct(self.latency["hook"], 99) - pct(fig["lat"], 99)) * 1000
             print("    start latency added by the hook: p50 %+.0f ms, p99 %+.0f ms "
-                  "(podman run with hook p50 %.0f / p99 %.0f ms, without p50 %.0f / p99 %.0f ms)" % (
+                  "(run with hook p50 %.0f / p99 %.0f ms, without p50 %.0f / p99 %.0f ms)" % (
                       add50, add99, pct(self.latency["hook"], 50) * 1000, pct(self.latency["hook"], 99) * 1000,
                       pct(fig["lat"], 50) * 1000, pct(fig["lat"], 99) * 1000), flush=True)
         print("    control: %d of %d starts let a handshake through (%d handshakes, %d resets)" % (
@@ -286,6 +312,63 @@ class Suite:
                      "the measurement cannot see the window the hook closes, so 0 with the hook "
                      "proves nothing (%d attempts, %d resets, %d timed out, %d unreachable)" % (
                          fig["starts"], fig["attempts"], fig["refused"], fig["timeout"], fig["unreach"]))
+
+    def api_get(self, path):
+        """GET path on segd's socket (raw HTTP/1.0: a 2 ms poll cannot afford a segctl
+        process per look); the decoded JSON body, or None."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect(self.segd.socket)
+            s.sendall(("GET %s HTTP/1.0\r\nHost: segd\r\n\r\n" % path).encode())
+            data = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+        except OSError:
+            return None
+        finally:
+            s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        if b" 200 " not in head.split(b"\r\n")[0]:
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def t_labels(self):
+        """How long a hooked container stays default-deny before segd knows its labels."""
+        name, want = self.pm.name("target"), {"app": "target", "segd.io/namespace": NS}
+        after_return, after_start = [], []
+        self.pm.rm("target")
+        for i in range(self.a.label_starts):
+            t0 = time.monotonic()
+            self.pm.run("target", labels=want, network=self.net, ip=self.ip(20), serve=(PORT,))
+            t1 = time.monotonic()
+            t2 = None
+            while time.monotonic() - t1 < 30:
+                eps = self.api_get("/v1/endpoints") or {}
+                e = next((x for x in eps.get("items") or [] if x.get("name") == name), None)
+                if e and e.get("state") == "enforced" and not e.get("quarantined") and \
+                        (e.get("labels") or {}).get("app") == "target":
+                    t2 = time.monotonic()
+                    break
+                time.sleep(0.002)  # the poll's period: the measurement's resolution
+            self.pm.rm("target")
+            if not self.r.check(t2 is not None, "start %d: segd did not learn the labels of %s "
+                                "within 30 s" % (i, name)):
+                return
+            after_return.append((t2 - t1) * 1000)
+            after_start.append((t2 - t0) * 1000)
+        print("    labels known (endpoint enforced with its own labels): %.0f ms p50 / %.0f ms p99 / "
+              "%.0f ms max after %s run returned (%.0f ms p50 / %.0f ms p99 after it began); "
+              "default-deny until then" % (
+                  pct(after_return, 50), pct(after_return, 99), max(after_return), self.pm.kind,
+                  pct(after_start, 50), pct(after_start, 99)), flush=True)
+        self.label_delay = after_return
 
     def main(self):
         try:
@@ -303,13 +386,16 @@ class Suite:
             if self.a.control_starts > 0:
                 self.r.run("control without the hook (%d starts): the measurement sees the window"
                            % self.a.control_starts, self.t_control)
+            if self.a.label_starts > 0:
+                self.r.run("labels learned from the engine (%d starts)" % self.a.label_starts,
+                           self.t_labels)
             if hasattr(self, "fig_hook"):
                 f = self.fig_hook
                 print("# zero-window figure: %d starts, %d connection attempts, %d successes (must be 0), "
-                      "hook adds p50 %s ms to podman run" % (
+                      "hook adds p50 %s ms to %s run" % (
                           f["starts"], f["attempts"], f["ok"],
                           ("%+.0f" % ((pct(self.latency["hook"], 50) - pct(self.latency["nohook"], 50)) * 1000))
-                          if self.latency.get("nohook") else "?"), flush=True)
+                          if self.latency.get("nohook") else "?", self.pm.kind), flush=True)
         finally:
             self.teardown()
         return self.r.summary()
@@ -320,7 +406,10 @@ class Suite:
 
 def args():
     ap = P.suite_parser(__doc__)
+    ap.add_argument("--engine", choices=("podman", "docker"), default="podman")
     ap.add_argument("--starts", type=int, default=200)
+    ap.add_argument("--label-starts", type=int, default=20,
+                    help="starts that measure how long until segd knows the labels")
     ap.add_argument("--control-starts", type=int, default=20)
     ap.add_argument("--hold-ms", type=int, default=200, help="how long each target stays up")
     ap.add_argument("--interval-us", type=int, default=2000, help="hammer: one new connect every N us")

@@ -154,6 +154,10 @@ class Docker(ContainerEngine):
 
     cli = docker
 
+    def cli_command(self):
+        """(argv prefix, env) to run docker as a long-lived process (Popen)."""
+        return [DOCKER_CLI], dict(os.environ, **self.denv)
+
     def ctr(self, *args, check=True, timeout=60):
         """ctr on our containerd, in dockerd's namespace (moby)."""
         return T.run(["ctr", "--address", self.containerd_socket, "-n", "moby"] + [str(a) for a in args],
@@ -209,10 +213,16 @@ class Docker(ContainerEngine):
         raise RuntimeError("docker network create %s: no free subnet (%s)" % (name, last))
 
     # ----------------------------------------------------------- containers
+    def _run_flags(self, hooks=True, **kw):
+        # Without segd's hooks: the plain runc runtime every dockerd has (segd-runc is the
+        # default runtime only with --runtime).
+        return [] if hooks else ["--runtime", "runc"]
+
     def run(self, short, cmd=None, labels=None, network=None, ip=None, mac=None, extra=(),
-            serve=None, timeout=120):
-        """docker run -d; returns the Container. serve=(tcp ports): run segd-probe serve."""
-        args = self.run_args(short, cmd, labels, network, ip, mac, extra, serve)
+            serve=None, timeout=120, hooks=True):
+        """docker run -d; returns the Container. serve=(tcp ports): run segd-probe serve.
+        hooks=False: under plain runc, without segd's hooks."""
+        args = self.run_args(short, cmd, labels, network, ip, mac, extra, serve, hooks=hooks)
         p = self.docker(*args, check=False, timeout=timeout)
         return self.started(short, p, labels, ip, None, network)
 

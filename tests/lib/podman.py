@@ -50,11 +50,18 @@ __all__ = ["ENV_SCRIPT", "IMAGE", "PROBE_IN_IMAGE", "Container", "EngineSegd", "
            "suite_parser", "suite_teardown"]
 
 
-def podman_raw(args, penv, check=True, timeout=120, input=None):
-    """podman with penv (CONTAINERS_CONF and, with private storage, CONTAINERS_STORAGE_CONF)."""
+def podman_env(penv):
+    """The environment podman runs with: penv (CONTAINERS_CONF and, with private storage,
+    CONTAINERS_STORAGE_CONF) over ours."""
     env = dict(os.environ)
     env.pop("CONTAINERS_STORAGE_CONF", None)
     env.update(penv)
+    return env
+
+
+def podman_raw(args, penv, check=True, timeout=120, input=None):
+    """podman with penv (podman_env)."""
+    env = podman_env(penv)
     p = subprocess.run(["podman"] + [str(a) for a in args], capture_output=True, text=True,
                        timeout=timeout, env=env, input=input)
     if check and p.returncode != 0:
@@ -159,6 +166,10 @@ class Podman(ContainerEngine):
                           timeout=timeout, input=input)
 
     cli = podman
+
+    def cli_command(self):
+        """(argv prefix, env) to run podman as a long-lived process (Popen)."""
+        return ["podman"], podman_env(self.penv)
 
     # --------------------------------------------------------- API service
     def service_pid(self):
