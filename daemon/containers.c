@@ -387,6 +387,10 @@ int containers_upsert(struct containers *c, const struct container_info *ci, str
 
 	if (why)
 		return op_error_set(err, -EINVAL, "invalid container id: %s", why);
+	if (ci->labels_ignored)
+		log_debug("Container %.12s: %u label(s) no selector can name (key or value not a "
+			  "Kubernetes label's): left out, or kept unmatchable",
+			  ci->id, ci->labels_ignored);
 	r = open_container_netns(ci, &path, &nsfd);
 	if (r == -ENOMEM)
 		return op_error_set(err, r, "out of memory");

@@ -43,8 +43,9 @@ struct container_info {
 	char *network_mode; /* "bridge", "host", "container:ID", ... */
 	struct policy_labels labels;
 	bool labels_known;
-	char *invalid;		/* label problem, or NULL */
-	uint64_t observed_usec; /* CLOCK_MONOTONIC when this view arrived (0: unknown) */
+	char *invalid;		 /* label problem, or NULL */
+	unsigned labels_ignored; /* labels no selector can name: left out, or made unmatchable */
+	uint64_t observed_usec;	 /* CLOCK_MONOTONIC when this view arrived (0: unknown) */
 };
 
 void container_info_done(struct container_info *ci);

@@ -115,8 +115,15 @@ static int set_invalid(struct container_info *ci, const char *why)
 	return ci->invalid ? 0 : -ENOMEM;
 }
 
-/* Labels as the engine gives them: bad ones do not drop the container, they quarantine it
- * (ci->invalid says why). */
+/*
+ * Labels as the engine gives them. Engines allow any string (image labels such as
+ * "maintainer=A <a@b>", Compose's working_dir and config_files paths), Kubernetes selectors do
+ * not: a selector can only name a valid key and valid values. So a label whose key is no label
+ * key is left out (no selector can tell it is there), and one whose value is no label value
+ * keeps its key with ENGINE_LABEL_UNMATCHABLE (Exists and NotIn match it, no In or equality
+ * can, as with a value no selector can name). segd's own labels (segd.io/) must be right: a bad
+ * one quarantines the container (ci->invalid says why), as does a malformed or oversized set.
+ */
 static int parse_labels(json_t *labels, struct container_info *ci)
 {
 	const char *k;
@@ -130,23 +137,31 @@ static int parse_labels(json_t *labels, struct container_info *ci)
 	if (json_object_size(labels) > POLICY_MAX_LABELS)
 		return set_invalid(ci, "more than 256 labels");
 	json_object_foreach(labels, k, v) {
-		const char *why =
-			jstr(v) ? policy_label_key_invalid(k) : "not a string without NULs";
+		bool ours = strncmp(k, "segd.io/", 8) == 0;
+		const char *value = jstr(v), *why = NULL;
 
-		/* segd's own labels (segd.io/ports: "http=80/TCP,...") have their own syntax,
-		 * checked where they are read; every other value must be a label value. */
-		if (!why && strncmp(k, "segd.io/", 8) != 0)
-			why = policy_label_value_invalid(json_string_value(v));
-		if (!why && strlen(json_string_value(v)) > ENGINE_MAX_LABEL_VALUE)
+		if (!value)
+			why = "not a string without NULs";
+		else if (strlen(value) > ENGINE_MAX_LABEL_VALUE)
 			why = "value over 4096 bytes";
-		if (why) {
+		else if (policy_label_key_invalid(k))
+			why = policy_label_key_invalid(k);
+		/* segd.io/ports: "http=80/TCP,..." has its own syntax, checked where it is read. */
+		else if (!ours && policy_label_value_invalid(value))
+			why = policy_label_value_invalid(value);
+		if (why && !ours) {
+			ci->labels_ignored++;
+			if (policy_label_key_invalid(k))
+				continue;
+			value = ENGINE_LABEL_UNMATCHABLE;
+		} else if (why) {
 			_cleanup_free_ char *msg = NULL;
 
 			if (asprintf(&msg, "label \"%.64s\": %s", k, why) < 0)
 				return -ENOMEM;
 			return set_invalid(ci, msg);
 		}
-		if (policy_labels_set(&ci->labels, k, json_string_value(v)) < 0)
+		if (policy_labels_set(&ci->labels, k, value) < 0)
 			return -ENOMEM;
 	}
 	return 0;

@@ -7,11 +7,15 @@
 
 /*
  * The Docker Engine API's answers (which Podman serves too) as segd reads them: pure, every
- * input hostile. Strings with embedded NULs are refused where they are used, one bad label
+ * input hostile. Strings with embedded NULs are refused where they are used, a label no
+ * selector could name is left out or made unmatchable (parse_labels), a bad segd.io/ label
  * quarantines its container rather than dropping it, and sizes are bounded.
  */
 #define ENGINE_MAX_CONTAINERS 65536
 #define ENGINE_MAX_LABEL_VALUE POLICY_MAX_LABEL_VALUE_TEXT
+/* The value of an engine label whose value is no Kubernetes label value: no selector value can
+ * equal it ('<' is no label character), while the key is there for Exists and NotIn. */
+#define ENGINE_LABEL_UNMATCHABLE "<not-a-label-value>"
 
 /* GET /containers/json: the valid container ids (*ret NULL-terminated; invalid entries are
  * skipped and counted in *ret_skipped). -EBADMSG if it is not an array of at most

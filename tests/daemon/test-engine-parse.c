@@ -395,24 +395,44 @@ static void test_inspect_labels(void **state)
 	json_object_set_new(many, "k256", json_string("v"));
 	expect_labels(many, 0, "more than 256 labels");
 
-	/* one bad label drops them all and says which */
-	expect_labels(json_pack("{s:s, s:s}", "app", "web", "bad key", "x"), 0,
-		      "label \"bad key\": name part must consist of alphanumeric characters, '-', "
-		      "'_' or '.', and must start and end with an alphanumeric character");
-	expect_labels(json_pack("{s:s, s:s}", "app", "web", "x", "-x"), 0,
-		      "label \"x\": a valid label must be an empty string or consist of "
-		      "alphanumeric characters, '-', '_' or '.', and must start and end with an "
-		      "alphanumeric character");
-	expect_labels(json_pack("{s:s, s:i}", "app", "web", "n", 1), 0,
-		      "label \"n\": not a string without NULs");
-	expect_labels(json_pack("{s:s, s:o}", "app", "web", "x", json_stringn("a\0b", 3)), 0,
-		      "label \"x\": not a string without NULs");
+	/* Labels no selector can name (engines allow any string: image labels, Compose's paths)
+	 * neither drop nor quarantine the container: a bad key is left out, a bad value is kept
+	 * unmatchable (its key still counts for Exists and NotIn). */
+	expect_labels(json_pack("{s:s, s:s}", "app", "web", "bad key", "x"), 1, NULL);
+	expect_labels(json_pack("{s:s, s:s}", "app", "web", "x", "-x"), 2, NULL);
+	expect_labels(json_pack("{s:s, s:i}", "app", "web", "n", 1), 2, NULL);
+	expect_labels(json_pack("{s:s, s:o}", "app", "web", "x", json_stringn("a\0b", 3)), 2, NULL);
+	{
+		json_auto_t *o = inspect_base();
+		struct container_info ci = { 0 };
 
-	/* segd.io/ values have their own syntax, up to 4096 bytes */
+		json_object_set_new(
+			json_object_get(o, "Config"), "Labels",
+			json_pack(
+				"{s:s, s:s, s:s, s:s}", "app", "web", "maintainer", "A <a@b.c>",
+				"com.docker.compose.project.working_dir", "/srv/shop",
+				"com.docker.compose.config-hash",
+				"19f1d25dc1b769fb97bc820aae931dba500a5f42c4f394efe0e096e9853fb93e"));
+		assert_int_equal(inspect(o, ID1, &ci), 0);
+		assert_null(ci.invalid);
+		assert_int_equal(ci.labels.n, 4);
+		assert_int_equal(ci.labels_ignored, 3);
+		assert_string_equal(policy_labels_get(&ci.labels, "app"), "web");
+		assert_string_equal(policy_labels_get(&ci.labels, "maintainer"),
+				    ENGINE_LABEL_UNMATCHABLE);
+		assert_string_equal(policy_labels_get(&ci.labels,
+						      "com.docker.compose.project.working_dir"),
+				    ENGINE_LABEL_UNMATCHABLE);
+		/* no valid selector value can equal it */
+		assert_non_null(policy_label_value_invalid(ENGINE_LABEL_UNMATCHABLE));
+		container_info_done(&ci);
+	}
+
+	/* segd.io/ values have their own syntax, up to 4096 bytes; other values over 63 bytes
+	 * are no label values */
 	memset(value, 'v', sizeof(value));
 	value[64] = 0;
-	expect_labels(json_pack("{s:s}", "app", value), 0,
-		      "label \"app\": must be no more than 63 characters");
+	expect_labels(json_pack("{s:s}", "app", value), 1, NULL);
 	expect_labels(json_pack("{s:s, s:s}", "segd.io/ports", "http=80/TCP, dns=53/UDP",
 				"segd.io/x", value),
 		      2, NULL);
@@ -423,6 +443,9 @@ static void test_inspect_labels(void **state)
 	value[4097] = 0;
 	expect_labels(json_pack("{s:s}", "segd.io/x", value), 0,
 		      "label \"segd.io/x\": value over 4096 bytes");
+	expect_labels(json_pack("{s:s}", "big", value), 1, NULL);
+	expect_labels(json_pack("{s:i}", "segd.io/namespace", 7), 0,
+		      "label \"segd.io/namespace\": not a string without NULs");
 	/* ... but their keys are keys */
 	expect_labels(json_pack("{s:s}", "segd.io/", "x"), 0,
 		      "label \"segd.io/\": name part must be non-empty");
@@ -434,9 +457,10 @@ static void test_inspect_labels(void **state)
 		char want[200];
 
 		snprintf(want, sizeof(want),
-			 "label \"%.64s\": name part must be no more than 63 "
+			 "label \"segd.io/%.56s\": name part must be no more than 63 "
 			 "characters",
 			 value);
+		memcpy(value, "segd.io/", 8);
 		expect_labels(json_pack("{s:s}", value, "v"), 0, want);
 	}
 }
@@ -448,12 +472,12 @@ static void test_label_reason_whole(void **state)
 
 	/* the quarantine reason is never cut short, however long the label's problem */
 	json_object_set_new(json_object_get(o, "Config"), "Labels",
-			    json_pack("{s:s}", "tier", "-x"));
+			    json_pack("{s:s}", "segd.io/x y", "x"));
 	assert_int_equal(inspect(o, ID1, &ci), 0);
 	assert_string_equal(ci.invalid,
-			    "label \"tier\": a valid label must be an empty string or "
-			    "consist of alphanumeric characters, '-', '_' or '.', and must "
-			    "start and end with an alphanumeric character");
+			    "label \"segd.io/x y\": name part must consist of alphanumeric "
+			    "characters, '-', '_' or '.', and must start and end with an "
+			    "alphanumeric character");
 	container_info_done(&ci);
 }
 

@@ -15,8 +15,10 @@ engine.lists must not move between the event and the reaction (no resync ran).
   c  hostile event lines (malformed, non-object, unknown fields, wrong types, > 1 MiB, invalid
      UTF-8, deep nesting, ids that would inject into the request): segd stays up, logs, nothing
      else changes, later valid events still work
-  d  hostile labels (1000 labels, a 1 MiB value, invalid keys/values/ports/namespace/name):
-     skipped or error with a clear message, others unaffected
+  d  hostile labels: 1000 labels, bad segd.io/ports, namespace or segd.io/ label: skipped or
+     error with a clear message; labels no selector can name (a bad key, a 1 MiB value, a
+     value no label value, a NUL): enforced, the key left out or the value unmatchable
+     (checked with real packets); others unaffected
   e  a container gone between event and inspect; inspect answering 500, garbage, wrong types, a
      truncated body, slowly, or never: skipped, the API stays responsive, recovery afterwards
   f  the events stream cut mid-line; the engine socket removed and recreated (and refusing for
@@ -543,13 +545,26 @@ def main():
         nslab = {"segd.io/namespace": NS}
         specs = [
             ("many-labels", dict({"l%04d" % i: "v%d" % i for i in range(1000)}, **nslab), "label"),
-            ("big-label", dict(nslab, app="x" * (1 << 20)), "label"),
-            ("bad-key", dict(nslab, **{"-bad key!": "x", "app": "client"}), "label"),
-            ("bad-value", dict(nslab, app="x" * 64), "label"),
-            ("nul-label", dict(nslab, app="a\u0000b"), "label"),
             ("bad-ports", dict(nslab, app="w", **{"segd.io/ports": "http=99999/TCP,=80/XYZ,junk"}), "port"),
             ("bad-namespace", {"segd.io/namespace": "Not_Valid!", "app": "client"}, "namespace"),
+            ("bad-segd-label", dict(nslab, **{"segd.io/namespace": "a\u0000b"}), "label"),
         ]
+        # Labels no selector can name (engines allow any string): the container is enforced,
+        # a bad key left out, a bad value kept but matching no selector value. app=client
+        # reaches web:http; an unmatchable app does not.
+        unmatchable = [
+            ("big-label", dict(nslab, app="x" * (1 << 20))),
+            ("bad-value", dict(nslab, app="x" * 64)),
+            ("nul-label", dict(nslab, app="a\u0000b")),
+            ("path-label", dict(nslab, app="/srv/shop", maintainer="A <a@b.c>")),
+        ]
+        bad_key = container("bad-key", dict(nslab, **{"-bad key!": "x", "app": "client"}))
+        eng.emit_container_event("start", bad_key["id"])
+        ucs = []
+        for name, labels in unmatchable:
+            c = container(name, labels)
+            ucs.append(c)
+            eng.emit_container_event("start", c["id"])
         cs = []
         for name, labels, hint in specs:
             c = container(name, labels)
@@ -575,21 +590,36 @@ def main():
             res.check(p.returncode == 0, "segctl rules Odd_Name.1 failed: %s" % p.stderr.strip())
         else:
             res.no_problems(expect_rejected(odd, "Odd_Name.1"), "container name")
+        for c in [bad_key] + ucs:
+            res.no_problems([p for p in [wait_enforced(c, SETTLE)] if p], "labels no selector names")
+        e = ep_of(bad_key["id"]) or {}
+        res.check(sorted((e.get("labels") or {})) == ["app", "segd.io/namespace"],
+                  "bad-key: labels %r, want the bad key left out" % e.get("labels"))
+        for c in ucs:
+            e = ep_of(c["id"]) or {}
+            res.check((e.get("labels") or {}).get("app") == "<not-a-label-value>",
+                      "%s: app=%r, want it unmatchable" % (c["name"], (e.get("labels") or {}).get("app", "")[:40]))
+            res.check(not topo.can(c["name"], "web", "tcp", 80),
+                      "%s (app no label value) reaches web:80" % c["name"])
+        res.check(topo.can("bad-key", "web", "tcp", 80), "bad-key (app=client, one key left out) "
+                  "cannot reach web:80")
         res.check(segd.alive(), "segd died on hostile labels")
         # and through a resync that sees them again (and its inspections)
         res.check(after_resync() or not segd.alive(), "no resync after the hostile labels: %s" % engine())
         res.check(segd.alive(), "segd died on hostile labels (resync)")
-        res.no_problems(diff(before, snapshot(), good), "after hostile labels")
-        res.check(topo.can("client", "web", "tcp", 80) and not topo.can("bad-key", "web", "tcp", 80),
+        res.no_problems(diff(before, snapshot(), good, rules=False), "with hostile labels")
+        res.check(topo.can("client", "web", "tcp", 80) and not topo.can("other", "web", "tcp", 80),
                   "traffic to web changed after hostile labels")
-        for c, _, _ in cs:
+        extra = [(c, c["name"], None) for c in [bad_key] + ucs]
+        for c, _, _ in cs + extra:
             eng.remove_container(c["id"])
             eng.emit_container_event("destroy", c["id"])
         for c in (odd, quiet):
             eng.remove_container(c["id"])
             eng.emit_container_event("destroy", c["id"])
-        for c, name, _ in cs + [(odd, "odd", None), (quiet, "quiet", None)]:
+        for c, name, _ in cs + extra + [(odd, "odd", None), (quiet, "quiet", None)]:
             res.no_problems([p for p in [wait_gone(c, SETTLE)] if p], "removing " + name)
+        res.no_problems(diff(before, snapshot(), good), "after hostile labels")
 
     # ------------------------------------------------------------------ (e)
     def e_inspect_failures():
