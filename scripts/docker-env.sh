@@ -9,8 +9,9 @@
 #   scripts/docker-env.sh env   [--state-dir DIR] [--data-root D] [--image NAME]
 #
 # setup:
-#   - installs docker.io, containerd, runc, busybox-static (and curl, gcc, libc6-dev) when
-#     missing; apt-get update only then;
+#   - installs docker.io, containerd, runc, docker-compose (Compose v1: the Compose example's
+#     suite and the demo), busybox-static (and curl, gcc, libc6-dev) when missing; apt-get
+#     update only then;
 #   - starts containerd (its own config DIR/containerd.toml, so /etc/containerd is never read;
 #     the CRI plugin disabled; root D/containerd, state DIR/containerd, socket
 #     DIR/containerd.sock) and dockerd (its own DIR/daemon.json, so /etc/docker is never read:
@@ -224,7 +225,7 @@ release_mounts() {
 
 install_packages() {
 	local missing=() p
-	for p in docker.io containerd runc busybox-static iptables curl gcc libc6-dev; do
+	for p in docker.io containerd runc docker-compose busybox-static iptables curl gcc libc6-dev; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 			missing+=("$p")
 	done

@@ -10,7 +10,7 @@
 # of the control API by local users (connection floods, trickled requests, callers with no role,
 # segctl's timeouts), state faults (a full state dir, a damaged state.json or journal: fail
 # closed, with real packets), a hostile fake engine, real Podman and Docker containers (the
-# same scenarios for both), real Docker containers through segd-runc, the zero-window
+# same scenarios for both), the Compose example, real Docker containers through segd-runc, the zero-window
 # measurement (200 container starts, with Podman and with Docker) and the NetworkPolicy conformance cases. Run as root on
 # Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
@@ -92,6 +92,8 @@ suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 # dockerd from scripts/docker-env.sh, every container under segd-runc).
 suite podman python3 tests/integration/test_containers.py --engine podman --build "$B"
 suite docker python3 tests/integration/test_containers.py --engine docker --build "$B"
+# examples/compose with Compose v1 (Debian's docker-compose) and its policy file.
+suite compose python3 tests/integration/test_compose.py --build "$B"
 suite podman-security python3 tests/security/test_podman_security.py --build "$B"
 # Real Docker (20.10: dockerd, containerd and its shim, private) through segd-runc.
 suite docker-runc python3 tests/integration/test_docker_runc.py --build "$B"
