@@ -2,9 +2,12 @@
 # The segd demo: real Podman containers isolated by label. Three tiers (web, api, db) and an
 # intruder run in namespace "shop"; segd follows them through Podman's API and its OCI hook,
 # applies examples/three-tier.yaml (web -> api:8080, api -> db:5432, nothing else), and real
-# connection attempts between the containers show what passes, before and after.
-# Builds everything and sets Podman up first (scripts/podman-env.sh: runc, rlimits, an offline
-# image, the API service). Run as root on Debian 12. SEGD_DEMO_KEEP=1 leaves it all running.
+# connection attempts between the containers show what passes, before and after. Then the same
+# with Docker: a private dockerd whose default runtime is segd-runc, the Compose project of
+# examples/compose brought up with docker-compose and isolated by examples/compose/policy.yaml.
+# Builds everything and sets Podman and Docker up first (scripts/podman-env.sh: runc, rlimits,
+# an offline image, the API service; scripts/docker-env.sh: a private containerd and dockerd).
+# Run as root on Debian 12. SEGD_DEMO_KEEP=1 leaves it all running.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -30,12 +33,27 @@ eval "$(scripts/podman-env.sh setup --state-dir $RUN/podman --hook "$top/build/d
 	--segd-socket "$SEGD_SOCKET")"
 export CONTAINERS_CONF
 
-cleanup() {
-	[ "${SEGD_DEMO_KEEP:-0}" = 1 ] && { echo "(kept: containers demo-*, segd pid $(cat $RUN/segd.pid 2>/dev/null))"; return; }
+podman_down() {
 	for t in "${TIERS[@]}"; do podman rm -f -t 0 "demo-$t" >/dev/null 2>&1 || true; done
 	podman network rm -f $NET >/dev/null 2>&1 || true
-	[ -f $RUN/segd.pid ] && kill "$(cat $RUN/segd.pid)" 2>/dev/null || true
 	scripts/podman-env.sh stop --state-dir $RUN/podman >/dev/null 2>&1 || true
+}
+stop_segd() {
+	local pid
+	pid=$(cat $RUN/segd.pid 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null || true
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+	rm -f $RUN/segd.pid
+}
+cleanup() {
+	[ "${SEGD_DEMO_KEEP:-0}" = 1 ] && { echo "(kept: containers demo-* and shop_*, segd pid $(cat $RUN/segd.pid 2>/dev/null))"; return; }
+	podman_down
+	if [ -n "${DOCKER_HOST:-}" ]; then
+		IMAGE=$SEGD_DOCKER_IMAGE docker-compose -p shop -f examples/compose/compose.yaml \
+			down -t 1 >/dev/null 2>&1 || true
+		scripts/docker-env.sh stop >/dev/null 2>&1 || true
+	fi
+	stop_segd
 }
 trap cleanup EXIT
 for t in "${TIERS[@]}"; do podman rm -f -t 0 "demo-$t" >/dev/null 2>&1 || true; done
@@ -121,5 +139,63 @@ say "Stop the policy: delete it, and everyone reaches everyone again"
 run "$SEGCTL" delete -f examples/three-tier.yaml
 matrix
 
+say "Podman's part is done. segd's log:"
+grep -v "^API " $RUN/segd.log | sed 's/^/  /' | tail -15
+
+# ---------------------------------------------------------------- Docker and Compose
+say "Docker: a private dockerd whose default runtime is segd-runc (segd's hooks in every bundle)"
+podman_down
+stop_segd
+eval "$(scripts/docker-env.sh setup --runtime "$top/build/daemon/segd-runc" --segd-socket "$SEGD_SOCKET")"
+export DOCKER_HOST DOCKER_CONFIG
+docker() { /usr/bin/docker "$@"; } # Debian's 20.10 client (another docker may come first on PATH)
+rm -rf $RUN/state
+"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --audit-log $RUN/audit.jsonl \
+	--engine "unix://$SEGD_DOCKER_SOCKET" --resync-interval 10 2>$RUN/segd.log &
+echo $! > $RUN/segd.pid
+for _ in $(seq 100); do [ -S "$SEGD_SOCKET" ] && break; sleep 0.05; done
+run docker info --format '{{.DefaultRuntime}} runtime, {{.ServerVersion}}'
+
+say "Compose: examples/compose as project shop (the namespace), labels only; then its policy"
+export IMAGE=$SEGD_DOCKER_IMAGE
+run docker-compose -p shop -f examples/compose/compose.yaml up -d
+wait_labels shop_web_1=web shop_api_1=api shop_db_1=db
+run "$SEGCTL" apply -f examples/compose/policy.yaml
+run "$SEGCTL" get endpoints -n shop
+
+SVCS=(web api db)
+declare -A SPORT=([web]=80 [api]=8080 [db]=5432) SIP=()
+for s in "${SVCS[@]}"; do
+	SIP[$s]=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "shop_${s}_1")
+done
+compose_matrix() {
+	printf '  %-9s' "from\\to"
+	for d in "${SVCS[@]}"; do printf '%-14s' "$d:${SPORT[$d]}"; done
+	echo
+	for s in "${SVCS[@]}"; do
+		printf '  %-9s' "$s"
+		for d in "${SVCS[@]}"; do
+			if [ "$s" = "$d" ]; then printf '%-14s' "-"; continue; fi
+			r=$(docker exec "shop_${s}_1" segd-probe connect --timeout-ms 300 "tcp:${SIP[$d]}:${SPORT[$d]}" | awk '{print $2}')
+			[ "$r" = ok ] && c=allowed || c=denied
+			printf '%-14s' "$c"
+		done
+		echo
+	done
+}
+say "Real connections between the Compose services: only web -> api:8080 and api -> db:5432"
+compose_matrix
+run "$SEGCTL" check shop_web_1 shop_api_1 8080/TCP
+run "$SEGCTL" check shop_db_1 shop_web_1 80/TCP
+
+say "A container started while segd is down is still isolated: segd-runc's hook fails closed"
+stop_segd
+run docker run -d --name shop_late_1 --network shop_shop --label app=web \
+	--label com.docker.compose.project=shop "$IMAGE" segd-probe serve --tcp 80 >/dev/null
+late_pid=$(docker inspect -f '{{.State.Pid}}' shop_late_1)
+echo "  tables in shop_late_1's network namespace (segd is not running):"
+nsenter --net=/proc/$late_pid/ns/net nft list tables | sed 's/^/    /'
+docker rm -f shop_late_1 >/dev/null
+
 say "Done. segd's log:"
-grep -v "^API " $RUN/segd.log | sed 's/^/  /' | tail -30
+grep -v "^API " $RUN/segd.log | sed 's/^/  /' | tail -20
