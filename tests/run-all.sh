@@ -93,7 +93,8 @@ suite engine-input python3 tests/integration/test_engine_input.py "${bins[@]}"
 suite podman python3 tests/integration/test_containers.py --engine podman --build "$B"
 suite docker python3 tests/integration/test_containers.py --engine docker --build "$B"
 suite podman-security python3 tests/security/test_podman_security.py --build "$B"
-# Real Docker (20.10: dockerd, containerd and its shim, private) through segd-runc.
+# Real Docker (20.10: dockerd, containerd and its shim; the same docker-env.sh fixture) through
+# segd-runc, with its special cases (a missing hook, `--runtime runc` caught through PATH).
 suite docker-runc python3 tests/integration/test_docker_runc.py --build "$B"
 suite zero-window python3 tests/integration/test_zero_window.py --build "$B" --starts 200
 cases=(tests/conformance/cases)

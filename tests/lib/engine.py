@@ -7,8 +7,8 @@ nft table in a container's namespace, and the API socket's _ping. A subclass pro
 command line (`cli`), the engine-specific run flags and removal, networks, the API service
 and teardown.
 
-Also here: EngineSegd (segd following an engine), set_elements, and the option parsing and
-teardown every container suite uses.
+Also here: EngineSegd (segd following an engine), set_elements, guard_tables_holding, and the
+option parsing and teardown every container suite uses.
 """
 
 import ipaddress
@@ -246,6 +246,27 @@ class EngineSegd(T.Segd):
             return json.loads(p.stdout)
         except ValueError:
             return None
+
+
+def guard_tables_holding(addr):
+    """The host's `netdev segd-*` tables (segd's guards of endpoints' host-side devices) whose
+    own4 set holds addr (a string), or an address in it (an ipaddress network)."""
+    p = T.run(["nft", "-j", "list", "sets", "netdev"], check=False)
+    try:
+        items = json.loads(p.stdout or "{}").get("nftables") or []
+    except ValueError:
+        return ["unreadable: %s" % p.stdout[:200]]
+
+    def holds(elems):
+        if isinstance(addr, str):
+            return addr in elems
+        return any(isinstance(e, str) and ipaddress.ip_address(e) in addr for e in elems)
+    out = []
+    for it in items:
+        st = it.get("set") or {}
+        if st.get("table", "").startswith("segd-") and st.get("name") == "own4" and holds(st.get("elem") or []):
+            out.append(st["table"])
+    return out
 
 
 def set_elements(rules_json):
