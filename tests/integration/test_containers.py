@@ -89,14 +89,9 @@ def labels_for(app):
     return lab
 
 
-class Suite:
+class Suite(E.EngineSuite):
     def __init__(self, a):
-        self.a = a
-        self.r = T.Results()
-        self.eng = None
-        self.segd = None
-        self.net = None
-        self.subnet = None
+        super().__init__(a)
         self.live = {}      # short name -> (app, ip): containers in the access matrix
         self.exec_in = {}   # short name -> container to run probes in (a pod's member)
         self.policy_on = False
@@ -576,14 +571,7 @@ class Suite:
 
     # ------------------------------------------------------------------ main
     def main(self):
-        try:
-            self.setup()
-        except Exception as e:  # noqa: BLE001
-            print("SETUP FAILED: %s" % e, flush=True)
-            if self.segd:
-                print(self.segd.log_tail(), flush=True)
-            self.r.failed += 1
-            self.teardown()
+        if not self.set_up():
             return self.r.summary()
         if self.a.engine == "docker":
             restart = ("(g) dockerd restart (live-restore): containers die and come back while it is "

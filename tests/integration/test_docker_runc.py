@@ -38,14 +38,9 @@ def environ(pid):
     return dict(e.split("=", 1) for e in items if "=" in e)
 
 
-class Suite:
+class Suite(E.EngineSuite):
     def __init__(self, a):
-        self.a = a
-        self.r = T.Results()
-        self.eng = None
-        self.segd = None
-        self.net = None
-        self.subnet = None
+        super().__init__(a)
         self.hook = os.path.join(os.path.dirname(os.path.realpath(a.runtime)), "segd-oci-hook")
         self.runc_path = None
 
@@ -162,12 +157,7 @@ class Suite:
 
     # ------------------------------------------------------------------ main
     def main(self):
-        try:
-            self.setup()
-        except Exception as e:  # noqa: BLE001
-            print("SETUP FAILED: %s" % e, flush=True)
-            self.r.failed += 1
-            self.teardown()
+        if not self.set_up():
             return self.r.summary()
         try:
             for name, fn in (("(a) segd up: enforced at createRuntime", self.t_hooked),

@@ -8,7 +8,7 @@ command line (`cli`), the engine-specific run flags and removal, networks, the A
 and teardown.
 
 Also here: EngineSegd (segd following an engine), set_elements, guard_tables_holding, and the
-option parsing and teardown every container suite uses.
+base class, option parsing and teardown every container suite uses.
 """
 
 import ipaddress
@@ -282,6 +282,33 @@ def set_elements(rules_json):
 
 
 # ------------------------------------------------------------- suite plumbing
+class EngineSuite:
+    """Where a container suite's Suite starts: its arguments (a), results (r), engine fixture
+    (eng), segd, network (net, subnet). The suite has setup() and teardown()."""
+
+    def __init__(self, a):
+        self.a = a
+        self.r = T.Results()
+        self.eng = None
+        self.segd = None
+        self.net = None
+        self.subnet = None
+
+    def set_up(self):
+        """self.setup(); when it fails: says why (with segd's log tail), counts a failure and
+        tears down; returns whether it worked."""
+        try:
+            self.setup()
+            return True
+        except Exception as e:  # noqa: BLE001 - reported as the suite's failure
+            print("SETUP FAILED: %s" % e, flush=True)
+            if self.segd:
+                print(self.segd.log_tail(), flush=True)
+            self.r.failed += 1
+            self.teardown()
+            return False
+
+
 def suite_parser(doc, probe_help="accepted for symmetry with the other suites; unused"):
     """The options every container suite takes: where the binaries are, the hook (Podman) or
     runtime (Docker), the image's probe, keeping the log."""
