@@ -4,7 +4,8 @@
 #
 #   scripts/docker-env.sh setup [--state-dir DIR] [--data-root D] [--runtime SEGD_RUNC_BIN]
 #                               [--segd-socket SOCK] [--hook-timeout-ms N] [--hook-config FILE]
-#                               [--probe-static BIN] [--image NAME]
+#                               [--oci-hook PATH] [--runc-on-path] [--probe-static BIN]
+#                               [--image NAME]
 #   scripts/docker-env.sh stop  [--state-dir DIR] [--dockerd-only]
 #   scripts/docker-env.sh env   [--state-dir DIR] [--data-root D] [--image NAME]
 #
@@ -27,6 +28,13 @@
 #     SEGD_OCI_HOOK (segd-oci-hook next to BIN, when there), SEGD_HOOK_TIMEOUT_MS and
 #     SEGD_HOOK_CONFIG. Daemons this script started with another configuration are restarted
 #     (containerd only when its environment changes); containers keep running;
+#   - --oci-hook PATH (with --runtime): SEGD_OCI_HOOK=PATH instead of the hook next to BIN.
+#     PATH must be absolute but need not exist: a missing hook makes segd-runc refuse every
+#     container (a test of failing closed);
+#   - --runc-on-path (with --runtime): DIR/runc-path/runc, a symbolic link to BIN, comes first
+#     on containerd's PATH (DIR/runc-path:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
+#     /sbin:/bin) and SEGD_RUNC is the real runc, so `docker run --runtime runc` (dockerd's
+#     built-in runc, found on the shim's PATH) runs segd-runc too (contrib/docker/README.md);
 #   - waits (bounded) until both answer; pids in DIR/containerd.pid and DIR/dockerd.pid, logs in
 #     DIR/containerd.log and DIR/dockerd.log;
 #   - imports the image localhost/segd-test:latest from the rootfs of scripts/test-image.sh
@@ -53,6 +61,8 @@ runtime=
 segd_socket=/run/segd/segd.sock
 hook_timeout_ms=
 hook_config=
+oci_hook=
+runc_on_path=0
 probe_static=
 image=localhost/segd-test:latest
 dockerd_only=0
@@ -64,7 +74,7 @@ die() { say "$*"; exit 1; }
 # shellcheck source=scripts/test-image.sh
 . "$top/scripts/test-image.sh"
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -74,6 +84,8 @@ while [ $# -gt 0 ]; do
 	--segd-socket) segd_socket=$2; shift 2 ;;
 	--hook-timeout-ms) hook_timeout_ms=$2; shift 2 ;;
 	--hook-config) hook_config=$2; shift 2 ;;
+	--oci-hook) oci_hook=$2; shift 2 ;;
+	--runc-on-path) runc_on_path=1; shift ;;
 	--probe-static) probe_static=$2; shift 2 ;;
 	--image) image=$2; shift 2 ;;
 	--dockerd-only) dockerd_only=1; shift ;;
@@ -87,6 +99,11 @@ case $state in /*) ;; *) die "--state-dir must be absolute" ;; esac
 case $data in /*) ;; *) die "--data-root must be absolute" ;; esac
 # A socket path must fit sockaddr_un (108 bytes) with the longest name below.
 [ "${#state}" -le 80 ] || die "--state-dir $state is too long (at most 80 characters)"
+if [ -z "$runtime" ] && { [ -n "$oci_hook" ] || [ "$runc_on_path" = 1 ]; }; then
+	die "--oci-hook and --runc-on-path need --runtime"
+fi
+case $oci_hook in ''|/*) ;; *) die "--oci-hook must be absolute" ;; esac
+[[ $oci_hook == *[[:cntrl:]]* ]] && die "control character in --oci-hook"
 case $data in /var/lib/docker|/var/lib/docker/*) die "--data-root must not be the host's Docker's" ;; esac
 case $state in /run/docker|/run/docker/*|/var/run/docker|/var/run/docker/*)
 	die "--state-dir must not be the host's Docker's" ;;
@@ -98,6 +115,7 @@ exec_root=$state/exec
 daemon_json=$state/daemon.json
 ctr_conf=$state/containerd.toml
 ctr_env=$state/containerd.env
+runc_path=$state/runc-path
 ctr_pidfile=$state/containerd.pid
 dockerd_pidfile=$state/dockerd.pid
 cli_config=$state/cli
@@ -302,13 +320,24 @@ EOF
 	if [ -n "$runtime" ]; then
 		[ -x "$runtime" ] || die "--runtime $runtime is not executable"
 		runtime=$(readlink -f "$runtime")
-		real_runc=$(command -v runc) || die "runc not found"
+		real_runc=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v runc) ||
+			die "runc not found"
+		[ "$(readlink -f "$real_runc")" != "$runtime" ] || die "runc on PATH ($real_runc) is $runtime"
 		rt=", \"default-runtime\": \"segd\", \"runtimes\": {\"segd\": {\"path\": $(json_str "$runtime")}}"
 		{
 			echo "SEGD_SOCKET=$segd_socket"
 			echo "SEGD_RUNC=$real_runc"
 			hook=$(dirname "$runtime")/segd-oci-hook
-			[ -x "$hook" ] && echo "SEGD_OCI_HOOK=$hook"
+			if [ -n "$oci_hook" ]; then
+				echo "SEGD_OCI_HOOK=$oci_hook"
+			elif [ -x "$hook" ]; then
+				echo "SEGD_OCI_HOOK=$hook"
+			fi
+			if [ "$runc_on_path" = 1 ]; then
+				mkdir -p "$runc_path"
+				ln -sfn "$runtime" "$runc_path/runc"
+				echo "PATH=$runc_path:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+			fi
 			[ -n "$hook_timeout_ms" ] && echo "SEGD_HOOK_TIMEOUT_MS=$hook_timeout_ms"
 			[ -n "$hook_config" ] && echo "SEGD_HOOK_CONFIG=$(readlink -f "$hook_config")"
 			true

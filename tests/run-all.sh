@@ -95,7 +95,8 @@ suite docker python3 tests/integration/test_containers.py --engine docker --buil
 # examples/compose with Compose v1 (Debian's docker-compose) and its policy file.
 suite compose python3 tests/integration/test_compose.py --build "$B"
 suite podman-security python3 tests/security/test_podman_security.py --build "$B"
-# Real Docker (20.10: dockerd, containerd and its shim, private) through segd-runc.
+# Real Docker (20.10: dockerd, containerd and its shim; the same docker-env.sh fixture) through
+# segd-runc, with its special cases (a missing hook, `--runtime runc` caught through PATH).
 suite docker-runc python3 tests/integration/test_docker_runc.py --build "$B"
 # The zero-window measurement, 200 starts under a connection hammer, with each engine: Podman's
 # OCI hook, Docker's containers through segd-runc.

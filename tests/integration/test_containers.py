@@ -80,22 +80,6 @@ def same_netns(a, b):
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
-def guard_tables_holding(addr):
-    """The host's `netdev segd-*` tables (segd's guards of endpoints' host-side devices) whose
-    own4 set holds addr."""
-    p = T.run(["nft", "-j", "list", "sets", "netdev"], check=False)
-    try:
-        items = json.loads(p.stdout or "{}").get("nftables") or []
-    except ValueError:
-        return ["unreadable: %s" % p.stdout[:200]]
-    out = []
-    for it in items:
-        st = it.get("set") or {}
-        if st.get("table", "").startswith("segd-") and st.get("name") == "own4" and addr in (st.get("elem") or []):
-            out.append(st["table"])
-    return out
-
-
 def labels_for(app):
     lab = {"app": app, "segd.io/namespace": NS}
     if app == "api":
@@ -105,14 +89,9 @@ def labels_for(app):
     return lab
 
 
-class Suite:
+class Suite(E.EngineSuite):
     def __init__(self, a):
-        self.a = a
-        self.r = T.Results()
-        self.eng = None
-        self.segd = None
-        self.net = None
-        self.subnet = None
+        super().__init__(a)
         self.live = {}      # short name -> (app, ip): containers in the access matrix
         self.exec_in = {}   # short name -> container to run probes in (a pod's member)
         self.policy_on = False
@@ -563,7 +542,7 @@ class Suite:
         gone_ip = self.gone_while_down
         if not gone_ip:
             return self.r.skip("(h) did not remove a container while segd was down")
-        left = eventually(lambda: guard_tables_holding(gone_ip), timeout=self.a.converge_s, interval=0.5)
+        left = eventually(lambda: E.guard_tables_holding(gone_ip), timeout=self.a.converge_s, interval=0.5)
         if not self.r.check(not left, "guard table(s) %s of the container removed while segd was down "
                             "(own4 %s) still in the host's namespace %.0fs after segd's restart" % (
                                 left, gone_ip, self.a.converge_s)):
@@ -592,14 +571,7 @@ class Suite:
 
     # ------------------------------------------------------------------ main
     def main(self):
-        try:
-            self.setup()
-        except Exception as e:  # noqa: BLE001
-            print("SETUP FAILED: %s" % e, flush=True)
-            if self.segd:
-                print(self.segd.log_tail(), flush=True)
-            self.r.failed += 1
-            self.teardown()
+        if not self.set_up():
             return self.r.summary()
         if self.a.engine == "docker":
             restart = ("(g) dockerd restart (live-restore): containers die and come back while it is "

@@ -91,11 +91,16 @@ class Docker(ContainerEngine):
     kind = "docker"
 
     def __init__(self, runtime=None, segd_socket=None, hook_timeout_ms=None, probe_static=None,
-                 prefix=None, hook_config=None, state_dir=STATE_DIR):
+                 prefix=None, hook_config=None, state_dir=STATE_DIR, oci_hook=None,
+                 runc_on_path=False):
         super().__init__(prefix or "sgd%d-" % os.getpid())
         self.state_dir = state_dir
         self.probe_static = probe_static
+        # The runtime's configuration (docker-env.sh setup's options; see setup)
+        self.runtime, self.segd_socket, self.hook_timeout_ms = runtime, segd_socket, hook_timeout_ms
         self.hook_config = hook_config  # segd's config file, for the hook's hook-fail-open
+        self.oci_hook = oci_hook        # SEGD_OCI_HOOK (may be missing: segd-runc refuses)
+        self.runc_on_path = runc_on_path  # segd-runc as `runc` first on containerd's PATH
         self.service_stopped = False   # dockerd stopped by stop_service: exec via containerd
         self._exec_ids = itertools.count()
         self._closed = False
@@ -105,7 +110,7 @@ class Docker(ContainerEngine):
         # dockerd somebody started by hand is left running).
         self._owner_file = os.path.join(self.state_dir, "test-run.pid")
         self.started_env = not self.api_answers() or self._owner_gone()
-        self.setup(runtime, segd_socket, hook_timeout_ms)
+        self.setup()
         if self.started_env:
             with open(self._owner_file, "w") as f:
                 f.write("%d\n" % os.getpid())
@@ -129,15 +134,19 @@ class Docker(ContainerEngine):
         return run_env_script(ENV_SCRIPT, sub, ["--state-dir", self.state_dir] + list(extra),
                               timeout=timeout)
 
-    def setup(self, runtime=None, segd_socket=None, hook_timeout_ms=None):
+    def setup(self):
         """Starts (or reconfigures) containerd and dockerd, builds the image."""
         args = []
-        if runtime:
-            args += ["--runtime", runtime, "--segd-socket", segd_socket or "/run/segd/segd.sock"]
-            if hook_timeout_ms:
-                args += ["--hook-timeout-ms", str(hook_timeout_ms)]
+        if self.runtime:
+            args += ["--runtime", self.runtime, "--segd-socket", self.segd_socket or "/run/segd/segd.sock"]
+            if self.hook_timeout_ms:
+                args += ["--hook-timeout-ms", str(self.hook_timeout_ms)]
             if self.hook_config:
                 args += ["--hook-config", self.hook_config]
+            if self.oci_hook:
+                args += ["--oci-hook", self.oci_hook]
+            if self.runc_on_path:
+                args += ["--runc-on-path"]
         if self.probe_static:
             args += ["--probe-static", self.probe_static]
         env = _parse_env(self._env_script("setup", *args).stdout)
@@ -146,8 +155,17 @@ class Docker(ContainerEngine):
         self.exec_root = env["SEGD_DOCKER_EXEC_ROOT"]
         self.image = env.get("SEGD_DOCKER_IMAGE", IMAGE)
         self.denv = {"DOCKER_HOST": env["DOCKER_HOST"], "DOCKER_CONFIG": env["DOCKER_CONFIG"]}
-        self.runtime, self._segd_socket, self._hook_timeout_ms = runtime, segd_socket, hook_timeout_ms
         return env
+
+    def reconfigure(self, **kw):
+        """setup with some of the runtime's configuration changed (the attributes of __init__:
+        oci_hook, runc_on_path, ...); the daemons restart, the containers keep running."""
+        for k, v in kw.items():
+            if k not in ("runtime", "segd_socket", "hook_timeout_ms", "hook_config", "oci_hook",
+                         "runc_on_path"):
+                raise TypeError("reconfigure: unknown setting %s" % k)
+            setattr(self, k, v)
+        return self.setup()
 
     def docker(self, *args, check=True, timeout=120, input=None):
         return docker_raw(list(args), self.denv, check=check, timeout=timeout, input=input)
@@ -179,7 +197,7 @@ class Docker(ContainerEngine):
 
     def start_service(self):
         """setup again: starts dockerd (and containerd) when not running."""
-        self.setup(self.runtime, self._segd_socket, self._hook_timeout_ms)
+        self.setup()
         self.service_stopped = False
 
     def restart_service(self):
@@ -249,6 +267,19 @@ class Docker(ContainerEngine):
         if check and p.returncode != 0:
             raise RuntimeError("ctr exec in %s failed (%d): %s" % (short, p.returncode, p.stderr))
         return p
+
+    def bundle_config(self, short):
+        """The config.json containerd gave the runtime for the container (its OCI bundle, with
+        the hooks segd-runc added)."""
+        path = os.path.join(self.state_dir, "containerd", "io.containerd.runtime.v2.task", "moby",
+                            self.container_id(short), "config.json")
+        with open(path) as f:
+            return json.load(f)
+
+    def task_ids(self):
+        """The ids of the containers containerd has a task for (running or not)."""
+        p = self.ctr("tasks", "ls", "-q", check=False)
+        return set(p.stdout.split())
 
     def kill_task(self, short, timeout=20):
         """SIGKILL the container's task through containerd (works while dockerd is away) and

@@ -7,8 +7,8 @@ nft table in a container's namespace, and the API socket's _ping. A subclass pro
 command line (`cli`), the engine-specific run flags and removal, networks, the API service
 and teardown.
 
-Also here: EngineSegd (segd following an engine), set_elements, and the option parsing and
-teardown every container suite uses.
+Also here: EngineSegd (segd following an engine), set_elements, guard_tables_holding, and the
+base class, option parsing and teardown every container suite uses.
 """
 
 import ipaddress
@@ -248,6 +248,27 @@ class EngineSegd(T.Segd):
             return None
 
 
+def guard_tables_holding(addr):
+    """The host's `netdev segd-*` tables (segd's guards of endpoints' host-side devices) whose
+    own4 set holds addr (a string), or an address in it (an ipaddress network)."""
+    p = T.run(["nft", "-j", "list", "sets", "netdev"], check=False)
+    try:
+        items = json.loads(p.stdout or "{}").get("nftables") or []
+    except ValueError:
+        return ["unreadable: %s" % p.stdout[:200]]
+
+    def holds(elems):
+        if isinstance(addr, str):
+            return addr in elems
+        return any(isinstance(e, str) and ipaddress.ip_address(e) in addr for e in elems)
+    out = []
+    for it in items:
+        st = it.get("set") or {}
+        if st.get("table", "").startswith("segd-") and st.get("name") == "own4" and holds(st.get("elem") or []):
+            out.append(st["table"])
+    return out
+
+
 def set_elements(rules_json):
     """Every element of every policy set of a `segctl rules -o json` answer (not the dynamic
     sets, peers4/peers6, which record whom the endpoint had flows with)."""
@@ -261,6 +282,33 @@ def set_elements(rules_json):
 
 
 # ------------------------------------------------------------- suite plumbing
+class EngineSuite:
+    """Where a container suite's Suite starts: its arguments (a), results (r), engine fixture
+    (eng), segd, network (net, subnet). The suite has setup() and teardown()."""
+
+    def __init__(self, a):
+        self.a = a
+        self.r = T.Results()
+        self.eng = None
+        self.segd = None
+        self.net = None
+        self.subnet = None
+
+    def set_up(self):
+        """self.setup(); when it fails: says why (with segd's log tail), counts a failure and
+        tears down; returns whether it worked."""
+        try:
+            self.setup()
+            return True
+        except Exception as e:  # noqa: BLE001 - reported as the suite's failure
+            print("SETUP FAILED: %s" % e, flush=True)
+            if self.segd:
+                print(self.segd.log_tail(), flush=True)
+            self.r.failed += 1
+            self.teardown()
+            return False
+
+
 def suite_parser(doc, probe_help="accepted for symmetry with the other suites; unused"):
     """The options every container suite takes: where the binaries are, the hook (Podman) or
     runtime (Docker), the image's probe, keeping the log."""
