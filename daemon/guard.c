@@ -76,8 +76,15 @@ static void ns_unref(struct guard_ns *ns, bool forget)
 
 	if (--ns->refs > 0)
 		return;
-	if (forget)
+	if (forget) {
+		/* No endpoint guards a device here any more: tables this socket still owns are
+		 * of devices that went while segd was down (kept by the fd store till now). */
+		int r = guard_sweep_socket(ns->s, ns->label, NULL, NULL, NULL);
+
+		if (r < 0)
+			log_debug_errno(r, "Cannot sweep guard tables in %s: %m", ns->label);
 		owner_socket_forget(gs->fdstore, ns->store_name);
+	}
 	for (size_t i = 0; i < gs->n_nss; i++)
 		if (gs->nss[i] == ns) {
 			gs->nss[i] = gs->nss[--gs->n_nss];

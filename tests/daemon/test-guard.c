@@ -612,6 +612,48 @@ static void test_sweep(void **state)
 	pair_done(&p);
 }
 
+/* The last device a guard socket guarded goes: what else that socket owns (tables of devices
+ * that went while segd was down, which the fd store kept owned) goes with it, before the socket
+ * is released and could own nothing any more. */
+static void test_last_drop_sweeps(void **state)
+{
+	struct policy_plan *plan = plan_of(egress_5001);
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	struct nft_error err = { 0 };
+	struct policy_addr own = { .family = AF_INET };
+	struct policy_guard orphan;
+	struct pair p;
+	ino_t ino = 0;
+
+	pair_setup(&p, "lastdrop");
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	gs->table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST;
+	assert_int_equal(netns_inode(p.ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(guard_commit(gs, &g, NULL, plan, &own, 1, &err), 0);
+	orphan = (struct policy_guard){
+		.table = POLICY_GUARD_TABLE_PREFIX "gone",
+		.device = p.host_if,
+		.ifindex = (uint32_t)p.host_index,
+		.addrs = &own,
+		.n_addrs = 1,
+		.plan = plan,
+		.table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST,
+	};
+	assert_int_equal(nft_replace_guard(g.devs[0].ns->s, &orphan, &err), 0);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, orphan.table, NULL, NULL), 1);
+
+	guard_drop(&g, true);
+	assert_int_equal(gs->n_nss, 0);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, p.table, NULL, NULL), 0);
+	assert_int_equal(nft_table_get_named(p.s, NFPROTO_NETDEV, orphan.table, NULL, NULL), 0);
+	guards_free(gs);
+	policy_plan_free(plan);
+	pair_done(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_tightening_forgets_replies),
 		cmocka_unit_test(test_discover_unguardable),
 		cmocka_unit_test(test_sweep),
+		cmocka_unit_test(test_last_drop_sweeps),
 	};
 	cpu_set_t one;
 
