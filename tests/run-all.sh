@@ -102,7 +102,7 @@ suite docker-runc python3 tests/integration/test_docker_runc.py --build "$B"
 # OCI hook, Docker's containers through segd-runc.
 suite zero-window python3 tests/integration/test_zero_window.py --engine podman --build "$B" --starts 200
 suite zero-window-docker python3 tests/integration/test_zero_window.py --engine docker --build "$B" \
-	--starts 200
+	--starts 200 --control-starts 10 --label-starts 10
 cases=(tests/conformance/cases)
 if [ -d "$top/../shared/conformance/cases" ]; then
 	cases=("$(cd "$top/../shared/conformance/cases" && pwd)" "${cases[@]}")
