@@ -304,6 +304,8 @@ static const char *netns_open_why(int r)
 	case -EINVAL:
 		return "not a clean absolute path";
 	case -ESRCH:
+		return "its process is gone (the container is exiting)";
+	case -ENXIO:
 		return "the engine reports neither a path nor a process";
 	default:
 		return strerror(-r);

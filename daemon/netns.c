@@ -174,11 +174,13 @@ int netns_open_container(const char *path, int pid, int *ret_fd, bool *ret_by_pa
 {
 	_cleanup_close_ int byp = -1, bypid = -1;
 	char pidpath[64];
-	int r, rp = -ESRCH;
+	int r, rp = -ENXIO;
 
 	if (pid > 0) {
 		snprintf(pidpath, sizeof(pidpath), "/proc/%d/ns/net", pid);
 		rp = netns_open_path(pidpath, &bypid);
+		if (rp == -ENOENT)
+			rp = -ESRCH; /* the process is gone: the container is exiting */
 	}
 	if (!path || !path[0]) {
 		if (rp < 0)
@@ -193,9 +195,9 @@ int netns_open_container(const char *path, int pid, int *ret_fd, bool *ret_by_pa
 	if (rp < 0) {
 		/* No pid to prove it by: only the system's netns directories are taken. */
 		if (r < 0)
-			return r;
+			return rp == -ESRCH ? rp : r;
 		if (!path_allowed(path))
-			return -EPERM;
+			return rp == -ESRCH ? rp : -EPERM;
 		*ret_by_path = true;
 		*ret_fd = TAKE_FD(byp);
 		return 0;

@@ -30,7 +30,8 @@ int netns_open_nsfs(const char *path, int *ret_fd);
  * network namespace and the pid's (-EXDEV if another one), or, without a live pid, when it is
  * under /run/netns or /var/run/netns (-EPERM otherwise: nothing proves it). A path that does
  * not exist here (another mount namespace) leaves the pid's. *ret_by_path says which was
- * taken. -ESRCH for neither. */
+ * taken. -ESRCH: the pid's process is gone (and the path cannot be taken without it): the
+ * container is exiting. -ENXIO: neither a path nor a pid. */
 int netns_open_container(const char *path, int pid, int *ret_fd, bool *ret_by_path);
 /* Inode of our own (the host's) network namespace. */
 int netns_host_inode(ino_t *ret);

@@ -27,6 +27,13 @@ int ops_container_seen(struct ops *o, const struct container_info *ci)
 		op_error_done(&err);
 		return r;
 	}
+	if (r == -ESRCH) {
+		/* Running when inspected, its process gone since: it is exiting, and the engine's
+		 * next event or inspection says so. Nothing to skip, nothing to warn about. */
+		log_debug("Container %.12s: %s", ci->id, err.message ? err.message : "exiting");
+		op_error_done(&err);
+		return 0;
+	}
 	if (r < 0) {
 		log_warning("Skipping container %.12s%s%s: %s", ci->id, ci->name ? " " : "",
 			    ci->name ? ci->name : "", err.message ? err.message : strerror(-r));

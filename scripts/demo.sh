@@ -150,10 +150,14 @@ eval "$(scripts/docker-env.sh setup --runtime "$top/build/daemon/segd-runc" --se
 export DOCKER_HOST DOCKER_CONFIG
 docker() { /usr/bin/docker "$@"; } # Debian's 20.10 client (another docker may come first on PATH)
 rm -rf $RUN/state
-"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --audit-log $RUN/audit.jsonl \
-	--engine "unix://$SEGD_DOCKER_SOCKET" --resync-interval 10 2>$RUN/segd.log &
-echo $! > $RUN/segd.pid
-for _ in $(seq 100); do [ -S "$SEGD_SOCKET" ] && break; sleep 0.05; done
+start_segd_docker() {
+	"$SEGD" --socket "$SEGD_SOCKET" --state-dir $RUN/state --audit-log $RUN/audit.jsonl \
+		--engine "unix://$SEGD_DOCKER_SOCKET" --resync-interval 10 2>>$RUN/segd.log &
+	echo $! > $RUN/segd.pid
+	for _ in $(seq 100); do "$SEGCTL" status >/dev/null 2>&1 && break; sleep 0.05; done
+}
+: >$RUN/segd.log
+start_segd_docker
 run docker info --format '{{.DefaultRuntime}} runtime, {{.ServerVersion}}'
 
 say "Compose: examples/compose as project shop (the namespace), labels only; then its policy"
@@ -196,6 +200,19 @@ late_pid=$(docker inspect -f '{{.State.Pid}}' shop_late_1)
 echo "  tables in shop_late_1's network namespace (segd is not running):"
 nsenter --net=/proc/$late_pid/ns/net nft list tables | sed 's/^/    /'
 docker rm -f shop_late_1 >/dev/null
+
+say "segd comes back: it takes its tables back (they stayed owned meanwhile) and resyncs"
+start_segd_docker
+wait_labels shop_web_1=web shop_api_1=api shop_db_1=db
+"$SEGCTL" get endpoints -n shop | cut -c1-100   # (labels cut short)
+
+say "Compose down: the endpoints go with their containers"
+run docker-compose -p shop -f examples/compose/compose.yaml down -t 1
+for _ in $(seq 300); do
+	[ "$("$SEGCTL" get endpoints -n shop -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')" = 0 ] && break
+	sleep 0.1
+done
+run "$SEGCTL" get endpoints -n shop
 
 say "Done. segd's log:"
 grep -v "^API " $RUN/segd.log | sed 's/^/  /' | tail -20

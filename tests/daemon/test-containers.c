@@ -238,7 +238,7 @@ static void test_upsert_pod_host_gone(void **state)
 	assert_non_null(strstr(err.message, "cannot open its network namespace"));
 	op_error_done(&err);
 	a.netns_path = NULL;
-	assert_int_equal(containers_upsert(&w.c, &a, &e, &err), -ESRCH);
+	assert_int_equal(containers_upsert(&w.c, &a, &e, &err), -ENXIO);
 	op_error_done(&err);
 	policy_labels_done(&a.labels);
 	world_done(&w);

@@ -205,8 +205,8 @@ static void test_open_container(void **state)
 	assert_true(by_path);
 	assert_int_equal(ino_of(fd), ino_of(other));
 	close(fd);
-	assert_int_equal(netns_open_container(NULL, 0, &fd, &by_path), -ESRCH);
-	assert_int_equal(netns_open_container("", 0, &fd, &by_path), -ESRCH);
+	assert_int_equal(netns_open_container(NULL, 0, &fd, &by_path), -ENXIO);
+	assert_int_equal(netns_open_container("", 0, &fd, &by_path), -ENXIO);
 
 	/* Not a namespace: refused even with the pid, and nothing is opened for reading (a
 	 * FIFO would block an open for reading forever). */
@@ -230,8 +230,14 @@ static void test_open_container(void **state)
 	close(pipe_w);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	/* The pid is gone: the path alone proves nothing. */
-	assert_int_equal(netns_open_container(dk, pid, &fd, &by_path), -EPERM);
+	/* The pid is gone (the container is exiting): the path alone proves nothing. */
+	assert_int_equal(netns_open_container(dk, pid, &fd, &by_path), -ESRCH);
+	assert_int_equal(netns_open_container(NULL, pid, &fd, &by_path), -ESRCH);
+	assert_int_equal(netns_open_container("/run/engine-exec/netns/gone", pid, &fd, &by_path),
+			 -ESRCH);
+	/* ... but a /run/netns path needs no pid */
+	assert_int_equal(netns_open_container("/run/netns/other", pid, &fd, &by_path), 0);
+	close(fd);
 	(void)umount2(dk, MNT_DETACH);
 	fixture_netns_delete("sandbox");
 	fixture_netns_delete("other");
