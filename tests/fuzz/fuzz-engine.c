@@ -2,9 +2,11 @@
 /*
  * libFuzzer harness for the container engine's replies (engine-parse.c): the same bytes as a
  * container list, an event line and an inspection. What is accepted must be what segd then
- * trusts: valid container ids, valid names, pids in range, valid labels unless quarantined.
+ * trusts: valid container ids, valid names, pids in range, valid label keys, and values that
+ * are label values or the unmatchable one (not for segd.io/ labels), none when quarantined.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,8 +30,13 @@ static void check_inspect(const struct container_info *ci)
 	for (size_t i = 0; i < ci->labels.n; i++) {
 		const char *k = ci->labels.items[i].key, *v = ci->labels.items[i].value;
 
+		bool ours = strncmp(k, "segd.io/", 8) == 0;
+
+		/* A value no selector could name is kept only as the unmatchable one, and never
+		 * for segd's own labels (those quarantine instead). */
 		if (policy_label_key_invalid(k) || strlen(v) > ENGINE_MAX_LABEL_VALUE ||
-		    (strncmp(k, "segd.io/", 8) != 0 && policy_label_value_invalid(v)))
+		    (ours && strcmp(v, ENGINE_LABEL_UNMATCHABLE) == 0) ||
+		    (!ours && policy_label_value_invalid(v) && strcmp(v, ENGINE_LABEL_UNMATCHABLE)))
 			abort();
 	}
 }
