@@ -10,9 +10,9 @@
 # of the control API by local users (connection floods, trickled requests, callers with no role,
 # segctl's timeouts), state faults (a full state dir, a damaged state.json or journal: fail
 # closed, with real packets), a hostile fake engine, real Podman and Docker containers (the
-# same scenarios for both), the Compose example, real Docker containers through segd-runc, the zero-window
-# measurement (200 container starts, with Podman and with Docker) and the NetworkPolicy conformance cases. Run as root on
-# Debian 12.
+# same scenarios for both), the Compose example, real Docker containers through segd-runc, the
+# zero-window measurement (200 container starts, with Podman and with Docker) and the
+# NetworkPolicy conformance cases. Run as root on Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
