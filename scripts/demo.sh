@@ -97,24 +97,32 @@ done
 wait_labels demo-web=web demo-api=api demo-db=db demo-intruder=debug
 run "$SEGCTL" get endpoints -n shop
 
+# Real connections from every container to every other's port: matrix CONTAINER_OF where
+# CONTAINER_OF T prints the container of tier T; the tiers, their addresses and ports are in
+# the arrays named by $M_TIERS, $M_IP and $M_PORT (set below for each engine).
 matrix() {
+	local of=$1 s d r c
+	local -n tiers=$M_TIERS ip=$M_IP port=$M_PORT
 	printf '  %-9s' "from\\to"
-	for d in "${TIERS[@]}"; do printf '%-14s' "$d:${PORT[$d]}"; done
+	for d in "${tiers[@]}"; do printf '%-14s' "$d:${port[$d]}"; done
 	echo
-	for s in "${TIERS[@]}"; do
+	for s in "${tiers[@]}"; do
 		printf '  %-9s' "$s"
-		for d in "${TIERS[@]}"; do
+		for d in "${tiers[@]}"; do
 			if [ "$s" = "$d" ]; then printf '%-14s' "-"; continue; fi
-			r=$(podman exec "demo-$s" segd-probe connect --timeout-ms 300 "tcp:${IP[$d]}:${PORT[$d]}" | awk '{print $2}')
+			r=$($ENGINE exec "$($of "$s")" segd-probe connect --timeout-ms 300 \
+				"tcp:${ip[$d]}:${port[$d]}" | awk '{print $2}')
 			[ "$r" = ok ] && c=allowed || c=denied
 			printf '%-14s' "$c"
 		done
 		echo
 	done
 }
+podman_of() { echo "demo-$1"; }
+ENGINE=podman M_TIERS=TIERS M_IP=IP M_PORT=PORT
 
 say "Real connections between the containers: only web -> api:8080 and api -> db:5432 pass"
-matrix
+matrix podman_of
 
 say "The same from the plans: segctl matrix, and why one flow passes and another does not"
 run "$SEGCTL" matrix -n shop --port 8080 --port 5432
@@ -133,11 +141,11 @@ run podman run -d --name demo-intruder --network $NET --ip "${IP[intruder]}" \
 	--label segd.io/namespace=shop --label app=web "$SEGD_PODMAN_IMAGE" \
 	segd-probe serve --tcp 80,8080,5432 >/dev/null
 wait_labels demo-intruder=web
-matrix
+matrix podman_of
 
 say "Stop the policy: delete it, and everyone reaches everyone again"
 run "$SEGCTL" delete -f examples/three-tier.yaml
-matrix
+matrix podman_of
 
 say "Podman's part is done. segd's log:"
 grep -v "^API " $RUN/segd.log | sed 's/^/  /' | tail -15
@@ -172,23 +180,10 @@ declare -A SPORT=([web]=80 [api]=8080 [db]=5432) SIP=()
 for s in "${SVCS[@]}"; do
 	SIP[$s]=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "shop_${s}_1")
 done
-compose_matrix() {
-	printf '  %-9s' "from\\to"
-	for d in "${SVCS[@]}"; do printf '%-14s' "$d:${SPORT[$d]}"; done
-	echo
-	for s in "${SVCS[@]}"; do
-		printf '  %-9s' "$s"
-		for d in "${SVCS[@]}"; do
-			if [ "$s" = "$d" ]; then printf '%-14s' "-"; continue; fi
-			r=$(docker exec "shop_${s}_1" segd-probe connect --timeout-ms 300 "tcp:${SIP[$d]}:${SPORT[$d]}" | awk '{print $2}')
-			[ "$r" = ok ] && c=allowed || c=denied
-			printf '%-14s' "$c"
-		done
-		echo
-	done
-}
+compose_of() { echo "shop_$1_1"; }
+ENGINE=docker M_TIERS=SVCS M_IP=SIP M_PORT=SPORT
 say "Real connections between the Compose services: only web -> api:8080 and api -> db:5432"
-compose_matrix
+matrix compose_of
 run "$SEGCTL" check shop_web_1 shop_api_1 8080/TCP
 run "$SEGCTL" check shop_db_1 shop_web_1 80/TCP
 

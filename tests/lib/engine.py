@@ -189,35 +189,11 @@ class ContainerEngine:
                       check=False, timeout=30 + timeout_ms / 1000.0 * 3)
         if p.returncode != 0:
             raise RuntimeError("probe from %s failed (%d): %s" % (short, p.returncode, p.stderr.strip()))
-        lines = p.stdout.splitlines()
-        res = {}
-        for t, line in zip(targets, lines):
-            parts = line.split()
-            if len(parts) < 2 or parts[0] != t or parts[1] not in ("ok", "fail"):
-                raise RuntimeError("probe from %s: bad line %r for %s" % (short, line, t))
-            res[t] = parts[1] == "ok"
-        if len(res) != len(targets):
-            raise RuntimeError("probe from %s: %d lines for %d targets" % (short, len(lines), len(targets)))
-        return res
+        return T.probe_results(self.name(short), list(targets), p.stdout)
 
     def probe_matrix(self, plan, timeout_ms=500):
         """plan: {container: [targets]}, sources in parallel: {container: {target: bool}}."""
-        out, errors, threads = {}, [], []
-
-        def one(src, targets):
-            try:
-                out[src] = self.probe(src, targets, timeout_ms)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-        for src, targets in plan.items():
-            t = threading.Thread(target=one, args=(src, list(targets)))
-            t.start()
-            threads.append(t)
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return out
+        return T.probe_in_parallel(self.probe, plan, timeout_ms)
 
     def nft_table(self, short, table="inet segd"):
         """`nft list table` in the container's network namespace (observer only); None if absent."""

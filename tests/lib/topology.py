@@ -50,6 +50,43 @@ def run(cmd, check=True, input=None, timeout=60):
     return p
 
 
+
+def probe_results(src, targets, stdout):
+    """segd-probe connect's output (one "TARGET ok|fail ..." line per target, in order) as
+    {target: bool}; anything else raises."""
+    lines = stdout.splitlines()
+    if len(lines) != len(targets):
+        raise RuntimeError("probe from %s: %d lines for %d targets" % (src, len(lines), len(targets)))
+    res = {}
+    for t, line in zip(targets, lines):
+        parts = line.split()
+        if len(parts) < 2 or parts[0] != t or parts[1] not in ("ok", "fail"):
+            raise RuntimeError("probe from %s: bad line %r for %s" % (src, line, t))
+        res[t] = parts[1] == "ok"
+    return res
+
+
+def probe_in_parallel(probe, plan, timeout_ms):
+    """probe(src, targets, timeout_ms) for every source of plan ({src: [targets]}) at once;
+    {src: {target: bool}}, or the first error raised."""
+    out, errors, threads = {}, [], []
+
+    def one(src, targets):
+        try:
+            out[src] = probe(src, targets, timeout_ms)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    for src, targets in plan.items():
+        t = threading.Thread(target=one, args=(src, list(targets)))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return out
+
 def v6_of_v4(v4):
     """The IPv6 address of a pod whose IPv4 address is v4 (fd00:213::/96 embedding)."""
     return ipaddress.IPv6Address(V6_EMBED_BASE | int(ipaddress.IPv4Address(v4)))
@@ -296,38 +333,14 @@ class Topology:
             p = run(cmd, check=False, timeout=30 + timeout_ms / 1000.0 * 3)
             if p.returncode != 0:
                 raise RuntimeError("probe from %s failed (%d): %s" % (src, p.returncode, p.stderr))
-            lines = p.stdout.splitlines()
-            if len(lines) != len(chunk):
-                raise RuntimeError("probe from %s: %d lines for %d targets" % (src, len(lines), len(chunk)))
-            for t, line in zip(chunk, lines):
-                parts = line.split()
-                if len(parts) < 2 or parts[0] != t or parts[1] not in ("ok", "fail"):
-                    raise RuntimeError("probe from %s: bad line %r for %s" % (src, line, t))
-                res[t] = parts[1] == "ok"
+            res.update(probe_results(src, chunk, p.stdout))
         return res
 
     def probe_matrix(self, plan, timeout_ms=500):
         """plan: {src_endpoint: [target, ...]}; sources run in parallel.
 
         Returns {src: {target: bool}}."""
-        out, errors = {}, []
-        threads = []
-
-        def one(src, targets):
-            try:
-                out[src] = self.probe(src, targets, timeout_ms)
-            except Exception as e:  # noqa: BLE001 - reported below
-                errors.append(e)
-
-        for src, targets in plan.items():
-            t = threading.Thread(target=one, args=(src, list(targets)))
-            t.start()
-            threads.append(t)
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        return out
+        return probe_in_parallel(self.probe, plan, timeout_ms)
 
     def can(self, src, dst, proto, port, family=4, timeout_ms=500, bind=()):
         t = self.endpoints[dst].target(proto, family, port)
@@ -629,14 +642,8 @@ class Results:
     def __init__(self):
         self.passed = 0
         self.failed = 0
-        self.skipped = 0
         self._problems = None
         self._name = None
-        self._skip = None
-
-    def skip(self, why):
-        """Inside a test: it cannot run here (why); counted as skipped unless a check failed."""
-        self._skip = why
 
     def check(self, cond, what):
         if not cond:
@@ -651,7 +658,7 @@ class Results:
         return not problems
 
     def run(self, name, fn, *args):
-        self._name, self._problems, self._skip = name, [], None
+        self._name, self._problems = name, []
         t0 = time.monotonic()
         try:
             fn(*args)
@@ -664,9 +671,6 @@ class Results:
             print("FAIL %s (%.2fs)" % (name, dt), flush=True)
             for p in self._problems:
                 print("    " + p.replace("\n", "\n    "), flush=True)
-        elif self._skip:
-            self.skipped += 1
-            print("SKIP %s: %s" % (name, self._skip), flush=True)
         else:
             self.passed += 1
             print("PASS %s (%.2fs)" % (name, dt), flush=True)
@@ -676,8 +680,7 @@ class Results:
         for report in sanitizer_failures():
             self.failed += 1
             print("FAIL sanitizer report from segd\n    " + report.replace("\n", "\n    "), flush=True)
-        print("%d passed, %d failed%s" % (self.passed, self.failed,
-                                          ", %d skipped" % self.skipped if self.skipped else ""), flush=True)
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         return 1 if self.failed else 0
 
 
