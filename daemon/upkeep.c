@@ -30,6 +30,8 @@ int ops_refresh_addresses(struct ops *o)
 		reconcile_mark(o->rc, e);
 		changed = true;
 		r = endpoint_read_addresses(e);
+		if (r > 0)
+			registry_held_changed(o->registry, e);
 		if (r < 0)
 			log_warning_errno(
 				r, "Failed to read addresses of %s, keeping the old ones: %m",
@@ -61,6 +63,7 @@ static void endpoint_detach(struct ops *o, struct endpoint *e)
 	endpoint_retire_socket(e);
 	endpoint_close(e);
 	endpoint_forget_addresses(e);
+	registry_held_changed(o->registry, e);
 	e->installed = policy_plan_free(e->installed);
 	reconcile_mark(o->rc, e); /* out of the index; compiled again when re-attached */
 }
@@ -134,6 +137,7 @@ static int endpoint_recheck(struct ops *o, struct endpoint *e)
 	errlog_add(o->errlog, "endpoint %s: network namespace %s created anew", e->pe.name,
 		   e->netns);
 	endpoint_clear_error(e, ENDPOINT_PENDING);
+	registry_held_changed(o->registry, e); /* read at attach */
 	reconcile_mark(o->rc, e);
 	reconcile_mark_peers_of(o->rc, e);
 	return 1;

@@ -230,6 +230,7 @@ static void test_settle_conflicts(void **state)
 
 	/* b lets it go: a has it back */
 	b->n_held = 1;
+	registry_held_changed(&r, b);
 	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
 	assert_int_equal(settled_calls, 1);
 	assert_int_equal(a->pe.n_addrs, 2);
@@ -238,6 +239,7 @@ static void test_settle_conflicts(void **state)
 
 	/* c takes it later: a held it first and keeps it; c's claim is ignored; both show it */
 	ep_addr(c, "10.0.0.5");
+	registry_held_changed(&r, c);
 	settled_calls = 0;
 	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
 	/* a keeps it; c's own addresses lose it (ep_addr put it there until the settle) */
@@ -251,6 +253,16 @@ static void test_settle_conflicts(void **state)
 	assert_int_equal(c->n_conflicts, 1);
 	assert_false(c->conflicts[0].owner);
 	assert_null(registry_find_addr(&r, &q)); /* by address alone: ambiguous */
+
+	/* c leaves the registry: a has no conflict left after the next settle; c is out of the
+	 * address map at once. */
+	registry_remove(&r, c);
+	settled_calls = 0;
+	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
+	assert_int_equal(settled_calls, 0); /* a owned it all along */
+	assert_int_equal(a->pe.n_addrs, 2);
+	assert_int_equal(a->n_conflicts, 0);
+	endpoint_free(c);
 	registry_done(&r);
 }
 
