@@ -97,6 +97,8 @@ struct endpoint {
 	struct policy_addr *mapped;
 	size_t n_mapped;
 	bool registered, held_pending, settle_seen;
+	dev_t mapped_dev; /* the identity the registry finds it by */
+	ino_t mapped_ino;
 	char *netns;  /* name under /run/netns, or a path for containers */
 	int nsfd;     /* pins the namespace */
 	dev_t ns_dev; /* its identity (nsfs device and inode): one namespace, one endpoint */

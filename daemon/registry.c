@@ -10,6 +10,7 @@
 #include "registry.h"
 
 static void registry_amap_done(struct registry *r);
+static void maps_done(struct registry *r);
 static void registry_joined(struct registry *r, struct endpoint *e);
 static void registry_left(struct registry *r, struct endpoint *e);
 
@@ -19,6 +20,7 @@ void registry_done(struct registry *r)
 		endpoint_free(r->items[i]);
 	free(r->items);
 	registry_amap_done(r);
+	maps_done(r);
 	*r = (struct registry){ 0 };
 }
 
@@ -135,13 +137,161 @@ struct endpoint *registry_find_container(const struct registry *r, const char *i
 	return NULL;
 }
 
+/* ---- lookups by netns and by namespace identity ---- */
+
+static uint64_t hash_netns(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t hash_ns(dev_t dev, ino_t ino)
+{
+	uint64_t x = (uint64_t)dev * 0x9e3779b97f4a7c15ull ^ (uint64_t)ino;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+static int map_add(struct registry_map *m, uint64_t h, struct endpoint *e)
+{
+	size_t k;
+
+	if ((m->used + 1) * 2 > m->n) {
+		size_t n = m->n ? m->n * 2 : 256;
+		struct registry_slot *slots = calloc(n, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < m->n; i++)
+			if (m->slots[i].e) {
+				for (k = m->slots[i].h & (n - 1); slots[k].e; k = (k + 1) & (n - 1))
+					;
+				slots[k] = m->slots[i];
+			}
+		free(m->slots);
+		m->slots = slots;
+		m->n = n;
+	}
+	for (k = h & (m->n - 1); m->slots[k].e; k = (k + 1) & (m->n - 1))
+		;
+	m->slots[k] = (struct registry_slot){ .h = h, .e = e };
+	m->used++;
+	return 0;
+}
+
+static void map_del(struct registry_map *m, uint64_t h, const struct endpoint *e)
+{
+	size_t mask = m->n - 1, i, j;
+
+	if (!m->n)
+		return;
+	for (i = h & mask; m->slots[i].e && m->slots[i].e != e; i = (i + 1) & mask)
+		;
+	if (!m->slots[i].e)
+		return;
+	m->slots[i] = (struct registry_slot){ 0 };
+	m->used--;
+	for (j = i;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!m->slots[j].e)
+			break;
+		home = m->slots[j].h & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->slots[i] = m->slots[j];
+			m->slots[j] = (struct registry_slot){ 0 };
+			i = j;
+		}
+	}
+}
+
+static void maps_done(struct registry *r)
+{
+	free(r->by_netns.slots);
+	free(r->by_ns.slots);
+	r->by_netns = r->by_ns = (struct registry_map){ 0 };
+}
+
+static void maps_add(struct registry *r, struct endpoint *e)
+{
+	e->mapped_dev = e->ns_dev;
+	e->mapped_ino = e->ns_ino;
+	if (map_add(&r->by_netns, hash_netns(e->netns), e) < 0 ||
+	    map_add(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e) < 0)
+		r->maps_failed = true;
+}
+
+static void maps_del(struct registry *r, struct endpoint *e)
+{
+	map_del(&r->by_netns, hash_netns(e->netns), e);
+	map_del(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e);
+}
+
+void registry_ns_changed(struct registry *r, struct endpoint *e)
+{
+	if (!e->registered)
+		return;
+	map_del(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e);
+	e->mapped_dev = e->ns_dev;
+	e->mapped_ino = e->ns_ino;
+	if (map_add(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e) < 0)
+		r->maps_failed = true;
+}
+
+static bool is_ns(const struct endpoint *e, dev_t dev, ino_t ino)
+{
+	return endpoint_live(e) && e->ns_ino == ino && e->ns_dev == dev;
+}
+
+/* Of the endpoints the map holds under h that match, the first in registry (name) order. */
+static struct endpoint *map_find(const struct registry *r, const struct registry_map *m, uint64_t h,
+				 bool (*match)(const struct endpoint *e, const void *key),
+				 const void *key)
+{
+	struct endpoint *best = NULL;
+
+	if (r->maps_failed) {
+		for (size_t i = 0; i < r->n; i++)
+			if (match(r->items[i], key))
+				return r->items[i];
+		return NULL;
+	}
+	for (size_t k = m->n ? h & (m->n - 1) : 0; m->n && m->slots[k].e; k = (k + 1) & (m->n - 1))
+		if (m->slots[k].h == h && match(m->slots[k].e, key) &&
+		    (!best || strcmp(m->slots[k].e->pe.name, best->pe.name) < 0))
+			best = m->slots[k].e;
+	return best;
+}
+
+struct ns_key {
+	dev_t dev;
+	ino_t ino;
+};
+
+static bool match_ns(const struct endpoint *e, const void *key)
+{
+	const struct ns_key *k = key;
+
+	return is_ns(e, k->dev, k->ino);
+}
+
+static bool match_netns(const struct endpoint *e, const void *key)
+{
+	return streq(e->netns, key);
+}
+
 struct endpoint *registry_find_ns(const struct registry *r, dev_t dev, ino_t ino)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (endpoint_live(r->items[i]) && r->items[i]->ns_ino == ino &&
-		    r->items[i]->ns_dev == dev)
-			return r->items[i];
-	return NULL;
+	const struct ns_key k = { dev, ino };
+
+	return map_find(r, &r->by_ns, hash_ns(dev, ino), match_ns, &k);
 }
 
 const char *registry_kind_text(const struct endpoint *e)
@@ -360,12 +510,14 @@ static void unmap(struct registry *r, struct endpoint *e)
 
 static void registry_joined(struct registry *r, struct endpoint *e)
 {
+	maps_add(r, e);
 	e->registered = true;
 	pending_add(r, e);
 }
 
 static void registry_left(struct registry *r, struct endpoint *e)
 {
+	maps_del(r, e);
 	unmap(r, e);
 	e->registered = false;
 	if (e->held_pending) {
@@ -582,10 +734,7 @@ int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoin
 
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (streq(r->items[i]->netns, netns))
-			return r->items[i];
-	return NULL;
+	return map_find(r, &r->by_netns, hash_netns(netns), match_netns, netns);
 }
 
 bool registry_name_taken(const struct registry *r, const struct endpoint *self, const char *name)

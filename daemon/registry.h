@@ -26,6 +26,16 @@ struct registry {
 	struct endpoint **pending; /* held addresses changed since the last settle */
 	size_t n_pending, cap_pending;
 	bool settle_failed; /* out of memory in a settle: the next one redoes everything */
+	/* by netns name or path, and by namespace identity (as of insertion or
+	 * registry_ns_changed): lookups cost the endpoints that share the key, not the fleet */
+	struct registry_map {
+		struct registry_slot {
+			uint64_t h;
+			struct endpoint *e; /* NULL: free */
+		} * slots;
+		size_t n, used;
+	} by_netns, by_ns;
+	bool maps_failed; /* out of memory keeping them: lookups walk every endpoint */
 };
 
 /* Frees every endpoint (at once: for shutdown). */
@@ -67,5 +77,7 @@ int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoin
  * and removing an endpoint need no call. */
 void registry_held_changed(struct registry *r, struct endpoint *e);
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns);
+/* e's namespace identity (ns_dev, ns_ino) changed while it is in the registry (attached anew). */
+void registry_ns_changed(struct registry *r, struct endpoint *e);
 /* Whether an endpoint other than `self` has this name. */
 bool registry_name_taken(const struct registry *r, const struct endpoint *self, const char *name);

@@ -313,6 +313,8 @@ static void test_find_ns(void **state)
 	n->ns_dev = c->ns_dev = 4;
 	n->ns_ino = 4026531840;
 	c->ns_ino = 4026531841;
+	registry_ns_changed(&r, n);
+	registry_ns_changed(&r, c);
 	/* not attached: not live, so not found */
 	assert_null(registry_find_ns(&r, 4, 4026531840));
 	/* live (faked: endpoint_live() looks at the table's socket): every kind is found, a
@@ -326,6 +328,7 @@ static void test_find_ns(void **state)
 	/* only the live one of two records of one namespace (a vanished one keeps its ino) */
 	n->nft = NULL;
 	c->ns_ino = 4026531840;
+	registry_ns_changed(&r, c);
 	assert_ptr_equal(registry_find_ns(&r, 4, 4026531840), c);
 	assert_string_equal(registry_kind_text(n), "registered by hand");
 	assert_string_equal(registry_kind_text(c), "a container");
