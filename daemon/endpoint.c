@@ -56,7 +56,8 @@ int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const 
 		return -ENOMEM;
 	e->env = env;
 	e->kind = kind;
-	e->nsfd = e->mon_fd = e->ev.fd = e->log_fd = -1;
+	e->ev.fd = e->log_fd = -1;
+	e->nsid = -1;
 	e->state = ENDPOINT_PENDING;
 	snprintf(e->table, sizeof(e->table), "%s", POLICY_NFT_TABLE);
 	e->pe.name = strdup(name);
@@ -72,14 +73,14 @@ int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const 
 
 void endpoint_close(struct endpoint *e)
 {
-	loop_remove(&e->mon_watch);
-	e->mon_fd = safe_close(e->mon_fd);
+	if (e->nsid >= 0)
+		addr_watch_remove(e->env->addr_watch, e->nsid);
+	e->nsid = -1;
 	loop_remove(&e->ev_watch);
 	e->ev.fd = safe_close(e->ev.fd);
 	loop_remove(&e->log_watch);
 	e->log_fd = safe_close(e->log_fd);
 	e->nft = nft_sock_free(e->nft);
-	e->nsfd = safe_close(e->nsfd);
 	backoff_reset(&e->retry);
 	/* Guard tables stay in force, like the namespace's own table. */
 	guard_drop(&e->guard, false);
@@ -143,20 +144,20 @@ void endpoint_clear_error(struct endpoint *e, enum endpoint_state state)
 	e->state = state;
 }
 
-static int on_addr_event(struct watch *w, uint32_t events)
+void endpoint_addr_event(void *key, void *userdata)
 {
-	struct endpoint *e = container_of(w, struct endpoint, mon_watch);
-	int r;
+	struct endpoint *e = key;
 
-	r = addr_monitor_drain(e->mon_fd);
-	if (r == -ENOBUFS || r > 0) {
-		e->addrs_dirty = true;
-		if (e->env->addresses_changed)
-			e->env->addresses_changed(e, e->env->userdata);
-	} else if (r < 0)
-		log_warning_errno(r, "Failed to read address events of %s, ignoring: %m",
-				  e->pe.name);
-	return 0;
+	e->addrs_dirty = true;
+	if (e->env->addresses_changed)
+		e->env->addresses_changed(e, e->env->userdata);
+}
+
+int endpoint_netns(const struct endpoint *e, int *ret_fd)
+{
+	if (!e->nft)
+		return -ENOTCONN;
+	return netns_of_socket(nft_sock_fd(e->nft), ret_fd);
 }
 
 static int on_nft_event(struct watch *w, uint32_t events)
@@ -187,22 +188,19 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 	const struct endpoint_env *env = e->env;
 	int r;
 
-	e->nsfd = nsfd;
-	r = netns_ident(e->nsfd, &e->ns_dev, &e->ns_ino);
+	r = netns_ident(nsfd, &e->ns_dev, &e->ns_ino);
 	if (r >= 0)
-		r = owner_socket_open(env->nft, env->fdstore, e->nsfd, "ns", &e->nft,
-				      e->store_name);
-	if (r >= 0)
-		r = addr_monitor_open(e->nsfd, &e->mon_fd);
-	if (r >= 0)
-		r = loop_add(env->loop, &e->mon_watch, e->mon_fd, EPOLLIN, on_addr_event);
+		r = owner_socket_open(env->nft, env->fdstore, nsfd, "ns", &e->nft, e->store_name);
+	/* Subscribe before reading, so that no change falls between the two. */
+	if (r >= 0 && env->addr_watch)
+		r = addr_watch_add(env->addr_watch, nsfd, e, &e->nsid);
 	if (r >= 0 && env->nft_events) {
-		r = nft_events_open(e->nsfd, &e->ev.fd);
+		r = nft_events_open(nsfd, &e->ev.fd);
 		if (r >= 0)
 			r = loop_add(env->loop, &e->ev_watch, e->ev.fd, EPOLLIN, on_nft_event);
 	}
 	if (r >= 0 && env->flow_logs) {
-		int k = flows_socket_open(e->nsfd, &e->log_fd);
+		int k = flows_socket_open(nsfd, &e->log_fd);
 
 		/* Not fatal: enforcement does not depend on it (EBUSY: the group is taken). */
 		if (k < 0)
@@ -211,7 +209,8 @@ int endpoint_attach(struct endpoint *e, int nsfd)
 		else
 			r = loop_add(env->loop, &e->log_watch, e->log_fd, EPOLLIN, on_flow_event);
 	}
-	/* Subscribe before reading, so that no change falls between the two. */
+	/* The nf_tables socket keeps the namespace from here on. */
+	safe_close(nsfd);
 	if (r >= 0)
 		r = endpoint_read_addresses(e);
 	if (r < 0) {
@@ -230,8 +229,13 @@ int endpoint_read_addresses(struct endpoint *e)
 
 	struct policy_addr *own = NULL;
 	uint64_t *since = NULL;
+	int nsfd = -1;
 
-	r = addr_read(e->nsfd, &addrs, &n);
+	r = endpoint_netns(e, &nsfd);
+	if (r < 0)
+		return r;
+	r = addr_read(nsfd, &addrs, &n);
+	safe_close(nsfd);
 	if (r < 0)
 		return r;
 	if (n == e->n_held && (n == 0 || memcmp(addrs, e->held, n * sizeof(*addrs)) == 0)) {

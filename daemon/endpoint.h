@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "addr-watch.h"
 #include "backoff.h"
 #include "guard.h"
 #include "loop.h"
@@ -15,9 +16,13 @@
 /*
  * An endpoint: one network namespace segd enforces in (a plain namespace registered by hand, or
  * the namespace of one or more containers), the table it committed there, and the sockets it
- * holds in it: the namespace pin, the nf_tables socket that owns the table, the address
- * monitor, and (when enabled) nf_tables events and flow logs. What those sockets report goes
- * to the callbacks of its endpoint_env; the endpoint itself decides nothing.
+ * holds in it. Descriptors per endpoint (docs/architecture.md, "Descriptors per endpoint"):
+ * the nf_tables socket that owns the table, which is also what keeps the namespace alive (no
+ * separate pin: endpoint_netns() gets the namespace back from it), and the NFLOG socket when
+ * flow logs are on; nf_tables events (only when tables cannot be owned) add one more. Address
+ * and link changes come from the one host-side socket of env->addr_watch, which maps the
+ * namespace's nsid to the endpoint. What those sockets report goes to the callbacks of its
+ * endpoint_env; the endpoint itself decides nothing.
  */
 
 enum endpoint_state {
@@ -69,8 +74,11 @@ struct endpoint_env {
 	struct loop *loop;
 	struct nft_rx *nft;
 	struct fdstore *fdstore; /* keeps owner sockets across restarts; NULL: none */
-	bool nft_events;	 /* follow nf_tables events (tables not owned: drift) */
-	bool flow_logs;		 /* read NFLOG */
+	/* address changes of every endpoint (its callback: endpoint_addr_event); NULL: addresses
+	 * are read at attach and not followed */
+	struct addr_watch *addr_watch;
+	bool nft_events; /* follow nf_tables events (tables not owned: drift) */
+	bool flow_logs;	 /* read NFLOG */
 	void (*addresses_changed)(struct endpoint *e, void *userdata);
 	void (*nft_events_ready)(struct endpoint *e, void *userdata);
 	void (*flow_logs_ready)(struct endpoint *e, void *userdata);
@@ -100,14 +108,12 @@ struct endpoint {
 	dev_t mapped_dev; /* the identity the registry finds it by */
 	ino_t mapped_ino;
 	char *netns;  /* name under /run/netns, or a path for containers */
-	int nsfd;     /* pins the namespace */
 	dev_t ns_dev; /* its identity (nsfs device and inode): one namespace, one endpoint */
 	ino_t ns_ino;
-	struct nft_sock *nft; /* owns our table in that namespace */
+	struct nft_sock *nft; /* owns our table in that namespace, and keeps the namespace */
 	char store_name[64];  /* its copy in the fd store ("" if none) */
 	char table[32];	      /* its name: POLICY_NFT_TABLE, or a fallback when compromised */
-	int mon_fd;	      /* address change events */
-	struct watch mon_watch;
+	int32_t nsid;	      /* its namespace's id in segd's, in env->addr_watch; -1: not there */
 	struct nft_events ev; /* nf_tables change events (only without the owner flag) */
 	struct watch ev_watch;
 	int log_fd; /* NFLOG: this namespace's flow logs */
@@ -138,12 +144,18 @@ struct endpoint *endpoint_free(struct endpoint *e);
 /* Closes its sockets and frees it once the current loop round is over (its watches may have
  * events pending in it). */
 void endpoint_release(struct endpoint *e);
-/* Takes nsfd (a pinned namespace), opens our sockets in it and reads the addresses. On failure
- * nothing is left open, nsfd included. */
+/* Takes nsfd (a namespace), opens our sockets in it, follows its addresses and reads them;
+ * nsfd is closed (the nf_tables socket keeps the namespace). On failure nothing is left open,
+ * nsfd included. */
 int endpoint_attach(struct endpoint *e, int nsfd);
 /* Closes every socket: the table stays in the kernel (PERSIST), no longer ours to change.
  * Nothing is left to retry. */
 void endpoint_close(struct endpoint *e);
+/* A new fd of e's namespace (from its nf_tables socket), for the caller to close: -ENOTCONN
+ * if e is not attached. */
+int endpoint_netns(const struct endpoint *e, int *ret_fd);
+/* env->addr_watch's callback: key (an endpoint) changed addresses or links. */
+void endpoint_addr_event(void *key, void *userdata);
 /* Attached to its namespace: it can have a table, and its addresses are real. */
 bool endpoint_live(const struct endpoint *e);
 void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)

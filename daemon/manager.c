@@ -45,6 +45,7 @@ struct manager {
 	uint64_t retry_armed; /* for when (CLOCK_MONOTONIC usec), 0: disarmed */
 
 	struct nft_rx *nft;
+	struct addr_watch *addr_watch; /* every endpoint's address changes, one socket */
 	struct endpoint_env env;
 	struct store store;
 	struct registry registry;
@@ -432,6 +433,7 @@ static void wire(struct manager *m)
 	m->env = (struct endpoint_env){
 		.loop = m->loop,
 		.nft = m->nft,
+		.addr_watch = m->addr_watch,
 		.flow_logs = s->flow_log != POLICY_FLOW_LOG_NONE,
 		.addresses_changed = on_addresses_changed,
 		.nft_events_ready = on_nft_events,
@@ -498,6 +500,12 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 		r = nft_rx_new(&m->nft);
 	if (r >= 0)
 		r = guards_new(m->nft, &m->guards);
+	if (r >= 0) {
+		r = addr_watch_new(m->loop, endpoint_addr_event, NULL, &m->addr_watch);
+		if (r < 0)
+			log_error_errno(
+				r, "Cannot follow address changes (NETLINK_LISTEN_ALL_NSID): %m");
+	}
 	if (r >= 0)
 		r = state_open(s->state_dir, &m->state);
 	if (r < 0)
@@ -537,6 +545,7 @@ struct manager *manager_free(struct manager *m)
 	 * anything. */
 	reconcile_done(&m->rc);
 	registry_done(&m->registry);
+	m->addr_watch = addr_watch_free(m->addr_watch);
 	m->guards = guards_free(m->guards);
 	/* Our copies close; the store's keep the tables owned until the next segd. */
 	m->fdstore = fdstore_free(m->fdstore);

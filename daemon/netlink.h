@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -17,3 +18,7 @@ bool netlink_datagram_valid(const void *buf, size_t len);
 /* One well-formed datagram from the kernel (others are dropped on the way): its length, or
  * -EAGAIN (nothing more), -ENOBUFS (the kernel dropped some), -errno. flags as for recv(). */
 ssize_t netlink_recv(int fd, void *buf, size_t size, int flags);
+/* netlink_recv() on a NETLINK_LISTEN_ALL_NSID socket: also *ret_nsid, the id (in our namespace)
+ * of the namespace the datagram comes from, -1 if it carries none (our own namespace, or one
+ * without an id). -EMSGSIZE: a datagram from the kernel larger than size (*ret_nsid set). */
+ssize_t netlink_recv_nsid(int fd, void *buf, size_t size, int flags, int32_t *ret_nsid);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 #include <linux/nsfs.h>
+#include <linux/sockios.h>
 
 #include "netns.h"
 #include "macro.h"
@@ -55,6 +56,16 @@ int netns_ident(int nsfd, dev_t *ret_dev, ino_t *ret_ino)
 		return -errno;
 	*ret_dev = st.st_dev;
 	*ret_ino = st.st_ino;
+	return 0;
+}
+
+int netns_of_socket(int sockfd, int *ret_fd)
+{
+	int fd = ioctl(sockfd, SIOCGSKNS);
+
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
 	return 0;
 }
 

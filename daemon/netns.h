@@ -40,6 +40,11 @@ int netns_inode(int nsfd, ino_t *ret);
 /* A namespace's identity: the device and inode of its nsfs file (the same namespace, however
  * it was opened: by name, by path, by pid). */
 int netns_ident(int nsfd, dev_t *ret_dev, ino_t *ret_ino);
+/* The namespace sockfd lives in (SIOCGSKNS): a new fd (O_CLOEXEC) the caller closes. A socket
+ * keeps its namespace alive, so an endpoint's nf_tables socket is its only pin, and this gives
+ * the namespace back whenever a namespace fd is needed (sockets taken back from the fd store
+ * too: a socket's namespace is the one it was created in, in whatever process). */
+int netns_of_socket(int sockfd, int *ret_fd);
 /* socket(domain, type|SOCK_CLOEXEC, protocol) inside nsfd; the caller's namespace is restored
  * before returning (a failure to restore aborts: continuing in the wrong netns is unsafe). */
 int netns_socket(int nsfd, int domain, int type, int protocol, int *ret_fd);

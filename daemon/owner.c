@@ -1,11 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 
 #include "fdstore.h"
 #include "log.h"
+#include "macro.h"
+#include "netns.h"
 #include "owner.h"
+
+/* Whether socket fd lives in the namespace st is the nsfs file of. */
+static bool in_netns(int fd, const struct stat *st)
+{
+	_cleanup_close_ int ns = -1;
+	struct stat s;
+
+	return netns_of_socket(fd, &ns) >= 0 && fstat(ns, &s) == 0 && s.st_dev == st->st_dev &&
+	       s.st_ino == st->st_ino;
+}
 
 int owner_socket_open(struct nft_rx *rx, struct fdstore *store, int nsfd, const char *prefix,
 		      struct nft_sock **ret, char *ret_name)
@@ -22,6 +35,12 @@ int owner_socket_open(struct nft_rx *rx, struct fdstore *store, int nsfd, const 
 		 (unsigned long long)st.st_ino);
 	if (fdstore_take(store, ret_name, &fd) >= 0) {
 		r = nft_sock_adopt(rx, fd, ret);
+		/* Endpoints find their namespace through this socket (netns_of_socket): it must
+		 * be the one its name says. */
+		if (r >= 0 && !in_netns(nft_sock_fd(*ret), &st)) {
+			*ret = nft_sock_free(*ret);
+			r = -EXDEV;
+		}
 		if (r >= 0)
 			return 0;
 		log_warning_errno(r, "The stored socket %s is unusable, opening another: %m",

@@ -370,7 +370,12 @@ static void guard_one(struct reconciler *rc, struct endpoint *e, const struct po
 		return;
 	rc->guards->table_flags = rc->emit.table_flags;
 	if (e->guard.stale || e->guard.state == GUARD_PENDING) {
-		r = guard_discover(rc->guards, e->nsfd, e->ns_ino, &e->guard);
+		int nsfd = -1;
+
+		r = endpoint_netns(e, &nsfd);
+		if (r >= 0)
+			r = guard_discover(rc->guards, nsfd, e->ns_ino, &e->guard);
+		safe_close(nsfd);
 		if (r < 0) {
 			free(e->guard.reason);
 			e->guard.reason = NULL;
@@ -415,11 +420,14 @@ static bool plan_may_tighten(const struct policy_plan *old, const struct policy_
 int reconcile_cut_flows(struct reconciler *rc, struct endpoint *e)
 {
 	unsigned cut = 0;
-	int r;
+	int nsfd = -1, r;
 
 	if (!e->installed || !endpoint_live(e))
 		return 0;
-	r = conntrack_cut(e->nsfd, e->installed, e->held, e->n_held, &cut);
+	r = endpoint_netns(e, &nsfd);
+	if (r >= 0)
+		r = conntrack_cut(nsfd, e->installed, e->held, e->n_held, &cut);
+	safe_close(nsfd);
 	if (r < 0)
 		return r;
 	rc->flows_cut += cut;

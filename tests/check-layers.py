@@ -22,7 +22,7 @@ LAYERS = [
     ["ops"],
     ["reconcile", "containers", "state", "explain", "views", "spec"],
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
-    ["loop", "netlink", "netns", "netns-watch", "addr", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
+    ["loop", "netlink", "netns", "netns-watch", "addr", "addr-watch", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner",
      "oci-state", "oci-bundle"],

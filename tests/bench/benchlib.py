@@ -279,7 +279,7 @@ def install_signal_cleanup(ctx):
         signal.signal(sig, handler)
 
 
-FDS_PER_ENDPOINT = 4  # segd: the namespace pin, its nf_tables socket, its address monitor, NFLOG
+FDS_PER_ENDPOINT = 2  # segd: its nf_tables socket (which keeps the namespace), NFLOG (flow logs on, the default)
 
 
 def nofile_hard():

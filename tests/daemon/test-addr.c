@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Addresses of a namespace: only global ones count (loopback and link-local never identify a
- * peer), sorted, and the monitor reports changes (rootless private kernel, fixture.h).
+ * peer), sorted (rootless private kernel, fixture.h). Changes: test-addr-watch.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -92,30 +91,10 @@ static void test_which_addresses_count(void **state)
 	close(peer);
 }
 
-static void test_monitor_reports_changes(void **state)
-{
-	int ns = -1, peer = -1, mon = -1;
-	struct pollfd p;
-
-	assert_int_equal(fixture_netns("mon", &ns), 0);
-	assert_int_equal(fixture_netns("mon-peer", &peer), 0);
-	assert_int_equal(addr_monitor_open(ns, &mon), 0);
-	assert_int_equal(addr_monitor_drain(mon), 0); /* nothing yet */
-	assert_int_equal(fixture_veth(ns, "10.8.0.2/24", peer, "10.8.0.1/24"), 0);
-	p = (struct pollfd){ .fd = mon, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 5000), 1);
-	assert_int_equal(addr_monitor_drain(mon), 1);
-	assert_int_equal(addr_monitor_drain(mon), 0); /* drained */
-	close(mon);
-	close(ns);
-	close(peer);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_which_addresses_count),
-		cmocka_unit_test(test_monitor_reports_changes),
 	};
 
 	fixture_enter();

@@ -28,7 +28,9 @@
 #include "fdstore-fixture.h"
 #include "fdstore.h"
 #include "fixture.h"
+#include "netns.h"
 #include "nft.h"
+#include "owner.h"
 #include "nftplans.h"
 
 #define MANY 1000
@@ -547,11 +549,69 @@ static void test_systemd_listen_fds(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* The socket of namespace a's name: adopted back when it lives in a, refused (and replaced
+ * by a new one in a) when it lives elsewhere. Endpoints find their namespace through it. */
+static void ns_of(int fd, struct stat *ret)
+{
+	int ns = -1;
+
+	assert_int_equal(netns_of_socket(fd, &ns), 0);
+	assert_int_equal(fstat(ns, ret), 0);
+	close(ns);
+}
+
+static void test_owner_socket_in_its_namespace(void **state)
+{
+	_cleanup_free_ char *sock = fdtest_socket("owner-ns");
+	struct nft_sock *wrong = NULL, *s = NULL;
+	struct fdstore *store = NULL;
+	struct stat a_st, st;
+	char name[64], got[64];
+	uint32_t portid;
+	int a = -1, b = -1;
+
+	assert_int_equal(fixture_netns("owner-ns-a", &a), 0);
+	assert_int_equal(fixture_netns("owner-ns-b", &b), 0);
+	assert_int_equal(fstat(a, &a_st), 0);
+	snprintf(name, sizeof(name), "ns-%llx-%llx", (unsigned long long)a_st.st_dev,
+		 (unsigned long long)a_st.st_ino);
+
+	/* Under a's name, a socket of b's. */
+	assert_int_equal(fdstore_open(FDSTORE_HOLDER, holder, sock, &store), 0);
+	assert_int_equal(nft_sock_open(NULL, b, &wrong), 0);
+	assert_int_equal(fdstore_put(store, name, nft_sock_fd(wrong)), 0);
+	wrong = nft_sock_free(wrong);
+	store = fdstore_free(store);
+	/* The next segd: what the store hands back at connection is what it can take. */
+	assert_int_equal(fdstore_open(FDSTORE_HOLDER, holder, sock, &store), 0);
+	assert_int_equal(fdstore_size(store), 1);
+	assert_int_equal(owner_socket_open(NULL, store, a, "ns", &s, got), 0);
+	assert_string_equal(got, name);
+	ns_of(nft_sock_fd(s), &st);
+	assert_true(st.st_dev == a_st.st_dev && st.st_ino == a_st.st_ino);
+	portid = nft_sock_portid(s);
+	s = nft_sock_free(s);
+	store = fdstore_free(store);
+
+	/* The one put in its place is a's: taken back, the very socket. */
+	assert_int_equal(fdstore_open(FDSTORE_HOLDER, holder, sock, &store), 0);
+	assert_int_equal(owner_socket_open(NULL, store, a, "ns", &s, got), 0);
+	assert_int_equal(nft_sock_portid(s), portid);
+	ns_of(nft_sock_fd(s), &st);
+	assert_true(st.st_dev == a_st.st_dev && st.st_ino == a_st.st_ino);
+	owner_socket_forget(store, got);
+	nft_sock_free(s);
+	fdstore_free(store); /* holding nothing: the holder exits */
+	close(a);
+	close(b);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_many),
 		cmocka_unit_test(test_ownership_survives_client_death),
+		cmocka_unit_test(test_owner_socket_in_its_namespace),
 		cmocka_unit_test(test_one_client_at_a_time),
 		cmocka_unit_test(test_holder_missing),
 		cmocka_unit_test(test_spawn_without_stderr),
