@@ -178,11 +178,11 @@ static int endpoint_derive(struct containers *c, struct endpoint *e)
 	int r;
 
 	if (e->installed && !e->quarantined)
-		reconcile_mark_peers_of(c->rc, &e->pe);
+		reconcile_mark_peers_of(c->rc, e);
 	r = endpoint_derive_inner(c, e);
-	e->dirty = true;
+	reconcile_mark(c->rc, e);
 	if (!e->quarantined)
-		reconcile_mark_peers_of(c->rc, &e->pe);
+		reconcile_mark_peers_of(c->rc, e);
 	return r;
 }
 
@@ -242,7 +242,8 @@ static int endpoint_put_container(struct endpoint *e, const struct container_inf
 static void endpoint_retire(struct containers *c, struct endpoint *e)
 {
 	if (!e->quarantined)
-		reconcile_mark_peers_of(c->rc, &e->pe);
+		reconcile_mark_peers_of(c->rc, e);
+	reconcile_forget(c->rc, e);
 	registry_remove(c->registry, e);
 	guard_drop(&e->guard, true);
 	endpoint_retire_socket(e);

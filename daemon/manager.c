@@ -535,6 +535,7 @@ struct manager *manager_free(struct manager *m)
 	m->engine = engine_free(m->engine);
 	/* Closing our sockets leaves the tables in place (PERSIST): stopping segd never opens
 	 * anything. */
+	reconcile_done(&m->rc);
 	registry_done(&m->registry);
 	m->guards = guards_free(m->guards);
 	/* Our copies close; the store's keep the tables owned until the next segd. */

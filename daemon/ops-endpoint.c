@@ -98,13 +98,14 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 		endpoint_free(e);
 		return op_error_set(err, r, "out of memory");
 	}
-	e->dirty = true;
-	reconcile_mark_peers_of(o->rc, &e->pe);
+	reconcile_mark(o->rc, e);
+	reconcile_mark_peers_of(o->rc, e);
 	if (audit_active(o->audit))
 		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "created", NULL,
 			     view_endpoint(e));
 	r = ops_commit(o, e, false, &updated, err);
 	if (r < 0) {
+		reconcile_forget(o->rc, e);
 		registry_remove(o->registry, e);
 		guard_drop(&e->guard, true);
 		endpoint_retire_socket(e);
@@ -153,7 +154,7 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 		return op_error_set(err, -E2BIG, "more than %d labels", POLICY_MAX_LABELS);
 	}
 
-	reconcile_mark_peers_of(o->rc, &e->pe);
+	reconcile_mark_peers_of(o->rc, e);
 	if (audit_active(o->audit))
 		before = view_endpoint(e);
 	saved = e->pe.labels;
@@ -161,8 +162,8 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 	if (before)
 		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "configured",
 			     before, view_endpoint(e));
-	e->dirty = true;
-	reconcile_mark_peers_of(o->rc, &e->pe);
+	reconcile_mark(o->rc, e);
+	reconcile_mark_peers_of(o->rc, e);
 	r = ops_commit(o, e, false, &updated, err);
 	if (r < 0) {
 		policy_labels_done(&e->pe.labels);
@@ -186,10 +187,11 @@ int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_er
 	r = find_netns_endpoint(o, name, "it leaves when the container stops", &e, err);
 	if (r < 0)
 		return r;
-	reconcile_mark_peers_of(o->rc, &e->pe);
+	reconcile_mark_peers_of(o->rc, e);
 	if (audit_active(o->audit))
 		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "deleted",
 			     view_endpoint(e), NULL);
+	reconcile_forget(o->rc, e);
 	registry_remove(o->registry, e);
 	r = ops_commit(o, e, true, &updated, err);
 	if (r < 0) {

@@ -38,28 +38,95 @@ static void world_build(const struct reconciler *rc, struct policy_endpoint **ep
 	};
 }
 
-void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpol *p)
+/* Can be anyone's peer: attached, and with labels a selector may use. */
+static bool peer_candidate(const struct endpoint *e)
 {
-	for (size_t i = 0; i < rc->registry->n; i++) {
-		struct endpoint *e = rc->registry->items[i];
-
-		if (!e->dirty && policy_netpol_selects(p, &e->pe))
-			e->dirty = true;
-	}
+	return endpoint_live(e) && !e->quarantined;
 }
 
-void reconcile_mark_peers_of(struct reconciler *rc, const struct policy_endpoint *x)
+/* Brings the index to e as it is now. */
+static void index_sync(struct reconciler *rc, struct endpoint *e)
 {
-	_cleanup_free_ struct policy_endpoint **eps = calloc(rc->registry->n + 1, sizeof(*eps));
-	struct policy_world w;
+	bool want = peer_candidate(e);
 
-	if (!eps) {
-		rc->all_dirty = true; /* cannot tell: recompile everything */
+	if (rc->index_failed)
+		return; /* rebuilt whole by the next reconcile */
+	if (!rc->index && policy_index_new(&rc->index) < 0) {
+		rc->index_failed = true;
 		return;
 	}
-	world_build(rc, eps, &w);
+	if (want && policy_index_current(rc->index, &e->pe))
+		return;
+	(void)policy_index_remove(rc->index, &e->pe);
+	if (want && policy_index_add(rc->index, &e->pe) < 0)
+		rc->index_failed = true;
+}
+
+/* The index anew from every endpoint: after it failed, and for a reconcile of everything. */
+static void index_rebuild(struct reconciler *rc)
+{
+	rc->index = policy_index_free(rc->index);
+	rc->index_failed = false;
+	for (size_t i = 0; i < rc->registry->n && !rc->index_failed; i++)
+		index_sync(rc, rc->registry->items[i]);
+}
+
+/* Appends e to the marked list (e->dirty is the caller's). */
+static void push_marked(struct reconciler *rc, struct endpoint *e)
+{
+	if (rc->n_marked == rc->cap_marked) {
+		size_t c = rc->cap_marked ? rc->cap_marked * 2 : 64;
+		struct endpoint **q = reallocarray(rc->marked, c, sizeof(*q));
+
+		if (!q) {
+			rc->all_dirty = true; /* cannot list it: recompile everything */
+			return;
+		}
+		rc->marked = q;
+		rc->cap_marked = c;
+	}
+	rc->marked[rc->n_marked++] = e;
+}
+
+static void mark_only(struct reconciler *rc, struct endpoint *e)
+{
+	if (e->dirty)
+		return;
+	e->dirty = true;
+	push_marked(rc, e);
+}
+
+void reconcile_mark(struct reconciler *rc, struct endpoint *e)
+{
+	index_sync(rc, e);
+	mark_only(rc, e);
+}
+
+static int mark_indexed(const struct policy_endpoint *pe, void *userdata)
+{
+	mark_only(userdata, container_of(pe, struct endpoint, pe));
+	return 0;
+}
+
+void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpol *p)
+{
+	/* Only indexed endpoints can need it: a quarantined one's plan is default-deny
+	 * whatever selects it, a detached one has no table to change. */
+	if (!rc->index || rc->index_failed ||
+	    policy_index_select(rc->index, p->namespace, &p->pod_selector, mark_indexed, rc) < 0)
+		rc->all_dirty = true;
+}
+
+void reconcile_mark_peers_of(struct reconciler *rc, struct endpoint *x)
+{
+	const struct policy_world w = {
+		.namespaces = rc->store->namespaces,
+		.n_namespaces = rc->store->n_namespaces,
+	};
+
+	index_sync(rc, x);
 	for (size_t i = 0; i < rc->store->n_netpols; i++)
-		if (policy_netpol_references(&w, rc->store->netpols[i], x))
+		if (policy_netpol_references(&w, rc->store->netpols[i], &x->pe))
 			reconcile_mark_selected_by(rc, rc->store->netpols[i]);
 }
 
@@ -74,6 +141,73 @@ void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snap
 		rc->all_dirty = true;
 	if (!rc->all_dirty)
 		store_netpols_changed(rc->store, snap, mark_changed_netpol, rc);
+}
+
+void reconcile_forget(struct reconciler *rc, struct endpoint *e)
+{
+	if (rc->index)
+		(void)policy_index_remove(rc->index, &e->pe);
+	for (size_t i = 0; i < rc->n_marked; i++)
+		if (rc->marked[i] == e)
+			rc->marked[i--] = rc->marked[--rc->n_marked];
+}
+
+void reconcile_done(struct reconciler *rc)
+{
+	rc->index = policy_index_free(rc->index);
+	free(rc->marked);
+	rc->marked = NULL;
+	rc->n_marked = rc->cap_marked = 0;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (void *const *)a, y = (uintptr_t) * (void *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+size_t reconcile_check_index(struct reconciler *rc)
+{
+	const struct registry *reg = rc->registry;
+	_cleanup_free_ struct endpoint **listed = NULL;
+	size_t wanted = 0, bad = 0;
+
+	if (rc->all_dirty || rc->index_failed)
+		return 0; /* the next reconcile rebuilds everything anyway */
+	listed = rc->n_marked ? memdup(rc->marked, rc->n_marked * sizeof(*listed)) : NULL;
+	if (rc->n_marked && !listed)
+		return 0;
+	qsort_safe(listed, rc->n_marked, sizeof(*listed), cmp_ptr);
+	for (size_t i = 0; i < reg->n; i++) {
+		struct endpoint *e = reg->items[i];
+		bool want = peer_candidate(e);
+		bool ok = want ? rc->index && policy_index_current(rc->index, &e->pe)
+			       : !rc->index || !policy_index_has(rc->index, &e->pe);
+
+		wanted += want;
+		if (!ok) {
+			log_error("Endpoint %s: the label index did not hold it as it is (a bug); "
+				  "repaired",
+				  e->pe.name);
+			bad++;
+			rc->all_dirty = true;
+		}
+		if (e->dirty && !bsearch(&e, listed, rc->n_marked, sizeof(*listed), cmp_ptr)) {
+			log_error("Endpoint %s: marked but not listed (a bug); repaired",
+				  e->pe.name);
+			bad++;
+			rc->all_dirty = true;
+		}
+	}
+	if (rc->index && policy_index_count(rc->index) != wanted) {
+		log_error("The label index holds %zu endpoint(s), %zu expected (a bug); rebuilt",
+			  policy_index_count(rc->index), wanted);
+		bad++;
+		rc->all_dirty = true;
+	}
+	rc->index_repairs += bad;
+	return bad;
 }
 
 /* Isolated both ways, no rules: what an endpoint gets while its labels are unknown. */
@@ -322,7 +456,7 @@ static int commit_failed(struct reconciler *rc, struct endpoint *e, const struct
 	uint64_t delay;
 
 	rc->commit_errors++;
-	e->dirty = true; /* the retry compiles the model of its time */
+	mark_only(rc, e); /* the retry compiles the model of its time */
 	delay = backoff_fail(&e->retry, now_usec());
 	endpoint_set_error(e,
 			   e->state == ENDPOINT_COMPROMISED ? ENDPOINT_COMPROMISED
@@ -359,7 +493,7 @@ static int reconcile_one(struct reconciler *rc, struct policy_compile_cache *cac
 	e->dirty = false;
 	r = compile_one(rc, cache, e, &plan);
 	if (r < 0) {
-		e->dirty = true;
+		mark_only(rc, e);
 		return r;
 	}
 	rc->last.compiled++;
@@ -417,50 +551,92 @@ static void own_addresses_changed(struct endpoint *e, void *userdata)
 {
 	struct reconciler *rc = userdata;
 
-	reconcile_mark_peers_of(rc, &e->pe);
-	e->dirty = true;
+	reconcile_mark_peers_of(rc, e);
+	reconcile_mark(rc, e);
+}
+
+/* One endpoint of a reconcile: -ENOMEM stops it, -EIO is a new failure, > 0 committed. */
+static int reconcile_visit(struct reconciler *rc, struct policy_compile_cache *cache,
+			   struct endpoint *e, uint64_t t0)
+{
+	if (!endpoint_live(e)) {
+		if (e->dirty && !rc->all_dirty)
+			push_marked(rc, e); /* compiled when it is attached again */
+		return 0;
+	}
+	if (!rc->all_dirty && !e->dirty && e->installed)
+		return 0;
+	/* Failed, and not due yet: its retry comes on its own (it stays marked). */
+	if (!rc->ignore_backoff && backoff_waiting(&e->retry, t0)) {
+		if (e->dirty && !rc->all_dirty)
+			push_marked(rc, e);
+		return 0;
+	}
+	rc->retries += e->retry.failures > 0;
+	return reconcile_one(rc, cache, e);
 }
 
 int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 {
 	const struct registry *reg = rc->registry;
-	_cleanup_free_ struct policy_endpoint **eps = NULL;
 	_cleanup_(policy_compile_cache_freep) struct policy_compile_cache *cache = NULL;
+	_cleanup_free_ struct endpoint **work = NULL;
 	struct policy_world w;
 	uint64_t t0 = now_usec();
-	size_t updated = 0;
+	size_t updated = 0, n_work = 0;
 	int failed = 0;
 
 	if (registry_settle_addresses(rc->registry, own_addresses_changed, rc) < 0)
 		return -ENOMEM;
-	eps = calloc(reg->n + 1, sizeof(*eps));
-	if (!eps)
-		return -ENOMEM;
-	world_build(rc, eps, &w);
+	if (rc->all_dirty || rc->index_failed || !rc->index) {
+		rc->all_dirty = true; /* marks made from a broken index may be short */
+		index_rebuild(rc);
+		if (rc->index_failed)
+			return -ENOMEM;
+	}
+	w = (struct policy_world){
+		.namespaces = rc->store->namespaces,
+		.n_namespaces = rc->store->n_namespaces,
+		.netpols = rc->store->netpols,
+		.n_netpols = rc->store->n_netpols,
+		.index = rc->index,
+	};
 	if (policy_compile_cache_new(&w, &cache) < 0)
 		return -ENOMEM;
 	rc->last = (struct change_stats){ 0 };
 	rc->first_failure[0] = '\0';
 
-	for (size_t i = 0; i < reg->n; i++) {
-		struct endpoint *e = reg->items[i];
-		int r;
+	/* What this round looks at: every endpoint, or the marked ones (taken: those that stay
+	 * marked, failed or waiting, are listed again as they go). */
+	if (!rc->all_dirty) {
+		work = TAKE_PTR(rc->marked);
+		n_work = rc->n_marked;
+		rc->n_marked = rc->cap_marked = 0;
+	}
+	for (size_t i = 0; i < (rc->all_dirty ? reg->n : n_work); i++) {
+		struct endpoint *e = rc->all_dirty ? reg->items[i] : work[i];
+		int r = reconcile_visit(rc, cache, e, t0);
 
-		if (!endpoint_live(e) || (!rc->all_dirty && !e->dirty && e->installed))
-			continue;
-		/* Failed, and not due yet: its retry comes on its own (it stays marked). */
-		if (!rc->ignore_backoff && backoff_waiting(&e->retry, t0))
-			continue;
-		rc->retries += e->retry.failures > 0;
-		r = reconcile_one(rc, cache, e);
-		if (r == -ENOMEM)
+		if (r == -ENOMEM) {
+			/* what was not looked at stays marked */
+			for (size_t k = rc->all_dirty ? 0 : i; k < n_work; k++)
+				if (work[k]->dirty)
+					push_marked(rc, work[k]);
 			return r;
+		}
 		if (r == -EIO) {
 			if (failed++ == 0)
 				snprintf(rc->first_failure, sizeof(rc->first_failure), "%s",
 					 e->pe.name);
 		} else if (r > 0)
 			updated += (size_t)r;
+	}
+	if (rc->all_dirty) {
+		/* the list anew: whatever stays marked (failed, waiting) */
+		rc->n_marked = 0;
+		for (size_t i = 0; i < reg->n; i++)
+			if (reg->items[i]->dirty)
+				push_marked(rc, reg->items[i]);
 	}
 	rc->all_dirty = false;
 	rc->ignore_backoff = false;
@@ -509,8 +685,9 @@ uint64_t reconcile_next_retry(const struct reconciler *rc)
 {
 	uint64_t due = 0;
 
-	for (size_t i = 0; i < rc->registry->n; i++) {
-		const struct endpoint *e = rc->registry->items[i];
+	/* a failed endpoint stays marked until it is enforced */
+	for (size_t i = 0; i < rc->n_marked; i++) {
+		const struct endpoint *e = rc->marked[i];
 
 		if (endpoint_live(e) && e->retry.failures > 0 &&
 		    (due == 0 || e->retry.due_usec < due))

@@ -46,12 +46,32 @@ struct reconciler {
 	bool ignore_backoff;	 /* the next reconcile tries failed endpoints at once */
 	char first_failure[256]; /* the first endpoint the last reconcile newly failed ("") */
 	struct histogram duration;
+	/* The possible peers (live, labels usable) by namespace and label, kept across changes:
+	 * what a change touches is found from it, not from a walk of every endpoint. Made on
+	 * first use. */
+	struct policy_index *index;
+	bool index_failed; /* out of memory while keeping it: rebuilt by the next reconcile */
+	/* The marked endpoints (dirty), each once: a reconcile looks at these, not the fleet. */
+	struct endpoint **marked;
+	size_t n_marked, cap_marked;
+	uint64_t index_repairs; /* endpoints the periodic check found out of date (a bug) */
 };
 
-/* Marks the endpoints selected by policies that reference x (call before and after x
- * changes). */
-void reconcile_mark_peers_of(struct reconciler *rc, const struct policy_endpoint *x);
+void reconcile_done(struct reconciler *rc);
+
+/* Marks e for the next reconcile (its own plan may change), after bringing the index to what e
+ * is now (its namespace, labels, liveness or quarantine may have changed). */
+void reconcile_mark(struct reconciler *rc, struct endpoint *e);
+/* Marks the endpoints selected by policies that reference e (call before and after e
+ * changes; the index is brought to e first). */
+void reconcile_mark_peers_of(struct reconciler *rc, struct endpoint *e);
 void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpol *p);
+/* e leaves the registry: out of the index and of the marked endpoints. */
+void reconcile_forget(struct reconciler *rc, struct endpoint *e);
+/* Compares the index and the marks with every endpoint (O(N): for the periodic tick, never a
+ * change); whatever is out of date is repaired, logged as the bug it is, and recompiled.
+ * Returns how many endpoints were out of date. */
+size_t reconcile_check_index(struct reconciler *rc);
 /* Marks what the store's change since `snap` can touch. */
 void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snapshot *snap);
 

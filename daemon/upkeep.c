@@ -27,7 +27,7 @@ int ops_refresh_addresses(struct ops *o)
 		e->addrs_dirty = false;
 		/* Address and link events both land here: its interfaces may have changed too. */
 		e->guard.stale = true;
-		e->dirty = true;
+		reconcile_mark(o->rc, e);
 		changed = true;
 		r = endpoint_read_addresses(e);
 		if (r < 0)
@@ -39,7 +39,7 @@ int ops_refresh_addresses(struct ops *o)
 		changed = true;
 		/* Its own plan does not depend on its addresses; its guards and its peers' sets do (which
 		 * policies reference it depends on its labels alone). */
-		reconcile_mark_peers_of(o->rc, &e->pe);
+		reconcile_mark_peers_of(o->rc, e);
 		log_info("Addresses of %s changed (%zu now)", e->pe.name, e->pe.n_addrs);
 	}
 	if (changed) {
@@ -56,12 +56,13 @@ int ops_refresh_addresses(struct ops *o)
 /* e's namespace is gone (or replaced): forget it, its tables and its addresses. */
 static void endpoint_detach(struct ops *o, struct endpoint *e)
 {
-	reconcile_mark_peers_of(o->rc, &e->pe);
+	reconcile_mark_peers_of(o->rc, e);
 	guard_drop(&e->guard, true);
 	endpoint_retire_socket(e);
 	endpoint_close(e);
 	endpoint_forget_addresses(e);
 	e->installed = policy_plan_free(e->installed);
+	reconcile_mark(o->rc, e); /* out of the index; compiled again when re-attached */
 }
 
 /*
@@ -133,8 +134,8 @@ static int endpoint_recheck(struct ops *o, struct endpoint *e)
 	errlog_add(o->errlog, "endpoint %s: network namespace %s created anew", e->pe.name,
 		   e->netns);
 	endpoint_clear_error(e, ENDPOINT_PENDING);
-	e->dirty = true;
-	reconcile_mark_peers_of(o->rc, &e->pe);
+	reconcile_mark(o->rc, e);
+	reconcile_mark_peers_of(o->rc, e);
 	return 1;
 }
 
@@ -159,6 +160,9 @@ int ops_check_namespaces(struct ops *o)
 	for (size_t i = 0; i < o->registry->n; i++)
 		if (endpoint_recheck(o, o->registry->items[i]) > 0)
 			changed = true;
+	/* The same walk's occasion to prove the label index and the marks right. */
+	if (reconcile_check_index(o->rc) > 0)
+		changed = true;
 	if (changed) {
 		int r = reconcile_marked(o->rc, NULL);
 
@@ -186,7 +190,7 @@ void ops_endpoint_drift(struct ops *o, struct endpoint *e)
 	}
 	/* Replaced with what segd computes, whatever the kernel holds now. */
 	e->installed = policy_plan_free(e->installed);
-	e->dirty = true;
+	reconcile_mark(o->rc, e);
 	r = reconcile_marked(o->rc, &n);
 	if (r == 0 && e->state == ENDPOINT_ENFORCED && e->installed) {
 		o->drift->repairs++;

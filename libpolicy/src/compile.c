@@ -86,15 +86,15 @@ static int add_elems_set(struct builder *b, const char *name, int family,
 	return r;
 }
 
-/* A hash set of the addresses (of `family`) of the endpoints flagged in `sel`. */
-static int add_endpoint_set(struct builder *b, const char *name, int family, const bool *sel,
-			    int *ret_index)
+/* A hash set of the addresses (of `family`) of eps[0..n). */
+static int add_endpoint_set(struct builder *b, const char *name, int family,
+			    const struct policy_endpoint *const *eps, size_t n_eps, int *ret_index)
 {
 	_cleanup_free_ struct policy_set_elem *elems = NULL;
 	size_t n;
 	int r;
 
-	r = select_endpoint_elems(b->w, family, sel, &elems, &n);
+	r = select_endpoint_elems(eps, n_eps, family, &elems, &n);
 	if (r < 0)
 		return r;
 	r = add_set(b, name, family, false, elems, n, ret_index);
@@ -206,30 +206,27 @@ static int cmp_u16(const void *a, const void *b)
 }
 
 /*
- * Egress to a named port: the number is the destination's. Peers are grouped by the number
- * their port of that name has, one pair of hash sets and rules per number.
+ * Egress to a named port: the number is the destination's. Peers (eps[0..n_eps)) are grouped
+ * by the number their port of that name has, one pair of hash sets and rules per number.
  */
 static int compile_named_egress(struct builder *b, const struct policy_netpol *p, unsigned idx,
 				unsigned seq, unsigned k, const struct policy_port *port,
-				const bool *sel, bool any_peer)
+				const struct policy_endpoint *const *eps, size_t n_eps)
 {
-	const struct policy_world *w = b->w;
 	_cleanup_free_ uint16_t *nums = NULL;
-	_cleanup_free_ bool *group = NULL;
+	_cleanup_free_ const struct policy_endpoint **group = NULL;
 	size_t n_nums = 0;
 	int r;
 
-	nums = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*nums));
-	group = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*group));
+	nums = calloc(n_eps ? n_eps : 1, sizeof(*nums));
+	group = calloc(n_eps ? n_eps : 1, sizeof(*group));
 	if (!nums || !group)
 		return -ENOMEM;
 
-	for (size_t i = 0; i < w->n_endpoints; i++) {
-		const struct policy_named_port *np;
+	for (size_t i = 0; i < n_eps; i++) {
+		const struct policy_named_port *np =
+			find_named_port(eps[i], port->name, port->proto);
 
-		if (!any_peer && !sel[i])
-			continue;
-		np = find_named_port(w->endpoints[i], port->name, port->proto);
 		if (np)
 			nums[n_nums++] = np->port;
 	}
@@ -237,27 +234,26 @@ static int compile_named_egress(struct builder *b, const struct policy_netpol *p
 
 	for (size_t j = 0; j < n_nums; j++) {
 		struct port_spec ps = { .has_proto = true, .proto = port->proto };
+		size_t n_group = 0;
 		char name[32];
 		int s4, s6;
 
 		if (j > 0 && nums[j] == nums[j - 1])
 			continue;
 		ps.lo = ps.hi = nums[j];
-		for (size_t i = 0; i < w->n_endpoints; i++) {
-			const struct policy_named_port *np;
+		for (size_t i = 0; i < n_eps; i++) {
+			const struct policy_named_port *np =
+				find_named_port(eps[i], port->name, port->proto);
 
-			group[i] = false;
-			if (!any_peer && !sel[i])
-				continue;
-			np = find_named_port(w->endpoints[i], port->name, port->proto);
-			group[i] = np && np->port == nums[j];
+			if (np && np->port == nums[j])
+				group[n_group++] = eps[i];
 		}
 		snprintf(name, sizeof(name), "e%u_n%u_%u_4", seq, k, (unsigned)nums[j]);
-		r = add_endpoint_set(b, name, AF_INET, group, &s4);
+		r = add_endpoint_set(b, name, AF_INET, group, n_group, &s4);
 		if (r < 0)
 			return r;
 		snprintf(name, sizeof(name), "e%u_n%u_%u_6", seq, k, (unsigned)nums[j]);
-		r = add_endpoint_set(b, name, AF_INET6, group, &s6);
+		r = add_endpoint_set(b, name, AF_INET6, group, n_group, &s6);
 		if (r < 0)
 			return r;
 		r = add_rule(b, POLICY_DIR_EGRESS, p, idx, AF_INET, s4, &ps);
@@ -371,6 +367,8 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 	/* Egress named ports resolve per destination endpoint. An ipBlock peer has no named
 	 * ports, so such a port matches nothing there. */
 	if (dir == POLICY_DIR_EGRESS && (any_peer || pe->has_sel)) {
+		const struct policy_endpoint **all = NULL;
+		size_t n_all = 0;
 		unsigned k = 0;
 
 		for (size_t i = 0; i < rule->n_ports; i++) {
@@ -378,10 +376,17 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct pol
 
 			if (!pt->has_port || !pt->name)
 				continue;
-			r = compile_named_egress(b, p, idx, seq, k++, pt, pe->sel, any_peer);
-			if (r < 0)
+			/* no peers: every endpoint is a destination */
+			if (any_peer && !all && (r = select_all(b->w, &all, &n_all)) < 0)
 				goto out;
+			r = compile_named_egress(b, p, idx, seq, k++, pt, any_peer ? all : pe->eps,
+						 any_peer ? n_all : pe->n_eps);
+			if (r < 0) {
+				free(all);
+				goto out;
+			}
 		}
+		free(all);
 	}
 	r = 0;
 out:

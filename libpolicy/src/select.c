@@ -99,9 +99,9 @@ static int cmp_elem(const void *a, const void *b)
 	return c ? c : memcmp(x->end, y->end, 16);
 }
 
-/* The addresses (of `family`) of the endpoints flagged in `sel`, sorted and unique; NULL and
- * 0 when there are none. */
-int select_endpoint_elems(const struct policy_world *w, int family, const bool *sel,
+/* The addresses (of `family`) of eps[0..n), sorted and unique; NULL and 0 when there are
+ * none. */
+int select_endpoint_elems(const struct policy_endpoint *const *eps, size_t n_eps, int family,
 			  struct policy_set_elem **ret, size_t *ret_n)
 {
 	struct policy_set_elem *elems;
@@ -109,21 +109,18 @@ int select_endpoint_elems(const struct policy_world *w, int family, const bool *
 
 	*ret = NULL;
 	*ret_n = 0;
-	for (size_t i = 0; i < w->n_endpoints; i++)
-		if (sel[i])
-			for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++)
-				n += w->endpoints[i]->addrs[a].family == family;
+	for (size_t i = 0; i < n_eps; i++)
+		for (size_t a = 0; a < eps[i]->n_addrs; a++)
+			n += eps[i]->addrs[a].family == family;
 	if (n == 0)
 		return 0;
 
 	elems = calloc(n, sizeof(*elems));
 	if (!elems)
 		return -ENOMEM;
-	for (size_t i = 0; i < w->n_endpoints; i++) {
-		if (!sel[i])
-			continue;
-		for (size_t a = 0; a < w->endpoints[i]->n_addrs; a++) {
-			const struct policy_addr *ad = &w->endpoints[i]->addrs[a];
+	for (size_t i = 0; i < n_eps; i++)
+		for (size_t a = 0; a < eps[i]->n_addrs; a++) {
+			const struct policy_addr *ad = &eps[i]->addrs[a];
 
 			if (ad->family != family)
 				continue;
@@ -131,7 +128,6 @@ int select_endpoint_elems(const struct policy_world *w, int family, const bool *
 			memcpy(elems[o].end, ad->addr, 16);
 			o++;
 		}
-	}
 	qsort_safe(elems, n, sizeof(*elems), cmp_elem);
 	/* unique: two endpoints may briefly claim one address */
 	o = 1;
@@ -143,23 +139,118 @@ int select_endpoint_elems(const struct policy_world *w, int family, const bool *
 	return 0;
 }
 
-/* Flags in sel the endpoints a rule's selector peers select; whether it has any. */
-static bool select_peers(const struct policy_world *w, const struct policy_netpol *p,
-			 const struct policy_rule *rule, bool *sel)
+/* A growing list of endpoints. */
+struct ep_list {
+	const struct policy_endpoint **eps;
+	size_t n, cap;
+};
+
+static int ep_list_add(const struct policy_endpoint *ep, void *ud)
+{
+	struct ep_list *l = ud;
+
+	if (l->n == l->cap) {
+		size_t c = l->cap ? l->cap * 2 : 16;
+		const struct policy_endpoint **q = reallocarray(l->eps, c, sizeof(*q));
+
+		if (!q)
+			return -ENOMEM;
+		l->eps = q;
+		l->cap = c;
+	}
+	l->eps[l->n++] = ep;
+	return 0;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (const void *const *)a,
+		  y = (uintptr_t) * (const void *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Each endpoint once (several peers of a rule may select one). */
+static void ep_list_unique(struct ep_list *l)
+{
+	size_t o = 0;
+
+	qsort_safe(l->eps, l->n, sizeof(*l->eps), cmp_ptr);
+	for (size_t i = 0; i < l->n; i++)
+		if (o == 0 || l->eps[i] != l->eps[o - 1])
+			l->eps[o++] = l->eps[i];
+	l->n = o;
+}
+
+struct ns_walk {
+	const struct policy_world *w;
+	const struct policy_selector *ns_sel;  /* NULL: every namespace */
+	const struct policy_selector *pod_sel; /* NULL: every endpoint */
+	struct ep_list *out;
+};
+
+static int walk_namespace(const char *ns, void *ud)
+{
+	struct ns_walk *k = ud;
+	struct policy_labels tmp;
+	struct policy_label tmp_label;
+
+	if (k->ns_sel && !policy_selector_matches(k->ns_sel, ns_labels(k->w, ns, &tmp, &tmp_label)))
+		return 0;
+	return policy_index_select(k->w->index, ns, k->pod_sel, ep_list_add, k->out);
+}
+
+/* Into out, the endpoints a rule's selector peers select; whether it has any. */
+static int select_peers(const struct policy_world *w, const struct policy_netpol *p,
+			const struct policy_rule *rule, struct ep_list *out, bool *ret_has_sel)
 {
 	bool has_sel = false;
+	int r = 0;
 
-	for (size_t i = 0; i < rule->n_peers; i++) {
+	for (size_t i = 0; r >= 0 && i < rule->n_peers; i++) {
 		const struct policy_peer *peer = &rule->peers[i];
 
 		if (peer->ipblock)
 			continue;
 		has_sel = true;
-		for (size_t e = 0; e < w->n_endpoints; e++)
-			if (!sel[e] && peer_selects(w, p, peer, w->endpoints[e]))
-				sel[e] = true;
+		if (!w->index) {
+			for (size_t e = 0; r >= 0 && e < w->n_endpoints; e++)
+				if (peer_selects(w, p, peer, w->endpoints[e]))
+					r = ep_list_add(w->endpoints[e], out);
+		} else if (peer->ns_selector) {
+			struct ns_walk k = { w, peer->ns_selector, peer->pod_selector, out };
+
+			r = policy_index_foreach_namespace(w->index, walk_namespace, &k);
+		} else
+			r = policy_index_select(w->index, p->namespace, peer->pod_selector,
+						ep_list_add, out);
 	}
-	return has_sel;
+	if (r >= 0)
+		ep_list_unique(out);
+	*ret_has_sel = has_sel;
+	return r;
+}
+
+int select_all(const struct policy_world *w, const struct policy_endpoint ***ret, size_t *ret_n)
+{
+	struct ep_list l = { 0 };
+	int r = 0;
+
+	if (!w->index)
+		for (size_t e = 0; r >= 0 && e < w->n_endpoints; e++)
+			r = ep_list_add(w->endpoints[e], &l);
+	else {
+		struct ns_walk k = { w, NULL, NULL, &l };
+
+		r = policy_index_foreach_namespace(w->index, walk_namespace, &k);
+	}
+	if (r < 0) {
+		free(l.eps);
+		return r;
+	}
+	*ret = l.eps;
+	*ret_n = l.n;
+	return 0;
 }
 
 static size_t hash_ptr(const void *p, size_t n)
@@ -196,7 +287,7 @@ static int cache_grow(struct policy_compile_cache *c)
 
 void select_peers_done(struct peers *pe)
 {
-	free(pe->sel);
+	free(pe->eps);
 	free(pe->elems[0]);
 	free(pe->elems[1]);
 	*pe = (struct peers){ 0 };
@@ -205,18 +296,22 @@ void select_peers_done(struct peers *pe)
 int select_peers_compute(const struct policy_world *w, const struct policy_netpol *p,
 			 const struct policy_rule *rule, struct peers *pe)
 {
+	struct ep_list l = { 0 };
 	int r;
 
 	*pe = (struct peers){ 0 };
-	pe->sel = calloc(w->n_endpoints ? w->n_endpoints : 1, sizeof(*pe->sel));
-	if (!pe->sel)
-		return -ENOMEM;
-	pe->has_sel = select_peers(w, p, rule, pe->sel);
-	if (!pe->has_sel)
-		return 0;
-	r = select_endpoint_elems(w, AF_INET, pe->sel, &pe->elems[0], &pe->n_elems[0]);
+	r = select_peers(w, p, rule, &l, &pe->has_sel);
+	pe->eps = l.eps;
+	pe->n_eps = l.n;
+	if (r < 0 || !pe->has_sel) {
+		if (r < 0)
+			select_peers_done(pe);
+		return r;
+	}
+	r = select_endpoint_elems(pe->eps, pe->n_eps, AF_INET, &pe->elems[0], &pe->n_elems[0]);
 	if (r >= 0)
-		r = select_endpoint_elems(w, AF_INET6, pe->sel, &pe->elems[1], &pe->n_elems[1]);
+		r = select_endpoint_elems(pe->eps, pe->n_eps, AF_INET6, &pe->elems[1],
+					  &pe->n_elems[1]);
 	if (r < 0)
 		select_peers_done(pe);
 	return r;

@@ -14,7 +14,8 @@
 /* The endpoints a rule's selector peers select, and their addresses per family (sorted,
  * unique), so that each plan's sets are a copy of output size. */
 struct peers {
-	bool *sel;			  /* world->n_endpoints flags */
+	const struct policy_endpoint **eps; /* the endpoints selected, each once, in no order */
+	size_t n_eps;
 	bool has_sel;			  /* the rule has selector peers */
 	struct policy_set_elem *elems[2]; /* [0] AF_INET, [1] AF_INET6 */
 	size_t n_elems[2];
@@ -35,10 +36,12 @@ struct policy_compile_cache {
 	const struct policy_netpol **by_ns;
 };
 
-/* The addresses (of `family`) of the endpoints flagged in `sel`, sorted and unique; NULL and
- * 0 when there are none. */
-int select_endpoint_elems(const struct policy_world *w, int family, const bool *sel,
+/* The addresses (of `family`) of eps[0..n), sorted and unique; NULL and 0 when there are
+ * none. */
+int select_endpoint_elems(const struct policy_endpoint *const *eps, size_t n, int family,
 			  struct policy_set_elem **ret, size_t *ret_n);
+/* Every possible peer of the world (from its index when it has one), each once. */
+int select_all(const struct policy_world *w, const struct policy_endpoint ***ret, size_t *ret_n);
 /* A rule's peers, computed afresh (no cache). */
 int select_peers_compute(const struct policy_world *w, const struct policy_netpol *p,
 			 const struct policy_rule *rule, struct peers *pe);

@@ -155,6 +155,7 @@ static void world_init(struct world *w)
 
 static void world_done(struct world *w)
 {
+	reconcile_done(&w->rc);
 	registry_done(&w->registry);
 	loop_flush(w->env.loop);
 	errlog_done(&w->errlog);

@@ -75,6 +75,7 @@ static void world_init(struct world *w)
 
 static void world_done(struct world *w)
 {
+	reconcile_done(&w->rc);
 	registry_done(&w->registry);
 	store_done(&w->store);
 	errlog_done(&w->errlog);
@@ -105,10 +106,10 @@ static void test_reconcile_marks_and_increments(void **state)
 
 	/* "other" becomes an api: only db (whose policy now references it) and other change;
 	 * db's by set elements alone. */
-	reconcile_mark_peers_of(&w.rc, &other->pe);
+	reconcile_mark_peers_of(&w.rc, other);
 	assert_int_equal(policy_labels_set(&other->pe.labels, "app", "api"), 0);
-	other->dirty = true;
-	reconcile_mark_peers_of(&w.rc, &other->pe);
+	reconcile_mark(&w.rc, other);
+	reconcile_mark_peers_of(&w.rc, other);
 	assert_true(db->dirty);
 	assert_false(api->dirty);
 	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
@@ -170,7 +171,7 @@ static void test_squatted_table_is_compromised(void **state)
 	assert_true(w.errlog.total >= 1);
 	/* Changes go on in the fallback table; the alarm stays. */
 	nft_sock_free(thief);
-	db->dirty = true;
+	reconcile_mark(&w.rc, db);
 	db->installed = policy_plan_free(db->installed);
 	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
 	assert_int_equal(db->state, ENDPOINT_COMPROMISED);
@@ -233,8 +234,8 @@ static void test_refused_endpoint_holds_nothing_up(void **state)
 
 	/* Until its retry is due, changes pass it by (it stays marked), even one that marks
 	 * everything; api's change is committed and nothing failed. */
-	reconcile_mark_peers_of(&w.rc, &api->pe);
-	api->dirty = true;
+	reconcile_mark_peers_of(&w.rc, api);
+	reconcile_mark(&w.rc, api);
 	w.rc.all_dirty = true;
 	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
 	assert_int_equal(w.rc.last.compiled, 1);

@@ -4,8 +4,9 @@
  * (tests/bench/compile/gen.c) makes a world: mostly small ones in its wide mix (every selector
  * operator, namespaceSelectors, ipBlocks with except in both families, numeric and named ports
  * over TCP, UDP and SCTP, endPort), every tenth one in the benchmark's own mix at 60-200
- * endpoints. Every endpoint's plan is then compiled three ways: policy_compile(),
- * policy_compile_cached() (one cache per world, endpoints in order and then in reverse), and
+ * endpoints. Every endpoint's plan is then compiled four ways: policy_compile(),
+ * policy_compile_cached() (one cache per world, endpoints in order and then in reverse), the
+ * same from the label index (built with churn and ghosts), and
  * ref_compile(), the brute-force reference compiler (tests/bench/compile/ref-compile.c,
  * written independently from the semantics). All three plans must be equal
  * (policy_plan_equal). Deny actions alternate between seeds.
@@ -16,6 +17,7 @@
  *   SEGD_DIFF_SEED=S build/tests/test-differential      one seed
  *   SEGD_DIFF_SEEDS=N build/tests/test-differential     seeds 1..N (default 300)
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -192,6 +194,58 @@ static bool check_seed(uint64_t seed)
 		policy_plan_free(a);
 	}
 	policy_compile_cache_free(cache);
+	cache = NULL;
+
+	/* The same world through the label index, built with churn: every endpoint added, every
+	 * third removed and added again, and ghosts (same namespace and labels, other addresses)
+	 * added, then changed beyond recognition and removed: the index must forget them by what
+	 * it indexed them under. */
+	if (ok) {
+		struct policy_endpoint *ghosts = calloc(n ? n : 1, sizeof(*ghosts));
+		struct policy_world iw = w->world;
+		struct policy_index *idx = NULL;
+
+		assert_non_null(ghosts);
+		assert_int_equal(policy_index_new(&idx), 0);
+		for (size_t i = 0; i < n; i++) {
+			ghosts[i] = *w->endpoints[i];
+			assert_int_equal(policy_index_add(idx, &ghosts[i]), 0);
+			assert_int_equal(policy_index_add(idx, w->endpoints[i]), 0);
+			assert_int_equal(policy_index_add(idx, w->endpoints[i]), -EEXIST);
+		}
+		for (size_t i = 0; i < n; i += 3) {
+			assert_true(policy_index_remove(idx, w->endpoints[i]));
+			assert_int_equal(policy_index_add(idx, w->endpoints[i]), 0);
+		}
+		for (size_t i = 0; i < n; i++) {
+			ghosts[i].namespace = (char *)"elsewhere";
+			ghosts[i].labels = (struct policy_labels){ 0 };
+			assert_false(policy_index_current(idx, &ghosts[i]));
+			assert_true(policy_index_remove(idx, &ghosts[i]));
+			assert_false(policy_index_remove(idx, &ghosts[i]));
+			assert_true(policy_index_current(idx, w->endpoints[i]));
+		}
+		assert_int_equal(policy_index_count(idx), n);
+		iw.index = idx;
+		iw.endpoints = NULL; /* not read when there is an index */
+		iw.n_endpoints = 0;
+		assert_int_equal(policy_compile_cache_new(&iw, &cache), 0);
+		for (size_t i = 0; i < n && ok; i++) {
+			struct policy_plan *a = NULL;
+
+			assert_int_equal(policy_compile_cached(cache, w->endpoints[i], deny, &a),
+					 0);
+			if (!policy_plan_equal(a, ref[i])) {
+				report(seed, &p, w, w->endpoints[i],
+				       "policy_compile_cached (label index)", a, ref[i]);
+				ok = false;
+			}
+			policy_plan_free(a);
+		}
+		policy_compile_cache_free(cache);
+		policy_index_free(idx);
+		free(ghosts);
+	}
 
 	for (size_t i = 0; i < n; i++)
 		policy_plan_free(ref[i]);

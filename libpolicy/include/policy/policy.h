@@ -297,6 +297,8 @@ int policy_labels_annotation_parse(const char *s, struct policy_labels *ret, cha
 
 /* Everything the compiler looks at. Borrowed pointers; nothing is freed by the compiler.
  * A namespace used by an endpoint but absent from `namespaces` has only its name label. */
+struct policy_index;
+
 struct policy_world {
 	struct policy_namespace *const *namespaces;
 	size_t n_namespaces;
@@ -304,6 +306,9 @@ struct policy_world {
 	size_t n_netpols;
 	struct policy_endpoint *const *endpoints;
 	size_t n_endpoints;
+	/* When set, the possible peers are the indexed endpoints (endpoints/n_endpoints are not
+	 * read by the compiler): a selector costs its matches, not the world. */
+	const struct policy_index *index;
 };
 
 enum policy_dir {
@@ -391,6 +396,34 @@ bool policy_netpol_references(const struct policy_world *w, const struct policy_
 int policy_compile(const struct policy_world *world, const struct policy_endpoint *ep,
 		   enum policy_deny_action deny, struct policy_plan **ret);
 struct policy_plan *policy_plan_free(struct policy_plan *p);
+
+/*
+ * The label index (index.c): the endpoints of a world by namespace, by label key and by
+ * key=value, kept by the world's owner across changes: an endpoint is added when it becomes a
+ * possible peer, and removed before it goes or after its namespace or labels change (then added
+ * again). The index keeps a copy of what it indexed an endpoint under, so removal never reads
+ * the endpoint's current labels. A selector's endpoints cost its most selective posting list (a
+ * matchLabels pair, the values of an In, an Exists key, else its namespace), not the world.
+ */
+struct policy_index;
+int policy_index_new(struct policy_index **ret);
+struct policy_index *policy_index_free(struct policy_index *x);
+/* -EEXIST if ep is indexed already. On failure nothing changed. */
+int policy_index_add(struct policy_index *x, const struct policy_endpoint *ep);
+/* Whether ep was indexed (it is not any more). */
+bool policy_index_remove(struct policy_index *x, const struct policy_endpoint *ep);
+bool policy_index_has(const struct policy_index *x, const struct policy_endpoint *ep);
+/* Indexed under the namespace and labels ep has now. */
+bool policy_index_current(const struct policy_index *x, const struct policy_endpoint *ep);
+size_t policy_index_count(const struct policy_index *x);
+/* fn for each indexed endpoint of namespace ns that sel matches (NULL: all of them), in no
+ * particular order; stops at fn's first negative return and returns it. */
+int policy_index_select(const struct policy_index *x, const char *ns,
+			const struct policy_selector *sel,
+			int (*fn)(const struct policy_endpoint *ep, void *ud), void *ud);
+/* fn for each namespace that has indexed endpoints; stops as above. */
+int policy_index_foreach_namespace(const struct policy_index *x,
+				   int (*fn)(const char *ns, void *ud), void *ud);
 
 /*
  * Compiling many endpoints against one world: the endpoints a rule's selector peers select are
