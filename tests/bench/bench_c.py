@@ -266,7 +266,7 @@ def check(results, profile):
     if ns and ns[-1] < 10000 and profile.full:
         out.append(dict(target="N=10000 measured", met=False,
                         detail="largest fleet that ran: %d" % ns[-1]))
-    for r in [r for r in _pts(results, "relabel") if r["N"] == max(ns or [0])]:
+    for r in [r for r in _pts(results, "relabel") if r["N"] == max(x["N"] for x in results)]:
         lim = REGISTER_S_PER_EP * r["N"]
         out.append(dict(target="register N=%d in < %g s" % (r["N"], lim),
                         met=r["t_register_s"] < lim, value=r["t_register_s"],
