@@ -96,6 +96,7 @@ struct endpoint *endpoint_free(struct endpoint *e)
 	policy_endpoint_done(&e->pe);
 	free(e->held);
 	free(e->held_since);
+	free(e->mapped);
 	endpoint_conflicts_clear(e);
 	policy_plan_free(e->installed);
 	free(e->netns);

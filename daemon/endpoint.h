@@ -92,6 +92,13 @@ struct endpoint {
 	size_t n_held;
 	struct ep_conflict *conflicts; /* held by another endpoint too */
 	size_t n_conflicts;
+	/* The registry's view (registry.c): the addresses its address map holds for it (sorted),
+	 * whether it is in the registry, and whether its held addresses wait to be settled. */
+	struct policy_addr *mapped;
+	size_t n_mapped;
+	bool registered, held_pending, settle_seen;
+	dev_t mapped_dev; /* the identity the registry finds it by */
+	ino_t mapped_ino;
 	char *netns;  /* name under /run/netns, or a path for containers */
 	int nsfd;     /* pins the namespace */
 	dev_t ns_dev; /* its identity (nsfs device and inode): one namespace, one endpoint */

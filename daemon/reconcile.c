@@ -193,7 +193,8 @@ size_t reconcile_check_index(struct reconciler *rc)
 			bad++;
 			rc->all_dirty = true;
 		}
-		if (e->dirty && !bsearch(&e, listed, rc->n_marked, sizeof(*listed), cmp_ptr)) {
+		if (e->dirty &&
+		    (!listed || !bsearch(&e, listed, rc->n_marked, sizeof(*listed), cmp_ptr))) {
 			log_error("Endpoint %s: marked but not listed (a bug); repaired",
 				  e->pe.name);
 			bad++;

@@ -9,11 +9,18 @@
 #include "macro.h"
 #include "registry.h"
 
+static void registry_amap_done(struct registry *r);
+static void maps_done(struct registry *r);
+static void registry_joined(struct registry *r, struct endpoint *e);
+static void registry_left(struct registry *r, struct endpoint *e);
+
 void registry_done(struct registry *r)
 {
 	for (size_t i = 0; i < r->n; i++)
 		endpoint_free(r->items[i]);
 	free(r->items);
+	registry_amap_done(r);
+	maps_done(r);
 	*r = (struct registry){ 0 };
 }
 
@@ -67,6 +74,7 @@ int registry_insert(struct registry *r, struct endpoint *e)
 		return -ENOMEM;
 	r->items = p;
 	put_at(r, lower_bound(r, e->pe.name), e);
+	registry_joined(r, e);
 	return 0;
 }
 
@@ -74,8 +82,10 @@ void registry_remove(struct registry *r, struct endpoint *e)
 {
 	ssize_t k = index_of(r, e);
 
-	if (k >= 0)
+	if (k >= 0) {
 		take_at(r, (size_t)k);
+		registry_left(r, e);
+	}
 }
 
 void registry_reposition(struct registry *r, struct endpoint *e)
@@ -127,13 +137,161 @@ struct endpoint *registry_find_container(const struct registry *r, const char *i
 	return NULL;
 }
 
+/* ---- lookups by netns and by namespace identity ---- */
+
+static uint64_t hash_netns(const char *s)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t hash_ns(dev_t dev, ino_t ino)
+{
+	uint64_t x = (uint64_t)dev * 0x9e3779b97f4a7c15ull ^ (uint64_t)ino;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	return x;
+}
+
+static int map_add(struct registry_map *m, uint64_t h, struct endpoint *e)
+{
+	size_t k;
+
+	if ((m->used + 1) * 2 > m->n) {
+		size_t n = m->n ? m->n * 2 : 256;
+		struct registry_slot *slots = calloc(n, sizeof(*slots));
+
+		if (!slots)
+			return -ENOMEM;
+		for (size_t i = 0; i < m->n; i++)
+			if (m->slots[i].e) {
+				for (k = m->slots[i].h & (n - 1); slots[k].e; k = (k + 1) & (n - 1))
+					;
+				slots[k] = m->slots[i];
+			}
+		free(m->slots);
+		m->slots = slots;
+		m->n = n;
+	}
+	for (k = h & (m->n - 1); m->slots[k].e; k = (k + 1) & (m->n - 1))
+		;
+	m->slots[k] = (struct registry_slot){ .h = h, .e = e };
+	m->used++;
+	return 0;
+}
+
+static void map_del(struct registry_map *m, uint64_t h, const struct endpoint *e)
+{
+	size_t mask = m->n - 1, i, j;
+
+	if (!m->n)
+		return;
+	for (i = h & mask; m->slots[i].e && m->slots[i].e != e; i = (i + 1) & mask)
+		;
+	if (!m->slots[i].e)
+		return;
+	m->slots[i] = (struct registry_slot){ 0 };
+	m->used--;
+	for (j = i;;) {
+		size_t home;
+
+		j = (j + 1) & mask;
+		if (!m->slots[j].e)
+			break;
+		home = m->slots[j].h & mask;
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			m->slots[i] = m->slots[j];
+			m->slots[j] = (struct registry_slot){ 0 };
+			i = j;
+		}
+	}
+}
+
+static void maps_done(struct registry *r)
+{
+	free(r->by_netns.slots);
+	free(r->by_ns.slots);
+	r->by_netns = r->by_ns = (struct registry_map){ 0 };
+}
+
+static void maps_add(struct registry *r, struct endpoint *e)
+{
+	e->mapped_dev = e->ns_dev;
+	e->mapped_ino = e->ns_ino;
+	if (map_add(&r->by_netns, hash_netns(e->netns), e) < 0 ||
+	    map_add(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e) < 0)
+		r->maps_failed = true;
+}
+
+static void maps_del(struct registry *r, struct endpoint *e)
+{
+	map_del(&r->by_netns, hash_netns(e->netns), e);
+	map_del(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e);
+}
+
+void registry_ns_changed(struct registry *r, struct endpoint *e)
+{
+	if (!e->registered)
+		return;
+	map_del(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e);
+	e->mapped_dev = e->ns_dev;
+	e->mapped_ino = e->ns_ino;
+	if (map_add(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e) < 0)
+		r->maps_failed = true;
+}
+
+static bool is_ns(const struct endpoint *e, dev_t dev, ino_t ino)
+{
+	return endpoint_live(e) && e->ns_ino == ino && e->ns_dev == dev;
+}
+
+/* Of the endpoints the map holds under h that match, the first in registry (name) order. */
+static struct endpoint *map_find(const struct registry *r, const struct registry_map *m, uint64_t h,
+				 bool (*match)(const struct endpoint *e, const void *key),
+				 const void *key)
+{
+	struct endpoint *best = NULL;
+
+	if (r->maps_failed) {
+		for (size_t i = 0; i < r->n; i++)
+			if (match(r->items[i], key))
+				return r->items[i];
+		return NULL;
+	}
+	for (size_t k = m->n ? h & (m->n - 1) : 0; m->n && m->slots[k].e; k = (k + 1) & (m->n - 1))
+		if (m->slots[k].h == h && match(m->slots[k].e, key) &&
+		    (!best || strcmp(m->slots[k].e->pe.name, best->pe.name) < 0))
+			best = m->slots[k].e;
+	return best;
+}
+
+struct ns_key {
+	dev_t dev;
+	ino_t ino;
+};
+
+static bool match_ns(const struct endpoint *e, const void *key)
+{
+	const struct ns_key *k = key;
+
+	return is_ns(e, k->dev, k->ino);
+}
+
+static bool match_netns(const struct endpoint *e, const void *key)
+{
+	return streq(e->netns, key);
+}
+
 struct endpoint *registry_find_ns(const struct registry *r, dev_t dev, ino_t ino)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (endpoint_live(r->items[i]) && r->items[i]->ns_ino == ino &&
-		    r->items[i]->ns_dev == dev)
-			return r->items[i];
-	return NULL;
+	const struct ns_key k = { dev, ino };
+
+	return map_find(r, &r->by_ns, hash_ns(dev, ino), match_ns, &k);
 }
 
 const char *registry_kind_text(const struct endpoint *e)
@@ -174,22 +332,25 @@ struct endpoint *registry_find_addr(const struct registry *r, const struct polic
 	return registry_addr_holders(r, a, &e, 1) == 1 ? e : NULL;
 }
 
-struct holding {
-	struct policy_addr addr;
-	size_t ep;	/* index in the registry */
-	uint64_t since; /* generation its holder first held it in */
+/* ---- the address map ---- */
+
+struct holder {
+	struct endpoint *e;
+	uint64_t since; /* the settle generation it was first seen holding the address in */
 };
 
-static int cmp_holding(const void *a, const void *b)
-{
-	const struct holding *x = a, *y = b;
-	int c = x->addr.family - y->addr.family;
+struct addr_holders {
+	struct policy_addr addr; /* family 0: a free slot */
+	struct holder *h;
+	size_t n;
+};
 
-	if (c == 0)
-		c = memcmp(x->addr.addr, y->addr.addr, sizeof(x->addr.addr));
-	if (c == 0)
-		c = (x->ep > y->ep) - (x->ep < y->ep);
-	return c;
+static int cmp_addr(const void *a, const void *b)
+{
+	const struct policy_addr *x = a, *y = b;
+	int c = x->family - y->family;
+
+	return c ? c : memcmp(x->addr, y->addr, sizeof(x->addr));
 }
 
 static bool same_addr(const struct policy_addr *a, const struct policy_addr *b)
@@ -197,142 +358,383 @@ static bool same_addr(const struct policy_addr *a, const struct policy_addr *b)
 	return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
 }
 
-/* The names of the endpoints of run h[0..n) other than `self`, ", "-separated. */
-static char *other_names(const struct registry *r, const struct holding *h, size_t n, size_t self)
+static size_t addr_hash(const struct policy_addr *a)
 {
-	char *s = NULL;
+	uint64_t h = 14695981039346656037ull ^ (uint64_t)a->family;
 
+	for (size_t i = 0; i < sizeof(a->addr); i++)
+		h = (h ^ a->addr[i]) * 1099511628211ull;
+	return (size_t)h;
+}
+
+static size_t amap_slot(const struct registry *r, const struct policy_addr *a)
+{
+	size_t m = r->n_amap - 1, k = addr_hash(a) & m;
+
+	while (r->amap[k].addr.family && !same_addr(&r->amap[k].addr, a))
+		k = (k + 1) & m;
+	return k;
+}
+
+static struct addr_holders *amap_get(const struct registry *r, const struct policy_addr *a)
+{
+	struct addr_holders *s;
+
+	if (!r->n_amap)
+		return NULL;
+	s = &r->amap[amap_slot(r, a)];
+	return s->addr.family ? s : NULL;
+}
+
+static int amap_grow(struct registry *r)
+{
+	size_t n = r->n_amap ? r->n_amap * 2 : 256, n_old = r->n_amap;
+	struct addr_holders *old = r->amap;
+
+	r->amap = calloc(n, sizeof(*r->amap));
+	if (!r->amap) {
+		r->amap = old;
+		return -ENOMEM;
+	}
+	r->n_amap = n;
+	for (size_t i = 0; i < n_old; i++)
+		if (old[i].addr.family)
+			r->amap[amap_slot(r, &old[i].addr)] = old[i];
+	free(old);
+	return 0;
+}
+
+static void amap_delete(struct registry *r, struct addr_holders *s)
+{
+	size_t m = r->n_amap - 1, i = (size_t)(s - r->amap), j = i;
+
+	free(s->h);
+	r->amap[i] = (struct addr_holders){ 0 };
+	r->used_amap--;
+	for (;;) {
+		size_t home;
+
+		j = (j + 1) & m;
+		if (!r->amap[j].addr.family)
+			break;
+		home = addr_hash(&r->amap[j].addr) & m;
+		if (((j - home) & m) >= ((j - i) & m)) {
+			r->amap[i] = r->amap[j];
+			r->amap[j] = (struct addr_holders){ 0 };
+			i = j;
+		}
+	}
+}
+
+static int amap_add(struct registry *r, const struct policy_addr *a, struct endpoint *e,
+		    uint64_t since)
+{
+	struct addr_holders *s = amap_get(r, a);
+	struct holder *h;
+
+	if (!s) {
+		if ((r->used_amap + 1) * 2 > r->n_amap && amap_grow(r) < 0)
+			return -ENOMEM;
+		s = &r->amap[amap_slot(r, a)];
+		*s = (struct addr_holders){ .addr = *a };
+		r->used_amap++;
+	}
+	h = reallocarray(s->h, s->n + 1, sizeof(*h));
+	if (!h) {
+		if (s->n == 0)
+			amap_delete(r, s);
+		return -ENOMEM;
+	}
+	s->h = h;
+	s->h[s->n++] = (struct holder){ .e = e, .since = since };
+	return 0;
+}
+
+static void amap_remove(struct registry *r, const struct policy_addr *a, const struct endpoint *e)
+{
+	struct addr_holders *s = amap_get(r, a);
+
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->h[i].e == e) {
+			s->h[i] = s->h[--s->n];
+			break;
+		}
+	if (s->n == 0)
+		amap_delete(r, s);
+}
+
+static void pending_add(struct registry *r, struct endpoint *e)
+{
+	struct endpoint **p;
+
+	if (e->held_pending)
+		return;
+	if (r->n_pending == r->cap_pending) {
+		size_t c = r->cap_pending ? r->cap_pending * 2 : 64;
+
+		p = reallocarray(r->pending, c, sizeof(*p));
+		if (!p) {
+			r->settle_failed = true; /* the next settle looks at everyone */
+			return;
+		}
+		r->pending = p;
+		r->cap_pending = c;
+	}
+	e->held_pending = true;
+	r->pending[r->n_pending++] = e;
+}
+
+void registry_held_changed(struct registry *r, struct endpoint *e)
+{
+	if (e->registered)
+		pending_add(r, e);
+}
+
+/* e's addresses leave the map; whoever shares one is looked at again. */
+static void unmap(struct registry *r, struct endpoint *e)
+{
+	for (size_t k = 0; k < e->n_mapped; k++) {
+		struct addr_holders *s;
+
+		amap_remove(r, &e->mapped[k], e);
+		s = amap_get(r, &e->mapped[k]);
+		for (size_t i = 0; s && i < s->n; i++)
+			pending_add(r, s->h[i].e);
+	}
+	free(e->mapped);
+	e->mapped = NULL;
+	e->n_mapped = 0;
+}
+
+static void registry_joined(struct registry *r, struct endpoint *e)
+{
+	maps_add(r, e);
+	e->registered = true;
+	pending_add(r, e);
+}
+
+static void registry_left(struct registry *r, struct endpoint *e)
+{
+	maps_del(r, e);
+	unmap(r, e);
+	e->registered = false;
+	if (e->held_pending) {
+		for (size_t i = 0; i < r->n_pending; i++)
+			if (r->pending[i] == e) {
+				r->pending[i] = r->pending[--r->n_pending];
+				break;
+			}
+		e->held_pending = false;
+	}
+}
+
+static void registry_amap_done(struct registry *r)
+{
+	for (size_t i = 0; i < r->n_amap; i++)
+		free(r->amap[i].h);
+	free(r->amap);
+	free(r->pending);
+	r->amap = NULL;
+	r->pending = NULL;
+	r->n_amap = r->used_amap = r->n_pending = r->cap_pending = 0;
+}
+
+/* Brings the map to what e holds now (sorted, unique): the addresses that came or went, and
+ * whoever else holds them, go to `touched`. */
+static int remap(struct registry *r, struct endpoint *e, uint64_t gen, struct endpoint ***touched,
+		 size_t *n_touched, size_t *cap_touched)
+{
+	_cleanup_free_ struct policy_addr *now = NULL;
+	size_t n = 0, i = 0, j = 0;
+
+#define TOUCH(x)                                                                       \
+	do {                                                                           \
+		struct endpoint *t_ = (x);                                             \
+		if (!t_->settle_seen) {                                                \
+			if (*n_touched == *cap_touched) {                              \
+				size_t c_ = *cap_touched ? *cap_touched * 2 : 64;      \
+				struct endpoint **q_ =                                 \
+					reallocarray(*touched, c_, sizeof(**touched)); \
+				if (!q_)                                               \
+					return -ENOMEM;                                \
+				*touched = q_;                                         \
+				*cap_touched = c_;                                     \
+			}                                                              \
+			t_->settle_seen = true;                                        \
+			(*touched)[(*n_touched)++] = t_;                               \
+		}                                                                      \
+	} while (0)
+
+	TOUCH(e);
+	if (e->n_held > 0) {
+		now = memdup(e->held, e->n_held * sizeof(*now));
+		if (!now)
+			return -ENOMEM;
+		qsort_safe(now, e->n_held, sizeof(*now), cmp_addr);
+		for (size_t k = 0; k < e->n_held; k++)
+			if (n == 0 || !same_addr(&now[k], &now[n - 1]))
+				now[n++] = now[k];
+	}
+	while (i < e->n_mapped || j < n) {
+		int c = i == e->n_mapped ? 1 : j == n ? -1 : cmp_addr(&e->mapped[i], &now[j]);
+		const struct policy_addr *a = c < 0 ? &e->mapped[i] : &now[j];
+		struct addr_holders *s;
+
+		if (c == 0) {
+			i++, j++;
+			continue;
+		}
+		if (c < 0) {
+			amap_remove(r, a, e);
+			i++;
+		} else {
+			if (amap_add(r, a, e, gen) < 0)
+				return -ENOMEM;
+			j++;
+		}
+		s = amap_get(r, a);
+		for (size_t k = 0; s && k < s->n; k++)
+			TOUCH(s->h[k].e);
+	}
+#undef TOUCH
+	free(e->mapped);
+	e->mapped = n ? TAKE_PTR(now) : NULL;
+	e->n_mapped = n;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of the holders of s other than `self`, ", "-separated, in registry order. */
+static char *other_names(const struct addr_holders *s, const struct endpoint *self)
+{
+	_cleanup_free_ const char **names = calloc(s->n + 1, sizeof(*names));
+	size_t n = 0;
+	char *out = NULL;
+
+	if (!names)
+		return NULL;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->h[i].e != self)
+			names[n++] = s->h[i].e->pe.name;
+	qsort_safe(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char *t;
 
-		if (h[i].ep == self || (i > 0 && h[i].ep == h[i - 1].ep))
-			continue;
-		if (asprintf(&t, "%s%s%s", s ? s : "", s ? ", " : "", r->items[h[i].ep]->pe.name) <
-		    0) {
-			free(s);
+		if (asprintf(&t, "%s%s%s", out ? out : "", out ? ", " : "", names[i]) < 0) {
+			free(out);
 			return NULL;
 		}
-		free(s);
-		s = t;
+		free(out);
+		out = t;
 	}
-	return s;
+	return out;
+}
+
+/* e's own addresses and conflicts from the map. */
+static int settle_one(struct registry *r, struct endpoint *e,
+		      void (*changed)(struct endpoint *e, void *ud), void *ud)
+{
+	struct policy_addr *own = calloc(e->n_mapped + 1, sizeof(*own));
+	struct ep_conflict *cs = calloc(e->n_mapped + 1, sizeof(*cs));
+	size_t n_own = 0, n_cs = 0;
+	int ret = 0;
+
+	if (!own || !cs) {
+		free(own);
+		free(cs);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < e->n_mapped; k++) {
+		const struct policy_addr *a = &e->mapped[k];
+		const struct addr_holders *s = amap_get(r, a);
+		uint64_t first = UINT64_MAX, mine = UINT64_MAX;
+		size_t n_first = 0;
+
+		if (!s || s->n <= 1) {
+			own[n_own++] = *a;
+			continue;
+		}
+		/* the first holder keeps it, if there is exactly one */
+		for (size_t x = 0; x < s->n; x++) {
+			if (s->h[x].since < first)
+				first = s->h[x].since, n_first = 0;
+			if (s->h[x].since == first)
+				n_first++;
+			if (s->h[x].e == e)
+				mine = s->h[x].since;
+		}
+		cs[n_cs].owner = mine == first && n_first == 1;
+		if (cs[n_cs].owner)
+			own[n_own++] = *a;
+		cs[n_cs].addr = *a;
+		cs[n_cs].with = other_names(s, e);
+		if (!cs[n_cs++].with)
+			ret = -ENOMEM;
+	}
+	if (n_cs > 0 && e->n_conflicts != n_cs)
+		log_warning("Endpoint %s holds %zu address(es) another endpoint holds too: "
+			    "neither may use them",
+			    e->pe.name, n_cs);
+	endpoint_conflicts_clear(e);
+	e->conflicts = cs;
+	e->n_conflicts = n_cs;
+	if (n_own == e->pe.n_addrs &&
+	    (n_own == 0 || memcmp(own, e->pe.addrs, n_own * sizeof(*own)) == 0)) {
+		free(own);
+		return ret;
+	}
+	free(e->pe.addrs);
+	e->pe.addrs = own;
+	e->pe.n_addrs = n_own;
+	if (changed)
+		changed(e, ud);
+	return ret;
 }
 
 int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoint *e, void *ud),
 			      void *ud)
 {
-	_cleanup_free_ struct holding *h = NULL;
-	size_t n = 0, total = 0;
-	int r_ = 0;
-
+	_cleanup_free_ struct endpoint **touched = NULL;
+	size_t n_touched = 0, cap_touched = 0;
 	uint64_t gen = ++r->generation;
+	int ret = 0;
 
-	for (size_t i = 0; i < r->n; i++) {
-		struct endpoint *e = r->items[i];
-
-		total += e->n_held;
-		if (!e->held_since && e->n_held > 0) {
-			e->held_since = calloc(e->n_held, sizeof(*e->held_since));
-			if (!e->held_since)
-				return -ENOMEM;
-		}
-		for (size_t k = 0; k < e->n_held; k++)
-			if (e->held_since[k] == 0)
-				e->held_since[k] = gen;
-	}
-	h = calloc(total + 1, sizeof(*h));
-	if (!h)
-		return -ENOMEM;
-	for (size_t i = 0; i < r->n; i++)
-		for (size_t k = 0; k < r->items[i]->n_held; k++)
-			h[n++] = (struct holding){ .addr = r->items[i]->held[k],
-						   .ep = i,
-						   .since = r->items[i]->held_since[k] };
-	qsort_safe(h, n, sizeof(*h), cmp_holding);
-
-	for (size_t i = 0; i < r->n && r_ >= 0; i++) {
-		struct endpoint *e = r->items[i];
-		struct policy_addr *own = calloc(e->n_held + 1, sizeof(*own));
-		struct ep_conflict *cs = calloc(e->n_held + 1, sizeof(*cs));
-		size_t n_own = 0, n_cs = 0;
-
-		if (!own || !cs) {
-			free(own);
-			free(cs);
+	if (r->settle_failed) {
+		/* Redo everything: the map anew from what every endpoint holds. */
+		r->settle_failed = false;
+		for (size_t i = 0; i < r->n; i++)
+			pending_add(r, r->items[i]);
+		if (r->settle_failed)
 			return -ENOMEM;
-		}
-		for (size_t k = 0; k < e->n_held; k++) {
-			const struct policy_addr *a = &e->held[k];
-			size_t lo = 0, hi = n, run;
-
-			/* the run of h holding a: binary search for its first element */
-			while (lo < hi) {
-				size_t mid = lo + (hi - lo) / 2;
-				int c = a->family - h[mid].addr.family;
-
-				if (c == 0)
-					c = memcmp(a->addr, h[mid].addr.addr, sizeof(a->addr));
-				if (c > 0)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			for (run = lo; run < n && same_addr(&h[run].addr, a); run++)
-				;
-			if (h[lo].ep == h[run - 1].ep) {
-				own[n_own++] = *a;
-				continue;
-			}
-			/* the first holder keeps it, if there is one */
-			{
-				uint64_t first = UINT64_MAX;
-				size_t n_first = 0;
-				bool mine = false;
-
-				for (size_t x = lo; x < run; x++)
-					first = h[x].since < first ? h[x].since : first;
-				for (size_t x = lo; x < run; x++)
-					if (h[x].since == first &&
-					    (x == lo || h[x].ep != h[x - 1].ep)) {
-						n_first++;
-						mine = mine || h[x].ep == i;
-					}
-				cs[n_cs].owner = mine && n_first == 1;
-				if (cs[n_cs].owner)
-					own[n_own++] = *a;
-			}
-			cs[n_cs].addr = *a;
-			cs[n_cs].with = other_names(r, &h[lo], run - lo, i);
-			if (!cs[n_cs++].with)
-				r_ = -ENOMEM;
-		}
-		if (n_cs > 0 && (e->n_conflicts != n_cs))
-			log_warning("Endpoint %s holds %zu address(es) another endpoint holds too: "
-				    "neither may use them",
-				    e->pe.name, n_cs);
-		endpoint_conflicts_clear(e);
-		e->conflicts = cs;
-		e->n_conflicts = n_cs;
-		if (n_own == e->pe.n_addrs &&
-		    (n_own == 0 || memcmp(own, e->pe.addrs, n_own * sizeof(*own)) == 0)) {
-			free(own);
-			continue;
-		}
-		free(e->pe.addrs);
-		e->pe.addrs = own;
-		e->pe.n_addrs = n_own;
-		if (changed)
-			changed(e, ud);
 	}
-	return r_;
+	for (size_t i = 0; i < r->n_pending && ret >= 0; i++) {
+		struct endpoint *e = r->pending[i];
+
+		e->held_pending = false;
+		ret = remap(r, e, gen, &touched, &n_touched, &cap_touched);
+	}
+	r->n_pending = 0;
+	/* Own addresses in address order of what is held, as before: e->pe.addrs follows
+	 * e->mapped, which is sorted. */
+	for (size_t i = 0; i < n_touched; i++) {
+		touched[i]->settle_seen = false;
+		if (ret >= 0 && touched[i]->registered)
+			ret = settle_one(r, touched[i], changed, ud);
+	}
+	if (ret < 0)
+		r->settle_failed = true;
+	return ret;
 }
 
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns)
 {
-	for (size_t i = 0; i < r->n; i++)
-		if (streq(r->items[i]->netns, netns))
-			return r->items[i];
-	return NULL;
+	return map_find(r, &r->by_netns, hash_netns(netns), match_netns, netns);
 }
 
 bool registry_name_taken(const struct registry *r, const struct endpoint *self, const char *name)

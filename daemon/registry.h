@@ -12,11 +12,30 @@
  * other ways to find one: a container id or an unambiguous id prefix, a namespace inode, an
  * address, a /run/netns name.
  */
+struct addr_holders;
+
 struct registry {
 	struct endpoint **items;
 	size_t n;
 	uint64_t generation; /* of registry_settle_addresses(): when addresses were first seen */
 	uint64_t refused;    /* registrations refused: their namespace was an endpoint already */
+	/* address -> the endpoints holding it (open addressing): a settle costs the endpoints
+	 * whose addresses changed and those sharing an address with them, not the fleet */
+	struct addr_holders *amap;
+	size_t n_amap, used_amap;
+	struct endpoint **pending; /* held addresses changed since the last settle */
+	size_t n_pending, cap_pending;
+	bool settle_failed; /* out of memory in a settle: the next one redoes everything */
+	/* by netns name or path, and by namespace identity (as of insertion or
+	 * registry_ns_changed): lookups cost the endpoints that share the key, not the fleet */
+	struct registry_map {
+		struct registry_slot {
+			uint64_t h;
+			struct endpoint *e; /* NULL: free */
+		} * slots;
+		size_t n, used;
+	} by_netns, by_ns;
+	bool maps_failed; /* out of memory keeping them: lookups walk every endpoint */
 };
 
 /* Frees every endpoint (at once: for shutdown). */
@@ -47,11 +66,18 @@ size_t registry_addr_holders(const struct registry *r, const struct policy_addr 
  * none was first (both seen in the same settle, as after a restart), it is neither's: it
  * leaves every holder's own addresses. Either way a workload that takes another's address
  * gains nothing: no peer set names it for the taker, no guard lets the taker send from it.
- * Recomputes every endpoint's own addresses and conflicts from what they hold; calls
- * changed() for each endpoint whose own addresses changed. -ENOMEM leaves them as they were.
+ * Recomputes the own addresses and conflicts of the endpoints whose held addresses changed
+ * (registry_held_changed, insert, remove) and of those sharing an address with them; calls
+ * changed() for each endpoint whose own addresses changed. -ENOMEM: the next settle redoes
+ * every endpoint.
  */
 int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoint *e, void *ud),
 			      void *ud);
+/* e's held addresses changed (read again, forgotten): the next settle looks at them. Inserting
+ * and removing an endpoint need no call. */
+void registry_held_changed(struct registry *r, struct endpoint *e);
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns);
+/* e's namespace identity (ns_dev, ns_ino) changed while it is in the registry (attached anew). */
+void registry_ns_changed(struct registry *r, struct endpoint *e);
 /* Whether an endpoint other than `self` has this name. */
 bool registry_name_taken(const struct registry *r, const struct endpoint *self, const char *name);

@@ -30,6 +30,8 @@ int ops_refresh_addresses(struct ops *o)
 		reconcile_mark(o->rc, e);
 		changed = true;
 		r = endpoint_read_addresses(e);
+		if (r > 0)
+			registry_held_changed(o->registry, e);
 		if (r < 0)
 			log_warning_errno(
 				r, "Failed to read addresses of %s, keeping the old ones: %m",
@@ -61,6 +63,7 @@ static void endpoint_detach(struct ops *o, struct endpoint *e)
 	endpoint_retire_socket(e);
 	endpoint_close(e);
 	endpoint_forget_addresses(e);
+	registry_held_changed(o->registry, e);
 	e->installed = policy_plan_free(e->installed);
 	reconcile_mark(o->rc, e); /* out of the index; compiled again when re-attached */
 }
@@ -134,6 +137,8 @@ static int endpoint_recheck(struct ops *o, struct endpoint *e)
 	errlog_add(o->errlog, "endpoint %s: network namespace %s created anew", e->pe.name,
 		   e->netns);
 	endpoint_clear_error(e, ENDPOINT_PENDING);
+	registry_ns_changed(o->registry, e);
+	registry_held_changed(o->registry, e); /* read at attach */
 	reconcile_mark(o->rc, e);
 	reconcile_mark_peers_of(o->rc, e);
 	return 1;
@@ -249,17 +254,31 @@ uint64_t ops_next_retry(struct ops *o)
 	return reconcile_next_retry(o->rc);
 }
 
+static int cmp_endpoint_name(const void *a, const void *b)
+{
+	return strcmp((*(const struct endpoint *const *)a)->pe.name,
+		      (*(const struct endpoint *const *)b)->pe.name);
+}
+
 void ops_note_not_committed(struct ops *o, json_t *answer)
 {
+	_cleanup_free_ const struct endpoint **failed = NULL;
 	json_t *list = NULL;
+	size_t n = 0;
 
 	if (!answer)
 		return;
-	for (size_t i = 0; i < o->registry->n; i++) {
-		const struct endpoint *e = o->registry->items[i];
+	/* A failed endpoint stays marked until it is enforced: the marked ones, not the fleet. */
+	failed = calloc(o->rc->n_marked + 1, sizeof(*failed));
+	if (!failed)
+		return;
+	for (size_t i = 0; i < o->rc->n_marked; i++)
+		if (endpoint_live(o->rc->marked[i]) && o->rc->marked[i]->retry.failures > 0)
+			failed[n++] = o->rc->marked[i];
+	qsort_safe(failed, n, sizeof(*failed), cmp_endpoint_name);
+	for (size_t i = 0; i < n; i++) {
+		const struct endpoint *e = failed[i];
 
-		if (!endpoint_live(e) || e->retry.failures == 0)
-			continue;
 		if (!list)
 			list = json_array();
 		json_array_append_new(list, json_pack("{s:s, s:s?}", "name", e->pe.name, "error",

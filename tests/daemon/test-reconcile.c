@@ -133,6 +133,64 @@ static void test_reconcile_marks_and_increments(void **state)
 	world_done(&w);
 }
 
+/* The label index and the marked list follow every change made through the reconciler's
+ * functions; a change made behind their back is found by the periodic check, repaired, and
+ * recompiled; an endpoint that leaves is nobody's peer at once. */
+static void test_index_follows_and_is_checked(void **state)
+{
+	struct world w;
+	struct endpoint *db, *api, *other;
+	size_t updated = 0;
+
+	world_init(&w);
+	db = add(&w, "i-db", "db", "10.6.0.3");
+	api = add(&w, "i-api", "api", "10.6.0.2");
+	other = add(&w, "i-other", "cache", "10.6.0.9");
+	assert_int_equal(reconcile_all(&w.rc, &updated), 0);
+	assert_int_equal(reconcile_check_index(&w.rc), 0);
+	assert_int_equal(policy_index_count(w.rc.index), 3);
+	assert_int_equal(db->installed->sets[0].n_elems, 1); /* api */
+
+	/* Relabelled behind the reconciler's back: db's peers are out of date until the check
+	 * finds it. */
+	assert_int_equal(policy_labels_set(&other->pe.labels, "app", "api"), 0);
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(db->installed->sets[0].n_elems, 1);
+	assert_int_equal(reconcile_check_index(&w.rc), 1);
+	assert_int_equal(w.rc.index_repairs, 1);
+	assert_true(w.rc.all_dirty);
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(db->installed->sets[0].n_elems, 2);
+	assert_int_equal(reconcile_check_index(&w.rc), 0);
+
+	/* A marked endpoint missing from the list is found too. */
+	api->dirty = true;
+	assert_int_equal(reconcile_check_index(&w.rc), 1);
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_false(api->dirty);
+	assert_int_equal(reconcile_check_index(&w.rc), 0);
+
+	/* Quarantined: out of the index, out of db's set. */
+	reconcile_mark_peers_of(&w.rc, other);
+	other->quarantined = true;
+	reconcile_mark(&w.rc, other);
+	assert_false(policy_index_has(w.rc.index, &other->pe));
+	assert_true(db->dirty);
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(db->installed->sets[0].n_elems, 1);
+
+	/* api leaves: forgotten before the registry lets it go, db's set empties. */
+	reconcile_mark_peers_of(&w.rc, api);
+	reconcile_forget(&w.rc, api);
+	registry_remove(&w.registry, api);
+	assert_false(policy_index_has(w.rc.index, &api->pe));
+	assert_int_equal(reconcile_marked(&w.rc, &updated), 0);
+	assert_int_equal(db->installed->sets[0].n_elems, 0);
+	assert_int_equal(reconcile_check_index(&w.rc), 0);
+	endpoint_free(api);
+	world_done(&w);
+}
+
 static void test_squatted_table_is_compromised(void **state)
 {
 	struct world w;
@@ -271,6 +329,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reconcile_marks_and_increments),
+		cmocka_unit_test(test_index_follows_and_is_checked),
 		cmocka_unit_test(test_squatted_table_is_compromised),
 		cmocka_unit_test(test_refused_endpoint_holds_nothing_up),
 	};

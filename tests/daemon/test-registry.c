@@ -230,6 +230,7 @@ static void test_settle_conflicts(void **state)
 
 	/* b lets it go: a has it back */
 	b->n_held = 1;
+	registry_held_changed(&r, b);
 	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
 	assert_int_equal(settled_calls, 1);
 	assert_int_equal(a->pe.n_addrs, 2);
@@ -238,6 +239,7 @@ static void test_settle_conflicts(void **state)
 
 	/* c takes it later: a held it first and keeps it; c's claim is ignored; both show it */
 	ep_addr(c, "10.0.0.5");
+	registry_held_changed(&r, c);
 	settled_calls = 0;
 	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
 	/* a keeps it; c's own addresses lose it (ep_addr put it there until the settle) */
@@ -251,6 +253,16 @@ static void test_settle_conflicts(void **state)
 	assert_int_equal(c->n_conflicts, 1);
 	assert_false(c->conflicts[0].owner);
 	assert_null(registry_find_addr(&r, &q)); /* by address alone: ambiguous */
+
+	/* c leaves the registry: a has no conflict left after the next settle; c is out of the
+	 * address map at once. */
+	registry_remove(&r, c);
+	settled_calls = 0;
+	assert_int_equal(registry_settle_addresses(&r, on_settled, NULL), 0);
+	assert_int_equal(settled_calls, 0); /* a owned it all along */
+	assert_int_equal(a->pe.n_addrs, 2);
+	assert_int_equal(a->n_conflicts, 0);
+	endpoint_free(c);
 	registry_done(&r);
 }
 
@@ -301,6 +313,8 @@ static void test_find_ns(void **state)
 	n->ns_dev = c->ns_dev = 4;
 	n->ns_ino = 4026531840;
 	c->ns_ino = 4026531841;
+	registry_ns_changed(&r, n);
+	registry_ns_changed(&r, c);
 	/* not attached: not live, so not found */
 	assert_null(registry_find_ns(&r, 4, 4026531840));
 	/* live (faked: endpoint_live() looks at the table's socket): every kind is found, a
@@ -314,6 +328,7 @@ static void test_find_ns(void **state)
 	/* only the live one of two records of one namespace (a vanished one keeps its ino) */
 	n->nft = NULL;
 	c->ns_ino = 4026531840;
+	registry_ns_changed(&r, c);
 	assert_ptr_equal(registry_find_ns(&r, 4, 4026531840), c);
 	assert_string_equal(registry_kind_text(n), "registered by hand");
 	assert_string_equal(registry_kind_text(c), "a container");
