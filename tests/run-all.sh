@@ -110,7 +110,8 @@ else
 	echo "note: ../shared/conformance/cases not found; running the project's own cases only"
 fi
 suite conformance python3 tests/conformance/run.py "${bins[@]}" --family both "${cases[@]}"
-# The benchmark suite's quick profile keeps it working (it does not judge speed here).
+# The benchmark suite's quick profile: keeps it working, and fails when a target of issue 13
+# ((a) compile slope, (c) cost of a change vs N, (f) memory and descriptors per endpoint) is missed.
 suite bench-quick env SEGD_BENCH_BUILD="$top/build-bench" python3 tests/bench/run --quick \
 	--out "$logdir/bench"
 

@@ -6,6 +6,7 @@ See tests/bench/README.md for the module interface.
 
 import atexit
 import ctypes
+import http.client
 import json
 import os
 import platform
@@ -13,6 +14,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -279,40 +281,151 @@ def install_signal_cleanup(ctx):
         signal.signal(sig, handler)
 
 
-FDS_PER_ENDPOINT = 2  # segd: its nf_tables socket (which keeps the namespace), NFLOG (flow logs on, the default)
-
-
 def nofile_hard():
-    import resource
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
-def max_fleet():
-    """The largest fleet segd can hold under this process's hard RLIMIT_NOFILE (raising it
-    needs CAP_SYS_RESOURCE, which the project's VMs do not grant: hard limit 20000)."""
-    return (nofile_hard() - 512) // FDS_PER_ENDPOINT
+def nofile_preexec(n=None):
+    """preexec_fn giving the child a soft RLIMIT_NOFILE of min(n, hard) (n=None: the hard
+    limit). The hard limit is never raised: that needs CAP_SYS_RESOURCE, which the project's
+    VMs do not grant (hard limit 20000 there)."""
+    n = nofile_hard() if n is None else min(n, nofile_hard())
+
+    def f():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (n, nofile_hard()))
+    return f
 
 
-def fleet_sizes(wanted):
-    """`wanted`, with points over max_fleet() replaced by max_fleet() (rounded down to
-    hundreds), each at most once; the caller reports the substitution."""
-    cap = max_fleet() // 100 * 100
-    out = []
-    for n in wanted:
-        n = min(n, cap)
-        if n not in out:
-            out.append(n)
+# ------------------------------------------------------------------ segd over its unix socket
+class Unreachable(Exception):
+    """A point that could not run (segd out of descriptors, an API error while registering the
+    fleet, ...). Benchmarks report it as a missed target with this measured reason instead of
+    failing the whole run."""
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path, timeout=600):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.path)
+        self.sock = s
+
+
+def api(conn, method, path, body=None):
+    data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+    conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+    r = conn.getresponse()
+    txt = r.read()
+    if r.status >= 300:
+        raise RuntimeError("%s %s: %d %s" % (method, path, r.status, txt[:300]))
+    return json.loads(txt) if txt else {}
+
+
+def raw_http(sock_path, method, path, body=None, timeout=60):
+    """One request as raw bytes on a fresh connection to the unix socket (Connection: close),
+    timed from connect() to the last byte of the answer. Returns (seconds, status, body)."""
+    data = b"" if body is None else (body if isinstance(body, bytes) else
+                                      (body if isinstance(body, str) else json.dumps(body)).encode())
+    req = ("%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           "Content-Length: %d\r\nConnection: close\r\n\r\n" % (method, path, len(data))
+           ).encode() + data
+    t0 = time.monotonic()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock_path)
+        s.sendall(req)
+        chunks = []
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        s.close()
+    dt = time.monotonic() - t0
+    resp = b"".join(chunks)
+    head, _, payload = resp.partition(b"\r\n\r\n")
+    try:
+        status = int(head.split(b" ", 2)[1])
+    except (IndexError, ValueError):
+        raise RuntimeError("%s %s: no HTTP answer (%r)" % (method, path, resp[:200]))
+    if status >= 300:
+        raise RuntimeError("%s %s: %d %s" % (method, path, status, payload[:300]))
+    return dt, status, payload
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS", "VmHWM", "RssAnon", "VmData")):
+                k, v = line.split(":", 1)
+                out[k] = int(v.split()[0]) * 1024
+    out["fds"] = len(os.listdir("/proc/%d/fd" % pid))
     return out
 
 
-def nofile_preexec(n):
-    """preexec_fn giving the child min(n, hard) open files."""
-    import resource
-    n = min(n, nofile_hard())
+def proc_nofile(pid):
+    """segd's soft RLIMIT_NOFILE as the kernel reports it."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                v = line.split()[3]
+                return int(v) if v.isdigit() else None
+    return None
 
-    def f():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
-    return f
+
+def start_segd(ctx, work, extra=(), nofile=None):
+    """segd on WORK/segd.sock with state in WORK/state, --engine none, its soft RLIMIT_NOFILE
+    set to the hard limit (or nofile). Returns (process, connection, seconds to first answer,
+    log file). Waits by polling the socket until GET /v1/status answers."""
+    sock = os.path.join(work, "segd.sock")
+    logf = open(os.path.join(work, "segd.log"), "a")
+    t0 = time.monotonic()
+    p = ctx.popen([ctx.product("daemon/segd"), "--socket", sock,
+                   "--state-dir", os.path.join(work, "state"),
+                   "--audit-log", os.path.join(work, "state", "audit.jsonl"),
+                   "--engine", "none", "--log-level", "warning"] + list(extra),
+                  stdout=logf, stderr=logf, preexec_fn=nofile_preexec(nofile))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if os.path.exists(sock):
+            try:
+                conn = UnixHTTP(sock)
+                api(conn, "GET", "/v1/status")
+                return p, conn, time.monotonic() - t0, logf
+            except OSError:
+                pass
+        if p.poll() is not None:
+            logf.close()
+            raise Unreachable("segd exited %d at start (log %s)" % (
+                p.returncode, os.path.join(work, "segd.log")))
+        time.sleep(0.01)
+    raise Unreachable("segd did not answer within 300 s")
+
+
+def register_fleet(conn, pid, bodies):
+    """POSTs each body to /v1/endpoints; returns the seconds it took. A refusal becomes
+    Unreachable naming the endpoint, segd's descriptors and its limit (EMFILE shows here)."""
+    t0 = time.monotonic()
+    for i, body in enumerate(bodies):
+        try:
+            api(conn, "POST", "/v1/endpoints", body)
+        except (RuntimeError, OSError) as e:
+            try:
+                fds, lim = proc_status(pid)["fds"], proc_nofile(pid)
+            except OSError:
+                fds, lim = None, None
+            raise Unreachable("registration stopped at endpoint %d of %d after %.1f s: %s "
+                              "(segd holds %s descriptors, soft limit %s, hard limit here %d)" % (
+                                  i, len(bodies), time.monotonic() - t0, str(e)[:300], fds, lim,
+                                  nofile_hard()))
+    return time.monotonic() - t0
 
 
 def children_cpu():
