@@ -250,8 +250,6 @@ int guard_discover(struct guards *gs, int nsfd, ino_t ino, struct ep_guard *g)
 	int r;
 
 	r = links_read(nsfd, &links, &n_links);
-	if (r >= 0)
-		r = links_rtnl_open(nsfd, &nl);
 	if (r < 0)
 		return r;
 	devs = calloc(n_links + 1, sizeof(*devs));
@@ -267,6 +265,10 @@ int guard_discover(struct guards *gs, int nsfd, ino_t ino, struct ep_guard *g)
 		if (li->loopback)
 			continue;
 		if (streq(li->kind, "veth") && li->peer_nsid >= 0) {
+			/* the namespace's own socket, to name its peers' namespaces: opened for
+			 * the first veth (a namespace with none needs no second socket) */
+			if (!nl && (r = links_rtnl_open(nsfd, &nl)) < 0)
+				goto fail;
 			r = find_ns(gs, nl, ino, li->peer_nsid, &ns);
 			if (r == -ENOMEM)
 				goto fail;

@@ -189,6 +189,10 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 	      "Endpoints whose last commit failed: kept at their last table (or default-deny), "
 	      "retried, not holding up other changes.",
 	      (double)failing);
+	counter(f, "segd_label_index_repairs_total",
+		"Endpoints the periodic check found out of date in the label index or the marked "
+		"list (a bug: repaired, and everything recompiled).",
+		rc->index_repairs);
 	counter(f, "segd_endpoint_registrations_refused_total",
 		"Registrations refused because their network namespace was an endpoint already.",
 		o->registry->refused);

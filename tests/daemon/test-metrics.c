@@ -280,6 +280,7 @@ static void test_render_values(void **state)
 					    .messages = 17,
 					    .bytes = 1ull << 40 };
 	p.rc.commit_errors = 19;
+	p.rc.index_repairs = 37;
 	p.drift = (struct drift){ .detected = 23, .repairs = 29, .event_overruns = 31 };
 	p.ops.engine_status = engine_up;
 	p.ops.userdata = &connected;
@@ -314,6 +315,7 @@ static void test_render_values(void **state)
 	assert_has(text, "segd_netlink_errors_total 19");
 	assert_has(text, "segd_drift_detected_total 23");
 	assert_has(text, "segd_drift_repairs_total 29");
+	assert_has(text, "segd_label_index_repairs_total 37");
 	assert_has(text, "segd_netlink_event_overruns_total 31");
 	assert_has(text, "segd_audit_records_total 1");
 	assert_has(text, "segd_engine_connected 1");
