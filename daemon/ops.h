@@ -62,6 +62,8 @@ struct ops {
 	void *userdata;
 	/* The API's connection figures (metrics), while the API runs. */
 	const struct conn_limit *api_conns;
+	size_t recheck_next;  /* where the periodic namespace check goes on (upkeep.c) */
+	size_t recheck_slice; /* endpoints it looks at per tick; 0: RECHECK_SLICE */
 };
 
 /* ---- policies (ops.c) ---- */
@@ -107,7 +109,10 @@ void ops_container_gone(struct ops *o, const char *id);
 /* Re-reads the addresses of the endpoints whose monitor fired; reconciles their peers. */
 int ops_refresh_addresses(struct ops *o);
 /* Endpoints whose namespace vanished (or whose /run/netns name now names another one) lose
- * their table and stop being anyone's peer. */
+ * their table and stop being anyone's peer. A backstop for the name watch, so it looks at a
+ * slice of the endpoints per call (recheck_slice, round robin): a large fleet's check never
+ * holds the loop. It also proves the label index right (reconcile_check_index). */
+#define RECHECK_SLICE 512
 int ops_check_namespaces(struct ops *o);
 /* Something happened to /run/netns/NAME: if a hand-registered endpoint's namespace is named
  * so, look at it again (vanished, or created anew: re-attached and enforced at once). 1 if an

@@ -162,9 +162,17 @@ int ops_check_namespaces(struct ops *o)
 {
 	bool changed = false;
 
-	for (size_t i = 0; i < o->registry->n; i++)
-		if (endpoint_recheck(o, o->registry->items[i]) > 0)
+	size_t n = o->registry->n, slice = o->recheck_slice ? o->recheck_slice : RECHECK_SLICE;
+
+	/* every endpoint within n / slice ticks */
+	for (size_t k = 0; k < n && k < slice; k++) {
+		if (o->recheck_next >= o->registry->n)
+			o->recheck_next = 0;
+		if (o->recheck_next < o->registry->n &&
+		    endpoint_recheck(o, o->registry->items[o->recheck_next]) > 0)
 			changed = true;
+		o->recheck_next++;
+	}
 	/* The same walk's occasion to prove the label index and the marks right. */
 	if (reconcile_check_index(o->rc) > 0)
 		changed = true;

@@ -90,6 +90,33 @@ static bool reattached(struct harness *h, void *userdata)
 	return endpoint_live(e) && e->ns_ino == *(ino_t *)userdata && e->state == ENDPOINT_ENFORCED;
 }
 
+/* The periodic check looks at a slice of the endpoints per call, round robin: an endpoint
+ * whose namespace changed behind the name watch's back is found on its turn, not before. */
+static void test_check_in_slices(void **state)
+{
+	struct harness h;
+	ino_t real;
+
+	harness_start(&h, NULL);
+	harness_endpoint(&h, "sa", "shop", "app=api");
+	harness_endpoint(&h, "sb", "shop", "app=db");
+	harness_endpoint(&h, "sc", "shop", "app=web");
+	real = ep(&h, "sb")->ns_ino;
+	registry_get(h.ops->registry, "sb")->ns_ino = 1; /* as if its name named another one */
+	h.ops->recheck_slice = 1;
+	h.ops->recheck_next = 0;
+	assert_int_equal(ops_check_namespaces(h.ops), 0); /* sa */
+	assert_int_equal(ep(&h, "sb")->ns_ino, 1);
+	assert_int_equal(ops_check_namespaces(h.ops), 0); /* sb: attached to its namespace again */
+	assert_int_equal(ep(&h, "sb")->ns_ino, real);
+	assert_true(endpoint_live(ep(&h, "sb")));
+	assert_int_equal(h.ops->recheck_next, 2);
+	assert_int_equal(ops_check_namespaces(h.ops), 0); /* sc */
+	assert_int_equal(ops_check_namespaces(h.ops), 0); /* round again: sa */
+	assert_int_equal(h.ops->recheck_next, 1);
+	harness_stop(&h);
+}
+
 static void test_vanished_namespace(void **state)
 {
 	struct harness h;
@@ -217,6 +244,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_address_changes_reach_peer_sets),
+		cmocka_unit_test(test_check_in_slices),
 		cmocka_unit_test(test_vanished_namespace),
 		cmocka_unit_test(test_drift_repaired_or_reported),
 		cmocka_unit_test(test_denied_connections_become_records),
