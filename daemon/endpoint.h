@@ -104,7 +104,7 @@ struct endpoint {
 	 * whether it is in the registry, and whether its held addresses wait to be settled. */
 	struct policy_addr *mapped;
 	size_t n_mapped;
-	bool registered, held_pending, settle_seen;
+	bool registered, held_pending, settle_seen, addr_listed;
 	dev_t mapped_dev; /* the identity the registry finds it by */
 	ino_t mapped_ino;
 	char *netns;  /* name under /run/netns, or a path for containers */

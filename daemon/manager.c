@@ -80,7 +80,10 @@ static void arm_debounce(struct manager *m)
 
 static void on_addresses_changed(struct endpoint *e, void *userdata)
 {
-	arm_debounce(userdata);
+	struct manager *m = userdata;
+
+	registry_addr_event(&m->registry, e);
+	arm_debounce(m);
 }
 
 static void on_nft_events(struct endpoint *e, void *userdata)

@@ -486,6 +486,54 @@ static void pending_add(struct registry *r, struct endpoint *e)
 	r->pending[r->n_pending++] = e;
 }
 
+void registry_addr_event(struct registry *r, struct endpoint *e)
+{
+	struct endpoint **p;
+
+	if (!e->registered || e->addr_listed)
+		return;
+	if (r->n_addr_events == r->cap_addr_events) {
+		size_t c = r->cap_addr_events ? r->cap_addr_events * 2 : 64;
+
+		p = reallocarray(r->addr_events, c, sizeof(*p));
+		if (!p) {
+			r->addr_events_lost = true; /* the next take lists everyone marked */
+			return;
+		}
+		r->addr_events = p;
+		r->cap_addr_events = c;
+	}
+	e->addr_listed = true;
+	r->addr_events[r->n_addr_events++] = e;
+}
+
+struct endpoint **registry_take_addr_events(struct registry *r, size_t *ret_n)
+{
+	struct endpoint **out = r->addr_events;
+	size_t n = r->n_addr_events;
+
+	if (r->addr_events_lost) {
+		/* out of memory listing one: every endpoint with an event pending */
+		free(out);
+		out = calloc(r->n + 1, sizeof(*out));
+		n = 0;
+		if (!out) {
+			*ret_n = 0;
+			return NULL; /* still lost: the next call tries again */
+		}
+		r->addr_events_lost = false;
+		for (size_t i = 0; i < r->n; i++)
+			if (r->items[i]->addrs_dirty)
+				out[n++] = r->items[i];
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i]->addr_listed = false;
+	r->addr_events = NULL;
+	r->n_addr_events = r->cap_addr_events = 0;
+	*ret_n = n;
+	return out;
+}
+
 void registry_held_changed(struct registry *r, struct endpoint *e)
 {
 	if (e->registered)
@@ -519,6 +567,14 @@ static void registry_left(struct registry *r, struct endpoint *e)
 {
 	maps_del(r, e);
 	unmap(r, e);
+	if (e->addr_listed) {
+		for (size_t i = 0; i < r->n_addr_events; i++)
+			if (r->addr_events[i] == e) {
+				r->addr_events[i] = r->addr_events[--r->n_addr_events];
+				break;
+			}
+		e->addr_listed = false;
+	}
 	e->registered = false;
 	if (e->held_pending) {
 		for (size_t i = 0; i < r->n_pending; i++)
@@ -536,6 +592,7 @@ static void registry_amap_done(struct registry *r)
 		free(r->amap[i].h);
 	free(r->amap);
 	free(r->pending);
+	free(r->addr_events);
 	r->amap = NULL;
 	r->pending = NULL;
 	r->n_amap = r->used_amap = r->n_pending = r->cap_pending = 0;

@@ -25,6 +25,9 @@ struct registry {
 	size_t n_amap, used_amap;
 	struct endpoint **pending; /* held addresses changed since the last settle */
 	size_t n_pending, cap_pending;
+	struct endpoint **addr_events; /* their namespace reported an address or link change */
+	size_t n_addr_events, cap_addr_events;
+	bool addr_events_lost;
 	bool settle_failed; /* out of memory in a settle: the next one redoes everything */
 	/* by netns name or path, and by namespace identity (as of insertion or
 	 * registry_ns_changed): lookups cost the endpoints that share the key, not the fleet */
@@ -76,6 +79,11 @@ int registry_settle_addresses(struct registry *r, void (*changed)(struct endpoin
 /* e's held addresses changed (read again, forgotten): the next settle looks at them. Inserting
  * and removing an endpoint need no call. */
 void registry_held_changed(struct registry *r, struct endpoint *e);
+/* e's namespace reported an address or link change (e->addrs_dirty): listed for
+ * registry_take_addr_events(), so that reading them costs the endpoints that had one. */
+void registry_addr_event(struct registry *r, struct endpoint *e);
+/* The endpoints listed since the last call (the caller frees the array), each once. */
+struct endpoint **registry_take_addr_events(struct registry *r, size_t *ret_n);
 struct endpoint *registry_find_netns(const struct registry *r, const char *netns);
 /* e's namespace identity (ns_dev, ns_ino) changed while it is in the registry (attached anew). */
 void registry_ns_changed(struct registry *r, struct endpoint *e);

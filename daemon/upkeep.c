@@ -16,10 +16,13 @@
 
 int ops_refresh_addresses(struct ops *o)
 {
+	_cleanup_free_ struct endpoint **evs = NULL;
 	bool changed = false;
+	size_t n = 0;
 
-	for (size_t i = 0; i < o->registry->n; i++) {
-		struct endpoint *e = o->registry->items[i];
+	evs = registry_take_addr_events(o->registry, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct endpoint *e = evs[i];
 		int r;
 
 		if (!e->addrs_dirty || !endpoint_live(e))
