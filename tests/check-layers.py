@@ -37,6 +37,8 @@ def module_of(filename):
         return "ops"
     if name.startswith("state-"):
         return "state"
+    if name.startswith("registry-"):
+        return "registry"
     return name
 
 
