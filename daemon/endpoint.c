@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "addr.h"
+#include "closer.h"
 #include "endpoint.h"
 #include "flows.h"
 #include "log.h"
@@ -72,13 +73,18 @@ int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const 
 
 void endpoint_close(struct endpoint *e)
 {
+	/* The nfnetlink sockets go through the closer: after a commit, their release waits for
+	 * nf_tables' deferred free (closer.h), and no request waits on that. */
+	struct closer *c = e->env ? e->env->closer : NULL;
+
 	loop_remove(&e->mon_watch);
 	e->mon_fd = safe_close(e->mon_fd);
 	loop_remove(&e->ev_watch);
-	e->ev.fd = safe_close(e->ev.fd);
+	(void)closer_close(c, TAKE_FD(e->ev.fd));
 	loop_remove(&e->log_watch);
-	e->log_fd = safe_close(e->log_fd);
-	e->nft = nft_sock_free(e->nft);
+	flows_socket_unbind(e->log_fd);
+	(void)closer_close(c, TAKE_FD(e->log_fd));
+	e->nft = closer_free_nft_sock(c, e->nft);
 	e->nsfd = safe_close(e->nsfd);
 	backoff_reset(&e->retry);
 	/* Guard tables stay in force, like the namespace's own table. */

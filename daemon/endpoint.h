@@ -12,6 +12,8 @@
 #include "nft-sock.h"
 #include "policy/policy.h"
 
+struct closer;
+
 /*
  * An endpoint: one network namespace segd enforces in (a plain namespace registered by hand, or
  * the namespace of one or more containers), the table it committed there, and the sockets it
@@ -69,6 +71,7 @@ struct endpoint_env {
 	struct loop *loop;
 	struct nft_rx *nft;
 	struct fdstore *fdstore; /* keeps owner sockets across restarts; NULL: none */
+	struct closer *closer;	 /* closes nfnetlink sockets off the loop; NULL: here */
 	bool nft_events;	 /* follow nf_tables events (tables not owned: drift) */
 	bool flow_logs;		 /* read NFLOG */
 	void (*addresses_changed)(struct endpoint *e, void *userdata);

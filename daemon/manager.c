@@ -11,6 +11,7 @@
 #include "api.h"
 #include "audit.h"
 #include "engine.h"
+#include "closer.h"
 #include "fdstore.h"
 #include "flows.h"
 #include "fsutil.h"
@@ -45,6 +46,7 @@ struct manager {
 	uint64_t retry_armed; /* for when (CLOCK_MONOTONIC usec), 0: disarmed */
 
 	struct nft_rx *nft;
+	struct closer *closer; /* closes nfnetlink sockets off the loop (closer.h) */
 	struct endpoint_env env;
 	struct store store;
 	struct registry registry;
@@ -432,6 +434,7 @@ static void wire(struct manager *m)
 	m->env = (struct endpoint_env){
 		.loop = m->loop,
 		.nft = m->nft,
+		.closer = m->closer,
 		.flow_logs = s->flow_log != POLICY_FLOW_LOG_NONE,
 		.addresses_changed = on_addresses_changed,
 		.nft_events_ready = on_nft_events,
@@ -496,6 +499,14 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 		r = loop_new(&m->loop);
 	if (r >= 0)
 		r = nft_rx_new(&m->nft);
+	/* Not fatal: without it, sockets close on the loop (slower, same result). */
+	if (r >= 0) {
+		int k = closer_new(&m->closer);
+
+		if (k < 0)
+			log_warning_errno(k,
+					  "Cannot start the closer, closing sockets in segd: %m");
+	}
 	if (r >= 0)
 		r = guards_new(m->nft, &m->guards);
 	if (r >= 0)
@@ -555,6 +566,8 @@ struct manager *manager_free(struct manager *m)
 	m->flows = flows_free(m->flows);
 	loop_free(m->loop);
 	m->nft = nft_rx_free(m->nft);
+	/* Last: the sockets closed above are dropped by it, and it waits for them. */
+	m->closer = closer_free(m->closer);
 	settings_done(&m->settings);
 	free(m);
 	return NULL;

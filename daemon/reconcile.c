@@ -284,7 +284,7 @@ int reconcile_cut_flows(struct reconciler *rc, struct endpoint *e)
 
 	if (!e->installed || !endpoint_live(e))
 		return 0;
-	r = conntrack_cut(e->nsfd, e->installed, e->held, e->n_held, &cut);
+	r = conntrack_cut(e->nsfd, e->nft, e->installed, e->held, e->n_held, &cut);
 	if (r < 0)
 		return r;
 	rc->flows_cut += cut;
