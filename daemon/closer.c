@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -79,6 +80,7 @@ static _noreturn_ void closer_run(int sock)
 
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)prctl(PR_SET_NAME, "segd-closer");
 	/* Only stdio and the pair: nothing of segd's stays open because of us. */
 	if (sock != 3 && (dup2(sock, 3) < 0 || close(sock) < 0))
 		_exit(1);
