@@ -510,6 +510,8 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 	if (r >= 0)
 		r = guards_new(m->nft, &m->guards);
 	if (r >= 0)
+		m->guards->closer = m->closer;
+	if (r >= 0)
 		r = state_open(s->state_dir, &m->state);
 	if (r < 0)
 		log_error_errno(r, "Failed to set up the state dir %s: %m", s->state_dir);
