@@ -374,8 +374,9 @@ static int cut_pass(struct nft_sock *s, struct cut *c, int nsfd, unsigned *delet
 	return 0;
 }
 
-int conntrack_cut_batched(int nsfd, const struct policy_plan *plan, const struct policy_addr *addrs,
-			  size_t n_addrs, size_t batch, unsigned *ret_deleted)
+int conntrack_cut_batched(int nsfd, struct nft_sock *sock, const struct policy_plan *plan,
+			  const struct policy_addr *addrs, size_t n_addrs, size_t batch,
+			  unsigned *ret_deleted)
 {
 	_cleanup_(nft_sock_freep) struct nft_sock *s = NULL;
 	struct cut c = { .plan = plan, .addrs = addrs, .n_addrs = n_addrs, .max = batch };
@@ -392,10 +393,14 @@ int conntrack_cut_batched(int nsfd, const struct policy_plan *plan, const struct
 		*ret_deleted = 0;
 		return 0;
 	}
-	r = nft_sock_open(NULL, nsfd, &s);
-	if (r < 0)
-		return log_error_errno(r, "Failed to open a conntrack socket in netns %lu: %m",
-				       ns_inode(nsfd));
+	if (!sock) {
+		r = nft_sock_open(NULL, nsfd, &s);
+		if (r < 0)
+			return log_error_errno(r,
+					       "Failed to open a conntrack socket in netns %lu: %m",
+					       ns_inode(nsfd));
+		sock = s;
+	}
 	for (unsigned i = 0;; i++) {
 		if (i == CUT_MAX_DUMPS) {
 			r = log_error_errno(
@@ -405,7 +410,7 @@ int conntrack_cut_batched(int nsfd, const struct policy_plan *plan, const struct
 				ns_inode(nsfd), i, deleted);
 			break;
 		}
-		r = cut_pass(s, &c, nsfd, &deleted);
+		r = cut_pass(sock, &c, nsfd, &deleted);
 		if (r < 0 || !c.full)
 			break;
 	}
@@ -420,10 +425,11 @@ int conntrack_cut_batched(int nsfd, const struct policy_plan *plan, const struct
 	return 0;
 }
 
-int conntrack_cut(int nsfd, const struct policy_plan *plan, const struct policy_addr *addrs,
-		  size_t n_addrs, unsigned *ret_deleted)
+int conntrack_cut(int nsfd, struct nft_sock *sock, const struct policy_plan *plan,
+		  const struct policy_addr *addrs, size_t n_addrs, unsigned *ret_deleted)
 {
-	return conntrack_cut_batched(nsfd, plan, addrs, n_addrs, CONNTRACK_CUT_BATCH, ret_deleted);
+	return conntrack_cut_batched(nsfd, sock, plan, addrs, n_addrs, CONNTRACK_CUT_BATCH,
+				     ret_deleted);
 }
 
 static int count_cb(const struct nlmsghdr *nlh, void *data)

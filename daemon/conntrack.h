@@ -9,6 +9,8 @@
 
 #include "policy/policy.h"
 
+struct nft_sock;
+
 /*
  * The conntrack table of one network namespace (ctnetlink over NETLINK_NETFILTER; every
  * namespace has a table of its own). An endpoint's chains accept `ct state
@@ -45,10 +47,12 @@
  * endpoint's addresses that `plan` no longer allows (policy_plan_allows() in the flow's
  * direction: original direction from the endpoint = egress, towards it = ingress). Counts
  * deleted entries into *ret_deleted (entries that went away by themselves in between are not
- * counted). -EBADF for a negative nsfd, -EINVAL for no plan.
+ * counted). -EBADF for a negative nsfd, -EINVAL for no plan. sock: a NETLINK_NETFILTER socket of
+ * that namespace to use (the endpoint's owner socket), NULL: one of its own. A socket closed
+ * right after a commit waits for nf_tables' deferred free (closer.h): reusing one avoids it.
  */
-int conntrack_cut(int nsfd, const struct policy_plan *plan, const struct policy_addr *addrs,
-		  size_t n_addrs, unsigned *ret_deleted);
+int conntrack_cut(int nsfd, struct nft_sock *sock, const struct policy_plan *plan,
+		  const struct policy_addr *addrs, size_t n_addrs, unsigned *ret_deleted);
 /* The number of entries in the conntrack table of the namespace nsfd. */
 int conntrack_count(int nsfd, unsigned *ret);
 
@@ -77,5 +81,6 @@ int conntrack_flow_parse(const struct nlmsghdr *nlh, struct conntrack_flow *ret)
 int conntrack_flow_denied(const struct conntrack_flow *f, const struct policy_plan *plan,
 			  const struct policy_addr *addrs, size_t n_addrs);
 /* conntrack_cut() collecting at most `batch` entries per dump. */
-int conntrack_cut_batched(int nsfd, const struct policy_plan *plan, const struct policy_addr *addrs,
-			  size_t n_addrs, size_t batch, unsigned *ret_deleted);
+int conntrack_cut_batched(int nsfd, struct nft_sock *sock, const struct policy_plan *plan,
+			  const struct policy_addr *addrs, size_t n_addrs, size_t batch,
+			  unsigned *ret_deleted);

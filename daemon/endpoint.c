@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "addr.h"
+#include "closer.h"
 #include "endpoint.h"
 #include "flows.h"
 #include "log.h"
@@ -73,14 +74,19 @@ int endpoint_new(const struct endpoint_env *env, enum endpoint_kind kind, const 
 
 void endpoint_close(struct endpoint *e)
 {
+	/* The nfnetlink sockets go through the closer: after a commit, their release waits for
+	 * nf_tables' deferred free (closer.h), and no request waits on that. */
+	struct closer *c = e->env ? e->env->closer : NULL;
+
 	if (e->nsid >= 0)
 		addr_watch_remove(e->env->addr_watch, e->nsid);
 	e->nsid = -1;
 	loop_remove(&e->ev_watch);
-	e->ev.fd = safe_close(e->ev.fd);
+	(void)closer_close(c, TAKE_FD(e->ev.fd));
 	loop_remove(&e->log_watch);
-	e->log_fd = safe_close(e->log_fd);
-	e->nft = nft_sock_free(e->nft);
+	flows_socket_unbind(e->log_fd);
+	(void)closer_close(c, TAKE_FD(e->log_fd));
+	e->nft = closer_free_nft_sock(c, e->nft);
 	backoff_reset(&e->retry);
 	/* Guard tables stay in force, like the namespace's own table. */
 	guard_drop(&e->guard, false);

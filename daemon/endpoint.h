@@ -13,6 +13,8 @@
 #include "nft-sock.h"
 #include "policy/policy.h"
 
+struct closer;
+
 /*
  * An endpoint: one network namespace segd enforces in (a plain namespace registered by hand, or
  * the namespace of one or more containers), the table it committed there, and the sockets it
@@ -77,8 +79,9 @@ struct endpoint_env {
 	/* address changes of every endpoint (its callback: endpoint_addr_event); NULL: addresses
 	 * are read at attach and not followed */
 	struct addr_watch *addr_watch;
-	bool nft_events; /* follow nf_tables events (tables not owned: drift) */
-	bool flow_logs;	 /* read NFLOG */
+	struct closer *closer; /* closes nfnetlink sockets off the loop; NULL: here */
+	bool nft_events;       /* follow nf_tables events (tables not owned: drift) */
+	bool flow_logs;	       /* read NFLOG */
 	void (*addresses_changed)(struct endpoint *e, void *userdata);
 	void (*nft_events_ready)(struct endpoint *e, void *userdata);
 	void (*flow_logs_ready)(struct endpoint *e, void *userdata);

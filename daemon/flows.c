@@ -164,6 +164,25 @@ int flows_socket_open(int nsfd, int *ret_fd)
 	return 0;
 }
 
+static void put_unbind(struct nlmsghdr *nlh, const void *arg)
+{
+	nflog_attr_put_cfg_cmd(nlh, NFULNL_CFG_CMD_UNBIND);
+}
+
+void flows_socket_unbind(int fd)
+{
+	char buf[256];
+	struct nlmsghdr *nlh =
+		nflog_nlmsg_put_header(buf, NFULNL_MSG_CONFIG, AF_UNSPEC, FLOWS_NFLOG_GROUP);
+
+	if (fd < 0)
+		return;
+	/* No ACK asked: nfnetlink handles it inside send(), and nobody reads this socket
+	 * again. */
+	put_unbind(nlh, NULL);
+	(void)send(fd, nlh, nlh->nlmsg_len, MSG_DONTWAIT);
+}
+
 /* ---- records -------------------------------------------------------------------------------- */
 
 static json_t *end_json(const struct flow_party *known, flows_lookup_fn lookup, void *userdata,

@@ -41,6 +41,9 @@ int flows_reopen(struct flows *f);
 
 /* The NFLOG socket of the namespace nsfd, bound to the group, copying packet headers. */
 int flows_socket_open(int nsfd, int *ret_fd);
+/* Gives the group back at once (fd stays open): the namespace's next NFLOG socket can bind
+ * it while this one waits to be closed (closer.h). Best effort. */
+void flows_socket_unbind(int fd);
 /* Reads what fd (the socket of endpoint `self`, enforcing `plan`) holds and records it. */
 int flows_read(struct flows *f, int fd, const struct flow_party *self,
 	       const struct policy_plan *plan, flows_lookup_fn lookup, void *userdata);

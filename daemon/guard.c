@@ -11,6 +11,7 @@
 #include <libnftnl/table.h>
 #include <linux/netfilter.h>
 
+#include "closer.h"
 #include "guard.h"
 #include "links.h"
 #include "log.h"
@@ -52,7 +53,8 @@ int guards_new(struct nft_rx *rx, struct guards **ret)
 
 static void ns_free(struct guard_ns *ns)
 {
-	nft_sock_free(ns->s);
+	/* Closed right after its last table's deletion: its release waits (closer.h). */
+	closer_free_nft_sock(ns->hub->closer, ns->s);
 	safe_close(ns->fd);
 	free(ns->label);
 	free(ns);

@@ -68,11 +68,13 @@ struct ep_guard {
 	size_t n_addrs;
 };
 
+struct closer;
 struct fdstore;
 
 struct guards {
 	struct nft_rx *rx;
 	struct fdstore *fdstore; /* keeps the owner sockets across restarts; NULL: none */
+	struct closer *closer;	 /* closes a namespace's socket off the loop; NULL: here */
 	ino_t host_ino;
 	const char *search_dir; /* NETNS_RUN_DIR; tests may point elsewhere */
 	struct guard_ns **nss;

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "audit.h"
 #include "engine.h"
+#include "closer.h"
 #include "fdstore.h"
 #include "flows.h"
 #include "fsutil.h"
@@ -46,6 +47,7 @@ struct manager {
 
 	struct nft_rx *nft;
 	struct addr_watch *addr_watch; /* every endpoint's address changes, one socket */
+	struct closer *closer;	       /* closes nfnetlink sockets off the loop (closer.h) */
 	struct endpoint_env env;
 	struct store store;
 	struct registry registry;
@@ -437,6 +439,7 @@ static void wire(struct manager *m)
 		.loop = m->loop,
 		.nft = m->nft,
 		.addr_watch = m->addr_watch,
+		.closer = m->closer,
 		.flow_logs = s->flow_log != POLICY_FLOW_LOG_NONE,
 		.addresses_changed = on_addresses_changed,
 		.nft_events_ready = on_nft_events,
@@ -501,6 +504,14 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 		r = loop_new(&m->loop);
 	if (r >= 0)
 		r = nft_rx_new(&m->nft);
+	/* Not fatal: without it, sockets close on the loop (slower, same result). */
+	if (r >= 0) {
+		int k = closer_new(&m->closer);
+
+		if (k < 0)
+			log_warning_errno(k,
+					  "Cannot start the closer, closing sockets in segd: %m");
+	}
 	if (r >= 0)
 		r = guards_new(m->nft, &m->guards);
 	if (r >= 0) {
@@ -509,6 +520,8 @@ int manager_new(const struct settings *s, manager_reload_fn reload, void *userda
 			log_error_errno(
 				r, "Cannot follow address changes (NETLINK_LISTEN_ALL_NSID): %m");
 	}
+	if (r >= 0)
+		m->guards->closer = m->closer;
 	if (r >= 0)
 		r = state_open(s->state_dir, &m->state);
 	if (r < 0)
@@ -568,6 +581,8 @@ struct manager *manager_free(struct manager *m)
 	m->flows = flows_free(m->flows);
 	loop_free(m->loop);
 	m->nft = nft_rx_free(m->nft);
+	/* Last: the sockets closed above are dropped by it, and it waits for them. */
+	m->closer = closer_free(m->closer);
 	settings_done(&m->settings);
 	free(m);
 	return NULL;

@@ -426,7 +426,7 @@ int reconcile_cut_flows(struct reconciler *rc, struct endpoint *e)
 		return 0;
 	r = endpoint_netns(e, &nsfd);
 	if (r >= 0)
-		r = conntrack_cut(nsfd, e->installed, e->held, e->n_held, &cut);
+		r = conntrack_cut(nsfd, e->nft, e->installed, e->held, e->n_held, &cut);
 	safe_close(nsfd);
 	if (r < 0)
 		return r;

@@ -24,7 +24,7 @@ LAYERS = [
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
     ["loop", "netlink", "netns", "netns-watch", "addr", "addr-watch", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
-     "nft-events", "nftnl-util", "conntrack", "fdstore", "fdstore-proto", "fdtable", "owner",
+     "nft-events", "nftnl-util", "conntrack", "closer", "fdstore", "fdstore-proto", "fdtable", "owner",
      "oci-state", "oci-bundle"],
 ]
 HTTP_MODULES = {"api", "api-conn", "metrics", "mhd-loop"}

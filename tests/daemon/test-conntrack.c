@@ -222,11 +222,11 @@ static void test_cut_created_entries(void **state)
 	test_policy_endpoint(&ins_eps[0], &pe);
 
 	/* An endpoint no policy isolates: nothing is cut. */
-	assert_int_equal(conntrack_cut(ns, cache, pe.addrs, pe.n_addrs, &deleted), 0);
+	assert_int_equal(conntrack_cut(ns, NULL, cache, pe.addrs, pe.n_addrs, &deleted), 0);
 	assert_int_equal(deleted, 0);
 	assert_int_equal(ct_count(ns), ARRAY_SIZE(keep) + ARRAY_SIZE(cut));
 
-	assert_int_equal(conntrack_cut(ns, db, pe.addrs, pe.n_addrs, &deleted), 0);
+	assert_int_equal(conntrack_cut(ns, NULL, db, pe.addrs, pe.n_addrs, &deleted), 0);
 	assert_int_equal(deleted, ARRAY_SIZE(cut));
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
 		assert_int_equal(ct_exists(ns, &keep[i]), 1);
@@ -236,7 +236,7 @@ static void test_cut_created_entries(void **state)
 	assert_int_equal(ct_exists(other, &cut[0]), 1);
 
 	/* Nothing more to cut. */
-	assert_int_equal(conntrack_cut(ns, db, pe.addrs, pe.n_addrs, &deleted), 0);
+	assert_int_equal(conntrack_cut(ns, NULL, db, pe.addrs, pe.n_addrs, &deleted), 0);
 	assert_int_equal(deleted, 0);
 	assert_int_equal(ct_count(ns), ARRAY_SIZE(keep));
 
@@ -265,12 +265,12 @@ static void test_cut_past_the_batch(void **state)
 	for (size_t i = 0; i < 3; i++)
 		ct_insert(ns, &keep[i]);
 	test_policy_endpoint(&ins_eps[0], &pe);
-	assert_int_equal(conntrack_cut_batched(ns, db, pe.addrs, pe.n_addrs, 3, &deleted), 0);
+	assert_int_equal(conntrack_cut_batched(ns, NULL, db, pe.addrs, pe.n_addrs, 3, &deleted), 0);
 	assert_int_equal(deleted, 20);
 	assert_int_equal(ct_count(ns), 3);
 	for (uint16_t i = 0; i < 5; i++)
 		ct_insert(ns, &(struct flow){ "10.0.0.98", "10.0.0.3", IPPROTO_UDP, 41000 + i, 9 });
-	assert_int_equal(conntrack_cut_batched(ns, db, pe.addrs, pe.n_addrs, 1, &deleted), 0);
+	assert_int_equal(conntrack_cut_batched(ns, NULL, db, pe.addrs, pe.n_addrs, 1, &deleted), 0);
 	assert_int_equal(deleted, 5);
 	assert_int_equal(ct_count(ns), 3);
 	test_policy_endpoint_done(&pe);
@@ -286,12 +286,12 @@ static void test_errors(void **state)
 	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 	test_policy_endpoint(&ins_eps[0], &pe);
-	assert_int_equal(conntrack_cut(-1, db, pe.addrs, pe.n_addrs, &deleted), -EBADF);
+	assert_int_equal(conntrack_cut(-1, NULL, db, pe.addrs, pe.n_addrs, &deleted), -EBADF);
 	assert_int_equal(conntrack_count(-1, &n), -EBADF);
 	assert_true(fd >= 0);
-	assert_int_equal(conntrack_cut(fd, NULL, pe.addrs, pe.n_addrs, &deleted), -EINVAL);
+	assert_int_equal(conntrack_cut(fd, NULL, NULL, pe.addrs, pe.n_addrs, &deleted), -EINVAL);
 	/* not a namespace: setns() refuses it */
-	assert_int_equal(conntrack_cut(fd, db, pe.addrs, pe.n_addrs, &deleted), -EINVAL);
+	assert_int_equal(conntrack_cut(fd, NULL, db, pe.addrs, pe.n_addrs, &deleted), -EINVAL);
 	assert_int_equal(conntrack_count(fd, &n), -EINVAL);
 	/* nothing written on failure */
 	assert_int_equal(deleted, 77);
@@ -599,7 +599,7 @@ static void test_cut_real_traffic(void **state)
 	}
 
 	test_policy_endpoint(&eps[0], &pe);
-	assert_int_equal(conntrack_cut(ep, tight, pe.addrs, pe.n_addrs, &deleted), 0);
+	assert_int_equal(conntrack_cut(ep, NULL, tight, pe.addrs, pe.n_addrs, &deleted), 0);
 	assert_int_equal(deleted, 4);
 	assert_int_equal(ct_count(ep), 4);
 	for (int i = 0; i < 2; i++) {

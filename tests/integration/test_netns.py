@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import time
 
@@ -351,6 +352,55 @@ class Suite:
         self.flows_ok(flows(["web", "db"], ["other"], ports=(80,)), "other unregistered")
         self.delete_np("deny-dev", "dev")
 
+    def closer_pid(self):
+        """segd's closer: its child named segd-closer (closer.h), None if absent."""
+        for d in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except (OSError, ValueError):
+                continue
+            comm = st[st.index("(") + 1:st.rindex(")")]
+            if comm == "segd-closer" and int(st[st.rindex(")") + 2:].split()[1]) == self.segd.proc.pid:
+                return int(d)
+        return None
+
+    def t_readd_without_teardown(self):
+        """The second add of a namespace never waits on the teardown of the first: with segd's
+        closer stopped, nothing of the deleted endpoint is released (its sockets wait in the
+        closer), yet the delete removes its table, and the add that follows is answered,
+        enforces, and binds the namespace's NFLOG group (the old socket gave it back)."""
+        pid = self.closer_pid()
+        self.r.check(pid is not None, "segd has no segd-closer child: teardown happens on the request path")
+        if pid is None:
+            return
+        netns = self.topo.endpoints["other"].netns
+        ns, labels = EPS["other"]
+        if self.endpoint("other") is not None:  # run alone (--only): start from its deletion
+            self.segd.ctl("endpoint", "del", "other")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            stopped = eventually(lambda: None if open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "T"
+                                 else "running", timeout=5.0)
+            self.r.check(not stopped, "segd-closer did not stop")
+            if not self.apply(DENY_DEV):
+                return
+            for i in range(3):
+                p = self.segd.endpoint_add("other", netns, ns, labels, PORTS)
+                self.r.check(p.returncode == 0, "endpoint add other (round %d) failed: %s" % (i, (p.stderr or p.stdout).strip()))
+                self.r.check(self.topo.nft_table("other") is not None, "no table in other's netns after add (round %d)" % i)
+                self.flows_ok(flows(["web"], ["other"], ports=(80,), expect=False), "deny-dev, other added again (round %d)" % i)
+                p = self.segd.ctl("endpoint", "del", "other")
+                self.r.check(p.returncode == 0, "endpoint del other (round %d) failed: %s" % (i, (p.stderr or p.stdout).strip()))
+                self.r.check(self.topo.nft_table("other") is None, "table still in other's netns after del (round %d)" % i)
+            p = self.segd.endpoint_add("other", netns, ns, labels, PORTS)
+            self.r.check(p.returncode == 0, "endpoint add other failed: %s" % (p.stderr or p.stdout).strip())
+            self.r.check("no flow logs from netns %s" % netns not in open(self.segd.log_path, errors="replace").read(),
+                         "an added endpoint found its NFLOG group taken by its deleted self")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.delete_np("deny-dev", "dev")
+
     def t_daemon_alive(self):
         self.r.check(self.segd.alive(), "segd died; log tail:\n" + self.segd.log_tail())
         st = self.segd.ctl_json("status")
@@ -376,6 +426,7 @@ class Suite:
                  ("bad policy: non-zero exit, file:line:column, nothing changes", self.t_bad_policy),
                  ("delete policies: open again", self.t_delete),
                  ("endpoint del removes its table", self.t_endpoint_del),
+                 ("endpoint added again: never waits on the teardown of the deleted one", self.t_readd_without_teardown),
                  ("daemon alive, no errors", self.t_daemon_alive)]
         try:
             for name, fn in tests:
