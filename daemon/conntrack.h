@@ -55,6 +55,9 @@ int conntrack_cut(int nsfd, struct nft_sock *sock, const struct policy_plan *pla
 		  const struct policy_addr *addrs, size_t n_addrs, unsigned *ret_deleted);
 /* The number of entries in the conntrack table of the namespace nsfd. */
 int conntrack_count(int nsfd, unsigned *ret);
+/* Whole-table dumps made so far (conntrack_cut() asks the kernel's count first and dumps only
+ * a table that has entries). */
+uint64_t conntrack_dumps(void);
 
 /* ---- the pieces of conntrack_cut(), for the tests ---- */
 

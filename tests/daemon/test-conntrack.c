@@ -209,9 +209,18 @@ static void test_cut_created_entries(void **state)
 	unsigned deleted = 12345;
 	int ns = -1, other = -1;
 
+	uint64_t dumps;
+
 	assert_int_equal(fixture_netns("ins", &ns), 0);
 	assert_int_equal(fixture_netns("ins-other", &other), 0);
 	assert_int_equal(ct_count(ns), 0);
+	test_policy_endpoint(&ins_eps[0], &pe);
+	/* An empty table is not dumped: the kernel's count says there is nothing to cut. */
+	dumps = conntrack_dumps();
+	assert_int_equal(conntrack_cut(ns, NULL, db, pe.addrs, pe.n_addrs, &deleted), 0);
+	assert_int_equal(deleted, 0);
+	assert_int_equal(conntrack_dumps(), dumps);
+	test_policy_endpoint_done(&pe);
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
 		ct_insert(ns, &keep[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(cut); i++)
@@ -226,8 +235,10 @@ static void test_cut_created_entries(void **state)
 	assert_int_equal(deleted, 0);
 	assert_int_equal(ct_count(ns), ARRAY_SIZE(keep) + ARRAY_SIZE(cut));
 
+	dumps = conntrack_dumps();
 	assert_int_equal(conntrack_cut(ns, NULL, db, pe.addrs, pe.n_addrs, &deleted), 0);
 	assert_int_equal(deleted, ARRAY_SIZE(cut));
+	assert_true(conntrack_dumps() > dumps);
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
 		assert_int_equal(ct_exists(ns, &keep[i]), 1);
 	for (size_t i = 0; i < ARRAY_SIZE(cut); i++)
