@@ -38,11 +38,17 @@ struct entry {
 	size_t n_in;
 };
 
+/* A set of pointers by hash: linear probing, at most half full, backward-shift deletion (no
+ * tombstones). */
+struct ptab {
+	void **slots;
+	size_t n, used;
+	uint64_t (*hash)(const void *item);
+};
+
 struct policy_index {
-	struct posting **post; /* by key */
-	size_t n_post, used_post;
-	struct entry **ent; /* by endpoint address */
-	size_t n_ent, used_ent;
+	struct ptab post;     /* postings by key */
+	struct ptab ent;      /* entries by endpoint address */
 	struct posting **nss; /* the namespaces' own lists */
 	size_t n_nss, cap_nss;
 };
@@ -90,61 +96,109 @@ static char *key_pair(const char *ns, const char *key, const char *value)
 											    : k;
 }
 
-/* ---- the posting table ---- */
+/* ---- the tables ---- */
 
-static size_t post_slot(const struct policy_index *x, const char *key)
+static size_t ptab_slot(const struct ptab *t, uint64_t h,
+			bool (*is)(const void *item, const void *key), const void *key)
 {
-	size_t m = x->n_post - 1, k = hash_str(key) & m;
+	size_t m = t->n - 1, k = h & m;
 
-	while (x->post[k] && !streq(x->post[k]->key, key))
+	while (t->slots[k] && !is(t->slots[k], key))
 		k = (k + 1) & m;
 	return k;
 }
 
-static struct posting *post_get(const struct policy_index *x, const char *key)
+static void *ptab_get(const struct ptab *t, uint64_t h,
+		      bool (*is)(const void *item, const void *key), const void *key)
 {
-	return x->n_post ? x->post[post_slot(x, key)] : NULL;
+	return t->n ? t->slots[ptab_slot(t, h, is, key)] : NULL;
 }
 
-static int post_grow(struct policy_index *x)
+static bool is_same(const void *item, const void *key)
 {
-	size_t n = x->n_post ? x->n_post * 2 : 64;
-	struct posting **old = x->post;
-	size_t n_old = x->n_post;
+	return item == key;
+}
 
-	x->post = calloc(n, sizeof(*x->post));
-	if (!x->post) {
-		x->post = old;
+/* Room for one more. */
+static int ptab_reserve(struct ptab *t)
+{
+	size_t n = t->n ? t->n * 2 : 64, n_old = t->n;
+	void **old = t->slots;
+
+	if ((t->used + 1) * 2 <= t->n)
+		return 0;
+	t->slots = calloc(n, sizeof(*t->slots));
+	if (!t->slots) {
+		t->slots = old;
 		return -ENOMEM;
 	}
-	x->n_post = n;
+	t->n = n;
 	for (size_t i = 0; i < n_old; i++)
 		if (old[i])
-			x->post[post_slot(x, old[i]->key)] = old[i];
+			t->slots[ptab_slot(t, t->hash(old[i]), is_same, NULL)] = old[i];
 	free(old);
 	return 0;
 }
 
-static void post_delete(struct policy_index *x, struct posting *p)
+/* After ptab_reserve(). */
+static void ptab_put(struct ptab *t, void *item)
 {
-	size_t m = x->n_post - 1, i = post_slot(x, p->key), j = i;
+	t->slots[ptab_slot(t, t->hash(item), is_same, NULL)] = item;
+	t->used++;
+}
 
-	x->post[i] = NULL;
-	x->used_post--;
+static void ptab_del(struct ptab *t, void *item)
+{
+	size_t m = t->n - 1, i = ptab_slot(t, t->hash(item), is_same, item), j = i;
+
+	t->slots[i] = NULL;
+	t->used--;
 	/* backward shift: move up every later element of the run that may sit in i */
 	for (;;) {
 		size_t home;
 
 		j = (j + 1) & m;
-		if (!x->post[j])
+		if (!t->slots[j])
 			break;
-		home = hash_str(x->post[j]->key) & m;
+		home = t->hash(t->slots[j]) & m;
 		if (((j - home) & m) >= ((j - i) & m)) {
-			x->post[i] = x->post[j];
-			x->post[j] = NULL;
+			t->slots[i] = t->slots[j];
+			t->slots[j] = NULL;
 			i = j;
 		}
 	}
+}
+
+static uint64_t posting_hash(const void *item)
+{
+	return hash_str(((const struct posting *)item)->key);
+}
+
+static bool posting_is(const void *item, const void *key)
+{
+	return streq(((const struct posting *)item)->key, key);
+}
+
+static uint64_t entry_hash(const void *item)
+{
+	return hash_ptr(((const struct entry *)item)->ep);
+}
+
+static bool entry_is(const void *item, const void *key)
+{
+	return ((const struct entry *)item)->ep == key;
+}
+
+/* ---- the postings ---- */
+
+static struct posting *post_get(const struct policy_index *x, const char *key)
+{
+	return ptab_get(&x->post, hash_str(key), posting_is, key);
+}
+
+static void post_delete(struct policy_index *x, struct posting *p)
+{
+	ptab_del(&x->post, p);
 	if (p->ns)
 		for (size_t k = 0; k < x->n_nss; k++)
 			if (x->nss[k] == p) {
@@ -161,7 +215,6 @@ static void post_delete(struct policy_index *x, struct posting *p)
 static int post_take(struct policy_index *x, char *key, const char *ns, struct posting **ret)
 {
 	struct posting *p;
-	size_t k;
 
 	if (!key)
 		return -ENOMEM;
@@ -171,7 +224,7 @@ static int post_take(struct policy_index *x, char *key, const char *ns, struct p
 		*ret = p;
 		return 0;
 	}
-	if ((x->used_post + 1) * 2 > x->n_post && post_grow(x) < 0) {
+	if (ptab_reserve(&x->post) < 0) {
 		free(key);
 		return -ENOMEM;
 	}
@@ -193,9 +246,7 @@ static int post_take(struct policy_index *x, char *key, const char *ns, struct p
 		return -ENOMEM;
 	}
 	p->key = key;
-	k = post_slot(x, key);
-	x->post[k] = p;
-	x->used_post++;
+	ptab_put(&x->post, p);
 	if (ns)
 		x->nss[x->n_nss++] = p;
 	*ret = p;
@@ -228,60 +279,11 @@ static void post_drop(struct policy_index *x, struct posting *p, const struct po
 		post_delete(x, p);
 }
 
-/* ---- the entry table ---- */
-
-static size_t ent_slot(const struct policy_index *x, const struct policy_endpoint *ep)
-{
-	size_t m = x->n_ent - 1, k = hash_ptr(ep) & m;
-
-	while (x->ent[k] && x->ent[k]->ep != ep)
-		k = (k + 1) & m;
-	return k;
-}
+/* ---- the entries ---- */
 
 static struct entry *ent_get(const struct policy_index *x, const struct policy_endpoint *ep)
 {
-	return x->n_ent ? x->ent[ent_slot(x, ep)] : NULL;
-}
-
-static int ent_grow(struct policy_index *x)
-{
-	size_t n = x->n_ent ? x->n_ent * 2 : 64;
-	struct entry **old = x->ent;
-	size_t n_old = x->n_ent;
-
-	x->ent = calloc(n, sizeof(*x->ent));
-	if (!x->ent) {
-		x->ent = old;
-		return -ENOMEM;
-	}
-	x->n_ent = n;
-	for (size_t i = 0; i < n_old; i++)
-		if (old[i])
-			x->ent[ent_slot(x, old[i]->ep)] = old[i];
-	free(old);
-	return 0;
-}
-
-static void ent_delete(struct policy_index *x, struct entry *e)
-{
-	size_t m = x->n_ent - 1, i = ent_slot(x, e->ep), j = i;
-
-	x->ent[i] = NULL;
-	x->used_ent--;
-	for (;;) {
-		size_t home;
-
-		j = (j + 1) & m;
-		if (!x->ent[j])
-			break;
-		home = hash_ptr(x->ent[j]->ep) & m;
-		if (((j - home) & m) >= ((j - i) & m)) {
-			x->ent[i] = x->ent[j];
-			x->ent[j] = NULL;
-			i = j;
-		}
-	}
+	return ptab_get(&x->ent, hash_ptr(ep), entry_is, ep);
 }
 
 static void entry_free(struct policy_index *x, struct entry *e)
@@ -299,29 +301,39 @@ static void entry_free(struct policy_index *x, struct entry *e)
 _public_ int policy_index_new(struct policy_index **ret)
 {
 	*ret = calloc(1, sizeof(**ret));
-	return *ret ? 0 : -ENOMEM;
+	if (!*ret)
+		return -ENOMEM;
+	(*ret)->post.hash = posting_hash;
+	(*ret)->ent.hash = entry_hash;
+	return 0;
 }
 
 _public_ struct policy_index *policy_index_free(struct policy_index *x)
 {
 	if (!x)
 		return NULL;
-	for (size_t i = 0; i < x->n_ent; i++)
-		if (x->ent[i]) {
-			free(x->ent[i]->in);
-			free(x->ent[i]->ns);
-			policy_labels_done(&x->ent[i]->labels);
-			free(x->ent[i]);
+	for (size_t i = 0; i < x->ent.n; i++) {
+		struct entry *e = x->ent.slots[i];
+
+		if (e) {
+			free(e->in);
+			free(e->ns);
+			policy_labels_done(&e->labels);
+			free(e);
 		}
-	for (size_t i = 0; i < x->n_post; i++)
-		if (x->post[i]) {
-			free(x->post[i]->key);
-			free(x->post[i]->ns);
-			free(x->post[i]->eps);
-			free(x->post[i]);
+	}
+	for (size_t i = 0; i < x->post.n; i++) {
+		struct posting *p = x->post.slots[i];
+
+		if (p) {
+			free(p->key);
+			free(p->ns);
+			free(p->eps);
+			free(p);
 		}
-	free(x->ent);
-	free(x->post);
+	}
+	free(x->ent.slots);
+	free(x->post.slots);
 	free(x->nss);
 	free(x);
 	return NULL;
@@ -333,7 +345,7 @@ _public_ bool policy_index_remove(struct policy_index *x, const struct policy_en
 
 	if (!e)
 		return false;
-	ent_delete(x, e);
+	ptab_del(&x->ent, e);
 	entry_free(x, e);
 	return true;
 }
@@ -364,7 +376,7 @@ _public_ int policy_index_add(struct policy_index *x, const struct policy_endpoi
 
 	if (ent_get(x, ep))
 		return -EEXIST;
-	if ((x->used_ent + 1) * 2 > x->n_ent && ent_grow(x) < 0)
+	if (ptab_reserve(&x->ent) < 0)
 		return -ENOMEM;
 	e = calloc(1, sizeof(*e));
 	if (!e)
@@ -386,8 +398,7 @@ _public_ int policy_index_add(struct policy_index *x, const struct policy_endpoi
 	}
 	if (r < 0)
 		goto fail;
-	x->ent[ent_slot(x, ep)] = e;
-	x->used_ent++;
+	ptab_put(&x->ent, e);
 	return 0;
 fail:
 	entry_free(x, e);
@@ -408,7 +419,17 @@ _public_ bool policy_index_current(const struct policy_index *x, const struct po
 
 _public_ size_t policy_index_count(const struct policy_index *x)
 {
-	return x->used_ent;
+	return x->ent.used;
+}
+
+/* The list under key (taken; NULL: out of memory), or NULL in *ret if there is none. */
+static int post_lookup(const struct policy_index *x, char *key, const struct posting **ret)
+{
+	if (!key)
+		return -ENOMEM;
+	*ret = post_get(x, key);
+	free(key);
+	return 0;
 }
 
 /* The selector's most selective candidates: one list, or the lists of an In's values (*ret_n of
@@ -419,26 +440,22 @@ static int candidates(const struct policy_index *x, const char *ns,
 {
 	const struct posting *best;
 	size_t best_n;
-	char *k;
 
 	*many = NULL;
-	k = key_ns(ns);
-	if (!k)
-		return -ENOMEM;
-	best = post_get(x, k);
-	free(k);
 	*ret_n = 0;
+	if (post_lookup(x, key_ns(ns), &best) < 0)
+		return -ENOMEM;
 	if (!best)
 		return 0;
 	best_n = best->n;
 	for (size_t i = 0; sel && i < sel->match_labels.n; i++) {
 		const struct posting *p;
 
-		k = key_pair(ns, sel->match_labels.items[i].key, sel->match_labels.items[i].value);
-		if (!k)
+		if (post_lookup(x,
+				key_pair(ns, sel->match_labels.items[i].key,
+					 sel->match_labels.items[i].value),
+				&p) < 0)
 			return -ENOMEM;
-		p = post_get(x, k);
-		free(k);
 		if (!p)
 			return 0;
 		if (p->n < best_n) {
@@ -452,11 +469,8 @@ static int candidates(const struct policy_index *x, const char *ns,
 		size_t sum = 0, n = 0;
 
 		if (ex->op == POLICY_OP_EXISTS) {
-			k = key_label(ns, ex->key);
-			if (!k)
+			if (post_lookup(x, key_label(ns, ex->key), &p) < 0)
 				return -ENOMEM;
-			p = post_get(x, k);
-			free(k);
 			if (!p)
 				return 0;
 			if (p->n < best_n) {
@@ -477,15 +491,12 @@ static int candidates(const struct policy_index *x, const char *ns,
 			return -ENOMEM;
 		}
 		for (size_t v = 0; v < ex->n_values; v++) {
-			k = key_pair(ns, ex->key, ex->values[v]);
-			if (!k) {
+			if (post_lookup(x, key_pair(ns, ex->key, ex->values[v]), &p) < 0) {
 				free(ps);
 				free(*many);
 				*many = NULL;
 				return -ENOMEM;
 			}
-			p = post_get(x, k);
-			free(k);
 			/* values may repeat: each list once */
 			for (size_t j = 0; p && j < n; j++)
 				if (ps[j] == p)
