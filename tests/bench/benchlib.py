@@ -380,12 +380,30 @@ def proc_nofile(pid):
     return None
 
 
+def stop_fdstore_holder(work):
+    for pidfile in (os.path.join(work, "fdstore.pid"), os.path.join(work, "state", "fdstore.pid")):
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            continue
+        if pid > 1:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+
 def start_segd(ctx, work, extra=(), nofile=None):
     """segd on WORK/segd.sock with state in WORK/state, --engine none, its soft RLIMIT_NOFILE
     set to the hard limit (or nofile). Returns (process, connection, seconds to first answer,
     log file). Waits by polling the socket until GET /v1/status answers."""
     sock = os.path.join(work, "segd.sock")
     logf = open(os.path.join(work, "segd.log"), "a")
+    # segd starts its fd holder (segd-fdstore) detached, and it outlives segd by design (it
+    # keeps the owner sockets for the next segd): stop it too, or it keeps a fleet's
+    # namespaces alive after the benchmark.
+    ctx.on_cleanup(lambda: stop_fdstore_holder(work))
     t0 = time.monotonic()
     p = ctx.popen([ctx.product("daemon/segd"), "--socket", sock,
                    "--state-dir", os.path.join(work, "state"),
