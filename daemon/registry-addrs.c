@@ -147,46 +147,50 @@ static void amap_remove(struct registry *r, const struct policy_addr *a, const s
 		amap_delete(r, s);
 }
 
-static void pending_add(struct registry *r, struct endpoint *e)
+/* Appends e to a list of endpoints; -ENOMEM leaves it as it was. */
+static int list_push(struct endpoint ***list, size_t *n, size_t *cap, struct endpoint *e)
 {
-	struct endpoint **p;
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		struct endpoint **p = reallocarray(*list, c, sizeof(*p));
 
-	if (e->held_pending)
-		return;
-	if (r->n_pending == r->cap_pending) {
-		size_t c = r->cap_pending ? r->cap_pending * 2 : 64;
+		if (!p)
+			return -ENOMEM;
+		*list = p;
+		*cap = c;
+	}
+	(*list)[(*n)++] = e;
+	return 0;
+}
 
-		p = reallocarray(r->pending, c, sizeof(*p));
-		if (!p) {
-			r->settle_failed = true; /* the next settle looks at everyone */
+/* Takes e out of a list of endpoints (order does not matter). */
+static void list_drop(struct endpoint **list, size_t *n, const struct endpoint *e)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (list[i] == e) {
+			list[i] = list[--*n];
 			return;
 		}
-		r->pending = p;
-		r->cap_pending = c;
-	}
-	e->held_pending = true;
-	r->pending[r->n_pending++] = e;
+}
+
+static void pending_add(struct registry *r, struct endpoint *e)
+{
+	if (e->held_pending)
+		return;
+	if (list_push(&r->pending, &r->n_pending, &r->cap_pending, e) < 0)
+		r->settle_failed = true; /* the next settle looks at everyone */
+	else
+		e->held_pending = true;
 }
 
 void registry_addr_event(struct registry *r, struct endpoint *e)
 {
-	struct endpoint **p;
-
 	if (!e->registered || e->addr_listed)
 		return;
-	if (r->n_addr_events == r->cap_addr_events) {
-		size_t c = r->cap_addr_events ? r->cap_addr_events * 2 : 64;
-
-		p = reallocarray(r->addr_events, c, sizeof(*p));
-		if (!p) {
-			r->addr_events_lost = true; /* the next take lists everyone marked */
-			return;
-		}
-		r->addr_events = p;
-		r->cap_addr_events = c;
-	}
-	e->addr_listed = true;
-	r->addr_events[r->n_addr_events++] = e;
+	if (list_push(&r->addr_events, &r->n_addr_events, &r->cap_addr_events, e) < 0)
+		r->addr_events_lost = true; /* the next take lists everyone marked */
+	else
+		e->addr_listed = true;
 }
 
 struct endpoint **registry_take_addr_events(struct registry *r, size_t *ret_n)
@@ -449,20 +453,9 @@ void registry_addrs_join(struct registry *r, struct endpoint *e)
 void registry_addrs_leave(struct registry *r, struct endpoint *e)
 {
 	unmap(r, e);
-	if (e->addr_listed) {
-		for (size_t i = 0; i < r->n_addr_events; i++)
-			if (r->addr_events[i] == e) {
-				r->addr_events[i] = r->addr_events[--r->n_addr_events];
-				break;
-			}
-		e->addr_listed = false;
-	}
-	if (e->held_pending) {
-		for (size_t i = 0; i < r->n_pending; i++)
-			if (r->pending[i] == e) {
-				r->pending[i] = r->pending[--r->n_pending];
-				break;
-			}
-		e->held_pending = false;
-	}
+	if (e->addr_listed)
+		list_drop(r->addr_events, &r->n_addr_events, e);
+	if (e->held_pending)
+		list_drop(r->pending, &r->n_pending, e);
+	e->addr_listed = e->held_pending = false;
 }
