@@ -140,6 +140,8 @@ struct policy_port {
 	char *name;		 /* named port (IANA_SVC_NAME), or NULL for numeric */
 	uint16_t port;		 /* numeric port, when has_port && !name */
 	uint16_t end_port;	 /* 0: no range; else port <= end_port */
+	bool any_proto;		 /* with name: the named port's own protocol (ClusterNetworkPolicy
+			 * destinationNamedPort); proto is then not used */
 };
 
 struct policy_cidr {
@@ -154,24 +156,52 @@ struct policy_ipblock {
 	size_t n_except;
 };
 
-/* At least one member is set. pod and ns together mean AND. */
+/*
+ * At least one member is set. pod and ns together mean AND. A ClusterNetworkPolicy peer is
+ * always a namespace selector (`namespaces`), a namespace and a pod selector (`pods`) or
+ * `networks` (egress only), never a pod selector alone.
+ */
 struct policy_peer {
 	struct policy_selector *pod_selector; /* NULL: absent */
 	struct policy_selector *ns_selector;  /* NULL: absent */
 	struct policy_ipblock *ipblock;	      /* NULL: absent; exclusive with the selectors */
+	struct policy_cidr *networks;	      /* ClusterNetworkPolicy `networks`: exclusive with */
+	size_t n_networks;		      /* the members above; n_networks >= 1 when set */
 };
 
+/* What a rule does with the traffic it matches. NetworkPolicy rules only accept. */
+enum policy_action {
+	POLICY_ACTION_ACCEPT,
+	POLICY_ACTION_DENY,
+	POLICY_ACTION_PASS, /* leave the tier: the next tier decides */
+	_POLICY_ACTION_MAX,
+};
+
+const char *policy_action_to_string(enum policy_action a); /* "Accept", "Deny", "Pass" */
+
 struct policy_rule {
-	struct policy_peer *peers; /* n_peers == 0: every peer */
+	struct policy_peer *peers; /* n_peers == 0: every peer (NetworkPolicy only) */
 	size_t n_peers;
 	struct policy_port *ports; /* n_ports == 0: every port and protocol */
 	size_t n_ports;
+	enum policy_action action; /* POLICY_ACTION_ACCEPT for NetworkPolicy rules */
+	char *name;		   /* ClusterNetworkPolicy rule name; NULL when absent */
 };
 
 enum {
 	POLICY_TYPE_INGRESS = 1u << 0,
 	POLICY_TYPE_EGRESS = 1u << 1,
 };
+
+/* Tiers in the order a connection meets them. NetworkPolicy is the middle one. */
+enum policy_tier {
+	POLICY_TIER_ADMIN,
+	POLICY_TIER_NETPOL,
+	POLICY_TIER_BASELINE,
+	_POLICY_TIER_MAX,
+};
+
+const char *policy_tier_to_string(enum policy_tier t); /* "Admin", "NetworkPolicy", "Baseline" */
 
 struct policy_netpol {
 	char *namespace; /* metadata.namespace, "default" when absent */
@@ -188,6 +218,35 @@ struct policy_netpol {
 	unsigned source_line;
 };
 
+/*
+ * ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2), cluster-scoped. Its rules are
+ * struct policy_rule with an action and a name; a `destinationNamedPort` is a port with a name
+ * and any_proto set (the named port's own protocol). Limits are upstream's CRD schema.
+ */
+#define POLICY_CNP_MAX_PRIORITY 1000
+#define POLICY_CNP_MAX_RULES 25	    /* ingress or egress rules */
+#define POLICY_CNP_MAX_PEERS 25	    /* from/to entries per rule */
+#define POLICY_CNP_MAX_PROTOCOLS 25 /* protocols per rule */
+#define POLICY_CNP_MAX_NETWORKS 25  /* CIDRs per networks peer */
+#define POLICY_CNP_MAX_RULE_NAME 100
+
+struct policy_cnp {
+	char *name;
+	struct policy_labels labels; /* metadata.labels (informational) */
+	enum policy_tier tier;	     /* POLICY_TIER_ADMIN or POLICY_TIER_BASELINE */
+	unsigned priority;	     /* 0..POLICY_CNP_MAX_PRIORITY, lower first */
+	/* subject: the endpoints of the namespaces ns_selector matches, and of those only the
+	 * ones pod_selector matches when it is set (`subject.pods`); NULL: `subject.namespaces` */
+	struct policy_selector ns_selector;
+	struct policy_selector *pod_selector;
+	struct policy_rule *ingress;
+	size_t n_ingress;
+	struct policy_rule *egress;
+	size_t n_egress;
+	char *source_file;
+	unsigned source_line;
+};
+
 struct policy_namespace {
 	char *name;
 	struct policy_labels labels; /* includes kubernetes.io/metadata.name = name */
@@ -199,6 +258,8 @@ struct policy_objects {
 	size_t n_namespaces;
 	struct policy_netpol **netpols;
 	size_t n_netpols;
+	struct policy_cnp **cnps;
+	size_t n_cnps;
 };
 
 /*
@@ -214,6 +275,8 @@ struct policy_objects *policy_objects_free(struct policy_objects *o);
 
 struct policy_netpol *policy_netpol_free(struct policy_netpol *p);
 struct policy_netpol *policy_netpol_dup(const struct policy_netpol *p);
+struct policy_cnp *policy_cnp_free(struct policy_cnp *p);
+struct policy_cnp *policy_cnp_dup(const struct policy_cnp *p);
 struct policy_namespace *policy_namespace_free(struct policy_namespace *n);
 struct policy_namespace *policy_namespace_new(const char *name, const struct policy_labels *l);
 
@@ -225,6 +288,8 @@ struct policy_namespace *policy_namespace_new(const char *name, const struct pol
 char *policy_netpol_to_json(const struct policy_netpol *p);
 char *policy_namespace_to_json(const struct policy_namespace *n);
 bool policy_netpol_equal(const struct policy_netpol *a, const struct policy_netpol *b);
+char *policy_cnp_to_json(const struct policy_cnp *p);
+bool policy_cnp_equal(const struct policy_cnp *a, const struct policy_cnp *b);
 
 /* ---- endpoints (pods) ---------------------------------------------------------------------- */
 
@@ -304,6 +369,8 @@ struct policy_world {
 	size_t n_namespaces;
 	struct policy_netpol *const *netpols;
 	size_t n_netpols;
+	struct policy_cnp *const *cnps;
+	size_t n_cnps;
 	struct policy_endpoint *const *endpoints;
 	size_t n_endpoints;
 	/* When set, the possible peers are the indexed endpoints (endpoints/n_endpoints are not
@@ -346,10 +413,14 @@ struct policy_set {
  */
 struct policy_plan_rule {
 	enum policy_dir dir;
+	enum policy_tier tier;
+	enum policy_action action; /* NetworkPolicy tier: always accept */
 	/* provenance */
-	char *policy_namespace;
+	char *policy_namespace; /* NULL for a ClusterNetworkPolicy */
 	char *policy_name;
 	unsigned rule_index; /* index in spec.ingress / spec.egress */
+	char *rule_name;     /* ClusterNetworkPolicy rule name, or NULL */
+	unsigned priority;   /* ClusterNetworkPolicy priority */
 	/* peer match: family AF_UNSPEC and set -1 means any peer (both families) */
 	int family;
 	int set; /* index into plan->sets, or -1 */
@@ -375,6 +446,12 @@ struct policy_plan {
 	size_t n_selected_by;
 };
 
+/* Whether p's subject selects e (e's namespace labels from w). */
+bool policy_cnp_selects(const struct policy_world *w, const struct policy_cnp *p,
+			const struct policy_endpoint *e);
+/* As policy_netpol_references(), for a ClusterNetworkPolicy's peers. */
+bool policy_cnp_references(const struct policy_world *w, const struct policy_cnp *p,
+			   const struct policy_endpoint *e);
 /* Whether p selects e (same namespace, podSelector matches). */
 bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e);
 /*
