@@ -488,21 +488,20 @@ def build_case(short, slug, test, gitdir):
     return case
 
 
-def dumps(obj, ind=0):
-    """JSON with 2-space indent; arrays of scalars on one line."""
+def dumps(obj, ind=0, prefix=0, trail=0):
+    """JSON, 2-space indent; a container that fits in 120 columns on one line."""
     pad, inner = "  " * ind, "  " * (ind + 1)
+    one = json.dumps(obj)
+    if not isinstance(obj, (dict, list)) or not obj or len(pad) + prefix + len(one) + trail <= 120:
+        return one
     if isinstance(obj, dict):
-        if not obj:
-            return "{}"
-        items = ["%s%s: %s" % (inner, json.dumps(k), dumps(v, ind + 1)) for k, v in obj.items()]
+        items = []
+        for i, (k, v) in enumerate(obj.items()):
+            pre = "%s: " % json.dumps(k)
+            items.append(inner + pre + dumps(v, ind + 1, len(pre), int(i < len(obj) - 1)))
         return "{\n" + ",\n".join(items) + "\n" + pad + "}"
-    if isinstance(obj, list):
-        if not obj:
-            return "[]"
-        if all(not isinstance(v, (dict, list)) for v in obj):
-            return json.dumps(obj)
-        return "[\n" + ",\n".join(inner + dumps(v, ind + 1) for v in obj) + "\n" + pad + "]"
-    return json.dumps(obj)
+    items = [inner + dumps(v, ind + 1, 0, int(i < len(obj) - 1)) for i, v in enumerate(obj)]
+    return "[\n" + ",\n".join(items) + "\n" + pad + "]"
 
 
 def main(argv):
