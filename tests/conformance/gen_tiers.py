@@ -169,12 +169,14 @@ def parse_tests(gitdir):
         text=True,
     ).stdout.split()
     tests = {}
+    registered = set()
     for f in files:
         if not f.endswith(".go") or f.endswith("main.go"):
             continue
         src = git_show(gitdir, f)
-        init = re.search(r"ConformanceTests = append\(ConformanceTests,(.*?)\)", src, re.S)
-        registered = set(re.findall(r"(\w+),", init.group(1))) if init else set()
+        # a test may be registered by another file's init()
+        for init in re.finditer(r"ConformanceTests = append\(ConformanceTests,(.*?)\)", src, re.S):
+            registered.update(re.findall(r"(\w+),", init.group(1)))
         starts = [mm.start() for mm in re.finditer(r"\nvar \w+ = suite\.ConformanceTest\{", src)] + [len(src)]
         for a, b in zip(starts, starts[1:]):
             block = src[a:b]
@@ -188,8 +190,10 @@ def parse_tests(gitdir):
                 "features": feats,
                 "manifests": mans,
                 "body": body,
-                "registered": var in registered,
+                "var": var,
             }
+    for t in tests.values():
+        t["registered"] = t.pop("var") in registered
     return tests
 
 
