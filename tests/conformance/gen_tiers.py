@@ -444,9 +444,12 @@ def build_case(short, slug, test, gitdir):
     if needs_nodes:
         extra = (
             "; and, as upstream's centaur containers, %d-%d (TCP, TCP, UDP, TCP, UDP, TCP, SCTP, SCTP; upstream's "
-            "default HostNetworkPorts range starting at %d, which the manifests' templates use). topology.nodes "
-            "holds one node labelled kubernetes.io/os=linux whose address is centaur-0's"
+            "default HostNetworkPorts range starting at %d, which the manifests' templates use)"
         ) % (HOST_PORT_BASE, HOST_PORT_BASE + 7, HOST_PORT_BASE)
+        more += (
+            " topology.nodes holds one node labelled kubernetes.io/os=linux (what the manifest's nodes peers "
+            "select) whose address is centaur-0's; a nodes peer matches that address only."
+        )
     split = ""
     if len(set(subtests)) != len(subtests):
         split = (
