@@ -488,13 +488,260 @@ static void test_equal(void **state)
 	policy_objects_free(o);
 }
 
+static void test_spec_errors(void **state)
+{
+	expect_diags(
+		"t.yaml", CNP_HDR "  tier: Developer\n  priority: 1\n  subject: {namespaces: {}}\n",
+		"t.yaml:6:9: spec.tier: unsupported tier \"Developer\": must be Admin or Baseline");
+	expect_diags("p.yaml",
+		     CNP_HDR "  tier: Admin\n  priority: -1\n  subject: {namespaces: {}}\n",
+		     "p.yaml:7:13: spec.priority: invalid priority -1: must be between 0 and 1000");
+	expect_diags(
+		"p.yaml", CNP_HDR "  tier: Admin\n  priority: 1001\n  subject: {namespaces: {}}\n",
+		"p.yaml:7:13: spec.priority: invalid priority 1001: must be between 0 and 1000");
+	expect_diags("p.yaml",
+		     CNP_HDR "  tier: admin\n  priority: \"5\"\n  subject: {namespaces: {}}\n",
+		     "p.yaml:6:9: spec.tier: unsupported tier \"admin\": must be Admin or Baseline",
+		     "p.yaml:7:13: spec.priority: expected an integer, got a string");
+	expect_diags(
+		"s.yaml",
+		CNP_HDR
+		"  tier: Admin\n  priority: 1\n"
+		"  subject: {namespaces: {}, pods: {namespaceSelector: {}, podSelector: {}}}\n",
+		"s.yaml:8:12: spec.subject: must specify exactly one of: namespaces, pods (got namespaces, pods)");
+	expect_diags("s.yaml", CNP_HDR "  tier: Admin\n  priority: 1\n  subject: {}\n",
+		     "s.yaml:8:12: spec.subject: must specify exactly one of: namespaces, pods");
+	expect_diags(
+		"s.yaml",
+		CNP_HDR
+		"  tier: Admin\n  priority: 1\n  subject: {pods: {namespaceSelector: {}}, foo: 1}\n",
+		"s.yaml:8:19: spec.subject.pods: missing required field \"podSelector\"",
+		"s.yaml:8:44: spec.subject: unknown field \"foo\"");
+	expect_diags(
+		"s.yaml",
+		CNP_HDR "  tier: Admin\n  priority: 1\n  subject: {pods: {podSelector: {}}}\n",
+		"s.yaml:8:19: spec.subject.pods: missing required field \"namespaceSelector\"");
+	expect_diags(
+		"e.yaml",
+		"apiVersion: policy.networking.k8s.io/v1alpha2\n"
+		"kind: ClusterNetworkPolicy\n"
+		"metadata:\n"
+		"  name: Bad_Name\n"
+		"  namespace: prod\n"
+		"spec: {}\n"
+		"status: []\n",
+		"e.yaml:4:9: metadata.name: invalid name \"Bad_Name\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+		"e.yaml:5:14: metadata.namespace: not allowed: ClusterNetworkPolicy is cluster-scoped (has no namespace)",
+		"e.yaml:6:7: spec: missing required field \"tier\"",
+		"e.yaml:6:7: spec: missing required field \"priority\"",
+		"e.yaml:6:7: spec: missing required field \"subject\"",
+		"e.yaml:7:9: status: expected an object, got a list");
+	expect_diags("e.yaml",
+		     "apiVersion: policy.networking.k8s.io/v1alpha2\n"
+		     "kind: ClusterNetworkPolicy\n"
+		     "metadata: {name: c}\n",
+		     "e.yaml:1:1: missing required field \"spec\"");
+}
+
+static void test_rule_errors(void **state)
+{
+	expect_diags(
+		"r.yaml",
+		CNP_BASE "  ingress:\n"
+			 "  - action: Allow\n"
+			 "    from: []\n"
+			 "  - from: [{}]\n"
+			 "  - action: Deny\n"
+			 "    from:\n"
+			 "    - {namespaces: {}, pods: {namespaceSelector: {}, podSelector: {}}}\n"
+			 "    - networks: [10.0.0.0/8]\n"
+			 "    - foo: {}\n"
+			 "    - nodes: {}\n"
+			 "    protocols: []\n"
+			 "  - action: Accept\n"
+			 "  - action: Accept\n"
+			 "    from: {namespaces: {}}\n"
+			 "    ports: [{port: 80}]\n",
+		"r.yaml:10:13: spec.ingress[0].action: unsupported action \"Allow\": must be Accept, Deny or Pass",
+		"r.yaml:11:11: spec.ingress[0].from: must have 1 to 25 peers, got 0",
+		"r.yaml:12:5: spec.ingress[1]: missing required field \"action\"",
+		"r.yaml:12:12: spec.ingress[1].from[0]: must specify exactly one of: namespaces, pods",
+		"r.yaml:15:7: spec.ingress[2].from[0]: must specify exactly one of: namespaces, pods (got namespaces, pods)",
+		"r.yaml:16:7: spec.ingress[2].from[1].networks: not allowed in an ingress peer (egress only)",
+		"r.yaml:17:7: spec.ingress[2].from[2]: unknown field \"foo\"",
+		"r.yaml:17:7: spec.ingress[2].from[2]: must specify exactly one of: namespaces, pods",
+		"r.yaml:18:7: spec.ingress[2].from[3].nodes: not allowed in an ingress peer (egress only)",
+		"r.yaml:19:16: spec.ingress[2].protocols: must have 1 to 25 protocols, got 0",
+		"r.yaml:20:5: spec.ingress[3]: missing required field \"from\"",
+		"r.yaml:22:11: spec.ingress[4].from: expected a list, got an object",
+		"r.yaml:23:5: spec.ingress[4]: unknown field \"ports\"");
+	expect_diags(
+		"r.yaml",
+		CNP_BASE
+		"  egress:\n"
+		"  - action: Accept\n"
+		"    to:\n"
+		"    - networks: [10.0.0.0/33, 1.2.3.4, \"1111:2222:3333:4444:5555:6666:7777:8888/0128\"]\n"
+		"    - nodes: {}\n"
+		"    - domainNames: [example.com]\n"
+		"    - {networks: [], namespaces: {}}\n"
+		"    protocols:\n"
+		"    - destinationNamedPort: http\n"
+		"  - action: Accept\n"
+		"    to: [{pods: {podSelector: {}}}]\n"
+		"    protocols:\n"
+		"    - {tcp: {destinationPort: {number: 80}}, destinationNamedPort: http}\n"
+		"    - {}\n"
+		"    - tcp: {destinationPort: {number: 0}}\n"
+		"    - udp: {destinationPort: {number: 65536}}\n"
+		"    - sctp: {destinationPort: {range: {start: 90, end: 80}}}\n"
+		"    - tcp: {destinationPort: {range: {start: 80, end: 80}}}\n"
+		"    - tcp: {destinationPort: {number: 80, range: {start: 1, end: 2}}}\n"
+		"    - tcp: {}\n"
+		"    - destinationNamedPort: Bad--Name\n"
+		"    - tcp: {destinationPort: {range: {start: 1}}}\n"
+		"    - tcp: {destinationPort: {port: 1}}\n"
+		"    - tcp: {destinationPort: {}}\n"
+		"    - {udp: {destinationPort: {number: 1}}, sctp: {destinationPort: {number: 2}}}\n"
+		"    - tcp: {destinationPort: {number: 8080, protocol: UDP}}\n",
+		"r.yaml:12:18: spec.egress[0].to[0].networks[0]: invalid CIDR \"10.0.0.0/33\"",
+		"r.yaml:12:31: spec.egress[0].to[0].networks[1]: invalid CIDR \"1.2.3.4\"",
+		"r.yaml:12:40: spec.egress[0].to[0].networks[2]: too long: 44 characters (max 43)",
+		"r.yaml:13:7: spec.egress[0].to[1].nodes: segd does not implement egress \"nodes\" peers: the policy is rejected, nothing of it is applied",
+		"r.yaml:14:7: spec.egress[0].to[2].domainNames: segd does not implement egress \"domainNames\" peers: the policy is rejected, nothing of it is applied",
+		"r.yaml:15:7: spec.egress[0].to[3]: must specify exactly one of: namespaces, pods, networks (got namespaces, networks)",
+		"r.yaml:17:29: spec.egress[0].protocols[0].destinationNamedPort: may not be used in a rule with a networks, nodes or domainNames peer: those have no named ports",
+		"r.yaml:19:17: spec.egress[1].to[0].pods: missing required field \"namespaceSelector\"",
+		"r.yaml:21:7: spec.egress[1].protocols[0]: must specify exactly one of: tcp, udp, sctp, destinationNamedPort (got tcp, destinationNamedPort)",
+		"r.yaml:22:7: spec.egress[1].protocols[1]: must specify exactly one of: tcp, udp, sctp, destinationNamedPort",
+		"r.yaml:23:39: spec.egress[1].protocols[2].tcp.destinationPort.number: invalid port 0: must be between 1 and 65535",
+		"r.yaml:24:39: spec.egress[1].protocols[3].udp.destinationPort.number: invalid port 65536: must be between 1 and 65535",
+		"r.yaml:25:39: spec.egress[1].protocols[4].sctp.destinationPort.range: start port 90 must be less than end port 80",
+		"r.yaml:26:38: spec.egress[1].protocols[5].tcp.destinationPort.range: start port 80 must be less than end port 80",
+		"r.yaml:27:30: spec.egress[1].protocols[6].tcp.destinationPort: must specify exactly one of: number, range (got number, range)",
+		"r.yaml:28:12: spec.egress[1].protocols[7].tcp: missing required field \"destinationPort\"",
+		"r.yaml:29:29: spec.egress[1].protocols[8].destinationNamedPort: invalid port name \"Bad--Name\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)",
+		"r.yaml:30:38: spec.egress[1].protocols[9].tcp.destinationPort.range: missing required field \"end\"",
+		"r.yaml:31:30: spec.egress[1].protocols[10].tcp.destinationPort: must specify exactly one of: number, range",
+		"r.yaml:31:31: spec.egress[1].protocols[10].tcp.destinationPort: unknown field \"port\"",
+		"r.yaml:32:30: spec.egress[1].protocols[11].tcp.destinationPort: must specify exactly one of: number, range",
+		"r.yaml:33:7: spec.egress[1].protocols[12]: must specify exactly one of: tcp, udp, sctp, destinationNamedPort (got udp, sctp)",
+		"r.yaml:34:45: spec.egress[1].protocols[13].tcp.destinationPort: unknown field \"protocol\"");
+}
+
+/* text = head + n times item + tail, in a buffer the caller frees */
+static char *repeat(const char *head, const char *item, size_t n, const char *tail)
+{
+	size_t len = strlen(head) + n * strlen(item) + strlen(tail) + 1;
+	char *s = malloc(len), *p;
+
+	assert_non_null(s);
+	p = stpcpy(s, head);
+	for (size_t i = 0; i < n; i++)
+		p = stpcpy(p, item);
+	stpcpy(p, tail);
+	return s;
+}
+
+static void test_limits(void **state)
+{
+	struct policy_objects *o;
+	char *s;
+
+	/* 25 of each is the most there may be */
+	s = repeat(CNP_BASE "  ingress:\n", "  - {action: Deny, from: [{namespaces: {}}]}\n", 25,
+		   "");
+	o = parse_ok("l.yaml", s);
+	assert_int_equal(o->cnps[0]->n_ingress, 25);
+	policy_objects_free(o);
+	free(s);
+	s = repeat(CNP_BASE "  ingress:\n", "  - {action: Deny, from: [{namespaces: {}}]}\n", 26,
+		   "");
+	expect_diags("l.yaml", s, "l.yaml:10:3: spec.ingress: too many ingress rules: 26 (max 25)");
+	free(s);
+	s = repeat(CNP_BASE "  egress:\n", "  - {action: Deny, to: [{namespaces: {}}]}\n", 26, "");
+	expect_diags("l.yaml", s, "l.yaml:10:3: spec.egress: too many egress rules: 26 (max 25)");
+	free(s);
+
+	s = repeat(CNP_BASE "  egress:\n  - action: Deny\n    to:\n", "    - namespaces: {}\n", 25,
+		   "");
+	o = parse_ok("l.yaml", s);
+	assert_int_equal(o->cnps[0]->egress[0].n_peers, 25);
+	policy_objects_free(o);
+	free(s);
+	s = repeat(CNP_BASE "  egress:\n  - action: Deny\n    to:\n", "    - namespaces: {}\n", 26,
+		   "");
+	expect_diags("l.yaml", s, "l.yaml:12:5: spec.egress[0].to: too many peers: 26 (max 25)");
+	free(s);
+
+	s = repeat(CNP_BASE "  ingress:\n  - action: Deny\n    from: [{namespaces: {}}]\n"
+			    "    protocols:\n",
+		   "    - tcp: {destinationPort: {number: 1}}\n", 26, "");
+	expect_diags("l.yaml", s,
+		     "l.yaml:13:5: spec.ingress[0].protocols: too many protocols: 26 (max 25)");
+	free(s);
+
+	s = repeat(CNP_BASE "  egress:\n  - action: Deny\n    to: [{networks: [", "10.0.0.0/8, ",
+		   25, "\"::/0\"]}]\n");
+	expect_diags("l.yaml", s,
+		     "l.yaml:11:21: spec.egress[0].to[0].networks: too many networks: 26 (max 25)");
+	free(s);
+	expect_diags(
+		"l.yaml", CNP_BASE "  egress:\n  - action: Deny\n    to: [{networks: []}]\n",
+		"l.yaml:11:21: spec.egress[0].to[0].networks: must have 1 to 25 networks, got 0");
+
+	s = repeat(CNP_BASE
+		   "  ingress:\n  - action: Deny\n    from: [{namespaces: {}}]\n    name: ",
+		   "a", 101, "\n");
+	expect_diags("l.yaml", s,
+		     "l.yaml:12:11: spec.ingress[0].name: too long: 101 characters (max 100)");
+	free(s);
+	s = repeat(CNP_BASE
+		   "  ingress:\n  - action: Deny\n    from: [{namespaces: {}}]\n    name: ",
+		   "a", 100, "\n");
+	o = parse_ok("l.yaml", s);
+	assert_int_equal(strlen(o->cnps[0]->ingress[0].name), 100);
+	policy_objects_free(o);
+	free(s);
+}
+
+/* One bad object among good ones: nothing of the input is returned. */
+static void test_all_or_nothing(void **state)
+{
+	expect_diags("m.yaml",
+		     "apiVersion: v1\n"
+		     "kind: Namespace\n"
+		     "metadata: {name: a}\n"
+		     "---\n" CNP_BASE "---\n"
+		     "apiVersion: policy.networking.k8s.io/v1alpha2\n"
+		     "kind: ClusterNetworkPolicy\n"
+		     "metadata: {name: bad}\n"
+		     "spec: {tier: Admin, priority: 1, subject: {namespaces: {}},\n"
+		     "  egress: [{action: Accept, to: [{nodes: {}}]}]}\n"
+		     "---\n" CNP_BASE,
+		     "m.yaml:18:35: spec.egress[0].to[0].nodes: segd does not implement egress "
+		     "\"nodes\" peers: the policy is rejected, nothing of it is applied");
+	expect_diags(
+		"m.json",
+		"[{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\n"
+		"  \"metadata\":{\"name\":\"np\"},\"spec\":{\"podSelector\":{}}},\n"
+		" {\"apiVersion\":\"policy.networking.k8s.io/v1alpha2\",\"kind\":"
+		"\"ClusterNetworkPolicy\",\n"
+		"  \"metadata\":{\"name\":\"c\"},\"spec\":{\"tier\":\"Admin\",\"priority\":1001,"
+		"\"subject\":{\"namespaces\":{}}}}]\n",
+		"m.json:4:61: [1].spec.priority: invalid priority 1001: must be between 0 and "
+		"1000");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),	       cmocka_unit_test(test_status),
 		cmocka_unit_test(test_list_and_kinds), cmocka_unit_test(test_names),
 		cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_canonical),
-		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_equal),	       cmocka_unit_test(test_spec_errors),
+		cmocka_unit_test(test_rule_errors),    cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_all_or_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
