@@ -281,6 +281,19 @@ static void test_status(void **state)
 			     "  subject: {namespaces: {}, pods: null}\n"
 			     "  ingress: []\n  egress: null\n  status: {}\n",
 		     "n.yaml:11:3: spec: unknown field \"status\"");
+	/* duplicate keys and wrong types, as for every kind */
+	expect_diags("d.yaml", CNP_BASE "  tier: Baseline\n",
+		     "d.yaml:9:3: spec: duplicate key \"tier\"");
+	expect_diags(
+		"w.yaml",
+		CNP_BASE "  ingress:\n  - action: 1\n    from: [{namespaces: []}]\n"
+			 "    protocols: [{tcp: {destinationPort: {number: \"80\"}}}]\n"
+			 "  egress: {}\n",
+		"w.yaml:10:13: spec.ingress[0].action: expected a string, got an integer",
+		"w.yaml:11:25: spec.ingress[0].from[0].namespaces: expected an object, got a list",
+		"w.yaml:12:50: spec.ingress[0].protocols[0].tcp.destinationPort.number: expected an "
+		"integer, got a string",
+		"w.yaml:13:11: spec.egress: expected a list, got an object");
 }
 
 static void test_list_and_kinds(void **state)
