@@ -262,13 +262,17 @@ static void test_valid(void **state)
 	policy_objects_free(o);
 
 	/* nulls are absent members; an empty rule list is no rules */
-	o = parse_ok("n.yaml", CNP_HDR "  tier: Baseline\n  priority: 7\n"
-				       "  subject: {namespaces: {}, pods: null}\n"
-				       "  ingress: []\n  egress: null\n"
-				       "status: null\n");
+	o = parse_ok("n.yaml",
+		     CNP_HDR "  tier: Baseline\n  priority: 7\n"
+			     "  subject: {namespaces: {}, pods: null}\n"
+			     "  ingress: []\n"
+			     "  egress: [{action: Deny, to: [{namespaces: {}, nodes: null, "
+			     "domainNames: null, networks: null}]}]\n"
+			     "status: null\n");
 	assert_int_equal(o->n_cnps, 1);
 	assert_int_equal(o->cnps[0]->n_ingress, 0);
-	assert_int_equal(o->cnps[0]->n_egress, 0);
+	assert_int_equal(o->cnps[0]->n_egress, 1);
+	assert_int_equal(o->cnps[0]->egress[0].peers[0].n_networks, 0);
 	assert_null(o->cnps[0]->pod_selector);
 	policy_objects_free(o);
 }

@@ -167,7 +167,7 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 		for (size_t i = 3; fields[i]; i++) {
 			const struct pnode *k = pkey(n, fields[i]);
 
-			if (k) {
+			if (k && pfield(n, fields[i])) { /* null is absent */
 				p = path_push(c, fields[i]);
 				perr(c, k,
 				     "segd does not implement egress \"%s\" peers: the policy is "
