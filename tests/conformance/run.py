@@ -39,6 +39,7 @@ import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
@@ -593,9 +594,9 @@ class Runner:
         addresses are resolved under the policies in force."""
         if 6 not in self.families:
             return
-        for pod in self.pods:
-            ep = self.topo.endpoints[self.epn[pod]]
-            T.run(["ip", "-n", ep.netns, "-6", "neigh", "flush", "dev", ep.ifname])
+        eps = [self.topo.endpoints[self.epn[pod]] for pod in self.pods]
+        with ThreadPoolExecutor(max_workers=8) as ex:
+            list(ex.map(lambda ep: T.run(["ip", "-n", ep.netns, "-6", "neigh", "flush", "dev", ep.ifname]), eps))
 
     # ----------------------------------------------------------------- probes
     def probe_step(self, case, expect):
@@ -673,8 +674,11 @@ class Runner:
             if pair:
                 samples.append((pair[0], pair[1], key, default))
         tiers = bool(self.cnps_in_force)
-        for f, t, key, exp in samples[:6]:
-            o = self.segd.ctl_json("check", self.epn[f], self.epn[t], key, "-o", "json")
+        samples = samples[:6]
+        with ThreadPoolExecutor(max_workers=6) as ex:  # independent reads of one state
+            answers = list(ex.map(lambda x: self.segd.ctl_json("check", self.epn[x[0]], self.epn[x[1]], x[2]),
+                                  samples))
+        for (f, t, key, exp), o in zip(samples, answers):
             what = "check %s -> %s %s" % (f, t, key)
             if (o.get("verdict") == "allowed") != exp:
                 probs.append("%s: verdict %s, expected %s" % (what, o.get("verdict"), "allow" if exp else "deny"))
