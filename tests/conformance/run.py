@@ -228,9 +228,10 @@ def case_features(c):
     return f
 
 
-def uses_cnp(c):
-    return any(isinstance(p, dict) and p.get("kind") == CNP_KIND
-               for st in case_steps(c) for p in (st.get("policies") or []))
+def has_address_peers(c):
+    """Policies naming addresses (ipBlock, networks or a placeholder)."""
+    text = json.dumps([st.get("policies") for st in case_steps(c)])
+    return any(x in text for x in ('"ipBlock"', '"networks"', "{{ip:", "{{net:"))
 
 
 SANITIZER_MARKERS = T.SANITIZER_MARKERS
@@ -863,11 +864,37 @@ class Runner:
         print("FAIL %s (error: %s, %.2fs)" % (c.get("name"), why, seconds), flush=True)
         self.emit({"case": c.get("name"), "file": c.get("_file"), "result": "FAIL", "error": why})
 
+    def run_case_dual(self, c):
+        """--dual-runs: a case with address peers runs once over IPv4 as written and once over
+        IPv6 translated, each from a clean state (the README's literal dual-stack procedure;
+        segctl matrix/check are not compared, they judge both families at once)."""
+        fams, explain = self.families, self.explain
+        recs, lines = [], []
+        try:
+            self.explain = False
+            for fam in (4, 6):
+                self.families = [fam]
+                rec, ls = self.run_case(c)
+                recs.append(rec)
+                lines += ["  IPv%d run, %s" % (fam, x.strip()) if x.startswith(("  step", "  policies"))
+                          else x for x in ls]
+        finally:
+            self.families, self.explain = fams, explain
+        rec = recs[0]
+        for k in ("probes", "mismatches", "skipped_probes", "seconds", "repeats"):
+            if k in rec or k in recs[1]:
+                rec[k] = rec.get(k, 0) + recs[1].get(k, 0)
+        rec["steps"] = [dict(s, family=4) for s in recs[0]["steps"]] + [dict(s, family=6) for s in recs[1]["steps"]]
+        return rec, lines
+
     def one(self, c):
         name = c.get("name")
         t0 = time.monotonic()
         try:
-            rec, lines = self.run_case(c)
+            if self.args.dual_runs and len(self.families) == 2 and has_address_peers(c):
+                rec, lines = self.run_case_dual(c)
+            else:
+                rec, lines = self.run_case(c)
         except CaseError as e:
             return self.fail(c, str(e), time.monotonic() - t0)
         except Exception as e:  # noqa: BLE001
@@ -934,6 +961,9 @@ def main():
     ap.add_argument("--settle-ms", type=int, default=0,
                     help="sleep after each change before probing (default 0: segctl returns when enforced)")
     ap.add_argument("--only", help="regex: run only cases whose name matches")
+    ap.add_argument("--dual-runs", action="store_true",
+                    help="with --family both, run a case with address peers twice (IPv4 as written, then "
+                         "IPv6 translated) instead of once with each IPv4 block followed by its IPv6 image")
     ap.add_argument("--reprobe-same", action="store_true",
                     help="probe a step even when its policies, labels and table equal the step before's")
     ap.add_argument("--no-explain", action="store_true",

@@ -52,6 +52,12 @@ class Translate(unittest.TestCase):
         v6 = {"ipBlock": {"cidr": "fd00::/8"}}
         self.assertEqual(R.translate_ipblocks([v6], "both"), [v6])
 
+    def test_address_peers(self):
+        self.assertTrue(R.has_address_peers({"steps": [{"policies": []}, {"policies": [
+            {"spec": {"egress": [{"to": [{"networks": ["::/0"]}]}]}}]}]}))
+        self.assertTrue(R.has_address_peers({"policies": [{"spec": {"x": "{{net:a/b:4}}"}}]}))
+        self.assertFalse(R.has_address_peers({"policies": [{"spec": {"podSelector": {}}}]}))
+
     def test_placeholders(self):
         ips = {"a/p0": ipaddress.IPv4Address("10.213.0.10")}
         self.assertEqual(R.substitute_v4({"networks": ["{{ip:a/p0}}/32", "{{net:a/p0:4}}"]}, ips),
