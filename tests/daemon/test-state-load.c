@@ -172,8 +172,8 @@ static void test_unattributable_entries_refused(void **state)
 	expect_refused(HEAD OK_EP ",\n  {\"name\": }\n ]}", NULL,
 		       "state.json:4:12: not valid JSON");
 	expect_refused("{\"version\": 1,\n \"version\": 1}", NULL, "state.json:2:");
-	expect_refused("{\"version\": 2, \"objects\": {}, \"endpoints\": []}", NULL,
-		       "state.json:1:13: version 2");
+	expect_refused("{\"version\": 3, \"objects\": {}, \"endpoints\": []}", NULL,
+		       "state.json:1:13: version 3");
 	expect_refused(
 		"{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\",\n"
 		" \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"Namespace\",\n"
