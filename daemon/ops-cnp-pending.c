@@ -1,50 +1,48 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TEMPORARY (branch cnpcli): weak stand-ins for the ClusterNetworkPolicy functions of
- * libpolicy that other branches are writing (the model's in cnpparse, policy_cnp_references
- * on main). The real ones, once merged, replace these at link time (they are strong); this
- * file is then deleted. Nothing here is meant to be right beyond keeping the daemon linkable:
- * references() says "yes" (marking more than needed is safe, less is not).
+ * TEMPORARY (branch cnpcli): a weak stand-in for policy_cnp_references(), which the lead is
+ * writing in libpolicy/src/select.c on main. The real one, once merged, replaces this at link
+ * time (it is strong); delete this file then. Same rule as policy_netpol_references(): e can
+ * appear in the plans of p's subjects as a selector peer of a rule (its namespace's labels,
+ * then its own), or as a candidate destination of an egress named port.
  */
-#include <stdio.h>
-#include <stdlib.h>
+#include <string.h>
 
 #include "policy/policy.h"
 
-__attribute__((weak)) struct policy_cnp *policy_cnp_free(struct policy_cnp *p)
+static bool peer_matches(const struct policy_world *w, const struct policy_peer *peer,
+			 const struct policy_endpoint *e)
 {
-	if (p)
-		free(p->name);
-	free(p);
-	return NULL;
-}
+	struct policy_label name = { .key = (char *)POLICY_NS_NAME_LABEL,
+				     .value = (char *)e->namespace };
+	const struct policy_labels implicit = { .items = &name, .n = 1 };
+	const struct policy_labels *nsl = &implicit;
 
-__attribute__((weak)) bool policy_cnp_equal(const struct policy_cnp *a, const struct policy_cnp *b)
-{
-	(void)a;
-	(void)b;
-	return false;
-}
-
-__attribute__((weak)) char *policy_cnp_to_json(const struct policy_cnp *p)
-{
-	char *s = NULL;
-
-	if (asprintf(&s,
-		     "{\"apiVersion\":\"policy.networking.k8s.io/v1alpha2\","
-		     "\"kind\":\"ClusterNetworkPolicy\",\"metadata\":{\"name\":\"%s\"},"
-		     "\"spec\":{\"tier\":\"%s\",\"priority\":%u}}",
-		     p->name, p->tier == POLICY_TIER_ADMIN ? "Admin" : "Baseline", p->priority) < 0)
-		return NULL;
-	return s;
+	if (!peer->ns_selector)
+		return false; /* networks */
+	for (size_t i = 0; i < w->n_namespaces; i++)
+		if (strcmp(w->namespaces[i]->name, e->namespace) == 0)
+			nsl = &w->namespaces[i]->labels;
+	return policy_selector_matches(peer->ns_selector, nsl) &&
+	       (!peer->pod_selector || policy_selector_matches(peer->pod_selector, &e->labels));
 }
 
 __attribute__((weak)) bool policy_cnp_references(const struct policy_world *w,
 						 const struct policy_cnp *p,
 						 const struct policy_endpoint *e)
 {
-	(void)w;
-	(void)p;
-	(void)e;
-	return true;
+	for (int dir = 0; dir < 2; dir++) {
+		const struct policy_rule *rules = dir ? p->egress : p->ingress;
+		size_t n = dir ? p->n_egress : p->n_ingress;
+
+		for (size_t i = 0; i < n; i++) {
+			for (size_t k = 0; dir && k < rules[i].n_ports; k++)
+				if (rules[i].ports[k].name)
+					return true;
+			for (size_t k = 0; k < rules[i].n_peers; k++)
+				if (peer_matches(w, &rules[i].peers[k], e))
+					return true;
+		}
+	}
+	return false;
 }
