@@ -90,7 +90,7 @@ RULES = {
 }
 
 STATUS = {"version": "0.1.0", "pid": 4242, "uptime_seconds": 3723, "endpoints": 2,
-          "networkpolicies": 3, "namespaces": 2, "enforced": 1, "errors": 1,
+          "networkpolicies": 3, "clusternetworkpolicies": 2, "namespaces": 2, "enforced": 1, "errors": 1,
           "table_flags": ["owner", "persist"],
           "hook_fail_open": {"names": ["db", "cache"], "config": "/etc/segd/segd.conf"},
           "last_errors": [{"time": "2024-05-01T10:00:00Z", "message": "netns y-b vanished"}]}

@@ -956,6 +956,7 @@ expect_rc 0
 expect_out "segd 0.1.0 (pid 4242), up 1h 2m 3s
 endpoints:        2 (1 enforced, 1 in error)
 networkpolicies:  3
+cluster policies: 2
 namespaces:       2
 table flags:      owner,persist
 hook fail-open:   db, cache (/etc/segd/segd.conf)
