@@ -422,8 +422,9 @@ int conntrack_cut_batched(int nsfd, struct nft_sock *sock, const struct policy_p
 	if (!plan || (n_addrs > 0 && !addrs) || batch == 0)
 		return log_error_errno(-EINVAL,
 				       "Cannot cut conntrack entries: no plan or addresses");
-	/* Nothing is denied where nothing is isolated. */
-	if (!plan->isolated[POLICY_DIR_INGRESS] && !plan->isolated[POLICY_DIR_EGRESS]) {
+	/* Nothing is denied where nothing is isolated and no Deny rule is. */
+	if (!policy_plan_restricts(plan, POLICY_DIR_INGRESS) &&
+	    !policy_plan_restricts(plan, POLICY_DIR_EGRESS)) {
 		*ret_deleted = 0;
 		return 0;
 	}

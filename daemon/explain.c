@@ -80,12 +80,84 @@ static json_t *side_json(const struct side *s, const struct policy_addr *a)
 	return o;
 }
 
+/* "ns/name", or "cnp/name" for a ClusterNetworkPolicy */
+static const char *rule_ns(const struct policy_plan_rule *r)
+{
+	return r->policy_namespace ? r->policy_namespace : "cnp";
+}
+
 static json_t *rule_json(const struct policy_plan_rule *r)
 {
-	return json_pack("{s:o, s:o, s:s}", "policy",
-			 json_sprintf("%s/%s", r->policy_namespace, r->policy_name), "rule",
-			 json_sprintf("%s[%u]", policy_dir_to_string(r->dir), r->rule_index),
-			 "comment", r->comment ? r->comment : "");
+	json_t *o = json_pack("{s:o, s:o, s:s}", "policy",
+			      json_sprintf("%s/%s", rule_ns(r), r->policy_name), "rule",
+			      r->rule_name ? json_sprintf("%s[%s]", policy_dir_to_string(r->dir),
+							  r->rule_name)
+					   : json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
+							  r->rule_index),
+			      "comment", r->comment ? r->comment : "");
+
+	/* ClusterNetworkPolicy rules say where they stand; NetworkPolicy rules only allow */
+	if (o && r->tier != POLICY_TIER_NETPOL)
+		json_object_update_new(o, json_pack("{s:s, s:I, s:s}", "tier",
+						    policy_tier_to_string(r->tier), "priority",
+						    (json_int_t)r->priority, "action",
+						    policy_action_to_string(r->action)));
+	return o;
+}
+
+/* "Admin tier cnp/NAME (priority P) ingress[RULE]" / "NS/NAME ingress[I]" */
+static void rule_text(FILE *f, const struct policy_plan_rule *r)
+{
+	if (r->tier != POLICY_TIER_NETPOL)
+		fprintf(f, "%s tier %s/%s (priority %u) ", policy_tier_to_string(r->tier),
+			rule_ns(r), r->policy_name, r->priority);
+	else
+		fprintf(f, "%s/%s ", rule_ns(r), r->policy_name);
+	if (r->rule_name)
+		fprintf(f, "%s[%s]", policy_dir_to_string(r->dir), r->rule_name);
+	else
+		fprintf(f, "%s[%u]", policy_dir_to_string(r->dir), r->rule_index);
+}
+
+static bool plan_has_tiers(const struct policy_plan *plan, enum policy_dir dir)
+{
+	for (size_t i = 0; i < plan->n_rules; i++)
+		if (plan->rules[i].dir == dir && plan->rules[i].tier != POLICY_TIER_NETPOL)
+			return true;
+	return false;
+}
+
+/* Why v is what it is, in words: the Pass rules on the way and what decided. */
+static void verdict_text(FILE *f, const struct endpoint *e, const struct policy_plan *plan,
+			 enum policy_dir dir, const struct policy_verdict *v, const char *names)
+{
+	for (size_t i = 0; i < v->n_passes; i++) {
+		fputs("passed on by ", f);
+		rule_text(f, &plan->rules[v->passes[i]]);
+		fputs("; ", f);
+	}
+	if (v->decided_by < plan->n_rules) {
+		const struct policy_plan_rule *r = &plan->rules[v->decided_by];
+
+		fputs(v->allowed ? "allowed by " : "denied by ", f);
+		rule_text(f, r);
+		if (r->tier == POLICY_TIER_ADMIN && v->allowed && v->isolated)
+			fputs(", which NetworkPolicies cannot override", f);
+		else if (r->tier == POLICY_TIER_ADMIN && !v->allowed)
+			fputs(", which NetworkPolicies cannot reopen", f);
+	} else if (v->isolated)
+		fprintf(f, "%s is selected by %s for %s, and none of their rules matches",
+			e->pe.name, names && *names ? names : "a policy",
+			policy_dir_to_string(dir));
+	else if (plan_has_tiers(plan, dir))
+		fprintf(f,
+			"no ClusterNetworkPolicy rule decides and no NetworkPolicy with %s in "
+			"policyTypes selects %s: allowed",
+			dir == POLICY_DIR_INGRESS ? "Ingress" : "Egress", e->pe.name);
+	else
+		fprintf(f, "no policy with %s in policyTypes selects %s: all %s traffic is allowed",
+			dir == POLICY_DIR_INGRESS ? "Ingress" : "Egress", e->pe.name,
+			policy_dir_to_string(dir));
 }
 
 /* The policies isolating `dir` at plan, as a JSON array and as "a, b" text. */
@@ -118,8 +190,8 @@ static json_t *direction_json(const struct endpoint *e, enum policy_dir dir,
 	struct policy_verdict v = { 0 };
 	const struct policy_plan *plan;
 	_cleanup_free_ char *names = NULL;
-	json_t *o, *rules, *sel;
-	char reason[512];
+	json_t *o, *rules, *sel, *passed, *decision;
+	char reason[768];
 
 	if (!e) {
 		*allowed = true;
@@ -148,26 +220,30 @@ static json_t *direction_json(const struct endpoint *e, enum policy_dir dir,
 		snprintf(reason, sizeof(reason),
 			 "quarantined: its labels are not known yet, so it is "
 			 "isolated both ways");
-	else if (!v.isolated)
-		snprintf(reason, sizeof(reason),
-			 "no policy with %s in policyTypes selects %s: all %s "
-			 "traffic is allowed",
-			 dir == POLICY_DIR_INGRESS ? "Ingress" : "Egress", e->pe.name,
-			 policy_dir_to_string(dir));
-	else if (v.n_rules > 0)
-		snprintf(reason, sizeof(reason), "allowed by %s/%s %s[%u]",
-			 plan->rules[v.rules[0]].policy_namespace,
-			 plan->rules[v.rules[0]].policy_name, policy_dir_to_string(dir),
-			 plan->rules[v.rules[0]].rule_index);
-	else
-		snprintf(reason, sizeof(reason),
-			 "%s is selected by %s for %s, and none of their "
-			 "rules matches",
-			 e->pe.name, names && *names ? names : "a policy",
-			 policy_dir_to_string(dir));
-	o = json_pack("{s:s, s:b, s:b, s:b, s:o, s:o, s:s}", "endpoint", e->pe.name, "enforced",
-		      true, "isolated", v.isolated, "allowed", v.allowed, "selected_by", sel,
-		      "rules", rules, "reason", reason);
+	else {
+		FILE *f = fmemopen(reason, sizeof(reason), "w");
+
+		if (!f) {
+			policy_verdict_done(&v);
+			json_decref(rules);
+			json_decref(sel);
+			return NULL;
+		}
+		setbuf(f, NULL);
+		verdict_text(f, e, plan, dir, &v, names);
+		fclose(f);
+		reason[sizeof(reason) - 1] = '\0';
+	}
+	passed = json_array();
+	for (size_t i = 0; passed && i < v.n_passes; i++)
+		json_array_append_new(passed, rule_json(&plan->rules[v.passes[i]]));
+	decision =
+		v.decided_by < plan->n_rules ? rule_json(&plan->rules[v.decided_by]) : json_null();
+	o = json_pack("{s:s, s:b, s:b, s:b, s:o, s:o, s:s, s:o, s:o*, s:s?}", "endpoint",
+		      e->pe.name, "enforced", true, "isolated", v.isolated, "allowed", v.allowed,
+		      "selected_by", sel, "rules", rules, "reason", reason, "decided_by", decision,
+		      "passed", passed, "tier",
+		      v.tier < _POLICY_TIER_MAX ? policy_tier_to_string(v.tier) : NULL);
 	/* Egress is enforced again on the host side, where the workload cannot touch it; say
 	 * when it is not. */
 	if (o && dir == POLICY_DIR_EGRESS)

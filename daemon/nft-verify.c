@@ -19,9 +19,12 @@
 #include "nft-verify.h"
 
 /* The chains policy_emit() makes, and the next rule index in each. */
-static const char *const chain_names[] = { POLICY_NFT_CHAIN_INPUT, POLICY_NFT_CHAIN_OUTPUT,
-					   POLICY_NFT_CHAIN_INPUT_ACCEPTED,
-					   POLICY_NFT_CHAIN_OUTPUT_ACCEPTED };
+static const char *const chain_names[] = {
+	POLICY_NFT_CHAIN_INPUT,		 POLICY_NFT_CHAIN_OUTPUT,
+	POLICY_NFT_CHAIN_INPUT_ACCEPTED, POLICY_NFT_CHAIN_OUTPUT_ACCEPTED,
+	POLICY_NFT_CHAIN_INPUT_ADMIN,	 POLICY_NFT_CHAIN_OUTPUT_ADMIN,
+	POLICY_NFT_CHAIN_INPUT_BASELINE, POLICY_NFT_CHAIN_OUTPUT_BASELINE,
+};
 
 struct expected {
 	const struct nft_dump *dump;

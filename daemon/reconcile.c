@@ -457,10 +457,15 @@ static bool plan_may_tighten(const struct policy_plan *old, const struct policy_
 	bool tighter;
 
 	if (!old)
-		return new->isolated[POLICY_DIR_INGRESS] || new->isolated[POLICY_DIR_EGRESS];
+		return policy_plan_restricts(new, POLICY_DIR_INGRESS) ||
+		       policy_plan_restricts(new, POLICY_DIR_EGRESS);
 	for (int i = 0; i < _POLICY_DIR_MAX; i++)
 		if (new->isolated[i] && !old->isolated[i])
 			return true;
+	/* With tiers, an added rule or address can deny (a Deny, or a Pass ahead of an
+	 * Accept): any change may tighten. */
+	if (policy_plan_has_tiers(old) || policy_plan_has_tiers(new))
+		return !policy_plan_equal(old, new);
 	if (policy_plan_diff(old, new, &d) < 0)
 		return true;
 	tighter = d.n_rules_removed > 0 || d.n_elems_removed > 0;

@@ -78,6 +78,42 @@ size_t evaluate_next_match(const struct policy_plan *plan, enum policy_dir dir,
 	return plan->n_rules;
 }
 
+void evaluate_decide(const struct policy_plan *plan, enum policy_dir dir,
+		     const struct policy_addr *peer, uint8_t ipproto, uint16_t port,
+		     struct evaluate_decision *ret)
+{
+	struct evaluate_decision d = { .rule = plan->n_rules, .tier = _POLICY_TIER_MAX };
+	/* the tier left by a Pass (its later rules are skipped) */
+	bool left[_POLICY_TIER_MAX] = { false };
+
+	for (size_t i = evaluate_next_match(plan, dir, peer, ipproto, port, 0); i < plan->n_rules;
+	     i = evaluate_next_match(plan, dir, peer, ipproto, port, i + 1)) {
+		const struct policy_plan_rule *r = &plan->rules[i];
+
+		if ((unsigned)r->tier >= _POLICY_TIER_MAX || left[r->tier])
+			continue;
+		/* the Baseline tier is reached only where no NetworkPolicy isolates */
+		if (r->tier == POLICY_TIER_BASELINE && plan->isolated[dir])
+			break;
+		if (r->tier != POLICY_TIER_NETPOL && r->action == POLICY_ACTION_PASS) {
+			left[r->tier] = true;
+			if (d.n_passes < ARRAY_SIZE(d.passes))
+				d.passes[d.n_passes++] = i;
+			continue;
+		}
+		d.rule = i;
+		d.tier = r->tier;
+		d.allowed = r->tier == POLICY_TIER_NETPOL || r->action == POLICY_ACTION_ACCEPT;
+		*ret = d;
+		return;
+	}
+	/* no rule decided: the NetworkPolicy default deny, or allowed */
+	if (plan->isolated[dir])
+		d.tier = POLICY_TIER_NETPOL;
+	d.allowed = !plan->isolated[dir];
+	*ret = d;
+}
+
 int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
 			 const struct policy_addr *peer, enum policy_proto proto, uint16_t port,
 			 struct policy_verdict *ret)
@@ -99,7 +135,16 @@ int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
 		}
 		v.rules[v.n_rules++] = i;
 	}
-	v.allowed = !v.isolated || v.n_rules > 0;
+	{
+		struct evaluate_decision d;
+
+		evaluate_decide(plan, dir, peer, ipproto, port, &d);
+		v.allowed = d.allowed;
+		v.decided_by = d.rule;
+		v.tier = d.tier;
+		v.n_passes = d.n_passes;
+		memcpy(v.passes, d.passes, sizeof(v.passes));
+	}
 	*ret = v;
 	return 0;
 }

@@ -23,3 +23,21 @@
 size_t evaluate_next_match(const struct policy_plan *plan, enum policy_dir dir,
 			   const struct policy_addr *peer, uint8_t ipproto, uint16_t port,
 			   size_t from);
+
+/*
+ * How the chains of one direction decide a new flow, tier by tier, as policy_emit() builds
+ * them: the Admin tier's rules in order (the first match accepts, denies or passes), then, if
+ * the endpoint is isolated for the direction, its NetworkPolicy rules (a match accepts, none
+ * denies), else the Baseline tier's rules like the Admin's; nothing decided allows.
+ */
+struct evaluate_decision {
+	bool allowed;
+	size_t rule;	       /* the deciding rule, or plan->n_rules: none did */
+	enum policy_tier tier; /* the deciding tier; _POLICY_TIER_MAX: none (allowed) */
+	size_t passes[2];      /* Pass rules that matched on the way, in order */
+	size_t n_passes;
+};
+
+void evaluate_decide(const struct policy_plan *plan, enum policy_dir dir,
+		     const struct policy_addr *peer, uint8_t ipproto, uint16_t port,
+		     struct evaluate_decision *ret);

@@ -195,15 +195,37 @@ _public_ bool policy_cells_fit(uint64_t cells, uint64_t budget)
 	return cells <= budget;
 }
 
+_public_ bool policy_plan_restricts(const struct policy_plan *plan, enum policy_dir dir)
+{
+	if (!plan || (unsigned)dir >= _POLICY_DIR_MAX)
+		return false;
+	if (plan->isolated[dir])
+		return true;
+	for (size_t i = 0; i < plan->n_rules; i++)
+		if (plan->rules[i].dir == dir && plan->rules[i].tier != POLICY_TIER_NETPOL &&
+		    plan->rules[i].action == POLICY_ACTION_DENY)
+			return true;
+	return false;
+}
+
+_public_ bool policy_plan_has_tiers(const struct policy_plan *plan)
+{
+	for (size_t i = 0; plan && i < plan->n_rules; i++)
+		if (plan->rules[i].tier != POLICY_TIER_NETPOL)
+			return true;
+	return false;
+}
+
 _public_ int policy_plan_allows(const struct policy_plan *plan, enum policy_dir dir,
 				const struct policy_addr *peer, uint8_t ipproto, uint16_t port)
 {
 	if (!plan || !peer || (unsigned)dir >= _POLICY_DIR_MAX ||
 	    (peer->family != AF_INET && peer->family != AF_INET6))
 		return -EINVAL;
-	if (!plan->isolated[dir])
-		return 1;
-	return evaluate_next_match(plan, dir, peer, ipproto, port, 0) < plan->n_rules;
+	struct evaluate_decision d;
+
+	evaluate_decide(plan, dir, peer, ipproto, port, &d);
+	return d.allowed;
 }
 
 _public_ int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e,

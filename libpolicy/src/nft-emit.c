@@ -38,6 +38,29 @@ static const char *dir_chain(enum policy_dir d)
 	return d == POLICY_DIR_INGRESS ? POLICY_NFT_CHAIN_INPUT : POLICY_NFT_CHAIN_OUTPUT;
 }
 
+/* The chain a plan rule of tier t goes to: NetworkPolicy rules stay in input/output. */
+static const char *tier_chain(enum policy_dir d, enum policy_tier t)
+{
+	bool in = d == POLICY_DIR_INGRESS;
+
+	switch (t) {
+	case POLICY_TIER_ADMIN:
+		return in ? POLICY_NFT_CHAIN_INPUT_ADMIN : POLICY_NFT_CHAIN_OUTPUT_ADMIN;
+	case POLICY_TIER_BASELINE:
+		return in ? POLICY_NFT_CHAIN_INPUT_BASELINE : POLICY_NFT_CHAIN_OUTPUT_BASELINE;
+	default:
+		return dir_chain(d);
+	}
+}
+
+static bool has_tier_rules(const struct policy_plan *plan, enum policy_dir d, enum policy_tier t)
+{
+	for (size_t i = 0; i < plan->n_rules; i++)
+		if (plan->rules[i].dir == d && plan->rules[i].tier == t)
+			return true;
+	return false;
+}
+
 /* ---- statement groups --------------------------------------------------------------------- */
 
 static int match_nfproto(struct nftnl_rule *rule, int family)
@@ -198,6 +221,35 @@ static int emit_chain(struct emit *e, enum policy_dir dir, bool accepted)
 	    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter") < 0)
 		return -ENOMEM;
 	return e->fn(POLICY_EMIT_CHAIN, TAKE_PTR(c), NULL, e->userdata);
+}
+
+/* chain input_admin|... { } : a regular chain, jumped to */
+static int emit_tier_chain(struct emit *e, enum policy_dir dir, enum policy_tier t)
+{
+	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
+
+	if (!c)
+		return -ENOMEM;
+	nftnl_chain_set_u32(c, NFTNL_CHAIN_FAMILY, NFPROTO_INET);
+	if (nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, e->table) < 0 ||
+	    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, tier_chain(dir, t)) < 0)
+		return -ENOMEM;
+	return e->fn(POLICY_EMIT_CHAIN, TAKE_PTR(c), NULL, e->userdata);
+}
+
+/* jump input_admin|... comment "segd: admin tier" (in input/output) */
+static int emit_tier_jump(struct emit *e, enum policy_dir dir, enum policy_tier t)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	int r;
+
+	r = rule_new(e, dir,
+		     t == POLICY_TIER_ADMIN ? POLICY_COMMENT_ADMIN_TIER
+					    : POLICY_COMMENT_BASELINE_TIER,
+		     &rule);
+	if (r < 0 || (r = expr_jump(rule, tier_chain(dir, t))) < 0)
+		return r;
+	return emit_rule(e, &rule, NULL);
 }
 
 static int set_new(const struct emit *e, const char *name, uint32_t flags, uint32_t key_type,
@@ -426,14 +478,14 @@ static int emit_fixed_rules(struct emit *e, enum policy_dir dir)
 	return 0;
 }
 
-static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
+/* [meta nfproto F] [ip|ip6 saddr|daddr @set] [meta l4proto P [th dport N|LO-HI]] */
+static int plan_rule_new(struct emit *e, const struct policy_plan_rule *pr, const char *comment,
+			 struct nftnl_rule **ret)
 {
 	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
 	int r;
 
-	/* [meta nfproto F] [ip|ip6 saddr|daddr @set] [meta l4proto P [th dport N|LO-HI]]
-	 * counter accept comment "NS/NAME dir[I]" */
-	r = rule_new(e, pr->dir, pr->comment, &rule);
+	r = nft_rule_new(NFPROTO_INET, e->table, tier_chain(pr->dir, pr->tier), comment, &rule);
 	if (r < 0)
 		return r;
 	r = match_peer(rule, e->plan, pr, pr->set >= 0 ? (uint32_t)pr->set + 1 : 0);
@@ -442,7 +494,47 @@ static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 	r = match_l4(rule, pr);
 	if (r < 0)
 		return r;
-	if (e->opts.flow_log == POLICY_FLOW_LOG_ALL) {
+	*ret = TAKE_PTR(rule);
+	return 0;
+}
+
+/* A Deny rule's verdict: drop, or reject as the default deny does (a TCP reset where the rule
+ * is for TCP only, else port unreachable) */
+static int deny_verdict(struct emit *e, struct nftnl_rule *rule, const struct policy_plan_rule *pr)
+{
+	if (e->plan->deny == POLICY_DENY_DROP)
+		return expr_verdict(rule, NF_DROP);
+	if (pr->has_proto && pr->proto == POLICY_PROTO_TCP)
+		return expr_reject(rule, NFT_REJECT_TCP_RST, 0);
+	return expr_reject(rule, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
+}
+
+static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
+{
+	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
+	bool accept = pr->tier == POLICY_TIER_NETPOL || pr->action == POLICY_ACTION_ACCEPT;
+	int r;
+
+	if (!accept && pr->action == POLICY_ACTION_DENY &&
+	    e->opts.flow_log != POLICY_FLOW_LOG_NONE) {
+		char prefix[POLICY_FLOW_LOG_PREFIX_MAX];
+		uint32_t rate = e->opts.log_rate ? e->opts.log_rate : POLICY_FLOW_LOG_RATE;
+
+		/* the same match, limit rate R/second burst 2R packets log prefix "segd:D:i " */
+		snprintf(prefix, sizeof(prefix), "%s%c ", POLICY_FLOW_PREFIX_DENIED,
+			 pr->dir == POLICY_DIR_INGRESS ? 'i' : 'e');
+		r = plan_rule_new(e, pr, POLICY_COMMENT_FLOW_LOG, &rule);
+		if (r < 0 || (r = expr_limit(rule, rate, 2 * rate)) < 0 ||
+		    (r = expr_log(rule, prefix, e->opts.log_group)) < 0 ||
+		    (r = emit_rule(e, &rule, NULL)) < 0)
+			return r;
+	}
+
+	/* <match> counter accept|drop|reject|return comment "NS/NAME dir[I]" */
+	r = plan_rule_new(e, pr, pr->comment, &rule);
+	if (r < 0)
+		return r;
+	if (accept && e->opts.flow_log == POLICY_FLOW_LOG_ALL) {
 		char prefix[POLICY_FLOW_LOG_PREFIX_MAX];
 
 		/* every new flow it accepts (established ones were accepted before) */
@@ -455,7 +547,12 @@ static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 	r = expr_counter(rule);
 	if (r < 0)
 		return r;
-	r = expr_verdict(rule, NF_ACCEPT);
+	if (accept)
+		r = expr_verdict(rule, NF_ACCEPT);
+	else if (pr->action == POLICY_ACTION_DENY)
+		r = deny_verdict(e, rule, pr);
+	else
+		r = expr_verdict(rule, NFT_RETURN); /* Pass: on to the next tier */
 	if (r < 0)
 		return r;
 	return emit_rule(e, &rule, pr);
@@ -507,6 +604,8 @@ static int emit_default_deny(struct emit *e, enum policy_dir dir)
 
 static int plan_validate(const struct policy_plan *plan)
 {
+	unsigned last_rank[_POLICY_DIR_MAX] = { 0 };
+
 	if (plan->deny != POLICY_DENY_DROP && plan->deny != POLICY_DENY_REJECT)
 		return -EINVAL;
 	for (size_t i = 0; i < plan->n_rules; i++) {
@@ -524,6 +623,14 @@ static int plan_validate(const struct policy_plan *plan)
 			return -EINVAL;
 		if (pr->has_proto && (pr->proto >= _POLICY_PROTO_MAX || pr->port_lo > pr->port_hi))
 			return -EINVAL;
+		if ((unsigned)pr->tier >= _POLICY_TIER_MAX ||
+		    (unsigned)pr->action >= _POLICY_ACTION_MAX ||
+		    (pr->tier == POLICY_TIER_NETPOL && pr->action != POLICY_ACTION_ACCEPT))
+			return -EINVAL;
+		/* a direction's rules by tier, as the chains meet them */
+		if (policy_tier_rank(pr->tier) < last_rank[pr->dir])
+			return -EINVAL;
+		last_rank[pr->dir] = policy_tier_rank(pr->tier);
 	}
 	return 0;
 }
@@ -582,6 +689,14 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 		if (r < 0)
 			return r;
 	}
+	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++)
+		for (enum policy_tier t = 0; t < _POLICY_TIER_MAX; t++) {
+			if (t == POLICY_TIER_NETPOL || !has_tier_rules(plan, d, t))
+				continue;
+			r = emit_tier_chain(&e, d, t);
+			if (r < 0)
+				return r;
+		}
 	for (size_t i = 0; i < plan->n_sets; i++) {
 		r = emit_plan_set(&e, &plan->sets[i], (uint32_t)i + 1);
 		if (r < 0)
@@ -598,8 +713,15 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 	if (r < 0)
 		return r;
 	for (enum policy_dir d = 0; d < _POLICY_DIR_MAX; d++) {
+		bool admin = has_tier_rules(plan, d, POLICY_TIER_ADMIN);
+		bool baseline = has_tier_rules(plan, d, POLICY_TIER_BASELINE);
+
 		r = emit_fixed_rules(&e, d);
 		if (r < 0)
+			return r;
+		/* input: ... jump input_admin, NetworkPolicy rules, then the default deny where
+		 * they isolate, else jump input_baseline (what it leaves is accepted) */
+		if (admin && (r = emit_tier_jump(&e, d, POLICY_TIER_ADMIN)) < 0)
 			return r;
 		for (size_t i = 0; i < plan->n_rules; i++) {
 			if (plan->rules[i].dir != d)
@@ -608,8 +730,11 @@ _public_ int policy_emit(const struct policy_plan *plan, const struct policy_emi
 			if (r < 0)
 				return r;
 		}
-		if (!plan->isolated[d])
+		if (!plan->isolated[d]) {
+			if (baseline && (r = emit_tier_jump(&e, d, POLICY_TIER_BASELINE)) < 0)
+				return r;
 			continue;
+		}
 		if (e.opts.flow_log != POLICY_FLOW_LOG_NONE) {
 			r = emit_deny_log(&e, d);
 			if (r < 0)

@@ -195,6 +195,19 @@ int expr_verdict(struct nftnl_rule *rule, int verdict)
 	return add_expr(rule, &e);
 }
 
+int expr_jump(struct nftnl_rule *rule, const char *chain)
+{
+	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("immediate");
+
+	if (!e)
+		return -ENOMEM;
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_DREG, NFT_REG_VERDICT);
+	nftnl_expr_set_u32(e, NFTNL_EXPR_IMM_VERDICT, (uint32_t)NFT_JUMP);
+	if (nftnl_expr_set_str(e, NFTNL_EXPR_IMM_CHAIN, chain) < 0)
+		return -ENOMEM;
+	return add_expr(rule, &e);
+}
+
 int expr_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code)
 {
 	_cleanup_(nftnl_expr_freep) struct nftnl_expr *e = nftnl_expr_alloc("reject");

@@ -67,6 +67,8 @@ int expr_counter(struct nftnl_rule *rule);
 int expr_log(struct nftnl_rule *rule, const char *prefix, uint16_t group);
 int expr_limit(struct nftnl_rule *rule, uint32_t rate, uint32_t burst);
 int expr_verdict(struct nftnl_rule *rule, int verdict);
+/* jump CHAIN */
+int expr_jump(struct nftnl_rule *rule, const char *chain);
 int expr_reject(struct nftnl_rule *rule, uint32_t type, uint8_t code);
 
 /* A rule of table `table` (family) in `chain`, with a comment (NULL: none; -EINVAL if too long

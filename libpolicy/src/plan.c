@@ -22,6 +22,7 @@ struct policy_plan *policy_plan_free(struct policy_plan *p)
 	for (size_t i = 0; i < p->n_rules; i++) {
 		free(p->rules[i].policy_namespace);
 		free(p->rules[i].policy_name);
+		free(p->rules[i].rule_name);
 		free(p->rules[i].comment);
 	}
 	free(p->rules);
@@ -52,10 +53,12 @@ static bool set_equal(const struct policy_set *a, const struct policy_set *b, bo
 
 static bool rule_equal(const struct policy_plan_rule *a, const struct policy_plan_rule *b)
 {
-	return a->dir == b->dir && a->rule_index == b->rule_index && a->family == b->family &&
-	       a->set == b->set && a->has_proto == b->has_proto &&
-	       (!a->has_proto || a->proto == b->proto) && a->port_lo == b->port_lo &&
-	       a->port_hi == b->port_hi && str_eq(a->policy_namespace, b->policy_namespace) &&
+	return a->dir == b->dir && a->tier == b->tier && a->action == b->action &&
+	       a->priority == b->priority && str_eq(a->rule_name, b->rule_name) &&
+	       a->rule_index == b->rule_index && a->family == b->family && a->set == b->set &&
+	       a->has_proto == b->has_proto && (!a->has_proto || a->proto == b->proto) &&
+	       a->port_lo == b->port_lo && a->port_hi == b->port_hi &&
+	       str_eq(a->policy_namespace, b->policy_namespace) &&
 	       str_eq(a->policy_name, b->policy_name) && str_eq(a->comment, b->comment);
 }
 
@@ -147,7 +150,8 @@ char *policy_plan_to_json(const struct policy_plan *p)
 				snprintf(ports, sizeof(ports), "%u-%u", r->port_lo, r->port_hi);
 		}
 		o = json_pack("{s:s, s:s++, s:I, s:s, s:o, s:o, s:o, s:s}", "direction",
-			      policy_dir_to_string(r->dir), "policy", r->policy_namespace, "/",
+			      policy_dir_to_string(r->dir), "policy",
+			      r->policy_namespace ? r->policy_namespace : "cnp", "/",
 			      r->policy_name, "rule", (json_int_t)r->rule_index, "family",
 			      policy_family_to_string(r->family), "set",
 			      r->set >= 0 ? json_string(p->sets[r->set].name) : json_null(),
@@ -156,6 +160,16 @@ char *policy_plan_to_json(const struct policy_plan *p)
 					   : json_null(),
 			      "ports", ports[0] ? json_string(ports) : json_null(), "comment",
 			      r->comment);
+		/* ClusterNetworkPolicy rules only: NetworkPolicy rules accept, in their own tier */
+		if (o && r->tier != POLICY_TIER_NETPOL &&
+		    json_object_update_new(o, json_pack("{s:s, s:I, s:s, s:o}", "tier",
+							policy_tier_to_string(r->tier), "priority",
+							(json_int_t)r->priority, "action",
+							policy_action_to_string(r->action),
+							"rule_name",
+							r->rule_name ? json_string(r->rule_name)
+								     : json_null())) < 0)
+			return NULL;
 		if (!o || json_array_append_new(rules, o) < 0)
 			return NULL;
 	}

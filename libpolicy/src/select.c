@@ -29,10 +29,12 @@ static const struct policy_labels *ns_labels(const struct policy_world *w, const
 	return tmp;
 }
 
-static bool peer_selects(const struct policy_world *w, const struct policy_netpol *p,
+/* policy_ns: the NetworkPolicy's namespace (a podSelector alone selects there); NULL for a
+ * ClusterNetworkPolicy, whose selector peers always have a namespace selector. */
+static bool peer_selects(const struct policy_world *w, const char *policy_ns,
 			 const struct policy_peer *peer, const struct policy_endpoint *e)
 {
-	if (peer->ipblock)
+	if (peer->ipblock || peer->n_networks > 0)
 		return false;
 
 	if (peer->ns_selector) {
@@ -42,7 +44,7 @@ static bool peer_selects(const struct policy_world *w, const struct policy_netpo
 		if (!policy_selector_matches(peer->ns_selector,
 					     ns_labels(w, e->namespace, &tmp, &tmp_label)))
 			return false;
-	} else if (!streq(e->namespace, p->namespace))
+	} else if (!policy_ns || !streq(e->namespace, policy_ns))
 		return false;
 
 	return !peer->pod_selector || policy_selector_matches(peer->pod_selector, &e->labels);
@@ -75,7 +77,41 @@ bool policy_netpol_references(const struct policy_world *w, const struct policy_
 					if (r->ports[k].has_port && r->ports[k].name)
 						return true;
 			for (size_t k = 0; k < r->n_peers; k++)
-				if (peer_selects(w, p, &r->peers[k], e))
+				if (peer_selects(w, p->namespace, &r->peers[k], e))
+					return true;
+		}
+	}
+	return false;
+}
+
+bool policy_cnp_selects(const struct policy_world *w, const struct policy_cnp *p,
+			const struct policy_endpoint *e)
+{
+	struct policy_labels tmp;
+	struct policy_label tmp_label;
+
+	return policy_selector_matches(&p->ns_selector,
+				       ns_labels(w, e->namespace, &tmp, &tmp_label)) &&
+	       (!p->pod_selector || policy_selector_matches(p->pod_selector, &e->labels));
+}
+
+bool policy_cnp_references(const struct policy_world *w, const struct policy_cnp *p,
+			   const struct policy_endpoint *e)
+{
+	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
+		const struct policy_rule *rules =
+			dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
+		size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct policy_rule *r = &rules[i];
+
+			if (dir == POLICY_DIR_EGRESS)
+				for (size_t k = 0; k < r->n_ports; k++)
+					if (r->ports[k].has_port && r->ports[k].name)
+						return true;
+			for (size_t k = 0; k < r->n_peers; k++)
+				if (peer_selects(w, NULL, &r->peers[k], e))
 					return true;
 		}
 	}
@@ -201,7 +237,7 @@ static int walk_namespace(const char *ns, void *ud)
 }
 
 /* Into out, the endpoints a rule's selector peers select; whether it has any. */
-static int select_peers(const struct policy_world *w, const struct policy_netpol *p,
+static int select_peers(const struct policy_world *w, const char *policy_ns,
 			const struct policy_rule *rule, struct ep_list *out, bool *ret_has_sel)
 {
 	bool has_sel = false;
@@ -210,19 +246,19 @@ static int select_peers(const struct policy_world *w, const struct policy_netpol
 	for (size_t i = 0; r >= 0 && i < rule->n_peers; i++) {
 		const struct policy_peer *peer = &rule->peers[i];
 
-		if (peer->ipblock)
+		if (peer->ipblock || peer->n_networks > 0)
 			continue;
 		has_sel = true;
 		if (!w->index) {
 			for (size_t e = 0; r >= 0 && e < w->n_endpoints; e++)
-				if (peer_selects(w, p, peer, w->endpoints[e]))
+				if (peer_selects(w, policy_ns, peer, w->endpoints[e]))
 					r = ep_list_add(w->endpoints[e], out);
 		} else if (peer->ns_selector) {
 			struct ns_walk k = { w, peer->ns_selector, peer->pod_selector, out };
 
 			r = policy_index_foreach_namespace(w->index, walk_namespace, &k);
-		} else
-			r = policy_index_select(w->index, p->namespace, peer->pod_selector,
+		} else if (policy_ns)
+			r = policy_index_select(w->index, policy_ns, peer->pod_selector,
 						ep_list_add, out);
 	}
 	if (r >= 0)
@@ -293,14 +329,14 @@ void select_peers_done(struct peers *pe)
 	*pe = (struct peers){ 0 };
 }
 
-int select_peers_compute(const struct policy_world *w, const struct policy_netpol *p,
+int select_peers_compute(const struct policy_world *w, const char *policy_ns,
 			 const struct policy_rule *rule, struct peers *pe)
 {
 	struct ep_list l = { 0 };
 	int r;
 
 	*pe = (struct peers){ 0 };
-	r = select_peers(w, p, rule, &l, &pe->has_sel);
+	r = select_peers(w, policy_ns, rule, &l, &pe->has_sel);
 	pe->eps = l.eps;
 	pe->n_eps = l.n;
 	if (r < 0 || !pe->has_sel) {
@@ -317,7 +353,7 @@ int select_peers_compute(const struct policy_world *w, const struct policy_netpo
 	return r;
 }
 
-int select_cache_lookup(struct policy_compile_cache *c, const struct policy_netpol *p,
+int select_cache_lookup(struct policy_compile_cache *c, const char *policy_ns,
 			const struct policy_rule *rule, const struct peers **ret)
 {
 	size_t k;
@@ -337,7 +373,7 @@ int select_cache_lookup(struct policy_compile_cache *c, const struct policy_netp
 	}
 	for (k = hash_ptr(rule, c->n_slots); c->slots[k].rule; k = (k + 1) & (c->n_slots - 1))
 		;
-	r = select_peers_compute(c->w, p, rule, &c->slots[k].peers);
+	r = select_peers_compute(c->w, policy_ns, rule, &c->slots[k].peers);
 	if (r < 0)
 		return r;
 	c->slots[k].rule = rule;
@@ -414,6 +450,31 @@ int select_policies_of(const struct policy_world *w, struct policy_compile_cache
 			if (policy_selector_matches(&c->by_ns[i]->pod_selector, &ep->labels))
 				out[n++] = c->by_ns[i];
 	}
+	*ret_n = n;
+	return 0;
+}
+
+static int cmp_cnp(const void *a, const void *b)
+{
+	const struct policy_cnp *x = *(struct policy_cnp *const *)a;
+	const struct policy_cnp *y = *(struct policy_cnp *const *)b;
+
+	if (x->tier != y->tier)
+		return policy_tier_rank(x->tier) < policy_tier_rank(y->tier) ? -1 : 1;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int select_cnps_of(const struct policy_world *w, const struct policy_endpoint *ep,
+		   const struct policy_cnp **out, size_t *ret_n)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < w->n_cnps; i++)
+		if (policy_cnp_selects(w, w->cnps[i], ep))
+			out[n++] = w->cnps[i];
+	qsort_safe(out, n, sizeof(*out), cmp_cnp);
 	*ret_n = n;
 	return 0;
 }

@@ -42,15 +42,21 @@ int select_endpoint_elems(const struct policy_endpoint *const *eps, size_t n, in
 			  struct policy_set_elem **ret, size_t *ret_n);
 /* Every possible peer of the world (from its index when it has one), each once. */
 int select_all(const struct policy_world *w, const struct policy_endpoint ***ret, size_t *ret_n);
-/* A rule's peers, computed afresh (no cache). */
-int select_peers_compute(const struct policy_world *w, const struct policy_netpol *p,
+/* A rule's peers, computed afresh (no cache). policy_ns: the NetworkPolicy's namespace, NULL
+ * for a ClusterNetworkPolicy. */
+int select_peers_compute(const struct policy_world *w, const char *policy_ns,
 			 const struct policy_rule *rule, struct peers *pe);
 void select_peers_done(struct peers *pe);
 /* A rule's peers from the cache, computed on first use. */
-int select_cache_lookup(struct policy_compile_cache *c, const struct policy_netpol *p,
+int select_cache_lookup(struct policy_compile_cache *c, const char *policy_ns,
 			const struct policy_rule *rule, const struct peers **ret);
 /* The policies of ep's namespace that select it, sorted by name, into out (room for all of the
  * world's); with a cache, by a binary search of its namespace's run. */
 int select_policies_of(const struct policy_world *w, struct policy_compile_cache *c,
 		       const struct policy_endpoint *ep, const struct policy_netpol **out,
 		       size_t *ret_n);
+/* The ClusterNetworkPolicies whose subject selects ep, in evaluation order: Admin before
+ * Baseline, lower priority first, then by name (segd's choice for equal priorities), into out
+ * (room for all of the world's). */
+int select_cnps_of(const struct policy_world *w, const struct policy_endpoint *ep,
+		   const struct policy_cnp **out, size_t *ret_n);

@@ -164,14 +164,18 @@ static void test_check_allowed(void **state)
 		"{\"endpoint\": \"web\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
 		" \"selected_by\": [\"shop/web-out\"], \"rules\": [{\"policy\": \"shop/web-out\","
 		" \"rule\": \"egress[0]\", \"comment\": \"shop/web-out egress[0]\"}],"
-		" \"reason\": \"allowed by shop/web-out egress[0]\","
+		" \"reason\": \"allowed by shop/web-out egress[0]\", \"tier\": \"NetworkPolicy\","
+		" \"decided_by\": {\"policy\": \"shop/web-out\", \"rule\": \"egress[0]\","
+		" \"comment\": \"shop/web-out egress[0]\"}, \"passed\": [],"
 		" \"guard\": {\"state\": \"pending\", \"reason\": null, \"devices\": []}}");
 	assert_json_eq(
 		json_object_get(o, "ingress"),
 		"{\"endpoint\": \"db\", \"enforced\": true, \"isolated\": true, \"allowed\": true,"
 		" \"selected_by\": [\"shop/db-in\"], \"rules\": [{\"policy\": \"shop/db-in\","
 		" \"rule\": \"ingress[0]\", \"comment\": \"shop/db-in ingress[0]\"}],"
-		" \"reason\": \"allowed by shop/db-in ingress[0]\"}");
+		" \"reason\": \"allowed by shop/db-in ingress[0]\", \"tier\": \"NetworkPolicy\","
+		" \"decided_by\": {\"policy\": \"shop/db-in\", \"rule\": \"ingress[0]\","
+		" \"comment\": \"shop/db-in ingress[0]\"}, \"passed\": []}");
 	/* both families, each with its addresses */
 	checks = json_object_get(o, "checks");
 	assert_int_equal(json_array_size(checks), 2);

@@ -193,13 +193,20 @@ enum {
 	POLICY_TYPE_EGRESS = 1u << 1,
 };
 
-/* Tiers in the order a connection meets them. NetworkPolicy is the middle one. */
+/* Tiers. A connection meets Admin, then NetworkPolicy, then Baseline (policy_tier_rank());
+ * NetworkPolicy is 0 so that a zeroed plan rule is a NetworkPolicy one. */
 enum policy_tier {
-	POLICY_TIER_ADMIN,
 	POLICY_TIER_NETPOL,
+	POLICY_TIER_ADMIN,
 	POLICY_TIER_BASELINE,
 	_POLICY_TIER_MAX,
 };
+
+/* 0, 1, 2 in the order a connection meets the tiers. */
+static inline unsigned policy_tier_rank(enum policy_tier t)
+{
+	return t == POLICY_TIER_ADMIN ? 0 : t == POLICY_TIER_NETPOL ? 1 : 2;
+}
 
 const char *policy_tier_to_string(enum policy_tier t); /* "Admin", "NetworkPolicy", "Baseline" */
 
@@ -515,16 +522,24 @@ int policy_compile_cached(struct policy_compile_cache *c, const struct policy_en
 			  enum policy_deny_action deny, struct policy_plan **ret);
 
 /*
- * A connection through one direction of a plan, as the kernel evaluates the chain it emits:
- * `peer` is the remote side (the source for ingress, the destination for egress). A direction
- * the endpoint is not isolated for allows everything; otherwise the allow rules that match, in
- * chain order (the first one decides), or none: the chain's default deny.
+ * A connection through one direction of a plan, as the kernel evaluates the chains it emits:
+ * `peer` is the remote side (the source for ingress, the destination for egress). The Admin
+ * tier's rules first (the first that matches accepts, denies or passes to the next tier); then,
+ * where NetworkPolicies isolate the direction, their rules (one matching allows, none denies);
+ * else the Baseline tier's rules as the Admin's; what nothing decides is allowed.
  */
 struct policy_verdict {
-	bool isolated; /* selected by a policy with this direction in policyTypes */
+	bool isolated; /* selected by a NetworkPolicy with this direction in policyTypes */
 	bool allowed;
-	size_t *rules; /* indexes into plan->rules that match */
+	size_t *rules; /* indexes into plan->rules that match, whether reached or not */
 	size_t n_rules;
+	/* How it was decided: the deciding rule (plan->n_rules: none, the NetworkPolicy default
+	 * deny when isolated, else allowed by default), its tier (_POLICY_TIER_MAX: none), and
+	 * the Pass rules that led there. */
+	size_t decided_by;
+	enum policy_tier tier;
+	size_t passes[2];
+	size_t n_passes;
 };
 
 int policy_plan_evaluate(const struct policy_plan *plan, enum policy_dir dir,
@@ -592,6 +607,11 @@ int policy_pair_allowed(const struct policy_plan *from, const struct policy_addr
  */
 int policy_plan_allows(const struct policy_plan *plan, enum policy_dir dir,
 		       const struct policy_addr *peer, uint8_t ipproto, uint16_t port);
+/* Whether `plan` can deny anything in direction dir: NetworkPolicies isolate it, or a
+ * ClusterNetworkPolicy Deny rule is there. A NULL plan cannot. */
+bool policy_plan_restricts(const struct policy_plan *plan, enum policy_dir dir);
+/* Whether the plan has ClusterNetworkPolicy rules (in either direction). */
+bool policy_plan_has_tiers(const struct policy_plan *plan);
 /* "10.0.0.1", or "10.0.0.0-10.0.255.255" for a range of an interval set. -ENOBUFS if short. */
 int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e, char *buf,
 			 size_t size);
@@ -635,6 +655,12 @@ struct nftnl_rule;
 #define POLICY_NFT_TABLE "segd"
 #define POLICY_NFT_CHAIN_INPUT "input"
 #define POLICY_NFT_CHAIN_OUTPUT "output"
+/* The Admin and Baseline tiers' rules, jumped to from input/output (regular chains, made only
+ * when the plan has rules of that tier and direction): a Pass rule returns. */
+#define POLICY_NFT_CHAIN_INPUT_ADMIN "input_admin"
+#define POLICY_NFT_CHAIN_OUTPUT_ADMIN "output_admin"
+#define POLICY_NFT_CHAIN_INPUT_BASELINE "input_baseline"
+#define POLICY_NFT_CHAIN_OUTPUT_BASELINE "output_baseline"
 /* After input/output (priority 10): they see what those accepted, and record its peers. */
 #define POLICY_NFT_CHAIN_INPUT_ACCEPTED "input_accepted"
 #define POLICY_NFT_CHAIN_OUTPUT_ACCEPTED "output_accepted"
@@ -741,4 +767,6 @@ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, void *use
 #define POLICY_COMMENT_TCP_NOT_SYN "segd: new tcp flow without syn"
 #define POLICY_COMMENT_RA_IN "segd: no router advertisements or redirects into endpoints"
 #define POLICY_COMMENT_DEFAULT_DENY "segd: default deny"
+#define POLICY_COMMENT_ADMIN_TIER "segd: admin tier"
+#define POLICY_COMMENT_BASELINE_TIER "segd: baseline tier"
 #define POLICY_COMMENT_FLOW_LOG "segd: flow log"
