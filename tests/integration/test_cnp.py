@@ -5,8 +5,10 @@ kill -9 (the state dir), audited, deleted by name and by file.
 
     test_cnp.py [--build DIR] [--segd BIN] [--segctl BIN] [--probe BIN] [--only REGEX]
 
-Two endpoints in real network namespaces, red/a (app=a) and blue/b (app=b); namespace red
-has the label team=red. Prints PASS/FAIL per scenario and `N passed, N failed`.
+Two endpoints in real network namespaces, red/a (app=a) and blue/b (app=b), serving TCP and
+UDP on 80; namespace red has the label team=red. Last, packets: an Admin Deny from blue
+beats a NetworkPolicy allowing everything into a, and deleting it reopens.
+Prints PASS/FAIL per scenario and `N passed, N failed`.
 """
 
 import json
@@ -51,6 +53,7 @@ class Suite:
         self.topo = T.Topology(self.a.probe)
         for ep in ("a", "b"):
             self.topo.add_endpoint(ep)
+            self.topo.start_server(ep)
         self.segd = T.Segd(self.a.segd, self.a.segctl, deny_action=self.a.deny_action)
         self.segd.start()
         for ep, ns in (("a", "red"), ("b", "blue")):
@@ -163,6 +166,27 @@ class Suite:
         self.r.check(p.returncode == 0 and p.stdout == "" and "No resources found." in p.stderr,
                      "get cnp when none: %r %r" % (p.stdout, p.stderr))
 
+    def t_packets(self):
+        """Enforced: an Admin Deny beats the NetworkPolicy that allows everything into a;
+        deleted, the NetworkPolicy decides again."""
+        allow_a = np("allow-a", "red", {"podSelector": {"matchLabels": {"app": "a"}},
+                                        "ingress": [{}], "policyTypes": ["Ingress"]})
+        p = self.segd.apply_objects([RED, allow_a, CNP], "packets.json")
+        self.r.check(p.returncode == 0, "apply: %r" % p.stderr)
+        self.r.no_problems(T.check_flows(self.topo, T.flows(["b"], ["a"], ("tcp", "udp"), (80,),
+                                                              expect=False) +
+                                         T.flows(["a"], ["b"], ("tcp",), (80,)),
+                                         self.a.timeout_ms),
+                           "Admin Deny from blue in force")
+        p = self.segd.ctl("delete", "cnp", "deny-red")
+        self.r.check(p.returncode == 0, "delete: %r" % p.stderr)
+        self.r.no_problems(T.check_flows(self.topo, T.flows(["b"], ["a"], ("tcp", "udp"), (80,)),
+                                         self.a.timeout_ms),
+                           "ClusterNetworkPolicy deleted: the NetworkPolicy allows")
+        p = self.segd.ctl("delete", "-f", os.path.join(self.segd.workdir, "packets.json"),)
+        self.r.check(p.returncode == 1, "delete -f with the CNP gone: %d" % p.returncode)
+        self.segd.ctl("delete", "networkpolicy", "allow-a", "-n", "red")
+
     def main(self):
         try:
             self.setup()
@@ -177,7 +201,8 @@ class Suite:
                  ("kept over a restart", self.t_restart),
                  ("kept over kill -9", self.t_kill9),
                  ("delete by name, gone after a restart", self.t_delete_by_name),
-                 ("delete -f of the mixed List", self.t_delete_file)]
+                 ("delete -f of the mixed List", self.t_delete_file),
+                 ("packets: an Admin Deny beats a NetworkPolicy; deleted, it reopens", self.t_packets)]
         try:
             for name, fn in tests:
                 if self.a.only and not re.search(self.a.only, name):
