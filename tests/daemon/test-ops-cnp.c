@@ -238,6 +238,19 @@ static void test_restore_from_the_state_dir(void **state)
 	harness_stop(&again);
 }
 
+/* Rules of the Baseline tier in endpoint name's installed plan. */
+static size_t baseline_rules(struct harness *h, const char *name)
+{
+	const struct endpoint *e = registry_get(h->ops->registry, name);
+	size_t n = 0;
+
+	assert_non_null(e);
+	assert_non_null(e->installed);
+	for (size_t i = 0; i < e->installed->n_rules; i++)
+		n += e->installed->rules[i].tier == POLICY_TIER_BASELINE;
+	return n;
+}
+
 /* What a change recompiles: the endpoints the CNP's subject selects (by namespace labels,
  * then pod labels), before or after; an endpoint a CNP's peers select marks that CNP's
  * subjects when it appears. */
@@ -286,6 +299,16 @@ static void test_marking(void **state)
 	assert_int_equal(ops_delete_cnp(h.ops, "web", &out, &err), 0);
 	json_decref(out);
 	assert_int_equal(h.ops->rc->last.compiled, 1);
+	/* A namespace relabel re-evaluates subjects (and peers) by namespace labels: green
+	 * becomes team=red, so other (green, app=web) joins the subject. */
+	json_decref(apply(&h, web_only, 0));
+	assert_int_equal(baseline_rules(&h, "other"), 0);
+	assert_true(baseline_rules(&h, "web") > 0);
+	json_decref(apply(&h,
+			  "apiVersion: v1\nkind: Namespace\n"
+			  "metadata: {name: green, labels: {team: red}}\n",
+			  0));
+	assert_true(baseline_rules(&h, "other") > 0);
 	/* The marks the index gave were right: the periodic check finds nothing to repair. */
 	assert_int_equal(reconcile_check_index(h.ops->rc), 0);
 	harness_stop(&h);
