@@ -689,7 +689,8 @@ typedef int (*policy_emit_fn)(enum policy_emit_kind kind, void *obj,
 /*
  * Flow logs (NFLOG): with DENIED, an isolated direction logs what it is about to deny, at most
  * log_rate packets per second (burst 2x) per chain, with prefix "segd:D:i " (ingress) or
- * "segd:D:e " (egress); with ALL, every allow rule also logs the new flows it accepts, unlimited
+ * "segd:D:e " (egress), and each ClusterNetworkPolicy Deny rule what it denies, as limited,
+ * with prefix "segd:D:i:N " where N is the index of the rule in plan->rules; with ALL, every allow rule also logs the new flows it accepts, unlimited
  * (a limit there would turn into a deny), with prefix "segd:A:i:N " where N is the index of the
  * rule in plan->rules. Packets go to NFLOG group log_group with POLICY_FLOW_LOG_SNAPLEN bytes.
  */
