@@ -14,9 +14,9 @@
 static const char usage[] =
 	"Usage: segctl apply -f FILE [-f FILE]... [--dry-run] [-o json|yaml]\n"
 	"\n"
-	"Create or update NetworkPolicy and Namespace objects from JSON or YAML files\n"
-	"(multi-document, kind: List). All or nothing: every file is validated by segd\n"
-	"before any is applied, and a file is applied as one transaction.\n"
+	"Create or update Namespace, NetworkPolicy and ClusterNetworkPolicy objects from JSON\n"
+	"or YAML files (multi-document, kind: List). All or nothing: every file is validated by\n"
+	"segd before any is applied, and a file is applied as one transaction.\n"
 	"\n"
 	"Options:\n"
 	"  -f, --filename FILE   policy file, '-' for standard input (repeatable)\n"

@@ -14,10 +14,8 @@
 #include "segctl.h"
 
 static const char *const output_names[_OUTPUT_MAX] = {
-	[OUTPUT_TABLE] = "table",
-	[OUTPUT_JSON] = "json",
-	[OUTPUT_YAML] = "yaml",
-	[OUTPUT_NAME] = "name",
+	[OUTPUT_TABLE] = "table", [OUTPUT_JSON] = "json", [OUTPUT_YAML] = "yaml",
+	[OUTPUT_NAME] = "name",	  [OUTPUT_WIDE] = "wide",
 };
 
 void args_reset(void)
@@ -105,7 +103,7 @@ int args_check_name(const struct segctl *c, const char *what, const char *name)
 	const char *why;
 
 	/* Policy names are DNS subdomains; endpoint and namespace names DNS labels. */
-	if (streq(what, "networkpolicy"))
+	if (streq(what, "networkpolicy") || streq(what, "clusternetworkpolicy"))
 		why = policy_dns_subdomain_invalid(name);
 	else
 		why = policy_dns_label_invalid(name);

@@ -12,10 +12,12 @@
 static const char usage[] =
 	"Usage: segctl delete -f FILE [-o json|yaml]\n"
 	"       segctl delete networkpolicy NAME... [-n NAMESPACE]\n"
+	"       segctl delete clusternetworkpolicy NAME...\n"
 	"       segctl delete endpoint NAME...\n"
 	"\n"
-	"Delete the objects named in a policy file, or objects by name. A file naming a\n"
-	"NetworkPolicy that does not exist deletes nothing.\n"
+	"Delete the objects named in a policy file (Namespaces, NetworkPolicies and\n"
+	"ClusterNetworkPolicies, in one change), or objects by name. A file naming an object\n"
+	"that does not exist deletes nothing.\n"
 	"\n"
 	"Options:\n"
 	"  -f, --filename FILE       policy file, '-' for standard input\n"
@@ -25,17 +27,28 @@ static const char usage[] =
 	"      --timeout SECONDS     bound the calls to segd (default 30)\n"
 	"  -h, --help                show this help\n"
 	"\n"
-	"Resource names: networkpolicy (netpol, networkpolicies), endpoint (ep, endpoints).\n";
+	"Resource names: networkpolicy (netpol, networkpolicies), clusternetworkpolicy (cnp,\n"
+	"clusternetworkpolicies), endpoint (ep, endpoints).\n";
 
 enum kind {
 	KIND_NETPOL,
+	KIND_CNP,
 	KIND_ENDPOINT,
+};
+
+static const char *const kind_names[] = {
+	[KIND_NETPOL] = "networkpolicy",
+	[KIND_CNP] = "clusternetworkpolicy",
+	[KIND_ENDPOINT] = "endpoint",
 };
 
 static int kind_from_string(const char *s)
 {
 	if (streq(s, "networkpolicy") || streq(s, "networkpolicies") || streq(s, "netpol"))
 		return KIND_NETPOL;
+	if (streq(s, "clusternetworkpolicy") || streq(s, "clusternetworkpolicies") ||
+	    streq(s, "cnp"))
+		return KIND_CNP;
 	if (streq(s, "endpoint") || streq(s, "endpoints") || streq(s, "ep"))
 		return KIND_ENDPOINT;
 	return -EINVAL;
@@ -52,6 +65,8 @@ static int delete_one(const struct segctl *c, enum kind k, const char *ns, const
 		return -ENOMEM;
 	if (k == KIND_NETPOL)
 		r = asprintf(&path, "/v1/networkpolicies/%s/%s", ens, ename);
+	else if (k == KIND_CNP)
+		r = asprintf(&path, "/v1/clusternetworkpolicies/%s", ename);
 	else
 		r = asprintf(&path, "/v1/endpoints/%s", ename);
 	if (r < 0)
@@ -150,8 +165,11 @@ int delete_main(struct segctl *c, int argc, char *argv[])
 	if (k == KIND_ENDPOINT && ns)
 		return exit_status(
 			usage_error(c, "endpoints are deleted by name alone, without -n"));
+	if (k == KIND_CNP && ns)
+		return exit_status(usage_error(
+			c, "clusternetworkpolicies are cluster-scoped: -n does not apply"));
 	for (int i = optind; i < argc; i++) {
-		r = args_check_name(c, k == KIND_NETPOL ? "networkpolicy" : "endpoint", argv[i]);
+		r = args_check_name(c, kind_names[k], argv[i]);
 		if (r < 0)
 			return exit_status(r);
 	}

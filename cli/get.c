@@ -12,19 +12,22 @@
 #include "segctl.h"
 
 static const char usage[] =
-	"Usage: segctl get RESOURCE [NAME] [-n NAMESPACE | -A] [-o table|json|yaml|name]\n"
+	"Usage: segctl get RESOURCE [NAME] [-n NAMESPACE | -A] [-o table|wide|json|yaml|name]\n"
 	"\n"
-	"List endpoints, network policies or namespaces, or show one of them.\n"
+	"List endpoints, network policies, cluster network policies or namespaces, or show one\n"
+	"of them.\n"
 	"\n"
 	"Resources:\n"
 	"  endpoints        (ep, endpoint)         all namespaces unless -n is given\n"
 	"  networkpolicies  (netpol, networkpolicy) namespace 'default' unless -n or -A\n"
+	"  clusternetworkpolicies (cnp, clusternetworkpolicy)  cluster-scoped: no -n\n"
 	"  namespaces       (ns, namespace)\n"
 	"\n"
 	"Options:\n"
 	"  -n, --namespace NAMESPACE  only objects of this namespace\n"
 	"  -A, --all-namespaces       objects of every namespace\n"
-	"  -o, --output FORMAT        table (default), json, yaml or name\n"
+	"  -o, --output FORMAT        table (default), wide, json, yaml or name; wide adds the\n"
+	"                             subject and the rule counts of cluster network policies\n"
 	"      --socket PATH          segd's API socket\n"
 	"      --timeout SECONDS      bound the calls to segd (default 30)\n"
 	"  -h, --help                 show this help\n";
@@ -32,6 +35,7 @@ static const char usage[] =
 enum resource {
 	RESOURCE_ENDPOINTS,
 	RESOURCE_NETPOLS,
+	RESOURCE_CNPS,
 	RESOURCE_NAMESPACES,
 	_RESOURCE_MAX,
 };
@@ -42,6 +46,8 @@ static const struct {
 } resources[_RESOURCE_MAX] = {
 	[RESOURCE_ENDPOINTS] = { { "endpoints", "endpoint", "ep" }, "endpoint" },
 	[RESOURCE_NETPOLS] = { { "networkpolicies", "networkpolicy", "netpol" }, "networkpolicy" },
+	[RESOURCE_CNPS] = { { "clusternetworkpolicies", "clusternetworkpolicy", "cnp" },
+			    "clusternetworkpolicy" },
 	[RESOURCE_NAMESPACES] = { { "namespaces", "namespace", "ns" }, "namespace" },
 };
 
@@ -120,7 +126,44 @@ static char *format_selector(json_t *sel)
 	return buf;
 }
 
-static int add_row(struct table *t, enum resource res, json_t *o)
+/* "namespaces:SEL" or "namespaces:SEL pods:SEL", from spec.subject. */
+static char *format_subject(json_t *subject)
+{
+	json_t *pods = json_object_get(subject, "pods");
+	_cleanup_free_ char *ns = NULL, *pod = NULL;
+	char *s = NULL;
+
+	if (!pods) {
+		ns = format_selector(json_object_get(subject, "namespaces"));
+		return ns && asprintf(&s, "namespaces:%s", ns) >= 0 ? s : NULL;
+	}
+	ns = format_selector(json_object_get(pods, "namespaceSelector"));
+	pod = format_selector(json_object_get(pods, "podSelector"));
+	return ns && pod && asprintf(&s, "namespaces:%s pods:%s", ns, pod) >= 0 ? s : NULL;
+}
+
+static int add_cnp_row(struct table *t, json_t *o, bool wide)
+{
+	json_t *spec = json_object_get(o, "spec"), *prio = json_object_get(spec, "priority");
+	_cleanup_free_ char *subject = NULL;
+	char priority[24] = "-", in[24], eg[24];
+
+	if (json_is_integer(prio))
+		snprintf(priority, sizeof(priority), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(prio));
+	if (!wide)
+		return table_add(t, object_name(o, RESOURCE_CNPS), json_str(spec, "tier", "-"),
+				 priority);
+	subject = format_subject(json_object_get(spec, "subject"));
+	if (!subject)
+		return -ENOMEM;
+	snprintf(in, sizeof(in), "%zu", json_array_size(json_object_get(spec, "ingress")));
+	snprintf(eg, sizeof(eg), "%zu", json_array_size(json_object_get(spec, "egress")));
+	return table_add(t, object_name(o, RESOURCE_CNPS), json_str(spec, "tier", "-"), priority,
+			 subject, in, eg);
+}
+
+static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
 {
 	switch (res) {
 	case RESOURCE_ENDPOINTS: {
@@ -150,6 +193,8 @@ static int add_row(struct table *t, enum resource res, json_t *o)
 			return -ENOMEM;
 		return table_add(t, object_namespace(o, res), object_name(o, res), sel, types);
 	}
+	case RESOURCE_CNPS:
+		return add_cnp_row(t, o, wide);
 	case RESOURCE_NAMESPACES: {
 		_cleanup_free_ char *labels =
 			format_labels(json_object_get(json_object_get(o, "metadata"), "labels"));
@@ -164,7 +209,7 @@ static int add_row(struct table *t, enum resource res, json_t *o)
 	return -EINVAL;
 }
 
-static struct table *new_table(enum resource res)
+static struct table *new_table(enum resource res, bool wide)
 {
 	switch (res) {
 	case RESOURCE_ENDPOINTS:
@@ -172,6 +217,10 @@ static struct table *new_table(enum resource res)
 				 "LABELS", "POLICIES");
 	case RESOURCE_NETPOLS:
 		return table_new(4, "NAMESPACE", "NAME", "POD-SELECTOR", "POLICY-TYPES");
+	case RESOURCE_CNPS:
+		return wide ? table_new(6, "NAME", "TIER", "PRIORITY", "SUBJECT", "INGRESS-RULES",
+					"EGRESS-RULES")
+			    : table_new(3, "NAME", "TIER", "PRIORITY");
 	case RESOURCE_NAMESPACES:
 		return table_new(2, "NAME", "LABELS");
 	case _RESOURCE_MAX:
@@ -210,11 +259,11 @@ static int print_items(const struct get_args *a, json_t *items)
 			fputs("No resources found.\n", stderr);
 		return 0;
 	}
-	t = new_table(a->res);
+	t = new_table(a->res, a->out == OUTPUT_WIDE);
 	if (!t)
 		return -ENOMEM;
 	json_array_foreach(items, i, o) {
-		r = add_row(t, a->res, o);
+		r = add_row(t, a->res, o, a->out == OUTPUT_WIDE);
 		if (r < 0)
 			return r;
 	}
@@ -255,6 +304,14 @@ static int get_one(const struct segctl *c, const struct get_args *a, json_t **re
 			return r;
 		*ret = TAKE_PTR(reply);
 		return 0;
+	case RESOURCE_CNPS:
+		if (asprintf(&path, "/v1/clusternetworkpolicies/%s", ename) < 0)
+			return -ENOMEM;
+		r = client_get(c, path, &reply);
+		if (r < 0)
+			return r;
+		*ret = TAKE_PTR(reply);
+		return 0;
 	case RESOURCE_NAMESPACES:
 		/* There is no per-namespace route: pick it from the list. */
 		r = client_get(c, "/v1/namespaces", &reply);
@@ -278,11 +335,12 @@ static int get_list(const struct segctl *c, const struct get_args *a, json_t **r
 	_cleanup_free_ char *ens = NULL, *path = NULL;
 	const char *route = a->res == RESOURCE_ENDPOINTS ? "/v1/endpoints"
 			    : a->res == RESOURCE_NETPOLS ? "/v1/networkpolicies"
+			    : a->res == RESOURCE_CNPS	 ? "/v1/clusternetworkpolicies"
 							 : "/v1/namespaces";
 	json_auto_t *reply = NULL;
 	int r;
 
-	if (a->ns && !a->all && a->res != RESOURCE_NAMESPACES) {
+	if (a->ns && !a->all && a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_CNPS) {
 		ens = client_escape(a->ns);
 		if (!ens || asprintf(&path, "%s?namespace=%s", route, ens) < 0)
 			return -ENOMEM;
@@ -325,7 +383,8 @@ int get_main(struct segctl *c, int argc, char *argv[])
 			break;
 		case 'o':
 			r = args_output(c, optarg,
-					OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_JSON) |
+					OUTPUT_MASK(OUTPUT_TABLE) | OUTPUT_MASK(OUTPUT_WIDE) |
+						OUTPUT_MASK(OUTPUT_JSON) |
 						OUTPUT_MASK(OUTPUT_YAML) | OUTPUT_MASK(OUTPUT_NAME),
 					&a.out);
 			if (r < 0)
@@ -342,13 +401,15 @@ int get_main(struct segctl *c, int argc, char *argv[])
 		}
 	}
 	if (optind >= argc)
-		return exit_status(usage_error(c, "expected a resource: endpoints, networkpolicies "
-						  "or namespaces"));
+		return exit_status(usage_error(c,
+					       "expected a resource: endpoints, networkpolicies, "
+					       "clusternetworkpolicies or namespaces"));
 	res = resource_from_string(argv[optind]);
 	if (res < 0)
 		return exit_status(usage_error(c,
 					       "unknown resource '%s' (expected endpoints, "
-					       "networkpolicies or namespaces)",
+					       "networkpolicies, clusternetworkpolicies or "
+					       "namespaces)",
 					       argv[optind]));
 	a.res = res;
 	if (++optind < argc)
@@ -360,6 +421,9 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (a.res == RESOURCE_NAMESPACES && a.ns)
 		return exit_status(
 			usage_error(c, "namespaces are not namespaced: -n does not apply"));
+	if (a.res == RESOURCE_CNPS && a.ns)
+		return exit_status(usage_error(
+			c, "clusternetworkpolicies are cluster-scoped: -n does not apply"));
 	if (a.name && a.all)
 		return exit_status(usage_error(c, "-A lists every namespace: it takes no NAME"));
 	if (a.name) {

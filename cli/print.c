@@ -159,6 +159,7 @@ int print_structured(json_t *j, enum output_format f)
 		return print_yaml(j);
 	case OUTPUT_TABLE:
 	case OUTPUT_NAME:
+	case OUTPUT_WIDE:
 	case _OUTPUT_MAX:
 		break;
 	}

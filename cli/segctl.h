@@ -52,6 +52,7 @@ enum output_format {
 	OUTPUT_JSON,
 	OUTPUT_YAML,
 	OUTPUT_NAME,
+	OUTPUT_WIDE, /* the table with more columns */
 	_OUTPUT_MAX,
 };
 

@@ -91,6 +91,10 @@ static int print_status(json_t *st)
 		       int_of(e, "failures"), int_of(e, "next_in_ms"));
 	}
 	printf("networkpolicies:  %" JSON_INTEGER_FORMAT "\n", int_of(st, "networkpolicies"));
+	/* a segd before ClusterNetworkPolicy does not count them */
+	if (json_is_integer(json_object_get(st, "clusternetworkpolicies")))
+		printf("cluster policies: %" JSON_INTEGER_FORMAT "\n",
+		       int_of(st, "clusternetworkpolicies"));
 	printf("namespaces:       %" JSON_INTEGER_FORMAT "\n", int_of(st, "namespaces"));
 	printf("table flags:      %s\n", flags);
 	{

@@ -274,6 +274,22 @@ static int on_netpol_delete(struct api_request *rq, json_t **ret, struct op_erro
 	return ops_delete_netpol(rq->ops, rq->args[0], rq->args[1], ret, err);
 }
 
+static int on_cnps(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = view_cnps(rq->ops->store);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_cnp(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_get_cnp(rq->ops, rq->args[0], ret, err);
+}
+
+static int on_cnp_delete(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_delete_cnp(rq->ops, rq->args[0], ret, err);
+}
+
 static int on_namespaces(struct api_request *rq, json_t **ret, struct op_error *err)
 {
 	*ret = view_namespaces(rq->ops->store, rq->ops->registry);
@@ -374,6 +390,9 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/networkpolicies", API_READ, on_netpols, 200 },
 	{ "GET", "/v1/networkpolicies/*/*", API_READ, on_netpol, 200 },
 	{ "DELETE", "/v1/networkpolicies/*/*", API_WRITE, on_netpol_delete, 200 },
+	{ "GET", "/v1/clusternetworkpolicies", API_READ, on_cnps, 200 },
+	{ "GET", "/v1/clusternetworkpolicies/*", API_READ, on_cnp, 200 },
+	{ "DELETE", "/v1/clusternetworkpolicies/*", API_WRITE, on_cnp_delete, 200 },
 	{ "GET", "/v1/namespaces", API_READ, on_namespaces, 200 },
 	{ "GET", "/v1/endpoints", API_READ, on_endpoints, 200 },
 	{ "POST", "/v1/endpoints", API_WRITE, on_endpoint_add, 201 },

@@ -17,6 +17,9 @@
  *                 "action": "created"|"configured"|"deleted",
  *                 "before": OBJECT|null, "after": OBJECT|null}]}
  *
+ * kind is Namespace, NetworkPolicy, ClusterNetworkPolicy or Endpoint; namespace is null for
+ * the cluster-scoped kinds (Namespace, ClusterNetworkPolicy).
+ *
  * A change acknowledged to the caller always has its record, written before the state and the
  * kernel see the change (docs/state.md). If a change fails after its record was written (the
  * state dir or the kernel refused it), a second record {"seq_rolled_back": 7, "error": "..."}

@@ -699,8 +699,9 @@ int manager_start(struct manager *m)
 	state_loaded_done(&loaded);
 	if (r < 0)
 		return log_error_errno(r, "Failed to restore the stored endpoints: %m");
-	log_info("Loaded state: %zu namespace(s), %zu policies, %zu endpoint(s)",
-		 m->store.n_namespaces, m->store.n_netpols, m->registry.n);
+	log_info("Loaded state: %zu namespace(s), %zu policies, %zu cluster policies, "
+		 "%zu endpoint(s)",
+		 m->store.n_namespaces, m->store.n_netpols, m->store.n_cnps, m->registry.n);
 
 	r = reconcile_all(&m->rc, &updated);
 	if (r < 0)

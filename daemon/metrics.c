@@ -164,6 +164,8 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 	      (double)containers);
 	gauge(f, "segd_networkpolicies", "NetworkPolicy objects in force.",
 	      (double)o->store->n_netpols);
+	gauge(f, "segd_clusternetworkpolicies", "ClusterNetworkPolicy objects in force.",
+	      (double)o->store->n_cnps);
 	gauge(f, "segd_namespaces", "Namespace objects applied.", (double)o->store->n_namespaces);
 	histogram(f, "segd_reconcile_duration_seconds",
 		  "Time to compile and commit one change (every reconcile).", &rc->duration);

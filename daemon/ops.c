@@ -74,19 +74,6 @@ static int parse_input(const char *file, const char *text, size_t len, struct po
 				    err->diags.n);
 	if (r < 0)
 		return op_error_set(err, r, "%s: %s", file, strerror(-r));
-	/* libpolicy reads ClusterNetworkPolicy; until the store and the compiler take it, an
-	 * input with one is refused whole rather than applied without it */
-	if ((*ret)->n_cnps > 0) {
-		for (size_t i = 0; i < (*ret)->n_cnps; i++)
-			if (policy_diags_add(
-				    &err->diags, file, (*ret)->cnps[i]->source_line, 1, "",
-				    "ClusterNetworkPolicy %s: not supported by this segd yet",
-				    (*ret)->cnps[i]->name) < 0)
-				break;
-		*ret = policy_objects_free(*ret);
-		return op_error_set(err, -EBADMSG, "%s: %zu error(s), nothing applied", file,
-				    err->diags.n);
-	}
 	return 0;
 }
 
@@ -130,6 +117,25 @@ static int put_objects(struct ops *o, struct store_snapshot *snap, struct policy
 		if (r != STORE_UNCHANGED && audit)
 			audit_change(o->audit, "NetworkPolicy", p->namespace, p->name,
 				     store_put_to_string(r), before, view_netpol(p));
+		else
+			json_decref(before);
+	}
+	for (size_t i = 0; r >= 0 && i < objs->n_cnps; i++) {
+		const char *name = objs->cnps[i]->name;
+		ssize_t k = store_find_cnp(o->store, name);
+		json_t *before = audit && k >= 0 ? view_cnp(o->store->cnps[k]) : NULL;
+
+		r = store_put_cnp(o->store, snap, &objs->cnps[i]);
+		if (r < 0) {
+			json_decref(before);
+			break;
+		}
+		k = store_find_cnp(o->store, name);
+		json_array_append_new(applied, object_ref("ClusterNetworkPolicy", NULL, name,
+							  store_put_to_string(r)));
+		if (r != STORE_UNCHANGED && audit)
+			audit_change(o->audit, "ClusterNetworkPolicy", NULL, name,
+				     store_put_to_string(r), before, view_cnp(o->store->cnps[k]));
 		else
 			json_decref(before);
 	}
@@ -241,6 +247,16 @@ static void delete_netpol_at(struct ops *o, size_t k)
 	store_remove_netpol_at(o->store, k);
 }
 
+static void delete_cnp_at(struct ops *o, size_t k)
+{
+	const struct policy_cnp *p = o->store->cnps[k];
+
+	if (audit_active(o->audit))
+		audit_change(o->audit, "ClusterNetworkPolicy", NULL, p->name, "deleted",
+			     view_cnp(p), NULL);
+	store_remove_cnp_at(o->store, k);
+}
+
 int ops_delete_file(struct ops *o, const char *file, const char *text, size_t len, json_t **ret,
 		    struct op_error *err)
 {
@@ -261,6 +277,11 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 			r = op_error_set(err, -ENOENT,
 					 "networkpolicy %s/%s not found, nothing deleted",
 					 objs->netpols[i]->namespace, objs->netpols[i]->name);
+	for (size_t i = 0; r >= 0 && i < objs->n_cnps; i++)
+		if (store_find_cnp(o->store, objs->cnps[i]->name) < 0)
+			r = op_error_set(err, -ENOENT,
+					 "clusternetworkpolicy %s not found, nothing deleted",
+					 objs->cnps[i]->name);
 	for (size_t i = 0; r >= 0 && i < objs->n_namespaces; i++)
 		if (store_find_namespace(o->store, objs->namespaces[i]->name) < 0)
 			r = op_error_set(err, -ENOENT, "namespace %s not found, nothing deleted",
@@ -282,6 +303,15 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 		delete_netpol_at(o, (size_t)k);
 		json_array_append_new(deleted,
 				      object_ref("NetworkPolicy", p->namespace, p->name, NULL));
+	}
+	for (size_t i = 0; i < objs->n_cnps; i++) {
+		ssize_t k = store_find_cnp(o->store, objs->cnps[i]->name);
+
+		if (k < 0)
+			continue; /* named twice in the file */
+		delete_cnp_at(o, (size_t)k);
+		json_array_append_new(deleted, object_ref("ClusterNetworkPolicy", NULL,
+							  objs->cnps[i]->name, NULL));
 	}
 	for (size_t i = 0; i < objs->n_namespaces; i++) {
 		const char *name = objs->namespaces[i]->name;
@@ -337,6 +367,38 @@ int ops_get_netpol(struct ops *o, const char *ns, const char *name, json_t **ret
 	if (k < 0)
 		return op_error_set(err, -ENOENT, "networkpolicy %s/%s not found", ns, name);
 	*ret = view_netpol(o->store->netpols[k]);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_delete_cnp(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	struct store_snapshot snap;
+	size_t updated = 0;
+	ssize_t k = store_find_cnp(o->store, name);
+	int r;
+
+	if (k < 0)
+		return op_error_set(err, -ENOENT, "clusternetworkpolicy %s not found", name);
+	if (store_snapshot_take(o->store, &snap) < 0)
+		return op_error_set(err, -ENOMEM, "out of memory");
+	delete_cnp_at(o, (size_t)k);
+	r = finish_delete(o, &snap, &updated, err);
+	if (r < 0)
+		return r;
+	log_info("Deleted clusternetworkpolicy %s, %zu namespace(s) updated", name, updated);
+	*ret = json_pack("{s:[o], s:I}", "deleted",
+			 object_ref("ClusterNetworkPolicy", NULL, name, NULL), "endpoints_updated",
+			 (json_int_t)updated);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_get_cnp(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	ssize_t k = store_find_cnp(o->store, name);
+
+	if (k < 0)
+		return op_error_set(err, -ENOENT, "clusternetworkpolicy %s not found", name);
+	*ret = view_cnp(o->store->cnps[k]);
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 

@@ -33,6 +33,8 @@ static void world_build(const struct reconciler *rc, struct policy_endpoint **ep
 		.n_namespaces = rc->store->n_namespaces,
 		.netpols = rc->store->netpols,
 		.n_netpols = rc->store->n_netpols,
+		.cnps = rc->store->cnps,
+		.n_cnps = rc->store->n_cnps,
 		.endpoints = eps,
 		.n_endpoints = n,
 	};
@@ -117,6 +119,44 @@ void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpo
 		rc->all_dirty = true;
 }
 
+static int cmp_ns_name(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct policy_namespace *const *)elem)->name);
+}
+
+struct cnp_mark {
+	struct reconciler *rc;
+	const struct policy_cnp *p;
+};
+
+/* A ClusterNetworkPolicy's subject in one namespace: its namespace selector against the
+ * namespace's labels (an implicit namespace has only its name label), then its pod selector
+ * through the index. */
+static int mark_cnp_namespace(const char *ns, void *userdata)
+{
+	const struct cnp_mark *m = userdata;
+	const struct store *s = m->rc->store;
+	struct policy_namespace *const *applied =
+		bsearch(ns, s->namespaces, s->n_namespaces, sizeof(*s->namespaces), cmp_ns_name);
+	struct policy_label name = { .key = (char *)POLICY_NS_NAME_LABEL, .value = (char *)ns };
+	const struct policy_labels implicit = { .items = &name, .n = 1 };
+
+	if (!policy_selector_matches(&m->p->ns_selector, applied ? &(*applied)->labels : &implicit))
+		return 0;
+	return policy_index_select(m->rc->index, ns, m->p->pod_selector, mark_indexed, m->rc);
+}
+
+void reconcile_mark_selected_by_cnp(struct reconciler *rc, const struct policy_cnp *p)
+{
+	struct cnp_mark m = { rc, p };
+
+	/* As for a NetworkPolicy: only indexed endpoints can need it. The cost is one look at
+	 * each namespace that has endpoints, and the endpoints selected. */
+	if (!rc->index || rc->index_failed ||
+	    policy_index_foreach_namespace(rc->index, mark_cnp_namespace, &m) < 0)
+		rc->all_dirty = true;
+}
+
 void reconcile_mark_peers_of(struct reconciler *rc, struct endpoint *x)
 {
 	const struct policy_world w = {
@@ -128,6 +168,9 @@ void reconcile_mark_peers_of(struct reconciler *rc, struct endpoint *x)
 	for (size_t i = 0; i < rc->store->n_netpols; i++)
 		if (policy_netpol_references(&w, rc->store->netpols[i], &x->pe))
 			reconcile_mark_selected_by(rc, rc->store->netpols[i]);
+	for (size_t i = 0; i < rc->store->n_cnps; i++)
+		if (policy_cnp_references(&w, rc->store->cnps[i], &x->pe))
+			reconcile_mark_selected_by_cnp(rc, rc->store->cnps[i]);
 }
 
 static void mark_changed_netpol(const struct policy_netpol *p, void *userdata)
@@ -135,12 +178,20 @@ static void mark_changed_netpol(const struct policy_netpol *p, void *userdata)
 	reconcile_mark_selected_by(userdata, p);
 }
 
+static void mark_changed_cnp(const struct policy_cnp *p, void *userdata)
+{
+	reconcile_mark_selected_by_cnp(userdata, p);
+}
+
 void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snapshot *snap)
 {
+	/* A namespace relabel can change what any selector of either kind selects. */
 	if (store_namespaces_changed(rc->store, snap))
 		rc->all_dirty = true;
 	if (!rc->all_dirty)
 		store_netpols_changed(rc->store, snap, mark_changed_netpol, rc);
+	if (!rc->all_dirty)
+		store_cnps_changed(rc->store, snap, mark_changed_cnp, rc);
 }
 
 void reconcile_forget(struct reconciler *rc, struct endpoint *e)
@@ -613,6 +664,8 @@ int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 		.n_namespaces = rc->store->n_namespaces,
 		.netpols = rc->store->netpols,
 		.n_netpols = rc->store->n_netpols,
+		.cnps = rc->store->cnps,
+		.n_cnps = rc->store->n_cnps,
 		.index = rc->index,
 	};
 	if (policy_compile_cache_new(&w, &cache) < 0)

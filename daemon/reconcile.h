@@ -17,7 +17,8 @@
  *
  * A change marks what it can affect before reconciling: the endpoint itself, the endpoints
  * selected by policies that reference an endpoint (before and after it changes), the
- * endpoints a changed policy selects; a namespace relabel marks everything.
+ * endpoints a changed policy (NetworkPolicy or ClusterNetworkPolicy) selects; a namespace
+ * relabel marks everything.
  */
 
 /* What the kernel was sent, for one reconcile and in total. */
@@ -66,6 +67,8 @@ void reconcile_mark(struct reconciler *rc, struct endpoint *e);
  * changes; the index is brought to e first). */
 void reconcile_mark_peers_of(struct reconciler *rc, struct endpoint *e);
 void reconcile_mark_selected_by(struct reconciler *rc, const struct policy_netpol *p);
+/* The endpoints a ClusterNetworkPolicy's subject selects (namespace labels, then pods). */
+void reconcile_mark_selected_by_cnp(struct reconciler *rc, const struct policy_cnp *p);
 /* e leaves the registry: out of the index and of the marked endpoints. */
 void reconcile_forget(struct reconciler *rc, struct endpoint *e);
 /* Compares the index and the marks with every endpoint (O(N): for the periodic tick, never a

@@ -468,11 +468,11 @@ static int load_file(struct state *st, struct loader *ld, struct policy_objects 
 	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:i, s:o, s:o}", "version", &version,
 			   "objects", &objs, "endpoints", &list) < 0)
 		return refuse(ld, 0, "not a segd state file (%s)", jerr.text);
-	if (version != 1)
+	if (version != 1 && version != STATE_VERSION_CNP)
 		return refuse(ld,
 			      json_pos_find(text, len, 0, &(struct json_step){ .key = "version" },
 					    1),
-			      "version %d, not 1", version);
+			      "version %d, not 1 or %d", version, STATE_VERSION_CNP);
 	if (!json_is_array(list))
 		return refuse(ld,
 			      json_pos_find(text, len, 0, &(struct json_step){ .key = "endpoints" },
@@ -481,6 +481,14 @@ static int load_file(struct state *st, struct loader *ld, struct policy_objects 
 	r = load_objects(ld, objs, ret_objs);
 	if (r < 0)
 		return r;
+	if (version == 1 && (*ret_objs)->n_cnps > 0) {
+		*ret_objs = policy_objects_free(*ret_objs);
+		return refuse(ld,
+			      json_pos_find(text, len, 0, &(struct json_step){ .key = "version" },
+					    1),
+			      "version 1 holds no ClusterNetworkPolicy (version %d does)",
+			      STATE_VERSION_CNP);
+	}
 	json_array_foreach(list, i, v) {
 		char what[48];
 		size_t off = json_pos_find(text, len, 0,

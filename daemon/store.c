@@ -25,6 +25,9 @@ void store_done(struct store *s)
 	for (size_t i = 0; i < s->n_netpols; i++)
 		policy_netpol_free(s->netpols[i]);
 	free(s->netpols);
+	for (size_t i = 0; i < s->n_cnps; i++)
+		policy_cnp_free(s->cnps[i]);
+	free(s->cnps);
 	*s = (struct store){ 0 };
 }
 
@@ -43,10 +46,17 @@ static int cmp_netpol(const void *a, const void *b)
 	return c ? c : strcmp(x->name, y->name);
 }
 
+static int cmp_cnp(const void *a, const void *b)
+{
+	return strcmp((*(struct policy_cnp *const *)a)->name,
+		      (*(struct policy_cnp *const *)b)->name);
+}
+
 void store_sort(struct store *s)
 {
 	qsort_safe(s->namespaces, s->n_namespaces, sizeof(*s->namespaces), cmp_namespace);
 	qsort_safe(s->netpols, s->n_netpols, sizeof(*s->netpols), cmp_netpol);
+	qsort_safe(s->cnps, s->n_cnps, sizeof(*s->cnps), cmp_cnp);
 }
 
 void store_load(struct store *s, struct policy_objects *objs)
@@ -58,6 +68,9 @@ void store_load(struct store *s, struct policy_objects *objs)
 	s->netpols = TAKE_PTR(objs->netpols);
 	s->n_netpols = objs->n_netpols;
 	objs->n_netpols = 0;
+	s->cnps = TAKE_PTR(objs->cnps);
+	s->n_cnps = objs->n_cnps;
+	objs->n_cnps = 0;
 	policy_objects_free(objs);
 	store_sort(s);
 }
@@ -74,6 +87,14 @@ ssize_t store_find_netpol(const struct store *s, const char *ns, const char *nam
 {
 	for (size_t i = 0; i < s->n_netpols; i++)
 		if (streq(s->netpols[i]->namespace, ns) && streq(s->netpols[i]->name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+ssize_t store_find_cnp(const struct store *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_cnps; i++)
+		if (streq(s->cnps[i]->name, name))
 			return (ssize_t)i;
 	return -1;
 }
@@ -133,6 +154,15 @@ int store_put_netpol(struct store *s, const struct store_snapshot *snap,
 		   policy_netpol_free);
 }
 
+int store_put_cnp(struct store *s, const struct store_snapshot *snap, struct policy_cnp **objp)
+{
+	ssize_t k = store_find_cnp(s, (*objp)->name);
+
+	if (k >= 0 && policy_cnp_equal(s->cnps[k], *objp))
+		return STORE_UNCHANGED;
+	return PUT(s->cnps, s->n_cnps, snap->cnps, snap->n_cnps, k, objp, policy_cnp_free);
+}
+
 void store_remove_namespace_at(struct store *s, size_t k)
 {
 	memmove(&s->namespaces[k], &s->namespaces[k + 1],
@@ -146,20 +176,30 @@ void store_remove_netpol_at(struct store *s, size_t k)
 	s->n_netpols--;
 }
 
+void store_remove_cnp_at(struct store *s, size_t k)
+{
+	memmove(&s->cnps[k], &s->cnps[k + 1], (s->n_cnps - k - 1) * sizeof(*s->cnps));
+	s->n_cnps--;
+}
+
 int store_snapshot_take(const struct store *s, struct store_snapshot *snap)
 {
 	*snap = (struct store_snapshot){ .n_namespaces = s->n_namespaces,
-					 .n_netpols = s->n_netpols };
+					 .n_netpols = s->n_netpols,
+					 .n_cnps = s->n_cnps };
 	snap->namespaces = calloc(s->n_namespaces + 1, sizeof(*snap->namespaces));
 	snap->netpols = calloc(s->n_netpols + 1, sizeof(*snap->netpols));
-	if (!snap->namespaces || !snap->netpols) {
+	snap->cnps = calloc(s->n_cnps + 1, sizeof(*snap->cnps));
+	if (!snap->namespaces || !snap->netpols || !snap->cnps) {
 		free(snap->namespaces);
 		free(snap->netpols);
+		free(snap->cnps);
 		*snap = (struct store_snapshot){ 0 };
 		return -ENOMEM;
 	}
 	memcpy_safe(snap->namespaces, s->namespaces, s->n_namespaces * sizeof(*s->namespaces));
 	memcpy_safe(snap->netpols, s->netpols, s->n_netpols * sizeof(*s->netpols));
+	memcpy_safe(snap->cnps, s->cnps, s->n_cnps * sizeof(*s->cnps));
 	return 0;
 }
 
@@ -171,8 +211,12 @@ void store_snapshot_commit(struct store *s, struct store_snapshot *snap)
 	for (size_t i = 0; i < snap->n_netpols; i++)
 		if (!has_ptr((void *const *)s->netpols, s->n_netpols, snap->netpols[i]))
 			policy_netpol_free(snap->netpols[i]);
+	for (size_t i = 0; i < snap->n_cnps; i++)
+		if (!has_ptr((void *const *)s->cnps, s->n_cnps, snap->cnps[i]))
+			policy_cnp_free(snap->cnps[i]);
 	free(snap->namespaces);
 	free(snap->netpols);
+	free(snap->cnps);
 	*snap = (struct store_snapshot){ 0 };
 }
 
@@ -184,12 +228,18 @@ void store_snapshot_restore(struct store *s, struct store_snapshot *snap)
 	for (size_t i = 0; i < s->n_netpols; i++)
 		if (!has_ptr((void *const *)snap->netpols, snap->n_netpols, s->netpols[i]))
 			policy_netpol_free(s->netpols[i]);
+	for (size_t i = 0; i < s->n_cnps; i++)
+		if (!has_ptr((void *const *)snap->cnps, snap->n_cnps, s->cnps[i]))
+			policy_cnp_free(s->cnps[i]);
 	free(s->namespaces);
 	free(s->netpols);
+	free(s->cnps);
 	s->namespaces = snap->namespaces;
 	s->n_namespaces = snap->n_namespaces;
 	s->netpols = snap->netpols;
 	s->n_netpols = snap->n_netpols;
+	s->cnps = snap->cnps;
+	s->n_cnps = snap->n_cnps;
 	*snap = (struct store_snapshot){ 0 };
 }
 
@@ -214,4 +264,15 @@ void store_netpols_changed(const struct store *s, const struct store_snapshot *s
 	for (size_t i = 0; i < snap->n_netpols; i++)
 		if (!has_ptr((void *const *)s->netpols, s->n_netpols, snap->netpols[i]))
 			fn(snap->netpols[i], userdata);
+}
+
+void store_cnps_changed(const struct store *s, const struct store_snapshot *snap,
+			void (*fn)(const struct policy_cnp *p, void *userdata), void *userdata)
+{
+	for (size_t i = 0; i < s->n_cnps; i++)
+		if (!has_ptr((void *const *)snap->cnps, snap->n_cnps, s->cnps[i]))
+			fn(s->cnps[i], userdata);
+	for (size_t i = 0; i < snap->n_cnps; i++)
+		if (!has_ptr((void *const *)s->cnps, s->n_cnps, snap->cnps[i]))
+			fn(snap->cnps[i], userdata);
 }

@@ -9,7 +9,7 @@
 
 /*
  * The policy objects in force: Namespaces (only applied ones) sorted by name, NetworkPolicies
- * sorted by namespace and name. A change is made on the live store after taking a snapshot
+ * sorted by namespace and name, ClusterNetworkPolicies sorted by name. A change is made on the live store after taking a snapshot
  * (the arrays, not the objects): keeping the change frees what only the snapshot had, undoing
  * it frees what only the change added.
  */
@@ -18,6 +18,8 @@ struct store {
 	size_t n_namespaces;
 	struct policy_netpol **netpols;
 	size_t n_netpols;
+	struct policy_cnp **cnps;
+	size_t n_cnps;
 };
 
 struct store_snapshot {
@@ -25,6 +27,8 @@ struct store_snapshot {
 	size_t n_namespaces;
 	struct policy_netpol **netpols;
 	size_t n_netpols;
+	struct policy_cnp **cnps;
+	size_t n_cnps;
 };
 
 void store_done(struct store *s);
@@ -33,6 +37,7 @@ void store_load(struct store *s, struct policy_objects *objs);
 
 ssize_t store_find_namespace(const struct store *s, const char *name);
 ssize_t store_find_netpol(const struct store *s, const char *ns, const char *name);
+ssize_t store_find_cnp(const struct store *s, const char *name);
 
 enum store_put {
 	STORE_UNCHANGED,
@@ -49,10 +54,12 @@ int store_put_namespace(struct store *s, const struct store_snapshot *snap,
 			struct policy_namespace **objp);
 int store_put_netpol(struct store *s, const struct store_snapshot *snap,
 		     struct policy_netpol **objp);
+int store_put_cnp(struct store *s, const struct store_snapshot *snap, struct policy_cnp **objp);
 void store_sort(struct store *s);
 /* Removes (does not free: the snapshot still has it) the object at k. */
 void store_remove_namespace_at(struct store *s, size_t k);
 void store_remove_netpol_at(struct store *s, size_t k);
+void store_remove_cnp_at(struct store *s, size_t k);
 
 int store_snapshot_take(const struct store *s, struct store_snapshot *snap);
 /* Keeps the current objects: frees those only the snapshot had. */
@@ -60,8 +67,11 @@ void store_snapshot_commit(struct store *s, struct store_snapshot *snap);
 /* Restores the snapshot: frees the objects only the current store has. */
 void store_snapshot_restore(struct store *s, struct store_snapshot *snap);
 /* What changed since the snapshot: whether any namespace was added, changed or removed, and
- * each NetworkPolicy added, changed or removed (old and new versions both). */
+ * each NetworkPolicy or ClusterNetworkPolicy added, changed or removed (old and new versions
+ * both). */
 bool store_namespaces_changed(const struct store *s, const struct store_snapshot *snap);
 void store_netpols_changed(const struct store *s, const struct store_snapshot *snap,
 			   void (*fn)(const struct policy_netpol *p, void *userdata),
 			   void *userdata);
+void store_cnps_changed(const struct store *s, const struct store_snapshot *snap,
+			void (*fn)(const struct policy_cnp *p, void *userdata), void *userdata);

@@ -109,6 +109,20 @@ json_t *view_netpol(const struct policy_netpol *p)
 	return p ? json_take_text(policy_netpol_to_json(p)) : NULL;
 }
 
+json_t *view_cnp(const struct policy_cnp *p)
+{
+	return p ? json_take_text(policy_cnp_to_json(p)) : NULL;
+}
+
+json_t *view_cnps(const struct store *s)
+{
+	json_t *items = json_array();
+
+	for (size_t i = 0; items && i < s->n_cnps; i++)
+		json_array_append_new(items, view_cnp(s->cnps[i]));
+	return json_pack("{s:o}", "items", items);
+}
+
 json_t *view_namespace(const struct policy_namespace *n)
 {
 	return n ? json_take_text(policy_namespace_to_json(n)) : NULL;
@@ -224,8 +238,11 @@ json_t *view_status(const struct status_inputs *in)
 		      in->engine ? in->engine : json_null(), "changes",
 		      json_pack("{s:o, s:o}", "last", change_json(&rc->last), "total",
 				change_json(&rc->total)));
-	if (o)
+	if (o) {
 		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
+		json_object_set_new(o, "clusternetworkpolicies",
+				    json_integer((json_int_t)in->store->n_cnps));
+	}
 	/* who may start unisolated while segd is down: the host's setting, never the workload's */
 	if (o) {
 		json_t *names = json_array();

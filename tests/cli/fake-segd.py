@@ -47,6 +47,24 @@ NETPOLS = [
     netpol("x", "deny-all", {}, ["Ingress"]),
 ]
 
+# ClusterNetworkPolicies (policy.networking.k8s.io/v1alpha2), as segd serializes them
+CNPS = [
+    {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+     "metadata": {"name": "block-x"},
+     "spec": {"tier": "Admin", "priority": 10,
+              "subject": {"namespaces": {"matchLabels": {"team": "red"}}},
+              "ingress": [{"name": "deny-all", "action": "Deny",
+                           "from": [{"namespaces": {}}]}],
+              "egress": [{"action": "Pass", "to": [{"networks": ["10.0.0.0/8"]}]},
+                         {"action": "Accept", "to": [{"namespaces": {}}]}]}},
+    {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy",
+     "metadata": {"name": "default-deny"},
+     "spec": {"tier": "Baseline", "priority": 1000,
+              "subject": {"pods": {"namespaceSelector": {},
+                                   "podSelector": {"matchLabels": {"app": "web"}}}},
+              "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}},
+]
+
 NAMESPACES = [
     {"apiVersion": "v1", "kind": "Namespace",
      "metadata": {"name": "default", "labels": {"kubernetes.io/metadata.name": "default"}}},
@@ -72,7 +90,7 @@ RULES = {
 }
 
 STATUS = {"version": "0.1.0", "pid": 4242, "uptime_seconds": 3723, "endpoints": 2,
-          "networkpolicies": 3, "namespaces": 2, "enforced": 1, "errors": 1,
+          "networkpolicies": 3, "clusternetworkpolicies": 2, "namespaces": 2, "enforced": 1, "errors": 1,
           "table_flags": ["owner", "persist"],
           "hook_fail_open": {"names": ["db", "cache"], "config": "/etc/segd/segd.conf"},
           "last_errors": [{"time": "2024-05-01T10:00:00Z", "message": "netns y-b vanished"}]}
@@ -152,6 +170,19 @@ class Handler(BaseHTTPRequestHandler):
                                    "message": "invalid CIDR \"10.0.0.0/33\""},
                                   {"file": q.get("file"), "line": 3, "column": 1,
                                    "path": "", "message": "unknown field \"spek\""}]) + (None,)
+            if "ClusterNetworkPolicy" in body:
+                if p == ["delete"]:
+                    return 200, {"deleted": [{"kind": "ClusterNetworkPolicy",
+                                              "name": "block-x"},
+                                             {"kind": "NetworkPolicy", "namespace": "x",
+                                              "name": "allow-b"}],
+                                 "endpoints_updated": 2}, None
+                return 200, {"applied": [
+                    {"kind": "Namespace", "name": "x", "action": "unchanged"},
+                    {"kind": "NetworkPolicy", "namespace": "x", "name": "allow-b",
+                     "action": "created"},
+                    {"kind": "ClusterNetworkPolicy", "name": "block-x",
+                     "action": "created"}], "endpoints_updated": 2}, None
             if p == ["delete"]:
                 if "MISSING" in body:
                     return error(404, "networkpolicy x/missing not found", 2) + (None,)
@@ -222,6 +253,18 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "DELETE":
                     return 200, {"deleted": [{"kind": "NetworkPolicy", "namespace": p[1],
                                               "name": p[2]}], "endpoints_updated": 1}, None
+        if p[:1] == ["clusternetworkpolicies"]:
+            if method == "GET" and len(p) == 1:
+                return 200, {"items": CNPS}, None
+            if len(p) == 2:
+                found = [c for c in CNPS if c["metadata"]["name"] == p[1]]
+                if not found:
+                    return error(404, "clusternetworkpolicy %s not found" % p[1], 2) + (None,)
+                if method == "GET":
+                    return 200, found[0], None
+                if method == "DELETE":
+                    return 200, {"deleted": [{"kind": "ClusterNetworkPolicy",
+                                              "name": p[1]}], "endpoints_updated": 1}, None
         if p == ["namespaces"] and method == "GET":
             return 200, {"items": NAMESPACES}, None
         if p[:1] == ["endpoints"]:

@@ -171,7 +171,7 @@ expect_err_has "segctl status: option '--socket' requires an argument"
 t "bad output format"
 run get ep -o xml
 expect_rc 1
-expect_err_has "unknown output format 'xml' (expected one of: table, json, yaml, name)"
+expect_err_has "unknown output format 'xml' (expected one of: table, json, yaml, name, wide)"
 expect_requests 0
 
 # ---- socket selection and connection errors ----------------------------------------------
@@ -956,6 +956,7 @@ expect_rc 0
 expect_out "segd 0.1.0 (pid 4242), up 1h 2m 3s
 endpoints:        2 (1 enforced, 1 in error)
 networkpolicies:  3
+cluster policies: 2
 namespaces:       2
 table flags:      owner,persist
 hook fail-open:   db, cache (/etc/segd/segd.conf)
@@ -1061,6 +1062,157 @@ expect_err_has "exclude each other"
 run matrix --port 99999
 expect_rc 1
 expect_err_has "invalid port '99999'"
+
+# ---- ClusterNetworkPolicy ------------------------------------------------------------------
+
+cat >"$tmp/cnp.yaml" <<'EOF'
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Namespace
+  metadata: {name: x}
+- apiVersion: networking.k8s.io/v1
+  kind: NetworkPolicy
+  metadata: {name: allow-b, namespace: x}
+  spec: {podSelector: {}}
+- apiVersion: policy.networking.k8s.io/v1alpha2
+  kind: ClusterNetworkPolicy
+  metadata: {name: block-x}
+  spec:
+    tier: Admin
+    priority: 10
+    subject: {namespaces: {matchLabels: {team: red}}}
+    ingress: [{action: Deny, from: [{namespaces: {}}]}]
+EOF
+
+t "apply -f: a List mixing Namespace, NetworkPolicy and ClusterNetworkPolicy"
+run apply -f "$tmp/cnp.yaml"
+expect_rc 0
+expect_requests 1
+expect_req 1 "r['method'] == 'POST' and r['path'] == '/v1/apply' and r['body'] == open('$tmp/cnp.yaml').read()"
+expect_out "namespace/x unchanged
+networkpolicy/x/allow-b created
+clusternetworkpolicy/block-x created"
+
+t "delete -f: a mixed List"
+run delete -f "$tmp/cnp.yaml"
+expect_rc 0
+expect_req 1 "r['method'] == 'POST' and r['path'] == '/v1/delete'"
+expect_out "clusternetworkpolicy/block-x deleted
+networkpolicy/x/allow-b deleted"
+
+for res in clusternetworkpolicies clusternetworkpolicy cnp; do
+	t "get $res: table"
+	run get "$res"
+	expect_rc 0
+	expect_requests 1
+	expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/clusternetworkpolicies" and r["query"] == {}'
+	expect_out "NAME           TIER       PRIORITY
+block-x        Admin      10
+default-deny   Baseline   1000"
+done
+
+t "get cnp -A: cluster-scoped, the same list"
+run get cnp -A
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/clusternetworkpolicies" and r["query"] == {}'
+expect_out_has "block-x        Admin      10"
+
+t "get cnp -o wide: subject and rule counts"
+run get cnp -o wide
+expect_rc 0
+expect_out "NAME           TIER       PRIORITY   SUBJECT                          INGRESS-RULES   EGRESS-RULES
+block-x        Admin      10         namespaces:team=red              1               2
+default-deny   Baseline   1000       namespaces:<none> pods:app=web   1               0"
+
+t "get cnp -o json: the full objects under items"
+run get cnp -o json
+expect_rc 0
+expect_json 'list(j) == ["items"] and [c["metadata"]["name"] for c in j["items"]] == ["block-x", "default-deny"] and j["items"][0]["kind"] == "ClusterNetworkPolicy" and j["items"][0]["spec"]["egress"][0] == {"action": "Pass", "to": [{"networks": ["10.0.0.0/8"]}]}'
+
+t "get cnp -o name"
+run get cnp -o name
+expect_rc 0
+expect_out "clusternetworkpolicy/block-x
+clusternetworkpolicy/default-deny"
+
+t "get clusternetworkpolicy NAME"
+run get clusternetworkpolicy block-x
+expect_rc 0
+expect_requests 1
+expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/clusternetworkpolicies/block-x"'
+expect_out "NAME      TIER    PRIORITY
+block-x   Admin   10"
+
+t "get cnp NAME -o json: the object itself"
+run get cnp default-deny -o json
+expect_rc 0
+expect_json 'j["metadata"] == {"name": "default-deny"} and j["spec"]["tier"] == "Baseline" and j["spec"]["subject"]["pods"]["podSelector"] == {"matchLabels": {"app": "web"}}'
+
+if python3 -c 'import yaml' 2>/dev/null; then
+	t "get cnp -o yaml equals -o json"
+	run get cnp -o json
+	cp "$tmp/out" "$tmp/json"
+	run get cnp -o yaml
+	expect_rc 0
+	python3 -c 'import json, sys, yaml
+sys.exit(0 if yaml.safe_load(open(sys.argv[1])) == json.load(open(sys.argv[2])) else 1)' \
+		"$tmp/out" "$tmp/json" && ok || bad "YAML and JSON differ"
+fi
+
+t "get cnp NAME: 404"
+run get cnp nope
+expect_rc 1
+expect_out_empty
+expect_err "segctl: clusternetworkpolicy nope not found"
+
+t "get cnp: argument errors"
+run get cnp -n x
+expect_rc 1
+expect_err_has "clusternetworkpolicies are cluster-scoped: -n does not apply"
+run get cnp Bad_Name
+expect_rc 1
+expect_err_has "invalid clusternetworkpolicy name 'Bad_Name'"
+run get cnp -o bogus
+expect_rc 1
+expect_err_has "unknown output format 'bogus' (expected one of: table, json, yaml, name, wide)"
+expect_requests 0
+
+for res in clusternetworkpolicy clusternetworkpolicies cnp; do
+	t "delete $res NAME"
+	run delete "$res" block-x
+	expect_rc 0
+	expect_requests 1
+	expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/clusternetworkpolicies/block-x" and r["body"] == ""'
+	expect_out "clusternetworkpolicy/block-x deleted"
+done
+
+t "delete cnp: several names, one missing"
+run delete cnp block-x nope default-deny
+expect_rc 1
+expect_requests 3
+expect_req 3 'r["path"] == "/v1/clusternetworkpolicies/default-deny"'
+expect_out "clusternetworkpolicy/block-x deleted
+clusternetworkpolicy/default-deny deleted"
+expect_err "segctl: clusternetworkpolicy nope not found"
+
+t "delete cnp: argument errors"
+run delete cnp block-x -n x
+expect_rc 1
+expect_err_has "clusternetworkpolicies are cluster-scoped: -n does not apply"
+run delete cnp Bad_Name
+expect_rc 1
+expect_err_has "invalid clusternetworkpolicy name 'Bad_Name'"
+expect_requests 0
+
+t "help names the new kind"
+run get --help
+expect_out_has "clusternetworkpolicies (cnp, clusternetworkpolicy)"
+run delete --help
+expect_out_has "segctl delete clusternetworkpolicy NAME..."
+run apply --help
+expect_out_has "ClusterNetworkPolicy"
 
 # ---- bad replies ------------------------------------------------------------------------
 

@@ -59,6 +59,23 @@ static void test_routes(void **state)
 	snprintf(path, sizeof(path), "/v1/a/b/c/d/e/f/g/h/i");
 	assert_null(api_route_find("GET", path, args, &status));
 	assert_int_equal(status, 404);
+	/* ClusterNetworkPolicies: cluster-scoped, by name; the roles of NetworkPolicies. */
+	snprintf(path, sizeof(path), "/v1/clusternetworkpolicies");
+	assert_int_equal(api_route_find("GET", path, args, &status)->role, API_READ);
+	snprintf(path, sizeof(path), "/v1/clusternetworkpolicies/deny-all");
+	rt = api_route_find("GET", path, args, &status);
+	assert_int_equal(rt->role, API_READ);
+	assert_string_equal(args[0], "deny-all");
+	snprintf(path, sizeof(path), "/v1/clusternetworkpolicies/deny-all");
+	rt = api_route_find("DELETE", path, args, &status);
+	assert_int_equal(rt->role, API_WRITE);
+	assert_string_equal(args[0], "deny-all");
+	snprintf(path, sizeof(path), "/v1/clusternetworkpolicies/deny-all");
+	assert_null(api_route_find("PUT", path, args, &status));
+	assert_int_equal(status, 405);
+	snprintf(path, sizeof(path), "/v1/clusternetworkpolicies/a/b");
+	assert_null(api_route_find("GET", path, args, &status));
+	assert_int_equal(status, 404);
 	/* Every change is a write: the audit group may GET only. */
 	snprintf(path, sizeof(path), "/v1/diff");
 	assert_int_equal(api_route_find("POST", path, args, &status)->role, API_WRITE);
@@ -254,6 +271,95 @@ static void test_server(void **state)
 	harness_stop(&h);
 }
 
+static void assert_json_eq(json_t *got, const char *want_text)
+{
+	json_t *want = json_loads(want_text, 0, NULL);
+	char *g = json_dumps(got, JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	assert_non_null(want);
+	if (!json_equal(got, want))
+		fail_msg("JSON differs:\n  got:  %s\n  want: %s", g, want_text);
+	free(g);
+	json_decref(want);
+}
+
+/* The last line of the audit log, parsed. */
+static json_t *last_audit_record(const struct harness *h)
+{
+	char line[8192], last[8192] = "";
+	FILE *f = fopen(h->audit, "re");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		memcpy(last, line, sizeof(last));
+	fclose(f);
+	return json_loads(last, 0, NULL);
+}
+
+/* ClusterNetworkPolicy over HTTP: applied with /v1/apply, listed, got, deleted, audited. */
+static void test_cnp_routes(void **state)
+{
+	static const char cnp[] = "apiVersion: policy.networking.k8s.io/v1alpha2\n"
+				  "kind: ClusterNetworkPolicy\nmetadata: {name: deny-all}\n"
+				  "spec: {tier: Admin, priority: 3, subject: {namespaces: {}},\n"
+				  "       ingress: [{action: Deny, from: [{namespaces: {}}]}]}\n";
+	struct harness h;
+	json_t *o = NULL, *rec, *c;
+
+	harness_start(&h, NULL);
+	assert_int_equal(http(&h, "GET", "/v1/clusternetworkpolicies", "", 0, &o), 200);
+	assert_json_eq(o, "{\"items\": []}");
+	json_decref(o);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=c.yaml", cnp, strlen(cnp), &o), 200);
+	c = json_array_get(json_object_get(o, "applied"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "kind")), "ClusterNetworkPolicy");
+	assert_string_equal(json_string_value(json_object_get(c, "action")), "created");
+	assert_null(json_object_get(c, "namespace"));
+	json_decref(o);
+	rec = last_audit_record(&h);
+	c = json_array_get(json_object_get(rec, "changes"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "kind")), "ClusterNetworkPolicy");
+	assert_string_equal(json_string_value(json_object_get(c, "name")), "deny-all");
+	assert_true(json_is_null(json_object_get(c, "before")));
+	assert_int_equal(json_integer_value(json_object_get(
+				 json_object_get(json_object_get(c, "after"), "spec"), "priority")),
+			 3);
+	json_decref(rec);
+
+	assert_int_equal(http(&h, "GET", "/v1/clusternetworkpolicies", "", 0, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "items")), 1);
+	assert_string_equal(json_string_value(
+				    json_object_get(json_array_get(json_object_get(o, "items"), 0),
+						    "kind")),
+			    "ClusterNetworkPolicy");
+	json_decref(o);
+	assert_int_equal(http(&h, "GET", "/v1/clusternetworkpolicies/deny-all", "", 0, &o), 200);
+	c = json_array_get(json_object_get(json_object_get(o, "spec"), "ingress"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "action")), "Deny");
+	json_decref(o);
+	assert_int_equal(http(&h, "GET", "/v1/clusternetworkpolicies/nope", "", 0, &o), 404);
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(o, "error"), "message")),
+			    "clusternetworkpolicy nope not found");
+	json_decref(o);
+	assert_int_equal(http(&h, "DELETE", "/v1/clusternetworkpolicies/nope", "", 0, &o), 404);
+	json_decref(o);
+	assert_int_equal(http(&h, "DELETE", "/v1/clusternetworkpolicies/deny-all", "", 0, &o), 200);
+	assert_json_eq(json_object_get(o, "deleted"),
+		       "[{\"kind\": \"ClusterNetworkPolicy\", \"name\": \"deny-all\"}]");
+	json_decref(o);
+	rec = last_audit_record(&h);
+	assert_string_equal(json_string_value(json_object_get(rec, "request")),
+			    "DELETE /v1/clusternetworkpolicies/deny-all");
+	c = json_array_get(json_object_get(rec, "changes"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "action")), "deleted");
+	assert_true(json_is_null(json_object_get(c, "after")));
+	json_decref(rec);
+	assert_int_equal(http(&h, "GET", "/v1/clusternetworkpolicies/deny-all", "", 0, &o), 404);
+	json_decref(o);
+	harness_stop(&h);
+}
+
 /* A file with a UTF-8 byte order mark and CRLF line ends (Windows editors) applies as kubectl
  * applies it, YAML (several documents) and JSON; its diagnostics keep their positions. */
 static void test_apply_bom_crlf(void **state)
@@ -292,9 +398,8 @@ static void test_apply_bom_crlf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_routes),
-		cmocka_unit_test(test_statuses),
-		cmocka_unit_test(test_server),
+		cmocka_unit_test(test_routes),	       cmocka_unit_test(test_statuses),
+		cmocka_unit_test(test_server),	       cmocka_unit_test(test_cnp_routes),
 		cmocka_unit_test(test_apply_bom_crlf),
 	};
 

@@ -172,13 +172,49 @@ static void test_unattributable_entries_refused(void **state)
 	expect_refused(HEAD OK_EP ",\n  {\"name\": }\n ]}", NULL,
 		       "state.json:4:12: not valid JSON");
 	expect_refused("{\"version\": 1,\n \"version\": 1}", NULL, "state.json:2:");
-	expect_refused("{\"version\": 2, \"objects\": {}, \"endpoints\": []}", NULL,
-		       "state.json:1:13: version 2");
+	expect_refused("{\"version\": 3, \"objects\": {}, \"endpoints\": []}", NULL,
+		       "state.json:1:13: version 3");
 	expect_refused(
 		"{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\",\n"
 		" \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"Namespace\",\n"
 		" \"metadata\": {\"name\": \"Bad_Name\"}}]}, \"endpoints\": []}",
 		NULL, "state.json:3:");
+}
+
+#define CNP_ITEM                                                                                     \
+	" \"items\": [{\"apiVersion\": \"policy.networking.k8s.io/v1alpha2\",\n"                     \
+	" \"kind\": \"ClusterNetworkPolicy\", \"metadata\": {\"name\": \"c\"}, \"spec\": {\"tier\":" \
+	" \"Baseline\", \"priority\": 3, \"subject\": {\"namespaces\": {}}}}]}, \"endpoints\": []}"
+
+/* Version 2 holds ClusterNetworkPolicies; version 1 (written by a segd that has none, or by
+ * hand) may not: it is refused at its version rather than read as something it cannot be. */
+static void test_cnp_versions(void **state)
+{
+	struct state *st = NULL;
+	struct state_loaded l = { 0 };
+
+	assert_int_equal(load("{\"version\": 2, \"objects\": {\"apiVersion\": \"v1\", \"kind\": "
+			      "\"List\",\n" CNP_ITEM,
+			      NULL, &st, &l),
+			 0);
+	assert_int_equal(l.objects->n_cnps, 1);
+	assert_string_equal(l.objects->cnps[0]->name, "c");
+	assert_int_equal(l.objects->cnps[0]->tier, POLICY_TIER_BASELINE);
+	assert_int_equal(l.objects->cnps[0]->priority, 3);
+	state_loaded_done(&l);
+	state_free(st);
+
+	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": "
+		       "\"List\",\n" CNP_ITEM,
+		       NULL, "state.json:1:13: version 1 holds no ClusterNetworkPolicy");
+	/* an invalid one in version 2 is refused with its position, like any stored policy */
+	expect_refused("{\"version\": 2, \"objects\": {\"apiVersion\": \"v1\", \"kind\": "
+		       "\"List\",\n"
+		       " \"items\": [{\"apiVersion\": \"policy.networking.k8s.io/v1alpha2\",\n"
+		       " \"kind\": \"ClusterNetworkPolicy\", \"metadata\": {\"name\": \"c\"},\n"
+		       " \"spec\": {\"tier\": \"Middle\", \"priority\": 3, \"subject\": "
+		       "{\"namespaces\": {}}}}]}, \"endpoints\": []}",
+		       NULL, "state.json:4:");
 }
 
 static void test_duplicates_quarantine_both(void **state)
@@ -337,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_entry_kinds),
 		cmocka_unit_test(test_unattributable_entries_refused),
 		cmocka_unit_test(test_duplicates_quarantine_both),
+		cmocka_unit_test(test_cnp_versions),
 		cmocka_unit_test(test_journal_faults_quarantine),
 		cmocka_unit_test(test_journal_unattributable_refused),
 		cmocka_unit_test(test_journal_without_state_refused),

@@ -347,7 +347,7 @@ static void test_corrupt(void **state)
 	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
 		       " \"items\": []}}",
 		       -EBADMSG);
-	expect_refused("{\"version\": 2, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
+	expect_refused("{\"version\": 3, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","
 		       " \"items\": []}, \"endpoints\": []}",
 		       -EBADMSG);
 	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": \"List\","

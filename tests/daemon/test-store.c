@@ -36,6 +36,105 @@ static struct policy_netpol *np(const char *nsname, const char *name, unsigned p
 	return netpol_parse(text);
 }
 
+static struct policy_cnp *cnp(const char *name, unsigned priority)
+{
+	char text[512];
+	struct policy_objects *o;
+	struct policy_cnp *p;
+
+	snprintf(text, sizeof(text),
+		 "{\"apiVersion\": \"policy.networking.k8s.io/v1alpha2\","
+		 " \"kind\": \"ClusterNetworkPolicy\", \"metadata\": {\"name\": \"%s\"},"
+		 " \"spec\": {\"tier\": \"Admin\", \"priority\": %u,"
+		 " \"subject\": {\"namespaces\": {}}}}",
+		 name, priority);
+	o = objects_parse(text);
+	assert_int_equal(o->n_cnps, 1);
+	p = o->cnps[0];
+	o->n_cnps = 0;
+	policy_objects_free(o);
+	return p;
+}
+
+struct cnp_seen {
+	char names[8][64];
+	size_t n;
+};
+
+static void on_cnp_changed(const struct policy_cnp *p, void *userdata)
+{
+	struct cnp_seen *seen = userdata;
+
+	assert_true(seen->n < ARRAY_SIZE(seen->names));
+	snprintf(seen->names[seen->n++], sizeof(seen->names[0]), "%s:%u", p->name, p->priority);
+}
+
+/* ClusterNetworkPolicies: by name, sorted; put/remove/commit/restore as NetworkPolicies,
+ * and what changed since a snapshot (both versions of a changed one). */
+static void test_cnps(void **state)
+{
+	struct store s = { 0 };
+	struct store_snapshot snap;
+	struct policy_cnp *b = cnp("b", 1), *obj;
+	struct cnp_seen seen = { 0 };
+
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	obj = b;
+	assert_int_equal(store_put_cnp(&s, &snap, &obj), STORE_CREATED);
+	assert_null(obj);
+	obj = cnp("a", 2);
+	assert_int_equal(store_put_cnp(&s, &snap, &obj), STORE_CREATED);
+	store_sort(&s);
+	assert_string_equal(s.cnps[0]->name, "a");
+	assert_string_equal(s.cnps[1]->name, "b");
+	assert_int_equal(store_find_cnp(&s, "b"), 1);
+	assert_int_equal(store_find_cnp(&s, "c"), -1);
+	store_cnps_changed(&s, &snap, on_cnp_changed, &seen);
+	assert_int_equal(seen.n, 2);
+	assert_false(store_namespaces_changed(&s, &snap));
+	store_snapshot_commit(&s, &snap);
+
+	/* an equal one is left to the caller; another priority replaces it */
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	obj = cnp("b", 1);
+	assert_int_equal(store_put_cnp(&s, &snap, &obj), STORE_UNCHANGED);
+	assert_non_null(obj);
+	policy_cnp_free(obj);
+	seen.n = 0;
+	store_cnps_changed(&s, &snap, on_cnp_changed, &seen);
+	assert_int_equal(seen.n, 0);
+	obj = cnp("b", 7);
+	assert_int_equal(store_put_cnp(&s, &snap, &obj), STORE_CONFIGURED);
+	store_remove_cnp_at(&s, (size_t)store_find_cnp(&s, "a"));
+	assert_int_equal(s.n_cnps, 1);
+	store_cnps_changed(&s, &snap, on_cnp_changed, &seen);
+	assert_int_equal(seen.n, 3);
+	assert_string_equal(seen.names[0], "b:7");
+	assert_string_equal(seen.names[1], "a:2");
+	assert_string_equal(seen.names[2], "b:1");
+	/* undone: both back as they were (b is the object first put) */
+	store_snapshot_restore(&s, &snap);
+	assert_int_equal(s.n_cnps, 2);
+	assert_ptr_equal(s.cnps[1], b);
+	assert_int_equal(s.cnps[1]->priority, 1);
+
+	/* kept: the removed one and the old b are freed (ASan tells) */
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	obj = cnp("b", 9);
+	assert_int_equal(store_put_cnp(&s, &snap, &obj), STORE_CONFIGURED);
+	/* put twice in one change: the first new version is freed, the snapshot's kept */
+	obj = cnp("b", 10);
+	assert_int_equal(store_put_cnp(&s, &snap, &obj), STORE_CONFIGURED);
+	assert_ptr_equal(snap.cnps[1], b);
+	store_remove_cnp_at(&s, 0);
+	store_snapshot_commit(&s, &snap);
+	assert_int_equal(s.n_cnps, 1);
+	assert_int_equal(s.cnps[0]->priority, 10);
+	store_done(&s);
+	assert_int_equal(s.n_cnps, 0);
+	assert_null(s.cnps);
+}
+
 static void test_put_to_string(void **state)
 {
 	assert_string_equal(store_put_to_string(STORE_UNCHANGED), "unchanged");
@@ -361,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_cnps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
