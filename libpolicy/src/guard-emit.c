@@ -499,6 +499,8 @@ _public_ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, 
 		r = emit_chain(&e, POLICY_GUARD_CHAIN_FROM, NF_NETDEV_INGRESS, NF_DROP);
 	if (r >= 0)
 		r = emit_chain(&e, POLICY_GUARD_CHAIN_TO, NF_NETDEV_EGRESS, NF_ACCEPT);
+	if (r >= 0)
+		r = guard_emit_tier_chains(&e);
 	for (size_t i = 0; r >= 0 && i < plan->n_sets; i++) {
 		struct nftnl_set *s = NULL;
 

@@ -54,4 +54,7 @@ int guard_same_device(struct gemit *e, const char *chain, uint32_t key);
 /* guard-policy.c: the egress policy at the end of chain from_endpoint, and chain
  * to_endpoint's records of the flows the endpoint's ingress admits. */
 int guard_emit_egress(struct gemit *e);
+/* The regular chains of the ClusterNetworkPolicy tiers the rules jump to, after the base
+ * chains. */
+int guard_emit_tier_chains(struct gemit *e);
 int guard_emit_to_endpoint(struct gemit *e);
