@@ -202,6 +202,142 @@ static void test_guard_allows_replies(void **state)
 	pair_done(&p);
 }
 
+/* ---- ClusterNetworkPolicy tiers, by hand-built plans: nothing in "ep" enforces anything, so
+ * what is dropped is dropped by the guard alone (as when the workload deletes its own table). */
+
+#define TIER_RULE(d, t, a, s, hp, lo, hi)                                                \
+	{                                                                                \
+		.dir = (d), .tier = (t), .action = (a), .policy_name = (char *)"t",      \
+		.family = (s) >= 0 ? AF_INET : AF_UNSPEC, .set = (s), .has_proto = (hp), \
+		.proto = POLICY_PROTO_UDP, .port_lo = (lo), .port_hi = (hi),             \
+		.comment = (char *)"t/" #t " " #a                                        \
+	}
+
+/* Set 0 holds the host side, 10.9.0.1. */
+static struct policy_plan *tier_plan(struct policy_plan_rule *rules, size_t n, bool iso_egress)
+{
+	static struct policy_set_elem host[1];
+	static struct policy_set sets[] = {
+		{ .name = (char *)"h4", .family = AF_INET, .elems = host, .n_elems = 1 },
+	};
+	static struct policy_plan p;
+
+	inet_pton(AF_INET, "10.9.0.1", host[0].start);
+	p = (struct policy_plan){ .endpoint = (char *)"ep",
+				  .isolated = { false, iso_egress },
+				  .sets = sets,
+				  .n_sets = 1,
+				  .rules = rules,
+				  .n_rules = n };
+	return &p;
+}
+
+static void test_guard_admin_deny(void **state)
+{
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, true, 5000,
+			  5000),
+	};
+	int rx0, rx1, tx;
+	struct pair p;
+
+	pair_setup(&p, "adeny");
+	rx0 = udp_socket(p.host, "10.9.0.1", 5000);
+	rx1 = udp_socket(p.host, "10.9.0.1", 5001);
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	/* Without the guard it gets through. */
+	udp_send(tx, "10.9.0.1", 5000, "unguarded");
+	expect_first(rx0, "unguarded");
+
+	table_commit(&p, tier_plan(rules, sizeof(rules) / sizeof(rules[0]), false));
+	udp_send(tx, "10.9.0.1", 5000, "denied");
+	udp_send(tx, "10.9.0.1", 5001, "allowed");
+	expect_first(rx1, "allowed");
+	expect_none_queued(rx0);
+
+	close(rx0);
+	close(rx1);
+	close(tx);
+	pair_done(&p);
+}
+
+/* NetworkPolicy isolates egress and allows 5000-5001; the Admin tier passes 5000 on to it,
+ * denies 5000-5001 (so 5001, which it would allow, is dropped) and accepts 5002 (which it
+ * would not allow). 5003 is left to isolation. */
+static void test_guard_admin_over_isolation(void **state)
+{
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_PASS, 0, true, 5000,
+			  5000),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, true, 5000,
+			  5001),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_ACCEPT, 0, true, 5002,
+			  5002),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_NETPOL, POLICY_ACTION_ACCEPT, 0, true,
+			  5000, 5001),
+	};
+	int rx[4], tx;
+	struct pair p;
+
+	pair_setup(&p, "aover");
+	for (int i = 0; i < 4; i++)
+		rx[i] = udp_socket(p.host, "10.9.0.1", (uint16_t)(5000 + i));
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	table_commit(&p, tier_plan(rules, sizeof(rules) / sizeof(rules[0]), true));
+
+	udp_send(tx, "10.9.0.1", 5001, "admin deny");
+	udp_send(tx, "10.9.0.1", 5003, "isolated");
+	udp_send(tx, "10.9.0.1", 5002, "admin accept");
+	udp_send(tx, "10.9.0.1", 5000, "passed");
+	expect_first(rx[2], "admin accept");
+	expect_first(rx[0], "passed");
+	expect_none_queued(rx[1]);
+	expect_none_queued(rx[3]);
+
+	for (int i = 0; i < 4; i++)
+		close(rx[i]);
+	close(tx);
+	pair_done(&p);
+}
+
+/* An Admin Deny of everything to the host side; its ingress Admin tier accepts UDP 7000 from
+ * there and denies the rest. Replies on the admitted flow pass; on the denied one they do not. */
+static void test_guard_tier_replies(void **state)
+{
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_INGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_ACCEPT, 0, true,
+			  7000, 7000),
+		TIER_RULE(POLICY_DIR_INGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, false, 0,
+			  0),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, false, 0, 0),
+	};
+	int peer, server, other;
+	struct pair p;
+
+	pair_setup(&p, "trep");
+	peer = udp_socket(p.host, "10.9.0.1", 6000);
+	server = udp_socket(p.ep, "10.9.0.2", 7000);
+	other = udp_socket(p.ep, "10.9.0.2", 7001);
+	table_commit(&p, tier_plan(rules, sizeof(rules) / sizeof(rules[0]), false));
+
+	udp_send(server, "10.9.0.1", 6000, "unsolicited");
+	udp_send(peer, "10.9.0.2", 7000, "request");
+	expect_first(server, "request");
+	/* Denied at ingress by the tier: the guard lets it in (the endpoint's table would drop
+	 * it) but records no flow, so no reply goes out on it. */
+	udp_send(peer, "10.9.0.2", 7001, "denied request");
+	expect_first(other, "denied request");
+	udp_send(other, "10.9.0.1", 6000, "denied reply");
+	udp_send(server, "10.9.0.1", 6000, "reply");
+	expect_first(peer, "reply");
+	expect_none_queued(peer);
+
+	close(peer);
+	close(server);
+	close(other);
+	pair_done(&p);
+}
+
 /* The device goes and another one takes its name (as the next container's host-side veth
  * does): the old guard, left behind, must not judge the new device's traffic. */
 static void test_guard_ignores_a_reused_name(void **state)
@@ -533,6 +669,9 @@ int main(void)
 		cmocka_unit_test(test_guard_pins_mac),
 		cmocka_unit_test(test_guard_enforces_egress),
 		cmocka_unit_test(test_guard_allows_replies),
+		cmocka_unit_test(test_guard_admin_deny),
+		cmocka_unit_test(test_guard_admin_over_isolation),
+		cmocka_unit_test(test_guard_tier_replies),
 		cmocka_unit_test(test_guard_ignores_a_reused_name),
 		cmocka_unit_test(test_discover_and_commit),
 		cmocka_unit_test(test_tightening_forgets_replies),
