@@ -520,6 +520,72 @@ static void test_tightening_forgets_replies(void **state)
 	pair_done(&p);
 }
 
+/* With tiers an element added can deny: the ingress Admin Deny's set takes the host side, and
+ * the flow it admitted before is forgotten (its replies meet the Admin egress Deny). */
+static void test_tier_tightening_forgets_replies(void **state)
+{
+	static struct policy_set_elem host[1], before[1], after[2];
+	struct policy_set s1[] = {
+		{ .name = (char *)"h4", .family = AF_INET, .elems = host, .n_elems = 1 },
+		{ .name = (char *)"d4", .family = AF_INET, .elems = before, .n_elems = 1 },
+	};
+	struct policy_set s2[] = {
+		s1[0],
+		{ .name = (char *)"d4", .family = AF_INET, .elems = after, .n_elems = 2 }
+	};
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_INGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 1, false, 0,
+			  0),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, true, 6000,
+			  6000),
+	};
+	struct policy_plan p1 = { .sets = s1, .n_sets = 2, .rules = rules, .n_rules = 2 };
+	struct policy_plan p2 = { .sets = s2, .n_sets = 2, .rules = rules, .n_rules = 2 };
+	struct policy_addr own = { .family = AF_INET };
+	struct nft_error err = { 0 };
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	int peer, server, ctl_rx, ctl_tx;
+	struct pair p;
+	ino_t ino = 0;
+
+	inet_pton(AF_INET, "10.9.0.1", host[0].start);
+	inet_pton(AF_INET, "10.9.0.1", after[0].start);
+	inet_pton(AF_INET, "10.9.0.9", before[0].start);
+	inet_pton(AF_INET, "10.9.0.9", after[1].start);
+	assert_true(policy_plan_same_shape(&p1, &p2));
+	pair_setup(&p, "ttight");
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	assert_int_equal(netns_inode(p.ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(guard_commit(gs, &g, NULL, &p1, &own, 1, &err), 0);
+
+	peer = udp_socket(p.host, "10.9.0.1", 6000);
+	server = udp_socket(p.ep, "10.9.0.2", 7000);
+	ctl_rx = udp_socket(p.host, "10.9.0.1", 5001);
+	ctl_tx = udp_socket(p.ep, "10.9.0.2", 0);
+	udp_send(peer, "10.9.0.2", 7000, "request");
+	expect_first(server, "request");
+	udp_send(server, "10.9.0.1", 6000, "reply");
+	expect_first(peer, "reply");
+
+	/* one element more, none fewer */
+	assert_int_equal(guard_commit(gs, &g, &p1, &p2, &own, 1, &err), 0);
+	udp_send(server, "10.9.0.1", 6000, "late reply");
+	udp_send(ctl_tx, "10.9.0.1", 5001, "control");
+	expect_first(ctl_rx, "control");
+	expect_none_queued(peer);
+
+	close(peer);
+	close(server);
+	close(ctl_rx);
+	close(ctl_tx);
+	guard_drop(&g, true);
+	guards_free(gs);
+	pair_done(&p);
+}
+
 /* Nothing to guard: loopback only is enforced (nothing leaves); a macvlan has no host-side
  * device, and says so. */
 static void test_discover_unguardable(void **state)
@@ -675,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_guard_ignores_a_reused_name),
 		cmocka_unit_test(test_discover_and_commit),
 		cmocka_unit_test(test_tightening_forgets_replies),
+		cmocka_unit_test(test_tier_tightening_forgets_replies),
 		cmocka_unit_test(test_discover_unguardable),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_last_drop_sweeps),
