@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,8 +319,9 @@ static json_t *isolating_json(const struct policy_plan *plan, enum policy_dir di
 	return a;
 }
 
-/* "segd:D:i " (denied, ingress), "segd:A:e:12 " (allowed, egress, rule 12 of the plan):
- * exactly, or -EINVAL. */
+/* "segd:D:i " (denied, ingress, by the default deny), "segd:D:e:3 " (denied by rule 3 of the
+ * plan, a ClusterNetworkPolicy Deny), "segd:A:e:12 " (allowed, egress, rule 12): exactly, or
+ * -EINVAL. *ret_index is ULONG_MAX for the default deny. */
 static int parse_prefix(const char *prefix, bool *ret_denied, bool *ret_ingress,
 			unsigned long *ret_index)
 {
@@ -336,7 +338,9 @@ static int parse_prefix(const char *prefix, bool *ret_denied, bool *ret_ingress,
 	if (*p != 'i' && *p != 'e')
 		return -EINVAL;
 	*ret_ingress = *p++ == 'i';
-	if (!*ret_denied) {
+	if (*ret_denied && *p != ':')
+		idx = ULONG_MAX;
+	else {
 		if (*p++ != ':' || *p < '0' || *p > '9')
 			return -EINVAL;
 		for (; *p >= '0' && *p <= '9'; p++) {
@@ -363,6 +367,11 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 
 	if (parse_prefix(prefix, &denied, &ingress, &idx) < 0)
 		return 0; /* not ours: someone else's rule logging to our group */
+	/* a denied packet names a rule only if that rule denies */
+	if (denied && idx != ULONG_MAX &&
+	    (!plan || idx >= plan->n_rules || plan->rules[idx].tier == POLICY_TIER_NETPOL ||
+	     plan->rules[idx].action != POLICY_ACTION_DENY))
+		return 0;
 	if (flows_parse_packet(pl, n, &pk) < 0)
 		return 0;
 
@@ -379,7 +388,32 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 	if (!rec)
 		return -ENOMEM;
 	json_object_set_new(rec, "enforced_at", json_string(c->self->name));
-	if (denied) {
+	if (plan && idx < plan->n_rules) {
+		const struct policy_plan_rule *r = &plan->rules[idx];
+
+		json_object_set_new(rec, "policy",
+				    json_sprintf("%s/%s",
+						 r->policy_namespace ? r->policy_namespace : "cnp",
+						 r->policy_name));
+		json_object_set_new(rec, "rule",
+				    r->rule_name
+					    ? json_sprintf("%s[%s]", policy_dir_to_string(r->dir),
+							   r->rule_name)
+					    : json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
+							   r->rule_index));
+		if (r->tier != POLICY_TIER_NETPOL)
+			json_object_set_new(rec, "tier",
+					    json_string(policy_tier_to_string(r->tier)));
+	}
+	if (denied && plan && idx < plan->n_rules) {
+		const struct policy_plan_rule *r = &plan->rules[idx];
+
+		json_object_set_new(rec, "reason",
+				    json_sprintf("denied by %s tier cnp/%s (priority %u)",
+						 policy_tier_to_string(r->tier), r->policy_name,
+						 r->priority));
+		c->f->denied++;
+	} else if (denied) {
 		size_t n_sel = 0;
 		json_t *sel = isolating_json(plan, ingress ? POLICY_DIR_INGRESS : POLICY_DIR_EGRESS,
 					     &n_sel);
@@ -392,19 +426,8 @@ static int on_packet(struct read_ctx *c, const char *prefix, const uint8_t *pl, 
 				c->self->name, ingress ? "ingress" : "egress", n_sel,
 				n_sel == 1 ? "y" : "ies"));
 		c->f->denied++;
-	} else {
-		if (plan && idx < plan->n_rules) {
-			const struct policy_plan_rule *r = &plan->rules[idx];
-
-			json_object_set_new(rec, "policy",
-					    json_sprintf("%s/%s", r->policy_namespace,
-							 r->policy_name));
-			json_object_set_new(rec, "rule",
-					    json_sprintf("%s[%u]", policy_dir_to_string(r->dir),
-							 r->rule_index));
-		}
+	} else
 		c->f->allowed++;
-	}
 	record(c->f, rec);
 	return 0;
 }

@@ -74,6 +74,19 @@ static int parse_input(const char *file, const char *text, size_t len, struct po
 				    err->diags.n);
 	if (r < 0)
 		return op_error_set(err, r, "%s: %s", file, strerror(-r));
+	/* libpolicy reads ClusterNetworkPolicy; until the store and the compiler take it, an
+	 * input with one is refused whole rather than applied without it */
+	if ((*ret)->n_cnps > 0) {
+		for (size_t i = 0; i < (*ret)->n_cnps; i++)
+			if (policy_diags_add(
+				    &err->diags, file, (*ret)->cnps[i]->source_line, 1, "",
+				    "ClusterNetworkPolicy %s: not supported by this segd yet",
+				    (*ret)->cnps[i]->name) < 0)
+				break;
+		*ret = policy_objects_free(*ret);
+		return op_error_set(err, -EBADMSG, "%s: %zu error(s), nothing applied", file,
+				    err->diags.n);
+	}
 	return 0;
 }
 

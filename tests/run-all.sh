@@ -12,7 +12,7 @@
 # closed, with real packets), a hostile fake engine, real Podman and Docker containers (the
 # same scenarios for both), the Compose example, real Docker containers through segd-runc, the
 # zero-window measurement (200 container starts, with Podman and with Docker) and the
-# NetworkPolicy conformance cases. Run as root on Debian 12.
+# NetworkPolicy and ClusterNetworkPolicy conformance cases. Run as root on Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -103,12 +103,21 @@ suite docker-runc python3 tests/integration/test_docker_runc.py --build "$B"
 suite zero-window python3 tests/integration/test_zero_window.py --engine podman --build "$B" --starts 200
 suite zero-window-docker python3 tests/integration/test_zero_window.py --engine docker --build "$B" \
 	--starts 200 --control-starts 10 --label-starts 10
+# NetworkPolicy cases (nine x/y/z pods), then the ClusterNetworkPolicy (tier) cases with their
+# own topology; the runner sets each topology up once and skips cases needing unclaimed features.
 cases=(tests/conformance/cases)
 if [ -d "$top/../shared/conformance/cases" ]; then
 	cases=("$(cd "$top/../shared/conformance/cases" && pwd)" "${cases[@]}")
 else
 	echo "note: ../shared/conformance/cases not found; running the project's own cases only"
 fi
+if [ -d "$top/../shared/conformance/cases-tiers" ]; then
+	cases+=("$(cd "$top/../shared/conformance/cases-tiers" && pwd)")
+fi
+if [ -d tests/conformance/cases-tiers ]; then
+	cases+=(tests/conformance/cases-tiers)
+fi
+cases+=(tests/conformance/fixtures)
 suite conformance python3 tests/conformance/run.py "${bins[@]}" --family both "${cases[@]}"
 # The benchmark suite's quick profile: keeps it working, and fails when a target of issue 13
 # ((a) compile slope, (c) cost of a change vs N, (f) memory and descriptors per endpoint) is missed.

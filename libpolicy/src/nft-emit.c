@@ -520,9 +520,10 @@ static int emit_plan_rule(struct emit *e, const struct policy_plan_rule *pr)
 		char prefix[POLICY_FLOW_LOG_PREFIX_MAX];
 		uint32_t rate = e->opts.log_rate ? e->opts.log_rate : POLICY_FLOW_LOG_RATE;
 
-		/* the same match, limit rate R/second burst 2R packets log prefix "segd:D:i " */
-		snprintf(prefix, sizeof(prefix), "%s%c ", POLICY_FLOW_PREFIX_DENIED,
-			 pr->dir == POLICY_DIR_INGRESS ? 'i' : 'e');
+		/* the same match, limit rate R/second burst 2R packets log prefix "segd:D:i:N "
+		 * (N: the Deny rule's index in the plan) */
+		snprintf(prefix, sizeof(prefix), "%s%c:%zu ", POLICY_FLOW_PREFIX_DENIED,
+			 pr->dir == POLICY_DIR_INGRESS ? 'i' : 'e', (size_t)(pr - e->plan->rules));
 		r = plan_rule_new(e, pr, POLICY_COMMENT_FLOW_LOG, &rule);
 		if (r < 0 || (r = expr_limit(rule, rate, 2 * rate)) < 0 ||
 		    (r = expr_log(rule, prefix, e->opts.log_group)) < 0 ||

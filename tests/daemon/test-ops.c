@@ -106,6 +106,26 @@ static void test_bad_input_changes_nothing(void **state)
 	op_error_done(&err);
 	assert_int_equal(h.ops->store->n_netpols, 0);
 
+	/* A ClusterNetworkPolicy parses, but the daemon does not apply it yet: refused whole,
+	 * the NetworkPolicy beside it included. */
+	{
+		static const char cnp[] =
+			"apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+			"metadata: {name: x}\nspec: {podSelector: {}}\n---\n"
+			"apiVersion: policy.networking.k8s.io/v1alpha2\n"
+			"kind: ClusterNetworkPolicy\nmetadata: {name: c}\n"
+			"spec: {tier: Admin, priority: 1, subject: {namespaces: {}}}\n";
+
+		assert_int_equal(ops_apply(h.ops, "c.yaml", cnp, strlen(cnp), false, &out, &err),
+				 -EBADMSG);
+		assert_int_equal(err.diags.n, 1);
+		assert_int_equal(err.diags.items[0].line, 6);
+		assert_string_equal(err.diags.items[0].message,
+				    "ClusterNetworkPolicy c: not supported by this segd yet");
+		op_error_done(&err);
+		assert_int_equal(h.ops->store->n_netpols, 0);
+	}
+
 	/* Delete is all or nothing: one missing object, nothing deleted. */
 	harness_apply(&h, policy);
 	{

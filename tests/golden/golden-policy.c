@@ -410,6 +410,8 @@ static void run_case(struct golden *g, const char *dir, const char *file_name)
 		.n_namespaces = w.objs->n_namespaces + w.n_own_ns,
 		.netpols = w.objs->netpols,
 		.n_netpols = w.objs->n_netpols,
+		.cnps = w.objs->cnps,
+		.n_cnps = w.objs->n_cnps,
 		.endpoints = w.ep_ptrs,
 		.n_endpoints = w.n_eps,
 	};

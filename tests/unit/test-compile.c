@@ -13,7 +13,12 @@
 
 #include <cmocka.h>
 
+#include <libnftnl/chain.h>
+#include <libnftnl/rule.h>
+
 #include "policy/policy.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 struct fixture {
 	struct policy_objects *objs;
@@ -86,6 +91,8 @@ static void world_init(struct fixture *f, const char *yaml)
 		.n_namespaces = f->objs->n_namespaces,
 		.netpols = f->objs->netpols,
 		.n_netpols = f->objs->n_netpols,
+		.cnps = f->objs->cnps,
+		.n_cnps = f->objs->n_cnps,
 		.endpoints = f->ep_ptrs,
 		.n_endpoints = 4,
 	};
@@ -487,6 +494,254 @@ static void test_evaluate(void **state)
 	world_done(&f);
 }
 
+/* ---- ClusterNetworkPolicy tiers ---------------------------------------------------------- */
+
+#define CNP(name, spec)                                                                    \
+	"---\napiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\n" \
+	"metadata: {name: " name "}\nspec: " spec "\n"
+
+/* Whether the plan lets the flow through, and which rule decided (want_comment; NULL: none
+ * did, the NetworkPolicy default deny or the default allow). */
+static bool decides(const struct policy_plan *p, enum policy_dir dir, const char *peer,
+		    enum policy_proto proto, uint16_t port, const char *want_comment)
+{
+	struct policy_verdict v;
+	struct policy_addr a;
+	bool allowed;
+
+	set_addr(&a, peer);
+	assert_int_equal(policy_plan_evaluate(p, dir, &a, proto, port, &v), 0);
+	allowed = v.allowed;
+	if (want_comment) {
+		assert_true(v.decided_by < p->n_rules);
+		assert_string_equal(p->rules[v.decided_by].comment, want_comment);
+	} else
+		assert_int_equal(v.decided_by, p->n_rules);
+	/* the one reading the conntrack cut and matrix use says the same */
+	assert_int_equal(policy_plan_allows(p, dir, &a, policy_proto_ipproto(proto), port),
+			 allowed);
+	policy_verdict_done(&v);
+	return allowed;
+}
+
+static void test_tiers_admin_deny_beats_networkpolicy(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f,
+		   NS NP("open", "x", "{podSelector: {}, ingress: [{}]}")
+			   CNP("no-red", "{tier: Admin, priority: 10, subject: {namespaces: "
+					 "{matchLabels: {team: blue}}}, ingress: [{name: red-out, "
+					 "action: Deny, from: [{namespaces: {matchLabels: {team: "
+					 "red}}}]}]}"));
+	p = compile(&f, 0);
+	assert_true(p->isolated[POLICY_DIR_INGRESS]);
+	assert_false(decides(p, POLICY_DIR_INGRESS, "10.0.1.1", POLICY_PROTO_TCP, 80,
+			     "cnp/no-red ingress[red-out]"));
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 80,
+			    "x/open ingress[0]"));
+	/* an address no endpoint has: the NetworkPolicy (any peer) allows it */
+	assert_true(decides(p, POLICY_DIR_INGRESS, "192.0.2.1", POLICY_PROTO_UDP, 5,
+			    "x/open ingress[0]"));
+	assert_true(policy_plan_restricts(p, POLICY_DIR_INGRESS));
+	assert_false(policy_plan_restricts(p, POLICY_DIR_EGRESS));
+	/* the Admin rules come first in the plan */
+	assert_int_equal(p->rules[0].tier, POLICY_TIER_ADMIN);
+	assert_int_equal(p->rules[0].action, POLICY_ACTION_DENY);
+	assert_null(p->rules[0].policy_namespace);
+	assert_string_equal(p->rules[0].rule_name, "red-out");
+	policy_plan_free(p);
+	/* y-a is not a subject */
+	p = compile(&f, 2);
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.0.1", POLICY_PROTO_TCP, 80, NULL));
+	assert_int_equal(p->n_rules, 0);
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+/* Admin Pass goes to the NetworkPolicy tier when one isolates, else to the Baseline tier. */
+static void test_tiers_pass_delegates(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+	struct policy_verdict v;
+	struct policy_addr a;
+
+	world_init(
+		&f,
+		NS NP("a-from-red", "x",
+		      "{podSelector: {matchLabels: {pod: a}}, ingress: [{from: "
+		      "[{namespaceSelector: {matchLabels: {team: red}}}]}]}")
+			CNP("admin",
+			    "{tier: Admin, priority: 5, subject: {namespaces: {}}, "
+			    "ingress: [{name: red-80, action: Pass, from: [{namespaces: "
+			    "{matchLabels: {team: red}}}], protocols: [{tcp: "
+			    "{destinationPort: {number: 80}}}]}, {name: red, action: Deny, "
+			    "from: [{namespaces: {matchLabels: {team: red}}}]}]}")
+				CNP("base",
+				    "{tier: Baseline, priority: 1, subject: {pods: "
+				    "{namespaceSelector: {}, podSelector: {}}}, ingress: [{action: "
+				    "Deny, from: [{pods: {namespaceSelector: {matchLabels: {team: "
+				    "red}}, podSelector: {matchLabels: {pod: a}}}}]}]}"));
+	/* x-a: isolated by a-from-red, which decides what the Admin tier passes */
+	p = compile(&f, 0);
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.1.1", POLICY_PROTO_TCP, 80,
+			    "x/a-from-red ingress[0]"));
+	set_addr(&a, "10.0.1.1");
+	assert_int_equal(policy_plan_evaluate(p, POLICY_DIR_INGRESS, &a, POLICY_PROTO_TCP, 80, &v),
+			 0);
+	assert_int_equal(v.n_passes, 1);
+	assert_string_equal(p->rules[v.passes[0]].comment, "cnp/admin ingress[red-80]");
+	assert_int_equal(v.tier, POLICY_TIER_NETPOL);
+	policy_verdict_done(&v);
+	assert_false(decides(p, POLICY_DIR_INGRESS, "10.0.1.1", POLICY_PROTO_TCP, 81,
+			     "cnp/admin ingress[red]"));
+	/* from x-b: no Admin rule matches, the NetworkPolicy denies (default deny) */
+	assert_false(decides(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 80, NULL));
+	policy_plan_free(p);
+	/* x-b: not isolated, so the Baseline tier decides what is passed: y/a denied, y/c not */
+	p = compile(&f, 1);
+	assert_false(decides(p, POLICY_DIR_INGRESS, "10.0.1.1", POLICY_PROTO_TCP, 80,
+			     "cnp/base ingress[0]"));
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.1.3", POLICY_PROTO_TCP, 80, NULL));
+	assert_false(decides(p, POLICY_DIR_INGRESS, "10.0.1.3", POLICY_PROTO_UDP, 80,
+			     "cnp/admin ingress[red]"));
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.0.1", POLICY_PROTO_UDP, 80, NULL));
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+/* Lower priority first; equal priorities by name; a policy's rules in order. */
+static void test_tiers_priority_and_order(void **state)
+{
+	static const char *const specs[][2] = {
+		{ "5", "10" }, /* accept first */
+		{ "10", "5" }, /* deny first */
+		{ "7", "7" },  /* by name: "allow" before "deny" */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(specs); i++) {
+		char yaml[2048];
+		struct fixture f;
+		struct policy_plan *p;
+
+		snprintf(yaml, sizeof(yaml),
+			 NS CNP("allow", "{tier: Admin, priority: %s, subject: {namespaces: {}}, "
+					 "egress: [{action: Accept, to: [{namespaces: {}}]}]}")
+				 CNP("deny",
+				     "{tier: Admin, priority: %s, subject: {namespaces: {}}, "
+				     "egress: [{action: Deny, to: [{namespaces: {}}]}]}"),
+			 specs[i][0], specs[i][1]);
+		world_init(&f, yaml);
+		p = compile(&f, 0);
+		if (i == 1)
+			assert_false(decides(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_TCP, 1,
+					     "cnp/deny egress[0]"));
+		else
+			assert_true(decides(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_TCP, 1,
+					    "cnp/allow egress[0]"));
+		/* not an endpoint: neither rule matches */
+		assert_true(decides(p, POLICY_DIR_EGRESS, "192.0.2.1", POLICY_PROTO_TCP, 1, NULL));
+		policy_plan_free(p);
+		world_done(&f);
+	}
+}
+
+/* networks peers match addresses (endpoints too); destinationNamedPort resolves on the
+ * destination with that port's own protocol; the Baseline tier is skipped where a
+ * NetworkPolicy isolates. */
+static void test_tiers_networks_named_ports_isolation(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+
+	world_init(&f, NS NP("a-out", "x",
+			     "{podSelector: {matchLabels: {pod: a}}, policyTypes: [Egress], "
+			     "egress: [{ports: [{port: 443}]}]}")
+			       CNP("nets", "{tier: Admin, priority: 1, subject: {namespaces: {}}, "
+					   "egress: [{name: lab, action: Deny, to: [{networks: "
+					   "[10.0.1.0/30, 'fd00::/120']}]}, {name: dns, action: "
+					   "Accept, to: [{namespaces: {}}], protocols: "
+					   "[{destinationNamedPort: dns}]}], ingress: [{name: web, "
+					   "action: Accept, from: [{namespaces: {}}], protocols: "
+					   "[{destinationNamedPort: http}]}]}")
+				       CNP("base", "{tier: Baseline, priority: 1, subject: "
+						   "{namespaces: {}}, egress: [{action: Deny, to: "
+						   "[{networks: [0.0.0.0/0]}]}]}"));
+	p = compile(&f, 0);
+	assert_false(decides(p, POLICY_DIR_EGRESS, "10.0.1.1", POLICY_PROTO_TCP, 443,
+			     "cnp/nets egress[lab]"));
+	assert_false(decides(p, POLICY_DIR_EGRESS, "fd00::1", POLICY_PROTO_TCP, 443,
+			     "cnp/nets egress[lab]"));
+	/* y-c (10.0.1.3, in the /30 too) : lab first */
+	assert_false(decides(p, POLICY_DIR_EGRESS, "10.0.1.3", POLICY_PROTO_UDP, 53,
+			     "cnp/nets egress[lab]"));
+	/* x-b has no port "dns": 53/UDP to it is the NetworkPolicy's, which denies */
+	assert_false(decides(p, POLICY_DIR_EGRESS, "10.0.0.2", POLICY_PROTO_UDP, 53, NULL));
+	/* the Baseline deny-all is not reached: the NetworkPolicy isolates x-a's egress */
+	assert_true(decides(p, POLICY_DIR_EGRESS, "10.0.0.2", POLICY_PROTO_TCP, 443,
+			    "x/a-out egress[0]"));
+	/* ingress http is x-a's own 8080/TCP */
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_TCP, 8080,
+			    "cnp/nets ingress[web]"));
+	assert_true(decides(p, POLICY_DIR_INGRESS, "10.0.0.2", POLICY_PROTO_UDP, 8080, NULL));
+	policy_plan_free(p);
+	/* x-b: not isolated, the Baseline decides; dns to y-c is accepted on 53/UDP only */
+	p = compile(&f, 1);
+	assert_false(decides(p, POLICY_DIR_EGRESS, "10.0.0.1", POLICY_PROTO_TCP, 443,
+			     "cnp/base egress[0]"));
+	assert_true(decides(p, POLICY_DIR_EGRESS, "fd00::1:1", POLICY_PROTO_TCP, 443, NULL));
+	policy_plan_free(p);
+	world_done(&f);
+}
+
+struct chains_seen {
+	char names[16][32];
+	size_t n, jumps, returns;
+};
+
+static int count_chains(enum policy_emit_kind kind, void *obj, const struct policy_plan_rule *pr,
+			void *ud)
+{
+	struct chains_seen *c = ud;
+	char buf[4096];
+
+	if (kind == POLICY_EMIT_CHAIN && c->n < 16)
+		snprintf(c->names[c->n++], 32, "%s", nftnl_chain_get_str(obj, NFTNL_CHAIN_NAME));
+	if (kind == POLICY_EMIT_RULE) {
+		nftnl_rule_snprintf(buf, sizeof(buf), obj, NFTNL_OUTPUT_DEFAULT, 0);
+		c->jumps += strstr(buf, "jump") != NULL;
+		c->returns += strstr(buf, "return") != NULL;
+		(void)pr;
+	}
+	policy_emit_free(kind, obj);
+	return 0;
+}
+
+static void test_tiers_emit_chains(void **state)
+{
+	struct fixture f;
+	struct policy_plan *p;
+	struct chains_seen c = { 0 };
+
+	world_init(&f,
+		   NS CNP("admin", "{tier: Admin, priority: 5, subject: {namespaces: {}}, "
+				   "ingress: [{action: Pass, from: [{namespaces: {}}]}]}")
+			   CNP("base", "{tier: Baseline, priority: 1, subject: {namespaces: "
+				       "{}}, egress: [{action: Deny, to: [{namespaces: {}}]}]}"));
+	p = compile(&f, 0);
+	assert_int_equal(policy_emit(p, NULL, count_chains, &c), 0);
+	/* input, input_accepted, output, output_accepted, then the two tier chains in use */
+	assert_int_equal(c.n, 6);
+	assert_string_equal(c.names[4], POLICY_NFT_CHAIN_INPUT_ADMIN);
+	assert_string_equal(c.names[5], POLICY_NFT_CHAIN_OUTPUT_BASELINE);
+	assert_int_equal(c.jumps, 2);
+	assert_int_equal(c.returns, 2); /* the Pass, once per family */
+	policy_plan_free(p);
+	world_done(&f);
+}
+
 static void test_cache_gives_the_same_plans(void **state)
 {
 	struct fixture f;
@@ -533,6 +788,11 @@ int main(void)
 		cmocka_unit_test(test_set_changes_with_peer_labels),
 		cmocka_unit_test(test_cache_gives_the_same_plans),
 		cmocka_unit_test(test_evaluate),
+		cmocka_unit_test(test_tiers_admin_deny_beats_networkpolicy),
+		cmocka_unit_test(test_tiers_pass_delegates),
+		cmocka_unit_test(test_tiers_priority_and_order),
+		cmocka_unit_test(test_tiers_networks_named_ports_isolation),
+		cmocka_unit_test(test_tiers_emit_chains),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -615,7 +615,9 @@ bool policy_plan_has_tiers(const struct policy_plan *plan);
 /* "10.0.0.1", or "10.0.0.0-10.0.255.255" for a range of an interval set. -ENOBUFS if short. */
 int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e, char *buf,
 			 size_t size);
-/* "NS/NAME ingress[0]: ipv4 from @i0_p4 TCP/80". Caller frees; NULL on OOM. */
+/* "NS/NAME ingress[0]: ipv4 from @i0_p4 TCP/80"; a ClusterNetworkPolicy rule ends in its
+ * action, tier and priority ("cnp/NAME ingress[RULE]: ... TCP/80: Deny (Admin 10)"). Caller
+ * frees; NULL on OOM. */
 char *policy_plan_rule_text(const struct policy_plan *plan, const struct policy_plan_rule *r);
 /* Pointers to the elements of `a` that `b` (may be NULL) lacks, into ret (room for a->n_elems);
  * the count. Both sorted as plans keep them. */
@@ -689,7 +691,8 @@ typedef int (*policy_emit_fn)(enum policy_emit_kind kind, void *obj,
 /*
  * Flow logs (NFLOG): with DENIED, an isolated direction logs what it is about to deny, at most
  * log_rate packets per second (burst 2x) per chain, with prefix "segd:D:i " (ingress) or
- * "segd:D:e " (egress); with ALL, every allow rule also logs the new flows it accepts, unlimited
+ * "segd:D:e " (egress), and each ClusterNetworkPolicy Deny rule what it denies, as limited,
+ * with prefix "segd:D:i:N " where N is the index of the rule in plan->rules; with ALL, every allow rule also logs the new flows it accepts, unlimited
  * (a limit there would turn into a deny), with prefix "segd:A:i:N " where N is the index of the
  * rule in plan->rules. Packets go to NFLOG group log_group with POLICY_FLOW_LOG_SNAPLEN bytes.
  */

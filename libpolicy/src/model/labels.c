@@ -378,25 +378,3 @@ _public_ const char *policy_dir_to_string(enum policy_dir d)
 	}
 	return NULL;
 }
-
-_public_ const char *policy_tier_to_string(enum policy_tier t)
-{
-	static const char *const names[_POLICY_TIER_MAX] = {
-		[POLICY_TIER_ADMIN] = "Admin",
-		[POLICY_TIER_NETPOL] = "NetworkPolicy",
-		[POLICY_TIER_BASELINE] = "Baseline",
-	};
-
-	return (unsigned)t < _POLICY_TIER_MAX ? names[t] : NULL;
-}
-
-_public_ const char *policy_action_to_string(enum policy_action a)
-{
-	static const char *const names[_POLICY_ACTION_MAX] = {
-		[POLICY_ACTION_ACCEPT] = "Accept",
-		[POLICY_ACTION_DENY] = "Deny",
-		[POLICY_ACTION_PASS] = "Pass",
-	};
-
-	return (unsigned)a < _POLICY_ACTION_MAX ? names[a] : NULL;
-}

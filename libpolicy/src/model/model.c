@@ -51,6 +51,9 @@ void policy_peer_done(struct policy_peer *p)
 	p->pod_selector = policy_selector_free(p->pod_selector);
 	p->ns_selector = policy_selector_free(p->ns_selector);
 	p->ipblock = policy_ipblock_free(p->ipblock);
+	free(p->networks);
+	p->networks = NULL;
+	p->n_networks = 0;
 }
 
 void policy_port_done(struct policy_port *p)
@@ -67,6 +70,7 @@ void policy_rule_done(struct policy_rule *r)
 	for (size_t i = 0; i < r->n_ports; i++)
 		policy_port_done(&r->ports[i]);
 	free(r->ports);
+	free(r->name);
 	*r = (struct policy_rule){ 0 };
 }
 
@@ -85,6 +89,21 @@ _public_ struct policy_netpol *policy_netpol_free(struct policy_netpol *p)
 	free(p->name);
 	policy_labels_done(&p->labels);
 	policy_selector_done(&p->pod_selector);
+	policy_rules_free(p->ingress, p->n_ingress);
+	policy_rules_free(p->egress, p->n_egress);
+	free(p->source_file);
+	free(p);
+	return NULL;
+}
+
+_public_ struct policy_cnp *policy_cnp_free(struct policy_cnp *p)
+{
+	if (!p)
+		return NULL;
+	free(p->name);
+	policy_labels_done(&p->labels);
+	policy_selector_done(&p->ns_selector);
+	policy_selector_free(p->pod_selector);
 	policy_rules_free(p->ingress, p->n_ingress);
 	policy_rules_free(p->egress, p->n_egress);
 	free(p->source_file);
@@ -112,6 +131,9 @@ _public_ struct policy_objects *policy_objects_free(struct policy_objects *o)
 	for (size_t i = 0; i < o->n_netpols; i++)
 		policy_netpol_free(o->netpols[i]);
 	free(o->netpols);
+	for (size_t i = 0; i < o->n_cnps; i++)
+		policy_cnp_free(o->cnps[i]);
+	free(o->cnps);
 	free(o);
 	return NULL;
 }
@@ -121,6 +143,11 @@ _public_ struct policy_objects *policy_objects_free(struct policy_objects *o)
 struct policy_netpol *policy_netpol_new(void)
 {
 	return calloc(1, sizeof(struct policy_netpol));
+}
+
+struct policy_cnp *policy_cnp_new(void)
+{
+	return calloc(1, sizeof(struct policy_cnp));
 }
 
 /* labels always get kubernetes.io/metadata.name = name, as the API server does */
@@ -241,12 +268,21 @@ static int peer_copy(struct policy_peer *dst, const struct policy_peer *src)
 			dst->ipblock->n_except = src->ipblock->n_except;
 		}
 	}
+	if (src->n_networks > 0) {
+		dst->networks = calloc(src->n_networks, sizeof(*dst->networks));
+		if (!dst->networks)
+			return -ENOMEM;
+		memcpy(dst->networks, src->networks, src->n_networks * sizeof(*dst->networks));
+		dst->n_networks = src->n_networks;
+	}
 	return 0;
 }
 
 static int rule_copy(struct policy_rule *dst, const struct policy_rule *src)
 {
-	*dst = (struct policy_rule){ 0 };
+	*dst = (struct policy_rule){ .action = src->action };
+	if (strdup_or_null(&dst->name, src->name) < 0)
+		return -ENOMEM;
 	if (src->n_peers > 0) {
 		dst->peers = calloc(src->n_peers, sizeof(*dst->peers));
 		if (!dst->peers)
@@ -312,6 +348,29 @@ _public_ struct policy_netpol *policy_netpol_dup(const struct policy_netpol *p)
 	return d;
 }
 
+_public_ struct policy_cnp *policy_cnp_dup(const struct policy_cnp *p)
+{
+	struct policy_cnp *d;
+
+	if (!p)
+		return NULL;
+	d = policy_cnp_new();
+	if (!d)
+		return NULL;
+	d->tier = p->tier;
+	d->priority = p->priority;
+	d->source_line = p->source_line;
+	if (strdup_or_null(&d->name, p->name) < 0 ||
+	    strdup_or_null(&d->source_file, p->source_file) < 0 ||
+	    policy_labels_copy(&d->labels, &p->labels) < 0 ||
+	    policy_selector_copy(&d->ns_selector, &p->ns_selector) < 0 ||
+	    (p->pod_selector && !(d->pod_selector = selector_dup(p->pod_selector))) ||
+	    rules_copy(&d->ingress, &d->n_ingress, p->ingress, p->n_ingress) < 0 ||
+	    rules_copy(&d->egress, &d->n_egress, p->egress, p->n_egress) < 0)
+		return policy_cnp_free(d);
+	return d;
+}
+
 /* ---- equality ---------------------------------------------------------------------------- */
 
 static bool str_equal(const char *a, const char *b)
@@ -360,18 +419,25 @@ static bool ipblock_equal(const struct policy_ipblock *a, const struct policy_ip
 static bool port_equal(const struct policy_port *a, const struct policy_port *b)
 {
 	return a->proto == b->proto && a->has_port == b->has_port && str_equal(a->name, b->name) &&
-	       a->port == b->port && a->end_port == b->end_port;
+	       a->port == b->port && a->end_port == b->end_port && a->any_proto == b->any_proto;
 }
 
 static bool rule_equal(const struct policy_rule *a, const struct policy_rule *b)
 {
-	if (a->n_peers != b->n_peers || a->n_ports != b->n_ports)
+	if (a->n_peers != b->n_peers || a->n_ports != b->n_ports || a->action != b->action ||
+	    !str_equal(a->name, b->name))
 		return false;
-	for (size_t i = 0; i < a->n_peers; i++)
-		if (!policy_selector_equal(a->peers[i].pod_selector, b->peers[i].pod_selector) ||
-		    !policy_selector_equal(a->peers[i].ns_selector, b->peers[i].ns_selector) ||
-		    !ipblock_equal(a->peers[i].ipblock, b->peers[i].ipblock))
+	for (size_t i = 0; i < a->n_peers; i++) {
+		const struct policy_peer *x = &a->peers[i], *y = &b->peers[i];
+
+		if (!policy_selector_equal(x->pod_selector, y->pod_selector) ||
+		    !policy_selector_equal(x->ns_selector, y->ns_selector) ||
+		    !ipblock_equal(x->ipblock, y->ipblock) || x->n_networks != y->n_networks)
 			return false;
+		for (size_t j = 0; j < x->n_networks; j++)
+			if (!cidr_equal(&x->networks[j], &y->networks[j]))
+				return false;
+	}
 	for (size_t i = 0; i < a->n_ports; i++)
 		if (!port_equal(&a->ports[i], &b->ports[i]))
 			return false;
@@ -399,4 +465,41 @@ _public_ bool policy_netpol_equal(const struct policy_netpol *a, const struct po
 	       policy_selector_equal(&a->pod_selector, &b->pod_selector) &&
 	       rules_equal(a->ingress, a->n_ingress, b->ingress, b->n_ingress) &&
 	       rules_equal(a->egress, a->n_egress, b->egress, b->n_egress);
+}
+
+/* Compares what the policy says, as policy_netpol_equal() does. */
+_public_ bool policy_cnp_equal(const struct policy_cnp *a, const struct policy_cnp *b)
+{
+	if (!a || !b)
+		return a == b;
+	return str_equal(a->name, b->name) && a->tier == b->tier && a->priority == b->priority &&
+	       policy_labels_equal(&a->labels, &b->labels) &&
+	       policy_selector_equal(&a->ns_selector, &b->ns_selector) &&
+	       policy_selector_equal(a->pod_selector, b->pod_selector) &&
+	       rules_equal(a->ingress, a->n_ingress, b->ingress, b->n_ingress) &&
+	       rules_equal(a->egress, a->n_egress, b->egress, b->n_egress);
+}
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+_public_ const char *policy_tier_to_string(enum policy_tier t)
+{
+	static const char *const names[_POLICY_TIER_MAX] = {
+		[POLICY_TIER_ADMIN] = "Admin",
+		[POLICY_TIER_NETPOL] = "NetworkPolicy",
+		[POLICY_TIER_BASELINE] = "Baseline",
+	};
+
+	return (unsigned)t < _POLICY_TIER_MAX ? names[t] : NULL;
+}
+
+_public_ const char *policy_action_to_string(enum policy_action a)
+{
+	static const char *const names[_POLICY_ACTION_MAX] = {
+		[POLICY_ACTION_ACCEPT] = "Accept",
+		[POLICY_ACTION_DENY] = "Deny",
+		[POLICY_ACTION_PASS] = "Pass",
+	};
+
+	return (unsigned)a < _POLICY_ACTION_MAX ? names[a] : NULL;
 }

@@ -23,6 +23,13 @@ static inline void policy_netpol_freep(struct policy_netpol **p)
 	*p = policy_netpol_free(*p);
 }
 
+struct policy_cnp *policy_cnp_new(void);
+
+static inline void policy_cnp_freep(struct policy_cnp **p)
+{
+	*p = policy_cnp_free(*p);
+}
+
 static inline void policy_objects_freep(struct policy_objects **o)
 {
 	*o = policy_objects_free(*o);

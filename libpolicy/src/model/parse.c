@@ -8,7 +8,8 @@
  * (multi-document YAML, a top-level array, `kind: List`), the dispatch on kind and apiVersion,
  * object metadata, and the Namespace and NetworkPolicy objects around their specs. Text to
  * trees is parse-tree.c, the generic node helpers parse-node.c, labels and selectors
- * parse-selector.c, the NetworkPolicy spec parse-netpol.c.
+ * parse-selector.c, the NetworkPolicy spec parse-netpol.c, the ClusterNetworkPolicy spec
+ * parse-cnp.c.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -159,6 +160,17 @@ static int objects_add_netpol(struct policy_objects *o, struct policy_netpol *p)
 	return 0;
 }
 
+static int objects_add_cnp(struct policy_objects *o, struct policy_cnp *p)
+{
+	struct policy_cnp **a = reallocarray(o->cnps, o->n_cnps + 1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	o->cnps = a;
+	a[o->n_cnps++] = p;
+	return 0;
+}
+
 static void check_name(struct pctx *c, const struct meta *m, bool label)
 {
 	const char *why;
@@ -303,6 +315,59 @@ static void parse_netpol(struct pctx *c, const struct pnode *doc, struct policy_
 	}
 }
 
+/*
+ * Cluster-scoped: a namespace is an error (the API server rejects one that differs from the
+ * request's, which has none). Two objects of one name in an input are not an error, as for
+ * NetworkPolicy: applied in order, the later one wins.
+ */
+static void parse_cnp(struct pctx *c, const struct pnode *doc, struct policy_objects *o)
+{
+	static const char *const fields[] = { "apiVersion", "kind",   "metadata",
+					      "spec",	    "status", NULL };
+	_cleanup_(policy_cnp_freep) struct policy_cnp *cnp = NULL;
+	struct meta m = { 0 };
+	const struct pnode *spec;
+	size_t p;
+
+	cnp = policy_cnp_new();
+	if (!cnp) {
+		c->oom = c->failed = true;
+		return;
+	}
+	pcheck_fields(c, doc, fields);
+	parse_metadata(c, doc, &m);
+	cnp->labels = m.labels;
+	check_name(c, &m, false);
+	if (m.name)
+		pstrdup(c, &cnp->name, m.name);
+	if (m.namespace_node && m.namespace[0]) {
+		p = path_push(c, "metadata.namespace");
+		perr(c, m.namespace_node,
+		     "not allowed: ClusterNetworkPolicy is cluster-scoped (has no namespace)");
+		path_pop(c, p);
+	}
+
+	spec = pfield(doc, "spec");
+	if (!spec) {
+		perr(c, doc, "missing required field \"spec\"");
+	} else {
+		p = path_push(c, "spec");
+		pparse_cnp_spec(c, spec, cnp);
+		path_pop(c, p);
+	}
+	parse_status(c, doc);
+
+	if (c->file)
+		pstrdup(c, &cnp->source_file, c->file);
+	cnp->source_line = doc->line;
+	if (!c->failed && !c->oom) {
+		if (objects_add_cnp(o, cnp) < 0)
+			c->oom = true;
+		else
+			TAKE_PTR(cnp);
+	}
+}
+
 static void parse_object(struct pctx *c, const struct pnode *doc, struct policy_objects *o,
 			 bool in_list);
 
@@ -401,6 +466,9 @@ static void parse_object(struct pctx *c, const struct pnode *doc, struct policy_
 		} else if (streq(kind, "Namespace")) {
 			if (check_api(c, doc, api, "v1", kind))
 				parse_namespace(c, doc, o);
+		} else if (streq(kind, "ClusterNetworkPolicy")) {
+			if (check_api(c, doc, api, "policy.networking.k8s.io/v1alpha2", kind))
+				parse_cnp(c, doc, o);
 		} else if (streq(kind, "List") && in_list) {
 			size_t p = path_push(c, "kind");
 

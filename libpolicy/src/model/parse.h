@@ -107,3 +107,7 @@ void pparse_selector(struct pctx *c, const struct pnode *n, struct policy_select
 
 void pparse_netpol_spec(struct pctx *c, const struct pnode *spec, struct policy_netpol *p);
 bool parse_cidr(const char *s, struct policy_cidr *ret);
+
+/* ---- ClusterNetworkPolicy spec (parse-cnp.c) ---- */
+
+void pparse_cnp_spec(struct pctx *c, const struct pnode *spec, struct policy_cnp *p);

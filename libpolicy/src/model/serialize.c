@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Canonical JSON: the upstream v1 objects with defaults filled in (policyTypes, port protocol),
- * keys in a fixed order. policy_parse() of the output gives an equal object.
+ * keys in a fixed order; ClusterNetworkPolicy as policy.networking.k8s.io/v1alpha2 has it.
+ * policy_parse() of the output gives an equal object.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -243,6 +244,158 @@ _public_ char *policy_namespace_to_json(const struct policy_namespace *n)
 	if (set_new(o, "apiVersion", json_string("v1")) < 0 ||
 	    set_new(o, "kind", json_string("Namespace")) < 0 ||
 	    set_new(o, "metadata", metadata_to_json(n->name, NULL, &n->labels)) < 0)
+		return NULL;
+	return dump(o);
+}
+
+/* ---- ClusterNetworkPolicy ---------------------------------------------------------------- */
+
+/* {namespaceSelector, podSelector} */
+static json_t *namespaced_pod_to_json(const struct policy_selector *ns,
+				      const struct policy_selector *pod)
+{
+	json_auto_t *o = json_object();
+
+	if (!o || !ns || !pod || set_new(o, "namespaceSelector", selector_to_json(ns)) < 0 ||
+	    set_new(o, "podSelector", selector_to_json(pod)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+static json_t *cnp_peer_to_json(const struct policy_peer *p)
+{
+	json_auto_t *o = json_object();
+
+	if (!o || p->ipblock)
+		return NULL;
+	if (p->n_networks > 0) {
+		json_t *a = json_array();
+
+		if (p->pod_selector || p->ns_selector || set_new(o, "networks", a) < 0)
+			return NULL;
+		for (size_t i = 0; i < p->n_networks; i++)
+			if (append_new(a, cidr_to_json(&p->networks[i])) < 0)
+				return NULL;
+	} else if (p->pod_selector) {
+		if (set_new(o, "pods", namespaced_pod_to_json(p->ns_selector, p->pod_selector)) < 0)
+			return NULL;
+	} else if (!p->ns_selector ||
+		   set_new(o, "namespaces", selector_to_json(p->ns_selector)) < 0)
+		return NULL;
+	return TAKE_PTR(o);
+}
+
+/* tcp/udp/sctp {destinationPort: {number | range}}, or destinationNamedPort */
+static json_t *protocol_to_json(const struct policy_port *p)
+{
+	json_auto_t *o = json_object();
+	const char *proto = policy_proto_to_string(p->proto);
+	char lower[8] = "";
+	json_t *l4, *dp;
+
+	if (!o || !p->has_port)
+		return NULL;
+	if (p->name) {
+		if (!p->any_proto || set_new(o, "destinationNamedPort", json_string(p->name)) < 0)
+			return NULL;
+		return TAKE_PTR(o);
+	}
+	if (!proto || strlen(proto) >= sizeof(lower))
+		return NULL;
+	for (size_t i = 0; proto[i]; i++)
+		lower[i] = (char)(proto[i] - 'A' + 'a');
+	l4 = json_object();
+	dp = json_object();
+	if (set_new(o, lower, l4) < 0) {
+		json_decref(dp);
+		return NULL;
+	}
+	if (set_new(l4, "destinationPort", dp) < 0)
+		return NULL;
+	if (p->end_port > 0) {
+		json_t *r = json_object();
+
+		if (set_new(dp, "range", r) < 0 || set_new(r, "start", json_integer(p->port)) < 0 ||
+		    set_new(r, "end", json_integer(p->end_port)) < 0)
+			return NULL;
+	} else if (set_new(dp, "number", json_integer(p->port)) < 0) {
+		return NULL;
+	}
+	return TAKE_PTR(o);
+}
+
+static json_t *cnp_rule_to_json(const struct policy_rule *r, const char *peers_key)
+{
+	json_auto_t *o = json_object();
+	const char *action = policy_action_to_string(r->action);
+	json_t *a;
+
+	if (!o || !action)
+		return NULL;
+	if (r->name && set_new(o, "name", json_string(r->name)) < 0)
+		return NULL;
+	if (set_new(o, "action", json_string(action)) < 0)
+		return NULL;
+	a = json_array();
+	if (set_new(o, peers_key, a) < 0)
+		return NULL;
+	for (size_t i = 0; i < r->n_peers; i++)
+		if (append_new(a, cnp_peer_to_json(&r->peers[i])) < 0)
+			return NULL;
+	if (r->n_ports > 0) {
+		a = json_array();
+		if (set_new(o, "protocols", a) < 0)
+			return NULL;
+		for (size_t i = 0; i < r->n_ports; i++)
+			if (append_new(a, protocol_to_json(&r->ports[i])) < 0)
+				return NULL;
+	}
+	return TAKE_PTR(o);
+}
+
+static json_t *cnp_rules_to_json(const struct policy_rule *r, size_t n, const char *peers_key)
+{
+	json_auto_t *a = json_array();
+
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (append_new(a, cnp_rule_to_json(&r[i], peers_key)) < 0)
+			return NULL;
+	return TAKE_PTR(a);
+}
+
+_public_ char *policy_cnp_to_json(const struct policy_cnp *p)
+{
+	json_auto_t *o = json_object();
+	json_t *spec, *subject;
+
+	if (!o || !p || (p->tier != POLICY_TIER_ADMIN && p->tier != POLICY_TIER_BASELINE))
+		return NULL;
+	if (set_new(o, "apiVersion", json_string("policy.networking.k8s.io/v1alpha2")) < 0 ||
+	    set_new(o, "kind", json_string("ClusterNetworkPolicy")) < 0 ||
+	    set_new(o, "metadata", metadata_to_json(p->name, NULL, &p->labels)) < 0)
+		return NULL;
+	spec = json_object();
+	if (set_new(o, "spec", spec) < 0 ||
+	    set_new(spec, "tier", json_string(policy_tier_to_string(p->tier))) < 0 ||
+	    set_new(spec, "priority", json_integer(p->priority)) < 0)
+		return NULL;
+	subject = json_object();
+	if (set_new(spec, "subject", subject) < 0)
+		return NULL;
+	if (p->pod_selector) {
+		if (set_new(subject, "pods",
+			    namespaced_pod_to_json(&p->ns_selector, p->pod_selector)) < 0)
+			return NULL;
+	} else if (set_new(subject, "namespaces", selector_to_json(&p->ns_selector)) < 0) {
+		return NULL;
+	}
+	if (p->n_ingress > 0 &&
+	    set_new(spec, "ingress", cnp_rules_to_json(p->ingress, p->n_ingress, "from")) < 0)
+		return NULL;
+	if (p->n_egress > 0 &&
+	    set_new(spec, "egress", cnp_rules_to_json(p->egress, p->n_egress, "to")) < 0)
 		return NULL;
 	return dump(o);
 }
