@@ -249,7 +249,7 @@ _public_ char *policy_plan_rule_text(const struct policy_plan *plan,
 {
 	const char *set =
 		r->set >= 0 && (size_t)r->set < plan->n_sets ? plan->sets[r->set].name : NULL;
-	char l4[32], *out;
+	char l4[32], action[48] = "", *out;
 
 	if (!r->has_proto)
 		snprintf(l4, sizeof(l4), "any port");
@@ -260,10 +260,14 @@ _public_ char *policy_plan_rule_text(const struct policy_plan *plan,
 	else
 		snprintf(l4, sizeof(l4), "%s/%u-%u", policy_proto_to_string(r->proto), r->port_lo,
 			 r->port_hi);
-	if (asprintf(&out, "%s: %s %s %s%s %s", r->comment ? r->comment : "?",
+	/* a ClusterNetworkPolicy rule says what it does and where: "... TCP/80: Deny (Admin 10)" */
+	if (r->tier != POLICY_TIER_NETPOL)
+		snprintf(action, sizeof(action), ": %s (%s %u)", policy_action_to_string(r->action),
+			 policy_tier_to_string(r->tier), r->priority);
+	if (asprintf(&out, "%s: %s %s %s%s %s%s", r->comment ? r->comment : "?",
 		     r->family == AF_UNSPEC ? "any family" : policy_family_to_string(r->family),
 		     r->dir == POLICY_DIR_INGRESS ? "from" : "to", set ? "@" : "",
-		     set ? set : "anyone", l4) < 0)
+		     set ? set : "anyone", l4, action) < 0)
 		return NULL;
 	return out;
 }

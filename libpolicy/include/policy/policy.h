@@ -615,7 +615,9 @@ bool policy_plan_has_tiers(const struct policy_plan *plan);
 /* "10.0.0.1", or "10.0.0.0-10.0.255.255" for a range of an interval set. -ENOBUFS if short. */
 int policy_set_elem_text(const struct policy_set *s, const struct policy_set_elem *e, char *buf,
 			 size_t size);
-/* "NS/NAME ingress[0]: ipv4 from @i0_p4 TCP/80". Caller frees; NULL on OOM. */
+/* "NS/NAME ingress[0]: ipv4 from @i0_p4 TCP/80"; a ClusterNetworkPolicy rule ends in its
+ * action, tier and priority ("cnp/NAME ingress[RULE]: ... TCP/80: Deny (Admin 10)"). Caller
+ * frees; NULL on OOM. */
 char *policy_plan_rule_text(const struct policy_plan *plan, const struct policy_plan_rule *r);
 /* Pointers to the elements of `a` that `b` (may be NULL) lacks, into ret (room for a->n_elems);
  * the count. Both sorted as plans keep them. */
