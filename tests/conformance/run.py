@@ -362,7 +362,8 @@ def topology_spec(c):
         if not isinstance(n, dict) or not isinstance(n.get("name"), str) or n["name"] in seen:
             raise CaseError("topology node %s: needs a name, once" % json.dumps(n)[:100])
         seen.add(n["name"])
-        labels, on = n.get("labels") or {}, n.get("pods") or []
+        labels, on = n.get("labels", {}), n.get("pods", [])
+        labels, on = {} if labels is None else labels, [] if on is None else on
         if not isinstance(labels, dict) or not isinstance(on, list):
             raise CaseError("topology node %s: labels must be an object, pods a list" % n["name"])
         for pod in on:
