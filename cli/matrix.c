@@ -172,6 +172,19 @@ static int print_table(json_t *reply)
 			fputc('\n', stdout);
 		}
 	}
+	/* the ClusterNetworkPolicies that decide some of it, in the order a connection meets them */
+	if (json_array_size(json_object_get(reply, "tiers")) > 0) {
+		fputs("\nTiers (ClusterNetworkPolicy, before and after NetworkPolicy):", stdout);
+		json_array_foreach(json_object_get(reply, "tiers"), i, e) {
+			fputs(i ? ", " : " ", stdout);
+			print_sanitized(stdout, json_str(e, "tier", "?"));
+			fputc(' ', stdout);
+			print_sanitized(stdout, json_str(e, "policy", "?"));
+			printf(" (priority %lld)",
+			       (long long)json_integer_value(json_object_get(e, "priority")));
+		}
+		fputc('\n', stdout);
+	}
 	if (json_array_size(skipped) > 0) {
 		fputs("\nNot evaluated (no committed ruleset):", stdout);
 		json_array_foreach(skipped, i, e) {

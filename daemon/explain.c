@@ -416,6 +416,62 @@ static int matrix_rows(const struct endpoint **eps, size_t n, const struct polic
 	return 0;
 }
 
+/* The ClusterNetworkPolicies that take part in the matrix (in some plan's rules), in the order
+ * a connection meets them: [{"policy": "cnp/NAME", "tier", "priority"}]. Rules of one policy
+ * are adjacent in a plan, so each is looked at once per plan. */
+static int cmp_tier_rule(const void *a, const void *b)
+{
+	const struct policy_plan_rule *x = *(const struct policy_plan_rule *const *)a;
+	const struct policy_plan_rule *y = *(const struct policy_plan_rule *const *)b;
+
+	if (x->tier != y->tier)
+		return policy_tier_rank(x->tier) < policy_tier_rank(y->tier) ? -1 : 1;
+	if (x->priority != y->priority)
+		return x->priority < y->priority ? -1 : 1;
+	return strcmp(x->policy_name, y->policy_name);
+}
+
+static json_t *matrix_tiers(const struct endpoint **eps, size_t n)
+{
+	_cleanup_free_ const struct policy_plan_rule **v = NULL;
+	size_t n_v = 0, cap = 0;
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++) {
+		const struct policy_plan *p = eps[i]->installed;
+
+		for (size_t k = 0; k < p->n_rules; k++) {
+			const struct policy_plan_rule *r = &p->rules[k];
+
+			if (r->tier == POLICY_TIER_NETPOL ||
+			    (k > 0 && p->rules[k - 1].tier == r->tier &&
+			     streq(p->rules[k - 1].policy_name, r->policy_name)))
+				continue;
+			if (n_v == cap) {
+				const struct policy_plan_rule **q;
+
+				cap = cap ? cap * 2 : 16;
+				q = reallocarray(v, cap, sizeof(*v));
+				if (!q)
+					return json_decref(a), NULL;
+				v = q;
+			}
+			v[n_v++] = r;
+		}
+	}
+	if (!a)
+		return NULL;
+	qsort_safe(v, n_v, sizeof(*v), cmp_tier_rule);
+	for (size_t i = 0; i < n_v; i++)
+		if (i == 0 || cmp_tier_rule(&v[i], &v[i - 1]) != 0)
+			json_array_append_new(a,
+					      json_pack("{s:o, s:s, s:I}", "policy",
+							json_sprintf("cnp/%s", v[i]->policy_name),
+							"tier", policy_tier_to_string(v[i]->tier),
+							"priority", (json_int_t)v[i]->priority));
+	return a;
+}
+
 int explain_matrix(const struct registry *reg, const char *ns, const char *ports_spec,
 		   uint64_t budget, json_t **ret, struct op_error *err)
 {
@@ -478,8 +534,8 @@ int explain_matrix(const struct registry *reg, const char *ns, const char *ports
 		json_array_append_new(names, json_pack("{s:s, s:s}", "name", eps[i]->pe.name,
 						       "namespace", eps[i]->pe.namespace));
 	r = matrix_rows(eps, n, ports, n_ports, json_object_get(out, "rows"));
-	if (r < 0)
-		return op_error_set(err, r, "out of memory");
+	if (r < 0 || json_object_set_new(out, "tiers", matrix_tiers(eps, n)) < 0)
+		return op_error_set(err, r < 0 ? r : -ENOMEM, "out of memory");
 	*ret = TAKE_PTR(out);
 	return 0;
 }

@@ -358,11 +358,14 @@ int guard_commit(struct guards *gs, struct ep_guard *g, const struct policy_plan
 	int r = 0;
 
 	/* Elements gone: the reply records (flows its ingress admitted) may name peers it no
-	 * longer admits; a new table starts them afresh, as the cut conntrack entries do. */
+	 * longer admits; a new table starts them afresh, as the cut conntrack entries do. With
+	 * tiers an element added can deny too (a Deny's set grows, a Pass's set takes a peer an
+	 * Accept after it had): any change does. */
 	if (old && policy_plan_same_shape(old, plan)) {
 		struct policy_plan_diff diff = { 0 };
 
-		loses = policy_plan_diff(old, plan, &diff) < 0 || diff.n_elems_removed > 0;
+		loses = policy_plan_has_tiers(old) || policy_plan_diff(old, plan, &diff) < 0 ||
+			diff.n_elems_removed > 0;
 		policy_plan_diff_done(&diff);
 	}
 

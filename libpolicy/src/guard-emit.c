@@ -21,6 +21,7 @@
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 
+#include "guard.h"
 #include "nft-expr.h"
 #include "policy/policy.h"
 
@@ -33,36 +34,17 @@
 #define ND_OPT_TARGET_LL 2
 #define ND_OPT_NONCE 14
 
-/* Fixed sets, after the plan's (plan set i has id i + 1). */
-enum {
-	SET_OWN4,
-	SET_OWN6,
-	SET_REPLIES4,
-	SET_REPLIES6,
-	SET_SEEN4,
-	SET_SEEN6,
-	_SET_FIXED_MAX,
-};
-
-static const char *const fixed_set_names[_SET_FIXED_MAX] = {
+const char *const guard_set_names[_SET_FIXED_MAX] = {
 	[SET_OWN4] = "own4",	     [SET_OWN6] = "own6",   [SET_REPLIES4] = "replies4",
 	[SET_REPLIES6] = "replies6", [SET_SEEN4] = "seen4", [SET_SEEN6] = "seen6",
 };
 
-struct gemit {
-	const struct policy_guard *g;
-	policy_emit_fn fn;
-	void *userdata;
-	uint32_t set_id[_SET_FIXED_MAX];
-};
-
-static int rule_new(struct gemit *e, const char *chain, const char *comment,
-		    struct nftnl_rule **ret)
+int guard_rule_new(struct gemit *e, const char *chain, const char *comment, struct nftnl_rule **ret)
 {
 	return nft_rule_new(NFPROTO_NETDEV, e->g->table, chain, comment, ret);
 }
 
-static int emit_rule(struct gemit *e, struct nftnl_rule **rule, const struct policy_plan_rule *pr)
+int guard_emit_rule(struct gemit *e, struct nftnl_rule **rule, const struct policy_plan_rule *pr)
 {
 	return e->fn(POLICY_EMIT_RULE, TAKE_PTR(*rule), pr, e->userdata);
 }
@@ -70,19 +52,19 @@ static int emit_rule(struct gemit *e, struct nftnl_rule **rule, const struct pol
 /* ---- matches ------------------------------------------------------------------------------ */
 
 /* ether type T (link-layer header + 12) */
-static int match_ethertype(struct nftnl_rule *rule, uint16_t type)
+int guard_match_ethertype(struct nftnl_rule *rule, uint16_t type)
 {
 	int r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 12, 2);
 
 	return r < 0 ? r : expr_cmp_be16(rule, NFT_CMP_EQ, type);
 }
 
-static int match_family(struct nftnl_rule *rule, int family)
+int guard_match_family(struct nftnl_rule *rule, int family)
 {
-	return match_ethertype(rule, family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
+	return guard_match_ethertype(rule, family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
 }
 
-static int match_l4proto(struct nftnl_rule *rule, uint8_t proto)
+int guard_match_l4proto(struct nftnl_rule *rule, uint8_t proto)
 {
 	int r = expr_meta(rule, NFT_META_L4PROTO);
 
@@ -90,7 +72,7 @@ static int match_l4proto(struct nftnl_rule *rule, uint8_t proto)
 }
 
 /* ip|ip6 saddr|daddr: network header + 12|16 (4 bytes) / 8|24 (16 bytes) */
-static int load_addr(struct nftnl_rule *rule, int family, bool src, uint32_t dreg)
+int guard_load_addr(struct nftnl_rule *rule, int family, bool src, uint32_t dreg)
 {
 	bool v4 = family == AF_INET;
 
@@ -101,10 +83,10 @@ static int load_addr(struct nftnl_rule *rule, int family, bool src, uint32_t dre
 /* icmpv6 type: ether type ip6 meta l4proto ipv6-icmp @th,0,8 */
 static int match_icmpv6_type(struct nftnl_rule *rule, uint8_t type)
 {
-	int r = match_family(rule, AF_INET6);
+	int r = guard_match_family(rule, AF_INET6);
 
 	if (r >= 0)
-		r = match_l4proto(rule, IPPROTO_ICMPV6);
+		r = guard_match_l4proto(rule, IPPROTO_ICMPV6);
 	if (r >= 0)
 		r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1);
 	return r < 0 ? r : expr_cmp_u8(rule, type);
@@ -182,7 +164,7 @@ static int emit_own_set(struct gemit *e, int family)
 	int r;
 
 	/* set own4|own6 { type ipv4_addr|ipv6_addr; elements = { the endpoint's } } */
-	r = nft_set_new(NFPROTO_NETDEV, e->g->table, fixed_set_names[which], 0,
+	r = nft_set_new(NFPROTO_NETDEV, e->g->table, guard_set_names[which], 0,
 			family == AF_INET ? NFT_TYPE_IPADDR : NFT_TYPE_IP6ADDR, len,
 			e->set_id[which], &s);
 	if (r < 0)
@@ -203,7 +185,7 @@ static int emit_dynamic_set(struct gemit *e, int which, uint32_t key_type, uint3
 	int r;
 
 	/* set NAME { type ...; size 65536; flags dynamic,timeout; } */
-	r = nft_set_new(NFPROTO_NETDEV, e->g->table, fixed_set_names[which],
+	r = nft_set_new(NFPROTO_NETDEV, e->g->table, guard_set_names[which],
 			NFT_SET_TIMEOUT | NFT_SET_EVAL, key_type, key_len, e->set_id[which], &s);
 	if (r < 0)
 		return r;
@@ -232,14 +214,14 @@ static uint32_t flow_key_len(int family)
  * from NFT_REG32_00: for a frame to the endpoint the peer is the source, for one from it the
  * destination, so both directions build the same key for one flow.
  */
-static int load_flow_key(struct nftnl_rule *rule, int family, bool to_endpoint)
+int guard_load_flow_key(struct nftnl_rule *rule, int family, bool to_endpoint)
 {
 	uint32_t addr_regs = family == AF_INET ? 1 : 4;
 	int r;
 
 	r = expr_meta_reg(rule, NFT_META_L4PROTO, NFT_REG32_00);
 	if (r >= 0)
-		r = load_addr(rule, family, to_endpoint, NFT_REG32_01);
+		r = guard_load_addr(rule, family, to_endpoint, NFT_REG32_01);
 	if (r >= 0)
 		r = expr_payload_reg(rule, NFT_PAYLOAD_TRANSPORT_HEADER, to_endpoint ? 0 : 2, 2,
 				     NFT_REG32_01 + addr_regs);
@@ -253,18 +235,18 @@ static int load_flow_key(struct nftnl_rule *rule, int family, bool to_endpoint)
 
 /* meta iif|oif != IFINDEX accept: the device of that name is another one (this guard's was
  * deleted and its name reused): not ours to judge, let it be. */
-static int emit_same_device(struct gemit *e, const char *chain, uint32_t key)
+int guard_same_device(struct gemit *e, const char *chain, uint32_t key)
 {
 	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
 	uint32_t ifindex = e->g->ifindex;
 	int r;
 
-	r = rule_new(e, chain, "segd: guard: another device of that name", &rule);
+	r = guard_rule_new(e, chain, "segd: guard: another device of that name", &rule);
 	if (r < 0 || (r = expr_meta(rule, key)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, &ifindex, sizeof(ifindex))) < 0 ||
 	    (r = expr_verdict(rule, NF_ACCEPT)) < 0)
 		return r;
-	return emit_rule(e, &rule, NULL);
+	return guard_emit_rule(e, &rule, NULL);
 }
 
 static int emit_l2_rules(struct gemit *e)
@@ -276,53 +258,53 @@ static int emit_l2_rules(struct gemit *e)
 	int r;
 
 	/* ether saddr != MAC counter drop */
-	r = rule_new(e, ch, "segd: guard: source MAC", &rule);
+	r = guard_rule_new(e, ch, "segd: guard: source MAC", &rule);
 	if (r < 0 || (r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 6, 6)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, e->g->mac, 6)) < 0 || (r = expr_counter(rule)) < 0 ||
-	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type arp @ll,112,48 != { htype 1, ptype ip, hlen 6, plen 4 } counter drop */
-	r = rule_new(e, ch, "segd: guard: ARP shape", &rule);
-	if (r < 0 || (r = match_ethertype(rule, ETH_P_ARP)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: ARP shape", &rule);
+	if (r < 0 || (r = guard_match_ethertype(rule, ETH_P_ARP)) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 14, 6)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, arp_shape, sizeof(arp_shape))) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-	    (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type arp arp saddr ether != MAC counter drop */
-	r = rule_new(e, ch, "segd: guard: ARP sender MAC", &rule);
-	if (r < 0 || (r = match_ethertype(rule, ETH_P_ARP)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: ARP sender MAC", &rule);
+	if (r < 0 || (r = guard_match_ethertype(rule, ETH_P_ARP)) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 22, 6)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, e->g->mac, 6)) < 0 || (r = expr_counter(rule)) < 0 ||
-	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type arp arp saddr ip @own4 accept */
-	r = rule_new(e, ch, "segd: guard: ARP", &rule);
-	if (r < 0 || (r = match_ethertype(rule, ETH_P_ARP)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: ARP", &rule);
+	if (r < 0 || (r = guard_match_ethertype(rule, ETH_P_ARP)) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 28, 4)) < 0 ||
-	    (r = expr_lookup(rule, fixed_set_names[SET_OWN4], e->set_id[SET_OWN4])) < 0 ||
-	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = expr_lookup(rule, guard_set_names[SET_OWN4], e->set_id[SET_OWN4])) < 0 ||
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type arp arp saddr ip 0.0.0.0 accept (address probes, RFC 5227) */
-	r = rule_new(e, ch, "segd: guard: ARP probe", &rule);
-	if (r < 0 || (r = match_ethertype(rule, ETH_P_ARP)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: ARP probe", &rule);
+	if (r < 0 || (r = guard_match_ethertype(rule, ETH_P_ARP)) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 28, 4)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_EQ, any4, sizeof(any4))) < 0 ||
-	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type != { ip, ip6 } counter drop (ARP from another sender, VLAN tags, ...) */
-	r = rule_new(e, ch, "segd: guard: ether type", &rule);
+	r = guard_rule_new(e, ch, "segd: guard: ether type", &rule);
 	if (r < 0 || (r = expr_payload(rule, NFT_PAYLOAD_LL_HEADER, 12, 2)) < 0 ||
 	    (r = expr_cmp_be16(rule, NFT_CMP_NEQ, ETH_P_IP)) < 0 ||
 	    (r = expr_cmp_be16(rule, NFT_CMP_NEQ, ETH_P_IPV6)) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0)
 		return r;
-	return emit_rule(e, &rule, NULL);
+	return guard_emit_rule(e, &rule, NULL);
 }
 
 static int emit_source_rules(struct gemit *e)
@@ -333,58 +315,58 @@ static int emit_source_rules(struct gemit *e)
 	int r;
 
 	/* ether type ip ip saddr != @own4 counter drop */
-	r = rule_new(e, ch, "segd: guard: source address", &rule);
-	if (r < 0 || (r = match_family(rule, AF_INET)) < 0 ||
-	    (r = load_addr(rule, AF_INET, true, NFT_REG_1)) < 0 ||
-	    (r = expr_lookup_reg(rule, NFT_REG_1, fixed_set_names[SET_OWN4], e->set_id[SET_OWN4],
+	r = guard_rule_new(e, ch, "segd: guard: source address", &rule);
+	if (r < 0 || (r = guard_match_family(rule, AF_INET)) < 0 ||
+	    (r = guard_load_addr(rule, AF_INET, true, NFT_REG_1)) < 0 ||
+	    (r = expr_lookup_reg(rule, NFT_REG_1, guard_set_names[SET_OWN4], e->set_id[SET_OWN4],
 				 true)) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-	    (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type ip udp sport 67 counter drop (DHCP server replies) */
-	r = rule_new(e, ch, "segd: guard: no DHCP server replies from endpoints", &rule);
-	if (r < 0 || (r = match_family(rule, AF_INET)) < 0 ||
-	    (r = match_l4proto(rule, IPPROTO_UDP)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: no DHCP server replies from endpoints", &rule);
+	if (r < 0 || (r = guard_match_family(rule, AF_INET)) < 0 ||
+	    (r = guard_match_l4proto(rule, IPPROTO_UDP)) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2)) < 0 ||
 	    (r = expr_cmp_be16(rule, NFT_CMP_EQ, 67)) < 0 || (r = expr_counter(rule)) < 0 ||
-	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = expr_verdict(rule, NF_DROP)) < 0 || (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type ip6 ip6 saddr :: meta l4proto != ipv6-icmp counter drop */
-	r = rule_new(e, ch, "segd: guard: unspecified source", &rule);
-	if (r < 0 || (r = match_family(rule, AF_INET6)) < 0 ||
-	    (r = load_addr(rule, AF_INET6, true, NFT_REG_1)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: unspecified source", &rule);
+	if (r < 0 || (r = guard_match_family(rule, AF_INET6)) < 0 ||
+	    (r = guard_load_addr(rule, AF_INET6, true, NFT_REG_1)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_EQ, any6, sizeof(any6))) < 0 ||
 	    (r = expr_meta(rule, NFT_META_L4PROTO)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, &(uint8_t){ IPPROTO_ICMPV6 }, 1)) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-	    (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type ip6 ip6 saddr :: icmpv6 type != { nd-neighbor-solicit, mld2-listener-report }
 	 * counter drop (duplicate address detection and its MLD report only) */
-	r = rule_new(e, ch, "segd: guard: unspecified source", &rule);
-	if (r < 0 || (r = match_family(rule, AF_INET6)) < 0 ||
-	    (r = load_addr(rule, AF_INET6, true, NFT_REG_1)) < 0 ||
+	r = guard_rule_new(e, ch, "segd: guard: unspecified source", &rule);
+	if (r < 0 || (r = guard_match_family(rule, AF_INET6)) < 0 ||
+	    (r = guard_load_addr(rule, AF_INET6, true, NFT_REG_1)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_EQ, any6, sizeof(any6))) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, &(uint8_t){ ICMPV6_NS }, 1)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, &(uint8_t){ 143 }, 1)) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-	    (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/* ether type ip6 ip6 saddr != @own6 ip6 saddr != :: counter drop */
-	r = rule_new(e, ch, "segd: guard: source address", &rule);
-	if (r < 0 || (r = match_family(rule, AF_INET6)) < 0 ||
-	    (r = load_addr(rule, AF_INET6, true, NFT_REG_1)) < 0 ||
-	    (r = expr_lookup_reg(rule, NFT_REG_1, fixed_set_names[SET_OWN6], e->set_id[SET_OWN6],
+	r = guard_rule_new(e, ch, "segd: guard: source address", &rule);
+	if (r < 0 || (r = guard_match_family(rule, AF_INET6)) < 0 ||
+	    (r = guard_load_addr(rule, AF_INET6, true, NFT_REG_1)) < 0 ||
+	    (r = expr_lookup_reg(rule, NFT_REG_1, guard_set_names[SET_OWN6], e->set_id[SET_OWN6],
 				 true)) < 0 ||
 	    (r = expr_cmp(rule, NFT_CMP_NEQ, any6, sizeof(any6))) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0)
 		return r;
-	return emit_rule(e, &rule, NULL);
+	return guard_emit_rule(e, &rule, NULL);
 }
 
 /* Router advertisements and redirects dropped; neighbour solicitations, advertisements and
@@ -400,21 +382,22 @@ static int emit_nd_rules(struct gemit *e)
 
 	for (size_t i = 0; i < ARRAY_SIZE(drop_types); i++) {
 		/* icmpv6 type nd-router-advert|nd-redirect counter drop */
-		r = rule_new(e, ch, "segd: guard: no router advertisements or redirects", &rule);
+		r = guard_rule_new(e, ch, "segd: guard: no router advertisements or redirects",
+				   &rule);
 		if (r < 0 || (r = match_icmpv6_type(rule, drop_types[i])) < 0 ||
 		    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-		    (r = emit_rule(e, &rule, NULL)) < 0)
+		    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 			return r;
 	}
 
 	/* icmpv6 type nd-neighbor-advert @th,64,128 != @own6 counter drop */
-	r = rule_new(e, ch, "segd: guard: neighbour advertisement target", &rule);
+	r = guard_rule_new(e, ch, "segd: guard: neighbour advertisement target", &rule);
 	if (r < 0 || (r = match_icmpv6_type(rule, ICMPV6_NA)) < 0 ||
 	    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 8, 16)) < 0 ||
-	    (r = expr_lookup_reg(rule, NFT_REG_1, fixed_set_names[SET_OWN6], e->set_id[SET_OWN6],
+	    (r = expr_lookup_reg(rule, NFT_REG_1, guard_set_names[SET_OWN6], e->set_id[SET_OWN6],
 				 true)) < 0 ||
 	    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-	    (r = emit_rule(e, &rule, NULL)) < 0)
+	    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 		return r;
 
 	/*
@@ -440,7 +423,7 @@ static int emit_nd_rules(struct gemit *e)
 		{ ICMPV6_RS, 16, ND_OPT_SOURCE_LL, true },
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(nd); i++) {
-		r = rule_new(e, ch, "segd: guard: neighbour discovery", &rule);
+		r = guard_rule_new(e, ch, "segd: guard: neighbour discovery", &rule);
 		if (r < 0 || (r = match_icmpv6_type(rule, nd[i].type)) < 0 ||
 		    (r = match_nd_shape(rule, nd[i].len)) < 0)
 			return r;
@@ -451,7 +434,7 @@ static int emit_nd_rules(struct gemit *e)
 		}
 		r = expr_verdict(rule, NF_ACCEPT);
 		if (r >= 0)
-			r = emit_rule(e, &rule, NULL);
+			r = guard_emit_rule(e, &rule, NULL);
 		if (r < 0)
 			return r;
 	}
@@ -459,248 +442,35 @@ static int emit_nd_rules(struct gemit *e)
 		static const uint8_t types[] = { ICMPV6_NS, ICMPV6_NA, ICMPV6_RS };
 
 		/* any other NS/NA/RS: counter drop */
-		r = rule_new(e, ch, "segd: guard: neighbour discovery", &rule);
+		r = guard_rule_new(e, ch, "segd: guard: neighbour discovery", &rule);
 		if (r < 0 || (r = match_icmpv6_type(rule, types[i])) < 0 ||
 		    (r = expr_counter(rule)) < 0 || (r = expr_verdict(rule, NF_DROP)) < 0 ||
-		    (r = emit_rule(e, &rule, NULL)) < 0)
+		    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 			return r;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(mld_types); i++) {
 		/* icmpv6 type mld-* accept */
-		r = rule_new(e, ch, "segd: guard: multicast listener discovery", &rule);
+		r = guard_rule_new(e, ch, "segd: guard: multicast listener discovery", &rule);
 		if (r < 0 || (r = match_icmpv6_type(rule, mld_types[i])) < 0 ||
-		    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
+		    (r = expr_verdict(rule, NF_ACCEPT)) < 0 ||
+		    (r = guard_emit_rule(e, &rule, NULL)) < 0)
 			return r;
 	}
 	return 0;
 }
 
-/* [ether type ip|ip6 ip(6) daddr @set] [meta l4proto P [th dport N|LO-HI]] counter accept */
-static int emit_egress_rule(struct gemit *e, const struct policy_plan_rule *pr)
-{
-	const struct policy_plan *plan = e->g->plan;
-	const struct policy_set *set = pr->set >= 0 ? &plan->sets[pr->set] : NULL;
-	int family = set ? set->family : pr->family;
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
-	int r;
-
-	r = rule_new(e, POLICY_GUARD_CHAIN_FROM, pr->comment, &rule);
-	if (r < 0)
-		return r;
-	if (family != AF_UNSPEC) {
-		r = match_family(rule, family);
-		if (r >= 0 && set) {
-			r = load_addr(rule, family, false, NFT_REG_1);
-			if (r >= 0)
-				r = expr_lookup(rule, set->name, (uint32_t)pr->set + 1);
-		}
-		if (r < 0)
-			return r;
-	}
-	if (pr->has_proto) {
-		uint16_t lo = htons(pr->port_lo), hi = htons(pr->port_hi);
-
-		r = match_l4proto(rule, policy_proto_ipproto(pr->proto));
-		if (r >= 0 && (pr->port_lo || pr->port_hi)) {
-			r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
-			if (r >= 0 && pr->port_lo == pr->port_hi)
-				r = expr_cmp(rule, NFT_CMP_EQ, &lo, sizeof(lo));
-			else if (r >= 0) {
-				r = expr_cmp(rule, NFT_CMP_GTE, &lo, sizeof(lo));
-				if (r >= 0)
-					r = expr_cmp(rule, NFT_CMP_LTE, &hi, sizeof(hi));
-			}
-		}
-		if (r < 0)
-			return r;
-	}
-	r = expr_counter(rule);
-	if (r >= 0)
-		r = expr_verdict(rule, NF_ACCEPT);
-	return r < 0 ? r : emit_rule(e, &rule, pr);
-}
-
-static int emit_reply_rules(struct gemit *e, int family)
-{
-	static const uint8_t rst = 0x04;
-	const char *ch = POLICY_GUARD_CHAIN_FROM;
-	int seen = family == AF_INET ? SET_SEEN4 : SET_SEEN6;
-	int replies = family == AF_INET ? SET_REPLIES4 : SET_REPLIES6;
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
-	int r;
-
-	/* ether type ip|ip6 meta l4proto . ip daddr . th dport . th sport @repliesN accept */
-	r = rule_new(e, ch, "segd: guard: replies", &rule);
-	if (r < 0 || (r = match_family(rule, family)) < 0 ||
-	    (r = load_flow_key(rule, family, false)) < 0 ||
-	    (r = expr_lookup_reg(rule, NFT_REG32_00, fixed_set_names[replies], e->set_id[replies],
-				 false)) < 0 ||
-	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
-		return r;
-
-	/* ether type ip|ip6 meta l4proto icmp|ipv6-icmp ip daddr @seenN accept (errors, echo
-	 * replies, to who sent something) */
-	r = rule_new(e, ch, "segd: guard: icmp to senders", &rule);
-	if (r < 0 || (r = match_family(rule, family)) < 0 ||
-	    (r = match_l4proto(rule, family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6)) < 0 ||
-	    (r = load_addr(rule, family, false, NFT_REG_1)) < 0 ||
-	    (r = expr_lookup(rule, fixed_set_names[seen], e->set_id[seen])) < 0 ||
-	    (r = expr_verdict(rule, NF_ACCEPT)) < 0 || (r = emit_rule(e, &rule, NULL)) < 0)
-		return r;
-
-	/* ether type ip|ip6 tcp flags & rst != 0 ip daddr @seenN accept */
-	r = rule_new(e, ch, "segd: guard: resets to senders", &rule);
-	if (r < 0 || (r = match_family(rule, family)) < 0 ||
-	    (r = match_l4proto(rule, IPPROTO_TCP)) < 0 ||
-	    (r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 13, 1)) < 0 ||
-	    (r = expr_bitwise(rule, rst, 1)) < 0 ||
-	    (r = expr_cmp(rule, NFT_CMP_NEQ, &(uint8_t){ 0 }, 1)) < 0 ||
-	    (r = load_addr(rule, family, false, NFT_REG_1)) < 0 ||
-	    (r = expr_lookup(rule, fixed_set_names[seen], e->set_id[seen])) < 0 ||
-	    (r = expr_verdict(rule, NF_ACCEPT)) < 0)
-		return r;
-	return emit_rule(e, &rule, NULL);
-}
-
 static int emit_from_endpoint(struct gemit *e)
 {
-	const struct policy_plan *plan = e->g->plan;
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
 	int r;
 
-	r = emit_same_device(e, POLICY_GUARD_CHAIN_FROM, NFT_META_IIF);
+	r = guard_same_device(e, POLICY_GUARD_CHAIN_FROM, NFT_META_IIF);
 	if (r >= 0)
 		r = emit_l2_rules(e);
 	if (r >= 0)
 		r = emit_source_rules(e);
 	if (r >= 0)
 		r = emit_nd_rules(e);
-	if (r < 0)
-		return r;
-	if (!plan->isolated[POLICY_DIR_EGRESS]) {
-		/* accept: its egress is not isolated */
-		r = rule_new(e, POLICY_GUARD_CHAIN_FROM, "segd: guard: egress not isolated", &rule);
-		if (r >= 0)
-			r = expr_verdict(rule, NF_ACCEPT);
-		return r < 0 ? r : emit_rule(e, &rule, NULL);
-	}
-	for (size_t i = 0; i < plan->n_rules; i++) {
-		if (plan->rules[i].dir != POLICY_DIR_EGRESS)
-			continue;
-		r = emit_egress_rule(e, &plan->rules[i]);
-		if (r < 0)
-			return r;
-	}
-	r = emit_reply_rules(e, AF_INET);
-	if (r >= 0)
-		r = emit_reply_rules(e, AF_INET6);
-	if (r < 0)
-		return r;
-	/* counter drop */
-	r = rule_new(e, POLICY_GUARD_CHAIN_FROM, "segd: guard: egress denied", &rule);
-	if (r >= 0)
-		r = expr_counter(rule);
-	if (r >= 0)
-		r = expr_verdict(rule, NF_DROP);
-	return r < 0 ? r : emit_rule(e, &rule, NULL);
-}
-
-/* ---- chain to_endpoint: what replies the endpoint may send ------------------------------- */
-
-/* [ip(6) saddr @set] meta l4proto P [th dport ...] update @repliesN { flow key } */
-static int emit_record_rule(struct gemit *e, const struct policy_plan_rule *pr, int family,
-			    uint8_t proto)
-{
-	const struct policy_plan *plan = e->g->plan;
-	const struct policy_set *set = pr && pr->set >= 0 ? &plan->sets[pr->set] : NULL;
-	int replies = family == AF_INET ? SET_REPLIES4 : SET_REPLIES6;
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
-	int r;
-
-	r = rule_new(e, POLICY_GUARD_CHAIN_TO, pr ? pr->comment : "segd: guard: record flows",
-		     &rule);
-	if (r >= 0)
-		r = match_family(rule, family);
-	if (r >= 0 && set) {
-		r = load_addr(rule, family, true, NFT_REG_1);
-		if (r >= 0)
-			r = expr_lookup(rule, set->name, (uint32_t)pr->set + 1);
-	}
-	if (r >= 0)
-		r = match_l4proto(rule, proto);
-	if (r >= 0 && pr && pr->has_proto && (pr->port_lo || pr->port_hi)) {
-		uint16_t lo = htons(pr->port_lo), hi = htons(pr->port_hi);
-
-		r = expr_payload(rule, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2);
-		if (r >= 0)
-			r = expr_cmp(rule, NFT_CMP_GTE, &lo, sizeof(lo));
-		if (r >= 0)
-			r = expr_cmp(rule, NFT_CMP_LTE, &hi, sizeof(hi));
-	}
-	if (r >= 0)
-		r = load_flow_key(rule, family, true);
-	if (r >= 0)
-		r = expr_dynset_update(rule, NFT_REG32_00, fixed_set_names[replies],
-				       e->set_id[replies], POLICY_GUARD_REPLY_TIMEOUT_MS);
-	if (r >= 0)
-		r = expr_verdict(rule, NF_ACCEPT);
-	return r < 0 ? r : emit_rule(e, &rule, NULL);
-}
-
-static int emit_to_endpoint(struct gemit *e)
-{
-	static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP };
-	const struct policy_plan *plan = e->g->plan;
-	_cleanup_(nftnl_rule_freep) struct nftnl_rule *rule = NULL;
-	int r;
-
-	if (!plan->isolated[POLICY_DIR_EGRESS])
-		return 0; /* nothing to record: its egress is not enforced by flows */
-	r = emit_same_device(e, POLICY_GUARD_CHAIN_TO, NFT_META_OIF);
-	if (r < 0)
-		return r;
-	for (int f = 0; f < 2; f++) {
-		int family = f == 0 ? AF_INET : AF_INET6;
-		int seen = family == AF_INET ? SET_SEEN4 : SET_SEEN6;
-
-		/* ether type ip|ip6 update @seenN { ip saddr } */
-		r = rule_new(e, POLICY_GUARD_CHAIN_TO, "segd: guard: senders", &rule);
-		if (r < 0 || (r = match_family(rule, family)) < 0 ||
-		    (r = load_addr(rule, family, true, NFT_REG_1)) < 0 ||
-		    (r = expr_dynset_update(rule, NFT_REG_1, fixed_set_names[seen], e->set_id[seen],
-					    POLICY_GUARD_SEEN_TIMEOUT_MS)) < 0 ||
-		    (r = emit_rule(e, &rule, NULL)) < 0)
-			return r;
-	}
-	/* Flows its ingress policy admits (all, when ingress is not isolated). */
-	for (int f = 0; f < 2; f++) {
-		int family = f == 0 ? AF_INET : AF_INET6;
-
-		if (!plan->isolated[POLICY_DIR_INGRESS]) {
-			for (size_t k = 0; k < ARRAY_SIZE(l4); k++) {
-				r = emit_record_rule(e, NULL, family, l4[k]);
-				if (r < 0)
-					return r;
-			}
-			continue;
-		}
-		for (size_t i = 0; i < plan->n_rules; i++) {
-			const struct policy_plan_rule *pr = &plan->rules[i];
-			const struct policy_set *set = pr->set >= 0 ? &plan->sets[pr->set] : NULL;
-			int rf = set ? set->family : pr->family;
-
-			if (pr->dir != POLICY_DIR_INGRESS || (rf != AF_UNSPEC && rf != family))
-				continue;
-			for (size_t k = 0; k < ARRAY_SIZE(l4); k++) {
-				if (pr->has_proto && policy_proto_ipproto(pr->proto) != l4[k])
-					continue;
-				r = emit_record_rule(e, pr, family, l4[k]);
-				if (r < 0)
-					return r;
-			}
-		}
-	}
-	return 0;
+	return r < 0 ? r : guard_emit_egress(e);
 }
 
 _public_ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, void *userdata)
@@ -729,6 +499,8 @@ _public_ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, 
 		r = emit_chain(&e, POLICY_GUARD_CHAIN_FROM, NF_NETDEV_INGRESS, NF_DROP);
 	if (r >= 0)
 		r = emit_chain(&e, POLICY_GUARD_CHAIN_TO, NF_NETDEV_EGRESS, NF_ACCEPT);
+	if (r >= 0)
+		r = guard_emit_tier_chains(&e);
 	for (size_t i = 0; r >= 0 && i < plan->n_sets; i++) {
 		struct nftnl_set *s = NULL;
 
@@ -754,6 +526,6 @@ _public_ int policy_emit_guard(const struct policy_guard *g, policy_emit_fn fn, 
 	if (r >= 0)
 		r = emit_from_endpoint(&e);
 	if (r >= 0)
-		r = emit_to_endpoint(&e);
+		r = guard_emit_to_endpoint(&e);
 	return r;
 }

@@ -450,7 +450,7 @@ static void test_matrix(void **state)
 	json_decref(m);
 	m = matrix_ok(&r, "nothing-here", "");
 	assert_json_eq(m, "{\"endpoints\": [], \"ports\": [\"80/TCP\"], \"rows\": [[]],"
-			  " \"not_enforced\": []}");
+			  " \"not_enforced\": [], \"tiers\": []}");
 
 	{
 		struct op_error err = { 0 };

@@ -29,140 +29,11 @@
 #include <linux/netfilter.h>
 
 #include "fixture.h"
+#include "guard-pair.h"
 #include "guard.h"
 #include "netns.h"
 #include "nft.h"
 #include "testutil.h"
-
-struct pair {
-	int ep, host;		/* namespaces */
-	char ep_if[IFNAMSIZ];	/* endpoint side */
-	char host_if[IFNAMSIZ]; /* host side, guarded */
-	uint8_t ep_mac[6], host_mac[6];
-	char table[32];
-	int host_index;
-	struct nft_sock *s; /* in host, owns the guard */
-};
-
-static int run(int nsfd, const char *const *argv)
-{
-	return fixture_run_in(nsfd, argv);
-}
-
-static void if_info(int nsfd, const char *name, uint8_t mac[6], int *ret_index)
-{
-	struct ifreq ifr = { 0 };
-	int fd = -1;
-
-	assert_int_equal(netns_socket(nsfd, AF_INET, SOCK_DGRAM, 0, &fd), 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	assert_int_equal(ioctl(fd, SIOCGIFHWADDR, &ifr), 0);
-	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	if (ret_index) {
-		assert_int_equal(ioctl(fd, SIOCGIFINDEX, &ifr), 0);
-		*ret_index = ifr.ifr_ifindex;
-	}
-	close(fd);
-}
-
-static void pair_setup(struct pair *p, const char *tag)
-{
-	static unsigned n;
-	char ep_name[32], host_name[32], mac[32];
-	int idx = 0;
-
-	*p = (struct pair){ .ep = -1, .host = -1 };
-	snprintf(ep_name, sizeof(ep_name), "%s-ep", tag);
-	snprintf(host_name, sizeof(host_name), "%s-host", tag);
-	assert_int_equal(fixture_netns(ep_name, &p->ep), 0);
-	assert_int_equal(fixture_netns(host_name, &p->host), 0);
-	/* fixture_veth names its ends fxa<N> (in ep) and fxb<N> (in host), N counting up */
-	assert_int_equal(fixture_veth(p->ep, "10.9.0.2/24", p->host, "10.9.0.1/24"), 0);
-	snprintf(p->ep_if, sizeof(p->ep_if), "fxa%u", n);
-	snprintf(p->host_if, sizeof(p->host_if), "fxb%u", n++);
-	if_info(p->ep, p->ep_if, p->ep_mac, NULL);
-	if_info(p->host, p->host_if, p->host_mac, &idx);
-	p->host_index = idx;
-	snprintf(p->table, sizeof(p->table), POLICY_GUARD_TABLE_PREFIX "%d", idx);
-	/* No ARP from the endpoint in these tests: its neighbour is static. */
-	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", p->host_mac[0], p->host_mac[1],
-		 p->host_mac[2], p->host_mac[3], p->host_mac[4], p->host_mac[5]);
-	assert_int_equal(run(p->ep, (const char *const[]){ "ip", "neigh", "replace", "10.9.0.1",
-							   "lladdr", mac, "dev", p->ep_if, "nud",
-							   "permanent", NULL }),
-			 0);
-	assert_int_equal(nft_sock_open(NULL, p->host, &p->s), 0);
-}
-
-static void pair_done(struct pair *p)
-{
-	nft_sock_free(p->s);
-	close(p->ep);
-	close(p->host);
-}
-
-static void table_commit(struct pair *p, const struct policy_plan *plan)
-{
-	struct policy_addr own = { .family = AF_INET };
-	struct policy_guard g = {
-		.table = p->table,
-		.device = p->host_if,
-		.ifindex = (uint32_t)p->host_index,
-		.addrs = &own,
-		.n_addrs = 1,
-		.plan = plan,
-		.table_flags = NFT_TABLE_F_OWNER | NFT_TABLE_F_PERSIST,
-	};
-	struct nft_error err = { 0 };
-	int r;
-
-	inet_pton(AF_INET, "10.9.0.2", own.addr);
-	memcpy(g.mac, p->ep_mac, 6);
-	r = nft_replace_guard(p->s, &g, &err);
-	if (r < 0)
-		fail_msg("guard: %s: %s (%s)", strerror(-r), err.object, err.message);
-}
-
-static int udp_socket(int nsfd, const char *addr, uint16_t port)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	struct timeval tv = { .tv_sec = 10 }; /* a safety net: every wait has a packet coming */
-	int fd = -1;
-
-	assert_int_equal(netns_socket(nsfd, AF_INET, SOCK_DGRAM, 0, &fd), 0);
-	assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
-	inet_pton(AF_INET, addr, &sa.sin_addr);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-static void udp_send(int fd, const char *dst, uint16_t port, const char *msg)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-
-	inet_pton(AF_INET, dst, &sa.sin_addr);
-	assert_int_equal(sendto(fd, msg, strlen(msg), 0, (struct sockaddr *)&sa, sizeof(sa)),
-			 (ssize_t)strlen(msg));
-}
-
-/* The first datagram queued on fd is msg. */
-static void expect_first(int fd, const char *msg)
-{
-	char buf[64] = { 0 };
-	ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-
-	if (n < 0)
-		fail_msg("recv: %m (waiting for \"%s\")", msg);
-	assert_string_equal(buf, msg);
-}
-
-static void expect_none_queued(int fd)
-{
-	char buf[8];
-
-	assert_int_equal(recv(fd, buf, sizeof(buf), MSG_DONTWAIT), -1);
-	assert_int_equal(errno, EAGAIN);
-}
 
 static struct policy_plan *plan_of(const char *policy)
 {
@@ -328,6 +199,142 @@ static void test_guard_allows_replies(void **state)
 	close(server);
 	close(other);
 	policy_plan_free(plan);
+	pair_done(&p);
+}
+
+/* ---- ClusterNetworkPolicy tiers, by hand-built plans: nothing in "ep" enforces anything, so
+ * what is dropped is dropped by the guard alone (as when the workload deletes its own table). */
+
+#define TIER_RULE(d, t, a, s, hp, lo, hi)                                                \
+	{                                                                                \
+		.dir = (d), .tier = (t), .action = (a), .policy_name = (char *)"t",      \
+		.family = (s) >= 0 ? AF_INET : AF_UNSPEC, .set = (s), .has_proto = (hp), \
+		.proto = POLICY_PROTO_UDP, .port_lo = (lo), .port_hi = (hi),             \
+		.comment = (char *)"t/" #t " " #a                                        \
+	}
+
+/* Set 0 holds the host side, 10.9.0.1. */
+static struct policy_plan *tier_plan(struct policy_plan_rule *rules, size_t n, bool iso_egress)
+{
+	static struct policy_set_elem host[1];
+	static struct policy_set sets[] = {
+		{ .name = (char *)"h4", .family = AF_INET, .elems = host, .n_elems = 1 },
+	};
+	static struct policy_plan p;
+
+	inet_pton(AF_INET, "10.9.0.1", host[0].start);
+	p = (struct policy_plan){ .endpoint = (char *)"ep",
+				  .isolated = { false, iso_egress },
+				  .sets = sets,
+				  .n_sets = 1,
+				  .rules = rules,
+				  .n_rules = n };
+	return &p;
+}
+
+static void test_guard_admin_deny(void **state)
+{
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, true, 5000,
+			  5000),
+	};
+	int rx0, rx1, tx;
+	struct pair p;
+
+	pair_setup(&p, "adeny");
+	rx0 = udp_socket(p.host, "10.9.0.1", 5000);
+	rx1 = udp_socket(p.host, "10.9.0.1", 5001);
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	/* Without the guard it gets through. */
+	udp_send(tx, "10.9.0.1", 5000, "unguarded");
+	expect_first(rx0, "unguarded");
+
+	table_commit(&p, tier_plan(rules, sizeof(rules) / sizeof(rules[0]), false));
+	udp_send(tx, "10.9.0.1", 5000, "denied");
+	udp_send(tx, "10.9.0.1", 5001, "allowed");
+	expect_first(rx1, "allowed");
+	expect_none_queued(rx0);
+
+	close(rx0);
+	close(rx1);
+	close(tx);
+	pair_done(&p);
+}
+
+/* NetworkPolicy isolates egress and allows 5000-5001; the Admin tier passes 5000 on to it,
+ * denies 5000-5001 (so 5001, which it would allow, is dropped) and accepts 5002 (which it
+ * would not allow). 5003 is left to isolation. */
+static void test_guard_admin_over_isolation(void **state)
+{
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_PASS, 0, true, 5000,
+			  5000),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, true, 5000,
+			  5001),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_ACCEPT, 0, true, 5002,
+			  5002),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_NETPOL, POLICY_ACTION_ACCEPT, 0, true,
+			  5000, 5001),
+	};
+	int rx[4], tx;
+	struct pair p;
+
+	pair_setup(&p, "aover");
+	for (int i = 0; i < 4; i++)
+		rx[i] = udp_socket(p.host, "10.9.0.1", (uint16_t)(5000 + i));
+	tx = udp_socket(p.ep, "10.9.0.2", 0);
+	table_commit(&p, tier_plan(rules, sizeof(rules) / sizeof(rules[0]), true));
+
+	udp_send(tx, "10.9.0.1", 5001, "admin deny");
+	udp_send(tx, "10.9.0.1", 5003, "isolated");
+	udp_send(tx, "10.9.0.1", 5002, "admin accept");
+	udp_send(tx, "10.9.0.1", 5000, "passed");
+	expect_first(rx[2], "admin accept");
+	expect_first(rx[0], "passed");
+	expect_none_queued(rx[1]);
+	expect_none_queued(rx[3]);
+
+	for (int i = 0; i < 4; i++)
+		close(rx[i]);
+	close(tx);
+	pair_done(&p);
+}
+
+/* An Admin Deny of everything to the host side; its ingress Admin tier accepts UDP 7000 from
+ * there and denies the rest. Replies on the admitted flow pass; on the denied one they do not. */
+static void test_guard_tier_replies(void **state)
+{
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_INGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_ACCEPT, 0, true,
+			  7000, 7000),
+		TIER_RULE(POLICY_DIR_INGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, false, 0,
+			  0),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, false, 0, 0),
+	};
+	int peer, server, other;
+	struct pair p;
+
+	pair_setup(&p, "trep");
+	peer = udp_socket(p.host, "10.9.0.1", 6000);
+	server = udp_socket(p.ep, "10.9.0.2", 7000);
+	other = udp_socket(p.ep, "10.9.0.2", 7001);
+	table_commit(&p, tier_plan(rules, sizeof(rules) / sizeof(rules[0]), false));
+
+	udp_send(server, "10.9.0.1", 6000, "unsolicited");
+	udp_send(peer, "10.9.0.2", 7000, "request");
+	expect_first(server, "request");
+	/* Denied at ingress by the tier: the guard lets it in (the endpoint's table would drop
+	 * it) but records no flow, so no reply goes out on it. */
+	udp_send(peer, "10.9.0.2", 7001, "denied request");
+	expect_first(other, "denied request");
+	udp_send(other, "10.9.0.1", 6000, "denied reply");
+	udp_send(server, "10.9.0.1", 6000, "reply");
+	expect_first(peer, "reply");
+	expect_none_queued(peer);
+
+	close(peer);
+	close(server);
+	close(other);
 	pair_done(&p);
 }
 
@@ -513,6 +520,72 @@ static void test_tightening_forgets_replies(void **state)
 	pair_done(&p);
 }
 
+/* With tiers an element added can deny: the ingress Admin Deny's set takes the host side, and
+ * the flow it admitted before is forgotten (its replies meet the Admin egress Deny). */
+static void test_tier_tightening_forgets_replies(void **state)
+{
+	static struct policy_set_elem host[1], before[1], after[2];
+	struct policy_set s1[] = {
+		{ .name = (char *)"h4", .family = AF_INET, .elems = host, .n_elems = 1 },
+		{ .name = (char *)"d4", .family = AF_INET, .elems = before, .n_elems = 1 },
+	};
+	struct policy_set s2[] = {
+		s1[0],
+		{ .name = (char *)"d4", .family = AF_INET, .elems = after, .n_elems = 2 }
+	};
+	struct policy_plan_rule rules[] = {
+		TIER_RULE(POLICY_DIR_INGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 1, false, 0,
+			  0),
+		TIER_RULE(POLICY_DIR_EGRESS, POLICY_TIER_ADMIN, POLICY_ACTION_DENY, 0, true, 6000,
+			  6000),
+	};
+	struct policy_plan p1 = { .sets = s1, .n_sets = 2, .rules = rules, .n_rules = 2 };
+	struct policy_plan p2 = { .sets = s2, .n_sets = 2, .rules = rules, .n_rules = 2 };
+	struct policy_addr own = { .family = AF_INET };
+	struct nft_error err = { 0 };
+	struct guards *gs = NULL;
+	struct ep_guard g = { 0 };
+	int peer, server, ctl_rx, ctl_tx;
+	struct pair p;
+	ino_t ino = 0;
+
+	inet_pton(AF_INET, "10.9.0.1", host[0].start);
+	inet_pton(AF_INET, "10.9.0.1", after[0].start);
+	inet_pton(AF_INET, "10.9.0.9", before[0].start);
+	inet_pton(AF_INET, "10.9.0.9", after[1].start);
+	assert_true(policy_plan_same_shape(&p1, &p2));
+	pair_setup(&p, "ttight");
+	inet_pton(AF_INET, "10.9.0.2", own.addr);
+	assert_int_equal(guards_new(NULL, &gs), 0);
+	assert_int_equal(netns_inode(p.ep, &ino), 0);
+	assert_int_equal(guard_discover(gs, p.ep, ino, &g), 0);
+	assert_int_equal(guard_commit(gs, &g, NULL, &p1, &own, 1, &err), 0);
+
+	peer = udp_socket(p.host, "10.9.0.1", 6000);
+	server = udp_socket(p.ep, "10.9.0.2", 7000);
+	ctl_rx = udp_socket(p.host, "10.9.0.1", 5001);
+	ctl_tx = udp_socket(p.ep, "10.9.0.2", 0);
+	udp_send(peer, "10.9.0.2", 7000, "request");
+	expect_first(server, "request");
+	udp_send(server, "10.9.0.1", 6000, "reply");
+	expect_first(peer, "reply");
+
+	/* one element more, none fewer */
+	assert_int_equal(guard_commit(gs, &g, &p1, &p2, &own, 1, &err), 0);
+	udp_send(server, "10.9.0.1", 6000, "late reply");
+	udp_send(ctl_tx, "10.9.0.1", 5001, "control");
+	expect_first(ctl_rx, "control");
+	expect_none_queued(peer);
+
+	close(peer);
+	close(server);
+	close(ctl_rx);
+	close(ctl_tx);
+	guard_drop(&g, true);
+	guards_free(gs);
+	pair_done(&p);
+}
+
 /* Nothing to guard: loopback only is enforced (nothing leaves); a macvlan has no host-side
  * device, and says so. */
 static void test_discover_unguardable(void **state)
@@ -662,9 +735,13 @@ int main(void)
 		cmocka_unit_test(test_guard_pins_mac),
 		cmocka_unit_test(test_guard_enforces_egress),
 		cmocka_unit_test(test_guard_allows_replies),
+		cmocka_unit_test(test_guard_admin_deny),
+		cmocka_unit_test(test_guard_admin_over_isolation),
+		cmocka_unit_test(test_guard_tier_replies),
 		cmocka_unit_test(test_guard_ignores_a_reused_name),
 		cmocka_unit_test(test_discover_and_commit),
 		cmocka_unit_test(test_tightening_forgets_replies),
+		cmocka_unit_test(test_tier_tightening_forgets_replies),
 		cmocka_unit_test(test_discover_unguardable),
 		cmocka_unit_test(test_sweep),
 		cmocka_unit_test(test_last_drop_sweeps),

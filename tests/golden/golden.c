@@ -65,8 +65,10 @@ static int print_obj(enum policy_emit_kind kind, void *obj, const struct policy_
 	return 0;
 }
 
-int golden_render(const struct policy_plan *plan, const struct policy_emit_options *opts,
-		  char **ret)
+/* Runs emit with a printer for plan (whose rules the printed rules point into). */
+static int render_with(const struct policy_plan *plan,
+		       int (*emit)(const void *what, policy_emit_fn fn, void *userdata),
+		       const void *what, char **ret)
 {
 	struct printer *p = calloc(1, sizeof(*p));
 	char *text = NULL;
@@ -81,7 +83,7 @@ int golden_render(const struct policy_plan *plan, const struct policy_emit_optio
 		free(p);
 		return -ENOMEM;
 	}
-	r = policy_emit(plan, opts, print_obj, p);
+	r = emit(what, print_obj, p);
 	fclose(p->out);
 	free(p);
 	if (r < 0) {
@@ -90,6 +92,36 @@ int golden_render(const struct policy_plan *plan, const struct policy_emit_optio
 	}
 	*ret = text;
 	return 0;
+}
+
+struct plan_opts {
+	const struct policy_plan *plan;
+	const struct policy_emit_options *opts;
+};
+
+static int emit_plan(const void *what, policy_emit_fn fn, void *userdata)
+{
+	const struct plan_opts *po = what;
+
+	return policy_emit(po->plan, po->opts, fn, userdata);
+}
+
+int golden_render(const struct policy_plan *plan, const struct policy_emit_options *opts,
+		  char **ret)
+{
+	struct plan_opts po = { .plan = plan, .opts = opts };
+
+	return render_with(plan, emit_plan, &po, ret);
+}
+
+static int emit_guard(const void *what, policy_emit_fn fn, void *userdata)
+{
+	return policy_emit_guard(what, fn, userdata);
+}
+
+int golden_render_guard(const struct policy_guard *guard, char **ret)
+{
+	return render_with(guard->plan, emit_guard, guard, ret);
 }
 
 char *golden_read_file(const char *path, size_t *ret_len)

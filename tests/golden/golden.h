@@ -20,6 +20,8 @@ struct golden {
 /* Emits plan with opts (may be NULL) and prints every object. 0 and the text, or -errno. */
 int golden_render(const struct policy_plan *plan, const struct policy_emit_options *opts,
 		  char **ret);
+/* The same for the host-side guard of guard->plan (policy_emit_guard()). */
+int golden_render_guard(const struct policy_guard *guard, char **ret);
 /* Compares got with the payload file at path (or writes it) and prints one TAP-like line. */
 void golden_check(struct golden *g, const char *name, const char *path, const char *got);
 /* Counts a case as failed and prints "not ok N - NAME: why". */
@@ -28,5 +30,11 @@ void golden_fail(struct golden *g, const char *name, const char *fmt, ...)
 /* The whole file as a NUL-terminated string, or NULL with errno set. */
 char *golden_read_file(const char *path, size_t *ret_len);
 
+/* Renders the guard of plan on a fixed device (golden-guard.c) and compares it with
+ * DIR/guard/NAME.payload. */
+void golden_guard_check(struct golden *g, const char *dir, const char *name,
+			const struct policy_plan *plan);
+/* Runs the guard cases of hand-built ClusterNetworkPolicy plans (golden-guard.c). */
+void golden_guard_cases(struct golden *g, const char *dir);
 /* Runs every case of DIR/policy (golden-policy.c). */
 void golden_policy_cases(struct golden *g, const char *dir);

@@ -299,9 +299,11 @@ int main(int argc, char **argv)
 			golden_fail(&g, cases[i].name, "policy_emit: %s", strerror(-r));
 		else
 			golden_check(&g, cases[i].name, path, got);
+		golden_guard_check(&g, dir, cases[i].name, plan);
 		free(path);
 		free(got);
 	}
+	golden_guard_cases(&g, dir);
 	golden_policy_cases(&g, dir);
 	g.fails += check_invalid();
 	return g.fails ? 1 : 0;

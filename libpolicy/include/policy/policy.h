@@ -763,10 +763,21 @@ void policy_emit_free(enum policy_emit_kind kind, void *obj);
  * endpoint's egress policy again, statelessly: allowed destinations per plan rule, replies on
  * the flows its ingress policy admits (recorded in @replies4/6 by chain to_endpoint, hook
  * egress of that device), ICMP and TCP resets to addresses that sent it something (@seen4/6).
+ * With ClusterNetworkPolicy tiers it decides as policy_plan_evaluate() does: replies first, then
+ * the Admin tier's egress rules (chain from_endpoint_admin: Accept accepts, Deny drops, Pass
+ * returns), the NetworkPolicy rules, the default drop where they isolate, else the Baseline
+ * tier's (from_endpoint_baseline), else accept. Chain to_endpoint records a flow where the
+ * ingress tiers admit it (to_endpoint_admin, to_endpoint_baseline) and records only while
+ * something the endpoint sends can be denied.
  */
 #define POLICY_GUARD_TABLE_PREFIX "segd-"
 #define POLICY_GUARD_CHAIN_FROM "from_endpoint"
 #define POLICY_GUARD_CHAIN_TO "to_endpoint"
+/* Regular chains of the ClusterNetworkPolicy tiers, jumped to from the two above. */
+#define POLICY_GUARD_CHAIN_FROM_ADMIN "from_endpoint_admin"
+#define POLICY_GUARD_CHAIN_FROM_BASELINE "from_endpoint_baseline"
+#define POLICY_GUARD_CHAIN_TO_ADMIN "to_endpoint_admin"
+#define POLICY_GUARD_CHAIN_TO_BASELINE "to_endpoint_baseline"
 #define POLICY_GUARD_FLOWS_MAX 65536		  /* elements of each dynamic set */
 #define POLICY_GUARD_REPLY_TIMEOUT_MS 86400000ull /* a day, refreshed by every packet */
 #define POLICY_GUARD_SEEN_TIMEOUT_MS 600000ull	  /* ten minutes */
