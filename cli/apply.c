@@ -14,8 +14,8 @@
 static const char usage[] =
 	"Usage: segctl apply -f FILE [-f FILE]... [--dry-run] [-o json|yaml]\n"
 	"\n"
-	"Create or update Namespace, NetworkPolicy and ClusterNetworkPolicy objects from JSON\n"
-	"or YAML files (multi-document, kind: List). All or nothing: every file is validated by\n"
+	"Create or update Namespace, NetworkPolicy, ClusterNetworkPolicy and Node objects from\n"
+	"JSON or YAML files (multi-document, kind: List). All or nothing: every file is validated by\n"
 	"segd before any is applied, and a file is applied as one transaction.\n"
 	"\n"
 	"Options:\n"

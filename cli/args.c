@@ -103,7 +103,8 @@ int args_check_name(const struct segctl *c, const char *what, const char *name)
 	const char *why;
 
 	/* Policy names are DNS subdomains; endpoint and namespace names DNS labels. */
-	if (streq(what, "networkpolicy") || streq(what, "clusternetworkpolicy"))
+	if (streq(what, "networkpolicy") || streq(what, "clusternetworkpolicy") ||
+	    streq(what, "node"))
 		why = policy_dns_subdomain_invalid(name);
 	else
 		why = policy_dns_label_invalid(name);

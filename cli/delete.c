@@ -13,11 +13,12 @@ static const char usage[] =
 	"Usage: segctl delete -f FILE [-o json|yaml]\n"
 	"       segctl delete networkpolicy NAME... [-n NAMESPACE]\n"
 	"       segctl delete clusternetworkpolicy NAME...\n"
+	"       segctl delete node NAME...\n"
 	"       segctl delete endpoint NAME...\n"
 	"\n"
-	"Delete the objects named in a policy file (Namespaces, NetworkPolicies and\n"
-	"ClusterNetworkPolicies, in one change), or objects by name. A file naming an object\n"
-	"that does not exist deletes nothing.\n"
+	"Delete the objects named in a policy file (Namespaces, NetworkPolicies,\n"
+	"ClusterNetworkPolicies and Nodes, in one change), or objects by name. A file naming an\n"
+	"object that does not exist deletes nothing.\n"
 	"\n"
 	"Options:\n"
 	"  -f, --filename FILE       policy file, '-' for standard input\n"
@@ -28,17 +29,19 @@ static const char usage[] =
 	"  -h, --help                show this help\n"
 	"\n"
 	"Resource names: networkpolicy (netpol, networkpolicies), clusternetworkpolicy (cnp,\n"
-	"clusternetworkpolicies), endpoint (ep, endpoints).\n";
+	"clusternetworkpolicies), node (no, nodes), endpoint (ep, endpoints).\n";
 
 enum kind {
 	KIND_NETPOL,
 	KIND_CNP,
+	KIND_NODE,
 	KIND_ENDPOINT,
 };
 
 static const char *const kind_names[] = {
 	[KIND_NETPOL] = "networkpolicy",
 	[KIND_CNP] = "clusternetworkpolicy",
+	[KIND_NODE] = "node",
 	[KIND_ENDPOINT] = "endpoint",
 };
 
@@ -49,6 +52,8 @@ static int kind_from_string(const char *s)
 	if (streq(s, "clusternetworkpolicy") || streq(s, "clusternetworkpolicies") ||
 	    streq(s, "cnp"))
 		return KIND_CNP;
+	if (streq(s, "node") || streq(s, "nodes") || streq(s, "no"))
+		return KIND_NODE;
 	if (streq(s, "endpoint") || streq(s, "endpoints") || streq(s, "ep"))
 		return KIND_ENDPOINT;
 	return -EINVAL;
@@ -67,6 +72,8 @@ static int delete_one(const struct segctl *c, enum kind k, const char *ns, const
 		r = asprintf(&path, "/v1/networkpolicies/%s/%s", ens, ename);
 	else if (k == KIND_CNP)
 		r = asprintf(&path, "/v1/clusternetworkpolicies/%s", ename);
+	else if (k == KIND_NODE)
+		r = asprintf(&path, "/v1/nodes/%s", ename);
 	else
 		r = asprintf(&path, "/v1/endpoints/%s", ename);
 	if (r < 0)
@@ -165,9 +172,9 @@ int delete_main(struct segctl *c, int argc, char *argv[])
 	if (k == KIND_ENDPOINT && ns)
 		return exit_status(
 			usage_error(c, "endpoints are deleted by name alone, without -n"));
-	if (k == KIND_CNP && ns)
-		return exit_status(usage_error(
-			c, "clusternetworkpolicies are cluster-scoped: -n does not apply"));
+	if ((k == KIND_CNP || k == KIND_NODE) && ns)
+		return exit_status(usage_error(c, "%s are cluster-scoped: -n does not apply",
+					       k == KIND_CNP ? "clusternetworkpolicies" : "nodes"));
 	for (int i = optind; i < argc; i++) {
 		r = args_check_name(c, kind_names[k], argv[i]);
 		if (r < 0)

@@ -14,14 +14,15 @@
 static const char usage[] =
 	"Usage: segctl get RESOURCE [NAME] [-n NAMESPACE | -A] [-o table|wide|json|yaml|name]\n"
 	"\n"
-	"List endpoints, network policies, cluster network policies or namespaces, or show one\n"
-	"of them.\n"
+	"List endpoints, network policies, cluster network policies, namespaces or nodes, or show\n"
+	"one of them.\n"
 	"\n"
 	"Resources:\n"
 	"  endpoints        (ep, endpoint)         all namespaces unless -n is given\n"
 	"  networkpolicies  (netpol, networkpolicy) namespace 'default' unless -n or -A\n"
 	"  clusternetworkpolicies (cnp, clusternetworkpolicy)  cluster-scoped: no -n\n"
 	"  namespaces       (ns, namespace)\n"
+	"  nodes            (no, node)              cluster-scoped: no -n\n"
 	"\n"
 	"Options:\n"
 	"  -n, --namespace NAMESPACE  only objects of this namespace\n"
@@ -37,6 +38,7 @@ enum resource {
 	RESOURCE_NETPOLS,
 	RESOURCE_CNPS,
 	RESOURCE_NAMESPACES,
+	RESOURCE_NODES,
 	_RESOURCE_MAX,
 };
 
@@ -49,6 +51,7 @@ static const struct {
 	[RESOURCE_CNPS] = { { "clusternetworkpolicies", "clusternetworkpolicy", "cnp" },
 			    "clusternetworkpolicy" },
 	[RESOURCE_NAMESPACES] = { { "namespaces", "namespace", "ns" }, "namespace" },
+	[RESOURCE_NODES] = { { "nodes", "node", "no" }, "node" },
 };
 
 struct get_args {
@@ -163,6 +166,28 @@ static int add_cnp_row(struct table *t, json_t *o, bool wide)
 			 subject, in, eg);
 }
 
+/* NAME, ADDRESSES (comma-separated, as status.addresses lists them), LABELS */
+static int add_node_row(struct table *t, json_t *o)
+{
+	json_t *addrs = json_object_get(json_object_get(o, "status"), "addresses"), *a;
+	_cleanup_free_ char *labels =
+		format_labels(json_object_get(json_object_get(o, "metadata"), "labels"));
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, i;
+	FILE *f;
+
+	if (!labels)
+		return -ENOMEM;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return -ENOMEM;
+	json_array_foreach(addrs, i, a)
+		fprintf(f, "%s%s", i ? "," : "", json_str(a, "address", "?"));
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	return table_add(t, object_name(o, RESOURCE_NODES), len ? buf : "<none>", labels);
+}
+
 static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
 {
 	switch (res) {
@@ -195,6 +220,8 @@ static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
 	}
 	case RESOURCE_CNPS:
 		return add_cnp_row(t, o, wide);
+	case RESOURCE_NODES:
+		return add_node_row(t, o);
 	case RESOURCE_NAMESPACES: {
 		_cleanup_free_ char *labels =
 			format_labels(json_object_get(json_object_get(o, "metadata"), "labels"));
@@ -223,6 +250,8 @@ static struct table *new_table(enum resource res, bool wide)
 			    : table_new(3, "NAME", "TIER", "PRIORITY");
 	case RESOURCE_NAMESPACES:
 		return table_new(2, "NAME", "LABELS");
+	case RESOURCE_NODES:
+		return table_new(3, "NAME", "ADDRESSES", "LABELS");
 	case _RESOURCE_MAX:
 		break;
 	}
@@ -253,7 +282,7 @@ static int print_items(const struct get_args *a, json_t *items)
 
 	if (json_array_size(items) == 0) {
 		/* Like kubectl: nothing on stdout, a note on stderr, success. */
-		if (a->res != RESOURCE_NAMESPACES && a->ns && !a->all)
+		if (a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_NODES && a->ns && !a->all)
 			fprintf(stderr, "No resources found in %s namespace.\n", a->ns);
 		else
 			fputs("No resources found.\n", stderr);
@@ -312,6 +341,14 @@ static int get_one(const struct segctl *c, const struct get_args *a, json_t **re
 			return r;
 		*ret = TAKE_PTR(reply);
 		return 0;
+	case RESOURCE_NODES:
+		if (asprintf(&path, "/v1/nodes/%s", ename) < 0)
+			return -ENOMEM;
+		r = client_get(c, path, &reply);
+		if (r < 0)
+			return r;
+		*ret = TAKE_PTR(reply);
+		return 0;
 	case RESOURCE_NAMESPACES:
 		/* There is no per-namespace route: pick it from the list. */
 		r = client_get(c, "/v1/namespaces", &reply);
@@ -336,11 +373,13 @@ static int get_list(const struct segctl *c, const struct get_args *a, json_t **r
 	const char *route = a->res == RESOURCE_ENDPOINTS ? "/v1/endpoints"
 			    : a->res == RESOURCE_NETPOLS ? "/v1/networkpolicies"
 			    : a->res == RESOURCE_CNPS	 ? "/v1/clusternetworkpolicies"
+			    : a->res == RESOURCE_NODES	 ? "/v1/nodes"
 							 : "/v1/namespaces";
 	json_auto_t *reply = NULL;
 	int r;
 
-	if (a->ns && !a->all && a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_CNPS) {
+	if (a->ns && !a->all && a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_CNPS &&
+	    a->res != RESOURCE_NODES) {
 		ens = client_escape(a->ns);
 		if (!ens || asprintf(&path, "%s?namespace=%s", route, ens) < 0)
 			return -ENOMEM;
@@ -403,13 +442,13 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (optind >= argc)
 		return exit_status(usage_error(c,
 					       "expected a resource: endpoints, networkpolicies, "
-					       "clusternetworkpolicies or namespaces"));
+					       "clusternetworkpolicies, namespaces or nodes"));
 	res = resource_from_string(argv[optind]);
 	if (res < 0)
 		return exit_status(usage_error(c,
 					       "unknown resource '%s' (expected endpoints, "
-					       "networkpolicies, clusternetworkpolicies or "
-					       "namespaces)",
+					       "networkpolicies, clusternetworkpolicies, "
+					       "namespaces or nodes)",
 					       argv[optind]));
 	a.res = res;
 	if (++optind < argc)
@@ -424,6 +463,8 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (a.res == RESOURCE_CNPS && a.ns)
 		return exit_status(usage_error(
 			c, "clusternetworkpolicies are cluster-scoped: -n does not apply"));
+	if (a.res == RESOURCE_NODES && a.ns)
+		return exit_status(usage_error(c, "nodes are cluster-scoped: -n does not apply"));
 	if (a.name && a.all)
 		return exit_status(usage_error(c, "-A lists every namespace: it takes no NAME"));
 	if (a.name) {

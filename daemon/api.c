@@ -290,6 +290,22 @@ static int on_cnp_delete(struct api_request *rq, json_t **ret, struct op_error *
 	return ops_delete_cnp(rq->ops, rq->args[0], ret, err);
 }
 
+static int on_nodes(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = view_nodes(rq->ops->store);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_node(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_get_node(rq->ops, rq->args[0], ret, err);
+}
+
+static int on_node_delete(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_delete_node(rq->ops, rq->args[0], ret, err);
+}
+
 static int on_namespaces(struct api_request *rq, json_t **ret, struct op_error *err)
 {
 	*ret = view_namespaces(rq->ops->store, rq->ops->registry);
@@ -393,6 +409,9 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/clusternetworkpolicies", API_READ, on_cnps, 200 },
 	{ "GET", "/v1/clusternetworkpolicies/*", API_READ, on_cnp, 200 },
 	{ "DELETE", "/v1/clusternetworkpolicies/*", API_WRITE, on_cnp_delete, 200 },
+	{ "GET", "/v1/nodes", API_READ, on_nodes, 200 },
+	{ "GET", "/v1/nodes/*", API_READ, on_node, 200 },
+	{ "DELETE", "/v1/nodes/*", API_WRITE, on_node_delete, 200 },
 	{ "GET", "/v1/namespaces", API_READ, on_namespaces, 200 },
 	{ "GET", "/v1/endpoints", API_READ, on_endpoints, 200 },
 	{ "POST", "/v1/endpoints", API_WRITE, on_endpoint_add, 201 },

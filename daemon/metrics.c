@@ -166,6 +166,7 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 	      (double)o->store->n_netpols);
 	gauge(f, "segd_clusternetworkpolicies", "ClusterNetworkPolicy objects in force.",
 	      (double)o->store->n_cnps);
+	gauge(f, "segd_nodes", "Node objects applied.", (double)o->store->n_nodes);
 	gauge(f, "segd_namespaces", "Namespace objects applied.", (double)o->store->n_namespaces);
 	histogram(f, "segd_reconcile_duration_seconds",
 		  "Time to compile and commit one change (every reconcile).", &rc->duration);

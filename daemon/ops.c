@@ -139,6 +139,25 @@ static int put_objects(struct ops *o, struct store_snapshot *snap, struct policy
 		else
 			json_decref(before);
 	}
+	for (size_t i = 0; r >= 0 && i < objs->n_nodes; i++) {
+		const char *name = objs->nodes[i]->name;
+		ssize_t k = store_find_node(o->store, name);
+		json_t *before = audit && k >= 0 ? view_node(o->store->nodes[k]) : NULL;
+
+		r = store_put_node(o->store, snap, &objs->nodes[i]);
+		if (r < 0) {
+			json_decref(before);
+			break;
+		}
+		k = store_find_node(o->store, name);
+		json_array_append_new(applied,
+				      object_ref("Node", NULL, name, store_put_to_string(r)));
+		if (r != STORE_UNCHANGED && audit)
+			audit_change(o->audit, "Node", NULL, name, store_put_to_string(r), before,
+				     view_node(o->store->nodes[k]));
+		else
+			json_decref(before);
+	}
 	store_sort(o->store);
 	return r < 0 ? r : 0;
 }
@@ -257,6 +276,15 @@ static void delete_cnp_at(struct ops *o, size_t k)
 	store_remove_cnp_at(o->store, k);
 }
 
+static void delete_node_at(struct ops *o, size_t k)
+{
+	const struct policy_node *n = o->store->nodes[k];
+
+	if (audit_active(o->audit))
+		audit_change(o->audit, "Node", NULL, n->name, "deleted", view_node(n), NULL);
+	store_remove_node_at(o->store, k);
+}
+
 int ops_delete_file(struct ops *o, const char *file, const char *text, size_t len, json_t **ret,
 		    struct op_error *err)
 {
@@ -282,6 +310,10 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 			r = op_error_set(err, -ENOENT,
 					 "clusternetworkpolicy %s not found, nothing deleted",
 					 objs->cnps[i]->name);
+	for (size_t i = 0; r >= 0 && i < objs->n_nodes; i++)
+		if (store_find_node(o->store, objs->nodes[i]->name) < 0)
+			r = op_error_set(err, -ENOENT, "node %s not found, nothing deleted",
+					 objs->nodes[i]->name);
 	for (size_t i = 0; r >= 0 && i < objs->n_namespaces; i++)
 		if (store_find_namespace(o->store, objs->namespaces[i]->name) < 0)
 			r = op_error_set(err, -ENOENT, "namespace %s not found, nothing deleted",
@@ -312,6 +344,15 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 		delete_cnp_at(o, (size_t)k);
 		json_array_append_new(deleted, object_ref("ClusterNetworkPolicy", NULL,
 							  objs->cnps[i]->name, NULL));
+	}
+	for (size_t i = 0; i < objs->n_nodes; i++) {
+		ssize_t k = store_find_node(o->store, objs->nodes[i]->name);
+
+		if (k < 0)
+			continue; /* named twice in the file */
+		delete_node_at(o, (size_t)k);
+		json_array_append_new(deleted,
+				      object_ref("Node", NULL, objs->nodes[i]->name, NULL));
 	}
 	for (size_t i = 0; i < objs->n_namespaces; i++) {
 		const char *name = objs->namespaces[i]->name;
@@ -399,6 +440,37 @@ int ops_get_cnp(struct ops *o, const char *name, json_t **ret, struct op_error *
 	if (k < 0)
 		return op_error_set(err, -ENOENT, "clusternetworkpolicy %s not found", name);
 	*ret = view_cnp(o->store->cnps[k]);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_delete_node(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	struct store_snapshot snap;
+	size_t updated = 0;
+	ssize_t k = store_find_node(o->store, name);
+	int r;
+
+	if (k < 0)
+		return op_error_set(err, -ENOENT, "node %s not found", name);
+	if (store_snapshot_take(o->store, &snap) < 0)
+		return op_error_set(err, -ENOMEM, "out of memory");
+	delete_node_at(o, (size_t)k);
+	r = finish_delete(o, &snap, &updated, err);
+	if (r < 0)
+		return r;
+	log_info("Deleted node %s, %zu namespace(s) updated", name, updated);
+	*ret = json_pack("{s:[o], s:I}", "deleted", object_ref("Node", NULL, name, NULL),
+			 "endpoints_updated", (json_int_t)updated);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+int ops_get_node(struct ops *o, const char *name, json_t **ret, struct op_error *err)
+{
+	ssize_t k = store_find_node(o->store, name);
+
+	if (k < 0)
+		return op_error_set(err, -ENOENT, "node %s not found", name);
+	*ret = view_node(o->store->nodes[k]);
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 

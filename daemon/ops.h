@@ -82,6 +82,8 @@ int ops_get_netpol(struct ops *o, const char *ns, const char *name, json_t **ret
 		   struct op_error *err);
 int ops_delete_cnp(struct ops *o, const char *name, json_t **ret, struct op_error *err);
 int ops_get_cnp(struct ops *o, const char *name, json_t **ret, struct op_error *err);
+int ops_delete_node(struct ops *o, const char *name, json_t **ret, struct op_error *err);
+int ops_get_node(struct ops *o, const char *name, json_t **ret, struct op_error *err);
 json_t *ops_status(struct ops *o);
 /* GET /v1/flows */
 int ops_flows(struct ops *o, const struct flows_filter *q, json_t **ret, struct op_error *err);

@@ -35,6 +35,8 @@ static void world_build(const struct reconciler *rc, struct policy_endpoint **ep
 		.n_netpols = rc->store->n_netpols,
 		.cnps = rc->store->cnps,
 		.n_cnps = rc->store->n_cnps,
+		.nodes = rc->store->nodes,
+		.n_nodes = rc->store->n_nodes,
 		.endpoints = eps,
 		.n_endpoints = n,
 	};
@@ -192,6 +194,13 @@ void reconcile_mark_store_changes(struct reconciler *rc, const struct store_snap
 		store_netpols_changed(rc->store, snap, mark_changed_netpol, rc);
 	if (!rc->all_dirty)
 		store_cnps_changed(rc->store, snap, mark_changed_cnp, rc);
+	/* Nodes are no endpoints: a Node change reaches the plans through `nodes` peers only
+	 * (a CNP changed in the same apply was marked above, old and new versions). */
+	if (rc->all_dirty || !store_nodes_changed(rc->store, snap))
+		return;
+	for (size_t i = 0; i < rc->store->n_cnps; i++)
+		if (policy_cnp_has_node_peers(rc->store->cnps[i]))
+			reconcile_mark_selected_by_cnp(rc, rc->store->cnps[i]);
 }
 
 void reconcile_forget(struct reconciler *rc, struct endpoint *e)
@@ -666,6 +675,8 @@ int reconcile_marked(struct reconciler *rc, size_t *ret_updated)
 		.n_netpols = rc->store->n_netpols,
 		.cnps = rc->store->cnps,
 		.n_cnps = rc->store->n_cnps,
+		.nodes = rc->store->nodes,
+		.n_nodes = rc->store->n_nodes,
 		.index = rc->index,
 	};
 	if (policy_compile_cache_new(&w, &cache) < 0)

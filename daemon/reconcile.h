@@ -17,8 +17,9 @@
  *
  * A change marks what it can affect before reconciling: the endpoint itself, the endpoints
  * selected by policies that reference an endpoint (before and after it changes), the
- * endpoints a changed policy (NetworkPolicy or ClusterNetworkPolicy) selects; a namespace
- * relabel marks everything.
+ * endpoints a changed policy (NetworkPolicy or ClusterNetworkPolicy) selects, on a Node
+ * change the endpoints selected by ClusterNetworkPolicies with an egress `nodes` peer; a
+ * namespace relabel marks everything.
  */
 
 /* What the kernel was sent, for one reconcile and in total. */

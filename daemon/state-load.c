@@ -481,12 +481,12 @@ static int load_file(struct state *st, struct loader *ld, struct policy_objects 
 	r = load_objects(ld, objs, ret_objs);
 	if (r < 0)
 		return r;
-	if (version == 1 && (*ret_objs)->n_cnps > 0) {
+	if (version == 1 && ((*ret_objs)->n_cnps > 0 || (*ret_objs)->n_nodes > 0)) {
 		*ret_objs = policy_objects_free(*ret_objs);
 		return refuse(ld,
 			      json_pos_find(text, len, 0, &(struct json_step){ .key = "version" },
 					    1),
-			      "version 1 holds no ClusterNetworkPolicy (version %d does)",
+			      "version 1 holds no ClusterNetworkPolicy or Node (version %d does)",
 			      STATE_VERSION_CNP);
 	}
 	json_array_foreach(list, i, v) {

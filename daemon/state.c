@@ -94,11 +94,11 @@ static char *state_text(const struct state *st, const struct store *s, const str
 	json_auto_t *root = NULL;
 	json_t *items = json_array(), *eps = json_array();
 
-	/* Version 2 holds ClusterNetworkPolicies: written only when there are some, so that a
-	 * segd that knows only version 1 refuses them by the version, not at a kind. */
+	/* Version 2 holds ClusterNetworkPolicies and Nodes: written only when there are some, so
+	 * that a segd that knows only version 1 refuses them by the version, not at a kind. */
 	root = json_pack("{s:i, s:{s:s, s:s, s:o}, s:o}", "version",
-			 s->n_cnps ? STATE_VERSION_CNP : 1, "objects", "apiVersion", "v1", "kind",
-			 "List", "items", items, "endpoints", eps);
+			 s->n_cnps || s->n_nodes ? STATE_VERSION_CNP : 1, "objects", "apiVersion",
+			 "v1", "kind", "List", "items", items, "endpoints", eps);
 	if (!root)
 		return NULL;
 	for (size_t i = 0; i < s->n_namespaces; i++)
@@ -111,6 +111,10 @@ static char *state_text(const struct state *st, const struct store *s, const str
 			return NULL;
 	for (size_t i = 0; i < s->n_cnps; i++)
 		if (json_array_append_new(items, json_take_text(policy_cnp_to_json(s->cnps[i]))) <
+		    0)
+			return NULL;
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (json_array_append_new(items, json_take_text(policy_node_to_json(s->nodes[i]))) <
 		    0)
 			return NULL;
 	for (size_t i = 0; i < reg->n; i++)

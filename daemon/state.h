@@ -34,7 +34,8 @@
  * network namespace is quarantined (default-deny there, in state error with the file, line
  * and column); any other fault refuses the whole state, with its position.
  */
-/* state.json version 1: Namespaces and NetworkPolicies; 2: also ClusterNetworkPolicies. */
+/* state.json version 1: Namespaces and NetworkPolicies; 2: also ClusterNetworkPolicies and
+ * Nodes. */
 #define STATE_VERSION_CNP 2
 #define STATE_FILE "state.json"
 #define STATE_JOURNAL "state.journal"

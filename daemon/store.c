@@ -28,6 +28,9 @@ void store_done(struct store *s)
 	for (size_t i = 0; i < s->n_cnps; i++)
 		policy_cnp_free(s->cnps[i]);
 	free(s->cnps);
+	for (size_t i = 0; i < s->n_nodes; i++)
+		policy_node_free(s->nodes[i]);
+	free(s->nodes);
 	*s = (struct store){ 0 };
 }
 
@@ -52,11 +55,18 @@ static int cmp_cnp(const void *a, const void *b)
 		      (*(struct policy_cnp *const *)b)->name);
 }
 
+static int cmp_node(const void *a, const void *b)
+{
+	return strcmp((*(struct policy_node *const *)a)->name,
+		      (*(struct policy_node *const *)b)->name);
+}
+
 void store_sort(struct store *s)
 {
 	qsort_safe(s->namespaces, s->n_namespaces, sizeof(*s->namespaces), cmp_namespace);
 	qsort_safe(s->netpols, s->n_netpols, sizeof(*s->netpols), cmp_netpol);
 	qsort_safe(s->cnps, s->n_cnps, sizeof(*s->cnps), cmp_cnp);
+	qsort_safe(s->nodes, s->n_nodes, sizeof(*s->nodes), cmp_node);
 }
 
 void store_load(struct store *s, struct policy_objects *objs)
@@ -71,6 +81,9 @@ void store_load(struct store *s, struct policy_objects *objs)
 	s->cnps = TAKE_PTR(objs->cnps);
 	s->n_cnps = objs->n_cnps;
 	objs->n_cnps = 0;
+	s->nodes = TAKE_PTR(objs->nodes);
+	s->n_nodes = objs->n_nodes;
+	objs->n_nodes = 0;
 	policy_objects_free(objs);
 	store_sort(s);
 }
@@ -95,6 +108,14 @@ ssize_t store_find_cnp(const struct store *s, const char *name)
 {
 	for (size_t i = 0; i < s->n_cnps; i++)
 		if (streq(s->cnps[i]->name, name))
+			return (ssize_t)i;
+	return -1;
+}
+
+ssize_t store_find_node(const struct store *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (streq(s->nodes[i]->name, name))
 			return (ssize_t)i;
 	return -1;
 }
@@ -163,6 +184,15 @@ int store_put_cnp(struct store *s, const struct store_snapshot *snap, struct pol
 	return PUT(s->cnps, s->n_cnps, snap->cnps, snap->n_cnps, k, objp, policy_cnp_free);
 }
 
+int store_put_node(struct store *s, const struct store_snapshot *snap, struct policy_node **objp)
+{
+	ssize_t k = store_find_node(s, (*objp)->name);
+
+	if (k >= 0 && policy_node_equal(s->nodes[k], *objp))
+		return STORE_UNCHANGED;
+	return PUT(s->nodes, s->n_nodes, snap->nodes, snap->n_nodes, k, objp, policy_node_free);
+}
+
 void store_remove_namespace_at(struct store *s, size_t k)
 {
 	memmove(&s->namespaces[k], &s->namespaces[k + 1],
@@ -182,24 +212,34 @@ void store_remove_cnp_at(struct store *s, size_t k)
 	s->n_cnps--;
 }
 
+void store_remove_node_at(struct store *s, size_t k)
+{
+	memmove(&s->nodes[k], &s->nodes[k + 1], (s->n_nodes - k - 1) * sizeof(*s->nodes));
+	s->n_nodes--;
+}
+
 int store_snapshot_take(const struct store *s, struct store_snapshot *snap)
 {
 	*snap = (struct store_snapshot){ .n_namespaces = s->n_namespaces,
 					 .n_netpols = s->n_netpols,
-					 .n_cnps = s->n_cnps };
+					 .n_cnps = s->n_cnps,
+					 .n_nodes = s->n_nodes };
 	snap->namespaces = calloc(s->n_namespaces + 1, sizeof(*snap->namespaces));
 	snap->netpols = calloc(s->n_netpols + 1, sizeof(*snap->netpols));
 	snap->cnps = calloc(s->n_cnps + 1, sizeof(*snap->cnps));
-	if (!snap->namespaces || !snap->netpols || !snap->cnps) {
+	snap->nodes = calloc(s->n_nodes + 1, sizeof(*snap->nodes));
+	if (!snap->namespaces || !snap->netpols || !snap->cnps || !snap->nodes) {
 		free(snap->namespaces);
 		free(snap->netpols);
 		free(snap->cnps);
+		free(snap->nodes);
 		*snap = (struct store_snapshot){ 0 };
 		return -ENOMEM;
 	}
 	memcpy_safe(snap->namespaces, s->namespaces, s->n_namespaces * sizeof(*s->namespaces));
 	memcpy_safe(snap->netpols, s->netpols, s->n_netpols * sizeof(*s->netpols));
 	memcpy_safe(snap->cnps, s->cnps, s->n_cnps * sizeof(*s->cnps));
+	memcpy_safe(snap->nodes, s->nodes, s->n_nodes * sizeof(*s->nodes));
 	return 0;
 }
 
@@ -214,9 +254,13 @@ void store_snapshot_commit(struct store *s, struct store_snapshot *snap)
 	for (size_t i = 0; i < snap->n_cnps; i++)
 		if (!has_ptr((void *const *)s->cnps, s->n_cnps, snap->cnps[i]))
 			policy_cnp_free(snap->cnps[i]);
+	for (size_t i = 0; i < snap->n_nodes; i++)
+		if (!has_ptr((void *const *)s->nodes, s->n_nodes, snap->nodes[i]))
+			policy_node_free(snap->nodes[i]);
 	free(snap->namespaces);
 	free(snap->netpols);
 	free(snap->cnps);
+	free(snap->nodes);
 	*snap = (struct store_snapshot){ 0 };
 }
 
@@ -231,15 +275,21 @@ void store_snapshot_restore(struct store *s, struct store_snapshot *snap)
 	for (size_t i = 0; i < s->n_cnps; i++)
 		if (!has_ptr((void *const *)snap->cnps, snap->n_cnps, s->cnps[i]))
 			policy_cnp_free(s->cnps[i]);
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (!has_ptr((void *const *)snap->nodes, snap->n_nodes, s->nodes[i]))
+			policy_node_free(s->nodes[i]);
 	free(s->namespaces);
 	free(s->netpols);
 	free(s->cnps);
+	free(s->nodes);
 	s->namespaces = snap->namespaces;
 	s->n_namespaces = snap->n_namespaces;
 	s->netpols = snap->netpols;
 	s->n_netpols = snap->n_netpols;
 	s->cnps = snap->cnps;
 	s->n_cnps = snap->n_cnps;
+	s->nodes = snap->nodes;
+	s->n_nodes = snap->n_nodes;
 	*snap = (struct store_snapshot){ 0 };
 }
 
@@ -275,4 +325,14 @@ void store_cnps_changed(const struct store *s, const struct store_snapshot *snap
 	for (size_t i = 0; i < snap->n_cnps; i++)
 		if (!has_ptr((void *const *)s->cnps, s->n_cnps, snap->cnps[i]))
 			fn(snap->cnps[i], userdata);
+}
+
+bool store_nodes_changed(const struct store *s, const struct store_snapshot *snap)
+{
+	if (s->n_nodes != snap->n_nodes)
+		return true;
+	for (size_t i = 0; i < s->n_nodes; i++)
+		if (!has_ptr((void *const *)snap->nodes, snap->n_nodes, s->nodes[i]))
+			return true;
+	return false;
 }

@@ -9,7 +9,7 @@
 
 /*
  * The policy objects in force: Namespaces (only applied ones) sorted by name, NetworkPolicies
- * sorted by namespace and name, ClusterNetworkPolicies sorted by name. A change is made on the live store after taking a snapshot
+ * sorted by namespace and name, ClusterNetworkPolicies and Nodes sorted by name. A change is made on the live store after taking a snapshot
  * (the arrays, not the objects): keeping the change frees what only the snapshot had, undoing
  * it frees what only the change added.
  */
@@ -20,6 +20,8 @@ struct store {
 	size_t n_netpols;
 	struct policy_cnp **cnps;
 	size_t n_cnps;
+	struct policy_node **nodes;
+	size_t n_nodes;
 };
 
 struct store_snapshot {
@@ -29,6 +31,8 @@ struct store_snapshot {
 	size_t n_netpols;
 	struct policy_cnp **cnps;
 	size_t n_cnps;
+	struct policy_node **nodes;
+	size_t n_nodes;
 };
 
 void store_done(struct store *s);
@@ -38,6 +42,7 @@ void store_load(struct store *s, struct policy_objects *objs);
 ssize_t store_find_namespace(const struct store *s, const char *name);
 ssize_t store_find_netpol(const struct store *s, const char *ns, const char *name);
 ssize_t store_find_cnp(const struct store *s, const char *name);
+ssize_t store_find_node(const struct store *s, const char *name);
 
 enum store_put {
 	STORE_UNCHANGED,
@@ -55,11 +60,13 @@ int store_put_namespace(struct store *s, const struct store_snapshot *snap,
 int store_put_netpol(struct store *s, const struct store_snapshot *snap,
 		     struct policy_netpol **objp);
 int store_put_cnp(struct store *s, const struct store_snapshot *snap, struct policy_cnp **objp);
+int store_put_node(struct store *s, const struct store_snapshot *snap, struct policy_node **objp);
 void store_sort(struct store *s);
 /* Removes (does not free: the snapshot still has it) the object at k. */
 void store_remove_namespace_at(struct store *s, size_t k);
 void store_remove_netpol_at(struct store *s, size_t k);
 void store_remove_cnp_at(struct store *s, size_t k);
+void store_remove_node_at(struct store *s, size_t k);
 
 int store_snapshot_take(const struct store *s, struct store_snapshot *snap);
 /* Keeps the current objects: frees those only the snapshot had. */
@@ -75,3 +82,5 @@ void store_netpols_changed(const struct store *s, const struct store_snapshot *s
 			   void *userdata);
 void store_cnps_changed(const struct store *s, const struct store_snapshot *snap,
 			void (*fn)(const struct policy_cnp *p, void *userdata), void *userdata);
+/* Whether any Node was added, changed or removed since the snapshot. */
+bool store_nodes_changed(const struct store *s, const struct store_snapshot *snap);

@@ -123,6 +123,20 @@ json_t *view_cnps(const struct store *s)
 	return json_pack("{s:o}", "items", items);
 }
 
+json_t *view_node(const struct policy_node *n)
+{
+	return n ? json_take_text(policy_node_to_json(n)) : NULL;
+}
+
+json_t *view_nodes(const struct store *s)
+{
+	json_t *items = json_array();
+
+	for (size_t i = 0; items && i < s->n_nodes; i++)
+		json_array_append_new(items, view_node(s->nodes[i]));
+	return json_pack("{s:o}", "items", items);
+}
+
 json_t *view_namespace(const struct policy_namespace *n)
 {
 	return n ? json_take_text(policy_namespace_to_json(n)) : NULL;
@@ -242,6 +256,7 @@ json_t *view_status(const struct status_inputs *in)
 		json_object_set_new(o, "unguarded", json_integer((json_int_t)unguarded));
 		json_object_set_new(o, "clusternetworkpolicies",
 				    json_integer((json_int_t)in->store->n_cnps));
+		json_object_set_new(o, "nodes", json_integer((json_int_t)in->store->n_nodes));
 	}
 	/* who may start unisolated while segd is down: the host's setting, never the workload's */
 	if (o) {

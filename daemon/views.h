@@ -24,6 +24,8 @@ json_t *view_netpol(const struct policy_netpol *p);
 /* {"items": [every ClusterNetworkPolicy, by name]} */
 json_t *view_cnps(const struct store *s);
 json_t *view_cnp(const struct policy_cnp *p);
+json_t *view_nodes(const struct store *s);
+json_t *view_node(const struct policy_node *n);
 json_t *view_namespace(const struct policy_namespace *n);
 /* Applied namespaces plus the implicit ones endpoints and policies use. */
 json_t *view_namespaces(const struct store *s, const struct registry *r);

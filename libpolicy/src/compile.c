@@ -322,6 +322,42 @@ static int compile_named_egress(struct builder *b, const struct src *p,
 	return 0;
 }
 
+/*
+ * A rule's `nodes` peers: one hash set per family ("A3_n4", "A3_n6") of the addresses of the
+ * Nodes they select, added even when empty so that a Node appearing, changing address or going
+ * only ever changes set elements. Nothing when the rule has no such peer.
+ */
+static int compile_node_peers(struct builder *b, enum policy_dir dir, const struct src *p,
+			      const struct policy_rule *rule, unsigned idx, char d, unsigned seq,
+			      const struct port_spec *specs, size_t n_specs)
+{
+	static const int families[2] = { AF_INET, AF_INET6 };
+	char name[32];
+	int r, s;
+
+	for (size_t f = 0; f < 2; f++) {
+		struct policy_set_elem *elems;
+		size_t n;
+		bool has;
+
+		r = select_node_elems(b->w, rule, families[f], &elems, &n, &has);
+		if (r < 0)
+			return r;
+		if (!has)
+			return 0;
+		snprintf(name, sizeof(name), "%c%u_n%c", d, seq, f == 0 ? '4' : '6');
+		r = add_set(b, name, families[f], false, elems, n, &s);
+		if (r < 0) {
+			free(elems);
+			return r;
+		}
+		r = add_rules_for(b, dir, p, rule, idx, families[f], s, specs, n_specs);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 static int compile_rule(struct builder *b, enum policy_dir dir, const struct src *p, unsigned idx,
 			const struct policy_rule *rule)
 {
@@ -425,6 +461,9 @@ static int compile_rule(struct builder *b, enum policy_dir dir, const struct src
 			if (r < 0)
 				goto out;
 		}
+		r = compile_node_peers(b, dir, p, rule, idx, d, seq, specs, n_specs);
+		if (r < 0)
+			goto out;
 		if (r6.n > 0) {
 			snprintf(name, sizeof(name), "%c%u_c6", d, seq);
 			r = add_range_set(b, name, AF_INET6, &r6, &s);

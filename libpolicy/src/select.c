@@ -34,7 +34,7 @@ static const struct policy_labels *ns_labels(const struct policy_world *w, const
 static bool peer_selects(const struct policy_world *w, const char *policy_ns,
 			 const struct policy_peer *peer, const struct policy_endpoint *e)
 {
-	if (peer->ipblock || peer->n_networks > 0)
+	if (peer->ipblock || peer->n_networks > 0 || peer->node_selector)
 		return false;
 
 	if (peer->ns_selector) {
@@ -116,6 +116,74 @@ bool policy_cnp_references(const struct policy_world *w, const struct policy_cnp
 		}
 	}
 	return false;
+}
+
+bool policy_cnp_has_node_peers(const struct policy_cnp *p)
+{
+	for (size_t i = 0; i < p->n_egress; i++)
+		for (size_t k = 0; k < p->egress[i].n_peers; k++)
+			if (p->egress[i].peers[k].node_selector)
+				return true;
+	return false;
+}
+
+static int cmp_elem(const void *a, const void *b);
+
+/* Into *ret (sorted, unique), the addresses of `family` of the world's Nodes that a `nodes`
+ * peer of rule selects; *ret_has is whether the rule has such a peer. */
+int select_node_elems(const struct policy_world *w, const struct policy_rule *rule, int family,
+		      struct policy_set_elem **ret, size_t *ret_n, bool *ret_has)
+{
+	struct policy_set_elem *elems = NULL;
+	size_t n = 0, cap = 0, o;
+
+	*ret = NULL;
+	*ret_n = 0;
+	*ret_has = false;
+	for (size_t i = 0; i < rule->n_peers; i++) {
+		const struct policy_selector *sel = rule->peers[i].node_selector;
+
+		if (!sel)
+			continue;
+		*ret_has = true;
+		for (size_t k = 0; k < w->n_nodes; k++) {
+			const struct policy_node *nd = w->nodes[k];
+
+			if (!policy_selector_matches(sel, &nd->labels))
+				continue;
+			for (size_t a = 0; a < nd->n_addrs; a++) {
+				if (nd->addrs[a].family != family)
+					continue;
+				if (n == cap) {
+					size_t m = cap ? cap * 2 : 8;
+					struct policy_set_elem *x =
+						reallocarray(elems, m, sizeof(*x));
+
+					if (!x) {
+						free(elems);
+						return -ENOMEM;
+					}
+					elems = x;
+					cap = m;
+				}
+				memcpy(elems[n].start, nd->addrs[a].addr, 16);
+				memcpy(elems[n].end, nd->addrs[a].addr, 16);
+				n++;
+			}
+		}
+	}
+	if (n == 0) {
+		free(elems);
+		return 0;
+	}
+	qsort_safe(elems, n, sizeof(*elems), cmp_elem);
+	o = 1;
+	for (size_t i = 1; i < n; i++)
+		if (memcmp(&elems[i], &elems[o - 1], sizeof(*elems)) != 0)
+			elems[o++] = elems[i];
+	*ret = elems;
+	*ret_n = o;
+	return 0;
 }
 
 static int cmp_netpol(const void *a, const void *b)
@@ -246,7 +314,7 @@ static int select_peers(const struct policy_world *w, const char *policy_ns,
 	for (size_t i = 0; r >= 0 && i < rule->n_peers; i++) {
 		const struct policy_peer *peer = &rule->peers[i];
 
-		if (peer->ipblock || peer->n_networks > 0)
+		if (peer->ipblock || peer->n_networks > 0 || peer->node_selector)
 			continue;
 		has_sel = true;
 		if (!w->index) {

@@ -38,6 +38,10 @@ struct policy_compile_cache {
 
 /* The addresses (of `family`) of eps[0..n), sorted and unique; NULL and 0 when there are
  * none. */
+/* The addresses of `family` of the Nodes a rule's `nodes` peers select, sorted and unique;
+ * *ret_has: whether the rule has a `nodes` peer. */
+int select_node_elems(const struct policy_world *w, const struct policy_rule *rule, int family,
+		      struct policy_set_elem **ret, size_t *ret_n, bool *ret_has);
 int select_endpoint_elems(const struct policy_endpoint *const *eps, size_t n, int family,
 			  struct policy_set_elem **ret, size_t *ret_n);
 /* Every possible peer of the world (from its index when it has one), each once. */

@@ -65,6 +65,16 @@ CNPS = [
               "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}},
 ]
 
+# Nodes (v1), as segd serializes them
+NODES = [
+    {"apiVersion": "v1", "kind": "Node",
+     "metadata": {"name": "n1", "labels": {"kubernetes.io/os": "linux"}},
+     "status": {"addresses": [{"type": "InternalIP", "address": "10.1.0.1"},
+                              {"type": "InternalIP", "address": "fd00::1"}]}},
+    {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"},
+     "status": {"addresses": []}},
+]
+
 NAMESPACES = [
     {"apiVersion": "v1", "kind": "Namespace",
      "metadata": {"name": "default", "labels": {"kubernetes.io/metadata.name": "default"}}},
@@ -265,6 +275,18 @@ class Handler(BaseHTTPRequestHandler):
                 if method == "DELETE":
                     return 200, {"deleted": [{"kind": "ClusterNetworkPolicy",
                                               "name": p[1]}], "endpoints_updated": 1}, None
+        if p[:1] == ["nodes"]:
+            if method == "GET" and len(p) == 1:
+                return 200, {"items": NODES}, None
+            if len(p) == 2:
+                found = [n for n in NODES if n["metadata"]["name"] == p[1]]
+                if not found:
+                    return error(404, "node %s not found" % p[1], 2) + (None,)
+                if method == "GET":
+                    return 200, found[0], None
+                if method == "DELETE":
+                    return 200, {"deleted": [{"kind": "Node", "name": p[1]}],
+                                 "endpoints_updated": 1}, None
         if p == ["namespaces"] and method == "GET":
             return 200, {"items": NAMESPACES}, None
         if p[:1] == ["endpoints"]:

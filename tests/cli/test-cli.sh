@@ -1214,6 +1214,51 @@ expect_out_has "segctl delete clusternetworkpolicy NAME..."
 run apply --help
 expect_out_has "ClusterNetworkPolicy"
 
+# ---- Nodes ---------------------------------------------------------------------------------
+
+for res in nodes node no; do
+	t "get $res: table"
+	run get "$res"
+	expect_rc 0
+	expect_requests 1
+	expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/nodes" and r["query"] == {}'
+	expect_out "NAME   ADDRESSES          LABELS
+n1     10.1.0.1,fd00::1   kubernetes.io/os=linux
+n2     <none>             <none>"
+done
+
+t "get node NAME -o json: the object itself"
+run get node n1 -o json
+expect_rc 0
+expect_req 1 'r["path"] == "/v1/nodes/n1"'
+expect_json 'j["kind"] == "Node" and j["status"]["addresses"][1] == {"type": "InternalIP", "address": "fd00::1"}'
+
+t "get nodes -o name"
+run get nodes -o name
+expect_rc 0
+expect_out "node/n1
+node/n2"
+
+t "get node NAME: 404, and argument errors"
+run get node nope
+expect_rc 1
+expect_err "segctl: node nope not found"
+run get nodes -n x
+expect_rc 1
+expect_err_has "nodes are cluster-scoped: -n does not apply"
+
+t "delete node NAME"
+run delete node n1
+expect_rc 0
+expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/nodes/n1"'
+expect_out "node/n1 deleted"
+run delete nodes n1 -n x
+expect_rc 1
+expect_err_has "nodes are cluster-scoped: -n does not apply"
+run delete node Bad_Name
+expect_rc 1
+expect_err_has "invalid node name 'Bad_Name'"
+
 # ---- bad replies ------------------------------------------------------------------------
 
 t "reply not JSON"

@@ -15,6 +15,10 @@ Cases are grouped by topology (stable order): one bridge, set of namespaces and 
 every consecutive case with the same topology, and are torn down when it changes. A case that
 needs an upstream feature outside CLAIMED_FEATURES is skipped, naming the feature.
 
+A topology's `nodes` are applied as Node objects (status.addresses: the InternalIPs, of the
+families in use, of the host-network pods on each) with `segctl apply -f` once its segd is up,
+and deleted with `segctl delete -f` when the runner moves on to another topology.
+
 Between cases: every policy is deleted and pod/namespace labels are reset to the case's.
 Output: one line per case `PASS|FAIL|SKIP name (...)`, mismatches listed under a failing case,
 and the final line `N passed, N failed[, N skipped]`. Exit 1 if any case failed, 2 on a
@@ -48,7 +52,9 @@ import topology as T  # noqa: E402
 SCTP_REASON = "SCTP not available in this kernel"
 # The upstream conformance features this runner (and segd) claim; a case whose `features`
 # name any other is skipped, naming it.
-CLAIMED_FEATURES = frozenset({"ClusterNetworkPolicy", "ClusterNetworkPolicyNamedPorts"})
+CLAIMED_FEATURES = frozenset({"ClusterNetworkPolicy", "ClusterNetworkPolicyNamedPorts",
+                              "ClusterNetworkPolicyEgressNodePeers"})
+MAX_NODES = 16
 NP_KIND = "NetworkPolicy"
 CNP_KIND = "ClusterNetworkPolicy"
 MAX_PODS = 200          # one /24 from .10, with room
@@ -265,6 +271,7 @@ class Spec:
         self.named_ports = []       # (name, port, PROTO)
         self.order = []             # "80/TCP" in the order the case gives them
         self.own = False            # a case's own topology (not the x/y/z default)
+        self.nodes = []             # (name, labels, [host-network pods on it])
 
     def served(self, key):
         port, proto = parse_key(key)
@@ -302,8 +309,9 @@ def topology_spec(c):
     t = c["topology"]
     if not isinstance(t, dict):
         raise CaseError("topology must be an object")
-    if t.get("nodes"):
-        raise CaseError("topology.nodes (Node objects) is not supported by this runner")
+    nodes = t.get("nodes") or []
+    if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
+        raise CaseError("topology.nodes must be a list of at most %d nodes" % MAX_NODES)
     nss, pods, ports = t.get("namespaces") or {}, t.get("pods"), t.get("ports")
     if not isinstance(nss, dict) or not isinstance(pods, list) or not isinstance(ports, list):
         raise CaseError("topology needs namespaces {}, pods [] and ports []")
@@ -314,7 +322,7 @@ def topology_spec(c):
     key = json.dumps({"namespaces": sorted(nss),
                       "pods": [[p.get("name"), bool(p.get("host_network"))] if isinstance(p, dict) else p
                                for p in pods],
-                      "ports": ports}, sort_keys=True)
+                      "ports": ports, "nodes": nodes}, sort_keys=True)
     sp = Spec(key)
     sp.own = True
     for ns, labels in nss.items():
@@ -349,6 +357,20 @@ def topology_spec(c):
                 raise CaseError("topology port %s: bad or repeated name" % json.dumps(p))
             names.add(p["name"])
             sp.named_ports.append((p["name"], port, proto))
+    seen = set()
+    for n in nodes:
+        if not isinstance(n, dict) or not isinstance(n.get("name"), str) or n["name"] in seen:
+            raise CaseError("topology node %s: needs a name, once" % json.dumps(n)[:100])
+        seen.add(n["name"])
+        labels, on = n.get("labels", {}), n.get("pods", [])
+        labels, on = {} if labels is None else labels, [] if on is None else on
+        if not isinstance(labels, dict) or not isinstance(on, list):
+            raise CaseError("topology node %s: labels must be an object, pods a list" % n["name"])
+        for pod in on:
+            if pod not in sp.host_network:
+                raise CaseError("topology node %s: %s is not a host-network pod of the topology"
+                                % (n["name"], pod))
+        sp.nodes.append((n["name"], dict(labels), list(on)))
     return sp
 
 
@@ -442,8 +464,41 @@ class Runner:
         except ValueError:
             self.cnp_api = False
         self.cnp_api_error = "" if self.cnp_api else ((p.stderr or p.stdout).strip() + "\n").split("\n")[0][:200]
+        self.node_objects = self.node_objs(spec)
+        if self.node_objects:
+            p = self.segd.apply_objects(self.node_objects, "topology-nodes.json")
+            if p.returncode != 0:
+                raise SetupError("segctl apply -f (Nodes) failed (%d): %s" % (
+                    p.returncode, (p.stderr or p.stdout).strip()))
+
+    def node_objs(self, spec):
+        """The topology's nodes as Node objects: the InternalIPs (of the families in use) of
+        the host-network pods on each."""
+        objs = []
+        for name, labels, on in spec.nodes:
+            addrs = [{"type": "InternalIP", "address": str(self.topo.endpoints[self.epn[pod]].addr(f))}
+                     for pod in on for f in self.families]
+            objs.append({"apiVersion": "v1", "kind": "Node",
+                         "metadata": {"name": name, "labels": labels},
+                         "status": {"addresses": addrs}})
+        return objs
+
+    def delete_nodes(self):
+        """`segctl delete -f` of the topology's Nodes, as a user moving on would."""
+        objs, self.node_objects = getattr(self, "node_objects", None), None
+        if not objs or not self.segd:
+            return
+        path = os.path.join(self.segd.workdir, "topology-nodes-deleted.json")
+        with open(path, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": objs}, f, indent=1)
+        p = self.segd.ctl("delete", "-f", path)
+        if p.returncode != 0:
+            self.node_delete_failed = True
+            print("NODE DELETE FAILED: segctl delete -f (%d): %s" % (
+                p.returncode, (p.stderr or p.stdout).strip()), flush=True)
 
     def teardown_topology(self):
+        self.delete_nodes()
         if self.segd:
             if self.args.keep_log:
                 print("segd log: %s" % self.segd.log_path)
@@ -855,7 +910,7 @@ class Runner:
         n = self.counts
         print("%d passed, %d failed%s" % (n["passed"], n["failed"],
                                           (", %d skipped" % n["skipped"]) if n["skipped"] else ""), flush=True)
-        if harness_error:
+        if harness_error or getattr(self, "node_delete_failed", False):
             return 2
         return 1 if n["failed"] else 0
 

@@ -82,9 +82,21 @@ class Topology(unittest.TestCase):
                topo(pods=[{"name": "a/p%d" % i} for i in range(R.MAX_PODS + 1)])]
         for t in bad:
             self.assertRaises(R.CaseError, R.topology_spec, {"topology": t})
+        # nodes: each named once, on host-network pods of the topology only
+        for nodes in ([{"name": "n1", "pods": ["a/p0"]}], [{"name": "n1", "pods": ["z/q"]}],
+                      [{"name": "n1"}, {"name": "n1"}], [{"pods": ["b/h"]}], {"name": "n1"},
+                      [{"name": "n1", "labels": []}]):
+            t = topo()
+            t["nodes"] = nodes
+            self.assertRaises(R.CaseError, R.topology_spec, {"topology": t})
+
+    def test_nodes(self):
         t = topo()
-        t["nodes"] = [{"name": "n1", "pods": ["b/h"]}]
-        self.assertRaises(R.CaseError, R.topology_spec, {"topology": t})
+        t["nodes"] = [{"name": "n1", "labels": {"kubernetes.io/os": "linux"}, "pods": ["b/h"]}]
+        sp = R.topology_spec({"topology": t})
+        self.assertEqual(sp.nodes, [("n1", {"kubernetes.io/os": "linux"}, ["b/h"])])
+        # nodes are part of the topology: another node set is another topology
+        self.assertNotEqual(sp.key, R.topology_spec({"topology": topo()}).key)
 
     def test_grouping(self):
         l1 = topo()
@@ -99,8 +111,10 @@ class Topology(unittest.TestCase):
     def test_features(self):
         r = R.Runner(Args(), [])
         self.assertIsNone(r.skip_reason({"features": ["ClusterNetworkPolicy"]}))
-        why = r.skip_reason({"features": ["ClusterNetworkPolicy", "ClusterNetworkPolicyEgressNodePeers"]})
-        self.assertIn("ClusterNetworkPolicyEgressNodePeers", why)
+        self.assertIsNone(r.skip_reason({"features": ["ClusterNetworkPolicy",
+                                                      "ClusterNetworkPolicyEgressNodePeers"]}))
+        why = r.skip_reason({"features": ["ClusterNetworkPolicy", "ClusterNetworkPolicyDomainNames"]})
+        self.assertIn("ClusterNetworkPolicyDomainNames", why)
         self.assertRaises(R.CaseError, r.skip_reason, {"features": "ClusterNetworkPolicy"})
 
 

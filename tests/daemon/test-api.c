@@ -360,6 +360,60 @@ static void test_cnp_routes(void **state)
 	harness_stop(&h);
 }
 
+/* Nodes over HTTP: applied with /v1/apply, changed, listed, got, deleted, audited. */
+static void test_node_routes(void **state)
+{
+	static const char node[] = "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n"
+				   "status: {addresses: [{type: InternalIP, address: 10.0.0.9}]}\n";
+	static const char moved[] =
+		"apiVersion: v1\nkind: Node\nmetadata: {name: n1}\n"
+		"status: {addresses: [{type: InternalIP, address: \"fd00::9\"}]}\n";
+	struct harness h;
+	json_t *o = NULL, *rec, *c;
+
+	harness_start(&h, NULL);
+	assert_int_equal(http(&h, "GET", "/v1/nodes", "", 0, &o), 200);
+	assert_json_eq(o, "{\"items\": []}");
+	json_decref(o);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=n.yaml", node, strlen(node), &o), 200);
+	assert_json_eq(json_object_get(o, "applied"),
+		       "[{\"kind\": \"Node\", \"name\": \"n1\", \"action\": \"created\"}]");
+	json_decref(o);
+	assert_int_equal(http(&h, "POST", "/v1/apply?file=n.yaml", moved, strlen(moved), &o), 200);
+	c = json_array_get(json_object_get(o, "applied"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "action")), "configured");
+	json_decref(o);
+	rec = last_audit_record(&h);
+	c = json_array_get(json_object_get(rec, "changes"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "kind")), "Node");
+	assert_json_eq(json_object_get(json_object_get(c, "before"), "status"),
+		       "{\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"10.0.0.9\"}]}");
+	assert_json_eq(json_object_get(json_object_get(c, "after"), "status"),
+		       "{\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"fd00::9\"}]}");
+	json_decref(rec);
+	assert_int_equal(http(&h, "GET", "/v1/nodes", "", 0, &o), 200);
+	assert_int_equal(json_array_size(json_object_get(o, "items")), 1);
+	json_decref(o);
+	assert_int_equal(http(&h, "GET", "/v1/nodes/n1", "", 0, &o), 200);
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "Node");
+	json_decref(o);
+	assert_int_equal(http(&h, "GET", "/v1/nodes/nope", "", 0, &o), 404);
+	assert_string_equal(json_string_value(
+				    json_object_get(json_object_get(o, "error"), "message")),
+			    "node nope not found");
+	json_decref(o);
+	assert_int_equal(http(&h, "DELETE", "/v1/nodes/n1", "", 0, &o), 200);
+	assert_json_eq(json_object_get(o, "deleted"), "[{\"kind\": \"Node\", \"name\": \"n1\"}]");
+	json_decref(o);
+	rec = last_audit_record(&h);
+	c = json_array_get(json_object_get(rec, "changes"), 0);
+	assert_string_equal(json_string_value(json_object_get(c, "action")), "deleted");
+	json_decref(rec);
+	assert_int_equal(http(&h, "DELETE", "/v1/nodes/n1", "", 0, &o), 404);
+	json_decref(o);
+	harness_stop(&h);
+}
+
 /* A file with a UTF-8 byte order mark and CRLF line ends (Windows editors) applies as kubectl
  * applies it, YAML (several documents) and JSON; its diagnostics keep their positions. */
 static void test_apply_bom_crlf(void **state)
@@ -400,7 +454,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_routes),	       cmocka_unit_test(test_statuses),
 		cmocka_unit_test(test_server),	       cmocka_unit_test(test_cnp_routes),
-		cmocka_unit_test(test_apply_bom_crlf),
+		cmocka_unit_test(test_apply_bom_crlf), cmocka_unit_test(test_node_routes),
 	};
 
 	fixture_enter();

@@ -217,6 +217,31 @@ static void test_cnp_versions(void **state)
 		       NULL, "state.json:4:");
 }
 
+#define NODE_ITEM                                                                             \
+	" \"items\": [{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": " \
+	"\"n1\"},\n \"status\": {\"addresses\": [{\"type\": \"InternalIP\", \"address\": "    \
+	"\"10.0.0.9\"}]}}]}, \"endpoints\": []}"
+
+/* Nodes are stored in version 2 as ClusterNetworkPolicies are; version 1 may not hold one. */
+static void test_node_versions(void **state)
+{
+	struct state *st = NULL;
+	struct state_loaded l = { 0 };
+
+	assert_int_equal(load("{\"version\": 2, \"objects\": {\"apiVersion\": \"v1\", \"kind\": "
+			      "\"List\",\n" NODE_ITEM,
+			      NULL, &st, &l),
+			 0);
+	assert_int_equal(l.objects->n_nodes, 1);
+	assert_string_equal(l.objects->nodes[0]->name, "n1");
+	assert_int_equal(l.objects->nodes[0]->n_addrs, 1);
+	state_loaded_done(&l);
+	state_free(st);
+	expect_refused("{\"version\": 1, \"objects\": {\"apiVersion\": \"v1\", \"kind\": "
+		       "\"List\",\n" NODE_ITEM,
+		       NULL, "state.json:1:13: version 1 holds no ClusterNetworkPolicy or Node");
+}
+
 static void test_duplicates_quarantine_both(void **state)
 {
 	struct state *st = NULL;
@@ -374,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_unattributable_entries_refused),
 		cmocka_unit_test(test_duplicates_quarantine_both),
 		cmocka_unit_test(test_cnp_versions),
+		cmocka_unit_test(test_node_versions),
 		cmocka_unit_test(test_journal_faults_quarantine),
 		cmocka_unit_test(test_journal_unattributable_refused),
 		cmocka_unit_test(test_journal_without_state_refused),

@@ -449,6 +449,70 @@ static void test_empty(void **state)
 	store_done(&s);
 }
 
+static struct policy_node *node(const char *name, const char *addr)
+{
+	char text[512];
+	struct policy_objects *o;
+	struct policy_node *n;
+
+	snprintf(text, sizeof(text),
+		 "{\"apiVersion\": \"v1\", \"kind\": \"Node\", \"metadata\": {\"name\": \"%s\"},"
+		 " \"status\": {\"addresses\": [{\"type\": \"InternalIP\", \"address\": \"%s\"}]}}",
+		 name, addr);
+	o = objects_parse(text);
+	assert_int_equal(o->n_nodes, 1);
+	n = o->nodes[0];
+	o->n_nodes = 0;
+	policy_objects_free(o);
+	return n;
+}
+
+/* Nodes: sorted by name, unchanged when equal, and whether any changed since a snapshot. */
+static void test_nodes(void **state)
+{
+	struct store s = { 0 };
+	struct store_snapshot snap;
+	struct policy_node *obj, *b;
+
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	obj = b = node("b", "10.0.0.2");
+	assert_int_equal(store_put_node(&s, &snap, &obj), STORE_CREATED);
+	assert_null(obj);
+	obj = node("a", "10.0.0.1");
+	assert_int_equal(store_put_node(&s, &snap, &obj), STORE_CREATED);
+	store_sort(&s);
+	assert_string_equal(s.nodes[0]->name, "a");
+	assert_int_equal(store_find_node(&s, "b"), 1);
+	assert_int_equal(store_find_node(&s, "c"), -1);
+	assert_true(store_nodes_changed(&s, &snap));
+	store_snapshot_commit(&s, &snap);
+
+	/* the same Node again is no change; another address is */
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	obj = node("b", "10.0.0.2");
+	assert_int_equal(store_put_node(&s, &snap, &obj), STORE_UNCHANGED);
+	policy_node_free(obj);
+	assert_false(store_nodes_changed(&s, &snap));
+	obj = node("b", "fd00::2");
+	assert_int_equal(store_put_node(&s, &snap, &obj), STORE_CONFIGURED);
+	assert_true(store_nodes_changed(&s, &snap));
+	store_snapshot_restore(&s, &snap);
+	assert_ptr_equal(s.nodes[1], b);
+
+	/* a removal is a change; restoring brings the Node back */
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	store_remove_node_at(&s, 0);
+	assert_int_equal(s.n_nodes, 1);
+	assert_true(store_nodes_changed(&s, &snap));
+	store_snapshot_restore(&s, &snap);
+	assert_int_equal(s.n_nodes, 2);
+	assert_int_equal(store_snapshot_take(&s, &snap), 0);
+	store_remove_node_at(&s, 1);
+	store_snapshot_commit(&s, &snap);
+	assert_int_equal(s.n_nodes, 1);
+	store_done(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_changes),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_cnps),
+		cmocka_unit_test(test_nodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -318,11 +318,12 @@ static void test_status(void **state)
 	assert_json_int(o, "address_conflicts", 0);
 	assert_json_int(o, "compromised", 0);
 	assert_json_int(o, "clusternetworkpolicies", 0);
+	assert_json_int(o, "nodes", 0);
 	assert_json_eq(json_object_get(o, "conntrack"),
 		       "{\"keep_established\": false, \"flows_cut\": 0}");
 	/* nobody may fail open unless the host names them */
 	assert_json_eq(json_object_get(o, "hook_fail_open"), "{\"names\": [], \"config\": null}");
-	assert_int_equal(json_object_size(o), 24);
+	assert_int_equal(json_object_size(o), 25);
 	json_decref(o);
 
 	/* the engine's part is taken; no flags */

@@ -7,7 +7,8 @@ kill -9 (the state dir), audited, deleted by name and by file.
 
 Two endpoints in real network namespaces, red/a (app=a) and blue/b (app=b), serving TCP and
 UDP on 80; namespace red has the label team=red. Last, packets: an Admin Deny from blue
-beats a NetworkPolicy allowing everything into a, and deleting it reopens.
+beats a NetworkPolicy allowing everything into a, and deleting it reopens; an egress nodes
+peer denies a Node's address (b's) while the Node carries the selected label.
 Prints PASS/FAIL per scenario and `N passed, N failed`.
 """
 
@@ -187,6 +188,52 @@ class Suite:
         self.r.check(p.returncode == 1, "delete -f with the CNP gone: %d" % p.returncode)
         self.segd.ctl("delete", "networkpolicy", "allow-a", "-n", "red")
 
+    def t_node_packets(self):
+        """An egress nodes peer matches the addresses of the Nodes it selects: a Node that
+        carries b's address and the selected label makes a's Deny bite; relabelled, it no
+        longer does (a Node change alone recompiles a); deleted by name."""
+        deny = {"apiVersion": CNP_API, "kind": "ClusterNetworkPolicy",
+                "metadata": {"name": "deny-nodes"},
+                "spec": {"tier": "Admin", "priority": 20,
+                         "subject": {"namespaces": {"matchLabels": {"team": "red"}}},
+                         "egress": [{"action": "Deny",
+                                     "to": [{"nodes": {"matchLabels": {"os": "linux"}}}]}]}}
+
+        def node(os_label):
+            return {"apiVersion": "v1", "kind": "Node",
+                    "metadata": {"name": "n1", "labels": {"os": os_label}},
+                    "status": {"addresses": [
+                        {"type": "Hostname", "address": "n1"},
+                        {"type": "InternalIP", "address": str(self.topo.endpoints["b"].addr(4))},
+                        {"type": "ExternalIP", "address": str(self.topo.endpoints["b"].addr(6))}]}}
+        p = self.segd.apply_objects([RED, deny], "nodes.json")
+        self.r.check(p.returncode == 0, "apply: %r" % p.stderr)
+        self.r.no_problems(T.check_flows(self.topo, T.flows(["a"], ["b"], ("tcp", "udp"), (80,)),
+                                         self.a.timeout_ms), "no Node: nothing to deny")
+        p = self.segd.apply_objects([node("linux")], "node.json")
+        self.r.check(p.returncode == 0 and p.stdout.strip() == "node/n1 created",
+                     "apply Node: %d %r %r" % (p.returncode, p.stdout, p.stderr))
+        self.r.no_problems(T.check_flows(self.topo, T.flows(["a"], ["b"], ("tcp", "udp"), (80,),
+                                                              expect=False) +
+                                         T.flows(["b"], ["a"], ("tcp",), (80,)),
+                                         self.a.timeout_ms), "the Node's address denied")
+        p = self.segd.ctl("get", "nodes")
+        self.r.check(p.returncode == 0 and re.search(
+            r"^n1\s+%s,%s\s+os=linux$" % (re.escape(str(self.topo.endpoints["b"].addr(4))),
+                                           re.escape(str(self.topo.endpoints["b"].addr(6)))),
+            p.stdout, re.M),
+            "get nodes: %r" % p.stdout)
+        p = self.segd.apply_objects([node("windows")], "node.json")
+        self.r.check(p.returncode == 0 and p.stdout.strip() == "node/n1 configured",
+                     "relabel Node: %r" % p.stdout)
+        self.r.no_problems(T.check_flows(self.topo, T.flows(["a"], ["b"], ("tcp", "udp"), (80,)),
+                                         self.a.timeout_ms), "relabelled Node: not selected")
+        p = self.segd.ctl("delete", "node", "n1")
+        self.r.check(p.returncode == 0 and p.stdout.strip() == "node/n1 deleted",
+                     "delete node: %d %r" % (p.returncode, p.stderr))
+        self.r.check(self.segd.items("nodes", False) == [], "nodes after delete")
+        self.segd.ctl("delete", "cnp", "deny-nodes")
+
     def main(self):
         try:
             self.setup()
@@ -202,7 +249,8 @@ class Suite:
                  ("kept over kill -9", self.t_kill9),
                  ("delete by name, gone after a restart", self.t_delete_by_name),
                  ("delete -f of the mixed List", self.t_delete_file),
-                 ("packets: an Admin Deny beats a NetworkPolicy; deleted, it reopens", self.t_packets)]
+                 ("packets: an Admin Deny beats a NetworkPolicy; deleted, it reopens", self.t_packets),
+                 ("packets: a nodes peer follows the Node's labels", self.t_node_packets)]
         try:
             for name, fn in tests:
                 if self.a.only and not re.search(self.a.only, name):

@@ -624,9 +624,8 @@ static void test_rule_errors(void **state)
 		"r.yaml:12:18: spec.egress[0].to[0].networks[0]: invalid CIDR \"10.0.0.0/33\"",
 		"r.yaml:12:31: spec.egress[0].to[0].networks[1]: invalid CIDR \"1.2.3.4\"",
 		"r.yaml:12:40: spec.egress[0].to[0].networks[2]: too long: 44 characters (max 43)",
-		"r.yaml:13:7: spec.egress[0].to[1].nodes: segd does not implement egress \"nodes\" peers: the policy is rejected, nothing of it is applied",
 		"r.yaml:14:7: spec.egress[0].to[2].domainNames: segd does not implement egress \"domainNames\" peers: the policy is rejected, nothing of it is applied",
-		"r.yaml:15:7: spec.egress[0].to[3]: must specify exactly one of: namespaces, pods, networks (got namespaces, networks)",
+		"r.yaml:15:7: spec.egress[0].to[3]: must specify exactly one of: namespaces, pods, networks, nodes (got namespaces, networks)",
 		"r.yaml:17:29: spec.egress[0].protocols[0].destinationNamedPort: may not be used in a rule with a networks, nodes or domainNames peer: those have no named ports",
 		"r.yaml:19:17: spec.egress[1].to[0].pods: missing required field \"namespaceSelector\"",
 		"r.yaml:21:7: spec.egress[1].protocols[0]: must specify exactly one of: tcp, udp, sctp, destinationNamedPort (got tcp, destinationNamedPort)",
@@ -734,10 +733,11 @@ static void test_all_or_nothing(void **state)
 		     "kind: ClusterNetworkPolicy\n"
 		     "metadata: {name: bad}\n"
 		     "spec: {tier: Admin, priority: 1, subject: {namespaces: {}},\n"
-		     "  egress: [{action: Accept, to: [{nodes: {}}]}]}\n"
+		     "  egress: [{action: Accept, to: [{domainNames: [a.example]}]}]}\n"
 		     "---\n" CNP_BASE,
-		     "m.yaml:18:35: spec.egress[0].to[0].nodes: segd does not implement egress "
-		     "\"nodes\" peers: the policy is rejected, nothing of it is applied");
+		     "m.yaml:18:35: spec.egress[0].to[0].domainNames: segd does not implement "
+		     "egress \"domainNames\" peers: the policy is rejected, nothing of it is "
+		     "applied");
 	expect_diags(
 		"m.json",
 		"[{\"apiVersion\":\"networking.k8s.io/v1\",\"kind\":\"NetworkPolicy\",\n"

@@ -159,14 +159,17 @@ struct policy_ipblock {
 /*
  * At least one member is set. pod and ns together mean AND. A ClusterNetworkPolicy peer is
  * always a namespace selector (`namespaces`), a namespace and a pod selector (`pods`) or
- * `networks` (egress only), never a pod selector alone.
+ * `networks` or `nodes` (egress only), never a pod selector alone.
  */
 struct policy_peer {
-	struct policy_selector *pod_selector; /* NULL: absent */
-	struct policy_selector *ns_selector;  /* NULL: absent */
-	struct policy_ipblock *ipblock;	      /* NULL: absent; exclusive with the selectors */
-	struct policy_cidr *networks;	      /* ClusterNetworkPolicy `networks`: exclusive with */
-	size_t n_networks;		      /* the members above; n_networks >= 1 when set */
+	struct policy_selector *pod_selector;  /* NULL: absent */
+	struct policy_selector *ns_selector;   /* NULL: absent */
+	struct policy_ipblock *ipblock;	       /* NULL: absent; exclusive with the selectors */
+	struct policy_cidr *networks;	       /* ClusterNetworkPolicy `networks`: exclusive with */
+	size_t n_networks;		       /* the members above; n_networks >= 1 when set */
+	struct policy_selector *node_selector; /* ClusterNetworkPolicy egress `nodes`: the
+						* addresses of the Nodes it selects; exclusive
+						* with the members above; NULL: absent */
 };
 
 /* What a rule does with the traffic it matches. NetworkPolicy rules only accept. */
@@ -259,6 +262,33 @@ struct policy_namespace {
 	struct policy_labels labels; /* includes kubernetes.io/metadata.name = name */
 };
 
+/* ---- addresses ------------------------------------------------------------------------------ */
+
+struct policy_addr {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+};
+
+/*
+ * Node (v1), cluster-scoped: what a ClusterNetworkPolicy egress `nodes` peer matches. segd
+ * keeps its name, labels and the addresses of status.addresses of type InternalIP or
+ * ExternalIP, in input order (other types, such as Hostname, are accepted and ignored; the type
+ * itself is not kept: a peer matches both, so the canonical JSON writes every address as
+ * InternalIP). spec is accepted and ignored. A Node is never an endpoint.
+ */
+struct policy_node {
+	char *name;
+	struct policy_labels labels;
+	struct policy_addr *addrs; /* <= POLICY_MAX_ENDPOINT_ADDRS */
+	size_t n_addrs;
+};
+
+struct policy_node *policy_node_free(struct policy_node *n);
+struct policy_node *policy_node_dup(const struct policy_node *n);
+bool policy_node_equal(const struct policy_node *a, const struct policy_node *b);
+/* {"apiVersion":"v1","kind":"Node","metadata":{..},"status":{"addresses":[..]}} */
+char *policy_node_to_json(const struct policy_node *n);
+
 /* What one input (file) held, in input order. */
 struct policy_objects {
 	struct policy_namespace **namespaces;
@@ -267,6 +297,8 @@ struct policy_objects {
 	size_t n_netpols;
 	struct policy_cnp **cnps;
 	size_t n_cnps;
+	struct policy_node **nodes;
+	size_t n_nodes;
 };
 
 /*
@@ -299,11 +331,6 @@ char *policy_cnp_to_json(const struct policy_cnp *p);
 bool policy_cnp_equal(const struct policy_cnp *a, const struct policy_cnp *b);
 
 /* ---- endpoints (pods) ---------------------------------------------------------------------- */
-
-struct policy_addr {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t addr[16];
-};
 
 struct policy_named_port {
 	char *name;
@@ -378,6 +405,8 @@ struct policy_world {
 	size_t n_netpols;
 	struct policy_cnp *const *cnps;
 	size_t n_cnps;
+	struct policy_node *const *nodes; /* what `nodes` peers match; never endpoints */
+	size_t n_nodes;
 	struct policy_endpoint *const *endpoints;
 	size_t n_endpoints;
 	/* When set, the possible peers are the indexed endpoints (endpoints/n_endpoints are not
@@ -459,6 +488,10 @@ bool policy_cnp_selects(const struct policy_world *w, const struct policy_cnp *p
 /* As policy_netpol_references(), for a ClusterNetworkPolicy's peers. */
 bool policy_cnp_references(const struct policy_world *w, const struct policy_cnp *p,
 			   const struct policy_endpoint *e);
+/* Whether p has an egress `nodes` peer. Nodes are not endpoints and policy_cnp_references()
+ * does not see them: when a Node appears, changes or goes, the endpoints p selects need a new
+ * plan exactly when this is true. */
+bool policy_cnp_has_node_peers(const struct policy_cnp *p);
 /* Whether p selects e (same namespace, podSelector matches). */
 bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_endpoint *e);
 /*

@@ -54,6 +54,7 @@ void policy_peer_done(struct policy_peer *p)
 	free(p->networks);
 	p->networks = NULL;
 	p->n_networks = 0;
+	p->node_selector = policy_selector_free(p->node_selector);
 }
 
 void policy_port_done(struct policy_port *p)
@@ -134,6 +135,9 @@ _public_ struct policy_objects *policy_objects_free(struct policy_objects *o)
 	for (size_t i = 0; i < o->n_cnps; i++)
 		policy_cnp_free(o->cnps[i]);
 	free(o->cnps);
+	for (size_t i = 0; i < o->n_nodes; i++)
+		policy_node_free(o->nodes[i]);
+	free(o->nodes);
 	free(o);
 	return NULL;
 }
@@ -274,6 +278,11 @@ static int peer_copy(struct policy_peer *dst, const struct policy_peer *src)
 			return -ENOMEM;
 		memcpy(dst->networks, src->networks, src->n_networks * sizeof(*dst->networks));
 		dst->n_networks = src->n_networks;
+	}
+	if (src->node_selector) {
+		dst->node_selector = selector_dup(src->node_selector);
+		if (!dst->node_selector)
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -432,7 +441,8 @@ static bool rule_equal(const struct policy_rule *a, const struct policy_rule *b)
 
 		if (!policy_selector_equal(x->pod_selector, y->pod_selector) ||
 		    !policy_selector_equal(x->ns_selector, y->ns_selector) ||
-		    !ipblock_equal(x->ipblock, y->ipblock) || x->n_networks != y->n_networks)
+		    !ipblock_equal(x->ipblock, y->ipblock) || x->n_networks != y->n_networks ||
+		    !policy_selector_equal(x->node_selector, y->node_selector))
 			return false;
 		for (size_t j = 0; j < x->n_networks; j++)
 			if (!cidr_equal(&x->networks[j], &y->networks[j]))
@@ -478,6 +488,62 @@ _public_ bool policy_cnp_equal(const struct policy_cnp *a, const struct policy_c
 	       policy_selector_equal(a->pod_selector, b->pod_selector) &&
 	       rules_equal(a->ingress, a->n_ingress, b->ingress, b->n_ingress) &&
 	       rules_equal(a->egress, a->n_egress, b->egress, b->n_egress);
+}
+
+/* ---- Node ------------------------------------------------------------------------------- */
+
+_public_ struct policy_node *policy_node_free(struct policy_node *n)
+{
+	if (!n)
+		return NULL;
+	free(n->name);
+	policy_labels_done(&n->labels);
+	free(n->addrs);
+	free(n);
+	return NULL;
+}
+
+_public_ struct policy_node *policy_node_dup(const struct policy_node *n)
+{
+	struct policy_node *d;
+
+	if (!n || !n->name) {
+		errno = EINVAL;
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->name = strdup(n->name);
+	if (n->n_addrs > 0) {
+		d->addrs = calloc(n->n_addrs, sizeof(*d->addrs));
+		if (d->addrs) {
+			memcpy(d->addrs, n->addrs, n->n_addrs * sizeof(*d->addrs));
+			d->n_addrs = n->n_addrs;
+		}
+	}
+	if (!d->name || (n->n_addrs > 0 && !d->addrs) ||
+	    policy_labels_copy(&d->labels, &n->labels) < 0) {
+		policy_node_free(d);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return d;
+}
+
+/* Name, labels and addresses in order (only family and the address bytes are compared). */
+_public_ bool policy_node_equal(const struct policy_node *a, const struct policy_node *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (!str_equal(a->name, b->name) || !policy_labels_equal(&a->labels, &b->labels) ||
+	    a->n_addrs != b->n_addrs)
+		return false;
+	for (size_t i = 0; i < a->n_addrs; i++)
+		if (a->addrs[i].family != b->addrs[i].family ||
+		    memcmp(a->addrs[i].addr, b->addrs[i].addr, sizeof(a->addrs[i].addr)) != 0)
+			return false;
+	return true;
 }
 
 /* ---- names ------------------------------------------------------------------------------- */

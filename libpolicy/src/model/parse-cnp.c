@@ -3,8 +3,9 @@
  * ClusterNetworkPolicy spec (policy.networking.k8s.io/v1alpha2): the fields, limits and rules
  * of upstream's CRD schema and its CEL validations. Members of which exactly one must be set
  * (subject, peers, protocols, destination ports) are checked as MinProperties/MaxProperties
- * are: a null member is absent. segd has no nodes and no DNS: egress `nodes` and `domainNames`
- * peers are rejected, so that a policy segd cannot enforce as written is never applied.
+ * are: a null member is absent. An egress `nodes` peer selects Node objects (their addresses
+ * are matched). segd has no DNS: egress `domainNames` peers are rejected, so that a policy segd
+ * cannot enforce as written is never applied.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +147,7 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 	static const char *const fields[] = { "namespaces", "pods",	   "networks",
 					      "nodes",	    "domainNames", NULL };
 	static const char *const in_keys[] = { "namespaces", "pods", NULL };
-	static const char *const eg_keys[] = { "namespaces", "pods", "networks", NULL };
+	static const char *const eg_keys[] = { "namespaces", "pods", "networks", "nodes", NULL };
 	const struct pnode *x;
 	size_t p;
 
@@ -164,7 +165,7 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 			}
 		}
 	} else {
-		for (size_t i = 3; fields[i]; i++) {
+		for (size_t i = 4; fields[i]; i++) {
 			const struct pnode *k = pkey(n, fields[i]);
 
 			if (k && pfield(n, fields[i])) { /* null is absent */
@@ -178,7 +179,8 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 		}
 	}
 	/* a peer of only those members has its diagnostic already */
-	if (!pfield(n, "namespaces") && !pfield(n, "pods") && !(egress && pfield(n, "networks")) &&
+	if (!pfield(n, "namespaces") && !pfield(n, "pods") &&
+	    !(egress && (pfield(n, "networks") || pfield(n, "nodes"))) &&
 	    (pfield(n, "nodes") || pfield(n, "domainNames") || pfield(n, "networks")))
 		return;
 	if (!exactly_one(c, n, egress ? eg_keys : in_keys))
@@ -199,6 +201,11 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 		p = path_push(c, "pods");
 		parse_namespaced_pod(c, x, peer->ns_selector, &peer->pod_selector);
 		path_pop(c, p);
+		return;
+	}
+	x = pfield(n, "nodes");
+	if (x) {
+		peer->node_selector = parse_selector_new(c, x, "nodes");
 		return;
 	}
 	x = pfield(n, "networks");

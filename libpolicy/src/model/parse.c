@@ -9,7 +9,7 @@
  * object metadata, and the Namespace and NetworkPolicy objects around their specs. Text to
  * trees is parse-tree.c, the generic node helpers parse-node.c, labels and selectors
  * parse-selector.c, the NetworkPolicy spec parse-netpol.c, the ClusterNetworkPolicy spec
- * parse-cnp.c.
+ * parse-cnp.c, the Node body parse-k8snode.c.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -58,14 +58,6 @@ static void parse_annotations(struct pctx *c, const struct pnode *n)
 		perr(c, n, "annotations too large: %zu bytes (max %u)", total,
 		     ANNOTATIONS_MAX_BYTES);
 }
-
-struct meta {
-	const char *name;
-	const char *namespace;
-	const struct pnode *name_node;
-	const struct pnode *namespace_node;
-	struct policy_labels labels;
-};
 
 static void parse_metadata(struct pctx *c, const struct pnode *doc, struct meta *m)
 {
@@ -368,6 +360,43 @@ static void parse_cnp(struct pctx *c, const struct pnode *doc, struct policy_obj
 	}
 }
 
+/* Node (v1), cluster-scoped; two of one name in an input: the later one wins. */
+static void parse_k8s_node(struct pctx *c, const struct pnode *doc, struct policy_objects *o)
+{
+	static const char *const fields[] = { "apiVersion", "kind",   "metadata",
+					      "spec",	    "status", NULL };
+	struct policy_node *n = calloc(1, sizeof(*n)), **a;
+	struct meta m = { 0 };
+	size_t p;
+
+	if (!n) {
+		c->oom = c->failed = true;
+		return;
+	}
+	pcheck_fields(c, doc, fields);
+	parse_metadata(c, doc, &m);
+	n->labels = m.labels;
+	check_name(c, &m, false);
+	if (m.name)
+		pstrdup(c, &n->name, m.name);
+	if (m.namespace_node && m.namespace[0]) {
+		p = path_push(c, "metadata.namespace");
+		perr(c, m.namespace_node, "not allowed: Node is cluster-scoped (has no namespace)");
+		path_pop(c, p);
+	}
+	pparse_node_body(c, doc, n);
+	if (!c->failed && !c->oom) {
+		a = reallocarray(o->nodes, o->n_nodes + 1, sizeof(*a));
+		if (a) {
+			o->nodes = a;
+			a[o->n_nodes++] = TAKE_PTR(n);
+		} else {
+			c->oom = true;
+		}
+	}
+	policy_node_free(n);
+}
+
 static void parse_object(struct pctx *c, const struct pnode *doc, struct policy_objects *o,
 			 bool in_list);
 
@@ -469,6 +498,9 @@ static void parse_object(struct pctx *c, const struct pnode *doc, struct policy_
 		} else if (streq(kind, "ClusterNetworkPolicy")) {
 			if (check_api(c, doc, api, "policy.networking.k8s.io/v1alpha2", kind))
 				parse_cnp(c, doc, o);
+		} else if (streq(kind, "Node")) {
+			if (check_api(c, doc, api, "v1", kind))
+				parse_k8s_node(c, doc, o);
 		} else if (streq(kind, "List") && in_list) {
 			size_t p = path_push(c, "kind");
 

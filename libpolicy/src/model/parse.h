@@ -108,6 +108,19 @@ void pparse_selector(struct pctx *c, const struct pnode *n, struct policy_select
 void pparse_netpol_spec(struct pctx *c, const struct pnode *spec, struct policy_netpol *p);
 bool parse_cidr(const char *s, struct policy_cidr *ret);
 
+/* ---- object metadata (parse.c) ---- */
+struct meta {
+	const char *name;
+	const char *namespace;
+	const struct pnode *name_node;
+	const struct pnode *namespace_node;
+	struct policy_labels labels;
+};
+
+/* ---- Node spec and status (parse-k8snode.c) ---- */
+/* doc's spec (ignored, an object) and status.addresses into n */
+void pparse_node_body(struct pctx *c, const struct pnode *doc, struct policy_node *n);
+
 /* ---- ClusterNetworkPolicy spec (parse-cnp.c) ---- */
 
 void pparse_cnp_spec(struct pctx *c, const struct pnode *spec, struct policy_cnp *p);

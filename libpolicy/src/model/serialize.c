@@ -268,7 +268,11 @@ static json_t *cnp_peer_to_json(const struct policy_peer *p)
 
 	if (!o || p->ipblock)
 		return NULL;
-	if (p->n_networks > 0) {
+	if (p->node_selector) {
+		if (p->pod_selector || p->ns_selector || p->n_networks > 0 ||
+		    set_new(o, "nodes", selector_to_json(p->node_selector)) < 0)
+			return NULL;
+	} else if (p->n_networks > 0) {
 		json_t *a = json_array();
 
 		if (p->pod_selector || p->ns_selector || set_new(o, "networks", a) < 0)
@@ -397,5 +401,33 @@ _public_ char *policy_cnp_to_json(const struct policy_cnp *p)
 	if (p->n_egress > 0 &&
 	    set_new(spec, "egress", cnp_rules_to_json(p->egress, p->n_egress, "to")) < 0)
 		return NULL;
+	return dump(o);
+}
+
+/* ---- Node -------------------------------------------------------------------------------- */
+
+_public_ char *policy_node_to_json(const struct policy_node *n)
+{
+	json_auto_t *o = json_object();
+	json_t *status, *addrs;
+
+	if (!o || !n)
+		return NULL;
+	if (set_new(o, "apiVersion", json_string("v1")) < 0 ||
+	    set_new(o, "kind", json_string("Node")) < 0 ||
+	    set_new(o, "metadata", metadata_to_json(n->name, NULL, &n->labels)) < 0)
+		return NULL;
+	status = json_object();
+	addrs = json_array();
+	if (set_new(o, "status", status) < 0 || set_new(status, "addresses", addrs) < 0)
+		return NULL;
+	for (size_t i = 0; i < n->n_addrs; i++) {
+		char buf[INET6_ADDRSTRLEN];
+
+		if (!inet_ntop(n->addrs[i].family, n->addrs[i].addr, buf, sizeof(buf)) ||
+		    append_new(addrs,
+			       json_pack("{s:s, s:s}", "type", "InternalIP", "address", buf)) < 0)
+			return NULL;
+	}
 	return dump(o);
 }
