@@ -60,19 +60,6 @@ static bool exactly_one(struct pctx *c, const struct pnode *map, const char *con
 	return false;
 }
 
-/* A list of min..max items; what names them in messages. */
-static bool expect_items(struct pctx *c, const struct pnode *n, size_t min, size_t max,
-			 const char *what)
-{
-	if (!pexpect_seq(c, n, max, what))
-		return false;
-	if (n->n < min) {
-		perr(c, n, "must have %zu to %zu %s, got %zu", min, max, what, n->n);
-		return false;
-	}
-	return true;
-}
-
 static struct policy_selector *parse_selector_new(struct pctx *c, const struct pnode *n,
 						  const char *key)
 {
@@ -115,31 +102,23 @@ static void parse_namespaced_pod(struct pctx *c, const struct pnode *n, struct p
 		*pod = parse_selector_new(c, podn, "podSelector");
 }
 
+static void parse_network(struct pctx *c, const struct pnode *x, void *elem, void *ud)
+{
+	const char *s;
+
+	if (!pget_str(c, x, &s))
+		return;
+	if (x->len > CNP_MAX_CIDR_LEN)
+		perr(c, x, "too long: %zu characters (max %u)", x->len, CNP_MAX_CIDR_LEN);
+	else if (!parse_cidr(s, elem))
+		perr(c, x, "invalid CIDR %s", QN(x));
+}
+
 static void parse_networks(struct pctx *c, const struct pnode *n, struct policy_peer *peer)
 {
-	if (!expect_items(c, n, 1, POLICY_CNP_MAX_NETWORKS, "networks"))
-		return;
-	peer->networks = calloc(n->n, sizeof(*peer->networks));
-	if (!peer->networks) {
-		c->oom = c->failed = true;
-		return;
-	}
-	for (size_t i = 0; i < n->n; i++) {
-		const struct pnode *x = n->items[i];
-		size_t q = path_push_index(c, i);
-		const char *s;
-
-		if (pget_str(c, x, &s)) {
-			if (x->len > CNP_MAX_CIDR_LEN)
-				perr(c, x, "too long: %zu characters (max %u)", x->len,
-				     CNP_MAX_CIDR_LEN);
-			else if (!parse_cidr(s, &peer->networks[peer->n_networks]))
-				perr(c, x, "invalid CIDR %s", QN(x));
-			else
-				peer->n_networks++;
-		}
-		path_pop(c, q);
-	}
+	peer->networks =
+		pparse_items(c, n, 1, POLICY_CNP_MAX_NETWORKS, "networks", sizeof(*peer->networks),
+			     &peer->n_networks, parse_network, NULL);
 }
 
 static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer *peer, bool egress)
@@ -212,6 +191,16 @@ static void parse_peer(struct pctx *c, const struct pnode *n, struct policy_peer
 	p = path_push(c, "networks");
 	parse_networks(c, x, peer);
 	path_pop(c, p);
+}
+
+static void parse_ingress_peer_item(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_peer(c, n, elem, false);
+}
+
+static void parse_egress_peer_item(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_peer(c, n, elem, true);
 }
 
 static bool parse_port_number(struct pctx *c, const struct pnode *n, uint16_t *ret)
@@ -347,6 +336,11 @@ static void parse_protocol(struct pctx *c, const struct pnode *n, struct policy_
 	path_pop(c, p);
 }
 
+static void parse_protocol_item(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_protocol(c, n, elem);
+}
+
 /* code points, as the schema's maxLength counts */
 static size_t utf8_chars(const char *s, size_t len)
 {
@@ -390,20 +384,8 @@ static void parse_protocols(struct pctx *c, const struct pnode *rule, struct pol
 	if (!n)
 		return;
 	p = path_push(c, "protocols");
-	if (expect_items(c, n, 1, POLICY_CNP_MAX_PROTOCOLS, "protocols")) {
-		r->ports = calloc(n->n, sizeof(*r->ports));
-		if (!r->ports) {
-			c->oom = c->failed = true;
-		} else {
-			r->n_ports = n->n;
-			for (size_t i = 0; i < n->n; i++) {
-				size_t q = path_push_index(c, i);
-
-				parse_protocol(c, n->items[i], &r->ports[i]);
-				path_pop(c, q);
-			}
-		}
-	}
+	r->ports = pparse_items(c, n, 1, POLICY_CNP_MAX_PROTOCOLS, "protocols", sizeof(*r->ports),
+				&r->n_ports, parse_protocol_item, NULL);
 	path_pop(c, p);
 }
 
@@ -473,25 +455,25 @@ static void parse_rule(struct pctx *c, const struct pnode *n, struct policy_rule
 		perr(c, n, "missing required field \"%s\"", peers_key);
 	} else {
 		p = path_push(c, peers_key);
-		if (expect_items(c, peers, 1, POLICY_CNP_MAX_PEERS, "peers")) {
-			r->peers = calloc(peers->n, sizeof(*r->peers));
-			if (!r->peers) {
-				c->oom = c->failed = true;
-			} else {
-				r->n_peers = peers->n;
-				for (size_t i = 0; i < peers->n; i++) {
-					size_t q = path_push_index(c, i);
-
-					parse_peer(c, peers->items[i], &r->peers[i], egress);
-					path_pop(c, q);
-				}
-			}
-		}
+		r->peers = pparse_items(c, peers, 1, POLICY_CNP_MAX_PEERS, "peers",
+					sizeof(*r->peers), &r->n_peers,
+					egress ? parse_egress_peer_item : parse_ingress_peer_item,
+					NULL);
 		path_pop(c, p);
 	}
 	parse_protocols(c, n, r);
 	if (egress)
 		check_named_ports(c, n);
+}
+
+static void parse_ingress_rule(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_rule(c, n, elem, false);
+}
+
+static void parse_egress_rule(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_rule(c, n, elem, true);
 }
 
 static void parse_rules(struct pctx *c, const struct pnode *spec, bool egress,
@@ -504,21 +486,9 @@ static void parse_rules(struct pctx *c, const struct pnode *spec, bool egress,
 	if (!n)
 		return;
 	p = path_push(c, key);
-	if (pexpect_seq(c, n, POLICY_CNP_MAX_RULES, egress ? "egress rules" : "ingress rules") &&
-	    n->n > 0) {
-		*ret = calloc(n->n, sizeof(**ret));
-		if (!*ret) {
-			c->oom = c->failed = true;
-		} else {
-			*ret_n = n->n;
-			for (size_t i = 0; i < n->n; i++) {
-				size_t q = path_push_index(c, i);
-
-				parse_rule(c, n->items[i], &(*ret)[i], egress);
-				path_pop(c, q);
-			}
-		}
-	}
+	*ret = pparse_items(c, n, 0, POLICY_CNP_MAX_RULES,
+			    egress ? "egress rules" : "ingress rules", sizeof(**ret), ret_n,
+			    egress ? parse_egress_rule : parse_ingress_rule, NULL);
 	path_pop(c, p);
 }
 

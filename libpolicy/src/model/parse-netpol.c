@@ -251,6 +251,16 @@ static void parse_port(struct pctx *c, const struct pnode *n, struct policy_port
 	}
 }
 
+static void parse_port_item(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_port(c, n, elem);
+}
+
+static void parse_peer_item(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_peer(c, n, elem);
+}
+
 static void parse_rule(struct pctx *c, const struct pnode *n, struct policy_rule *r,
 		       const char *peers_key)
 {
@@ -265,42 +275,23 @@ static void parse_rule(struct pctx *c, const struct pnode *n, struct policy_rule
 	ports = pfield(n, "ports");
 	if (ports) {
 		p = path_push(c, "ports");
-		if (pexpect_seq(c, ports, POLICY_MAX_PORTS, "ports") && ports->n > 0) {
-			r->ports = calloc(ports->n, sizeof(*r->ports));
-			if (!r->ports) {
-				c->oom = c->failed = true;
-			} else {
-				r->n_ports = ports->n;
-				for (size_t i = 0; i < ports->n; i++) {
-					size_t q = path_push_index(c, i);
-
-					parse_port(c, ports->items[i], &r->ports[i]);
-					path_pop(c, q);
-				}
-			}
-		}
+		r->ports = pparse_items(c, ports, 0, POLICY_MAX_PORTS, "ports", sizeof(*r->ports),
+					&r->n_ports, parse_port_item, NULL);
 		path_pop(c, p);
 	}
 
 	peers = pfield(n, peers_key);
 	if (peers) {
 		p = path_push(c, peers_key);
-		if (pexpect_seq(c, peers, POLICY_MAX_PEERS, "peers") && peers->n > 0) {
-			r->peers = calloc(peers->n, sizeof(*r->peers));
-			if (!r->peers) {
-				c->oom = c->failed = true;
-			} else {
-				r->n_peers = peers->n;
-				for (size_t i = 0; i < peers->n; i++) {
-					size_t q = path_push_index(c, i);
-
-					parse_peer(c, peers->items[i], &r->peers[i]);
-					path_pop(c, q);
-				}
-			}
-		}
+		r->peers = pparse_items(c, peers, 0, POLICY_MAX_PEERS, "peers", sizeof(*r->peers),
+					&r->n_peers, parse_peer_item, NULL);
 		path_pop(c, p);
 	}
+}
+
+static void parse_rule_item(struct pctx *c, const struct pnode *n, void *elem, void *ud)
+{
+	parse_rule(c, n, elem, ud);
 }
 
 static void parse_rules(struct pctx *c, const struct pnode *spec, const char *key,
@@ -312,22 +303,9 @@ static void parse_rules(struct pctx *c, const struct pnode *spec, const char *ke
 	if (!n)
 		return;
 	p = path_push(c, key);
-	if (pexpect_seq(c, n, POLICY_MAX_RULES,
-			streq(key, "ingress") ? "ingress rules" : "egress rules") &&
-	    n->n > 0) {
-		*ret = calloc(n->n, sizeof(**ret));
-		if (!*ret) {
-			c->oom = c->failed = true;
-		} else {
-			*ret_n = n->n;
-			for (size_t i = 0; i < n->n; i++) {
-				size_t q = path_push_index(c, i);
-
-				parse_rule(c, n->items[i], &(*ret)[i], peers_key);
-				path_pop(c, q);
-			}
-		}
-	}
+	*ret = pparse_items(c, n, 0, POLICY_MAX_RULES,
+			    streq(key, "ingress") ? "ingress rules" : "egress rules", sizeof(**ret),
+			    ret_n, parse_rule_item, (void *)peers_key);
 	path_pop(c, p);
 }
 

@@ -210,6 +210,35 @@ bool pexpect_seq(struct pctx *c, const struct pnode *n, size_t max, const char *
 	return true;
 }
 
+void *pparse_items(struct pctx *c, const struct pnode *n, size_t min, size_t max, const char *what,
+		   size_t size, size_t *ret_n, pitem_fn fn, void *ud)
+{
+	char *elems;
+
+	*ret_n = 0;
+	if (!pexpect_seq(c, n, max, what))
+		return NULL;
+	if (n->n < min) {
+		perr(c, n, "must have %zu to %zu %s, got %zu", min, max, what, n->n);
+		return NULL;
+	}
+	if (n->n == 0)
+		return NULL;
+	elems = calloc(n->n, size);
+	if (!elems) {
+		c->oom = c->failed = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < n->n; i++) {
+		size_t q = path_push_index(c, i);
+
+		fn(c, n->items[i], elems + i * size, ud);
+		path_pop(c, q);
+	}
+	*ret_n = n->n;
+	return elems;
+}
+
 bool pis_str(const struct pnode *n)
 {
 	return n->type == PNODE_SCALAR && n->kind == PSCALAR_STR && !memchr(n->str, 0, n->len);

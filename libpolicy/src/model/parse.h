@@ -87,6 +87,14 @@ const struct pnode *pfield(const struct pnode *map, const char *key);
 void pcheck_fields(struct pctx *c, const struct pnode *map, const char *const *allowed);
 bool pexpect_map(struct pctx *c, const struct pnode *n);
 bool pexpect_seq(struct pctx *c, const struct pnode *n, size_t max, const char *what);
+/*
+ * The items of list n (min..max of them, `what` in messages), each parsed by fn, with its index
+ * on the path, into a new zeroed array of elements of `size` bytes: returned with its length in
+ * *ret_n; NULL (and 0) for an empty or bad list.
+ */
+typedef void (*pitem_fn)(struct pctx *c, const struct pnode *item, void *elem, void *ud);
+void *pparse_items(struct pctx *c, const struct pnode *n, size_t min, size_t max, const char *what,
+		   size_t size, size_t *ret_n, pitem_fn fn, void *ud);
 /* a string scalar without NUL bytes */
 bool pget_str(struct pctx *c, const struct pnode *n, const char **ret);
 bool pis_str(const struct pnode *n);
