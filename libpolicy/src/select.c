@@ -56,32 +56,35 @@ bool policy_netpol_selects(const struct policy_netpol *p, const struct policy_en
 	       policy_selector_matches(&p->pod_selector, &e->labels);
 }
 
+/* Whether one of rules[0..n) (of direction dir, in a policy of namespace policy_ns, NULL for a
+ * ClusterNetworkPolicy) can put e in a plan: as a selector peer, or as a candidate destination
+ * of an egress named port (those resolve against every destination). */
+static bool rules_reference(const struct policy_world *w, const char *policy_ns,
+			    enum policy_dir dir, const struct policy_rule *rules, size_t n,
+			    const struct policy_endpoint *e)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct policy_rule *r = &rules[i];
+
+		if (dir == POLICY_DIR_EGRESS)
+			for (size_t k = 0; k < r->n_ports; k++)
+				if (r->ports[k].has_port && r->ports[k].name)
+					return true;
+		for (size_t k = 0; k < r->n_peers; k++)
+			if (peer_selects(w, policy_ns, &r->peers[k], e))
+				return true;
+	}
+	return false;
+}
+
 bool policy_netpol_references(const struct policy_world *w, const struct policy_netpol *p,
 			      const struct policy_endpoint *e)
 {
-	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
-		unsigned type =
-			dir == POLICY_DIR_INGRESS ? POLICY_TYPE_INGRESS : POLICY_TYPE_EGRESS;
-		const struct policy_rule *rules =
-			dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
-		size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
-
-		if (!(p->types & type))
-			continue;
-		for (size_t i = 0; i < n; i++) {
-			const struct policy_rule *r = &rules[i];
-
-			/* Egress named ports resolve against every candidate destination. */
-			if (dir == POLICY_DIR_EGRESS)
-				for (size_t k = 0; k < r->n_ports; k++)
-					if (r->ports[k].has_port && r->ports[k].name)
-						return true;
-			for (size_t k = 0; k < r->n_peers; k++)
-				if (peer_selects(w, p->namespace, &r->peers[k], e))
-					return true;
-		}
-	}
-	return false;
+	return ((p->types & POLICY_TYPE_INGRESS) &&
+		rules_reference(w, p->namespace, POLICY_DIR_INGRESS, p->ingress, p->n_ingress,
+				e)) ||
+	       ((p->types & POLICY_TYPE_EGRESS) &&
+		rules_reference(w, p->namespace, POLICY_DIR_EGRESS, p->egress, p->n_egress, e));
 }
 
 bool policy_cnp_selects(const struct policy_world *w, const struct policy_cnp *p,
@@ -98,24 +101,8 @@ bool policy_cnp_selects(const struct policy_world *w, const struct policy_cnp *p
 bool policy_cnp_references(const struct policy_world *w, const struct policy_cnp *p,
 			   const struct policy_endpoint *e)
 {
-	for (enum policy_dir dir = 0; dir < _POLICY_DIR_MAX; dir++) {
-		const struct policy_rule *rules =
-			dir == POLICY_DIR_INGRESS ? p->ingress : p->egress;
-		size_t n = dir == POLICY_DIR_INGRESS ? p->n_ingress : p->n_egress;
-
-		for (size_t i = 0; i < n; i++) {
-			const struct policy_rule *r = &rules[i];
-
-			if (dir == POLICY_DIR_EGRESS)
-				for (size_t k = 0; k < r->n_ports; k++)
-					if (r->ports[k].has_port && r->ports[k].name)
-						return true;
-			for (size_t k = 0; k < r->n_peers; k++)
-				if (peer_selects(w, NULL, &r->peers[k], e))
-					return true;
-		}
-	}
-	return false;
+	return rules_reference(w, NULL, POLICY_DIR_INGRESS, p->ingress, p->n_ingress, e) ||
+	       rules_reference(w, NULL, POLICY_DIR_EGRESS, p->egress, p->n_egress, e);
 }
 
 bool policy_cnp_has_node_peers(const struct policy_cnp *p)
