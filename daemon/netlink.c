@@ -22,9 +22,12 @@ bool netlink_datagram_valid(const void *buf, size_t len)
 		n = nlh->nlmsg_len;
 		if (n < NLMSG_HDRLEN || n > len - off)
 			return false;
+		/* libmnl bounds a message's attributes by its padded length (the payload tail), so
+		 * the padding must be in the datagram too, the last message's included; the kernel
+		 * always sends it */
 		n = NLMSG_ALIGN(n);
-		if (n > len - off) /* the last message need not be padded */
-			break;
+		if (n > len - off)
+			return false;
 		off += n;
 	}
 	return true;

@@ -13,7 +13,7 @@
  * messages do not fit it (libmnl's walk trusts lengths of 2 GiB and more).
  */
 
-/* Whether every message of the datagram fits it. */
+/* Whether every message of the datagram fits it, with its padding. */
 bool netlink_datagram_valid(const void *buf, size_t len);
 /* One well-formed datagram from the kernel (others are dropped on the way): its length, or
  * -EAGAIN (nothing more), -ENOBUFS (the kernel dropped some), -errno. flags as for recv(). */

@@ -41,6 +41,11 @@ static void test_datagram_validity(void **state)
 	/* trailing bytes shorter than a header */
 	h->nlmsg_len = NLMSG_HDRLEN;
 	assert_false(netlink_datagram_valid(buf, NLMSG_HDRLEN + 3));
+	/* a last message without its padding: libmnl would let an attribute run into the
+	 * missing bytes (an NFLOG prefix read past the buffer, found by fuzz-flows) */
+	h->nlmsg_len = NLMSG_HDRLEN + 5;
+	assert_false(netlink_datagram_valid(buf, NLMSG_HDRLEN + 5));
+	assert_true(netlink_datagram_valid(buf, NLMSG_HDRLEN + 8));
 }
 
 static int open_nfnl(uint32_t *ret_portid)
