@@ -518,14 +518,29 @@ static void watch_stop(struct watch_req *w, int error, const struct etcd_error *
 		w->end_err = *err;
 }
 
+/* Queues the events of one revision (a transaction's): events[0..n) share one mod_revision;
+ * revision is what the watch has seen everything up to. Takes the events in any case. */
+static int queue_batch(struct watch_req *w, struct etcd_event *events, size_t n, int64_t revision)
+{
+	struct watch_item *it = calloc(1, sizeof(*it));
+
+	if (!it) {
+		etcd_events_free(events, n);
+		return -ENOMEM;
+	}
+	*it = (struct watch_item){ .events = events, .n_events = n, .revision = revision };
+	*w->tail = it;
+	w->tail = &it->next;
+	return 0;
+}
+
 static int on_message(const char *msg, size_t len, void *userdata)
 {
 	struct watch_req *w = userdata;
 	struct etcd_error err = { "" };
 	struct etcd_event *events = NULL;
 	int64_t revision = 0, compact = 0;
-	struct watch_item *it;
-	size_t n = 0;
+	size_t n = 0, start = 0;
 	int r;
 
 	r = etcd_parse_watch(msg, len, &events, &n, &revision, &compact, &err);
@@ -535,21 +550,33 @@ static int on_message(const char *msg, size_t len, void *userdata)
 		watch_stop(w, r, &err);
 		return r;
 	}
-	if (n == 0) { /* created, or a progress notification */
-		etcd_events_free(events, n);
-		return 0;
+	/* Nothing (created, a progress notification), or events of one or more revisions: a
+	 * watch that catches up on the past gets several in one message. One batch each, so
+	 * that a batch is always one transaction; the message's last batch carries its header
+	 * revision (everything up to it was seen). */
+	while (r >= 0 && start < n) {
+		int64_t rev = events[start].kv.mod_revision;
+		size_t end = start + 1;
+		struct etcd_event *part;
+
+		while (end < n && events[end].kv.mod_revision == rev)
+			end++;
+		part = calloc(end - start, sizeof(*part));
+		if (!part) {
+			r = -ENOMEM;
+			break;
+		}
+		memcpy(part, events + start, (end - start) * sizeof(*part));
+		memset(events + start, 0, (end - start) * sizeof(*part));
+		r = queue_batch(w, part, end - start, end == n ? revision : rev);
+		start = end;
 	}
-	it = calloc(1, sizeof(*it));
-	if (!it) {
-		etcd_events_free(events, n);
+	etcd_events_free(events, n);
+	if (r < 0) {
 		set_err(&err, "out of memory");
-		watch_stop(w, -ENOMEM, &err);
-		return -ENOMEM;
+		watch_stop(w, r, &err);
 	}
-	*it = (struct watch_item){ .events = events, .n_events = n, .revision = revision };
-	*w->tail = it;
-	w->tail = &it->next;
-	return 0;
+	return r;
 }
 
 static size_t on_stream(char *data, size_t size, size_t n, void *userdata)
