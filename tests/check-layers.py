@@ -6,7 +6,7 @@ and no C file in the tree is over 800 lines.
     check-layers.py SOURCE_ROOT
 
 A module is a daemon/NAME.{c,h} pair (ops-*.c and upkeep.c belong to ops, state-*.c to
-state). Prints every violation; exit status 1 if any.
+state, registry-*.c to registry, etcd-*.{c,h} to etcd). Prints every violation; exit status 1 if any.
 """
 import os
 import re
@@ -22,7 +22,7 @@ LAYERS = [
     ["ops"],
     ["reconcile", "containers", "state", "explain", "views", "spec"],
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
-    ["loop", "etcd", "fleet-parse", "netlink", "netns", "netns-watch", "addr", "addr-watch", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
+    ["loop", "http-multi", "etcd", "fleet-parse", "netlink", "netns", "netns-watch", "addr", "addr-watch", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util", "conntrack", "closer", "fdstore", "fdstore-proto", "fdtable", "owner",
      "oci-state", "oci-bundle"],
@@ -41,6 +41,8 @@ def module_of(filename):
         return "registry"
     if name.startswith("reconcile-"):
         return "reconcile"
+    if name.startswith("etcd-"):
+        return "etcd"
     return name
 
 
