@@ -638,9 +638,12 @@ struct fleet *fleet_free(struct fleet *f)
 
 int fleet_start(struct fleet *f)
 {
+	int r;
+
 	log_info("Fleet: node %s, store %zu URL(s) starting with %s, node TTL %us", f->node,
 		 f->n_urls, f->urls[0], f->ttl_s);
-	f->retry.due_usec = 0;
-	fleet_arm(f);
-	return 0;
+	/* Before the first reconcile: other nodes' endpoints are peers in the plans it commits
+	 * (the tables re-adopted from the kernel have them), not dropped and added back. */
+	r = try_relist(f);
+	return r == -ENOMEM ? r : 0;
 }

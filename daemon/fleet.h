@@ -29,8 +29,9 @@ struct fleet_config {
 /* ops->fleet and the reconciler's peer_changed hook are set. Nothing is read from etcd yet. */
 int fleet_new(struct loop *loop, struct ops *ops, const struct fleet_config *c, struct fleet **ret);
 struct fleet *fleet_free(struct fleet *f);
-/* Starts: the first re-list is tried at once (in the loop); failures are retried with a
- * backoff, the cached policies in force meanwhile. */
+/* Starts: the first re-list is tried at once (before the first reconcile of a restart, so that
+ * other nodes' endpoints stay peers throughout); a failure is retried with a backoff, the
+ * cached policies in force meanwhile. */
 int fleet_start(struct fleet *f);
 /* After every loop round: publishes what changed here (endpoints, the enforced revision). */
 void fleet_flush(struct fleet *f);

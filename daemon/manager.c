@@ -715,6 +715,22 @@ int manager_start(struct manager *m)
 		 "%zu endpoint(s)",
 		 m->store.n_namespaces, m->store.n_netpols, m->store.n_cnps, m->registry.n);
 
+	/* A fleet's node reads the store first; it enforces what it cached when the store does
+	 * not answer (fail static). */
+	if (m->settings.store) {
+		struct fleet_config fc = { .store = m->settings.store,
+					   .node = m->settings.node,
+					   .cacert = m->settings.store_cacert,
+					   .cert = m->settings.store_cert,
+					   .key = m->settings.store_key,
+					   .ttl_s = m->settings.node_ttl_s };
+
+		r = fleet_new(m->loop, &m->ops, &fc, &m->fleet);
+		if (r >= 0)
+			r = fleet_start(m->fleet);
+		if (r < 0)
+			return log_error_errno(r, "Failed to set up the fleet: %m");
+	}
 	r = reconcile_all(&m->rc, &updated);
 	if (r < 0)
 		return log_error_errno(r, "Failed to compile the stored state: %m");
@@ -750,21 +766,6 @@ int manager_start(struct manager *m)
 		r = metrics_new(m->loop, &m->ops, m->settings.metrics_listen, &m->metrics);
 	if (r < 0)
 		return r;
-	/* A fleet's node enforces what it cached until the store answers (fail static). */
-	if (m->settings.store) {
-		struct fleet_config fc = { .store = m->settings.store,
-					   .node = m->settings.node,
-					   .cacert = m->settings.store_cacert,
-					   .cert = m->settings.store_cert,
-					   .key = m->settings.store_key,
-					   .ttl_s = m->settings.node_ttl_s };
-
-		r = fleet_new(m->loop, &m->ops, &fc, &m->fleet);
-		if (r >= 0)
-			r = fleet_start(m->fleet);
-		if (r < 0)
-			return log_error_errno(r, "Failed to set up the fleet: %m");
-	}
 	/* After the API: the OCI hook may already be asking while the first list runs. */
 	if (!streq(m->settings.engine, "none")) {
 		r = engine_new(m->loop, m->settings.engine, m->settings.resync_interval_s,
