@@ -638,7 +638,7 @@ static void watch_done(CURL *easy, CURLcode res, void *userdata)
 		w->end_error = -EIO;
 		return;
 	}
-	/* Unreachable, or the stream broke: the caller's next watch goes to the next member. */
+	/* Unreachable, or the stream broke. */
 	if (w->status == 0)
 		w->end_error = res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH;
 	else
@@ -646,8 +646,6 @@ static void watch_done(CURL *easy, CURLcode res, void *userdata)
 	set_err(&w->end_err, "%s: %s", c->urls[w->member],
 		res != CURLE_OK ? (w->errbuf[0] ? w->errbuf : curl_easy_strerror(res))
 				: "etcd closed the watch stream");
-	if (c->current == w->member)
-		c->current = (w->member + 1) % c->n_urls;
 }
 
 /* Reports what the stream delivered, then its end: outside libcurl's callbacks, so that the
@@ -682,6 +680,11 @@ static void watch_dispatch(void *userdata)
 			void *ud = w->userdata;
 			int error = w->end_error;
 
+			/* Whatever ended it but a compaction (the member could not be reached,
+			 * broke the stream, refused or garbled it), the caller's next watch goes to
+			 * the next member. */
+			if (error != -ESTALE && c->current == w->member)
+				c->current = (w->member + 1) % c->n_urls;
 			c->watch = NULL;
 			watch_req_free(w);
 			ops->ended(error, compact, &err, ud);

@@ -21,9 +21,10 @@
  *
  * The watch is a stream read from the loop (libcurl multi through http-multi.h, driven by the
  * loop's epoll): one at a time per client; its batches and its end are reported to the
- * callbacks, always from the loop and outside libcurl's callbacks. A watch that could not reach
- * its member, or whose stream broke, moves the client to the next URL, so that the caller's
- * restart goes there.
+ * callbacks, always from the loop and outside libcurl's callbacks. A watch that ends for any
+ * reason but a compaction (its member could not be reached, broke or refused the stream, sent
+ * something malformed) moves the client to the next URL, so that the caller's restart goes
+ * there.
  *
  * Errors: -EHOSTUNREACH (no member answered), -ETIMEDOUT (one timed out, none answered),
  * -EBADMSG (malformed answer; message says what), -E2BIG (answer over the bound), -EIO (etcd

@@ -76,13 +76,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED_ETCD()                                                                        \
-	do {                                                                               \
-		if (g.missing) {                                                           \
-			print_message("etcd is not installed (no `etcd` in PATH: apt-get " \
-				      "install etcd-server), skipping\n");                 \
-			skip();                                                            \
-		}                                                                          \
+#define NEED_ETCD()                                                                          \
+	do {                                                                                 \
+		if (g.missing) {                                                             \
+			print_message("# etcd is not installed (no `etcd` in PATH: apt-get " \
+				      "install etcd-server), skipping\n");                   \
+			skip();                                                              \
+		}                                                                            \
 	} while (0)
 
 static int64_t txn(struct etcd *c, const struct etcd_op *ops, size_t n)
@@ -578,6 +578,32 @@ static void test_config(void **state)
 	etcd_free(c);
 }
 
+/* The member of a running watch stops: the watch ends with an error, and the client's next
+ * watch goes to the next URL. */
+static void test_watch_broken(void **state)
+{
+	struct etcd_server other = { 0 };
+	struct seen s = { 0 };
+	struct etcd *c;
+	int64_t rev;
+
+	NEED_ETCD();
+	etcd_server_start(&other, NULL);
+	c = client(other.url, g.url);
+	rev = put(c, "/wb/a", "1");
+	assert_string_equal(etcd_current_url(c), other.url);
+	assert_int_equal(etcd_watch(c, "/wb/", rev, &watch_ops, &s), 0);
+	RUN_UNTIL(s.batches >= 1);
+	etcd_server_stop(&other);
+	RUN_UNTIL(s.ended);
+	print_message("# the stream of a stopped member ended with %d: %s\n", s.error, s.message);
+	assert_true(s.error == -ECONNRESET || s.error == -EIO || s.error == -EHOSTUNREACH);
+	assert_true(s.message[0] != 0);
+	assert_false(etcd_watching(c));
+	assert_string_equal(etcd_current_url(c), g.url);
+	etcd_free(c);
+}
+
 /* https, with the client certificate etcd asks for (--client-cert-auth); without it, or
  * without the CA, no member answers. */
 static void test_tls(void **state)
@@ -585,7 +611,11 @@ static void test_tls(void **state)
 	char dir[300], ca[320], cert[320], key[320];
 	struct etcd_server tls = { 0 };
 	const char *urls[1];
-	struct etcd_config cfg = { .urls = urls, .n_urls = 1 };
+	/* generous: a handshake's refusal, not a slow machine, must end the failing cases */
+	struct etcd_config cfg = { .urls = urls,
+				   .n_urls = 1,
+				   .connect_timeout_ms = 20000,
+				   .request_timeout_ms = 30000 };
 	struct etcd_error err = { "" };
 	struct etcd_kv *kvs = NULL;
 	struct seen s = { 0 };
@@ -595,7 +625,7 @@ static void test_tls(void **state)
 
 	NEED_ETCD();
 	if (!etcd_fixture_have("openssl")) {
-		print_message("openssl is not installed: no certificates, skipping\n");
+		print_message("# openssl is not installed: no certificates, skipping\n");
 		skip();
 	}
 	snprintf(dir, sizeof(dir), "%s/tls", fixture_tmpdir());
@@ -643,7 +673,7 @@ int main(void)
 		cmocka_unit_test(test_watch_txn),    cmocka_unit_test(test_watch_catch_up),
 		cmocka_unit_test(test_lease_expiry), cmocka_unit_test(test_watch_compacted),
 		cmocka_unit_test(test_failover),     cmocka_unit_test(test_watch_failover),
-		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_watch_broken), cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
