@@ -17,6 +17,7 @@
 #include "macro.h"
 
 #define ETCD_MAX_URL 512
+#define KEEP_BODY_BUFFER (1024u * 1024)
 #define ETCD_MAX_ERROR_BODY (64u * 1024) /* what is kept of an error answer */
 #define DEFAULT_CONNECT_TIMEOUT_MS 1000
 #define DEFAULT_REQUEST_TIMEOUT_MS 5000
@@ -253,6 +254,12 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 	struct etcd_error last = { "no member answered" };
 
 	*ret_status = 0;
+	/* The buffer of a big answer (the first range of a fleet) is not kept for small ones. */
+	if (c->allocated > KEEP_BODY_BUFFER) {
+		free(c->body);
+		c->body = NULL;
+		c->allocated = 0;
+	}
 	for (size_t k = 0; k < c->n_urls; k++) {
 		size_t i = (c->current + k) % c->n_urls;
 		char url[ETCD_MAX_URL + 64];
@@ -294,7 +301,11 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 			return -EIO;
 		}
 		if (res == CURLE_OK) {
+			size_t m;
+
 			etcd_parse_error(answer(c), c->len, &last);
+			m = strlen(last.message);
+			snprintf(last.message + m, sizeof(last.message) - m, " (HTTP %ld)", status);
 			best = -EIO;
 			*ret_status = status;
 		} else {
