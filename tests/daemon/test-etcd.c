@@ -578,7 +578,84 @@ static void test_config(void **state)
 	etcd_free(c);
 }
 
-/* The member of a running watch stops: the watch ends with an error, and the client's next
+/* A member that answers once with status and body (a child process), then exits; its URL. */
+static pid_t fake_member(int status, const char *body, char *url, size_t size)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(url, size, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char req[8192], head[256];
+		int conn = accept(fd, NULL, NULL);
+
+		/* the request's headers and its small body: one read is enough on loopback */
+		if (conn < 0 || read(conn, req, sizeof(req)) <= 0)
+			_exit(1);
+		snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, strlen(body));
+		if (write(conn, head, strlen(head)) < 0 || write(conn, body, strlen(body)) < 0)
+			_exit(1);
+		close(conn);
+		_exit(0);
+	}
+	close(fd);
+	return pid;
+}
+
+/* A member answering 5xx gives way to the next; any other error answer is final. */
+static void test_member_errors(void **state)
+{
+	static const char unavailable[] = "{\"error\":\"etcdserver: no leader\",\"message\":"
+					  "\"etcdserver: no leader\",\"code\":14}";
+	static const char bad[] = "{\"error\":\"bad\",\"message\":\"etcdserver: too many "
+				  "operations in txn request\",\"code\":3}";
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	char url[64];
+	struct etcd *c;
+	int64_t rev;
+	size_t n;
+	pid_t pid;
+
+	NEED_ETCD();
+	pid = fake_member(503, unavailable, url, sizeof(url));
+	c = client(url, g.url);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), 0);
+	etcd_kvs_free(kvs, n);
+	assert_string_equal(etcd_current_url(c), g.url);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	etcd_free(c);
+
+	pid = fake_member(400, bad, url, sizeof(url));
+	c = client(url, g.url);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EIO);
+	assert_string_equal(err.message,
+			    "etcd: etcdserver: too many operations in txn request (HTTP 400)");
+	assert_string_equal(etcd_current_url(c), url); /* it answered */
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	etcd_free(c);
+
+	/* 5xx from every member: -EIO with the last one's message */
+	pid = fake_member(503, unavailable, url, sizeof(url));
+	c = client(url, NULL);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EIO);
+	assert_string_equal(err.message, "etcd: etcdserver: no leader (HTTP 503)");
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	etcd_free(c);
+}
+
+/* A member of a running watch stops: the watch ends with an error, and the client's next
  * watch goes to the next URL. */
 static void test_watch_broken(void **state)
 {
@@ -668,12 +745,13 @@ static void test_tls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config),	     cmocka_unit_test(test_range_prefix),
-		cmocka_unit_test(test_txn),	     cmocka_unit_test(test_lease),
-		cmocka_unit_test(test_watch_txn),    cmocka_unit_test(test_watch_catch_up),
-		cmocka_unit_test(test_lease_expiry), cmocka_unit_test(test_watch_compacted),
-		cmocka_unit_test(test_failover),     cmocka_unit_test(test_watch_failover),
-		cmocka_unit_test(test_watch_broken), cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_config),	      cmocka_unit_test(test_range_prefix),
+		cmocka_unit_test(test_txn),	      cmocka_unit_test(test_lease),
+		cmocka_unit_test(test_watch_txn),     cmocka_unit_test(test_watch_catch_up),
+		cmocka_unit_test(test_lease_expiry),  cmocka_unit_test(test_watch_compacted),
+		cmocka_unit_test(test_failover),      cmocka_unit_test(test_watch_failover),
+		cmocka_unit_test(test_member_errors), cmocka_unit_test(test_watch_broken),
+		cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
