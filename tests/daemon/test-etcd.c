@@ -7,76 +7,35 @@
  * failover across URLs. Without an `etcd` binary in PATH every test is skipped.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "etcd-fixture.h"
 #include "etcd.h"
 #include "fixture.h"
 #include "loop.h"
 #include "macro.h"
 #include "time-util.h"
 
-#define READY_TIMEOUT_MS 30000
 #define WAIT_TIMEOUT_MS 20000
 
 static struct {
 	bool missing; /* no etcd binary */
-	pid_t pid;
-	char url[64];
-	char dead[64]; /* a loopback port nobody listens on */
-	char log[300];
+	struct etcd_fixture fx;
+	const char *url; /* fx.url */
+	char dead[64];	 /* a loopback port nobody listens on */
 	struct loop *loop;
 } g;
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool etcd_in_path(void)
-{
-	const char *path = getenv("PATH");
-	char *copy, *save = NULL;
-	bool found = false;
-
-	if (!path)
-		return false;
-	copy = strdup(path);
-	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		char f[4096];
-
-		snprintf(f, sizeof(f), "%s/etcd", d);
-		found = access(f, X_OK) == 0;
-	}
-	free(copy);
-	return found;
-}
 
 static struct etcd *client(const char *a, const char *b)
 {
@@ -88,93 +47,23 @@ static struct etcd *client(const char *a, const char *b)
 	return c;
 }
 
-static void pause_ms(long ms)
-{
-	struct timespec ts = { 0, ms * 1000000L };
-
-	(void)nanosleep(&ts, NULL);
-}
-
-/* Starts etcd; 0 once it answers a range, -EAGAIN if it exited (a port taken meanwhile). */
-static int etcd_start(void)
-{
-	char dir[300], client_url[64], peer_url[64], cluster[96];
-	int cport = free_port(), pport = free_port();
-	struct etcd *c;
-	int64_t t0 = now_msec();
-
-	snprintf(dir, sizeof(dir), "%s/etcd-%d", fixture_tmpdir(), cport);
-	snprintf(g.log, sizeof(g.log), "%s/etcd-%d.log", fixture_tmpdir(), cport);
-	snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%d", cport);
-	snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%d", pport);
-	snprintf(cluster, sizeof(cluster), "t=%s", peer_url);
-	g.pid = fork();
-	assert_true(g.pid >= 0);
-	if (g.pid == 0) {
-		int fd = open(g.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			(void)dup2(fd, 1);
-			(void)dup2(fd, 2);
-		}
-		execlp("etcd", "etcd", "--name", "t", "--data-dir", dir, "--listen-client-urls",
-		       client_url, "--advertise-client-urls", client_url, "--listen-peer-urls",
-		       peer_url, "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
-		       cluster, "--log-level", "warn", NULL);
-		_exit(127);
-	}
-	snprintf(g.url, sizeof(g.url), "%s", client_url);
-	c = client(g.url, NULL);
-	/* Ready when it answers: retried (connection refused is immediate) until it does. */
-	for (;;) {
-		struct etcd_error err;
-		struct etcd_kv *kvs = NULL;
-		size_t n;
-		int64_t rev;
-		int status;
-
-		if (etcd_range_prefix(c, "/", &kvs, &n, &rev, &err) == 0) {
-			etcd_kvs_free(kvs, n);
-			break;
-		}
-		if (waitpid(g.pid, &status, WNOHANG) == g.pid) {
-			g.pid = 0;
-			etcd_free(c);
-			return -EAGAIN;
-		}
-		if (now_msec() - t0 > READY_TIMEOUT_MS)
-			fail_msg("etcd did not answer within %d ms (log: %s): %s", READY_TIMEOUT_MS,
-				 g.log, err.message);
-		pause_ms(20);
-	}
-	etcd_free(c);
-	return 0;
-}
-
 static int setup(void **state)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (!etcd_in_path()) {
+	if (!etcd_fixture_available()) {
 		g.missing = true;
 		return 0;
 	}
 	assert_int_equal(loop_new(&g.loop), 0);
-	for (int i = 0; i < 3; i++)
-		if (etcd_start() == 0) {
-			snprintf(g.dead, sizeof(g.dead), "http://127.0.0.1:%d", free_port());
-			return 0;
-		}
-	fail_msg("etcd exited at start three times (log: %s)", g.log);
-	return -1;
+	etcd_fixture_start(&g.fx);
+	g.url = g.fx.url;
+	snprintf(g.dead, sizeof(g.dead), "http://127.0.0.1:%d", etcd_fixture_free_port());
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	if (g.pid > 0) {
-		(void)kill(g.pid, SIGTERM);
-		(void)waitpid(g.pid, NULL, 0);
-	}
+	etcd_fixture_stop(&g.fx);
 	g.loop = loop_free(g.loop);
 	curl_global_cleanup();
 	return 0;
@@ -620,7 +509,7 @@ static void test_failover(void **state)
 	etcd_free(c);
 
 	/* all dead: -EHOSTUNREACH, at once (connection refused) */
-	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d", free_port());
+	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d", etcd_fixture_free_port());
 	c = client(g.dead, dead2);
 	t0 = now_msec();
 	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EHOSTUNREACH);
