@@ -121,7 +121,8 @@ int fleet_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr
 
 /* ---- keys ---- */
 
-/* One segment of a key: a name as Kubernetes objects and nodes have them. */
+/* One segment of a key: a name as Kubernetes objects and nodes have them. The '/' after it is
+ * taken only when another segment follows: "NAME/" is not the key of NAME. */
 static bool segment(const char **p, char *out, size_t size)
 {
 	size_t len = strcspn(*p, "/");
@@ -131,7 +132,7 @@ static bool segment(const char **p, char *out, size_t size)
 	memcpy(out, *p, len);
 	out[len] = '\0';
 	*p += len;
-	if (**p == '/')
+	if (**p == '/' && (*p)[1])
 		(*p)++;
 	return policy_dns_subdomain_invalid(out) == NULL;
 }
