@@ -617,6 +617,36 @@ static void test_relist_sees_the_gap(void **state)
 	harness_stop(&h);
 }
 
+/* A node that stops renewing its lease is lost: etcd deletes its endpoints and status, and this
+ * node drops them from its peers. */
+static void test_lost_node_lease_expires(void **state)
+{
+	struct etcd_error err = { { 0 } };
+	struct test_endpoint te = { "tmp", "shop", "app=api", "10.0.4.1", NULL };
+	struct policy_endpoint pe;
+	_cleanup_free_ char *v = NULL;
+	int64_t lease = 0;
+	struct harness h;
+
+	NEED_ETCD();
+	w_put_policy("/segd/policy/NetworkPolicy/shop/db", NETPOL("db", 5432));
+	node_start(&h, "n1");
+	harness_endpoint(&h, "db", "shop", "app=db");
+	UNTIL(&h, has_netpol, "db");
+	if (etcd_lease_grant(g.w, 2, &lease, &err) < 0)
+		fail_msg("lease: %s", err.message);
+	test_policy_endpoint(&te, &pe);
+	v = fleet_endpoint_format(&pe, "n4");
+	test_policy_endpoint_done(&pe);
+	w_txn(&(struct etcd_op){ ETCD_OP_PUT, "/segd/endpoints/n4/tmp", v, strlen(v), lease }, 1);
+	UNTIL(&h, has_endpoint, "n4/tmp");
+	UNTIL(&h, db_allows, "10.0.4.1");
+	/* nobody renews it */
+	UNTIL(&h, lacks_endpoint, "n4/tmp");
+	UNTIL(&h, db_refuses, "10.0.4.1");
+	harness_stop(&h);
+}
+
 /* node delete removes a node's keys; the other nodes drop its endpoints; a running node
  * publishes itself again. */
 static void test_node_delete(void **state)
@@ -705,6 +735,7 @@ int main(void)
 		cmocka_unit_test_setup(test_apply_writes_one_txn, clean),
 		cmocka_unit_test_setup(test_store_lost_and_back, clean),
 		cmocka_unit_test_setup(test_relist_sees_the_gap, clean),
+		cmocka_unit_test_setup(test_lost_node_lease_expires, clean),
 		cmocka_unit_test_setup(test_node_delete, clean),
 	};
 
