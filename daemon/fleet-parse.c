@@ -171,9 +171,11 @@ void fleet_key_parse(const char *key, struct fleet_key *k)
 		p = key + strlen(FLEET_ENDPOINTS_PREFIX);
 		if (!segment(&p, k->node, sizeof(k->node)))
 			return;
-		/* an endpoint's name: a netns or container name, not always a DNS name */
+		/* an endpoint's name: a DNS label or a container name (as local ones are), never
+		 * any netns name: bytes that are not printable ASCII would reach every API answer
+		 * and terminal that shows the peers (jansson refuses invalid UTF-8) */
 		if (!*p || strlen(p) > FLEET_MAX_NAME || strchr(p, '/') ||
-		    (policy_netns_name_invalid(p) && policy_container_name_invalid(p)))
+		    policy_container_name_invalid(p))
 			return;
 		snprintf(k->name, sizeof(k->name), "%s", p);
 		k->kind = FLEET_KEY_ENDPOINT;

@@ -181,6 +181,12 @@ static void test_key_hostile(void **state)
 		"/segd/endpoints/n_1/web",
 		"/segd/endpoints/n1/.",
 		"/segd/endpoints/n1/..",
+		/* an endpoint's name is a container name (DNS labels are): not any netns name */
+		"/segd/endpoints/n1/\xff\xfe",
+		"/segd/endpoints/n1/a b",
+		"/segd/endpoints/n1/\x1b[31mred",
+		"/segd/endpoints/n1/-web",
+		"/segd/endpoints/n1/_web",
 		/* nodes and members */
 		"/segd/nodes/",
 		"/segd/nodes",
