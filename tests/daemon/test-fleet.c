@@ -252,6 +252,11 @@ static bool status_enforces(struct harness *h, void *userdata)
 	return st.enforced_revision >= w->enforced;
 }
 
+static bool published(struct harness *h, void *key)
+{
+	return w_count(key) == 1;
+}
+
 #define UNTIL(h, cond, arg)                                                                 \
 	do {                                                                                \
 		if (!harness_until(h, cond, (void *)(arg), WAIT_MS))                        \
@@ -521,6 +526,15 @@ static void test_apply_writes_one_txn(void **state)
 	assert_int_equal(w_count(FLEET_POLICY_PREFIX), 2);
 
 	UNTIL(&h, status_enforces, (&(struct status_want){ "n1", rev }));
+	{
+		_cleanup_free_ char *sv = w_get("/segd/nodes/n1", NULL);
+		struct fleet_status st;
+
+		assert_non_null(sv);
+		assert_int_equal(fleet_status_parse(sv, strlen(sv), "n1", &st, NULL), 0);
+		assert_int_equal(st.enforced_revision, rev);
+		assert_int_equal(st.not_committed, 0);
+	}
 
 	/* the same again changes nothing: no write, this node's revision answered */
 	assert_int_equal(ops_apply(h.ops, "t.yaml", text, strlen(text), false, &out, &err), 0);
@@ -664,6 +678,7 @@ static void test_node_delete(void **state)
 	w_put_endpoint("n2", "api", "app=api", "10.0.0.7");
 	w_put_endpoint("n2", "web", "app=web", "10.0.0.8");
 	node_start(&h, "n1");
+	harness_endpoint(&h, "db", "shop", "app=db");
 	UNTIL(&h, has_endpoint, "n2/web");
 	UNTIL(&h, connected, NULL);
 	UNTIL(&h, node_known, "n1"); /* its own status, seen through the watch */
@@ -693,7 +708,10 @@ static void test_node_delete(void **state)
 	if (ops_fleet_node_delete(h.ops, "n1", &out, &err) != 0)
 		fail_msg("node delete: %s", err.message);
 	json_decref(out);
+	assert_int_equal(w_count("/segd/endpoints/n1/"), 0);
 	UNTIL(&h, status_enforces, (&(struct status_want){ "n1", 0 }));
+	UNTIL(&h, published, "/segd/endpoints/n1/db");
+	UNTIL(&h, published, "/segd/members/n1");
 	harness_stop(&h);
 	/* on a single host there is no fleet */
 	harness_start(&h, NULL);
