@@ -129,6 +129,7 @@ def fleet_nodes(now):
 # then GET /v1/fleet plays the nodes catching up with it, poll by poll:
 #   converge  n1 at once, n2 at the third look, n3 lost (behind, and not waited for)
 #   stuck     n2 stays one behind, n5 has no revision, n1 has lost etcd
+#   many      20 nodes stay one behind
 #   nolive    every node lost
 #   gone      GET /v1/fleet fails
 # A change without a marker keeps the play going (apply of several files); any other request
@@ -165,6 +166,9 @@ class Fleet:
             fleet["error"] = "etcd: connection refused"
             fleet["nodes"] = [node("n1", "ready", rev), node("n2", "behind", rev - 1),
                               node("n3", "lost", rev - 2), node("n5", "behind", None)]
+        elif sc == "many":
+            fleet["nodes"] = [node("n1", "ready", rev)] + [
+                node("m%02d" % i, "behind", rev - 1) for i in range(20)]
         elif sc == "nolive":
             fleet["nodes"] = [node("n1", "lost", rev), node("n2", "lost", rev)]
         return 200, fleet
@@ -173,7 +177,8 @@ class Fleet:
         """Adds a revision to a change's answer when `text` (its body and path) asks for one:
         FLEET... in the body, fleet... in a name."""
         for marker, sc in (("FLEETOK", "converge"), ("FLEETSTUCK", "stuck"),
-                           ("FLEETNOLIVE", "nolive"), ("FLEETGONE", "gone")):
+                           ("FLEETNOLIVE", "nolive"), ("FLEETGONE", "gone"),
+                           ("FLEETMANY", "many")):
             if marker in text or marker.lower() in text:
                 with self.lock:
                     self.scenario, self.revision, self.looks = sc, 42, 0

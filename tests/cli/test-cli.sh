@@ -1511,6 +1511,14 @@ expect_err_has "segctl: timed out after 1s: not enforced on node(s): n2 (revisio
 [ "$took" -ge 1000 ] && [ "$took" -lt 6000 ] && ok || bad "took $took ms for --timeout 1"
 expect_looks 15 40
 
+t "apply in a fleet: timeout with many nodes behind names 16 and counts them"
+printf 'kind: NetworkPolicy # FLEETMANY\n' >"$tmp/many.yaml"
+run apply -f "$tmp/many.yaml" --timeout 300ms
+expect_rc 1
+expect_err "segctl: timed out after 0.3s: not enforced on node(s): $(for i in $(seq 0 15); do
+	printf 'm%02d (revision 41 < 42), ' "$i"
+done | sed 's/, $//'), ... (20 in all)"
+
 t "apply in a fleet: no live node"
 printf 'kind: NetworkPolicy # FLEETNOLIVE\n' >"$tmp/nolive.yaml"
 run apply -f "$tmp/nolive.yaml" --timeout 300ms
