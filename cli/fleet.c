@@ -17,29 +17,29 @@
 
 /* ---- get nodes ------------------------------------------------------------------------------ */
 
-static const char *int_or_dash(json_t *v, char *buf, size_t size)
+/* An integer into buf; buf (holding "-") as it is when v is not one. */
+static void int_or_dash(json_t *v, char *buf, size_t size)
 {
-	if (!json_is_integer(v))
-		return "-";
-	snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-	return buf;
+	if (json_is_integer(v))
+		snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
 }
 
 static int add_node_row(struct table *t, json_t *n, int64_t now, bool wide)
 {
 	json_t *hb = json_object_get(n, "heartbeat");
-	char rev[24], eps[24], nc[24], age[DURATION_AGE_MAX];
+	char rev[24] = "-", eps[24] = "-", nc[24] = "-", age[DURATION_AGE_MAX];
 	const char *a = duration_age(json_is_integer(hb) ? json_integer_value(hb) : 0, now, age);
 
+	/* a lost node has no status left: its numbers are not its own (segd says 0) */
+	if (!streq(json_str(n, "state", ""), "lost")) {
+		int_or_dash(json_object_get(n, "enforced_revision"), rev, sizeof(rev));
+		int_or_dash(json_object_get(n, "endpoints"), eps, sizeof(eps));
+		int_or_dash(json_object_get(n, "not_committed"), nc, sizeof(nc));
+	}
 	if (!wide)
-		return table_add(t, json_str(n, "name", "?"), json_str(n, "state", "-"),
-				 int_or_dash(json_object_get(n, "enforced_revision"), rev,
-					     sizeof(rev)),
-				 int_or_dash(json_object_get(n, "endpoints"), eps, sizeof(eps)), a);
-	return table_add(t, json_str(n, "name", "?"), json_str(n, "state", "-"),
-			 int_or_dash(json_object_get(n, "enforced_revision"), rev, sizeof(rev)),
-			 int_or_dash(json_object_get(n, "endpoints"), eps, sizeof(eps)), a,
-			 int_or_dash(json_object_get(n, "not_committed"), nc, sizeof(nc)),
+		return table_add(t, json_str(n, "name", "?"), json_str(n, "state", "-"), rev, eps,
+				 a);
+	return table_add(t, json_str(n, "name", "?"), json_str(n, "state", "-"), rev, eps, a, nc,
 			 json_is_true(json_object_get(n, "self")) ? "yes" : "-");
 }
 
@@ -156,7 +156,8 @@ int fleet_revision(json_t *reply, int64_t *max)
 
 	if (!v || json_is_null(v))
 		return 0;
-	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+	/* 0: this node has written no change since it started (an apply that changed nothing) */
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
 		fprintf(stderr, "segctl: reply from segd has an invalid \"revision\"\n");
 		return -EPROTO;
 	}

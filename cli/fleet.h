@@ -22,7 +22,8 @@ int fleet_get(const struct segctl *c, const char *name, enum output_format out);
 /*
  * The "revision" of a change's answer (POST /v1/apply, /v1/delete, DELETE of a policy object),
  * present with a fleet (docs/fleet.md): raises *max to it. 0 and nothing changed when the answer
- * has none (a single host); -EPROTO, after saying so, when it is not a positive integer.
+ * has none (a single host) or says 0 (its node wrote no change yet); -EPROTO, after saying so,
+ * when it is not an integer >= 0.
  */
 int fleet_revision(json_t *reply, int64_t *max);
 

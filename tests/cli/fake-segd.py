@@ -116,19 +116,20 @@ def fleet_nodes(now):
          "endpoints": 12, "heartbeat": now - 3, "not_committed": 0},
         {"name": "n2", "state": "behind", "self": False, "enforced_revision": 41,
          "endpoints": 3, "heartbeat": now - 150, "not_committed": 1},
-        {"name": "n3", "state": "lost", "self": False, "enforced_revision": None,
-         "endpoints": None, "heartbeat": None, "not_committed": None},
+        {"name": "n3", "state": "lost", "self": False, "enforced_revision": 0,
+         "endpoints": 0, "heartbeat": 0, "not_committed": 0},
         {"name": "n4", "state": "ready", "self": False, "enforced_revision": 42,
          "endpoints": 0, "heartbeat": now - 1300, "not_committed": 0},
-        {"name": "n5\x1b[31m", "state": "behind", "self": False, "enforced_revision": 7,
-         "heartbeat": 0},
+        {"name": "n5\x1b[31m", "state": "disconnected", "self": False, "enforced_revision": 7,
+         "heartbeat": None},
     ]
 
 
 # A change's answer carries a revision (a fleet) when its body or namespace says FLEET...;
 # then GET /v1/fleet plays the nodes catching up with it, poll by poll:
 #   converge  n1 at once, n2 at the third look, n3 lost (behind, and not waited for)
-#   stuck     n2 stays one behind, n5 has no revision, n1 has lost etcd
+#   stuck     n2 stays one behind, n5 (disconnected: still waited for) has no revision,
+#             n1 has lost etcd
 #   many      20 nodes stay one behind
 #   nolive    every node lost
 #   gone      GET /v1/fleet fails
@@ -165,7 +166,7 @@ class Fleet:
             fleet["connected"] = False
             fleet["error"] = "etcd: connection refused"
             fleet["nodes"] = [node("n1", "ready", rev), node("n2", "behind", rev - 1),
-                              node("n3", "lost", rev - 2), node("n5", "behind", None)]
+                              node("n3", "lost", rev - 2), node("n5", "disconnected", None)]
         elif sc == "many":
             fleet["nodes"] = [node("n1", "ready", rev)] + [
                 node("m%02d" % i, "behind", rev - 1) for i in range(20)]
@@ -185,6 +186,10 @@ class Fleet:
                 answer["revision"] = 42
         if "FLEETWRONGREV" in text:
             answer["revision"] = "42"
+        if "FLEETNEGREV" in text:
+            answer["revision"] = -1
+        if "FLEETZEROREV" in text:
+            answer["revision"] = 0
         return answer
 
 

@@ -1311,24 +1311,24 @@ for res in nodes node; do
 	expect_requests 1
 	expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/fleet" and r["query"] == {}'
 	expect_err_empty
-	expect_out_re 'NAME      STATE    ENFORCED   ENDPOINTS   HEARTBEAT
-n1        ready    42         12          [34]s
-n2        behind   41         3           2m3[01]s
-n3        lost     -          -           -
-n4        ready    42         0           21m
-n5\?\[31m   behind   7          -           -
+	expect_out_re 'NAME      STATE          ENFORCED   ENDPOINTS   HEARTBEAT
+n1        ready          42         12          [34]s
+n2        behind         41         3           2m3[01]s
+n3        lost           -          -           -
+n4        ready          42         0           21m
+n5\?\[31m   disconnected   7          -           -
 '
 done
 
 t "get nodes -o wide"
 run get nodes -o wide
 expect_rc 0
-expect_out_re 'NAME      STATE    ENFORCED   ENDPOINTS   HEARTBEAT   NOT-COMMITTED   SELF
-n1        ready    42         12          [34]s {10}0               yes
-n2        behind   41         3           2m3[01]s {7}1               -
-n3        lost     -          -           - {11}-               -
-n4        ready    42         0           21m {9}0               -
-n5\?\[31m   behind   7          -           - {11}-               -
+expect_out_re 'NAME      STATE          ENFORCED   ENDPOINTS   HEARTBEAT   NOT-COMMITTED   SELF
+n1        ready          42         12          [34]s {10}0               yes
+n2        behind         41         3           2m3[01]s {7}1               -
+n3        lost           -          -           - {11}-               -
+n4        ready          42         0           21m {9}0               -
+n5\?\[31m   disconnected   7          -           - {11}-               -
 '
 
 t "get nodes -o json: GET /v1/fleet's answer"
@@ -1535,10 +1535,21 @@ segctl: the change is at revision 42; whether the nodes enforce it is unknown"
 expect_requests 2
 
 t "apply: an invalid revision is an error"
-printf 'kind: NetworkPolicy # FLEETWRONGREV\n' >"$tmp/badrev.yaml"
-run apply -f "$tmp/badrev.yaml"
-expect_rc 1
-expect_err 'segctl: reply from segd has an invalid "revision"'
+for rev in WRONGREV NEGREV; do
+	printf 'kind: NetworkPolicy # FLEET%s\n' "$rev" >"$tmp/badrev.yaml"
+	run apply -f "$tmp/badrev.yaml"
+	expect_rc 1
+	expect_out "$applied"
+	expect_err 'segctl: reply from segd has an invalid "revision"'
+	expect_requests 1
+done
+
+t "apply: revision 0 (its node wrote no change yet, nothing changed) is nothing to wait for"
+printf 'kind: NetworkPolicy # FLEETZEROREV\n' >"$tmp/zerorev.yaml"
+run apply -f "$tmp/zerorev.yaml"
+expect_rc 0
+expect_out "$applied"
+expect_err_empty
 expect_requests 1
 
 t "delete -f in a fleet"
