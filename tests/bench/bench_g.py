@@ -63,7 +63,7 @@ SELECTED_NODES = 5  # role=client: every 10th endpoint of the first 5 fake nodes
 
 def config(profile):
     if profile.quick:
-        return dict(floor=100, apply=10, endpoint=10, remote=8, fleets=(5, 50))
+        return dict(floor=100, apply=10, endpoint=10, remote=12, fleets=(5, 50))
     return dict(floor=1000, apply=60, endpoint=60, remote=40, fleets=(5, 50, 100))
 
 
@@ -550,15 +550,22 @@ def run_remote(ctx, etcd, cfg, base):
         kvs = []
         for k in range(have, F):
             kvs += fake_node_kvs(k, now)
+        # done when segd's own count of remote changes moved by as many (GET /v1/fleet is
+        # cheap; GET /v1/endpoints of 10,000 endpoints would cost segd more than the ingest)
+        r0 = node.fleet()["counters"]["remote_changes"]
+        added = (F - have) * PER_NODE
         t0 = time.monotonic()
         cpu0 = segd_cpu_ns(node.p.pid)
         etcd.put_many(kvs)
         t_written = time.monotonic() - t0
-        wait_for(lambda: remote_count(node) >= F * PER_NODE, "%d remote endpoints" % (F * PER_NODE),
-                 timeout=300, step=0.05)
-        out["ingest"].append(dict(F=F, added=(F - have) * PER_NODE, write_s=t_written,
+        wait_for(lambda: node.fleet()["counters"]["remote_changes"] >= r0 + added,
+                 "%d remote endpoints" % (F * PER_NODE), timeout=300, step=0.01)
+        out["ingest"].append(dict(F=F, added=added, write_s=t_written,
                                   seen_s=time.monotonic() - t0,
                                   cpu_s=(segd_cpu_ns(node.p.pid) - cpu0) / 1e9))
+        if remote_count(node) != F * PER_NODE:
+            raise RuntimeError("GET /v1/endpoints: %d remote endpoints, %d written" % (
+                remote_count(node), F * PER_NODE))
         have = F
         log("(g) remote F=%d: %d endpoints ingested in %.2f s" % (F, F * PER_NODE,
                                                                out["ingest"][-1]["seen_s"]))
@@ -566,11 +573,14 @@ def run_remote(ctx, etcd, cfg, base):
         # the re-list of everything at a restart
         node.stop()
         node.start()
-        wait_for(lambda: remote_count(node) >= F * PER_NODE, "re-list", timeout=300, step=0.01)
+        # connected: the re-list is done (it is one range request, applied before the watch)
+        cpu = segd_cpu_ns(node.p.pid) / 1e9
         f = node.fleet()
+        if f["counters"]["remote_changes"] < F * PER_NODE or remote_count(node) != F * PER_NODE:
+            raise RuntimeError("re-list: %s remote changes, %d remote endpoints, %d written" % (
+                f["counters"]["remote_changes"], remote_count(node), F * PER_NODE))
         out["relist"].append(dict(F=F, remote=F * PER_NODE, answer_s=node.t_answer,
-                                  connected_s=node.t_connected,
-                                  cpu_s=segd_cpu_ns(node.p.pid) / 1e9,
+                                  connected_s=node.t_connected, cpu_s=cpu,
                                   relists=f["counters"]["relists"]))
         log("(g) remote F=%d: restart + re-list %.2f s" % (F, node.t_connected))
     node.stop()
@@ -594,7 +604,7 @@ def remote_changes(ctx, etcd, node, obs, F, reps, now):
         return node.fleet()["counters"]["batches"]
 
     pending = []                               # selected endpoints "add" wrote (key, addr)
-    serial = [F * 1000]                        # addresses unique across the points
+    serial = [F * 20]                          # addresses unique across the points (F <= 100)
 
     def new_ep():
         i = serial[0]
@@ -676,7 +686,7 @@ def remote_changes(ctx, etcd, node, obs, F, reps, now):
     point = dict(F=F, remote=F * PER_NODE, baseline_cpu_us=base, arms={})
     for ss in samples.values():
         for s in ss:
-            s["cpu_net_us"] = s["cpu_us"] - s["reads"] * base
+            s["cpu_net_us"] = round(s["cpu_us"] - s["reads"] * base, 1)
     for arm, ss in samples.items():
         seen = [s["seen_ms"] for s in ss if s["seen_ms"] is not None]
         point["arms"][arm] = dict(
