@@ -42,6 +42,7 @@ import http.client
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -702,6 +703,53 @@ def remote_changes(ctx, etcd, node, obs, F, reps, now):
     return point
 
 
+# ------------------------------------------------------------------ arm 5: a member hangs
+def run_stall(ctx, etcd, base):
+    """The etcd member segd talks to stops answering (SIGSTOP: connections stay open, nothing
+    is read); a local label change then makes segd publish. Measures the longest GET
+    /v1/status round trip seen by a prober (every ~10 ms) meanwhile, i.e. how long segd's event
+    loop (API, OCI hook, netlink events) waits on etcd, and when segd answers from another
+    member."""
+    node = Node(ctx, etcd, "stall", base)
+    ns = ctx.prefix + "stall0"
+    mk_netns(ns, "10.213.0.1")
+    node.segctl("endpoint", "add", "web-0", "--netns", ns, "-n", NS, "-l", "app=web")
+    url = node.fleet()["url"]
+    member = etcd.procs[etcd.client.index(url)]
+    probes, stop = [], threading.Event()
+
+    def prober():
+        c = benchlib.UnixHTTP(node.sock)
+        while not stop.is_set():
+            t0 = time.monotonic()
+            benchlib.api(c, "GET", "/v1/status")
+            probes.append((t0, time.monotonic() - t0))
+            stop.wait(0.01)
+        c.close()
+    th = threading.Thread(target=prober, daemon=True)
+    th.start()
+    wait_for(lambda: len(probes) >= 5, "the prober")
+    member.send_signal(signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        node.api("PATCH", "/v1/endpoints/web-0/labels", {"set": {"stall": "1"}})
+        t_patch = time.monotonic() - t0
+        f = wait_for(lambda: (lambda v: v if v["url"] != url and v["connected"] else None)(
+            node.fleet()), "segd to move to another member", timeout=60, step=0.01)
+        t_moved = time.monotonic() - t0
+        wait_for(lambda: probes[-1][0] > t0 + t_moved, "a probe after the move")
+    finally:
+        member.send_signal(signal.SIGCONT)
+        stop.set()
+        th.join(10)
+    during = [d for t, d in probes if t >= t0 - 0.02]
+    before = [d for t, d in probes if t < t0 - 0.02]
+    node.stop()
+    benchlib.remove_netns([ns])
+    return dict(patch_ms=t_patch * 1e3, moved_s=t_moved, api_max_s=max(during),
+                api_p50_before_ms=median(before) * 1e3, probes=len(during), url_after=f["url"])
+
+
 # ------------------------------------------------------------------ driver interface
 def run(profile, ctx):
     cfg = config(profile)
@@ -741,6 +789,9 @@ def run(profile, ctx):
     for x in rem["relist"]:
         results.append(ctx.emit(dict(bench=ID, arm="relist", point={"F": x["F"]}, **x)))
     results.append(dict(bench=ID, arm="poll", point={}, remote_poll_ms=rem["period_ms"]))
+    st = run_stall(ctx, etcd, base)
+    results.append(ctx.emit(dict(bench=ID, arm="stall", point={}, load=benchlib.loadavg(), **st)))
+    log("(g) stall: API blocked up to %.2f s while the etcd member hung" % st["api_max_s"])
     return results
 
 
@@ -853,6 +904,16 @@ def summarize(results, ctx):
     if poll:
         lines.append("\nObserver poll period in the simulated fleet's namespace: %s ms." %
                      fmt(poll[0]["remote_poll_ms"]))
+    for st in _by(results, "stall"):
+        lines.append(
+            "\nA hung etcd member (SIGSTOP of the member segd talks to; a local label change "
+            "then makes segd publish): the longest GET /v1/status round trip meanwhile was "
+            "**%.2f s** (%s ms before the stop), segd answered from another member %.2f s "
+            "after the change; the label change itself answered in %s ms (the publication "
+            "runs after the answer, in the same loop). Information, no target: see the "
+            "finding on blocking etcd requests below." % (
+                st["api_max_s"], fmt(st["api_p50_before_ms"]), st["moved_s"],
+                fmt(st["patch_ms"])))
     for t in check(results, None):
         lines.append("- %s: **%s** — %s" % (t["target"], "met" if t["met"] else "missed",
                                              t["detail"]))
