@@ -34,7 +34,8 @@ struct entry {
 	const struct policy_endpoint *ep;
 	char *ns;
 	struct policy_labels labels;
-	struct posting **in;
+	struct posting **in; /* the lists it is in ... */
+	size_t *at;	     /* ... and where in each: leaving one costs O(1), not its length */
 	size_t n_in;
 };
 
@@ -253,6 +254,8 @@ static int post_take(struct policy_index *x, char *key, const char *ns, struct p
 	return 0;
 }
 
+static struct entry *ent_get(const struct policy_index *x, const struct policy_endpoint *ep);
+
 static int post_append(struct posting *p, const struct policy_endpoint *ep)
 {
 	if (p->n == p->cap) {
@@ -268,13 +271,19 @@ static int post_append(struct posting *p, const struct policy_endpoint *ep)
 	return 0;
 }
 
-static void post_drop(struct policy_index *x, struct posting *p, const struct policy_endpoint *ep)
+/* Takes the endpoint at `at` out of p: the last one moves there (and its entry learns it). */
+static void post_drop(struct policy_index *x, struct posting *p, size_t at)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (p->eps[i] == ep) {
-			p->eps[i] = p->eps[--p->n];
-			break;
-		}
+	const struct policy_endpoint *moved = p->eps[--p->n];
+
+	if (at < p->n) {
+		struct entry *m = ent_get(x, moved);
+
+		p->eps[at] = moved;
+		for (size_t k = 0; m && k < m->n_in; k++)
+			if (m->in[k] == p)
+				m->at[k] = at;
+	}
 	if (p->n == 0)
 		post_delete(x, p);
 }
@@ -289,8 +298,9 @@ static struct entry *ent_get(const struct policy_index *x, const struct policy_e
 static void entry_free(struct policy_index *x, struct entry *e)
 {
 	for (size_t i = 0; i < e->n_in; i++)
-		post_drop(x, e->in[i], e->ep);
+		post_drop(x, e->in[i], e->at[i]);
 	free(e->in);
+	free(e->at);
 	free(e->ns);
 	policy_labels_done(&e->labels);
 	free(e);
@@ -317,6 +327,7 @@ _public_ struct policy_index *policy_index_free(struct policy_index *x)
 
 		if (e) {
 			free(e->in);
+			free(e->at);
 			free(e->ns);
 			policy_labels_done(&e->labels);
 			free(e);
@@ -364,7 +375,8 @@ static int entry_join(struct policy_index *x, struct entry *e, char *key, const 
 			post_delete(x, p);
 		return r;
 	}
-	e->in[e->n_in++] = p;
+	e->in[e->n_in] = p;
+	e->at[e->n_in++] = p->n - 1;
 	return 0;
 }
 
@@ -383,8 +395,9 @@ _public_ int policy_index_add(struct policy_index *x, const struct policy_endpoi
 		return -ENOMEM;
 	e->ep = ep;
 	e->in = calloc(1 + 2 * l->n, sizeof(*e->in));
+	e->at = calloc(1 + 2 * l->n, sizeof(*e->at));
 	e->ns = strdup(ep->namespace);
-	if (!e->in || !e->ns || policy_labels_copy(&e->labels, l) < 0) {
+	if (!e->in || !e->at || !e->ns || policy_labels_copy(&e->labels, l) < 0) {
 		r = -ENOMEM;
 		goto fail;
 	}
