@@ -8,7 +8,10 @@
 #   suites: nftables (nft), iproute2 (ip), procps (sysctl), python3 (stdlib only),
 #     util-linux (nsenter, flock, setsid), passwd (groupadd/groupdel: test_audit),
 #     conntrack (tests/security: an attacker with CAP_NET_ADMIN forges a conntrack entry with
-#     `conntrack -I`, and the suite flushes what its attacks left in the attackers' namespaces).
+#     `conntrack -I`, and the suite flushes what its attacks left in the attackers' namespaces),
+#     etcd-server, etcd-client and openssl (tests/lib/etcd.py: the fleet suite runs a real
+#     3-member etcd cluster, plain and TLS with client certificates made with the openssl CLI;
+#     etcdctl for what the JSON gateway does not show).
 # Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
 # and the demo), Docker (scripts/docker-env.sh: docker.io, containerd, runc for the Docker
 # suite) and the benchmarks' tools (tests/bench/run installs them).
@@ -20,6 +23,7 @@ PACKAGES=(
 	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
 	libnetfilter-conntrack-dev
 	nftables iproute2 python3 procps util-linux passwd conntrack
+	etcd-server etcd-client openssl
 )
 
 missing=()
