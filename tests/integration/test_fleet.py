@@ -521,6 +521,8 @@ class Suite:
         self.r.check(not bad, "n2 not ready again: %s" % bad)
         bad = self.wait_peers("n3", {"n2/b2": {"app": "b"}}, timeout=5.0)
         self.r.check(not bad, "b2 not a peer on n3 again: %s" % bad)
+        bad = self.wait_peers("n2", {"n1/a1": {"app": "a"}, "n3/d3": {"app": "d"}}, timeout=5.0)
+        self.r.check(not bad, "n2 restarted does not know the other nodes' endpoints: %s" % bad)
         print("    n2 ready %.2fs after its restart" % (time.monotonic() - t0), flush=True)
         self.flows_ok(self.f(["b2"], ["d3"], True) + self.f(["a1"], ["b2"], True) +
                       self.f(["d3"], ["b2"], False), "n2 back")
@@ -590,7 +592,8 @@ class Suite:
                              self.fleet(name).get("error") else [self.fleet(name)], 10.0, 0.1)
             self.r.check(not bad, "%s: %s" % (name, bad))
             err = self.fleet(name).get("error") or ""
-            shown = self.nodes[name].ctl("status").stdout + self.nodes[name].ctl("get", "nodes").stdout
+            shown = "".join(p.stdout + p.stderr for p in (self.nodes[name].ctl("status"),
+                                                            self.nodes[name].ctl("get", "nodes")))
             self.r.check(err and err in shown, "%s: the error %r not in segctl status / get nodes: %r" % (
                 name, err, shown[:400]))
             p, _ = self.apply(name, [P_A], "tls.json", timeout=60)
@@ -620,8 +623,9 @@ class Suite:
             for s in self.nodes.values():
                 print("--- %s (%s)\n%s" % (s.node, s.log_path, s.log_tail()))
             self.r.failed += 1
+            rc = self.r.summary()
             self.close()
-            return self.r.summary()
+            return rc
         tests = [("a: a policy applied on n1 is enforced on n2 and n3 when apply returns",
                   self.t_apply_everywhere),
                  ("b: an endpoint added on n3 becomes a peer on n1", self.t_remote_endpoint),
@@ -648,9 +652,12 @@ class Suite:
             if self.a.keep_log:
                 for s in self.nodes.values():
                     print("# %s log: %s" % (s.node, s.log_path))
-            self.close()
+            for s in self.nodes.values():
+                s.stop()
         print("# fleet suite: %.1fs" % (time.monotonic() - t_start), flush=True)
-        return self.r.summary()
+        rc = self.r.summary()  # reads the sanitizer reports in the logs: before close()
+        self.close()
+        return rc
 
     def close(self):
         for s in self.nodes.values():
