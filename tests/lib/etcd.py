@@ -12,7 +12,7 @@ certificates made with the openssl CLI; peers talk TLS too).
     cluster.stop_all(); cluster.restart_all()
     cluster.compact()         # compacts to the current revision: older watches get -ESTALE
     cluster.get_prefix("/segd/"), cluster.put(k, v), cluster.delete(k)
-    cluster.close()           # also at exit
+    cluster.close()           # (or cleanup()) also at exit
 
 Readiness is polled (GET /health on every member, with a deadline), never slept for. Every
 request goes through etcd's v3 JSON gateway with the stdlib (urllib, ssl); etcdctl() runs
@@ -394,6 +394,8 @@ class EtcdCluster:
         self._kill_all()
         if self._own_workdir and os.environ.get("SEGD_TEST_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+    cleanup = close
 
     # -------------------------------------------------------------- requests
     def request(self, i, path, body=None, timeout=2.0):
