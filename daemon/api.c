@@ -65,6 +65,8 @@ unsigned api_http_status(int r)
 		return 403;
 	case ENOSPC:
 		return 507; /* the state dir is full: nothing changed */
+	case EHOSTUNREACH:
+		return 503; /* the fleet's store cannot be reached: nothing changed */
 	case EMSGSIZE:
 		return 413;
 	case EINVAL:
@@ -195,12 +197,16 @@ static int on_status(struct api_request *rq, json_t **ret, struct op_error *err)
 
 static int on_check(struct api_request *rq, json_t **ret, struct op_error *err)
 {
+	if (reconcile_model_remotes(rq->ops->rc) < 0)
+		return op_error_set(err, -ENOMEM, "out of memory");
 	return explain_check(rq->ops->registry, &rq->ops->rc->emit, arg(rq, "from"), arg(rq, "to"),
 			     arg(rq, "port"), ret, err);
 }
 
 static int on_matrix(struct api_request *rq, json_t **ret, struct op_error *err)
 {
+	if (reconcile_model_remotes(rq->ops->rc) < 0)
+		return op_error_set(err, -ENOMEM, "out of memory");
 	return explain_matrix(rq->ops->registry, arg(rq, "namespace"), arg(rq, "ports"),
 			      rq->ops->matrix_budget, ret, err);
 }
@@ -306,6 +312,17 @@ static int on_node_delete(struct api_request *rq, json_t **ret, struct op_error 
 	return ops_delete_node(rq->ops, rq->args[0], ret, err);
 }
 
+static int on_fleet(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	*ret = ops_fleet_view(rq->ops);
+	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
+}
+
+static int on_fleet_node_delete(struct api_request *rq, json_t **ret, struct op_error *err)
+{
+	return ops_fleet_node_delete(rq->ops, rq->args[0], ret, err);
+}
+
 static int on_namespaces(struct api_request *rq, json_t **ret, struct op_error *err)
 {
 	*ret = view_namespaces(rq->ops->store, rq->ops->registry);
@@ -314,7 +331,8 @@ static int on_namespaces(struct api_request *rq, json_t **ret, struct op_error *
 
 static int on_endpoints(struct api_request *rq, json_t **ret, struct op_error *err)
 {
-	*ret = view_endpoints(rq->ops->registry, arg(rq, "namespace"));
+	*ret = view_endpoints(rq->ops->registry, arg(rq, "namespace"),
+			      rq->ops->fleet ? rq->ops->fleet->node : NULL);
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -412,6 +430,8 @@ static const struct api_route routes[] = {
 	{ "GET", "/v1/nodes", API_READ, on_nodes, 200 },
 	{ "GET", "/v1/nodes/*", API_READ, on_node, 200 },
 	{ "DELETE", "/v1/nodes/*", API_WRITE, on_node_delete, 200 },
+	{ "GET", "/v1/fleet", API_READ, on_fleet, 200 },
+	{ "DELETE", "/v1/fleet/nodes/*", API_WRITE, on_fleet_node_delete, 200 },
 	{ "GET", "/v1/namespaces", API_READ, on_namespaces, 200 },
 	{ "GET", "/v1/endpoints", API_READ, on_endpoints, 200 },
 	{ "POST", "/v1/endpoints", API_WRITE, on_endpoint_add, 201 },

@@ -23,6 +23,7 @@ struct audit {
 	pid_t pid;
 	char *request, *file;
 	json_t *changes;
+	const char *node;
 };
 
 static int file_open(struct audit *a)
@@ -178,6 +179,12 @@ static int write_line(struct audit *a, json_t *rec)
 	return fdatasync(a->fd) < 0 ? -errno : 0;
 }
 
+void audit_set_node(struct audit *a, const char *node)
+{
+	if (a)
+		a->node = node;
+}
+
 int audit_commit(struct audit *a)
 {
 	json_auto_t *rec = NULL;
@@ -194,6 +201,8 @@ int audit_commit(struct audit *a)
 			(json_int_t)(a->seq + 1), "uid", (json_int_t)a->uid, "pid", (int)a->pid,
 			"comm", comm_json(a->pid), "request", a->request, "file", a->file,
 			"changes", a->changes);
+	if (rec && a->node)
+		json_object_set_new(rec, "node", json_string(a->node));
 	if (!rec)
 		return -ENOMEM;
 	r = write_line(a, rec);

@@ -12,7 +12,7 @@
  * before the change is acknowledged:
  *
  *   {"time": "2026-11-29T05:17:18.123Z", "seq": 7, "uid": 1000, "pid": 4242, "comm": "segctl",
- *    "request": "POST /v1/apply", "file": "web.yaml",
+ *    "request": "POST /v1/apply", "file": "web.yaml", "node": "n1" (in a fleet only),
  *    "changes": [{"kind": "NetworkPolicy", "namespace": "shop", "name": "db",
  *                 "action": "created"|"configured"|"deleted",
  *                 "before": OBJECT|null, "after": OBJECT|null}]}
@@ -41,6 +41,9 @@ int audit_reopen(struct audit *a);
 void audit_begin(struct audit *a, uid_t uid, pid_t pid, const char *method, const char *url,
 		 const char *file);
 void audit_end(struct audit *a);
+/* In a fleet (docs/fleet.md): every record names this node ("node": name), where the change
+ * was made. NULL (a single host): records have no "node". The string must outlive a. */
+void audit_set_node(struct audit *a, const char *node);
 /* Whether an API request is being served (changes are then recorded). */
 bool audit_active(const struct audit *a);
 

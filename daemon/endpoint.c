@@ -22,6 +22,7 @@ static const char *const state_names[_ENDPOINT_STATE_MAX] = {
 	[ENDPOINT_UNENFORCEABLE] = "unenforceable",
 	[ENDPOINT_COMPROMISED] = "compromised",
 	[ENDPOINT_FAILED] = "failed",
+	[ENDPOINT_REMOTE] = "remote",
 };
 
 const char *endpoint_state_to_string(enum endpoint_state s)
@@ -107,6 +108,7 @@ struct endpoint *endpoint_free(struct endpoint *e)
 	endpoint_conflicts_clear(e);
 	policy_plan_free(e->installed);
 	free(e->netns);
+	free(e->node);
 	free(e->error);
 	free(e);
 	return NULL;
@@ -128,6 +130,11 @@ void endpoint_release(struct endpoint *e)
 bool endpoint_live(const struct endpoint *e)
 {
 	return e->nft != NULL;
+}
+
+bool endpoint_peer(const struct endpoint *e)
+{
+	return (endpoint_live(e) || e->kind == ENDPOINT_KIND_REMOTE) && !e->quarantined;
 }
 
 void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
@@ -231,11 +238,7 @@ int endpoint_read_addresses(struct endpoint *e)
 {
 	struct policy_addr *addrs = NULL;
 	size_t n = 0;
-	int r;
-
-	struct policy_addr *own = NULL;
-	uint64_t *since = NULL;
-	int nsfd = -1;
+	int nsfd = -1, r;
 
 	r = endpoint_netns(e, &nsfd);
 	if (r < 0)
@@ -244,6 +247,14 @@ int endpoint_read_addresses(struct endpoint *e)
 	safe_close(nsfd);
 	if (r < 0)
 		return r;
+	return endpoint_set_addresses(e, addrs, n);
+}
+
+int endpoint_set_addresses(struct endpoint *e, struct policy_addr *addrs, size_t n)
+{
+	struct policy_addr *own = NULL;
+	uint64_t *since = NULL;
+
 	if (n == e->n_held && (n == 0 || memcmp(addrs, e->held, n * sizeof(*addrs)) == 0)) {
 		free(addrs);
 		return 0;

@@ -39,6 +39,8 @@ enum endpoint_state {
 	 * had none), see error, and is tried again on its own (retry); other endpoints' changes
 	 * do not wait for it */
 	ENDPOINT_FAILED,
+	/* enforced by another node of the fleet: here only a peer (ENDPOINT_KIND_REMOTE) */
+	ENDPOINT_REMOTE,
 	_ENDPOINT_STATE_MAX,
 };
 
@@ -47,6 +49,9 @@ const char *endpoint_state_to_string(enum endpoint_state s);
 enum endpoint_kind {
 	ENDPOINT_KIND_NETNS,	 /* registered by hand: segctl endpoint add */
 	ENDPOINT_KIND_CONTAINER, /* from the engine API or the OCI hook */
+	/* another node's endpoint, from the fleet's store (docs/fleet.md): named "NODE/NAME",
+	 * no namespace, no table here; its addresses are what that node published */
+	ENDPOINT_KIND_REMOTE,
 	_ENDPOINT_KIND_MAX,
 };
 
@@ -110,7 +115,8 @@ struct endpoint {
 	bool registered, held_pending, settle_seen, addr_listed;
 	dev_t mapped_dev; /* the identity the registry finds it by */
 	ino_t mapped_ino;
-	char *netns;  /* name under /run/netns, or a path for containers */
+	char *netns;  /* name under /run/netns, or a path for containers ("" when remote) */
+	char *node;   /* ENDPOINT_KIND_REMOTE: the node that enforces it; else NULL (this one) */
 	dev_t ns_dev; /* its identity (nsfs device and inode): one namespace, one endpoint */
 	ino_t ns_ino;
 	struct nft_sock *nft; /* owns our table in that namespace, and keeps the namespace */
@@ -161,12 +167,18 @@ int endpoint_netns(const struct endpoint *e, int *ret_fd);
 void endpoint_addr_event(void *key, void *userdata);
 /* Attached to its namespace: it can have a table, and its addresses are real. */
 bool endpoint_live(const struct endpoint *e);
+/* Can be anyone's peer: attached here or enforced by another node, with usable labels (a
+ * dead endpoint's address may be reused by anyone; a quarantined one has no labels). */
+bool endpoint_peer(const struct endpoint *e);
 void endpoint_set_error(struct endpoint *e, enum endpoint_state state, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void endpoint_clear_error(struct endpoint *e, enum endpoint_state state);
 /* Replaces the held addresses with what the namespace holds now: 1 if they changed, 0 if not.
  * Its own addresses (pe.addrs) become the held ones until the registry settles conflicts. */
 int endpoint_read_addresses(struct endpoint *e);
+/* Replaces the held addresses with addrs (sorted, n of them; taken): 1 if they changed (then
+ * the registry must hear of it: registry_held_changed), 0 if not (addrs freed). */
+int endpoint_set_addresses(struct endpoint *e, struct policy_addr *addrs, size_t n);
 /* Forgets every address (its namespace is gone). */
 void endpoint_forget_addresses(struct endpoint *e);
 void endpoint_conflicts_clear(struct endpoint *e);

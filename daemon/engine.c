@@ -12,6 +12,7 @@
 
 #include "engine-parse.h"
 #include "engine.h"
+#include "http-multi.h"
 #include "log.h"
 #include "loop.h"
 #include "macro.h"
@@ -55,13 +56,6 @@ struct req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
-struct curl_sock {
-	struct watch w;
-	struct engine *eng;
-	curl_socket_t fd;
-	struct loop_deferred deferred;
-};
-
 struct engine {
 	struct loop *loop;
 	const struct engine_ops *ops;
@@ -69,9 +63,7 @@ struct engine {
 	char *spec_path; /* NULL for auto */
 	char *path;	 /* socket in use */
 	unsigned resync_interval_s;
-	CURLM *multi;
-	int timer_fd;
-	struct watch timer_watch;
+	struct http_multi *http;
 	int retry_fd;
 	struct watch retry_watch;
 	unsigned backoff_ms;
@@ -101,90 +93,6 @@ static void req_free(struct req *q)
 	free(q->id);
 	free(q->buf);
 	free(q);
-}
-
-/* ---- libcurl <-> epoll ---------------------------------------------------------------------- */
-
-static void process_done(struct engine *eng);
-
-static int on_curl_event(struct watch *w, uint32_t events)
-{
-	struct curl_sock *cs = container_of(w, struct curl_sock, w);
-	struct engine *eng = cs->eng;
-	int flags = 0, running;
-
-	if (events & EPOLLIN)
-		flags |= CURL_CSELECT_IN;
-	if (events & EPOLLOUT)
-		flags |= CURL_CSELECT_OUT;
-	if (events & (EPOLLERR | EPOLLHUP))
-		flags |= CURL_CSELECT_ERR;
-	(void)curl_multi_socket_action(eng->multi, cs->fd, flags, &running);
-	process_done(eng);
-	return 0;
-}
-
-static void curl_sock_free(struct loop_deferred *d)
-{
-	free(container_of(d, struct curl_sock, deferred));
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
-{
-	struct engine *eng = userp;
-	struct curl_sock *cs = socketp;
-	uint32_t ev = 0;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (cs) {
-			loop_remove(&cs->w);
-			(void)curl_multi_assign(eng->multi, s, NULL);
-			/* This round may still hold an event for it: freed after it. */
-			loop_free_later(eng->loop, &cs->deferred, curl_sock_free);
-		}
-		return 0;
-	}
-	if (what & CURL_POLL_IN)
-		ev |= EPOLLIN;
-	if (what & CURL_POLL_OUT)
-		ev |= EPOLLOUT;
-	if (!cs) {
-		cs = calloc(1, sizeof(*cs));
-		if (!cs)
-			return -1;
-		cs->eng = eng;
-		cs->fd = s;
-		if (loop_add(eng->loop, &cs->w, s, ev, on_curl_event) < 0) {
-			free(cs);
-			return -1;
-		}
-		(void)curl_multi_assign(eng->multi, s, cs);
-	} else if (loop_modify(&cs->w, ev) < 0)
-		return -1;
-	return 0;
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct engine *eng = userp;
-
-	if (timeout_ms < 0)
-		return timer_fd_arm(eng->timer_fd, 0, false) < 0 ? -1 : 0;
-	/* 0 means "now": a 1 ms timer keeps libcurl out of its own callback. */
-	return timer_fd_arm(eng->timer_fd, timeout_ms > 0 ? (uint64_t)timeout_ms : 1, false) < 0
-		       ? -1
-		       : 0;
-}
-
-static int on_timer(struct watch *w, uint32_t events)
-{
-	struct engine *eng = container_of(w, struct engine, timer_watch);
-	int running;
-
-	(void)timer_fd_ack(eng->timer_fd);
-	(void)curl_multi_socket_action(eng->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	process_done(eng);
-	return 0;
 }
 
 /* ---- requests ------------------------------------------------------------------------------- */
@@ -243,7 +151,7 @@ static int req_start(struct engine *eng, enum req_kind kind, const char *id, str
 		curl_easy_setopt(q->easy, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long)REQUEST_TIMEOUT_MS);
 	}
-	if (curl_multi_add_handle(eng->multi, q->easy) != CURLM_OK) {
+	if (http_multi_add(eng->http, q->easy) < 0) {
 		req_free(q);
 		return -EIO;
 	}
@@ -345,7 +253,7 @@ static void handle_event_line(struct engine *eng, const char *line, size_t len)
 		return;
 	log_debug("Engine event for %.12s", id);
 	/* Only queued here: this runs inside libcurl's write callback, where no transfer may be
-	 * added; process_done() starts the inspections. */
+	 * added; on_after() starts the inspections. */
 	enqueue_inspect(eng, id);
 }
 
@@ -551,52 +459,54 @@ static void inspect_done(struct engine *eng, struct req *q, CURLcode res)
 	container_info_done(&ci);
 }
 
-static void process_done(struct engine *eng)
+/* A finished transfer (http_multi took it out of the multi handle). */
+static void on_done(CURL *easy, CURLcode res, void *userdata)
 {
-	CURLMsg *msg;
-	int left;
+	struct engine *eng = userdata;
+	struct req *q = NULL;
 
-	while ((msg = curl_multi_info_read(eng->multi, &left))) {
-		struct req *q = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&q);
-		(void)curl_multi_remove_handle(eng->multi, msg->easy_handle);
-		if (!q)
-			continue;
-		switch (q->kind) {
-		case REQ_LIST:
-			eng->list = NULL;
-			list_done(eng, q, msg->data.result);
-			eng->n_lists++;
-			break;
-		case REQ_INSPECT:
-			eng->inflight--;
-			inspect_done(eng, q, msg->data.result);
-			eng->n_inspections++;
-			break;
-		case REQ_EVENTS:
-			eng->events = NULL;
-			if (!eng->logged_down)
-				log_warning("Engine: event stream from %s ended (%s); reconnecting",
-					    eng->path,
-					    q->overflow ? "line over the size limit"
-					    : msg->data.result != CURLE_OK
-						    ? (q->errbuf[0] ? q->errbuf
-								    : curl_easy_strerror(
-									      msg->data.result))
-						    : "closed by the engine");
-			eng->logged_down = true;
-			schedule_retry(eng);
-			break;
-		case _REQ_KIND_MAX:
-			break;
-		}
-		req_free(q);
+	(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&q);
+	if (!q)
+		return;
+	switch (q->kind) {
+	case REQ_LIST:
+		eng->list = NULL;
+		list_done(eng, q, res);
+		eng->n_lists++;
+		break;
+	case REQ_INSPECT:
+		eng->inflight--;
+		inspect_done(eng, q, res);
+		eng->n_inspections++;
+		break;
+	case REQ_EVENTS:
+		eng->events = NULL;
+		if (!eng->logged_down)
+			log_warning("Engine: event stream from %s ended (%s); reconnecting",
+				    eng->path,
+				    q->overflow ? "line over the size limit"
+				    : res != CURLE_OK
+					    ? (q->errbuf[0] ? q->errbuf : curl_easy_strerror(res))
+					    : "closed by the engine");
+		eng->logged_down = true;
+		schedule_retry(eng);
+		break;
+	case _REQ_KIND_MAX:
+		break;
 	}
-	inspect_queue_run(eng);
+	req_free(q);
 }
+
+/* After every action: start the inspections that event lines queued. */
+static void on_after(void *userdata)
+{
+	inspect_queue_run(userdata);
+}
+
+static const struct http_multi_ops engine_http_ops = {
+	.done = on_done,
+	.after = on_after,
+};
 
 /* Reconnect after a backoff, or (connected) the periodic level-triggered resync. */
 static int on_retry(struct watch *w, uint32_t events)
@@ -632,7 +542,7 @@ int engine_new(struct loop *l, const char *spec, unsigned resync_interval_s,
 	eng->loop = l;
 	eng->ops = ops;
 	eng->userdata = userdata;
-	eng->timer_fd = eng->retry_fd = -1;
+	eng->retry_fd = -1;
 	eng->resync_interval_s = resync_interval_s ? resync_interval_s : 30;
 	eng->logged_down = true;
 	if (strncmp(spec, "unix://", 7) == 0) {
@@ -640,20 +550,13 @@ int engine_new(struct loop *l, const char *spec, unsigned resync_interval_s,
 		if (!eng->spec_path)
 			goto oom;
 	}
-	eng->multi = curl_multi_init();
-	eng->timer_fd = timer_fd_new();
 	eng->retry_fd = timer_fd_new();
-	if (!eng->multi || eng->timer_fd < 0 || eng->retry_fd < 0)
+	if (eng->retry_fd < 0 || http_multi_new(l, &engine_http_ops, eng, &eng->http) < 0)
 		goto oom;
 	/* Idle connections kept for reuse: a burst of inspections must not leave a burst of
 	 * open sockets behind. */
-	curl_multi_setopt(eng->multi, CURLMOPT_MAXCONNECTS, 2L);
-	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(eng->multi, CURLMOPT_SOCKETDATA, eng);
-	curl_multi_setopt(eng->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(eng->multi, CURLMOPT_TIMERDATA, eng);
-	if (loop_add(l, &eng->timer_watch, eng->timer_fd, EPOLLIN, on_timer) < 0 ||
-	    loop_add(l, &eng->retry_watch, eng->retry_fd, EPOLLIN, on_retry) < 0)
+	curl_multi_setopt(http_multi_handle(eng->http), CURLMOPT_MAXCONNECTS, 2L);
+	if (loop_add(l, &eng->retry_watch, eng->retry_fd, EPOLLIN, on_retry) < 0)
 		goto oom;
 
 	log_info("Engine: following %s, resync every %us",
@@ -674,19 +577,14 @@ struct engine *engine_free(struct engine *eng)
 {
 	if (!eng)
 		return NULL;
-	if (eng->multi) {
-		/* Removing the easy handles makes libcurl release (CURL_POLL_REMOVE) their sockets. */
-		while (eng->reqs) {
-			struct req *q = eng->reqs;
+	while (eng->reqs) {
+		struct req *q = eng->reqs;
 
-			(void)curl_multi_remove_handle(eng->multi, q->easy);
-			req_free(q);
-		}
-		curl_multi_cleanup(eng->multi);
+		http_multi_remove(eng->http, q->easy);
+		req_free(q);
 	}
-	loop_remove(&eng->timer_watch);
+	eng->http = http_multi_free(eng->http);
 	loop_remove(&eng->retry_watch);
-	safe_close(eng->timer_fd);
 	safe_close(eng->retry_fd);
 	for (size_t i = 0; i < eng->n_queue; i++)
 		free(eng->queue[i]);

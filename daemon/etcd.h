@@ -28,7 +28,7 @@
  */
 
 #define ETCD_MAX_URLS 16
-#define ETCD_MAX_BODY (64u * 1024 * 1024)   /* one unary answer */
+#define ETCD_MAX_BODY (64u * 1024 * 1024)    /* one unary answer */
 #define ETCD_MAX_MESSAGE (16u * 1024 * 1024) /* one watch message */
 #define ETCD_MAX_KEY 4096
 #define ETCD_MAX_VALUE (1536u * 1024) /* etcd's own default request limit is 1.5 MiB */
@@ -36,9 +36,9 @@
 struct etcd_config {
 	const char *const *urls; /* "http://127.0.0.1:2379" or "https://..." */
 	size_t n_urls;
-	const char *cacert; /* PEM file of the CA (https); NULL: the system's */
-	const char *cert;   /* client certificate (PEM); NULL: none */
-	const char *key;    /* its key (PEM) */
+	const char *cacert;	     /* PEM file of the CA (https); NULL: the system's */
+	const char *cert;	     /* client certificate (PEM); NULL: none */
+	const char *key;	     /* its key (PEM) */
 	unsigned connect_timeout_ms; /* per member; 0: 1000 */
 	unsigned request_timeout_ms; /* per member; 0: 5000 */
 };
@@ -89,8 +89,8 @@ void etcd_kvs_free(struct etcd_kv *kvs, size_t n);
 
 /* Every key starting with prefix (in key order), and the store's revision of that view.
  * *ret_kvs is freed with etcd_kvs_free. */
-int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **ret_kvs,
-		      size_t *ret_n, int64_t *ret_revision, struct etcd_error *err);
+int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **ret_kvs, size_t *ret_n,
+		      int64_t *ret_revision, struct etcd_error *err);
 /* Up to ETCD_MAX_TXN_OPS operations as one transaction (no compares: always the success
  * branch); the revision it made (the store's revision when it changed nothing). */
 #define ETCD_MAX_TXN_OPS 1024

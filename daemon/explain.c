@@ -260,6 +260,11 @@ static json_t *kernel_json(const struct endpoint *e, const struct policy_emit_op
 	bool in_sync = false;
 	int r;
 
+	if (e->kind == ENDPOINT_KIND_REMOTE)
+		return json_pack("{s:s, s:b, s:s, s:s}", "endpoint", e->pe.name, "in_sync", false,
+				 "node", e->node, "error",
+				 "enforced by another node: its verdict here is modelled "
+				 "from the store; the kernel's evidence is on that node");
 	if (!e->nft || !e->installed)
 		return json_pack("{s:s, s:b, s:s}", "endpoint", e->pe.name, "in_sync", false,
 				 "error", "not attached or nothing committed");

@@ -58,6 +58,13 @@ static void help(void)
 	       "                         auto (default: systemd's store when $NOTIFY_SOCKET is\n"
 	       "                         set, else the segd-fdstore holder), systemd, holder, none\n"
 	       "  --fdstore-socket PATH  the holder's socket (default: fdstore next to --socket)\n"
+	       "  --store etcd:URL[,URL...]  share policies and endpoints with other nodes through\n"
+	       "                         etcd v3 (docs/fleet.md); default: this host alone\n"
+	       "  --node NAME            this node's name in the fleet (required with --store)\n"
+	       "  --store-cacert FILE    CA of the etcd members' certificates (https URLs)\n"
+	       "  --store-cert FILE      client certificate for etcd, with --store-key FILE\n"
+	       "  --node-ttl SEC         a node that stops renewing its lease is lost after SEC\n"
+	       "                         seconds; its endpoints leave every peer set (default 20)\n"
 	       "  --drift MODE           with --no-table-owner: repair (default) or report (log,\n"
 	       "                         count and mark the endpoint, leave the change in place)\n"
 	       "  --flow-log MODE        NFLOG new connections in the endpoints' chains and keep them\n"
@@ -106,6 +113,12 @@ static const struct option options[] = { { "config", required_argument, NULL, 0 
 					 { "matrix-budget", required_argument, NULL, 0 },
 					 { "hook-fail-open", required_argument, NULL, 0 },
 					 { "log-level", required_argument, NULL, 0 },
+					 { "store", required_argument, NULL, 0 },
+					 { "node", required_argument, NULL, 0 },
+					 { "store-cacert", required_argument, NULL, 0 },
+					 { "store-cert", required_argument, NULL, 0 },
+					 { "store-key", required_argument, NULL, 0 },
+					 { "node-ttl", required_argument, NULL, 0 },
 					 { "help", no_argument, NULL, 'h' },
 					 { "version", no_argument, NULL, 'V' },
 					 {} };
@@ -167,6 +180,12 @@ static int parse_settings(int argc, char **argv, struct settings *s, bool quiet)
 	if (optind < argc)
 		return log_error_errno(-EINVAL, "Unexpected argument '%s' (see --help)",
 				       argv[optind]);
+	r = settings_check(s, &err);
+	if (r < 0) {
+		log_error("%s", err ? err : "out of memory");
+		free(err);
+		return r;
+	}
 	return 1;
 }
 

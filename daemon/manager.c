@@ -407,6 +407,11 @@ static int settings_copy(struct settings *dst, const struct settings *src)
 	dst->config = src->config ? strdup(src->config) : NULL;
 	dst->fdstore = src->fdstore ? strdup(src->fdstore) : NULL;
 	dst->fdstore_socket = src->fdstore_socket ? strdup(src->fdstore_socket) : NULL;
+	dst->store = src->store ? strdup(src->store) : NULL;
+	dst->node = src->node ? strdup(src->node) : NULL;
+	dst->store_cacert = src->store_cacert ? strdup(src->store_cacert) : NULL;
+	dst->store_cert = src->store_cert ? strdup(src->store_cert) : NULL;
+	dst->store_key = src->store_key ? strdup(src->store_key) : NULL;
 	dst->hook_fail_open = NULL;
 	dst->n_hook_fail_open = 0;
 	if (src->n_hook_fail_open) {
@@ -425,7 +430,10 @@ static int settings_copy(struct settings *dst, const struct settings *src)
 	    (src->group && !dst->group) || (src->audit_group && !dst->audit_group) ||
 	    (src->audit_log && !dst->audit_log) || (src->metrics_listen && !dst->metrics_listen) ||
 	    (src->flow_log_file && !dst->flow_log_file) || (src->config && !dst->config) ||
-	    (src->fdstore && !dst->fdstore) || (src->fdstore_socket && !dst->fdstore_socket))
+	    (src->fdstore && !dst->fdstore) || (src->fdstore_socket && !dst->fdstore_socket) ||
+	    (src->store && !dst->store) || (src->node && !dst->node) ||
+	    (src->store_cacert && !dst->store_cacert) || (src->store_cert && !dst->store_cert) ||
+	    (src->store_key && !dst->store_key))
 		return -ENOMEM;
 	return 0;
 }

@@ -103,7 +103,7 @@ int ops_endpoint_add(struct ops *o, struct endpoint_spec *spec, json_t **ret, st
 	if (audit_active(o->audit))
 		audit_change(o->audit, "Endpoint", e->pe.namespace, e->pe.name, "created", NULL,
 			     view_endpoint(e));
-	r = ops_commit(o, e, false, &updated, err);
+	r = ops_commit(o, e, false, NULL, &updated, err);
 	if (r < 0) {
 		reconcile_forget(o->rc, e);
 		registry_remove(o->registry, e);
@@ -164,7 +164,7 @@ int ops_endpoint_label(struct ops *o, const char *name, const struct label_chang
 			     before, view_endpoint(e));
 	reconcile_mark(o->rc, e);
 	reconcile_mark_peers_of(o->rc, e);
-	r = ops_commit(o, e, false, &updated, err);
+	r = ops_commit(o, e, false, NULL, &updated, err);
 	if (r < 0) {
 		policy_labels_done(&e->pe.labels);
 		e->pe.labels = saved;
@@ -193,7 +193,7 @@ int ops_endpoint_del(struct ops *o, const char *name, json_t **ret, struct op_er
 			     view_endpoint(e), NULL);
 	reconcile_forget(o->rc, e);
 	registry_remove(o->registry, e);
-	r = ops_commit(o, e, true, &updated, err);
+	r = ops_commit(o, e, true, NULL, &updated, err);
 	if (r < 0) {
 		(void)registry_insert(o->registry, e);
 		reconcile_after_rollback(o->rc);

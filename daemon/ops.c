@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,14 @@
 #include "views.h"
 
 /* Write-ahead (docs/state.md): the audit record and the new state are durable before the
- * kernel sees the change; if the kernel then refuses it, the previous state is put back. */
-int ops_commit(struct ops *o, const struct endpoint *e, bool removed, size_t *ret_updated,
-	       struct op_error *err)
+ * kernel sees the change; if the kernel then refuses it, the previous state is put back.
+ *
+ * In a fleet, a change of policies (snap) goes to the fleet's store first, as one transaction:
+ * once it is there every node follows it, this one included, so nothing after it is undone
+ * (a namespace the kernel refuses here is failed and retried, as when any node's commit
+ * fails; the answer names it under not_committed). */
+int ops_commit(struct ops *o, const struct endpoint *e, bool removed,
+	       const struct store_snapshot *snap, size_t *ret_updated, struct op_error *err)
 {
 	const struct endpoint *failed;
 	int r;
@@ -21,6 +27,24 @@ int ops_commit(struct ops *o, const struct endpoint *e, bool removed, size_t *re
 	if (r < 0)
 		return op_error_set(err, -EIO, "change not applied: cannot write the audit log: %s",
 				    strerror(-r));
+	if (snap && o->fleet) {
+		r = o->fleet->store_write(o->fleet->userdata, o->store, snap, &o->written_revision,
+					  err);
+		if (r < 0) {
+			audit_rolled_back(o->audit, err->message);
+			return r;
+		}
+		r = state_save(o->state, o->store, o->registry);
+		if (r < 0)
+			errlog_add(o->errlog, "state in %s does not cache revision %" PRId64 ": %s",
+				   o->state->dir, o->written_revision, strerror(-r));
+		r = reconcile_marked(o->rc, ret_updated);
+		if (r < 0)
+			errlog_add(o->errlog, "revision %" PRId64 " not compiled: out of memory",
+				   o->written_revision);
+		state_settle(o->state, o->store, o->registry);
+		return 0;
+	}
 	r = e ? state_record_endpoint(o->state, e, removed, o->store, o->registry)
 	      : state_save(o->state, o->store, o->registry);
 	if (r < 0) {
@@ -52,6 +76,14 @@ int ops_commit(struct ops *o, const struct endpoint *e, bool removed, size_t *re
 	return r;
 }
 
+/* In a fleet, a change's answer names the revision it made (segctl waits for every node). */
+static json_t *with_revision(const struct ops *o, json_t *answer)
+{
+	if (answer && o->fleet)
+		json_object_set_new(answer, "revision", json_integer(o->written_revision));
+	return answer;
+}
+
 static json_t *object_ref(const char *kind, const char *ns, const char *name, const char *action)
 {
 	json_t *x = json_pack("{s:s, s:s}", "kind", kind, "name", name);
@@ -77,10 +109,8 @@ static int parse_input(const char *file, const char *text, size_t len, struct po
 	return 0;
 }
 
-/* Moves every object of objs into the store (within the change begun with snap), naming each
- * in `applied` and, for a real apply, in the audit record. */
-static int put_objects(struct ops *o, struct store_snapshot *snap, struct policy_objects *objs,
-		       bool audit, json_t *applied)
+int ops_put_objects(struct ops *o, struct store_snapshot *snap, struct policy_objects *objs,
+		    bool audit, json_t *applied)
 {
 	int r = 0;
 
@@ -185,7 +215,7 @@ static int apply_objects(struct ops *o, const char *file, const char *text, size
 		policy_objects_free(objs);
 		return op_error_set(err, -ENOMEM, "out of memory");
 	}
-	r = put_objects(o, &snap, objs, audit, applied);
+	r = ops_put_objects(o, &snap, objs, audit, applied);
 	/* What moved into the store is the store's now; the rest goes. */
 	policy_objects_free(objs);
 	if (r < 0) {
@@ -207,7 +237,7 @@ static int apply_objects(struct ops *o, const char *file, const char *text, size
 		store_snapshot_restore(o->store, &snap);
 	} else {
 		reconcile_mark_store_changes(o->rc, &snap);
-		r = ops_commit(o, NULL, false, &updated, err);
+		r = ops_commit(o, NULL, false, &snap, &updated, err);
 		if (r < 0) {
 			store_snapshot_restore(o->store, &snap);
 			reconcile_after_rollback(o->rc);
@@ -222,8 +252,10 @@ static int apply_objects(struct ops *o, const char *file, const char *text, size
 			 (json_int_t)updated, "dryRun", dry_run);
 	if (*ret && diff)
 		json_object_update(*ret, diff);
-	if (mode == APPLY)
+	if (mode == APPLY) {
 		ops_note_not_committed(o, *ret);
+		*ret = with_revision(o, *ret);
+	}
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -246,7 +278,7 @@ static int finish_delete(struct ops *o, struct store_snapshot *snap, size_t *ret
 	int r;
 
 	reconcile_mark_store_changes(o->rc, snap);
-	r = ops_commit(o, NULL, false, ret_updated, err);
+	r = ops_commit(o, NULL, false, snap, ret_updated, err);
 	if (r < 0) {
 		store_snapshot_restore(o->store, snap);
 		reconcile_after_rollback(o->rc);
@@ -283,6 +315,31 @@ static void delete_node_at(struct ops *o, size_t k)
 	if (audit_active(o->audit))
 		audit_change(o->audit, "Node", NULL, n->name, "deleted", view_node(n), NULL);
 	store_remove_node_at(o->store, k);
+}
+
+int ops_remove_object(struct ops *o, const char *kind, const char *ns, const char *name)
+{
+	ssize_t k;
+
+	if (streq(kind, "NetworkPolicy")) {
+		k = ns ? store_find_netpol(o->store, ns, name) : -1;
+		if (k >= 0)
+			delete_netpol_at(o, (size_t)k);
+	} else if (streq(kind, "ClusterNetworkPolicy")) {
+		k = store_find_cnp(o->store, name);
+		if (k >= 0)
+			delete_cnp_at(o, (size_t)k);
+	} else if (streq(kind, "Node")) {
+		k = store_find_node(o->store, name);
+		if (k >= 0)
+			delete_node_at(o, (size_t)k);
+	} else if (streq(kind, "Namespace")) {
+		k = store_find_namespace(o->store, name);
+		if (k >= 0)
+			store_remove_namespace_at(o->store, (size_t)k);
+	} else
+		k = -1;
+	return k >= 0 ? 0 : -ENOENT;
 }
 
 int ops_delete_file(struct ops *o, const char *file, const char *text, size_t len, json_t **ret,
@@ -373,8 +430,8 @@ int ops_delete_file(struct ops *o, const char *file, const char *text, size_t le
 		return r;
 	log_info("Deleted %zu object(s) from %s, %zu namespace(s) updated",
 		 json_array_size(deleted), file, updated);
-	*ret = json_pack("{s:O, s:I}", "deleted", deleted, "endpoints_updated",
-			 (json_int_t)updated);
+	*ret = with_revision(o, json_pack("{s:O, s:I}", "deleted", deleted, "endpoints_updated",
+					  (json_int_t)updated));
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -395,8 +452,9 @@ int ops_delete_netpol(struct ops *o, const char *ns, const char *name, json_t **
 	if (r < 0)
 		return r;
 	log_info("Deleted networkpolicy %s/%s, %zu namespace(s) updated", ns, name, updated);
-	*ret = json_pack("{s:[o], s:I}", "deleted", object_ref("NetworkPolicy", ns, name, NULL),
-			 "endpoints_updated", (json_int_t)updated);
+	*ret = with_revision(o, json_pack("{s:[o], s:I}", "deleted",
+					  object_ref("NetworkPolicy", ns, name, NULL),
+					  "endpoints_updated", (json_int_t)updated));
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -427,9 +485,9 @@ int ops_delete_cnp(struct ops *o, const char *name, json_t **ret, struct op_erro
 	if (r < 0)
 		return r;
 	log_info("Deleted clusternetworkpolicy %s, %zu namespace(s) updated", name, updated);
-	*ret = json_pack("{s:[o], s:I}", "deleted",
-			 object_ref("ClusterNetworkPolicy", NULL, name, NULL), "endpoints_updated",
-			 (json_int_t)updated);
+	*ret = with_revision(o, json_pack("{s:[o], s:I}", "deleted",
+					  object_ref("ClusterNetworkPolicy", NULL, name, NULL),
+					  "endpoints_updated", (json_int_t)updated));
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 
@@ -459,8 +517,9 @@ int ops_delete_node(struct ops *o, const char *name, json_t **ret, struct op_err
 	if (r < 0)
 		return r;
 	log_info("Deleted node %s, %zu namespace(s) updated", name, updated);
-	*ret = json_pack("{s:[o], s:I}", "deleted", object_ref("Node", NULL, name, NULL),
-			 "endpoints_updated", (json_int_t)updated);
+	*ret = with_revision(o, json_pack("{s:[o], s:I}", "deleted",
+					  object_ref("Node", NULL, name, NULL), "endpoints_updated",
+					  (json_int_t)updated));
 	return *ret ? 0 : op_error_set(err, -ENOMEM, "out of memory");
 }
 

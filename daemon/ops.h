@@ -22,6 +22,18 @@
 
 struct conn_limit;
 
+/* What the fleet (fleet.c) does for the operations. */
+struct ops_fleet {
+	/* Writes the store's change since snap to the fleet's store, as one transaction: the
+	 * revision it made. -EHOSTUNREACH when the store cannot be reached. */
+	int (*store_write)(void *userdata, const struct store *s, const struct store_snapshot *snap,
+			   int64_t *ret_revision, struct op_error *err);
+	json_t *(*view)(void *userdata); /* GET /v1/fleet */
+	int (*node_delete)(void *userdata, const char *name, json_t **ret, struct op_error *err);
+	const char *node; /* this node's name */
+	void *userdata;
+};
+
 /*
  * The operations: everything that reads or changes the model, whoever asks (the API, the engine
  * source, the kernel's events). A change is one transaction:
@@ -62,8 +74,11 @@ struct ops {
 	void *userdata;
 	/* The API's connection figures (metrics), while the API runs. */
 	const struct conn_limit *api_conns;
-	size_t recheck_next;  /* where the periodic namespace check goes on (upkeep.c) */
-	size_t recheck_slice; /* endpoints it looks at per tick; 0: RECHECK_SLICE */
+	/* A fleet (docs/fleet.md), NULL: a single host. */
+	const struct ops_fleet *fleet;
+	int64_t written_revision; /* of the last change written to the fleet's store */
+	size_t recheck_next;	  /* where the periodic namespace check goes on (upkeep.c) */
+	size_t recheck_slice;	  /* endpoints it looks at per tick; 0: RECHECK_SLICE */
 };
 
 /* ---- policies (ops.c) ---- */
@@ -85,6 +100,10 @@ int ops_get_cnp(struct ops *o, const char *name, json_t **ret, struct op_error *
 int ops_delete_node(struct ops *o, const char *name, json_t **ret, struct op_error *err);
 int ops_get_node(struct ops *o, const char *name, json_t **ret, struct op_error *err);
 json_t *ops_status(struct ops *o);
+/* GET /v1/fleet: the fleet's nodes; on a single host, this one (state "local"). */
+json_t *ops_fleet_view(struct ops *o);
+/* DELETE /v1/fleet/nodes/NAME: -EPERM on a single host. */
+int ops_fleet_node_delete(struct ops *o, const char *name, json_t **ret, struct op_error *err);
 /* GET /v1/flows */
 int ops_flows(struct ops *o, const struct flows_filter *q, json_t **ret, struct op_error *err);
 
@@ -108,6 +127,27 @@ int ops_hook_poststop(struct ops *o, const char *id, json_t **ret, struct op_err
 /* From the engine source: an inspection's result, a container gone, ... */
 int ops_container_seen(struct ops *o, const struct container_info *ci);
 void ops_container_gone(struct ops *o, const char *id);
+
+/* ---- the fleet (ops-fleet.c): what this node learns from the fleet's store ---- */
+/* Another node's endpoint (pe's parts taken): added as NODE/NAME, or changed; what it
+ * touches is marked, not reconciled (ops_fleet_reconcile). 1 added, 0 changed or the same. */
+int ops_remote_put(struct ops *o, const char *node, struct policy_endpoint *pe);
+/* It is gone (its node removed it, or its node's lease expired): true if it was there. */
+bool ops_remote_del(struct ops *o, const char *node, const char *name);
+/* Removes every other node's endpoint that keep() refuses (after a re-list); how many. */
+size_t ops_remote_prune(struct ops *o, bool (*keep)(const struct endpoint *e, void *userdata),
+			void *userdata);
+/* Policies from the store as one change: puts (taken) in place, dels removed (missing ones
+ * ignored), cached in the state dir, reconciled. Nothing is undone: a namespace the kernel
+ * refuses is failed and retried (ops_not_committed). -ENOMEM with err. */
+struct ops_store_ref {
+	const char *kind, *ns, *name;
+};
+int ops_store_sync(struct ops *o, struct policy_objects *puts, const struct ops_store_ref *dels,
+		   size_t n_dels, struct op_error *err);
+int ops_fleet_reconcile(struct ops *o, size_t *ret_updated);
+/* Local endpoints whose current plan the kernel refused (failed, retried). */
+size_t ops_not_committed(const struct ops *o);
 
 /* ---- what the kernel tells (upkeep.c) ---- */
 /* Re-reads the addresses of the endpoints whose monitor fired; reconciles their peers. */

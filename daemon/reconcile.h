@@ -57,6 +57,14 @@ struct reconciler {
 	struct endpoint **marked;
 	size_t n_marked, cap_marked;
 	uint64_t index_repairs; /* endpoints the periodic check found out of date (a bug) */
+	/* a change may have touched another node's endpoint: their models (`installed`) are
+	 * made again by reconcile_model_remotes */
+	bool remote_models_stale;
+	/* What other nodes see of a local endpoint (name, namespace, labels, addresses, named
+	 * ports, whether it is a peer at all) may change: called by reconcile_mark_peers_of,
+	 * which every such change calls. NULL: a single host. */
+	void (*peer_changed)(struct endpoint *e, void *userdata);
+	void *peer_userdata;
 };
 
 void reconcile_done(struct reconciler *rc);
@@ -98,6 +106,11 @@ void reconcile_after_rollback(struct reconciler *rc);
 const struct endpoint *reconcile_first_failure(const struct reconciler *rc);
 /* When the first failed endpoint's retry is due (CLOCK_MONOTONIC usec), 0 if none is. */
 uint64_t reconcile_next_retry(const struct reconciler *rc);
+
+/* Another node's endpoints (ENDPOINT_KIND_REMOTE) have, as `installed`, the plan their node
+ * commits, compiled here from the same store when asked for (check, matrix): made again, all
+ * of them, after a change that may have touched one (remote_models_stale). */
+int reconcile_model_remotes(struct reconciler *rc);
 
 /* Deletes e's conntrack entries that its installed plan denies (after a restart, say): the
  * number deleted, or -errno. */

@@ -218,8 +218,11 @@ static void maps_done(struct registry *r)
 	r->by_netns = r->by_ns = (struct registry_map){ 0 };
 }
 
+/* Another node's endpoints have no namespace here: nothing to find them by but their name. */
 static void maps_add(struct registry *r, struct endpoint *e)
 {
+	if (e->kind == ENDPOINT_KIND_REMOTE)
+		return;
 	e->mapped_dev = e->ns_dev;
 	e->mapped_ino = e->ns_ino;
 	if (map_add(&r->by_netns, hash_netns(e->netns), e) < 0 ||
@@ -229,6 +232,8 @@ static void maps_add(struct registry *r, struct endpoint *e)
 
 static void maps_del(struct registry *r, struct endpoint *e)
 {
+	if (e->kind == ENDPOINT_KIND_REMOTE)
+		return;
 	map_del(&r->by_netns, hash_netns(e->netns), e);
 	map_del(&r->by_ns, hash_ns(e->mapped_dev, e->mapped_ino), e);
 }

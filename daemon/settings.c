@@ -39,6 +39,7 @@ void settings_init(struct settings *s)
 		.log_level = LOG_INFO,
 		.matrix_budget = EXPLAIN_DEFAULT_BUDGET,
 		.request_timeout_s = 10,
+		.node_ttl_s = 20,
 	};
 	s->socket_path = strdup("/run/segd/segd.sock");
 	s->state_dir = strdup("/var/lib/segd");
@@ -63,6 +64,11 @@ void settings_done(struct settings *s)
 	free(s->config);
 	free(s->fdstore);
 	free(s->fdstore_socket);
+	free(s->store);
+	free(s->node);
+	free(s->store_cacert);
+	free(s->store_cert);
+	free(s->store_key);
 	for (size_t i = 0; i < s->n_hook_fail_open; i++)
 		free(s->hook_fail_open[i]);
 	free(s->hook_fail_open);
@@ -205,6 +211,37 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 			return fail(reterr, "--fdstore-socket needs an absolute path of at most 99 "
 					    "bytes");
 		return set_str(&s->fdstore_socket, v);
+	}
+	if (streq(name, "store")) {
+		char **urls = NULL;
+		size_t n_urls = 0;
+		int r = settings_store_urls(v, &urls, &n_urls, reterr);
+
+		if (r < 0)
+			return r;
+		settings_store_urls_free(urls, n_urls);
+		return set_str(&s->store, v);
+	}
+	if (streq(name, "node")) {
+		const char *why = policy_dns_subdomain_invalid(v);
+
+		if (why)
+			return fail(reterr, "--node: '%s' is not a node name: %s", v, why);
+		return set_str(&s->node, v);
+	}
+	if (streq(name, "store-cacert") || streq(name, "store-cert") || streq(name, "store-key")) {
+		if (v[0] != '/' || strlen(v) > 4095)
+			return fail(reterr, "--%s needs an absolute path", name);
+		return set_str(streq(name, "store-cacert") ? &s->store_cacert
+			       : streq(name, "store-cert") ? &s->store_cert
+							   : &s->store_key,
+			       v);
+	}
+	if (streq(name, "node-ttl")) {
+		if (number(v, 5, 3600, &n) < 0)
+			return fail(reterr, "--node-ttl: 5 to 3600 seconds");
+		s->node_ttl_s = (unsigned)n;
+		return 0;
 	}
 	if (streq(name, "keep-established")) {
 		if (flag(v, &b) < 0)
@@ -378,6 +415,15 @@ const char *settings_restart_needed(const struct settings *a, const struct setti
 		return "fdstore";
 	if (str_differs(a->fdstore_socket, b->fdstore_socket))
 		return "fdstore-socket";
+	if (str_differs(a->store, b->store))
+		return "store";
+	if (str_differs(a->node, b->node))
+		return "node";
+	if (str_differs(a->store_cacert, b->store_cacert) ||
+	    str_differs(a->store_cert, b->store_cert) || str_differs(a->store_key, b->store_key))
+		return "store-cert";
+	if (a->node_ttl_s != b->node_ttl_s)
+		return "node-ttl";
 	if (a->flow_log != b->flow_log)
 		return "flow-log";
 	if (str_differs(a->flow_log_file, b->flow_log_file))
@@ -385,4 +431,87 @@ const char *settings_restart_needed(const struct settings *a, const struct setti
 	if (a->flow_log_max_bytes != b->flow_log_max_bytes)
 		return "flow-log-max-size";
 	return NULL;
+}
+
+void settings_store_urls_free(char **urls, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+}
+
+/* http[s]://HOST[:PORT][/]: printable, no credentials, no query. */
+static const char *store_url_invalid(const char *u, size_t len)
+{
+	size_t skip = len >= 7 && strncmp(u, "http://", 7) == 0	   ? 7
+		      : len >= 8 && strncmp(u, "https://", 8) == 0 ? 8
+								   : 0;
+
+	if (!skip)
+		return "not http:// or https://";
+	if (len == skip)
+		return "no host";
+	if (len > 256)
+		return "longer than 256 bytes";
+	for (size_t i = skip; i < len; i++) {
+		if (u[i] <= ' ' || u[i] >= 0x7f)
+			return "a space or a character that is not printable ASCII";
+		if (u[i] == '@')
+			return "credentials in a URL would be logged: use --store-cert";
+		if (u[i] == '?' || u[i] == '#')
+			return "a query or fragment";
+	}
+	return NULL;
+}
+
+int settings_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr)
+{
+	char **urls = NULL;
+	size_t n = 0;
+	const char *p;
+
+	if (strncmp(spec, "etcd:", 5) != 0)
+		return fail(reterr, "--store: 'etcd:URL[,URL...]', not '%s'", spec);
+	p = spec + 5;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *why = store_url_invalid(p, len);
+		char **grown;
+
+		if (why) {
+			settings_store_urls_free(urls, n);
+			return fail(reterr, "--store: URL %zu ('%.*s'): %s", n + 1,
+				    (int)(len > 256 ? 256 : len), p, why);
+		}
+		if (n == SETTINGS_MAX_STORE_URLS) {
+			settings_store_urls_free(urls, n);
+			return fail(reterr, "--store: more than %d URLs", SETTINGS_MAX_STORE_URLS);
+		}
+		grown = realloc(urls, (n + 1) * sizeof(*urls));
+		if (!grown || !(grown[n] = strndup(p, len))) {
+			settings_store_urls_free(grown ? grown : urls, n);
+			return -ENOMEM;
+		}
+		urls = grown;
+		n++;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	*ret = urls;
+	*ret_n = n;
+	return 0;
+}
+
+int settings_check(const struct settings *s, char **reterr)
+{
+	if (s->store && !s->node)
+		return fail(reterr, "--store needs --node NAME: every node of a fleet has a name");
+	if (s->node && !s->store)
+		return fail(reterr, "--node is for a fleet: give --store etcd:URL too");
+	if (!s->store && (s->store_cacert || s->store_cert || s->store_key))
+		return fail(reterr, "--store-cacert, --store-cert and --store-key need --store");
+	if (!s->store_cert != !s->store_key)
+		return fail(reterr, "--store-cert and --store-key go together");
+	return 0;
 }

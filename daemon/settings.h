@@ -45,6 +45,12 @@ struct settings {
 	 * store when $NOTIFY_SOCKET is set, else segd-fdstore), "systemd", "holder", "none" */
 	char *fdstore;
 	char *fdstore_socket; /* the holder's socket; NULL: "fdstore" next to socket_path */
+	/* a fleet (docs/fleet.md): "etcd:URL[,URL...]" or NULL (a single host), this node's
+	 * name, TLS files, and the lease of its status and endpoints */
+	char *store;
+	char *node;
+	char *store_cacert, *store_cert, *store_key;
+	unsigned node_ttl_s;
 };
 
 #define SETTINGS_MAX_FILE_BYTES (64u * 1024)
@@ -58,5 +64,14 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
 int settings_parse_text(struct settings *s, const char *file, const char *text, size_t len,
 			char **reterr);
 int settings_load_file(struct settings *s, const char *path, char **reterr);
+/* The URLs of a --store value ("etcd:URL[,URL...]"): each http:// or https://, without
+ * credentials (they would be logged), at most SETTINGS_MAX_STORE_URLS. The caller frees the
+ * array and its strings. -EINVAL with *reterr. */
+#define SETTINGS_MAX_STORE_URLS 16
+int settings_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr);
+void settings_store_urls_free(char **urls, size_t n);
+/* What options need together: --store and --node, --store-cert and --store-key, TLS files
+ * only with --store. -EINVAL with *reterr. */
+int settings_check(const struct settings *s, char **reterr);
 /* What changed between two settings that cannot change while segd runs: a name, or NULL. */
 const char *settings_restart_needed(const struct settings *a, const struct settings *b);

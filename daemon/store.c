@@ -336,3 +336,41 @@ bool store_nodes_changed(const struct store *s, const struct store_snapshot *sna
 			return true;
 	return false;
 }
+
+/* The old and new arrays of one kind, with how to name and print its objects. */
+#define STORE_CHANGES(kind, arr, n_arr, ns_of, to_json, find)                               \
+	do {                                                                                \
+		for (size_t i = 0; r >= 0 && i < s->n_arr; i++) {                           \
+			char *json;                                                         \
+                                                                                            \
+			if (has_ptr((void *const *)snap->arr, snap->n_arr, s->arr[i]))      \
+				continue;                                                   \
+			json = to_json(s->arr[i]);                                          \
+			r = json ? ops->put(kind, ns_of(s->arr[i]), s->arr[i]->name, json,  \
+					    userdata)                                       \
+				 : -ENOMEM;                                                 \
+		}                                                                           \
+		for (size_t i = 0; r >= 0 && i < snap->n_arr; i++)                          \
+			if (find < 0)                                                       \
+				r = ops->del(kind, ns_of(snap->arr[i]), snap->arr[i]->name, \
+					     userdata);                                     \
+	} while (0)
+
+#define NO_NS(o) ((const char *)NULL)
+#define NETPOL_NS(o) ((const char *)(o)->namespace)
+
+int store_changes(const struct store *s, const struct store_snapshot *snap,
+		  const struct store_change_ops *ops, void *userdata)
+{
+	int r = 0;
+
+	STORE_CHANGES("Namespace", namespaces, n_namespaces, NO_NS, policy_namespace_to_json,
+		      store_find_namespace(s, snap->namespaces[i]->name));
+	STORE_CHANGES("NetworkPolicy", netpols, n_netpols, NETPOL_NS, policy_netpol_to_json,
+		      store_find_netpol(s, snap->netpols[i]->namespace, snap->netpols[i]->name));
+	STORE_CHANGES("ClusterNetworkPolicy", cnps, n_cnps, NO_NS, policy_cnp_to_json,
+		      store_find_cnp(s, snap->cnps[i]->name));
+	STORE_CHANGES("Node", nodes, n_nodes, NO_NS, policy_node_to_json,
+		      store_find_node(s, snap->nodes[i]->name));
+	return r;
+}

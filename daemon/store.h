@@ -82,5 +82,16 @@ void store_netpols_changed(const struct store *s, const struct store_snapshot *s
 			   void *userdata);
 void store_cnps_changed(const struct store *s, const struct store_snapshot *snap,
 			void (*fn)(const struct policy_cnp *p, void *userdata), void *userdata);
+/* Every object the change since snap put (its new version, as the JSON text `segctl get -o
+ * json` shows and the parser reads, taken by put()) and every one it removed (by key), for a
+ * store that is not here (docs/fleet.md). kind: "Namespace", "NetworkPolicy",
+ * "ClusterNetworkPolicy", "Node"; ns NULL but for NetworkPolicy. -ENOMEM, or what a callback
+ * returned (< 0 stops). */
+struct store_change_ops {
+	int (*put)(const char *kind, const char *ns, const char *name, char *json, void *userdata);
+	int (*del)(const char *kind, const char *ns, const char *name, void *userdata);
+};
+int store_changes(const struct store *s, const struct store_snapshot *snap,
+		  const struct store_change_ops *ops, void *userdata);
 /* Whether any Node was added, changed or removed since the snapshot. */
 bool store_nodes_changed(const struct store *s, const struct store_snapshot *snap);

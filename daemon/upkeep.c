@@ -85,8 +85,9 @@ static int endpoint_recheck(struct ops *o, struct endpoint *e)
 	int r;
 
 	/* A container's namespace opened by pid cannot be looked up again: the engine (and the
-	 * poststop hook) report its end instead. */
-	if (e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0)
+	 * poststop hook) report its end instead; another node's endpoint has none here. */
+	if ((e->kind == ENDPOINT_KIND_CONTAINER && strncmp(e->netns, "/proc/", 6) == 0) ||
+	    e->kind == ENDPOINT_KIND_REMOTE)
 		return 0;
 	r = e->kind == ENDPOINT_KIND_CONTAINER ? netns_open_nsfs(e->netns, &fd)
 					       : netns_open_name(e->netns, &fd);

@@ -36,9 +36,12 @@ json_t *view_endpoint(const struct endpoint *e)
 		json_array_append_new(pols, json_string(p->selected_by[i]));
 	o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s?, s:o, s:{s:b, s:b}}", "name",
 		      e->pe.name, "kind",
-		      e->kind == ENDPOINT_KIND_CONTAINER ? "container" : "netns", "namespace",
-		      e->pe.namespace, "netns", e->netns, "labels", json_labels(&e->pe.labels),
-		      "ports", json_named_ports(e->pe.ports, e->pe.n_ports), "addresses",
+		      e->kind == ENDPOINT_KIND_CONTAINER ? "container"
+		      : e->kind == ENDPOINT_KIND_REMOTE	 ? "remote"
+							 : "netns",
+		      "namespace", e->pe.namespace, "netns", e->netns, "labels",
+		      json_labels(&e->pe.labels), "ports",
+		      json_named_ports(e->pe.ports, e->pe.n_ports), "addresses",
 		      json_addrs(e->pe.addrs, e->pe.n_addrs), "state",
 		      endpoint_state_to_string(e->state), "error", e->error, "policies", pols,
 		      "isolation", "ingress", p && p->isolated[POLICY_DIR_INGRESS], "egress",
@@ -91,16 +94,26 @@ json_t *view_endpoint(const struct endpoint *e)
 	/* containers: labels not known yet; netns endpoints: a fault in the state dir */
 	if (o)
 		json_object_set_new(o, "quarantined", json_boolean(e->quarantined));
+	/* another node's: where it is enforced (a local endpoint's node is the caller's) */
+	if (o && e->kind == ENDPOINT_KIND_REMOTE) {
+		json_object_set_new(o, "node", json_string(e->node));
+		json_object_set_new(o, "remote", json_true());
+	}
 	return o;
 }
 
-json_t *view_endpoints(const struct registry *r, const char *ns)
+json_t *view_endpoints(const struct registry *r, const char *ns, const char *node)
 {
 	json_t *items = json_array();
 
 	for (size_t i = 0; items && i < r->n; i++)
-		if (!ns || streq(r->items[i]->pe.namespace, ns))
-			json_array_append_new(items, view_endpoint(r->items[i]));
+		if (!ns || streq(r->items[i]->pe.namespace, ns)) {
+			json_t *o = view_endpoint(r->items[i]);
+
+			if (o && node && !json_object_get(o, "node"))
+				json_object_set_new(o, "node", json_string(node));
+			json_array_append_new(items, o);
+		}
 	return json_pack("{s:o}", "items", items);
 }
 

@@ -18,7 +18,8 @@
 json_t *view_guard(const struct ep_guard *g);
 json_t *view_endpoint(const struct endpoint *e);
 /* {"items": [...]}, of one namespace or (ns NULL) all. */
-json_t *view_endpoints(const struct registry *r, const char *ns);
+/* node: this node's name in a fleet (given to local endpoints), else NULL. */
+json_t *view_endpoints(const struct registry *r, const char *ns, const char *node);
 json_t *view_netpols(const struct store *s, const char *ns);
 json_t *view_netpol(const struct policy_netpol *p);
 /* {"items": [every ClusterNetworkPolicy, by name]} */

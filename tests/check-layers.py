@@ -6,7 +6,7 @@ and no C file in the tree is over 800 lines.
     check-layers.py SOURCE_ROOT
 
 A module is a daemon/NAME.{c,h} pair (ops-*.c and upkeep.c belong to ops, state-*.c to
-state). Prints every violation; exit status 1 if any.
+state, registry-*.c to registry, etcd-*.{c,h} to etcd). Prints every violation; exit status 1 if any.
 """
 import os
 import re
@@ -18,11 +18,11 @@ LAYERS = [
     ["main", "hook", "hook-config", "fdstore-holder", "runc-wrap", "runc-args"],
     ["manager"],
     ["settings"],
-    ["api", "api-conn", "metrics", "engine", "engine-parse"],
+    ["api", "api-conn", "metrics", "engine", "engine-parse", "fleet"],
     ["ops"],
     ["reconcile", "containers", "state", "explain", "views", "spec"],
     ["endpoint", "registry", "store", "drift", "audit", "guard"],
-    ["loop", "netlink", "netns", "netns-watch", "addr", "addr-watch", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
+    ["loop", "http-multi", "etcd", "fleet-parse", "netlink", "netns", "netns-watch", "addr", "addr-watch", "links", "flows", "mhd-loop", "conn-limit", "errlog", "error", "json-pos", "json-util", "histogram", "backoff",
      "nft", "nft-sock", "nft-txn", "nft-table", "nft-decode", "nft-dump", "nft-verify",
      "nft-events", "nftnl-util", "conntrack", "closer", "fdstore", "fdstore-proto", "fdtable", "owner",
      "oci-state", "oci-bundle"],
@@ -39,6 +39,10 @@ def module_of(filename):
         return "state"
     if name.startswith("registry-"):
         return "registry"
+    if name.startswith("reconcile-"):
+        return "reconcile"
+    if name.startswith("etcd-"):
+        return "etcd"
     return name
 
 

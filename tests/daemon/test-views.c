@@ -163,19 +163,19 @@ static void test_endpoints_and_netpols(void **state)
 	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "b", "shop")), 0);
 	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "a", "blog")), 0);
 	assert_int_equal(registry_insert(&r, ep_new(ENDPOINT_KIND_NETNS, "c", "shop")), 0);
-	o = view_endpoints(&r, NULL);
+	o = view_endpoints(&r, NULL, NULL);
 	items = json_object_get(o, "items");
 	assert_int_equal(json_object_size(o), 1);
 	assert_int_equal(json_array_size(items), 3);
 	assert_json_string(json_array_get(items, 0), "name", "a");
 	json_decref(o);
-	o = view_endpoints(&r, "shop");
+	o = view_endpoints(&r, "shop", NULL);
 	items = json_object_get(o, "items");
 	assert_int_equal(json_array_size(items), 2);
 	assert_json_string(json_array_get(items, 0), "name", "b");
 	assert_json_string(json_array_get(items, 1), "name", "c");
 	json_decref(o);
-	o = view_endpoints(&r, "none");
+	o = view_endpoints(&r, "none", NULL);
 	assert_json_eq(o, "{\"items\": []}");
 	json_decref(o);
 

@@ -1,0 +1,696 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The etcd client against a real etcd (3.4 or later) that this test starts on free loopback
+ * ports with a temporary data dir, and kills at the end: prefix ranges, transactions (atomic,
+ * deletes of a key and of a prefix), leases (grant, keepalive, revoke, expiry), the watch
+ * (a transaction's events in one batch, a compacted start revision, restart from `ended`),
+ * failover across URLs. Without an `etcd` binary in PATH every test is skipped.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <curl/curl.h>
+
+#include "etcd.h"
+#include "fixture.h"
+#include "loop.h"
+#include "macro.h"
+#include "time-util.h"
+
+#define READY_TIMEOUT_MS 30000
+#define WAIT_TIMEOUT_MS 20000
+
+static struct {
+	bool missing; /* no etcd binary */
+	pid_t pid;
+	char url[64];
+	char dead[64]; /* a loopback port nobody listens on */
+	char log[300];
+	struct loop *loop;
+} g;
+
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool etcd_in_path(void)
+{
+	const char *path = getenv("PATH");
+	char *copy, *save = NULL;
+	bool found = false;
+
+	if (!path)
+		return false;
+	copy = strdup(path);
+	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+		char f[4096];
+
+		snprintf(f, sizeof(f), "%s/etcd", d);
+		found = access(f, X_OK) == 0;
+	}
+	free(copy);
+	return found;
+}
+
+static struct etcd *client(const char *a, const char *b)
+{
+	const char *urls[] = { a, b };
+	struct etcd_config cfg = { .urls = urls, .n_urls = b ? 2 : 1 };
+	struct etcd *c = NULL;
+
+	assert_int_equal(etcd_new(g.loop, &cfg, &c), 0);
+	return c;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+
+	(void)nanosleep(&ts, NULL);
+}
+
+/* Starts etcd; 0 once it answers a range, -EAGAIN if it exited (a port taken meanwhile). */
+static int etcd_start(void)
+{
+	char dir[300], client_url[64], peer_url[64], cluster[96];
+	int cport = free_port(), pport = free_port();
+	struct etcd *c;
+	int64_t t0 = now_msec();
+
+	snprintf(dir, sizeof(dir), "%s/etcd-%d", fixture_tmpdir(), cport);
+	snprintf(g.log, sizeof(g.log), "%s/etcd-%d.log", fixture_tmpdir(), cport);
+	snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%d", cport);
+	snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%d", pport);
+	snprintf(cluster, sizeof(cluster), "t=%s", peer_url);
+	g.pid = fork();
+	assert_true(g.pid >= 0);
+	if (g.pid == 0) {
+		int fd = open(g.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (fd >= 0) {
+			(void)dup2(fd, 1);
+			(void)dup2(fd, 2);
+		}
+		execlp("etcd", "etcd", "--name", "t", "--data-dir", dir, "--listen-client-urls",
+		       client_url, "--advertise-client-urls", client_url, "--listen-peer-urls",
+		       peer_url, "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
+		       cluster, "--log-level", "warn", NULL);
+		_exit(127);
+	}
+	snprintf(g.url, sizeof(g.url), "%s", client_url);
+	c = client(g.url, NULL);
+	/* Ready when it answers: retried (connection refused is immediate) until it does. */
+	for (;;) {
+		struct etcd_error err;
+		struct etcd_kv *kvs = NULL;
+		size_t n;
+		int64_t rev;
+		int status;
+
+		if (etcd_range_prefix(c, "/", &kvs, &n, &rev, &err) == 0) {
+			etcd_kvs_free(kvs, n);
+			break;
+		}
+		if (waitpid(g.pid, &status, WNOHANG) == g.pid) {
+			g.pid = 0;
+			etcd_free(c);
+			return -EAGAIN;
+		}
+		if (now_msec() - t0 > READY_TIMEOUT_MS)
+			fail_msg("etcd did not answer within %d ms (log: %s): %s", READY_TIMEOUT_MS,
+				 g.log, err.message);
+		pause_ms(20);
+	}
+	etcd_free(c);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (!etcd_in_path()) {
+		g.missing = true;
+		return 0;
+	}
+	assert_int_equal(loop_new(&g.loop), 0);
+	for (int i = 0; i < 3; i++)
+		if (etcd_start() == 0) {
+			snprintf(g.dead, sizeof(g.dead), "http://127.0.0.1:%d", free_port());
+			return 0;
+		}
+	fail_msg("etcd exited at start three times (log: %s)", g.log);
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	if (g.pid > 0) {
+		(void)kill(g.pid, SIGTERM);
+		(void)waitpid(g.pid, NULL, 0);
+	}
+	g.loop = loop_free(g.loop);
+	curl_global_cleanup();
+	return 0;
+}
+
+#define NEED_ETCD()                                                                        \
+	do {                                                                               \
+		if (g.missing) {                                                           \
+			print_message("etcd is not installed (no `etcd` in PATH: apt-get " \
+				      "install etcd-server), skipping\n");                 \
+			skip();                                                            \
+		}                                                                          \
+	} while (0)
+
+static int64_t txn(struct etcd *c, const struct etcd_op *ops, size_t n)
+{
+	struct etcd_error err = { "" };
+	int64_t rev = 0;
+	int r = etcd_txn(c, ops, n, &rev, &err);
+
+	if (r < 0)
+		fail_msg("txn: %d %s", r, err.message);
+	assert_true(rev > 0);
+	return rev;
+}
+
+static int64_t put(struct etcd *c, const char *key, const char *value)
+{
+	struct etcd_op op = { ETCD_OP_PUT, key, value, strlen(value), 0 };
+
+	return txn(c, &op, 1);
+}
+
+static size_t range(struct etcd *c, const char *prefix, struct etcd_kv **kvs, int64_t *rev)
+{
+	struct etcd_error err = { "" };
+	size_t n = 0;
+	int r = etcd_range_prefix(c, prefix, kvs, &n, rev, &err);
+
+	if (r < 0)
+		fail_msg("range %s: %d %s", prefix, r, err.message);
+	return n;
+}
+
+static void test_range_prefix(void **state)
+{
+	static const char binary[] = { 'a', 0, (char)0xff, '\n', 'z' };
+	struct etcd_op ops[] = {
+		{ ETCD_OP_PUT, "/r/b", "B", 1, 0 },
+		{ ETCD_OP_PUT, "/r/a", binary, sizeof(binary), 0 },
+		{ ETCD_OP_PUT, "/r/c/d", "", 0, 0 },
+		{ ETCD_OP_PUT, "/r", "outside", 7, 0 },
+		{ ETCD_OP_PUT, "/r0", "outside", 7, 0 },
+		{ ETCD_OP_PUT, "/rx", "outside", 7, 0 },
+	};
+	struct etcd_kv *kvs = NULL;
+	struct etcd *c;
+	int64_t rev, written;
+	size_t n;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	written = txn(c, ops, ARRAY_SIZE(ops));
+	n = range(c, "/r/", &kvs, &rev);
+	assert_true(rev >= written);
+	assert_int_equal(n, 3);
+	assert_string_equal(kvs[0].key, "/r/a");
+	assert_int_equal(kvs[0].value_len, sizeof(binary));
+	assert_memory_equal(kvs[0].value, binary, sizeof(binary));
+	assert_string_equal(kvs[1].key, "/r/b");
+	assert_string_equal(kvs[1].value, "B");
+	assert_string_equal(kvs[2].key, "/r/c/d");
+	assert_int_equal(kvs[2].value_len, 0);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(kvs[i].mod_revision, written);
+		assert_int_equal(kvs[i].create_revision, written);
+		assert_int_equal(kvs[i].version, 1);
+		assert_int_equal(kvs[i].lease, 0);
+	}
+	etcd_kvs_free(kvs, n);
+	/* nothing there: no keys, the store's revision */
+	assert_int_equal(range(c, "/nothing/", &kvs, &rev), 0);
+	assert_true(rev >= written);
+	etcd_kvs_free(kvs, 0);
+	/* "" is every key */
+	n = range(c, "", &kvs, &rev);
+	assert_true(n >= 6);
+	etcd_kvs_free(kvs, n);
+	assert_string_equal(etcd_current_url(c), g.url);
+	etcd_free(c);
+}
+
+static void test_txn(void **state)
+{
+	struct etcd_op setup_ops[] = {
+		{ ETCD_OP_PUT, "/x/a", "1", 1, 0 },   { ETCD_OP_PUT, "/x/p/1", "1", 1, 0 },
+		{ ETCD_OP_PUT, "/x/p/2", "2", 1, 0 }, { ETCD_OP_PUT, "/x/p", "3", 1, 0 },
+		{ ETCD_OP_PUT, "/x/q", "4", 1, 0 },
+	};
+	struct etcd_op change[] = {
+		{ .type = ETCD_OP_DELETE, .key = "/x/a" },
+		{ .type = ETCD_OP_DELETE_PREFIX, .key = "/x/p/" },
+		{ ETCD_OP_PUT, "/x/new", "n", 1, 0 },
+	};
+	/* a lease that does not exist: etcd refuses the whole transaction */
+	struct etcd_op refused[] = {
+		{ ETCD_OP_PUT, "/x/never", "n", 1, 0 },
+		{ ETCD_OP_PUT, "/x/never2", "n", 1, 424242 },
+	};
+	struct etcd_op nothing = { .type = ETCD_OP_DELETE, .key = "/x/missing" };
+	struct etcd_op bad = { ETCD_OP_PUT, "", "v", 1, 0 };
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	int64_t rev, r1, r2, r3 = 0;
+	struct etcd *c;
+	size_t n;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	r1 = txn(c, setup_ops, ARRAY_SIZE(setup_ops));
+	r2 = txn(c, change, ARRAY_SIZE(change));
+	assert_int_equal(r2, r1 + 1); /* one revision for the whole transaction */
+	n = range(c, "/x/", &kvs, &rev);
+	assert_int_equal(n, 3);
+	assert_string_equal(kvs[0].key, "/x/new");
+	assert_int_equal(kvs[0].mod_revision, r2);
+	assert_string_equal(kvs[1].key, "/x/p"); /* not under "/x/p/" */
+	assert_string_equal(kvs[2].key, "/x/q");
+	etcd_kvs_free(kvs, n);
+
+	assert_int_equal(etcd_txn(c, refused, ARRAY_SIZE(refused), &r3, &err), -EIO);
+	assert_non_null(strstr(err.message, "lease not found"));
+	assert_int_equal(r3, 0);
+	n = range(c, "/x/never", &kvs, &rev);
+	assert_int_equal(n, 0); /* all or nothing */
+	assert_int_equal(rev, r2);
+	etcd_kvs_free(kvs, n);
+
+	/* a transaction that changes nothing: the store's revision */
+	assert_int_equal(txn(c, &nothing, 1), r2);
+
+	assert_int_equal(etcd_txn(c, &bad, 1, &r3, &err), -EINVAL);
+	assert_int_equal(etcd_txn(c, &nothing, 0, &r3, &err), -EINVAL);
+	etcd_free(c);
+}
+
+static void test_lease(void **state)
+{
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	int64_t id = 0, ttl = -1, rev;
+	struct etcd *c;
+	size_t n;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	assert_int_equal(etcd_lease_grant(c, 60, &id, &err), 0);
+	assert_true(id > 0);
+	assert_int_equal(etcd_lease_keepalive(c, id, &ttl, &err), 0);
+	assert_int_equal(ttl, 60);
+	{
+		struct etcd_op op = { ETCD_OP_PUT, "/l/k", "v", 1, id };
+
+		txn(c, &op, 1);
+	}
+	n = range(c, "/l/", &kvs, &rev);
+	assert_int_equal(n, 1);
+	assert_int_equal(kvs[0].lease, id);
+	etcd_kvs_free(kvs, n);
+
+	assert_int_equal(etcd_lease_revoke(c, id, &err), 0);
+	/* its keys went with it, at once */
+	assert_int_equal(range(c, "/l/", &kvs, &rev), 0);
+	etcd_kvs_free(kvs, 0);
+	assert_int_equal(etcd_lease_keepalive(c, id, &ttl, &err), 0);
+	assert_int_equal(ttl, 0);
+	assert_int_equal(etcd_lease_revoke(c, id, &err), -ENOENT);
+	assert_int_equal(etcd_lease_grant(c, 0, &id, &err), -EINVAL);
+	etcd_free(c);
+}
+
+/* ---- the watch ---- */
+
+struct seen {
+	size_t batches;
+	int64_t batch_revision[8];
+	size_t batch_size[8];
+	struct {
+		enum etcd_event_type type;
+		char key[64], value[64];
+		int64_t mod_revision;
+	} ev[32];
+	size_t n;
+	bool ended;
+	int error;
+	int64_t compact;
+	char message[256];
+	/* restart from `ended` */
+	struct etcd *restart;
+	const char *prefix;
+	int64_t from;
+	int restarts;
+};
+
+static void on_batch(const struct etcd_watch_batch *b, void *userdata)
+{
+	struct seen *s = userdata;
+
+	assert_true(s->batches < 8);
+	s->batch_revision[s->batches] = b->revision;
+	s->batch_size[s->batches++] = b->n_events;
+	for (size_t i = 0; i < b->n_events; i++) {
+		assert_true(s->n < 32);
+		s->ev[s->n].type = b->events[i].type;
+		snprintf(s->ev[s->n].key, 64, "%s", b->events[i].kv.key);
+		snprintf(s->ev[s->n].value, 64, "%s", b->events[i].kv.value);
+		s->ev[s->n++].mod_revision = b->events[i].kv.mod_revision;
+	}
+}
+
+static const struct etcd_watch_ops watch_ops;
+
+static void on_ended(int error, int64_t compact, const struct etcd_error *err, void *userdata)
+{
+	struct seen *s = userdata;
+
+	if (s->restart && s->restarts++ == 0) {
+		/* the caller's restart, from inside `ended` */
+		assert_int_equal(error, -EHOSTUNREACH);
+		assert_int_equal(etcd_watch(s->restart, s->prefix, s->from, &watch_ops, s), 0);
+		return;
+	}
+	s->ended = true;
+	s->error = error;
+	s->compact = compact;
+	snprintf(s->message, sizeof(s->message), "%s", err->message);
+}
+
+static const struct etcd_watch_ops watch_ops = { .batch = on_batch, .ended = on_ended };
+
+/* Runs the loop until cond holds (fails after WAIT_TIMEOUT_MS). */
+#define RUN_UNTIL(cond)                                                      \
+	do {                                                                 \
+		int64_t t0_ = now_msec();                                    \
+		while (!(cond)) {                                            \
+			assert_true(loop_iterate(g.loop, 100) >= 0);         \
+			if (now_msec() - t0_ > WAIT_TIMEOUT_MS)              \
+				fail_msg("timed out waiting for %s", #cond); \
+		}                                                            \
+	} while (0)
+
+static void test_watch_txn(void **state)
+{
+	struct etcd_op ops[] = {
+		{ ETCD_OP_PUT, "/w/a", "A", 1, 0 },
+		{ ETCD_OP_PUT, "/w/b", "B", 1, 0 },
+		{ .type = ETCD_OP_DELETE, .key = "/w/c" },
+	};
+	struct seen s = { 0 };
+	struct etcd *c;
+	int64_t start, rev, later;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	start = put(c, "/w/c", "C");
+	assert_int_equal(etcd_watch(c, "/w/", start, &watch_ops, &s), 0);
+	assert_true(etcd_watching(c));
+	assert_int_equal(etcd_watch(c, "/w/", start, &watch_ops, &s), -EBUSY);
+	/* its first event: the watch is live from here on */
+	RUN_UNTIL(s.batches >= 1);
+	assert_int_equal(s.batch_size[0], 1);
+	assert_int_equal(s.batch_revision[0], start);
+	assert_string_equal(s.ev[0].key, "/w/c");
+
+	rev = txn(c, ops, ARRAY_SIZE(ops));
+	RUN_UNTIL(s.batches >= 2);
+	/* the transaction's events: one batch, in order, one revision */
+	assert_int_equal(s.batch_size[1], 3);
+	assert_int_equal(s.batch_revision[1], rev);
+	assert_int_equal(s.ev[1].type, ETCD_EVENT_PUT);
+	assert_string_equal(s.ev[1].key, "/w/a");
+	assert_string_equal(s.ev[1].value, "A");
+	assert_string_equal(s.ev[2].key, "/w/b");
+	assert_int_equal(s.ev[3].type, ETCD_EVENT_DELETE);
+	assert_string_equal(s.ev[3].key, "/w/c");
+	assert_string_equal(s.ev[3].value, "");
+	for (size_t i = 1; i < 4; i++)
+		assert_int_equal(s.ev[i].mod_revision, rev);
+	/* then the next change alone; the key outside the prefix never */
+	put(c, "/wx", "outside");
+	later = put(c, "/w/a", "A2");
+	RUN_UNTIL(s.batches >= 3);
+	assert_int_equal(s.batch_size[2], 1);
+	assert_int_equal(s.batch_revision[2], later);
+	assert_string_equal(s.ev[4].value, "A2");
+	assert_false(s.ended);
+
+	etcd_watch_cancel(c);
+	assert_false(etcd_watching(c));
+	put(c, "/w/z", "after");
+	/* a watch on another prefix sees its change: the cancelled one reported nothing */
+	{
+		struct seen s2 = { 0 };
+
+		assert_int_equal(etcd_watch(c, "/w2/", start, &watch_ops, &s2), 0);
+		put(c, "/w2/k", "v");
+		RUN_UNTIL(s2.batches >= 1);
+		etcd_watch_cancel(c);
+	}
+	assert_int_equal(s.batches, 3);
+	assert_false(s.ended);
+	etcd_free(c);
+}
+
+/* From a past revision etcd sends what the watch catches up on in one message: still one
+ * batch per transaction. */
+static void test_watch_catch_up(void **state)
+{
+	struct etcd_op two[] = {
+		{ ETCD_OP_PUT, "/cu/a", "1", 1, 0 },
+		{ ETCD_OP_PUT, "/cu/b", "2", 1, 0 },
+	};
+	struct etcd_op mixed[] = {
+		{ ETCD_OP_PUT, "/cu/c", "3", 1, 0 },
+		{ .type = ETCD_OP_DELETE, .key = "/cu/a" },
+	};
+	struct seen s = { 0 };
+	struct etcd *c;
+	int64_t r1, r2, r3;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	r1 = txn(c, two, 2);
+	r2 = put(c, "/cu/b", "2b");
+	r3 = txn(c, mixed, 2);
+	assert_int_equal(etcd_watch(c, "/cu/", r1, &watch_ops, &s), 0);
+	RUN_UNTIL(s.n >= 5);
+	assert_int_equal(s.batches, 3);
+	assert_int_equal(s.batch_size[0], 2);
+	assert_int_equal(s.batch_revision[0], r1);
+	assert_int_equal(s.batch_size[1], 1);
+	assert_int_equal(s.batch_revision[1], r2);
+	assert_int_equal(s.batch_size[2], 2);
+	assert_true(s.batch_revision[2] >= r3);
+	assert_int_equal(s.ev[3].mod_revision, r3);
+	assert_int_equal(s.ev[4].type, ETCD_EVENT_DELETE);
+	etcd_free(c);
+}
+
+/* A lease that is not renewed expires: its key's DELETE arrives on the watch. */
+static void test_lease_expiry(void **state)
+{
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	struct seen s = { 0 };
+	int64_t id = 0, ttl = -1, rev;
+	struct etcd *c;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	assert_int_equal(etcd_lease_grant(c, 1, &id, &err), 0);
+	{
+		struct etcd_op op = { ETCD_OP_PUT, "/e/k", "v", 1, id };
+
+		rev = txn(c, &op, 1);
+	}
+	assert_int_equal(etcd_watch(c, "/e/", rev, &watch_ops, &s), 0);
+	RUN_UNTIL(s.n >= 2);
+	assert_int_equal(s.ev[0].type, ETCD_EVENT_PUT);
+	assert_int_equal(s.ev[1].type, ETCD_EVENT_DELETE);
+	assert_string_equal(s.ev[1].key, "/e/k");
+	assert_int_equal(etcd_lease_keepalive(c, id, &ttl, &err), 0);
+	assert_int_equal(ttl, 0);
+	assert_int_equal(range(c, "/e/", &kvs, &rev), 0);
+	etcd_kvs_free(kvs, 0);
+	etcd_free(c);
+}
+
+static void compact(int64_t revision)
+{
+	char url[128], body[64];
+	CURL *easy = curl_easy_init();
+	long status = 0;
+	FILE *null = fopen("/dev/null", "w");
+
+	snprintf(url, sizeof(url), "%s/v3/kv/compaction", g.url);
+	snprintf(body, sizeof(body), "{\"revision\":\"%lld\",\"physical\":true}",
+		 (long long)revision);
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, null);
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	assert_int_equal(curl_easy_perform(easy), CURLE_OK);
+	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	assert_int_equal(status, 200);
+	curl_easy_cleanup(easy);
+	fclose(null);
+}
+
+static void test_watch_compacted(void **state)
+{
+	struct seen s = { 0 };
+	struct etcd *c;
+	int64_t first, last;
+
+	NEED_ETCD();
+	c = client(g.url, NULL);
+	first = put(c, "/k/1", "1");
+	put(c, "/k/2", "2");
+	last = put(c, "/k/3", "3");
+	compact(last);
+	assert_int_equal(etcd_watch(c, "/k/", first, &watch_ops, &s), 0);
+	RUN_UNTIL(s.ended);
+	assert_int_equal(s.error, -ESTALE);
+	assert_int_equal(s.compact, last);
+	assert_int_equal(s.batches, 0);
+	assert_false(etcd_watching(c));
+	/* from the compacted revision on, it works */
+	s = (struct seen){ 0 };
+	assert_int_equal(etcd_watch(c, "/k/", last, &watch_ops, &s), 0);
+	RUN_UNTIL(s.batches >= 1);
+	assert_string_equal(s.ev[0].key, "/k/3");
+	etcd_free(c);
+}
+
+static void test_failover(void **state)
+{
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	struct etcd *c;
+	int64_t rev, t0;
+	size_t n;
+	char dead2[64];
+
+	NEED_ETCD();
+	/* a dead member first: the live one answers, and is asked first from then on */
+	c = client(g.dead, g.url);
+	assert_string_equal(etcd_current_url(c), g.dead);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), 0);
+	etcd_kvs_free(kvs, n);
+	assert_string_equal(etcd_current_url(c), g.url);
+	put(c, "/f/k", "v");
+	etcd_free(c);
+
+	/* all dead: -EHOSTUNREACH, at once (connection refused) */
+	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d", free_port());
+	c = client(g.dead, dead2);
+	t0 = now_msec();
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EHOSTUNREACH);
+	assert_true(now_msec() - t0 < 1000);
+	assert_non_null(strstr(err.message, "127.0.0.1"));
+	assert_int_equal(etcd_txn(c, &(struct etcd_op){ ETCD_OP_PUT, "/f/k", "v", 1, 0 }, 1, &rev,
+				  &err),
+			 -EHOSTUNREACH);
+	etcd_free(c);
+}
+
+/* A watch that cannot reach its member ends; restarted from `ended`, it goes to the next. */
+static void test_watch_failover(void **state)
+{
+	struct seen s = { 0 };
+	struct etcd *c, *w;
+	int64_t rev;
+
+	NEED_ETCD();
+	w = client(g.url, NULL);
+	rev = put(w, "/wf/a", "1");
+	c = client(g.dead, g.url);
+	s.restart = c;
+	s.prefix = "/wf/";
+	s.from = rev;
+	assert_int_equal(etcd_watch(c, "/wf/", rev, &watch_ops, &s), 0);
+	RUN_UNTIL(s.batches >= 1);
+	assert_int_equal(s.restarts, 1);
+	assert_string_equal(s.ev[0].key, "/wf/a");
+	assert_string_equal(etcd_current_url(c), g.url);
+	assert_false(s.ended);
+	etcd_free(c);
+	etcd_free(w);
+}
+
+static void test_config(void **state)
+{
+	const char *bad_urls[] = { "ftp://x:1",	    "http://",	  "http://u:p@h:1",
+				   "http://h:1/?a", "http://h 1", "127.0.0.1:2379" };
+	const char *good[] = { "http://127.0.0.1:2379/" };
+	struct etcd_config cfg = { .urls = good, .n_urls = 1 };
+	struct etcd *c = NULL;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad_urls); i++) {
+		struct etcd_config b = { .urls = &bad_urls[i], .n_urls = 1 };
+
+		assert_int_equal(etcd_new(NULL, &b, &c), -EINVAL);
+	}
+	cfg.n_urls = 0;
+	assert_int_equal(etcd_new(NULL, &cfg, &c), -EINVAL);
+	cfg.n_urls = 1;
+	cfg.cert = "/c.pem"; /* without its key */
+	assert_int_equal(etcd_new(NULL, &cfg, &c), -EINVAL);
+	cfg.cert = NULL;
+	assert_int_equal(etcd_new(NULL, &cfg, &c), 0);
+	assert_string_equal(etcd_current_url(c), "http://127.0.0.1:2379");
+	/* no loop: no watch */
+	assert_int_equal(etcd_watch(c, "/", 1, &watch_ops, NULL), -EINVAL);
+	etcd_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),	     cmocka_unit_test(test_range_prefix),
+		cmocka_unit_test(test_txn),	     cmocka_unit_test(test_lease),
+		cmocka_unit_test(test_watch_txn),    cmocka_unit_test(test_watch_catch_up),
+		cmocka_unit_test(test_lease_expiry), cmocka_unit_test(test_watch_compacted),
+		cmocka_unit_test(test_failover),     cmocka_unit_test(test_watch_failover),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
