@@ -98,6 +98,12 @@ static int print_check(json_t *o)
 	json_array_foreach(json_object_get(o, "kernel"), i, k) {
 		fputs(i ? ", " : " ", stdout);
 		print_sanitized(stdout, json_str(k, "endpoint", "?"));
+		if (json_is_true(json_object_get(k, "remote"))) {
+			/* modelled from the fleet's store; its kernel is on its node */
+			fputs(" enforced on node ", stdout);
+			print_sanitized(stdout, json_str(k, "node", "?"));
+			continue;
+		}
 		fputs(json_is_true(json_object_get(k, "in_sync")) ? " in sync"
 								  : " DIFFERS from the plan",
 		      stdout);

@@ -17,6 +17,7 @@
 #include "macro.h"
 
 #define ETCD_MAX_URL 512
+#define KEEP_BODY_BUFFER (1024u * 1024)
 #define ETCD_MAX_ERROR_BODY (64u * 1024) /* what is kept of an error answer */
 #define DEFAULT_CONNECT_TIMEOUT_MS 1000
 #define DEFAULT_REQUEST_TIMEOUT_MS 5000
@@ -253,6 +254,12 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 	struct etcd_error last = { "no member answered" };
 
 	*ret_status = 0;
+	/* The buffer of a big answer (the first range of a fleet) is not kept for small ones. */
+	if (c->allocated > KEEP_BODY_BUFFER) {
+		free(c->body);
+		c->body = NULL;
+		c->allocated = 0;
+	}
 	for (size_t k = 0; k < c->n_urls; k++) {
 		size_t i = (c->current + k) % c->n_urls;
 		char url[ETCD_MAX_URL + 64];
@@ -294,7 +301,11 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 			return -EIO;
 		}
 		if (res == CURLE_OK) {
+			size_t m;
+
 			etcd_parse_error(answer(c), c->len, &last);
+			m = strlen(last.message);
+			snprintf(last.message + m, sizeof(last.message) - m, " (HTTP %ld)", status);
 			best = -EIO;
 			*ret_status = status;
 		} else {
@@ -638,7 +649,7 @@ static void watch_done(CURL *easy, CURLcode res, void *userdata)
 		w->end_error = -EIO;
 		return;
 	}
-	/* Unreachable, or the stream broke: the caller's next watch goes to the next member. */
+	/* Unreachable, or the stream broke. */
 	if (w->status == 0)
 		w->end_error = res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH;
 	else
@@ -646,8 +657,6 @@ static void watch_done(CURL *easy, CURLcode res, void *userdata)
 	set_err(&w->end_err, "%s: %s", c->urls[w->member],
 		res != CURLE_OK ? (w->errbuf[0] ? w->errbuf : curl_easy_strerror(res))
 				: "etcd closed the watch stream");
-	if (c->current == w->member)
-		c->current = (w->member + 1) % c->n_urls;
 }
 
 /* Reports what the stream delivered, then its end: outside libcurl's callbacks, so that the
@@ -682,6 +691,11 @@ static void watch_dispatch(void *userdata)
 			void *ud = w->userdata;
 			int error = w->end_error;
 
+			/* Whatever ended it but a compaction (the member could not be reached,
+			 * broke the stream, refused or garbled it), the caller's next watch goes to
+			 * the next member. */
+			if (error != -ESTALE && c->current == w->member)
+				c->current = (w->member + 1) % c->n_urls;
 			c->watch = NULL;
 			watch_req_free(w);
 			ops->ended(error, compact, &err, ud);

@@ -19,12 +19,17 @@
  * to the next URL, each member at most once per request. A request that reached a member
  * that answered with an error is not tried elsewhere.
  *
- * The watch is a stream read from the loop (libcurl multi, driven by the loop's epoll): one at
- * a time per client; its batches and its end are reported to the callback.
+ * The watch is a stream read from the loop (libcurl multi through http-multi.h, driven by the
+ * loop's epoll): one at a time per client; its batches and its end are reported to the
+ * callbacks, always from the loop and outside libcurl's callbacks. A watch that ends for any
+ * reason but a compaction (its member could not be reached, broke or refused the stream, sent
+ * something malformed) moves the client to the next URL, so that the caller's restart goes
+ * there.
  *
- * Errors: -EHOSTUNREACH (no member answered), -ETIMEDOUT, -EBADMSG (malformed answer; message
- * says what), -E2BIG (answer over the bound), -EIO (etcd answered with an error: message holds
- * it), -ENOMEM, -EINVAL (bad arguments).
+ * Errors: -EHOSTUNREACH (no member answered), -ETIMEDOUT (one timed out, none answered),
+ * -EBADMSG (malformed answer; message says what), -E2BIG (answer over the bound), -EIO (etcd
+ * answered with an error: message holds it and the HTTP status), -ENOMEM, -EINVAL (bad
+ * arguments). The watch adds -ECONNRESET (the stream broke or etcd closed it) and -ESTALE.
  */
 
 #define ETCD_MAX_URLS 16
@@ -34,7 +39,9 @@
 #define ETCD_MAX_VALUE (1536u * 1024) /* etcd's own default request limit is 1.5 MiB */
 
 struct etcd_config {
-	const char *const *urls; /* "http://127.0.0.1:2379" or "https://..." */
+	/* "http://127.0.0.1:2379" or "https://...": no user info, query or fragment (URLs
+	 * are logged and shown as they are); a trailing '/' is dropped. */
+	const char *const *urls;
 	size_t n_urls;
 	const char *cacert;	     /* PEM file of the CA (https); NULL: the system's */
 	const char *cert;	     /* client certificate (PEM); NULL: none */
@@ -80,6 +87,7 @@ struct etcd_error {
 	char message[256];
 };
 
+/* loop may be NULL: unary requests only (etcd_watch is then -EINVAL). */
 int etcd_new(struct loop *loop, const struct etcd_config *cfg, struct etcd **ret);
 struct etcd *etcd_free(struct etcd *c);
 /* The URL that answered last (for status), never NULL. */
@@ -97,24 +105,33 @@ int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **ret_k
 int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_revision,
 	     struct etcd_error *err);
 int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *ret_id, struct etcd_error *err);
-/* The lease's remaining TTL: 0 (and success) when it has expired. */
+/* The lease's remaining TTL (etcd answers its full TTL: renewed): 0 (and success) when it
+ * has expired. */
 int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ret_ttl, struct etcd_error *err);
+/* -ENOENT when etcd has no such lease (expired or revoked already). */
 int etcd_lease_revoke(struct etcd *c, int64_t id, struct etcd_error *err);
 
 /* ---- the watch ---- */
 
+/* The events of one revision: one transaction's, in its order. etcd sends what a watch from a
+ * past revision catches up on as one message of many revisions; the client splits it. */
 struct etcd_watch_batch {
-	int64_t revision; /* header revision of the message */
+	/* The watch has seen every change up to this revision (to resume from revision + 1):
+	 * the events' mod_revision, or the message's header revision (>= it) for the last batch
+	 * of a message. */
+	int64_t revision;
 	const struct etcd_event *events;
 	size_t n_events;
 };
 
 struct etcd_watch_ops {
-	/* Events of one message, in order (a transaction's events come in one message). */
+	/* Never empty (etcd's "created" and progress messages are not reported). May cancel the
+	 * watch, start another after cancelling, make unary requests; not free the client. */
 	void (*batch)(const struct etcd_watch_batch *b, void *userdata);
 	/* The watch ended: the stream broke or was refused (error < 0, err says why), or the
 	 * start revision was compacted (error == -ESTALE, compact_revision set): the caller
-	 * re-lists. The watch is gone when this is called; etcd_watch may be called in it. */
+	 * re-lists. Batches received before the end are reported first. The watch is gone
+	 * when this is called; etcd_watch may be called in it. */
 	void (*ended)(int error, int64_t compact_revision, const struct etcd_error *err,
 		      void *userdata);
 };

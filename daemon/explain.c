@@ -246,7 +246,7 @@ static json_t *direction_json(const struct endpoint *e, enum policy_dir dir,
 		      v.tier < _POLICY_TIER_MAX ? policy_tier_to_string(v.tier) : NULL);
 	/* Egress is enforced again on the host side, where the workload cannot touch it; say
 	 * when it is not. */
-	if (o && dir == POLICY_DIR_EGRESS)
+	if (o && dir == POLICY_DIR_EGRESS && e->kind != ENDPOINT_KIND_REMOTE)
 		json_object_set_new(o, "guard", view_guard(&e->guard));
 	policy_verdict_done(&v);
 	return o;
@@ -345,7 +345,8 @@ int explain_check(const struct registry *reg, const struct policy_emit_options *
 		if (!e || (i == 1 && e == a.e))
 			continue;
 		k = kernel_json(e, emit);
-		if (k && !json_is_true(json_object_get(k, "in_sync")))
+		if (k && !json_is_true(json_object_get(k, "in_sync")) &&
+		    !json_is_true(json_object_get(k, "remote")))
 			mismatch = true;
 		json_array_append_new(kernel, k);
 	}

@@ -33,6 +33,92 @@ static bool str_is(const char *a, const char *b)
 	return a && streq(a, b);
 }
 
+/* A --store value's fault: -EINVAL with *reterr. */
+static int fail_inval(char **reterr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail_inval(char **reterr, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (reterr) {
+		va_start(ap, fmt);
+		if (vasprintf(reterr, fmt, ap) < 0)
+			*reterr = NULL;
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+void fleet_store_urls_free(char **urls, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+}
+
+/* http[s]://HOST[:PORT][/]: printable, no credentials, no query. */
+static const char *store_url_invalid(const char *u, size_t len)
+{
+	size_t skip = len >= 7 && strncmp(u, "http://", 7) == 0	   ? 7
+		      : len >= 8 && strncmp(u, "https://", 8) == 0 ? 8
+								   : 0;
+
+	if (!skip)
+		return "not http:// or https://";
+	if (len == skip)
+		return "no host";
+	if (len > 256)
+		return "longer than 256 bytes";
+	for (size_t i = skip; i < len; i++) {
+		if (u[i] <= ' ' || u[i] >= 0x7f)
+			return "a space or a character that is not printable ASCII";
+		if (u[i] == '@')
+			return "credentials in a URL would be logged: use --store-cert";
+		if (u[i] == '?' || u[i] == '#')
+			return "a query or fragment";
+	}
+	return NULL;
+}
+
+int fleet_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr)
+{
+	char **urls = NULL;
+	size_t n = 0;
+	const char *p;
+
+	if (strncmp(spec, "etcd:", 5) != 0)
+		return fail_inval(reterr, "--store: 'etcd:URL[,URL...]', not '%s'", spec);
+	p = spec + 5;
+	for (;;) {
+		size_t len = strcspn(p, ",");
+		const char *why = store_url_invalid(p, len);
+		char **grown;
+
+		if (why) {
+			fleet_store_urls_free(urls, n);
+			return fail_inval(reterr, "--store: URL %zu ('%.*s'): %s", n + 1,
+					  (int)(len > 256 ? 256 : len), p, why);
+		}
+		if (n == FLEET_MAX_STORE_URLS) {
+			fleet_store_urls_free(urls, n);
+			return fail_inval(reterr, "--store: more than %d URLs",
+					  FLEET_MAX_STORE_URLS);
+		}
+		grown = realloc(urls, (n + 1) * sizeof(*urls));
+		if (!grown || !(grown[n] = strndup(p, len))) {
+			fleet_store_urls_free(grown ? grown : urls, n);
+			return -ENOMEM;
+		}
+		urls = grown;
+		n++;
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	*ret = urls;
+	*ret_n = n;
+	return 0;
+}
+
 /* ---- keys ---- */
 
 /* One segment of a key: a name as Kubernetes objects and nodes have them. */
@@ -58,6 +144,10 @@ void fleet_key_parse(const char *key, struct fleet_key *k)
 	const char *p;
 
 	*k = (struct fleet_key){ .kind = FLEET_KEY_OTHER };
+	if (streq(key, FLEET_REVISION_KEY)) {
+		k->kind = FLEET_KEY_REVISION;
+		return;
+	}
 	if (strncmp(key, FLEET_POLICY_PREFIX, strlen(FLEET_POLICY_PREFIX)) == 0) {
 		p = key + strlen(FLEET_POLICY_PREFIX);
 		for (size_t i = 0; i < ARRAY_SIZE(policy_kinds); i++) {
@@ -103,8 +193,10 @@ char *fleet_policy_key(const char *kind, const char *ns, const char *name)
 {
 	char *s;
 
-	if (ns ? asprintf(&s, FLEET_POLICY_PREFIX "%s/%s/%s", kind, ns, name)
-	       : asprintf(&s, FLEET_POLICY_PREFIX "%s/%s", kind, name) < 0)
+	int r = ns ? asprintf(&s, FLEET_POLICY_PREFIX "%s/%s/%s", kind, ns, name)
+		   : asprintf(&s, FLEET_POLICY_PREFIX "%s/%s", kind, name);
+
+	if (r < 0)
 		return NULL;
 	return s;
 }
@@ -113,7 +205,9 @@ static char *key2(const char *prefix, const char *a, const char *b)
 {
 	char *s;
 
-	if (b ? asprintf(&s, "%s%s/%s", prefix, a, b) : asprintf(&s, "%s%s", prefix, a) < 0)
+	int r = b ? asprintf(&s, "%s%s/%s", prefix, a, b) : asprintf(&s, "%s%s", prefix, a);
+
+	if (r < 0)
 		return NULL;
 	return s;
 }

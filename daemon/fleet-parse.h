@@ -17,13 +17,24 @@
 #define FLEET_ENDPOINTS_PREFIX FLEET_PREFIX "endpoints/"
 #define FLEET_NODES_PREFIX FLEET_PREFIX "nodes/"
 #define FLEET_MEMBERS_PREFIX FLEET_PREFIX "members/"
+/* Written by every change of policies (with them, in its transaction): its mod_revision is the
+ * newest policy revision, deletions included, which a re-list cannot see otherwise. */
+#define FLEET_REVISION_KEY FLEET_PREFIX "policy-revision"
 #define FLEET_MAX_NAME 253
+
+/* The URLs of a --store value ("etcd:URL[,URL...]"): each http:// or https://, without
+ * credentials (they would be logged), at most FLEET_MAX_STORE_URLS. The caller frees the
+ * array and its strings (fleet_store_urls_free). -EINVAL with *reterr. */
+#define FLEET_MAX_STORE_URLS 16
+int fleet_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr);
+void fleet_store_urls_free(char **urls, size_t n);
 
 enum fleet_key_kind {
 	FLEET_KEY_POLICY,   /* kind, ns (NetworkPolicy only), name */
 	FLEET_KEY_ENDPOINT, /* node, name */
 	FLEET_KEY_NODE,	    /* node: its status */
 	FLEET_KEY_MEMBER,   /* node */
+	FLEET_KEY_REVISION, /* FLEET_REVISION_KEY */
 	FLEET_KEY_OTHER,    /* not segd's: ignored */
 	_FLEET_KEY_KIND_MAX,
 };

@@ -11,6 +11,7 @@
 #include "api.h"
 #include "audit.h"
 #include "engine.h"
+#include "fleet.h"
 #include "closer.h"
 #include "fdstore.h"
 #include "flows.h"
@@ -68,6 +69,7 @@ struct manager {
 	struct api *api;
 	struct metrics *metrics;
 	struct engine *engine;
+	struct fleet *fleet; /* --store: this node of a fleet */
 };
 
 /* ---- what the endpoints' sockets report ---- */
@@ -351,6 +353,7 @@ static int on_tick(void *userdata)
 	int a = api_timeout_ms(m->api), b = metrics_timeout_ms(m->metrics);
 
 	arm_retry(m);
+	fleet_flush(m->fleet);
 
 	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
@@ -565,6 +568,7 @@ struct manager *manager_free(struct manager *m)
 	m->api = api_free(m->api);
 	m->metrics = metrics_free(m->metrics);
 	m->engine = engine_free(m->engine);
+	m->fleet = fleet_free(m->fleet);
 	/* Closing our sockets leaves the tables in place (PERSIST): stopping segd never opens
 	 * anything. */
 	reconcile_done(&m->rc);
@@ -711,6 +715,22 @@ int manager_start(struct manager *m)
 		 "%zu endpoint(s)",
 		 m->store.n_namespaces, m->store.n_netpols, m->store.n_cnps, m->registry.n);
 
+	/* A fleet's node reads the store first; it enforces what it cached when the store does
+	 * not answer (fail static). */
+	if (m->settings.store) {
+		struct fleet_config fc = { .store = m->settings.store,
+					   .node = m->settings.node,
+					   .cacert = m->settings.store_cacert,
+					   .cert = m->settings.store_cert,
+					   .key = m->settings.store_key,
+					   .ttl_s = m->settings.node_ttl_s };
+
+		r = fleet_new(m->loop, &m->ops, &fc, &m->fleet);
+		if (r >= 0)
+			r = fleet_start(m->fleet);
+		if (r < 0)
+			return log_error_errno(r, "Failed to set up the fleet: %m");
+	}
 	r = reconcile_all(&m->rc, &updated);
 	if (r < 0)
 		return log_error_errno(r, "Failed to compile the stored state: %m");

@@ -549,8 +549,11 @@ json_t *ops_status(struct ops *o)
 		.config = o->config,
 		.engine = o->engine_status ? o->engine_status(o->userdata) : NULL,
 	};
+	json_t *st = view_status(&in);
 
-	return view_status(&in);
+	if (st && o->fleet)
+		json_object_set_new(st, "fleet", o->fleet->view(o->fleet->userdata));
+	return st;
 }
 
 int ops_flows(struct ops *o, const struct flows_filter *q, json_t **ret, struct op_error *err)

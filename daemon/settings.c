@@ -15,6 +15,7 @@
 #include "explain.h"
 #include "macro.h"
 #include "metrics.h"
+#include "fleet-parse.h"
 #include "settings.h"
 
 static int fail(char **reterr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -215,11 +216,11 @@ int settings_set(struct settings *s, const char *name, const char *v, char **ret
 	if (streq(name, "store")) {
 		char **urls = NULL;
 		size_t n_urls = 0;
-		int r = settings_store_urls(v, &urls, &n_urls, reterr);
+		int r = fleet_store_urls(v, &urls, &n_urls, reterr);
 
 		if (r < 0)
 			return r;
-		settings_store_urls_free(urls, n_urls);
+		fleet_store_urls_free(urls, n_urls);
 		return set_str(&s->store, v);
 	}
 	if (streq(name, "node")) {
@@ -431,76 +432,6 @@ const char *settings_restart_needed(const struct settings *a, const struct setti
 	if (a->flow_log_max_bytes != b->flow_log_max_bytes)
 		return "flow-log-max-size";
 	return NULL;
-}
-
-void settings_store_urls_free(char **urls, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(urls[i]);
-	free(urls);
-}
-
-/* http[s]://HOST[:PORT][/]: printable, no credentials, no query. */
-static const char *store_url_invalid(const char *u, size_t len)
-{
-	size_t skip = len >= 7 && strncmp(u, "http://", 7) == 0	   ? 7
-		      : len >= 8 && strncmp(u, "https://", 8) == 0 ? 8
-								   : 0;
-
-	if (!skip)
-		return "not http:// or https://";
-	if (len == skip)
-		return "no host";
-	if (len > 256)
-		return "longer than 256 bytes";
-	for (size_t i = skip; i < len; i++) {
-		if (u[i] <= ' ' || u[i] >= 0x7f)
-			return "a space or a character that is not printable ASCII";
-		if (u[i] == '@')
-			return "credentials in a URL would be logged: use --store-cert";
-		if (u[i] == '?' || u[i] == '#')
-			return "a query or fragment";
-	}
-	return NULL;
-}
-
-int settings_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr)
-{
-	char **urls = NULL;
-	size_t n = 0;
-	const char *p;
-
-	if (strncmp(spec, "etcd:", 5) != 0)
-		return fail(reterr, "--store: 'etcd:URL[,URL...]', not '%s'", spec);
-	p = spec + 5;
-	for (;;) {
-		size_t len = strcspn(p, ",");
-		const char *why = store_url_invalid(p, len);
-		char **grown;
-
-		if (why) {
-			settings_store_urls_free(urls, n);
-			return fail(reterr, "--store: URL %zu ('%.*s'): %s", n + 1,
-				    (int)(len > 256 ? 256 : len), p, why);
-		}
-		if (n == SETTINGS_MAX_STORE_URLS) {
-			settings_store_urls_free(urls, n);
-			return fail(reterr, "--store: more than %d URLs", SETTINGS_MAX_STORE_URLS);
-		}
-		grown = realloc(urls, (n + 1) * sizeof(*urls));
-		if (!grown || !(grown[n] = strndup(p, len))) {
-			settings_store_urls_free(grown ? grown : urls, n);
-			return -ENOMEM;
-		}
-		urls = grown;
-		n++;
-		if (!p[len])
-			break;
-		p += len + 1;
-	}
-	*ret = urls;
-	*ret_n = n;
-	return 0;
 }
 
 int settings_check(const struct settings *s, char **reterr)

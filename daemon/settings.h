@@ -64,12 +64,6 @@ int settings_set(struct settings *s, const char *name, const char *value, char *
 int settings_parse_text(struct settings *s, const char *file, const char *text, size_t len,
 			char **reterr);
 int settings_load_file(struct settings *s, const char *path, char **reterr);
-/* The URLs of a --store value ("etcd:URL[,URL...]"): each http:// or https://, without
- * credentials (they would be logged), at most SETTINGS_MAX_STORE_URLS. The caller frees the
- * array and its strings. -EINVAL with *reterr. */
-#define SETTINGS_MAX_STORE_URLS 16
-int settings_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr);
-void settings_store_urls_free(char **urls, size_t n);
 /* What options need together: --store and --node, --store-cert and --store-key, TLS files
  * only with --store. -EINVAL with *reterr. */
 int settings_check(const struct settings *s, char **reterr);

@@ -46,7 +46,7 @@ json_t *view_endpoint(const struct endpoint *e)
 		      endpoint_state_to_string(e->state), "error", e->error, "policies", pols,
 		      "isolation", "ingress", p && p->isolated[POLICY_DIR_INGRESS], "egress",
 		      p && p->isolated[POLICY_DIR_EGRESS]);
-	if (o)
+	if (o && e->kind != ENDPOINT_KIND_REMOTE) /* another node guards it */
 		json_object_set_new(o, "guard", view_guard(&e->guard));
 	if (o && e->retry.failures > 0) {
 		uint64_t now = now_usec();

@@ -9,9 +9,11 @@
 #     util-linux (nsenter, flock, setsid), passwd (groupadd/groupdel: test_audit),
 #     conntrack (tests/security: an attacker with CAP_NET_ADMIN forges a conntrack entry with
 #     `conntrack -I`, and the suite flushes what its attacks left in the attackers' namespaces),
-#     etcd-server, etcd-client and openssl (tests/lib/etcd.py: the fleet suite runs a real
-#     3-member etcd cluster, plain and TLS with client certificates made with the openssl CLI;
-#     etcdctl for what the JSON gateway does not show).
+#     etcd-server and etcd-client (a real etcd 3.4: the etcd client's unit test
+#     tests/daemon/test-etcd.c starts one on loopback ports, as the fleet tests do; etcdctl to
+#     look at a test's store by hand; tests/lib/etcd.py runs the fleet suite's 3-member
+#     clusters), openssl (tests/lib/etcd.py makes the TLS cluster's CA, server and client
+#     certificates with its CLI).
 # Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
 # and the demo), Docker (scripts/docker-env.sh: docker.io, containerd, runc for the Docker
 # suite) and the benchmarks' tools (tests/bench/run installs them).

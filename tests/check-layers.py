@@ -39,6 +39,8 @@ def module_of(filename):
         return "state"
     if name.startswith("registry-"):
         return "registry"
+    if name in ("fleet-write", "fleet-internal"):
+        return "fleet"
     if name.startswith("reconcile-"):
         return "reconcile"
     if name.startswith("etcd-"):

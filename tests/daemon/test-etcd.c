@@ -4,7 +4,7 @@
  * ports with a temporary data dir, and kills at the end: prefix ranges, transactions (atomic,
  * deletes of a key and of a prefix), leases (grant, keepalive, revoke, expiry), the watch
  * (a transaction's events in one batch, a compacted start revision, restart from `ended`),
- * failover across URLs. Without an `etcd` binary in PATH every test is skipped.
+ * failover across URLs, https with a client certificate. Without an `etcd` binary in PATH every test is skipped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,56 +27,22 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "etcd-fixture.h"
 #include "etcd.h"
 #include "fixture.h"
 #include "loop.h"
 #include "macro.h"
 #include "time-util.h"
 
-#define READY_TIMEOUT_MS 30000
 #define WAIT_TIMEOUT_MS 20000
 
 static struct {
 	bool missing; /* no etcd binary */
-	pid_t pid;
-	char url[64];
+	struct etcd_server server;
+	const char *url;
 	char dead[64]; /* a loopback port nobody listens on */
-	char log[300];
 	struct loop *loop;
 } g;
-
-static int free_port(void)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port;
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool etcd_in_path(void)
-{
-	const char *path = getenv("PATH");
-	char *copy, *save = NULL;
-	bool found = false;
-
-	if (!path)
-		return false;
-	copy = strdup(path);
-	for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-		char f[4096];
-
-		snprintf(f, sizeof(f), "%s/etcd", d);
-		found = access(f, X_OK) == 0;
-	}
-	free(copy);
-	return found;
-}
 
 static struct etcd *client(const char *a, const char *b)
 {
@@ -88,105 +54,35 @@ static struct etcd *client(const char *a, const char *b)
 	return c;
 }
 
-static void pause_ms(long ms)
-{
-	struct timespec ts = { 0, ms * 1000000L };
-
-	(void)nanosleep(&ts, NULL);
-}
-
-/* Starts etcd; 0 once it answers a range, -EAGAIN if it exited (a port taken meanwhile). */
-static int etcd_start(void)
-{
-	char dir[300], client_url[64], peer_url[64], cluster[96];
-	int cport = free_port(), pport = free_port();
-	struct etcd *c;
-	int64_t t0 = now_msec();
-
-	snprintf(dir, sizeof(dir), "%s/etcd-%d", fixture_tmpdir(), cport);
-	snprintf(g.log, sizeof(g.log), "%s/etcd-%d.log", fixture_tmpdir(), cport);
-	snprintf(client_url, sizeof(client_url), "http://127.0.0.1:%d", cport);
-	snprintf(peer_url, sizeof(peer_url), "http://127.0.0.1:%d", pport);
-	snprintf(cluster, sizeof(cluster), "t=%s", peer_url);
-	g.pid = fork();
-	assert_true(g.pid >= 0);
-	if (g.pid == 0) {
-		int fd = open(g.log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd >= 0) {
-			(void)dup2(fd, 1);
-			(void)dup2(fd, 2);
-		}
-		execlp("etcd", "etcd", "--name", "t", "--data-dir", dir, "--listen-client-urls",
-		       client_url, "--advertise-client-urls", client_url, "--listen-peer-urls",
-		       peer_url, "--initial-advertise-peer-urls", peer_url, "--initial-cluster",
-		       cluster, "--log-level", "warn", NULL);
-		_exit(127);
-	}
-	snprintf(g.url, sizeof(g.url), "%s", client_url);
-	c = client(g.url, NULL);
-	/* Ready when it answers: retried (connection refused is immediate) until it does. */
-	for (;;) {
-		struct etcd_error err;
-		struct etcd_kv *kvs = NULL;
-		size_t n;
-		int64_t rev;
-		int status;
-
-		if (etcd_range_prefix(c, "/", &kvs, &n, &rev, &err) == 0) {
-			etcd_kvs_free(kvs, n);
-			break;
-		}
-		if (waitpid(g.pid, &status, WNOHANG) == g.pid) {
-			g.pid = 0;
-			etcd_free(c);
-			return -EAGAIN;
-		}
-		if (now_msec() - t0 > READY_TIMEOUT_MS)
-			fail_msg("etcd did not answer within %d ms (log: %s): %s", READY_TIMEOUT_MS,
-				 g.log, err.message);
-		pause_ms(20);
-	}
-	etcd_free(c);
-	return 0;
-}
-
 static int setup(void **state)
 {
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (!etcd_in_path()) {
+	if (!etcd_fixture_have("etcd")) {
 		g.missing = true;
 		return 0;
 	}
 	assert_int_equal(loop_new(&g.loop), 0);
-	for (int i = 0; i < 3; i++)
-		if (etcd_start() == 0) {
-			snprintf(g.dead, sizeof(g.dead), "http://127.0.0.1:%d", free_port());
-			return 0;
-		}
-	fail_msg("etcd exited at start three times (log: %s)", g.log);
-	return -1;
+	etcd_server_start(&g.server, NULL);
+	g.url = g.server.url;
+	snprintf(g.dead, sizeof(g.dead), "http://127.0.0.1:%d", etcd_fixture_free_port());
+	return 0;
 }
 
 static int teardown(void **state)
 {
-	if (g.pid > 0) {
-		(void)kill(g.pid, SIGTERM);
-		(void)waitpid(g.pid, NULL, 0);
-	}
+	etcd_server_stop(&g.server);
 	g.loop = loop_free(g.loop);
 	curl_global_cleanup();
 	return 0;
 }
 
-#define NEED_ETCD()                                                                        \
-	do {                                                                               \
-		if (g.missing) {                                                           \
-			print_message("etcd is not installed (no `etcd` in PATH: apt-get " \
-				      "install etcd-server), skipping\n");                 \
-			skip();                                                            \
-		}                                                                          \
+#define NEED_ETCD()                                                                          \
+	do {                                                                                 \
+		if (g.missing) {                                                             \
+			print_message("# etcd is not installed (no `etcd` in PATH: apt-get " \
+				      "install etcd-server), skipping\n");                   \
+			skip();                                                              \
+		}                                                                            \
 	} while (0)
 
 static int64_t txn(struct etcd *c, const struct etcd_op *ops, size_t n)
@@ -620,7 +516,7 @@ static void test_failover(void **state)
 	etcd_free(c);
 
 	/* all dead: -EHOSTUNREACH, at once (connection refused) */
-	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d", free_port());
+	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d", etcd_fixture_free_port());
 	c = client(g.dead, dead2);
 	t0 = now_msec();
 	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EHOSTUNREACH);
@@ -682,14 +578,180 @@ static void test_config(void **state)
 	etcd_free(c);
 }
 
+/* A member that answers once with status and body (a child process), then exits; its URL. */
+static pid_t fake_member(int status, const char *body, char *url, size_t size)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	pid_t pid;
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(url, size, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char req[8192], head[256];
+		int conn = accept(fd, NULL, NULL);
+
+		/* the request's headers and its small body: one read is enough on loopback */
+		if (conn < 0 || read(conn, req, sizeof(req)) <= 0)
+			_exit(1);
+		snprintf(head, sizeof(head),
+			 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, strlen(body));
+		if (write(conn, head, strlen(head)) < 0 || write(conn, body, strlen(body)) < 0)
+			_exit(1);
+		close(conn);
+		_exit(0);
+	}
+	close(fd);
+	return pid;
+}
+
+/* A member answering 5xx gives way to the next; any other error answer is final. */
+static void test_member_errors(void **state)
+{
+	static const char unavailable[] = "{\"error\":\"etcdserver: no leader\",\"message\":"
+					  "\"etcdserver: no leader\",\"code\":14}";
+	static const char bad[] = "{\"error\":\"bad\",\"message\":\"etcdserver: too many "
+				  "operations in txn request\",\"code\":3}";
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	char url[64];
+	struct etcd *c;
+	int64_t rev;
+	size_t n;
+	pid_t pid;
+
+	NEED_ETCD();
+	pid = fake_member(503, unavailable, url, sizeof(url));
+	c = client(url, g.url);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), 0);
+	etcd_kvs_free(kvs, n);
+	assert_string_equal(etcd_current_url(c), g.url);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	etcd_free(c);
+
+	pid = fake_member(400, bad, url, sizeof(url));
+	c = client(url, g.url);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EIO);
+	assert_string_equal(err.message,
+			    "etcd: etcdserver: too many operations in txn request (HTTP 400)");
+	assert_string_equal(etcd_current_url(c), url); /* it answered */
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	etcd_free(c);
+
+	/* 5xx from every member: -EIO with the last one's message */
+	pid = fake_member(503, unavailable, url, sizeof(url));
+	c = client(url, NULL);
+	assert_int_equal(etcd_range_prefix(c, "/r/", &kvs, &n, &rev, &err), -EIO);
+	assert_string_equal(err.message, "etcd: etcdserver: no leader (HTTP 503)");
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	etcd_free(c);
+}
+
+/* A member of a running watch stops: the watch ends with an error, and the client's next
+ * watch goes to the next URL. */
+static void test_watch_broken(void **state)
+{
+	struct etcd_server other = { 0 };
+	struct seen s = { 0 };
+	struct etcd *c;
+	int64_t rev;
+
+	NEED_ETCD();
+	etcd_server_start(&other, NULL);
+	c = client(other.url, g.url);
+	rev = put(c, "/wb/a", "1");
+	assert_string_equal(etcd_current_url(c), other.url);
+	assert_int_equal(etcd_watch(c, "/wb/", rev, &watch_ops, &s), 0);
+	RUN_UNTIL(s.batches >= 1);
+	etcd_server_stop(&other);
+	RUN_UNTIL(s.ended);
+	print_message("# the stream of a stopped member ended with %d: %s\n", s.error, s.message);
+	assert_true(s.error == -ECONNRESET || s.error == -EIO || s.error == -EHOSTUNREACH);
+	assert_true(s.message[0] != 0);
+	assert_false(etcd_watching(c));
+	assert_string_equal(etcd_current_url(c), g.url);
+	etcd_free(c);
+}
+
+/* https, with the client certificate etcd asks for (--client-cert-auth); without it, or
+ * without the CA, no member answers. */
+static void test_tls(void **state)
+{
+	char dir[300], ca[320], cert[320], key[320];
+	struct etcd_server tls = { 0 };
+	const char *urls[1];
+	/* generous: a handshake's refusal, not a slow machine, must end the failing cases */
+	struct etcd_config cfg = { .urls = urls,
+				   .n_urls = 1,
+				   .connect_timeout_ms = 20000,
+				   .request_timeout_ms = 30000 };
+	struct etcd_error err = { "" };
+	struct etcd_kv *kvs = NULL;
+	struct seen s = { 0 };
+	struct etcd *c = NULL;
+	int64_t rev;
+	size_t n;
+
+	NEED_ETCD();
+	if (!etcd_fixture_have("openssl")) {
+		print_message("# openssl is not installed: no certificates, skipping\n");
+		skip();
+	}
+	snprintf(dir, sizeof(dir), "%s/tls", fixture_tmpdir());
+	assert_int_equal(mkdir(dir, 0700), 0);
+	etcd_fixture_certs(dir);
+	etcd_server_start(&tls, dir);
+	urls[0] = tls.url;
+	snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+	snprintf(cert, sizeof(cert), "%s/client.pem", dir);
+	snprintf(key, sizeof(key), "%s/client.key", dir);
+
+	cfg.cacert = ca;
+	cfg.cert = cert;
+	cfg.key = key;
+	assert_int_equal(etcd_new(g.loop, &cfg, &c), 0);
+	rev = put(c, "/tls/k", "v");
+	assert_int_equal(range(c, "/tls/", &kvs, &rev), 1);
+	etcd_kvs_free(kvs, 1);
+	assert_int_equal(etcd_watch(c, "/tls/", rev, &watch_ops, &s), 0);
+	RUN_UNTIL(s.batches >= 1);
+	assert_string_equal(s.ev[0].key, "/tls/k");
+	c = etcd_free(c);
+
+	/* no client certificate: refused in the handshake */
+	cfg.cert = cfg.key = NULL;
+	assert_int_equal(etcd_new(NULL, &cfg, &c), 0);
+	assert_int_equal(etcd_range_prefix(c, "/tls/", &kvs, &n, &rev, &err), -EHOSTUNREACH);
+	c = etcd_free(c);
+	/* the system's CAs do not know this one */
+	cfg.cacert = NULL;
+	cfg.cert = cert;
+	cfg.key = key;
+	assert_int_equal(etcd_new(NULL, &cfg, &c), 0);
+	assert_int_equal(etcd_range_prefix(c, "/tls/", &kvs, &n, &rev, &err), -EHOSTUNREACH);
+	assert_null(strstr(err.message, "PRIVATE"));
+	c = etcd_free(c);
+	etcd_server_stop(&tls);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config),	     cmocka_unit_test(test_range_prefix),
-		cmocka_unit_test(test_txn),	     cmocka_unit_test(test_lease),
-		cmocka_unit_test(test_watch_txn),    cmocka_unit_test(test_watch_catch_up),
-		cmocka_unit_test(test_lease_expiry), cmocka_unit_test(test_watch_compacted),
-		cmocka_unit_test(test_failover),     cmocka_unit_test(test_watch_failover),
+		cmocka_unit_test(test_config),	      cmocka_unit_test(test_range_prefix),
+		cmocka_unit_test(test_txn),	      cmocka_unit_test(test_lease),
+		cmocka_unit_test(test_watch_txn),     cmocka_unit_test(test_watch_catch_up),
+		cmocka_unit_test(test_lease_expiry),  cmocka_unit_test(test_watch_compacted),
+		cmocka_unit_test(test_failover),      cmocka_unit_test(test_watch_failover),
+		cmocka_unit_test(test_member_errors), cmocka_unit_test(test_watch_broken),
+		cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * A real etcd for tests: started as a child on free loopback ports with a data dir under
+ * fixture_tmpdir(), ready once it answers a range (retried: a refused connection fails at
+ * once), killed by etcd_server_stop() or, should the test die, by the kernel (PDEATHSIG).
+ * Call from cmocka tests: failures fail the test.
+ */
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct etcd_server {
+	pid_t pid;
+	char url[64];
+	char log[300];
+};
+
+/* A loopback TCP port that was free a moment ago. */
+int etcd_fixture_free_port(void);
+bool etcd_fixture_have(const char *binary);
+/* Writes ca.pem, server.pem/.key (127.0.0.1, server and client use: etcd 3.4's gateway dials
+ * its own server with it) and client.pem/.key into dir with openssl. */
+void etcd_fixture_certs(const char *dir);
+/* Starts etcd: http, or with certdir https with client certificates required. */
+void etcd_server_start(struct etcd_server *s, const char *certdir);
+void etcd_server_stop(struct etcd_server *s);
