@@ -469,6 +469,10 @@ class Suite:
         for n in NODES:
             f = self.fleet(n)
             self.r.check(f.get("error"), "%s: no error with etcd down: %s" % (n, f))
+            me = self.fleet_nodes(n).get(n) or {}
+            self.r.check(me.get("state") == "disconnected", "%s's own state with etcd down: %s" % (n, me))
+        st, body = api(self.nodes["n1"], "DELETE", "/v1/fleet/nodes/n3")
+        self.r.check(st == 503, "DELETE /v1/fleet/nodes/n3 with etcd down: %d %s" % (st, body))
         after = self.matrix(eps)
         diff = ["%s -> %s: %s then %s" % (s, t, before[s][t], after[s][t])
                 for s in before for t in before[s] if before[s][t] != after[s][t]]
