@@ -24,6 +24,10 @@ struct fleet {
 	int64_t enforced;	 /* what our status says */
 	bool synced;		 /* listed since the last break, watching */
 	bool status_due;	 /* our status (or member key) must be written again */
+	/* the revision of our last heartbeat, and whether the watch brought it back: a watch
+	 * that does not (a member that accepted it and went silent) is replaced */
+	int64_t hb_revision;
+	bool hb_seen;
 	time_t started;
 	uint64_t next_heartbeat_usec;
 	struct backoff retry;

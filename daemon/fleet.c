@@ -341,6 +341,7 @@ static int relist(struct fleet *f)
 		return r;
 	}
 	f->relists++;
+	f->hb_revision = 0;
 	f->synced = true;
 	f->status_due = false;
 	f->error[0] = '\0';
@@ -434,6 +435,8 @@ static void on_watch_batch(const struct etcd_watch_batch *b, void *userdata)
 				json_object_del(f->status, k->node);
 			if (!put && streq(k->node, f->node))
 				f->status_due = true;
+			if (put && streq(k->node, f->node) && ev->kv.mod_revision >= f->hb_revision)
+				f->hb_seen = true;
 			break;
 		case FLEET_KEY_MEMBER:
 			if (put)
@@ -524,11 +527,19 @@ static int heartbeat(struct fleet *f)
 		fleet_set_error(f, "lease of node %s expired", f->node);
 		return -ESTALE;
 	}
+	if (f->hb_revision && !f->hb_seen) {
+		fleet_set_error(f,
+				"etcd %s: the watch did not bring back this node's heartbeat of "
+				"revision %" PRId64 " within %us",
+				etcd_current_url(f->etcd), f->hb_revision, f->ttl_s / 4);
+		return -ETIMEDOUT;
+	}
 	r = fleet_add_status(f, &t);
 	if (r >= 0)
-		r = fleet_txn_send(f, &t, NULL);
+		r = fleet_txn_send(f, &t, &f->hb_revision);
 	fleet_txn_done(&t);
 	if (r >= 0) {
+		f->hb_seen = false;
 		f->retry.failures = 0;
 		f->status_due = false;
 	}

@@ -109,6 +109,40 @@ static void gauge(FILE *f, const char *name, const char *help, double v)
 	fprintf(f, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
 }
 
+/* A fleet's node (docs/fleet.md): its view of the store and of the other nodes. */
+static void fleet_metrics(FILE *f, struct ops *o)
+{
+	static const char *const states[] = { "ready", "behind", "lost", "disconnected" };
+	json_auto_t *v = o->fleet->view(o->fleet->userdata);
+	json_t *c = json_object_get(v, "counters"), *n;
+	size_t i;
+
+	gauge(f, "segd_fleet_connected", "1 while this node follows the fleet's store.",
+	      json_is_true(json_object_get(v, "connected")) ? 1 : 0);
+	gauge(f, "segd_fleet_revision", "The newest policy revision this node knows.",
+	      (double)json_integer_value(json_object_get(v, "revision")));
+	fputs("# HELP segd_fleet_nodes The fleet's nodes by state.\n"
+	      "# TYPE segd_fleet_nodes gauge\n",
+	      f);
+	for (size_t s = 0; s < ARRAY_SIZE(states); s++) {
+		uint64_t k = 0;
+
+		json_array_foreach(json_object_get(v, "nodes"), i, n)
+			k += streq(json_string_value(json_object_get(n, "state")) ?: "", states[s]);
+		fprintf(f, "segd_fleet_nodes{state=\"%s\"} %" PRIu64 "\n", states[s], k);
+	}
+	counter(f, "segd_fleet_relists_total", "Times this node read the whole store.",
+		(uint64_t)json_integer_value(json_object_get(c, "relists")));
+	counter(f, "segd_fleet_watch_batches_total", "Watch messages (one etcd revision each).",
+		(uint64_t)json_integer_value(json_object_get(c, "batches")));
+	counter(f, "segd_fleet_remote_changes_total",
+		"Other nodes' endpoints added, changed or removed here.",
+		(uint64_t)json_integer_value(json_object_get(c, "remote_changes")));
+	counter(f, "segd_fleet_bad_values_total",
+		"Values in the store that were not valid (ignored, what was there stays).",
+		(uint64_t)json_integer_value(json_object_get(c, "bad_values")));
+}
+
 static bool engine_connected(struct ops *o)
 {
 	json_auto_t *st = o->engine_status ? o->engine_status(o->userdata) : NULL;
@@ -238,6 +272,8 @@ int metrics_render(struct ops *o, char **ret, size_t *ret_len)
 	gauge(f, "segd_engine_connected", "1 when the container engine's event stream is up.",
 	      engine_connected(o) ? 1 : 0);
 	gauge(f, "segd_start_time_seconds", "When segd started (Unix time).", (double)o->started);
+	if (o->fleet)
+		fleet_metrics(f, o);
 	if (fclose(f) != 0 || !text) {
 		free(text);
 		return -ENOMEM;
