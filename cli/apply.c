@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "client.h"
+#include "fleet.h"
 #include "manifest.h"
 #include "print.h"
 #include "segctl.h"
@@ -12,18 +13,24 @@
 #define MAX_FILES 256
 
 static const char usage[] =
-	"Usage: segctl apply -f FILE [-f FILE]... [--dry-run] [-o json|yaml]\n"
+	"Usage: segctl apply -f FILE [-f FILE]... [--dry-run] [--no-wait] [-o json|yaml]\n"
 	"\n"
 	"Create or update Namespace, NetworkPolicy, ClusterNetworkPolicy and Node objects from\n"
 	"JSON or YAML files (multi-document, kind: List). All or nothing: every file is validated by\n"
 	"segd before any is applied, and a file is applied as one transaction.\n"
 	"\n"
+	"In a fleet (segd --store), segctl then waits until every live node enforces the change\n"
+	"(its etcd revision), up to --timeout, and says \"enforced on N node(s) at revision R\";\n"
+	"on timeout it names the nodes that have not and exits 1.\n"
+	"\n"
 	"Options:\n"
 	"  -f, --filename FILE   policy file, '-' for standard input (repeatable)\n"
 	"      --dry-run         validate and report, change nothing\n"
+	"      --no-wait         in a fleet, do not wait for the other nodes\n"
 	"  -o, --output FORMAT   json or yaml: print segd's reply instead of a summary\n"
 	"      --socket PATH     segd's API socket\n"
-	"      --timeout SECONDS bound the calls to segd (default 30)\n"
+	"      --timeout DURATION bound each call to segd, and the wait for the nodes\n"
+	"                        (default 30s; 30, 30s, 500ms, 2m)\n"
 	"  -h, --help            show this help\n";
 
 static void manifests_done(struct manifest *m, size_t n)
@@ -37,6 +44,7 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 	static const struct option options[] = {
 		{ "filename", required_argument, NULL, 'f' },
 		{ "dry-run", no_argument, NULL, 'D' },
+		{ "no-wait", no_argument, NULL, 'W' },
 		{ "output", required_argument, NULL, 'o' },
 		COMMON_OPTIONS,
 		{},
@@ -45,7 +53,8 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 	struct manifest manifests[MAX_FILES] = {};
 	enum output_format out = OUTPUT_TABLE;
 	size_t n_files = 0;
-	bool dry_run = false, stdin_used = false;
+	bool dry_run = false, stdin_used = false, no_wait = false;
+	int64_t revision = 0;
 	int opt, r, ret = 0;
 
 	args_reset();
@@ -65,6 +74,9 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 			break;
 		case 'D':
 			dry_run = true;
+			break;
+		case 'W':
+			no_wait = true;
 			break;
 		case 'o':
 			r = args_output(c, optarg,
@@ -133,7 +145,13 @@ int apply_main(struct segctl *c, int argc, char *argv[])
 			print_not_committed(reply);
 		} else if (print_structured(reply, out) < 0)
 			ret = EXIT_FAIL;
+		/* each file is one transaction: the last revision is the newest */
+		if (!dry_run && fleet_revision(reply, &revision) < 0)
+			ret = EXIT_FAIL;
 	}
 	manifests_done(manifests, n_files);
-	return ret;
+	if (ret != 0)
+		return ret;
+	fflush(stdout); /* what was applied shows while the nodes catch up */
+	return fleet_after_change(c, ret, revision, no_wait, out == OUTPUT_TABLE);
 }

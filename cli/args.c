@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <stdint.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <policy/policy.h>
 
+#include "duration.h"
 #include "segctl.h"
 
 static const char *const output_names[_OUTPUT_MAX] = {
@@ -53,17 +55,17 @@ int args_common(struct segctl *c, int opt, char *const argv[])
 		return 0;
 	}
 	case OPT_TIMEOUT: {
-		char *end;
-		double t;
+		const char *why;
+		uint64_t ns;
 
-		errno = 0;
-		t = strtod(optarg, &end);
-		if (errno || end == optarg || *end || !(t > 0) || t > SEGCTL_MAX_TIMEOUT_S ||
-		    !isdigit((unsigned char)*optarg))
+		if (duration_parse(optarg, (uint64_t)SEGCTL_MAX_TIMEOUT_S * 1000000000, &ns, &why) <
+		    0)
 			return usage_error(
-				c, "--timeout: seconds, more than 0 and at most %d, not '%s'",
-				SEGCTL_MAX_TIMEOUT_S, optarg);
-		c->timeout_s = t;
+				c,
+				"--timeout: invalid duration '%s': %s; expected 30, 30s, 500ms, "
+				"2m or 1h, more than 0 and at most 24h",
+				optarg, why);
+		c->timeout_s = (double)ns / 1e9;
 		return 0;
 	}
 	case ':':
@@ -103,8 +105,9 @@ int args_check_name(const struct segctl *c, const char *what, const char *name)
 	const char *why;
 
 	/* Policy names are DNS subdomains; endpoint and namespace names DNS labels. */
+	/* Node names, the fleet's (segd --node) and Kubernetes', are DNS subdomains too. */
 	if (streq(what, "networkpolicy") || streq(what, "clusternetworkpolicy") ||
-	    streq(what, "node"))
+	    streq(what, "node") || streq(what, "k8snode"))
 		why = policy_dns_subdomain_invalid(name);
 	else
 		why = policy_dns_label_invalid(name);

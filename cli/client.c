@@ -76,7 +76,7 @@ const char *client_socket(const struct segctl *c)
 	return e && *e ? e : SEGCTL_DEFAULT_SOCKET;
 }
 
-static double timeout_of(const struct segctl *c)
+double client_timeout(const struct segctl *c)
 {
 	return c->timeout_s > 0 ? c->timeout_s : SEGCTL_DEFAULT_TIMEOUT_S;
 }
@@ -304,8 +304,8 @@ static int report_failure(const struct segctl *c, CURL *curl, CURLcode cc, long 
 
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		fprintf(stderr, "segctl: timed out (--timeout %g) %s segd at %s\n", timeout_of(c),
-			timed_out_phase(curl, body_len), used);
+		fprintf(stderr, "segctl: timed out (--timeout %g) %s segd at %s\n",
+			client_timeout(c), timed_out_phase(curl, body_len), used);
 		return -ENOTCONN;
 	case CURLE_COULDNT_CONNECT:
 		if (os_errno == EACCES) {
@@ -352,7 +352,7 @@ int client_call(const struct segctl *c, const char *method, const char *path,
 		const char *content_type, const char *body, size_t len, json_t **ret)
 {
 	const char *sock = client_socket(c), *e = getenv("SEGD_AUDIT_SOCKET"), *used = sock;
-	double deadline = now_s() + timeout_of(c); /* the whole call: connect, send, answer */
+	double deadline = now_s() + client_timeout(c); /* the whole call: connect, send, answer */
 	_cleanup_(curl_slist_free_allp) struct curl_slist *headers = NULL;
 	_cleanup_(curl_easy_cleanupp) CURL *curl = NULL;
 	_cleanup_(reply_done) struct reply b = {};
@@ -363,6 +363,8 @@ int client_call(const struct segctl *c, const char *method, const char *path,
 	json_t *root;
 	CURLcode cc;
 
+	if (c->deadline_s > 0 && c->deadline_s < deadline)
+		deadline = c->deadline_s; /* a wait that ends sooner (apply's, for the nodes) */
 	audit_sock = e && *e ? strdup(e) : path_sibling(sock, API_AUDIT_SOCKET_NAME);
 	if (!audit_sock)
 		return -ENOMEM;

@@ -15,13 +15,17 @@
  * API_AUDIT_SOCKET_NAME next to it. */
 const char *client_socket(const struct segctl *c);
 
+/* --timeout in seconds, or its default. */
+double client_timeout(const struct segctl *c);
+
 /*
  * One HTTP request to segd over its unix socket. `path` is already URL-encoded; `body` may be
  * NULL. On a 2xx reply returns 0 and the parsed JSON body in *ret (an empty object when the
  * body is empty). Every failure is reported on stderr before returning:
  *   -ENOTCONN  segd could not be reached (connect failed, connection dropped), or the call
  *              ran past --timeout (the message says in which phase: connect, send, answer);
- *              the deadline covers the whole call, all three phases together
+ *              the deadline covers the whole call, all three phases together, and ends
+ *              at c->deadline_s at the latest
  *   -EACCES    neither socket is open to the caller
  *   -EBADMSG   segd answered with an error ("segctl: MESSAGE" plus its diagnostics)
  *   -EMSGSIZE  the reply is larger than CLIENT_MAX_RESPONSE

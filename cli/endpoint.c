@@ -33,7 +33,7 @@ static const char usage[] =
 	"      --timeout SECONDS      bound the calls to segd (default 30)\n"
 	"  -h, --help                 show this help\n";
 
-#define OPT_NETNS 0x101
+#define OPT_NETNS OPT_VERB
 
 static int parse_output(struct segctl *c, enum output_format *out)
 {

@@ -8,29 +8,37 @@
 #include <jansson.h>
 
 #include "client.h"
+#include "fleet.h"
 #include "print.h"
 #include "segctl.h"
 
 static const char usage[] =
 	"Usage: segctl get RESOURCE [NAME] [-n NAMESPACE | -A] [-o table|wide|json|yaml|name]\n"
 	"\n"
-	"List endpoints, network policies, cluster network policies, namespaces or nodes, or show\n"
-	"one of them.\n"
+	"List endpoints, network policies, cluster network policies, namespaces, the fleet's nodes\n"
+	"or Kubernetes Node objects, or show one of them.\n"
 	"\n"
 	"Resources:\n"
 	"  endpoints        (ep, endpoint)         all namespaces unless -n is given\n"
 	"  networkpolicies  (netpol, networkpolicy) namespace 'default' unless -n or -A\n"
 	"  clusternetworkpolicies (cnp, clusternetworkpolicy)  cluster-scoped: no -n\n"
 	"  namespaces       (ns, namespace)\n"
-	"  nodes            (no, node)              cluster-scoped: no -n\n"
+	"  nodes            (node)                  the fleet's segd nodes: NAME, STATE (ready,\n"
+	"                                           behind, lost, disconnected; local on a\n"
+	"                                           single host), ENFORCED (policy revision),\n"
+	"                                           ENDPOINTS, HEARTBEAT (age); cluster-scoped\n"
+	"  k8snodes         (k8snode)               Kubernetes Node objects (ClusterNetworkPolicy\n"
+	"                                           'nodes' peers); cluster-scoped: no -n\n"
 	"\n"
 	"Options:\n"
 	"  -n, --namespace NAMESPACE  only objects of this namespace\n"
-	"  -A, --all-namespaces       objects of every namespace\n"
+	"  -A, --all-namespaces       objects of every namespace; endpoints gain a NODE column\n"
+	"                             (the fleet's node they run on)\n"
 	"  -o, --output FORMAT        table (default), wide, json, yaml or name; wide adds the\n"
-	"                             subject and the rule counts of cluster network policies\n"
+	"                             subject and the rule counts of cluster network policies,\n"
+	"                             the NODE of endpoints, NOT-COMMITTED and SELF of nodes\n"
 	"      --socket PATH          segd's API socket\n"
-	"      --timeout SECONDS      bound the calls to segd (default 30)\n"
+	"      --timeout DURATION     bound the calls to segd (default 30s)\n"
 	"  -h, --help                 show this help\n";
 
 enum resource {
@@ -38,12 +46,13 @@ enum resource {
 	RESOURCE_NETPOLS,
 	RESOURCE_CNPS,
 	RESOURCE_NAMESPACES,
-	RESOURCE_NODES,
+	RESOURCE_NODES,	   /* the fleet's: GET /v1/fleet (fleet.c) */
+	RESOURCE_K8SNODES, /* Kubernetes Node objects: /v1/nodes */
 	_RESOURCE_MAX,
 };
 
 static const struct {
-	const char *names[3]; /* plural first */
+	const char *names[3]; /* plural first; NULL: no more */
 	const char *singular; /* for "-o name" and messages */
 } resources[_RESOURCE_MAX] = {
 	[RESOURCE_ENDPOINTS] = { { "endpoints", "endpoint", "ep" }, "endpoint" },
@@ -51,7 +60,9 @@ static const struct {
 	[RESOURCE_CNPS] = { { "clusternetworkpolicies", "clusternetworkpolicy", "cnp" },
 			    "clusternetworkpolicy" },
 	[RESOURCE_NAMESPACES] = { { "namespaces", "namespace", "ns" }, "namespace" },
-	[RESOURCE_NODES] = { { "nodes", "node", "no" }, "node" },
+	[RESOURCE_NODES] = { { "nodes", "node" }, "node" },
+	/* "no" was the Kubernetes Nodes' before the fleet's nodes: no alias is either's now */
+	[RESOURCE_K8SNODES] = { { "k8snodes", "k8snode" }, "k8snode" },
 };
 
 struct get_args {
@@ -66,7 +77,7 @@ static int resource_from_string(const char *s)
 {
 	for (int r = 0; r < _RESOURCE_MAX; r++)
 		for (size_t i = 0; i < ARRAY_SIZE(resources[r].names); i++)
-			if (streq(s, resources[r].names[i]))
+			if (resources[r].names[i] && streq(s, resources[r].names[i]))
 				return r;
 	return -EINVAL;
 }
@@ -167,7 +178,7 @@ static int add_cnp_row(struct table *t, json_t *o, bool wide)
 }
 
 /* NAME, ADDRESSES (comma-separated, as status.addresses lists them), LABELS */
-static int add_node_row(struct table *t, json_t *o)
+static int add_k8snode_row(struct table *t, json_t *o)
 {
 	json_t *addrs = json_object_get(json_object_get(o, "status"), "addresses"), *a;
 	_cleanup_free_ char *labels =
@@ -185,11 +196,19 @@ static int add_node_row(struct table *t, json_t *o)
 		fprintf(f, "%s%s", i ? "," : "", json_str(a, "address", "?"));
 	if (fclose(f) != 0)
 		return -ENOMEM;
-	return table_add(t, object_name(o, RESOURCE_NODES), len ? buf : "<none>", labels);
+	return table_add(t, object_name(o, RESOURCE_K8SNODES), len ? buf : "<none>", labels);
 }
 
-static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
+static bool node_column(const struct get_args *a)
 {
+	return a->res == RESOURCE_ENDPOINTS && (a->all || a->out == OUTPUT_WIDE);
+}
+
+static int add_row(struct table *t, const struct get_args *a, json_t *o)
+{
+	enum resource res = a->res;
+	bool wide = a->out == OUTPUT_WIDE;
+
 	switch (res) {
 	case RESOURCE_ENDPOINTS: {
 		_cleanup_free_ char *addrs = format_strings(json_object_get(o, "addresses"), ",");
@@ -203,6 +222,12 @@ static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
 			return -ENOMEM;
 		if (json_is_string(json_object_get(o, "id")))
 			snprintf(id, sizeof(id), "%s", json_str(o, "id", "-"));
+		if (node_column(a))
+			return table_add(t, json_str(o, "name", ""), id,
+					 json_str(o, "namespace", ""), json_str(o, "node", "-"),
+					 json_str(o, "state", "unknown"),
+					 json_str(json_object_get(o, "guard"), "state", "-"), addrs,
+					 labels, pols);
 		return table_add(t, json_str(o, "name", ""), id, json_str(o, "namespace", ""),
 				 json_str(o, "state", "unknown"),
 				 json_str(json_object_get(o, "guard"), "state", "-"), addrs, labels,
@@ -220,8 +245,8 @@ static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
 	}
 	case RESOURCE_CNPS:
 		return add_cnp_row(t, o, wide);
-	case RESOURCE_NODES:
-		return add_node_row(t, o);
+	case RESOURCE_K8SNODES:
+		return add_k8snode_row(t, o);
 	case RESOURCE_NAMESPACES: {
 		_cleanup_free_ char *labels =
 			format_labels(json_object_get(json_object_get(o, "metadata"), "labels"));
@@ -230,16 +255,22 @@ static int add_row(struct table *t, enum resource res, json_t *o, bool wide)
 			return -ENOMEM;
 		return table_add(t, object_name(o, res), labels);
 	}
+	case RESOURCE_NODES: /* fleet.c */
 	case _RESOURCE_MAX:
 		break;
 	}
 	return -EINVAL;
 }
 
-static struct table *new_table(enum resource res, bool wide)
+static struct table *new_table(const struct get_args *a)
 {
-	switch (res) {
+	bool wide = a->out == OUTPUT_WIDE;
+
+	switch (a->res) {
 	case RESOURCE_ENDPOINTS:
+		if (node_column(a))
+			return table_new(9, "NAME", "ID", "NAMESPACE", "NODE", "STATE", "GUARD",
+					 "ADDRESSES", "LABELS", "POLICIES");
 		return table_new(8, "NAME", "ID", "NAMESPACE", "STATE", "GUARD", "ADDRESSES",
 				 "LABELS", "POLICIES");
 	case RESOURCE_NETPOLS:
@@ -250,8 +281,9 @@ static struct table *new_table(enum resource res, bool wide)
 			    : table_new(3, "NAME", "TIER", "PRIORITY");
 	case RESOURCE_NAMESPACES:
 		return table_new(2, "NAME", "LABELS");
-	case RESOURCE_NODES:
+	case RESOURCE_K8SNODES:
 		return table_new(3, "NAME", "ADDRESSES", "LABELS");
+	case RESOURCE_NODES: /* fleet.c */
 	case _RESOURCE_MAX:
 		break;
 	}
@@ -282,17 +314,18 @@ static int print_items(const struct get_args *a, json_t *items)
 
 	if (json_array_size(items) == 0) {
 		/* Like kubectl: nothing on stdout, a note on stderr, success. */
-		if (a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_NODES && a->ns && !a->all)
+		if (a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_K8SNODES && a->ns &&
+		    !a->all)
 			fprintf(stderr, "No resources found in %s namespace.\n", a->ns);
 		else
 			fputs("No resources found.\n", stderr);
 		return 0;
 	}
-	t = new_table(a->res, a->out == OUTPUT_WIDE);
+	t = new_table(a);
 	if (!t)
 		return -ENOMEM;
 	json_array_foreach(items, i, o) {
-		r = add_row(t, a->res, o, a->out == OUTPUT_WIDE);
+		r = add_row(t, a, o);
 		if (r < 0)
 			return r;
 	}
@@ -341,7 +374,7 @@ static int get_one(const struct segctl *c, const struct get_args *a, json_t **re
 			return r;
 		*ret = TAKE_PTR(reply);
 		return 0;
-	case RESOURCE_NODES:
+	case RESOURCE_K8SNODES:
 		if (asprintf(&path, "/v1/nodes/%s", ename) < 0)
 			return -ENOMEM;
 		r = client_get(c, path, &reply);
@@ -349,6 +382,8 @@ static int get_one(const struct segctl *c, const struct get_args *a, json_t **re
 			return r;
 		*ret = TAKE_PTR(reply);
 		return 0;
+	case RESOURCE_NODES: /* fleet.c */
+		break;
 	case RESOURCE_NAMESPACES:
 		/* There is no per-namespace route: pick it from the list. */
 		r = client_get(c, "/v1/namespaces", &reply);
@@ -370,16 +405,16 @@ static int get_one(const struct segctl *c, const struct get_args *a, json_t **re
 static int get_list(const struct segctl *c, const struct get_args *a, json_t **ret)
 {
 	_cleanup_free_ char *ens = NULL, *path = NULL;
-	const char *route = a->res == RESOURCE_ENDPOINTS ? "/v1/endpoints"
-			    : a->res == RESOURCE_NETPOLS ? "/v1/networkpolicies"
-			    : a->res == RESOURCE_CNPS	 ? "/v1/clusternetworkpolicies"
-			    : a->res == RESOURCE_NODES	 ? "/v1/nodes"
-							 : "/v1/namespaces";
+	const char *route = a->res == RESOURCE_ENDPOINTS  ? "/v1/endpoints"
+			    : a->res == RESOURCE_NETPOLS  ? "/v1/networkpolicies"
+			    : a->res == RESOURCE_CNPS	  ? "/v1/clusternetworkpolicies"
+			    : a->res == RESOURCE_K8SNODES ? "/v1/nodes"
+							  : "/v1/namespaces";
 	json_auto_t *reply = NULL;
 	int r;
 
 	if (a->ns && !a->all && a->res != RESOURCE_NAMESPACES && a->res != RESOURCE_CNPS &&
-	    a->res != RESOURCE_NODES) {
+	    a->res != RESOURCE_K8SNODES) {
 		ens = client_escape(a->ns);
 		if (!ens || asprintf(&path, "%s?namespace=%s", route, ens) < 0)
 			return -ENOMEM;
@@ -442,13 +477,14 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (optind >= argc)
 		return exit_status(usage_error(c,
 					       "expected a resource: endpoints, networkpolicies, "
-					       "clusternetworkpolicies, namespaces or nodes"));
+					       "clusternetworkpolicies, namespaces, nodes or "
+					       "k8snodes"));
 	res = resource_from_string(argv[optind]);
 	if (res < 0)
 		return exit_status(usage_error(c,
 					       "unknown resource '%s' (expected endpoints, "
 					       "networkpolicies, clusternetworkpolicies, "
-					       "namespaces or nodes)",
+					       "namespaces, nodes or k8snodes)",
 					       argv[optind]));
 	a.res = res;
 	if (++optind < argc)
@@ -463,8 +499,9 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	if (a.res == RESOURCE_CNPS && a.ns)
 		return exit_status(usage_error(
 			c, "clusternetworkpolicies are cluster-scoped: -n does not apply"));
-	if (a.res == RESOURCE_NODES && a.ns)
-		return exit_status(usage_error(c, "nodes are cluster-scoped: -n does not apply"));
+	if ((a.res == RESOURCE_NODES || a.res == RESOURCE_K8SNODES) && a.ns)
+		return exit_status(usage_error(c, "%s are cluster-scoped: -n does not apply",
+					       resources[a.res].names[0]));
 	if (a.name && a.all)
 		return exit_status(usage_error(c, "-A lists every namespace: it takes no NAME"));
 	if (a.name) {
@@ -477,6 +514,8 @@ int get_main(struct segctl *c, int argc, char *argv[])
 	/* Network policies default to namespace "default", as kubectl does for namespaced kinds. */
 	if (a.res == RESOURCE_NETPOLS && !a.ns && !a.all)
 		a.ns = SEGCTL_DEFAULT_NAMESPACE;
+	if (a.res == RESOURCE_NODES)
+		return exit_status(fleet_get(c, a.name, a.out));
 
 	if (a.name) {
 		r = get_one(c, &a, &reply);

@@ -18,7 +18,8 @@ static const struct {
 } subcommands[] = {
 	{ "apply", apply_main, "Create or update policies and namespaces from files" },
 	{ "delete", delete_main, "Delete policies by file or by name, or endpoints by name" },
-	{ "get", get_main, "List or show endpoints, network policies and namespaces" },
+	{ "get", get_main,
+	  "List or show endpoints, network policies, namespaces and the fleet's nodes" },
 	{ "endpoint", endpoint_main, "Add, label or remove an endpoint (a network namespace)" },
 	{ "rules", rules_main,
 	  "Show the ruleset in an endpoint's namespace, read from the kernel" },
@@ -27,12 +28,13 @@ static const struct {
 	{ "flows", flows_main,
 	  "Show logged connections: who tried to reach whom, and the verdict" },
 	{ "matrix", matrix_main, "Show who can reach whom: every pair of endpoints, per port" },
+	{ "node", node_main, "Remove a node from the fleet ('segctl get nodes' lists them)" },
 	{ "status", status_main, "Show segd's state" },
 };
 
 static void show_usage(FILE *f)
 {
-	fputs("Usage: segctl [--socket PATH] [--timeout SECONDS] COMMAND [ARGS...]\n"
+	fputs("Usage: segctl [--socket PATH] [--timeout DURATION] COMMAND [ARGS...]\n"
 	      "\n"
 	      "Client of segd, the network micro-segmentation enforcer for Linux containers.\n"
 	      "\n"
@@ -48,10 +50,12 @@ static void show_usage(FILE *f)
 	      "                     read-only socket: $SEGD_AUDIT_SOCKET, else " API_AUDIT_SOCKET_NAME
 	      "\n"
 	      "                     next to it\n"
-	      "      --timeout SECONDS\n"
+	      "      --timeout DURATION\n"
 	      "                     bound each call to segd as a whole: connect, send and\n"
-	      "                     answer (default 30); on expiry segctl says whether it was\n"
-	      "                     connecting, sending or waiting for the answer, and exits 2\n"
+	      "                     answer (default 30s; 30, 30s, 500ms, 2m, 1h; at most 24h);\n"
+	      "                     on expiry segctl says whether it was connecting, sending or\n"
+	      "                     waiting for the answer, and exits 2. apply and delete also\n"
+	      "                     wait that long for every node of a fleet to enforce a change\n"
 	      "  -h, --help         show this help; 'segctl COMMAND --help' for a command\n"
 	      "      --version      show the version\n"
 	      "\n"

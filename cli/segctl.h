@@ -10,7 +10,7 @@
 #define SEGCTL_DEFAULT_SOCKET "/run/segd/segd.sock"
 #define SEGCTL_DEFAULT_NAMESPACE "default"
 #define SEGCTL_DEFAULT_TIMEOUT_S 30
-#define SEGCTL_MAX_TIMEOUT_S 86400
+#define SEGCTL_MAX_TIMEOUT_S 86400 /* 24h */
 
 /* Exit statuses: 0 success, 1 usage errors and errors reported by segd, 2 segd unreachable. */
 #define EXIT_FAIL 1
@@ -20,6 +20,7 @@
 struct segctl {
 	const char *socket; /* --socket; NULL: $SEGD_SOCKET, then SEGCTL_DEFAULT_SOCKET */
 	double timeout_s;   /* --timeout: bounds each call to segd as a whole; 0: the default */
+	double deadline_s;  /* a CLOCK_MONOTONIC time the calls must also keep; 0: none */
 	const char *verb;   /* "apply", "endpoint add", ... */
 };
 
@@ -32,14 +33,17 @@ int diff_main(struct segctl *c, int argc, char *argv[]);
 int flows_main(struct segctl *c, int argc, char *argv[]);
 int get_main(struct segctl *c, int argc, char *argv[]);
 int matrix_main(struct segctl *c, int argc, char *argv[]);
+int node_main(struct segctl *c, int argc, char *argv[]);
 int rules_main(struct segctl *c, int argc, char *argv[]);
 int status_main(struct segctl *c, int argc, char *argv[]);
 
 /* ---- arguments (args.c) ------------------------------------------------------------------- */
 
-/* Long options every verb accepts, after the verb as well as before it. */
+/* Long options every verb accepts, after the verb as well as before it. A verb's own long
+ * options without a letter start at OPT_VERB. */
 #define OPT_SOCKET 0x100
 #define OPT_TIMEOUT 0x101
+#define OPT_VERB 0x110
 #define COMMON_OPTIONS                                               \
 	{ "socket", required_argument, NULL, OPT_SOCKET },           \
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \

@@ -121,7 +121,8 @@ int fleet_store_urls(const char *spec, char ***ret, size_t *ret_n, char **reterr
 
 /* ---- keys ---- */
 
-/* One segment of a key: a name as Kubernetes objects and nodes have them. */
+/* One segment of a key: a name as Kubernetes objects and nodes have them. The '/' after it is
+ * taken only when another segment follows: "NAME/" is not the key of NAME. */
 static bool segment(const char **p, char *out, size_t size)
 {
 	size_t len = strcspn(*p, "/");
@@ -131,7 +132,7 @@ static bool segment(const char **p, char *out, size_t size)
 	memcpy(out, *p, len);
 	out[len] = '\0';
 	*p += len;
-	if (**p == '/')
+	if (**p == '/' && (*p)[1])
 		(*p)++;
 	return policy_dns_subdomain_invalid(out) == NULL;
 }
@@ -170,9 +171,11 @@ void fleet_key_parse(const char *key, struct fleet_key *k)
 		p = key + strlen(FLEET_ENDPOINTS_PREFIX);
 		if (!segment(&p, k->node, sizeof(k->node)))
 			return;
-		/* an endpoint's name: a netns or container name, not always a DNS name */
+		/* an endpoint's name: a DNS label or a container name (as local ones are), never
+		 * any netns name: bytes that are not printable ASCII would reach every API answer
+		 * and terminal that shows the peers (jansson refuses invalid UTF-8) */
 		if (!*p || strlen(p) > FLEET_MAX_NAME || strchr(p, '/') ||
-		    (policy_netns_name_invalid(p) && policy_container_name_invalid(p)))
+		    policy_container_name_invalid(p))
 			return;
 		snprintf(k->name, sizeof(k->name), "%s", p);
 		k->kind = FLEET_KEY_ENDPOINT;

@@ -282,6 +282,7 @@ int fleet_store_write(void *userdata, const struct store *s, const struct store_
 	static const struct store_change_ops change_ops = { .put = change_put, .del = change_del };
 	struct change_ctx c = { .f = userdata };
 	struct etcd_error eerr = { { 0 } };
+	size_t n;
 	int r;
 
 	if (!c.f->synced)
@@ -312,6 +313,7 @@ int fleet_store_write(void *userdata, const struct store *s, const struct store_
 				    "one transaction of at most %d",
 				    c.t.n, ETCD_MAX_TXN_OPS);
 	}
+	n = c.t.n - 1; /* the objects, without the revision key */
 	r = etcd_txn(c.f->etcd, c.t.ops, c.t.n, ret_revision, &eerr);
 	fleet_txn_done(&c.t);
 	if (r < 0)
@@ -319,7 +321,7 @@ int fleet_store_write(void *userdata, const struct store *s, const struct store_
 				    r == -EHOSTUNREACH || r == -ETIMEDOUT ? -EHOSTUNREACH : -EIO,
 				    "change not applied: the fleet's store (%s): %s",
 				    etcd_current_url(c.f->etcd), eerr.message);
-	log_info("Fleet: wrote %zu object(s) at revision %" PRId64, c.t.n, *ret_revision);
+	log_info("Fleet: wrote %zu object(s) at revision %" PRId64, n, *ret_revision);
 	return 0;
 }
 

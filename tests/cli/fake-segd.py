@@ -12,6 +12,8 @@ import json
 import os
 import socketserver
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -106,6 +108,91 @@ STATUS = {"version": "0.1.0", "pid": 4242, "uptime_seconds": 3723, "endpoints": 
           "last_errors": [{"time": "2024-05-01T10:00:00Z", "message": "netns y-b vanished"}]}
 
 
+# The fleet (docs/fleet.md, GET /v1/fleet). Without a change in flight: one node of each state,
+# heartbeats relative to now ("3s", "2m30s" and "21m" old, or unknown).
+def fleet_nodes(now):
+    return [
+        {"name": "n1", "state": "ready", "self": True, "enforced_revision": 42,
+         "endpoints": 12, "heartbeat": now - 3, "not_committed": 0},
+        {"name": "n2", "state": "behind", "self": False, "enforced_revision": 41,
+         "endpoints": 3, "heartbeat": now - 150, "not_committed": 1},
+        {"name": "n3", "state": "lost", "self": False, "enforced_revision": 0,
+         "endpoints": 0, "heartbeat": 0, "not_committed": 0},
+        {"name": "n4", "state": "ready", "self": False, "enforced_revision": 42,
+         "endpoints": 0, "heartbeat": now - 1300, "not_committed": 0},
+        {"name": "n5\x1b[31m", "state": "disconnected", "self": False, "enforced_revision": 7,
+         "heartbeat": None},
+    ]
+
+
+# A change's answer carries a revision (a fleet) when its body or namespace says FLEET...;
+# then GET /v1/fleet plays the nodes catching up with it, poll by poll:
+#   converge  n1 at once, n2 at the third look, n3 lost (behind, and not waited for)
+#   stuck     n2 stays one behind, n5 (disconnected: still waited for) has no revision,
+#             n1 has lost etcd
+#   many      20 nodes stay one behind
+#   nolive    every node lost
+#   gone      GET /v1/fleet fails
+# A change without a marker keeps the play going (apply of several files); any other request
+# ends it.
+class Fleet:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.scenario = None
+        self.revision = 0
+        self.looks = 0
+
+    def answer(self):
+        with self.lock:
+            self.looks += 1
+            sc, rev, looks = self.scenario, self.revision, self.looks
+        now = int(time.time())
+        fleet = {"store": "etcd", "node": "n1", "revision": 42, "connected": True,
+                 "error": None, "nodes": fleet_nodes(now)}
+        if sc is None:
+            return 200, fleet
+        if sc == "gone":
+            return error(503, "etcd unreachable: connection refused", 111)
+        fleet["revision"] = rev
+        node = lambda name, state, r: {"name": name, "state": state, "self": name == "n1",
+                                       "enforced_revision": r, "endpoints": 1,
+                                       "heartbeat": now - 1, "not_committed": 0}
+        if sc == "converge":
+            fleet["nodes"] = [node("n1", "ready", rev),
+                              node("n2", "ready" if looks >= 3 else "behind",
+                                   rev if looks >= 3 else rev - 1),
+                              node("n3", "lost", rev - 2)]
+        elif sc == "stuck":
+            fleet["connected"] = False
+            fleet["error"] = "etcd: connection refused"
+            fleet["nodes"] = [node("n1", "ready", rev), node("n2", "behind", rev - 1),
+                              node("n3", "lost", rev - 2), node("n5", "disconnected", None)]
+        elif sc == "many":
+            fleet["nodes"] = [node("n1", "ready", rev)] + [
+                node("m%02d" % i, "behind", rev - 1) for i in range(20)]
+        elif sc == "nolive":
+            fleet["nodes"] = [node("n1", "lost", rev), node("n2", "lost", rev)]
+        return 200, fleet
+
+    def change(self, text, answer):
+        """Adds a revision to a change's answer when `text` (its body and path) asks for one:
+        FLEET... in the body, fleet... in a name."""
+        for marker, sc in (("FLEETOK", "converge"), ("FLEETSTUCK", "stuck"),
+                           ("FLEETNOLIVE", "nolive"), ("FLEETGONE", "gone"),
+                           ("FLEETMANY", "many")):
+            if marker in text or marker.lower() in text:
+                with self.lock:
+                    self.scenario, self.revision, self.looks = sc, 42, 0
+                answer["revision"] = 42
+        if "FLEETWRONGREV" in text:
+            answer["revision"] = "42"
+        if "FLEETNEGREV" in text:
+            answer["revision"] = -1
+        if "FLEETZEROREV" in text:
+            answer["revision"] = 0
+        return answer
+
+
 def error(status, message, errno=22, diagnostics=None):
     e = {"message": message, "errno": errno}
     if diagnostics is not None:
@@ -135,8 +222,13 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        change = self.command in ("POST", "DELETE") and url.path != "/v1/fleet"
+        if url.path != "/v1/fleet" and not change:
+            with self.server.fleet.lock:
+                self.server.fleet.scenario = None
         with open(self.server.log, "a") as f:
             f.write(json.dumps({"method": self.command, "path": url.path, "query": query,
+                                "time": time.monotonic(),
                                 "raw_query": url.query,
                                 "content_type": self.headers.get("Content-Type"),
                                 "body": body}) + "\n")
@@ -158,6 +250,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         status, obj, raw = self.route(self.command, parts[1:], query, body)
+        if 200 <= status < 300 and isinstance(obj, dict) and (
+                parts[1:] in (["apply"], ["delete"]) or self.command == "DELETE"):
+            obj = self.server.fleet.change(body + self.path, obj)
         self.reply(status, obj, raw)
 
     do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = handle_any
@@ -166,6 +261,14 @@ class Handler(BaseHTTPRequestHandler):
         ns = q.get("namespace")
         if method == "GET" and p == ["status"]:
             return 200, STATUS, None
+        if method == "GET" and p == ["fleet"]:
+            return self.server.fleet.answer() + (None,)
+        if method == "DELETE" and p[:2] == ["fleet", "nodes"] and len(p) == 3:
+            if p[2] == "nope":
+                return error(404, "node nope is not in the fleet", 2) + (None,)
+            if p[2] == "single":
+                return error(409, "a single host has no fleet (segd --store)", 1) + (None,)
+            return 200, {"deleted": p[2]}, None
         if method == "GET" and p == ["endpoints", "garbage"]:
             return 200, None, b"this is not json"
         if method == "GET" and p == ["endpoints", "fail-plain"]:
@@ -250,6 +353,9 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {"endpoints": eps, "ports": ports, "rows": rows,
                          "not_enforced": [{"name": "y-b", "state": "error"}]}, None
         if p[:1] == ["networkpolicies"]:
+            if len(p) == 3 and method == "DELETE" and p[1] == "fleet":
+                return 200, {"deleted": [{"kind": "NetworkPolicy", "namespace": p[1],
+                                          "name": p[2]}], "endpoints_updated": 1}, None
             if method == "GET" and len(p) == 1:
                 return 200, {"items": [n for n in NETPOLS
                                        if ns is None or n["metadata"]["namespace"] == ns]}, None
@@ -291,7 +397,9 @@ class Handler(BaseHTTPRequestHandler):
             return 200, {"items": NAMESPACES}, None
         if p[:1] == ["endpoints"]:
             if len(p) == 1 and method == "GET":
-                return 200, {"items": [e for e in ENDPOINTS
+                # the list says on which node of the fleet x-a runs; y-b's is unknown
+                items = [dict(e, node="n1") if e["name"] == "x-a" else e for e in ENDPOINTS]
+                return 200, {"items": [e for e in items
                                        if ns is None or e["namespace"] == ns]}, None
             if len(p) == 1 and method == "POST":
                 req = json.loads(body)
@@ -341,6 +449,7 @@ def main():
         pass
     srv = Server(a.socket, Handler)
     srv.log = a.log
+    srv.fleet = Fleet()
     print("ready", flush=True)
     try:
         srv.serve_forever()

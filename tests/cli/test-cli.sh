@@ -116,7 +116,7 @@ expect_out_has "segctl 0."
 t help
 run --help
 expect_rc 0
-for v in apply delete get endpoint rules check matrix status; do expect_out_has "  $v "; done
+for v in apply delete get endpoint rules check matrix node status; do expect_out_has "  $v "; done
 
 for v in apply delete get endpoint rules status; do
 	t "$v --help"
@@ -225,12 +225,28 @@ expect_rc 0
 expect_requests 1
 run status --timeout 0.5
 expect_rc 0
-for bad_t in 0 -1 abc 1e9 "" 5s; do
+for good_t in 5s 500ms 2m 1h 24h 0.25 1.5s 86400; do
+	t "--timeout $good_t"
+	run --timeout "$good_t" status
+	expect_rc 0
+	expect_requests 1
+done
+# DURATION: the parser's cases are tests/unit/test-duration.c; here, that its errors reach the user
+for bad in "0:not more than 0" "-1:not a number" "abc:not a number" \
+	"1e9:unknown unit (ms, s, m or h)" ":empty" "5 s:unknown unit (ms, s, m or h)" \
+	"1d:unknown unit (ms, s, m or h)" "86401:too long" "25h:too long" \
+	"99999999999999999999999:too long" "1.:no digits after '.'" \
+	"0x10:unknown unit (ms, s, m or h)" "inf:not a number" "0.0000000001:not more than 0"; do
+	bad_t=${bad%%:*}
 	t "bad --timeout '$bad_t'"
 	run --timeout "$bad_t" status
 	expect_rc 1
-	expect_err_has "--timeout: seconds, more than 0 and at most 86400, not '$bad_t'"
+	expect_err "segctl: --timeout: invalid duration '$bad_t': ${bad#*:}; expected 30, 30s, 500ms, 2m or 1h, more than 0 and at most 24h
+Try 'segctl --help' for more information."
 	expect_requests 0
+	run apply -f "$tmp/nothing.yaml" --timeout "$bad_t"
+	expect_rc 1
+	expect_err_has "segctl apply: --timeout: invalid duration '$bad_t': ${bad#*:}"
 done
 
 t "read-only socket: not used when the main one is merely absent"
@@ -1214,9 +1230,9 @@ expect_out_has "segctl delete clusternetworkpolicy NAME..."
 run apply --help
 expect_out_has "ClusterNetworkPolicy"
 
-# ---- Nodes ---------------------------------------------------------------------------------
+# ---- Kubernetes Node objects: k8snodes ---------------------------------------------------
 
-for res in nodes node no; do
+for res in k8snodes k8snode; do
 	t "get $res: table"
 	run get "$res"
 	expect_rc 0
@@ -1227,37 +1243,362 @@ n1     10.1.0.1,fd00::1   kubernetes.io/os=linux
 n2     <none>             <none>"
 done
 
-t "get node NAME -o json: the object itself"
-run get node n1 -o json
+t "get k8snode NAME -o json: the object itself"
+run get k8snode n1 -o json
 expect_rc 0
 expect_req 1 'r["path"] == "/v1/nodes/n1"'
 expect_json 'j["kind"] == "Node" and j["status"]["addresses"][1] == {"type": "InternalIP", "address": "fd00::1"}'
 
-t "get nodes -o name"
-run get nodes -o name
+t "get k8snodes -o name"
+run get k8snodes -o name
 expect_rc 0
-expect_out "node/n1
-node/n2"
+expect_out "k8snode/n1
+k8snode/n2"
 
-t "get node NAME: 404, and argument errors"
-run get node nope
+t "get k8snode NAME: 404, and argument errors"
+run get k8snode nope
 expect_rc 1
 expect_err "segctl: node nope not found"
+run get k8snodes -n x
+expect_rc 1
+expect_err_has "k8snodes are cluster-scoped: -n does not apply"
+run get k8snode Bad_Name
+expect_rc 1
+expect_err_has "invalid k8snode name 'Bad_Name'"
+expect_requests 0
+
+t "delete k8snode NAME"
+for res in k8snode k8snodes; do
+	run delete "$res" n1
+	expect_rc 0
+	expect_requests 1
+	expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/nodes/n1"'
+	expect_out "node/n1 deleted"
+done
+run delete k8snodes n1 -n x
+expect_rc 1
+expect_err_has "k8snodes are cluster-scoped: -n does not apply"
+run delete k8snode Bad_Name
+expect_rc 1
+expect_err_has "invalid k8snode name 'Bad_Name'"
+expect_requests 0
+
+t "the Kubernetes Nodes' old spellings are not taken for the fleet's"
+for res in node nodes no; do
+	run delete "$res" n1
+	expect_rc 1
+	expect_err "segctl delete: '$res' is ambiguous: 'segctl node delete NAME' removes a node of the fleet, 'segctl delete k8snode NAME' a Kubernetes Node object
+Try 'segctl delete --help' for more information."
+	expect_requests 0
+done
+run get no
+expect_rc 1
+expect_err_has "unknown resource 'no' (expected endpoints, networkpolicies, clusternetworkpolicies, namespaces, nodes or k8snodes)"
+
+# ---- the fleet's nodes (docs/fleet.md) ------------------------------------------------------
+
+# expect_out_re REGEX: stdout, as a whole, matches the Python regular expression.
+expect_out_re() {
+	if python3 -c 'import re, sys; sys.exit(0 if re.fullmatch(sys.argv[2], open(sys.argv[1]).read()) else 1)' \
+		"$tmp/out" "$1"; then ok; else bad "stdout does not match: $1"; fi
+}
+
+# Ages come from the fake's clock and ours: a second may pass between them (3s or 4s).
+for res in nodes node; do
+	t "get $res: table, states and heartbeat ages"
+	run get "$res"
+	expect_rc 0
+	expect_requests 1
+	expect_req 1 'r["method"] == "GET" and r["path"] == "/v1/fleet" and r["query"] == {}'
+	expect_err_empty
+	expect_out_re 'NAME      STATE          ENFORCED   ENDPOINTS   HEARTBEAT
+n1        ready          42         12          [34]s
+n2        behind         41         3           2m3[01]s
+n3        lost           -          -           -
+n4        ready          42         0           21m
+n5\?\[31m   disconnected   7          -           -
+'
+done
+
+t "get nodes -o wide"
+run get nodes -o wide
+expect_rc 0
+expect_out_re 'NAME      STATE          ENFORCED   ENDPOINTS   HEARTBEAT   NOT-COMMITTED   SELF
+n1        ready          42         12          [34]s {10}0               yes
+n2        behind         41         3           2m3[01]s {7}1               -
+n3        lost           -          -           - {11}-               -
+n4        ready          42         0           21m {9}0               -
+n5\?\[31m   disconnected   7          -           - {11}-               -
+'
+
+t "get nodes -o json: GET /v1/fleet's answer"
+run get nodes -o json
+expect_rc 0
+expect_json 'j["store"] == "etcd" and j["node"] == "n1" and j["revision"] == 42 and [n["name"] for n in j["nodes"]][:4] == ["n1", "n2", "n3", "n4"]'
+
+t "get nodes -o name, get node NAME"
+run get nodes -o name
+expect_out 'node/n1
+node/n2
+node/n3
+node/n4
+node/n5?[31m'
+run get node n2
+expect_rc 0
+expect_out_re 'NAME   STATE    ENFORCED   ENDPOINTS   HEARTBEAT
+n2     behind   41         3           2m3[01]s
+'
+run get node n2 -o json
+expect_rc 0
+expect_json 'j["name"] == "n2" and j["enforced_revision"] == 41 and j["not_committed"] == 1'
+run get node nope
+expect_rc 1
+expect_err 'segctl: node "nope" not found'
 run get nodes -n x
 expect_rc 1
 expect_err_has "nodes are cluster-scoped: -n does not apply"
-
-t "delete node NAME"
-run delete node n1
-expect_rc 0
-expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/nodes/n1"'
-expect_out "node/n1 deleted"
-run delete nodes n1 -n x
-expect_rc 1
-expect_err_has "nodes are cluster-scoped: -n does not apply"
-run delete node Bad_Name
+run get node Bad_Name
 expect_rc 1
 expect_err_has "invalid node name 'Bad_Name'"
+expect_requests 0
+
+t "node delete NAME"
+for verb in delete del rm; do
+	run node "$verb" n2
+	expect_rc 0
+	expect_requests 1
+	expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/fleet/nodes/n2" and r["body"] == ""'
+	expect_out "node/n2 deleted"
+done
+run node delete n2 n4.example.com -o json
+expect_rc 0
+expect_requests 2
+expect_req 2 'r["path"] == "/v1/fleet/nodes/n4.example.com"'
+expect_out '{
+    "deleted": "n2"
+}
+{
+    "deleted": "n4.example.com"
+}'
+
+t "node delete: segd's refusals"
+run node delete nope
+expect_rc 1
+expect_err "segctl: node nope is not in the fleet"
+run node delete single
+expect_rc 1
+expect_err "segctl: a single host has no fleet (segd --store)"
+run node delete nope n2
+expect_rc 1
+expect_requests 2
+expect_out "node/n2 deleted"
+
+t "node argument errors"
+run node
+expect_rc 1
+expect_err_has "expected a command: delete"
+run node list
+expect_rc 1
+expect_err_has "unknown command 'list' (expected delete)"
+run node delete
+expect_rc 1
+expect_err_has "expected a node name after 'delete'"
+run node delete n1 Bad_Name
+expect_rc 1
+expect_err_has "invalid node name 'Bad_Name'"
+run node delete -- -n1
+expect_rc 1
+expect_err_has "invalid node name '-n1'"
+expect_requests 0
+run node --help
+expect_rc 0
+expect_out_has "Usage: segctl node delete NAME..."
+
+t "get endpoints -A: the NODE column (-o wide too)"
+for o in "-A" "-o wide"; do
+	# shellcheck disable=SC2086
+	run get ep $o
+	expect_rc 0
+	expect_out "NAME   ID   NAMESPACE   NODE   STATE      GUARD      ADDRESSES           LABELS          POLICIES
+x-a    -    x           n1     enforced   enforced   10.71.0.2,fd71::2   app=web,pod=a   x/deny-all,x/allow-b
+y-b    -    y           -      error      none       <none>              <none>          <none>"
+done
+
+# ---- apply and delete in a fleet: the wait for the nodes -------------------------------------
+
+# millis: CLOCK_REALTIME in milliseconds (to measure how long segctl waited).
+millis() { date +%s%3N; }
+# expect_looks MIN MAX: requests after the change were MIN..MAX looks at GET /v1/fleet.
+expect_looks() {
+	local n
+	n=$(grep -c '"path": "/v1/fleet"' "$log")
+	[ "$n" -ge "$1" ] && [ "$n" -le "$2" ] && ok || bad "$n looks at /v1/fleet, expected $1..$2"
+}
+
+printf 'kind: NetworkPolicy # FLEETOK\n' >"$tmp/fleet.yaml"
+printf 'kind: NetworkPolicy # FLEETSTUCK\n' >"$tmp/stuck.yaml"
+
+t "apply in a fleet: waits until every live node enforces the revision"
+run apply -f "$tmp/fleet.yaml"
+expect_rc 0
+expect_out "$applied
+enforced on 2 node(s) at revision 42"
+expect_err_empty
+# n2 catches up at the third look; n3 is lost (behind, not waited for)
+expect_requests 4
+expect_req 1 'r["method"] == "POST" and r["path"] == "/v1/apply"'
+for i in 2 3 4; do expect_req $i 'r["method"] == "GET" and r["path"] == "/v1/fleet"'; done
+
+t "apply in a fleet: the looks are paced, 2 ms then twice as long each time"
+python3 - "$log" <<'PYEOF' && ok || bad "looks not paced: $(cat "$log")"
+import json, sys
+t = [json.loads(l)["time"] for l in open(sys.argv[1])][1:]
+gaps = [b - a for a, b in zip(t, t[1:])]
+sys.exit(0 if len(gaps) == 2 and gaps[0] >= 0.002 and gaps[1] >= 0.004 else 1)
+PYEOF
+
+t "apply in a fleet, -o json: the answer alone on stdout, after the wait"
+run apply -f "$tmp/fleet.yaml" -o json
+expect_rc 0
+expect_json 'j["revision"] == 42 and len(j["applied"]) == 3'
+expect_requests 4
+
+t "apply in a fleet, several files: one wait, for the newest revision"
+run apply -f "$tmp/fleet.yaml" -f "$tmp/p.yaml"
+expect_rc 0
+expect_requests 7
+run apply -f "$tmp/p.yaml" -f "$tmp/fleet.yaml"
+expect_rc 0
+expect_out "$applied
+$applied
+enforced on 2 node(s) at revision 42"
+expect_requests 7
+expect_looks 3 3
+
+t "apply --dry-run in a fleet: nothing to wait for"
+run apply -f "$tmp/fleet.yaml" --dry-run
+expect_rc 0
+expect_requests 1
+expect_out_has "(dry run)"
+[[ "$(cat "$tmp/out")" != *enforced* ]] && ok || bad "a dry run waited"
+
+t "apply --no-wait in a fleet"
+run apply -f "$tmp/fleet.yaml" --no-wait
+expect_rc 0
+expect_requests 1
+expect_out "$applied
+revision 42: not waiting for the nodes (--no-wait)"
+
+t "apply in a fleet: timeout names the nodes behind, and exits 1"
+start=$(millis)
+run apply -f "$tmp/stuck.yaml" --timeout 300ms
+took=$(($(millis) - start))
+expect_rc 1
+expect_out "$applied"
+expect_err "segctl: timed out after 0.3s: not enforced on node(s): n2 (revision 41 < 42), n5 (revision unknown)
+segctl: warning: node n1 cannot reach the store (etcd: connection refused): the nodes are as it last saw them"
+[ "$took" -ge 300 ] && ok || bad "gave up after $took ms, before --timeout 300ms"
+[ "$took" -lt 5000 ] && ok || bad "waited $took ms for --timeout 300ms"
+# paced: at most 50 ms between looks after the first few, not a busy loop
+expect_looks 4 20
+
+t "apply in a fleet: --timeout 1 (plain seconds)"
+start=$(millis)
+run apply -f "$tmp/stuck.yaml" --timeout 1
+took=$(($(millis) - start))
+expect_rc 1
+expect_err_has "segctl: timed out after 1s: not enforced on node(s): n2 (revision 41 < 42)"
+[ "$took" -ge 1000 ] && [ "$took" -lt 6000 ] && ok || bad "took $took ms for --timeout 1"
+expect_looks 15 40
+
+t "apply in a fleet: timeout with many nodes behind names 16 and counts them"
+printf 'kind: NetworkPolicy # FLEETMANY\n' >"$tmp/many.yaml"
+run apply -f "$tmp/many.yaml" --timeout 300ms
+expect_rc 1
+expect_err "segctl: timed out after 0.3s: not enforced on node(s): $(for i in $(seq 0 15); do
+	printf 'm%02d (revision 41 < 42), ' "$i"
+done | sed 's/, $//'), ... (20 in all)"
+
+t "apply in a fleet: no live node"
+printf 'kind: NetworkPolicy # FLEETNOLIVE\n' >"$tmp/nolive.yaml"
+run apply -f "$tmp/nolive.yaml" --timeout 300ms
+expect_rc 1
+expect_err "segctl: timed out after 0.3s: no live node to enforce revision 42"
+
+t "apply in a fleet: GET /v1/fleet fails"
+printf 'kind: NetworkPolicy # FLEETGONE\n' >"$tmp/gone.yaml"
+run apply -f "$tmp/gone.yaml"
+expect_rc 1
+expect_out "$applied"
+expect_err "segctl: etcd unreachable: connection refused
+segctl: the change is at revision 42; whether the nodes enforce it is unknown"
+expect_requests 2
+
+t "apply: an invalid revision is an error"
+for rev in WRONGREV NEGREV; do
+	printf 'kind: NetworkPolicy # FLEET%s\n' "$rev" >"$tmp/badrev.yaml"
+	run apply -f "$tmp/badrev.yaml"
+	expect_rc 1
+	expect_out "$applied"
+	expect_err 'segctl: reply from segd has an invalid "revision"'
+	expect_requests 1
+done
+
+t "apply: revision 0 (its node wrote no change yet, nothing changed) is nothing to wait for"
+printf 'kind: NetworkPolicy # FLEETZEROREV\n' >"$tmp/zerorev.yaml"
+run apply -f "$tmp/zerorev.yaml"
+expect_rc 0
+expect_out "$applied"
+expect_err_empty
+expect_requests 1
+
+t "delete -f in a fleet"
+run delete -f "$tmp/fleet.yaml"
+expect_rc 0
+expect_out "networkpolicy/x/allow-b deleted
+enforced on 2 node(s) at revision 42"
+expect_requests 4
+run delete -f "$tmp/stuck.yaml" --timeout 300ms
+expect_rc 1
+expect_err_has "segctl: timed out after 0.3s: not enforced on node(s): n2 (revision 41 < 42)"
+run delete -f "$tmp/fleet.yaml" --no-wait
+expect_rc 0
+expect_requests 1
+expect_out "networkpolicy/x/allow-b deleted
+revision 42: not waiting for the nodes (--no-wait)"
+
+t "delete NAME in a fleet"
+run delete netpol fleetok -n fleet
+expect_rc 0
+expect_req 1 'r["method"] == "DELETE" and r["path"] == "/v1/networkpolicies/fleet/fleetok"'
+expect_out "networkpolicy/fleet/fleetok deleted
+enforced on 2 node(s) at revision 42"
+expect_requests 4
+run delete netpol fleetstuck -n fleet --timeout 300ms
+expect_rc 1
+expect_out "networkpolicy/fleet/fleetstuck deleted"
+expect_err_has "segctl: timed out after 0.3s: not enforced on node(s): n2 (revision 41 < 42)"
+
+t "a single host: apply and delete unchanged, no look at the fleet"
+run apply -f "$tmp/p.yaml"
+expect_out "$applied"
+expect_requests 1
+run delete netpol allow-b -n x
+expect_out "networkpolicy/x/allow-b deleted"
+expect_requests 1
+
+t "apply and delete --help: --no-wait, --timeout DURATION"
+for v in apply delete; do
+	run "$v" --help
+	expect_out_has "--no-wait"
+	expect_out_has "--timeout DURATION"
+	expect_out_has "enforced on N node(s) at revision R"
+done
+
+t "endpoint add: --timeout after the verb is --timeout, not --netns"
+run endpoint add web-9 --netns ns9 --timeout 5
+expect_rc 0
+expect_req 1 'b == {"name": "web-9", "netns": "ns9"}'
 
 # ---- bad replies ------------------------------------------------------------------------
 

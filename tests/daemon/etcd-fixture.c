@@ -138,12 +138,14 @@ static void pause_ms(long ms)
 	(void)nanosleep(&ts, NULL);
 }
 
-/* 0 once it answers, -EAGAIN if it exited (a port taken meanwhile). */
+/* 0 once it answers, -EAGAIN if it exited (a port taken meanwhile). On s's ports (and data
+ * dir) when it has them, else on new ones. */
 static int try_start(struct etcd_server *s, const char *certdir)
 {
 	char dir[300], client_url[64], peer_url[64], cluster[96], ca[300], pem[300], key[300],
 		cpem[300], ckey[300];
-	int cport = etcd_fixture_free_port(), pport = etcd_fixture_free_port();
+	int cport = s->client_port ? s->client_port : etcd_fixture_free_port();
+	int pport = s->peer_port ? s->peer_port : etcd_fixture_free_port();
 	const char *urls[1] = { client_url };
 	struct etcd_config cfg = { .urls = urls, .n_urls = 1 };
 	struct etcd *c = NULL;
@@ -197,6 +199,9 @@ static int try_start(struct etcd_server *s, const char *certdir)
 		_exit(127);
 	}
 	snprintf(s->url, sizeof(s->url), "%s", client_url);
+	s->client_port = cport;
+	s->peer_port = pport;
+	snprintf(s->certdir, sizeof(s->certdir), "%s", certdir ? certdir : "");
 	assert_int_equal(etcd_new(NULL, &cfg, &c), 0);
 	/* Ready when it answers: retried (connection refused is immediate) until it does. */
 	for (;;) {
@@ -212,6 +217,7 @@ static int try_start(struct etcd_server *s, const char *certdir)
 		}
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			s->pid = 0;
+			s->client_port = s->peer_port = 0;
 			etcd_free(c);
 			return -EAGAIN;
 		}
@@ -230,6 +236,13 @@ void etcd_server_start(struct etcd_server *s, const char *certdir)
 		if (try_start(s, certdir) == 0)
 			return;
 	fail_msg("etcd exited at start three times (log: %s)", s->log);
+}
+
+void etcd_server_restart(struct etcd_server *s)
+{
+	etcd_server_stop(s);
+	if (try_start(s, s->certdir[0] ? s->certdir : NULL) < 0)
+		fail_msg("etcd did not start again on its ports (log: %s)", s->log);
 }
 
 void etcd_server_stop(struct etcd_server *s)

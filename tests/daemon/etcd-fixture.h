@@ -14,6 +14,8 @@ struct etcd_server {
 	pid_t pid;
 	char url[64];
 	char log[300];
+	int client_port, peer_port; /* kept by a restart, with the data dir */
+	char certdir[300];
 };
 
 /* A loopback TCP port that was free a moment ago. */
@@ -25,3 +27,5 @@ void etcd_fixture_certs(const char *dir);
 /* Starts etcd: http, or with certdir https with client certificates required. */
 void etcd_server_start(struct etcd_server *s, const char *certdir);
 void etcd_server_stop(struct etcd_server *s);
+/* Stops it if it runs and starts it again on the same ports and data (its keys survive). */
+void etcd_server_restart(struct etcd_server *s);

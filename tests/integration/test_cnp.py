@@ -217,21 +217,21 @@ class Suite:
                                                               expect=False) +
                                          T.flows(["b"], ["a"], ("tcp",), (80,)),
                                          self.a.timeout_ms), "the Node's address denied")
-        p = self.segd.ctl("get", "nodes")
+        p = self.segd.ctl("get", "k8snodes")
         self.r.check(p.returncode == 0 and re.search(
             r"^n1\s+%s,%s\s+os=linux$" % (re.escape(str(self.topo.endpoints["b"].addr(4))),
                                            re.escape(str(self.topo.endpoints["b"].addr(6)))),
             p.stdout, re.M),
-            "get nodes: %r" % p.stdout)
+            "get k8snodes: %r" % p.stdout)
         p = self.segd.apply_objects([node("windows")], "node.json")
         self.r.check(p.returncode == 0 and p.stdout.strip() == "node/n1 configured",
                      "relabel Node: %r" % p.stdout)
         self.r.no_problems(T.check_flows(self.topo, T.flows(["a"], ["b"], ("tcp", "udp"), (80,)),
                                          self.a.timeout_ms), "relabelled Node: not selected")
-        p = self.segd.ctl("delete", "node", "n1")
+        p = self.segd.ctl("delete", "k8snode", "n1")
         self.r.check(p.returncode == 0 and p.stdout.strip() == "node/n1 deleted",
-                     "delete node: %d %r" % (p.returncode, p.stderr))
-        self.r.check(self.segd.items("nodes", False) == [], "nodes after delete")
+                     "delete k8snode: %d %r" % (p.returncode, p.stderr))
+        self.r.check(self.segd.items("k8snodes", False) == [], "k8snodes after delete")
         self.segd.ctl("delete", "cnp", "deny-nodes")
 
     def main(self):
