@@ -16,7 +16,8 @@
 
 #define RETRY_CAP_MS 5000u
 #define CONNECT_TIMEOUT_MS 500u
-#define REQUEST_TIMEOUT_MS 5000u
+/* below the OCI hook's default wait (2 s), so that a silent member does not starve it */
+#define REQUEST_TIMEOUT_MS 1000u
 
 /* ---- what the store says ---- */
 
@@ -382,6 +383,18 @@ static int try_relist(struct fleet *f)
 	return 0;
 }
 
+/* Whether kv is what this node publishes for its endpoint `name`, under its lease. */
+static bool own_value_is(struct fleet *f, const struct etcd_kv *kv, const char *name)
+{
+	const struct endpoint *e = registry_get(f->ops->registry, name);
+	_cleanup_free_ char *want = NULL;
+
+	if (!e || e->kind == ENDPOINT_KIND_REMOTE || !endpoint_peer(e) || kv->lease != f->lease)
+		return false;
+	want = fleet_endpoint_format(&e->pe, f->node);
+	return want && streq(want, kv->value);
+}
+
 static void on_watch_batch(const struct etcd_watch_batch *b, void *userdata)
 {
 	struct fleet *f = userdata;
@@ -416,9 +429,10 @@ static void on_watch_batch(const struct etcd_watch_batch *b, void *userdata)
 			break;
 		case FLEET_KEY_ENDPOINT:
 			if (streq(k->node, f->node)) {
-				/* ours, removed by someone else (node delete): written again
-				 * if it is still a peer here */
-				if (!put && registry_get(f->ops->registry, k->name))
+				/* ours: only this node writes them. Removed (node delete) or
+				 * written by someone else: written again as this node has it. */
+				if (put ? !own_value_is(f, &ev->kv, k->name)
+					: registry_get(f->ops->registry, k->name) != NULL)
 					fleet_dirty_add(f, k->name);
 				break;
 			}
