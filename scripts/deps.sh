@@ -11,7 +11,9 @@
 #     `conntrack -I`, and the suite flushes what its attacks left in the attackers' namespaces),
 #     etcd-server and etcd-client (a real etcd 3.4: the etcd client's unit test
 #     tests/daemon/test-etcd.c starts one on loopback ports, as the fleet tests do; etcdctl to
-#     look at a test's store by hand).
+#     look at a test's store by hand; tests/lib/etcd.py runs the fleet suite's 3-member
+#     clusters), openssl (tests/lib/etcd.py makes the TLS cluster's CA, server and client
+#     certificates with its CLI).
 # Not here: Podman and its helpers (scripts/podman-env.sh installs them for the Podman suites
 # and the demo), Docker (scripts/docker-env.sh: docker.io, containerd, runc for the Docker
 # suite) and the benchmarks' tools (tests/bench/run installs them).
@@ -23,7 +25,7 @@ PACKAGES=(
 	libmicrohttpd-dev libcurl4-openssl-dev libcmocka-dev libnetfilter-log-dev
 	libnetfilter-conntrack-dev
 	nftables iproute2 python3 procps util-linux passwd conntrack
-	etcd-server etcd-client
+	etcd-server etcd-client openssl
 )
 
 missing=()

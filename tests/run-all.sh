@@ -11,8 +11,9 @@
 # segctl's timeouts), state faults (a full state dir, a damaged state.json or journal: fail
 # closed, with real packets), a hostile fake engine, real Podman and Docker containers (the
 # same scenarios for both), the Compose example, real Docker containers through segd-runc, the
-# zero-window measurement (200 container starts, with Podman and with Docker) and the
-# NetworkPolicy and ClusterNetworkPolicy conformance cases. Run as root on Debian 12.
+# zero-window measurement (200 container starts, with Podman and with Docker), a fleet of
+# three segd nodes sharing a real etcd cluster, and the NetworkPolicy and ClusterNetworkPolicy
+# conformance cases. Run as root on Debian 12.
 # The last line is "N passed, N failed" over every test of every suite.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,13 +28,17 @@ passed=0
 failed=0
 skipped=0
 suites_failed=()
+durations=()
 
-# Runs one suite, shows its output, and adds its counts (its own "N passed, N failed" line, or
-# meson's Ok/Fail summary). A suite that fails without printing counts counts as one failure.
+# Runs one suite, shows its output and its duration (CI must stay under 40 minutes: the
+# durations, also listed at the end, show where the time goes), and adds its counts (its own
+# "N passed, N failed" line, or meson's Ok/Fail summary). A suite that fails without printing
+# counts counts as one failure.
 suite() {
 	local name=$1; shift
-	local log="$logdir/$name.log" rc p f s
+	local log="$logdir/$name.log" rc p f s t0 secs
 	echo "=== $name: $*"
+	t0=$(date +%s)
 	# A pipeline, not > >(tee): bash waits for every part of it, so the log is complete
 	# when it is read below; the suite's own status is PIPESTATUS[0].
 	"$@" 2>&1 | tee "$log"
@@ -52,7 +57,9 @@ suite() {
 	if [ "$rc" -ne 0 ] && [ "${f:-0}" -eq 0 ]; then f=1; fi
 	passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
 	[ "$rc" -ne 0 ] && suites_failed+=("$name")
-	echo "=== $name: exit $rc (passed ${p:-0}, failed ${f:-0}, skipped ${s:-0})"
+	secs=$(($(date +%s) - t0))
+	durations+=("$name ${secs}s")
+	echo "=== $name: exit $rc (passed ${p:-0}, failed ${f:-0}, skipped ${s:-0}) in ${secs}s"
 }
 
 build() {
@@ -82,6 +89,9 @@ suite restart python3 tests/integration/test_restart.py "${bins[@]}"
 suite incremental python3 tests/integration/test_incremental.py "${bins[@]}"
 suite audit python3 tests/integration/test_audit.py "${bins[@]}"
 suite cnp python3 tests/integration/test_cnp.py "${bins[@]}"
+# Three segd nodes sharing a real 3-member etcd cluster (tests/lib/etcd.py), with etcd's leader
+# killed during applies, all of etcd stopped, a node killed, and a TLS cluster.
+suite fleet python3 tests/integration/test_fleet.py "${bins[@]}"
 suite drift python3 tests/integration/test_drift.py "${bins[@]}"
 suite security python3 tests/security/test_security.py "${bins[@]}"
 suite faults python3 tests/security/test_faults.py "${bins[@]}"
@@ -126,6 +136,8 @@ suite bench-quick env SEGD_BENCH_BUILD="$top/build-bench" python3 tests/bench/ru
 	--out "$logdir/bench"
 
 echo
+echo "durations:"
+printf '  %s\n' "${durations[@]}"
 if [ "${#suites_failed[@]}" -gt 0 ]; then
 	echo "failed suites: ${suites_failed[*]} (logs in $logdir)"
 fi

@@ -388,25 +388,35 @@ def _readline_timeout(f, timeout):
 SANITIZER_MARKERS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
                      "SUMMARY: UndefinedBehaviorSanitizer")
 ALL_SEGDS = []
+# Reports found in the logs of segds closed (their work dir removed) before the summary.
+CLOSED_REPORTS = {}
+
+
+def _sanitizer_report(s):
+    """The first sanitizer report in segd s's log, or None."""
+    try:
+        with open(s.log_path, errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return None
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKERS):
+            return "%s: %s" % (s.log_path, "".join(lines[i:i + 12]).rstrip())
+    return None
 
 
 def sanitizer_failures():
-    """Stops every segd this process started and returns the sanitizer reports in their logs.
+    """Stops every segd this process started and returns the sanitizer reports in their logs,
+    also those of segds already closed (Segd.close keeps them before their logs go).
 
     A sanitized segd that hits UB or leaks must fail the suite even when every probe passed."""
-    found = []
+    found = dict(CLOSED_REPORTS)
     for s in ALL_SEGDS:
         s.stop()
-        try:
-            with open(s.log_path, errors="replace") as f:
-                lines = f.readlines()
-        except OSError:
-            continue
-        for i, line in enumerate(lines):
-            if any(m in line for m in SANITIZER_MARKERS):
-                found.append("%s: %s" % (s.log_path, "".join(lines[i:i + 12]).rstrip()))
-                break
-    return found
+        report = _sanitizer_report(s)
+        if report:
+            found[s.log_path] = report
+    return list(found.values())
 
 
 class Segd:
@@ -521,6 +531,9 @@ class Segd:
     def close(self):
         self.stop()
         self.kill_fdstore()
+        report = _sanitizer_report(self)  # suites close before their summary reads the logs
+        if report:
+            CLOSED_REPORTS[self.log_path] = report
         if self._own_workdir and os.environ.get("SEGD_TEST_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
 
