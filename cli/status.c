@@ -137,6 +137,38 @@ static int print_status(json_t *st)
 			printf("engine:           %s\n", spec);
 	}
 	{
+		/* a fleet's node (segd --store): its view of the store */
+		json_t *fl = json_object_get(st, "fleet");
+		const char *err = json_string_value(json_object_get(fl, "error"));
+		const char *bad = json_string_value(json_object_get(fl, "last_bad_value"));
+
+		if (json_is_object(fl)) {
+			fputs("fleet:            node ", stdout);
+			print_sanitized(stdout, json_str(fl, "node", "?"));
+			fputs(json_is_true(json_object_get(fl, "connected"))
+				      ? ", following "
+				      : ", NOT CONNECTED to ",
+			      stdout);
+			print_sanitized(stdout, json_str(fl, "url", "?"));
+			printf(", policy revision %" JSON_INTEGER_FORMAT
+			       ", %zu node(s), %" JSON_INTEGER_FORMAT
+			       " bad value(s) in the store\n",
+			       int_of(fl, "revision"),
+			       json_array_size(json_object_get(fl, "nodes")),
+			       int_of(json_object_get(fl, "counters"), "bad_values"));
+		}
+		if (err) {
+			fputs("fleet error:      ", stdout);
+			print_sanitized(stdout, err);
+			fputc('\n', stdout);
+		}
+		if (bad) {
+			fputs("fleet bad value:  ", stdout);
+			print_sanitized(stdout, bad);
+			fputc('\n', stdout);
+		}
+	}
+	{
 		/* who the OCI hook lets start unisolated while segd is down: the host's list */
 		json_t *fo = json_object_get(st, "hook_fail_open"), *n;
 		size_t k;

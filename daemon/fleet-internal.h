@@ -36,9 +36,10 @@ struct fleet {
 	/* local endpoints whose published view may have changed, by name */
 	char **dirty;
 	size_t n_dirty, cap_dirty;
-	json_t *status;	 /* node -> {enforced_revision, endpoints, heartbeat, ...} */
-	json_t *members; /* node -> {joined} */
-	char error[320]; /* the last failure ("" when none) */
+	json_t *status;	     /* node -> {enforced_revision, endpoints, heartbeat, ...} */
+	json_t *members;     /* node -> {joined} */
+	char error[320];     /* the last failure ("" when none) */
+	char bad_value[320]; /* the last value in the store that was not valid ("" none) */
 	uint64_t relists, batches, remote_changes, bad_values;
 };
 

@@ -293,9 +293,15 @@ int fleet_policy_parse(const char *text, size_t len, char **ret_object, char **r
 	return 0;
 }
 
+/* fe80::/10: meaningful on one link only, never another host's peer. */
+static bool link_local(const struct policy_addr *a)
+{
+	return a->family == AF_INET6 && a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80;
+}
+
 char *fleet_endpoint_format(const struct policy_endpoint *pe, const char *node)
 {
-	json_t *ports = json_array();
+	json_t *ports = json_array(), *addrs = json_array();
 
 	for (size_t i = 0; ports && i < pe->n_ports; i++) {
 		char buf[64];
@@ -304,9 +310,12 @@ char *fleet_endpoint_format(const struct policy_endpoint *pe, const char *node)
 			 policy_proto_to_string(pe->ports[i].proto));
 		json_array_append_new(ports, json_string(buf));
 	}
+	for (size_t i = 0; addrs && i < pe->n_addrs; i++)
+		if (!link_local(&pe->addrs[i]))
+			json_array_append_new(addrs, json_addr(&pe->addrs[i]));
 	return dump(json_pack("{s:s, s:s, s:o, s:o, s:o, s:s}", "name", pe->name, "namespace",
-			      pe->namespace, "labels", json_labels(&pe->labels), "addresses",
-			      json_addrs(pe->addrs, pe->n_addrs), "ports", ports, "node", node));
+			      pe->namespace, "labels", json_labels(&pe->labels), "addresses", addrs,
+			      "ports", ports, "node", node));
 }
 
 void fleet_endpoint_done(struct policy_endpoint *pe)
@@ -348,6 +357,8 @@ static int parse_addrs(json_t *a, struct policy_endpoint *pe, char **reterr)
 			x->family = AF_INET6;
 		else
 			return fail(reterr, "addresses[%zu]: not an IPv4 or IPv6 address", i);
+		if (link_local(x))
+			return fail(reterr, "addresses[%zu]: link-local, never another host's", i);
 	}
 	pe->n_addrs = json_array_size(a);
 	qsort(pe->addrs, pe->n_addrs, sizeof(*pe->addrs), addr_cmp);

@@ -378,13 +378,14 @@ json_t *fleet_view(void *userdata)
 		json_array_append_new(nodes, o);
 	}
 	free(sorted);
-	return json_pack("{s:s, s:s, s:I, s:b, s:s, s:s?, s:o, s:{s:I, s:I, s:I, s:I}}", "store",
-			 "etcd", "node", f->node, "revision", (json_int_t)f->policy_revision,
-			 "connected", f->synced, "url", etcd_current_url(f->etcd), "error",
-			 f->error[0] ? f->error : NULL, "nodes", nodes, "counters", "relists",
-			 (json_int_t)f->relists, "batches", (json_int_t)f->batches,
-			 "remote_changes", (json_int_t)f->remote_changes, "bad_values",
-			 (json_int_t)f->bad_values);
+	return json_pack("{s:s, s:s, s:I, s:b, s:s, s:s?, s:s?, s:o, s:{s:I, s:I, s:I, s:I}}",
+			 "store", "etcd", "node", f->node, "revision",
+			 (json_int_t)f->policy_revision, "connected", f->synced, "url",
+			 etcd_current_url(f->etcd), "error", f->error[0] ? f->error : NULL,
+			 "last_bad_value", f->bad_value[0] ? f->bad_value : NULL, "nodes", nodes,
+			 "counters", "relists", (json_int_t)f->relists, "batches",
+			 (json_int_t)f->batches, "remote_changes", (json_int_t)f->remote_changes,
+			 "bad_values", (json_int_t)f->bad_values);
 }
 
 json_t *fleet_status_json(struct fleet *f)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,19 @@ static int objects_append(struct policy_objects *dst, struct policy_objects *src
 	return 0;
 }
 
+/* A value in the store that is not valid: counted, logged, kept for `segctl status`. */
+static void bad_value(struct fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bad_value(struct fleet *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->bad_value, sizeof(f->bad_value), fmt, ap);
+	va_end(ap);
+	f->bad_values++;
+	log_error("Fleet: %s", f->bad_value);
+}
+
 /* The one object a policy key holds, validated as segctl apply validates: -EBADMSG (logged,
  * counted, in the fleet's error) when the value is not that object. */
 static int policy_value(struct fleet *f, const struct etcd_kv *kv, const struct fleet_key *k,
@@ -89,10 +103,8 @@ static int policy_value(struct fleet *f, const struct etcd_kv *kv, const struct 
 		}
 	}
 	if (r < 0) {
-		f->bad_values++;
-		fleet_set_error(f, "%s: %s: ignored, the object in force stays", kv->key,
-				why ? why : "not valid");
-		log_error("Fleet: %s", f->error);
+		bad_value(f, "%s: %s: ignored, the object in force stays", kv->key,
+			  why ? why : "not valid");
 		return -EBADMSG;
 	}
 	*ret = o;
@@ -122,9 +134,7 @@ static int remote_put(struct fleet *f, const struct etcd_kv *kv, const struct fl
 
 	r = fleet_endpoint_parse(kv->value, kv->value_len, k->node, k->name, &pe, &why);
 	if (r == -EBADMSG) {
-		f->bad_values++;
-		fleet_set_error(f, "%s: %s: ignored", kv->key, why ? why : "not valid");
-		log_error("Fleet: %s", f->error);
+		bad_value(f, "%s: %s: ignored", kv->key, why ? why : "not valid");
 		return r;
 	}
 	if (r >= 0)

@@ -484,9 +484,10 @@ static void test_watch_policies(void **state)
 	}
 	{
 		json_auto_t *vv = view(&h);
+		const char *last = json_string_value(json_object_get(vv, "last_bad_value"));
 
-		assert_non_null(strstr(json_string_value(json_object_get(vv, "error")),
-				       "/segd/policy/NetworkPolicy/shop/db"));
+		assert_non_null(last);
+		assert_non_null(strstr(last, "/segd/policy/NetworkPolicy/shop/db"));
 	}
 
 	/* deleted by another writer */
