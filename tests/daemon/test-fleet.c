@@ -555,6 +555,7 @@ static void test_apply_writes_one_txn(void **state)
 		int64_t m = 0;
 		_cleanup_free_ char *again = w_get(FLEET_REVISION_KEY, &m);
 
+		assert_non_null(again);
 		assert_int_equal(m, rev);
 	}
 	harness_stop(&h);
