@@ -28,6 +28,7 @@ struct fleet {
 	 * that does not (a member that accepted it and went silent) is replaced */
 	int64_t hb_revision;
 	bool hb_seen;
+	unsigned hb_failures; /* heartbeats in a row that did not get through */
 	time_t started;
 	uint64_t next_heartbeat_usec;
 	struct backoff retry;
@@ -56,6 +57,7 @@ struct txn {
 };
 
 int fleet_str_cmp(const void *a, const void *b);
+void fleet_strv_sort(char **v, size_t n);
 bool fleet_sorted_has(char *const *v, size_t n, const char *s);
 void fleet_strv_free(char **v, size_t n);
 int fleet_strv_push(struct strv *s, char *str);

@@ -361,7 +361,8 @@ static int parse_addrs(json_t *a, struct policy_endpoint *pe, char **reterr)
 			return fail(reterr, "addresses[%zu]: link-local, never another host's", i);
 	}
 	pe->n_addrs = json_array_size(a);
-	qsort(pe->addrs, pe->n_addrs, sizeof(*pe->addrs), addr_cmp);
+	if (pe->n_addrs > 1)
+		qsort(pe->addrs, pe->n_addrs, sizeof(*pe->addrs), addr_cmp);
 	for (i = 1; i < pe->n_addrs; i++)
 		if (addr_cmp(&pe->addrs[i - 1], &pe->addrs[i]) == 0)
 			return fail(reterr, "addresses: one is there twice");

@@ -29,6 +29,12 @@ int fleet_str_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+void fleet_strv_sort(char **v, size_t n)
+{
+	if (n > 1) /* qsort's base must not be NULL, even for none */
+		qsort(v, n, sizeof(*v), fleet_str_cmp);
+}
+
 bool fleet_sorted_has(char *const *v, size_t n, const char *s)
 {
 	return n && bsearch(&s, v, n, sizeof(*v), fleet_str_cmp);
@@ -234,7 +240,7 @@ void fleet_flush(struct fleet *f)
 		 (f->policy_revision > f->enforced && ops_not_committed(f->ops) == 0);
 	if (!f->n_dirty && !status)
 		return;
-	qsort(f->dirty, f->n_dirty, sizeof(char *), fleet_str_cmp);
+	fleet_strv_sort(f->dirty, f->n_dirty);
 	for (size_t i = 0; r >= 0 && i < f->n_dirty; i++)
 		if (i == 0 || !streq(f->dirty[i - 1], f->dirty[i]))
 			r = add_endpoint(f, &t, f->dirty[i]);

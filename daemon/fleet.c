@@ -16,6 +16,7 @@
 #include "time-util.h"
 
 #define RETRY_CAP_MS 5000u
+#define HEARTBEAT_TRIES 3
 #define CONNECT_TIMEOUT_MS 500u
 /* below the OCI hook's default wait (2 s), so that a silent member does not starve it */
 #define REQUEST_TIMEOUT_MS 1000u
@@ -34,7 +35,8 @@ static int objects_append(struct policy_objects *dst, struct policy_objects *src
 			return -ENOMEM;                                                   \
 		}                                                                         \
 		dst->arr = v;                                                             \
-		memcpy(dst->arr + dst->n, src->arr, src->n * sizeof(*src->arr));          \
+		if (src->n)                                                               \
+			memcpy(dst->arr + dst->n, src->arr, src->n * sizeof(*src->arr));  \
 		dst->n += src->n;                                                         \
 		src->n = 0;                                                               \
 	} while (0)
@@ -58,6 +60,7 @@ static void bad_value(struct fleet *f, const char *fmt, ...)
 	va_end(ap);
 	f->bad_values++;
 	log_error("Fleet: %s", f->bad_value);
+	errlog_add(f->ops->errlog, "fleet: %s", f->bad_value);
 }
 
 /* The one object a policy key holds, validated as segctl apply validates: -EBADMSG (logged,
@@ -253,9 +256,9 @@ static int apply_list(struct fleet *f, const struct etcd_kv *kvs, size_t n, int6
 		}
 	}
 	if (r >= 0) {
-		qsort(listed.v, listed.n, sizeof(char *), fleet_str_cmp);
-		qsort(remotes.v, remotes.n, sizeof(char *), fleet_str_cmp);
-		qsort(own->v, own->n, sizeof(char *), fleet_str_cmp);
+		fleet_strv_sort(listed.v, listed.n);
+		fleet_strv_sort(remotes.v, remotes.n);
+		fleet_strv_sort(own->v, own->n);
 		r = policy_removals(f, listed.v, listed.n, &dels, &n_dels);
 	}
 	if (r >= 0) {
@@ -353,6 +356,7 @@ static int relist(struct fleet *f)
 	}
 	f->relists++;
 	f->hb_revision = 0;
+	f->hb_failures = 0;
 	f->synced = true;
 	f->status_due = false;
 	f->error[0] = '\0';
@@ -556,7 +560,7 @@ static int heartbeat(struct fleet *f)
 				"etcd %s: the watch did not bring back this node's heartbeat of "
 				"revision %" PRId64 " within %us",
 				etcd_current_url(f->etcd), f->hb_revision, f->ttl_s / 4);
-		return -ETIMEDOUT;
+		return -EPIPE;
 	}
 	r = fleet_add_status(f, &t);
 	if (r >= 0)
@@ -586,10 +590,21 @@ static int on_timer(struct watch *w, uint32_t events)
 	r = heartbeat(f);
 	if (r == -ENOMEM)
 		return r;
+	/* A heartbeat that did not get through (a leader election, a member going down) is
+	 * tried again soon while the watch goes on: the lease outlives a few of them, and one
+	 * that expired meanwhile is seen by the next (then a re-list). */
+	if (r < 0 && r != -ESTALE && r != -EPIPE && ++f->hb_failures < HEARTBEAT_TRIES) {
+		log_warning("Fleet: %s: heartbeat tried again in 1s", f->error);
+		f->next_heartbeat_usec = now_usec() + 1000000;
+		fleet_arm(f);
+		return 0;
+	}
 	if (r < 0)
 		fleet_lost(f);
-	else
+	else {
+		f->hb_failures = 0;
 		fleet_arm(f);
+	}
 	return 0;
 }
 
