@@ -21,7 +21,7 @@ static void *mfree(void *p)
 	return NULL;
 }
 
-_printf_(2, 3) static void set_err(struct etcd_error *err, const char *fmt, ...)
+void etcd_set_error(struct etcd_error *err, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -160,7 +160,7 @@ static int get_int64(const json_t *o, const char *field, int64_t *ret, struct et
 	*ret = x;
 	return 0;
 bad:
-	set_err(err, "\"%s\" is not a non-negative 64-bit integer", field);
+	etcd_set_error(err, "\"%s\" is not a non-negative 64-bit integer", field);
 	return -EBADMSG;
 }
 
@@ -169,7 +169,7 @@ static int get_bool(const json_t *o, const char *field, bool *ret, struct etcd_e
 	json_t *v = json_object_get(o, field);
 
 	if (v && !json_is_boolean(v)) {
-		set_err(err, "\"%s\" is not a boolean", field);
+		etcd_set_error(err, "\"%s\" is not a boolean", field);
 		return -EBADMSG;
 	}
 	*ret = v && json_is_true(v);
@@ -182,7 +182,7 @@ static int get_object(const json_t *o, const char *field, json_t **ret, struct e
 	json_t *v = json_object_get(o, field);
 
 	if (v && !json_is_object(v)) {
-		set_err(err, "\"%s\" is not an object", field);
+		etcd_set_error(err, "\"%s\" is not an object", field);
 		return -EBADMSG;
 	}
 	*ret = v;
@@ -202,21 +202,21 @@ static int get_bytes(const json_t *o, const char *field, bool required, size_t m
 		return *ret ? 0 : -ENOMEM;
 	}
 	if (!v || !json_is_string(v)) {
-		set_err(err, "\"%s\" is %s", field, v ? "not a string" : "missing");
+		etcd_set_error(err, "\"%s\" is %s", field, v ? "not a string" : "missing");
 		return -EBADMSG;
 	}
 	if (json_string_length(v) > B64_LEN(max)) {
-		set_err(err, "\"%s\" is over %zu bytes", field, max);
+		etcd_set_error(err, "\"%s\" is over %zu bytes", field, max);
 		return -E2BIG;
 	}
 	r = etcd_b64_decode(json_string_value(v), json_string_length(v), ret, ret_n);
 	if (r == -EBADMSG)
-		set_err(err, "\"%s\" is not base64", field);
+		etcd_set_error(err, "\"%s\" is not base64", field);
 	if (r < 0)
 		return r;
 	if (*ret_n > max) {
 		*ret = mfree(*ret);
-		set_err(err, "\"%s\" is over %zu bytes", field, max);
+		etcd_set_error(err, "\"%s\" is over %zu bytes", field, max);
 		return -E2BIG;
 	}
 	return 0;
@@ -228,14 +228,14 @@ static int parse_kv(const json_t *o, struct etcd_kv *kv, struct etcd_error *err)
 	int r;
 
 	if (!json_is_object(o)) {
-		set_err(err, "a kv is not an object");
+		etcd_set_error(err, "a kv is not an object");
 		return -EBADMSG;
 	}
 	r = get_bytes(o, "key", true, ETCD_MAX_KEY, &kv->key, &key_len, err);
 	if (r < 0)
 		return r;
 	if (key_len == 0 || strlen(kv->key) != key_len) {
-		set_err(err, "a key is empty or holds a NUL byte");
+		etcd_set_error(err, "a key is empty or holds a NUL byte");
 		return -EBADMSG;
 	}
 	r = get_bytes(o, "value", false, ETCD_MAX_VALUE, &kv->value, &kv->value_len, err);
@@ -323,9 +323,9 @@ static int load_object(const char *body, size_t len, size_t flags, json_t **ret,
 
 	if (!o || !json_is_object(o)) {
 		if (o)
-			set_err(err, "the answer is not a JSON object");
+			etcd_set_error(err, "the answer is not a JSON object");
 		else
-			set_err(err, "the answer is not JSON: %s", jerr.text);
+			etcd_set_error(err, "the answer is not JSON: %s", jerr.text);
 		json_decref(o);
 		return -EBADMSG;
 	}
@@ -351,7 +351,7 @@ static int header_revision(const json_t *o, bool required, int64_t *ret, struct 
 	else
 		*ret = 0;
 	if (r >= 0 && required && *ret <= 0) {
-		set_err(err, "the answer has no header revision");
+		etcd_set_error(err, "the answer has no header revision");
 		return -EBADMSG;
 	}
 	return r;
@@ -381,13 +381,13 @@ int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, siz
 		goto out;
 	a = json_object_get(o, "kvs");
 	if (a && !json_is_array(a)) {
-		set_err(err, "\"kvs\" is not an array");
+		etcd_set_error(err, "\"kvs\" is not an array");
 		r = -EBADMSG;
 		goto out;
 	}
 	n = json_array_size(a);
 	if (more || (uint64_t)count != n) {
-		set_err(err, "the answer holds %zu of %lld keys", n, (long long)count);
+		etcd_set_error(err, "the answer holds %zu of %lld keys", n, (long long)count);
 		r = -EBADMSG;
 		goto out;
 	}
@@ -399,7 +399,7 @@ int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, siz
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		r = parse_kv(json_array_get(a, i), &kvs[i], err);
 		if (r >= 0 && i > 0 && strcmp(kvs[i - 1].key, kvs[i].key) >= 0) {
-			set_err(err, "the keys are not in order");
+			etcd_set_error(err, "the keys are not in order");
 			r = -EBADMSG;
 		}
 	}
@@ -419,7 +419,7 @@ static int parse_event(const json_t *o, struct etcd_event *ev, struct etcd_error
 	json_t *t, *kv;
 
 	if (!json_is_object(o)) {
-		set_err(err, "an event is not an object");
+		etcd_set_error(err, "an event is not an object");
 		return -EBADMSG;
 	}
 	t = json_object_get(o, "type");
@@ -430,12 +430,12 @@ static int parse_event(const json_t *o, struct etcd_event *ev, struct etcd_error
 		 (json_is_integer(t) && json_integer_value(t) == 1))
 		ev->type = ETCD_EVENT_DELETE;
 	else {
-		set_err(err, "an event's type is neither PUT nor DELETE");
+		etcd_set_error(err, "an event's type is neither PUT nor DELETE");
 		return -EBADMSG;
 	}
 	kv = json_object_get(o, "kv");
 	if (!kv) {
-		set_err(err, "an event has no kv");
+		etcd_set_error(err, "an event has no kv");
 		return -EBADMSG;
 	}
 	return parse_kv(kv, &ev->kv, err);
@@ -456,7 +456,7 @@ int etcd_parse_watch(const char *msg, size_t len, struct etcd_event **ret_events
 		return r;
 	r = get_object(o, "result", &res, err);
 	if (r >= 0 && !res) {
-		set_err(err, "the message has no result");
+		etcd_set_error(err, "the message has no result");
 		r = -EBADMSG;
 	}
 	if (r >= 0)
@@ -470,7 +470,7 @@ int etcd_parse_watch(const char *msg, size_t len, struct etcd_event **ret_events
 	if (r < 0)
 		goto out;
 	if (compact > 0) {
-		set_err(err, "revisions up to %lld were compacted", (long long)compact);
+		etcd_set_error(err, "revisions up to %lld were compacted", (long long)compact);
 		*ret_compact = compact;
 		r = -ESTALE;
 		goto out;
@@ -483,13 +483,13 @@ int etcd_parse_watch(const char *msg, size_t len, struct etcd_event **ret_events
 		goto out;
 	}
 	if (fragment) {
-		set_err(err, "a fragmented watch message");
+		etcd_set_error(err, "a fragmented watch message");
 		r = -EBADMSG;
 		goto out;
 	}
 	a = json_object_get(res, "events");
 	if (a && !json_is_array(a)) {
-		set_err(err, "\"events\" is not an array");
+		etcd_set_error(err, "\"events\" is not an array");
 		r = -EBADMSG;
 		goto out;
 	}
@@ -504,7 +504,7 @@ int etcd_parse_watch(const char *msg, size_t len, struct etcd_event **ret_events
 		/* In revision order, none after the message's own revision. */
 		if (r >= 0 && (events[i].kv.mod_revision < last || events[i].kv.mod_revision <= 0 ||
 			       events[i].kv.mod_revision > revision)) {
-			set_err(err, "an event's revision is out of order");
+			etcd_set_error(err, "an event's revision is out of order");
 			r = -EBADMSG;
 		}
 		if (r >= 0)
@@ -535,7 +535,7 @@ int etcd_parse_txn(const char *body, size_t len, int64_t *ret_revision, struct e
 	if (r >= 0)
 		r = get_bool(o, "succeeded", &ok, err);
 	if (r >= 0 && !ok) {
-		set_err(err, "the transaction did not succeed");
+		etcd_set_error(err, "the transaction did not succeed");
 		r = -EBADMSG;
 	}
 	if (r >= 0)
@@ -558,7 +558,7 @@ int etcd_parse_lease_grant(const char *body, size_t len, int64_t *ret_id, int64_
 	if (r >= 0)
 		r = get_int64(o, "TTL", &ttl, err);
 	if (r >= 0 && (id <= 0 || ttl <= 0)) {
-		set_err(err, "the lease has no ID or TTL");
+		etcd_set_error(err, "the lease has no ID or TTL");
 		r = -EBADMSG;
 	}
 	if (r >= 0) {
@@ -582,7 +582,7 @@ int etcd_parse_lease_keepalive(const char *body, size_t len, int64_t id, int64_t
 		return r;
 	r = get_object(o, "result", &res, err);
 	if (r >= 0 && !res) {
-		set_err(err, "the answer has no result");
+		etcd_set_error(err, "the answer has no result");
 		r = -EBADMSG;
 	}
 	if (r >= 0)
@@ -590,7 +590,7 @@ int etcd_parse_lease_keepalive(const char *body, size_t len, int64_t id, int64_t
 	if (r >= 0)
 		r = get_int64(res, "TTL", &ttl, err);
 	if (r >= 0 && got != id) {
-		set_err(err, "the answer is about another lease");
+		etcd_set_error(err, "the answer is about another lease");
 		r = -EBADMSG;
 	}
 	if (r >= 0)

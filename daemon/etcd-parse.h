@@ -45,3 +45,7 @@ struct etcd_stream {
 int etcd_stream_feed(struct etcd_stream *s, const char *data, size_t n, size_t limit,
 		     int (*fn)(const char *msg, size_t len, void *userdata), void *userdata);
 void etcd_stream_done(struct etcd_stream *s);
+
+/* Fills err (when not NULL) with the message: for the client and its parsers alike. */
+void etcd_set_error(struct etcd_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));

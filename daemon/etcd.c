@@ -65,17 +65,6 @@ struct etcd {
 	struct watch_req *watch;
 };
 
-_printf_(2, 3) static void set_err(struct etcd_error *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-}
-
 /* ---- configuration ---- */
 
 static bool url_valid(const char *u)
@@ -281,7 +270,8 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 		if (res == CURLE_OK)
 			(void)curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
 		if (c->overflow) {
-			set_err(err, "%s: the answer is over %u bytes", c->urls[i], ETCD_MAX_BODY);
+			etcd_set_error(err, "%s: the answer is over %u bytes", c->urls[i],
+				       ETCD_MAX_BODY);
 			return -E2BIG;
 		}
 		if (res == CURLE_OK && status == 200) {
@@ -309,8 +299,8 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 			best = -EIO;
 			*ret_status = status;
 		} else {
-			set_err(&last, "%s: %s", c->urls[i],
-				c->errbuf[0] ? c->errbuf : curl_easy_strerror(res));
+			etcd_set_error(&last, "%s: %s", c->urls[i],
+				       c->errbuf[0] ? c->errbuf : curl_easy_strerror(res));
 			if (best != -EIO)
 				best = res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : best;
 		}
@@ -375,7 +365,7 @@ int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **ret_k
 	int r;
 
 	if (!key_valid(prefix, true)) {
-		set_err(err, "invalid prefix");
+		etcd_set_error(err, "invalid prefix");
 		return -EINVAL;
 	}
 	r = dump(prefix_json(prefix), &body);
@@ -413,7 +403,7 @@ int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_r
 	int r;
 
 	if (n == 0 || n > ETCD_MAX_TXN_OPS || !ops) {
-		set_err(err, "a transaction has 1 to %d operations", ETCD_MAX_TXN_OPS);
+		etcd_set_error(err, "a transaction has 1 to %d operations", ETCD_MAX_TXN_OPS);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -421,13 +411,13 @@ int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_r
 		    (ops[i].type == ETCD_OP_PUT &&
 		     (ops[i].value_len > ETCD_MAX_VALUE || (!ops[i].value && ops[i].value_len) ||
 		      ops[i].lease < 0))) {
-			set_err(err, "operation %zu is invalid", i);
+			etcd_set_error(err, "operation %zu is invalid", i);
 			return -EINVAL;
 		}
 		total += ops[i].value_len + strlen(ops[i].key);
 	}
 	if (total > ETCD_MAX_BODY / 2) {
-		set_err(err, "the transaction is over %u bytes", ETCD_MAX_BODY / 2);
+		etcd_set_error(err, "the transaction is over %u bytes", ETCD_MAX_BODY / 2);
 		return -E2BIG;
 	}
 	a = json_array();
@@ -450,7 +440,7 @@ int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *ret_id, struct etcd
 	int r;
 
 	if (ttl_s <= 0 || ttl_s > INT32_MAX) {
-		set_err(err, "invalid TTL");
+		etcd_set_error(err, "invalid TTL");
 		return -EINVAL;
 	}
 	r = dump(json_pack("{s:o}", "TTL", int64_json(ttl_s)), &body);
@@ -468,7 +458,7 @@ int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ret_ttl, struct et
 	int r;
 
 	if (id <= 0) {
-		set_err(err, "invalid lease");
+		etcd_set_error(err, "invalid lease");
 		return -EINVAL;
 	}
 	r = dump(json_pack("{s:o}", "ID", int64_json(id)), &body);
@@ -486,7 +476,7 @@ int etcd_lease_revoke(struct etcd *c, int64_t id, struct etcd_error *err)
 	int r;
 
 	if (id <= 0) {
-		set_err(err, "invalid lease");
+		etcd_set_error(err, "invalid lease");
 		return -EINVAL;
 	}
 	r = dump(json_pack("{s:o}", "ID", int64_json(id)), &body);
@@ -584,7 +574,7 @@ static int on_message(const char *msg, size_t len, void *userdata)
 	}
 	etcd_events_free(events, n);
 	if (r < 0) {
-		set_err(&err, "out of memory");
+		etcd_set_error(&err, "out of memory");
 		watch_stop(w, r, &err);
 	}
 	return r;
@@ -620,8 +610,9 @@ static size_t on_stream(char *data, size_t size, size_t n, void *userdata)
 	if (r == -E2BIG || r == -ENOMEM) {
 		struct etcd_error err;
 
-		set_err(&err, r == -E2BIG ? "a watch message is over %u bytes" : "out of memory",
-			ETCD_MAX_MESSAGE);
+		etcd_set_error(&err,
+			       r == -E2BIG ? "a watch message is over %u bytes" : "out of memory",
+			       ETCD_MAX_MESSAGE);
 		watch_stop(w, r, &err);
 	}
 	return r < 0 ? 0 : len;
@@ -654,9 +645,9 @@ static void watch_done(CURL *easy, CURLcode res, void *userdata)
 		w->end_error = res == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH;
 	else
 		w->end_error = -ECONNRESET;
-	set_err(&w->end_err, "%s: %s", c->urls[w->member],
-		res != CURLE_OK ? (w->errbuf[0] ? w->errbuf : curl_easy_strerror(res))
-				: "etcd closed the watch stream");
+	etcd_set_error(&w->end_err, "%s: %s", c->urls[w->member],
+		       res != CURLE_OK ? (w->errbuf[0] ? w->errbuf : curl_easy_strerror(res))
+				       : "etcd closed the watch stream");
 }
 
 /* Reports what the stream delivered, then its end: outside libcurl's callbacks, so that the
