@@ -64,7 +64,7 @@ static void bad_value(struct fleet *f, const char *fmt, ...)
 }
 
 /* The one object a policy key holds, validated as segctl apply validates: -EBADMSG (logged,
- * counted, in the fleet's error) when the value is not that object. */
+ * counted, shown by segctl status) when the value is not that object. */
 static int policy_value(struct fleet *f, const struct etcd_kv *kv, const struct fleet_key *k,
 			struct policy_objects **ret)
 {
