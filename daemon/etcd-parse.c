@@ -362,6 +362,12 @@ static int header_revision(const json_t *o, bool required, int64_t *ret, struct 
 int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, size_t *ret_n,
 		     int64_t *ret_revision, struct etcd_error *err)
 {
+	return etcd_parse_range_page(body, len, ret_kvs, ret_n, ret_revision, NULL, err);
+}
+
+int etcd_parse_range_page(const char *body, size_t len, struct etcd_kv **ret_kvs, size_t *ret_n,
+			  int64_t *ret_revision, bool *ret_more, struct etcd_error *err)
+{
 	struct etcd_kv *kvs = NULL;
 	json_t *o = NULL, *a;
 	int64_t revision, count;
@@ -386,7 +392,9 @@ int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, siz
 		goto out;
 	}
 	n = json_array_size(a);
-	if (more || (uint64_t)count != n) {
+	/* a page (a limit was asked for) may hold fewer than count, and say there are more */
+	if ((more && !ret_more) || (uint64_t)count < n || (!more && (uint64_t)count != n) ||
+	    (more && n == 0)) {
 		etcd_set_error(err, "the answer holds %zu of %lld keys", n, (long long)count);
 		r = -EBADMSG;
 		goto out;
@@ -408,6 +416,8 @@ int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, siz
 	*ret_kvs = TAKE_PTR(kvs);
 	*ret_n = n;
 	*ret_revision = revision;
+	if (ret_more)
+		*ret_more = more;
 out:
 	etcd_kvs_free(kvs, n);
 	json_decref(o);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "etcd.h"
 
 /*
@@ -49,3 +51,12 @@ void etcd_stream_done(struct etcd_stream *s);
 /* Fills err (when not NULL) with the message: for the client and its parsers alike. */
 void etcd_set_error(struct etcd_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ---- request bodies (etcd-json.c) ---- */
+int etcd_json_dump(json_t *o, char **ret);
+json_t *etcd_json_b64(const void *data, size_t n);
+json_t *etcd_json_int64(int64_t v);
+bool etcd_key_valid(const char *key, bool empty_ok);
+json_t *etcd_json_prefix(const char *prefix);
+int etcd_kvs_append(struct etcd_kv **all, size_t *n_all, struct etcd_kv *kvs, size_t n);
+json_t *etcd_json_op(const struct etcd_op *op);

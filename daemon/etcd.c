@@ -312,85 +312,78 @@ static int request(struct etcd *c, const char *path, const char *body, long *ret
 	return best;
 }
 
-/* A JSON request body; -ENOMEM when it cannot be made. */
-static int dump(json_t *o, char **ret)
-{
-	*ret = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	return *ret ? 0 : -ENOMEM;
-}
-
-static json_t *b64_json(const void *data, size_t n)
-{
-	char *s = etcd_b64_encode(data, n);
-	json_t *j = s ? json_string(s) : NULL;
-
-	free(s);
-	return j;
-}
-
-static json_t *int64_json(int64_t v)
-{
-	char s[32];
-
-	snprintf(s, sizeof(s), "%" PRId64, v);
-	return json_string(s);
-}
-
-static bool key_valid(const char *key, bool empty_ok)
-{
-	size_t n = key ? strnlen(key, ETCD_MAX_KEY + 1) : 0;
-
-	return key && n <= ETCD_MAX_KEY && (empty_ok || n > 0);
-}
-
-/* {"key":..,"range_end":..} of every key starting with prefix ("" is every key). */
-static json_t *prefix_json(const char *prefix)
-{
-	_cleanup_free_ char *end = NULL;
-	size_t n;
-
-	if (etcd_prefix_end(prefix, &end, &n) < 0)
-		return NULL;
-	return json_pack("{s:o, s:o}", "key",
-			 *prefix ? b64_json(prefix, strlen(prefix)) : b64_json("", 1), "range_end",
-			 b64_json(end, n));
-}
-
 int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **ret_kvs, size_t *ret_n,
 		      int64_t *ret_revision, struct etcd_error *err)
 {
-	_cleanup_free_ char *body = NULL;
-	long status;
+	_cleanup_free_ char *end = NULL, *start = NULL;
+	struct etcd_kv *all = NULL;
+	size_t n_all = 0, n_end, n_start;
+	int64_t rev = 0;
+	bool more = true;
 	int r;
 
-	if (!key_valid(prefix, true)) {
+	if (!etcd_key_valid(prefix, true)) {
 		etcd_set_error(err, "invalid prefix");
 		return -EINVAL;
 	}
-	r = dump(prefix_json(prefix), &body);
-	if (r >= 0)
-		r = request(c, "/v3/kv/range", body, &status, err);
-	if (r < 0)
-		return r;
-	return etcd_parse_range(answer(c), c->len, ret_kvs, ret_n, ret_revision, err);
-}
+	if (etcd_prefix_end(prefix, &end, &n_end) < 0)
+		return -ENOMEM;
+	/* the empty prefix starts at "\0", as etcd reads an empty key */
+	n_start = *prefix ? strlen(prefix) : 1;
+	start = calloc(1, n_start + 1);
+	if (!start)
+		return -ENOMEM;
+	memcpy(start, prefix, strlen(prefix));
+	while (more) {
+		_cleanup_free_ char *body = NULL;
+		struct etcd_kv *kvs = NULL;
+		size_t n = 0;
+		int64_t page_rev = 0;
+		long status;
 
-static json_t *op_json(const struct etcd_op *op)
-{
-	switch (op->type) {
-	case ETCD_OP_PUT:
-		return json_pack("{s:{s:o, s:o, s:o}}", "request_put", "key",
-				 b64_json(op->key, strlen(op->key)), "value",
-				 b64_json(op->value ? op->value : "", op->value_len), "lease",
-				 int64_json(op->lease));
-	case ETCD_OP_DELETE:
-		return json_pack("{s:{s:o}}", "request_delete_range", "key",
-				 b64_json(op->key, strlen(op->key)));
-	case ETCD_OP_DELETE_PREFIX:
-		return json_pack("{s:o}", "request_delete_range", prefix_json(op->key));
+		r = etcd_json_dump(json_pack("{s:o, s:o, s:I, s:o*}", "key",
+					     etcd_json_b64(start, n_start), "range_end",
+					     etcd_json_b64(end, n_end), "limit",
+					     (json_int_t)ETCD_RANGE_PAGE, "revision",
+					     rev ? etcd_json_int64(rev) : NULL),
+				   &body);
+		if (r >= 0)
+			r = request(c, "/v3/kv/range", body, &status, err);
+		if (r >= 0)
+			r = etcd_parse_range_page(answer(c), c->len, &kvs, &n, &page_rev, &more,
+						  err);
+		if (r >= 0 && more) {
+			/* the next page starts just after the last key: it with a NUL */
+			char *next = calloc(1, strlen(kvs[n - 1].key) + 2);
+
+			if (!next) {
+				etcd_kvs_free(kvs, n);
+				r = -ENOMEM;
+			} else {
+				n_start = strlen(kvs[n - 1].key) + 1;
+				memcpy(next, kvs[n - 1].key, n_start - 1);
+				free(start);
+				start = next;
+			}
+		}
+		if (r >= 0)
+			r = etcd_kvs_append(&all, &n_all, kvs, n);
+		if (r < 0) {
+			if (r == -E2BIG)
+				etcd_set_error(err, "more than %u keys under %s",
+					       ETCD_MAX_RANGE_KEYS, prefix);
+			etcd_kvs_free(all, n_all);
+			return r;
+		}
+		if (!rev)
+			rev = page_rev; /* the view every later page is read at */
 	}
-	return NULL;
+	*ret_kvs = all ? all : calloc(1, sizeof(*all));
+	if (!*ret_kvs)
+		return -ENOMEM;
+	*ret_n = n_all;
+	*ret_revision = rev;
+	return 0;
 }
 
 int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_revision,
@@ -407,7 +400,7 @@ int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_r
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!key_valid(ops[i].key, false) || ops[i].type > ETCD_OP_DELETE_PREFIX ||
+		if (!etcd_key_valid(ops[i].key, false) || ops[i].type > ETCD_OP_DELETE_PREFIX ||
 		    (ops[i].type == ETCD_OP_PUT &&
 		     (ops[i].value_len > ETCD_MAX_VALUE || (!ops[i].value && ops[i].value_len) ||
 		      ops[i].lease < 0))) {
@@ -422,9 +415,9 @@ int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_r
 	}
 	a = json_array();
 	for (size_t i = 0; a && i < n; i++)
-		if (json_array_append_new(a, op_json(&ops[i])) < 0)
+		if (json_array_append_new(a, etcd_json_op(&ops[i])) < 0)
 			a = (json_decref(a), NULL);
-	r = dump(a ? json_pack("{s:o}", "success", a) : NULL, &body);
+	r = etcd_json_dump(a ? json_pack("{s:o}", "success", a) : NULL, &body);
 	if (r >= 0)
 		r = request(c, "/v3/kv/txn", body, &status, err);
 	if (r < 0)
@@ -443,7 +436,7 @@ int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *ret_id, struct etcd
 		etcd_set_error(err, "invalid TTL");
 		return -EINVAL;
 	}
-	r = dump(json_pack("{s:o}", "TTL", int64_json(ttl_s)), &body);
+	r = etcd_json_dump(json_pack("{s:o}", "TTL", etcd_json_int64(ttl_s)), &body);
 	if (r >= 0)
 		r = request(c, "/v3/lease/grant", body, &status, err);
 	if (r < 0)
@@ -461,7 +454,7 @@ int etcd_lease_keepalive(struct etcd *c, int64_t id, int64_t *ret_ttl, struct et
 		etcd_set_error(err, "invalid lease");
 		return -EINVAL;
 	}
-	r = dump(json_pack("{s:o}", "ID", int64_json(id)), &body);
+	r = etcd_json_dump(json_pack("{s:o}", "ID", etcd_json_int64(id)), &body);
 	if (r >= 0)
 		r = request(c, "/v3/lease/keepalive", body, &status, err);
 	if (r < 0)
@@ -479,7 +472,7 @@ int etcd_lease_revoke(struct etcd *c, int64_t id, struct etcd_error *err)
 		etcd_set_error(err, "invalid lease");
 		return -EINVAL;
 	}
-	r = dump(json_pack("{s:o}", "ID", int64_json(id)), &body);
+	r = etcd_json_dump(json_pack("{s:o}", "ID", etcd_json_int64(id)), &body);
 	if (r >= 0)
 		r = request(c, "/v3/lease/revoke", body, &status, err);
 	/* gRPC's NotFound: expired or revoked already. */
@@ -704,14 +697,14 @@ int etcd_watch(struct etcd *c, const char *prefix, int64_t start_revision,
 	int r;
 
 	if (!c->http || !ops || !ops->batch || !ops->ended || start_revision <= 0 ||
-	    !key_valid(prefix, true))
+	    !etcd_key_valid(prefix, true))
 		return -EINVAL;
 	if (c->watch)
 		return -EBUSY;
-	req = prefix_json(prefix);
-	if (req && json_object_set_new(req, "start_revision", int64_json(start_revision)) < 0)
+	req = etcd_json_prefix(prefix);
+	if (req && json_object_set_new(req, "start_revision", etcd_json_int64(start_revision)) < 0)
 		req = (json_decref(req), NULL);
-	r = dump(req ? json_pack("{s:o}", "create_request", req) : NULL, &body);
+	r = etcd_json_dump(req ? json_pack("{s:o}", "create_request", req) : NULL, &body);
 	if (r < 0)
 		return r;
 	w = calloc(1, sizeof(*w));

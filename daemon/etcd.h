@@ -95,13 +95,18 @@ const char *etcd_current_url(const struct etcd *c);
 
 void etcd_kvs_free(struct etcd_kv *kvs, size_t n);
 
-/* Every key starting with prefix (in key order), and the store's revision of that view.
- * *ret_kvs is freed with etcd_kvs_free. */
+/* Every key starting with prefix (in key order), and the store's revision of that view: read
+ * in pages of ETCD_RANGE_PAGE keys, all at the first page's revision (one consistent view;
+ * -EIO if it is compacted meanwhile), at most ETCD_MAX_RANGE_KEYS (-E2BIG past it). *ret_kvs
+ * is freed with etcd_kvs_free. */
+#define ETCD_RANGE_PAGE 2000
+#define ETCD_MAX_RANGE_KEYS (1u << 20)
 int etcd_range_prefix(struct etcd *c, const char *prefix, struct etcd_kv **ret_kvs, size_t *ret_n,
 		      int64_t *ret_revision, struct etcd_error *err);
 /* Up to ETCD_MAX_TXN_OPS operations as one transaction (no compares: always the success
  * branch); the revision it made (the store's revision when it changed nothing). */
-#define ETCD_MAX_TXN_OPS 1024
+/* etcd's own default limit (--max-txn-ops 128): a larger transaction is refused by it */
+#define ETCD_MAX_TXN_OPS 128
 int etcd_txn(struct etcd *c, const struct etcd_op *ops, size_t n, int64_t *ret_revision,
 	     struct etcd_error *err);
 int etcd_lease_grant(struct etcd *c, int64_t ttl_s, int64_t *ret_id, struct etcd_error *err);
@@ -151,6 +156,9 @@ char *etcd_b64_encode(const void *data, size_t n);
 /* -EBADMSG if s is not canonical base64. *ret is NUL-terminated, *ret_n its length. */
 int etcd_b64_decode(const char *s, size_t len, char **ret, size_t *ret_n);
 /* A range answer ({"header":{"revision":"N"},"kvs":[...],"count":"N"}). */
+/* One page of a range asked for with a limit: *ret_more says whether keys follow the last. */
+int etcd_parse_range_page(const char *body, size_t len, struct etcd_kv **ret_kvs, size_t *ret_n,
+			  int64_t *ret_revision, bool *ret_more, struct etcd_error *err);
 int etcd_parse_range(const char *body, size_t len, struct etcd_kv **ret_kvs, size_t *ret_n,
 		     int64_t *ret_revision, struct etcd_error *err);
 /* One watch message ({"result":{"header":..,"events":[..],"created":..,"canceled":..,

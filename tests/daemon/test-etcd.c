@@ -163,6 +163,44 @@ static void test_range_prefix(void **state)
 	etcd_free(c);
 }
 
+/* More keys than a page: read in pages, every key once, in order, at one revision (a write
+ * between pages is not seen). */
+static void test_range_pages(void **state)
+{
+	const size_t total = ETCD_RANGE_PAGE + ETCD_RANGE_PAGE / 2 + 7;
+	struct etcd_op *ops = calloc(ETCD_MAX_TXN_OPS, sizeof(*ops));
+	char(*keys)[32] = calloc(total, sizeof(*keys));
+	struct etcd_kv *kvs = NULL;
+	struct etcd *c;
+	int64_t rev, written = 0;
+	size_t n, k = 0;
+
+	NEED_ETCD();
+	assert_non_null(ops);
+	assert_non_null(keys);
+	c = client(g.url, NULL);
+	while (k < total) {
+		size_t m = 0;
+
+		for (; m < ETCD_MAX_TXN_OPS && k < total; m++, k++) {
+			snprintf(keys[k], sizeof(keys[k]), "/pages/%06zu", k);
+			ops[m] = (struct etcd_op){ ETCD_OP_PUT, keys[k], "v", 1, 0 };
+		}
+		written = txn(c, ops, m);
+	}
+	n = range(c, "/pages/", &kvs, &rev);
+	assert_int_equal(n, total);
+	assert_true(rev >= written);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(kvs[i].key, keys[i]);
+	etcd_kvs_free(kvs, n);
+	ops[0] = (struct etcd_op){ ETCD_OP_DELETE_PREFIX, "/pages/", NULL, 0, 0 };
+	(void)txn(c, ops, 1);
+	etcd_free(c);
+	free(ops);
+	free(keys);
+}
+
 static void test_txn(void **state)
 {
 	struct etcd_op setup_ops[] = {
@@ -745,13 +783,13 @@ static void test_tls(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config),	      cmocka_unit_test(test_range_prefix),
-		cmocka_unit_test(test_txn),	      cmocka_unit_test(test_lease),
-		cmocka_unit_test(test_watch_txn),     cmocka_unit_test(test_watch_catch_up),
-		cmocka_unit_test(test_lease_expiry),  cmocka_unit_test(test_watch_compacted),
-		cmocka_unit_test(test_failover),      cmocka_unit_test(test_watch_failover),
-		cmocka_unit_test(test_member_errors), cmocka_unit_test(test_watch_broken),
-		cmocka_unit_test(test_tls),
+		cmocka_unit_test(test_config),		cmocka_unit_test(test_range_prefix),
+		cmocka_unit_test(test_range_pages),	cmocka_unit_test(test_txn),
+		cmocka_unit_test(test_lease),		cmocka_unit_test(test_watch_txn),
+		cmocka_unit_test(test_watch_catch_up),	cmocka_unit_test(test_lease_expiry),
+		cmocka_unit_test(test_watch_compacted), cmocka_unit_test(test_failover),
+		cmocka_unit_test(test_watch_failover),	cmocka_unit_test(test_member_errors),
+		cmocka_unit_test(test_watch_broken),	cmocka_unit_test(test_tls),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
