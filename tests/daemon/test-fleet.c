@@ -561,6 +561,36 @@ static void test_apply_writes_one_txn(void **state)
 	harness_stop(&h);
 }
 
+/* A change larger than one etcd transaction is refused whole: nothing written, nothing here. */
+static void test_apply_too_large(void **state)
+{
+	const size_t n = ETCD_MAX_TXN_OPS; /* one over: the revision key takes a place */
+	_cleanup_free_ char *text = NULL;
+	struct harness h;
+	struct op_error err = { 0 };
+	json_t *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	NEED_ETCD();
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f,
+			"---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+			"metadata: {name: p%zu, namespace: shop}\nspec: {podSelector: {}}\n",
+			i);
+	assert_int_equal(fclose(f), 0);
+	node_start(&h, "n1");
+	UNTIL(&h, connected, NULL);
+	assert_int_equal(ops_apply(h.ops, "big.yaml", text, len, false, &out, &err), -E2BIG);
+	assert_non_null(strstr(err.message, "apply the file in parts"));
+	op_error_done(&err);
+	assert_int_equal(w_count(FLEET_POLICY_PREFIX), 0);
+	assert_int_equal(h.ops->store->n_netpols, 0);
+	harness_stop(&h);
+}
+
 /* etcd stops: changes fail with -EHOSTUNREACH and change nothing, the node says it is not
  * connected and keeps what it has; etcd back: a re-list, and what was written meanwhile by
  * nobody else is there. */
@@ -763,6 +793,7 @@ int main(void)
 		cmocka_unit_test_setup(test_watch_remote_endpoints, clean),
 		cmocka_unit_test_setup(test_watch_policies, clean),
 		cmocka_unit_test_setup(test_apply_writes_one_txn, clean),
+		cmocka_unit_test_setup(test_apply_too_large, clean),
 		cmocka_unit_test_setup(test_store_lost_and_back, clean),
 		cmocka_unit_test_setup(test_relist_sees_the_gap, clean),
 		cmocka_unit_test_setup(test_lost_node_lease_expires, clean),
