@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "etcd-fixture.h"
 #include "etcd.h"
@@ -252,4 +253,25 @@ void etcd_server_stop(struct etcd_server *s)
 		(void)waitpid(s->pid, NULL, 0);
 	}
 	s->pid = 0;
+}
+
+void etcd_server_compact(const struct etcd_server *s, int64_t revision)
+{
+	char url[128], body[64];
+	CURL *easy = curl_easy_init();
+	long status = 0;
+	FILE *null = fopen("/dev/null", "w");
+
+	snprintf(url, sizeof(url), "%s/v3/kv/compaction", s->url);
+	snprintf(body, sizeof(body), "{\"revision\":\"%lld\",\"physical\":true}",
+		 (long long)revision);
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, null);
+	curl_easy_setopt(easy, CURLOPT_PROXY, "");
+	assert_int_equal(curl_easy_perform(easy), CURLE_OK);
+	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	assert_int_equal(status, 200);
+	curl_easy_cleanup(easy);
+	fclose(null);
 }

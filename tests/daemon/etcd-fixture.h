@@ -8,6 +8,7 @@
  * Call from cmocka tests: failures fail the test.
  */
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct etcd_server {
@@ -27,5 +28,7 @@ void etcd_fixture_certs(const char *dir);
 /* Starts etcd: http, or with certdir https with client certificates required. */
 void etcd_server_start(struct etcd_server *s, const char *certdir);
 void etcd_server_stop(struct etcd_server *s);
+/* Compacts its history up to revision (physically): a watch from before it is refused. */
+void etcd_server_compact(const struct etcd_server *s, int64_t revision);
 /* Stops it if it runs and starts it again on the same ports and data (its keys survive). */
 void etcd_server_restart(struct etcd_server *s);

@@ -487,27 +487,6 @@ static void test_lease_expiry(void **state)
 	etcd_free(c);
 }
 
-static void compact(int64_t revision)
-{
-	char url[128], body[64];
-	CURL *easy = curl_easy_init();
-	long status = 0;
-	FILE *null = fopen("/dev/null", "w");
-
-	snprintf(url, sizeof(url), "%s/v3/kv/compaction", g.url);
-	snprintf(body, sizeof(body), "{\"revision\":\"%lld\",\"physical\":true}",
-		 (long long)revision);
-	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, null);
-	curl_easy_setopt(easy, CURLOPT_PROXY, "");
-	assert_int_equal(curl_easy_perform(easy), CURLE_OK);
-	(void)curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-	assert_int_equal(status, 200);
-	curl_easy_cleanup(easy);
-	fclose(null);
-}
-
 static void test_watch_compacted(void **state)
 {
 	struct seen s = { 0 };
@@ -519,7 +498,7 @@ static void test_watch_compacted(void **state)
 	first = put(c, "/k/1", "1");
 	put(c, "/k/2", "2");
 	last = put(c, "/k/3", "3");
-	compact(last);
+	etcd_server_compact(&g.server, last);
 	assert_int_equal(etcd_watch(c, "/k/", first, &watch_ops, &s), 0);
 	RUN_UNTIL(s.ended);
 	assert_int_equal(s.error, -ESTALE);

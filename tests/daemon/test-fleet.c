@@ -673,6 +673,29 @@ static void test_relist_sees_the_gap(void **state)
 	harness_stop(&h);
 }
 
+/* A watch that has to start again from a revision etcd compacted meanwhile re-lists: what
+ * happened in the gap is there. */
+static void test_compaction_relists(void **state)
+{
+	struct harness h;
+	int64_t relists, rev;
+
+	NEED_ETCD();
+	node_start(&h, "n1");
+	UNTIL(&h, connected, NULL);
+	relists = counter(&h, "relists");
+	/* the node's loop does not run from here: its watch is at the revision it had */
+	w_put_endpoint("n2", "a", "app=x", "10.0.0.21");
+	rev = w_put_policy("/segd/policy/NetworkPolicy/shop/db", NETPOL("db", 5432));
+	etcd_server_compact(&g.fx, rev);
+	/* its stream breaks; the watch it starts again asks for a compacted revision */
+	etcd_server_restart(&g.fx);
+	UNTIL(&h, has_netpol, "db");
+	UNTIL(&h, has_endpoint, "n2/a");
+	assert_true(counter(&h, "relists") > relists);
+	harness_stop(&h);
+}
+
 /* A node that stops renewing its lease is lost: etcd deletes its endpoints and status, and this
  * node drops them from its peers. */
 static void test_lost_node_lease_expires(void **state)
@@ -796,6 +819,7 @@ int main(void)
 		cmocka_unit_test_setup(test_apply_too_large, clean),
 		cmocka_unit_test_setup(test_store_lost_and_back, clean),
 		cmocka_unit_test_setup(test_relist_sees_the_gap, clean),
+		cmocka_unit_test_setup(test_compaction_relists, clean),
 		cmocka_unit_test_setup(test_lost_node_lease_expires, clean),
 		cmocka_unit_test_setup(test_node_delete, clean),
 	};
