@@ -314,11 +314,12 @@ int fleet_store_write(void *userdata, const struct store *s, const struct store_
 	}
 	if (c.t.n > ETCD_MAX_TXN_OPS) {
 		fleet_txn_done(&c.t);
-		return op_error_set(err, -E2BIG,
-				    "change not applied: %zu objects changed, but a fleet's change is "
-				    "one etcd transaction of at most %d objects (etcd's "
-				    "--max-txn-ops %d, with the revision key): apply the file in parts",
-				    c.t.n - 1, ETCD_MAX_TXN_OPS - 1, ETCD_MAX_TXN_OPS);
+		return op_error_set(
+			err, -E2BIG,
+			"change not applied: %zu objects changed, but a fleet's change is "
+			"one etcd transaction of at most %d objects (etcd's "
+			"--max-txn-ops %d, with the revision key): apply the file in parts",
+			c.t.n - 1, ETCD_MAX_TXN_OPS - 1, ETCD_MAX_TXN_OPS);
 	}
 	n = c.t.n - 1; /* the objects, without the revision key */
 	r = etcd_txn(c.f->etcd, c.t.ops, c.t.n, ret_revision, &eerr);

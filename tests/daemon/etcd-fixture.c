@@ -275,3 +275,46 @@ void etcd_server_compact(const struct etcd_server *s, int64_t revision)
 	curl_easy_cleanup(easy);
 	fclose(null);
 }
+
+int64_t etcd_fixture_txn(struct etcd *c, const struct etcd_op *ops, size_t n)
+{
+	struct etcd_error err = { { 0 } };
+	int64_t rev = 0;
+
+	if (etcd_txn(c, ops, n, &rev, &err) < 0)
+		fail_msg("txn: %s", err.message);
+	return rev;
+}
+
+char *etcd_fixture_get(struct etcd *c, const char *key, int64_t *ret_mod)
+{
+	struct etcd_error err = { { 0 } };
+	struct etcd_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev;
+	char *v = NULL;
+
+	if (etcd_range_prefix(c, key, &kvs, &n, &rev, &err) < 0)
+		fail_msg("range %s: %s", key, err.message);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kvs[i].key, key) == 0) {
+			v = strdup(kvs[i].value);
+			if (ret_mod)
+				*ret_mod = kvs[i].mod_revision;
+		}
+	etcd_kvs_free(kvs, n);
+	return v;
+}
+
+size_t etcd_fixture_count(struct etcd *c, const char *prefix)
+{
+	struct etcd_error err = { { 0 } };
+	struct etcd_kv *kvs = NULL;
+	size_t n = 0;
+	int64_t rev;
+
+	if (etcd_range_prefix(c, prefix, &kvs, &n, &rev, &err) < 0)
+		fail_msg("range %s: %s", prefix, err.message);
+	etcd_kvs_free(kvs, n);
+	return n;
+}

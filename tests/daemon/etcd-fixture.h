@@ -8,6 +8,7 @@
  * Call from cmocka tests: failures fail the test.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,3 +33,12 @@ void etcd_server_stop(struct etcd_server *s);
 void etcd_server_compact(const struct etcd_server *s, int64_t revision);
 /* Stops it if it runs and starts it again on the same ports and data (its keys survive). */
 void etcd_server_restart(struct etcd_server *s);
+
+/* A writer's requests that fail the test when etcd refuses them: the revision a transaction
+ * made; a key's value (NULL if absent; its mod_revision in *ret_mod); how many keys a prefix
+ * has. */
+struct etcd;
+struct etcd_op;
+int64_t etcd_fixture_txn(struct etcd *c, const struct etcd_op *ops, size_t n);
+char *etcd_fixture_get(struct etcd *c, const char *key, int64_t *ret_mod);
+size_t etcd_fixture_count(struct etcd *c, const char *prefix);

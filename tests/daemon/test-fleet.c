@@ -60,15 +60,9 @@ static const char ns_shop[] =
 
 /* ---- the other writer ---- */
 
-static int64_t w_txn(const struct etcd_op *ops, size_t n)
-{
-	struct etcd_error err = { { 0 } };
-	int64_t rev = 0;
-
-	if (etcd_txn(g.w, ops, n, &rev, &err) < 0)
-		fail_msg("txn: %s", err.message);
-	return rev;
-}
+#define w_txn(...) etcd_fixture_txn(g.w, __VA_ARGS__)
+#define w_get(key, ret_mod) etcd_fixture_get(g.w, key, ret_mod)
+#define w_count(prefix) etcd_fixture_count(g.w, prefix)
 
 static int64_t w_put(const char *key, const char *value)
 {
@@ -104,40 +98,6 @@ static void w_put_endpoint(const char *node, const char *name, const char *label
 	assert_non_null(v);
 	w_put(key, v);
 	test_policy_endpoint_done(&pe);
-}
-
-/* The value of key, or NULL; its mod_revision in *ret_mod. */
-static char *w_get(const char *key, int64_t *ret_mod)
-{
-	struct etcd_error err = { { 0 } };
-	struct etcd_kv *kvs = NULL;
-	size_t n = 0;
-	int64_t rev;
-	char *v = NULL;
-
-	if (etcd_range_prefix(g.w, key, &kvs, &n, &rev, &err) < 0)
-		fail_msg("range %s: %s", key, err.message);
-	for (size_t i = 0; i < n; i++)
-		if (streq(kvs[i].key, key)) {
-			v = strdup(kvs[i].value);
-			if (ret_mod)
-				*ret_mod = kvs[i].mod_revision;
-		}
-	etcd_kvs_free(kvs, n);
-	return v;
-}
-
-static size_t w_count(const char *prefix)
-{
-	struct etcd_error err = { { 0 } };
-	struct etcd_kv *kvs = NULL;
-	size_t n = 0;
-	int64_t rev;
-
-	if (etcd_range_prefix(g.w, prefix, &kvs, &n, &rev, &err) < 0)
-		fail_msg("range %s: %s", prefix, err.message);
-	etcd_kvs_free(kvs, n);
-	return n;
 }
 
 /* ---- the node ---- */
@@ -209,15 +169,6 @@ static bool has_netpol(struct harness *h, void *name)
 		if (streq(h->ops->store->netpols[i]->name, name))
 			return true;
 	return false;
-}
-
-/* The store has this key (a node publishes after the loop round of the change). */
-static bool in_store(struct harness *h, void *key)
-{
-	char *v = w_get(key, NULL);
-
-	free(v);
-	return v != NULL;
 }
 
 static bool lacks_netpol(struct harness *h, void *name)
@@ -364,7 +315,7 @@ static void test_adopts_the_store(void **state)
 	assert_int_equal(json_integer_value(json_object_get(v, "revision")), rev);
 	assert_string_equal(json_string_value(json_object_get(v, "node")), "n1");
 	/* this node published its local endpoint and its status */
-	UNTIL(&h, in_store, "/segd/endpoints/n1/db");
+	UNTIL(&h, published, "/segd/endpoints/n1/db");
 	own = w_get("/segd/endpoints/n1/db", &mod);
 	assert_non_null(own);
 	{
