@@ -304,8 +304,10 @@ static int report_failure(const struct segctl *c, CURL *curl, CURLcode cc, long 
 
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
-		fprintf(stderr, "segctl: timed out (--timeout %g) %s segd at %s\n",
-			client_timeout(c), timed_out_phase(curl, body_len), used);
+		/* cut short by a wait's own deadline (apply's, for the nodes): the wait says so */
+		if (c->deadline_s <= 0 || now_s() < c->deadline_s - 0.05)
+			fprintf(stderr, "segctl: timed out (--timeout %g) %s segd at %s\n",
+				client_timeout(c), timed_out_phase(curl, body_len), used);
 		return -ENOTCONN;
 	case CURLE_COULDNT_CONNECT:
 		if (os_errno == EACCES) {
