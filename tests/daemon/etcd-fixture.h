@@ -42,3 +42,12 @@ struct etcd_op;
 int64_t etcd_fixture_txn(struct etcd *c, const struct etcd_op *ops, size_t n);
 char *etcd_fixture_get(struct etcd *c, const char *key, int64_t *ret_mod);
 size_t etcd_fixture_count(struct etcd *c, const char *prefix);
+
+/* A missing etcd is a missing package (scripts/deps.sh installs etcd-server), not a missing
+ * kernel feature: the test fails and says so, it is not skipped. */
+#define ETCD_FIXTURE_NEEDED(missing)                                                          \
+	do {                                                                                  \
+		if (missing)                                                                  \
+			fail_msg("etcd is not installed (no `etcd` in PATH: scripts/deps.sh " \
+				 "installs etcd-server)");                                    \
+	} while (0)

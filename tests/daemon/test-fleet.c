@@ -6,7 +6,7 @@
  * store holds, follows its watch (remote endpoints as peers, policies from other writers, values
  * that are not valid ignored), writes its own policy changes as one transaction, fails static
  * while etcd is down and re-lists when it is back, and publishes its status. Every wait is a
- * condition on the loop's rounds with a deadline. Without `etcd` in PATH every test is skipped.
+ * condition on the loop's rounds with a deadline. Without `etcd` in PATH every test fails, saying so.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -40,14 +40,7 @@ static struct {
 	struct etcd *w; /* the other writer */
 } g;
 
-#define NEED_ETCD()                                                                        \
-	do {                                                                               \
-		if (g.missing) {                                                           \
-			print_message("etcd is not installed (no `etcd` in PATH: apt-get " \
-				      "install etcd-server), skipping\n");                 \
-			skip();                                                            \
-		}                                                                          \
-	} while (0)
+#define NEED_ETCD() ETCD_FIXTURE_NEEDED(g.missing)
 
 static const char ns_shop[] =
 	"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"shop\"}}";
