@@ -43,6 +43,9 @@ import time
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import topology  # noqa: E402  (kill_stale: one way to end a gone run's processes)
+
 ETCD = shutil.which("etcd") or "/usr/bin/etcd"
 ETCDCTL = shutil.which("etcdctl") or "/usr/bin/etcdctl"
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
@@ -89,15 +92,7 @@ def cleanup_stale():
         if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
             continue
         for pidfile in glob.glob(os.path.join(d, "m*.pid")):
-            try:
-                with open(pidfile) as f:
-                    pid = int(f.read().strip() or 0)
-                with open("/proc/%d/comm" % pid) as f:
-                    if pid > 0 and f.read().strip() == "etcd":
-                        log("etcd: killing stale member pid %d of a run that is gone" % pid)
-                        os.kill(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+            topology.kill_stale(pidfile, "etcd", "etcd")
         if os.environ.get("SEGD_TEST_KEEP") != "1":
             shutil.rmtree(d, ignore_errors=True)
 

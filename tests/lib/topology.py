@@ -147,6 +147,19 @@ def kill_netns_pids(ns):
             pass
 
 
+def kill_stale(pidfile, comm, who):
+    """Kills the process pidfile names if its command is still `comm` (of a run that is gone)."""
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip() or 0)
+        with open("/proc/%d/comm" % pid) as f:
+            if pid > 0 and f.read().strip() == comm:
+                log("%s: killing stale %s pid %d of a run that is gone" % (who, comm, pid))
+                os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        pass
+
+
 def cleanup_stale():
     """Remove namespaces (and segd daemons) left by earlier runs whose process is gone."""
     for piddir in glob.glob(os.path.join(tempfile.gettempdir(), "segd-test-*-*")):
@@ -161,15 +174,8 @@ def cleanup_stale():
                 os.kill(spid, signal.SIGKILL)
         except (OSError, ValueError):
             pass
-        try:  # segd's fd holder outlives segd on purpose (Segd.fdstore_pid)
-            with open(os.path.join(piddir, "fdstore.pid")) as f:
-                hpid = int(f.read().strip() or 0)
-            with open("/proc/%d/comm" % hpid) as f:
-                if hpid > 0 and f.read().strip() == "segd-fdstore":
-                    log("topology: killing stale segd-fdstore pid %d of a run that is gone" % hpid)
-                    os.kill(hpid, signal.SIGKILL)
-        except (OSError, ValueError):
-            pass
+        # segd's fd holder outlives segd on purpose (Segd.fdstore_pid)
+        kill_stale(os.path.join(piddir, "fdstore.pid"), "segd-fdstore", "topology")
         if os.environ.get("SEGD_TEST_KEEP") != "1":
             shutil.rmtree(piddir, ignore_errors=True)
     for ns in list_netns():
